@@ -1,0 +1,49 @@
+# weft: the top-level entry points. CMake does the building; this file picks
+# the build directories and makes sure the Debian packages are there.
+#   make          build (release, build/release)
+#   make run      run the main job (the weft program)
+#   make test     build and run the test suite plain, under ASan+UBSan, under TSan
+#   make bench    run the benchmarks and their peers; writes bench/results/latest.md
+#   make install  install (PREFIX=/usr/local by default)
+
+BUILD   ?= build
+PREFIX  ?= /usr/local
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_GEN = cmake -S . -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+# Test modes: plain -O2, ASan+UBSan, TSan. `make test MODES=plain` runs one.
+MODES   ?= plain asan tsan
+
+.PHONY: all build run test bench install clean deps-build deps-test deps-bench $(addprefix test-,plain asan tsan)
+
+all: build
+
+deps-build deps-test deps-bench: deps-%:
+	@sh scripts/deps.sh $*
+
+build: deps-build
+	@$(CMAKE_GEN) -B $(BUILD)/release -DWEFT_TESTS=OFF >/dev/null
+	@cmake --build $(BUILD)/release -j $(JOBS)
+
+run: build
+	@$(BUILD)/release/tools/weft/weft
+
+test: deps-test
+	@set -e; for m in $(MODES); do $(MAKE) --no-print-directory test-$$m; done
+
+test-plain: SAN =
+test-asan:  SAN = address
+test-tsan:  SAN = thread
+test-plain test-asan test-tsan: test-%:
+	@echo "== weft tests: $* =="
+	@$(CMAKE_GEN) -B $(BUILD)/$* -DWEFT_SANITIZE=$(SAN) -DWEFT_BENCH=OFF >/dev/null
+	@cmake --build $(BUILD)/$* -j $(JOBS)
+	@cd $(BUILD)/$* && ctest --output-on-failure -j $(JOBS) --timeout 300
+
+bench: deps-bench build
+	@$(BUILD)/release/bench/weft-bench --out bench/results/latest.md
+
+install: build
+	@cmake --install $(BUILD)/release
+
+clean:
+	rm -rf $(BUILD)

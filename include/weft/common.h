@@ -1,0 +1,104 @@
+/*
+ * weft/common.h - what every weft module shares: the export macro, the error
+ * codes and their names, and time (timeouts, the monotonic clock).
+ *
+ * Errors: every weft call that can fail returns an int, 0 on success or a
+ * negative WEFT_E* code. Codes that have an errno equivalent are the negated
+ * errno value (WEFT_EINVAL == -EINVAL); weft's own codes live below -4000.
+ *
+ * Timeouts: a double in seconds, as in Python. WEFT_FOREVER waits without end,
+ * 0 polls (one attempt, no sleep), a positive value is measured on the
+ * monotonic clock. NaN and negative values other than WEFT_FOREVER are
+ * rejected with WEFT_EINVAL (Python raises ValueError there).
+ */
+#ifndef WEFT_COMMON_H
+#define WEFT_COMMON_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define WEFT_API __attribute__((visibility("default")))
+#else
+#define WEFT_API
+#endif
+
+#define WEFT_VERSION_MAJOR 0
+#define WEFT_VERSION_MINOR 1
+#define WEFT_VERSION_PATCH 0
+#define WEFT_VERSION_STRING "0.1.0"
+
+/*
+ * The one error table: name, value, message. weft_strerror and weft_err_name
+ * are generated from it, and so is the enum below.
+ */
+#define WEFT_ERRNO_MAP(X)                                                      \
+    X(EINVAL, -EINVAL, "invalid argument")                                     \
+    X(ETIMEDOUT, -ETIMEDOUT, "timed out")                                      \
+    X(EAGAIN, -EAGAIN, "resource temporarily unavailable")                     \
+    X(ENOMEM, -ENOMEM, "out of memory")                                        \
+    X(EBUSY, -EBUSY, "busy: a non-blocking acquire found it taken")            \
+    X(EDEADLK, -EDEADLK, "would deadlock (a thread waiting on itself)")        \
+    X(EOVERFLOW, -EOVERFLOW, "value too large (released too many times)")      \
+    X(ECANCELLED, -4001, "cancelled")                                          \
+    X(EBROKEN, -4002, "broken (barrier or pool can no longer be used)")        \
+    X(ESHUTDOWN, -4003, "shut down")                                           \
+    X(EEMPTY, -4004, "empty")                                                  \
+    X(EFULL, -4005, "full")                                                    \
+    X(ENOTOWNER, -4006, "not owned by the calling thread")                     \
+    X(ENOTLOCKED, -4007, "release of an unlocked lock")                        \
+    X(ESTATE, -4008, "not allowed in the object's current state")
+
+typedef enum weft_errno {
+#define WEFT__ERR_ENUM(name, value, msg) WEFT_##name = (value),
+    WEFT_ERRNO_MAP(WEFT__ERR_ENUM)
+#undef WEFT__ERR_ENUM
+} weft_errno;
+
+/** Human-readable message for a WEFT_E* code (or any negated errno value).
+ *  Never returns NULL; unknown codes give "unknown error". */
+WEFT_API const char *weft_strerror(int code);
+
+/** The code's name without the prefix ("ETIMEDOUT"); "UNKNOWN" if unknown. */
+WEFT_API const char *weft_err_name(int code);
+
+/** What a waiting thread waits on, as its state shows (weft_thread_state).
+ *  Later modules (queues, futures) add their own kinds at the end. */
+typedef enum weft_wait_kind {
+    WEFT_WAIT_NONE = 0,  /**< not waiting */
+    WEFT_WAIT_LOCK,      /**< weft_lock */
+    WEFT_WAIT_RLOCK,     /**< weft_rlock */
+    WEFT_WAIT_CONDITION, /**< weft_condition (wait or wait_for) */
+    WEFT_WAIT_SEMAPHORE, /**< weft_semaphore */
+    WEFT_WAIT_EVENT,     /**< weft_event */
+    WEFT_WAIT_BARRIER,   /**< weft_barrier */
+    WEFT_WAIT_JOIN,      /**< joining a weft_thread */
+    WEFT_WAIT_SLEEP,     /**< weft_sleep */
+    WEFT_WAIT_OTHER      /**< anything else that parks */
+} weft_wait_kind;
+
+/** Name of a wait kind ("lock", "condition", ...). */
+WEFT_API const char *weft_wait_kind_name(weft_wait_kind kind);
+
+/** Wait without end: pass as a timeout. */
+#define WEFT_FOREVER (-1.0)
+
+/** Seconds on the monotonic clock (Python's time.monotonic()). */
+WEFT_API double weft_monotonic(void);
+
+/** Sleep the calling thread for `seconds` (0 yields the CPU). The thread's
+ *  state reads as waiting on a sleep meanwhile. Returns WEFT_EINVAL for NaN
+ *  or a negative value. */
+WEFT_API int weft_sleep(double seconds);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,162 @@
+/*
+ * weft/thread.h - threads (threading.Thread and the threading module's
+ * functions), Timer, and thread-local values (threading.local).
+ *
+ * Python to weft:
+ *   Thread(target=f, args=(a,), name=n, daemon=d)   weft_thread_new(&t, f, a, &opts)
+ *   t.start() / t.join(timeout) / t.is_alive()      weft_thread_start / _join / _is_alive
+ *   t.name / t.ident / t.native_id / t.daemon       weft_thread_name / _ident / _native_id / _daemon
+ *   current_thread() / main_thread()                weft_current_thread / weft_main_thread
+ *   enumerate() / active_count()                    weft_enumerate / weft_active_count
+ *   get_ident() / get_native_id()                   weft_get_ident / weft_get_native_id
+ *   Timer(interval, f)                              weft_timer_new
+ *   local()                                         weft_local_new
+ *   (interpreter exit joining non-daemon threads)   weft_shutdown, also run at exit
+ *
+ * Ownership: weft_thread_new gives the caller one reference; weft_thread_free
+ * drops it. A running thread keeps itself alive, so freeing a thread handle
+ * while the thread runs is allowed (the thread goes on, as a Python Thread
+ * object that went out of scope). Records returned by weft_current_thread and
+ * weft_main_thread are borrowed (valid while that thread lives, or for the
+ * main thread, always); weft_enumerate returns new references.
+ */
+#ifndef WEFT_THREAD_H
+#define WEFT_THREAD_H
+
+#include <sys/types.h>
+
+#include "weft/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_thread weft_thread;
+
+/** A thread's function; its return value is kept for weft_thread_result. */
+typedef void *(*weft_thread_fn)(void *arg);
+
+/** Options; a zero-initialised struct (or NULL) means "as Python does":
+ *  name "Thread-N", daemon inherited from the creating thread (the main
+ *  thread is not a daemon), the system's default stack size. */
+typedef struct weft_thread_opts {
+    const char *name;     /**< copied; NULL for "Thread-N" */
+    int daemon;           /**< WEFT_DAEMON_INHERIT (0), WEFT_DAEMON_YES or WEFT_DAEMON_NO */
+    size_t stack_size;    /**< bytes; 0 for the default; at least 16 KiB otherwise */
+} weft_thread_opts;
+
+#define WEFT_DAEMON_INHERIT 0
+#define WEFT_DAEMON_YES 1
+#define WEFT_DAEMON_NO 2
+
+/** What a thread is doing, observable from any thread. */
+typedef enum weft_thread_status {
+    WEFT_THREAD_NEW = 0,  /**< created, not started */
+    WEFT_THREAD_STARTING, /**< start called, its function not yet entered */
+    WEFT_THREAD_RUNNING,  /**< running its function */
+    WEFT_THREAD_WAITING,  /**< parked on a weft object or sleeping; see weft_thread_state */
+    WEFT_THREAD_FINISHED  /**< its function returned */
+} weft_thread_status;
+
+typedef struct weft_thread_state {
+    weft_thread_status status;
+    weft_wait_kind waiting_on;  /**< when WAITING: the kind of object */
+    const void *object;         /**< when WAITING: the object's address */
+} weft_thread_state;
+
+/** Create a thread in the NEW state. `fn` must not be NULL. */
+WEFT_API int weft_thread_new(weft_thread **out, weft_thread_fn fn, void *arg,
+                             const weft_thread_opts *opts);
+/** Drop the caller's reference (see Ownership). NULL is allowed. */
+WEFT_API void weft_thread_free(weft_thread *t);
+/** Take another reference. */
+WEFT_API weft_thread *weft_thread_ref(weft_thread *t);
+
+/** Start it. A second start is WEFT_ESTATE; a system refusal (no threads
+ *  left) is WEFT_EAGAIN and the thread stays NEW. */
+WEFT_API int weft_thread_start(weft_thread *t);
+/** Wait for it to finish: 0, WEFT_ETIMEDOUT, WEFT_ESTATE if it was never
+ *  started, WEFT_EDEADLK if it is the calling thread. Many threads may join
+ *  the same thread. */
+WEFT_API int weft_thread_join(weft_thread *t, double timeout);
+/** True from start until its function has returned. */
+WEFT_API bool weft_thread_is_alive(const weft_thread *t);
+/** The function's return value: 0 and *out set once finished, else WEFT_ESTATE. */
+WEFT_API int weft_thread_result(const weft_thread *t, void **out);
+
+/** Name (valid until renamed or freed; copy it if you keep it). */
+WEFT_API const char *weft_thread_name(const weft_thread *t);
+/** Rename (copied). Also sets the OS thread name (first 15 bytes) if running. */
+WEFT_API int weft_thread_set_name(weft_thread *t, const char *name);
+WEFT_API bool weft_thread_daemon(const weft_thread *t);
+/** Change daemon-ness before start; WEFT_ESTATE after. */
+WEFT_API int weft_thread_set_daemon(weft_thread *t, bool daemon);
+/** Python's ident: non-zero once started (stays after it finishes), 0 before. */
+WEFT_API uint64_t weft_thread_ident(const weft_thread *t);
+/** The kernel's thread id once running, 0 before. */
+WEFT_API pid_t weft_thread_native_id(const weft_thread *t);
+/** A consistent snapshot of the status and, when waiting, of what on. */
+WEFT_API weft_thread_state weft_thread_get_state(const weft_thread *t);
+/** "new", "starting", "running", "waiting", "finished". */
+WEFT_API const char *weft_thread_status_name(weft_thread_status s);
+
+/** The calling thread's record. Threads not created by weft get one too (a
+ *  "dummy" thread, as Python's), released when they exit. NULL only if out
+ *  of memory. Borrowed. */
+WEFT_API weft_thread *weft_current_thread(void);
+/** The main thread (the one that first used weft, normally main()). Borrowed. */
+WEFT_API weft_thread *weft_main_thread(void);
+/** New references to every live thread (started and not finished, plus the
+ *  main and dummy threads): *out is malloc'ed, free each with
+ *  weft_thread_free and the array with weft_enumerate_free. */
+WEFT_API int weft_enumerate(weft_thread ***out, size_t *count);
+WEFT_API void weft_enumerate_free(weft_thread **threads, size_t count);
+/** Number of live threads, as weft_enumerate would count them. */
+WEFT_API size_t weft_active_count(void);
+WEFT_API uint64_t weft_get_ident(void);
+WEFT_API pid_t weft_get_native_id(void);
+
+/** Join every non-daemon thread that is alive (as Python at interpreter
+ *  exit). Also registered with atexit when the first thread starts. Returns 0,
+ *  or WEFT_ETIMEDOUT if `timeout` ran out first. */
+WEFT_API int weft_shutdown(double timeout);
+
+/* ----------------------------------------------------------------- Timer */
+
+typedef struct weft_timer weft_timer;
+typedef void (*weft_timer_fn)(void *arg);
+
+/** A thread that runs fn(arg) after `interval` seconds unless cancelled
+ *  first (threading.Timer). opts as for threads (NULL for defaults). */
+WEFT_API int weft_timer_new(weft_timer **out, double interval, weft_timer_fn fn, void *arg,
+                            const weft_thread_opts *opts);
+WEFT_API int weft_timer_start(weft_timer *t);
+/** Stop the timer if it has not fired yet (harmless afterwards). */
+WEFT_API int weft_timer_cancel(weft_timer *t);
+/** Wait for the timer thread to end (fired or cancelled). */
+WEFT_API int weft_timer_join(weft_timer *t, double timeout);
+/** Whether fn ran (true only once it has returned). */
+WEFT_API bool weft_timer_fired(const weft_timer *t);
+/** The timer's thread (borrowed), e.g. for its state. */
+WEFT_API weft_thread *weft_timer_thread(weft_timer *t);
+/** Cancel, join, and free. NULL is allowed. */
+WEFT_API void weft_timer_free(weft_timer *t);
+
+/* ----------------------------------------------------------------- local */
+
+typedef struct weft_local weft_local;
+
+/** A per-thread value slot (threading.local). `destructor` (may be NULL) runs
+ *  on a thread's non-NULL value when that thread exits. */
+WEFT_API int weft_local_new(weft_local **out, void (*destructor)(void *));
+/** The calling thread's value, NULL if never set. */
+WEFT_API void *weft_local_get(const weft_local *l);
+WEFT_API int weft_local_set(weft_local *l, void *value);
+/** Free the slot. Values still set are not destroyed (as pthread keys). */
+WEFT_API void weft_local_free(weft_local *l);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,38 @@
+#!/bin/sh
+# Makes sure the Debian packages a make target needs are present.
+# Usage: scripts/deps.sh build|test|bench
+# As root, missing packages are installed with apt-get; otherwise the exact
+# apt-get line is printed and the script fails.
+set -eu
+
+need=""
+want_cmd() { command -v "$1" >/dev/null 2>&1 || need="$need $2"; }
+want_pc() { pkg-config --exists "$1" 2>/dev/null || need="$need $2"; }
+
+want_cmd cc gcc
+want_cmd make make
+want_cmd cmake cmake
+want_cmd pkg-config pkg-config
+case "${1:-build}" in
+test)
+    want_pc check check
+    ;;
+bench)
+    want_cmd python3 python3
+    ;;
+esac
+
+[ -z "$need" ] && exit 0
+# pkg-config may itself be missing, which makes every want_pc miss: dedupe.
+need=$(echo $need | tr ' ' '\n' | sort -u | tr '\n' ' ')
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "weft: installing missing packages:$need" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    # shellcheck disable=SC2086
+    apt-get install -y -qq $need >&2
+    exit 0
+fi
+echo "weft: missing packages. Install them with:" >&2
+echo "  sudo apt-get install -y $need" >&2
+exit 1

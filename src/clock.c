@@ -1,0 +1,46 @@
+/* Time: the monotonic clock and sleeping. */
+#include <errno.h>
+#include <sched.h>
+#include <time.h>
+
+#include "internal/clock.h"
+#include "internal/park.h"
+
+double weft_monotonic(void)
+{
+    return (double)weft__now_ns() / 1e9;
+}
+
+int weft_sleep(double seconds)
+{
+    if (seconds < 0 || seconds != seconds)
+        return WEFT_EINVAL;
+    if (seconds == 0) {
+        sched_yield();
+        return 0;
+    }
+    int64_t deadline = weft__deadline(seconds);
+    if (deadline == WEFT__NO_DEADLINE)
+        return WEFT_EINVAL; /* Python's OverflowError: sleep "forever" is a bug */
+    struct timespec ts = weft__ns_to_timespec(deadline);
+    weft__wait_slot_enter(WEFT_WAIT_SLEEP, NULL);
+    /* Absolute deadline: a signal that interrupts the sleep does not stretch it. */
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+    weft__wait_slot_leave();
+    return 0;
+}
+
+const char *weft_wait_kind_name(weft_wait_kind kind)
+{
+    static const char *const names[] = {
+        [WEFT_WAIT_NONE] = "none",           [WEFT_WAIT_LOCK] = "lock",
+        [WEFT_WAIT_RLOCK] = "rlock",         [WEFT_WAIT_CONDITION] = "condition",
+        [WEFT_WAIT_SEMAPHORE] = "semaphore", [WEFT_WAIT_EVENT] = "event",
+        [WEFT_WAIT_BARRIER] = "barrier",     [WEFT_WAIT_JOIN] = "join",
+        [WEFT_WAIT_SLEEP] = "sleep",         [WEFT_WAIT_OTHER] = "other",
+    };
+    if ((unsigned)kind < sizeof names / sizeof names[0] && names[kind])
+        return names[kind];
+    return "unknown";
+}

@@ -1,0 +1,37 @@
+#include <string.h>
+
+#include "weft/common.h"
+
+const char *weft_strerror(int code)
+{
+    switch (code) {
+    case 0:
+        return "success";
+#define WEFT__ERR_MSG(name, value, msg)                                        \
+    case value:                                                                \
+        return msg;
+        WEFT_ERRNO_MAP(WEFT__ERR_MSG)
+#undef WEFT__ERR_MSG
+    }
+    /* Other negated errno values come up from system calls (net, process). */
+    if (code < 0 && code > -4000) {
+        const char *s = strerrordesc_np(-code); /* thread-safe, unlike strerror */
+        if (s)
+            return s;
+    }
+    return "unknown error";
+}
+
+const char *weft_err_name(int code)
+{
+    switch (code) {
+    case 0:
+        return "OK";
+#define WEFT__ERR_NAME(name, value, msg)                                       \
+    case value:                                                                \
+        return #name;
+        WEFT_ERRNO_MAP(WEFT__ERR_NAME)
+#undef WEFT__ERR_NAME
+    }
+    return "UNKNOWN";
+}

@@ -1,0 +1,49 @@
+/*
+ * Deadlines inside, timeouts outside: public calls take a double timeout in
+ * seconds; the first thing a blocking call does (after its non-blocking fast
+ * path) is turn it into an absolute deadline in nanoseconds on
+ * CLOCK_MONOTONIC, and everything below works with deadlines.
+ */
+#ifndef WEFT_INTERNAL_CLOCK_H
+#define WEFT_INTERNAL_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "weft/common.h"
+
+/* A deadline that never comes. */
+#define WEFT__NO_DEADLINE INT64_MAX
+
+static inline int64_t weft__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* 0 if `timeout` is a valid timeout (WEFT_FOREVER, +inf, or >= 0), else
+ * WEFT_EINVAL. NaN fails both comparisons and so is rejected. */
+static inline int weft__timeout_valid(double timeout)
+{
+    if (timeout >= 0 || timeout == WEFT_FOREVER)
+        return 0;
+    return WEFT_EINVAL;
+}
+
+/* The absolute deadline for a valid timeout; saturates instead of wrapping
+ * for huge values. */
+static inline int64_t weft__deadline(double timeout)
+{
+    if (timeout == WEFT_FOREVER || timeout >= 9.0e9) /* ~285 years */
+        return WEFT__NO_DEADLINE;
+    return weft__now_ns() + (int64_t)(timeout * 1e9);
+}
+
+static inline struct timespec weft__ns_to_timespec(int64_t ns)
+{
+    struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+    return ts;
+}
+
+#endif

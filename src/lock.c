@@ -1,0 +1,176 @@
+/*
+ * Lock: one word, a CAS fast path, bounded spinning, then park.
+ *
+ * word_ bits: LOCKED (held), PARKED (waiters may be parked on the lock).
+ * PARKED is set by an acquirer before it parks and cleared only under the
+ * park bucket lock (in the unpark callback or a timed-out waiter's callback)
+ * when the last waiter leaves; park's validate re-checks both bits under the
+ * same bucket lock, so a release can never miss a waiter.
+ */
+#include "internal/clock.h"
+#include "internal/park.h"
+#include "internal/sync.h"
+#include "platform/futex.h"
+
+#define LOCKED 1u
+#define PARKED 2u
+#define TOKEN_HANDOFF 1u /* the releaser kept LOCKED set for the woken waiter */
+
+/* Spin this many rounds before parking. A lock hold is usually a few dozen
+ * nanoseconds, far less than a park/unpark (two system calls and a context
+ * switch), so spinning first wins; past this, the holder is probably
+ * descheduled or in a long critical section and sleeping is better. */
+#define SPIN_ROUNDS 100
+
+int weft_lock_init(weft_lock *lock)
+{
+    if (!lock)
+        return WEFT_EINVAL;
+    lock->word_ = 0;
+    return 0;
+}
+
+int weft_lock_destroy(weft_lock *lock)
+{
+    return lock ? 0 : WEFT_EINVAL;
+}
+
+static bool lock_validate(void *ctx)
+{
+    weft_lock *lock = ctx;
+    uint32_t s = __atomic_load_n(&lock->word_, __ATOMIC_RELAXED);
+    return (s & (LOCKED | PARKED)) == (LOCKED | PARKED);
+}
+
+static void lock_timed_out(void *ctx, bool was_last)
+{
+    weft_lock *lock = ctx;
+    if (was_last)
+        __atomic_fetch_and(&lock->word_, ~PARKED, __ATOMIC_RELAXED);
+}
+
+int weft__lock_acquire_until(weft_lock *lock, int64_t deadline, weft_wait_kind why,
+                             const void *what)
+{
+    weft__park_spec spec = {
+        .validate = lock_validate,
+        .timed_out = lock_timed_out,
+        .ctx = lock,
+        .why = why,
+        .what = what,
+    };
+    unsigned spins = 0;
+    uint32_t s = __atomic_load_n(&lock->word_, __ATOMIC_RELAXED);
+    for (;;) {
+        if (!(s & LOCKED)) {
+            if (__atomic_compare_exchange_n(&lock->word_, &s, s | LOCKED, true,
+                                            __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+                return 0;
+            continue;
+        }
+        /* Nobody parked yet: the holder is likely running, spin a little. */
+        if (!(s & PARKED) && spins < SPIN_ROUNDS) {
+            spins++;
+            weft__cpu_relax();
+            s = __atomic_load_n(&lock->word_, __ATOMIC_RELAXED);
+            continue;
+        }
+        if (!(s & PARKED) &&
+            !__atomic_compare_exchange_n(&lock->word_, &s, s | PARKED, true, __ATOMIC_RELAXED,
+                                         __ATOMIC_RELAXED))
+            continue;
+        uintptr_t token = 0;
+        int rc = weft__park(lock, &spec, deadline, &token);
+        if (rc == 0 && token == TOKEN_HANDOFF) {
+            /* The releaser's store of the word happened under the bucket
+             * lock; park's wake-up orders it before us. */
+            return 0;
+        }
+        if (rc != 0 && rc != WEFT_EAGAIN)
+            return rc;
+        spins = 0;
+        s = __atomic_load_n(&lock->word_, __ATOMIC_RELAXED);
+    }
+}
+
+int weft_lock_acquire(weft_lock *lock)
+{
+    if (!lock)
+        return WEFT_EINVAL;
+    uint32_t s = 0;
+    if (__atomic_compare_exchange_n(&lock->word_, &s, LOCKED, false, __ATOMIC_ACQUIRE,
+                                    __ATOMIC_RELAXED))
+        return 0;
+    return weft__lock_acquire_until(lock, WEFT__NO_DEADLINE, WEFT_WAIT_LOCK, lock);
+}
+
+int weft_lock_try_acquire(weft_lock *lock)
+{
+    if (!lock)
+        return WEFT_EINVAL;
+    uint32_t s = __atomic_load_n(&lock->word_, __ATOMIC_RELAXED);
+    while (!(s & LOCKED)) {
+        if (__atomic_compare_exchange_n(&lock->word_, &s, s | LOCKED, true, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED))
+            return 0;
+    }
+    return WEFT_EBUSY;
+}
+
+int weft_lock_acquire_timeout(weft_lock *lock, double timeout)
+{
+    if (!lock || weft__timeout_valid(timeout))
+        return WEFT_EINVAL;
+    if (weft_lock_try_acquire(lock) == 0)
+        return 0;
+    if (timeout == 0)
+        return WEFT_ETIMEDOUT;
+    return weft__lock_acquire_until(lock, weft__deadline(timeout), WEFT_WAIT_LOCK, lock);
+}
+
+/* Runs under the bucket lock, after up to one waiter was dequeued. The
+ * releaser has already cleared LOCKED. */
+static uintptr_t lock_unpark_cb(void *ctx, weft__unpark_result r)
+{
+    weft_lock *lock = ctx;
+    if (r.unparked && r.be_fair) {
+        /* Hand off: re-lock on the waiter's behalf unless a running thread
+         * already barged in, in which case the waiter just retries. The CAS
+         * acquires: a barger may have taken and released the lock since our
+         * own release, and the waiter, which syncs only with us (through
+         * park's wake-up), must see that barger's writes too. */
+        uint32_t s = __atomic_load_n(&lock->word_, __ATOMIC_RELAXED);
+        while (!(s & LOCKED)) {
+            uint32_t n = LOCKED | (r.have_more ? PARKED : 0);
+            if (__atomic_compare_exchange_n(&lock->word_, &s, n, true, __ATOMIC_ACQUIRE,
+                                            __ATOMIC_RELAXED))
+                return TOKEN_HANDOFF;
+        }
+    }
+    if (!r.have_more)
+        __atomic_fetch_and(&lock->word_, ~PARKED, __ATOMIC_RELAXED);
+    return 0;
+}
+
+int weft_lock_release(weft_lock *lock)
+{
+    if (!lock)
+        return WEFT_EINVAL;
+    uint32_t s = LOCKED;
+    if (__atomic_compare_exchange_n(&lock->word_, &s, 0, false, __ATOMIC_RELEASE,
+                                    __ATOMIC_RELAXED))
+        return 0;
+    do {
+        if (!(s & LOCKED))
+            return WEFT_ENOTLOCKED;
+    } while (!__atomic_compare_exchange_n(&lock->word_, &s, s & ~LOCKED, true, __ATOMIC_RELEASE,
+                                          __ATOMIC_RELAXED));
+    if (s & PARKED)
+        weft__unpark(lock, 1, lock_unpark_cb, lock);
+    return 0;
+}
+
+bool weft_lock_locked(const weft_lock *lock)
+{
+    return lock && (__atomic_load_n(&lock->word_, __ATOMIC_RELAXED) & LOCKED);
+}

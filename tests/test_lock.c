@@ -1,0 +1,143 @@
+/* weft_lock: the states, the error paths, and exclusion under contention. */
+#include <pthread.h>
+
+#include "wt.h"
+
+START_TEST(lock_basic)
+{
+    weft_lock l = WEFT_LOCK_INIT;
+    ck_assert(!weft_lock_locked(&l));
+    WT_OK(weft_lock_acquire(&l));
+    ck_assert(weft_lock_locked(&l));
+    WT_ERR(weft_lock_try_acquire(&l), WEFT_EBUSY);
+    WT_ERR(weft_lock_acquire_timeout(&l, 0), WEFT_ETIMEDOUT);
+    WT_OK(weft_lock_release(&l));
+    ck_assert(!weft_lock_locked(&l));
+    WT_OK(weft_lock_try_acquire(&l));
+    WT_OK(weft_lock_release(&l));
+    WT_OK(weft_lock_acquire_timeout(&l, 0));
+    WT_OK(weft_lock_release(&l));
+    WT_OK(weft_lock_destroy(&l));
+}
+END_TEST
+
+START_TEST(lock_errors)
+{
+    weft_lock l;
+    WT_OK(weft_lock_init(&l));
+    WT_ERR(weft_lock_release(&l), WEFT_ENOTLOCKED);
+    ck_assert(!weft_lock_locked(&l)); /* the failed release changed nothing */
+    WT_ERR(weft_lock_init(NULL), WEFT_EINVAL);
+    WT_ERR(weft_lock_acquire(NULL), WEFT_EINVAL);
+    WT_ERR(weft_lock_try_acquire(NULL), WEFT_EINVAL);
+    WT_ERR(weft_lock_release(NULL), WEFT_EINVAL);
+    WT_ERR(weft_lock_acquire_timeout(NULL, 1), WEFT_EINVAL);
+    WT_ERR(weft_lock_acquire_timeout(&l, -2.0), WEFT_EINVAL);
+    WT_ERR(weft_lock_acquire_timeout(&l, 0.0 / 0.0), WEFT_EINVAL);
+    ck_assert(!weft_lock_locked(&l));
+    ck_assert(!weft_lock_locked(NULL));
+}
+END_TEST
+
+START_TEST(lock_timeout_expires)
+{
+    weft_lock l = WEFT_LOCK_INIT;
+    WT_OK(weft_lock_acquire(&l));
+    double t0 = weft_monotonic();
+    WT_ERR(weft_lock_acquire_timeout(&l, 0.05), WEFT_ETIMEDOUT);
+    double waited = weft_monotonic() - t0;
+    ck_assert_msg(waited >= 0.05, "waited %.3f s, expected at least 0.05", waited);
+    /* The timed-out waiter left no trace: release and re-acquire without
+     * anyone parked. */
+    WT_OK(weft_lock_release(&l));
+    ck_assert_uint_eq(l.word_, 0);
+}
+END_TEST
+
+/* Another thread may release a Lock (it has no owner, as in Python). */
+static void *release_it(void *arg)
+{
+    return (void *)(intptr_t)weft_lock_release(arg);
+}
+
+START_TEST(lock_release_by_other_thread)
+{
+    weft_lock l = WEFT_LOCK_INIT;
+    WT_OK(weft_lock_acquire(&l));
+    pthread_t t;
+    void *rc;
+    ck_assert_int_eq(pthread_create(&t, NULL, release_it, &l), 0);
+    pthread_join(t, &rc);
+    ck_assert_int_eq((intptr_t)rc, 0);
+    ck_assert(!weft_lock_locked(&l));
+}
+END_TEST
+
+/* The seeds' counter: 5 threads x 100,000 increments under a Lock. */
+static weft_lock counter_lock = WEFT_LOCK_INIT;
+static long counter;
+
+static void *increment(void *arg)
+{
+    long n = (long)(intptr_t)arg;
+    for (long i = 0; i < n; i++) {
+        weft_lock_acquire(&counter_lock);
+        counter++;
+        weft_lock_release(&counter_lock);
+    }
+    return NULL;
+}
+
+START_TEST(lock_counter_seed)
+{
+    pthread_t t[5];
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, increment, (void *)(intptr_t)100000), 0);
+    for (int i = 0; i < 5; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(counter, 500000);
+    ck_assert_uint_eq(counter_lock.word_, 0);
+}
+END_TEST
+
+/* Holders sleep in the critical section, so waiters really park, and some
+ * use timeouts: mutual exclusion must hold and no waiter may be lost. */
+static weft_lock stress_lock = WEFT_LOCK_INIT;
+static int inside;
+static long stress_ok, stress_timeouts;
+
+static void *stress(void *arg)
+{
+    for (int i = 0; i < 2000; i++) {
+        int rc = (i % 3 == 0) ? weft_lock_acquire_timeout(&stress_lock, 0.0005)
+                              : weft_lock_acquire(&stress_lock);
+        if (rc == WEFT_ETIMEDOUT) {
+            __atomic_fetch_add(&stress_timeouts, 1, __ATOMIC_RELAXED);
+            continue;
+        }
+        ck_assert_int_eq(rc, 0);
+        ck_assert_int_eq(__atomic_fetch_add(&inside, 1, __ATOMIC_RELAXED), 0);
+        if (i % 64 == 0)
+            weft_sleep(0.0001);
+        stress_ok++;
+        __atomic_fetch_sub(&inside, 1, __ATOMIC_RELAXED);
+        WT_OK(weft_lock_release(&stress_lock));
+    }
+    return NULL;
+}
+
+START_TEST(lock_stress_exclusion)
+{
+    enum { N = 8 };
+    pthread_t t[N];
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, stress, NULL), 0);
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(stress_ok + stress_timeouts, N * 2000);
+    ck_assert_uint_eq(stress_lock.word_, 0);
+}
+END_TEST
+
+WT_MAIN("lock", 30, lock_basic, lock_errors, lock_timeout_expires, lock_release_by_other_thread,
+        lock_counter_seed, lock_stress_exclusion)
