@@ -1,0 +1,68 @@
+/* The error table, timeouts and the clock. */
+#include <math.h>
+#include <string.h>
+
+#include "internal/clock.h"
+#include "wt.h"
+
+START_TEST(errors_have_names_and_messages)
+{
+    static const int codes[] = {
+#define WT_CODE(name, value, msg) WEFT_##name,
+        WEFT_ERRNO_MAP(WT_CODE)
+#undef WT_CODE
+    };
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        ck_assert_int_lt(codes[i], 0);
+        ck_assert_str_ne(weft_err_name(codes[i]), "UNKNOWN");
+        ck_assert_str_ne(weft_strerror(codes[i]), "unknown error");
+        for (size_t j = 0; j < i; j++)
+            ck_assert_int_ne(codes[i], codes[j]); /* the table has no duplicates */
+    }
+    ck_assert_str_eq(weft_err_name(WEFT_ETIMEDOUT), "ETIMEDOUT");
+    ck_assert_int_eq(WEFT_EINVAL, -EINVAL);
+    ck_assert_str_eq(weft_err_name(0), "OK");
+    ck_assert_str_eq(weft_strerror(0), "success");
+    /* Other negated errno values get the system's text; garbage is "unknown". */
+    ck_assert_str_ne(weft_strerror(-ECONNRESET), "unknown error");
+    ck_assert_str_eq(weft_strerror(12345), "unknown error");
+    ck_assert_str_eq(weft_strerror(-99999), "unknown error");
+    ck_assert_str_eq(weft_err_name(-99999), "UNKNOWN");
+}
+END_TEST
+
+START_TEST(timeouts_validated)
+{
+    WT_OK(weft__timeout_valid(0));
+    WT_OK(weft__timeout_valid(1.5));
+    WT_OK(weft__timeout_valid(WEFT_FOREVER));
+    WT_OK(weft__timeout_valid(INFINITY));
+    WT_ERR(weft__timeout_valid(-0.5), WEFT_EINVAL);
+    WT_ERR(weft__timeout_valid(-INFINITY), WEFT_EINVAL);
+    WT_ERR(weft__timeout_valid(NAN), WEFT_EINVAL);
+    ck_assert(weft__deadline(WEFT_FOREVER) == WEFT__NO_DEADLINE);
+    ck_assert(weft__deadline(INFINITY) == WEFT__NO_DEADLINE);
+    ck_assert(weft__deadline(1e300) == WEFT__NO_DEADLINE); /* saturates, no overflow */
+    int64_t now = weft__now_ns();
+    int64_t d = weft__deadline(0.5);
+    ck_assert(d >= now + 500000000 && d < now + 600000000);
+}
+END_TEST
+
+START_TEST(sleep_and_clock)
+{
+    double t0 = weft_monotonic();
+    WT_OK(weft_sleep(0.01));
+    double t1 = weft_monotonic();
+    ck_assert_msg(t1 - t0 >= 0.01, "slept %.4f s", t1 - t0);
+    WT_OK(weft_sleep(0));
+    WT_ERR(weft_sleep(-1), WEFT_EINVAL);
+    WT_ERR(weft_sleep(NAN), WEFT_EINVAL);
+    WT_ERR(weft_sleep(WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_sleep(INFINITY), WEFT_EINVAL);
+    ck_assert_str_eq(weft_wait_kind_name(WEFT_WAIT_LOCK), "lock");
+    ck_assert_str_eq(weft_wait_kind_name((weft_wait_kind)999), "unknown");
+}
+END_TEST
+
+WT_MAIN("common", 10, errors_have_names_and_messages, timeouts_validated, sleep_and_clock)
