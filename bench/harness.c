@@ -1,0 +1,364 @@
+/*
+ * weft-bench: runs the benchmarks and writes the report.
+ *
+ *   weft-bench [NAME...] [--out FILE] [--quick]
+ *
+ * Each benchmark runs in a child process of its own: a module under
+ * development that hangs or crashes costs its own table ("failed"), not the
+ * whole report, and every benchmark starts from a fresh process (no park
+ * buckets or thread stacks left warm by the previous one). The child sends
+ * its figures back through a pipe.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#ifndef WEFT_BENCH_PEERS
+#define WEFT_BENCH_PEERS "bench/peers"
+#endif
+
+/* A hung benchmark is killed after this long. */
+#define CHILD_TIMEOUT_S 150
+
+static const wb_bench *const all_benches[] = {
+    &wb_lock_uncontended,
+    &wb_lock_contended,
+    &wb_cond_pingpong,
+    &wb_thread_start_join,
+};
+#define NBENCH (sizeof all_benches / sizeof all_benches[0])
+
+enum { RES_OK, RES_SKIP, RES_FAIL };
+
+typedef struct wb_res {
+    int state;
+    double median, min; /* in the benchmark's unit */
+    char note[120];
+} wb_res;
+
+static bool quick;
+static char python[256];
+
+double wb_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void wb_wait_flag(const int *flag)
+{
+    while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE))
+        ;
+}
+
+static double unit_scale(const wb_bench *b)
+{
+    return strcmp(b->unit, "us") == 0 ? 1e6 : 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void find_python(void)
+{
+    /* The system interpreter, not whatever a version manager put first on
+     * PATH: the figures should not depend on the user's shell setup. */
+    if (access("/usr/bin/python3", X_OK) == 0) {
+        snprintf(python, sizeof python, "/usr/bin/python3");
+        return;
+    }
+    const char *path = getenv("PATH");
+    while (path && *path) {
+        const char *end = strchr(path, ':');
+        size_t len = end ? (size_t)(end - path) : strlen(path);
+        snprintf(python, sizeof python, "%.*s/python3", (int)len, path);
+        if (len && access(python, X_OK) == 0)
+            return;
+        path = end ? end + 1 : NULL;
+    }
+    python[0] = '\0';
+}
+
+/* A Python peer times its own runs (interpreter start-up is not part of the
+ * workload) and prints "result MEDIAN_NS MIN_NS" per operation. */
+static void run_python(const wb_contender *c, long n, int runs, wb_res *r)
+{
+    if (!python[0]) {
+        r->state = RES_SKIP;
+        snprintf(r->note, sizeof r->note, "n/a (python3 not found)");
+        return;
+    }
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' '%s/%s' %s %ld %d", python, WEFT_BENCH_PEERS, c->py_script,
+             c->py_case, n, runs);
+    FILE *p = popen(cmd, "r");
+    char line[256];
+    bool got = false;
+    while (p && fgets(line, sizeof line, p))
+        if (sscanf(line, "result %lf %lf", &r->median, &r->min) == 2)
+            got = true;
+    int st = p ? pclose(p) : -1;
+    if (!got || st != 0) {
+        r->state = RES_FAIL;
+        snprintf(r->note, sizeof r->note, "failed (%s exited %d)", c->py_script, st);
+    }
+}
+
+/* In the child: run every contender, interleaved, and fill res[]. */
+static void run_bench(const wb_bench *b, wb_res *res)
+{
+    int runs = quick ? 3 : b->runs;
+    long n = quick ? b->n / 10 : b->n;
+    double scale = unit_scale(b);
+    double samples[WB_MAX_CONTENDERS][32];
+
+    for (int i = 0; i < WB_MAX_CONTENDERS && b->c[i].name; i++) {
+        const wb_contender *c = &b->c[i];
+        if (c->skip) {
+            res[i].state = RES_SKIP;
+            snprintf(res[i].note, sizeof res[i].note, "%s", c->skip);
+        } else if (c->run && c->run(n / 10 ? n / 10 : 1) < 0) { /* warm-up */
+            res[i].state = RES_FAIL;
+            snprintf(res[i].note, sizeof res[i].note, "failed (workload error)");
+        }
+    }
+    for (int k = 0; k < runs; k++) {
+        for (int i = 0; i < WB_MAX_CONTENDERS && b->c[i].name; i++) {
+            if (res[i].state != RES_OK || !b->c[i].run)
+                continue;
+            double t = b->c[i].run(n);
+            if (t < 0) {
+                res[i].state = RES_FAIL;
+                snprintf(res[i].note, sizeof res[i].note, "failed (workload error)");
+            }
+            samples[i][k] = t * scale;
+        }
+    }
+    for (int i = 0; i < WB_MAX_CONTENDERS && b->c[i].name; i++) {
+        const wb_contender *c = &b->c[i];
+        if (res[i].state != RES_OK)
+            continue;
+        if (!c->run) {
+            /* Python runs after the C contenders; its scale differs anyway. */
+            run_python(c, quick ? c->py_n / 10 : c->py_n, runs, &res[i]);
+            if (res[i].state == RES_OK) {
+                res[i].median /= 1e9 / scale;
+                res[i].min /= 1e9 / scale;
+            }
+            continue;
+        }
+        qsort(samples[i], (size_t)runs, sizeof(double), cmp_double);
+        res[i].median = samples[i][runs / 2];
+        res[i].min = samples[i][0];
+    }
+}
+
+/* Fork, run the benchmark in the child, read its figures back. */
+static void run_isolated(const wb_bench *b, wb_res *res)
+{
+    int fd[2];
+    memset(res, 0, sizeof(wb_res) * WB_MAX_CONTENDERS);
+    if (pipe(fd) != 0) {
+        perror("weft-bench: pipe");
+        exit(1);
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        run_bench(b, res);
+        ssize_t w = write(fd[1], res, sizeof(wb_res) * WB_MAX_CONTENDERS);
+        _exit(w == (ssize_t)(sizeof(wb_res) * WB_MAX_CONTENDERS) ? 0 : 1);
+    }
+    close(fd[1]);
+    size_t got = 0, want = sizeof(wb_res) * WB_MAX_CONTENDERS;
+    double deadline = wb_now() + CHILD_TIMEOUT_S;
+    const char *why = NULL;
+    while (got < want) {
+        struct pollfd pfd = {fd[0], POLLIN, 0};
+        int left = (int)((deadline - wb_now()) * 1000);
+        if (left <= 0 || poll(&pfd, 1, left) == 0) {
+            kill(pid, SIGKILL);
+            why = "failed (timed out)";
+            break;
+        }
+        ssize_t r = read(fd[0], (char *)res + got, want - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            why = "failed (crashed)";
+            break;
+        }
+        got += (size_t)r;
+    }
+    close(fd[0]);
+    waitpid(pid, NULL, 0);
+    if (why) {
+        for (int i = 0; i < WB_MAX_CONTENDERS; i++) {
+            res[i].state = RES_FAIL;
+            snprintf(res[i].note, sizeof res[i].note, "%s", why);
+        }
+    }
+}
+
+static void fmt_fig(char *buf, size_t len, double v, const char *unit)
+{
+    snprintf(buf, len, v >= 100 ? "%.0f %s" : v >= 10 ? "%.1f %s" : "%.2f %s", v, unit);
+}
+
+static void report_bench(FILE *f, const wb_bench *b, const wb_res *res)
+{
+    fprintf(f, "\n## %s\n\n%s Per operation, lower is better; %d runs (median, min).\n",
+            b->name, b->what, quick ? 3 : b->runs);
+    if (b->target_peer)
+        fprintf(f, "Target: weft / %s <= %.2f.\n", b->c[b->target_peer].name, b->target);
+    fprintf(f, "\n| implementation | median | min | weft / this | target |\n"
+               "|---|---:|---:|---:|---|\n");
+    for (int i = 0; i < WB_MAX_CONTENDERS && b->c[i].name; i++) {
+        const wb_contender *c = &b->c[i];
+        char med[32], min[32], ratio[32] = "", target[48] = "";
+        const char *suffix = c->floor ? " (floor)" : "";
+        if (res[i].state != RES_OK) {
+            fprintf(f, "| %s%s | %s | | | %s |\n", c->name, suffix, res[i].note,
+                    i == b->target_peer ? "no figure" : "");
+            continue;
+        }
+        fmt_fig(med, sizeof med, res[i].median, b->unit);
+        fmt_fig(min, sizeof min, res[i].min, b->unit);
+        if (i > 0 && res[0].state == RES_OK) {
+            double q = res[0].median / res[i].median;
+            snprintf(ratio, sizeof ratio, "%.2f", q);
+            if (i == b->target_peer)
+                snprintf(target, sizeof target, "<= %.2f: %s", b->target,
+                         q <= b->target ? "pass" : "**miss**");
+        } else if (i == 0) {
+            snprintf(ratio, sizeof ratio, "—");
+        }
+        fprintf(f, "| %s%s | %s | %s | %s | %s |\n", c->name, suffix, med, min, ratio, target);
+    }
+}
+
+static void cpu_model(char *buf, size_t len)
+{
+    snprintf(buf, len, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[512];
+    while (f && fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) == 0 && colon) {
+            snprintf(buf, len, "%s", colon + 2);
+            buf[strcspn(buf, "\n")] = '\0';
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+}
+
+static void report_header(FILE *f)
+{
+    char date[64], cpu[256], load[64] = "?";
+    time_t now = time(NULL);
+    strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
+    cpu_model(cpu, sizeof cpu);
+    FILE *l = fopen("/proc/loadavg", "r");
+    if (l) {
+        if (fgets(load, sizeof load, l))
+            load[strcspn(load, "\n")] = '\0';
+        fclose(l);
+    }
+#if defined(__clang__)
+    const char *cc = "clang " __clang_version__;
+#elif defined(__GNUC__)
+    const char *cc = "gcc " __VERSION__;
+#else
+    const char *cc = "unknown";
+#endif
+    fprintf(f, "# weft benchmarks\n\n"
+               "Generated by `make bench` (bench/harness.c); do not edit by hand.\n\n"
+               "- date: %s\n- CPU: %s, %ld cores online\n- compiler: %s\n"
+               "- Python peers: %s\n- load average at start: %s\n- mode: %s\n\n"
+               "Each contender runs in the same process run as weft, interleaved with it, after "
+               "one warm-up run. Ratios are weft's median time over the other's: below 1 weft "
+               "is faster. Python peers run the same workload with the standard library "
+               "(smaller sizes, figures per operation).\n",
+            date, cpu, sysconf(_SC_NPROCESSORS_ONLN), cc, python[0] ? python : "not found", load,
+            quick ? "--quick (sizes / 10, 3 runs)" : "full");
+}
+
+int main(int argc, char **argv)
+{
+    const char *out = NULL;
+    bool selected[NBENCH] = {false}, any = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) {
+            quick = true;
+        } else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
+            out = argv[++i];
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "usage: %s [NAME...] [--out FILE] [--quick]\nbenchmarks:", argv[0]);
+            for (size_t k = 0; k < NBENCH; k++)
+                fprintf(stderr, " %s", all_benches[k]->name);
+            fprintf(stderr, "\n");
+            return 2;
+        } else {
+            size_t k = 0;
+            while (k < NBENCH && strcmp(all_benches[k]->name, argv[i]) != 0)
+                k++;
+            if (k == NBENCH) {
+                fprintf(stderr, "weft-bench: no benchmark named %s\n", argv[i]);
+                return 2;
+            }
+            selected[k] = any = true;
+        }
+    }
+    find_python();
+
+    /* Write to a temporary file and rename at the end: an interrupted run
+     * leaves the previous report intact. */
+    char tmp[1100];
+    FILE *f = stdout;
+    if (out) {
+        snprintf(tmp, sizeof tmp, "%s.tmp", out);
+        f = fopen(tmp, "w");
+        if (!f) {
+            fprintf(stderr, "weft-bench: cannot write %s: %s\n", tmp, strerror(errno));
+            return 1;
+        }
+    }
+    report_header(f);
+    for (size_t k = 0; k < NBENCH; k++) {
+        if (any && !selected[k])
+            continue;
+        const wb_bench *b = all_benches[k];
+        wb_res res[WB_MAX_CONTENDERS];
+        fprintf(stderr, "weft-bench: %s ...\n", b->name);
+        double t0 = wb_now();
+        run_isolated(b, res);
+        report_bench(f, b, res);
+        if (f != stdout)
+            report_bench(stderr, b, res);
+        fprintf(stderr, "(%.1f s)\n", wb_now() - t0);
+    }
+    if (out) {
+        fclose(f);
+        if (rename(tmp, out) != 0) {
+            fprintf(stderr, "weft-bench: cannot rename %s: %s\n", tmp, strerror(errno));
+            return 1;
+        }
+        fprintf(stderr, "weft-bench: wrote %s\n", out);
+    }
+    return 0;
+}

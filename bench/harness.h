@@ -1,0 +1,56 @@
+/*
+ * weft-bench harness: runs one workload for weft and for its peers in the
+ * same process run, interleaved (weft, peer, peer, weft, peer, ...) so that
+ * noise from the rest of the machine hits every contender alike, and reports
+ * the median and the minimum of the repeated runs.
+ *
+ * A benchmark is a table: a name, a unit, an operation count, and its
+ * contenders. Contender 0 is always weft; every other one is a peer and gets
+ * a ratio weft/peer (a time ratio: below 1 means weft is faster). One peer
+ * may carry the target ratio from the issue.
+ */
+#ifndef WEFT_BENCH_HARNESS_H
+#define WEFT_BENCH_HARNESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define WB_MAX_CONTENDERS 6
+
+/* Runs the workload with `n` as its size and returns the time per operation
+ * in seconds, or a negative value if the workload failed (a wrong count, a
+ * call that returned an error). */
+typedef double (*wb_run_fn)(long n);
+
+typedef struct wb_contender {
+    const char *name;       /* shown in the table: "weft_lock", "pthread_mutex" */
+    wb_run_fn run;          /* a C workload, or NULL for a Python peer */
+    const char *py_script;  /* Python peer: script under bench/peers/ ... */
+    const char *py_case;    /* ... and the workload name passed to it */
+    long py_n;              /* its size (Python is ~100x slower: a smaller n) */
+    const char *skip;       /* non-NULL: not run; the note says why */
+    bool floor;             /* a lower bound shown for scale, not a rival */
+} wb_contender;
+
+typedef struct wb_bench {
+    const char *name;       /* selected on the command line by this */
+    const char *what;       /* one sentence: the workload */
+    const char *unit;       /* "ns" or "us" per operation */
+    long n;                 /* size of one run of a C workload */
+    int runs;               /* timed runs per contender (after one warm-up) */
+    int target_peer;        /* index of the peer the target is against, 0 none */
+    double target;          /* the target ratio weft/peer (at most) */
+    wb_contender c[WB_MAX_CONTENDERS];
+} wb_bench;
+
+/* Time now, in seconds on the monotonic clock. */
+double wb_now(void);
+
+/* Spin until *flag is non-zero (threads of a workload start together). */
+void wb_wait_flag(const int *flag);
+
+/* The benchmarks, each defined in its bench_*.c file. */
+extern const wb_bench wb_lock_uncontended, wb_lock_contended, wb_cond_pingpong,
+    wb_thread_start_join;
+
+#endif
