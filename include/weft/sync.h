@@ -152,16 +152,18 @@ WEFT_API int weft_condition_notify_all(weft_condition *cond);
  *
  * Bounded: release that would raise the value above the initial value fails
  * with WEFT_EOVERFLOW and changes nothing. Values are limited to
- * WEFT_SEMAPHORE_MAX.
+ * WEFT_SEMAPHORE_MAX: past it, a release of an unbounded semaphore fails with
+ * WEFT_EOVERFLOW too.
  */
 typedef struct weft_semaphore {
     uint32_t word_;  /* private: value << 1 | has parked waiters */
-    uint32_t bound_; /* private: 0 unbounded, else the maximum value */
+    uint32_t bound_; /* private: 0 unbounded, else 0x80000000 | the maximum value */
 } weft_semaphore;
 
 #define WEFT_SEMAPHORE_MAX 0x7fffffffu
 #define WEFT_SEMAPHORE_INIT(value) {(uint32_t)(value) << 1, 0}
-#define WEFT_BOUNDED_SEMAPHORE_INIT(value) {(uint32_t)(value) << 1, (uint32_t)(value)}
+#define WEFT_BOUNDED_SEMAPHORE_INIT(value) \
+    {(uint32_t)(value) << 1, 0x80000000u | (uint32_t)(value)}
 
 /** value > WEFT_SEMAPHORE_MAX is WEFT_EINVAL. */
 WEFT_API int weft_semaphore_init(weft_semaphore *sem, unsigned value);
