@@ -1,0 +1,48 @@
+# Included from tests/CMakeLists.txt: the examples, the weft program and the
+# install check, run as ctests in every test mode (plain, ASan, TSan).
+#
+# Each example is run by examples/check.sh, which fails on a non-zero exit
+# or any sanitizer report and checks the output against the "expect:" lines
+# at the end of the example's source.
+
+set(WEFT_CHECK ${PROJECT_SOURCE_DIR}/examples/check.sh)
+
+foreach(name thread_states two_tasks numbers_letters simple_thread workers thread_args
+        my_thread active_count cpu_bound lock_counter rlock_nested condition_stock
+        semaphore barrier event timer)
+  if(TARGET ex_${name})
+    add_test(NAME example_${name}
+             COMMAND sh ${WEFT_CHECK} ${PROJECT_SOURCE_DIR}/examples/${name}.c expect
+                     $<TARGET_FILE:ex_${name}>)
+    set_tests_properties(example_${name} PROPERTIES
+                         ENVIRONMENT "${WEFT_TEST_ENV}" TIMEOUT 120 LABELS example)
+  endif()
+endforeach()
+
+# The weft program: each subcommand's expected lines are tagged in its source.
+if(TARGET weft_cli)
+  set(_weft_src ${PROJECT_SOURCE_DIR}/tools/weft/main.c)
+  foreach(cmd demo info help)
+    add_test(NAME weft_${cmd}
+             COMMAND sh ${WEFT_CHECK} ${_weft_src} expect-${cmd} $<TARGET_FILE:weft_cli> ${cmd})
+    set_tests_properties(weft_${cmd} PROPERTIES
+                         ENVIRONMENT "${WEFT_TEST_ENV}" TIMEOUT 120 LABELS tool)
+  endforeach()
+  # No argument runs the demo; an unknown subcommand prints the usage on
+  # stderr and exits 2.
+  add_test(NAME weft_default
+           COMMAND sh ${WEFT_CHECK} ${_weft_src} expect-demo $<TARGET_FILE:weft_cli>)
+  add_test(NAME weft_unknown
+           COMMAND sh ${PROJECT_SOURCE_DIR}/tools/weft/check_usage.sh $<TARGET_FILE:weft_cli>)
+  set_tests_properties(weft_default weft_unknown PROPERTIES
+                       ENVIRONMENT "${WEFT_TEST_ENV}" TIMEOUT 120 LABELS tool)
+endif()
+
+# Install into a temporary prefix and build two consumers against it
+# (pkg-config and find_package). Only for the plain build: the sanitizer
+# builds would need the sanitizer runtimes in the consumers too.
+if(WEFT_SANITIZE STREQUAL "" AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_install.sh)
+  add_test(NAME install_consumers
+           COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/test_install.sh ${PROJECT_BINARY_DIR})
+  set_tests_properties(install_consumers PROPERTIES TIMEOUT 300 LABELS install)
+endif()
