@@ -203,9 +203,11 @@ WEFT_API int weft_event_wait(weft_event *ev, double timeout);
 
 /* --------------------------------------------------------------- Barrier */
 
-/** A barrier's action: run by one thread (the last to arrive) before the
- *  others are released. Non-zero breaks the barrier: the action's thread gets
- *  that code back, every other waiter WEFT_EBROKEN. */
+/** A barrier's action: run by one thread (the last to arrive), with the
+ *  barrier's internal lock held, before the others are released. Non-zero
+ *  breaks the barrier: the action's thread gets that code back (a positive
+ *  value, which would read as an arrival index, comes back as WEFT_EBROKEN),
+ *  every other waiter WEFT_EBROKEN. The action must not call the barrier. */
 typedef int (*weft_barrier_action)(void *arg);
 
 /**
@@ -214,8 +216,11 @@ typedef int (*weft_barrier_action)(void *arg);
  * wait returns the arrival index, 0 for the first thread to arrive up to
  * parties-1 for the last. A wait that times out, an abort, or a reset while
  * threads wait breaks the barrier for every waiter (WEFT_EBROKEN; the one
- * that timed out gets WEFT_EBROKEN too, as in Python). A broken barrier stays
- * broken until reset.
+ * that timed out gets WEFT_EBROKEN too, as in Python). A timeout of 0 by a
+ * party that is not the last therefore breaks it at once. If a deadline
+ * passes just as the last party arrives, the timeout wins: the generation
+ * breaks (even if the action already ran). A broken barrier stays broken
+ * until reset. Waiters are released all at once, in no particular order.
  */
 typedef struct weft_barrier {
     weft_lock lock_;              /* private */

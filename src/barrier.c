@@ -1,0 +1,222 @@
+/*
+ * Barrier: an internal Lock, an arrival count and a generation number.
+ *
+ * Each waiter parks on &b->generation_ (not on b: the internal lock lives at
+ * b's address and parks its own waiters there), joining the queue while it
+ * holds the barrier lock and releasing the lock in park's before_sleep. So
+ * when the last party arrives (holding the lock) every earlier party of its
+ * generation is queued, or has timed out. The last party wakes them all and
+ * the unpark token tells each how ITS generation ended, passed or broken;
+ * nobody needs to look at the barrier again, so the next generation can
+ * start at once.
+ *
+ * Timeouts: a waiter whose deadline passes has left the queue; it then takes
+ * the barrier lock and, if its generation is still the current one and not
+ * yet broken, breaks it. If the last party got the lock first, its unpark
+ * finds fewer waiters than parties - 1 and breaks the generation itself
+ * (after the action ran): the timeout wins the race. Either way a
+ * generation in which anyone timed out never passes, so a timed-out waiter
+ * that finds the generation changed knows a reset ended it: it reports
+ * WEFT_EBROKEN in every case, as Python does.
+ *
+ * count_ and broken_ are written under the lock but read by the snapshot
+ * getters without it, hence the relaxed atomics.
+ */
+#include "internal/clock.h"
+#include "internal/park.h"
+#include "internal/sync.h"
+
+#define TOKEN_PASSED 1u
+#define TOKEN_BROKEN 2u
+
+static const void *barrier_key(const weft_barrier *b)
+{
+    return &b->generation_;
+}
+
+static void barrier_set_count(weft_barrier *b, unsigned n)
+{
+    __atomic_store_n(&b->count_, n, __ATOMIC_RELAXED);
+}
+
+static void barrier_set_broken(weft_barrier *b, bool broken)
+{
+    __atomic_store_n(&b->broken_, broken, __ATOMIC_RELAXED);
+}
+
+static void barrier_lock(weft_barrier *b)
+{
+    weft__lock_acquire_until(&b->lock_, WEFT__NO_DEADLINE, WEFT_WAIT_BARRIER, b);
+}
+
+static void barrier_unlock(weft_barrier *b)
+{
+    weft_lock_release(&b->lock_);
+}
+
+int weft_barrier_init(weft_barrier *b, unsigned parties, weft_barrier_action action,
+                      void *action_arg, double timeout)
+{
+    if (!b || parties == 0 || parties > INT32_MAX || weft__timeout_valid(timeout))
+        return WEFT_EINVAL;
+    weft_lock_init(&b->lock_);
+    b->parties_ = parties;
+    b->count_ = 0;
+    b->broken_ = 0;
+    b->generation_ = 0;
+    b->timeout_ = timeout;
+    b->action_ = action;
+    b->action_arg_ = action_arg;
+    return 0;
+}
+
+int weft_barrier_destroy(weft_barrier *b)
+{
+    return b ? 0 : WEFT_EINVAL;
+}
+
+static uintptr_t token_cb(void *ctx, weft__unpark_result r)
+{
+    return (uintptr_t)ctx;
+}
+
+/* Lock held: release this generation's waiters as broken. The generation
+ * number stays: a broken barrier is the same generation until reset. */
+static void barrier_break(weft_barrier *b)
+{
+    barrier_set_broken(b, true);
+    barrier_set_count(b, 0);
+    weft__unpark(barrier_key(b), SIZE_MAX, token_cb, (void *)(uintptr_t)TOKEN_BROKEN);
+}
+
+typedef struct pass_ctx {
+    unsigned expected;
+} pass_ctx;
+
+/* Bucket locked. All waiters present: they pass. Fewer: some timed out and
+ * are on their way to break the generation; it breaks now instead. */
+static uintptr_t pass_cb(void *ctx, weft__unpark_result r)
+{
+    pass_ctx *p = ctx;
+    return r.unparked == p->expected ? TOKEN_PASSED : TOKEN_BROKEN;
+}
+
+/* Lock held, the last party: run the action, then release everyone. */
+static int barrier_pass(weft_barrier *b, unsigned index)
+{
+    int rc = b->action_ ? b->action_(b->action_arg_) : 0;
+    if (rc != 0) {
+        barrier_break(b);
+        /* The index and the error share the return value: a positive code
+         * would read as success. */
+        return rc < 0 ? rc : WEFT_EBROKEN;
+    }
+    pass_ctx p = {b->parties_ - 1};
+    size_t woken = weft__unpark(barrier_key(b), SIZE_MAX, pass_cb, &p);
+    if (woken != p.expected) {
+        barrier_set_broken(b, true);
+        barrier_set_count(b, 0);
+        return WEFT_EBROKEN;
+    }
+    b->generation_++;
+    barrier_set_count(b, 0);
+    return (int)index;
+}
+
+static void barrier_unlock_cb(void *ctx)
+{
+    barrier_unlock(ctx);
+}
+
+/* Lock held, not the last party: wait for the generation to end. */
+static int barrier_await(weft_barrier *b, unsigned index, double timeout)
+{
+    if (timeout == 0) {
+        /* Python breaks the barrier on a wait(0) that is not the last. */
+        barrier_break(b);
+        barrier_unlock(b);
+        return WEFT_EBROKEN;
+    }
+    uint64_t gen = b->generation_;
+    weft__park_spec spec = {
+        .before_sleep = barrier_unlock_cb,
+        .ctx = b,
+        .why = WEFT_WAIT_BARRIER,
+        .what = b,
+    };
+    uintptr_t token = 0;
+    int rc = weft__park(barrier_key(b), &spec, weft__deadline(timeout), &token);
+    if (rc == 0)
+        return token == TOKEN_PASSED ? (int)index : WEFT_EBROKEN;
+    barrier_lock(b);
+    if (b->generation_ == gen && !b->broken_)
+        barrier_break(b);
+    barrier_unlock(b);
+    return rc == WEFT_ETIMEDOUT ? WEFT_EBROKEN : rc;
+}
+
+int weft_barrier_wait_timeout(weft_barrier *b, double timeout)
+{
+    if (!b || weft__timeout_valid(timeout))
+        return WEFT_EINVAL;
+    barrier_lock(b);
+    if (b->broken_) {
+        barrier_unlock(b);
+        return WEFT_EBROKEN;
+    }
+    unsigned index = b->count_;
+    barrier_set_count(b, index + 1);
+    if (index + 1 < b->parties_)
+        return barrier_await(b, index, timeout); /* unlocks */
+    int rc = barrier_pass(b, index);
+    barrier_unlock(b);
+    return rc;
+}
+
+int weft_barrier_wait(weft_barrier *b)
+{
+    if (!b)
+        return WEFT_EINVAL;
+    return weft_barrier_wait_timeout(b, b->timeout_);
+}
+
+int weft_barrier_abort(weft_barrier *b)
+{
+    if (!b)
+        return WEFT_EINVAL;
+    barrier_lock(b);
+    barrier_break(b);
+    barrier_unlock(b);
+    return 0;
+}
+
+int weft_barrier_reset(weft_barrier *b)
+{
+    if (!b)
+        return WEFT_EINVAL;
+    barrier_lock(b);
+    if (b->count_ > 0)
+        barrier_break(b);
+    /* A new generation: waiters of the old one that timed out find the
+     * number changed and leave the new one alone. */
+    b->generation_++;
+    barrier_set_count(b, 0);
+    barrier_set_broken(b, false);
+    barrier_unlock(b);
+    return 0;
+}
+
+unsigned weft_barrier_parties(const weft_barrier *b)
+{
+    return b ? b->parties_ : 0;
+}
+
+unsigned weft_barrier_n_waiting(const weft_barrier *b)
+{
+    return b ? __atomic_load_n(&b->count_, __ATOMIC_RELAXED) : 0;
+}
+
+bool weft_barrier_broken(const weft_barrier *b)
+{
+    return b && __atomic_load_n(&b->broken_, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,281 @@
+/* weft_barrier: arrival indices, the action, breaking (timeout, action
+ * failure, abort), reset, and reuse over many generations. */
+#include <pthread.h>
+#include <sched.h>
+
+#include "internal/park.h"
+#include "wt.h"
+
+static void wait_until_parked(weft__wait_slot *s, weft_wait_kind why)
+{
+    while (__atomic_load_n(&s->why, __ATOMIC_ACQUIRE) != (int)why)
+        sched_yield();
+}
+
+START_TEST(barrier_errors)
+{
+    weft_barrier b;
+    WT_ERR(weft_barrier_init(&b, 0, NULL, NULL, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_barrier_init(NULL, 2, NULL, NULL, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_barrier_init(&b, 2, NULL, NULL, -2), WEFT_EINVAL);
+    WT_ERR(weft_barrier_init(&b, 2, NULL, NULL, 0.0 / 0.0), WEFT_EINVAL);
+    WT_OK(weft_barrier_init(&b, 2, NULL, NULL, WEFT_FOREVER));
+    WT_ERR(weft_barrier_wait(NULL), WEFT_EINVAL);
+    WT_ERR(weft_barrier_wait_timeout(NULL, 1), WEFT_EINVAL);
+    WT_ERR(weft_barrier_wait_timeout(&b, -1.5), WEFT_EINVAL);
+    WT_ERR(weft_barrier_abort(NULL), WEFT_EINVAL);
+    WT_ERR(weft_barrier_reset(NULL), WEFT_EINVAL);
+    WT_ERR(weft_barrier_destroy(NULL), WEFT_EINVAL);
+    ck_assert_uint_eq(weft_barrier_parties(NULL), 0);
+    ck_assert_uint_eq(weft_barrier_n_waiting(NULL), 0);
+    ck_assert(!weft_barrier_broken(NULL));
+    /* The failed calls changed nothing. */
+    ck_assert_uint_eq(weft_barrier_parties(&b), 2);
+    ck_assert_uint_eq(weft_barrier_n_waiting(&b), 0);
+    ck_assert(!weft_barrier_broken(&b));
+    WT_OK(weft_barrier_destroy(&b));
+}
+END_TEST
+
+static int count_action(void *arg)
+{
+    __atomic_fetch_add((int *)arg, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+START_TEST(barrier_single_party)
+{
+    weft_barrier b;
+    int runs = 0;
+    WT_OK(weft_barrier_init(&b, 1, count_action, &runs, 0));
+    for (int i = 0; i < 3; i++)
+        WT_ERR(weft_barrier_wait(&b), 0); /* the only, hence last, arrival */
+    ck_assert_int_eq(runs, 3);
+    ck_assert(!weft_barrier_broken(&b));
+}
+END_TEST
+
+typedef struct party {
+    weft_barrier *b;
+    double timeout; /* < -1: use weft_barrier_wait */
+    weft__wait_slot slot;
+    int rc;
+} party;
+
+static void *arrive(void *arg)
+{
+    party *p = arg;
+    weft__my_wait_slot = &p->slot;
+    p->rc = p->timeout < -1 ? weft_barrier_wait(p->b) : weft_barrier_wait_timeout(p->b, p->timeout);
+    return NULL;
+}
+
+/* Start n parties one after another, each parked before the next arrives. */
+static void start_parties(weft_barrier *b, party *p, pthread_t *t, int n, double timeout)
+{
+    for (int i = 0; i < n; i++) {
+        p[i] = (party){.b = b, .timeout = timeout, .rc = 1};
+        ck_assert_int_eq(pthread_create(&t[i], NULL, arrive, &p[i]), 0);
+        wait_until_parked(&p[i].slot, WEFT_WAIT_BARRIER);
+        ck_assert_ptr_eq(__atomic_load_n(&p[i].slot.what, __ATOMIC_RELAXED), b);
+        ck_assert_uint_eq(weft_barrier_n_waiting(b), (unsigned)i + 1);
+    }
+}
+
+static void join_all(party *p, pthread_t *t, int n, int want)
+{
+    for (int i = 0; i < n; i++) {
+        pthread_join(t[i], NULL);
+        WT_ERR(p[i].rc, want);
+    }
+}
+
+/* Arrival order is the index; the last runs the action and gets parties-1. */
+START_TEST(barrier_indices_in_arrival_order)
+{
+    enum { N = 4 };
+    weft_barrier b;
+    int runs = 0;
+    WT_OK(weft_barrier_init(&b, N, count_action, &runs, WEFT_FOREVER));
+    party p[N - 1];
+    pthread_t t[N - 1];
+    start_parties(&b, p, t, N - 1, WEFT_FOREVER);
+    ck_assert_int_eq(runs, 0);
+    WT_ERR(weft_barrier_wait(&b), N - 1);
+    ck_assert_int_eq(runs, 1);
+    for (int i = 0; i < N - 1; i++) {
+        pthread_join(t[i], NULL);
+        WT_ERR(p[i].rc, i);
+    }
+    ck_assert_uint_eq(weft_barrier_n_waiting(&b), 0);
+}
+END_TEST
+
+/* A timeout while others wait breaks the barrier for everyone. */
+START_TEST(barrier_timeout_breaks)
+{
+    weft_barrier b;
+    WT_OK(weft_barrier_init(&b, 4, NULL, NULL, WEFT_FOREVER));
+    party p[2];
+    pthread_t t[2];
+    start_parties(&b, p, t, 2, WEFT_FOREVER);
+    double t0 = weft_monotonic();
+    WT_ERR(weft_barrier_wait_timeout(&b, 0.02), WEFT_EBROKEN);
+    ck_assert(weft_monotonic() - t0 >= 0.02);
+    join_all(p, t, 2, WEFT_EBROKEN);
+    ck_assert(weft_barrier_broken(&b));
+    ck_assert_uint_eq(weft_barrier_n_waiting(&b), 0);
+    /* Broken stays broken. */
+    WT_ERR(weft_barrier_wait(&b), WEFT_EBROKEN);
+    WT_ERR(weft_barrier_wait_timeout(&b, 0), WEFT_EBROKEN);
+}
+END_TEST
+
+/* wait(0) by a party that is not the last breaks it, as in Python; so does
+ * the barrier's default timeout. */
+START_TEST(barrier_zero_and_default_timeout)
+{
+    weft_barrier b;
+    WT_OK(weft_barrier_init(&b, 2, NULL, NULL, WEFT_FOREVER));
+    WT_ERR(weft_barrier_wait_timeout(&b, 0), WEFT_EBROKEN);
+    ck_assert(weft_barrier_broken(&b));
+    WT_OK(weft_barrier_reset(&b));
+    ck_assert(!weft_barrier_broken(&b));
+
+    WT_OK(weft_barrier_init(&b, 2, NULL, NULL, 0.01));
+    double t0 = weft_monotonic();
+    WT_ERR(weft_barrier_wait(&b), WEFT_EBROKEN);
+    ck_assert(weft_monotonic() - t0 >= 0.01);
+    ck_assert(weft_barrier_broken(&b));
+}
+END_TEST
+
+static int failing_action(void *arg)
+{
+    return *(int *)arg;
+}
+
+/* An action that fails breaks the barrier: its thread gets the code, the
+ * others WEFT_EBROKEN. A positive code is reported as WEFT_EBROKEN. */
+START_TEST(barrier_action_failure)
+{
+    weft_barrier b;
+    int code = WEFT_ECANCELLED;
+    WT_OK(weft_barrier_init(&b, 3, failing_action, &code, WEFT_FOREVER));
+    party p[2];
+    pthread_t t[2];
+    start_parties(&b, p, t, 2, WEFT_FOREVER);
+    WT_ERR(weft_barrier_wait(&b), WEFT_ECANCELLED);
+    join_all(p, t, 2, WEFT_EBROKEN);
+    ck_assert(weft_barrier_broken(&b));
+
+    WT_OK(weft_barrier_reset(&b));
+    code = 7;
+    start_parties(&b, p, t, 2, WEFT_FOREVER);
+    WT_ERR(weft_barrier_wait(&b), WEFT_EBROKEN);
+    join_all(p, t, 2, WEFT_EBROKEN);
+
+    WT_OK(weft_barrier_reset(&b));
+    code = 0;
+    start_parties(&b, p, t, 2, WEFT_FOREVER);
+    WT_ERR(weft_barrier_wait(&b), 2);
+    pthread_join(t[0], NULL);
+    pthread_join(t[1], NULL);
+    WT_ERR(p[0].rc, 0);
+    WT_ERR(p[1].rc, 1);
+}
+END_TEST
+
+START_TEST(barrier_abort)
+{
+    weft_barrier b;
+    WT_OK(weft_barrier_init(&b, 3, NULL, NULL, WEFT_FOREVER));
+    party p[2];
+    pthread_t t[2];
+    start_parties(&b, p, t, 2, WEFT_FOREVER);
+    WT_OK(weft_barrier_abort(&b));
+    join_all(p, t, 2, WEFT_EBROKEN);
+    ck_assert(weft_barrier_broken(&b));
+    WT_ERR(weft_barrier_wait(&b), WEFT_EBROKEN);
+    WT_OK(weft_barrier_abort(&b)); /* aborting a broken barrier is harmless */
+    WT_OK(weft_barrier_reset(&b));
+    ck_assert(!weft_barrier_broken(&b));
+}
+END_TEST
+
+/* Reset wakes the current waiters with WEFT_EBROKEN and leaves an empty,
+ * unbroken barrier that works at once. */
+START_TEST(barrier_reset_with_waiters)
+{
+    weft_barrier b;
+    int runs = 0;
+    WT_OK(weft_barrier_init(&b, 3, count_action, &runs, WEFT_FOREVER));
+    party p[2];
+    pthread_t t[2];
+    start_parties(&b, p, t, 2, WEFT_FOREVER);
+    WT_OK(weft_barrier_reset(&b));
+    join_all(p, t, 2, WEFT_EBROKEN);
+    ck_assert(!weft_barrier_broken(&b));
+    ck_assert_uint_eq(weft_barrier_n_waiting(&b), 0);
+    ck_assert_int_eq(runs, 0);
+
+    start_parties(&b, p, t, 2, WEFT_FOREVER);
+    WT_ERR(weft_barrier_wait(&b), 2);
+    pthread_join(t[0], NULL);
+    pthread_join(t[1], NULL);
+    WT_ERR(p[0].rc, 0);
+    WT_ERR(p[1].rc, 1);
+    ck_assert_int_eq(runs, 1);
+}
+END_TEST
+
+/* Many generations: each generation's indices are a permutation of
+ * 0..parties-1 and its action runs exactly once, before anyone leaves. */
+enum { PARTIES = 4, GENS = 300 };
+static weft_barrier gb;
+static int seen[GENS][PARTIES];
+static int actions, action_gen_ok = 1;
+static int left[GENS];
+
+static int gen_action(void *arg)
+{
+    int g = actions++;
+    /* Nobody of this generation has left yet. */
+    if (__atomic_load_n(&left[g], __ATOMIC_RELAXED) != 0)
+        action_gen_ok = 0;
+    return 0;
+}
+
+static void *many_generations(void *arg)
+{
+    for (int g = 0; g < GENS; g++) {
+        int idx = weft_barrier_wait(&gb);
+        ck_assert_int_ge(idx, 0);
+        ck_assert_int_lt(idx, PARTIES);
+        __atomic_fetch_add(&seen[g][idx], 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&left[g], 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+START_TEST(barrier_reuse_generations)
+{
+    WT_OK(weft_barrier_init(&gb, PARTIES, gen_action, NULL, WEFT_FOREVER));
+    pthread_t t[PARTIES];
+    for (int i = 0; i < PARTIES; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, many_generations, NULL), 0);
+    for (int i = 0; i < PARTIES; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(actions, GENS);
+    ck_assert(action_gen_ok);
+    for (int g = 0; g < GENS; g++)
+        for (int i = 0; i < PARTIES; i++)
+            ck_assert_msg(seen[g][i] == 1, "generation %d index %d seen %d times", g, i,
+                          seen[g][i]);
+    ck_assert(!weft_barrier_broken(&gb));
+}
+END_TEST
+
+WT_MAIN("barrier", 30, barrier_errors, barrier_single_party, barrier_indices_in_arrival_order,
+        barrier_timeout_breaks, barrier_zero_and_default_timeout, barrier_action_failure,
+        barrier_abort, barrier_reset_with_waiters, barrier_reuse_generations)
