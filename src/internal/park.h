@@ -128,30 +128,58 @@ size_t weft__unpark_filter(const void *key, size_t max, weft__filter_fn filter,
  * The current thread's observable wait state. The thread module points this
  * at the weft_thread record of every thread it knows; park and weft_sleep
  * write to it while a thread waits. NULL for threads weft does not know.
+ *
+ * Only the owning thread writes its slot; any thread may read it. `seq` makes
+ * (why, what) one consistent snapshot (a seqlock): the writer makes it odd,
+ * stores both fields, then makes it even again; a reader retries while it is
+ * odd or changed under it (weft__wait_slot_read).
  */
 typedef struct weft__wait_slot {
-    int why;               /* weft_wait_kind, written with __atomic stores */
+    uint32_t seq;          /* odd while the owner updates why/what */
+    int why;               /* weft_wait_kind */
     const void *what;
 } weft__wait_slot;
 
 extern _Thread_local weft__wait_slot *weft__my_wait_slot;
 
+static inline void weft__wait_slot_write(weft__wait_slot *s, int why, const void *what)
+{
+    uint32_t q = __atomic_load_n(&s->seq, __ATOMIC_RELAXED); /* owner: no race */
+    __atomic_store_n(&s->seq, q + 1, __ATOMIC_RELAXED);
+    /* Orders the odd seq before the field stores, for a reader that sees a
+     * new field value (its acquire fence pairs with this). */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    __atomic_store_n(&s->what, what, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->why, why, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->seq, q + 2, __ATOMIC_RELEASE);
+}
+
+static inline void weft__wait_slot_read(const weft__wait_slot *s, int *why, const void **what)
+{
+    for (;;) {
+        uint32_t q = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+        if (q & 1)
+            continue;
+        *why = __atomic_load_n(&s->why, __ATOMIC_RELAXED);
+        *what = __atomic_load_n(&s->what, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == q)
+            return;
+    }
+}
+
 static inline void weft__wait_slot_enter(weft_wait_kind why, const void *what)
 {
     weft__wait_slot *s = weft__my_wait_slot;
-    if (s) {
-        __atomic_store_n(&s->what, what, __ATOMIC_RELAXED);
-        __atomic_store_n(&s->why, (int)why, __ATOMIC_RELEASE);
-    }
+    if (s)
+        weft__wait_slot_write(s, (int)why, what);
 }
 
 static inline void weft__wait_slot_leave(void)
 {
     weft__wait_slot *s = weft__my_wait_slot;
-    if (s) {
-        __atomic_store_n(&s->why, (int)WEFT_WAIT_NONE, __ATOMIC_RELEASE);
-        __atomic_store_n(&s->what, NULL, __ATOMIC_RELAXED);
-    }
+    if (s)
+        weft__wait_slot_write(s, (int)WEFT_WAIT_NONE, NULL);
 }
 
 /* The parker of the calling thread of execution: NULL means the thread's
