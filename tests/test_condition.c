@@ -52,7 +52,7 @@ START_TEST(condition_errors)
     WT_ERR(weft_condition_try_acquire(&c), WEFT_EBUSY);
     WT_ERR(weft_condition_acquire_timeout(&c, 0), WEFT_ETIMEDOUT);
     WT_OK(weft_condition_release(&c));
-    ck_assert_uint_eq(l.word_, 0);
+    ck_assert_uint_eq(__atomic_load_n(&l.word_, __ATOMIC_RELAXED), 0);
     ck_assert_uint_eq(c.waiters_, 0);
     WT_OK(weft_condition_destroy(&c));
 
@@ -91,7 +91,7 @@ START_TEST(condition_wait_timeout_reholds_lock)
     for (int i = 0; i < 3; i++)
         WT_OK(weft_condition_release(&c));
     ck_assert(!weft_rlock_is_owned(&r));
-    ck_assert_uint_eq(r.lock_.word_, 0);
+    ck_assert_uint_eq(__atomic_load_n(&r.lock_.word_, __ATOMIC_RELAXED), 0);
 }
 END_TEST
 
@@ -179,7 +179,7 @@ START_TEST(condition_notify_exact_fifo)
     ck_assert_int_eq(all.order[1] + all.order[2], 1 + 2);
     for (int i = 0; i < N; i++)
         WT_OK(w[i].rc);
-    ck_assert_uint_eq(l.word_, 0);
+    ck_assert_uint_eq(__atomic_load_n(&l.word_, __ATOMIC_RELAXED), 0);
 }
 END_TEST
 
@@ -218,7 +218,7 @@ START_TEST(condition_rlock_levels)
     pthread_join(t, NULL);
     WT_OK(w.rc);
     ck_assert_uint_eq(w.depth, 2);
-    ck_assert_uint_eq(c.own_.lock_.word_, 0);
+    ck_assert_uint_eq(__atomic_load_n(&c.own_.lock_.word_, __ATOMIC_RELAXED), 0);
 }
 END_TEST
 
@@ -340,7 +340,7 @@ START_TEST(condition_producer_consumer)
     ck_assert_int_eq(len, 0);
     ck_assert_uint_eq(not_empty.waiters_, 0);
     ck_assert_uint_eq(not_full.waiters_, 0);
-    ck_assert_uint_eq(buf_lock.word_, 0);
+    ck_assert_uint_eq(__atomic_load_n(&buf_lock.word_, __ATOMIC_RELAXED), 0);
 }
 END_TEST
 

@@ -45,7 +45,7 @@ START_TEST(event_errors)
     WT_ERR(weft_event_wait(&ev, 0.0 / 0.0), WEFT_EINVAL);
     ck_assert(!weft_event_is_set(NULL));
     ck_assert(!weft_event_is_set(&ev));
-    ck_assert_uint_eq(ev.word_, 0);
+    ck_assert_uint_eq(__atomic_load_n(&ev.word_, __ATOMIC_RELAXED), 0);
 }
 END_TEST
 
@@ -57,7 +57,7 @@ START_TEST(event_wait_timeout)
     double waited = weft_monotonic() - t0;
     ck_assert_msg(waited >= 0.03, "waited %.3f s", waited);
     /* The timed-out waiter was the last: no PARKED bit left behind. */
-    ck_assert_uint_eq(ev.word_ & PARKED, 0);
+    ck_assert_uint_eq(__atomic_load_n(&ev.word_, __ATOMIC_RELAXED) & PARKED, 0);
 }
 END_TEST
 
@@ -96,13 +96,13 @@ START_TEST(event_set_wakes_all)
     waiter w[NW];
     pthread_t t[NW];
     start_waiters(&ev, w, t, WEFT_FOREVER);
-    ck_assert_uint_ne(ev.word_ & PARKED, 0);
+    ck_assert_uint_ne(__atomic_load_n(&ev.word_, __ATOMIC_RELAXED) & PARKED, 0);
     WT_OK(weft_event_set(&ev));
     for (int i = 0; i < NW; i++) {
         pthread_join(t[i], NULL);
         WT_OK(w[i].rc);
     }
-    ck_assert_uint_eq(ev.word_ & PARKED, 0);
+    ck_assert_uint_eq(__atomic_load_n(&ev.word_, __ATOMIC_RELAXED) & PARKED, 0);
     ck_assert(weft_event_is_set(&ev));
 }
 END_TEST
@@ -122,7 +122,7 @@ START_TEST(event_set_then_clear_still_wakes)
         WT_OK(w[i].rc);
     }
     ck_assert(!weft_event_is_set(&ev));
-    ck_assert_uint_eq(ev.word_ & PARKED, 0);
+    ck_assert_uint_eq(__atomic_load_n(&ev.word_, __ATOMIC_RELAXED) & PARKED, 0);
     /* Later waiters wait for a new set. */
     WT_ERR(weft_event_wait(&ev, 0.001), WEFT_ETIMEDOUT);
 }
@@ -137,13 +137,13 @@ START_TEST(event_timeout_among_waiters)
     pthread_t t[NW];
     start_waiters(&ev, w, t, WEFT_FOREVER);
     WT_ERR(weft_event_wait(&ev, 0.01), WEFT_ETIMEDOUT);
-    ck_assert_uint_ne(ev.word_ & PARKED, 0);
+    ck_assert_uint_ne(__atomic_load_n(&ev.word_, __ATOMIC_RELAXED) & PARKED, 0);
     WT_OK(weft_event_set(&ev));
     for (int i = 0; i < NW; i++) {
         pthread_join(t[i], NULL);
         WT_OK(w[i].rc);
     }
-    ck_assert_uint_eq(ev.word_ & PARKED, 0);
+    ck_assert_uint_eq(__atomic_load_n(&ev.word_, __ATOMIC_RELAXED) & PARKED, 0);
 }
 END_TEST
 
@@ -172,8 +172,8 @@ START_TEST(event_ping_pong)
         WT_OK(weft_event_clear(&pong));
     }
     pthread_join(t, NULL);
-    ck_assert_uint_eq(ping.word_ & 3u, 0);
-    ck_assert_uint_eq(pong.word_ & 3u, 0);
+    ck_assert_uint_eq(__atomic_load_n(&ping.word_, __ATOMIC_RELAXED) & 3u, 0);
+    ck_assert_uint_eq(__atomic_load_n(&pong.word_, __ATOMIC_RELAXED) & 3u, 0);
 }
 END_TEST
 

@@ -30,7 +30,7 @@ START_TEST(rlock_nesting)
     ck_assert(!weft_rlock_is_owned(&r));
     ck_assert_uint_eq(weft_rlock_count(&r), 0);
     WT_ERR(weft_rlock_release(&r), WEFT_ENOTOWNER);
-    ck_assert_uint_eq(r.lock_.word_, 0);
+    ck_assert_uint_eq(__atomic_load_n(&r.lock_.word_, __ATOMIC_RELAXED), 0);
     WT_OK(weft_rlock_destroy(&r));
 }
 END_TEST
@@ -51,7 +51,7 @@ START_TEST(rlock_errors)
     ck_assert_uint_eq(weft_rlock_count(NULL), 0);
     /* The failed calls changed nothing. */
     ck_assert(!weft_rlock_is_owned(&r));
-    ck_assert_uint_eq(r.lock_.word_, 0);
+    ck_assert_uint_eq(__atomic_load_n(&r.lock_.word_, __ATOMIC_RELAXED), 0);
 }
 END_TEST
 
@@ -130,7 +130,7 @@ START_TEST(rlock_blocks_until_fully_released)
     pthread_join(t, NULL);
     WT_OK(b.rc);
     ck_assert_uint_eq(b.count, 1);
-    ck_assert_uint_eq(r.lock_.word_, 0);
+    ck_assert_uint_eq(__atomic_load_n(&r.lock_.word_, __ATOMIC_RELAXED), 0);
 }
 END_TEST
 
@@ -146,7 +146,7 @@ START_TEST(rlock_timeout_expires)
     ck_assert(weft_monotonic() - t0 >= 0.01);
     WT_ERR(p.timeout_rc, WEFT_ETIMEDOUT);
     WT_OK(weft_rlock_release(&r));
-    ck_assert_uint_eq(r.lock_.word_, 0);
+    ck_assert_uint_eq(__atomic_load_n(&r.lock_.word_, __ATOMIC_RELAXED), 0);
 }
 END_TEST
 
@@ -178,7 +178,7 @@ START_TEST(rlock_contention)
     for (int i = 0; i < N; i++)
         pthread_join(t[i], NULL);
     ck_assert_int_eq(counter, N * 20000 * 2);
-    ck_assert_uint_eq(counter_lock.lock_.word_, 0);
+    ck_assert_uint_eq(__atomic_load_n(&counter_lock.lock_.word_, __ATOMIC_RELAXED), 0);
     ck_assert_uint_eq(counter_lock.owner_, 0);
 }
 END_TEST

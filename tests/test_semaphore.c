@@ -100,7 +100,7 @@ START_TEST(semaphore_timeout_expires)
     double t0 = weft_monotonic();
     WT_ERR(weft_semaphore_acquire_timeout(&s, 0.02), WEFT_ETIMEDOUT);
     ck_assert(weft_monotonic() - t0 >= 0.02);
-    ck_assert_uint_eq(s.word_, 0); /* no PARKED left behind */
+    ck_assert_uint_eq(__atomic_load_n(&s.word_, __ATOMIC_RELAXED), 0); /* no PARKED left behind */
 }
 END_TEST
 
@@ -166,14 +166,14 @@ START_TEST(semaphore_fifo_handoff)
     ck_assert_uint_eq(weft_semaphore_value(&s), 0);
     weft_sleep(0.005); /* time for a wrong wake-up to show */
     assert_parked(w, 4, N);
-    ck_assert_uint_eq(s.word_, PARKED);
+    ck_assert_uint_eq(__atomic_load_n(&s.word_, __ATOMIC_RELAXED), PARKED);
 
     /* More permits than waiters: the rest goes to the value. */
     WT_OK(weft_semaphore_release_n(&s, 3));
     pthread_join(t[4], NULL);
     WT_OK(w[4].rc);
     ck_assert_uint_eq(weft_semaphore_value(&s), 2);
-    ck_assert_uint_eq(s.word_ & PARKED, 0);
+    ck_assert_uint_eq(__atomic_load_n(&s.word_, __ATOMIC_RELAXED) & PARKED, 0);
 }
 END_TEST
 
@@ -194,7 +194,7 @@ START_TEST(bounded_semaphore_with_waiters)
     ck_assert_uint_eq(weft_semaphore_value(&s), 0);
     WT_OK(weft_semaphore_release(&s));
     WT_ERR(weft_semaphore_release(&s), WEFT_EOVERFLOW);
-    ck_assert_uint_eq(s.word_, 2);
+    ck_assert_uint_eq(__atomic_load_n(&s.word_, __ATOMIC_RELAXED), 2);
 }
 END_TEST
 
@@ -207,13 +207,13 @@ START_TEST(semaphore_timeout_among_waiters)
     pthread_t t[2];
     start_in_order(&s, w, t, 2);
     WT_ERR(weft_semaphore_acquire_timeout(&s, 0.01), WEFT_ETIMEDOUT);
-    ck_assert_uint_eq(s.word_, PARKED);
+    ck_assert_uint_eq(__atomic_load_n(&s.word_, __ATOMIC_RELAXED), PARKED);
     WT_OK(weft_semaphore_release_n(&s, 2));
     for (int i = 0; i < 2; i++) {
         pthread_join(t[i], NULL);
         WT_OK(w[i].rc);
     }
-    ck_assert_uint_eq(s.word_, 0);
+    ck_assert_uint_eq(__atomic_load_n(&s.word_, __ATOMIC_RELAXED), 0);
 }
 END_TEST
 
@@ -254,7 +254,7 @@ START_TEST(semaphore_never_exceeds_count)
     for (int i = 0; i < N; i++)
         pthread_join(t[i], NULL);
     ck_assert_int_le(max_holders, 3);
-    ck_assert_uint_eq(pool.word_, 3u << 1);
+    ck_assert_uint_eq(__atomic_load_n(&pool.word_, __ATOMIC_RELAXED), 3u << 1);
 }
 END_TEST
 
