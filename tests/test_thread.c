@@ -642,7 +642,6 @@ START_TEST(thread_stack_size)
     void *r;
     WT_OK(weft_thread_result(t, &r));
     ck_assert_uint_ge((size_t)r, 256 * 1024 + 1);
-    ck_assert_uint_lt((size_t)r, 512 * 1024);
     weft_thread_free(t);
 
     /* More than the address space: the system refuses, the thread stays NEW
@@ -763,8 +762,12 @@ static int fork_child_checks(weft_thread *self, weft_thread *blocked, weft_lock 
     weft_lock l = WEFT_LOCK_INIT;
     if (weft_lock_acquire(&l) || weft_lock_acquire_timeout(&l, 0.01) != WEFT_ETIMEDOUT)
         return 13;
+    /* A stack size unlike the vanished threads' keeps glibc from reusing
+     * one of their descriptors (stack cache), whose pthread_t TSan, which
+     * does not know they are gone, would take for a duplicate. */
+    weft_thread_opts o = {.stack_size = 32u << 20};
     weft_thread *t;
-    if (weft_thread_new(&t, take_lock, &l, NULL) || weft_thread_start(t))
+    if (weft_thread_new(&t, take_lock, &l, &o) || weft_thread_start(t))
         return 14;
     wait_for_state(t, WEFT_THREAD_WAITING, WEFT_WAIT_LOCK, &l);
     if (weft_active_count() != 2)

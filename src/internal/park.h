@@ -146,11 +146,11 @@ static inline void weft__wait_slot_write(weft__wait_slot *s, int why, const void
 {
     uint32_t q = __atomic_load_n(&s->seq, __ATOMIC_RELAXED); /* owner: no race */
     __atomic_store_n(&s->seq, q + 1, __ATOMIC_RELAXED);
-    /* Orders the odd seq before the field stores, for a reader that sees a
-     * new field value (its acquire fence pairs with this). */
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-    __atomic_store_n(&s->what, what, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->why, why, __ATOMIC_RELAXED);
+    /* Release stores (not fences, which TSan does not model): a reader whose
+     * acquire load sees a new field value also sees the odd seq before it,
+     * so its second look at seq tells it to retry. */
+    __atomic_store_n(&s->what, what, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->why, why, __ATOMIC_RELEASE);
     __atomic_store_n(&s->seq, q + 2, __ATOMIC_RELEASE);
 }
 
@@ -160,9 +160,8 @@ static inline void weft__wait_slot_read(const weft__wait_slot *s, int *why, cons
         uint32_t q = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
         if (q & 1)
             continue;
-        *why = __atomic_load_n(&s->why, __ATOMIC_RELAXED);
-        *what = __atomic_load_n(&s->what, __ATOMIC_RELAXED);
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        *why = __atomic_load_n(&s->why, __ATOMIC_ACQUIRE);
+        *what = __atomic_load_n(&s->what, __ATOMIC_ACQUIRE);
         if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == q)
             return;
     }
