@@ -1,0 +1,116 @@
+/*
+ * Timer: a weft_thread that waits out its interval on the timer's cancel
+ * word through park (why EVENT, what the timer: Python's Timer waits on an
+ * Event), then runs the function unless cancelled first.
+ *
+ * Ownership: the user owns the timer; its thread only borrows it, and
+ * weft_timer_free joins the thread before freeing, so the thread never
+ * outlives the struct.
+ */
+#include <stdlib.h>
+
+#include "internal/clock.h"
+#include "internal/park.h"
+#include "weft/thread.h"
+
+struct weft_timer {
+    uint32_t cancelled; /* park key; set once, never cleared */
+    uint32_t fired;     /* set (release) after fn returned */
+    double interval;
+    weft_timer_fn fn;
+    void *arg;
+    weft_thread *thread;
+};
+
+static bool not_cancelled(void *ctx)
+{
+    weft_timer *t = ctx;
+    return !__atomic_load_n(&t->cancelled, __ATOMIC_ACQUIRE);
+}
+
+static void *timer_main(void *arg)
+{
+    weft_timer *t = arg;
+    weft__park_spec spec = {
+        .validate = not_cancelled,
+        .ctx = t,
+        .why = WEFT_WAIT_EVENT,
+        .what = t,
+    };
+    int64_t deadline = weft__deadline(t->interval);
+    for (;;) {
+        int rc = weft__park(&t->cancelled, &spec, deadline, NULL);
+        if (rc == WEFT_ETIMEDOUT)
+            break;
+        /* EAGAIN (refused: cancelled) or woken by cancel. */
+        if (!not_cancelled(t))
+            return NULL;
+    }
+    /* As Python: a cancel racing with the deadline may lose. */
+    if (not_cancelled(t)) {
+        t->fn(t->arg);
+        __atomic_store_n(&t->fired, 1, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+int weft_timer_new(weft_timer **out, double interval, weft_timer_fn fn, void *arg,
+                   const weft_thread_opts *opts)
+{
+    if (!out || !fn || !(interval >= 0))
+        return WEFT_EINVAL;
+    weft_timer *t = calloc(1, sizeof *t);
+    if (!t)
+        return WEFT_ENOMEM;
+    t->interval = interval;
+    t->fn = fn;
+    t->arg = arg;
+    int rc = weft_thread_new(&t->thread, timer_main, t, opts);
+    if (rc) {
+        free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+int weft_timer_start(weft_timer *t)
+{
+    return t ? weft_thread_start(t->thread) : WEFT_EINVAL;
+}
+
+int weft_timer_cancel(weft_timer *t)
+{
+    if (!t)
+        return WEFT_EINVAL;
+    if (!__atomic_exchange_n(&t->cancelled, 1, __ATOMIC_ACQ_REL))
+        weft__unpark(&t->cancelled, SIZE_MAX, NULL, NULL);
+    return 0;
+}
+
+int weft_timer_join(weft_timer *t, double timeout)
+{
+    return t ? weft_thread_join(t->thread, timeout) : WEFT_EINVAL;
+}
+
+bool weft_timer_fired(const weft_timer *t)
+{
+    return t && __atomic_load_n(&t->fired, __ATOMIC_ACQUIRE);
+}
+
+weft_thread *weft_timer_thread(weft_timer *t)
+{
+    return t ? t->thread : NULL;
+}
+
+void weft_timer_free(weft_timer *t)
+{
+    if (!t)
+        return;
+    weft_timer_cancel(t);
+    /* ESTATE if never started; EDEADLK if freed from its own function,
+     * which the header forbids. */
+    weft_thread_join(t->thread, WEFT_FOREVER);
+    weft_thread_free(t->thread);
+    free(t);
+}
