@@ -104,7 +104,7 @@ const wb_bench wb_cond_pingpong = {
     .what = "Two threads take turns through one condition variable and its lock "
             "(figure: one round trip, A to B and back).",
     .unit = "us",
-    .n = 50000,
+    .n = 20000,
     .runs = 5,
     .target_peer = 1,
     .target = 1.0,

@@ -3,6 +3,7 @@
  * lock (the case where spinning, parking and hand-off decide the figure).
  */
 #include <pthread.h>
+#include <sched.h>
 
 #include "harness.h"
 #include "weft/sync.h"
@@ -90,6 +91,27 @@ static void *atomic_worker(void *arg)
     return NULL;
 }
 
+/* Pins worker i to the i-th CPU the process may use. Left to the scheduler,
+ * the two workers sometimes share one CPU (time-sliced, so nothing is
+ * contended and the figure is a single thread's) and sometimes not, and the
+ * runs of a benchmark would mix the two regimes. Pinned, every contender
+ * measures real contention between two cores. */
+static void pin_attr(pthread_attr_t *attr, int i)
+{
+    cpu_set_t allowed, one;
+    pthread_attr_init(attr);
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0 || CPU_COUNT(&allowed) < 2)
+        return;
+    for (int cpu = 0, seen = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (CPU_ISSET(cpu, &allowed) && seen++ == i) {
+            CPU_ZERO(&one);
+            CPU_SET(cpu, &one);
+            pthread_attr_setaffinity_np(attr, sizeof one, &one);
+            return;
+        }
+    }
+}
+
 /* Two threads, n increments each; the clock starts when both are created
  * and released together, and stops when both are joined. */
 static double two_threads(void *(*fn)(void *), long n)
@@ -98,9 +120,14 @@ static double two_threads(void *(*fn)(void *), long n)
     shared.counter = 0;
     shared.n = n;
     __atomic_store_n(&shared.go, 0, __ATOMIC_RELAXED);
-    for (int i = 0; i < 2; i++)
-        if (pthread_create(&t[i], NULL, fn, NULL) != 0)
+    for (int i = 0; i < 2; i++) {
+        pthread_attr_t attr;
+        pin_attr(&attr, i);
+        int rc = pthread_create(&t[i], &attr, fn, NULL);
+        pthread_attr_destroy(&attr);
+        if (rc != 0)
             return -1;
+    }
     double t0 = wb_now();
     __atomic_store_n(&shared.go, 1, __ATOMIC_RELEASE);
     for (int i = 0; i < 2; i++)
