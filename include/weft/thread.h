@@ -19,6 +19,22 @@
  * object that went out of scope). Records returned by weft_current_thread and
  * weft_main_thread are borrowed (valid while that thread lives, or for the
  * main thread, always); weft_enumerate returns new references.
+ *
+ * Identity: weft_thread_ident / weft_get_ident are 64-bit numbers from a
+ * process-wide counter, taken when a thread is started (or when a thread
+ * weft did not start first needs one): unique among every thread the process
+ * ever had, never reused (Python only promises uniqueness among live
+ * threads). native_id is the kernel's thread id (gettid).
+ *
+ * Exit: the first weft_thread_start registers weft_shutdown(WEFT_FOREVER)
+ * with atexit, so exit() (and returning from main) waits for non-daemon
+ * threads, and not for daemons, as Python does. Being an atexit handler it
+ * runs after handlers registered later, not before all of them.
+ *
+ * Fork: in the child only the forking thread exists. It becomes the main
+ * thread; every other record reads FINISHED (joining it returns 0 at once)
+ * and weft's internal state is reset, so threads can be created and joined
+ * in the child.
  */
 #ifndef WEFT_THREAD_H
 #define WEFT_THREAD_H
@@ -42,7 +58,9 @@ typedef void *(*weft_thread_fn)(void *arg);
 typedef struct weft_thread_opts {
     const char *name;     /**< copied; NULL for "Thread-N" */
     int daemon;           /**< WEFT_DAEMON_INHERIT (0), WEFT_DAEMON_YES or WEFT_DAEMON_NO */
-    size_t stack_size;    /**< bytes; 0 for the default; at least 16 KiB otherwise */
+    size_t stack_size;    /**< bytes; 0 for the default; at least 16 KiB otherwise
+                               (less is WEFT_EINVAL); rounded up to a whole
+                               page and to the system's minimum */
 } weft_thread_opts;
 
 #define WEFT_DAEMON_INHERIT 0
@@ -72,21 +90,30 @@ WEFT_API void weft_thread_free(weft_thread *t);
 /** Take another reference. */
 WEFT_API weft_thread *weft_thread_ref(weft_thread *t);
 
-/** Start it. A second start is WEFT_ESTATE; a system refusal (no threads
- *  left) is WEFT_EAGAIN and the thread stays NEW. */
+/** Start it. A second start (or starting the main or a dummy thread) is
+ *  WEFT_ESTATE; a system refusal (no threads or memory left) is WEFT_EAGAIN
+ *  and the thread stays NEW. Returns without waiting for the thread to run:
+ *  it is STARTING until its function is entered. */
 WEFT_API int weft_thread_start(weft_thread *t);
 /** Wait for it to finish: 0, WEFT_ETIMEDOUT, WEFT_ESTATE if it was never
- *  started, WEFT_EDEADLK if it is the calling thread. Many threads may join
- *  the same thread. */
+ *  started (or its start failed meanwhile) or is a dummy thread, WEFT_EDEADLK
+ *  if it is the calling thread. Many threads may join the same thread; the
+ *  first to see it finished also reaps the system thread, which waits for
+ *  the thread's last steps (its thread-local destructors). */
 WEFT_API int weft_thread_join(weft_thread *t, double timeout);
 /** True from start until its function has returned. */
 WEFT_API bool weft_thread_is_alive(const weft_thread *t);
-/** The function's return value: 0 and *out set once finished, else WEFT_ESTATE. */
+/** The function's return value: 0 and *out set once finished, else
+ *  WEFT_ESTATE (also for the main and dummy threads). A thread that left
+ *  through pthread_exit counts as finished with NULL. */
 WEFT_API int weft_thread_result(const weft_thread *t, void **out);
 
 /** Name (valid until renamed or freed; copy it if you keep it). */
 WEFT_API const char *weft_thread_name(const weft_thread *t);
-/** Rename (copied). Also sets the OS thread name (first 15 bytes) if running. */
+/** Rename (copied). For a thread weft started and that is running, also
+ *  sets the OS thread name (first 15 bytes; best effort). A weft thread takes
+ *  its OS name from its name when it starts. The main and dummy threads'
+ *  OS names are left alone. */
 WEFT_API int weft_thread_set_name(weft_thread *t, const char *name);
 WEFT_API bool weft_thread_daemon(const weft_thread *t);
 /** Change daemon-ness before start; WEFT_ESTATE after. */
@@ -126,8 +153,10 @@ WEFT_API int weft_shutdown(double timeout);
 typedef struct weft_timer weft_timer;
 typedef void (*weft_timer_fn)(void *arg);
 
-/** A thread that runs fn(arg) after `interval` seconds unless cancelled
- *  first (threading.Timer). opts as for threads (NULL for defaults). */
+/** A thread that runs fn(arg) after `interval` seconds (>= 0; NaN or
+ *  negative is WEFT_EINVAL) unless cancelled first (threading.Timer). opts as
+ *  for threads (NULL for defaults). While it waits, its thread's state reads
+ *  WAITING on WEFT_WAIT_EVENT with the weft_timer as the object. */
 WEFT_API int weft_timer_new(weft_timer **out, double interval, weft_timer_fn fn, void *arg,
                             const weft_thread_opts *opts);
 WEFT_API int weft_timer_start(weft_timer *t);
@@ -139,7 +168,8 @@ WEFT_API int weft_timer_join(weft_timer *t, double timeout);
 WEFT_API bool weft_timer_fired(const weft_timer *t);
 /** The timer's thread (borrowed), e.g. for its state. */
 WEFT_API weft_thread *weft_timer_thread(weft_timer *t);
-/** Cancel, join, and free. NULL is allowed. */
+/** Cancel, join, and free. NULL is allowed. Not from the timer's own
+ *  function (it would free what its thread still uses). */
 WEFT_API void weft_timer_free(weft_timer *t);
 
 /* ----------------------------------------------------------------- local */
@@ -147,10 +177,13 @@ WEFT_API void weft_timer_free(weft_timer *t);
 typedef struct weft_local weft_local;
 
 /** A per-thread value slot (threading.local). `destructor` (may be NULL) runs
- *  on a thread's non-NULL value when that thread exits. */
+ *  on a thread's non-NULL value when that thread exits (after the thread
+ *  reads FINISHED). WEFT_EAGAIN when the system has no slots left
+ *  (PTHREAD_KEYS_MAX). */
 WEFT_API int weft_local_new(weft_local **out, void (*destructor)(void *));
 /** The calling thread's value, NULL if never set. */
 WEFT_API void *weft_local_get(const weft_local *l);
+/** 0, WEFT_EINVAL for a NULL slot, WEFT_ENOMEM. */
 WEFT_API int weft_local_set(weft_local *l, void *value);
 /** Free the slot. Values still set are not destroyed (as pthread keys). */
 WEFT_API void weft_local_free(weft_local *l);
