@@ -7,36 +7,30 @@
 
 set(WEFT_CHECK ${PROJECT_SOURCE_DIR}/examples/check.sh)
 
-foreach(name thread_states two_tasks numbers_letters simple_thread workers thread_args
-        my_thread active_count cpu_bound lock_counter rlock_nested condition_stock
-        semaphore barrier event timer)
-  if(TARGET ex_${name})
-    add_test(NAME example_${name}
-             COMMAND sh ${WEFT_CHECK} ${PROJECT_SOURCE_DIR}/examples/${name}.c expect
-                     $<TARGET_FILE:ex_${name}>)
-    set_tests_properties(example_${name} PROPERTIES
-                         ENVIRONMENT "${WEFT_TEST_ENV}" TIMEOUT 120 LABELS example)
-  endif()
+foreach(name ${WEFT_EXAMPLES_LIST})
+  add_test(NAME example_${name}
+           COMMAND sh ${WEFT_CHECK} ${PROJECT_SOURCE_DIR}/examples/${name}.c expect
+                   $<TARGET_FILE:ex_${name}>)
+  set_tests_properties(example_${name} PROPERTIES
+                       ENVIRONMENT "${WEFT_TEST_ENV}" TIMEOUT 120 LABELS example)
 endforeach()
 
 # The weft program: each subcommand's expected lines are tagged in its source.
-if(TARGET weft_cli)
-  set(_weft_src ${PROJECT_SOURCE_DIR}/tools/weft/main.c)
-  foreach(cmd demo info help)
-    add_test(NAME weft_${cmd}
-             COMMAND sh ${WEFT_CHECK} ${_weft_src} expect-${cmd} $<TARGET_FILE:weft_cli> ${cmd})
-    set_tests_properties(weft_${cmd} PROPERTIES
-                         ENVIRONMENT "${WEFT_TEST_ENV}" TIMEOUT 120 LABELS tool)
-  endforeach()
-  # No argument runs the demo; an unknown subcommand prints the usage on
-  # stderr and exits 2.
-  add_test(NAME weft_default
-           COMMAND sh ${WEFT_CHECK} ${_weft_src} expect-demo $<TARGET_FILE:weft_cli>)
-  add_test(NAME weft_unknown
-           COMMAND sh ${PROJECT_SOURCE_DIR}/tools/weft/check_usage.sh $<TARGET_FILE:weft_cli>)
-  set_tests_properties(weft_default weft_unknown PROPERTIES
+set(_weft_src ${PROJECT_SOURCE_DIR}/tools/weft/main.c)
+foreach(cmd demo info help)
+  add_test(NAME weft_${cmd}
+           COMMAND sh ${WEFT_CHECK} ${_weft_src} expect-${cmd} $<TARGET_FILE:weft_cli> ${cmd})
+  set_tests_properties(weft_${cmd} PROPERTIES
                        ENVIRONMENT "${WEFT_TEST_ENV}" TIMEOUT 120 LABELS tool)
-endif()
+endforeach()
+# No argument runs the demo; an unknown subcommand prints the usage on
+# stderr and exits 2.
+add_test(NAME weft_default
+         COMMAND sh ${WEFT_CHECK} ${_weft_src} expect-demo $<TARGET_FILE:weft_cli>)
+add_test(NAME weft_unknown
+         COMMAND sh ${PROJECT_SOURCE_DIR}/tools/weft/check_usage.sh $<TARGET_FILE:weft_cli>)
+set_tests_properties(weft_default weft_unknown PROPERTIES
+                     ENVIRONMENT "${WEFT_TEST_ENV}" TIMEOUT 120 LABELS tool)
 
 # Install into a temporary prefix and build two consumers against it
 # (pkg-config and find_package). Only for the plain build: the sanitizer
