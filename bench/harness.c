@@ -239,7 +239,7 @@ static void report_bench(FILE *f, const wb_bench *b, const wb_res *res)
         fmt_fig(min, sizeof min, res[i].min, b->unit);
         if (i > 0 && res[0].state == RES_OK) {
             double q = res[0].median / res[i].median;
-            snprintf(ratio, sizeof ratio, "%.2f", q);
+            snprintf(ratio, sizeof ratio, "%.3f", q);
             if (i == b->target_peer)
                 snprintf(target, sizeof target, "<= %.2f: %s", b->target,
                          q <= b->target ? "pass" : "**miss**");
