@@ -74,7 +74,7 @@ struct weft__waiter {
     uintptr_t unpark_token;   /* the unparker's word to the waiter */
     const weft__parker *parker;
     void *parker_ctx;         /* the coroutine, for a coroutine parker */
-    uint32_t woken;           /* futex word: 0 parked, 1 woken */
+    uint32_t woken;           /* parker word: 1 once woken (the parker may use other values) */
     bool queued;              /* under the bucket lock: still in the queue */
 };
 
