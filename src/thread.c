@@ -31,7 +31,6 @@
  */
 #include <limits.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -54,6 +53,7 @@ struct weft_thread {
     uint8_t daemon;        /* atomic */
     uint8_t kind;
     bool os_alive;         /* g_lock: the pthread exists, pt may name it */
+    bool pt_set;           /* atomic: pt is known (release after pt's store) */
     bool name_static;      /* the main record's initial name */
     char *name;            /* atomic pointer; replaced under g_lock */
     weft_thread_fn fn;
@@ -131,29 +131,43 @@ static void list_remove(weft_thread *t)
     g_count--;
 }
 
+/* "<prefix>-<n>" with a fresh n. Formatted by hand: snprintf was a quarter
+ * of the instructions of a thread's whole start and join. */
 static char *numbered_name(const char *prefix)
 {
     uint64_t n = __atomic_add_fetch(&g_name_counter, 1, __ATOMIC_RELAXED);
-    char buf[48];
-    snprintf(buf, sizeof buf, "%s-%llu", prefix, (unsigned long long)n);
-    return strdup(buf);
+    char digits[20], *d = digits + sizeof digits;
+    do
+        *--d = (char)('0' + n % 10);
+    while ((n /= 10) != 0);
+    size_t plen = strlen(prefix), dlen = (size_t)(digits + sizeof digits - d);
+    char *name = malloc(plen + 1 + dlen + 1);
+    if (name) {
+        memcpy(name, prefix, plen);
+        name[plen] = '-';
+        memcpy(name + plen + 1, d, dlen);
+        name[plen + 1 + dlen] = '\0';
+    }
+    return name;
 }
 
 /* Under g_lock, with the pthread alive. Best effort: the OS name is a
  * debugging aid, and renaming another thread goes through /proc, which a
  * sandbox may refuse. */
-static void os_set_name(weft_thread *t)
+static void os_set_name(weft_thread *t, pthread_t pt)
 {
     char buf[OS_NAME_MAX + 1];
-    snprintf(buf, sizeof buf, "%s", t->name);
-    pthread_setname_np(t->pt, buf);
+    size_t len = strnlen(t->name, OS_NAME_MAX);
+    memcpy(buf, t->name, len);
+    buf[len] = '\0';
+    pthread_setname_np(pt, buf);
 }
 
 static void record_free(weft_thread *t)
 {
     if (t->kind == KIND_THREAD && status_of(t) != WEFT_THREAD_NEW && t->gen == g_fork_gen &&
         !__atomic_exchange_n(&t->reaped, 1, __ATOMIC_ACQ_REL))
-        pthread_detach(t->pt);
+        pthread_detach(__atomic_load_n(&t->pt, __ATOMIC_RELAXED));
     if (!t->name_static)
         free(t->name);
     free(t);
@@ -351,6 +365,14 @@ static void finish_cleanup(void *arg)
     finish(arg);
 }
 
+/* pthread_t is an integer (glibc) or a pointer (musl) on Linux, so the
+ * atomic builtins take it. Two writers store the same value. */
+static void record_pt(weft_thread *t, pthread_t pt)
+{
+    __atomic_store_n(&t->pt, pt, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->pt_set, true, __ATOMIC_RELEASE);
+}
+
 static void *trampoline(void *arg)
 {
     weft_thread *t = arg;
@@ -359,10 +381,10 @@ static void *trampoline(void *arg)
     weft__my_wait_slot = &t->slot;
 
     g_acquire();
-    t->pt = pthread_self();
+    record_pt(t, pthread_self()); /* the starter may not have yet */
     t->os_alive = true;
     __atomic_store_n(&t->native_id, sys_gettid(), __ATOMIC_RELAXED);
-    os_set_name(t);
+    os_set_name(t, pthread_self());
     set_status(t, WEFT_THREAD_RUNNING);
     g_release();
 
@@ -397,8 +419,13 @@ static int create_pthread(weft_thread *t)
         int err = pthread_create(&pt, &attr, trampoline, t);
         /* Only EAGAIN is documented for a system short of threads or
          * memory; anything else means the same to the caller. */
-        if (err)
+        if (err) {
             rc = err == EINVAL ? WEFT_EINVAL : WEFT_EAGAIN;
+        } else {
+            /* Recorded here as well as by the thread itself, whichever comes
+             * first, so that a join right after start can use it. */
+            record_pt(t, pt);
+        }
     }
     pthread_attr_destroy(&attr);
     return rc;
@@ -450,6 +477,28 @@ static bool join_validate(void *ctx)
     return is_running(status_of(ctx));
 }
 
+/*
+ * A join without a deadline can wait in pthread_join itself, which the
+ * kernel ends when the thread exits: one wake-up instead of two (park's,
+ * then pthread_join's). Only the joiner that claims the reaping can; others
+ * park on the status as usual and finish() wakes them.
+ */
+static bool join_directly(weft_thread *t)
+{
+    if (t->kind != KIND_THREAD)
+        return false;
+    /* gen was written under g_lock before the pthread was created, and
+     * pt_set's acquire orders it. */
+    if (!__atomic_load_n(&t->pt_set, __ATOMIC_ACQUIRE) || t->gen != g_fork_gen ||
+        __atomic_exchange_n(&t->reaped, 1, __ATOMIC_ACQ_REL))
+        return false;
+    pthread_t pt = __atomic_load_n(&t->pt, __ATOMIC_RELAXED);
+    weft__wait_slot_enter(WEFT_WAIT_JOIN, t);
+    pthread_join(pt, NULL);
+    weft__wait_slot_leave();
+    return true;
+}
+
 int weft_thread_join(weft_thread *t, double timeout)
 {
     if (!t || weft__timeout_valid(timeout))
@@ -464,6 +513,8 @@ int weft_thread_join(weft_thread *t, double timeout)
     if (is_running(s)) {
         if (timeout == 0)
             return WEFT_ETIMEDOUT;
+        if (timeout == WEFT_FOREVER && join_directly(t))
+            return 0;
         weft__park_spec spec = {
             .validate = join_validate,
             .ctx = t,
@@ -481,7 +532,7 @@ int weft_thread_join(weft_thread *t, double timeout)
     }
     if (t->kind == KIND_THREAD && t->gen == g_fork_gen &&
         !__atomic_exchange_n(&t->reaped, 1, __ATOMIC_ACQ_REL))
-        pthread_join(t->pt, NULL);
+        pthread_join(__atomic_load_n(&t->pt, __ATOMIC_RELAXED), NULL);
     return 0;
 }
 
@@ -520,7 +571,7 @@ int weft_thread_set_name(weft_thread *t, const char *name)
     __atomic_store_n(&t->name, copy, __ATOMIC_RELEASE);
     t->name_static = false;
     if (t->kind == KIND_THREAD && t->os_alive)
-        os_set_name(t);
+        os_set_name(t, __atomic_load_n(&t->pt, __ATOMIC_RELAXED));
     g_release();
     if (!old_static)
         free(old);
