@@ -7,6 +7,7 @@
 #   make install  install (PREFIX=/usr/local by default)
 
 BUILD   ?= build
+MAKEFLAGS += --no-print-directory
 PREFIX  ?= /usr/local
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_GEN = cmake -S . -DCMAKE_INSTALL_PREFIX=$(PREFIX)

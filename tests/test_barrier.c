@@ -6,12 +6,6 @@
 #include "internal/park.h"
 #include "wt.h"
 
-static void wait_until_parked(weft__wait_slot *s, weft_wait_kind why)
-{
-    while (__atomic_load_n(&s->why, __ATOMIC_ACQUIRE) != (int)why)
-        sched_yield();
-}
-
 START_TEST(barrier_errors)
 {
     weft_barrier b;
@@ -76,7 +70,7 @@ static void start_parties(weft_barrier *b, party *p, pthread_t *t, int n, double
     for (int i = 0; i < n; i++) {
         p[i] = (party){.b = b, .timeout = timeout, .rc = 1};
         ck_assert_int_eq(pthread_create(&t[i], NULL, arrive, &p[i]), 0);
-        wait_until_parked(&p[i].slot, WEFT_WAIT_BARRIER);
+        wt_wait_until_parked(&p[i].slot, WEFT_WAIT_BARRIER);
         ck_assert_ptr_eq(__atomic_load_n(&p[i].slot.what, __ATOMIC_RELAXED), b);
         ck_assert_uint_eq(weft_barrier_n_waiting(b), (unsigned)i + 1);
     }

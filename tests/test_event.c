@@ -7,12 +7,6 @@
 
 #define PARKED 2u /* src/event.c: waiters may be parked */
 
-static void wait_until_parked(weft__wait_slot *s, weft_wait_kind why)
-{
-    while (__atomic_load_n(&s->why, __ATOMIC_ACQUIRE) != (int)why)
-        sched_yield();
-}
-
 START_TEST(event_basic)
 {
     weft_event ev = WEFT_EVENT_INIT;
@@ -85,7 +79,7 @@ static void start_waiters(weft_event *ev, waiter *w, pthread_t *t, double timeou
         ck_assert_int_eq(pthread_create(&t[i], NULL, wait_event, &w[i]), 0);
     }
     for (int i = 0; i < NW; i++) {
-        wait_until_parked(&w[i].slot, WEFT_WAIT_EVENT);
+        wt_wait_until_parked(&w[i].slot, WEFT_WAIT_EVENT);
         ck_assert_ptr_eq(__atomic_load_n(&w[i].slot.what, __ATOMIC_RELAXED), ev);
     }
 }

@@ -5,13 +5,6 @@
 #include "internal/park.h"
 #include "wt.h"
 
-/* A thread points its wait slot here so the test can see it park. */
-static void wait_until_parked(weft__wait_slot *s, weft_wait_kind why)
-{
-    while (__atomic_load_n(&s->why, __ATOMIC_ACQUIRE) != (int)why)
-        sched_yield();
-}
-
 START_TEST(rlock_nesting)
 {
     weft_rlock r = WEFT_RLOCK_INIT;
@@ -122,7 +115,7 @@ START_TEST(rlock_blocks_until_fully_released)
     blocked b = {.r = &r};
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, acquire_blocking, &b), 0);
-    wait_until_parked(&b.slot, WEFT_WAIT_RLOCK);
+    wt_wait_until_parked(&b.slot, WEFT_WAIT_RLOCK);
     ck_assert_ptr_eq(__atomic_load_n(&b.slot.what, __ATOMIC_RELAXED), &r);
     WT_OK(weft_rlock_release(&r));
     ck_assert_int_eq(__atomic_load_n(&b.slot.why, __ATOMIC_ACQUIRE), WEFT_WAIT_RLOCK);

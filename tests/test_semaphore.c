@@ -7,12 +7,6 @@
 
 #define PARKED 1u /* src/semaphore.c: waiters may be parked */
 
-static void wait_until_parked(weft__wait_slot *s, weft_wait_kind why)
-{
-    while (__atomic_load_n(&s->why, __ATOMIC_ACQUIRE) != (int)why)
-        sched_yield();
-}
-
 START_TEST(semaphore_basic)
 {
     weft_semaphore s = WEFT_SEMAPHORE_INIT(2);
@@ -127,7 +121,7 @@ static void start_in_order(weft_semaphore *sem, waiter *w, pthread_t *t, int n)
     for (int i = 0; i < n; i++) {
         w[i] = (waiter){.sem = sem, .rc = 1};
         ck_assert_int_eq(pthread_create(&t[i], NULL, acquire_one, &w[i]), 0);
-        wait_until_parked(&w[i].slot, WEFT_WAIT_SEMAPHORE);
+        wt_wait_until_parked(&w[i].slot, WEFT_WAIT_SEMAPHORE);
         ck_assert_ptr_eq(__atomic_load_n(&w[i].slot.what, __ATOMIC_RELAXED), sem);
     }
 }

@@ -42,18 +42,6 @@ static weft_thread *start(weft_thread_fn fn, void *arg, const weft_thread_opts *
     return t;
 }
 
-/* Poll until the thread is waiting on `kind` (and `obj`, unless NULL). */
-static void wait_for_state(const weft_thread *t, weft_thread_status status, weft_wait_kind kind,
-                           const void *obj)
-{
-    for (;;) {
-        weft_thread_state s = weft_thread_get_state(t);
-        if (s.status == status && s.waiting_on == kind && (!obj || s.object == obj))
-            return;
-        sched_yield();
-    }
-}
-
 START_TEST(thread_basic)
 {
     int x;
@@ -189,7 +177,7 @@ START_TEST(thread_many_joiners)
     for (int i = 0; i < N; i++)
         j[i] = start(join_it, target, NULL);
     for (int i = 0; i < N; i++)
-        wait_for_state(j[i], WEFT_THREAD_WAITING, WEFT_WAIT_JOIN, target);
+        wt_wait_for_state(j[i], WEFT_THREAD_WAITING, WEFT_WAIT_JOIN, target);
     WT_OK(weft_lock_release(&l));
     for (int i = 0; i < N; i++) {
         void *r;
@@ -241,21 +229,21 @@ START_TEST(thread_states)
     ck_assert(s == WEFT_THREAD_STARTING || s == WEFT_THREAD_RUNNING);
     ck_assert(weft_thread_is_alive(t));
 
-    wait_for_state(t, WEFT_THREAD_RUNNING, WEFT_WAIT_NONE, NULL);
+    wt_wait_for_state(t, WEFT_THREAD_RUNNING, WEFT_WAIT_NONE, NULL);
     ck_assert_ptr_null(weft_thread_get_state(t).object);
     __atomic_store_n(&stage, 1, __ATOMIC_RELEASE);
 
-    wait_for_state(t, WEFT_THREAD_WAITING, WEFT_WAIT_LOCK, NULL);
+    wt_wait_for_state(t, WEFT_THREAD_WAITING, WEFT_WAIT_LOCK, NULL);
     ck_assert_ptr_eq(weft_thread_get_state(t).object, &stage_lock);
     WT_OK(weft_lock_release(&stage_lock));
 
-    wait_for_state(t, WEFT_THREAD_WAITING, WEFT_WAIT_JOIN, NULL);
+    wt_wait_for_state(t, WEFT_THREAD_WAITING, WEFT_WAIT_JOIN, NULL);
     ck_assert_ptr_eq(weft_thread_get_state(t).object, other);
     /* The joined thread itself waits on its lock. */
-    wait_for_state(other, WEFT_THREAD_WAITING, WEFT_WAIT_LOCK, &other_lock);
+    wt_wait_for_state(other, WEFT_THREAD_WAITING, WEFT_WAIT_LOCK, &other_lock);
     WT_OK(weft_lock_release(&other_lock));
 
-    wait_for_state(t, WEFT_THREAD_WAITING, WEFT_WAIT_SLEEP, NULL);
+    wt_wait_for_state(t, WEFT_THREAD_WAITING, WEFT_WAIT_SLEEP, NULL);
     ck_assert(weft_thread_is_alive(t));
     __atomic_store_n(&stage, 2, __ATOMIC_RELEASE);
 
@@ -273,7 +261,7 @@ END_TEST
 /* The main thread's state is observable too. */
 static void *watch_main(void *arg)
 {
-    wait_for_state(weft_main_thread(), WEFT_THREAD_WAITING, WEFT_WAIT_LOCK, arg);
+    wt_wait_for_state(weft_main_thread(), WEFT_THREAD_WAITING, WEFT_WAIT_LOCK, arg);
     weft_lock_release(arg);
     return NULL;
 }
@@ -378,7 +366,7 @@ START_TEST(thread_names)
     char buf[32] = "";
     WT_OK(weft_lock_acquire(&name_lock));
     a = start(report_os_name, buf, NULL);
-    wait_for_state(a, WEFT_THREAD_WAITING, WEFT_WAIT_LOCK, &name_lock);
+    wt_wait_for_state(a, WEFT_THREAD_WAITING, WEFT_WAIT_LOCK, &name_lock);
     WT_OK(weft_thread_set_name(a, "worker"));
     WT_OK(weft_lock_release(&name_lock));
     WT_OK(weft_thread_join(a, WEFT_FOREVER));
@@ -769,7 +757,7 @@ static int fork_child_checks(weft_thread *self, weft_thread *blocked, weft_lock 
     weft_thread *t;
     if (weft_thread_new(&t, take_lock, &l, &o) || weft_thread_start(t))
         return 14;
-    wait_for_state(t, WEFT_THREAD_WAITING, WEFT_WAIT_LOCK, &l);
+    wt_wait_for_state(t, WEFT_THREAD_WAITING, WEFT_WAIT_LOCK, &l);
     if (weft_active_count() != 2)
         return 15;
     weft_lock_release(&l);
@@ -798,7 +786,7 @@ START_TEST(thread_fork)
     weft_lock l = WEFT_LOCK_INIT;
     WT_OK(weft_lock_acquire(&l));
     weft_thread *t = start(take_lock, &l, NULL);
-    wait_for_state(t, WEFT_THREAD_WAITING, WEFT_WAIT_LOCK, &l);
+    wt_wait_for_state(t, WEFT_THREAD_WAITING, WEFT_WAIT_LOCK, &l);
     ck_assert_int_eq(fork_and_check(t, &l), 0);
     ck_assert(weft_thread_is_alive(t)); /* the parent is untouched */
     WT_OK(weft_lock_release(&l));

@@ -21,17 +21,6 @@ static void fire(void *arg)
     }
 }
 
-static void wait_for_state(const weft_thread *t, weft_thread_status status, weft_wait_kind kind,
-                           const void *obj)
-{
-    for (;;) {
-        weft_thread_state s = weft_thread_get_state(t);
-        if (s.status == status && s.waiting_on == kind && (!obj || s.object == obj))
-            return;
-        sched_yield();
-    }
-}
-
 START_TEST(timer_fires_once)
 {
     struct shot s = {0};
@@ -71,7 +60,7 @@ START_TEST(timer_cancel_prevents_firing)
     WT_OK(weft_timer_new(&t, 1000, fire, &s, NULL));
     WT_OK(weft_timer_start(t));
     /* It waits on its cancel event, shown with the timer as the object. */
-    wait_for_state(weft_timer_thread(t), WEFT_THREAD_WAITING, WEFT_WAIT_EVENT, t);
+    wt_wait_for_state(weft_timer_thread(t), WEFT_THREAD_WAITING, WEFT_WAIT_EVENT, t);
     WT_OK(weft_timer_cancel(t));
     WT_OK(weft_timer_cancel(t));
     WT_OK(weft_timer_join(t, WEFT_FOREVER));
@@ -104,7 +93,7 @@ START_TEST(timer_fired_after_return)
     WT_OK(weft_lock_acquire(&gate));
     WT_OK(weft_timer_new(&t, 0, fire, &s, NULL));
     WT_OK(weft_timer_start(t));
-    wait_for_state(weft_timer_thread(t), WEFT_THREAD_WAITING, WEFT_WAIT_LOCK, &gate);
+    wt_wait_for_state(weft_timer_thread(t), WEFT_THREAD_WAITING, WEFT_WAIT_LOCK, &gate);
     ck_assert(!weft_timer_fired(t));
     WT_OK(weft_timer_cancel(t)); /* too late: it is running */
     WT_ERR(weft_timer_join(t, 0), WEFT_ETIMEDOUT);

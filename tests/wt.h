@@ -13,9 +13,11 @@
 #define WEFT_TESTS_WT_H
 
 #include <check.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "internal/park.h"
 #include "weft.h"
 
 #define WT_OK(call)                                                                     \
@@ -31,6 +33,28 @@
         ck_assert_msg(wt_rc_ == wt_want_, "%s returned %d (%s), expected %d (%s)", #call, \
                       wt_rc_, weft_err_name(wt_rc_), wt_want_, weft_err_name(wt_want_)); \
     } while (0)
+
+/* Spin until the thread owning wait slot `s` parks for `why` (the slot is
+ * written just before it sleeps): the deterministic way to know a waiter is
+ * queued. */
+static inline void wt_wait_until_parked(const weft__wait_slot *s, weft_wait_kind why)
+{
+    while (__atomic_load_n(&s->why, __ATOMIC_ACQUIRE) != (int)why)
+        sched_yield();
+}
+
+/* Spin until weft thread `t` shows `status` and, when waiting, `kind` (and
+ * `obj`, unless NULL). */
+static inline void wt_wait_for_state(const weft_thread *t, weft_thread_status status,
+                                     weft_wait_kind kind, const void *obj)
+{
+    for (;;) {
+        weft_thread_state st = weft_thread_get_state(t);
+        if (st.status == status && st.waiting_on == kind && (!obj || st.object == obj))
+            return;
+        sched_yield();
+    }
+}
 
 /* Run the listed tests as one suite; the timeout (seconds) is per test and
  * is stretched by CK_TIMEOUT_MULTIPLIER under the sanitizers. */
