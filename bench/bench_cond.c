@@ -8,7 +8,6 @@
 #include "harness.h"
 #include "weft/sync.h"
 
-#ifdef WEFT_BENCH_HAVE_CONDITION
 static struct {
     weft_lock l;
     weft_condition c;
@@ -57,7 +56,6 @@ static double weft_pingpong(long n)
     weft_condition_destroy(&ws.c);
     return ws.failed ? -1 : dt / (double)n;
 }
-#endif
 
 static struct {
     pthread_mutex_t m;
@@ -109,13 +107,11 @@ const wb_bench wb_cond_pingpong = {
     .target_peer = 1,
     .target = 1.0,
     .c = {
-#ifdef WEFT_BENCH_HAVE_CONDITION
         {.name = "weft_condition + weft_lock", .run = weft_pingpong},
-#else
-        {.name = "weft_condition + weft_lock", .skip = "not built (no weft_condition in src/ yet)"},
-#endif
         {.name = "pthread_cond + pthread_mutex", .run = pthread_pingpong},
         {.name = "Python threading.Condition", .py_script = "cond.py", .py_case = "pingpong",
          .py_n = 20000},
     },
 };
+
+WB_REGISTER(wb_cond_pingpong, 120)

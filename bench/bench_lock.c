@@ -159,3 +159,6 @@ const wb_bench wb_lock_contended = {
          .py_n = 1000000},
     },
 };
+
+WB_REGISTER(wb_lock_uncontended, 100)
+WB_REGISTER(wb_lock_contended, 110)

@@ -6,16 +6,13 @@
 
 #include "harness.h"
 
-#ifdef WEFT_BENCH_HAVE_THREAD
 #include "weft/thread.h"
-#endif
 
 static void *nothing(void *arg)
 {
     return arg;
 }
 
-#ifdef WEFT_BENCH_HAVE_THREAD
 static double weft_start_join(long n)
 {
     double t0 = wb_now();
@@ -31,7 +28,6 @@ static double weft_start_join(long n)
     }
     return (wb_now() - t0) / (double)n;
 }
-#endif
 
 static double pthread_start_join(long n)
 {
@@ -55,13 +51,11 @@ const wb_bench wb_thread_start_join = {
     .target_peer = 1,
     .target = 1.1,
     .c = {
-#ifdef WEFT_BENCH_HAVE_THREAD
         {.name = "weft_thread", .run = weft_start_join},
-#else
-        {.name = "weft_thread", .skip = "not built (no weft_thread in src/ yet)"},
-#endif
         {.name = "pthread_create + join", .run = pthread_start_join},
         {.name = "Python threading.Thread", .py_script = "thread.py", .py_case = "start_join",
          .py_n = 3000},
     },
 };
+
+WB_REGISTER(wb_thread_start_join, 130)

@@ -28,13 +28,26 @@
 /* A hung benchmark is killed after this long. */
 #define CHILD_TIMEOUT_S 150
 
-static const wb_bench *const all_benches[] = {
-    &wb_lock_uncontended,
-    &wb_lock_contended,
-    &wb_cond_pingpong,
-    &wb_thread_start_join,
-};
-#define NBENCH (sizeof all_benches / sizeof all_benches[0])
+/* Filled by WB_REGISTER before main runs, then sorted by order. */
+#define MAX_BENCH 64
+static const wb_bench *all_benches[MAX_BENCH];
+static int bench_order[MAX_BENCH];
+static size_t NBENCH;
+
+void wb_register(const wb_bench *b, int order)
+{
+    if (NBENCH == MAX_BENCH) {
+        fprintf(stderr, "weft-bench: more than %d benchmarks\n", MAX_BENCH);
+        abort();
+    }
+    size_t k = NBENCH++;
+    for (; k > 0 && bench_order[k - 1] > order; k--) {
+        all_benches[k] = all_benches[k - 1];
+        bench_order[k] = bench_order[k - 1];
+    }
+    all_benches[k] = b;
+    bench_order[k] = order;
+}
 
 enum { RES_OK, RES_SKIP, RES_FAIL };
 
@@ -301,7 +314,7 @@ static void report_header(FILE *f)
 int main(int argc, char **argv)
 {
     const char *out = NULL;
-    bool selected[NBENCH] = {false}, any = false;
+    bool selected[MAX_BENCH] = {false}, any = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
             quick = true;

@@ -49,8 +49,14 @@ double wb_now(void);
 /* Spin until *flag is non-zero (threads of a workload start together). */
 void wb_wait_flag(const int *flag);
 
-/* The benchmarks, each defined in its bench_*.c file. */
-extern const wb_bench wb_lock_uncontended, wb_lock_contended, wb_cond_pingpong,
-    wb_thread_start_join;
+/* Each bench_*.c registers its benchmarks with WB_REGISTER(bench, order);
+ * the report lists them by order (100s: locks and threads, 200s: queues and
+ * executors, ...). No list to edit elsewhere. */
+void wb_register(const wb_bench *b, int order);
+#define WB_REGISTER(bench, order)                                              \
+    __attribute__((constructor)) static void wb_register_##bench(void)         \
+    {                                                                          \
+        wb_register(&bench, order);                                            \
+    }
 
 #endif

@@ -5,6 +5,9 @@
 #define WEFT_H
 
 #include "weft/common.h"
+#include "weft/executor.h"
+#include "weft/future.h"
+#include "weft/queue.h"
 #include "weft/sync.h"
 #include "weft/thread.h"
 

@@ -39,6 +39,7 @@ const char *weft_wait_kind_name(weft_wait_kind kind)
         [WEFT_WAIT_SEMAPHORE] = "semaphore", [WEFT_WAIT_EVENT] = "event",
         [WEFT_WAIT_BARRIER] = "barrier",     [WEFT_WAIT_JOIN] = "join",
         [WEFT_WAIT_SLEEP] = "sleep",         [WEFT_WAIT_OTHER] = "other",
+        [WEFT_WAIT_QUEUE] = "queue",         [WEFT_WAIT_FUTURE] = "future",
     };
     if ((unsigned)kind < sizeof names / sizeof names[0] && names[kind])
         return names[kind];

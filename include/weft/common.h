@@ -80,7 +80,9 @@ typedef enum weft_wait_kind {
     WEFT_WAIT_BARRIER,   /**< weft_barrier */
     WEFT_WAIT_JOIN,      /**< joining a weft_thread */
     WEFT_WAIT_SLEEP,     /**< weft_sleep */
-    WEFT_WAIT_OTHER      /**< anything else that parks */
+    WEFT_WAIT_OTHER,     /**< anything else that parks */
+    WEFT_WAIT_QUEUE,     /**< a weft_queue: put, get or join */
+    WEFT_WAIT_FUTURE     /**< a weft_future: result, wait or as_completed */
 } weft_wait_kind;
 
 /** Name of a wait kind ("lock", "condition", ...). */

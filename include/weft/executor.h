@@ -1,0 +1,89 @@
+/*
+ * weft/executor.h - executors (concurrent.futures.Executor) and the thread
+ * pool (ThreadPoolExecutor).
+ *
+ * One interface, several backends: the thread pool now, the process pool
+ * later. A task is `int fn(void *arg, void **result)`: it returns 0 and sets
+ * *result, or returns a negative error code (and may attach a message with
+ * weft_task_set_message). Submitting gives a future (weft/future.h).
+ *
+ * Python to weft:
+ *   ThreadPoolExecutor(max_workers, thread_name_prefix, initializer, initargs)
+ *                                   weft_thread_pool_new(&ex, &opts)
+ *   ex.submit(fn, arg)              weft_executor_submit(ex, fn, arg, &future)
+ *   ex.map(fn, args, timeout, chunksize)
+ *                                   weft_executor_map(ex, fn, args, results, n, timeout, chunksize)
+ *   ex.shutdown(wait, cancel_futures)  weft_executor_shutdown(ex, wait, cancel)
+ *   with ThreadPoolExecutor() as ex:   ... weft_executor_free(ex)   (shutdown(wait) + free)
+ *   BrokenThreadPool                WEFT_EBROKEN
+ *   RuntimeError after shutdown     WEFT_ESHUTDOWN
+ */
+#ifndef WEFT_EXECUTOR_H
+#define WEFT_EXECUTOR_H
+
+#include "weft/common.h"
+#include "weft/future.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_executor weft_executor;
+
+/** A task: 0 and *result (which starts NULL), or a negative error code. */
+typedef int (*weft_task_fn)(void *arg, void **result);
+
+/** Schedule fn(arg). On success *out is a new reference to its future (the
+ *  caller unrefs it). WEFT_ESHUTDOWN after shutdown, WEFT_EBROKEN if the pool
+ *  is broken, WEFT_ENOMEM; on failure the task never runs. */
+WEFT_API int weft_executor_submit(weft_executor *ex, weft_task_fn fn, void *arg,
+                                  weft_future **out);
+
+/** Run fn over args[0..n) and put the results in results[0..n), in input
+ *  order. `timeout` bounds the whole map from this call; `chunksize` (0 or 1
+ *  for one task per item) groups items into one task each, as Python's
+ *  ProcessPoolExecutor does. Returns 0 when every item succeeded, else the
+ *  first error in input order (its message, if any, from weft_map_message),
+ *  or WEFT_ETIMEDOUT; then the items not yet started are cancelled, and
+ *  results past the failed one are unspecified. */
+WEFT_API int weft_executor_map(weft_executor *ex, weft_task_fn fn, void *const *args,
+                               void **results, size_t n, double timeout, size_t chunksize);
+/** The message of the calling thread's last failed map, or NULL. Valid until
+ *  this thread's next map. */
+WEFT_API const char *weft_map_message(void);
+
+/** Stop accepting work. With cancel_futures, futures not yet started are
+ *  cancelled. With wait, returns once every started task has finished and
+ *  the workers have exited. Calling it again is harmless. */
+WEFT_API int weft_executor_shutdown(weft_executor *ex, bool wait, bool cancel_futures);
+/** shutdown(wait=true, cancel_futures=false), then free. NULL is allowed.
+ *  Must not be called from one of the executor's own workers. */
+WEFT_API void weft_executor_free(weft_executor *ex);
+
+/* ------------------------------------------------------------ thread pool */
+
+/** Thread pool options; all-zero (or NULL) means Python's defaults. */
+typedef struct weft_thread_pool_opts {
+    unsigned max_workers;            /**< 0: min(32, cpu count + 4) */
+    const char *thread_name_prefix;  /**< NULL: "ThreadPoolExecutor-N" */
+    /** Run once in each worker before its first task; non-zero breaks the
+     *  pool: pending futures fail with WEFT_EBROKEN, submits are refused. */
+    int (*initializer)(void *initarg);
+    void *initarg;
+} weft_thread_pool_opts;
+
+/** A pool of up to max_workers threads, started on demand and reused while
+ *  idle. WEFT_EINVAL for bad options. */
+WEFT_API int weft_thread_pool_new(weft_executor **out, const weft_thread_pool_opts *opts);
+/** The shared default thread pool (created on first use, shut down at
+ *  exit): what to_thread and run_in_executor(NULL) use. Borrowed; do not
+ *  free. NULL only if it could not be created. */
+WEFT_API weft_executor *weft_default_executor(void);
+/** Workers currently started (for tests and introspection). */
+WEFT_API unsigned weft_thread_pool_workers(const weft_executor *ex);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

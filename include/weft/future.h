@@ -1,0 +1,151 @@
+/*
+ * weft/future.h - futures (concurrent.futures.Future), wait and
+ * as_completed.
+ *
+ * A future is the result of work that may not have finished: it ends exactly
+ * once, with a result (a `void *`), with an error (a negative code and an
+ * optional message: Python's exception), or cancelled.
+ *
+ * States: PENDING -> RUNNING -> FINISHED, or PENDING -> CANCELLED.
+ *
+ * Ownership: futures are reference-counted. Whoever gets a future from weft
+ * (weft_future_new, weft_executor_submit) owns one reference and drops it with
+ * weft_future_unref; an executor keeps its own reference while the work runs,
+ * so a future outlives whoever drops it first. The result pointer belongs to
+ * the user: the future never frees it.
+ *
+ * Error channel: the task's error code comes back from weft_future_result and
+ * weft_future_exception as is. A task may fail with any negative code,
+ * including WEFT_ETIMEDOUT, which then reads like a timed-out wait: check
+ * weft_future_done when the difference matters (Python has the same
+ * ambiguity since TimeoutError became the builtin).
+ *
+ * Python to weft:
+ *   f.result(timeout)               weft_future_result(f, timeout, &res)
+ *   f.exception(timeout)            weft_future_exception(f, timeout)  (+ weft_future_message)
+ *   f.cancel() / cancelled()        weft_future_cancel / weft_future_cancelled
+ *   f.running() / done()            weft_future_running / weft_future_done
+ *   f.add_done_callback(fn)         weft_future_add_done_callback(f, fn, arg)
+ *   f.set_running_or_notify_cancel  weft_future_set_running_or_notify_cancel
+ *   f.set_result / set_exception    weft_future_set_result / weft_future_set_error
+ *   wait(fs, timeout, return_when)  weft_wait(fs, n, timeout, when, done, &ndone)
+ *   as_completed(fs, timeout)       weft_as_completed_new + _next
+ *   CancelledError / InvalidStateError   WEFT_ECANCELLED / WEFT_ESTATE
+ */
+#ifndef WEFT_FUTURE_H
+#define WEFT_FUTURE_H
+
+#include "weft/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_future weft_future;
+
+typedef enum weft_future_state {
+    WEFT_FUTURE_PENDING = 0,
+    WEFT_FUTURE_RUNNING,
+    WEFT_FUTURE_CANCELLED,
+    WEFT_FUTURE_FINISHED /**< with a result or an error */
+} weft_future_state;
+
+/** A new PENDING future, for code that makes its own (one reference). */
+WEFT_API int weft_future_new(weft_future **out);
+WEFT_API weft_future *weft_future_ref(weft_future *f);
+/** Drop a reference; the last one frees the future. NULL is allowed. */
+WEFT_API void weft_future_unref(weft_future *f);
+
+/** Wait up to `timeout` for the outcome. 0 with *result set (result may be
+ *  NULL if not wanted), the task's error code, WEFT_ECANCELLED, or
+ *  WEFT_ETIMEDOUT if it is not done in time. */
+WEFT_API int weft_future_result(weft_future *f, double timeout, void **result);
+/** Like result without the value: 0 if it finished with a result, the error
+ *  code if it failed, WEFT_ECANCELLED, or WEFT_ETIMEDOUT. */
+WEFT_API int weft_future_exception(weft_future *f, double timeout);
+/** The failure's message (Python's str(exception)), or NULL: valid while the
+ *  caller holds its reference. */
+WEFT_API const char *weft_future_message(const weft_future *f);
+
+/** Cancel if still PENDING: true if the future is (now or already) cancelled,
+ *  false if it is running or finished. Callbacks run at once on success. */
+WEFT_API bool weft_future_cancel(weft_future *f);
+WEFT_API bool weft_future_cancelled(const weft_future *f);
+WEFT_API bool weft_future_running(const weft_future *f);
+/** Cancelled or finished. */
+WEFT_API bool weft_future_done(const weft_future *f);
+WEFT_API weft_future_state weft_future_state_of(const weft_future *f);
+
+/** A done callback: runs once, with the future done. A non-zero return is a
+ *  failure: it is reported (weft_report_error) and the other callbacks still
+ *  run. */
+typedef int (*weft_future_cb)(weft_future *f, void *arg);
+
+/** Run fn(f, arg) when the future is done: in the thread that completes it,
+ *  or at once in the caller if it is already done. Callbacks run in the
+ *  order added. WEFT_ENOMEM if the callback could not be recorded (then it
+ *  never runs). */
+WEFT_API int weft_future_add_done_callback(weft_future *f, weft_future_cb fn, void *arg);
+
+/** For code that runs the work itself: 0 and the future is RUNNING, or
+ *  WEFT_ECANCELLED if it was cancelled (do not run the work), or WEFT_ESTATE
+ *  if it was already running or done. */
+WEFT_API int weft_future_set_running_or_notify_cancel(weft_future *f);
+/** Finish with a result: 0, or WEFT_ESTATE if it was already done. Wakes the
+ *  waiters and runs the callbacks in the calling thread. */
+WEFT_API int weft_future_set_result(weft_future *f, void *result);
+/** Finish with an error: `code` must be negative (else WEFT_EINVAL); the
+ *  message (may be NULL) is copied. WEFT_ESTATE if already done. */
+WEFT_API int weft_future_set_error(weft_future *f, int code, const char *message);
+
+/** Inside a task run by an executor: attach a message to the error the task
+ *  is about to return (printf-style; the last call wins). Ignored if the
+ *  task then succeeds. WEFT_ESTATE outside a task. */
+WEFT_API int weft_task_set_message(const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+/* -------------------------------------------------------- wait, as_completed */
+
+typedef enum weft_return_when {
+    WEFT_FIRST_COMPLETED = 0,
+    WEFT_FIRST_EXCEPTION, /**< first error (not cancellation), else all */
+    WEFT_ALL_COMPLETED
+} weft_return_when;
+
+/** Wait for the futures fs[0..n) (NULLs are WEFT_EINVAL; the same future may
+ *  appear twice). On return done[i] (if done is not NULL) tells whether
+ *  fs[i] is done and *ndone (if not NULL) how many are. Returns 0 when the
+ *  condition was met, WEFT_ETIMEDOUT if the time ran out first (done and
+ *  ndone are still filled in, as Python returns its two sets). */
+WEFT_API int weft_wait(weft_future *const *fs, size_t n, double timeout, weft_return_when when,
+                       bool *done, size_t *ndone);
+
+typedef struct weft_as_completed weft_as_completed;
+
+/** Iterate over fs[0..n) in the order they complete (the futures already
+ *  done first). `timeout` bounds the whole iteration, from this call. The
+ *  iterator holds references to the futures until freed. */
+WEFT_API int weft_as_completed_new(weft_as_completed **out, weft_future *const *fs, size_t n,
+                                   double timeout);
+/** The next completed future (borrowed from the iterator): 0 and *f set,
+ *  WEFT_EEMPTY once every future has been returned, WEFT_ETIMEDOUT when the
+ *  iteration's time has run out. */
+WEFT_API int weft_as_completed_next(weft_as_completed *it, weft_future **f);
+WEFT_API void weft_as_completed_free(weft_as_completed *it);
+
+/** Where weft reports failures nobody can return to a caller (a done
+ *  callback's error, a worker's unexpected failure). The default prints one
+ *  line to stderr. Pass NULL to restore it. */
+typedef void (*weft_report_fn)(const char *what, int code, const char *message, void *arg);
+WEFT_API void weft_set_report_handler(weft_report_fn fn, void *arg);
+/** Report through the handler. */
+WEFT_API void weft_report_error(const char *what, int code, const char *message);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

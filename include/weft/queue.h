@@ -1,0 +1,95 @@
+/*
+ * weft/queue.h - blocking queues (Python's queue module): Queue (FIFO),
+ * LifoQueue, PriorityQueue, and SimpleQueue.
+ *
+ * Items are `void *`. A queue never frees, copies or looks inside an item
+ * (except a PriorityQueue's comparator): ownership passes from the putter to
+ * whoever gets the item. Items still in a queue when it is freed are the
+ * caller's to drain first (or to lose).
+ *
+ * Every put and get has the three forms:
+ *   blocking      weft_queue_put(q, item)            weft_queue_get(q, &item)
+ *   timeout       weft_queue_put_timeout(q, item, t) weft_queue_get_timeout(q, &item, t)
+ *                 -> 0 or WEFT_ETIMEDOUT (t == 0 polls)
+ *   non-blocking  weft_queue_try_put -> WEFT_EFULL   weft_queue_try_get -> WEFT_EEMPTY
+ * After weft_queue_shutdown, put fails with WEFT_ESHUTDOWN, and get drains
+ * what is left, then fails with WEFT_ESHUTDOWN (immediate: at once).
+ *
+ * All of them are safe from any number of threads at once, and wait through
+ * park (and so, later, suspend only the calling coroutine).
+ *
+ * Python to weft:
+ *   queue.Queue(maxsize)              weft_queue_new(&q, maxsize)
+ *   queue.LifoQueue(maxsize)          weft_lifo_queue_new(&q, maxsize)
+ *   queue.PriorityQueue(maxsize)      weft_priority_queue_new(&q, maxsize, cmp, ctx)
+ *   queue.SimpleQueue()               weft_simple_queue_new(&q)
+ *   q.put(x) / q.get()                weft_queue_put / weft_queue_get
+ *   q.put_nowait / q.get_nowait       weft_queue_try_put / weft_queue_try_get
+ *   queue.Full / queue.Empty          WEFT_EFULL / WEFT_EEMPTY
+ *   q.task_done() / q.join()          weft_queue_task_done / weft_queue_join
+ *   q.shutdown(immediate)             weft_queue_shutdown(q, immediate, drop)
+ *   queue.ShutDown                    WEFT_ESHUTDOWN
+ */
+#ifndef WEFT_QUEUE_H
+#define WEFT_QUEUE_H
+
+#include "weft/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_queue weft_queue;
+
+/** Ordering of a PriorityQueue: negative if a comes out before b. Items that
+ *  compare equal come out in the order they were put. */
+typedef int (*weft_compare_fn)(const void *a, const void *b, void *ctx);
+
+/** A FIFO queue; maxsize 0 means unbounded. */
+WEFT_API int weft_queue_new(weft_queue **out, size_t maxsize);
+/** A LIFO queue (a stack); maxsize 0 means unbounded. */
+WEFT_API int weft_lifo_queue_new(weft_queue **out, size_t maxsize);
+/** A priority queue ordered by cmp (not NULL); lowest first. */
+WEFT_API int weft_priority_queue_new(weft_queue **out, size_t maxsize, weft_compare_fn cmp,
+                                     void *ctx);
+/** An unbounded FIFO without task tracking: the fastest path.
+ *  weft_queue_task_done and weft_queue_join on it are WEFT_ESTATE. */
+WEFT_API int weft_simple_queue_new(weft_queue **out);
+/** Free the queue. No thread may be using it. NULL is allowed. */
+WEFT_API void weft_queue_free(weft_queue *q);
+
+WEFT_API int weft_queue_put(weft_queue *q, void *item);
+WEFT_API int weft_queue_put_timeout(weft_queue *q, void *item, double timeout);
+WEFT_API int weft_queue_try_put(weft_queue *q, void *item);
+
+WEFT_API int weft_queue_get(weft_queue *q, void **item);
+WEFT_API int weft_queue_get_timeout(weft_queue *q, void **item, double timeout);
+WEFT_API int weft_queue_try_get(weft_queue *q, void **item);
+
+/** Approximate, as in Python: other threads may change it at once. */
+WEFT_API size_t weft_queue_qsize(const weft_queue *q);
+WEFT_API bool weft_queue_empty(const weft_queue *q);
+WEFT_API bool weft_queue_full(const weft_queue *q);
+WEFT_API size_t weft_queue_maxsize(const weft_queue *q);
+
+/** Mark one item got earlier as processed. More task_done calls than items
+ *  put is WEFT_EOVERFLOW (Python's ValueError), and changes nothing. */
+WEFT_API int weft_queue_task_done(weft_queue *q);
+/** Wait until every item ever put has had its task_done: 0 or WEFT_ETIMEDOUT. */
+WEFT_API int weft_queue_join(weft_queue *q, double timeout);
+
+/** Shut the queue down (Python 3.13): puts fail with WEFT_ESHUTDOWN at once;
+ *  gets drain the remaining items, then fail with WEFT_ESHUTDOWN. With
+ *  `immediate`, the queue is emptied at once (each dropped item is passed to
+ *  `drop` if not NULL, so the caller can free it, and counts as done for
+ *  join) and gets fail at once. Every blocked putter, getter and joiner
+ *  wakes. Shutting down again is harmless (a later immediate one still
+ *  empties the queue). */
+WEFT_API int weft_queue_shutdown(weft_queue *q, bool immediate, void (*drop)(void *item));
+WEFT_API bool weft_queue_is_shutdown(const weft_queue *q);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
