@@ -18,7 +18,11 @@ test)
     want_pc check check
     ;;
 bench)
+    # The peers the benchmarks compare against.
     want_cmd python3 python3
+    want_pc glib-2.0 libglib2.0-dev
+    want_pc libuv libuv1-dev
+    want_cmd go golang-go
     ;;
 esac
 
@@ -28,10 +32,16 @@ need=$(echo $need | tr ' ' '\n' | sort -u | tr '\n' ' ')
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "weft: installing missing packages:$need" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
+    log=$(mktemp)
     # shellcheck disable=SC2086
-    apt-get install -y -qq $need >&2
-    exit 0
+    if apt-get update -qq >"$log" 2>&1 && apt-get install -y -qq $need >>"$log" 2>&1; then
+        rm -f "$log"
+        exit 0
+    fi
+    cat "$log" >&2
+    rm -f "$log"
+    echo "weft: apt-get failed (output above)" >&2
+    exit 1
 fi
 echo "weft: missing packages. Install them with:" >&2
 echo "  sudo apt-get install -y $need" >&2
