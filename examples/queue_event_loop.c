@@ -48,10 +48,10 @@ int main(void)
 
     /* Fill the queue with dummy events. */
     for (int i = 0; i < NEVENTS; i++) {
-        char *event = malloc(16);
+        char *event = malloc(32);
         if (event == NULL)
             return 1;
-        snprintf(event, 16, "event_%d", i);
+        snprintf(event, 32, "event_%d", i);
         CHECK(weft_queue_put(message_queue, event)); /* the queue owns it now */
     }
 
