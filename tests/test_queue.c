@@ -530,7 +530,8 @@ END_TEST
 START_TEST(shutdown_immediate_wakes_joiner)
 {
     weft_queue *q;
-    WT_OK(weft_priority_queue_new(&q, 0, cmp_prio, &(int){0}));
+    int calls = 0;
+    WT_OK(weft_priority_queue_new(&q, 0, cmp_prio, &calls));
     prio_item a = {2, 0}, b = {1, 1};
     WT_OK(weft_queue_put(q, &a));
     WT_OK(weft_queue_put(q, &b));
