@@ -19,4 +19,30 @@ int weft__future_fail_pending(weft_future *f, int code, const char *message);
  * where possible. */
 int weft__future_new2(weft_future **out);
 
+/*
+ * Completion hooks: what weft_wait and as_completed register on a future.
+ * Unlike done callbacks they can be removed, and they run in the completing
+ * thread with the future's internal lock held, after its waiters were woken
+ * and before its done callbacks. So a hook must be short and must not call
+ * anything that takes the same future's lock (add_done_callback, hook_add,
+ * hook_remove); reading the outcome (weft_future_exception(f, 0), state_of)
+ * is fine. Holding the lock is what makes removal safe: once
+ * weft__future_hook_remove returns, the hook is neither running nor will
+ * run, so it may live on the waiter's stack.
+ */
+typedef struct weft__future_hook weft__future_hook;
+struct weft__future_hook {
+    weft__future_hook *next, *prev; /* the future's list, under its lock */
+    void (*fn)(weft__future_hook *h, weft_future *f);
+    bool linked;                    /* under the future's lock */
+};
+
+/* Register h (h->fn set by the caller) on f. true if hooked; false if f was
+ * already done (then h is not hooked and fn will not run for it). */
+bool weft__future_hook_add(weft_future *f, weft__future_hook *h);
+
+/* Unhook h if it is still hooked. On return h->fn is not running and will
+ * never run for this registration. */
+void weft__future_hook_remove(weft_future *f, weft__future_hook *h);
+
 #endif
