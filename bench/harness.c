@@ -59,6 +59,7 @@ typedef struct wb_res {
 
 static bool quick;
 static char python[256];
+static char go[256];
 
 double wb_now(void)
 {
@@ -104,6 +105,42 @@ static void find_python(void)
     python[0] = '\0';
 }
 
+/* `name` on PATH (or in one of `extra`, tried first), into buf; "" if none. */
+static void find_program(char *buf, size_t len, const char *name, const char *const *extra)
+{
+    for (; extra && *extra; extra++) {
+        snprintf(buf, len, "%s/%s", *extra, name);
+        if (access(buf, X_OK) == 0)
+            return;
+    }
+    const char *path = getenv("PATH");
+    while (path && *path) {
+        const char *end = strchr(path, ':');
+        size_t n = end ? (size_t)(end - path) : strlen(path);
+        snprintf(buf, len, "%.*s/%s", (int)n, path, name);
+        if (n && access(buf, X_OK) == 0)
+            return;
+        path = end ? end + 1 : NULL;
+    }
+    buf[0] = '\0';
+}
+
+/* Read a peer's "result MEDIAN_NS MIN_NS" line from `cmd`. */
+static void run_peer_cmd(const char *cmd, const char *what, wb_res *r)
+{
+    FILE *p = popen(cmd, "r");
+    char line[256];
+    bool got = false;
+    while (p && fgets(line, sizeof line, p))
+        if (sscanf(line, "result %lf %lf", &r->median, &r->min) == 2)
+            got = true;
+    int st = p ? pclose(p) : -1;
+    if (!got || st != 0) {
+        r->state = RES_FAIL;
+        snprintf(r->note, sizeof r->note, "failed (%s exited %d)", what, st);
+    }
+}
+
 /* A Python peer times its own runs (interpreter start-up is not part of the
  * workload) and prints "result MEDIAN_NS MIN_NS" per operation. */
 static void run_python(const wb_contender *c, long n, int runs, wb_res *r)
@@ -116,17 +153,41 @@ static void run_python(const wb_contender *c, long n, int runs, wb_res *r)
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "'%s' '%s/%s' %s %ld %d", python, WEFT_BENCH_PEERS, c->py_script,
              c->py_case, n, runs);
-    FILE *p = popen(cmd, "r");
-    char line[256];
-    bool got = false;
-    while (p && fgets(line, sizeof line, p))
-        if (sscanf(line, "result %lf %lf", &r->median, &r->min) == 2)
-            got = true;
-    int st = p ? pclose(p) : -1;
-    if (!got || st != 0) {
-        r->state = RES_FAIL;
-        snprintf(r->note, sizeof r->note, "failed (%s exited %d)", c->py_script, st);
+    run_peer_cmd(cmd, c->py_script, r);
+}
+
+/* A Go peer is built now, in a temporary directory (its build cache and
+ * GOPATH too, so nothing lands in the user's home), then run like a Python
+ * peer: `peer CASE N RUNS` prints "result MEDIAN_NS MIN_NS". */
+static void run_go(const wb_contender *c, long n, int runs, wb_res *r)
+{
+    if (!go[0]) {
+        r->state = RES_SKIP;
+        snprintf(r->note, sizeof r->note, "n/a (go not found)");
+        return;
     }
+    char dir[] = "/tmp/weft-bench-go-XXXXXX";
+    if (!mkdtemp(dir)) {
+        r->state = RES_FAIL;
+        snprintf(r->note, sizeof r->note, "failed (mkdtemp: %s)", strerror(errno));
+        return;
+    }
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s/go/%s' && GOCACHE='%s/cache' GOPATH='%s/path' GOFLAGS=-mod=mod "
+             "'%s' build -o '%s/peer' . >'%s/build.log' 2>&1",
+             WEFT_BENCH_PEERS, c->go_dir, dir, dir, go, dir, dir);
+    if (system(cmd) != 0) {
+        r->state = RES_FAIL;
+        snprintf(r->note, sizeof r->note, "failed (go build of %s; see %s/build.log)", c->go_dir,
+                 dir);
+        return;
+    }
+    snprintf(cmd, sizeof cmd, "'%s/peer' %s %ld %d", dir, c->py_case, n, runs);
+    run_peer_cmd(cmd, c->go_dir, r);
+    snprintf(cmd, sizeof cmd, "chmod -R u+w '%s' && rm -rf '%s'", dir, dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "weft-bench: could not remove %s\n", dir);
 }
 
 /* In the child: run every contender, interleaved, and fill res[]. */
@@ -164,8 +225,13 @@ static void run_bench(const wb_bench *b, wb_res *res)
         if (res[i].state != RES_OK)
             continue;
         if (!c->run) {
-            /* Python runs after the C contenders; its scale differs anyway. */
-            run_python(c, quick ? c->py_n / 10 : c->py_n, runs, &res[i]);
+            /* Python and Go run after the C contenders, in their own
+             * processes. */
+            long pn = c->go_dir && !c->py_n ? n : quick ? c->py_n / 10 : c->py_n;
+            if (c->go_dir)
+                run_go(c, pn, runs, &res[i]);
+            else
+                run_python(c, pn, runs, &res[i]);
             if (res[i].state == RES_OK) {
                 res[i].median /= 1e9 / scale;
                 res[i].min /= 1e9 / scale;
@@ -237,6 +303,9 @@ static void report_bench(FILE *f, const wb_bench *b, const wb_res *res)
             b->name, b->what, quick ? 3 : b->runs);
     if (b->target_peer)
         fprintf(f, "Target: weft / %s <= %.2f.\n", b->c[b->target_peer].name, b->target);
+    for (int i = 1; i < WB_MAX_CONTENDERS && b->c[i].name; i++)
+        if (b->c[i].target > 0 && i != b->target_peer)
+            fprintf(f, "Target: weft / %s <= %.2f.\n", b->c[i].name, b->c[i].target);
     fprintf(f, "\n| implementation | median | min | weft / this | target |\n"
                "|---|---:|---:|---:|---|\n");
     for (int i = 0; i < WB_MAX_CONTENDERS && b->c[i].name; i++) {
@@ -245,7 +314,7 @@ static void report_bench(FILE *f, const wb_bench *b, const wb_res *res)
         const char *suffix = c->floor ? " (floor)" : "";
         if (res[i].state != RES_OK) {
             fprintf(f, "| %s%s | %s | | | %s |\n", c->name, suffix, res[i].note,
-                    i == b->target_peer ? "no figure" : "");
+                    i == b->target_peer || c->target > 0 ? "no figure" : "");
             continue;
         }
         fmt_fig(med, sizeof med, res[i].median, b->unit);
@@ -253,9 +322,10 @@ static void report_bench(FILE *f, const wb_bench *b, const wb_res *res)
         if (i > 0 && res[0].state == RES_OK) {
             double q = res[0].median / res[i].median;
             snprintf(ratio, sizeof ratio, "%.3f", q);
-            if (i == b->target_peer)
-                snprintf(target, sizeof target, "<= %.2f: %s", b->target,
-                         q <= b->target ? "pass" : "**miss**");
+            double want = i == b->target_peer ? b->target : c->target;
+            if (want > 0)
+                snprintf(target, sizeof target, "<= %.2f: %s", want,
+                         q <= want ? "pass" : "**miss**");
         } else if (i == 0) {
             snprintf(ratio, sizeof ratio, "—");
         }
@@ -302,12 +372,13 @@ static void report_header(FILE *f)
     fprintf(f, "# weft benchmarks\n\n"
                "Generated by `make bench` (bench/harness.c); do not edit by hand.\n\n"
                "- date: %s\n- CPU: %s, %ld cores online\n- compiler: %s\n"
-               "- Python peers: %s\n- load average at start: %s\n- mode: %s\n\n"
+               "- Python peers: %s\n- Go peers: %s\n- load average at start: %s\n- mode: %s\n\n"
                "Each contender runs in the same process run as weft, interleaved with it, after "
                "one warm-up run. Ratios are weft's median time over the other's: below 1 weft "
                "is faster. Python peers run the same workload with the standard library "
                "(smaller sizes, figures per operation).\n",
-            date, cpu, sysconf(_SC_NPROCESSORS_ONLN), cc, python[0] ? python : "not found", load,
+            date, cpu, sysconf(_SC_NPROCESSORS_ONLN), cc, python[0] ? python : "not found",
+            go[0] ? go : "not found", load,
             quick ? "--quick (sizes / 10, 3 runs)" : "full");
 }
 
@@ -338,6 +409,10 @@ int main(int argc, char **argv)
         }
     }
     find_python();
+    {
+        const char *const go_dirs[] = {"/usr/lib/go/bin", "/usr/local/go/bin", NULL};
+        find_program(go, sizeof go, "go", go_dirs);
+    }
 
     /* Write to a temporary file and rename at the end: an interrupted run
      * leaves the previous report intact. */

@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define WB_MAX_CONTENDERS 6
+#define WB_MAX_CONTENDERS 8
 
 /* Runs the workload with `n` as its size and returns the time per operation
  * in seconds, or a negative value if the workload failed (a wrong count, a
@@ -24,10 +24,14 @@ typedef double (*wb_run_fn)(long n);
 
 typedef struct wb_contender {
     const char *name;       /* shown in the table: "weft_lock", "pthread_mutex" */
-    wb_run_fn run;          /* a C workload, or NULL for a Python peer */
+    wb_run_fn run;          /* a C workload, or NULL for a Python or Go peer */
     const char *py_script;  /* Python peer: script under bench/peers/ ... */
-    const char *py_case;    /* ... and the workload name passed to it */
-    long py_n;              /* its size (Python is ~100x slower: a smaller n) */
+    const char *py_case;    /* ... and the workload name passed to it (also a Go peer's) */
+    long py_n;              /* its size (Python is ~100x slower: a smaller n; a Go
+                               peer takes the C workload's n when 0) */
+    const char *go_dir;     /* Go peer: a main package under bench/peers/go/, built
+                               at bench time and run like a Python peer */
+    double target;          /* a second target: weft/this at most (0: none) */
     const char *skip;       /* non-NULL: not run; the note says why */
     bool floor;             /* a lower bound shown for scale, not a rival */
 } wb_contender;

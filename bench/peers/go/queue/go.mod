@@ -1,0 +1,3 @@
+module weftbench/queue
+
+go 1.19
