@@ -1,0 +1,620 @@
+/*
+ * The thread pool (concurrent.futures.ThreadPoolExecutor).
+ *
+ * Scheduling is built for the throughput of tiny tasks:
+ *
+ *   - Tasks wait in a bounded lock-free MPMC ring (Dmitry Vyukov's array
+ *     queue: a cell's sequence number says whose turn it is, producers and
+ *     consumers each claim a position with one CAS). A task record is three
+ *     words stored in the cell, so submitting allocates nothing but the
+ *     future, which weft__future_new2 takes from a per-thread cache.
+ *   - When the ring is full (a producer far ahead of the workers) tasks go to
+ *     an overflow list of chunks under a lock; while the overflow holds
+ *     anything, new tasks go there too, so that the order stays FIFO (up to
+ *     the races of concurrent submitters). A worker that finds the ring empty
+ *     moves a batch from the overflow back into the ring.
+ *   - A worker that finds nothing spins briefly, then parks on the pool's
+ *     `nsleep` word. A submit pays for an unpark (a bucket lock and a futex
+ *     wake) only when `nsleep` is non-zero: while the workers are busy a
+ *     submit makes no system call.
+ *
+ * Lost wake-ups (the Dekker pattern): a worker increments nsleep (seq_cst
+ * RMW) and then looks for work (seq_cst loads of enq_pos, deq_pos and
+ * ov_count); a submitter claims its position with a seq_cst CAS of enq_pos
+ * (or a seq_cst RMW of ov_count) and then loads nsleep (seq_cst). In the
+ * single total order of seq_cst operations one of the two comes first, so
+ * either the worker sees the task or the submitter sees the sleeper. A task
+ * claimed but not yet published makes has_work() true, so the worker does
+ * not park: it loops until the producer's publishing store lands. park's
+ * validate repeats the check under the bucket lock, and the unpark callback
+ * decrements nsleep under the same lock for the waiters it dequeues.
+ *
+ * Shutdown and broken pools use a gate word instead of a lock on the submit
+ * path: a submitter adds GATE_ONE while it pushes; shutdown (or the
+ * initializer's failure) sets a state bit, then waits for the submitters
+ * in flight to leave. After that no task can be pushed, so draining the
+ * queue (cancel_futures, broken) or telling the workers to exit once it is
+ * empty cannot miss one.
+ *
+ * Workers are weft threads named "<prefix>_<i>", daemon threads so that they
+ * never hold up exit (weft_shutdown joins non-daemon threads only); pools
+ * are shut down by their owner, the default pool at exit.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal/clock.h"
+#include "internal/executor.h"
+#include "internal/future.h"
+#include "internal/park.h"
+#include "platform/futex.h"
+#include "weft/sync.h"
+#include "weft/thread.h"
+
+#define MAX_WORKERS_CAP 4096u
+
+/* Ring capacity (a power of two): 32 bytes a cell, 256 KiB a pool. */
+#ifndef WEFT_POOL_RING
+#define WEFT_POOL_RING 8192u
+#endif
+#define OV_CHUNK 1024u
+
+/* Spin rounds of an idle worker before it parks: a few microseconds, long
+ * enough to catch the next task of a submit/result round trip, short
+ * enough not to steal much CPU from the submitter on a small machine. */
+#ifndef WEFT_POOL_SPIN
+#define WEFT_POOL_SPIN 2000
+#endif
+
+#define GATE_SHUT 1u
+#define GATE_BROKEN 2u
+#define GATE_ONE 4u
+
+#define CACHELINE 64
+
+typedef struct task {
+    weft_task_fn fn;
+    void *arg;
+    weft_future *fut; /* the executor's reference */
+} task;
+
+typedef struct cell {
+    size_t seq;
+    task t;
+} cell;
+
+typedef struct ov_chunk {
+    struct ov_chunk *next;
+    unsigned head, tail;
+    task t[OV_CHUNK];
+} ov_chunk;
+
+typedef struct pool {
+    weft_executor base;
+    /* Read-mostly configuration. */
+    unsigned max_workers;
+    char *prefix;
+    int (*initializer)(void *);
+    void *initarg;
+    cell *ring;
+    size_t mask;
+
+    /* Producers' line. */
+    _Alignas(CACHELINE) size_t enq_pos;
+    /* Consumers' line. */
+    _Alignas(CACHELINE) size_t deq_pos;
+    /* Submit gate: state bits + GATE_ONE per submitter in flight. Only
+     * submitters and shutdown touch it. */
+    _Alignas(CACHELINE) unsigned gate;
+    /* Idle bookkeeping: touched only when a worker runs out of work. */
+    _Alignas(CACHELINE) unsigned nsleep; /* parked (or about to park) workers; also the park key */
+    unsigned nidle;                      /* workers that found nothing to do (spinning or parked) */
+    unsigned exiting;                    /* set once by shutdown after the gate drained */
+    /* Overflow list (rare path). ov_count is read without the lock. */
+    _Alignas(CACHELINE) size_t ov_count;
+    weft_lock ov_lock;
+    ov_chunk *ov_head, *ov_tail, *ov_spare;
+
+    /* Workers: the array only grows, under lock; nthreads is read without. */
+    _Alignas(CACHELINE) weft_lock lock;
+    unsigned nthreads;
+    weft_thread **threads;
+    int broken_code;
+    char broken_msg[128];
+} pool;
+
+static const weft__executor_ops thread_pool_ops;
+
+/* The pool whose worker the calling thread is, if any. */
+static _Thread_local pool *tl_pool;
+
+static unsigned pool_counter;
+
+/* ------------------------------------------------------------ the ring */
+
+static bool ring_push(pool *p, const task *t)
+{
+    size_t pos = __atomic_load_n(&p->enq_pos, __ATOMIC_RELAXED);
+    for (;;) {
+        cell *c = &p->ring[pos & p->mask];
+        size_t seq = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE);
+        intptr_t dif = (intptr_t)seq - (intptr_t)pos;
+        if (dif == 0) {
+            /* seq_cst: half of the sleeper handshake (see the top). */
+            if (__atomic_compare_exchange_n(&p->enq_pos, &pos, pos + 1, true, __ATOMIC_SEQ_CST,
+                                            __ATOMIC_RELAXED)) {
+                c->t = *t;
+                /* Release: the consumer that sees seq == pos + 1 sees t. */
+                __atomic_store_n(&c->seq, pos + 1, __ATOMIC_RELEASE);
+                return true;
+            }
+        } else if (dif < 0) {
+            return false; /* full */
+        } else {
+            pos = __atomic_load_n(&p->enq_pos, __ATOMIC_RELAXED);
+        }
+    }
+}
+
+static bool ring_pop(pool *p, task *t)
+{
+    size_t pos = __atomic_load_n(&p->deq_pos, __ATOMIC_RELAXED);
+    for (;;) {
+        cell *c = &p->ring[pos & p->mask];
+        size_t seq = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE);
+        intptr_t dif = (intptr_t)seq - (intptr_t)(pos + 1);
+        if (dif == 0) {
+            if (__atomic_compare_exchange_n(&p->deq_pos, &pos, pos + 1, true, __ATOMIC_RELAXED,
+                                            __ATOMIC_RELAXED)) {
+                *t = c->t;
+                /* Release: the producer a lap later sees our read done. */
+                __atomic_store_n(&c->seq, pos + p->mask + 1, __ATOMIC_RELEASE);
+                return true;
+            }
+        } else if (dif < 0) {
+            return false; /* empty (or the next task is claimed, not yet published) */
+        } else {
+            pos = __atomic_load_n(&p->deq_pos, __ATOMIC_RELAXED);
+        }
+    }
+}
+
+/* Work queued or being pushed: the worker's half of the handshake. */
+static bool has_work(pool *p)
+{
+    return __atomic_load_n(&p->enq_pos, __ATOMIC_SEQ_CST) !=
+               __atomic_load_n(&p->deq_pos, __ATOMIC_SEQ_CST) ||
+           __atomic_load_n(&p->ov_count, __ATOMIC_SEQ_CST) != 0;
+}
+
+/* --------------------------------------------------------- overflow */
+
+/* ov_lock held. */
+static int ov_push_locked(pool *p, const task *t)
+{
+    ov_chunk *c = p->ov_tail;
+    if (!c || c->tail == OV_CHUNK) {
+        ov_chunk *n = p->ov_spare;
+        if (n) {
+            p->ov_spare = NULL;
+        } else if (!(n = malloc(sizeof *n))) {
+            return WEFT_ENOMEM;
+        }
+        n->next = NULL;
+        n->head = n->tail = 0;
+        if (c)
+            c->next = n;
+        else
+            p->ov_head = n;
+        p->ov_tail = n;
+        c = n;
+    }
+    c->t[c->tail++] = *t;
+    /* seq_cst RMW: the submitter's half of the handshake on this path. */
+    __atomic_fetch_add(&p->ov_count, 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+/* ov_lock held. */
+static bool ov_pop_locked(pool *p, task *t)
+{
+    ov_chunk *c = p->ov_head;
+    if (!c || c->head == c->tail)
+        return false;
+    *t = c->t[c->head++];
+    __atomic_fetch_sub(&p->ov_count, 1, __ATOMIC_SEQ_CST);
+    if (c->head == c->tail) {
+        p->ov_head = c->next;
+        if (!p->ov_head)
+            p->ov_tail = NULL;
+        if (!p->ov_spare)
+            p->ov_spare = c;
+        else
+            free(c);
+    }
+    return true;
+}
+
+/* Take a task: the ring first, then (refilling the ring from) the overflow. */
+static bool take(pool *p, task *t)
+{
+    if (ring_pop(p, t))
+        return true;
+    if (__atomic_load_n(&p->ov_count, __ATOMIC_RELAXED) == 0)
+        return false;
+    weft_lock_acquire(&p->ov_lock);
+    bool got = ov_pop_locked(p, t);
+    /* Move a batch into the ring for the other workers; they are older
+     * than anything a submitter adds meanwhile (it goes to the overflow
+     * while ov_count is non-zero). */
+    task m;
+    for (unsigned i = 0; got && i < WEFT_POOL_RING / 2; i++) {
+        ov_chunk *c = p->ov_head;
+        if (!c || c->head == c->tail)
+            break;
+        m = c->t[c->head];
+        if (!ring_push(p, &m))
+            break;
+        ov_pop_locked(p, &m);
+    }
+    weft_lock_release(&p->ov_lock);
+    return got;
+}
+
+static int push(pool *p, const task *t)
+{
+    if (__atomic_load_n(&p->ov_count, __ATOMIC_RELAXED) == 0 && ring_push(p, t))
+        return 0;
+    weft_lock_acquire(&p->ov_lock);
+    int rc = ov_push_locked(p, t);
+    weft_lock_release(&p->ov_lock);
+    return rc;
+}
+
+/* ---------------------------------------------------------- sleeping */
+
+static uintptr_t unpark_cb(void *ctx, weft__unpark_result r)
+{
+    pool *p = ctx;
+    /* Under the bucket lock: the dequeued waiters are no longer sleepers,
+     * so later submits do not try to wake them again. */
+    if (r.unparked)
+        __atomic_fetch_sub(&p->nsleep, (unsigned)r.unparked, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+static bool park_validate(void *ctx)
+{
+    pool *p = ctx;
+    return !has_work(p) && !__atomic_load_n(&p->exiting, __ATOMIC_SEQ_CST);
+}
+
+static void wake_one(pool *p)
+{
+    if (__atomic_load_n(&p->nsleep, __ATOMIC_SEQ_CST))
+        weft__unpark(&p->nsleep, 1, unpark_cb, p);
+}
+
+/* ------------------------------------------------------------ workers */
+
+static void drain_failing(pool *p, int code, const char *msg)
+{
+    task t;
+    for (;;) {
+        bool got = ring_pop(p, &t);
+        if (!got) {
+            weft_lock_acquire(&p->ov_lock);
+            got = ov_pop_locked(p, &t);
+            weft_lock_release(&p->ov_lock);
+        }
+        if (!got)
+            return;
+        if (code == WEFT_ECANCELLED)
+            weft_future_cancel(t.fut);
+        else
+            weft__future_fail_pending(t.fut, code, msg);
+        weft_future_unref(t.fut);
+    }
+}
+
+/* Wait for the submitters inside the gate to leave (a few instructions
+ * each: they never block inside it). */
+static void gate_drain(pool *p)
+{
+    while (__atomic_load_n(&p->gate, __ATOMIC_ACQUIRE) >= GATE_ONE)
+        sched_yield();
+}
+
+static void pool_break(pool *p, int code)
+{
+    weft_lock_acquire(&p->lock);
+    if (!p->broken_code) {
+        p->broken_code = code;
+        snprintf(p->broken_msg, sizeof p->broken_msg,
+                 "a thread initializer failed (%s), the thread pool is not usable anymore",
+                 weft_err_name(code));
+    }
+    __atomic_fetch_or(&p->gate, GATE_BROKEN, __ATOMIC_SEQ_CST);
+    weft_lock_release(&p->lock);
+    gate_drain(p);
+    drain_failing(p, WEFT_EBROKEN, p->broken_msg);
+}
+
+static void *worker_main(void *arg)
+{
+    pool *p = arg;
+    tl_pool = p;
+    if (p->initializer) {
+        int rc = p->initializer(p->initarg);
+        if (rc != 0) {
+            pool_break(p, rc < 0 ? rc : WEFT_EBROKEN);
+            return NULL;
+        }
+    }
+    bool idle = false; /* counted in nidle */
+    task t;
+    for (;;) {
+        if (take(p, &t)) {
+        run:
+            if (idle) {
+                __atomic_fetch_sub(&p->nidle, 1, __ATOMIC_SEQ_CST);
+                idle = false;
+            }
+            weft__future_run(t.fut, t.fn, t.arg);
+            weft_future_unref(t.fut);
+            continue;
+        }
+        /* Acquire: pairs with shutdown's release store, made after every
+         * submitter left the gate, so the take below sees every task. */
+        if (__atomic_load_n(&p->exiting, __ATOMIC_ACQUIRE)) {
+            if (take(p, &t))
+                goto run;
+            break;
+        }
+        if (!idle) {
+            __atomic_fetch_add(&p->nidle, 1, __ATOMIC_SEQ_CST);
+            idle = true;
+        }
+        bool found = false;
+        for (int i = 0; i < WEFT_POOL_SPIN; i++) {
+            if (has_work(p) || __atomic_load_n(&p->exiting, __ATOMIC_RELAXED)) {
+                found = true;
+                break;
+            }
+            weft__cpu_relax();
+        }
+        if (found)
+            continue;
+        __atomic_fetch_add(&p->nsleep, 1, __ATOMIC_SEQ_CST);
+        weft__park_spec spec = {
+            .validate = park_validate,
+            .ctx = p,
+            .why = WEFT_WAIT_QUEUE,
+            .what = p,
+        };
+        /* Woken: the unparker decremented nsleep for us. Refused (work
+         * arrived meanwhile): we undo our own increment. */
+        if (weft__park(&p->nsleep, &spec, WEFT__NO_DEADLINE, NULL) != 0)
+            __atomic_fetch_sub(&p->nsleep, 1, __ATOMIC_SEQ_CST);
+    }
+    tl_pool = NULL;
+    return NULL;
+}
+
+/* Start one more worker if below max. Returns 0 or the start's error. */
+static int spawn(pool *p)
+{
+    int rc = 0;
+    weft_lock_acquire(&p->lock);
+    unsigned n = p->nthreads;
+    if (n < p->max_workers) {
+        char name[160];
+        snprintf(name, sizeof name, "%s_%u", p->prefix, n);
+        weft_thread_opts o = {.name = name, .daemon = WEFT_DAEMON_YES};
+        weft_thread *t;
+        rc = weft_thread_new(&t, worker_main, p, &o);
+        if (rc == 0 && (rc = weft_thread_start(t)) != 0)
+            weft_thread_free(t);
+        if (rc == 0) {
+            p->threads[n] = t;
+            __atomic_store_n(&p->nthreads, n + 1, __ATOMIC_RELEASE);
+        }
+    }
+    weft_lock_release(&p->lock);
+    return rc;
+}
+
+/* ------------------------------------------------------------- the ops */
+
+static int tp_submit(weft_executor *ex, weft_task_fn fn, void *arg, weft_future **out)
+{
+    pool *p = (pool *)ex;
+    unsigned g = __atomic_fetch_add(&p->gate, GATE_ONE, __ATOMIC_ACQUIRE);
+    int rc = 0;
+    if (g & (GATE_SHUT | GATE_BROKEN)) {
+        rc = (g & GATE_BROKEN) ? WEFT_EBROKEN : WEFT_ESHUTDOWN;
+        goto out;
+    }
+    weft_future *f;
+    if ((rc = weft__future_new2(&f)) != 0)
+        goto out;
+    task t = {fn, arg, f};
+    if ((rc = push(p, &t)) != 0) {
+        weft_future_unref(f);
+        weft_future_unref(f);
+        goto out;
+    }
+    /* Python's _adjust_thread_count: start a worker unless an idle one can
+     * take the task. Counting queued tasks (ours included) against idle
+     * workers, not just "is anyone idle", keeps a worker that is idle now
+     * but about to take an earlier task from counting for this one too.
+     * Once max_workers run, this costs one load of a read-mostly line. */
+    if (__atomic_load_n(&p->nthreads, __ATOMIC_ACQUIRE) < p->max_workers) {
+        size_t queued = __atomic_load_n(&p->enq_pos, __ATOMIC_SEQ_CST) -
+                        __atomic_load_n(&p->deq_pos, __ATOMIC_SEQ_CST) +
+                        __atomic_load_n(&p->ov_count, __ATOMIC_SEQ_CST);
+        if (queued > __atomic_load_n(&p->nidle, __ATOMIC_SEQ_CST)) {
+            int src = spawn(p);
+            /* No worker at all to run it: refuse the task. The queued
+             * record stays; the worker that pops it some day finds the
+             * future done and skips it. If a worker started meanwhile and
+             * already runs it, the submit stands. */
+            if (src != 0 && __atomic_load_n(&p->nthreads, __ATOMIC_ACQUIRE) == 0 &&
+                weft__future_fail_pending(f, src, "could not start a worker thread") == 0) {
+                weft_future_unref(f);
+                rc = src;
+                goto out;
+            }
+        }
+    }
+    *out = f;
+out:
+    /* Release: shutdown's acquire load of the gate sees our push done. */
+    __atomic_fetch_sub(&p->gate, GATE_ONE, __ATOMIC_RELEASE);
+    if (rc == 0)
+        wake_one(p);
+    return rc;
+}
+
+static int tp_shutdown(weft_executor *ex, bool wait, bool cancel_futures)
+{
+    pool *p = (pool *)ex;
+    __atomic_fetch_or(&p->gate, GATE_SHUT, __ATOMIC_SEQ_CST);
+    gate_drain(p);
+    if (cancel_futures)
+        drain_failing(p, WEFT_ECANCELLED, NULL);
+    /* Release: a worker that sees exiting sees every push (see worker_main). */
+    __atomic_store_n(&p->exiting, 1, __ATOMIC_SEQ_CST);
+    weft__unpark(&p->nsleep, SIZE_MAX, unpark_cb, p);
+    if (!wait)
+        return 0;
+    if (tl_pool == p)
+        return WEFT_EDEADLK;
+    /* No worker can be added now (submits are refused), so the array is
+     * stable; many threads may join the same worker. */
+    unsigned n = __atomic_load_n(&p->nthreads, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < n; i++)
+        weft_thread_join(p->threads[i], WEFT_FOREVER);
+    return 0;
+}
+
+static void tp_destroy(weft_executor *ex)
+{
+    pool *p = (pool *)ex;
+    for (unsigned i = 0; i < p->nthreads; i++)
+        weft_thread_free(p->threads[i]);
+    /* Shutdown drained nothing without cancel_futures, but the workers
+     * emptied the queue before exiting; only chunks are left. */
+    while (p->ov_head) {
+        ov_chunk *c = p->ov_head;
+        p->ov_head = c->next;
+        free(c);
+    }
+    free(p->ov_spare);
+    free(p->threads);
+    free(p->ring);
+    free(p->prefix);
+    free(p);
+}
+
+static const weft__executor_ops thread_pool_ops = {
+    .name = "thread_pool",
+    .submit = tp_submit,
+    .shutdown = tp_shutdown,
+    .destroy = tp_destroy,
+};
+
+/* ------------------------------------------------------------ creation */
+
+static unsigned cpu_count(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return (unsigned)CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+int weft_thread_pool_new(weft_executor **out, const weft_thread_pool_opts *opts)
+{
+    static const weft_thread_pool_opts defaults;
+    if (!out)
+        return WEFT_EINVAL;
+    if (!opts)
+        opts = &defaults;
+    if (opts->max_workers > MAX_WORKERS_CAP)
+        return WEFT_EINVAL;
+    pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return WEFT_ENOMEM;
+    p->base.ops = &thread_pool_ops;
+    unsigned cpus = cpu_count();
+    p->max_workers = opts->max_workers ? opts->max_workers : (cpus + 4 < 32 ? cpus + 4 : 32);
+    p->initializer = opts->initializer;
+    p->initarg = opts->initarg;
+    if (opts->thread_name_prefix) {
+        p->prefix = strdup(opts->thread_name_prefix);
+    } else {
+        char buf[48];
+        snprintf(buf, sizeof buf, "ThreadPoolExecutor-%u",
+                 __atomic_fetch_add(&pool_counter, 1, __ATOMIC_RELAXED));
+        p->prefix = strdup(buf);
+    }
+    p->threads = calloc(p->max_workers, sizeof *p->threads);
+    p->ring = malloc(WEFT_POOL_RING * sizeof *p->ring);
+    if (!p->prefix || !p->threads || !p->ring) {
+        free(p->prefix);
+        free(p->threads);
+        free(p->ring);
+        free(p);
+        return WEFT_ENOMEM;
+    }
+    p->mask = WEFT_POOL_RING - 1;
+    for (size_t i = 0; i < WEFT_POOL_RING; i++)
+        p->ring[i].seq = i;
+    *out = &p->base;
+    return 0;
+}
+
+unsigned weft_thread_pool_workers(const weft_executor *ex)
+{
+    if (!ex || ex->ops != &thread_pool_ops)
+        return 0;
+    return __atomic_load_n(&((const pool *)ex)->nthreads, __ATOMIC_ACQUIRE);
+}
+
+/* ------------------------------------------------------ default executor */
+
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+static weft_executor *default_ex;
+
+/* At exit, as Python's threading._register_atexit: stop taking work and
+ * wait for what was submitted. The pool is not freed: another exit handler
+ * may still hold the pointer (its submits get WEFT_ESHUTDOWN). From one of
+ * the pool's own workers (exit() inside a task) the wait is refused
+ * (WEFT_EDEADLK) instead of deadlocking. */
+static void default_at_exit(void)
+{
+    weft_executor *ex = __atomic_load_n(&default_ex, __ATOMIC_ACQUIRE);
+    if (ex)
+        thread_pool_ops.shutdown(ex, true, false);
+}
+
+static void default_init(void)
+{
+    weft_executor *ex;
+    if (weft_thread_pool_new(&ex, NULL) != 0)
+        return;
+    __atomic_store_n(&default_ex, ex, __ATOMIC_RELEASE);
+    atexit(default_at_exit);
+}
+
+weft_executor *weft_default_executor(void)
+{
+    pthread_once(&default_once, default_init);
+    return __atomic_load_n(&default_ex, __ATOMIC_ACQUIRE);
+}

@@ -1,0 +1,484 @@
+/*
+ * The thread pool: workers on demand and reused, names, initializer (and a
+ * failing one breaking the pool), shutdown with and without cancel_futures,
+ * submit after shutdown, the default executor, and a conservation stress
+ * test (every one of 1,000,000 tasks runs exactly once).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wt.h"
+
+static weft_executor *pool_of(unsigned max_workers)
+{
+    weft_executor *ex = NULL;
+    weft_thread_pool_opts o = {.max_workers = max_workers};
+    WT_OK(weft_thread_pool_new(&ex, &o));
+    return ex;
+}
+
+static int nop(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    return 0;
+}
+
+/* A task that says it started (counts) and then waits on an event. */
+static weft_event gate_ev;
+static unsigned started;
+
+static int held(void *arg, void **result)
+{
+    (void)arg;
+    *result = weft_current_thread();
+    __atomic_fetch_add(&started, 1, __ATOMIC_SEQ_CST);
+    weft_event_wait(&gate_ev, WEFT_FOREVER);
+    return 0;
+}
+
+static int whoami(void *arg, void **result)
+{
+    (void)arg;
+    *result = weft_current_thread();
+    return 0;
+}
+
+static void wait_started(unsigned n)
+{
+    while (__atomic_load_n(&started, __ATOMIC_SEQ_CST) < n)
+        sched_yield();
+}
+
+START_TEST(workers_on_demand_and_reused)
+{
+    weft_executor *ex = pool_of(4);
+    weft_event_init(&gate_ev);
+    ck_assert_uint_eq(weft_thread_pool_workers(ex), 0);
+
+    weft_future *a, *b;
+    WT_OK(weft_executor_submit(ex, held, NULL, &a));
+    wait_started(1);
+    ck_assert_uint_eq(weft_thread_pool_workers(ex), 1);
+    /* The only worker is busy: the next task needs a second one. */
+    WT_OK(weft_executor_submit(ex, held, NULL, &b));
+    wait_started(2);
+    ck_assert_uint_eq(weft_thread_pool_workers(ex), 2);
+    weft_event_set(&gate_ev);
+    weft_thread *ta, *tb;
+    WT_OK(weft_future_result(a, WEFT_FOREVER, (void **)&ta));
+    WT_OK(weft_future_result(b, WEFT_FOREVER, (void **)&tb));
+    ck_assert_ptr_ne(ta, tb);
+    weft_future_unref(a);
+    weft_future_unref(b);
+
+    /* Both idle (parked): one task at a time reuses them. */
+    for (int round = 0; round < 5; round++) {
+        wt_wait_for_state(ta, WEFT_THREAD_WAITING, WEFT_WAIT_QUEUE, NULL);
+        wt_wait_for_state(tb, WEFT_THREAD_WAITING, WEFT_WAIT_QUEUE, NULL);
+        weft_future *c;
+        weft_thread *tc;
+        WT_OK(weft_executor_submit(ex, whoami, NULL, &c));
+        WT_OK(weft_future_result(c, WEFT_FOREVER, (void **)&tc));
+        ck_assert(tc == ta || tc == tb);
+        weft_future_unref(c);
+        ck_assert_uint_eq(weft_thread_pool_workers(ex), 2);
+    }
+    weft_executor_free(ex);
+}
+END_TEST
+
+START_TEST(workers_capped)
+{
+    enum { N = 7 };
+    weft_executor *ex = pool_of(3);
+    weft_event_init(&gate_ev);
+    weft_future *fs[N];
+    for (int i = 0; i < N; i++)
+        WT_OK(weft_executor_submit(ex, held, NULL, &fs[i]));
+    wait_started(3);
+    ck_assert_uint_eq(weft_thread_pool_workers(ex), 3);
+    /* The rest waits for a worker. */
+    ck_assert_uint_eq(__atomic_load_n(&started, __ATOMIC_SEQ_CST), 3);
+    ck_assert(!weft_future_running(fs[N - 1]));
+    weft_event_set(&gate_ev);
+    for (int i = 0; i < N; i++) {
+        WT_OK(weft_future_result(fs[i], WEFT_FOREVER, NULL));
+        weft_future_unref(fs[i]);
+    }
+    ck_assert_uint_eq(weft_thread_pool_workers(ex), 3);
+    weft_executor_free(ex);
+}
+END_TEST
+
+START_TEST(default_max_workers)
+{
+    /* min(32, cpus + 4): at least 5. Start enough held tasks to see it. */
+    weft_executor *ex = pool_of(0);
+    weft_event_init(&gate_ev);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        cpus = CPU_COUNT(&set);
+    unsigned want = cpus + 4 < 32 ? (unsigned)cpus + 4 : 32;
+    weft_future *fs[40];
+    for (unsigned i = 0; i < want + 2; i++)
+        WT_OK(weft_executor_submit(ex, held, NULL, &fs[i]));
+    wait_started(want);
+    ck_assert_uint_eq(weft_thread_pool_workers(ex), want);
+    weft_event_set(&gate_ev);
+    for (unsigned i = 0; i < want + 2; i++) {
+        WT_OK(weft_future_result(fs[i], WEFT_FOREVER, NULL));
+        weft_future_unref(fs[i]);
+    }
+    weft_executor_free(ex);
+}
+END_TEST
+
+START_TEST(thread_names)
+{
+    weft_thread_pool_opts o = {.max_workers = 2, .thread_name_prefix = "crunch"};
+    weft_executor *ex;
+    WT_OK(weft_thread_pool_new(&ex, &o));
+    weft_event_init(&gate_ev);
+    weft_future *a, *b;
+    WT_OK(weft_executor_submit(ex, held, NULL, &a));
+    wait_started(1);
+    WT_OK(weft_executor_submit(ex, held, NULL, &b));
+    wait_started(2);
+    weft_thread *ta, *tb;
+    weft_event_set(&gate_ev);
+    WT_OK(weft_future_result(a, WEFT_FOREVER, (void **)&ta));
+    WT_OK(weft_future_result(b, WEFT_FOREVER, (void **)&tb));
+    ck_assert_str_eq(weft_thread_name(ta), "crunch_0");
+    ck_assert_str_eq(weft_thread_name(tb), "crunch_1");
+    ck_assert(weft_thread_daemon(ta));
+    weft_future_unref(a);
+    weft_future_unref(b);
+    weft_executor_free(ex);
+
+    /* Default prefix: Python's "ThreadPoolExecutor-N_i". */
+    ex = pool_of(1);
+    weft_future *c;
+    weft_thread *tc;
+    WT_OK(weft_executor_submit(ex, whoami, NULL, &c));
+    WT_OK(weft_future_result(c, WEFT_FOREVER, (void **)&tc));
+    const char *name = weft_thread_name(tc);
+    ck_assert_msg(strncmp(name, "ThreadPoolExecutor-", 19) == 0, "name %s", name);
+    ck_assert_msg(strcmp(name + strlen(name) - 2, "_0") == 0, "name %s", name);
+    weft_future_unref(c);
+    weft_executor_free(ex);
+}
+END_TEST
+
+/* ------------------------------------------------------ initializer */
+
+static unsigned inits;
+
+static int count_init(void *arg)
+{
+    ck_assert_ptr_eq(arg, &inits);
+    __atomic_fetch_add(&inits, 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+START_TEST(initializer_once_per_worker)
+{
+    weft_thread_pool_opts o = {.max_workers = 3, .initializer = count_init, .initarg = &inits};
+    weft_executor *ex;
+    WT_OK(weft_thread_pool_new(&ex, &o));
+    weft_event_init(&gate_ev);
+    weft_future *fs[3];
+    for (int i = 0; i < 3; i++)
+        WT_OK(weft_executor_submit(ex, held, NULL, &fs[i]));
+    wait_started(3);
+    weft_event_set(&gate_ev);
+    for (int i = 0; i < 3; i++) {
+        WT_OK(weft_future_result(fs[i], WEFT_FOREVER, NULL));
+        weft_future_unref(fs[i]);
+    }
+    for (int i = 0; i < 100; i++) {
+        weft_future *f;
+        WT_OK(weft_executor_submit(ex, nop, NULL, &f));
+        WT_OK(weft_future_result(f, WEFT_FOREVER, NULL));
+        weft_future_unref(f);
+    }
+    weft_executor_free(ex);
+    ck_assert_uint_eq(inits, 3);
+}
+END_TEST
+
+static weft_event init_ev;
+
+static int failing_init(void *arg)
+{
+    (void)arg;
+    weft_event_wait(&init_ev, WEFT_FOREVER);
+    return WEFT_EAGAIN;
+}
+
+START_TEST(initializer_failure_breaks_pool)
+{
+    weft_thread_pool_opts o = {.max_workers = 1, .initializer = failing_init};
+    weft_executor *ex;
+    WT_OK(weft_thread_pool_new(&ex, &o));
+    weft_event_init(&init_ev);
+    /* The initializer is held: these stay pending. */
+    weft_future *fs[4];
+    for (int i = 0; i < 4; i++)
+        WT_OK(weft_executor_submit(ex, nop, NULL, &fs[i]));
+    weft_event_set(&init_ev);
+    for (int i = 0; i < 4; i++) {
+        WT_ERR(weft_future_result(fs[i], WEFT_FOREVER, NULL), WEFT_EBROKEN);
+        const char *m = weft_future_message(fs[i]);
+        ck_assert_ptr_nonnull(m);
+        ck_assert_msg(strstr(m, "initializer") != NULL, "message: %s", m);
+        weft_future_unref(fs[i]);
+    }
+    weft_future *f = NULL;
+    WT_ERR(weft_executor_submit(ex, nop, NULL, &f), WEFT_EBROKEN);
+    ck_assert_ptr_null(f);
+    void *args[2] = {0}, *res[2];
+    WT_ERR(weft_executor_map(ex, nop, args, res, 2, WEFT_FOREVER, 1), WEFT_EBROKEN);
+    weft_executor_free(ex);
+}
+END_TEST
+
+/* --------------------------------------------------------- shutdown */
+
+START_TEST(shutdown_cancel_futures)
+{
+    weft_executor *ex = pool_of(1);
+    weft_event_init(&gate_ev);
+    weft_future *a, *q[5];
+    WT_OK(weft_executor_submit(ex, held, NULL, &a));
+    wait_started(1);
+    for (int i = 0; i < 5; i++)
+        WT_OK(weft_executor_submit(ex, nop, NULL, &q[i]));
+    WT_OK(weft_executor_shutdown(ex, false, true));
+    for (int i = 0; i < 5; i++) {
+        ck_assert(weft_future_cancelled(q[i]));
+        WT_ERR(weft_future_result(q[i], 0, NULL), WEFT_ECANCELLED);
+    }
+    ck_assert(weft_future_running(a));
+    WT_ERR(weft_executor_submit(ex, nop, NULL, &q[0]), WEFT_ESHUTDOWN);
+    weft_event_set(&gate_ev);
+    WT_OK(weft_future_result(a, WEFT_FOREVER, NULL));
+    WT_OK(weft_executor_shutdown(ex, true, true)); /* again: harmless */
+    weft_future_unref(a);
+    for (int i = 0; i < 5; i++)
+        weft_future_unref(q[i]);
+    weft_executor_free(ex);
+}
+END_TEST
+
+START_TEST(shutdown_runs_queued)
+{
+    /* Without cancel_futures, what was queued still runs. */
+    weft_executor *ex = pool_of(1);
+    weft_event_init(&gate_ev);
+    weft_future *a, *q[5];
+    WT_OK(weft_executor_submit(ex, held, NULL, &a));
+    wait_started(1);
+    for (int i = 0; i < 5; i++)
+        WT_OK(weft_executor_submit(ex, whoami, NULL, &q[i]));
+    WT_OK(weft_executor_shutdown(ex, false, false));
+    WT_ERR(weft_executor_submit(ex, nop, NULL, &q[0]), WEFT_ESHUTDOWN);
+    weft_event_set(&gate_ev);
+    WT_OK(weft_executor_shutdown(ex, true, false));
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(weft_future_state_of(q[i]), WEFT_FUTURE_FINISHED);
+        weft_future_unref(q[i]);
+    }
+    weft_thread *t;
+    WT_OK(weft_future_result(a, 0, (void **)&t));
+    weft_future_unref(a);
+    weft_executor_free(ex);
+}
+END_TEST
+
+START_TEST(shutdown_before_any_work)
+{
+    weft_executor *ex = pool_of(2);
+    WT_OK(weft_executor_shutdown(ex, true, false));
+    WT_OK(weft_executor_shutdown(ex, false, true));
+    weft_future *f = NULL;
+    WT_ERR(weft_executor_submit(ex, nop, NULL, &f), WEFT_ESHUTDOWN);
+    weft_executor_free(ex);
+}
+END_TEST
+
+static weft_executor *self_pool;
+
+static int shutdown_self(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    /* A worker cannot wait for itself. */
+    return weft_executor_shutdown(self_pool, true, false);
+}
+
+START_TEST(shutdown_wait_from_worker)
+{
+    self_pool = pool_of(1);
+    weft_future *f;
+    WT_OK(weft_executor_submit(self_pool, shutdown_self, NULL, &f));
+    WT_ERR(weft_future_result(f, WEFT_FOREVER, NULL), WEFT_EDEADLK);
+    weft_future_unref(f);
+    WT_ERR(weft_executor_submit(self_pool, nop, NULL, &f), WEFT_ESHUTDOWN);
+    weft_executor_free(self_pool);
+}
+END_TEST
+
+START_TEST(cancel_queued_future)
+{
+    /* A future cancelled while queued is skipped by its worker. */
+    weft_executor *ex = pool_of(1);
+    weft_event_init(&gate_ev);
+    weft_future *a, *b, *c;
+    WT_OK(weft_executor_submit(ex, held, NULL, &a));
+    wait_started(1);
+    WT_OK(weft_executor_submit(ex, held, NULL, &b));
+    WT_OK(weft_executor_submit(ex, nop, NULL, &c));
+    ck_assert(weft_future_cancel(b));
+    weft_event_set(&gate_ev);
+    WT_OK(weft_future_result(c, WEFT_FOREVER, NULL));
+    WT_ERR(weft_future_result(b, 0, NULL), WEFT_ECANCELLED);
+    ck_assert_uint_eq(__atomic_load_n(&started, __ATOMIC_SEQ_CST), 1);
+    weft_future_unref(a);
+    weft_future_unref(b);
+    weft_future_unref(c);
+    weft_executor_free(ex);
+}
+END_TEST
+
+/* --------------------------------------------------- default executor */
+
+START_TEST(default_executor)
+{
+    weft_executor *ex = weft_default_executor();
+    ck_assert_ptr_nonnull(ex);
+    ck_assert_ptr_eq(weft_default_executor(), ex);
+    weft_future *f;
+    WT_OK(weft_executor_submit(ex, whoami, NULL, &f));
+    weft_thread *t;
+    WT_OK(weft_future_result(f, WEFT_FOREVER, (void **)&t));
+    ck_assert_msg(strncmp(weft_thread_name(t), "ThreadPoolExecutor-", 19) == 0, "%s",
+                  weft_thread_name(t));
+    weft_future_unref(f);
+    /* Not freed: it is shut down at exit, which must not hang. */
+}
+END_TEST
+
+/* -------------------------------------------------------- conservation */
+
+static unsigned char *hits;
+static unsigned long total;
+
+static int count_task(void *arg, void **result)
+{
+    (void)result;
+    __atomic_fetch_add(&hits[(uintptr_t)arg], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&total, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+static unsigned long callbacks;
+
+static int count_cb(weft_future *f, void *arg)
+{
+    (void)arg;
+    ck_assert(weft_future_done(f));
+    __atomic_fetch_add(&callbacks, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+START_TEST(million_tasks_four_workers)
+{
+    /* Every task runs exactly once, and every future finishes exactly once
+     * (a done callback counts). The futures are dropped right after submit
+     * except each 64th, which is also waited for. */
+    unsigned long n = 1000000;
+    const char *env = getenv("WEFT_TEST_TASKS");
+    if (env)
+        n = strtoul(env, NULL, 10);
+    hits = calloc(n, 1);
+    weft_executor *ex = pool_of(4);
+    weft_future **kept = calloc(n / 64 + 1, sizeof *kept);
+    size_t nkept = 0;
+    for (uintptr_t i = 0; i < n; i++) {
+        weft_future *f;
+        WT_OK(weft_executor_submit(ex, count_task, (void *)i, &f));
+        WT_OK(weft_future_add_done_callback(f, count_cb, NULL));
+        if (i % 64 == 0)
+            kept[nkept++] = f;
+        else
+            weft_future_unref(f);
+    }
+    for (size_t k = 0; k < nkept; k++) {
+        WT_OK(weft_future_result(kept[k], WEFT_FOREVER, NULL));
+        weft_future_unref(kept[k]);
+    }
+    WT_OK(weft_executor_shutdown(ex, true, false));
+    ck_assert_uint_le(weft_thread_pool_workers(ex), 4);
+    ck_assert_uint_eq(total, n);
+    ck_assert_uint_eq(callbacks, n);
+    for (unsigned long i = 0; i < n; i++)
+        ck_assert_msg(hits[i] == 1, "task %lu ran %u times", i, hits[i]);
+    weft_executor_free(ex);
+    free(hits);
+    free(kept);
+}
+END_TEST
+
+/* Several submitters at once, each waiting for all of its futures. */
+static weft_executor *shared_ex;
+static weft_barrier start_bar;
+
+static void *submitter(void *arg)
+{
+    enum { M = 20000 };
+    weft_future **fs = malloc(M * sizeof *fs);
+    weft_barrier_wait(&start_bar);
+    for (uintptr_t i = 0; i < M; i++)
+        if (weft_executor_submit(shared_ex, count_task, (void *)((uintptr_t)arg * M + i),
+                                 &fs[i]) != 0)
+            abort();
+    for (int i = 0; i < M; i++) {
+        if (weft_future_result(fs[i], WEFT_FOREVER, NULL) != 0)
+            abort();
+        weft_future_unref(fs[i]);
+    }
+    free(fs);
+    return NULL;
+}
+
+START_TEST(many_submitters)
+{
+    enum { P = 4, M = 20000 };
+    hits = calloc(P * M, 1);
+    shared_ex = pool_of(3);
+    weft_barrier_init(&start_bar, P, NULL, NULL, WEFT_FOREVER);
+    weft_thread *t[P];
+    for (uintptr_t i = 0; i < P; i++) {
+        WT_OK(weft_thread_new(&t[i], submitter, (void *)i, NULL));
+        WT_OK(weft_thread_start(t[i]));
+    }
+    for (int i = 0; i < P; i++) {
+        WT_OK(weft_thread_join(t[i], WEFT_FOREVER));
+        weft_thread_free(t[i]);
+    }
+    ck_assert_uint_eq(total, P * M);
+    for (unsigned long i = 0; i < P * M; i++)
+        ck_assert_uint_eq(hits[i], 1);
+    weft_executor_free(shared_ex);
+    free(hits);
+}
+END_TEST
+
+WT_MAIN("thread_pool", 60, workers_on_demand_and_reused, workers_capped, default_max_workers,
+        thread_names, initializer_once_per_worker, initializer_failure_breaks_pool,
+        shutdown_cancel_futures, shutdown_runs_queued, shutdown_before_any_work,
+        shutdown_wait_from_worker, cancel_queued_future, default_executor,
+        million_tasks_four_workers, many_submitters)
