@@ -12,6 +12,10 @@
  *   timeout       weft_queue_put_timeout(q, item, t) weft_queue_get_timeout(q, &item, t)
  *                 -> 0 or WEFT_ETIMEDOUT (t == 0 polls)
  *   non-blocking  weft_queue_try_put -> WEFT_EFULL   weft_queue_try_get -> WEFT_EEMPTY
+ * A NULL queue, a NULL `item` out-pointer or an invalid timeout (negative
+ * other than WEFT_FOREVER, NaN) is WEFT_EINVAL; storage that cannot grow is
+ * WEFT_ENOMEM. A failed call leaves the queue (and *item) unchanged. NULL is
+ * a valid item.
  * After weft_queue_shutdown, put fails with WEFT_ESHUTDOWN, and get drains
  * what is left, then fails with WEFT_ESHUTDOWN (immediate: at once).
  *
@@ -42,7 +46,8 @@ extern "C" {
 typedef struct weft_queue weft_queue;
 
 /** Ordering of a PriorityQueue: negative if a comes out before b. Items that
- *  compare equal come out in the order they were put. */
+ *  compare equal come out in the order they were put. It runs under the
+ *  queue's internal lock: it must not call into the same queue. */
 typedef int (*weft_compare_fn)(const void *a, const void *b, void *ctx);
 
 /** A FIFO queue; maxsize 0 means unbounded. */
@@ -75,16 +80,22 @@ WEFT_API size_t weft_queue_maxsize(const weft_queue *q);
 /** Mark one item got earlier as processed. More task_done calls than items
  *  put is WEFT_EOVERFLOW (Python's ValueError), and changes nothing. */
 WEFT_API int weft_queue_task_done(weft_queue *q);
-/** Wait until every item ever put has had its task_done: 0 or WEFT_ETIMEDOUT. */
+/** Wait until every item ever put has had its task_done: 0 or WEFT_ETIMEDOUT
+ *  (timeout 0 polls). Shutting the queue down does not end a join by itself:
+ *  it returns once the count of unfinished tasks reaches zero (items dropped
+ *  by an immediate shutdown count as done). */
 WEFT_API int weft_queue_join(weft_queue *q, double timeout);
 
 /** Shut the queue down (Python 3.13): puts fail with WEFT_ESHUTDOWN at once;
  *  gets drain the remaining items, then fail with WEFT_ESHUTDOWN. With
  *  `immediate`, the queue is emptied at once (each dropped item is passed to
  *  `drop` if not NULL, so the caller can free it, and counts as done for
- *  join) and gets fail at once. Every blocked putter, getter and joiner
- *  wakes. Shutting down again is harmless (a later immediate one still
- *  empties the queue). */
+ *  join) and gets fail at once. Every blocked putter and getter wakes (and
+ *  fails with WEFT_ESHUTDOWN unless a getter finds an item left to drain);
+ *  joiners wake when the count of unfinished tasks reaches zero. `drop` runs
+ *  in the calling thread with no lock held. Shutting down again is harmless
+ *  (a later immediate one still empties the queue). Works on every kind,
+ *  SimpleQueue included. */
 WEFT_API int weft_queue_shutdown(weft_queue *q, bool immediate, void (*drop)(void *item));
 WEFT_API bool weft_queue_is_shutdown(const weft_queue *q);
 
