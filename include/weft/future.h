@@ -74,6 +74,8 @@ WEFT_API bool weft_future_cancelled(const weft_future *f);
 WEFT_API bool weft_future_running(const weft_future *f);
 /** Cancelled or finished. */
 WEFT_API bool weft_future_done(const weft_future *f);
+/** The state (a snapshot). While a set_result/set_error is under way the
+ *  future still reads PENDING or RUNNING. NULL reads PENDING. */
 WEFT_API weft_future_state weft_future_state_of(const weft_future *f);
 
 /** A done callback: runs once, with the future done. A non-zero return is a
@@ -81,26 +83,35 @@ WEFT_API weft_future_state weft_future_state_of(const weft_future *f);
  *  run. */
 typedef int (*weft_future_cb)(weft_future *f, void *arg);
 
-/** Run fn(f, arg) when the future is done: in the thread that completes it,
- *  or at once in the caller if it is already done. Callbacks run in the
- *  order added. WEFT_ENOMEM if the callback could not be recorded (then it
- *  never runs). */
+/** Run fn(f, arg) when the future is done: in the thread that completes it
+ *  (after its waiters are woken), or at once in the caller if it is already
+ *  done. Callbacks run in the order added, with no weft lock held: a
+ *  callback may unref the future, add callbacks, or complete other futures.
+ *  The first callback is stored in the future itself; each further one costs
+ *  a malloc, and WEFT_ENOMEM means it could not be recorded (then it never
+ *  runs). WEFT_EINVAL for a NULL future or fn. Callbacks of a future freed
+ *  without ever being done are dropped unrun. */
 WEFT_API int weft_future_add_done_callback(weft_future *f, weft_future_cb fn, void *arg);
 
 /** For code that runs the work itself: 0 and the future is RUNNING, or
  *  WEFT_ECANCELLED if it was cancelled (do not run the work), or WEFT_ESTATE
- *  if it was already running or done. */
+ *  if it was already running, being finished, or done. */
 WEFT_API int weft_future_set_running_or_notify_cancel(weft_future *f);
-/** Finish with a result: 0, or WEFT_ESTATE if it was already done. Wakes the
- *  waiters and runs the callbacks in the calling thread. */
+/** Finish with a result (from PENDING or RUNNING, as in Python): 0, or
+ *  WEFT_ESTATE if it was already done or another set won. Wakes the
+ *  waiters and runs the callbacks in the calling thread. Of concurrent
+ *  set_result, set_error and cancel calls exactly one wins. */
 WEFT_API int weft_future_set_result(weft_future *f, void *result);
 /** Finish with an error: `code` must be negative (else WEFT_EINVAL); the
- *  message (may be NULL) is copied. WEFT_ESTATE if already done. */
+ *  message (may be NULL) is copied (WEFT_ENOMEM if it cannot be, and then
+ *  nothing changed). WEFT_ESTATE if already done. */
 WEFT_API int weft_future_set_error(weft_future *f, int code, const char *message);
 
 /** Inside a task run by an executor: attach a message to the error the task
  *  is about to return (printf-style; the last call wins). Ignored if the
- *  task then succeeds. WEFT_ESTATE outside a task. */
+ *  task then succeeds. WEFT_ESTATE outside a task, WEFT_EINVAL for a NULL
+ *  fmt, WEFT_ENOMEM. A task that returns a positive value fails with
+ *  WEFT_EINVAL and a message saying so. */
 WEFT_API int weft_task_set_message(const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)
     __attribute__((format(printf, 1, 2)))
@@ -116,29 +127,42 @@ typedef enum weft_return_when {
 } weft_return_when;
 
 /** Wait for the futures fs[0..n) (NULLs are WEFT_EINVAL; the same future may
- *  appear twice). On return done[i] (if done is not NULL) tells whether
- *  fs[i] is done and *ndone (if not NULL) how many are. Returns 0 when the
- *  condition was met, WEFT_ETIMEDOUT if the time ran out first (done and
- *  ndone are still filled in, as Python returns its two sets). */
+ *  appear twice, and each entry counts). A cancelled future is done (and is
+ *  not an exception for WEFT_FIRST_EXCEPTION). On return done[i] (if done
+ *  is not NULL) tells whether fs[i] is done and *ndone (if not NULL) how
+ *  many entries are. Returns 0 when the condition was met (at once for
+ *  n == 0), WEFT_ETIMEDOUT if the time ran out first (done and ndone are
+ *  still filled in, as Python returns its two sets); WEFT_EINVAL for a bad
+ *  timeout or `when` (done and ndone untouched); WEFT_ENOMEM if more than
+ *  16 futures must be waited for and their records cannot be allocated. */
 WEFT_API int weft_wait(weft_future *const *fs, size_t n, double timeout, weft_return_when when,
                        bool *done, size_t *ndone);
 
 typedef struct weft_as_completed weft_as_completed;
 
 /** Iterate over fs[0..n) in the order they complete (the futures already
- *  done first). `timeout` bounds the whole iteration, from this call. The
- *  iterator holds references to the futures until freed. */
+ *  done first, in input order). A future listed twice is returned once, as
+ *  in Python. `timeout` bounds the whole iteration, from this call. The
+ *  iterator holds references to the futures until freed. WEFT_EINVAL (NULL
+ *  out, NULL entry, bad timeout), WEFT_ENOMEM. */
 WEFT_API int weft_as_completed_new(weft_as_completed **out, weft_future *const *fs, size_t n,
                                    double timeout);
 /** The next completed future (borrowed from the iterator): 0 and *f set,
  *  WEFT_EEMPTY once every future has been returned, WEFT_ETIMEDOUT when the
- *  iteration's time has run out. */
+ *  iteration's time has run out and no completed future is left to return
+ *  (one that completes later is still returned by a later call). One thread
+ *  at a time may call it. */
 WEFT_API int weft_as_completed_next(weft_as_completed *it, weft_future **f);
+/** Free the iterator and drop its references; futures still pending are
+ *  safe to complete afterwards. NULL is allowed. */
 WEFT_API void weft_as_completed_free(weft_as_completed *it);
 
 /** Where weft reports failures nobody can return to a caller (a done
  *  callback's error, a worker's unexpected failure). The default prints one
- *  line to stderr. Pass NULL to restore it. */
+ *  line to stderr: "weft: <what>: <code name> (<message or strerror>)".
+ *  Pass NULL to restore it. The handler may be called from any thread, and
+ *  from several at once; one replaced may still be called once by a report
+ *  already under way. */
 typedef void (*weft_report_fn)(const char *what, int code, const char *message, void *arg);
 WEFT_API void weft_set_report_handler(weft_report_fn fn, void *arg);
 /** Report through the handler. */

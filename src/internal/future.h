@@ -8,10 +8,16 @@
 /* Run a task on behalf of `f` in the calling thread: RUNNING (unless it was
  * cancelled: then 0 without running), fn, then finish it with the result or
  * with the error and the message the task attached (weft_task_set_message).
- * Returns the task's code (0 if cancelled). The future is not unref'ed. */
+ * Returns the task's code (0 if cancelled; WEFT_EINVAL for a positive
+ * return, which fails the future with a message saying so). WEFT_ESTATE
+ * without running if f was already running or done (failed by
+ * fail_pending, say); WEFT_EINVAL for a NULL f or fn. The future is not
+ * unref'ed. */
 int weft__future_run(weft_future *f, weft_task_fn fn, void *arg);
 
-/* Fail a PENDING future without running it (a broken pool). */
+/* Fail a PENDING future without running it (a broken pool): 0, WEFT_ESTATE
+ * if it is not PENDING (cancelled, running or done), WEFT_EINVAL for a NULL f
+ * or a code >= 0, WEFT_ENOMEM if the message cannot be copied. */
 int weft__future_fail_pending(weft_future *f, int code, const char *message);
 
 /* Fast allocation for executors: a future with two references (the
