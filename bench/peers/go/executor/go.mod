@@ -1,0 +1,3 @@
+module weftbench/executor
+
+go 1.19
