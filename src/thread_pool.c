@@ -113,6 +113,7 @@ typedef struct pool {
     /* Idle bookkeeping: touched only when a worker runs out of work. */
     _Alignas(CACHELINE) unsigned nsleep; /* parked (or about to park) workers; also the park key */
     unsigned nidle;                      /* workers that found nothing to do (spinning or parked) */
+    unsigned nspin;                      /* workers spinning for work: they need no wake */
     unsigned exiting;                    /* set once by shutdown after the gate drained */
     /* Overflow list (rare path). ov_count is read without the lock. */
     _Alignas(CACHELINE) size_t ov_count;
@@ -275,6 +276,13 @@ static int push(pool *p, const task *t)
     return rc;
 }
 
+static size_t queued_count(pool *p)
+{
+    return __atomic_load_n(&p->enq_pos, __ATOMIC_SEQ_CST) -
+           __atomic_load_n(&p->deq_pos, __ATOMIC_SEQ_CST) +
+           __atomic_load_n(&p->ov_count, __ATOMIC_SEQ_CST);
+}
+
 /* ---------------------------------------------------------- sleeping */
 
 static uintptr_t unpark_cb(void *ctx, weft__unpark_result r)
@@ -293,9 +301,16 @@ static bool park_validate(void *ctx)
     return !has_work(p) && !__atomic_load_n(&p->exiting, __ATOMIC_SEQ_CST);
 }
 
+/* Wake a sleeper unless a worker is spinning: the spinner will see the
+ * task (it stops counting in nspin before it parks and looks for work once
+ * more after nsleep++, so the handshake above still holds), and when it
+ * takes one it wakes a sleeper if more work waits. When the workers drain
+ * the queue faster than one submitter fills it, this saves a futex wake
+ * per submit. */
 static void wake_one(pool *p)
 {
-    if (__atomic_load_n(&p->nsleep, __ATOMIC_SEQ_CST))
+    if (__atomic_load_n(&p->nsleep, __ATOMIC_SEQ_CST) &&
+        !__atomic_load_n(&p->nspin, __ATOMIC_SEQ_CST))
         weft__unpark(&p->nsleep, 1, unpark_cb, p);
 }
 
@@ -380,6 +395,7 @@ static void *worker_main(void *arg)
             idle = true;
         }
         bool found = false;
+        __atomic_fetch_add(&p->nspin, 1, __ATOMIC_SEQ_CST);
         for (int i = 0; i < WEFT_POOL_SPIN; i++) {
             if (has_work(p) || __atomic_load_n(&p->exiting, __ATOMIC_RELAXED)) {
                 found = true;
@@ -387,8 +403,14 @@ static void *worker_main(void *arg)
             }
             weft__cpu_relax();
         }
-        if (found)
+        __atomic_fetch_sub(&p->nspin, 1, __ATOMIC_SEQ_CST);
+        if (found) {
+            /* Submitters skipped waking sleepers while we spun: pass the
+             * wake on if there is more than we will take. */
+            if (__atomic_load_n(&p->nsleep, __ATOMIC_RELAXED) && queued_count(p) > 1)
+                wake_one(p);
             continue;
+        }
         __atomic_fetch_add(&p->nsleep, 1, __ATOMIC_SEQ_CST);
         weft__park_spec spec = {
             .validate = park_validate,
@@ -454,10 +476,7 @@ static int tp_submit(weft_executor *ex, weft_task_fn fn, void *arg, weft_future 
      * but about to take an earlier task from counting for this one too.
      * Once max_workers run, this costs one load of a read-mostly line. */
     if (__atomic_load_n(&p->nthreads, __ATOMIC_ACQUIRE) < p->max_workers) {
-        size_t queued = __atomic_load_n(&p->enq_pos, __ATOMIC_SEQ_CST) -
-                        __atomic_load_n(&p->deq_pos, __ATOMIC_SEQ_CST) +
-                        __atomic_load_n(&p->ov_count, __ATOMIC_SEQ_CST);
-        if (queued > __atomic_load_n(&p->nidle, __ATOMIC_SEQ_CST)) {
+        if (queued_count(p) > __atomic_load_n(&p->nidle, __ATOMIC_SEQ_CST)) {
             int src = spawn(p);
             /* No worker at all to run it: refuse the task. The queued
              * record stays; the worker that pops it some day finds the
