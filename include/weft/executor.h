@@ -54,10 +54,14 @@ WEFT_API const char *weft_map_message(void);
 
 /** Stop accepting work. With cancel_futures, futures not yet started are
  *  cancelled. With wait, returns once every started task has finished and
- *  the workers have exited. Calling it again is harmless. */
+ *  the workers have exited. Calling it again is harmless. From one of the
+ *  executor's own workers the wait would never end: everything but the wait
+ *  is done and WEFT_EDEADLK is returned. */
 WEFT_API int weft_executor_shutdown(weft_executor *ex, bool wait, bool cancel_futures);
 /** shutdown(wait=true, cancel_futures=false), then free. NULL is allowed.
- *  Must not be called from one of the executor's own workers. */
+ *  Must not be called from one of the executor's own workers: there it
+ *  only shuts down without waiting, reports the misuse (weft_report_error)
+ *  and leaves the executor allocated rather than free it under the worker. */
 WEFT_API void weft_executor_free(weft_executor *ex);
 
 /* ------------------------------------------------------------ thread pool */
