@@ -6,8 +6,11 @@
 set -eu
 
 need=""
+optional="" # peers of the benchmarks: skipped (with the reason) if missing
 want_cmd() { command -v "$1" >/dev/null 2>&1 || need="$need $2"; }
 want_pc() { pkg-config --exists "$1" 2>/dev/null || need="$need $2"; }
+peer_cmd() { command -v "$1" >/dev/null 2>&1 || optional="$optional $2"; }
+peer_pc() { pkg-config --exists "$1" 2>/dev/null || optional="$optional $2"; }
 
 want_cmd cc gcc
 want_cmd make make
@@ -19,13 +22,19 @@ test)
     ;;
 bench)
     # The peers the benchmarks compare against.
-    want_cmd python3 python3
-    want_pc glib-2.0 libglib2.0-dev
-    want_pc libuv libuv1-dev
-    want_cmd go golang-go
+    peer_cmd python3 python3
+    peer_pc glib-2.0 libglib2.0-dev
+    peer_pc libuv libuv1-dev
+    peer_cmd go golang-go
     ;;
 esac
 
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    need="$need$optional"
+elif [ -n "$optional" ]; then
+    echo "weft: benchmark peers missing, their rows will say skipped:$optional" >&2
+    echo "  install them with: sudo apt-get install -y$optional" >&2
+fi
 [ -z "$need" ] && exit 0
 # pkg-config may itself be missing, which makes every want_pc miss: dedupe.
 need=$(echo $need | tr ' ' '\n' | sort -u | tr '\n' ' ')
