@@ -1,3 +1,0 @@
-module weftbench/executor
-
-go 1.19

@@ -1,3 +1,0 @@
-module weftbench/queue
-
-go 1.19
