@@ -248,15 +248,17 @@ static int fail_first_hold_second(void *arg, void **result)
     (void)result;
     if (i == 0)
         return WEFT_EINVAL;
-    if (i == 1)
-        weft_event_wait(&hold_ev, WEFT_FOREVER);
+    weft_event_wait(&hold_ev, WEFT_FOREVER);
     return 0;
 }
 
 START_TEST(map_error_cancels_rest)
 {
-    /* One worker: item 0 fails, item 1 holds the worker, 2..4 stay queued
-     * and must be cancelled by map. */
+    /* One worker: item 0 fails. Whichever later item the worker starts
+     * before map cancels the rest (item 1, or a later one if map cancelled
+     * item 1 first) holds the worker until map has returned, so every other
+     * item is still queued when map cancels it and never runs: at most two
+     * items run, whatever the interleaving. */
     weft_executor *ex = pool_of(1);
     void *args[5], *res[5];
     weft_event_init(&hold_ev);
