@@ -28,14 +28,21 @@ int weft_executor_shutdown(weft_executor *ex, bool wait, bool cancel_futures)
 {
     if (!ex)
         return WEFT_EINVAL;
-    return ex->ops->shutdown(ex, wait, cancel_futures);
+    return ex->ops->shutdown(ex, cancel_futures, wait, WEFT__NO_DEADLINE);
+}
+
+int weft_executor_shutdown_timeout(weft_executor *ex, double timeout, bool cancel_futures)
+{
+    if (!ex || weft__timeout_valid(timeout))
+        return WEFT_EINVAL;
+    return ex->ops->shutdown(ex, cancel_futures, true, weft__deadline(timeout));
 }
 
 void weft_executor_free(weft_executor *ex)
 {
     if (!ex)
         return;
-    int rc = ex->ops->shutdown(ex, true, false);
+    int rc = ex->ops->shutdown(ex, false, true, WEFT__NO_DEADLINE);
     if (rc == WEFT_EDEADLK) {
         /* From one of the pool's own workers: freeing would pull the pool
          * from under the calling thread. The pool is shut down (no wait)

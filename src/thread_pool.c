@@ -513,7 +513,7 @@ out:
     return rc;
 }
 
-static int tp_shutdown(weft_executor *ex, bool wait, bool cancel_futures)
+static int tp_shutdown(weft_executor *ex, bool cancel_futures, bool wait, int64_t deadline)
 {
     pool *p = (pool *)ex;
     __atomic_fetch_or(&p->gate, GATE_SHUT, __ATOMIC_SEQ_CST);
@@ -530,8 +530,16 @@ static int tp_shutdown(weft_executor *ex, bool wait, bool cancel_futures)
     /* No worker can be added now (submits are refused), so the array is
      * stable; many threads may join the same worker. */
     unsigned n = __atomic_load_n(&p->nthreads, __ATOMIC_ACQUIRE);
-    for (unsigned i = 0; i < n; i++)
-        weft_thread_join(p->threads[i], WEFT_FOREVER);
+    for (unsigned i = 0; i < n; i++) {
+        double left = WEFT_FOREVER;
+        if (deadline != WEFT__NO_DEADLINE) {
+            int64_t ns = deadline - weft__now_ns();
+            left = ns > 0 ? (double)ns / 1e9 : 0;
+        }
+        int rc = weft_thread_join(p->threads[i], left);
+        if (rc)
+            return rc;
+    }
     return 0;
 }
 
@@ -634,7 +642,7 @@ static void default_at_exit(void)
 {
     weft_executor *ex = __atomic_load_n(&default_ex, __ATOMIC_ACQUIRE);
     if (ex)
-        thread_pool_ops.shutdown(ex, true, false);
+        thread_pool_ops.shutdown(ex, false, true, WEFT__NO_DEADLINE);
 }
 
 static void default_init(void)

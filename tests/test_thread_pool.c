@@ -477,8 +477,36 @@ START_TEST(many_submitters)
 }
 END_TEST
 
+/* The timeout form of shutdown(wait=true): a held worker makes it time out
+ * (polling and timed), the pool refuses work meanwhile, and once the task
+ * is released a further call waits the workers out. */
+START_TEST(shutdown_timeout)
+{
+    weft_executor *ex = pool_of(1);
+    weft_future *f;
+    weft_event_init(&gate_ev);
+    WT_OK(weft_executor_submit(ex, held, NULL, &f));
+    wait_started(1);
+    WT_ERR(weft_executor_shutdown_timeout(ex, -2, false), WEFT_EINVAL);
+    WT_ERR(weft_executor_shutdown_timeout(NULL, 1, false), WEFT_EINVAL);
+    WT_ERR(weft_executor_shutdown_timeout(ex, 0, false), WEFT_ETIMEDOUT);
+    double t0 = weft_monotonic();
+    WT_ERR(weft_executor_shutdown_timeout(ex, 0.02, false), WEFT_ETIMEDOUT);
+    ck_assert(weft_monotonic() - t0 >= 0.02);
+    weft_future *g;
+    WT_ERR(weft_executor_submit(ex, nop, NULL, &g), WEFT_ESHUTDOWN);
+    ck_assert(weft_future_running(f));
+    WT_OK(weft_event_set(&gate_ev));
+    WT_OK(weft_executor_shutdown_timeout(ex, WEFT_FOREVER, false));
+    ck_assert(weft_future_done(f));
+    WT_OK(weft_executor_shutdown_timeout(ex, 0, false)); /* done: polling succeeds */
+    weft_future_unref(f);
+    weft_executor_free(ex);
+}
+END_TEST
+
 WT_MAIN("thread_pool", 60, workers_on_demand_and_reused, workers_capped, default_max_workers,
         thread_names, initializer_once_per_worker, initializer_failure_breaks_pool,
         shutdown_cancel_futures, shutdown_runs_queued, shutdown_before_any_work,
         shutdown_wait_from_worker, cancel_queued_future, default_executor,
-        million_tasks_four_workers, many_submitters)
+        million_tasks_four_workers, many_submitters, shutdown_timeout)

@@ -58,6 +58,12 @@ WEFT_API const char *weft_map_message(void);
  *  executor's own workers the wait would never end: everything but the wait
  *  is done and WEFT_EDEADLK is returned. */
 WEFT_API int weft_executor_shutdown(weft_executor *ex, bool wait, bool cancel_futures);
+/** Shut down and wait at most `timeout` seconds for the started tasks to
+ *  finish and the workers to exit: 0 once they have, WEFT_ETIMEDOUT if some
+ *  still run (call again to wait more; 0 polls). The timeout form of
+ *  shutdown(wait=true). */
+WEFT_API int weft_executor_shutdown_timeout(weft_executor *ex, double timeout,
+                                            bool cancel_futures);
 /** shutdown(wait=true, cancel_futures=false), then free. NULL is allowed.
  *  Must not be called from one of the executor's own workers: there it
  *  only shuts down without waiting, reports the misuse (weft_report_error)

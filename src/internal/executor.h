@@ -11,7 +11,10 @@
 typedef struct weft__executor_ops {
     const char *name;
     int (*submit)(weft_executor *ex, weft_task_fn fn, void *arg, weft_future **out);
-    int (*shutdown)(weft_executor *ex, bool wait, bool cancel_futures);
+    /* Stop accepting work (cancelling what has not started, if asked);
+     * unless `wait` is false, wait for the workers until `deadline`
+     * (WEFT__NO_DEADLINE for none): 0 or WEFT_ETIMEDOUT. */
+    int (*shutdown)(weft_executor *ex, bool cancel_futures, bool wait, int64_t deadline);
     void (*destroy)(weft_executor *ex); /* after a waiting shutdown: free it */
 } weft__executor_ops;
 
