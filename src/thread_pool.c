@@ -195,6 +195,18 @@ static bool ring_pop(pool *p, task *t)
     }
 }
 
+/* Whether the next ring cell holds a task, or the overflow does: what an
+ * idle worker polls. Unlike has_work it reads no line the submitters write
+ * on every push but the cell itself, which the worker must read anyway, so
+ * polling does not make every submit's claim of enq_pos miss the cache. */
+static bool work_visible(pool *p)
+{
+    size_t pos = __atomic_load_n(&p->deq_pos, __ATOMIC_RELAXED);
+    const cell *c = &p->ring[pos & p->mask];
+    return __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE) == pos + 1 ||
+           __atomic_load_n(&p->ov_count, __ATOMIC_RELAXED) != 0;
+}
+
 /* Work queued or being pushed: the worker's half of the handshake. */
 static bool has_work(pool *p)
 {
@@ -408,7 +420,7 @@ static void *worker_main(void *arg)
         bool found = false;
         __atomic_fetch_add(&p->nspin, 1, __ATOMIC_SEQ_CST);
         for (int i = 0; i < WEFT_POOL_SPIN; i++) {
-            if (has_work(p) || __atomic_load_n(&p->exiting, __ATOMIC_RELAXED)) {
+            if (work_visible(p) || __atomic_load_n(&p->exiting, __ATOMIC_RELAXED)) {
                 found = true;
                 break;
             }
