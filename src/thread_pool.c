@@ -299,11 +299,14 @@ static int push(pool *p, const task *t)
     return rc;
 }
 
+/* An estimate (it only steers spawning and waking): deq_pos is loaded
+ * first, so pops between the two loads cannot make it pass enq_pos and wrap
+ * the difference around. */
 static size_t queued_count(pool *p)
 {
-    return __atomic_load_n(&p->enq_pos, __ATOMIC_SEQ_CST) -
-           __atomic_load_n(&p->deq_pos, __ATOMIC_SEQ_CST) +
-           __atomic_load_n(&p->ov_count, __ATOMIC_SEQ_CST);
+    size_t deq = __atomic_load_n(&p->deq_pos, __ATOMIC_SEQ_CST);
+    size_t enq = __atomic_load_n(&p->enq_pos, __ATOMIC_SEQ_CST);
+    return (enq > deq ? enq - deq : 0) + __atomic_load_n(&p->ov_count, __ATOMIC_SEQ_CST);
 }
 
 /* ---------------------------------------------------------- sleeping */
@@ -518,10 +521,13 @@ static int tp_submit(weft_executor *ex, weft_task_fn fn, void *arg, weft_future 
     }
     *out = f;
 out:
-    /* Release: shutdown's acquire load of the gate sees our push done. */
-    __atomic_fetch_sub(&p->gate, GATE_ONE, __ATOMIC_RELEASE);
+    /* Wake before leaving the gate: once we are out, a shutdown may see the
+     * gate empty, join the workers and free the pool under us. wake_one
+     * never blocks (a bucket lock and a futex wake at most). */
     if (rc == 0)
         wake_one(p);
+    /* Release: shutdown's acquire load of the gate sees our push done. */
+    __atomic_fetch_sub(&p->gate, GATE_ONE, __ATOMIC_RELEASE);
     return rc;
 }
 
@@ -560,8 +566,13 @@ static void tp_destroy(weft_executor *ex)
     pool *p = (pool *)ex;
     for (unsigned i = 0; i < p->nthreads; i++)
         weft_thread_free(p->threads[i]);
-    /* Shutdown drained nothing without cancel_futures, but the workers
-     * emptied the queue before exiting; only chunks are left. */
+    /* The workers emptied the queue before exiting, but a task whose submit
+     * failed because no worker could be started stays queued (its future
+     * already failed) when none ever started: drop the executor's
+     * references to those. */
+    task t;
+    while (take(p, &t))
+        weft_future_unref(t.fut);
     while (p->ov_head) {
         ov_chunk *c = p->ov_head;
         p->ov_head = c->next;
