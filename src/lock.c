@@ -159,27 +159,42 @@ int weft_lock_acquire_timeout(weft_lock *lock, double timeout)
     return weft__lock_acquire_until(lock, weft__deadline(timeout), WEFT_WAIT_LOCK, lock);
 }
 
-/* Runs under the bucket lock, after up to one waiter was dequeued. The
- * releaser has already cleared LOCKED. */
+typedef struct lock_release {
+    weft_lock *lock;
+    int rc;
+} lock_release;
+
+/*
+ * The slow release, under the bucket lock with up to one waiter dequeued.
+ * The releaser still holds the lock: it is unlocked (or handed off) here and
+ * only here, so that after this callback the releaser touches nothing of
+ * the lock, only park's bucket and the woken waiter's record. As with a
+ * pthread mutex, whoever takes the lock next may free it as soon as it is
+ * free; clearing LOCKED first and calling unpark after let a releaser write
+ * into a lock that a barger had meanwhile taken, released and freed.
+ *
+ * The word may change under us only by an acquirer setting PARKED before it
+ * validates (under this bucket lock, after us): if our store clears that
+ * bit again, its validate fails and it retries, so no waiter is lost.
+ */
 static uintptr_t lock_unpark_cb(void *ctx, weft__unpark_result r)
 {
-    weft_lock *lock = ctx;
-    if (r.unparked && r.be_fair) {
-        /* Hand off: re-lock on the waiter's behalf unless a running thread
-         * already barged in, in which case the waiter just retries. The CAS
-         * acquires: a barger may have taken and released the lock since our
-         * own release, and the waiter, which syncs only with us (through
-         * park's wake-up), must see that barger's writes too. */
-        uint32_t s = __atomic_load_n(&lock->word_, __ATOMIC_RELAXED);
-        while (!(s & LOCKED)) {
-            uint32_t n = LOCKED | (r.have_more ? PARKED : 0);
-            if (__atomic_compare_exchange_n(&lock->word_, &s, n, true, __ATOMIC_ACQUIRE,
-                                            __ATOMIC_RELAXED))
-                return TOKEN_HANDOFF;
-        }
+    lock_release *rel = ctx;
+    weft_lock *lock = rel->lock;
+    if (!(__atomic_load_n(&lock->word_, __ATOMIC_RELAXED) & LOCKED)) {
+        /* A concurrent second release got here first: bad input. A waiter
+         * dequeued meanwhile just looks again. */
+        rel->rc = WEFT_ENOTLOCKED;
+        return 0;
     }
-    if (!r.have_more)
-        __atomic_fetch_and(&lock->word_, ~PARKED, __ATOMIC_RELAXED);
+    uint32_t parked = r.have_more ? PARKED : 0;
+    if (r.unparked && r.be_fair) {
+        /* Hand off: the lock stays LOCKED for the woken waiter, which syncs
+         * with us through park's wake-up. */
+        __atomic_store_n(&lock->word_, LOCKED | parked, __ATOMIC_RELAXED);
+        return TOKEN_HANDOFF;
+    }
+    __atomic_store_n(&lock->word_, parked, __ATOMIC_RELEASE); /* the unlock */
     return 0;
 }
 
@@ -191,14 +206,11 @@ int weft_lock_release(weft_lock *lock)
     if (__atomic_compare_exchange_n(&lock->word_, &s, 0, false, __ATOMIC_RELEASE,
                                     __ATOMIC_RELAXED))
         return 0;
-    do {
-        if (!(s & LOCKED))
-            return WEFT_ENOTLOCKED;
-    } while (!__atomic_compare_exchange_n(&lock->word_, &s, s & ~LOCKED, true, __ATOMIC_RELEASE,
-                                          __ATOMIC_RELAXED));
-    if (s & PARKED)
-        weft__unpark(lock, 1, lock_unpark_cb, lock);
-    return 0;
+    if (!(s & LOCKED))
+        return WEFT_ENOTLOCKED;
+    lock_release rel = {lock, 0};
+    weft__unpark(lock, 1, lock_unpark_cb, &rel);
+    return rel.rc;
 }
 
 bool weft_lock_locked(const weft_lock *lock)
