@@ -47,20 +47,38 @@ bool weft_event_is_set(const weft_event *ev)
 
 typedef struct event_wake {
     weft_event *ev;
-    uint32_t gen;
+    bool have_gen;
+    uint32_t gen; /* the generation the set ends, read under the bucket lock */
 } event_wake;
 
 static weft__filter_result wake_filter(void *ctx, uintptr_t park_token)
 {
     event_wake *w = ctx;
+    if (!w->have_gen) {
+        w->gen = gen_of(__atomic_load_n(&w->ev->word_, __ATOMIC_RELAXED));
+        w->have_gen = true;
+    }
     return park_token == w->gen ? WEFT__FILTER_UNPARK : WEFT__FILTER_SKIP;
 }
 
+/*
+ * Set the flag with waiters parked: under the bucket lock, after the
+ * waiters of the ending generation were dequeued, and nothing of the event
+ * is touched after this. A woken waiter may return and free the event at
+ * once; setting the flag outside the lock and clearing PARKED here after
+ * let a waiter that timed out, saw the flag and freed the event meet a
+ * late write from us.
+ */
 static uintptr_t wake_cb(void *ctx, weft__unpark_result r)
 {
     event_wake *w = ctx;
-    if (!r.have_more)
-        __atomic_fetch_and(&w->ev->word_, ~PARKED, __ATOMIC_RELAXED);
+    uint32_t s = __atomic_load_n(&w->ev->word_, __ATOMIC_RELAXED), n;
+    do {
+        n = s & SET ? s : (s + GEN_ONE) | SET;
+        if (!r.have_more)
+            n &= ~PARKED;
+    } while (n != s && !__atomic_compare_exchange_n(&w->ev->word_, &s, n, true,
+                                                    __ATOMIC_RELEASE, __ATOMIC_RELAXED));
     return 0;
 }
 
@@ -69,15 +87,18 @@ int weft_event_set(weft_event *ev)
     if (!ev)
         return WEFT_EINVAL;
     uint32_t s = __atomic_load_n(&ev->word_, __ATOMIC_RELAXED);
-    do {
+    for (;;) {
         if (s & SET)
             return 0;
-    } while (!__atomic_compare_exchange_n(&ev->word_, &s, (s + GEN_ONE) | SET, true,
-                                          __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-    if (s & PARKED) {
-        event_wake w = {ev, gen_of(s)};
-        weft__unpark_filter(ev, SIZE_MAX, wake_filter, wake_cb, &w);
+        if (s & PARKED)
+            break;
+        /* Nobody parked: a CAS is the whole set. */
+        if (__atomic_compare_exchange_n(&ev->word_, &s, (s + GEN_ONE) | SET, true,
+                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+            return 0;
     }
+    event_wake w = {ev, false, 0};
+    weft__unpark_filter(ev, SIZE_MAX, wake_filter, wake_cb, &w);
     return 0;
 }
 
