@@ -299,6 +299,16 @@ __attribute__((constructor)) static void thread_module_ctor(void)
 
 static void at_exit(void)
 {
+    /* As Python's threading._shutdown: the main thread is finished once it
+     * exits, so a thread that joins it returns instead of hanging the exit
+     * (it is itself joined just below). */
+    weft_thread *m = g_main;
+    if (m && tls_self == m) {
+        g_acquire();
+        set_status(m, WEFT_THREAD_FINISHED);
+        g_release();
+        weft__unpark(&m->status, SIZE_MAX, NULL, NULL);
+    }
     weft_shutdown(WEFT_FOREVER);
 }
 
@@ -448,11 +458,13 @@ int weft_thread_start(weft_thread *t)
     __atomic_store_n(&t->ident, __atomic_add_fetch(&g_ident_counter, 1, __ATOMIC_RELAXED),
                      __ATOMIC_RELAXED);
     t->gen = g_fork_gen;
+    /* The running thread's reference, taken before the record is visible:
+     * a fork child drops it for every registered thread. */
+    weft_thread_ref(t);
     /* Registered before it runs, so shutdown (and a fork) can see it. */
     list_insert(t);
     g_release();
 
-    weft_thread_ref(t); /* the running thread's */
     int rc = create_pthread(t);
     if (rc) {
         g_acquire();
@@ -771,7 +783,8 @@ int weft_shutdown(double timeout)
         }
         int rc = weft_thread_join(t, left);
         unref(t);
-        if (rc)
+        /* WEFT_ESTATE: its start failed meanwhile; nothing to wait for. */
+        if (rc && rc != WEFT_ESTATE)
             return rc;
     }
     return 0;

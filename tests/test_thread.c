@@ -709,6 +709,52 @@ START_TEST(thread_exit_waits_for_non_daemon)
 }
 END_TEST
 
+/* A non-daemon thread that joins the main thread: at exit the main thread
+ * counts as finished (as Python's _shutdown makes it), so the join returns
+ * and the process exits instead of both waiting for each other. */
+static void *join_main(void *arg)
+{
+    int rc = weft_thread_join(weft_main_thread(), WEFT_FOREVER);
+    char c = rc == 0 ? 'J' : 'E';
+    ck_assert_int_eq(write(exit_pipe[1], &c, 1), 1);
+    return NULL;
+}
+
+START_TEST(thread_exit_with_main_joined)
+{
+    ck_assert_int_eq(pipe(exit_pipe), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ne(pid, -1);
+    if (pid == 0) {
+        close(exit_pipe[0]);
+        weft_thread_opts o = {.daemon = WEFT_DAEMON_NO};
+        weft_thread *t = start(join_main, NULL, &o);
+        wt_wait_for_state(t, WEFT_THREAD_WAITING, WEFT_WAIT_JOIN, weft_main_thread());
+        weft_thread_free(t);
+        exit(0);
+    }
+    close(exit_pipe[1]);
+    int status = 0;
+    pid_t got = 0;
+    for (double end = weft_monotonic() + 10; got == 0 && weft_monotonic() < end;) {
+        got = waitpid(pid, &status, WNOHANG);
+        if (got == 0)
+            weft_sleep(0.005);
+    }
+    if (got == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        ck_abort_msg("the child hung at exit: its thread joining main never returned");
+    }
+    char buf[8];
+    read_all(exit_pipe[0], buf, sizeof buf);
+    ck_assert_str_eq(buf, "J");
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(exit_pipe[0]);
+}
+END_TEST
+
 static void *blocked_forever(void *arg)
 {
     char c;
@@ -831,4 +877,5 @@ WT_MAIN("thread", 30, thread_basic, thread_errors, thread_join_self_deadlock,
         thread_ident_and_native_id, thread_names, thread_current_and_main, thread_dummy,
         thread_enumerate, thread_daemon, thread_shutdown, thread_free_while_running,
         thread_pthread_exit, thread_stack_size, thread_exit_waits_for_non_daemon,
-        thread_exit_leaves_daemons, thread_fork, thread_fork_from_thread)
+        thread_exit_leaves_daemons, thread_exit_with_main_joined, thread_fork,
+        thread_fork_from_thread)
