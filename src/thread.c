@@ -55,6 +55,7 @@ struct weft_thread {
     bool os_alive;         /* g_lock: the pthread exists, pt may name it */
     bool pt_set;           /* atomic: pt is known (release after pt's store) */
     bool name_static;      /* the main record's initial name */
+    bool named;            /* the user chose the name: it becomes the OS name */
     char *name;            /* atomic pointer; replaced under g_lock */
     weft_thread_fn fn;
     void *arg;
@@ -336,6 +337,7 @@ int weft_thread_new(weft_thread **out, weft_thread_fn fn, void *arg,
     if (!t)
         return WEFT_ENOMEM;
     t->name = opts->name ? strdup(opts->name) : numbered_name("Thread");
+    t->named = opts->name != NULL;
     if (!t->name) {
         free(t);
         return WEFT_ENOMEM;
@@ -394,7 +396,10 @@ static void *trampoline(void *arg)
     record_pt(t, pthread_self()); /* the starter may not have yet */
     t->os_alive = true;
     __atomic_store_n(&t->native_id, sys_gettid(), __ATOMIC_RELAXED);
-    os_set_name(t, pthread_self());
+    /* Only a name the user chose: a default "Thread-N" is not worth a
+     * system call on every start (pthreads leaves the OS name alone too). */
+    if (t->named)
+        os_set_name(t, pthread_self());
     set_status(t, WEFT_THREAD_RUNNING);
     g_release();
 
@@ -582,6 +587,7 @@ int weft_thread_set_name(weft_thread *t, const char *name)
     bool old_static = t->name_static;
     __atomic_store_n(&t->name, copy, __ATOMIC_RELEASE);
     t->name_static = false;
+    t->named = true;
     if (t->kind == KIND_THREAD && t->os_alive)
         os_set_name(t, __atomic_load_n(&t->pt, __ATOMIC_RELAXED));
     g_release();

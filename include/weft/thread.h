@@ -111,9 +111,11 @@ WEFT_API int weft_thread_result(const weft_thread *t, void **out);
 /** Name (valid until renamed or freed; copy it if you keep it). */
 WEFT_API const char *weft_thread_name(const weft_thread *t);
 /** Rename (copied). For a thread weft started and that is running, also
- *  sets the OS thread name (first 15 bytes; best effort). A weft thread takes
- *  its OS name from its name when it starts. The main and dummy threads'
- *  OS names are left alone. */
+ *  sets the OS thread name (first 15 bytes; best effort). A weft thread
+ *  whose name was given (opts.name) takes it as its OS name when it starts;
+ *  a default "Thread-N" is not made an OS name (a system call per start for
+ *  little), as pthreads leaves it. The main and dummy threads' OS names are
+ *  left alone. */
 WEFT_API int weft_thread_set_name(weft_thread *t, const char *name);
 WEFT_API bool weft_thread_daemon(const weft_thread *t);
 /** Change daemon-ness before start; WEFT_ESTATE after. */
