@@ -112,14 +112,6 @@ static int chunk_task(void *arg, void **result)
     return 0;
 }
 
-static double remaining(int64_t deadline)
-{
-    if (deadline == WEFT__NO_DEADLINE)
-        return WEFT_FOREVER;
-    int64_t left = deadline - weft__now_ns();
-    return left > 0 ? (double)left * 1e-9 : 0.0;
-}
-
 int weft_executor_map(weft_executor *ex, weft_task_fn fn, void *const *args, void **results,
                       size_t n, double timeout, size_t chunksize)
 {
@@ -167,7 +159,7 @@ int weft_executor_map(weft_executor *ex, weft_task_fn fn, void *const *args, voi
     if (rc == 0) {
         for (; collected < nchunks; collected++) {
             weft_future *f = fs[collected];
-            rc = weft_future_result(f, remaining(deadline), NULL);
+            rc = weft_future_result(f, weft__remaining(deadline), NULL);
             if (rc == WEFT_ETIMEDOUT && !weft_future_done(f))
                 break; /* the map's time ran out (not the task's own code) */
             if (rc != 0) {

@@ -782,12 +782,7 @@ int weft_shutdown(double timeout)
      * too: loop until none is left, as Python's _shutdown does. */
     weft_thread *t;
     while ((t = next_to_join())) {
-        double left = WEFT_FOREVER;
-        if (deadline != WEFT__NO_DEADLINE) {
-            int64_t ns = deadline - weft__now_ns();
-            left = ns > 0 ? (double)ns / 1e9 : 0;
-        }
-        int rc = weft_thread_join(t, left);
+        int rc = weft_thread_join(t, weft__remaining(deadline));
         unref(t);
         /* WEFT_ESTATE: its start failed meanwhile; nothing to wait for. */
         if (rc && rc != WEFT_ESTATE)

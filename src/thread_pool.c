@@ -549,12 +549,7 @@ static int tp_shutdown(weft_executor *ex, bool cancel_futures, bool wait, int64_
      * stable; many threads may join the same worker. */
     unsigned n = __atomic_load_n(&p->nthreads, __ATOMIC_ACQUIRE);
     for (unsigned i = 0; i < n; i++) {
-        double left = WEFT_FOREVER;
-        if (deadline != WEFT__NO_DEADLINE) {
-            int64_t ns = deadline - weft__now_ns();
-            left = ns > 0 ? (double)ns / 1e9 : 0;
-        }
-        int rc = weft_thread_join(p->threads[i], left);
+        int rc = weft_thread_join(p->threads[i], weft__remaining(deadline));
         if (rc)
             return rc;
     }

@@ -40,6 +40,16 @@ static inline int64_t weft__deadline(double timeout)
     return weft__now_ns() + (int64_t)(timeout * 1e9);
 }
 
+/* The inverse, for passing a deadline on to a call that takes a timeout:
+ * the seconds left (0 once past), WEFT_FOREVER for no deadline. */
+static inline double weft__remaining(int64_t deadline)
+{
+    if (deadline == WEFT__NO_DEADLINE)
+        return WEFT_FOREVER;
+    int64_t left = deadline - weft__now_ns();
+    return left > 0 ? (double)left * 1e-9 : 0.0;
+}
+
 static inline struct timespec weft__ns_to_timespec(int64_t ns)
 {
     struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
