@@ -1,0 +1,299 @@
+/*
+ * weft/loop.h - coroutines on an event loop: Python's asyncio for C.
+ *
+ * A coroutine is an ordinary C function with the task signature of
+ * weft/executor.h, `int fn(void *arg, void **result)`, run on its own small
+ * stack by an event loop. Wherever it would block - weft_await on a future,
+ * weft_sleep, a weft_lock, weft_event, weft_queue, any weft primitive - it
+ * suspends only itself and the loop runs something else. The same primitives
+ * called from a plain thread sleep that thread: one set of primitives for
+ * both worlds.
+ *
+ * One loop runs on one thread at a time. Loop functions are called from the
+ * loop's thread (from its callbacks and coroutines, or before it runs),
+ * except the ones marked "any thread". A future completed on another thread
+ * (a thread-pool result) wakes the coroutine awaiting it safely.
+ *
+ * Cancellation is asyncio's: cancelling a task makes its current (or next)
+ * suspension return WEFT_ECANCELLED once. The coroutine may clean up - and
+ * should then return WEFT_ECANCELLED itself, which ends its future
+ * cancelled - or refuse (weft_task_uncancel) and go on.
+ *
+ * Ownership: tasks are futures (weft/future.h): weft_create_task gives the
+ * caller a reference to drop with weft_future_unref; the loop keeps its own
+ * until the coroutine returns. Handles from call_soon/call_later are
+ * reference-counted the same way.
+ *
+ * Python to weft:
+ *   asyncio.run(main())             weft_run(main, arg, &result)
+ *   asyncio.new_event_loop()        weft_loop_new(&loop, NULL)
+ *   get_running_loop()              weft_get_running_loop()
+ *   loop.call_soon(cb, arg)         weft_loop_call_soon(loop, cb, arg, &handle)
+ *   loop.call_later / call_at       weft_loop_call_later / weft_loop_call_at
+ *   loop.call_soon_threadsafe       weft_loop_call_soon_threadsafe
+ *   handle.cancel()                 weft_handle_cancel(handle)
+ *   loop.run_forever / stop         weft_loop_run_forever / weft_loop_stop
+ *   loop.run_until_complete(fut)    weft_loop_run_until_complete(loop, fut)
+ *   loop.time() / close()           weft_loop_time / weft_loop_free
+ *   loop.set_exception_handler      weft_loop_set_exception_handler
+ *   loop.set_debug / PYTHONASYNCIODEBUG   weft_loop_set_debug / WEFT_DEBUG=1
+ *   asyncio.create_task(coro, name) weft_create_task(NULL, fn, arg, name, &task)
+ *   await fut                       weft_await(fut, &result)
+ *   current_task() / all_tasks()    weft_current_task() / weft_all_tasks
+ *   task.cancel(), uncancel(), cancelling()
+ *                                   weft_future_cancel, weft_task_uncancel, weft_task_cancelling
+ *   task.get_name() / set_name()    weft_task_name / weft_task_set_name
+ *   asyncio.sleep(s)                weft_sleep(s)   (0 yields to the loop)
+ *   gather(*aws, return_exceptions) weft_gather(fs, n, return_exceptions, &g)
+ *   wait_for(aw, timeout)           weft_wait_for(fut, timeout, &result)
+ *   async with timeout(delay)       weft_timeout_enter / weft_timeout_exit
+ *   shield(aw)                      weft_shield(fut, &outer)
+ *   wait(aws, return_when) / as_completed   weft_wait / weft_as_completed_new (weft/future.h)
+ *   TaskGroup                       weft_task_group_new / _create_task / _wait / _free
+ *   to_thread(fn, arg)              weft_to_thread(fn, arg, &result)
+ *   loop.run_in_executor(ex, fn)    weft_run_in_executor(loop, ex, fn, arg, &fut)
+ *   CancelledError / TimeoutError   WEFT_ECANCELLED / WEFT_ETIMEDOUT
+ */
+#ifndef WEFT_LOOP_H
+#define WEFT_LOOP_H
+
+#include "weft/common.h"
+#include "weft/executor.h"
+#include "weft/future.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ loop */
+
+typedef struct weft_loop weft_loop;
+typedef struct weft_handle weft_handle;
+
+/** A callback scheduled on a loop. */
+typedef void (*weft_callback)(void *arg);
+
+/** Loop options; all-zero (or NULL) means asyncio's defaults. */
+typedef struct weft_loop_opts {
+    /** 0: from the environment (WEFT_DEBUG=1 turns it on), 1 on, -1 off. */
+    int debug;
+    /** In debug mode, warn about a callback or task step that runs longer
+     *  than this many seconds (0: 0.1, asyncio's slow_callback_duration). */
+    double slow_callback_duration;
+} weft_loop_opts;
+
+/** A new loop, not running. 0, WEFT_EINVAL (NULL out, bad options) or
+ *  WEFT_ENOMEM (or the code of a failed epoll/eventfd). */
+WEFT_API int weft_loop_new(weft_loop **out, const weft_loop_opts *opts);
+
+/** Close and free a loop that is not running (WEFT_ESTATE if it is; NULL
+ *  is allowed). Callbacks not yet run are dropped. Tasks still pending are
+ *  cancelled without being resumed - their stacks are abandoned, so nothing
+ *  on them runs - and reported (asyncio's "Task was destroyed but it is
+ *  pending"); weft_run avoids that by cancelling them and letting them
+ *  finish first. */
+WEFT_API int weft_loop_free(weft_loop *loop);
+
+/** The loop running on the calling thread (in its callbacks and
+ *  coroutines), or NULL. */
+WEFT_API weft_loop *weft_get_running_loop(void);
+
+/** The loop's clock: seconds on the monotonic clock, as weft_monotonic. */
+WEFT_API double weft_loop_time(const weft_loop *loop);
+
+/** Run fn(arg) once, soon, in FIFO order with other ready callbacks. If
+ *  `out` is not NULL it gets a handle reference (weft_handle_unref). A NULL
+ *  loop means the running loop (WEFT_ESTATE if none). */
+WEFT_API int weft_loop_call_soon(weft_loop *loop, weft_callback fn, void *arg,
+                                 weft_handle **out);
+/** Run fn(arg) after `delay` seconds (>= 0, finite). */
+WEFT_API int weft_loop_call_later(weft_loop *loop, double delay, weft_callback fn, void *arg,
+                                  weft_handle **out);
+/** Run fn(arg) at loop time `when` (a weft_loop_time value). */
+WEFT_API int weft_loop_call_at(weft_loop *loop, double when, weft_callback fn, void *arg,
+                               weft_handle **out);
+/** Any thread: schedule fn(arg) and wake the loop. WEFT_ESTATE once the
+ *  loop is freed or being freed (fn never runs then). */
+WEFT_API int weft_loop_call_soon_threadsafe(weft_loop *loop, weft_callback fn, void *arg);
+
+/** Cancel a handle that has not run: it never will. Harmless on a handle
+ *  that ran or was cancelled. From the loop's thread, or while the loop is
+ *  not running (elsewhere: WEFT_ESTATE; use call_soon_threadsafe). */
+WEFT_API int weft_handle_cancel(weft_handle *h);
+WEFT_API bool weft_handle_cancelled(const weft_handle *h);
+/** For a call_later/call_at handle: its loop time; otherwise -1. */
+WEFT_API double weft_handle_when(const weft_handle *h);
+/** Drop the caller's reference. NULL is allowed. */
+WEFT_API void weft_handle_unref(weft_handle *h);
+
+/** Run callbacks and coroutines until weft_loop_stop. 0, or WEFT_ESTATE if
+ *  the loop is already running, or the calling thread runs another loop. */
+WEFT_API int weft_loop_run_forever(weft_loop *loop);
+/** Run until f is done (it need not belong to the loop: a thread-pool future
+ *  wakes it too). Returns f's outcome as weft_future_result(f, 0, result)
+ *  would; WEFT_ESTATE as above, or when the loop was stopped before f was
+ *  done (asyncio's RuntimeError). */
+WEFT_API int weft_loop_run_until_complete(weft_loop *loop, weft_future *f, void **result);
+/** Any thread: make a running loop return after its current iteration (if
+ *  it is not running, its next run returns after one iteration, as
+ *  asyncio). */
+WEFT_API int weft_loop_stop(weft_loop *loop);
+WEFT_API bool weft_loop_is_running(const weft_loop *loop);
+
+/** What a loop reports to its exception handler. */
+typedef struct weft_loop_error {
+    const char *message;  /**< what happened, e.g. "Task exception was never retrieved" */
+    int code;             /**< the error code, or 0 */
+    const char *detail;   /**< the error's message (weft_future_message), or NULL */
+    weft_future *task;    /**< the task concerned (borrowed), or NULL */
+} weft_loop_error;
+
+typedef void (*weft_exception_handler)(weft_loop *loop, const weft_loop_error *err, void *arg);
+
+/** Replace the handler; NULL restores the default, which reports through
+ *  weft_report_error (stderr unless weft_set_report_handler says else). */
+WEFT_API void weft_loop_set_exception_handler(weft_loop *loop, weft_exception_handler fn,
+                                              void *arg);
+/** Call the loop's exception handler (for code that runs on the loop). */
+WEFT_API void weft_loop_call_exception_handler(weft_loop *loop, const weft_loop_error *err);
+
+/** Debug mode: warnings (through the exception handler) for a callback or
+ *  task step that blocks the loop longer than slow_callback_duration, a
+ *  task whose error was never retrieved, and a task still pending when its
+ *  loop is freed. The last two are reported in any mode. */
+WEFT_API void weft_loop_set_debug(weft_loop *loop, bool on);
+WEFT_API bool weft_loop_get_debug(const weft_loop *loop);
+
+/* ------------------------------------------------------------------ tasks */
+
+/** Task options; all-zero (or NULL) means the defaults. */
+typedef struct weft_task_opts {
+    const char *name;   /**< copied; NULL: "Task-N" */
+    size_t stack_size;  /**< 0: 256 KiB of address space (only touched pages
+                             cost memory); at least 16 KiB */
+} weft_task_opts;
+
+/** Run fn(arg, &result) as a coroutine on `loop` (NULL: the running loop)
+ *  and give its future in *out (a reference for the caller; `out` may be
+ *  NULL to let the task run unwatched). The coroutine starts at the loop's
+ *  next iteration. Its future finishes with fn's result or error; it ends
+ *  cancelled when fn returns WEFT_ECANCELLED after a cancel request.
+ *  0, WEFT_EINVAL, WEFT_ESTATE (no running loop for NULL, a freed loop) or
+ *  WEFT_ENOMEM. */
+WEFT_API int weft_create_task(weft_loop *loop, weft_task_fn fn, void *arg, const char *name,
+                              weft_future **out);
+WEFT_API int weft_create_task_opts(weft_loop *loop, weft_task_fn fn, void *arg,
+                                   const weft_task_opts *opts, weft_future **out);
+
+/** The task running on this thread (borrowed), or NULL outside a coroutine. */
+WEFT_API weft_future *weft_current_task(void);
+/** True inside a coroutine (where waits suspend the coroutine). */
+WEFT_API bool weft_in_coroutine(void);
+
+/** The tasks of `loop` (NULL: running loop) not yet done: up to `cap` new
+ *  references into out[], and the total count in *n. */
+WEFT_API int weft_all_tasks(weft_loop *loop, weft_future **out, size_t cap, size_t *n);
+
+/** True if f is a task's future. */
+WEFT_API bool weft_is_task(const weft_future *f);
+/** A task's name (valid while the task lives and until set_name), or NULL
+ *  for a future that is not a task. */
+WEFT_API const char *weft_task_name(const weft_future *task);
+WEFT_API int weft_task_set_name(weft_future *task, const char *name);
+
+/** Ask a task to cancel: as weft_future_cancel, which works on tasks too.
+ *  False if it is done. From another thread the request is passed to the
+ *  task's loop. */
+WEFT_API bool weft_task_cancel(weft_future *task);
+/** Cancel requests not yet withdrawn (asyncio's cancelling()). */
+WEFT_API int weft_task_cancelling(const weft_future *task);
+/** Withdraw one cancel request; returns the count left (>= 0), or
+ *  WEFT_EINVAL for a future that is not a task. */
+WEFT_API int weft_task_uncancel(weft_future *task);
+
+/** Wait for f. Inside a coroutine this suspends the coroutine; if the
+ *  coroutine is cancelled meanwhile, f is cancelled too (as asyncio's await
+ *  does; use weft_shield to protect it) and WEFT_ECANCELLED is returned once
+ *  a cancelled task f has finished its clean-up. Outside a coroutine it is
+ *  weft_future_result(f, WEFT_FOREVER, result). */
+WEFT_API int weft_await(weft_future *f, void **result);
+
+/** A future that finishes when every future of fs[0..n) is done. Without
+ *  return_exceptions it fails with the first error (the others go on);
+ *  with it, it succeeds once all are done and each child tells its own
+ *  outcome. Cancelling the gather future cancels the children. Read the
+ *  results from the children, in order. n may be 0 (done at once). */
+WEFT_API int weft_gather(weft_future *const *fs, size_t n, bool return_exceptions,
+                         weft_future **out);
+
+/** Await f for at most `timeout` seconds: on timeout f is cancelled, awaited
+ *  (a task gets to clean up) and WEFT_ETIMEDOUT returned. */
+WEFT_API int weft_wait_for(weft_future *f, double timeout, void **result);
+
+/** A future with f's outcome that can be cancelled without cancelling f. */
+WEFT_API int weft_shield(weft_future *f, weft_future **out);
+
+/** A timeout scope (asyncio.timeout), in caller storage (the coroutine's
+ *  stack). When the deadline passes the current task is cancelled; exit
+ *  turns that cancellation into WEFT_ETIMEDOUT:
+ *
+ *      weft_timeout t;
+ *      weft_timeout_enter(&t, 2.0);
+ *      int rc = do_work();                // sees WEFT_ECANCELLED at the deadline
+ *      rc = weft_timeout_exit(&t, rc);    // WEFT_ETIMEDOUT if it expired
+ */
+typedef struct weft_timeout {
+    void *priv_[8]; /**< private */
+} weft_timeout;
+
+/** Enter in a task: expire `delay` seconds from now (WEFT_FOREVER: never,
+ *  until rescheduled). WEFT_ESTATE outside a task. */
+WEFT_API int weft_timeout_enter(weft_timeout *t, double delay);
+/** Move the deadline to loop time `when` (WEFT_FOREVER: none). */
+WEFT_API int weft_timeout_reschedule(weft_timeout *t, double when);
+WEFT_API bool weft_timeout_expired(const weft_timeout *t);
+/** Leave the scope with the code the body ended with: returns
+ *  WEFT_ETIMEDOUT if the scope expired and rc is WEFT_ECANCELLED from it,
+ *  else rc. */
+WEFT_API int weft_timeout_exit(weft_timeout *t, int rc);
+
+/** Structured concurrency (asyncio.TaskGroup). */
+typedef struct weft_task_group weft_task_group;
+
+/** A group in the current task (WEFT_ESTATE outside a task). */
+WEFT_API int weft_task_group_new(weft_task_group **out);
+/** Start a child (as weft_create_task on the running loop). WEFT_ESTATE
+ *  once the group is shutting down (a child failed, or wait returned). */
+WEFT_API int weft_task_group_create_task(weft_task_group *g, weft_task_fn fn, void *arg,
+                                         const char *name, weft_future **out);
+/** Await every child. When a child fails the others (and the waiting
+ *  task, if it is still in the body) are cancelled. Returns 0, the first
+ *  child failure's code (every failure is listed by _error_count/_error),
+ *  or WEFT_ECANCELLED if the task itself was cancelled. */
+WEFT_API int weft_task_group_wait(weft_task_group *g);
+WEFT_API size_t weft_task_group_error_count(const weft_task_group *g);
+/** The i-th failed child's future (borrowed; code and message through
+ *  weft_future_exception / weft_future_message), or NULL. */
+WEFT_API weft_future *weft_task_group_error(const weft_task_group *g, size_t i);
+/** Free a group after wait (or one that never started a child). */
+WEFT_API void weft_task_group_free(weft_task_group *g);
+
+/** Run fn(arg) on the default thread pool and await it (in a coroutine;
+ *  elsewhere it blocks the thread). */
+WEFT_API int weft_to_thread(weft_task_fn fn, void *arg, void **result);
+/** Submit fn(arg) to `ex` (NULL: the default thread pool); the future
+ *  wakes the loop's coroutine that awaits it. */
+WEFT_API int weft_run_in_executor(weft_loop *loop, weft_executor *ex, weft_task_fn fn,
+                                  void *arg, weft_future **out);
+
+/** asyncio.run: a new loop runs main as a task to completion; then the
+ *  tasks still pending are cancelled and awaited, and the loop is freed.
+ *  Returns main's outcome (its result in *result). WEFT_ESTATE if the
+ *  calling thread already runs a loop. */
+WEFT_API int weft_run(weft_task_fn main, void *arg, void **result);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * coro - stackful coroutines: a stack, a saved context and a switch.
+ *
+ * This layer knows nothing of loops or tasks. A coroutine is resumed by the
+ * code that runs it (the loop's thread, outside any coroutine) and runs until
+ * it yields or its function returns; both give control back to the resumer.
+ * That asymmetric pair (resume / yield) is all the event loop needs: a task
+ * always suspends back to its loop.
+ *
+ * The switch saves only what the ABI says a callee must preserve: on x86-64
+ * (System V) rbx, rbp, r12-r15, rsp, the x87 control word and MXCSR; on
+ * AArch64 x19-x29, lr, sp, d8-d15 and FPCR. It lives in src/arch/<arch>/ and
+ * is picked at build time; other machines get a portable fallback on
+ * ucontext (makecontext/swapcontext), slower but correct. weft__coro_impl
+ * names the one built.
+ *
+ * Stacks come from a pool (stack.c): mmap-ed in slabs, each stack with a
+ * guard page below it (installed with MADV_GUARD_INSTALL where the kernel has
+ * it, so a million stacks do not cost a million memory mappings; mprotect
+ * otherwise). Only the pages a coroutine touches become resident. A stack
+ * overflow hits the guard page: a SIGSEGV handler on an alternate signal
+ * stack recognises a fault inside a guard page, writes
+ * "weft: coroutine stack overflow (stack of N bytes at ADDR)" to stderr and
+ * aborts; any other SIGSEGV goes to the handler installed before weft's (or
+ * the default action).
+ *
+ * Sanitizers: under ASan every switch is announced with
+ * __sanitizer_start_switch_fiber / __sanitizer_finish_switch_fiber; under
+ * TSan each coroutine has a TSan fiber (__tsan_create_fiber /
+ * __tsan_switch_to_fiber / __tsan_destroy_fiber), so reports stay meaningful.
+ *
+ * Threads: a coroutine is created on any thread but resumed by one thread at
+ * a time; it may be resumed by a different thread later only once it has
+ * yielded (the loop never does this, but nothing forbids it).
+ */
+#ifndef WEFT_INTERNAL_CORO_H
+#define WEFT_INTERNAL_CORO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct weft__coro weft__coro;
+typedef void (*weft__coro_fn)(void *arg);
+
+/* 0 selects the default stack size: WEFT__CORO_STACK_DEFAULT bytes of
+ * address space, of which only touched pages cost memory. */
+#define WEFT__CORO_STACK_DEFAULT (256u * 1024u)
+/* Smallest accepted size: enough for the switch, a few calls and a printf. */
+#define WEFT__CORO_STACK_MIN (16u * 1024u)
+
+/* A new suspended coroutine that will run fn(arg) at its first resume. The
+ * stack size is rounded up to whole pages (0: the default; below the minimum:
+ * WEFT_EINVAL). 0, WEFT_EINVAL (NULL out or fn) or WEFT_ENOMEM. The record
+ * lives inside the stack's mapping (no separate malloc). */
+int weft__coro_new(weft__coro **out, size_t stack_size, weft__coro_fn fn, void *arg);
+
+/* Run co until it yields or its function returns. Returns true while it can
+ * be resumed again, false once fn has returned (then free it). Must not be
+ * called from inside co itself, nor on a finished coroutine. Resuming from
+ * inside another coroutine nests (the inner yields back to the outer). */
+bool weft__coro_resume(weft__coro *co);
+
+/* From inside a coroutine: suspend it and return to whoever resumed it. */
+void weft__coro_yield(void);
+
+/* The coroutine running on this thread, or NULL outside any. */
+weft__coro *weft__coro_current(void);
+
+/* Release a coroutine that has finished or was never resumed, or one that is
+ * suspended (its stack frames are simply abandoned: nothing on them runs).
+ * NULL is ignored. Never from inside co. Its stack goes back to the pool. */
+void weft__coro_free(weft__coro *co);
+
+/* The usable stack size of co in bytes (after rounding). */
+size_t weft__coro_stack_size(const weft__coro *co);
+
+/* "x86_64", "aarch64" or "ucontext": the switch this build uses. */
+extern const char weft__coro_impl[];
+
+/* The stack pool keeps at most this many free stacks of each size ready for
+ * reuse; whole slabs beyond it go back to the kernel. */
+#define WEFT__STACK_CACHE_MAX 4096
+
+#endif

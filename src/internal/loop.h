@@ -1,0 +1,118 @@
+/*
+ * What the task module (task.c) and, later, async I/O need from the event
+ * loop (loop.c) beyond the public API: intrusive ready items, intrusive
+ * timers and fd watchers, so that resuming a coroutine, arming its timeout
+ * or waiting for a socket never allocates.
+ *
+ * Threads: everything here is for the loop's own thread (or before the loop
+ * first runs), except weft__loop_ready_threadsafe.
+ */
+#ifndef WEFT_INTERNAL_LOOP_H
+#define WEFT_INTERNAL_LOOP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "weft/loop.h"
+
+/* ---------------------------------------------------------- ready items */
+
+typedef struct weft__loop_item weft__loop_item;
+struct weft__loop_item {
+    weft__loop_item *next;               /* the loop's queues; NULL when not queued */
+    void (*run)(weft__loop_item *it);    /* called once per queuing, on the loop thread */
+    /* For debug warnings: write a name for what `it` runs ("task 'Task-3'",
+     * "callback my_fn"). May be NULL. */
+    void (*describe)(weft__loop_item *it, char *buf, size_t len);
+};
+
+/* Append `it` to the ready queue: it runs in this or the next iteration,
+ * FIFO with call_soon callbacks. The caller guarantees `it` is not already
+ * queued. Loop thread only. */
+void weft__loop_ready(weft_loop *loop, weft__loop_item *it);
+
+/* Any thread: hand `it` to the loop (a lock-free MPSC queue, or a lock held
+ * for a few instructions) and wake the loop if it is waiting for events.
+ * Never allocates. 0, or WEFT_ESTATE if the loop is being freed (then `it`
+ * is not queued). The loop moves such items to the ready queue at the start
+ * of an iteration. */
+int weft__loop_ready_threadsafe(weft_loop *loop, weft__loop_item *it);
+
+/* --------------------------------------------------------------- timers */
+
+/* An intrusive timer: fire(t) runs on the loop thread once `when` (an
+ * absolute CLOCK_MONOTONIC time in ns, weft__now_ns) has passed. A heap
+ * (or wheel) keeps a million pending timers cheap: start and stop are
+ * O(log n) at most, no allocation beyond the loop's own array growth
+ * (start returns WEFT_ENOMEM if that growth fails). */
+typedef struct weft__loop_timer weft__loop_timer;
+struct weft__loop_timer {
+    int64_t when;
+    uint32_t slot;    /* loop-private position; UINT32_MAX when not pending */
+    void (*fire)(weft__loop_timer *t);
+};
+
+#define WEFT__TIMER_INIT(fn) {.when = 0, .slot = UINT32_MAX, .fire = (fn)}
+
+/* (Re)arm t for `when` (a pending t is moved). */
+int weft__loop_timer_start(weft_loop *loop, weft__loop_timer *t, int64_t when);
+/* Disarm t if pending; harmless otherwise. */
+void weft__loop_timer_stop(weft_loop *loop, weft__loop_timer *t);
+static inline bool weft__loop_timer_pending(const weft__loop_timer *t)
+{
+    return t->slot != UINT32_MAX;
+}
+
+/* ----------------------------------------------------------- fd watchers */
+
+/* For async I/O (a later issue): readiness of one fd, edge-triggered or not
+ * as the backend chooses, reported as WEFT__IO_READ / WEFT__IO_WRITE bits
+ * (errors and hang-ups report both). */
+enum { WEFT__IO_READ = 1, WEFT__IO_WRITE = 2 };
+
+typedef struct weft__loop_io weft__loop_io;
+struct weft__loop_io {
+    int fd;
+    unsigned events;                        /* wanted, set by weft__loop_io_set */
+    void (*ready)(weft__loop_io *io, unsigned events);
+};
+
+/* Watch io->fd for `events` (0 stops watching but keeps the registration;
+ * weft__loop_io_close removes it). 0, or the backend's error code. */
+int weft__loop_io_set(weft_loop *loop, weft__loop_io *io, unsigned events);
+/* Forget io (before closing its fd). */
+void weft__loop_io_close(weft_loop *loop, weft__loop_io *io);
+
+/* ------------------------------------------------------------ the rest */
+
+/* The loop running on this thread, or NULL (same as weft_get_running_loop). */
+weft_loop *weft__loop_running(void);
+
+/* True when called on the thread that runs `loop` (false when it is not
+ * running). */
+bool weft__loop_on_its_thread(const weft_loop *loop);
+
+/* Per-loop storage owned by the task module: the list of live tasks and the
+ * task counter. The loop zero-fills it, never reads it, and calls
+ * weft__tasks_loop_freeing (task.c) from weft_loop_free before tearing
+ * itself down, while its timers and queues still work. */
+typedef struct weft__loop_tasks {
+    void *head;          /* task.c's list of live tasks */
+    size_t count;
+    uint64_t next_id;    /* for "Task-N" names */
+} weft__loop_tasks;
+
+weft__loop_tasks *weft__loop_task_list(weft_loop *loop);
+void weft__tasks_loop_freeing(weft_loop *loop);
+
+/* Debug settings, read by task.c to time task steps the same way. */
+bool weft__loop_debug(const weft_loop *loop);
+double weft__loop_slow_duration(const weft_loop *loop);
+
+/* Report "what" through the loop's exception handler with a formatted
+ * message (debug warnings). */
+void weft__loop_warn(weft_loop *loop, weft_future *task, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif
