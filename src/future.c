@@ -72,6 +72,9 @@ struct weft_future {
     cb_node cb0;           /* room for the first callback: no malloc */
     bool cb0_used;
     weft__future_hook *hooks;
+    const weft__future_owner *owner; /* a task's: set once before sharing */
+    void *owner_ctx;
+    uint8_t retrieved;       /* the outcome was read (atomic, relaxed) */
     weft_future *cache_next; /* last: stays unpoisoned in the cache (below) */
 };
 
@@ -204,6 +207,8 @@ static void future_destroy(weft_future *f)
      * drop their references. Callbacks of a future that never ended are
      * dropped without running. */
     assert(!f->hooks);
+    if (f->owner && f->owner->destroy)
+        f->owner->destroy(f, f->owner_ctx);
     free(f->message);
     for (cb_node *n = f->cbs, *next; n; n = next) {
         next = n->next;
@@ -407,6 +412,10 @@ bool weft_future_cancel(weft_future *f)
     if (!f)
         return false;
     uint32_t s = __atomic_load_n(&f->state, __ATOMIC_RELAXED);
+    /* A running task is asked to stop rather than refused (Task.cancel). */
+    if ((s & STATE_MASK) == WEFT_FUTURE_RUNNING && !(s & COMPLETING) && f->owner &&
+        f->owner->cancel)
+        return f->owner->cancel(f, f->owner_ctx);
     do {
         if ((s & STATE_MASK) == WEFT_FUTURE_CANCELLED)
             return true;
@@ -510,6 +519,8 @@ int weft_future_result(weft_future *f, double timeout, void **result)
     int rc = wait_final(f, timeout, &s);
     if (rc)
         return rc;
+    if (f->owner)
+        __atomic_store_n(&f->retrieved, 1, __ATOMIC_RELAXED);
     if ((s & STATE_MASK) == WEFT_FUTURE_CANCELLED)
         return WEFT_ECANCELLED;
     if (f->code == 0 && result)
@@ -617,7 +628,19 @@ int weft_task_set_message(const char *fmt, ...)
     return 0;
 }
 
+void *weft__future_task_ctx_swap(void *ctx)
+{
+    task_ctx *old = current_task;
+    current_task = ctx;
+    return old;
+}
+
 int weft__future_run(weft_future *f, weft_task_fn fn, void *arg)
+{
+    return weft__future_run_ex(f, fn, arg, false);
+}
+
+int weft__future_run_ex(weft_future *f, weft_task_fn fn, void *arg, bool cancelled_ends_cancelled)
 {
     if (!fn)
         return WEFT_EINVAL;
@@ -645,9 +668,33 @@ int weft__future_run(weft_future *f, weft_task_fn fn, void *arg)
             t.message = NULL;
         rc = WEFT_EINVAL;
     }
+    if (rc == WEFT_ECANCELLED && cancelled_ends_cancelled) {
+        /* A task that lets a cancellation through ends cancelled (asyncio's
+         * Task does the same with a CancelledError). */
+        free(t.message);
+        if (claim(f, false))
+            publish(f, WEFT_FUTURE_CANCELLED);
+        return rc;
+    }
     /* The future is RUNNING and ours to end, unless user code holding it
      * called set_result/set_error meanwhile: then that outcome stands. */
     if (finish(f, false, rc, NULL, t.message))
         free(t.message);
     return rc;
+}
+
+void weft__future_set_owner(weft_future *f, const weft__future_owner *owner, void *ctx)
+{
+    f->owner = owner;
+    f->owner_ctx = ctx;
+}
+
+void *weft__future_owner_ctx(const weft_future *f, const weft__future_owner *owner)
+{
+    return f && f->owner == owner ? f->owner_ctx : NULL;
+}
+
+bool weft__future_retrieved(const weft_future *f)
+{
+    return __atomic_load_n(&f->retrieved, __ATOMIC_RELAXED);
 }

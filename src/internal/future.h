@@ -51,4 +51,32 @@ bool weft__future_hook_add(weft_future *f, weft__future_hook *h);
  * never run for this registration. */
 void weft__future_hook_remove(weft_future *f, weft__future_hook *h);
 
+/* As weft__future_run; with cancelled_ends_cancelled, a task that returns
+ * WEFT_ECANCELLED ends its future CANCELLED (a coroutine task). */
+int weft__future_run_ex(weft_future *f, weft_task_fn fn, void *arg, bool cancelled_ends_cancelled);
+
+/* The calling thread's current task context (what weft_task_set_message
+ * writes to) is swapped with ctx: a coroutine runtime keeps each
+ * coroutine's own across switches. Returns the previous one. */
+void *weft__future_task_ctx_swap(void *ctx);
+
+/*
+ * An owner: something that drives a future and wants to hear of two events
+ * (a coroutine task). Set once, before the future is shared.
+ *   cancel   weft_future_cancel on the future while it is RUNNING: the
+ *            owner's answer is returned (the task takes a cancel request).
+ *   destroy  the last reference is being dropped (the owner frees what it
+ *            keeps beside the future; the outcome is still readable).
+ */
+typedef struct weft__future_owner {
+    bool (*cancel)(weft_future *f, void *ctx);
+    void (*destroy)(weft_future *f, void *ctx);
+} weft__future_owner;
+
+void weft__future_set_owner(weft_future *f, const weft__future_owner *owner, void *ctx);
+/* ctx if f's owner is `owner`, else NULL (also for a NULL f). */
+void *weft__future_owner_ctx(const weft_future *f, const weft__future_owner *owner);
+/* For an owned future: whether its outcome was read with result/exception. */
+bool weft__future_retrieved(const weft_future *f);
+
 #endif
