@@ -10,11 +10,13 @@
  * its figures back through a pipe.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +56,7 @@ enum { RES_OK, RES_SKIP, RES_FAIL };
 typedef struct wb_res {
     int state;
     double median, min; /* in the benchmark's unit */
+    long scaled_from;   /* quantity peer run with this n, scaled to the bench's */
     char note[120];
 } wb_res;
 
@@ -74,8 +77,11 @@ void wb_wait_flag(const int *flag)
         ;
 }
 
+/* What a C workload's return value is multiplied by to be in the unit. */
 static double unit_scale(const wb_bench *b)
 {
+    if (b->quantity)
+        return 1;
     return strcmp(b->unit, "us") == 0 ? 1e6 : 1e9;
 }
 
@@ -190,6 +196,92 @@ static void run_go(const wb_contender *c, long n, int runs, wb_res *r)
         fprintf(stderr, "weft-bench: could not remove %s\n", dir);
 }
 
+/* A figure from /proc/self/status ("VmRSS:" ...), in KiB, or -1. */
+static long status_kib(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    size_t len = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, key, len) == 0) {
+            v = atol(line + len);
+            break;
+        }
+    if (f)
+        fclose(f);
+    return v;
+}
+
+double wb_child_rss(wb_run_fn fn, long n, double *seconds)
+{
+    int fd[2];
+    if (pipe(fd) != 0)
+        return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(fd[0]);
+        /* A benchmark child killed for a timeout takes this one with it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* Writing 5 to clear_refs resets the high-water mark to the current
+         * resident size (Linux 4.0+). Without it VmHWM may still hold a
+         * peak from before the workload; the first figures are then taken
+         * from the resident size before, which only the parent's own past
+         * peaks can inflate (small in a benchmark child). */
+        int c = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+        if (c >= 0) {
+            if (write(c, "5", 1) != 1)
+                fprintf(stderr, "weft-bench: could not reset VmHWM\n");
+            close(c);
+        }
+        long before = status_kib("VmRSS:");
+        double out[2] = {-1, fn(n)};
+        long hwm = status_kib("VmHWM:"), rss = status_kib("VmRSS:");
+        /* The kernel folds per-CPU RSS counts into the mark lazily: the
+         * current size can read a little above it. */
+        if (rss > hwm)
+            hwm = rss;
+        if (out[1] >= 0 && before >= 0 && hwm >= 0)
+            out[0] = (double)(hwm > before ? hwm - before : 0) / 1024.0;
+        ssize_t w = write(fd[1], out, sizeof out);
+        _exit(w == (ssize_t)sizeof out ? 0 : 1);
+    }
+    close(fd[1]);
+    double out[2] = {-1, -1};
+    size_t got = 0;
+    double deadline = wb_now() + CHILD_TIMEOUT_S;
+    while (got < sizeof out) {
+        struct pollfd pfd = {fd[0], POLLIN, 0};
+        int left = (int)((deadline - wb_now()) * 1000);
+        if (left <= 0 || poll(&pfd, 1, left) == 0) {
+            kill(pid, SIGKILL);
+            break;
+        }
+        ssize_t r = read(fd[0], (char *)out + got, sizeof out - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd[0]);
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (got < sizeof out) {
+        out[0] = out[1] = -1;
+    }
+    if (seconds)
+        *seconds = out[1];
+    return out[0];
+}
+
 /* In the child: run every contender, interleaved, and fill res[]. */
 static void run_bench(const wb_bench *b, wb_res *res)
 {
@@ -203,7 +295,8 @@ static void run_bench(const wb_bench *b, wb_res *res)
         if (c->skip) {
             res[i].state = RES_SKIP;
             snprintf(res[i].note, sizeof res[i].note, "%s", c->skip);
-        } else if (c->run && c->run(n / 10 ? n / 10 : 1) < 0) { /* warm-up */
+        } else if (c->run && !b->quantity && c->run(n / 10 ? n / 10 : 1) < 0) {
+            /* The warm-up: a quantity (memory) has no cache to warm. */
             res[i].state = RES_FAIL;
             snprintf(res[i].note, sizeof res[i].note, "failed (workload error)");
         }
@@ -227,12 +320,17 @@ static void run_bench(const wb_bench *b, wb_res *res)
         if (!c->run) {
             /* Python and Go run after the C contenders, in their own
              * processes. */
-            long pn = c->go_dir && !c->py_n ? n : quick ? c->py_n / 10 : c->py_n;
+            long pn = !c->py_n ? n : quick && c->py_n >= 10 ? c->py_n / 10 : c->py_n;
             if (c->go_dir)
                 run_go(c, pn, runs, &res[i]);
             else
                 run_python(c, pn, runs, &res[i]);
-            if (res[i].state == RES_OK) {
+            if (res[i].state == RES_OK && b->quantity && pn != n) {
+                /* A peer run smaller (Python) is scaled to the same n. */
+                res[i].median *= (double)n / (double)pn;
+                res[i].min *= (double)n / (double)pn;
+                res[i].scaled_from = pn;
+            } else if (res[i].state == RES_OK && !b->quantity) {
                 res[i].median /= 1e9 / scale;
                 res[i].min /= 1e9 / scale;
             }
@@ -299,8 +397,12 @@ static void fmt_fig(char *buf, size_t len, double v, const char *unit)
 
 static void report_bench(FILE *f, const wb_bench *b, const wb_res *res)
 {
-    fprintf(f, "\n## %s\n\n%s Per operation, lower is better; %d runs (median, min).\n",
-            b->name, b->what, quick ? 3 : b->runs);
+    if (b->quantity)
+        fprintf(f, "\n## %s\n\n%s In %s (not a time), lower is better; %d runs (median, min).\n",
+                b->name, b->what, b->unit, quick ? 3 : b->runs);
+    else
+        fprintf(f, "\n## %s\n\n%s Per operation, lower is better; %d runs (median, min).\n",
+                b->name, b->what, quick ? 3 : b->runs);
     if (b->target_peer)
         fprintf(f, "Target: weft / %s <= %.2f.\n", b->c[b->target_peer].name, b->target);
     for (int i = 1; i < WB_MAX_CONTENDERS && b->c[i].name; i++)
@@ -310,8 +412,11 @@ static void report_bench(FILE *f, const wb_bench *b, const wb_res *res)
                "|---|---:|---:|---:|---|\n");
     for (int i = 0; i < WB_MAX_CONTENDERS && b->c[i].name; i++) {
         const wb_contender *c = &b->c[i];
-        char med[32], min[32], ratio[32] = "", target[48] = "";
-        const char *suffix = c->floor ? " (floor)" : "";
+        char med[32], min[32], ratio[32] = "", target[48] = "", suffix[64] = "";
+        if (c->floor)
+            snprintf(suffix, sizeof suffix, " (floor)");
+        else if (res[i].state == RES_OK && res[i].scaled_from)
+            snprintf(suffix, sizeof suffix, " (scaled from n=%ld)", res[i].scaled_from);
         if (res[i].state != RES_OK) {
             fprintf(f, "| %s%s | %s | | | %s |\n", c->name, suffix, res[i].note,
                     i == b->target_peer || c->target > 0 ? "no figure" : "");
@@ -375,7 +480,8 @@ static void report_header(FILE *f)
                "- Python peers: %s\n- Go peers: %s\n- load average at start: %s\n- mode: %s\n\n"
                "Each contender runs in the same process run as weft, interleaved with it, after "
                "one warm-up run. Ratios are weft's median time over the other's: below 1 weft "
-               "is faster. Python peers run the same workload with the standard library "
+               "is faster (in rows of a quantity, such as memory in MiB, the ratio is of that "
+               "quantity: below 1 weft uses less). Python peers run the same workload with the standard library "
                "(smaller sizes, figures per operation).\n",
             date, cpu, sysconf(_SC_NPROCESSORS_ONLN), cc, python[0] ? python : "not found",
             go[0] ? go : "not found", load,

@@ -8,6 +8,10 @@
  * contenders. Contender 0 is always weft; every other one is a peer and gets
  * a ratio weft/peer (a time ratio: below 1 means weft is faster). One peer
  * may carry the target ratio from the issue.
+ *
+ * A benchmark may report a quantity instead of a time (`quantity`: peak
+ * memory in MiB, say). Then every contender gives its figure in the
+ * benchmark's unit, the ratio is still weft/peer and lower is still better.
  */
 #ifndef WEFT_BENCH_HARNESS_H
 #define WEFT_BENCH_HARNESS_H
@@ -19,7 +23,8 @@
 
 /* Runs the workload with `n` as its size and returns the time per operation
  * in seconds, or a negative value if the workload failed (a wrong count, a
- * call that returned an error). */
+ * call that returned an error). In a quantity benchmark it returns the
+ * figure in the benchmark's unit instead (wb_child_rss gives MiB). */
 typedef double (*wb_run_fn)(long n);
 
 typedef struct wb_contender {
@@ -28,7 +33,9 @@ typedef struct wb_contender {
     const char *py_script;  /* Python peer: script under bench/peers/ ... */
     const char *py_case;    /* ... and the workload name passed to it (also a Go peer's) */
     long py_n;              /* its size (Python is ~100x slower: a smaller n; a Go
-                               peer takes the C workload's n when 0) */
+                               peer takes the C workload's n when 0). In a
+                               quantity benchmark a peer's figure for py_n is
+                               scaled linearly to the benchmark's n. */
     const char *go_dir;     /* Go peer: a main package under bench/peers/go/, built
                                at bench time and run like a Python peer */
     double target;          /* a second target: weft/this at most (0: none) */
@@ -39,7 +46,10 @@ typedef struct wb_contender {
 typedef struct wb_bench {
     const char *name;       /* selected on the command line by this */
     const char *what;       /* one sentence: the workload */
-    const char *unit;       /* "ns" or "us" per operation */
+    const char *unit;       /* "ns" or "us" per operation; a quantity's unit ("MiB") */
+    bool quantity;          /* figures are amounts in `unit`, not times: C workloads
+                               return them as they are, peers print them as they are
+                               ("result MEDIAN MIN" in `unit`, not ns) */
     long n;                 /* size of one run of a C workload */
     int runs;               /* timed runs per contender (after one warm-up) */
     int target_peer;        /* index of the peer the target is against, 0 none */
@@ -52,6 +62,16 @@ double wb_now(void);
 
 /* Spin until *flag is non-zero (threads of a workload start together). */
 void wb_wait_flag(const int *flag);
+
+/* Runs fn(n) in a forked child and returns the child's peak resident memory
+ * growth while fn ran, in MiB: the high-water mark after fn (VmHWM, reset at
+ * the start where the kernel allows it) minus the resident size before.
+ * Nothing the workload allocates or leaves warm reaches the caller's
+ * process. If `seconds` is not NULL it gets fn's own return value (the time
+ * it measured, whatever part of the work it chose to time). Returns a
+ * negative value if fn failed (returned < 0), the child died, or it ran
+ * longer than the harness allows a benchmark. */
+double wb_child_rss(wb_run_fn fn, long n, double *seconds);
 
 /* Each bench_*.c registers its benchmarks with WB_REGISTER(bench, order);
  * the report lists them by order (100s: locks and threads, 200s: queues and
