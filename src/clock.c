@@ -15,6 +15,8 @@ int weft_sleep(double seconds)
 {
     if (seconds < 0 || seconds != seconds)
         return WEFT_EINVAL;
+    if (weft__current_parker && weft__current_parker->nap)
+        return weft__current_parker->nap(seconds); /* a coroutine: only it sleeps */
     if (seconds == 0) {
         sched_yield();
         return 0;

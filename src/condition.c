@@ -119,6 +119,10 @@ static void cond_release_all(void *ctx)
  * held. While blocked the thread's state shows the condition. */
 static void cond_reacquire(weft_condition *cond, uint32_t depth)
 {
+    /* The caller held the lock and must hold it again whatever happens: a
+     * coroutine cancelled meanwhile still waits for it (asyncio does too),
+     * and sees the cancellation at its next wait. */
+    weft__cancel_mask();
     if (cond->kind_ == KIND_RLOCK) {
         weft_rlock *r = cond_rlock(cond);
         weft__lock_acquire_until(&r->lock_, WEFT__NO_DEADLINE, WEFT_WAIT_CONDITION, cond);
@@ -127,6 +131,7 @@ static void cond_reacquire(weft_condition *cond, uint32_t depth)
     } else {
         weft__lock_acquire_until(cond_lock(cond), WEFT__NO_DEADLINE, WEFT_WAIT_CONDITION, cond);
     }
+    weft__cancel_unmask();
 }
 
 /* The caller holds the lock and has checked everything. */

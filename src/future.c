@@ -698,3 +698,8 @@ bool weft__future_retrieved(const weft_future *f)
 {
     return __atomic_load_n(&f->retrieved, __ATOMIC_RELAXED);
 }
+
+int weft__future_code(const weft_future *f)
+{
+    return (load_state(f) & STATE_MASK) == WEFT_FUTURE_FINISHED ? f->code : 0;
+}

@@ -150,7 +150,7 @@ static void thread_wake(weft__waiter *w)
         weft__futex_wake(&w->woken, 1);
 }
 
-static const weft__parker thread_parker = {thread_sleep, thread_wake};
+static const weft__parker thread_parker = {thread_sleep, thread_wake, NULL};
 
 int weft__park(const void *key, const weft__park_spec *spec, int64_t deadline,
                uintptr_t *unpark_token)
@@ -175,7 +175,11 @@ int weft__park(const void *key, const weft__park_spec *spec, int64_t deadline,
     if (spec->before_sleep)
         spec->before_sleep(spec->ctx);
 
-    weft__wait_slot_enter(spec->why, spec->what);
+    /* The thread's wait state is the thread's: a coroutine that parks
+     * leaves its thread running the loop, not waiting. */
+    bool slot = w.parker == &thread_parker;
+    if (slot)
+        weft__wait_slot_enter(spec->why, spec->what);
     int rc = w.parker->sleep(&w, deadline);
     if (rc != 0) {
         bucket_lock(b);
@@ -184,7 +188,8 @@ int weft__park(const void *key, const weft__park_spec *spec, int64_t deadline,
             if (spec->timed_out)
                 spec->timed_out(spec->ctx, !bucket_has_key(b, key));
             bucket_unlock(b);
-            weft__wait_slot_leave();
+            if (slot)
+                weft__wait_slot_leave();
             return rc;
         }
         bucket_unlock(b);
@@ -193,7 +198,8 @@ int weft__park(const void *key, const weft__park_spec *spec, int64_t deadline,
         while (w.parker->sleep(&w, WEFT__NO_DEADLINE) != 0)
             ;
     }
-    weft__wait_slot_leave();
+    if (slot)
+        weft__wait_slot_leave();
     if (unpark_token)
         *unpark_token = w.unpark_token;
     return 0;

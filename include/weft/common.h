@@ -96,7 +96,9 @@ WEFT_API double weft_monotonic(void);
 
 /** Sleep the calling thread for `seconds` (0 yields the CPU). The thread's
  *  state reads as waiting on a sleep meanwhile. Returns WEFT_EINVAL for NaN
- *  or a negative value. */
+ *  or a negative value. Inside a coroutine (weft/loop.h) only the coroutine
+ *  sleeps (asyncio.sleep; 0 yields to the loop) and a cancellation ends the
+ *  sleep with WEFT_ECANCELLED. */
 WEFT_API int weft_sleep(double seconds);
 
 #ifdef __cplusplus

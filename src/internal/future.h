@@ -76,6 +76,9 @@ typedef struct weft__future_owner {
 void weft__future_set_owner(weft_future *f, const weft__future_owner *owner, void *ctx);
 /* ctx if f's owner is `owner`, else NULL (also for a NULL f). */
 void *weft__future_owner_ctx(const weft_future *f, const weft__future_owner *owner);
+/* The error code of a FINISHED future without marking it retrieved (0 for
+ * a result, or when not finished). */
+int weft__future_code(const weft_future *f);
 /* For an owned future: whether its outcome was read with result/exception. */
 bool weft__future_retrieved(const weft_future *f);
 

@@ -65,6 +65,9 @@ typedef struct weft__parker {
     /* Set w->woken and wake the sleeper. After the store, w may be gone: the
      * function must read everything it needs from w before it. */
     void (*wake)(weft__waiter *w);
+    /* weft_sleep inside this parker's world (a coroutine suspends itself on
+     * its loop's timers; 0 yields to the loop). NULL: the thread sleeps. */
+    int (*nap)(double seconds);
 } weft__parker;
 
 struct weft__waiter {
@@ -187,15 +190,43 @@ static inline void weft__wait_slot_leave(void)
 extern _Thread_local const weft__parker *weft__current_parker;
 extern _Thread_local void *weft__current_parker_ctx;
 
+/* A parker context (weft__current_parker_ctx: a coroutine's task) starts
+ * with this header. */
+typedef struct weft__parker_ctx {
+    /* > 0 while the coroutine is in a wait that must not end by
+     * cancellation (reacquiring a condition's lock): a cancel request then
+     * stays pending until its next unmasked suspension. */
+    int cancel_masked;
+} weft__parker_ctx;
+
+/* Mask cancellation around a wait that must complete; a no-op for threads,
+ * which are never cancelled. Nests. */
+static inline void weft__cancel_mask(void)
+{
+    weft__parker_ctx *c = weft__current_parker_ctx;
+    if (c)
+        c->cancel_masked++;
+}
+
+static inline void weft__cancel_unmask(void)
+{
+    weft__parker_ctx *c = weft__current_parker_ctx;
+    if (c)
+        c->cancel_masked--;
+}
+
 /* Reset every bucket in a child after fork: the other threads, and so every
  * queued waiter, are gone. Called by the fork handler. */
 void weft__park_after_fork_child(void);
 
-/* A unique id of the calling thread among live threads (RLock owners). */
+/* A unique id of the calling thread of execution among live ones (RLock
+ * owners): the thread, or inside a coroutine the coroutine's parker context
+ * (its task), so that two tasks on one thread are two owners. */
 extern _Thread_local char weft__self_marker;
 static inline uintptr_t weft__self_id(void)
 {
-    return (uintptr_t)&weft__self_marker;
+    void *ctx = weft__current_parker_ctx;
+    return ctx ? (uintptr_t)ctx : (uintptr_t)&weft__self_marker;
 }
 
 #endif
