@@ -96,7 +96,7 @@ int weft__lock_acquire_until(weft_lock *lock, int64_t deadline, weft_wait_kind w
         /* Nobody parked yet: the holder is likely running, spin a little.
          * Once someone is parked, queue behind it instead: spinning then
          * would only race the parked waiters for every release. */
-        if (!(s & PARKED) && spins < SPIN_ROUNDS) {
+        if (!(s & PARKED) && spins < SPIN_ROUNDS && weft__park_should_spin()) {
             spins++;
             for (unsigned i = 0; i < pauses; i++)
                 weft__cpu_relax();

@@ -310,7 +310,7 @@ static void wait_timed_out(void *ctx, bool was_last)
 static int queue_park(weft_queue *q, uint32_t *key, bool (*ready)(const weft_queue *),
                       int64_t deadline)
 {
-    for (int i = 0; i < PREPARK_SPIN; i++) {
+    for (int i = 0; weft__park_should_spin() && i < PREPARK_SPIN; i++) {
         if (ready(q))
             return 0;
         weft__cpu_relax();

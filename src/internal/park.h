@@ -190,6 +190,14 @@ static inline void weft__wait_slot_leave(void)
 extern _Thread_local const weft__parker *weft__current_parker;
 extern _Thread_local void *weft__current_parker_ctx;
 
+/* True inside a coroutine. Spinning before parking is for threads: a
+ * coroutine that spins holds up its whole loop, and the holder it waits
+ * for is often another coroutine of the same loop, which cannot run. */
+static inline bool weft__park_should_spin(void)
+{
+    return weft__current_parker == NULL;
+}
+
 /* A parker context (weft__current_parker_ctx: a coroutine's task) starts
  * with this header. */
 typedef struct weft__parker_ctx {
