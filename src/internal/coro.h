@@ -81,4 +81,29 @@ extern const char weft__coro_impl[];
  * reuse; whole slabs beyond it go back to the kernel. */
 #define WEFT__STACK_CACHE_MAX 4096
 
+/* ------------------------------------------------------------ stack pool */
+
+/* The pool's own record of a stack lives in the top WEFT__STACK_HDR bytes of
+ * its usable range: a stack's user (coro.c) must leave them alone. */
+#define WEFT__STACK_HDR 16u
+
+/* A stack of `size` usable bytes (a multiple of the page size, at least
+ * WEFT__CORO_STACK_MIN): returns its lowest usable address; the guard page
+ * is the page just below it. NULL if the kernel has no memory for it.
+ * Never a syscall when a stack of that size was freed recently. */
+void *weft__stack_alloc(size_t size);
+
+/* Give back a stack from weft__stack_alloc (its base and size). */
+void weft__stack_free(void *base, size_t size);
+
+/* The system page size (the guard and the rounding unit). */
+size_t weft__stack_page(void);
+
+/* True when guard pages are MADV_GUARD_INSTALL markers (no memory mapping
+ * per stack); false when the kernel refused them and each guard is an
+ * mprotect-ed page, which splits the slab's mapping: about
+ * vm.max_map_count / 2 stacks can then exist at once (some 32,000 with the
+ * default 65530). Meaningful once a stack has been allocated. */
+bool weft__stack_guard_is_marker(void);
+
 #endif

@@ -1,0 +1,474 @@
+/*
+ * coro: stackful coroutines. See src/internal/coro.h for the contract.
+ *
+ * A coroutine's record sits at the top of its own stack, just below the
+ * pool's header, so creating one allocates nothing beyond the stack and the
+ * record shares the page that the coroutine's first frames touch:
+ *
+ *     guard | ......... frames grow down <- | record | pool hdr |
+ *           base                             top                base+size
+ *
+ * The switch (src/arch/<arch>/switch.S) pushes the callee-saved registers
+ * and the FP control words on the current stack, stores the stack pointer,
+ * loads the other one and pops the same frame from it. A new coroutine's
+ * stack is made to look like a suspended one whose frame "returns" into
+ * weft__ctx_start, which calls coro_entry(co). The portable build does the
+ * same with makecontext/swapcontext, which also save the signal mask and
+ * cost a system call per switch.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal/coro.h"
+#include "weft/common.h"
+
+#if defined(WEFT_CORO_SWITCH_ucontext)
+#include <ucontext.h>
+#elif !defined(WEFT_CORO_SWITCH_x86_64) && !defined(WEFT_CORO_SWITCH_aarch64)
+#error "no coroutine switch selected (the build defines WEFT_CORO_SWITCH_<name>)"
+#endif
+
+#ifdef WEFT_SANITIZE_ADDRESS
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#ifdef WEFT_SANITIZE_THREAD
+#include <sanitizer/tsan_interface.h>
+#endif
+
+const char weft__coro_impl[] = WEFT_CORO_SWITCH_NAME;
+
+enum { CO_NEW, CO_RUNNING, CO_SUSPENDED, CO_DONE };
+
+struct weft__coro {
+#ifdef WEFT_CORO_SWITCH_ucontext
+    ucontext_t uc;        /* this coroutine's context while it is not running */
+    ucontext_t *back;     /* the resumer's, on the resumer's stack, while running */
+#else
+    void *sp;             /* this coroutine's saved stack pointer while not running */
+    void *back;           /* the resumer's saved stack pointer while running */
+#endif
+    weft__coro *outer;    /* the coroutine that resumed this one (NULL: the thread) */
+    weft__coro_fn fn;
+    void *arg;
+    char *base;           /* usable stack: [base, base + size); guard page below */
+    size_t size;
+    char *guard;          /* base - page: what the SIGSEGV handler checks */
+    int state;
+#ifdef WEFT_SANITIZE_ADDRESS
+    void *fake;           /* ASan's fake stack of this coroutine while suspended */
+    const void *rbottom;  /* the resumer's stack, as ASan knows it */
+    size_t rsize;
+    bool abandon;         /* weft__coro_free of a suspended coroutine: finish now */
+#endif
+#ifdef WEFT_SANITIZE_THREAD
+    void *fiber;
+    void *rfiber;         /* the resumer's fiber */
+#endif
+};
+
+/* The coroutine running on this thread. The SIGSEGV handler reads it: a
+ * stack overflow faults in the running coroutine's guard page, so this one
+ * pointer (no lock, no list of stacks) is all the handler needs. */
+static _Thread_local weft__coro *cur;
+static _Thread_local bool thread_ready;
+
+/* ------------------------------------------------------------- switches */
+
+#ifdef WEFT_CORO_SWITCH_ucontext
+
+static void ctx_start(unsigned hi, unsigned lo);
+
+static void ctx_make(weft__coro *co, char *top)
+{
+    /* getcontext fills the parts makecontext keeps (signal mask, FP state):
+     * the creator's, as a thread started there would have. */
+    getcontext(&co->uc);
+    co->uc.uc_stack.ss_sp = co->base;
+    co->uc.uc_stack.ss_size = (size_t)(top - co->base);
+    co->uc.uc_link = NULL;
+    uintptr_t p = (uintptr_t)co;
+    /* makecontext passes int arguments: the pointer in two halves. */
+    makecontext(&co->uc, (void (*)(void))ctx_start, 2, (unsigned)(p >> 16 >> 16),
+                (unsigned)(p & 0xffffffffu));
+}
+
+#define SWITCH_IN(co)                                                           \
+    do {                                                                        \
+        ucontext_t back_;                                                       \
+        (co)->back = &back_;                                                    \
+        swapcontext(&back_, &(co)->uc);                                         \
+    } while (0)
+#define SWITCH_OUT(co) swapcontext(&(co)->uc, (co)->back)
+#define SWITCH_FINAL(co) setcontext((co)->back)
+
+#else
+
+/* switch.S: save this context's registers on its stack and its stack
+ * pointer in *save, then load the context saved at `to`. */
+void weft__ctx_switch(void **save, void *to);
+/* switch.S: the first frame of every coroutine. */
+void weft__ctx_start(void);
+
+static void coro_entry(weft__coro *co);
+
+static void ctx_make(weft__coro *co, char *top)
+{
+    uintptr_t *sp = (uintptr_t *)((uintptr_t)top & ~(uintptr_t)15);
+#if defined(WEFT_CORO_SWITCH_x86_64)
+    /* The frame weft__ctx_switch pops, lowest address first: MXCSR and the
+     * x87 control word (the creator's), r15, r14, r13, r12, rbx, rbp, and
+     * the return address. After its `ret` the stack pointer is 16-byte
+     * aligned, as the call in weft__ctx_start needs. */
+    uint32_t mxcsr;
+    uint16_t fcw;
+    __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
+    __asm__ volatile("fnstcw %0" : "=m"(fcw));
+    sp -= 8;
+    sp[0] = (uintptr_t)mxcsr | (uintptr_t)fcw << 32;
+    sp[1] = 0;                        /* r15 */
+    sp[2] = 0;                        /* r14 */
+    sp[3] = (uintptr_t)coro_entry;    /* r13: what weft__ctx_start calls */
+    sp[4] = (uintptr_t)co;            /* r12: its argument */
+    sp[5] = 0;                        /* rbx */
+    sp[6] = 0;                        /* rbp: the end of the frame chain */
+    sp[7] = (uintptr_t)weft__ctx_start;
+#elif defined(WEFT_CORO_SWITCH_aarch64)
+    /* x19..x28, x29 (fp), x30 (lr), d8..d15, FPCR: 22 words, 176 bytes. */
+    uint64_t fpcr;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+    sp -= 22;
+    memset(sp, 0, 22 * sizeof *sp);
+    sp[0] = (uintptr_t)co;            /* x19: coro_entry's argument */
+    sp[1] = (uintptr_t)coro_entry;    /* x20: what weft__ctx_start calls */
+    sp[11] = (uintptr_t)weft__ctx_start; /* x30: where the switch returns */
+    sp[20] = fpcr;
+#endif
+    co->sp = sp;
+}
+
+#define SWITCH_IN(co) weft__ctx_switch(&(co)->back, (co)->sp)
+#define SWITCH_OUT(co) weft__ctx_switch(&(co)->sp, (co)->back)
+#define SWITCH_FINAL(co) weft__ctx_switch(&(co)->sp, (co)->back)
+
+#endif
+
+/*
+ * Sanitizer announcements around each switch. ASan must know which stack is
+ * live (or it takes the other stack for a huge frame and reports nonsense);
+ * a NULL fake-stack save on a coroutine's last switch tells it the fake
+ * stack can go. TSan keeps its shadow call stack and its clocks per fiber;
+ * switching with flag 0 makes each switch a synchronisation, so a coroutine
+ * resumed by another thread sees what it did before it yielded.
+ */
+static inline void san_resume_begin(weft__coro *co, void **fake)
+{
+#ifdef WEFT_SANITIZE_ADDRESS
+    __sanitizer_start_switch_fiber(fake, co->base, co->size);
+#endif
+#ifdef WEFT_SANITIZE_THREAD
+    co->rfiber = __tsan_get_current_fiber();
+    __tsan_switch_to_fiber(co->fiber, 0);
+#endif
+    (void)co;
+    (void)fake;
+}
+
+static inline void san_resume_end(weft__coro *co, void *fake)
+{
+#ifdef WEFT_SANITIZE_ADDRESS
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#endif
+    (void)co;
+    (void)fake;
+}
+
+static inline void san_leave(weft__coro *co, bool last)
+{
+#ifdef WEFT_SANITIZE_ADDRESS
+    __sanitizer_start_switch_fiber(last ? NULL : &co->fake, co->rbottom, co->rsize);
+#endif
+#ifdef WEFT_SANITIZE_THREAD
+    __tsan_switch_to_fiber(co->rfiber, 0);
+#endif
+    (void)co;
+    (void)last;
+}
+
+static inline void san_entered(weft__coro *co, bool first)
+{
+#ifdef WEFT_SANITIZE_ADDRESS
+    __sanitizer_finish_switch_fiber(first ? NULL : co->fake, &co->rbottom, &co->rsize);
+#endif
+    (void)co;
+    (void)first;
+}
+
+/* ------------------------------------------------ stack overflow report */
+
+static struct sigaction prev_segv;
+static pthread_once_t segv_once = PTHREAD_ONCE_INIT;
+static pthread_key_t altstack_key;
+
+static size_t fmt_hex(char *p, uintptr_t v)
+{
+    char tmp[2 * sizeof v];
+    size_t n = 0;
+    do {
+        tmp[n++] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    p[0] = '0';
+    p[1] = 'x';
+    for (size_t i = 0; i < n; i++)
+        p[2 + i] = tmp[n - 1 - i];
+    return n + 2;
+}
+
+static size_t fmt_dec(char *p, size_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static size_t put(char *p, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(p, s, n);
+    return n;
+}
+
+/*
+ * Runs on the alternate signal stack (the faulting stack is exhausted).
+ * Async-signal-safe only: a TLS load, arithmetic, write and abort. Faults
+ * that are not in the running coroutine's guard page belong to whoever
+ * handled SIGSEGV before weft: its handler is called as if weft's were not
+ * there, or, for the default action, the previous disposition is put back
+ * and the faulting instruction runs again and dies the ordinary way.
+ */
+static void on_segv(int sig, siginfo_t *si, void *uctx)
+{
+    int saved = errno;
+    weft__coro *co = cur;
+    uintptr_t a = (uintptr_t)si->si_addr;
+    if (co && a >= (uintptr_t)co->guard && a < (uintptr_t)co->base) {
+        char msg[128];
+        size_t n = put(msg, "weft: coroutine stack overflow (stack of ");
+        n += fmt_dec(msg + n, co->size);
+        n += put(msg + n, " bytes at ");
+        n += fmt_hex(msg + n, (uintptr_t)co->base);
+        n += put(msg + n, ")\n");
+        ssize_t w = write(STDERR_FILENO, msg, n);
+        (void)w;
+        abort();
+    }
+    if (prev_segv.sa_flags & SA_SIGINFO) {
+        prev_segv.sa_sigaction(sig, si, uctx);
+    } else if (prev_segv.sa_handler != SIG_DFL && prev_segv.sa_handler != SIG_IGN) {
+        prev_segv.sa_handler(sig);
+    } else {
+        sigaction(SIGSEGV, &prev_segv, NULL);
+        /* A SIGSEGV sent with kill() has no instruction to run again. */
+        if (si->si_code <= 0)
+            raise(sig);
+    }
+    errno = saved;
+}
+
+/* Frees the alternate signal stack weft gave this thread, at thread exit. */
+static void altstack_release(void *mem)
+{
+    stack_t ss;
+    if (sigaltstack(NULL, &ss) == 0 && ss.ss_sp == mem && !(ss.ss_flags & SS_ONSTACK)) {
+        stack_t off = {.ss_flags = SS_DISABLE};
+        sigaltstack(&off, NULL);
+        munmap(mem, ss.ss_size);
+    }
+}
+
+static void segv_install(void)
+{
+    if (pthread_key_create(&altstack_key, altstack_release) != 0)
+        abort(); /* out of keys at the first coroutine: cannot happen */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &prev_segv);
+}
+
+/* Once per thread, at its first resume: the SIGSEGV handler (process-wide,
+ * once) and an alternate signal stack for this thread, unless it has one
+ * (a sanitizer's, or the application's). */
+static void thread_prepare(void)
+{
+    pthread_once(&segv_once, segv_install);
+    stack_t ss;
+    if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_DISABLE)) {
+        size_t len = 64 * 1024;
+        long min = sysconf(_SC_SIGSTKSZ);
+        if (min > 0 && (size_t)min * 4 > len)
+            len = (size_t)min * 4;
+        void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mem != MAP_FAILED) {
+            stack_t on = {.ss_sp = mem, .ss_size = len, .ss_flags = 0};
+            if (sigaltstack(&on, NULL) == 0)
+                pthread_setspecific(altstack_key, mem);
+            else
+                munmap(mem, len);
+        }
+        /* Without one, an overflow still dies by SIGSEGV, only without
+         * the message. */
+    }
+    thread_ready = true;
+}
+
+/* ------------------------------------------------------------------ API */
+
+#ifdef WEFT_CORO_SWITCH_ucontext
+static void ctx_start(unsigned hi, unsigned lo)
+{
+    weft__coro *co = (weft__coro *)(((uintptr_t)hi << 16 << 16) | lo);
+#else
+static void coro_entry(weft__coro *co)
+{
+#endif
+    san_entered(co, true);
+    co->fn(co->arg);
+    co->state = CO_DONE;
+    san_leave(co, true);
+    SWITCH_FINAL(co);
+    abort(); /* a finished coroutine is never switched to */
+}
+
+int weft__coro_new(weft__coro **out, size_t stack_size, weft__coro_fn fn, void *arg)
+{
+    if (!out || !fn)
+        return WEFT_EINVAL;
+    if (stack_size == 0) {
+        stack_size = WEFT__CORO_STACK_DEFAULT;
+#ifdef WEFT_SANITIZE_ADDRESS
+        /* ASan's redzones make frames several times larger. */
+        stack_size *= 2;
+#endif
+    }
+    if (stack_size < WEFT__CORO_STACK_MIN)
+        return WEFT_EINVAL;
+    size_t page = weft__stack_page();
+    if (stack_size > SIZE_MAX / 4)
+        return WEFT_ENOMEM;
+    stack_size = (stack_size + page - 1) & ~(page - 1);
+    char *base = weft__stack_alloc(stack_size);
+    if (!base)
+        return WEFT_ENOMEM;
+    char *top = base + stack_size - WEFT__STACK_HDR;
+    weft__coro *co = (weft__coro *)(((uintptr_t)top - sizeof *co) & ~(uintptr_t)63);
+    co->outer = NULL;
+    co->fn = fn;
+    co->arg = arg;
+    co->base = base;
+    co->size = stack_size;
+    co->guard = base - page;
+    co->state = CO_NEW;
+#ifdef WEFT_SANITIZE_ADDRESS
+    co->fake = NULL;
+    co->rbottom = NULL;
+    co->rsize = 0;
+    co->abandon = false;
+#endif
+#ifdef WEFT_SANITIZE_THREAD
+    co->fiber = __tsan_create_fiber(0);
+    co->rfiber = NULL;
+#endif
+    ctx_make(co, (char *)co);
+    *out = co;
+    return 0;
+}
+
+bool weft__coro_resume(weft__coro *co)
+{
+    if (!thread_ready)
+        thread_prepare();
+    /* The record is in the coroutine's stack mapping; a state other than
+     * these means a finished, running or freed coroutine was resumed. */
+    if (co->state != CO_NEW && co->state != CO_SUSPENDED)
+        abort();
+    void *fake = NULL;
+    co->outer = cur;
+    co->state = CO_RUNNING;
+    cur = co;
+    san_resume_begin(co, &fake);
+    SWITCH_IN(co);
+    san_resume_end(co, fake);
+    cur = co->outer;
+    return co->state != CO_DONE;
+}
+
+void weft__coro_yield(void)
+{
+    weft__coro *co = cur;
+    if (!co)
+        abort(); /* a yield outside any coroutine has nowhere to go */
+    co->state = CO_SUSPENDED;
+    san_leave(co, false);
+    SWITCH_OUT(co);
+    /* Resumed, maybe by another thread: nothing below may use a TLS address
+     * computed before the switch. */
+    san_entered(co, false);
+#ifdef WEFT_SANITIZE_ADDRESS
+    if (co->abandon) {
+        /* weft__coro_free of a suspended coroutine, under ASan: leave for
+         * good with a NULL fake-stack save so ASan frees the fake stack. */
+        co->state = CO_DONE;
+        san_leave(co, true);
+        SWITCH_FINAL(co);
+        abort();
+    }
+#endif
+}
+
+weft__coro *weft__coro_current(void)
+{
+    return cur;
+}
+
+void weft__coro_free(weft__coro *co)
+{
+    if (!co)
+        return;
+    if (co->state == CO_RUNNING)
+        abort(); /* freeing a running coroutine pulls its stack from under it */
+#ifdef WEFT_SANITIZE_ADDRESS
+    if (co->state == CO_SUSPENDED) {
+        co->abandon = true;
+        weft__coro_resume(co);
+    }
+    /* The abandoned (or finished) frames left their redzones poisoned: the
+     * next coroutine on this stack must start clean. */
+    __asan_unpoison_memory_region(co->base, (size_t)((char *)co - co->base));
+#endif
+#ifdef WEFT_SANITIZE_THREAD
+    __tsan_destroy_fiber(co->fiber);
+#endif
+    co->state = -1;
+    weft__stack_free(co->base, co->size);
+}
+
+size_t weft__coro_stack_size(const weft__coro *co)
+{
+    return co->size;
+}
