@@ -50,6 +50,7 @@ typedef struct weft__loop_timer weft__loop_timer;
 struct weft__loop_timer {
     int64_t when;
     uint32_t slot;    /* loop-private position; UINT32_MAX when not pending */
+    uint32_t seq;     /* loop-private: start order, which breaks ties of `when` */
     void (*fire)(weft__loop_timer *t);
 };
 

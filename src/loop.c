@@ -1,0 +1,1002 @@
+/*
+ * loop: the event loop (asyncio's BaseEventLoop for C). One loop runs on one
+ * thread at a time; it owns a ready queue of intrusive items, a timer heap,
+ * a thread-safe hand-off queue, and a poller (platform/poll.h) for fd
+ * watchers and cross-thread wake-ups.
+ *
+ * An iteration (run_once), as asyncio's _run_once:
+ *   1. the poll timeout: 0 if anything is ready (or a stop is asked), else
+ *      until the earliest timer, else none;
+ *   2. poll, and hand each ready fd to its watcher's ready();
+ *   3. fire the due timers (a call_later handle's fire appends its item to
+ *      the ready queue), equal deadlines in the order they were started;
+ *   4. move what other threads handed over into the ready queue;
+ *   5. run exactly the items that are ready now. Items queued while they
+ *      run wait for the next iteration, so a callback that reschedules
+ *      itself cannot starve I/O or timers.
+ *
+ * Threads: every function is for the loop's thread (or for a loop that is
+ * not running), except weft_loop_stop, weft_loop_call_soon_threadsafe,
+ * weft_loop_is_running and weft__loop_ready_threadsafe. Their caller must
+ * know that the loop has not been freed when the call starts (the loop's
+ * owner frees it only after such threads are done with it, or they hold
+ * something the owner waits for before freeing); a call that overlaps
+ * weft_loop_free is safe (free waits for it, and it returns WEFT_ESTATE or
+ * its item is dropped unrun), a call after free has returned is a
+ * use-after-free.
+ *
+ * Fork: a loop is not usable in a forked child (its epoll instance is
+ * shared with the parent, and its thread is gone). A child must neither run
+ * nor free the parent's loops; it may make new ones.
+ */
+#include <dlfcn.h>
+#include <math.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "internal/clock.h"
+#include "internal/future.h"
+#include "internal/loop.h"
+#include "internal/park.h"
+#include "platform/poll.h"
+
+#define CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+/* Events taken from the poller per iteration; more wait for the next one. */
+#define MAX_EVENTS 64
+/* Handles per slab of the handle arena. */
+#define SLAB_HANDLES 512
+
+enum { STOP_USER = 1, STOP_FUTURE = 2 };
+enum { POLL_BUSY = 0, POLL_WAITING = 1, POLL_WOKEN = 2 };
+
+typedef struct heap_entry {
+    int64_t when;
+    weft__loop_timer *t;
+} heap_entry;
+
+struct weft_handle {
+    weft__loop_item item;
+    weft__loop_timer timer;
+    weft_callback fn;
+    void *arg;
+    weft_loop *loop;
+    bool user;      /* the caller holds its reference */
+    bool sched;     /* the loop holds its reference (queued, or timer pending) */
+    bool cancelled;
+    bool timed;     /* call_later / call_at */
+};
+
+typedef struct slab {
+    struct slab *next;
+    weft_handle h[SLAB_HANDLES];
+} slab;
+
+/* A call_soon_threadsafe record: allocated by the caller's thread, freed on
+ * the loop's after it ran (or when the loop drops it). */
+typedef struct ts_call {
+    weft__loop_item item;
+    weft_callback fn;
+    void *arg;
+} ts_call;
+
+struct weft_loop {
+    /* What other threads write: the hand-off queue's producer end, the gate,
+     * the stop requests and the poll handshake word, on their own line so
+     * that the loop's private fields do not bounce with them. */
+    struct {
+        weft__loop_item *push;  /* Vyukov MPSC: producers exchange it */
+        uint32_t gate;          /* bit 0 closed (free started), + 2 per call in flight */
+        uint32_t stop;          /* STOP_* bits */
+        uint32_t polling;       /* POLL_*: see wake_if_waiting */
+        uint32_t running;       /* 1 while run_forever / run_until_complete runs */
+    } __attribute__((aligned(64))) shared;
+
+    /* Loop thread only from here on. */
+    weft__loop_item *pop __attribute__((aligned(64))); /* MPSC consumer end */
+    weft__loop_item stub;
+    weft__loop_item *ready_head, *ready_tail;
+
+    /* The timer heap: a 4-ary min-heap of {when, timer} in an mmap'ed
+     * array grown with mremap (no copy, and only touched pages cost). The
+     * array starts 3 entries into the mapping so that the 4 children of
+     * every node (4i+1 .. 4i+4) share one 64-byte line. */
+    heap_entry *heap;
+    uint32_t heap_n, heap_cap;
+    void *heap_map;
+    size_t heap_map_bytes;
+    uint32_t timer_seq;
+
+    weft__poller poller;
+    weft__poll_event events[MAX_EVENTS];
+    int nevents, event_pos;     /* the batch being dispatched */
+    unsigned nwatch;            /* fds registered (a hint: 0 skips empty polls) */
+
+    /* The handle arena: slabs, a bump pointer and a free list. The loop's
+     * memory outlives weft_loop_free while callers still hold handles:
+     * `handle_refs` counts those references plus one for the loop itself. */
+    slab *slabs;
+    unsigned slab_used;
+    weft_handle *free_handles;
+    uint32_t handle_refs;       /* atomic */
+    bool dead;                  /* weft_loop_free ran */
+
+    bool debug;
+    double slow;
+    weft_exception_handler handler;
+    void *handler_arg;
+    weft__loop_tasks tasks;
+};
+
+static _Thread_local weft_loop *running_loop;
+
+static void free_memory(weft_loop *L);
+
+/* ------------------------------------------------------------ time */
+
+static double ns_to_time(int64_t ns)
+{
+    return (double)ns / 1e9;
+}
+
+/* A loop time (seconds) to ns; saturates for huge values. */
+static int64_t time_to_ns(double when)
+{
+    if (when >= 9.0e9)
+        return WEFT__NO_DEADLINE - 1;
+    if (when <= -9.0e9)
+        return INT64_MIN / 2;
+    return (int64_t)(when * 1e9);
+}
+
+/* ------------------------------------------------------- timer heap */
+
+/* Equal deadlines fire in start order: the start sequence breaks ties. It
+ * is 32 bits and compared by difference, which is right for any two timers
+ * started fewer than 2^31 starts apart. Only ties read the timer itself. */
+static inline bool entry_less(const heap_entry *a, const heap_entry *b)
+{
+    if (a->when != b->when)
+        return a->when < b->when;
+    return (int32_t)(a->t->seq - b->t->seq) < 0;
+}
+
+static inline void heap_place(weft_loop *L, uint32_t i, heap_entry e)
+{
+    L->heap[i] = e;
+    e.t->slot = i;
+}
+
+static void sift_up(weft_loop *L, uint32_t i, heap_entry e)
+{
+    while (i > 0) {
+        uint32_t parent = (i - 1) / 4;
+        if (!entry_less(&e, &L->heap[parent]))
+            break;
+        heap_place(L, i, L->heap[parent]);
+        i = parent;
+    }
+    heap_place(L, i, e);
+}
+
+static void sift_down(weft_loop *L, uint32_t i, heap_entry e)
+{
+    uint32_t n = L->heap_n;
+    for (;;) {
+        uint32_t c = 4 * i + 1;
+        if (c >= n)
+            break;
+        uint32_t best = c, end = c + 4 < n ? c + 4 : n;
+        for (uint32_t k = c + 1; k < end; k++)
+            if (entry_less(&L->heap[k], &L->heap[best]))
+                best = k;
+        if (!entry_less(&L->heap[best], &e))
+            break;
+        heap_place(L, i, L->heap[best]);
+        i = best;
+    }
+    heap_place(L, i, e);
+}
+
+#define HEAP_SKIP 3 /* entries before heap[0] in the mapping (see struct) */
+#define HEAP_MIN_MAP 4096
+
+static int heap_resize(weft_loop *L, size_t bytes)
+{
+    void *m;
+    if (!L->heap_map)
+        m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    else
+        m = mremap(L->heap_map, L->heap_map_bytes, bytes, MREMAP_MAYMOVE);
+    if (m == MAP_FAILED)
+        return WEFT_ENOMEM;
+    L->heap_map = m;
+    L->heap_map_bytes = bytes;
+    L->heap = (heap_entry *)m + HEAP_SKIP;
+    size_t cap = bytes / sizeof(heap_entry) - HEAP_SKIP;
+    L->heap_cap = cap > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)cap;
+    return 0;
+}
+
+static void heap_push(weft_loop *L, weft__loop_timer *t)
+{
+    heap_entry e = {t->when, t};
+    sift_up(L, L->heap_n++, e);
+}
+
+static void heap_remove(weft_loop *L, uint32_t i)
+{
+    uint32_t last = --L->heap_n;
+    L->heap[i].t->slot = UINT32_MAX;
+    if (i != last) {
+        heap_entry e = L->heap[last];
+        if (i > 0 && entry_less(&e, &L->heap[(i - 1) / 4]))
+            sift_up(L, i, e);
+        else
+            sift_down(L, i, e);
+    }
+    /* Give memory back once a big heap has drained to a quarter: halving
+     * then leaves room to grow again without an immediate mremap. */
+    if (L->heap_map_bytes > 16 * HEAP_MIN_MAP &&
+        (size_t)L->heap_n * sizeof(heap_entry) * 4 < L->heap_map_bytes)
+        heap_resize(L, L->heap_map_bytes / 2);
+}
+
+int weft__loop_timer_start(weft_loop *L, weft__loop_timer *t, int64_t when)
+{
+    t->when = when;
+    t->seq = L->timer_seq++;
+    if (weft__loop_timer_pending(t)) {
+        uint32_t i = t->slot;
+        heap_entry e = {when, t};
+        if (i > 0 && entry_less(&e, &L->heap[(i - 1) / 4]))
+            sift_up(L, i, e);
+        else
+            sift_down(L, i, e);
+        return 0;
+    }
+    if (L->heap_n >= L->heap_cap) {
+        size_t bytes = L->heap_map ? L->heap_map_bytes * 2 : HEAP_MIN_MAP;
+        if (L->heap_n >= UINT32_MAX - 2 || heap_resize(L, bytes) != 0)
+            return WEFT_ENOMEM;
+    }
+    heap_push(L, t);
+    return 0;
+}
+
+void weft__loop_timer_stop(weft_loop *L, weft__loop_timer *t)
+{
+    if (weft__loop_timer_pending(t))
+        heap_remove(L, t->slot);
+}
+
+/* ------------------------------------------------------ ready queue */
+
+void weft__loop_ready(weft_loop *L, weft__loop_item *it)
+{
+    it->next = NULL;
+    if (L->ready_tail)
+        L->ready_tail->next = it;
+    else
+        L->ready_head = it;
+    L->ready_tail = it;
+}
+
+/*
+ * The hand-off queue is Dmitry Vyukov's intrusive MPSC queue. A producer
+ * clears its item's link, exchanges the producer end (`push`) for its item
+ * and then links the previous end to it. Between the exchange and the link
+ * the queue is briefly "in flight": the consumer sees push != pop but cannot
+ * take the item yet, so it polls with a zero timeout until the link lands
+ * (a few instructions on the producer's side). The link is a release store
+ * and the consumer reads links with acquire, so an item's contents written
+ * before it was pushed are visible to the loop that runs it.
+ *
+ * The queue is empty exactly when push == pop after the consumer has taken
+ * everything it can (the stub is pushed back whenever the last item is
+ * taken, so there is always a node to link to).
+ */
+static void mpsc_push(weft_loop *L, weft__loop_item *it)
+{
+    __atomic_store_n(&it->next, NULL, __ATOMIC_RELAXED);
+    /* seq_cst: one half of the handshake with the poll (wake_if_waiting). */
+    weft__loop_item *prev = __atomic_exchange_n(&L->shared.push, it, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&prev->next, it, __ATOMIC_RELEASE);
+}
+
+static weft__loop_item *mpsc_pop(weft_loop *L)
+{
+    weft__loop_item *tail = L->pop;
+    weft__loop_item *next = __atomic_load_n(&tail->next, __ATOMIC_ACQUIRE);
+    if (tail == &L->stub) {
+        if (!next)
+            return NULL;
+        L->pop = tail = next;
+        next = __atomic_load_n(&tail->next, __ATOMIC_ACQUIRE);
+    }
+    if (next) {
+        L->pop = next;
+        return tail;
+    }
+    if (tail != __atomic_load_n(&L->shared.push, __ATOMIC_ACQUIRE))
+        return NULL; /* a producer is in flight behind `tail` */
+    mpsc_push(L, &L->stub);
+    next = __atomic_load_n(&tail->next, __ATOMIC_ACQUIRE);
+    if (next) {
+        L->pop = next;
+        return tail;
+    }
+    return NULL;
+}
+
+static bool mpsc_maybe_nonempty(weft_loop *L)
+{
+    return __atomic_load_n(&L->shared.push, __ATOMIC_SEQ_CST) != L->pop;
+}
+
+/*
+ * The poll handshake. Before it blocks, the loop stores POLL_WAITING and
+ * then looks at the hand-off queue and the stop bits (both seq_cst); a
+ * producer publishes its item or stop bit (seq_cst) and then loads the
+ * word (seq_cst). In the single total order of these four operations either
+ * the loop's look comes after the producer's publication (the loop sees the
+ * work and does not block) or the producer's load comes after the loop's
+ * store (the producer sees POLL_WAITING and writes the eventfd): a wake-up
+ * is never lost. The first producer to turn WAITING into WOKEN writes the
+ * eventfd, the others see WOKEN and do nothing; a producer that finds the
+ * loop busy (POLL_BUSY) does no syscall at all.
+ */
+static void wake_if_waiting(weft_loop *L)
+{
+    if (__atomic_load_n(&L->shared.polling, __ATOMIC_SEQ_CST) == POLL_WAITING &&
+        __atomic_exchange_n(&L->shared.polling, POLL_WOKEN, __ATOMIC_SEQ_CST) == POLL_WAITING)
+        weft__poll_wake(&L->poller);
+}
+
+/*
+ * The gate keeps free from tearing the loop down under a thread that is
+ * inside one of the any-thread calls: such a call adds 2 on entry and takes
+ * it off on exit; free sets bit 0 and then waits for the count to drain.
+ * The acquire load in free pairs with the release on exit, so free sees
+ * every item those calls pushed.
+ */
+static bool gate_enter(weft_loop *L)
+{
+    uint32_t g = __atomic_fetch_add(&L->shared.gate, 2, __ATOMIC_ACQUIRE);
+    if (g & 1) {
+        __atomic_fetch_sub(&L->shared.gate, 2, __ATOMIC_RELEASE);
+        return false;
+    }
+    return true;
+}
+
+static void gate_leave(weft_loop *L)
+{
+    __atomic_fetch_sub(&L->shared.gate, 2, __ATOMIC_RELEASE);
+}
+
+int weft__loop_ready_threadsafe(weft_loop *L, weft__loop_item *it)
+{
+    if (!gate_enter(L))
+        return WEFT_ESTATE;
+    mpsc_push(L, it);
+    wake_if_waiting(L);
+    gate_leave(L);
+    return 0;
+}
+
+/* ------------------------------------------------------------ handles */
+
+static void handle_run(weft__loop_item *it);
+static void handle_fire(weft__loop_timer *t);
+static void handle_describe(weft__loop_item *it, char *buf, size_t len);
+
+static weft_handle *handle_alloc(weft_loop *L)
+{
+    weft_handle *h = L->free_handles;
+    if (h) {
+        L->free_handles = (weft_handle *)h->item.next;
+        return h;
+    }
+    if (!L->slabs || L->slab_used == SLAB_HANDLES) {
+        slab *s = malloc(sizeof *s);
+        if (!s)
+            return NULL;
+        s->next = L->slabs;
+        L->slabs = s;
+        L->slab_used = 0;
+    }
+    return &L->slabs->h[L->slab_used++];
+}
+
+static void handle_recycle(weft_loop *L, weft_handle *h)
+{
+    h->item.next = (weft__loop_item *)L->free_handles;
+    L->free_handles = h;
+}
+
+static int schedule(weft_loop *L, bool timed, int64_t when, weft_callback fn, void *arg,
+                    weft_handle **out)
+{
+    weft_handle *h = handle_alloc(L);
+    if (!h)
+        return WEFT_ENOMEM;
+    h->item = (weft__loop_item){NULL, handle_run, handle_describe};
+    h->timer = (weft__loop_timer)WEFT__TIMER_INIT(handle_fire);
+    h->fn = fn;
+    h->arg = arg;
+    h->loop = L;
+    h->user = out != NULL;
+    h->sched = true;
+    h->cancelled = false;
+    h->timed = timed;
+    if (timed) {
+        if (weft__loop_timer_start(L, &h->timer, when) != 0) {
+            handle_recycle(L, h);
+            return WEFT_ENOMEM;
+        }
+    } else {
+        weft__loop_ready(L, &h->item);
+    }
+    if (out) {
+        __atomic_fetch_add(&L->handle_refs, 1, __ATOMIC_RELAXED);
+        *out = h;
+    }
+    return 0;
+}
+
+static void handle_fire(weft__loop_timer *t)
+{
+    weft_handle *h = CONTAINER_OF(t, weft_handle, timer);
+    weft__loop_ready(h->loop, &h->item);
+}
+
+static void handle_run(weft__loop_item *it)
+{
+    weft_handle *h = CONTAINER_OF(it, weft_handle, item);
+    /* sched stays set while fn runs: fn may drop the caller's reference
+     * (weft_handle_unref(h)), which must not recycle h under us. */
+    if (!h->cancelled)
+        h->fn(h->arg);
+    h->sched = false;
+    if (!h->user)
+        handle_recycle(h->loop, h);
+}
+
+static void describe_fn(const char *what, void (*fn)(void *), char *buf, size_t len)
+{
+    Dl_info info;
+    void *p;
+    memcpy(&p, &fn, sizeof p);
+    if (dladdr(p, &info) && info.dli_sname)
+        snprintf(buf, len, "%s %s", what, info.dli_sname);
+    else
+        snprintf(buf, len, "%s %p", what, p);
+}
+
+static void handle_describe(weft__loop_item *it, char *buf, size_t len)
+{
+    weft_handle *h = CONTAINER_OF(it, weft_handle, item);
+    describe_fn(h->timed ? "timer callback" : "callback", h->fn, buf, len);
+}
+
+static weft_loop *resolve(weft_loop *L)
+{
+    return L ? L : running_loop;
+}
+
+/* Loop-thread functions called on a loop another thread runs. */
+static bool foreign(const weft_loop *L)
+{
+    return __atomic_load_n(&L->shared.running, __ATOMIC_RELAXED) && running_loop != L;
+}
+
+int weft_loop_call_soon(weft_loop *loop, weft_callback fn, void *arg, weft_handle **out)
+{
+    weft_loop *L = resolve(loop);
+    if (!L || L->dead || foreign(L))
+        return WEFT_ESTATE;
+    if (!fn)
+        return WEFT_EINVAL;
+    return schedule(L, false, 0, fn, arg, out);
+}
+
+int weft_loop_call_at(weft_loop *loop, double when, weft_callback fn, void *arg,
+                      weft_handle **out)
+{
+    weft_loop *L = resolve(loop);
+    if (!L || L->dead || foreign(L))
+        return WEFT_ESTATE;
+    if (!fn || !isfinite(when))
+        return WEFT_EINVAL;
+    return schedule(L, true, time_to_ns(when), fn, arg, out);
+}
+
+int weft_loop_call_later(weft_loop *loop, double delay, weft_callback fn, void *arg,
+                         weft_handle **out)
+{
+    weft_loop *L = resolve(loop);
+    if (!L || L->dead || foreign(L))
+        return WEFT_ESTATE;
+    if (!fn || !(delay >= 0) || !isfinite(delay))
+        return WEFT_EINVAL;
+    int64_t when = delay >= 9.0e9 ? WEFT__NO_DEADLINE - 1 : weft__now_ns() + (int64_t)(delay * 1e9);
+    return schedule(L, true, when, fn, arg, out);
+}
+
+static void ts_run(weft__loop_item *it)
+{
+    ts_call *c = CONTAINER_OF(it, ts_call, item);
+    c->fn(c->arg);
+    free(c);
+}
+
+static void ts_describe(weft__loop_item *it, char *buf, size_t len)
+{
+    ts_call *c = CONTAINER_OF(it, ts_call, item);
+    describe_fn("callback", c->fn, buf, len);
+}
+
+int weft_loop_call_soon_threadsafe(weft_loop *loop, weft_callback fn, void *arg)
+{
+    weft_loop *L = resolve(loop);
+    if (!L)
+        return WEFT_ESTATE;
+    if (!fn)
+        return WEFT_EINVAL;
+    ts_call *c = malloc(sizeof *c);
+    if (!c)
+        return WEFT_ENOMEM;
+    *c = (ts_call){{NULL, ts_run, ts_describe}, fn, arg};
+    int rc = weft__loop_ready_threadsafe(L, &c->item);
+    if (rc != 0)
+        free(c);
+    return rc;
+}
+
+int weft_handle_cancel(weft_handle *h)
+{
+    if (!h)
+        return WEFT_EINVAL;
+    weft_loop *L = h->loop;
+    if (!L->dead && foreign(L))
+        return WEFT_ESTATE;
+    if (h->cancelled)
+        return 0;
+    h->cancelled = true;
+    /* A pending timer leaves the heap at once (a million cancelled
+     * call_later handles cost nothing); a queued item stays queued and is
+     * skipped when its turn comes. */
+    if (!L->dead && h->timed && weft__loop_timer_pending(&h->timer)) {
+        weft__loop_timer_stop(L, &h->timer);
+        h->sched = false;
+        if (!h->user)
+            handle_recycle(L, h);
+    }
+    return 0;
+}
+
+bool weft_handle_cancelled(const weft_handle *h)
+{
+    return h && h->cancelled;
+}
+
+double weft_handle_when(const weft_handle *h)
+{
+    return h && h->timed ? ns_to_time(h->timer.when) : -1;
+}
+
+void weft_handle_unref(weft_handle *h)
+{
+    if (!h || !h->user)
+        return;
+    weft_loop *L = h->loop;
+    h->user = false;
+    if (L->dead) {
+        /* The loop was freed: its memory lives on for the handles callers
+         * still hold; the last one takes it. */
+        if (__atomic_sub_fetch(&L->handle_refs, 1, __ATOMIC_ACQ_REL) == 0)
+            free_memory(L);
+        return;
+    }
+    if (!h->sched)
+        handle_recycle(L, h);
+    __atomic_fetch_sub(&L->handle_refs, 1, __ATOMIC_RELAXED);
+}
+
+/* ------------------------------------------------------ fd watchers */
+
+int weft__loop_io_set(weft_loop *L, weft__loop_io *io, unsigned events)
+{
+    events &= WEFT__IO_READ | WEFT__IO_WRITE;
+    io->events = events;
+    int rc;
+    if (events == 0) {
+        /* Level-triggered epoll reports errors and hang-ups even for an
+         * empty event mask: an idle watcher on a dead socket would spin the
+         * loop. So "not watching" leaves the epoll set, and the next
+         * io_set adds it back. */
+        rc = weft__poll_del(&L->poller, io->fd);
+        if (rc == 0)
+            L->nwatch--;
+        return rc == -ENOENT ? 0 : rc;
+    }
+    rc = weft__poll_mod(&L->poller, io->fd, events, io);
+    if (rc == -ENOENT) {
+        rc = weft__poll_add(&L->poller, io->fd, events, io);
+        if (rc == 0)
+            L->nwatch++;
+    }
+    return rc;
+}
+
+void weft__loop_io_close(weft_loop *L, weft__loop_io *io)
+{
+    if (weft__poll_del(&L->poller, io->fd) == 0)
+        L->nwatch--;
+    io->events = 0;
+    /* A watcher closed by another's ready() must not be reported from the
+     * batch being dispatched. */
+    for (int i = L->event_pos; i < L->nevents; i++)
+        if (L->events[i].data == io)
+            L->events[i].data = NULL;
+}
+
+/* ------------------------------------------------------------ running */
+
+static void run_item_debug(weft_loop *L, weft__loop_item *it)
+{
+    /* Name the item before running it: running may free it. A handle is
+     * named by its function only if it turns out slow (dladdr costs). */
+    char name[160] = "";
+    void (*fn)(void *) = NULL;
+    bool timed = false;
+    if (it->run == handle_run) {
+        weft_handle *h = CONTAINER_OF(it, weft_handle, item);
+        fn = h->cancelled ? NULL : h->fn;
+        timed = h->timed;
+    } else if (it->run == ts_run) {
+        fn = CONTAINER_OF(it, ts_call, item)->fn;
+    } else if (it->describe) {
+        it->describe(it, name, sizeof name);
+    } else {
+        snprintf(name, sizeof name, "item %p", (void *)it);
+    }
+    int64_t t0 = weft__now_ns();
+    it->run(it);
+    double dt = (double)(weft__now_ns() - t0) / 1e9;
+    if (dt > L->slow) {
+        if (fn)
+            describe_fn(timed ? "timer callback" : "callback", fn, name, sizeof name);
+        weft__loop_warn(L, NULL, "Executing %s took %.3f seconds", name, dt);
+    }
+}
+
+static void run_once(weft_loop *L)
+{
+    int64_t timeout = -1;
+    bool waiting = false;
+    if (L->ready_head || __atomic_load_n(&L->shared.stop, __ATOMIC_RELAXED)) {
+        timeout = 0;
+    } else {
+        __atomic_store_n(&L->shared.polling, POLL_WAITING, __ATOMIC_SEQ_CST);
+        if (mpsc_maybe_nonempty(L) || __atomic_load_n(&L->shared.stop, __ATOMIC_SEQ_CST)) {
+            __atomic_store_n(&L->shared.polling, POLL_BUSY, __ATOMIC_RELAXED);
+            timeout = 0;
+        } else {
+            waiting = true;
+            if (L->heap_n) {
+                timeout = L->heap[0].when - weft__now_ns();
+                if (timeout < 0)
+                    timeout = 0;
+            }
+        }
+    }
+
+    if (waiting || L->nwatch) {
+        L->nevents = weft__poll_wait(&L->poller, timeout, L->events, MAX_EVENTS);
+        /* A producer that saw WAITING wrote (or is writing) the eventfd: a
+         * late write only makes a later wait return early. */
+        if (waiting)
+            __atomic_store_n(&L->shared.polling, POLL_BUSY, __ATOMIC_RELAXED);
+        for (L->event_pos = 0; L->event_pos < L->nevents;) {
+            weft__poll_event *e = &L->events[L->event_pos++];
+            weft__loop_io *io = e->data;
+            if (io && io->events)
+                io->ready(io, e->events);
+        }
+        L->nevents = L->event_pos = 0;
+    }
+
+    if (L->heap_n) {
+        int64_t now = weft__now_ns();
+        while (L->heap_n && L->heap[0].when <= now) {
+            weft__loop_timer *t = L->heap[0].t;
+            heap_remove(L, 0);
+            t->fire(t);
+        }
+    }
+
+    for (weft__loop_item *it; (it = mpsc_pop(L));)
+        weft__loop_ready(L, it);
+
+    /* Detach the batch: what its items queue goes to the next iteration. */
+    weft__loop_item *it = L->ready_head;
+    L->ready_head = L->ready_tail = NULL;
+    while (it) {
+        weft__loop_item *next = it->next;
+        it->next = NULL;
+        if (L->debug)
+            run_item_debug(L, it);
+        else
+            it->run(it);
+        it = next;
+    }
+}
+
+static int run_enter(weft_loop *L)
+{
+    if (running_loop || L->dead)
+        return WEFT_ESTATE;
+    uint32_t expect = 0;
+    if (!__atomic_compare_exchange_n(&L->shared.running, &expect, 1, false, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+        return WEFT_ESTATE;
+    running_loop = L;
+    return 0;
+}
+
+static void run_leave(weft_loop *L, uint32_t clear)
+{
+    /* As asyncio, a stop is consumed by the run it ended; one that arrives
+     * after this point stops the next run after one iteration. */
+    __atomic_fetch_and(&L->shared.stop, ~clear, __ATOMIC_RELAXED);
+    running_loop = NULL;
+    __atomic_store_n(&L->shared.running, 0, __ATOMIC_RELEASE);
+}
+
+int weft_loop_run_forever(weft_loop *L)
+{
+    if (!L)
+        return WEFT_EINVAL;
+    int rc = run_enter(L);
+    if (rc != 0)
+        return rc;
+    do
+        run_once(L);
+    while (!(__atomic_load_n(&L->shared.stop, __ATOMIC_ACQUIRE) & STOP_USER));
+    run_leave(L, STOP_USER);
+    return 0;
+}
+
+typedef struct until_hook {
+    weft__future_hook h;
+    weft_loop *loop;
+} until_hook;
+
+/* In the completing thread, with the future's lock held: only a flag and a
+ * wake. The loop is alive: run_until_complete removes the hook before it
+ * returns, and a running loop cannot be freed. */
+static void until_done(weft__future_hook *h, weft_future *f)
+{
+    weft_loop *L = CONTAINER_OF(h, until_hook, h)->loop;
+    __atomic_fetch_or(&L->shared.stop, STOP_FUTURE, __ATOMIC_SEQ_CST);
+    wake_if_waiting(L);
+}
+
+int weft_loop_run_until_complete(weft_loop *L, weft_future *f, void **result)
+{
+    if (!L || !f)
+        return WEFT_EINVAL;
+    int rc = run_enter(L);
+    if (rc != 0)
+        return rc;
+    until_hook uh = {.h.fn = until_done, .loop = L};
+    bool hooked = weft__future_hook_add(f, &uh.h);
+    if (!hooked) /* already done: one iteration, as asyncio */
+        __atomic_fetch_or(&L->shared.stop, STOP_FUTURE, __ATOMIC_RELAXED);
+    do
+        run_once(L);
+    while (!__atomic_load_n(&L->shared.stop, __ATOMIC_ACQUIRE));
+    /* Removed before the stop bits are cleared, so a completion racing
+     * with a user stop cannot leave STOP_FUTURE behind for the next run. */
+    if (hooked)
+        weft__future_hook_remove(f, &uh.h);
+    run_leave(L, STOP_USER | STOP_FUTURE);
+    if (!weft_future_done(f))
+        return WEFT_ESTATE;
+    return weft_future_result(f, 0, result);
+}
+
+int weft_loop_stop(weft_loop *loop)
+{
+    weft_loop *L = resolve(loop);
+    if (!L)
+        return WEFT_ESTATE;
+    if (!gate_enter(L))
+        return WEFT_ESTATE;
+    __atomic_fetch_or(&L->shared.stop, STOP_USER, __ATOMIC_SEQ_CST);
+    wake_if_waiting(L);
+    gate_leave(L);
+    return 0;
+}
+
+bool weft_loop_is_running(const weft_loop *L)
+{
+    return L && __atomic_load_n(&L->shared.running, __ATOMIC_ACQUIRE);
+}
+
+weft_loop *weft_get_running_loop(void)
+{
+    return running_loop;
+}
+
+weft_loop *weft__loop_running(void)
+{
+    return running_loop;
+}
+
+bool weft__loop_on_its_thread(const weft_loop *L)
+{
+    return L && running_loop == L;
+}
+
+double weft_loop_time(const weft_loop *L)
+{
+    (void)L;
+    return ns_to_time(weft__now_ns());
+}
+
+/* ------------------------------------------------------ new and free */
+
+int weft_loop_new(weft_loop **out, const weft_loop_opts *opts)
+{
+    if (!out)
+        return WEFT_EINVAL;
+    weft_loop_opts o = opts ? *opts : (weft_loop_opts){0};
+    if (!(o.slow_callback_duration >= 0) || !isfinite(o.slow_callback_duration))
+        return WEFT_EINVAL;
+    weft_loop *L;
+    if (posix_memalign((void **)&L, 64, sizeof *L) != 0)
+        return WEFT_ENOMEM;
+    memset(L, 0, sizeof *L);
+    int rc = weft__poll_init(&L->poller);
+    if (rc != 0) {
+        free(L);
+        return rc;
+    }
+    L->shared.push = L->pop = &L->stub;
+    L->handle_refs = 1;
+    L->slow = o.slow_callback_duration > 0 ? o.slow_callback_duration : 0.1;
+    if (o.debug == 0) {
+        const char *env = getenv("WEFT_DEBUG");
+        L->debug = env && *env && strcmp(env, "0") != 0;
+    } else {
+        L->debug = o.debug > 0;
+    }
+    *out = L;
+    return 0;
+}
+
+/* Drop an item without running it: the loop's own records are released,
+ * anything else (a task's) simply stays unqueued. */
+static void drop_item(weft_loop *L, weft__loop_item *it)
+{
+    it->next = NULL;
+    if (it->run == ts_run) {
+        free(CONTAINER_OF(it, ts_call, item));
+    } else if (it->run == handle_run) {
+        weft_handle *h = CONTAINER_OF(it, weft_handle, item);
+        h->sched = false;
+    }
+}
+
+static void free_memory(weft_loop *L)
+{
+    for (slab *s = L->slabs, *next; s; s = next) {
+        next = s->next;
+        free(s);
+    }
+    free(L);
+}
+
+int weft_loop_free(weft_loop *L)
+{
+    if (!L)
+        return 0;
+    if (L->dead || __atomic_load_n(&L->shared.running, __ATOMIC_ACQUIRE))
+        return WEFT_ESTATE;
+    weft__tasks_loop_freeing(L);
+
+    /* Close the gate and wait for the any-thread calls already inside. */
+    __atomic_fetch_or(&L->shared.gate, 1, __ATOMIC_ACQ_REL);
+    while (__atomic_load_n(&L->shared.gate, __ATOMIC_ACQUIRE) != 1)
+        sched_yield();
+
+    for (weft__loop_item *it; (it = mpsc_pop(L));)
+        drop_item(L, it);
+    for (weft__loop_item *it = L->ready_head, *next; it; it = next) {
+        next = it->next;
+        drop_item(L, it);
+    }
+    L->ready_head = L->ready_tail = NULL;
+    for (uint32_t i = 0; i < L->heap_n; i++) {
+        weft__loop_timer *t = L->heap[i].t;
+        t->slot = UINT32_MAX;
+        if (t->fire == handle_fire)
+            CONTAINER_OF(t, weft_handle, timer)->sched = false;
+    }
+    L->heap_n = 0;
+    if (L->heap_map)
+        munmap(L->heap_map, L->heap_map_bytes);
+    L->heap_map = NULL;
+    L->heap = NULL;
+    weft__poll_close(&L->poller);
+    L->dead = true;
+    if (__atomic_sub_fetch(&L->handle_refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free_memory(L);
+    return 0;
+}
+
+/* ----------------------------------------------- errors and debugging */
+
+void weft_loop_set_exception_handler(weft_loop *L, weft_exception_handler fn, void *arg)
+{
+    if (!L)
+        return;
+    L->handler = fn;
+    L->handler_arg = arg;
+}
+
+void weft_loop_call_exception_handler(weft_loop *L, const weft_loop_error *err)
+{
+    if (!err)
+        return;
+    if (L && L->handler) {
+        L->handler(L, err, L->handler_arg);
+        return;
+    }
+    weft_report_error(err->message ? err->message : "unhandled error in event loop", err->code,
+                      err->detail);
+}
+
+void weft__loop_warn(weft_loop *L, weft_future *task, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    weft_loop_error err = {.message = buf, .code = 0, .detail = NULL, .task = task};
+    weft_loop_call_exception_handler(L, &err);
+}
+
+void weft_loop_set_debug(weft_loop *L, bool on)
+{
+    if (L)
+        L->debug = on;
+}
+
+bool weft_loop_get_debug(const weft_loop *L)
+{
+    return L && L->debug;
+}
+
+bool weft__loop_debug(const weft_loop *L)
+{
+    return L->debug;
+}
+
+double weft__loop_slow_duration(const weft_loop *L)
+{
+    return L->slow;
+}
+
+weft__loop_tasks *weft__loop_task_list(weft_loop *L)
+{
+    return &L->tasks;
+}

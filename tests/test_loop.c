@@ -1,0 +1,1027 @@
+/* weft_loop: callbacks (order, iterations), timers, handles and their
+ * references, stop and run_until_complete from every side, the thread-safe
+ * hand-off under stress, fd watchers, the exception handler and debug mode,
+ * teardown with work pending, and bad input. */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal/clock.h"
+#include "internal/loop.h"
+#include "wt.h"
+
+/* ------------------------------------------------------------ helpers */
+
+/* Callbacks append their tag here. */
+typedef struct trace {
+    int n;
+    int tags[64];
+    weft_loop *loop;
+    int stop_at; /* stop the loop when n reaches this (0: never) */
+} trace;
+
+typedef struct tagged {
+    trace *tr;
+    int tag;
+} tagged;
+
+static void record(void *arg)
+{
+    tagged *t = arg;
+    trace *tr = t->tr;
+    if (tr->n < 64)
+        tr->tags[tr->n] = t->tag;
+    tr->n++;
+    if (tr->stop_at && tr->n == tr->stop_at)
+        WT_OK(weft_loop_stop(tr->loop));
+}
+
+static void stop_cb(void *arg)
+{
+    WT_OK(weft_loop_stop(arg));
+}
+
+static void set_event(void *arg)
+{
+    WT_OK(weft_event_set(arg));
+}
+
+static void count_cb(void *arg)
+{
+    ++*(int *)arg;
+}
+
+static weft_loop *new_loop(void)
+{
+    weft_loop *L;
+    WT_OK(weft_loop_new(&L, NULL));
+    return L;
+}
+
+/* ------------------------------------------------------------- order */
+
+START_TEST(call_soon_fifo)
+{
+    weft_loop *L = new_loop();
+    trace tr = {.loop = L, .stop_at = 5};
+    tagged t[5];
+    for (int i = 0; i < 5; i++) {
+        t[i] = (tagged){&tr, i};
+        WT_OK(weft_loop_call_soon(L, record, &t[i], NULL));
+    }
+    ck_assert(!weft_loop_is_running(L));
+    WT_OK(weft_loop_run_forever(L));
+    ck_assert(!weft_loop_is_running(L));
+    ck_assert_int_eq(tr.n, 5);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(tr.tags[i], i);
+    WT_OK(weft_loop_free(L));
+}
+END_TEST
+
+START_TEST(call_later_order)
+{
+    weft_loop *L = new_loop();
+    trace tr = {.loop = L, .stop_at = 8};
+    tagged t[8];
+    for (int i = 0; i < 8; i++)
+        t[i] = (tagged){&tr, i};
+    /* Tags 0..2 by distinct delays, started out of order. */
+    WT_OK(weft_loop_call_later(L, 0.030, record, &t[2], NULL));
+    WT_OK(weft_loop_call_later(L, 0.010, record, &t[0], NULL));
+    WT_OK(weft_loop_call_later(L, 0.020, record, &t[1], NULL));
+    /* Tags 3..7 share one deadline: they fire in the order started. */
+    double when = weft_loop_time(L) + 0.040;
+    for (int i = 3; i < 8; i++)
+        WT_OK(weft_loop_call_at(L, when, record, &t[i], NULL));
+    double t0 = weft_monotonic();
+    WT_OK(weft_loop_run_forever(L));
+    ck_assert(weft_monotonic() - t0 >= 0.039);
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(tr.tags[i], i);
+    WT_OK(weft_loop_free(L));
+}
+END_TEST
+
+typedef struct at_check {
+    weft_loop *loop;
+    double when, fired;
+} at_check;
+
+static void at_cb(void *arg)
+{
+    at_check *c = arg;
+    c->fired = weft_loop_time(c->loop);
+    WT_OK(weft_loop_stop(c->loop));
+}
+
+START_TEST(call_at_time)
+{
+    weft_loop *L = new_loop();
+    double now = weft_loop_time(L);
+    ck_assert(fabs(now - weft_monotonic()) < 0.05);
+    at_check c = {.loop = L, .when = now + 0.02};
+    weft_handle *h;
+    WT_OK(weft_loop_call_at(L, c.when, at_cb, &c, &h));
+    ck_assert(fabs(weft_handle_when(h) - c.when) < 1e-6);
+    WT_OK(weft_loop_run_forever(L));
+    ck_assert(c.fired >= c.when);
+    weft_handle_unref(h);
+
+    /* A deadline in the past runs at once; call_soon handles have no when. */
+    WT_OK(weft_loop_call_at(L, 0.0, at_cb, &c, NULL));
+    WT_OK(weft_loop_run_forever(L));
+    WT_OK(weft_loop_call_soon(L, count_cb, &(int){0}, &h));
+    ck_assert(weft_handle_when(h) == -1);
+    weft_handle_unref(h);
+    WT_OK(weft_loop_free(L));
+}
+END_TEST
+
+/* ----------------------------------------------------------- handles */
+
+static void unref_self(void *arg)
+{
+    weft_handle **hp = arg;
+    weft_handle_unref(*hp);
+    *hp = NULL;
+}
+
+static void cancel_self(void *arg)
+{
+    weft_handle **hp = arg;
+    WT_OK(weft_handle_cancel(*hp));
+}
+
+START_TEST(cancel_and_refs)
+{
+    weft_loop *L = new_loop();
+    int soon = 0, later = 0, ran = 0;
+    weft_handle *hs, *hl, *hr, *hself, *hcs;
+    WT_OK(weft_loop_call_soon(L, count_cb, &soon, &hs));
+    WT_OK(weft_loop_call_later(L, 0.001, count_cb, &later, &hl));
+    WT_OK(weft_loop_call_soon(L, count_cb, &ran, &hr));
+    WT_OK(weft_loop_call_soon(L, unref_self, &hself, &hself));
+    WT_OK(weft_loop_call_soon(L, cancel_self, &hcs, &hcs));
+    ck_assert(!weft_handle_cancelled(hs));
+    WT_OK(weft_handle_cancel(hs));
+    WT_OK(weft_handle_cancel(hl));
+    WT_OK(weft_handle_cancel(hl)); /* twice: harmless */
+    ck_assert(weft_handle_cancelled(hs) && weft_handle_cancelled(hl));
+    weft_handle_unref(hl); /* cancelled timer: out of the heap, and now gone */
+    WT_OK(weft_loop_call_later(L, 0.005, stop_cb, L, NULL));
+    WT_OK(weft_loop_run_forever(L));
+    ck_assert_int_eq(soon, 0);
+    ck_assert_int_eq(later, 0);
+    ck_assert_int_eq(ran, 1);
+    ck_assert_ptr_null(hself);
+    ck_assert(weft_handle_cancelled(hcs));
+    /* Cancelling a handle that ran is harmless (and marks it, as asyncio). */
+    WT_OK(weft_handle_cancel(hr));
+    weft_handle_unref(hr);
+    weft_handle_unref(hs);
+    weft_handle_unref(hcs);
+    weft_handle_unref(NULL);
+    WT_ERR(weft_handle_cancel(NULL), WEFT_EINVAL);
+    ck_assert(!weft_handle_cancelled(NULL));
+    ck_assert(weft_handle_when(NULL) == -1);
+
+    /* Recycled handles start clean: no cancelled flag carried over. */
+    for (int i = 0; i < 1000; i++)
+        WT_OK(weft_loop_call_soon(L, count_cb, &ran, NULL));
+    WT_OK(weft_loop_call_soon(L, stop_cb, L, NULL));
+    WT_OK(weft_loop_run_forever(L));
+    ck_assert_int_eq(ran, 1001);
+    WT_OK(weft_loop_free(L));
+}
+END_TEST
+
+/* ---------------------------------------------------------- iterations */
+
+typedef struct spinner {
+    weft_loop *loop;
+    int runs;
+} spinner;
+
+static void respawn(void *arg)
+{
+    spinner *s = arg;
+    s->runs++;
+    if (s->runs < 100000)
+        WT_OK(weft_loop_call_soon(s->loop, respawn, s, NULL));
+}
+
+START_TEST(next_iteration)
+{
+    weft_loop *L = new_loop();
+    spinner s = {.loop = L};
+    /* respawn requeues itself; stop_cb, queued after it, stops the loop at
+     * the end of the first iteration: the requeued call must wait. */
+    WT_OK(weft_loop_call_soon(L, respawn, &s, NULL));
+    WT_OK(weft_loop_call_soon(L, stop_cb, L, NULL));
+    WT_OK(weft_loop_run_forever(L));
+    ck_assert_int_eq(s.runs, 1);
+    /* One iteration more per run once a stop is pending (as asyncio). */
+    WT_OK(weft_loop_stop(L));
+    WT_OK(weft_loop_run_forever(L));
+    ck_assert_int_eq(s.runs, 2);
+    /* A timer fires although a callback requeues itself forever. */
+    WT_OK(weft_loop_call_later(L, 0.01, stop_cb, L, NULL));
+    WT_OK(weft_loop_run_forever(L));
+    ck_assert(s.runs > 2 && s.runs < 100000);
+    WT_OK(weft_loop_free(L)); /* respawn is still queued: dropped */
+}
+END_TEST
+
+/* ----------------------------------------------------------------- stop */
+
+typedef struct stopper {
+    weft_loop *loop;
+    weft_event running;
+    int rc;
+} stopper;
+
+static void *stop_from_thread(void *arg)
+{
+    stopper *s = arg;
+    WT_OK(weft_event_wait(&s->running, WEFT_FOREVER));
+    s->rc = weft_loop_stop(s->loop);
+    return NULL;
+}
+
+START_TEST(stop_other_thread)
+{
+    weft_loop *L = new_loop();
+    stopper s = {.loop = L, .rc = 1};
+    WT_OK(weft_event_init(&s.running));
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, stop_from_thread, &s), 0);
+    /* The loop has nothing else to do: it blocks in the poll until the
+     * other thread's stop wakes it. */
+    WT_OK(weft_loop_call_soon(L, set_event, &s.running, NULL));
+    WT_OK(weft_loop_run_forever(L));
+    pthread_join(t, NULL);
+    WT_OK(s.rc);
+    WT_OK(weft_loop_free(L));
+}
+END_TEST
+
+/* -------------------------------------------------- run_until_complete */
+
+static int wait_then_answer(void *arg, void **result)
+{
+    WT_OK(weft_event_wait(arg, WEFT_FOREVER));
+    *result = (void *)(intptr_t)42;
+    return 0;
+}
+
+START_TEST(until_complete_pool)
+{
+    weft_loop *L = new_loop();
+    weft_executor *ex;
+    weft_thread_pool_opts o = {.max_workers = 1};
+    WT_OK(weft_thread_pool_new(&ex, &o));
+    weft_event go;
+    WT_OK(weft_event_init(&go));
+    weft_future *f;
+    WT_OK(weft_executor_submit(ex, wait_then_answer, &go, &f));
+    /* The worker finishes only after the loop runs. */
+    WT_OK(weft_loop_call_soon(L, set_event, &go, NULL));
+    void *res = NULL;
+    WT_OK(weft_loop_run_until_complete(L, f, &res));
+    ck_assert_ptr_eq(res, (void *)(intptr_t)42);
+    ck_assert(!weft_loop_is_running(L));
+    weft_future_unref(f);
+    weft_executor_free(ex);
+    WT_OK(weft_loop_free(L));
+}
+END_TEST
+
+typedef struct completer {
+    weft_event running;
+    weft_future *f;
+    int code;
+} completer;
+
+static void *complete_from_thread(void *arg)
+{
+    completer *c = arg;
+    WT_OK(weft_event_wait(&c->running, WEFT_FOREVER));
+    if (c->code)
+        WT_OK(weft_future_set_error(c->f, c->code, "it failed"));
+    else
+        WT_OK(weft_future_set_result(c->f, c));
+    return NULL;
+}
+
+START_TEST(until_complete_thread)
+{
+    weft_loop *L = new_loop();
+    for (int round = 0; round < 2; round++) {
+        completer c = {.code = round ? WEFT_EAGAIN : 0};
+        WT_OK(weft_event_init(&c.running));
+        WT_OK(weft_future_new(&c.f));
+        pthread_t t;
+        ck_assert_int_eq(pthread_create(&t, NULL, complete_from_thread, &c), 0);
+        WT_OK(weft_loop_call_soon(L, set_event, &c.running, NULL));
+        void *res = NULL;
+        int rc = weft_loop_run_until_complete(L, c.f, &res);
+        pthread_join(t, NULL);
+        if (round == 0) {
+            WT_OK(rc);
+            ck_assert_ptr_eq(res, &c);
+        } else {
+            WT_ERR(rc, WEFT_EAGAIN);
+        }
+        weft_future_unref(c.f);
+    }
+
+    /* A future done before the run: one iteration runs, then its result. */
+    weft_future *f;
+    WT_OK(weft_future_new(&f));
+    WT_OK(weft_future_set_result(f, L));
+    int n = 0;
+    WT_OK(weft_loop_call_soon(L, count_cb, &n, NULL));
+    void *res = NULL;
+    WT_OK(weft_loop_run_until_complete(L, f, &res));
+    ck_assert_ptr_eq(res, L);
+    ck_assert_int_eq(n, 1);
+    weft_future_unref(f);
+    WT_OK(weft_loop_free(L));
+}
+END_TEST
+
+START_TEST(until_complete_stopped)
+{
+    weft_loop *L = new_loop();
+    weft_future *f;
+    WT_OK(weft_future_new(&f));
+    WT_OK(weft_loop_call_soon(L, stop_cb, L, NULL));
+    WT_ERR(weft_loop_run_until_complete(L, f, NULL), WEFT_ESTATE);
+    /* Completing it after the loop returned must not touch the loop, nor
+     * stop its next run. */
+    WT_OK(weft_future_set_result(f, NULL));
+    int n = 0;
+    WT_OK(weft_loop_call_later(L, 0.005, count_cb, &n, NULL));
+    WT_OK(weft_loop_call_later(L, 0.010, stop_cb, L, NULL));
+    WT_OK(weft_loop_run_forever(L));
+    ck_assert_int_eq(n, 1);
+    WT_OK(weft_loop_free(L));
+    weft_future_unref(f);
+
+    /* And a future that completes after its loop is freed. */
+    L = new_loop();
+    WT_OK(weft_future_new(&f));
+    WT_OK(weft_loop_call_soon(L, stop_cb, L, NULL));
+    WT_ERR(weft_loop_run_until_complete(L, f, NULL), WEFT_ESTATE);
+    WT_OK(weft_loop_free(L));
+    WT_OK(weft_future_set_result(f, NULL));
+    weft_future_unref(f);
+}
+END_TEST
+
+/* ------------------------------------------------------ nested, threads */
+
+typedef struct nested {
+    weft_loop *loop, *other;
+    int rc_same, rc_other, rc_free, rc_until;
+    weft_future *f;
+} nested;
+
+static void try_nested(void *arg)
+{
+    nested *n = arg;
+    ck_assert_ptr_eq(weft_get_running_loop(), n->loop);
+    ck_assert(weft__loop_on_its_thread(n->loop));
+    ck_assert(!weft__loop_on_its_thread(n->other));
+    n->rc_same = weft_loop_run_forever(n->loop);
+    n->rc_other = weft_loop_run_forever(n->other);
+    n->rc_until = weft_loop_run_until_complete(n->other, n->f, NULL);
+    n->rc_free = weft_loop_free(n->loop);
+    WT_OK(weft_loop_stop(NULL)); /* NULL: the running loop */
+}
+
+START_TEST(nested_run)
+{
+    nested n = {.loop = new_loop(), .other = new_loop()};
+    WT_OK(weft_future_new(&n.f));
+    ck_assert_ptr_null(weft_get_running_loop());
+    WT_OK(weft_loop_call_soon(n.loop, try_nested, &n, NULL));
+    WT_OK(weft_loop_run_forever(n.loop));
+    WT_ERR(n.rc_same, WEFT_ESTATE);
+    WT_ERR(n.rc_other, WEFT_ESTATE);
+    WT_ERR(n.rc_until, WEFT_ESTATE);
+    WT_ERR(n.rc_free, WEFT_ESTATE);
+    ck_assert_ptr_null(weft_get_running_loop());
+    weft_future_unref(n.f);
+    WT_OK(weft_loop_free(n.loop));
+    WT_OK(weft_loop_free(n.other));
+}
+END_TEST
+
+typedef struct twin {
+    weft_barrier *both;
+    weft_loop *loop;
+    int fired;
+    bool saw_own;
+} twin;
+
+static void twin_cb(void *arg)
+{
+    twin *t = arg;
+    t->saw_own = weft_get_running_loop() == t->loop;
+    /* Both loops are inside a callback at the same time. */
+    ck_assert_int_ge(weft_barrier_wait(t->both), 0);
+    t->fired++;
+    WT_OK(weft_loop_stop(t->loop));
+}
+
+static void *twin_thread(void *arg)
+{
+    twin *t = arg;
+    WT_OK(weft_loop_new(&t->loop, NULL));
+    WT_OK(weft_loop_call_later(t->loop, 0.002, twin_cb, t, NULL));
+    WT_OK(weft_loop_run_forever(t->loop));
+    WT_OK(weft_loop_free(t->loop));
+    return NULL;
+}
+
+START_TEST(two_loops)
+{
+    weft_barrier b;
+    WT_OK(weft_barrier_init(&b, 2, NULL, NULL, WEFT_FOREVER));
+    twin t[2] = {{.both = &b}, {.both = &b}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, twin_thread, &t[i]), 0);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(t[i].fired, 1);
+        ck_assert(t[i].saw_own);
+    }
+    WT_OK(weft_barrier_destroy(&b));
+}
+END_TEST
+
+/* ----------------------------------------------- call_soon_threadsafe */
+
+#define TS_THREADS 4
+#define TS_CALLS 10000
+
+typedef struct ts_state {
+    weft_loop *loop;
+    weft_barrier start;
+    long sum, calls;
+    int seen[TS_THREADS * TS_CALLS];
+} ts_state;
+
+typedef struct ts_arg {
+    ts_state *s;
+    int id;
+} ts_arg;
+
+static ts_state *ts_global;
+
+static void ts_cb(void *arg)
+{
+    ts_state *s = ts_global;
+    intptr_t v = (intptr_t)arg;
+    s->seen[v]++;
+    s->sum += v;
+    if (++s->calls == TS_THREADS * TS_CALLS)
+        WT_OK(weft_loop_stop(s->loop));
+}
+
+static void *ts_producer(void *arg)
+{
+    ts_arg *a = arg;
+    ck_assert_int_ge(weft_barrier_wait(&a->s->start), 0);
+    for (int i = 0; i < TS_CALLS; i++)
+        WT_OK(weft_loop_call_soon_threadsafe(a->s->loop, ts_cb,
+                                             (void *)(intptr_t)(a->id * TS_CALLS + i)));
+    return NULL;
+}
+
+static void ts_release(void *arg)
+{
+    /* Runs on the loop: the producers start while it runs. */
+    ck_assert_int_ge(weft_barrier_wait(arg), 0);
+}
+
+START_TEST(threadsafe_stress)
+{
+    ts_state *s = calloc(1, sizeof *s);
+    ts_global = s;
+    s->loop = new_loop();
+    WT_OK(weft_barrier_init(&s->start, TS_THREADS + 1, NULL, NULL, WEFT_FOREVER));
+    pthread_t th[TS_THREADS];
+    ts_arg args[TS_THREADS];
+    for (int i = 0; i < TS_THREADS; i++) {
+        args[i] = (ts_arg){s, i};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, ts_producer, &args[i]), 0);
+    }
+    WT_OK(weft_loop_call_soon(s->loop, ts_release, &s->start, NULL));
+    WT_OK(weft_loop_run_forever(s->loop));
+    for (int i = 0; i < TS_THREADS; i++)
+        pthread_join(th[i], NULL);
+    long n = TS_THREADS * TS_CALLS;
+    ck_assert_int_eq(s->calls, n);
+    ck_assert_int_eq(s->sum, n * (n - 1) / 2);
+    for (long i = 0; i < n; i++)
+        ck_assert_int_eq(s->seen[i], 1);
+    WT_OK(weft_barrier_destroy(&s->start));
+    WT_OK(weft_loop_free(s->loop));
+    free(s);
+}
+END_TEST
+
+/* The internal form: caller-owned items, no allocation. */
+typedef struct my_item {
+    weft__loop_item it;
+    int runs;
+    weft_loop *loop;
+} my_item;
+
+static void my_item_run(weft__loop_item *it)
+{
+    my_item *m = (my_item *)it;
+    m->runs++;
+    WT_OK(weft_loop_stop(m->loop));
+}
+
+typedef struct my_timer {
+    weft__loop_timer t;
+    int fired;
+} my_timer;
+
+static void my_timer_fire(weft__loop_timer *t)
+{
+    ((my_timer *)t)->fired++;
+}
+
+START_TEST(internal_items_timers)
+{
+    weft_loop *L = new_loop();
+    my_item m = {.it = {NULL, my_item_run, NULL}, .loop = L};
+    WT_OK(weft__loop_ready_threadsafe(L, &m.it));
+    WT_OK(weft_loop_run_forever(L));
+    ck_assert_int_eq(m.runs, 1);
+    weft__loop_ready(L, &m.it);
+    WT_OK(weft_loop_run_forever(L));
+    ck_assert_int_eq(m.runs, 2);
+
+    my_timer a = {.t = WEFT__TIMER_INIT(my_timer_fire)}, b = a;
+    ck_assert(!weft__loop_timer_pending(&a.t));
+    int64_t now = weft__now_ns();
+    WT_OK(weft__loop_timer_start(L, &a.t, now + 1000000000));
+    WT_OK(weft__loop_timer_start(L, &b.t, now + 2000000000));
+    ck_assert(weft__loop_timer_pending(&a.t) && weft__loop_timer_pending(&b.t));
+    weft__loop_timer_stop(L, &b.t);
+    weft__loop_timer_stop(L, &b.t);
+    ck_assert(!weft__loop_timer_pending(&b.t));
+    WT_OK(weft__loop_timer_start(L, &a.t, now)); /* moved: due at once */
+    WT_OK(weft_loop_call_later(L, 0.002, stop_cb, L, NULL));
+    WT_OK(weft_loop_run_forever(L));
+    ck_assert_int_eq(a.fired, 1);
+    ck_assert_int_eq(b.fired, 0);
+    ck_assert(!weft__loop_timer_pending(&a.t));
+    WT_OK(weft__loop_timer_start(L, &b.t, now + 5000000000));
+    ck_assert(weft__loop_task_list(L)->head == NULL && weft__loop_task_list(L)->count == 0);
+    WT_OK(weft_loop_free(L)); /* b is dropped, left not pending */
+    ck_assert(!weft__loop_timer_pending(&b.t));
+}
+END_TEST
+
+/* ------------------------------------------------------------- teardown */
+
+START_TEST(free_pending)
+{
+    weft_loop *L = new_loop();
+    int n = 0;
+    weft_handle *held_soon, *held_later;
+    for (int i = 0; i < 100; i++) {
+        WT_OK(weft_loop_call_soon(L, count_cb, &n, NULL));
+        WT_OK(weft_loop_call_later(L, 10 + i, count_cb, &n, NULL));
+        WT_OK(weft_loop_call_soon_threadsafe(L, count_cb, &n));
+    }
+    WT_OK(weft_loop_call_soon(L, count_cb, &n, &held_soon));
+    WT_OK(weft_loop_call_later(L, 5, count_cb, &n, &held_later));
+    WT_OK(weft_loop_free(L));
+    ck_assert_int_eq(n, 0);
+    /* Handles outlive their loop: harmless to cancel, then dropped. */
+    ck_assert(weft_handle_when(held_later) > weft_monotonic());
+    WT_OK(weft_handle_cancel(held_soon));
+    WT_OK(weft_handle_cancel(held_later));
+    weft_handle_unref(held_soon);
+    weft_handle_unref(held_later);
+    WT_OK(weft_loop_free(NULL));
+}
+END_TEST
+
+/* --------------------------------------------- errors and debug mode */
+
+typedef struct got_error {
+    int n;
+    weft_loop *loop;
+    char message[256];
+    int code;
+    char detail[64];
+    weft_future *task;
+} got_error;
+
+static void handler(weft_loop *loop, const weft_loop_error *err, void *arg)
+{
+    got_error *g = arg;
+    g->n++;
+    g->loop = loop;
+    snprintf(g->message, sizeof g->message, "%s", err->message);
+    g->code = err->code;
+    snprintf(g->detail, sizeof g->detail, "%s", err->detail ? err->detail : "(null)");
+    g->task = err->task;
+}
+
+typedef struct reports {
+    int n;
+    int code;
+    char what[64], message[64];
+} reports;
+
+static void report(const char *what, int code, const char *message, void *arg)
+{
+    reports *r = arg;
+    r->n++;
+    r->code = code;
+    snprintf(r->what, sizeof r->what, "%s", what);
+    snprintf(r->message, sizeof r->message, "%s", message ? message : "(null)");
+}
+
+START_TEST(exception_handler)
+{
+    weft_loop *L = new_loop();
+    got_error g = {0};
+    weft_loop_set_exception_handler(L, handler, &g);
+    weft_future *f;
+    WT_OK(weft_future_new(&f));
+    weft_loop_error e = {"something broke", WEFT_EAGAIN, "details", f};
+    weft_loop_call_exception_handler(L, &e);
+    ck_assert_int_eq(g.n, 1);
+    ck_assert_ptr_eq(g.loop, L);
+    ck_assert_str_eq(g.message, "something broke");
+    ck_assert_int_eq(g.code, WEFT_EAGAIN);
+    ck_assert_str_eq(g.detail, "details");
+    ck_assert_ptr_eq(g.task, f);
+    weft__loop_warn(L, f, "warned %d", 7);
+    ck_assert_int_eq(g.n, 2);
+    ck_assert_str_eq(g.message, "warned 7");
+    ck_assert_int_eq(g.code, 0);
+
+    /* The default goes through weft_report_error. */
+    reports r = {0};
+    weft_set_report_handler(report, &r);
+    weft_loop_set_exception_handler(L, NULL, NULL);
+    weft_loop_call_exception_handler(L, &e);
+    weft_set_report_handler(NULL, NULL);
+    ck_assert_int_eq(g.n, 2);
+    ck_assert_int_eq(r.n, 1);
+    ck_assert_str_eq(r.what, "something broke");
+    ck_assert_int_eq(r.code, WEFT_EAGAIN);
+    ck_assert_str_eq(r.message, "details");
+    weft_future_unref(f);
+    WT_OK(weft_loop_free(L));
+}
+END_TEST
+
+/* Not static: so that dladdr can name it where the binary exports it. */
+void weft_test_slow_callback(void *arg);
+void weft_test_slow_callback(void *arg)
+{
+    int64_t end = weft__now_ns() + 80 * 1000000;
+    while (weft__now_ns() < end)
+        ;
+    WT_OK(weft_loop_stop(arg));
+}
+
+START_TEST(debug_slow_callback)
+{
+    weft_loop_opts o = {.debug = 1, .slow_callback_duration = 0.05};
+    weft_loop *L;
+    WT_OK(weft_loop_new(&L, &o));
+    ck_assert(weft_loop_get_debug(L) && weft__loop_debug(L));
+    ck_assert(weft__loop_slow_duration(L) == 0.05);
+    got_error g = {0};
+    weft_loop_set_exception_handler(L, handler, &g);
+    WT_OK(weft_loop_call_soon(L, count_cb, &(int){0}, NULL)); /* fast: no warning */
+    WT_OK(weft_loop_call_soon(L, weft_test_slow_callback, L, NULL));
+    WT_OK(weft_loop_run_forever(L));
+    ck_assert_int_eq(g.n, 1);
+    ck_assert_msg(strncmp(g.message, "Executing callback ", 19) == 0, "%s", g.message);
+    ck_assert_msg(strstr(g.message, " took 0.0") || strstr(g.message, " took 0.1"), "%s",
+                  g.message);
+    char addr[32];
+    void (*fn)(void *) = weft_test_slow_callback;
+    void *p;
+    memcpy(&p, &fn, sizeof p);
+    snprintf(addr, sizeof addr, "%p", p);
+    ck_assert_msg(strstr(g.message, "weft_test_slow_callback") || strstr(g.message, addr), "%s",
+                  g.message);
+
+    /* Off: no warning. */
+    weft_loop_set_debug(L, false);
+    ck_assert(!weft_loop_get_debug(L));
+    WT_OK(weft_loop_call_soon(L, weft_test_slow_callback, L, NULL));
+    WT_OK(weft_loop_run_forever(L));
+    ck_assert_int_eq(g.n, 1);
+    WT_OK(weft_loop_free(L));
+
+    /* WEFT_DEBUG=1 turns it on; opts.debug = -1 overrides it. */
+    setenv("WEFT_DEBUG", "1", 1);
+    WT_OK(weft_loop_new(&L, NULL));
+    ck_assert(weft_loop_get_debug(L));
+    ck_assert(weft__loop_slow_duration(L) == 0.1);
+    WT_OK(weft_loop_free(L));
+    o = (weft_loop_opts){.debug = -1};
+    WT_OK(weft_loop_new(&L, &o));
+    ck_assert(!weft_loop_get_debug(L));
+    WT_OK(weft_loop_free(L));
+    unsetenv("WEFT_DEBUG");
+}
+END_TEST
+
+/* --------------------------------------------------------------- timers */
+
+#define MANY 100000
+
+typedef struct many {
+    weft_loop *loop;
+    int64_t *when; /* per timer index */
+    int last_index;
+    int64_t last_when;
+    long fired;
+    bool in_order;
+} many;
+
+static many *many_global;
+
+static void many_cb(void *arg)
+{
+    many *m = many_global;
+    int i = (int)(intptr_t)arg;
+    int64_t w = m->when[i];
+    /* Deadline order; ties in start (index) order. */
+    if (w < m->last_when || (w == m->last_when && i < m->last_index))
+        m->in_order = false;
+    m->last_when = w;
+    m->last_index = i;
+    if (++m->fired == MANY)
+        WT_OK(weft_loop_stop(m->loop));
+}
+
+START_TEST(many_timers)
+{
+    many m = {.loop = new_loop(), .in_order = true, .last_when = INT64_MIN, .last_index = -1};
+    many_global = &m;
+    m.when = malloc(MANY * sizeof *m.when);
+    double base = weft_loop_time(m.loop);
+    unsigned seed = 12345;
+    weft_handle *cancel[100];
+    for (int i = 0; i < MANY; i++) {
+        /* Deadlines over 50 ms on a 1 us grid: plenty of ties. */
+        int us = rand_r(&seed) % 50000;
+        double when = base + us * 1e-6;
+        m.when[i] = (int64_t)(when * 1e9);
+        WT_OK(weft_loop_call_at(m.loop, when, many_cb, (void *)(intptr_t)i, NULL));
+        if (i < 100) /* and some that are cancelled */
+            WT_OK(weft_loop_call_at(m.loop, when, many_cb, (void *)(intptr_t)i, &cancel[i]));
+    }
+    for (int i = 0; i < 100; i++) {
+        WT_OK(weft_handle_cancel(cancel[i]));
+        weft_handle_unref(cancel[i]);
+    }
+    WT_OK(weft_loop_run_forever(m.loop));
+    ck_assert_int_eq(m.fired, MANY);
+    ck_assert(m.in_order);
+    WT_OK(weft_loop_free(m.loop));
+    free(m.when);
+}
+END_TEST
+
+/* ----------------------------------------------------------------- I/O */
+
+typedef struct watch {
+    weft__loop_io io;
+    weft_loop *loop;
+    int calls;
+    unsigned last;
+} watch;
+
+static void watch_ready(weft__loop_io *io, unsigned events)
+{
+    watch *w = (watch *)io;
+    w->calls++;
+    w->last = events;
+    WT_OK(weft_loop_stop(w->loop));
+}
+
+static void write_byte(void *arg)
+{
+    ck_assert_int_eq(write(*(int *)arg, "x", 1), 1);
+}
+
+/* One iteration: a pending stop ends the next run after it. */
+static void one_iteration(weft_loop *L)
+{
+    WT_OK(weft_loop_stop(L));
+    WT_OK(weft_loop_run_forever(L));
+}
+
+START_TEST(io_pipe)
+{
+    weft_loop *L = new_loop();
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    watch r = {.io = {.fd = p[0], .ready = watch_ready}, .loop = L};
+    watch w = {.io = {.fd = p[1], .ready = watch_ready}, .loop = L};
+
+    /* Read-ready after a write made by a callback. */
+    WT_OK(weft__loop_io_set(L, &r.io, WEFT__IO_READ));
+    ck_assert_uint_eq(r.io.events, WEFT__IO_READ);
+    one_iteration(L);
+    ck_assert_int_eq(r.calls, 0);
+    WT_OK(weft_loop_call_soon(L, write_byte, &p[1], NULL));
+    WT_OK(weft_loop_run_forever(L));
+    ck_assert_int_eq(r.calls, 1);
+    ck_assert_uint_eq(r.last, WEFT__IO_READ);
+
+    /* Write-ready at once. */
+    WT_OK(weft__loop_io_set(L, &w.io, WEFT__IO_WRITE));
+    WT_OK(weft__loop_io_set(L, &r.io, 0)); /* stop watching the readable end */
+    WT_OK(weft__loop_io_set(L, &r.io, 0));
+    WT_OK(weft_loop_run_forever(L));
+    ck_assert_int_eq(w.calls, 1);
+    ck_assert_uint_eq(w.last, WEFT__IO_WRITE);
+    ck_assert_int_eq(r.calls, 1);
+    weft__loop_io_close(L, &w.io);
+    one_iteration(L);
+    ck_assert_int_eq(w.calls, 1);
+    ck_assert_int_eq(r.calls, 1);
+
+    /* Watching again; then a hang-up reports both bits. */
+    WT_OK(weft__loop_io_set(L, &r.io, WEFT__IO_READ));
+    WT_OK(weft_loop_run_forever(L)); /* the byte is still there */
+    ck_assert_int_eq(r.calls, 2);
+    char c;
+    ck_assert_int_eq(read(p[0], &c, 1), 1);
+    close(p[1]);
+    WT_OK(weft_loop_run_forever(L));
+    ck_assert_int_eq(r.calls, 3);
+    ck_assert_uint_eq(r.last, WEFT__IO_READ | WEFT__IO_WRITE);
+    weft__loop_io_close(L, &r.io);
+    weft__loop_io_close(L, &r.io); /* twice: harmless */
+    close(p[0]);
+
+    /* A bad fd: the backend's code. */
+    watch bad = {.io = {.fd = -1, .ready = watch_ready}, .loop = L};
+    ck_assert_int_lt(weft__loop_io_set(L, &bad.io, WEFT__IO_READ), 0);
+    WT_OK(weft_loop_free(L));
+}
+END_TEST
+
+/* Two watchers reported in one batch, each closing the other from its
+ * ready(): the second must not be called. */
+typedef struct closer {
+    weft__loop_io io;
+    weft_loop *loop;
+    struct closer *other;
+    int calls;
+} closer;
+
+static void close_other(weft__loop_io *io, unsigned events)
+{
+    closer *c = (closer *)io;
+    c->calls++;
+    weft__loop_io_close(c->loop, &c->other->io);
+    WT_OK(weft_loop_stop(c->loop));
+}
+
+START_TEST(io_close_in_batch)
+{
+    weft_loop *L = new_loop();
+    int p[2], q[2];
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(pipe(q), 0);
+    closer a = {.io = {.fd = p[1], .ready = close_other}, .loop = L};
+    closer b = {.io = {.fd = q[1], .ready = close_other}, .loop = L, .other = &a};
+    a.other = &b;
+    WT_OK(weft__loop_io_set(L, &a.io, WEFT__IO_WRITE));
+    WT_OK(weft__loop_io_set(L, &b.io, WEFT__IO_WRITE));
+    WT_OK(weft_loop_run_forever(L));
+    ck_assert_int_eq(a.calls + b.calls, 1);
+    weft__loop_io_close(L, &a.io);
+    weft__loop_io_close(L, &b.io);
+    close(p[0]);
+    close(p[1]);
+    close(q[0]);
+    close(q[1]);
+    WT_OK(weft_loop_free(L));
+}
+END_TEST
+
+/* ------------------------------------------------------------ bad input */
+
+START_TEST(bad_input)
+{
+    weft_loop *L;
+    WT_ERR(weft_loop_new(NULL, NULL), WEFT_EINVAL);
+    weft_loop_opts o = {.slow_callback_duration = -1};
+    WT_ERR(weft_loop_new(&L, &o), WEFT_EINVAL);
+    o.slow_callback_duration = NAN;
+    WT_ERR(weft_loop_new(&L, &o), WEFT_EINVAL);
+
+    int n = 0;
+    WT_ERR(weft_loop_call_soon(NULL, count_cb, &n, NULL), WEFT_ESTATE);
+    WT_ERR(weft_loop_call_later(NULL, 1, count_cb, &n, NULL), WEFT_ESTATE);
+    WT_ERR(weft_loop_call_at(NULL, 1, count_cb, &n, NULL), WEFT_ESTATE);
+    WT_ERR(weft_loop_call_soon_threadsafe(NULL, count_cb, &n), WEFT_ESTATE);
+    WT_ERR(weft_loop_stop(NULL), WEFT_ESTATE);
+    WT_ERR(weft_loop_run_forever(NULL), WEFT_EINVAL);
+    WT_ERR(weft_loop_run_until_complete(NULL, NULL, NULL), WEFT_EINVAL);
+    ck_assert(!weft_loop_is_running(NULL));
+    ck_assert(!weft_loop_get_debug(NULL));
+
+    L = new_loop();
+    weft_handle *h = (weft_handle *)&n;
+    WT_ERR(weft_loop_call_soon(L, NULL, &n, &h), WEFT_EINVAL);
+    ck_assert_ptr_eq(h, (weft_handle *)&n); /* untouched */
+    WT_ERR(weft_loop_call_later(L, -1, count_cb, &n, NULL), WEFT_EINVAL);
+    WT_ERR(weft_loop_call_later(L, NAN, count_cb, &n, NULL), WEFT_EINVAL);
+    WT_ERR(weft_loop_call_later(L, INFINITY, count_cb, &n, NULL), WEFT_EINVAL);
+    WT_ERR(weft_loop_call_later(L, 1, NULL, &n, NULL), WEFT_EINVAL);
+    WT_ERR(weft_loop_call_at(L, NAN, count_cb, &n, NULL), WEFT_EINVAL);
+    WT_ERR(weft_loop_call_at(L, -INFINITY, count_cb, &n, NULL), WEFT_EINVAL);
+    WT_ERR(weft_loop_call_soon_threadsafe(L, NULL, &n), WEFT_EINVAL);
+    WT_ERR(weft_loop_run_until_complete(L, NULL, NULL), WEFT_EINVAL);
+    weft_loop_set_exception_handler(NULL, handler, NULL);
+    weft_loop_call_exception_handler(L, NULL);
+    weft_loop_set_debug(NULL, true);
+    /* A huge delay is fine (it never comes). */
+    WT_OK(weft_loop_call_later(L, 1e300, count_cb, &n, NULL));
+    WT_OK(weft_loop_free(L));
+}
+END_TEST
+
+static void free_while_running(void *arg)
+{
+    weft_loop *L = arg;
+    WT_ERR(weft_loop_free(L), WEFT_ESTATE);
+    WT_OK(weft_loop_stop(L));
+}
+
+typedef struct foreign {
+    weft_loop *loop;
+    weft_event running, done;
+    weft_handle *h;
+    int rc_soon, rc_cancel, rc_ts;
+} foreign;
+
+static void *foreign_calls(void *arg)
+{
+    foreign *f = arg;
+    WT_OK(weft_event_wait(&f->running, WEFT_FOREVER));
+    f->rc_soon = weft_loop_call_soon(f->loop, count_cb, &(int){0}, NULL);
+    f->rc_cancel = weft_handle_cancel(f->h);
+    ck_assert(weft_loop_is_running(f->loop));
+    f->rc_ts = weft_loop_call_soon_threadsafe(f->loop, stop_cb, f->loop);
+    return NULL;
+}
+
+START_TEST(wrong_thread_and_state)
+{
+    weft_loop *L = new_loop();
+    WT_OK(weft_loop_call_soon(L, free_while_running, L, NULL));
+    WT_OK(weft_loop_run_forever(L));
+
+    /* Loop-thread calls from another thread while the loop runs. */
+    foreign f = {.loop = L};
+    WT_OK(weft_event_init(&f.running));
+    WT_OK(weft_loop_call_later(L, 100, count_cb, &(int){0}, &f.h));
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, foreign_calls, &f), 0);
+    WT_OK(weft_loop_call_soon(L, set_event, &f.running, NULL));
+    WT_OK(weft_loop_run_forever(L));
+    pthread_join(t, NULL);
+    WT_ERR(f.rc_soon, WEFT_ESTATE);
+    WT_ERR(f.rc_cancel, WEFT_ESTATE);
+    WT_OK(f.rc_ts);
+    WT_OK(weft_handle_cancel(f.h)); /* fine now: not running */
+    weft_handle_unref(f.h);
+    WT_OK(weft_loop_free(L));
+}
+END_TEST
+
+WT_MAIN("loop", 30, call_soon_fifo, call_later_order, call_at_time, cancel_and_refs,
+        next_iteration, stop_other_thread, until_complete_pool, until_complete_thread,
+        until_complete_stopped, nested_run, two_loops, threadsafe_stress, internal_items_timers,
+        free_pending, exception_handler, debug_slow_callback, many_timers, io_pipe,
+        io_close_in_batch, bad_input, wrong_thread_and_state)
