@@ -62,6 +62,9 @@ typedef struct cb_node {
 } cb_node;
 
 struct weft_future {
+    /* The first cache line holds what every executor task touches (submit,
+     * run, finish, result, unref); the second what callbacks, owners and
+     * the record cache use. */
     uint32_t state;        /* first: waiters park on &f->state (== f) */
     uint32_t refs;
     weft_lock lock;        /* guards cbs, cbs_last, cb0_used, hooks */
@@ -69,18 +72,20 @@ struct weft_future {
     void *result;
     char *message;         /* heap, owned; freed with the future */
     cb_node *cbs, *cbs_last;
-    cb_node cb0;           /* room for the first callback: no malloc */
-    bool cb0_used;
     weft__future_hook *hooks;
     const weft__future_owner *owner; /* a task's: set once before sharing */
     void *owner_ctx;
+    cb_node cb0;           /* room for the first callback: no malloc */
+    bool cb0_used;
     uint8_t retrieved;       /* the outcome was read (atomic, relaxed) */
-    weft_future *cache_next; /* last: stays unpoisoned in the cache (below) */
+    bool pooled;             /* the record lives in a slab (the allocator's) */
+    /* Last: they stay unpoisoned while the record is free (below). */
+    weft_future *cache_next; /* the next free record of a chain */
+    weft_future *batch_next; /* in the depot: the next chain */
 };
 
-/* Under ASan a cached record is poisoned up to its cache link; the link
- * stays readable so that LeakSanitizer follows the chain from the thread's
- * cache (the main thread's is still reachable at exit, not leaked). */
+/* Under ASan a free record is poisoned up to its links; they stay readable
+ * so that LeakSanitizer follows the chains from the caches and the depot. */
 #define POISON_SIZE offsetof(weft_future, cache_next)
 
 static bool is_final(uint32_t s)
@@ -93,19 +98,43 @@ static uint32_t load_state(const weft_future *f)
     return __atomic_load_n(&f->state, __ATOMIC_ACQUIRE);
 }
 
-/* ------------------------------------------------------------ the cache */
+/* ------------------------------------------------------ the allocator */
 
 /*
- * Freed future records go to a small per-thread cache and the next new
- * future of that thread takes one from there: an executor's submit/finish
- * cycle then never calls malloc. The cache is bounded (a thread that frees
- * more than it allocates hands the rest to free()) and emptied by a pthread
- * key destructor at thread exit; a record freed after that destructor ran
- * (another key's destructor dropping a future) goes straight to free().
- * Under ASan a cached record is poisoned, so a use after the last unref is
- * still caught.
+ * Future records come from slabs that are kept, not from malloc per
+ * future: an executor makes a future per task, and a burst of a million
+ * tasks would otherwise malloc a million records, free them, have the heap
+ * trimmed, and fault the same memory in again on the next burst (that was
+ * about half the cost of a tiny task).
+ *
+ *   - Each thread keeps a cache of free records (a LIFO chain, so the
+ *     record freed last, still in the cache, is the next one handed out).
+ *     Allocating and freeing on the same thread touch nothing shared.
+ *   - A cache that grows past CACHE_MAX hands a chain of CACHE_BATCH
+ *     records to the depot, a global stack of chains under depot_lock; an
+ *     empty cache takes a chain from there, or carves one from the current
+ *     slab. So records freed on other threads than the one that made them
+ *     (an executor's workers, a waiter) flow back in batches, one lock
+ *     round trip per CACHE_BATCH records.
+ *   - Slabs are allocated as needed and never given back, up to
+ *     WEFT_FUTURE_RETAIN bytes in all: the memory a burst needed stays
+ *     mapped for the next one, but no more than that bound. Past it,
+ *     records are malloc'ed one by one (`pooled` false) and freed when
+ *     released, unless the thread's cache has room for them.
+ *   - A thread's cache goes to the depot when the thread exits (a pthread
+ *     key destructor); a record released after that (another key's
+ *     destructor dropping a future) goes to the depot on its own.
+ *
+ * Under ASan a free record is poisoned, so a use after the last unref is
+ * still reported.
  */
-#define CACHE_MAX 64
+#define SLOT_SIZE ((sizeof(weft_future) + 63) & ~(size_t)63)
+#define SLAB_RECORDS 512u
+#define CACHE_MAX 512u
+#define CACHE_BATCH 256u
+#ifndef WEFT_FUTURE_RETAIN
+#define WEFT_FUTURE_RETAIN ((size_t)128 << 20)
+#endif
 
 enum { CACHE_NEW = 0, CACHE_LIVE, CACHE_DEAD };
 
@@ -115,20 +144,107 @@ typedef struct future_cache {
     int status;
 } future_cache;
 
+/* A slab: this header, then SLAB_RECORDS records on 64-byte lines. The
+ * list of slabs keeps them reachable (they are never freed). */
+typedef struct slab {
+    struct slab *next;
+} slab;
+
 static _Thread_local future_cache cache;
 static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 static bool cache_key_ok;
 
+static weft_lock depot_lock = WEFT_LOCK_INIT;
+static weft_future *depot;      /* chains, linked by their heads' batch_next */
+static slab *slabs;             /* every slab, newest first */
+static char *carve_next;        /* the current slab's first unused record */
+static unsigned carve_left;     /* records left in it */
+static size_t slab_bytes;       /* all slabs' sizes */
+
+/* Link up to n records from the current slab into a chain for the
+ * caller's cache: its length in *got. NULL with *got 0 when the bound is
+ * reached, NULL with *got 1 when malloc failed. depot_lock held. */
+static weft_future *carve_locked(unsigned n, unsigned *got)
+{
+    *got = 0;
+    if (carve_left == 0) {
+        size_t size = sizeof(slab) + 64 + (size_t)SLAB_RECORDS * SLOT_SIZE;
+        if (slab_bytes + size > WEFT_FUTURE_RETAIN)
+            return NULL;
+        slab *sl = malloc(size);
+        if (!sl) {
+            *got = 1;
+            return NULL;
+        }
+        sl->next = slabs;
+        slabs = sl;
+        slab_bytes += size;
+        uintptr_t first = ((uintptr_t)(sl + 1) + 63) & ~(uintptr_t)63;
+        carve_next = (char *)first;
+        carve_left = SLAB_RECORDS;
+    }
+    if (n > carve_left)
+        n = carve_left;
+    weft_future *head = NULL;
+    for (unsigned i = 0; i < n; i++) {
+        /* From the top down, so that the chain hands records out in
+         * address order. */
+        weft_future *f = (weft_future *)(carve_next + (size_t)(n - 1 - i) * SLOT_SIZE);
+        f->pooled = true;
+        f->cache_next = head;
+        POISON(f, POISON_SIZE);
+        head = f;
+    }
+    carve_next += (size_t)n * SLOT_SIZE;
+    carve_left -= n;
+    *got = n;
+    return head;
+}
+
+/* Fill the empty cache: a chain from the depot, or new records from a
+ * slab. 1 if filled, 0 if the bound is reached, WEFT_ENOMEM if malloc
+ * failed. */
+static int cache_refill(void)
+{
+    unsigned n = 0;
+    weft_lock_acquire(&depot_lock);
+    weft_future *head = depot;
+    if (head) {
+        depot = head->batch_next;
+        for (weft_future *f = head; f; f = f->cache_next)
+            n++;
+    } else {
+        head = carve_locked(CACHE_BATCH, &n);
+    }
+    weft_lock_release(&depot_lock);
+    if (!head)
+        return n ? WEFT_ENOMEM : 0;
+    cache.head = head;
+    cache.n = n;
+    return 1;
+}
+
+/* Hand the chain head..tail to the depot. */
+static void depot_put(weft_future *head, weft_future *tail)
+{
+    tail->cache_next = NULL;
+    weft_lock_acquire(&depot_lock);
+    head->batch_next = depot;
+    depot = head;
+    weft_lock_release(&depot_lock);
+}
+
 static void cache_destroy(void *p)
 {
     future_cache *c = p;
-    while (c->head) {
-        weft_future *f = c->head;
-        c->head = f->cache_next;
-        UNPOISON(f, POISON_SIZE);
-        free(f);
+    if (c->head) {
+        weft_future *tail = c->head;
+        while (tail->cache_next)
+            tail = tail->cache_next;
+        depot_put(c->head, tail);
     }
+    c->head = NULL;
     c->n = 0;
     c->status = CACHE_DEAD;
 }
@@ -138,18 +254,9 @@ static void cache_key_init(void)
     cache_key_ok = pthread_key_create(&cache_key, cache_destroy) == 0;
 }
 
-static weft_future *future_alloc(void)
-{
-    weft_future *f = cache.head;
-    if (!f)
-        return malloc(sizeof *f);
-    UNPOISON(f, POISON_SIZE);
-    cache.head = f->cache_next;
-    cache.n--;
-    return f;
-}
-
-static void future_release(weft_future *f)
+/* Whether the calling thread's cache may hold records: only once the key
+ * whose destructor empties it at thread exit is set. */
+static bool cache_live(void)
 {
     if (cache.status == CACHE_NEW) {
         pthread_once(&cache_once, cache_key_init);
@@ -158,14 +265,55 @@ static void future_release(weft_future *f)
         bool ok = cache_key_ok && pthread_setspecific(cache_key, &cache) == 0;
         cache.status = ok ? CACHE_LIVE : CACHE_DEAD;
     }
-    if (cache.status != CACHE_LIVE || cache.n >= CACHE_MAX) {
+    return cache.status == CACHE_LIVE;
+}
+
+static weft_future *future_alloc(void)
+{
+    weft_future *f = cache.head;
+    int rc = 0;
+    if (!f && cache_live() && (rc = cache_refill()) > 0)
+        f = cache.head;
+    if (!f) {
+        if (rc < 0)
+            return NULL;
+        /* Past the bound, or a thread whose cache is gone: one record on
+         * its own, freed when released. */
+        f = malloc(SLOT_SIZE);
+        if (f)
+            f->pooled = false;
+        return f;
+    }
+    UNPOISON(f, POISON_SIZE);
+    cache.head = f->cache_next;
+    cache.n--;
+    return f;
+}
+
+static void future_release(weft_future *f)
+{
+    if (!f->pooled) {
         free(f);
         return;
+    }
+    POISON(f, POISON_SIZE);
+    if (cache.status != CACHE_LIVE && !cache_live()) {
+        depot_put(f, f);
+        return;
+    }
+    if (cache.n >= CACHE_MAX) {
+        /* Spill the CACHE_BATCH records at the top of the cache (their
+         * links are readable while poisoned); the one freed now stays. */
+        weft_future *head = cache.head, *tail = head;
+        for (unsigned i = 1; i < CACHE_BATCH; i++)
+            tail = tail->cache_next;
+        cache.head = tail->cache_next;
+        cache.n -= CACHE_BATCH;
+        depot_put(head, tail);
     }
     f->cache_next = cache.head;
     cache.head = f;
     cache.n++;
-    POISON(f, POISON_SIZE);
 }
 
 /* ------------------------------------------------- life and reference */
@@ -178,7 +326,10 @@ static int future_make(weft_future **out, uint32_t refs)
     if (!f)
         return WEFT_ENOMEM;
     /* Plain stores: nobody else sees f until the caller publishes it. */
-    *f = (weft_future){.state = WEFT_FUTURE_PENDING, .refs = refs, .lock = WEFT_LOCK_INIT};
+    *f = (weft_future){.state = WEFT_FUTURE_PENDING,
+                       .refs = refs,
+                       .lock = WEFT_LOCK_INIT,
+                       .pooled = f->pooled};
     *out = f;
     return 0;
 }

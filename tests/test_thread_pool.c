@@ -45,6 +45,12 @@ static int whoami(void *arg, void **result)
     return 0;
 }
 
+static int echo_arg(void *arg, void **result)
+{
+    *result = arg;
+    return 0;
+}
+
 static void wait_started(unsigned n)
 {
     while (__atomic_load_n(&started, __ATOMIC_SEQ_CST) < n)
@@ -477,6 +483,65 @@ START_TEST(many_submitters)
 }
 END_TEST
 
+/* Future records are pooled (src/future.c): they are made on one thread
+ * and freed on another, in bursts larger than a thread's cache, by threads
+ * that then exit with records still cached. No live future may share its
+ * record with another, and each keeps its own outcome. */
+enum { XN = 3000, XROUNDS = 6 };
+static weft_future *xfs[XN];
+
+static void *x_make(void *arg)
+{
+    for (uintptr_t i = 0; i < XN; i++)
+        if (weft_executor_submit(arg, echo_arg, (void *)i, &xfs[i]) != 0)
+            abort();
+    return NULL;
+}
+
+static void *x_drop(void *arg)
+{
+    (void)arg;
+    for (uintptr_t i = 0; i < XN; i++) {
+        void *r = NULL;
+        if (weft_future_result(xfs[i], WEFT_FOREVER, &r) != 0 || r != (void *)i)
+            abort();
+        weft_future_unref(xfs[i]);
+    }
+    return NULL;
+}
+
+static int by_address(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (weft_future *const *)a, y = (uintptr_t) * (weft_future *const *)b;
+    return (x > y) - (x < y);
+}
+
+START_TEST(future_records_cross_threads)
+{
+    weft_executor *ex = pool_of(2);
+    static weft_future *sorted[XN];
+    for (int round = 0; round < XROUNDS; round++) {
+        weft_thread *mk, *dr;
+        WT_OK(weft_thread_new(&mk, x_make, ex, NULL));
+        WT_OK(weft_thread_start(mk));
+        WT_OK(weft_thread_join(mk, WEFT_FOREVER));
+        weft_thread_free(mk);
+        memcpy(sorted, xfs, sizeof sorted);
+        qsort(sorted, XN, sizeof *sorted, by_address);
+        for (int i = 1; i < XN; i++)
+            ck_assert_ptr_ne(sorted[i - 1], sorted[i]);
+        WT_OK(weft_thread_new(&dr, x_drop, NULL, NULL));
+        WT_OK(weft_thread_start(dr));
+        WT_OK(weft_thread_join(dr, WEFT_FOREVER));
+        weft_thread_free(dr);
+    }
+    /* This thread too: make and drop more than its cache holds. */
+    x_make(ex);
+    x_drop(NULL);
+    weft_executor_free(ex);
+}
+END_TEST
+
 /* The timeout form of shutdown(wait=true): a held worker makes it time out
  * (polling and timed), the pool refuses work meanwhile, and once the task
  * is released a further call waits the workers out. */
@@ -509,4 +574,5 @@ WT_MAIN("thread_pool", 60, workers_on_demand_and_reused, workers_capped, default
         thread_names, initializer_once_per_worker, initializer_failure_breaks_pool,
         shutdown_cancel_futures, shutdown_runs_queued, shutdown_before_any_work,
         shutdown_wait_from_worker, cancel_queued_future, default_executor,
-        million_tasks_four_workers, many_submitters, shutdown_timeout)
+        million_tasks_four_workers, many_submitters, future_records_cross_threads,
+        shutdown_timeout)
