@@ -66,6 +66,7 @@ struct weft__coro {
     const void *rbottom;  /* the resumer's stack, as ASan knows it */
     size_t rsize;
     bool abandon;         /* weft__coro_free of a suspended coroutine: finish now */
+    char *low;            /* near the deepest frame live at the last switch out */
 #endif
 #ifdef WEFT_SANITIZE_THREAD
     void *fiber;
@@ -192,6 +193,16 @@ static inline void san_resume_end(weft__coro *co, void *fake)
 static inline void san_leave(weft__coro *co, bool last)
 {
 #ifdef WEFT_SANITIZE_ADDRESS
+    if (last) {
+        /* Frames that returned were unpoisoned by their epilogues; the ones
+         * still live at the last switch (this one and its callers, less
+         * than a page below here) keep their redzones poisoned: free
+         * clears just that part of the stack. */
+        uintptr_t low = (uintptr_t)__builtin_frame_address(0) - 4096;
+        /* The frame address, not a local's: with detect_stack_use_after_
+         * return, locals live on ASan's fake stack, elsewhere. */
+        co->low = low < (uintptr_t)co->base || low >= (uintptr_t)co ? co->base : (char *)low;
+    }
     __sanitizer_start_switch_fiber(last ? NULL : &co->fake, co->rbottom, co->rsize);
 #endif
 #ifdef WEFT_SANITIZE_THREAD
@@ -389,6 +400,7 @@ int weft__coro_new(weft__coro **out, size_t stack_size, weft__coro_fn fn, void *
     co->rbottom = NULL;
     co->rsize = 0;
     co->abandon = false;
+    co->low = base;
 #endif
 #ifdef WEFT_SANITIZE_THREAD
     co->fiber = __tsan_create_fiber(0);
@@ -459,7 +471,7 @@ void weft__coro_free(weft__coro *co)
     }
     /* The abandoned (or finished) frames left their redzones poisoned: the
      * next coroutine on this stack must start clean. */
-    __asan_unpoison_memory_region(co->base, (size_t)((char *)co - co->base));
+    __asan_unpoison_memory_region(co->low, (size_t)((char *)co - co->low));
 #endif
 #ifdef WEFT_SANITIZE_THREAD
     __tsan_destroy_fiber(co->fiber);
