@@ -145,19 +145,30 @@ static hdr *hdr_of(void *base, size_t size)
     return (hdr *)((char *)base + size - WEFT__STACK_HDR);
 }
 
+/* Whether the guard marker at g faults. An emulator (qemu-user) may take an
+ * advice it does not know as a hint and ignore it with success: then the
+ * kernel reading a string at g finds a zero page (ENOENT) instead of failing
+ * with EFAULT, and the guards fall back to mprotect. */
+static bool guard_works(const char *g)
+{
+    return access(g, F_OK) != 0 && errno == EFAULT;
+}
+
 /* Guard pages of a fresh slab. Under mu. */
 static int install_guards(slab *s, size_t slot)
 {
     for (unsigned i = 0; i < s->nstacks; i++) {
         char *g = s->mem + (size_t)i * slot;
         if (guard_mode != 2) {
-            if (madvise(g, page, MADV_GUARD_INSTALL) == 0) {
+            int rc = madvise(g, page, MADV_GUARD_INSTALL);
+            if (rc == 0 && (guard_mode == 1 || guard_works(g))) {
                 guard_mode = 1;
                 continue;
             }
-            /* EINVAL: a kernel before 6.13 (an unknown advice). Anything
-             * else is a real failure of this slab. */
-            if (errno != EINVAL || guard_mode == 1)
+            /* The first guard was refused with EINVAL (a kernel before
+             * 6.13: an unknown advice) or silently ignored: mprotect from
+             * now on. Any other failure is a failure of this slab. */
+            if (rc != 0 && (errno != EINVAL || guard_mode == 1))
                 return -1;
             guard_mode = 2;
         }
