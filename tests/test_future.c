@@ -784,14 +784,17 @@ END_TEST
 START_TEST(new2_reuse)
 {
     /* The per-thread cache hands freed records back: a freed future's
-     * record comes back for the next one (outside ASan's poisoning it is
-     * the same address), and a burst larger than the cache is freed. */
+     * record comes back for the next one, and a burst larger than the
+     * cache is freed. (Under ASan records are malloc'ed one by one, so
+     * that LeakSanitizer sees a leaked future: no reuse to check.) */
     weft_future *f, *g;
     WT_OK(weft__future_new2(&f));
     weft_future_unref(f);
     weft_future_unref(f);
     WT_OK(weft__future_new2(&g));
+#ifndef WEFT_SANITIZE_ADDRESS
     ck_assert_ptr_eq(f, g);
+#endif
     ck_assert_int_eq(weft_future_state_of(g), WEFT_FUTURE_PENDING);
     weft_future_unref(g);
     ck_assert(!weft_future_done(g)); /* one reference left */

@@ -21,8 +21,8 @@ int weft__future_run(weft_future *f, weft_task_fn fn, void *arg);
 int weft__future_fail_pending(weft_future *f, int code, const char *message);
 
 /* Fast allocation for executors: a future with two references (the
- * submitter's and the executor's), from a per-thread cache of freed futures
- * where possible. */
+ * submitter's and the executor's). Records come from a per-thread cache,
+ * refilled in batches from retained slabs (see future.c's allocator). */
 int weft__future_new2(weft_future **out);
 
 /*
