@@ -431,9 +431,15 @@ void weft_report_error(const char *what, int code, const char *message)
         fn(what, code, message, arg);
         return;
     }
-    /* One fprintf: stdio's stream lock keeps the line whole. */
-    fprintf(stderr, "weft: %s: %s (%s)\n", what, weft_err_name(code),
-            message ? message : weft_strerror(code));
+    /* One fprintf: stdio's stream lock keeps the line whole. A warning
+     * (code 0) has no error to name. */
+    if (code == 0 && !message)
+        fprintf(stderr, "weft: %s\n", what);
+    else if (code == 0)
+        fprintf(stderr, "weft: %s: %s\n", what, message);
+    else
+        fprintf(stderr, "weft: %s: %s (%s)\n", what, weft_err_name(code),
+                message ? message : weft_strerror(code));
 }
 
 /* ---------------------------------------------------- completion */

@@ -971,8 +971,15 @@ void weft_loop_call_exception_handler(weft_loop *L, const weft_loop_error *err)
         L->handler(L, err, L->handler_arg);
         return;
     }
-    weft_report_error(err->message ? err->message : "unhandled error in event loop", err->code,
-                      err->detail);
+    const char *what = err->message ? err->message : "unhandled error in event loop";
+    const char *name = err->task ? weft_task_name(err->task) : NULL;
+    if (!name) {
+        weft_report_error(what, err->code, err->detail);
+        return;
+    }
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s (task '%s')", what, name);
+    weft_report_error(buf, err->code, err->detail);
 }
 
 void weft__loop_warn(weft_loop *L, weft_future *task, const char *fmt, ...)

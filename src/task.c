@@ -2,11 +2,695 @@
  * task: coroutines run as tasks on an event loop (asyncio.Task), and the
  * coroutine parker that lets every weft primitive suspend a task instead of
  * its thread.
+ *
+ * A task is a future (what weft_create_task returns) plus a record beside it
+ * (struct task) that the future owns: the record lives until the future's
+ * last reference is dropped (the owner's destroy hook frees it), while the
+ * coroutine and its stack live only until the coroutine returns.
+ *
+ * Everything here runs on the loop's thread except the coroutine parker's
+ * wake (any thread: it is how a thread-pool result or a thread releasing a
+ * lock resumes a task) and the cancel hook (any thread: it forwards).
+ *
+ * The parker protocol. A suspended task waits on one park waiter record w
+ * (on the coroutine's stack); w->woken is its word:
+ *   0  waiting
+ *   1  woken by an unparker (park's "decided" wake-up)
+ *   2  interrupted on the loop thread (the deadline timer, a cancellation)
+ * Whoever moves the word away from 0 - the waker's exchange to 1, or the
+ * interrupter's CAS to 2 - schedules the task's resumption, exactly once;
+ * the loser does nothing. A task is therefore never queued twice, and a
+ * waker never touches a task that may be running. When the coroutine finds
+ * itself interrupted while park still needs the wake (an unparker had
+ * already dequeued it), park calls sleep again: the word goes back from 2
+ * to 0 unless the wake arrived meanwhile (1), and the coming wake then
+ * schedules it normally.
  */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal/clock.h"
+#include "internal/coro.h"
+#include "internal/future.h"
 #include "internal/loop.h"
+#include "internal/park.h"
+#include "weft/loop.h"
+#include "weft/sync.h"
+
+enum { W_WAITING = 0, W_WOKEN = 1, W_INTERRUPTED = 2 };
+
+typedef enum { T_NEW, T_STARTED, T_DONE } task_phase;
+
+typedef struct task {
+    weft__parker_ctx pctx;     /* first: what park's cancel masking sees */
+    weft__loop_item item;      /* queued to be resumed (or started) */
+    weft__loop_timer timer;    /* the deadline of the current wait */
+    weft_loop *loop;
+    weft_future *future;       /* the loop's reference while not done */
+    weft__coro *coro;
+    weft_task_fn fn;
+    void *arg;
+    struct task *prev, *next;  /* the loop's live tasks */
+    weft__waiter *waiter;      /* while suspended in park, else NULL */
+    void *task_ctx;            /* future.c's task context while suspended */
+    char *name;                /* NULL: the auto name in auto_name */
+    size_t stack_size;
+    int wake_reason;           /* why an interrupted wait ended */
+    int cancel_requests;       /* asyncio's cancelling() */
+    bool must_cancel;          /* a request not yet delivered */
+    bool errored;              /* in the registry of failed tasks (below) */
+    struct task *fprev, *fnext; /* that registry, under failed_lock */
+    task_phase phase;
+    char auto_name[24];
+} task;
+
+#define TASK_OF(p, field) ((task *)((char *)(p) - offsetof(task, field)))
+
+static _Thread_local task *running;
+
+static const weft__parker task_parker;
+static const weft__future_owner task_owner;
+
+static task *task_of(const weft_future *f)
+{
+    return weft__future_owner_ctx(f, &task_owner);
+}
+
+/* ------------------------------------------------------------ resuming */
+
+static void task_step(weft__loop_item *it);
+
+static void schedule(task *t)
+{
+    weft__loop_ready(t->loop, &t->item);
+}
+
+/* Interrupt the current wait of t (loop thread): true if this call ends it. */
+static bool interrupt(task *t, int reason)
+{
+    weft__waiter *w = t->waiter;
+    if (!w)
+        return false;
+    uint32_t v = W_WAITING;
+    if (!__atomic_compare_exchange_n(&w->woken, &v, W_INTERRUPTED, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        return false; /* a wake got there first and scheduled it */
+    t->wake_reason = reason;
+    schedule(t);
+    return true;
+}
+
+static void deadline_fired(weft__loop_timer *tm)
+{
+    interrupt(TASK_OF(tm, timer), WEFT_ETIMEDOUT);
+}
+
+/* Deliver a pending cancel request at a suspension point: true if the
+ * caller must return WEFT_ECANCELLED. */
+static bool take_cancel(task *t)
+{
+    if (!t->must_cancel || t->pctx.cancel_masked)
+        return false;
+    t->must_cancel = false;
+    return true;
+}
+
+/* Give control back to the loop; the caller has arranged to be resumed. */
+static void suspend(void)
+{
+    weft__coro_yield();
+}
+
+static int task_sleep(weft__waiter *w, int64_t deadline)
+{
+    task *t = w->parker_ctx;
+    uint32_t v = __atomic_load_n(&w->woken, __ATOMIC_ACQUIRE);
+    if (v == W_WOKEN)
+        return 0;
+    if (v == W_INTERRUPTED &&
+        !__atomic_compare_exchange_n(&w->woken, &v, W_WAITING, false, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_ACQUIRE))
+        return 0; /* the wake arrived: v is W_WOKEN */
+    int why = 0;
+    if (take_cancel(t))
+        why = WEFT_ECANCELLED;
+    else if (deadline != WEFT__NO_DEADLINE && deadline <= weft__now_ns())
+        why = WEFT_ETIMEDOUT;
+    if (why) {
+        v = W_WAITING;
+        if (__atomic_compare_exchange_n(&w->woken, &v, W_INTERRUPTED, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            return why;
+        /* Woken after all: a cancel request taken here stays pending. */
+        if (why == WEFT_ECANCELLED)
+            t->must_cancel = true;
+        return 0;
+    }
+    if (deadline != WEFT__NO_DEADLINE) {
+        int rc = weft__loop_timer_start(t->loop, &t->timer, deadline);
+        if (rc) {
+            v = W_WAITING;
+            if (__atomic_compare_exchange_n(&w->woken, &v, W_INTERRUPTED, false,
+                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                return rc;
+            return 0;
+        }
+    }
+    t->waiter = w;
+    suspend();
+    t->waiter = NULL;
+    weft__loop_timer_stop(t->loop, &t->timer);
+    if (__atomic_load_n(&w->woken, __ATOMIC_ACQUIRE) == W_WOKEN)
+        return 0;
+    return t->wake_reason;
+}
+
+static void task_wake(weft__waiter *w)
+{
+    /* Read what we need before the exchange: once it is done, w (on the
+     * task's stack) may be gone. The task itself lives while w waits (park
+     * does not return before its wake), so t is safe to use after a winning
+     * exchange: the task cannot run until we schedule it. */
+    task *t = w->parker_ctx;
+    if (__atomic_exchange_n(&w->woken, W_WOKEN, __ATOMIC_ACQ_REL) != W_WAITING)
+        return;
+    if (weft__loop_on_its_thread(t->loop))
+        schedule(t);
+    else
+        (void)weft__loop_ready_threadsafe(t->loop, &t->item);
+}
+
+/* weft_sleep inside a task. */
+static int task_nap(double seconds)
+{
+    task *t = running;
+    if (seconds == 0) {
+        if (take_cancel(t))
+            return WEFT_ECANCELLED;
+        schedule(t);
+        suspend();
+        return take_cancel(t) ? WEFT_ECANCELLED : 0;
+    }
+    int64_t deadline = weft__deadline(seconds);
+    if (deadline == WEFT__NO_DEADLINE)
+        return WEFT_EINVAL;
+    /* A private waiter nobody can unpark: only the deadline or a
+     * cancellation ends it. */
+    weft__waiter w = {.parker = &task_parker, .parker_ctx = t};
+    int rc = task_sleep(&w, deadline);
+    return rc == WEFT_ETIMEDOUT ? 0 : rc;
+}
+
+static const weft__parker task_parker = {task_sleep, task_wake, task_nap};
+
+/* --------------------------------------------------------------- life */
+
+static void task_main(void *arg)
+{
+    task *t = arg;
+    weft__future_run_ex(t->future, t->fn, t->arg, true);
+}
+
+static void task_describe(weft__loop_item *it, char *buf, size_t len)
+{
+    task *t = TASK_OF(it, item);
+    snprintf(buf, len, "task '%s'", t->name ? t->name : t->auto_name);
+}
+
+static void unlink_live(task *t)
+{
+    weft__loop_tasks *l = weft__loop_task_list(t->loop);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        l->head = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    t->prev = t->next = NULL;
+    l->count--;
+}
+
+static void note_failure(task *t);
+
+/* The coroutine returned (or never had to start): drop what only a running
+ * task needs, then the loop's reference, which may free t itself. */
+static void task_done(task *t)
+{
+    t->phase = T_DONE;
+    unlink_live(t);
+    weft__coro_free(t->coro);
+    t->coro = NULL;
+    weft__loop_timer_stop(t->loop, &t->timer);
+    if (weft_future_state_of(t->future) == WEFT_FUTURE_FINISHED && weft__future_code(t->future))
+        note_failure(t);
+    weft_future *f = t->future;
+    t->future = NULL;
+    weft_future_unref(f);
+}
+
+static int cancelled_fn(void *arg, void **result)
+{
+    return WEFT_ECANCELLED;
+}
+
+static int nomem_fn(void *arg, void **result)
+{
+    weft_task_set_message("no memory for the task's stack");
+    return WEFT_ENOMEM;
+}
+
+static void task_step(weft__loop_item *it)
+{
+    task *t = TASK_OF(it, item);
+    if (t->phase == T_NEW) {
+        t->phase = T_STARTED;
+        /* A task cancelled before it started never runs its function. */
+        weft_task_fn early = NULL;
+        if (take_cancel(t))
+            early = cancelled_fn;
+        else if (weft_future_done(t->future))
+            early = cancelled_fn; /* cancelled while pending: run_ex skips it */
+        else if (weft__coro_new(&t->coro, t->stack_size, task_main, t))
+            early = nomem_fn;
+        if (early) {
+            weft__future_run_ex(t->future, early, NULL, true);
+            task_done(t);
+            return;
+        }
+    }
+    task *outer = running;
+    const weft__parker *outer_parker = weft__current_parker;
+    void *outer_pctx = weft__current_parker_ctx;
+    running = t;
+    weft__current_parker = &task_parker;
+    weft__current_parker_ctx = t;
+    void *outer_ctx = weft__future_task_ctx_swap(t->task_ctx);
+    bool alive = weft__coro_resume(t->coro);
+    t->task_ctx = weft__future_task_ctx_swap(outer_ctx);
+    running = outer;
+    weft__current_parker = outer_parker;
+    weft__current_parker_ctx = outer_pctx;
+    if (!alive)
+        task_done(t);
+}
+
+/* ------------------------------------------------------ cancellation */
+
+/* Loop thread: asyncio's Task.cancel. */
+static bool request_cancel(task *t)
+{
+    if (t->phase == T_DONE || weft_future_done(t->future))
+        return false;
+    t->cancel_requests++;
+    if (t->pctx.cancel_masked || !interrupt(t, WEFT_ECANCELLED))
+        t->must_cancel = true;
+    return true;
+}
+
+static void cancel_cb(void *arg)
+{
+    weft_future *f = arg;
+    task *t = task_of(f);
+    if (t && t->future)
+        request_cancel(t);
+    weft_future_unref(f);
+}
+
+static bool owner_cancel(weft_future *f, void *ctx)
+{
+    task *t = ctx;
+    if (weft__loop_on_its_thread(t->loop) || !weft_loop_is_running(t->loop))
+        return request_cancel(t);
+    /* Another thread: the request travels to the loop. */
+    if (weft_future_done(f))
+        return false;
+    weft_future_ref(f);
+    if (weft_loop_call_soon_threadsafe(t->loop, cancel_cb, f)) {
+        weft_future_unref(f);
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------- failures never retrieved */
+
+/*
+ * asyncio reports a task whose exception nobody retrieved when the task is
+ * garbage collected. Here that is when its future's last reference goes,
+ * which may happen on any thread, after the loop is gone. Failed tasks are
+ * therefore kept in a registry under one lock (failures are rare, the lock
+ * is off the hot path): the loop clears their loop pointer when it is freed,
+ * and the report goes to the loop's handler only while the loop exists and
+ * the caller is its thread or it is not running; otherwise to
+ * weft_report_error.
+ */
+static pthread_mutex_t failed_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+static task *failed_head;
+
+static void note_failure(task *t)
+{
+    pthread_mutex_lock(&failed_lock);
+    t->errored = true;
+    t->fnext = failed_head;
+    if (failed_head)
+        failed_head->fprev = t;
+    failed_head = t;
+    pthread_mutex_unlock(&failed_lock);
+}
+
+static void owner_destroy(weft_future *f, void *ctx)
+{
+    task *t = ctx;
+    pthread_mutex_lock(&failed_lock);
+    if (t->errored) {
+        if (t->fprev)
+            t->fprev->fnext = t->fnext;
+        else
+            failed_head = t->fnext;
+        if (t->fnext)
+            t->fnext->fprev = t->fprev;
+    }
+    if (t->errored && !weft__future_retrieved(f)) {
+        int code = weft__future_code(f);
+        weft_loop *loop = t->loop;
+        if (loop && (weft__loop_on_its_thread(loop) || !weft_loop_is_running(loop))) {
+            weft_loop_error e = {
+                .message = "Task exception was never retrieved",
+                .code = code,
+                .detail = weft_future_message(f),
+                .task = f,
+            };
+            weft_loop_call_exception_handler(loop, &e);
+        } else {
+            char what[96];
+            snprintf(what, sizeof what, "task '%s': exception never retrieved",
+                     t->name ? t->name : t->auto_name);
+            weft_report_error(what, code, weft_future_message(f));
+        }
+    }
+    pthread_mutex_unlock(&failed_lock);
+    free(t->name);
+    free(t);
+}
+
+static const weft__future_owner task_owner = {owner_cancel, owner_destroy};
+
+/* ------------------------------------------------------------ the API */
+
+static weft_loop *loop_or_running(weft_loop *loop)
+{
+    return loop ? loop : weft__loop_running();
+}
+
+int weft_create_task_opts(weft_loop *loop, weft_task_fn fn, void *arg, const weft_task_opts *opts,
+                          weft_future **out)
+{
+    loop = loop_or_running(loop);
+    if (!loop)
+        return WEFT_ESTATE;
+    if (!fn)
+        return WEFT_EINVAL;
+    size_t stack = opts ? opts->stack_size : 0;
+    if (stack && stack < WEFT__CORO_STACK_MIN)
+        return WEFT_EINVAL;
+    /* The loop's structures are its thread's: another thread may only add
+     * tasks while the loop is not running. */
+    if (weft_loop_is_running(loop) && !weft__loop_on_its_thread(loop))
+        return WEFT_ESTATE;
+    task *t = malloc(sizeof *t);
+    if (!t)
+        return WEFT_ENOMEM;
+    *t = (task){
+        .item = {.run = task_step, .describe = task_describe},
+        .timer = WEFT__TIMER_INIT(deadline_fired),
+        .loop = loop,
+        .fn = fn,
+        .arg = arg,
+        .stack_size = stack,
+    };
+    if (opts && opts->name && !(t->name = strdup(opts->name))) {
+        free(t);
+        return WEFT_ENOMEM;
+    }
+    weft_future *f;
+    if (weft__future_new2(&f)) {
+        free(t->name);
+        free(t);
+        return WEFT_ENOMEM;
+    }
+    weft__loop_tasks *l = weft__loop_task_list(loop);
+    snprintf(t->auto_name, sizeof t->auto_name, "Task-%llu",
+             (unsigned long long)++l->next_id);
+    t->future = f;
+    weft__future_set_owner(f, &task_owner, t);
+    t->next = l->head;
+    if (t->next)
+        t->next->prev = t;
+    l->head = t;
+    l->count++;
+    schedule(t);
+    if (out)
+        *out = f;
+    else
+        weft_future_unref(f);
+    return 0;
+}
+
+int weft_create_task(weft_loop *loop, weft_task_fn fn, void *arg, const char *name,
+                     weft_future **out)
+{
+    weft_task_opts o = {.name = name};
+    return weft_create_task_opts(loop, fn, arg, &o, out);
+}
+
+weft_future *weft_current_task(void)
+{
+    return running ? running->future : NULL;
+}
+
+bool weft_in_coroutine(void)
+{
+    return running != NULL;
+}
+
+int weft_all_tasks(weft_loop *loop, weft_future **out, size_t cap, size_t *n)
+{
+    loop = loop_or_running(loop);
+    if (!loop)
+        return WEFT_ESTATE;
+    if ((cap && !out) || !n)
+        return WEFT_EINVAL;
+    weft__loop_tasks *l = weft__loop_task_list(loop);
+    size_t i = 0;
+    for (task *t = l->head; t; t = t->next) {
+        if (weft_future_done(t->future))
+            continue; /* cancelled before it started */
+        if (i < cap)
+            out[i] = weft_future_ref(t->future);
+        i++;
+    }
+    *n = i;
+    return 0;
+}
+
+bool weft_is_task(const weft_future *f)
+{
+    return task_of(f) != NULL;
+}
+
+const char *weft_task_name(const weft_future *f)
+{
+    task *t = task_of(f);
+    if (!t)
+        return NULL;
+    return t->name ? t->name : t->auto_name;
+}
+
+int weft_task_set_name(weft_future *f, const char *name)
+{
+    task *t = task_of(f);
+    if (!t || !name)
+        return WEFT_EINVAL;
+    char *n = strdup(name);
+    if (!n)
+        return WEFT_ENOMEM;
+    free(t->name);
+    t->name = n;
+    return 0;
+}
+
+bool weft_task_cancel(weft_future *f)
+{
+    return weft_future_cancel(f);
+}
+
+int weft_task_cancelling(const weft_future *f)
+{
+    task *t = task_of(f);
+    return t ? t->cancel_requests : WEFT_EINVAL;
+}
+
+int weft_task_uncancel(weft_future *f)
+{
+    task *t = task_of(f);
+    if (!t)
+        return WEFT_EINVAL;
+    if (t->cancel_requests > 0 && --t->cancel_requests == 0)
+        t->must_cancel = false;
+    return t->cancel_requests;
+}
+
+/* Wait for f to end whatever cancellations arrive meanwhile (a cancelled
+ * inner task cleaning up). */
+static void await_end(weft_future *f)
+{
+    weft__cancel_mask();
+    while (weft_future_exception(f, WEFT_FOREVER) == WEFT_ECANCELLED && !weft_future_done(f))
+        ;
+    weft__cancel_unmask();
+}
+
+int weft_await(weft_future *f, void **result)
+{
+    if (!f)
+        return WEFT_EINVAL;
+    int rc = weft_future_result(f, WEFT_FOREVER, result);
+    if (rc != WEFT_ECANCELLED || !running || weft_future_done(f))
+        return rc;
+    /* We were cancelled while f was not done: cancel f too, as asyncio's
+     * await does, and let a task finish its clean-up first. */
+    weft_future_cancel(f);
+    if (weft_is_task(f))
+        await_end(f);
+    return WEFT_ECANCELLED;
+}
+
+int weft_wait_for(weft_future *f, double timeout, void **result)
+{
+    if (!f || weft__timeout_valid(timeout))
+        return WEFT_EINVAL;
+    int rc = weft_future_result(f, timeout, result);
+    if ((rc != WEFT_ETIMEDOUT && rc != WEFT_ECANCELLED) || weft_future_done(f))
+        return rc;
+    weft_future_cancel(f);
+    if (weft_is_task(f))
+        await_end(f);
+    if (rc == WEFT_ETIMEDOUT && weft_future_done(f) &&
+        weft_future_state_of(f) == WEFT_FUTURE_FINISHED) {
+        /* It finished after all while being cancelled: its outcome wins,
+         * as in asyncio. */
+        return weft_future_result(f, 0, result);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------- loop freeing */
 
 void weft__tasks_loop_freeing(weft_loop *loop)
 {
-    /* No task can exist yet: tasks arrive with weft_create_task. */
-    (void)loop;
+    weft__loop_tasks *l = weft__loop_task_list(loop);
+    /* Pending tasks are cancelled and run until they end (asyncio.run's
+     * clean-up), each reported once. A task that refuses cancellation is
+     * cancelled again at every round. */
+    bool reported = false;
+    while (l->count) {
+        weft_future *probe = NULL;
+        for (task *t = l->head; t; t = t->next) {
+            /* A task cancelled before it started is done already; it only
+             * waits for its step to release it. */
+            if (!reported && !weft_future_done(t->future)) {
+                weft_loop_error e = {
+                    .message = "Task was pending when its loop was freed: cancelled",
+                    .task = t->future,
+                };
+                weft_loop_call_exception_handler(loop, &e);
+            }
+            request_cancel(t);
+            probe = t->future;
+        }
+        reported = true;
+        /* Run the loop until the last-listed task ends, then look again. */
+        weft_future_ref(probe);
+        weft_loop_run_until_complete(loop, probe, NULL);
+        weft_future_unref(probe);
+    }
+    /* Failed tasks whose futures outlive the loop report elsewhere. */
+    pthread_mutex_lock(&failed_lock);
+    for (task *t = failed_head; t; t = t->fnext)
+        if (t->loop == loop)
+            t->loop = NULL;
+    pthread_mutex_unlock(&failed_lock);
+}
+
+/* ------------------------------------------------------ timeout scopes */
+
+typedef struct scope {
+    task *t;
+    weft__loop_timer timer;
+    int cancelling_at_enter;
+    bool expired;
+} scope;
+
+_Static_assert(sizeof(scope) <= sizeof(weft_timeout), "weft_timeout too small");
+
+static void scope_fired(weft__loop_timer *tm)
+{
+    scope *s = (scope *)((char *)tm - offsetof(scope, timer));
+    s->expired = true;
+    request_cancel(s->t);
+}
+
+static int scope_arm(scope *s, int64_t when)
+{
+    weft__loop_timer_stop(s->t->loop, &s->timer);
+    if (when == WEFT__NO_DEADLINE)
+        return 0;
+    return weft__loop_timer_start(s->t->loop, &s->timer, when);
+}
+
+int weft_timeout_enter(weft_timeout *tmo, double delay)
+{
+    if (!tmo || weft__timeout_valid(delay))
+        return WEFT_EINVAL;
+    if (!running)
+        return WEFT_ESTATE;
+    scope *s = (scope *)tmo;
+    *s = (scope){
+        .t = running,
+        .timer = WEFT__TIMER_INIT(scope_fired),
+        .cancelling_at_enter = running->cancel_requests,
+    };
+    return scope_arm(s, weft__deadline(delay));
+}
+
+int weft_timeout_reschedule(weft_timeout *tmo, double when)
+{
+    scope *s = (scope *)tmo;
+    if (!s || !s->t || (when != WEFT_FOREVER && !(when >= 0)))
+        return WEFT_EINVAL;
+    if (s->expired)
+        return WEFT_ESTATE;
+    int64_t ns = when == WEFT_FOREVER || when >= 9.2e9 ? WEFT__NO_DEADLINE : (int64_t)(when * 1e9);
+    return scope_arm(s, ns);
+}
+
+bool weft_timeout_expired(const weft_timeout *tmo)
+{
+    const scope *s = (const scope *)tmo;
+    return s && s->expired;
+}
+
+int weft_timeout_exit(weft_timeout *tmo, int rc)
+{
+    scope *s = (scope *)tmo;
+    if (!s || !s->t)
+        return rc;
+    weft__loop_timer_stop(s->t->loop, &s->timer);
+    if (s->expired && weft_task_uncancel(s->t->future) <= s->cancelling_at_enter &&
+        rc == WEFT_ECANCELLED)
+        rc = WEFT_ETIMEDOUT;
+    s->t = NULL;
+    return rc;
 }
