@@ -11,8 +11,11 @@
  *
  * One loop runs on one thread at a time. Loop functions are called from the
  * loop's thread (from its callbacks and coroutines, or before it runs),
- * except the ones marked "any thread". A future completed on another thread
- * (a thread-pool result) wakes the coroutine awaiting it safely.
+ * except the ones marked "any thread"; those need the loop not yet freed
+ * when they start (a call racing with weft_loop_free gets WEFT_ESTATE, a
+ * call after it is a use after free). A future completed on another thread
+ * (a thread-pool result) wakes the coroutine awaiting it safely. A loop
+ * cannot be used in a child after fork(): make a new one there.
  *
  * Cancellation is asyncio's: cancelling a task makes its current (or next)
  * suspension return WEFT_ECANCELLED once. The coroutine may clean up - and
@@ -87,11 +90,10 @@ typedef struct weft_loop_opts {
 WEFT_API int weft_loop_new(weft_loop **out, const weft_loop_opts *opts);
 
 /** Close and free a loop that is not running (WEFT_ESTATE if it is; NULL
- *  is allowed). Callbacks not yet run are dropped. Tasks still pending are
- *  cancelled without being resumed - their stacks are abandoned, so nothing
- *  on them runs - and reported (asyncio's "Task was destroyed but it is
- *  pending"); weft_run avoids that by cancelling them and letting them
- *  finish first. */
+ *  is allowed). Tasks still pending are reported (asyncio's "Task was
+ *  destroyed but it is pending"), cancelled, and the loop runs until they
+ *  have ended (a task that keeps refusing cancellation is cancelled again
+ *  at each of its waits); then callbacks not yet run are dropped. */
 WEFT_API int weft_loop_free(weft_loop *loop);
 
 /** The loop running on the calling thread (in its callbacks and
