@@ -26,6 +26,8 @@ bench)
     peer_pc glib-2.0 libglib2.0-dev
     peer_pc libuv libuv1-dev
     peer_cmd go golang-go
+    # Boost.Context ships no pkg-config file: look for its header.
+    [ -e /usr/include/boost/context/detail/fcontext.hpp ] || optional="$optional libboost-context-dev"
     ;;
 esac
 

@@ -57,6 +57,9 @@ struct weft__coro {
     weft__coro *outer;    /* the coroutine that resumed this one (NULL: the thread) */
     weft__coro_fn fn;
     void *arg;
+#ifdef WEFT_CORO_SWITCH_ucontext
+    bool more;            /* what resume returns, set by the coroutine's side */
+#endif
     char *base;           /* usable stack: [base, base + size); guard page below */
     size_t size;
     char *guard;          /* base - page: what the SIGSEGV handler checks */
@@ -77,8 +80,13 @@ struct weft__coro {
 /* The coroutine running on this thread. The SIGSEGV handler reads it: a
  * stack overflow faults in the running coroutine's guard page, so this one
  * pointer (no lock, no list of stacks) is all the handler needs. */
-static _Thread_local weft__coro *cur;
-static _Thread_local bool thread_ready;
+/* initial-exec: a switch reads these, and the general-dynamic model that
+ * -fPIC implies would make each read a call to __tls_get_addr (as much
+ * again as the switch itself). The price is a few bytes of static TLS,
+ * which a dlopen of libweft takes from glibc's surplus. */
+#define TLS_IE __attribute__((tls_model("initial-exec")))
+static _Thread_local weft__coro *cur TLS_IE;
+static _Thread_local bool thread_ready TLS_IE;
 
 /* ------------------------------------------------------------- switches */
 
@@ -107,22 +115,33 @@ static void ctx_make(weft__coro *co, char *top)
     co->uc.uc_stack.ss_size = 0;
 }
 
-#define SWITCH_IN(co)                                                           \
-    do {                                                                        \
-        ucontext_t back_;                                                       \
-        back_.uc_stack.ss_sp = NULL; /* swapcontext leaves it; see above */     \
-        back_.uc_stack.ss_size = 0;                                             \
-        (co)->back = &back_;                                                    \
-        swapcontext(&back_, &(co)->uc);                                         \
-    } while (0)
-#define SWITCH_OUT(co) swapcontext(&(co)->uc, (co)->back)
-#define SWITCH_FINAL(co) setcontext((co)->back)
+/* Into co; returns what its side passed to switch_out. */
+static inline bool switch_in(weft__coro *co)
+{
+    ucontext_t back;
+    back.uc_stack.ss_sp = NULL; /* swapcontext leaves it alone; see above */
+    back.uc_stack.ss_size = 0;
+    co->back = &back;
+    swapcontext(&back, &co->uc);
+    return co->more;
+}
+
+/* Back to co's resumer, whose resume returns `more`. */
+static inline void switch_out(weft__coro *co, bool more)
+{
+    co->more = more;
+    if (more)
+        swapcontext(&co->uc, co->back);
+    else
+        setcontext(co->back);
+}
 
 #else
 
 /* switch.S: save this context's registers on its stack and its stack
- * pointer in *save, then load the context saved at `to`. */
-void weft__ctx_switch(void **save, void *to);
+ * pointer in *save, then load the context saved at `to`, whose own call
+ * of weft__ctx_switch then returns `ret`. */
+bool weft__ctx_switch(void **save, void *to, bool ret);
 /* switch.S: the first frame of every coroutine. */
 void weft__ctx_start(void);
 
@@ -163,9 +182,25 @@ static void ctx_make(weft__coro *co, char *top)
     co->sp = sp;
 }
 
-#define SWITCH_IN(co) weft__ctx_switch(&(co)->back, (co)->sp)
-#define SWITCH_OUT(co) weft__ctx_switch(&(co)->sp, (co)->back)
-#define SWITCH_FINAL(co) weft__ctx_switch(&(co)->sp, (co)->back)
+/*
+ * Into co; returns what its side passes to switch_out. Resume and yield end
+ * in these calls when no sanitizer needs a word after the switch, so the
+ * compiler makes them jumps: the switch then lands straight in the caller
+ * of resume (or yield), like a return, and no `ret` of resume or yield is
+ * left to be mispredicted (the CPU's return-stack predictor holds the other
+ * context's return addresses). Bookkeeping for the resumer (`cur`, the
+ * result) is therefore done by the coroutine's side before it switches.
+ */
+static inline bool switch_in(weft__coro *co)
+{
+    return weft__ctx_switch(&co->back, co->sp, false);
+}
+
+/* Back to co's resumer, whose resume returns `more`. */
+static inline void switch_out(weft__coro *co, bool more)
+{
+    weft__ctx_switch(&co->sp, co->back, more);
+}
 
 #endif
 
@@ -334,7 +369,7 @@ static void segv_install(void)
 /* Once per thread, at its first resume: the SIGSEGV handler (process-wide,
  * once) and an alternate signal stack for this thread, unless it has one
  * (a sanitizer's, or the application's). */
-static void thread_prepare(void)
+__attribute__((noinline, cold)) static void thread_prepare(void)
 {
     pthread_once(&segv_once, segv_install);
     stack_t ss;
@@ -370,8 +405,9 @@ static void coro_entry(weft__coro *co)
     san_entered(co, true);
     co->fn(co->arg);
     co->state = CO_DONE;
+    cur = co->outer;
     san_leave(co, true);
-    SWITCH_FINAL(co);
+    switch_out(co, false);
     abort(); /* a finished coroutine is never switched to */
 }
 
@@ -428,15 +464,18 @@ bool weft__coro_resume(weft__coro *co)
      * these means a finished, running or freed coroutine was resumed. */
     if (co->state != CO_NEW && co->state != CO_SUSPENDED)
         abort();
-    void *fake = NULL;
     co->outer = cur;
     co->state = CO_RUNNING;
     cur = co;
+#if defined(WEFT_SANITIZE_ADDRESS) || defined(WEFT_SANITIZE_THREAD)
+    void *fake = NULL;
     san_resume_begin(co, &fake);
-    SWITCH_IN(co);
+    bool more = switch_in(co);
     san_resume_end(co, fake);
-    cur = co->outer;
-    return co->state != CO_DONE;
+    return more;
+#else
+    return switch_in(co); /* a tail call: see switch_in */
+#endif
 }
 
 void weft__coro_yield(void)
@@ -445,18 +484,20 @@ void weft__coro_yield(void)
     if (!co)
         abort(); /* a yield outside any coroutine has nowhere to go */
     co->state = CO_SUSPENDED;
+    cur = co->outer;
     san_leave(co, false);
-    SWITCH_OUT(co);
+    switch_out(co, true);
     /* Resumed, maybe by another thread: nothing below may use a TLS address
-     * computed before the switch. */
+     * computed before the switch (resume set `cur`). */
     san_entered(co, false);
 #ifdef WEFT_SANITIZE_ADDRESS
     if (co->abandon) {
         /* weft__coro_free of a suspended coroutine, under ASan: leave for
          * good with a NULL fake-stack save so ASan frees the fake stack. */
         co->state = CO_DONE;
+        cur = co->outer;
         san_leave(co, true);
-        SWITCH_FINAL(co);
+        switch_out(co, false);
         abort();
     }
 #endif

@@ -94,8 +94,9 @@ static size_t page;
  * Written under mu. */
 static int guard_mode;
 
-static _Thread_local tcache tc[TC_SIZES];
-static _Thread_local bool tc_registered;
+/* initial-exec, as in coro.c: no __tls_get_addr call per coroutine. */
+static _Thread_local tcache tc[TC_SIZES] __attribute__((tls_model("initial-exec")));
+static _Thread_local bool tc_registered __attribute__((tls_model("initial-exec")));
 static pthread_key_t tc_key;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 

@@ -18,7 +18,8 @@
  */
     .text
 
-/* void weft__ctx_switch(void **save, void *to) */
+/* bool weft__ctx_switch(void **save, void *to, bool ret): the other
+ * context's call of weft__ctx_switch returns `ret`. */
     .globl  weft__ctx_switch
     .hidden weft__ctx_switch
     .type   weft__ctx_switch, %function
@@ -70,6 +71,7 @@ weft__ctx_switch:
     msr     fpcr, x9
     add     sp, sp, #176
     .cfi_def_cfa_offset 0
+    and     w0, w2, #0xff
     .cfi_restore x19
     .cfi_restore x20
     .cfi_restore x21
