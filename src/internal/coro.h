@@ -81,6 +81,11 @@ extern const char weft__coro_impl[];
  * reuse; whole slabs beyond it go back to the kernel. */
 #define WEFT__STACK_CACHE_MAX 4096
 
+/* Limits under the sanitizers: a TSan fiber is a whole TSan thread state
+ * (about half a millisecond to create and destroy, and TSan holds at most
+ * 8128 threads and fibers at once), so TSan runs must keep fewer coroutines
+ * alive than that. Under ASan the default stack is twice as large. */
+
 /* ------------------------------------------------------------ stack pool */
 
 /* The pool's own record of a stack lives in the top WEFT__STACK_HDR bytes of
