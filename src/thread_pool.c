@@ -97,8 +97,11 @@ typedef struct task {
     weft_future *fut; /* the executor's reference */
 } task;
 
+/* One cell per cache line: the submitter fills the next cell while a
+ * worker reads this one, and sharing a line between them would bounce it
+ * on every task. */
 typedef struct cell {
-    size_t seq;
+    _Alignas(CACHELINE) size_t seq;
     task t;
 } cell;
 
@@ -636,7 +639,7 @@ int weft_thread_pool_new(weft_executor **out, const weft_thread_pool_opts *opts)
         p->prefix = strdup(buf);
     }
     p->threads = calloc(p->max_workers, sizeof *p->threads);
-    p->ring = malloc(WEFT_POOL_RING * sizeof *p->ring);
+    p->ring = aligned_alloc(CACHELINE, WEFT_POOL_RING * sizeof *p->ring);
     if (!p->prefix || !p->threads || !p->ring) {
         free(p->prefix);
         free(p->threads);
