@@ -27,8 +27,9 @@
 #define WEFT_BENCH_PEERS "bench/peers"
 #endif
 
-/* A hung benchmark is killed after this long. */
-#define CHILD_TIMEOUT_S 150
+/* A hung benchmark is killed after this long (the million-coroutine ones
+ * take half a minute on an idle machine, several on a busy one). */
+#define CHILD_TIMEOUT_S 300
 
 /* Filled by WB_REGISTER before main runs, then sorted by order. */
 #define MAX_BENCH 64
