@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "internal/loop.h"
+#include "internal/park.h"
 #include "weft/loop.h"
 
 /* --------------------------------------------------------------- gather */
@@ -35,14 +36,16 @@ static void gather_unref(gather *g)
 static int gather_child_done(weft_future *child, void *arg)
 {
     gather *g = arg;
+    /* Reading the outcome marks a failed task's error retrieved: the
+     * gather reports it (or its caller reads the children). */
+    int code = weft_future_cancelled(child) ? 0 : weft_future_exception(child, 0);
     if (!g->return_exceptions) {
         /* The first failure (or cancellation) ends the gather; the other
          * children go on, as asyncio's. A later one finds it done. */
         if (weft_future_cancelled(child))
             weft_future_set_error(g->outer, WEFT_ECANCELLED, "a gathered future was cancelled");
-        else if (weft_future_exception(child, 0))
-            weft_future_set_error(g->outer, weft_future_exception(child, 0),
-                                  weft_future_message(child));
+        else if (code)
+            weft_future_set_error(g->outer, code, weft_future_message(child));
     }
     if (__atomic_sub_fetch(&g->left, 1, __ATOMIC_ACQ_REL) == 0)
         weft_future_set_result(g->outer, NULL);
@@ -164,6 +167,14 @@ int weft_to_thread(weft_task_fn fn, void *arg, void **result)
     if (rc)
         return rc;
     rc = weft_await(f, result);
+    if (rc == WEFT_ECANCELLED && !weft_future_done(f)) {
+        /* Cancelled while fn runs on a worker: fn may still use arg, which
+         * in C usually lives on this coroutine's stack, so wait for it to
+         * end (without being cancelled again) before returning. */
+        weft__cancel_mask();
+        weft_future_exception(f, WEFT_FOREVER);
+        weft__cancel_unmask();
+    }
     weft_future_unref(f);
     return rc;
 }
@@ -184,8 +195,9 @@ int weft_run(weft_task_fn main, void *arg, void **result)
         rc = weft_loop_run_until_complete(loop, task, result);
         weft_future_unref(task);
     }
-    /* Freeing cancels the tasks main left behind and runs them to their
-     * end (asyncio.run's clean-up). */
+    /* The tasks main left behind are cancelled and run to their end,
+     * silently (asyncio.run's clean-up); then the loop goes. */
+    weft__tasks_finish(loop, false);
     weft_loop_free(loop);
     return rc;
 }

@@ -46,7 +46,10 @@ static void barrier_set_broken(weft_barrier *b, bool broken)
 
 static void barrier_lock(weft_barrier *b)
 {
+    /* Internal, held briefly: not a cancellation point (see weft__lock_take). */
+    weft__cancel_mask();
     weft__lock_acquire_until(&b->lock_, WEFT__NO_DEADLINE, WEFT_WAIT_BARRIER, b);
+    weft__cancel_unmask();
 }
 
 static void barrier_unlock(weft_barrier *b)

@@ -178,6 +178,8 @@ int weft_condition_wait_for(weft_condition *cond, weft_predicate pred, void *arg
     int64_t deadline = weft__deadline(timeout);
     for (;;) {
         int rc = cond_wait_until(cond, deadline);
+        if (rc == WEFT_ECANCELLED)
+            return rc; /* delivered even if the predicate just became true */
         if (pred(arg))
             return 0;
         if (rc != 0)

@@ -39,6 +39,7 @@
 #include "internal/clock.h"
 #include "internal/future.h"
 #include "internal/park.h"
+#include "internal/sync.h"
 #include "weft/sync.h"
 
 #if defined(WEFT_SANITIZE_ADDRESS)
@@ -215,7 +216,7 @@ static weft_future *carve_locked(unsigned n, unsigned *got)
 static int cache_refill(void)
 {
     unsigned n = 0;
-    weft_lock_acquire(&depot_lock);
+    weft__lock_take(&depot_lock);
     weft_future *head = depot;
     if (head) {
         depot = head->batch_next;
@@ -236,7 +237,7 @@ static int cache_refill(void)
 static void depot_put(weft_future *head, weft_future *tail)
 {
     tail->cache_next = NULL;
-    weft_lock_acquire(&depot_lock);
+    weft__lock_take(&depot_lock);
     head->batch_next = depot;
     depot = head;
     weft_lock_release(&depot_lock);
@@ -260,7 +261,7 @@ static void cache_destroy(void *p)
  * locked by a thread that does not exist there. */
 static void depot_fork_prepare(void)
 {
-    weft_lock_acquire(&depot_lock);
+    weft__lock_take(&depot_lock);
 }
 
 static void depot_fork_parent(void)
@@ -413,7 +414,7 @@ static void *report_arg;
 
 void weft_set_report_handler(weft_report_fn fn, void *arg)
 {
-    weft_lock_acquire(&report_lock);
+    weft__lock_take(&report_lock);
     report_fn = fn;
     report_arg = fn ? arg : NULL;
     weft_lock_release(&report_lock);
@@ -421,7 +422,7 @@ void weft_set_report_handler(weft_report_fn fn, void *arg)
 
 void weft_report_error(const char *what, int code, const char *message)
 {
-    weft_lock_acquire(&report_lock);
+    weft__lock_take(&report_lock);
     weft_report_fn fn = report_fn;
     void *arg = report_arg;
     weft_lock_release(&report_lock);
@@ -470,7 +471,7 @@ static bool mark_hooked(weft_future *f)
  * the callbacks without it. */
 static void run_lists(weft_future *f)
 {
-    weft_lock_acquire(&f->lock);
+    weft__lock_take(&f->lock);
     for (weft__future_hook *h = f->hooks, *next; h; h = next) {
         next = h->next;
         h->linked = false;
@@ -594,9 +595,10 @@ bool weft_future_cancel(weft_future *f)
     if (!f)
         return false;
     uint32_t s = __atomic_load_n(&f->state, __ATOMIC_RELAXED);
-    /* A running task is asked to stop rather than refused (Task.cancel). */
-    if ((s & STATE_MASK) == WEFT_FUTURE_RUNNING && !(s & COMPLETING) && f->owner &&
-        f->owner->cancel)
+    /* A task is asked to stop (Task.cancel) rather than ended here: its
+     * loop ends it, so its callbacks run on the loop's thread, and a
+     * running task is not refused. */
+    if (!is_final(s) && !(s & COMPLETING) && f->owner && f->owner->cancel)
         return f->owner->cancel(f, f->owner_ctx);
     do {
         if ((s & STATE_MASK) == WEFT_FUTURE_CANCELLED)
@@ -684,6 +686,11 @@ static int wait_final(weft_future *f, double timeout, uint32_t *state)
         int64_t deadline = weft__deadline(timeout);
         for (;;) {
             int rc = weft__park(&f->state, &spec, deadline, NULL);
+            /* A coroutine's cancellation is delivered even if the future
+             * ended at the same moment (asyncio does so too); only a
+             * timeout defers to an outcome that is there. */
+            if (rc == WEFT_ECANCELLED)
+                return rc;
             s = load_state(f);
             if (is_final(s))
                 break;
@@ -722,7 +729,7 @@ int weft_future_add_done_callback(weft_future *f, weft_future_cb fn, void *arg)
     if (!f || !fn)
         return WEFT_EINVAL;
     if (!is_final(load_state(f))) {
-        weft_lock_acquire(&f->lock);
+        weft__lock_take(&f->lock);
         if (mark_hooked(f)) {
             /* malloc under the lock: it is short, and the lock is f's own. */
             cb_node *n = f->cb0_used ? malloc(sizeof *n) : &f->cb0;
@@ -746,7 +753,7 @@ int weft_future_add_done_callback(weft_future *f, weft_future_cb fn, void *arg)
 
 bool weft__future_hook_add(weft_future *f, weft__future_hook *h)
 {
-    weft_lock_acquire(&f->lock);
+    weft__lock_take(&f->lock);
     bool hooked = mark_hooked(f);
     if (hooked) {
         h->prev = NULL;
@@ -764,7 +771,7 @@ void weft__future_hook_remove(weft_future *f, weft__future_hook *h)
 {
     /* If the completer got to h first, it ran h->fn under this lock: once we
      * hold it, that call is over. */
-    weft_lock_acquire(&f->lock);
+    weft__lock_take(&f->lock);
     if (h->linked) {
         if (h->prev)
             h->prev->next = h->next;

@@ -921,7 +921,9 @@ int weft_loop_free(weft_loop *L)
         return 0;
     if (L->dead || __atomic_load_n(&L->shared.running, __ATOMIC_ACQUIRE))
         return WEFT_ESTATE;
-    weft__tasks_loop_freeing(L);
+    int rc = weft__tasks_loop_freeing(L);
+    if (rc)
+        return rc;
 
     /* Close the gate and wait for the any-thread calls already inside. */
     __atomic_fetch_or(&L->shared.gate, 1, __ATOMIC_ACQ_REL);

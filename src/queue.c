@@ -36,6 +36,7 @@
 
 #include "internal/clock.h"
 #include "internal/park.h"
+#include "internal/sync.h"
 #include "platform/futex.h"
 #include "weft/queue.h"
 #include "weft/sync.h"
@@ -332,7 +333,7 @@ static int queue_park(weft_queue *q, uint32_t *key, bool (*ready)(const weft_que
 /* One attempt: 0, WEFT_EFULL, WEFT_ESHUTDOWN or WEFT_ENOMEM. */
 static int put_once(weft_queue *q, void *item)
 {
-    weft_lock_acquire(&q->lock);
+    weft__lock_take(&q->lock);
     if (q->shut) {
         weft_lock_release(&q->lock);
         return WEFT_ESHUTDOWN;
@@ -402,7 +403,7 @@ int weft_queue_try_put(weft_queue *q, void *item)
 /* One attempt: 0, WEFT_EEMPTY or WEFT_ESHUTDOWN. */
 static int get_once(weft_queue *q, void **item)
 {
-    weft_lock_acquire(&q->lock);
+    weft__lock_take(&q->lock);
     if (q->count == 0 || (q->shut & SHUT_NOW)) {
         int rc = q->shut ? WEFT_ESHUTDOWN : WEFT_EEMPTY;
         weft_lock_release(&q->lock);
@@ -495,7 +496,7 @@ int weft_queue_task_done(weft_queue *q)
         return WEFT_EINVAL;
     if (q->kind == KIND_SIMPLE)
         return WEFT_ESTATE;
-    weft_lock_acquire(&q->lock);
+    weft__lock_take(&q->lock);
     if (q->unfinished == 0) {
         weft_lock_release(&q->lock);
         return WEFT_EOVERFLOW;
@@ -520,6 +521,8 @@ int weft_queue_join(weft_queue *q, double timeout)
     int64_t deadline = weft__deadline(timeout);
     for (;;) {
         int rc = queue_park(q, &q->joiners, join_ready, deadline);
+        if (rc == WEFT_ECANCELLED)
+            return rc; /* delivered even if the queue just drained */
         if (join_ready(q))
             return 0;
         if (rc)
@@ -533,7 +536,7 @@ int weft_queue_shutdown(weft_queue *q, bool immediate, void (*drop)(void *item))
 {
     if (!q)
         return WEFT_EINVAL;
-    weft_lock_acquire(&q->lock);
+    weft__lock_take(&q->lock);
     __atomic_store_n(&q->shut, q->shut | SHUT | (immediate ? SHUT_NOW : 0), __ATOMIC_SEQ_CST);
     weft_lock_release(&q->lock);
     /* Wake the waiters first: the drops below may take a while. */
@@ -544,7 +547,7 @@ int weft_queue_shutdown(weft_queue *q, bool immediate, void (*drop)(void *item))
          * can be put any more, and gets fail at once, so this loop (or a
          * concurrent shutdown's) sees every item. */
         for (;;) {
-            weft_lock_acquire(&q->lock);
+            weft__lock_take(&q->lock);
             if (q->count == 0) {
                 weft_lock_release(&q->lock);
                 break;

@@ -12,19 +12,28 @@
  * wake (any thread: it is how a thread-pool result or a thread releasing a
  * lock resumes a task) and the cancel hook (any thread: it forwards).
  *
- * The parker protocol. A suspended task waits on one park waiter record w
- * (on the coroutine's stack); w->woken is its word:
- *   0  waiting
+ * The parker protocol. A task waits on one park waiter record w (on the
+ * coroutine's stack); w->woken is its word:
+ *   0  waiting, not yet suspended (the coroutine is still running)
+ *   3  suspended: the coroutine has given control back to the loop
  *   1  woken by an unparker (park's "decided" wake-up)
  *   2  interrupted on the loop thread (the deadline timer, a cancellation)
- * Whoever moves the word away from 0 - the waker's exchange to 1, or the
- * interrupter's CAS to 2 - schedules the task's resumption, exactly once;
- * the loser does nothing. A task is therefore never queued twice, and a
- * waker never touches a task that may be running. When the coroutine finds
- * itself interrupted while park still needs the wake (an unparker had
- * already dequeued it), park calls sleep again: the word goes back from 2
- * to 0 unless the wake arrived meanwhile (1), and the coming wake then
- * schedules it normally.
+ * The coroutine moves 0 -> 3 just before it yields; failing that (a wake
+ * got there first: 1) it does not suspend at all. Only a task that really
+ * suspended is ever scheduled, and by exactly one party: the waker whose
+ * exchange found 3, or the interrupter whose CAS moved 3 -> 2. A wake that
+ * finds 0 or 2 schedules nothing (the coroutine is running, or the
+ * interrupter already scheduled it). Interrupts happen only on the loop
+ * thread, so never while the coroutine runs.
+ *
+ * Park's "dequeued but not yet woken" path: when the coroutine was
+ * interrupted but an unparker had already dequeued its waiter, park calls
+ * sleep again and must get that wake. Such a re-sleep (the word is 2 on
+ * entry) arms no timer and delivers no cancellation, and a cancellation it
+ * had returned is kept for the task's next wait instead (must_cancel): the
+ * wait itself counts as woken. The same holds when the wake and an
+ * interrupt cross: a cancelled wait that turns out woken re-arms the
+ * request, so a cancellation is never lost, and never delivered twice.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -39,7 +48,7 @@
 #include "weft/loop.h"
 #include "weft/sync.h"
 
-enum { W_WAITING = 0, W_WOKEN = 1, W_INTERRUPTED = 2 };
+enum { W_WAITING = 0, W_WOKEN = 1, W_INTERRUPTED = 2, W_SUSPENDED = 3 };
 
 typedef enum { T_NEW, T_STARTED, T_DONE } task_phase;
 
@@ -60,6 +69,8 @@ typedef struct task {
     int wake_reason;           /* why an interrupted wait ended */
     int cancel_requests;       /* asyncio's cancelling() */
     bool must_cancel;          /* a request not yet delivered */
+    bool resleep;              /* in park's re-sleep: only the wake ends it */
+    bool freeing_cancelled;    /* cancelled by the loop's freeing */
     bool errored;              /* in the registry of failed tasks (below) */
     struct task *fprev, *fnext; /* that registry, under failed_lock */
     task_phase phase;
@@ -87,13 +98,14 @@ static void schedule(task *t)
     weft__loop_ready(t->loop, &t->item);
 }
 
-/* Interrupt the current wait of t (loop thread): true if this call ends it. */
+/* Interrupt the current wait of t (loop thread, t suspended): true if this
+ * call ends it. */
 static bool interrupt(task *t, int reason)
 {
     weft__waiter *w = t->waiter;
-    if (!w)
+    if (!w || t->resleep)
         return false;
-    uint32_t v = W_WAITING;
+    uint32_t v = W_SUSPENDED;
     if (!__atomic_compare_exchange_n(&w->woken, &v, W_INTERRUPTED, false, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE))
         return false; /* a wake got there first and scheduled it */
@@ -123,58 +135,80 @@ static void suspend(void)
     weft__coro_yield();
 }
 
+/* Suspend on w until a wake (0) or an interrupt (its reason). */
+static int wait_suspended(task *t, weft__waiter *w)
+{
+    t->wake_reason = 0;
+    t->waiter = w;
+    uint32_t v = W_WAITING;
+    if (__atomic_compare_exchange_n(&w->woken, &v, W_SUSPENDED, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE))
+        suspend();
+    t->waiter = NULL;
+    weft__loop_timer_stop(t->loop, &t->timer);
+    if (__atomic_load_n(&w->woken, __ATOMIC_ACQUIRE) == W_WOKEN) {
+        /* Woken, though maybe interrupted first: a cancellation that lost
+         * the race waits for the next wait. */
+        if (t->wake_reason == WEFT_ECANCELLED)
+            t->must_cancel = true;
+        return 0;
+    }
+    return t->wake_reason;
+}
+
+/* End a wait that has not suspended: 0 if a wake came first. */
+static int end_early(task *t, weft__waiter *w, int why)
+{
+    uint32_t v = W_WAITING;
+    if (__atomic_compare_exchange_n(&w->woken, &v, W_INTERRUPTED, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE)) {
+        t->wake_reason = why;
+        return why;
+    }
+    if (why == WEFT_ECANCELLED)
+        t->must_cancel = true; /* woken after all: keep the request */
+    return 0;
+}
+
 static int task_sleep(weft__waiter *w, int64_t deadline)
 {
     task *t = w->parker_ctx;
     uint32_t v = __atomic_load_n(&w->woken, __ATOMIC_ACQUIRE);
     if (v == W_WOKEN)
         return 0;
-    if (v == W_INTERRUPTED &&
-        !__atomic_compare_exchange_n(&w->woken, &v, W_WAITING, false, __ATOMIC_ACQUIRE,
-                                     __ATOMIC_ACQUIRE))
-        return 0; /* the wake arrived: v is W_WOKEN */
-    int why = 0;
-    if (take_cancel(t))
-        why = WEFT_ECANCELLED;
-    else if (deadline != WEFT__NO_DEADLINE && deadline <= weft__now_ns())
-        why = WEFT_ETIMEDOUT;
-    if (why) {
-        v = W_WAITING;
-        if (__atomic_compare_exchange_n(&w->woken, &v, W_INTERRUPTED, false, __ATOMIC_ACQ_REL,
-                                        __ATOMIC_ACQUIRE))
-            return why;
-        /* Woken after all: a cancel request taken here stays pending. */
-        if (why == WEFT_ECANCELLED)
+    if (v == W_INTERRUPTED) {
+        /* Park's re-sleep: the wake is decided and on its way. A
+         * cancellation we returned is kept for the next wait. */
+        if (t->wake_reason == WEFT_ECANCELLED)
             t->must_cancel = true;
+        if (!__atomic_compare_exchange_n(&w->woken, &v, W_WAITING, false, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE))
+            return 0; /* it arrived: v is W_WOKEN */
+        t->resleep = true;
+        int rc = wait_suspended(t, w);
+        t->resleep = false;
+        (void)rc; /* only a wake ends a re-sleep (interrupts skip it) */
         return 0;
     }
+    if (take_cancel(t))
+        return end_early(t, w, WEFT_ECANCELLED);
+    if (deadline != WEFT__NO_DEADLINE && deadline <= weft__now_ns())
+        return end_early(t, w, WEFT_ETIMEDOUT);
     if (deadline != WEFT__NO_DEADLINE) {
         int rc = weft__loop_timer_start(t->loop, &t->timer, deadline);
-        if (rc) {
-            v = W_WAITING;
-            if (__atomic_compare_exchange_n(&w->woken, &v, W_INTERRUPTED, false,
-                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-                return rc;
-            return 0;
-        }
+        if (rc)
+            return end_early(t, w, rc);
     }
-    t->waiter = w;
-    suspend();
-    t->waiter = NULL;
-    weft__loop_timer_stop(t->loop, &t->timer);
-    if (__atomic_load_n(&w->woken, __ATOMIC_ACQUIRE) == W_WOKEN)
-        return 0;
-    return t->wake_reason;
+    return wait_suspended(t, w);
 }
 
 static void task_wake(weft__waiter *w)
 {
     /* Read what we need before the exchange: once it is done, w (on the
-     * task's stack) may be gone. The task itself lives while w waits (park
-     * does not return before its wake), so t is safe to use after a winning
-     * exchange: the task cannot run until we schedule it. */
+     * task's stack) may be gone. If the exchange finds the task suspended,
+     * the task cannot run until we schedule it, so t is safe to use. */
     task *t = w->parker_ctx;
-    if (__atomic_exchange_n(&w->woken, W_WOKEN, __ATOMIC_ACQ_REL) != W_WAITING)
+    if (__atomic_exchange_n(&w->woken, W_WOKEN, __ATOMIC_ACQ_REL) != W_SUSPENDED)
         return;
     if (weft__loop_on_its_thread(t->loop))
         schedule(t);
@@ -304,8 +338,15 @@ static bool request_cancel(task *t)
     if (t->phase == T_DONE || weft_future_done(t->future))
         return false;
     t->cancel_requests++;
-    if (t->pctx.cancel_masked || !interrupt(t, WEFT_ECANCELLED))
-        t->must_cancel = true;
+    if (!t->pctx.cancel_masked && interrupt(t, WEFT_ECANCELLED))
+        return true;
+    /* A cancellation already on its way to the task is not delivered a
+     * second time (asyncio delivers pending requests once). */
+    weft__waiter *w = t->waiter;
+    if (w && !t->resleep && t->wake_reason == WEFT_ECANCELLED &&
+        __atomic_load_n(&w->woken, __ATOMIC_ACQUIRE) == W_INTERRUPTED)
+        return true;
+    t->must_cancel = true;
     return true;
 }
 
@@ -588,40 +629,56 @@ int weft_wait_for(weft_future *f, double timeout, void **result)
 
 /* ------------------------------------------------------- loop freeing */
 
-void weft__tasks_loop_freeing(weft_loop *loop)
+int weft__tasks_finish(weft_loop *loop, bool report)
 {
     weft__loop_tasks *l = weft__loop_task_list(loop);
+    /* Running this loop here is impossible while another runs on this
+     * thread (freeing a loop from a coroutine of another one). */
+    if (l->count && weft__loop_running())
+        return WEFT_ESTATE;
     /* Pending tasks are cancelled and run until they end (asyncio.run's
-     * clean-up), each reported once. A task that refuses cancellation is
-     * cancelled again at every round. */
-    bool reported = false;
+     * clean-up). A task is cancelled once; only one that withdrew the
+     * request (uncancel) is cancelled again. */
     while (l->count) {
         weft_future *probe = NULL;
         for (task *t = l->head; t; t = t->next) {
+            probe = t->future;
             /* A task cancelled before it started is done already; it only
              * waits for its step to release it. */
-            if (!reported && !weft_future_done(t->future)) {
+            if (weft_future_done(t->future))
+                continue;
+            if (report && !t->freeing_cancelled) {
                 weft_loop_error e = {
                     .message = "Task was pending when its loop was freed: cancelled",
                     .task = t->future,
                 };
                 weft_loop_call_exception_handler(loop, &e);
             }
-            request_cancel(t);
-            probe = t->future;
+            if (!t->freeing_cancelled || t->cancel_requests == 0) {
+                t->freeing_cancelled = true;
+                request_cancel(t);
+            }
         }
-        reported = true;
         /* Run the loop until the last-listed task ends, then look again. */
         weft_future_ref(probe);
         weft_loop_run_until_complete(loop, probe, NULL);
         weft_future_unref(probe);
     }
+    return 0;
+}
+
+int weft__tasks_loop_freeing(weft_loop *loop)
+{
+    int rc = weft__tasks_finish(loop, true);
+    if (rc)
+        return rc;
     /* Failed tasks whose futures outlive the loop report elsewhere. */
     pthread_mutex_lock(&failed_lock);
     for (task *t = failed_head; t; t = t->fnext)
         if (t->loop == loop)
             t->loop = NULL;
     pthread_mutex_unlock(&failed_lock);
+    return 0;
 }
 
 /* ------------------------------------------------------ timeout scopes */

@@ -148,7 +148,13 @@ int weft_task_group_wait(weft_task_group *g)
     if (weft_current_task() != g->parent)
         return WEFT_ESTATE;
     g->exiting = true;
-    bool cancelled_from_outside = false;
+    /* A body that was cancelled from outside (a request still standing
+     * that is not the group's own) ends the group: the children are
+     * cancelled too, as asyncio's __aexit__ does with a CancelledError. */
+    bool cancelled_from_outside =
+        weft_task_cancelling(g->parent) > (g->cancelled_parent ? 1 : 0);
+    if (cancelled_from_outside)
+        group_abort(g);
     while (g->active > 0) {
         int rc = weft_event_wait(&g->all_done, WEFT_FOREVER);
         if (rc == WEFT_ECANCELLED) {

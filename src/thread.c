@@ -90,8 +90,11 @@ static _Thread_local uint64_t tls_ident;
 static void g_acquire(void)
 {
     /* Shown as "other" if it ever parks: it is weft's, not the user's. */
-    if (weft_lock_try_acquire(&g_lock) != 0)
+    if (weft_lock_try_acquire(&g_lock) != 0) {
+        weft__cancel_mask();
         weft__lock_acquire_until(&g_lock, WEFT__NO_DEADLINE, WEFT_WAIT_OTHER, &g_lock);
+        weft__cancel_unmask();
+    }
 }
 
 static void g_release(void)
@@ -530,7 +533,9 @@ int weft_thread_join(weft_thread *t, double timeout)
     if (is_running(s)) {
         if (timeout == 0)
             return WEFT_ETIMEDOUT;
-        if (timeout == WEFT_FOREVER && join_directly(t))
+        /* pthread_join would block a coroutine's whole loop: coroutines
+         * take the parking path. */
+        if (timeout == WEFT_FOREVER && weft__park_should_spin() && join_directly(t))
             return 0;
         weft__park_spec spec = {
             .validate = join_validate,

@@ -55,6 +55,7 @@
 #include "internal/executor.h"
 #include "internal/future.h"
 #include "internal/park.h"
+#include "internal/sync.h"
 #include "platform/futex.h"
 #include "weft/sync.h"
 #include "weft/thread.h"
@@ -278,7 +279,7 @@ static bool take(pool *p, task *t)
         return true;
     if (__atomic_load_n(&p->ov_count, __ATOMIC_RELAXED) == 0)
         return false;
-    weft_lock_acquire(&p->ov_lock);
+    weft__lock_take(&p->ov_lock);
     bool got = ov_pop_locked(p, t);
     /* Move a batch into the ring for the other workers; they are older
      * than anything a submitter adds meanwhile (it goes to the overflow
@@ -301,7 +302,7 @@ static int push(pool *p, const task *t)
 {
     if (__atomic_load_n(&p->ov_count, __ATOMIC_RELAXED) == 0 && ring_push(p, t))
         return 0;
-    weft_lock_acquire(&p->ov_lock);
+    weft__lock_take(&p->ov_lock);
     int rc = ov_push_locked(p, t);
     weft_lock_release(&p->ov_lock);
     return rc;
@@ -356,7 +357,7 @@ static void drain_failing(pool *p, int code, const char *msg)
     for (;;) {
         bool got = ring_pop(p, &t);
         if (!got) {
-            weft_lock_acquire(&p->ov_lock);
+            weft__lock_take(&p->ov_lock);
             got = ov_pop_locked(p, &t);
             weft_lock_release(&p->ov_lock);
         }
@@ -380,7 +381,7 @@ static void gate_drain(pool *p)
 
 static void pool_break(pool *p, int code)
 {
-    weft_lock_acquire(&p->lock);
+    weft__lock_take(&p->lock);
     if (!p->broken_code) {
         p->broken_code = code;
         snprintf(p->broken_msg, sizeof p->broken_msg,
@@ -475,7 +476,7 @@ static void *worker_main(void *arg)
 static int spawn(pool *p)
 {
     int rc = 0;
-    weft_lock_acquire(&p->lock);
+    weft__lock_take(&p->lock);
     unsigned n = p->nthreads;
     if (n < p->max_workers) {
         char name[160];

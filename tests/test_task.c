@@ -964,6 +964,227 @@ START_TEST(debug_warns_about_slow_step)
 }
 END_TEST
 
+/* --------------------------------------------- races found in review */
+
+/* A cancellation that crosses a wake is kept for the next wait, not lost:
+ * A is parked on f; B cancels A (A is interrupted and scheduled), then,
+ * while B keeps the loop busy, a thread completes f (its wake finds A
+ * already interrupted). */
+static weft_future *lc_f, *lc_a;
+static atomic_int lc_go, lc_done;
+
+static void *lc_completer(void *arg)
+{
+    while (!atomic_load(&lc_go))
+        sched_yield();
+    weft_future_set_result(lc_f, (void *)7);
+    atomic_store(&lc_done, 1);
+    return NULL;
+}
+
+static int lc_task_a(void *arg, void **result)
+{
+    int rc = weft_await(lc_f, NULL);
+    if (rc == 0)
+        rc = weft_sleep(10); /* the kept cancellation arrives here */
+    return rc;
+}
+
+static int lc_task_b(void *arg, void **result)
+{
+    WT_OK(weft_sleep(0)); /* A is parked on f by now */
+    ck_assert(weft_future_cancel(lc_a));
+    atomic_store(&lc_go, 1);
+    while (!atomic_load(&lc_done)) /* hold the loop until f is set */
+        sched_yield();
+    return 0;
+}
+
+static int lost_cancel_main(void *arg, void **result)
+{
+    weft_future *b;
+    WT_OK(weft_create_task(NULL, lc_task_a, NULL, "A", &lc_a));
+    WT_OK(weft_create_task(NULL, lc_task_b, NULL, "B", &b));
+    WT_ERR(weft_await(lc_a, NULL), WEFT_ECANCELLED);
+    ck_assert(weft_future_cancelled(lc_a));
+    WT_OK(weft_await(b, NULL));
+    weft_future_unref(b);
+    weft_future_unref(lc_a);
+    return 0;
+}
+
+START_TEST(cancel_crossing_a_wake_is_kept)
+{
+    pthread_t th;
+    WT_OK(weft_future_new(&lc_f));
+    ck_assert_int_eq(pthread_create(&th, NULL, lc_completer, NULL), 0);
+    WT_OK(weft_run(lost_cancel_main, NULL, NULL));
+    pthread_join(th, NULL);
+    weft_future_unref(lc_f);
+}
+END_TEST
+
+/* Two cancel requests before the task runs are delivered once. */
+static int cancelled_once(void *arg, void **result)
+{
+    int rc = weft_sleep(10);
+    ck_assert_int_eq(rc, WEFT_ECANCELLED);
+    WT_OK(weft_sleep(0.001)); /* the clean-up wait is not cancelled again */
+    return rc;
+}
+
+static int double_cancel_main(void *arg, void **result)
+{
+    weft_future *t;
+    WT_OK(weft_create_task(NULL, cancelled_once, NULL, NULL, &t));
+    WT_OK(weft_sleep(0));
+    ck_assert(weft_future_cancel(t));
+    ck_assert(weft_future_cancel(t));
+    ck_assert_int_eq(weft_task_cancelling(t), 2);
+    WT_ERR(weft_await(t, NULL), WEFT_ECANCELLED);
+    weft_future_unref(t);
+    return 0;
+}
+
+START_TEST(two_cancels_delivered_once)
+{
+    WT_OK(weft_run(double_cancel_main, NULL, NULL));
+}
+END_TEST
+
+/* A coroutine and a thread ping-pong on one Condition: the thread's notify
+ * often lands between the coroutine queueing itself and suspending. */
+#define PINGS 20000
+static weft_lock pp_lock = WEFT_LOCK_INIT;
+static weft_condition pp_cond;
+static int pp_turn;
+
+static void *pp_thread(void *arg)
+{
+    for (int i = 0; i < PINGS; i++) {
+        weft_lock_acquire(&pp_lock);
+        while (pp_turn != 1)
+            weft_condition_wait(&pp_cond, WEFT_FOREVER);
+        pp_turn = 0;
+        weft_condition_notify(&pp_cond, 1);
+        weft_lock_release(&pp_lock);
+    }
+    return NULL;
+}
+
+static int pp_coro(void *arg, void **result)
+{
+    for (int i = 0; i < PINGS; i++) {
+        WT_OK(weft_lock_acquire(&pp_lock));
+        while (pp_turn != 0)
+            WT_OK(weft_condition_wait(&pp_cond, WEFT_FOREVER));
+        pp_turn = 1;
+        WT_OK(weft_condition_notify(&pp_cond, 1));
+        WT_OK(weft_lock_release(&pp_lock));
+    }
+    return 0;
+}
+
+START_TEST(condition_pingpong_with_a_thread)
+{
+    WT_OK(weft_condition_init(&pp_cond, &pp_lock));
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, pp_thread, NULL), 0);
+    WT_OK(weft_run(pp_coro, NULL, NULL));
+    pthread_join(th, NULL);
+}
+END_TEST
+
+/* A TaskGroup whose body is cancelled from outside cancels its children. */
+static int tg_body(void *arg, void **result)
+{
+    weft_task_group *g;
+    WT_OK(weft_task_group_new(&g));
+    siblings_cancelled = 0;
+    WT_OK(weft_task_group_create_task(g, long_sibling, NULL, NULL, NULL));
+    WT_OK(weft_task_group_create_task(g, long_sibling, NULL, NULL, NULL));
+    int rc = weft_sleep(10); /* cancelled here by main */
+    ck_assert_int_eq(rc, WEFT_ECANCELLED);
+    WT_ERR(weft_task_group_wait(g), WEFT_ECANCELLED);
+    ck_assert_int_eq(siblings_cancelled, 2);
+    weft_task_group_free(g);
+    return WEFT_ECANCELLED;
+}
+
+static int tg_body_main(void *arg, void **result)
+{
+    weft_future *t;
+    WT_OK(weft_create_task(NULL, tg_body, NULL, NULL, &t));
+    WT_OK(weft_sleep(0.001));
+    ck_assert(weft_future_cancel(t));
+    WT_ERR(weft_wait_for(t, 5, NULL), WEFT_ECANCELLED);
+    weft_future_unref(t);
+    return 0;
+}
+
+START_TEST(task_group_body_cancelled)
+{
+    WT_OK(weft_run(tg_body_main, NULL, NULL));
+}
+END_TEST
+
+/* Joining a thread from a coroutine suspends only the coroutine. */
+static void *slow_thread(void *arg)
+{
+    weft_event_wait(arg, WEFT_FOREVER);
+    return NULL;
+}
+
+static int ticks_then_release(void *arg, void **result)
+{
+    for (int i = 0; i < 3; i++)
+        WT_OK(weft_sleep(0));
+    return weft_event_set(arg);
+}
+
+static int join_in_coroutine(void *arg, void **result)
+{
+    weft_event ev;
+    weft_event_init(&ev);
+    weft_thread *th;
+    WT_OK(weft_thread_new(&th, slow_thread, &ev, NULL));
+    WT_OK(weft_thread_start(th));
+    weft_future *t;
+    /* The thread ends only when this task sets the event: a join that
+     * blocked the loop would never return. */
+    WT_OK(weft_create_task(NULL, ticks_then_release, &ev, NULL, &t));
+    WT_OK(weft_thread_join(th, WEFT_FOREVER));
+    WT_OK(weft_await(t, NULL));
+    weft_future_unref(t);
+    weft_thread_free(th);
+    weft_event_destroy(&ev);
+    return 0;
+}
+
+START_TEST(thread_join_suspends_the_task)
+{
+    WT_OK(weft_run(join_in_coroutine, NULL, NULL));
+}
+END_TEST
+
+/* Freeing a loop from inside another running loop cannot run its tasks. */
+static int free_other_loop(void *arg, void **result)
+{
+    weft_loop *other = arg;
+    WT_ERR(weft_loop_free(other), WEFT_ESTATE);
+    return 0;
+}
+
+START_TEST(free_loop_from_another_loop)
+{
+    weft_loop *other;
+    WT_OK(weft_loop_new(&other, NULL));
+    WT_OK(weft_create_task(other, sleep_then_return, (void *)1, NULL, NULL));
+    WT_OK(weft_run(free_other_loop, other, NULL));
+    WT_OK(weft_loop_free(other)); /* from here it can */
+}
+END_TEST
+
 /* ----------------------------------------------------------- bad input */
 
 static int nested_run(void *arg, void **result)
@@ -1001,4 +1222,6 @@ WT_MAIN("task", 60, run_returns_main_result, tasks_interleave_at_yields,
         thread_pool_results_wake_tasks, cancel_while_awaiting_lock, rlock_owner_is_the_task,
         condition_between_tasks, thread_and_coroutines_share_lock_and_queue,
         hundred_thousand_sleeping_tasks, reports_unretrieved_and_pending,
-        debug_warns_about_slow_step, bad_input)
+        debug_warns_about_slow_step, cancel_crossing_a_wake_is_kept, two_cancels_delivered_once,
+        condition_pingpong_with_a_thread, task_group_body_cancelled, thread_join_suspends_the_task,
+        free_loop_from_another_loop, bad_input)

@@ -105,7 +105,13 @@ typedef struct weft__loop_tasks {
 } weft__loop_tasks;
 
 weft__loop_tasks *weft__loop_task_list(weft_loop *loop);
-void weft__tasks_loop_freeing(weft_loop *loop);
+/* 0, or WEFT_ESTATE when the loop has live tasks but cannot run them (this
+ * thread runs another loop): then weft_loop_free fails with it. */
+int weft__tasks_loop_freeing(weft_loop *loop);
+/* Cancel the loop's pending tasks and run the loop until they have ended;
+ * with report, each is reported as pending (loop freeing); without, it is
+ * silent (weft_run's clean-up, as asyncio.run). 0 or WEFT_ESTATE. */
+int weft__tasks_finish(weft_loop *loop, bool report);
 
 /* Debug settings, read by task.c to time task steps the same way. */
 bool weft__loop_debug(const weft_loop *loop);
