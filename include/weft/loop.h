@@ -11,9 +11,9 @@
  *
  * One loop runs on one thread at a time. Loop functions are called from the
  * loop's thread (from its callbacks and coroutines, or before it runs),
- * except the ones marked "any thread"; those need the loop not yet freed
- * when they start (a call racing with weft_loop_free gets WEFT_ESTATE, a
- * call after it is a use after free). A future completed on another thread
+ * except the ones marked "any thread". Those must not race with
+ * weft_loop_free: the owner makes sure every other thread is done calling
+ * them (joined, or told to stop) before it frees the loop. A future completed on another thread
  * (a thread-pool result) wakes the coroutine awaiting it safely. A loop
  * cannot be used in a child after fork(): make a new one there.
  *
@@ -114,8 +114,9 @@ WEFT_API int weft_loop_call_later(weft_loop *loop, double delay, weft_callback f
 /** Run fn(arg) at loop time `when` (a weft_loop_time value). */
 WEFT_API int weft_loop_call_at(weft_loop *loop, double when, weft_callback fn, void *arg,
                                weft_handle **out);
-/** Any thread: schedule fn(arg) and wake the loop. WEFT_ESTATE once the
- *  loop is freed or being freed (fn never runs then). */
+/** Any thread: schedule fn(arg) and wake the loop. WEFT_ESTATE if the
+ *  loop is being freed (fn never runs then); never after it was freed (see
+ *  the threads rule at the top). */
 WEFT_API int weft_loop_call_soon_threadsafe(weft_loop *loop, weft_callback fn, void *arg);
 
 /** Cancel a handle that has not run: it never will. Harmless on a handle

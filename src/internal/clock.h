@@ -37,7 +37,9 @@ static inline int64_t weft__deadline(double timeout)
 {
     if (timeout == WEFT_FOREVER || timeout >= 9.0e9) /* ~285 years */
         return WEFT__NO_DEADLINE;
-    return weft__now_ns() + (int64_t)(timeout * 1e9);
+    int64_t now = weft__now_ns(), ns = (int64_t)(timeout * 1e9);
+    /* On a machine up for years, now + ns could still pass INT64_MAX. */
+    return ns >= WEFT__NO_DEADLINE - now ? WEFT__NO_DEADLINE - 1 : now + ns;
 }
 
 /* The inverse, for passing a deadline on to a call that takes a timeout:
