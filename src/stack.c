@@ -20,17 +20,34 @@
  * record of it (its slab, and the free-list link while it is free), on the
  * page the coroutine touches first anyway.
  *
- * Free stacks are kept at two levels: a small cache per thread (no lock, no
- * syscall: creating a coroutine after one was freed costs a few loads and
- * stores), and per-slab free lists under one global lock, visited in batches.
- * Once more than WEFT__STACK_CACHE_MAX stacks of a size are free globally,
- * a slab whose stacks are all free is unmapped.
+ * Free stacks are kept at three levels: a small cache per thread (no lock,
+ * no syscall: creating a coroutine after one was freed costs a few loads and
+ * stores), per-slab free lists under one global lock, visited in batches,
+ * and cold slabs. Once more than WEFT__STACK_CACHE_MAX stacks of a size are
+ * free globally, a slab whose stacks are all free gives its memory back with
+ * one madvise over the whole slab but stays mapped, its guards in place
+ * (markers survive MADV_FREE and MADV_DONTNEED): it becomes cold. A cold
+ * slab is handed out again like a fresh one (bump index) and costs page
+ * faults only, not a mapping and a guard install per stack, which on a
+ * virtual machine is the larger part of a new stack's price. The address
+ * space of cold slabs is bounded (COLD_MAX_BYTES, and nothing with mprotect
+ * guards, whose mappings count against vm.max_map_count): beyond it, slabs
+ * are unmapped.
+ *
+ * The memory of a cold slab is given back with MADV_FREE: the kernel takes
+ * the pages only under memory pressure, and a page touched again before
+ * then costs a minor fault instead of a fresh zeroed page (about ten times
+ * less on this kind of virtual machine). They count in the process's RSS
+ * until reclaimed (as LazyFree in smaps). Kernels without MADV_FREE (before
+ * 4.5) get MADV_DONTNEED.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "internal/coro.h"
@@ -39,9 +56,19 @@
 #define MADV_GUARD_INSTALL 102
 #endif
 
+#ifndef MADV_FREE
+#define MADV_FREE 8
+#endif
+/* The pidfd that names the calling process to process_madvise (Linux 6.14;
+ * older kernels refuse it with EBADF). */
+#define PIDFD_SELF_ (-10000)
+
 /* A slab spans about this much address space (and at least one stack). */
 #define SLAB_BYTES (64u << 20)
 #define SLAB_MAX_STACKS 256u
+/* Address space of cold slabs kept mapped. What it costs is page tables
+ * (the guard markers keep them): about 1/512 of it, 128 MiB at most. */
+#define COLD_MAX_BYTES ((size_t)256 << 30)
 /* Per-thread cache: a few sizes, this many stacks each; a full list gives
  * half of itself back to the global lists in one locked pass, and an empty
  * one takes up to BATCH stacks in one. */
@@ -60,7 +87,7 @@ struct hdr {
 };
 
 struct slab {
-    slab *prev, *next; /* the pool's list of slabs with a free stack */
+    slab *prev, *next; /* the pool's list of slabs with a free stack, or of cold ones */
     pool *pool;
     char *mem;
     size_t len;
@@ -77,8 +104,9 @@ struct pool {
     size_t size;      /* usable bytes of a stack */
     size_t slot;      /* guard + size */
     unsigned per_slab;
-    size_t nfree;     /* free stacks in this pool's slabs (not in thread caches) */
-    slab *avail;      /* slabs with nfree > 0 */
+    size_t nfree;     /* free stacks in this pool's warm slabs (not in thread caches) */
+    slab *avail;      /* warm slabs with nfree > 0 */
+    slab *cold;       /* cold slabs (singly linked by next) */
 };
 
 typedef struct tcache {
@@ -93,6 +121,15 @@ static size_t page;
 /* 0: not known yet, 1: MADV_GUARD_INSTALL works, 2: mprotect fallback.
  * Written under mu. */
 static int guard_mode;
+/* Whether process_madvise installs guards in one call per slab (false once
+ * the kernel refused it), the advice that makes a slab cold, and the
+ * address space of cold slabs. Under mu. */
+static bool bulk_guards = true;
+static int cold_advice = MADV_FREE;
+static size_t cold_bytes;
+/* process_madvise's vector for one slab; static because the caller may be
+ * on a small coroutine stack. Under mu. */
+static struct iovec guard_iov[SLAB_MAX_STACKS];
 
 /* initial-exec, as in coro.c: no __tls_get_addr call per coroutine. */
 static _Thread_local tcache tc[TC_SIZES] __attribute__((tls_model("initial-exec")));
@@ -155,10 +192,48 @@ static bool guard_works(const char *g)
     return access(g, F_OK) != 0 && errno == EFAULT;
 }
 
+/* Markers for guards [from, s->nstacks) in as few calls as the kernel
+ * allows: one process_madvise for the slab costs about half as much as a
+ * madvise per guard. Returns the index of the first guard left to do (all
+ * of them when the call is refused). Under mu, guard_mode 1. */
+static unsigned install_bulk(slab *s, size_t slot, unsigned from)
+{
+#ifdef SYS_process_madvise
+    while (bulk_guards && from < s->nstacks) {
+        unsigned n = s->nstacks - from;
+        for (unsigned i = 0; i < n; i++) {
+            guard_iov[i].iov_base = s->mem + (size_t)(from + i) * slot;
+            guard_iov[i].iov_len = page;
+        }
+        long rc = syscall(SYS_process_madvise, PIDFD_SELF_, guard_iov, (size_t)n,
+                          MADV_GUARD_INSTALL, 0u);
+        if (rc <= 0) {
+            /* EBADF (no PIDFD_SELF), EINVAL (an advice process_madvise did
+             * not take before 6.13), ENOSYS: one madvise per guard. An
+             * EINTR or ENOMEM leaves the rest to those too. */
+            if (errno != EINTR && errno != ENOMEM)
+                bulk_guards = false;
+            break;
+        }
+        /* A partial result counts whole guards: each vector entry is one. */
+        from += (unsigned)((size_t)rc / page);
+    }
+#else
+    (void)s;
+    (void)slot;
+#endif
+    return from;
+}
+
 /* Guard pages of a fresh slab. Under mu. */
 static int install_guards(slab *s, size_t slot)
 {
     for (unsigned i = 0; i < s->nstacks; i++) {
+        if (guard_mode == 1 && bulk_guards) {
+            i = install_bulk(s, slot, i);
+            if (i == s->nstacks)
+                break;
+        }
         char *g = s->mem + (size_t)i * slot;
         if (guard_mode != 2) {
             int rc = madvise(g, page, MADV_GUARD_INSTALL);
@@ -247,11 +322,49 @@ static pool *pool_get(size_t size)
     return p;
 }
 
+/* A cold slab made warm again: all its stacks are as good as never used. */
+static slab *cold_take(pool *p)
+{
+    slab *s = p->cold;
+    p->cold = s->next;
+    cold_bytes -= s->len;
+    s->nfree = s->nstacks;
+    s->fresh = 0;
+    s->free = NULL;
+    avail_push(p, s);
+    p->nfree += s->nstacks;
+    return s;
+}
+
+/* A whole free slab leaves the warm ones: cold if there is room, else
+ * unmapped. Under mu. */
+static void slab_release(pool *p, slab *s)
+{
+    avail_unlink(p, s);
+    p->nfree -= s->nstacks;
+    if (guard_mode == 1 && cold_bytes + s->len <= COLD_MAX_BYTES) {
+        int rc = madvise(s->mem, s->len, cold_advice);
+        if (rc != 0 && cold_advice == MADV_FREE && errno == EINVAL) {
+            cold_advice = MADV_DONTNEED; /* a kernel before 4.5 */
+            rc = madvise(s->mem, s->len, cold_advice);
+        }
+        if (rc == 0) {
+            cold_bytes += s->len;
+            s->next = p->cold;
+            s->prev = NULL;
+            p->cold = s;
+            return;
+        }
+    }
+    munmap(s->mem, s->len);
+    free(s);
+}
+
 /* One stack out of p's slabs, or NULL. Under mu. */
 static hdr *pool_take(pool *p)
 {
     slab *s = p->avail;
-    if (!s && !(s = slab_new(p)))
+    if (!s && !(s = p->cold ? cold_take(p) : slab_new(p)))
         return NULL;
     hdr *h;
     if (s->free) {
@@ -268,8 +381,8 @@ static hdr *pool_take(pool *p)
     return h;
 }
 
-/* Back to its slab; the slab goes back to the kernel when all its stacks
- * are free and the pool has more than enough free ones. Under mu. */
+/* Back to its slab; the slab's memory goes back to the kernel when all its
+ * stacks are free and the pool has more than enough free ones. Under mu. */
 static void pool_give(hdr *h)
 {
     slab *s = h->slab;
@@ -279,12 +392,8 @@ static void pool_give(hdr *h)
     if (s->nfree++ == 0)
         avail_push(p, s);
     p->nfree++;
-    if (s->nfree == s->nstacks && p->nfree > WEFT__STACK_CACHE_MAX) {
-        avail_unlink(p, s);
-        p->nfree -= s->nstacks;
-        munmap(s->mem, s->len);
-        free(s);
-    }
+    if (s->nfree == s->nstacks && p->nfree > WEFT__STACK_CACHE_MAX)
+        slab_release(p, s);
 }
 
 /* A thread's cached stacks go back to the global lists when it exits (the

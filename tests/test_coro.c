@@ -4,6 +4,7 @@
  * in every state, 100,000 live coroutines, the stack pool (reuse, no memory
  * mapping per stack, one touched page per small coroutine), argument
  * checks, and coroutines moving between threads. */
+#include <errno.h>
 #include <fenv.h>
 #include <limits.h>
 #include <pthread.h>
@@ -665,6 +666,59 @@ START_TEST(coro_stack_reuse)
 }
 END_TEST
 
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Whole free slabs beyond the pool's cache give their memory back but stay
+ * mapped with their guards (cold): the next burst gets the same stacks back,
+ * without new mappings, and every guard still faults. The pool is used
+ * directly (no coroutines: TSan fibers would cap the count). */
+START_TEST(coro_cold_slabs)
+{
+    enum { M = WEFT__STACK_CACHE_MAX * 3 };
+    size_t page = weft__stack_page();
+    size_t size = WEFT__CORO_STACK_MIN + 3 * page; /* a pool of its own */
+    void **a = malloc(M * sizeof *a), **b = malloc(M * sizeof *b);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    for (int i = 0; i < M; i++) {
+        a[i] = weft__stack_alloc(size);
+        ck_assert_ptr_nonnull(a[i]);
+        ((volatile char *)a[i])[size - WEFT__STACK_HDR - 1] = 1; /* a frame's first touch */
+    }
+    for (int i = 0; i < M; i++)
+        weft__stack_free(a[i], size);
+    bool marker = weft__stack_guard_is_marker();
+    int maps0 = count_maps();
+    qsort(a, M, sizeof *a, cmp_ptr);
+    for (int i = 0; i < M; i++) {
+        b[i] = weft__stack_alloc(size);
+        ck_assert_ptr_nonnull(b[i]);
+        char *top = (char *)b[i] + size - WEFT__STACK_HDR - 1;
+        *(volatile char *)top = 2;
+        ck_assert_int_eq(*(volatile char *)b[i], *(volatile char *)b[i]); /* lowest byte readable */
+        /* The kernel reading the guard page fails with EFAULT. */
+        errno = 0;
+        ck_assert_msg(access((char *)b[i] - page, F_OK) != 0 && errno == EFAULT,
+                      "guard below %p does not fault (errno %d)", b[i], errno);
+        if (marker)
+            ck_assert_msg(bsearch(&b[i], a, M, sizeof *a, cmp_ptr), "stack %p is new", b[i]);
+    }
+#ifndef WEFT_SANITIZE_THREAD
+    if (marker)
+        ck_assert_msg(count_maps() <= maps0, "%d mappings before, %d after", maps0, count_maps());
+#endif
+    (void)maps0;
+    for (int i = 0; i < M; i++)
+        weft__stack_free(b[i], size);
+    free(a);
+    free(b);
+}
+END_TEST
+
 __attribute__((noinline)) static int small1(int x)
 {
     __asm__ volatile("" : "+r"(x));
@@ -851,5 +905,5 @@ END_TEST
 WT_MAIN("coro", 60, coro_basic, coro_data_flow, coro_round_robin, coro_nested, coro_callee_saved,
         coro_fp_control_private, coro_deep_recursion, coro_stack_overflow_aborts, coro_segv_chains,
         coro_segv_chains_to_app_handler, coro_free_unstarted_and_suspended, coro_hundred_thousand,
-        coro_stack_reuse, coro_one_page, coro_bad_arguments, coro_other_thread,
+        coro_stack_reuse, coro_cold_slabs, coro_one_page, coro_bad_arguments, coro_other_thread,
         coro_threads_share_pool)
