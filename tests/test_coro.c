@@ -361,7 +361,12 @@ START_TEST(coro_deep_recursion)
      * KiB under ASan, whose frames are larger). */
     weft__coro *co;
     long v = 300;
-    WT_OK(weft__coro_new(&co, 0, deep_body, &v));
+#ifdef WEFT_SANITIZE_ADDRESS
+    size_t size = 512 * 1024;
+#else
+    size_t size = 256 * 1024;
+#endif
+    WT_OK(weft__coro_new(&co, size, deep_body, &v));
     ck_assert(!weft__coro_resume(co));
     long want = 0;
     for (int d = 300; d > 0; d--)

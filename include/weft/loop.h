@@ -172,7 +172,7 @@ WEFT_API bool weft_loop_get_debug(const weft_loop *loop);
 /** Task options; all-zero (or NULL) means the defaults. */
 typedef struct weft_task_opts {
     const char *name;   /**< copied; NULL: "Task-N" */
-    size_t stack_size;  /**< 0: 256 KiB of address space (only touched pages
+    size_t stack_size;  /**< 0: 64 KiB of address space (only touched pages
                              cost memory); at least 16 KiB */
 } weft_task_opts;
 

@@ -44,7 +44,7 @@ typedef void (*weft__coro_fn)(void *arg);
 
 /* 0 selects the default stack size: WEFT__CORO_STACK_DEFAULT bytes of
  * address space, of which only touched pages cost memory. */
-#define WEFT__CORO_STACK_DEFAULT (256u * 1024u)
+#define WEFT__CORO_STACK_DEFAULT (64u * 1024u)
 /* Smallest accepted size: enough for the switch, a few calls and a printf. */
 #define WEFT__CORO_STACK_MIN (16u * 1024u)
 
