@@ -60,9 +60,9 @@ struct weft__coro {
 #ifdef WEFT_CORO_SWITCH_ucontext
     bool more;            /* what resume returns, set by the coroutine's side */
 #endif
-    char *base;           /* usable stack: [base, base + size); guard page below */
+    char *base;           /* usable stack: [base, base + size); its guard below */
     size_t size;
-    char *guard;          /* base - page: what the SIGSEGV handler checks */
+    char *guard;          /* lowest byte of the guard: [guard, base) faults */
     int state;
 #ifdef WEFT_SANITIZE_ADDRESS
     void *fake;           /* ASan's fake stack of this coroutine while suspended */
@@ -78,7 +78,7 @@ struct weft__coro {
 };
 
 /* The coroutine running on this thread. The SIGSEGV handler reads it: a
- * stack overflow faults in the running coroutine's guard page, so this one
+ * stack overflow faults in the running coroutine's guard, so this one
  * pointer (no lock, no list of stacks) is all the handler needs. */
 /* initial-exec: a switch reads these, and the general-dynamic model that
  * -fPIC implies would make each read a call to __tls_get_addr (as much
@@ -306,19 +306,55 @@ static size_t put(char *p, const char *s)
     return n;
 }
 
+/* The previous handler, called as the kernel would have called it had
+ * weft's not been in front: with its mask (and SIGSEGV itself unless it
+ * asked for SA_NODEFER) blocked, and with the disposition reset to the
+ * default first if it asked for SA_RESETHAND, so that a handler relying on
+ * the reset (report, return, and die when the instruction faults again)
+ * does not loop for ever through weft's handler. weft's own handler stays
+ * uninstalled then, as the previous one's would have. */
+static void call_prev(const struct sigaction *p, int sig, siginfo_t *si, void *uctx)
+{
+    if (p->sa_flags & SA_RESETHAND) {
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        sigaction(sig, &dfl, NULL);
+    }
+    sigset_t set, old;
+    pthread_sigmask(SIG_BLOCK, NULL, &set);
+    for (int s = 1; s < NSIG; s++)
+        if (sigismember(&p->sa_mask, s) == 1)
+            sigaddset(&set, s);
+    if (p->sa_flags & SA_NODEFER)
+        sigdelset(&set, sig);
+    else
+        sigaddset(&set, sig);
+    pthread_sigmask(SIG_SETMASK, &set, &old);
+    if (p->sa_flags & SA_SIGINFO)
+        p->sa_sigaction(sig, si, uctx);
+    else
+        p->sa_handler(sig);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 /*
  * Runs on the alternate signal stack (the faulting stack is exhausted).
- * Async-signal-safe only: a TLS load, arithmetic, write and abort. Faults
- * that are not in the running coroutine's guard page belong to whoever
- * handled SIGSEGV before weft: its handler is called as if weft's were not
- * there, or, for the default action, the previous disposition is put back
- * and the faulting instruction runs again and dies the ordinary way.
+ * Async-signal-safe only: a TLS load, arithmetic, write, abort, sigaction
+ * and pthread_sigmask. Faults that are not in the running coroutine's guard
+ * belong to whoever handled SIGSEGV before weft: its handler is called as
+ * if weft's were not there, or, for the default action, the previous
+ * disposition is put back and the faulting instruction runs again and dies
+ * the ordinary way.
  */
 static void on_segv(int sig, siginfo_t *si, void *uctx)
 {
     int saved = errno;
     weft__coro *co = cur;
     uintptr_t a = (uintptr_t)si->si_addr;
+    /* The whole guard, not only its top page: a large frame that does not
+     * probe its pages may fault anywhere in it. */
     if (co && a >= (uintptr_t)co->guard && a < (uintptr_t)co->base) {
         char msg[128];
         size_t n = put(msg, "weft: coroutine stack overflow (stack of ");
@@ -330,10 +366,14 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
         (void)w;
         abort();
     }
-    if (prev_segv.sa_flags & SA_SIGINFO) {
-        prev_segv.sa_sigaction(sig, si, uctx);
-    } else if (prev_segv.sa_handler != SIG_DFL && prev_segv.sa_handler != SIG_IGN) {
-        prev_segv.sa_handler(sig);
+    bool plain = !(prev_segv.sa_flags & SA_SIGINFO);
+    if (plain && prev_segv.sa_handler == SIG_IGN && si->si_code <= 0) {
+        /* A SIGSEGV sent with kill() to a process that ignored it: ignore
+         * it, and keep weft's handler for the overflows to come. (A fault
+         * cannot be ignored: the kernel delivers it with the default
+         * action, which the branch below arranges.) */
+    } else if (!plain || (prev_segv.sa_handler != SIG_DFL && prev_segv.sa_handler != SIG_IGN)) {
+        call_prev(&prev_segv, sig, si, uctx);
     } else {
         sigaction(SIGSEGV, &prev_segv, NULL);
         /* A SIGSEGV sent with kill() has no instruction to run again. */
@@ -438,7 +478,7 @@ int weft__coro_new(weft__coro **out, size_t stack_size, weft__coro_fn fn, void *
     co->arg = arg;
     co->base = base;
     co->size = stack_size;
-    co->guard = base - page;
+    co->guard = base - weft__stack_guard();
     co->state = CO_NEW;
 #ifdef WEFT_SANITIZE_ADDRESS
     co->fake = NULL;

@@ -2,17 +2,25 @@
  * stack: the coroutine stack pool.
  *
  * Stacks are carved out of slabs: one anonymous MAP_NORESERVE mapping holds
- * many stacks, each preceded by its guard page:
+ * many stacks, each preceded by its guard:
  *
  *     | guard | stack 0 ......... hdr | guard | stack 1 ......... hdr | ...
+ *
+ * The guard is WEFT__STACK_GUARD bytes (64 KiB), not one page: right under
+ * it lies the top of the stack below, with that stack's header and its
+ * coroutine's record, and a frame larger than the guard that writes only
+ * its low end (code built without -fstack-clash-protection does not probe
+ * its frames page by page) would land there silently instead of faulting.
+ * A guard costs address space and page-table entries only, no memory.
  *
  * A mapping per stack (or an mprotect per guard, which splits the mapping in
  * three) would hit vm.max_map_count (65530 by default) long before a million
  * coroutines, so guards are installed with madvise(MADV_GUARD_INSTALL)
- * (Linux 6.13+): a marker in the page tables that faults on access and adds
- * no memory mapping. Older kernels refuse it with EINVAL; then each guard is
- * an mprotect(PROT_NONE) page and the mapping limit caps the number of live
- * stacks at about vm.max_map_count / 2.
+ * (Linux 6.13+): markers in the page tables that fault on access and add no
+ * memory mapping. Older kernels refuse it with EINVAL; then each guard is an
+ * mprotect(PROT_NONE) range (still one mapping per guard, whatever its
+ * length) and the mapping limit caps the number of live stacks at about
+ * vm.max_map_count / 2.
  *
  * Nothing of a stack is touched before it is handed out: a slab gives out
  * never-used stacks by bumping an index, so only the pages coroutines really
@@ -67,7 +75,9 @@
 #define SLAB_BYTES (64u << 20)
 #define SLAB_MAX_STACKS 256u
 /* Address space of cold slabs kept mapped. What it costs is page tables
- * (the guard markers keep them): about 1/512 of it, 128 MiB at most. */
+ * (the guard markers keep them): about 1/512 of it, 512 MiB at most. A
+ * million default stacks (64 KiB and their 64 KiB guard: 128 GiB) fit, so
+ * a burst of a million tasks finds its slabs again the next time. */
 #define COLD_MAX_BYTES ((size_t)256 << 30)
 /* Per-thread cache: a few sizes, this many stacks each; a full list gives
  * half of itself back to the global lists in one locked pass, and an empty
@@ -118,6 +128,7 @@ typedef struct tcache {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pool *pools;
 static size_t page;
+static size_t guard; /* WEFT__STACK_GUARD rounded up to whole pages */
 /* 0: not known yet, 1: MADV_GUARD_INSTALL works, 2: mprotect fallback.
  * Written under mu. */
 static int guard_mode;
@@ -133,7 +144,10 @@ static struct iovec guard_iov[SLAB_MAX_STACKS];
 
 /* initial-exec, as in coro.c: no __tls_get_addr call per coroutine. */
 static _Thread_local tcache tc[TC_SIZES] __attribute__((tls_model("initial-exec")));
-static _Thread_local bool tc_registered __attribute__((tls_model("initial-exec")));
+/* TC_OFF: no destructor registered yet; TC_ON: registered; TC_GONE: the
+ * destructor has flushed the cache (the thread is exiting). */
+enum { TC_OFF, TC_ON, TC_GONE };
+static _Thread_local unsigned char tc_state __attribute__((tls_model("initial-exec")));
 static pthread_key_t tc_key;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -159,6 +173,7 @@ static void fork_child(void)
 static void init_once(void)
 {
     page = (size_t)sysconf(_SC_PAGESIZE);
+    guard = (WEFT__STACK_GUARD + page - 1) & ~(page - 1);
     if (pthread_key_create(&tc_key, tc_flush) != 0)
         abort(); /* only fails when the process is out of keys: cannot happen here */
     pthread_atfork(fork_prepare, fork_parent, fork_child);
@@ -168,6 +183,12 @@ size_t weft__stack_page(void)
 {
     pthread_once(&once, init_once);
     return page;
+}
+
+size_t weft__stack_guard(void)
+{
+    pthread_once(&once, init_once);
+    return guard;
 }
 
 bool weft__stack_guard_is_marker(void)
@@ -194,7 +215,7 @@ static bool guard_works(const char *g)
 
 /* Markers for guards [from, s->nstacks) in as few calls as the kernel
  * allows: one process_madvise for the slab costs about half as much as a
- * madvise per guard. Returns the index of the first guard left to do (all
+ * madvise per guard, whatever the guards' length. Returns the index of the first guard left to do (all
  * of them when the call is refused). Under mu, guard_mode 1. */
 static unsigned install_bulk(slab *s, size_t slot, unsigned from)
 {
@@ -203,7 +224,7 @@ static unsigned install_bulk(slab *s, size_t slot, unsigned from)
         unsigned n = s->nstacks - from;
         for (unsigned i = 0; i < n; i++) {
             guard_iov[i].iov_base = s->mem + (size_t)(from + i) * slot;
-            guard_iov[i].iov_len = page;
+            guard_iov[i].iov_len = guard;
         }
         long rc = syscall(SYS_process_madvise, PIDFD_SELF_, guard_iov, (size_t)n,
                           MADV_GUARD_INSTALL, 0u);
@@ -215,8 +236,10 @@ static unsigned install_bulk(slab *s, size_t slot, unsigned from)
                 bulk_guards = false;
             break;
         }
-        /* A partial result counts whole guards: each vector entry is one. */
-        from += (unsigned)((size_t)rc / page);
+        /* A partial result counts whole guards: each vector entry is one
+         * (a guard half done would be installed again: markers are
+         * idempotent). */
+        from += (unsigned)((size_t)rc / guard);
     }
 #else
     (void)s;
@@ -225,7 +248,7 @@ static unsigned install_bulk(slab *s, size_t slot, unsigned from)
     return from;
 }
 
-/* Guard pages of a fresh slab. Under mu. */
+/* The guards of a fresh slab. Under mu. */
 static int install_guards(slab *s, size_t slot)
 {
     for (unsigned i = 0; i < s->nstacks; i++) {
@@ -236,7 +259,7 @@ static int install_guards(slab *s, size_t slot)
         }
         char *g = s->mem + (size_t)i * slot;
         if (guard_mode != 2) {
-            int rc = madvise(g, page, MADV_GUARD_INSTALL);
+            int rc = madvise(g, guard, MADV_GUARD_INSTALL);
             if (rc == 0 && (guard_mode == 1 || guard_works(g))) {
                 guard_mode = 1;
                 continue;
@@ -248,7 +271,7 @@ static int install_guards(slab *s, size_t slot)
                 return -1;
             guard_mode = 2;
         }
-        if (mprotect(g, page, PROT_NONE) != 0)
+        if (mprotect(g, guard, PROT_NONE) != 0)
             return -1; /* ENOMEM: vm.max_map_count reached */
     }
     return 0;
@@ -314,7 +337,7 @@ static pool *pool_get(size_t size)
     if (!p)
         return NULL;
     p->size = size;
-    p->slot = size + page;
+    p->slot = size + guard;
     size_t n = SLAB_BYTES / p->slot;
     p->per_slab = n < 1 ? 1 : n > SLAB_MAX_STACKS ? SLAB_MAX_STACKS : (unsigned)n;
     p->next = pools;
@@ -371,7 +394,7 @@ static hdr *pool_take(pool *p)
         h = s->free;
         s->free = h->next;
     } else {
-        char *base = s->mem + (size_t)s->fresh++ * p->slot + page;
+        char *base = s->mem + (size_t)s->fresh++ * p->slot + guard;
         h = hdr_of(base, p->size);
         h->slab = s;
     }
@@ -397,10 +420,15 @@ static void pool_give(hdr *h)
 }
 
 /* A thread's cached stacks go back to the global lists when it exits (the
- * key's destructor) so that another thread can use them. */
+ * key's destructor) so that another thread can use them. Another key's
+ * destructor may free a coroutine after this one ran (destructors run in
+ * an unspecified order): from then on the thread has no cache, and such a
+ * stack goes straight to the global lists (a cache filled now would have
+ * no destructor left to flush it). */
 static void tc_flush(void *unused)
 {
     (void)unused;
+    tc_state = TC_GONE;
     pthread_mutex_lock(&mu);
     for (int i = 0; i < TC_SIZES; i++) {
         while (tc[i].head) {
@@ -425,12 +453,12 @@ static tcache *tc_for(size_t size, bool claim)
         if (!empty && !tc[i].pool)
             empty = &tc[i];
     }
-    if (!claim || !empty)
+    if (!claim || !empty || tc_state == TC_GONE)
         return NULL;
-    if (!tc_registered) {
+    if (tc_state == TC_OFF) {
         /* Any non-NULL value makes the destructor run at thread exit. */
         pthread_setspecific(tc_key, tc);
-        tc_registered = true;
+        tc_state = TC_ON;
     }
     return empty;
 }

@@ -1,9 +1,11 @@
 /* coro: resume/yield/finish, data flow, interleaving, nesting, what a switch
  * must preserve (callee-saved integer and FP registers, the FP control
- * state), deep recursion, stack overflow reports and SIGSEGV chaining, free
+ * state), deep recursion, stack overflow reports (anywhere in the 64 KiB
+ * guard) and SIGSEGV chaining (the previous handler's flags and mask), free
  * in every state, 100,000 live coroutines, the stack pool (reuse, no memory
- * mapping per stack, one touched page per small coroutine), argument
- * checks, and coroutines moving between threads. */
+ * mapping per stack, one touched page per small coroutine, stacks freed
+ * after a thread's cache was flushed), argument checks, and coroutines
+ * moving between threads. */
 #include <errno.h>
 #include <fenv.h>
 #include <limits.h>
@@ -450,6 +452,61 @@ START_TEST(coro_stack_overflow_aborts)
 }
 END_TEST
 
+/* A frame larger than a page that writes only its low end (code built
+ * without -fstack-clash-protection does not touch the pages in between)
+ * faults anywhere in the guard, down to its lowest byte, below which lies
+ * the top of the stack under this one: each is reported as an overflow.
+ * The write is made at an address rather than with a real frame, so the
+ * test does not depend on the compiler's frame layout. */
+static char *volatile far_target;
+static volatile size_t far_skip;
+
+static void far_body(void *arg)
+{
+    (void)arg;
+    char *p = far_target;
+    if (!p) /* a 20 KiB frame below this one, in a 16 KiB stack */
+        p = (char *)__builtin_frame_address(0) - far_skip;
+    *(volatile char *)p = 1;
+}
+
+/* The lowest usable byte of co's stack (its record is on the top page). */
+static char *stack_base(weft__coro *co)
+{
+    uintptr_t page = weft__stack_page();
+    return (char *)(((uintptr_t)co & ~(page - 1)) + page - weft__coro_stack_size(co));
+}
+
+static void child_far(void)
+{
+    weft__coro *co;
+    if (weft__coro_new(&co, WEFT__CORO_STACK_MIN, far_body, NULL) != 0)
+        _exit(3);
+    if (far_target == (char *)1) /* "the lowest guard byte" */
+        far_target = stack_base(co) - weft__stack_guard();
+    weft__coro_resume(co);
+    _exit(4); /* not reached */
+}
+
+START_TEST(coro_overflow_anywhere_in_guard)
+{
+    ck_assert_uint_ge(weft__stack_guard(), 64 * 1024);
+    ck_assert_uint_eq(weft__stack_guard() % weft__stack_page(), 0);
+    char out[4096];
+    far_target = NULL;
+    far_skip = 20 * 1024;
+    int st = in_child(child_far, out, sizeof out);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x, stderr: %s", st, out);
+    ck_assert_msg(strstr(out, "weft: coroutine stack overflow (stack of 16384 bytes"), "stderr: %s",
+                  out);
+    far_target = (char *)1;
+    st = in_child(child_far, out, sizeof out);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x, stderr: %s", st, out);
+    ck_assert_msg(strstr(out, "weft: coroutine stack overflow (stack of 16384 bytes"), "stderr: %s",
+                  out);
+}
+END_TEST
+
 /* A fault that is not an overflow still kills the program the ordinary
  * way: by SIGSEGV, or through the sanitizer's own SEGV report when one
  * handled SIGSEGV before weft did. */
@@ -527,6 +584,84 @@ START_TEST(coro_segv_chains_to_app_handler)
         *(volatile int *)bad_addr = 1;
     ck_assert_int_eq(app_handler_calls, 1);
     weft__coro_free(co);
+}
+END_TEST
+
+/* A handler installed before weft's with SA_RESETHAND reports and returns,
+ * counting on the reset disposition to kill the process when the faulting
+ * instruction runs again: it is called once, with its sa_mask (and SIGSEGV)
+ * blocked, and the process dies by SIGSEGV. */
+static int resethand_calls;
+
+static void resethand_reporter(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)si;
+    (void)uc;
+    sigset_t now;
+    pthread_sigmask(SIG_BLOCK, NULL, &now);
+    const char *m = sigismember(&now, SIGUSR1) == 1 && sigismember(&now, SIGSEGV) == 1
+                        ? "reporter: masked\n"
+                        : "reporter: unmasked\n";
+    ssize_t w = write(STDERR_FILENO, m, strlen(m));
+    (void)w;
+    if (++resethand_calls == 3)
+        _exit(5); /* called again and again: the fault loops */
+}
+
+static void child_resethand(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = resethand_reporter;
+    sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGUSR1);
+    if (sigaction(SIGSEGV, &sa, NULL) != 0)
+        _exit(6);
+    weft__coro *co;
+    static int steps;
+    if (weft__coro_new(&co, 0, three_steps, &steps) != 0)
+        _exit(3);
+    weft__coro_resume(co); /* installs weft's handler in front */
+    *(volatile int *)bad_addr = 1;
+    _exit(4);
+}
+
+START_TEST(coro_segv_chain_resethand)
+{
+    char out[4096];
+    int st = in_child(child_resethand, out, sizeof out);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "status %#x, stderr: %s", st, out);
+    const char *first = strstr(out, "reporter: masked\n");
+    ck_assert_msg(first && !strstr(first + 1, "reporter:"), "stderr: %s", out);
+}
+END_TEST
+
+/* A SIGSEGV sent with kill() to a process that ignores SIGSEGV is ignored,
+ * and weft's handler stays for the overflows that come later. */
+static void child_ignored_kill(void)
+{
+    signal(SIGSEGV, SIG_IGN);
+    weft__coro *co;
+    static int steps;
+    if (weft__coro_new(&co, 0, three_steps, &steps) != 0)
+        _exit(3);
+    weft__coro_resume(co);
+    kill(getpid(), SIGSEGV);
+    struct sigaction now;
+    sigaction(SIGSEGV, NULL, &now);
+    if (!(now.sa_flags & SA_SIGINFO))
+        _exit(7); /* weft's handler was taken out */
+    child_overflow();
+}
+
+START_TEST(coro_segv_ignored_kill)
+{
+    char out[4096];
+    int st = in_child(child_ignored_kill, out, sizeof out);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x, stderr: %s", st, out);
+    ck_assert_msg(strstr(out, "weft: coroutine stack overflow"), "stderr: %s", out);
 }
 END_TEST
 
@@ -705,10 +840,14 @@ START_TEST(coro_cold_slabs)
         char *top = (char *)b[i] + size - WEFT__STACK_HDR - 1;
         *(volatile char *)top = 2;
         ck_assert_int_eq(*(volatile char *)b[i], *(volatile char *)b[i]); /* lowest byte readable */
-        /* The kernel reading the guard page fails with EFAULT. */
+        /* The kernel reading the guard fails with EFAULT, at its top and
+         * at its bottom. */
         errno = 0;
         ck_assert_msg(access((char *)b[i] - page, F_OK) != 0 && errno == EFAULT,
                       "guard below %p does not fault (errno %d)", b[i], errno);
+        errno = 0;
+        ck_assert_msg(access((char *)b[i] - weft__stack_guard(), F_OK) != 0 && errno == EFAULT,
+                      "guard bottom below %p does not fault (errno %d)", b[i], errno);
         if (marker)
             ck_assert_msg(bsearch(&b[i], a, M, sizeof *a, cmp_ptr), "stack %p is new", b[i]);
     }
@@ -781,6 +920,64 @@ START_TEST(coro_one_page)
         ck_assert(!weft__coro_resume(co[i]));
         weft__coro_free(co[i]);
     }
+}
+END_TEST
+
+/* A stack freed on an exiting thread after the pool's own destructor has
+ * flushed its cache (by another key's destructor, as a thread-local
+ * coroutine's owner would) goes to the shared lists, where the next
+ * allocation finds it; a cache refilled then would have nobody left to
+ * give it back. */
+typedef struct late_free {
+    size_t size;
+    void *stack;
+    int rounds;
+} late_free;
+
+static pthread_key_t late_key;
+
+static void late_free_dtor(void *arg)
+{
+    late_free *l = arg;
+    if (l->rounds++ == 0) {
+        /* One more round: by then the pool's destructor has run, whatever
+         * the order of the keys. */
+        pthread_setspecific(late_key, l);
+        return;
+    }
+    weft__stack_free(l->stack, l->size);
+}
+
+static void *late_free_thread(void *arg)
+{
+    late_free *l = arg;
+    l->stack = weft__stack_alloc(l->size); /* fills this thread's cache too */
+    if (l->stack)
+        pthread_setspecific(late_key, l);
+    return NULL;
+}
+
+START_TEST(coro_stack_freed_after_thread_cache)
+{
+    late_free l = {.size = WEFT__CORO_STACK_MIN + 5 * weft__stack_page()}; /* a pool of its own */
+    ck_assert_int_eq(pthread_key_create(&late_key, late_free_dtor), 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, late_free_thread, &l), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_ptr_nonnull(l.stack);
+    ck_assert_int_eq(l.rounds, 2);
+    enum { N = 64 };
+    void *got[N];
+    bool found = false;
+    for (int i = 0; i < N; i++) {
+        got[i] = weft__stack_alloc(l.size);
+        ck_assert_ptr_nonnull(got[i]);
+        found |= got[i] == l.stack;
+    }
+    for (int i = 0; i < N; i++)
+        weft__stack_free(got[i], l.size);
+    ck_assert_msg(found, "the stack freed at thread exit is never handed out again");
+    pthread_key_delete(late_key);
 }
 END_TEST
 
@@ -908,7 +1105,8 @@ START_TEST(coro_threads_share_pool)
 END_TEST
 
 WT_MAIN("coro", 60, coro_basic, coro_data_flow, coro_round_robin, coro_nested, coro_callee_saved,
-        coro_fp_control_private, coro_deep_recursion, coro_stack_overflow_aborts, coro_segv_chains,
-        coro_segv_chains_to_app_handler, coro_free_unstarted_and_suspended, coro_hundred_thousand,
-        coro_stack_reuse, coro_cold_slabs, coro_one_page, coro_bad_arguments, coro_other_thread,
-        coro_threads_share_pool)
+        coro_fp_control_private, coro_deep_recursion, coro_stack_overflow_aborts,
+        coro_overflow_anywhere_in_guard, coro_segv_chains, coro_segv_chains_to_app_handler,
+        coro_segv_chain_resethand, coro_segv_ignored_kill, coro_free_unstarted_and_suspended,
+        coro_hundred_thousand, coro_stack_reuse, coro_cold_slabs, coro_stack_freed_after_thread_cache,
+        coro_one_page, coro_bad_arguments, coro_other_thread, coro_threads_share_pool)

@@ -15,14 +15,14 @@
  * names the one built.
  *
  * Stacks come from a pool (stack.c): mmap-ed in slabs, each stack with a
- * guard page below it (installed with MADV_GUARD_INSTALL where the kernel has
- * it, so a million stacks do not cost a million memory mappings; mprotect
- * otherwise). Only the pages a coroutine touches become resident. A stack
- * overflow hits the guard page: a SIGSEGV handler on an alternate signal
- * stack recognises a fault inside a guard page, writes
+ * 64 KiB guard below it (installed with MADV_GUARD_INSTALL where the kernel
+ * has it, so a million stacks do not cost a million memory mappings;
+ * mprotect otherwise). Only the pages a coroutine touches become resident.
+ * A stack overflow hits the guard: a SIGSEGV handler on an alternate signal
+ * stack recognises a fault inside the running coroutine's guard, writes
  * "weft: coroutine stack overflow (stack of N bytes at ADDR)" to stderr and
  * aborts; any other SIGSEGV goes to the handler installed before weft's (or
- * the default action).
+ * the default action), with that handler's flags and mask honoured.
  *
  * Sanitizers: under ASan every switch is announced with
  * __sanitizer_start_switch_fiber / __sanitizer_finish_switch_fiber; under
@@ -92,21 +92,31 @@ extern const char weft__coro_impl[];
  * its usable range: a stack's user (coro.c) must leave them alone. */
 #define WEFT__STACK_HDR 16u
 
+/* Bytes of guard below every stack (rounded up to whole pages: see
+ * weft__stack_guard). A frame that skips more than this without touching
+ * it lands in the stack below: code built with -fstack-clash-protection
+ * touches every page of a large frame, other code is safe for frames up
+ * to this size. */
+#define WEFT__STACK_GUARD (64u * 1024u)
+
 /* A stack of `size` usable bytes (a multiple of the page size, at least
- * WEFT__CORO_STACK_MIN): returns its lowest usable address; the guard page
- * is the page just below it. NULL if the kernel has no memory for it.
+ * WEFT__CORO_STACK_MIN): returns its lowest usable address; its guard is
+ * the weft__stack_guard() bytes just below it. NULL if the kernel has no memory for it.
  * Never a syscall when a stack of that size was freed recently. */
 void *weft__stack_alloc(size_t size);
 
 /* Give back a stack from weft__stack_alloc (its base and size). */
 void weft__stack_free(void *base, size_t size);
 
-/* The system page size (the guard and the rounding unit). */
+/* The system page size (the rounding unit). */
 size_t weft__stack_page(void);
 
-/* True when guard pages are MADV_GUARD_INSTALL markers (no memory mapping
- * per stack); false when the kernel refused them and each guard is an
- * mprotect-ed page, which splits the slab's mapping: about
+/* The guard below each stack: WEFT__STACK_GUARD rounded up to pages. */
+size_t weft__stack_guard(void);
+
+/* True when guards are MADV_GUARD_INSTALL markers (no memory mapping per
+ * stack); false when the kernel refused them and each guard is an
+ * mprotect-ed range, which splits the slab's mapping: about
  * vm.max_map_count / 2 stacks can then exist at once (some 32,000 with the
  * default 65530). Meaningful once a stack has been allocated. */
 bool weft__stack_guard_is_marker(void);
