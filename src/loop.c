@@ -17,13 +17,15 @@
  *
  * Threads: every function is for the loop's thread (or for a loop that is
  * not running), except weft_loop_stop, weft_loop_call_soon_threadsafe,
- * weft_loop_is_running and weft__loop_ready_threadsafe. Their caller must
- * know that the loop has not been freed when the call starts (the loop's
- * owner frees it only after such threads are done with it, or they hold
- * something the owner waits for before freeing); a call that overlaps
- * weft_loop_free is safe (free waits for it, and it returns WEFT_ESTATE or
- * its item is dropped unrun), a call after free has returned is a
- * use-after-free.
+ * weft_loop_is_running and weft__loop_ready_threadsafe. These must not race
+ * with weft_loop_free (loop.h): the owner makes sure every other thread is
+ * done calling them (joined, told to stop, or holding something the owner
+ * waits for) before it frees the loop. A call that overlaps free is a
+ * use-after-free, whatever its outcome: the gate (see gate_enter) lives in
+ * the loop's own memory, so a call that reaches it after free has returned
+ * touches freed memory. The gate is only a best-effort check: free waits
+ * for the calls already inside it, and one that finds it closed returns
+ * WEFT_ESTATE, which catches some misuse but makes none of it safe.
  *
  * Fork: a loop is not usable in a forked child (its epoll instance is
  * shared with the parent, and its thread is gone). A child must neither run
@@ -50,6 +52,9 @@
 #define MAX_EVENTS 64
 /* Handles per slab of the handle arena. */
 #define SLAB_HANDLES 512
+/* Iterations that find a producer in flight (see mpsc_pop) before the loop
+ * starts to yield its CPU to it. */
+#define INFLIGHT_SPINS 8
 
 enum { STOP_USER = 1, STOP_FUTURE = 2 };
 enum { POLL_BUSY = 0, POLL_WAITING = 1, POLL_WOKEN = 2 };
@@ -115,6 +120,7 @@ struct weft_loop {
     weft__poll_event events[MAX_EVENTS];
     int nevents, event_pos;     /* the batch being dispatched */
     unsigned nwatch;            /* fds registered (a hint: 0 skips empty polls) */
+    unsigned inflight;          /* iterations in a row stalled on a producer in flight */
 
     /* The handle arena: slabs, a bump pointer and a free list. The loop's
      * memory outlives weft_loop_free while callers still hold handles:
@@ -303,7 +309,11 @@ void weft__loop_ready(weft_loop *L, weft__loop_item *it)
  * and then links the previous end to it. Between the exchange and the link
  * the queue is briefly "in flight": the consumer sees push != pop but cannot
  * take the item yet, so it polls with a zero timeout until the link lands
- * (a few instructions on the producer's side). The link is a release store
+ * (a few instructions on the producer's side). A producer preempted in
+ * between keeps the queue in flight for a whole timeslice; after
+ * INFLIGHT_SPINS empty turns the loop yields its CPU at each turn (see
+ * run_once), or it would spin against a producer that may be waiting for
+ * that very CPU. The link is a release store
  * and the consumer reads links with acquire, so an item's contents written
  * before it was pushed are visible to the loop that runs it.
  *
@@ -690,7 +700,7 @@ static void run_item_debug(weft_loop *L, weft__loop_item *it)
 static void run_once(weft_loop *L)
 {
     int64_t timeout = -1;
-    bool waiting = false;
+    bool waiting = false, handoff = false;
     if (L->ready_head || __atomic_load_n(&L->shared.stop, __ATOMIC_RELAXED)) {
         timeout = 0;
     } else {
@@ -698,6 +708,7 @@ static void run_once(weft_loop *L)
         if (mpsc_maybe_nonempty(L) || __atomic_load_n(&L->shared.stop, __ATOMIC_SEQ_CST)) {
             __atomic_store_n(&L->shared.polling, POLL_BUSY, __ATOMIC_RELAXED);
             timeout = 0;
+            handoff = true;
         } else {
             waiting = true;
             if (L->heap_n) {
@@ -734,6 +745,18 @@ static void run_once(weft_loop *L)
 
     for (weft__loop_item *it; (it = mpsc_pop(L));)
         weft__loop_ready(L, it);
+
+    /* Woken only by the hand-off queue, and nothing came out of it: a
+     * producer is between its exchange and its link. It needs a few
+     * instructions, unless it was preempted there; then spinning (without
+     * even a poll when no fd is watched) only burns the CPU it may be
+     * waiting for. */
+    if (handoff && !L->ready_head && mpsc_maybe_nonempty(L)) {
+        if (++L->inflight > INFLIGHT_SPINS)
+            sched_yield();
+    } else {
+        L->inflight = 0;
+    }
 
     /* Detach the batch: what its items queue goes to the next iteration. */
     weft__loop_item *it = L->ready_head;
