@@ -8,6 +8,7 @@
 #include "weft/executor.h"
 #include "weft/future.h"
 #include "weft/loop.h"
+#include "weft/process.h"
 #include "weft/queue.h"
 #include "weft/sync.h"
 #include "weft/thread.h"

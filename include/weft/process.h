@@ -1,0 +1,125 @@
+/*
+ * weft/process.h - processes (multiprocessing.Process and the
+ * multiprocessing module's functions), with the `fork` start method.
+ *
+ * Python to weft:
+ *   Process(target=f, args=(a,), name=n, daemon=d)  weft_process_new(&p, f, a, &opts)
+ *   p.start() / p.join(timeout) / p.is_alive()      weft_process_start / _join / _is_alive
+ *   p.exitcode / p.pid / p.name                     weft_process_exitcode / _pid / _name
+ *   p.terminate() / p.kill() / p.close()            weft_process_terminate / _kill / _close
+ *   current_process().name                          weft_current_process_name
+ *   parent_process().pid                            weft_parent_pid
+ *   cpu_count()                                     weft_cpu_count
+ *
+ * Start method: only `fork` exists in this version. The child is a copy of
+ * the parent made by fork(2) from the thread that calls weft_process_start;
+ * it runs fn(arg) and exits. The safe start method for programs that
+ * already run threads (`forkserver`) is not implemented yet.
+ *
+ * Fork safety: if the program runs other threads when it starts a process,
+ * the child has only the forking thread, and any lock another thread held
+ * at the fork stays held for ever in the child (malloc's, stdio's, the
+ * program's own). Strictly, fn may then call only async-signal-safe
+ * functions; a single-threaded program may do anything. weft's own internal
+ * locks are held across the fork and reset in the child by its atfork
+ * handlers, so weft itself (threads, locks, queues) works in the child.
+ *
+ * Exit status: the child exits with fn's return value: r >= 0 gives status
+ * r & 0xff (0 is success), r < 0 (a WEFT_E* code, as Python's uncaught
+ * exception) gives status 1. stdio buffers are flushed first; atexit
+ * handlers do not run in the child (as Python's os._exit). The exit code
+ * read back is that status, or minus the number of the signal that killed
+ * the child (SIGKILL gives -9), as Python.
+ *
+ * Reaping: weft waits for each child it started exactly once, by its pid
+ * (never waitpid(-1), so it does not steal other code's children), using a
+ * pidfd where the kernel has pidfd_open (Linux 5.3) and a polling wait with
+ * short growing sleeps otherwise. A program that sets SIGCHLD to SIG_IGN or
+ * reaps weft's children itself makes their exit codes unknown: they read
+ * as 255.
+ *
+ * Daemons: a daemon child is sent SIGKILL when its parent dies, even by
+ * SIGKILL (PR_SET_PDEATHSIG; if the parent died before the child could set
+ * it up, the child kills itself at once). The kernel ties this to the
+ * thread that forked, not the whole parent process: a daemon started from a
+ * thread that later exits is killed then. A non-daemon child is not killed
+ * when its parent dies; it goes on as an orphan. Unlike Python, the parent
+ * does not terminate daemons nor join non-daemons at exit.
+ */
+#ifndef WEFT_PROCESS_H
+#define WEFT_PROCESS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "weft/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_process weft_process;
+
+/** A process's function, run in the child; its return value is the exit
+ *  status (see Exit status above). */
+typedef int (*weft_process_fn)(void *arg);
+
+/** Options; a zero-initialised struct (or NULL) means "as Python does":
+ *  name "Process-N", daemon inherited (a weft daemon child starts daemons by
+ *  default; the main process does not). */
+typedef struct weft_process_opts {
+    const char *name; /**< copied; NULL for "Process-N" */
+    int daemon;       /**< WEFT_DAEMON_INHERIT (0), WEFT_DAEMON_YES or WEFT_DAEMON_NO
+                           (from weft/thread.h) */
+} weft_process_opts;
+
+/** Create a process object, not started. `fn` must not be NULL. */
+WEFT_API int weft_process_new(weft_process **out, weft_process_fn fn, void *arg,
+                              const weft_process_opts *opts);
+/** Python's close(): free it. WEFT_ESTATE if the child is still running
+ *  (nothing is freed then); WEFT_EINVAL for NULL. A finished child is
+ *  reaped first if it was not yet. */
+WEFT_API int weft_process_close(weft_process *p);
+/** Free it, NULL allowed. A child still running is waited for first (as
+ *  weft_process_join with WEFT_FOREVER), so it is reaped and nothing leaks;
+ *  use weft_process_close to be refused instead, or terminate it first. */
+WEFT_API void weft_process_free(weft_process *p);
+
+/** Fork the child, which runs fn(arg). A second start is WEFT_ESTATE; a
+ *  system refusal is WEFT_EAGAIN (or WEFT_ENOMEM) and the object stays
+ *  unstarted. */
+WEFT_API int weft_process_start(weft_process *p);
+/** Wait for the child to exit: 0, WEFT_ETIMEDOUT, WEFT_ESTATE if never
+ *  started, WEFT_EINVAL for a bad timeout. Joining a finished child returns
+ *  0 at once; many threads may join the same process. */
+WEFT_API int weft_process_join(weft_process *p, double timeout);
+/** True from start until the child has exited (checked now, without
+ *  waiting). */
+WEFT_API bool weft_process_is_alive(weft_process *p);
+/** The exit code (see Exit status): 0 and *code set once the child has
+ *  exited, WEFT_ESTATE while it runs or before start. */
+WEFT_API int weft_process_exitcode(weft_process *p, int *code);
+/** The child's pid once started, 0 before. */
+WEFT_API pid_t weft_process_pid(const weft_process *p);
+/** The name (valid until the object is freed). */
+WEFT_API const char *weft_process_name(const weft_process *p);
+WEFT_API bool weft_process_daemon(const weft_process *p);
+/** Send SIGTERM (terminate) or SIGKILL (kill). WEFT_ESTATE before start;
+ *  0 without sending anything once the child has exited and was reaped. */
+WEFT_API int weft_process_terminate(weft_process *p);
+WEFT_API int weft_process_kill(weft_process *p);
+
+/** The calling process's name: "MainProcess", or in a child started by
+ *  weft, that child's name. */
+WEFT_API const char *weft_current_process_name(void);
+/** The pid of the process that started this one with weft, or 0 in a
+ *  process weft did not start (Python's parent_process() is None there). */
+WEFT_API pid_t weft_parent_pid(void);
+/** CPUs this process may run on (its affinity mask), at least 1. */
+WEFT_API unsigned weft_cpu_count(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

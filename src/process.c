@@ -1,0 +1,334 @@
+/*
+ * Processes with the fork start method. See weft/process.h for the
+ * contract.
+ *
+ * State is guarded by the object's mutex. The child's pid stays reserved
+ * until weft reaps it (a zombie keeps it), and reaping happens only under
+ * the mutex, so signals sent under the mutex before the reap can never hit
+ * a recycled pid.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal/clock.h"
+#include "weft/process.h"
+#include "weft/thread.h"
+
+enum { P_NEW, P_RUNNING, P_DONE };
+
+struct weft_process {
+    pthread_mutex_t lock;
+    weft_process_fn fn;
+    void *arg;
+    char *name;
+    bool daemon;
+    int state;    /* P_*, under lock */
+    pid_t pid;    /* set at start, then constant */
+    int pidfd;    /* -1 without pidfd support; closed when freed */
+    int exitcode; /* valid once P_DONE */
+};
+
+static unsigned g_counter;
+/* In a child started by weft: its own name, its daemon flag and its parent. */
+static const char *g_self_name;
+static bool g_self_daemon;
+static pid_t g_parent_pid;
+
+int weft_process_new(weft_process **out, weft_process_fn fn, void *arg,
+                     const weft_process_opts *opts)
+{
+    if (!out || !fn)
+        return WEFT_EINVAL;
+    int daemon = opts ? opts->daemon : WEFT_DAEMON_INHERIT;
+    if (daemon != WEFT_DAEMON_INHERIT && daemon != WEFT_DAEMON_YES && daemon != WEFT_DAEMON_NO)
+        return WEFT_EINVAL;
+    weft_process *p = calloc(1, sizeof *p);
+    if (!p)
+        return WEFT_ENOMEM;
+    if (opts && opts->name) {
+        p->name = strdup(opts->name);
+    } else {
+        char buf[32];
+        snprintf(buf, sizeof buf, "Process-%u",
+                 __atomic_add_fetch(&g_counter, 1, __ATOMIC_RELAXED));
+        p->name = strdup(buf);
+    }
+    if (!p->name) {
+        free(p);
+        return WEFT_ENOMEM;
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    p->fn = fn;
+    p->arg = arg;
+    p->daemon = daemon == WEFT_DAEMON_INHERIT ? g_self_daemon : daemon == WEFT_DAEMON_YES;
+    p->state = P_NEW;
+    p->pidfd = -1;
+    *out = p;
+    return 0;
+}
+
+static int status_to_code(const siginfo_t *si)
+{
+    if (si->si_code == CLD_EXITED)
+        return si->si_status;
+    return -si->si_status; /* CLD_KILLED or CLD_DUMPED */
+}
+
+/* Reap the child if it has exited, without waiting. Called with p->lock
+ * held and p->state == P_RUNNING. */
+static void try_reap_locked(weft_process *p)
+{
+    siginfo_t si;
+    for (;;) {
+        memset(&si, 0, sizeof si);
+        if (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG) == 0)
+            break;
+        if (errno == EINTR)
+            continue;
+        /* ECHILD: somebody else reaped it (SIGCHLD ignored, or a foreign
+         * waitpid(-1)); its status is lost. */
+        p->exitcode = 255;
+        p->state = P_DONE;
+        return;
+    }
+    if (si.si_pid == 0)
+        return; /* still running */
+    p->exitcode = status_to_code(&si);
+    p->state = P_DONE;
+}
+
+static _Noreturn void child_main(weft_process *p, pid_t parent)
+{
+    if (p->daemon) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* The parent may have died between fork and prctl, before the
+         * death signal was armed: then we were already reparented. */
+        if (getppid() != parent)
+            raise(SIGKILL);
+    }
+    g_self_name = p->name;
+    g_self_daemon = p->daemon;
+    g_parent_pid = parent;
+    int r = p->fn(p->arg);
+    fflush(NULL);
+    _exit(r < 0 ? 1 : (r & 0xff));
+}
+
+int weft_process_start(weft_process *p)
+{
+    if (!p)
+        return WEFT_EINVAL;
+    pthread_mutex_lock(&p->lock);
+    if (p->state != P_NEW) {
+        pthread_mutex_unlock(&p->lock);
+        return WEFT_ESTATE;
+    }
+    pid_t parent = getpid();
+    /* Flushed first, or the child would write the parent's pending output a
+     * second time when it exits. */
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0)
+        child_main(p, parent);
+    if (pid < 0) {
+        int e = errno;
+        pthread_mutex_unlock(&p->lock);
+        return e == ENOMEM ? WEFT_ENOMEM : WEFT_EAGAIN;
+    }
+    __atomic_store_n(&p->pid, pid, __ATOMIC_RELAXED);
+    p->state = P_RUNNING;
+#ifdef SYS_pidfd_open
+    /* The child is not reaped yet (only we reap it, under this lock), so
+     * this pid cannot name another process. Any failure (ENOSYS on old
+     * kernels, EMFILE) falls back to the polling wait. */
+    p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (p->pidfd < 0)
+        p->pidfd = -1;
+#endif
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+/* Wait until the child may have exited or the deadline passes, without the
+ * lock. 0 if it should be checked now, WEFT_ETIMEDOUT. */
+static int wait_exit(weft_process *p, int64_t deadline, int64_t *backoff_ns)
+{
+    int64_t now = weft__now_ns();
+    if (deadline != WEFT__NO_DEADLINE && now >= deadline)
+        return WEFT_ETIMEDOUT;
+    if (p->pidfd >= 0) {
+        int ms = -1;
+        if (deadline != WEFT__NO_DEADLINE) {
+            int64_t left = (deadline - now + 999999) / 1000000;
+            ms = left > 1000000 ? 1000000 : (int)left;
+        }
+        struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
+        poll(&pfd, 1, ms); /* EINTR or a timeout: the caller re-checks */
+        return 0;
+    }
+    /* No pidfd: the only waits by pid that do not reap are polls. Sleep a
+     * little longer each round (50 us to 10 ms), never past the deadline. */
+    int64_t ns = *backoff_ns;
+    if (deadline != WEFT__NO_DEADLINE && deadline - now < ns)
+        ns = deadline - now;
+    struct timespec ts = weft__ns_to_timespec(ns);
+    nanosleep(&ts, NULL);
+    *backoff_ns = *backoff_ns * 2 > 10000000 ? 10000000 : *backoff_ns * 2;
+    return 0;
+}
+
+int weft_process_join(weft_process *p, double timeout)
+{
+    if (!p || weft__timeout_valid(timeout))
+        return WEFT_EINVAL;
+    int64_t deadline = WEFT__NO_DEADLINE, backoff = 50000;
+    bool have_deadline = false;
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        int st = p->state;
+        if (st == P_RUNNING) {
+            try_reap_locked(p);
+            st = p->state;
+        }
+        pthread_mutex_unlock(&p->lock);
+        if (st == P_NEW)
+            return WEFT_ESTATE;
+        if (st == P_DONE)
+            return 0;
+        if (!have_deadline) {
+            deadline = weft__deadline(timeout);
+            have_deadline = true;
+        }
+        int rc = wait_exit(p, deadline, &backoff);
+        if (rc)
+            return rc;
+    }
+}
+
+bool weft_process_is_alive(weft_process *p)
+{
+    if (!p)
+        return false;
+    pthread_mutex_lock(&p->lock);
+    if (p->state == P_RUNNING)
+        try_reap_locked(p);
+    bool alive = p->state == P_RUNNING;
+    pthread_mutex_unlock(&p->lock);
+    return alive;
+}
+
+int weft_process_exitcode(weft_process *p, int *code)
+{
+    if (!p || !code)
+        return WEFT_EINVAL;
+    pthread_mutex_lock(&p->lock);
+    if (p->state == P_RUNNING)
+        try_reap_locked(p);
+    int rc = WEFT_ESTATE;
+    if (p->state == P_DONE) {
+        *code = p->exitcode;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+static int send_signal(weft_process *p, int sig)
+{
+    if (!p)
+        return WEFT_EINVAL;
+    pthread_mutex_lock(&p->lock);
+    int rc = 0;
+    if (p->state == P_NEW)
+        rc = WEFT_ESTATE;
+    else if (p->state == P_RUNNING)
+        kill(p->pid, sig); /* unreaped, so still ours: cannot fail usefully */
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+int weft_process_terminate(weft_process *p)
+{
+    return send_signal(p, SIGTERM);
+}
+
+int weft_process_kill(weft_process *p)
+{
+    return send_signal(p, SIGKILL);
+}
+
+pid_t weft_process_pid(const weft_process *p)
+{
+    /* Written once under the lock before start returns; a reader racing
+     * with start gets 0 or the pid. */
+    return p ? __atomic_load_n(&p->pid, __ATOMIC_RELAXED) : 0;
+}
+
+const char *weft_process_name(const weft_process *p)
+{
+    return p ? p->name : NULL;
+}
+
+bool weft_process_daemon(const weft_process *p)
+{
+    return p && p->daemon;
+}
+
+static void destroy(weft_process *p)
+{
+    if (p->pidfd >= 0)
+        close(p->pidfd);
+    pthread_mutex_destroy(&p->lock);
+    free(p->name);
+    free(p);
+}
+
+int weft_process_close(weft_process *p)
+{
+    if (!p)
+        return WEFT_EINVAL;
+    if (weft_process_is_alive(p))
+        return WEFT_ESTATE;
+    destroy(p);
+    return 0;
+}
+
+void weft_process_free(weft_process *p)
+{
+    if (!p)
+        return;
+    if (p->state != P_NEW)
+        weft_process_join(p, WEFT_FOREVER);
+    destroy(p);
+}
+
+const char *weft_current_process_name(void)
+{
+    return g_self_name ? g_self_name : "MainProcess";
+}
+
+pid_t weft_parent_pid(void)
+{
+    return g_parent_pid;
+}
+
+unsigned weft_cpu_count(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return (unsigned)CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
