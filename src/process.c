@@ -7,7 +7,6 @@
  * the mutex, so signals sent under the mutex before the reap can never hit
  * a recycled pid.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
