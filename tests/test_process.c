@@ -126,6 +126,31 @@ START_TEST(process_join_timeout)
 }
 END_TEST
 
+extern bool weft__process_no_pidfd;
+
+/* The wait for kernels without pidfd_open: the same timeouts and results. */
+START_TEST(process_join_without_pidfd)
+{
+    weft__process_no_pidfd = true;
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    weft_process *p;
+    WT_OK(weft_process_new(&p, block_until_closed, fds, NULL));
+    WT_OK(weft_process_start(p));
+    WT_ERR(weft_process_join(p, 0), WEFT_ETIMEDOUT);
+    WT_ERR(weft_process_join(p, 0.05), WEFT_ETIMEDOUT);
+    ck_assert(weft_process_is_alive(p));
+    close(fds[1]);
+    WT_OK(weft_process_join(p, 30));
+    int code;
+    WT_OK(weft_process_exitcode(p, &code));
+    ck_assert_int_eq(code, 0);
+    WT_OK(weft_process_close(p));
+    close(fds[0]);
+    ck_assert_int_eq(exit_of(return_arg, (void *)9), 9);
+}
+END_TEST
+
 /* free of a running child waits for it: the pipe lets it finish. */
 START_TEST(process_free_running)
 {
@@ -309,5 +334,5 @@ START_TEST(process_bad_input)
 END_TEST
 
 WT_MAIN("process", 30, process_exit_codes, process_killed, process_terminated,
-        process_join_timeout, process_free_running, process_daemon_dies_with_parent,
+        process_join_timeout, process_join_without_pidfd, process_free_running, process_daemon_dies_with_parent,
         process_non_daemon_survives, process_names, process_bad_input)
