@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "internal/clock.h"
+#include "internal/thread.h"
 #include "weft/process.h"
 #include "weft/thread.h"
 
@@ -330,9 +331,5 @@ pid_t weft_parent_pid(void)
 
 unsigned weft_cpu_count(void)
 {
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
-        return (unsigned)CPU_COUNT(&set);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (unsigned)n : 1;
+    return weft__cpu_count();
 }

@@ -39,6 +39,7 @@
 #include "internal/clock.h"
 #include "internal/park.h"
 #include "internal/sync.h"
+#include "internal/thread.h"
 #include "weft/thread.h"
 
 enum { KIND_THREAD, KIND_MAIN, KIND_DUMMY };
@@ -794,4 +795,13 @@ int weft_shutdown(double timeout)
             return rc;
     }
     return 0;
+}
+
+unsigned weft__cpu_count(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return (unsigned)CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
 }

@@ -56,6 +56,7 @@
 #include "internal/future.h"
 #include "internal/park.h"
 #include "internal/sync.h"
+#include "internal/thread.h"
 #include "platform/futex.h"
 #include "weft/sync.h"
 #include "weft/thread.h"
@@ -605,15 +606,6 @@ static const weft__executor_ops thread_pool_ops = {
 
 /* ------------------------------------------------------------ creation */
 
-static unsigned cpu_count(void)
-{
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
-        return (unsigned)CPU_COUNT(&set);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (unsigned)n : 1;
-}
-
 int weft_thread_pool_new(weft_executor **out, const weft_thread_pool_opts *opts)
 {
     static const weft_thread_pool_opts defaults;
@@ -627,7 +619,7 @@ int weft_thread_pool_new(weft_executor **out, const weft_thread_pool_opts *opts)
     if (!p)
         return WEFT_ENOMEM;
     p->base.ops = &thread_pool_ops;
-    unsigned cpus = cpu_count();
+    unsigned cpus = weft__cpu_count();
     p->max_workers = opts->max_workers ? opts->max_workers : (cpus + 4 < 32 ? cpus + 4 : 32);
     p->initializer = opts->initializer;
     p->initarg = opts->initarg;

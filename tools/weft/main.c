@@ -35,12 +35,6 @@
         }                                                                      \
     } while (0)
 
-static long cpu_count(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? n : 1;
-}
-
 /* ----------------------------------------------------- 1. lock counter */
 
 #define COUNTER_ROUNDS 100000
@@ -61,7 +55,7 @@ static void *count_up(void *arg)
 static int demo_counter(void)
 {
     /* At least 4 threads, so there is contention even on a 2-core box. */
-    int n = cpu_count() < 4 ? 4 : (int)cpu_count();
+    int n = weft_cpu_count() < 4 ? 4 : (int)weft_cpu_count();
     weft_thread **threads = calloc((size_t)n, sizeof *threads);
     if (!threads)
         return WEFT_ENOMEM;
@@ -223,7 +217,7 @@ static int demo_handoff(void)
 
 static int cmd_demo(void)
 {
-    printf("weft %s demo: threads and locks (%ld CPUs)\n\n", WEFT_VERSION_STRING, cpu_count());
+    printf("weft %s demo: threads and locks (%ld CPUs)\n\n", WEFT_VERSION_STRING, (long)weft_cpu_count());
     int rc = demo_counter();
     rc |= demo_states();
     rc |= demo_handoff();
@@ -256,7 +250,7 @@ static int cmd_info(void)
 #else
     printf("arch:       other\n");
 #endif
-    printf("cpus:       %ld online\n", cpu_count());
+    printf("cpus:       %u usable\n", weft_cpu_count());
     return EXIT_SUCCESS;
 }
 
@@ -306,7 +300,7 @@ int main(int argc, char **argv)
  * expect-info: ^weft [0-9]+\.[0-9]+\.[0-9]+$
  * expect-info: ^sanitizer: +(none|address|thread)
  * expect-info: ^compiler: +
- * expect-info: ^cpus: +[0-9]+ online$
+ * expect-info: ^cpus: +[0-9]+ usable$
  *
  * expect-help: ^usage: weft
  * expect-help: ^  demo
