@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/future.h"
 #include "internal/loop.h"
-#include "internal/park.h"
 #include "weft/loop.h"
 
 /* --------------------------------------------------------------- gather */
@@ -171,9 +171,7 @@ int weft_to_thread(weft_task_fn fn, void *arg, void **result)
         /* Cancelled while fn runs on a worker: fn may still use arg, which
          * in C usually lives on this coroutine's stack, so wait for it to
          * end (without being cancelled again) before returning. */
-        weft__cancel_mask();
-        weft_future_exception(f, WEFT_FOREVER);
-        weft__cancel_unmask();
+        weft__future_wait_uncancellable(f);
     }
     weft_future_unref(f);
     return rc;

@@ -892,3 +892,11 @@ int weft__future_code(const weft_future *f)
 {
     return (load_state(f) & STATE_MASK) == WEFT_FUTURE_FINISHED ? f->code : 0;
 }
+
+void weft__future_wait_uncancellable(weft_future *f)
+{
+    uint32_t s;
+    weft__cancel_mask();
+    (void)wait_final(f, WEFT_FOREVER, &s); /* masked: it only ends when f does */
+    weft__cancel_unmask();
+}

@@ -184,10 +184,10 @@ static int task_sleep(weft__waiter *w, int64_t deadline)
         if (!__atomic_compare_exchange_n(&w->woken, &v, W_WAITING, false, __ATOMIC_ACQ_REL,
                                          __ATOMIC_ACQUIRE))
             return 0; /* it arrived: v is W_WOKEN */
+        /* Only the wake ends a re-sleep: interrupts skip it. */
         t->resleep = true;
-        int rc = wait_suspended(t, w);
+        wait_suspended(t, w);
         t->resleep = false;
-        (void)rc; /* only a wake ends a re-sleep (interrupts skip it) */
         return 0;
     }
     if (take_cancel(t))
@@ -302,10 +302,8 @@ static void task_step(weft__loop_item *it)
         t->phase = T_STARTED;
         /* A task cancelled before it started never runs its function. */
         weft_task_fn early = NULL;
-        if (take_cancel(t))
-            early = cancelled_fn;
-        else if (weft_future_done(t->future))
-            early = cancelled_fn; /* cancelled while pending: run_ex skips it */
+        if (take_cancel(t) || weft_future_done(t->future))
+            early = cancelled_fn; /* (a future already done: run_ex skips it) */
         else if (weft__coro_new(&t->coro, t->stack_size, task_main, t))
             early = nomem_fn;
         if (early) {
@@ -583,16 +581,6 @@ int weft_task_uncancel(weft_future *f)
     return t->cancel_requests;
 }
 
-/* Wait for f to end whatever cancellations arrive meanwhile (a cancelled
- * inner task cleaning up). */
-static void await_end(weft_future *f)
-{
-    weft__cancel_mask();
-    while (weft_future_exception(f, WEFT_FOREVER) == WEFT_ECANCELLED && !weft_future_done(f))
-        ;
-    weft__cancel_unmask();
-}
-
 int weft_await(weft_future *f, void **result)
 {
     if (!f)
@@ -604,7 +592,7 @@ int weft_await(weft_future *f, void **result)
      * await does, and let a task finish its clean-up first. */
     weft_future_cancel(f);
     if (weft_is_task(f))
-        await_end(f);
+        weft__future_wait_uncancellable(f);
     return WEFT_ECANCELLED;
 }
 
@@ -617,7 +605,7 @@ int weft_wait_for(weft_future *f, double timeout, void **result)
         return rc;
     weft_future_cancel(f);
     if (weft_is_task(f))
-        await_end(f);
+        weft__future_wait_uncancellable(f);
     if (rc == WEFT_ETIMEDOUT && weft_future_done(f) &&
         weft_future_state_of(f) == WEFT_FUTURE_FINISHED) {
         /* It finished after all while being cancelled: its outcome wins,

@@ -76,6 +76,11 @@ typedef struct weft__future_owner {
 void weft__future_set_owner(weft_future *f, const weft__future_owner *owner, void *ctx);
 /* ctx if f's owner is `owner`, else NULL (also for a NULL f). */
 void *weft__future_owner_ctx(const weft_future *f, const weft__future_owner *owner);
+/* Wait for f to be done; inside a coroutine the wait is not ended by the
+ * task's cancellation (which stays pending for its next wait): for a task
+ * that must see a cancelled inner task or a worker finish first. */
+void weft__future_wait_uncancellable(weft_future *f);
+
 /* The error code of a FINISHED future without marking it retrieved (0 for
  * a result, or when not finished). */
 int weft__future_code(const weft_future *f);
