@@ -46,6 +46,13 @@ extern "C" {
     X(EBUSY, -EBUSY, "busy: a non-blocking acquire found it taken")            \
     X(EDEADLK, -EDEADLK, "would deadlock (a thread waiting on itself)")        \
     X(EOVERFLOW, -EOVERFLOW, "value too large (released too many times)")      \
+    X(EMSGSIZE, -EMSGSIZE, "message too long for the buffer or the limit")    \
+    X(EPIPE, -EPIPE, "broken pipe: the other end is closed")                   \
+    X(ENOENT, -ENOENT, "no such object (name not found)")                      \
+    X(EEXIST, -EEXIST, "already exists")                                       \
+    X(EACCES, -EACCES, "permission denied")                                    \
+    X(EMFILE, -EMFILE, "too many open files")                                  \
+    X(ENOTSUP, -ENOTSUP, "not supported (feature off in this build)")          \
     X(ECANCELLED, -4001, "cancelled")                                          \
     X(EBROKEN, -4002, "broken (barrier or pool can no longer be used)")        \
     X(ESHUTDOWN, -4003, "shut down")                                           \
@@ -53,7 +60,8 @@ extern "C" {
     X(EFULL, -4005, "full")                                                    \
     X(ENOTOWNER, -4006, "not owned by the calling thread")                     \
     X(ENOTLOCKED, -4007, "release of an unlocked lock")                        \
-    X(ESTATE, -4008, "not allowed in the object's current state")
+    X(ESTATE, -4008, "not allowed in the object's current state")            \
+    X(EEOF, -4009, "end of file: nothing more will come")
 
 typedef enum weft_errno {
 #define WEFT__ERR_ENUM(name, value, msg) WEFT_##name = (value),
