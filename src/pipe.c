@@ -1,0 +1,370 @@
+/*
+ * Pipes: two connected ends exchanging whole messages of bytes. See
+ * weft/ipc.h for the contract.
+ *
+ * Transport: an AF_UNIX SOCK_STREAM socketpair carrying each message as an
+ * 8-byte length (native order: both ends run on this machine) followed by
+ * the bytes. SOCK_SEQPACKET would keep message boundaries for us, but the
+ * kernel sends a seqpacket message in one piece, so it must fit the socket
+ * send buffer (net.core.wmem_max, 208 KiB by default; larger is EMSGSIZE
+ * from the kernel). A stream has no such limit: messages of many MiB flow
+ * through in pieces while the receiver reads. The price is the framing
+ * below, and that a send cut half-way must break the stream on purpose
+ * (see send) rather than leave the receiver reading garbage lengths.
+ *
+ * Why fds and not shared memory: each process's copy of an end is an fd,
+ * and the kernel tells EOF exactly when the last copy of the other end is
+ * closed (or its process has exited), which is Python's per-process
+ * semantics for free.
+ *
+ * The fds are non-blocking (the flag is on the socket, shared by every
+ * copy, which all want it) and close-on-exec; waits are ppoll calls with
+ * the time left to the deadline. Sends use MSG_NOSIGNAL so that a closed
+ * peer is WEFT_EPIPE, not a SIGPIPE that kills the process.
+ *
+ * The struct lives in handle memory (internal/share.h), so a child gets its
+ * own copy with the fd numbers, whatever the start method; the fds are
+ * registered so children get them at those numbers. Nothing is buffered
+ * in user space: a byte read ahead here would be read twice if a child
+ * were started meanwhile (a copy of the buffer), so reads take a message's
+ * header, then exactly its bytes.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal/clock.h"
+#include "internal/share.h"
+#include "weft/ipc.h"
+
+struct weft_conn {
+    int fd;            /* -1 once closed in this process */
+    bool can_send;     /* duplex, or the send-only end */
+    bool can_recv;     /* duplex, or the receive-only end */
+    bool send_broken;  /* a send was cut half-way: no more sends */
+    bool recv_broken;  /* EOF inside a message: no more receives */
+    bool have_len;     /* a header was read; its message is next */
+    uint64_t next_len; /* the length from that header */
+};
+
+typedef uint64_t frame_header;
+
+static int errno_code(int e)
+{
+    switch (e) {
+    case EMFILE:
+    case ENFILE:
+        return WEFT_EMFILE;
+    case ENOMEM:
+    case ENOBUFS:
+        return WEFT_ENOMEM;
+    case EPIPE:
+    case ECONNRESET:
+        return WEFT_EPIPE;
+    default:
+        return WEFT_EBROKEN;
+    }
+}
+
+static weft_conn *conn_new(int fd, bool can_send, bool can_recv)
+{
+    weft_conn *c = weft__handle_alloc(sizeof *c);
+    if (!c)
+        return NULL;
+    if (weft__share_fd_add(fd) != 0) {
+        weft__handle_free(c);
+        return NULL;
+    }
+    c->fd = fd;
+    c->can_send = can_send;
+    c->can_recv = can_recv;
+    return c;
+}
+
+int weft_pipe(weft_conn **a, weft_conn **b, bool duplex)
+{
+    if (!a || !b)
+        return WEFT_EINVAL;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+        return errno_code(errno);
+    if (!duplex) {
+        /* As Python: the first end receives, the second sends. Shutting the
+         * unused directions down makes the kernel agree with the flags. */
+        shutdown(sv[0], SHUT_WR);
+        shutdown(sv[1], SHUT_RD);
+    }
+    weft_conn *ca = conn_new(sv[0], duplex, true);
+    weft_conn *cb = ca ? conn_new(sv[1], true, duplex) : NULL;
+    if (!cb) {
+        if (ca) {
+            weft__share_fd_remove(sv[0]);
+            weft__handle_free(ca);
+        }
+        close(sv[0]);
+        close(sv[1]);
+        return WEFT_ENOMEM;
+    }
+    *a = ca;
+    *b = cb;
+    return 0;
+}
+
+/* Wait until fd is ready for `events` or the deadline passes: 0 (ready, or
+ * worth another try: EINTR is a spurious return) or WEFT_ETIMEDOUT. */
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+    struct timespec ts, *tsp = NULL;
+    if (deadline != WEFT__NO_DEADLINE) {
+        int64_t left = deadline - weft__now_ns();
+        if (left <= 0)
+            return WEFT_ETIMEDOUT;
+        ts = weft__ns_to_timespec(left);
+        tsp = &ts;
+    }
+    struct pollfd pfd = {.fd = fd, .events = events};
+    int r = ppoll(&pfd, 1, tsp, NULL);
+    if (r == 0 && deadline != WEFT__NO_DEADLINE && weft__now_ns() >= deadline)
+        return WEFT_ETIMEDOUT;
+    return 0;
+}
+
+/* A send stopped half-way: shut the sending direction so that the receiver
+ * sees EOF inside the message (WEFT_EBROKEN) and never takes the following
+ * bytes of another message for this one's. */
+static int break_send(weft_conn *c)
+{
+    c->send_broken = true;
+    shutdown(c->fd, SHUT_WR);
+    return WEFT_EBROKEN;
+}
+
+int weft_conn_send_bytes(weft_conn *c, const void *buf, size_t len, double timeout)
+{
+    if (!c || (!buf && len) || weft__timeout_valid(timeout))
+        return WEFT_EINVAL;
+    if (c->fd < 0)
+        return WEFT_ESTATE;
+    if (!c->can_send)
+        return WEFT_EINVAL;
+    if (c->send_broken)
+        return WEFT_EBROKEN;
+    frame_header hdr = len;
+    struct iovec iov[2] = {{.iov_base = &hdr, .iov_len = sizeof hdr},
+                           {.iov_base = (void *)buf, .iov_len = len}};
+    size_t total = sizeof hdr + len, done = 0;
+    int64_t deadline = 0;
+    bool have_deadline = false;
+    for (;;) {
+        /* Skip what was sent already: the header first, then the bytes. */
+        struct iovec part[2];
+        int n = 0;
+        if (done < sizeof hdr) {
+            part[n++] = (struct iovec){.iov_base = (char *)&hdr + done,
+                                       .iov_len = sizeof hdr - done};
+            if (len)
+                part[n++] = iov[1];
+        } else {
+            part[n++] = (struct iovec){.iov_base = (char *)buf + (done - sizeof hdr),
+                                       .iov_len = total - done};
+        }
+        struct msghdr mh = {.msg_iov = part, .msg_iovlen = (size_t)n};
+        ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            done += (size_t)w;
+            if (done == total)
+                return 0;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno != EAGAIN) {
+            int e = errno_code(errno);
+            if (done == 0)
+                return e;
+            /* A peer that is gone reads nothing more; anything else cut the
+             * message and must break the stream. */
+            return e == WEFT_EPIPE ? WEFT_EPIPE : break_send(c);
+        }
+        if (!have_deadline) {
+            deadline = weft__deadline(timeout);
+            have_deadline = true;
+        }
+        if (wait_fd(c->fd, POLLOUT, deadline) == WEFT_ETIMEDOUT)
+            return done == 0 ? WEFT_ETIMEDOUT : break_send(c);
+    }
+}
+
+/* Read exactly n bytes of a message already begun: without a deadline (see
+ * weft/ipc.h), EOF here is a cut message. */
+static int read_rest(weft_conn *c, char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t r = recv(c->fd, p, n, MSG_DONTWAIT);
+        if (r > 0) {
+            p += r;
+            n -= (size_t)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && errno == EAGAIN) {
+            wait_fd(c->fd, POLLIN, WEFT__NO_DEADLINE);
+            continue;
+        }
+        c->recv_broken = true;
+        return WEFT_EBROKEN;
+    }
+    return 0;
+}
+
+static int recv_check(weft_conn *c, double timeout)
+{
+    if (weft__timeout_valid(timeout))
+        return WEFT_EINVAL;
+    if (c->fd < 0)
+        return WEFT_ESTATE;
+    if (!c->can_recv)
+        return WEFT_EINVAL;
+    if (c->recv_broken)
+        return WEFT_EBROKEN;
+    return 0;
+}
+
+/* Make sure the next message's header has been read (c->next_len). The
+ * deadline bounds the wait for its first byte only. */
+static int read_header(weft_conn *c, double timeout)
+{
+    if (c->have_len)
+        return 0;
+    frame_header hdr;
+    ssize_t r;
+    int64_t deadline = 0;
+    bool have_deadline = false;
+    for (;;) {
+        r = recv(c->fd, &hdr, sizeof hdr, MSG_DONTWAIT);
+        if (r > 0)
+            break;
+        if (r == 0)
+            return WEFT_EEOF; /* at a message boundary: a clean end */
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN) {
+            c->recv_broken = true;
+            return WEFT_EBROKEN;
+        }
+        if (!have_deadline) {
+            deadline = weft__deadline(timeout);
+            have_deadline = true;
+        }
+        if (wait_fd(c->fd, POLLIN, deadline) == WEFT_ETIMEDOUT)
+            return WEFT_ETIMEDOUT;
+    }
+    if ((size_t)r < sizeof hdr) {
+        int rc = read_rest(c, (char *)&hdr + r, sizeof hdr - (size_t)r);
+        if (rc)
+            return rc;
+    }
+    c->next_len = hdr;
+    c->have_len = true;
+    return 0;
+}
+
+int weft_conn_recv_bytes(weft_conn *c, void *buf, size_t cap, size_t *len, double timeout)
+{
+    if (!c || !len || (!buf && cap))
+        return WEFT_EINVAL;
+    int rc = recv_check(c, timeout);
+    if (!rc)
+        rc = read_header(c, timeout);
+    if (rc)
+        return rc;
+    if (c->next_len > cap) {
+        *len = c->next_len > SIZE_MAX ? SIZE_MAX : (size_t)c->next_len;
+        return WEFT_EMSGSIZE;
+    }
+    size_t n = (size_t)c->next_len;
+    c->have_len = false;
+    rc = read_rest(c, buf, n);
+    if (rc)
+        return rc;
+    *len = n;
+    return 0;
+}
+
+int weft_conn_recv_bytes_alloc(weft_conn *c, void **buf, size_t *len, size_t maxlen,
+                               double timeout)
+{
+    if (!c || !buf || !len)
+        return WEFT_EINVAL;
+    int rc = recv_check(c, timeout);
+    if (!rc)
+        rc = read_header(c, timeout);
+    if (rc)
+        return rc;
+    if (c->next_len > maxlen) {
+        *len = c->next_len > SIZE_MAX ? SIZE_MAX : (size_t)c->next_len;
+        return WEFT_EMSGSIZE;
+    }
+    size_t n = (size_t)c->next_len;
+    char *p = malloc(n ? n : 1);
+    if (!p)
+        return WEFT_ENOMEM; /* the header stays read: the message stays next */
+    c->have_len = false;
+    rc = read_rest(c, p, n);
+    if (rc) {
+        free(p);
+        return rc;
+    }
+    *buf = p;
+    *len = n;
+    return 0;
+}
+
+int weft_conn_poll(weft_conn *c, double timeout)
+{
+    if (!c)
+        return WEFT_EINVAL;
+    int rc = recv_check(c, timeout);
+    if (rc == WEFT_EBROKEN)
+        return 1; /* a receive returns at once (with the error) */
+    if (rc)
+        return rc;
+    if (c->have_len)
+        return 1;
+    int64_t deadline = weft__deadline(timeout);
+    for (;;) {
+        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+        if (poll(&pfd, 1, 0) > 0)
+            return 1;
+        if (wait_fd(c->fd, POLLIN, deadline) == WEFT_ETIMEDOUT)
+            return 0;
+    }
+}
+
+int weft_conn_close(weft_conn *c)
+{
+    if (!c)
+        return WEFT_EINVAL;
+    if (c->fd < 0)
+        return WEFT_ESTATE;
+    weft__share_fd_remove(c->fd);
+    close(c->fd);
+    c->fd = -1;
+    return 0;
+}
+
+void weft_conn_free(weft_conn *c)
+{
+    if (!c)
+        return;
+    if (c->fd >= 0)
+        weft_conn_close(c);
+    weft__handle_free(c);
+}

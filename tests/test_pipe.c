@@ -1,0 +1,438 @@
+/* weft_pipe: messages both ways between processes, one-way pipes, size
+ * limits, poll, EOF when the other end is closed everywhere, EPIPE without
+ * SIGPIPE, multi-MiB messages, a send cut by its timeout, bad input.
+ *
+ * Children report through their exit status (0: every check passed, else
+ * the number of the failed step) and through the pipes themselves; their
+ * arguments live in handle memory so they reach children under every start
+ * method. Nothing here waits by sleeping. */
+#include <math.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "internal/share.h"
+#include "wt.h"
+
+/* Every child of these tests starts through here, so the start method is
+ * chosen in one place. */
+static weft_process *spawn(weft_process_fn fn, void *arg)
+{
+    weft_process *p = NULL;
+    WT_OK(weft_process_new(&p, fn, arg, NULL));
+    WT_OK(weft_process_start(p));
+    return p;
+}
+
+static int reap(weft_process *p)
+{
+    WT_OK(weft_process_join(p, WEFT_FOREVER));
+    int code = -1000;
+    WT_OK(weft_process_exitcode(p, &code));
+    WT_OK(weft_process_close(p));
+    return code;
+}
+
+struct ends {
+    weft_conn *a, *b, *c, *d;
+    size_t n;
+};
+
+static struct ends *ends_new(void)
+{
+    struct ends *e = weft__handle_alloc(sizeof *e);
+    ck_assert_ptr_nonnull(e);
+    return e;
+}
+
+static void send_str(weft_conn *c, const char *s)
+{
+    WT_OK(weft_conn_send_bytes(c, s, strlen(s), WEFT_FOREVER));
+}
+
+static void recv_str(weft_conn *c, const char *want)
+{
+    char buf[128];
+    size_t len = 0;
+    WT_OK(weft_conn_recv_bytes(c, buf, sizeof buf, &len, WEFT_FOREVER));
+    ck_assert_uint_eq(len, strlen(want));
+    ck_assert(memcmp(buf, want, len) == 0);
+}
+
+/* Child: answers each message m on e->b with "echo:" m until "stop". */
+static int echo_child(void *arg)
+{
+    struct ends *e = arg;
+    weft_conn_close(e->a); /* only the parent keeps its end */
+    for (int i = 0;; i++) {
+        char buf[128], out[160];
+        size_t len;
+        if (weft_conn_recv_bytes(e->b, buf, sizeof buf, &len, WEFT_FOREVER) != 0)
+            return 1;
+        if (len == 4 && memcmp(buf, "stop", 4) == 0)
+            return i == 100 ? 0 : 2;
+        memcpy(out, "echo:", 5);
+        memcpy(out + 5, buf, len);
+        if (weft_conn_send_bytes(e->b, out, len + 5, WEFT_FOREVER) != 0)
+            return 3;
+    }
+}
+
+START_TEST(pipe_roundtrip)
+{
+    struct ends *e = ends_new();
+    WT_OK(weft_pipe(&e->a, &e->b, true));
+    weft_process *p = spawn(echo_child, e);
+    WT_OK(weft_conn_close(e->b));
+    for (int i = 0; i < 100; i++) {
+        char msg[32], want[64];
+        snprintf(msg, sizeof msg, "message %d", i);
+        snprintf(want, sizeof want, "echo:message %d", i);
+        send_str(e->a, msg);
+        recv_str(e->a, want);
+    }
+    send_str(e->a, "stop");
+    ck_assert_int_eq(reap(p), 0);
+    /* The child exited: its copy of b is closed, and ours too. */
+    size_t len;
+    WT_ERR(weft_conn_recv_bytes(e->a, NULL, 0, &len, WEFT_FOREVER), WEFT_EEOF);
+    weft_conn_free(e->a);
+    weft_conn_free(e->b);
+    weft__handle_free(e);
+}
+END_TEST
+
+/* Child: sends on the send-only end b, checks it cannot receive there. */
+static int oneway_child(void *arg)
+{
+    struct ends *e = arg;
+    weft_conn_close(e->a);
+    char buf[8];
+    size_t len;
+    if (weft_conn_recv_bytes(e->b, buf, sizeof buf, &len, 0) != WEFT_EINVAL)
+        return 1;
+    if (weft_conn_poll(e->b, 0) != WEFT_EINVAL)
+        return 2;
+    if (weft_conn_send_bytes(e->b, "from child", 10, WEFT_FOREVER) != 0)
+        return 3;
+    return 0;
+}
+
+START_TEST(pipe_oneway)
+{
+    struct ends *e = ends_new();
+    WT_OK(weft_pipe(&e->a, &e->b, false));
+    /* a receives only, b sends only, as Python's Pipe(duplex=False). */
+    WT_ERR(weft_conn_send_bytes(e->a, "x", 1, 0), WEFT_EINVAL);
+    size_t len;
+    void *buf = NULL;
+    WT_ERR(weft_conn_recv_bytes_alloc(e->b, &buf, &len, 100, 0), WEFT_EINVAL);
+    weft_process *p = spawn(oneway_child, e);
+    WT_OK(weft_conn_close(e->b));
+    recv_str(e->a, "from child");
+    ck_assert_int_eq(reap(p), 0);
+    WT_ERR(weft_conn_recv_bytes(e->a, NULL, 0, &len, WEFT_FOREVER), WEFT_EEOF);
+    weft_conn_free(e->a);
+    weft_conn_free(e->b);
+    weft__handle_free(e);
+}
+END_TEST
+
+START_TEST(pipe_msgsize)
+{
+    weft_conn *a, *b;
+    WT_OK(weft_pipe(&a, &b, true));
+    char msg[100], buf[100];
+    for (int i = 0; i < 100; i++)
+        msg[i] = (char)i;
+    WT_OK(weft_conn_send_bytes(a, msg, 100, 0));
+    WT_OK(weft_conn_send_bytes(a, NULL, 0, 0)); /* an empty message */
+    WT_OK(weft_conn_send_bytes(a, "tail", 4, 0));
+    size_t len = 0;
+    /* Too small a buffer: the size is told and the message stays first. */
+    WT_ERR(weft_conn_recv_bytes(b, buf, 10, &len, 0), WEFT_EMSGSIZE);
+    ck_assert_uint_eq(len, 100);
+    WT_ERR(weft_conn_recv_bytes(b, NULL, 0, &len, WEFT_FOREVER), WEFT_EMSGSIZE);
+    ck_assert_int_eq(weft_conn_poll(b, 0), 1);
+    void *p = NULL;
+    len = 0;
+    WT_ERR(weft_conn_recv_bytes_alloc(b, &p, &len, 99, 0), WEFT_EMSGSIZE);
+    ck_assert_uint_eq(len, 100);
+    ck_assert_ptr_null(p);
+    WT_OK(weft_conn_recv_bytes_alloc(b, &p, &len, 100, 0));
+    ck_assert_uint_eq(len, 100);
+    ck_assert(memcmp(p, msg, 100) == 0);
+    free(p);
+    /* The empty message, into no buffer at all, then an allocated one. */
+    len = 7;
+    WT_OK(weft_conn_recv_bytes(b, NULL, 0, &len, 0));
+    ck_assert_uint_eq(len, 0);
+    WT_ERR(weft_conn_recv_bytes_alloc(b, &p, &len, 3, 0), WEFT_EMSGSIZE);
+    ck_assert_uint_eq(len, 4);
+    WT_OK(weft_conn_recv_bytes(b, buf, sizeof buf, &len, 0));
+    ck_assert_uint_eq(len, 4);
+    ck_assert(memcmp(buf, "tail", 4) == 0);
+    WT_OK(weft_conn_send_bytes(b, NULL, 0, 0));
+    p = NULL;
+    WT_OK(weft_conn_recv_bytes_alloc(a, &p, &len, 0, 0));
+    ck_assert_uint_eq(len, 0);
+    ck_assert_ptr_nonnull(p);
+    free(p);
+    weft_conn_free(a);
+    weft_conn_free(b);
+}
+END_TEST
+
+START_TEST(pipe_poll_timeout)
+{
+    weft_conn *a, *b;
+    WT_OK(weft_pipe(&a, &b, true));
+    ck_assert_int_eq(weft_conn_poll(a, 0), 0);
+    double t0 = weft_monotonic();
+    ck_assert_int_eq(weft_conn_poll(a, 0.02), 0);
+    ck_assert(weft_monotonic() - t0 >= 0.019);
+    size_t len;
+    char buf[8];
+    WT_ERR(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 0), WEFT_ETIMEDOUT);
+    t0 = weft_monotonic();
+    WT_ERR(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 0.02), WEFT_ETIMEDOUT);
+    ck_assert(weft_monotonic() - t0 >= 0.019);
+    void *p = NULL;
+    WT_ERR(weft_conn_recv_bytes_alloc(a, &p, &len, 8, 0.001), WEFT_ETIMEDOUT);
+    ck_assert_ptr_null(p);
+    WT_OK(weft_conn_send_bytes(b, "x", 1, 0));
+    ck_assert_int_eq(weft_conn_poll(a, WEFT_FOREVER), 1);
+    ck_assert_int_eq(weft_conn_poll(a, 0), 1);
+    WT_OK(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 0));
+    ck_assert_int_eq(weft_conn_poll(a, 0), 0);
+    /* EOF counts as ready. */
+    WT_OK(weft_conn_close(b));
+    ck_assert_int_eq(weft_conn_poll(a, WEFT_FOREVER), 1);
+    WT_ERR(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 0), WEFT_EEOF);
+    WT_ERR(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 0), WEFT_EEOF);
+    weft_conn_free(a);
+    weft_conn_free(b);
+}
+END_TEST
+
+/* Child: closes its copy of e->b (the parent's pipe), tells the parent so
+ * on e->d, and waits on e->d for leave to exit. */
+static int close_then_wait_child(void *arg)
+{
+    struct ends *e = arg;
+    weft_conn_close(e->a);
+    weft_conn_close(e->c);
+    if (weft_conn_send_bytes(e->b, "last", 4, WEFT_FOREVER) != 0)
+        return 1;
+    if (weft_conn_close(e->b) != 0)
+        return 2;
+    if (weft_conn_send_bytes(e->d, "closed", 6, WEFT_FOREVER) != 0)
+        return 3;
+    char buf[8];
+    size_t len;
+    if (weft_conn_recv_bytes(e->d, buf, sizeof buf, &len, WEFT_FOREVER) != 0)
+        return 4;
+    return 0;
+}
+
+START_TEST(pipe_eof_when_closed_everywhere)
+{
+    struct ends *e = ends_new();
+    WT_OK(weft_pipe(&e->a, &e->b, true));
+    WT_OK(weft_pipe(&e->c, &e->d, true));
+    weft_process *p = spawn(close_then_wait_child, e);
+    recv_str(e->c, "closed"); /* the child has closed its b, ours is open */
+    recv_str(e->a, "last");
+    WT_ERR(weft_conn_recv_bytes(e->a, NULL, 0, &(size_t){0}, 0), WEFT_ETIMEDOUT);
+    /* Closing our copy, the last one, is EOF while the child still runs. */
+    WT_OK(weft_conn_close(e->b));
+    WT_ERR(weft_conn_recv_bytes(e->a, NULL, 0, &(size_t){0}, WEFT_FOREVER), WEFT_EEOF);
+    ck_assert(weft_process_is_alive(p));
+    send_str(e->c, "go");
+    ck_assert_int_eq(reap(p), 0);
+    weft_conn_free(e->a);
+    weft_conn_free(e->b);
+    weft_conn_free(e->c);
+    weft_conn_free(e->d);
+    weft__handle_free(e);
+}
+END_TEST
+
+/* Child: closes its copy of the receiving end a and exits. */
+static int close_a_child(void *arg)
+{
+    struct ends *e = arg;
+    return weft_conn_close(e->a) == 0 ? 0 : 1;
+}
+
+START_TEST(pipe_epipe)
+{
+    /* SIGPIPE would kill this test if weft let it through. */
+    signal(SIGPIPE, SIG_DFL);
+    weft_conn *a, *b;
+    WT_OK(weft_pipe(&a, &b, true));
+    WT_OK(weft_conn_close(a));
+    WT_ERR(weft_conn_send_bytes(b, "x", 1, WEFT_FOREVER), WEFT_EPIPE);
+    WT_ERR(weft_conn_send_bytes(b, "x", 1, 0), WEFT_EPIPE);
+    weft_conn_free(a);
+    weft_conn_free(b);
+
+    /* The receiving end in a child only: gone when the child exits. */
+    struct ends *e = ends_new();
+    WT_OK(weft_pipe(&e->a, &e->b, false));
+    weft_process *p = spawn(close_a_child, e);
+    WT_OK(weft_conn_close(e->a));
+    ck_assert_int_eq(reap(p), 0);
+    WT_ERR(weft_conn_send_bytes(e->b, "late", 4, WEFT_FOREVER), WEFT_EPIPE);
+    weft_conn_free(e->a);
+    weft_conn_free(e->b);
+    weft__handle_free(e);
+}
+END_TEST
+
+#define BIG ((size_t)6 << 20)
+
+static unsigned char pattern(size_t i, unsigned seed)
+{
+    return (unsigned char)((i * 2654435761u) >> 13 ^ seed);
+}
+
+static bool check_big(const unsigned char *p, size_t len, unsigned seed)
+{
+    if (len != BIG)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (p[i] != pattern(i, seed))
+            return false;
+    return true;
+}
+
+/* Child: receives a big message on b, sends a different big one back. */
+static int big_child(void *arg)
+{
+    struct ends *e = arg;
+    weft_conn_close(e->a);
+    void *p = NULL;
+    size_t len;
+    if (weft_conn_recv_bytes_alloc(e->b, &p, &len, BIG, WEFT_FOREVER) != 0)
+        return 1;
+    if (!check_big(p, len, 1))
+        return 2;
+    unsigned char *q = p;
+    for (size_t i = 0; i < BIG; i++)
+        q[i] = pattern(i, 2);
+    int rc = weft_conn_send_bytes(e->b, q, BIG, WEFT_FOREVER);
+    free(p);
+    return rc == 0 ? 0 : 3;
+}
+
+START_TEST(pipe_large_messages)
+{
+    struct ends *e = ends_new();
+    WT_OK(weft_pipe(&e->a, &e->b, true));
+    weft_process *p = spawn(big_child, e);
+    WT_OK(weft_conn_close(e->b));
+    unsigned char *buf = malloc(BIG);
+    ck_assert_ptr_nonnull(buf);
+    for (size_t i = 0; i < BIG; i++)
+        buf[i] = pattern(i, 1);
+    WT_OK(weft_conn_send_bytes(e->a, buf, BIG, WEFT_FOREVER));
+    memset(buf, 0, BIG);
+    size_t len = 0;
+    WT_OK(weft_conn_recv_bytes(e->a, buf, BIG, &len, WEFT_FOREVER));
+    ck_assert(check_big(buf, len, 2));
+    ck_assert_int_eq(reap(p), 0);
+    free(buf);
+    weft_conn_free(e->a);
+    weft_conn_free(e->b);
+    weft__handle_free(e);
+}
+END_TEST
+
+START_TEST(pipe_send_timeout)
+{
+    weft_conn *a, *b;
+    WT_OK(weft_pipe(&a, &b, true));
+    /* Fill the socket with empty messages until one does not fit at all:
+     * ETIMEDOUT, nothing of it sent, the connection intact. */
+    size_t sent = 0;
+    int rc;
+    while ((rc = weft_conn_send_bytes(a, NULL, 0, 0)) == 0)
+        sent++;
+    WT_ERR(rc, WEFT_ETIMEDOUT);
+    WT_ERR(weft_conn_send_bytes(a, "x", 1, 0.01), WEFT_ETIMEDOUT);
+    size_t len;
+    for (size_t i = 0; i < sent; i++) {
+        WT_OK(weft_conn_recv_bytes(b, NULL, 0, &len, 0));
+        ck_assert_uint_eq(len, 0);
+    }
+    WT_ERR(weft_conn_recv_bytes(b, NULL, 0, &len, 0), WEFT_ETIMEDOUT);
+    WT_OK(weft_conn_send_bytes(a, "whole", 5, 0));
+
+    /* A message far larger than the socket can hold, with nobody reading:
+     * the timeout cuts it half-way, and the connection breaks rather than
+     * let the receiver misread it. */
+    char *big = calloc(1, BIG);
+    ck_assert_ptr_nonnull(big);
+    WT_ERR(weft_conn_send_bytes(a, big, BIG, 0.02), WEFT_EBROKEN);
+    WT_ERR(weft_conn_send_bytes(a, "x", 1, 0), WEFT_EBROKEN);
+    char buf[8];
+    WT_OK(weft_conn_recv_bytes(b, buf, sizeof buf, &len, 0));
+    ck_assert_uint_eq(len, 5);
+    ck_assert(memcmp(buf, "whole", 5) == 0);
+    WT_ERR(weft_conn_recv_bytes(b, big, BIG, &len, WEFT_FOREVER), WEFT_EBROKEN);
+    WT_ERR(weft_conn_recv_bytes(b, big, BIG, &len, WEFT_FOREVER), WEFT_EBROKEN);
+    ck_assert_int_eq(weft_conn_poll(b, 0), 1);
+    /* The other direction is unharmed. */
+    WT_OK(weft_conn_send_bytes(b, "back", 4, 0));
+    WT_OK(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 0));
+    ck_assert_uint_eq(len, 4);
+    free(big);
+    weft_conn_free(a);
+    weft_conn_free(b);
+}
+END_TEST
+
+START_TEST(pipe_bad_input)
+{
+    weft_conn *a, *b;
+    WT_ERR(weft_pipe(NULL, &b, true), WEFT_EINVAL);
+    WT_ERR(weft_pipe(&a, NULL, true), WEFT_EINVAL);
+    WT_OK(weft_pipe(&a, &b, true));
+    char buf[4];
+    size_t len;
+    void *p = NULL;
+    WT_ERR(weft_conn_send_bytes(NULL, "x", 1, 0), WEFT_EINVAL);
+    WT_ERR(weft_conn_send_bytes(a, NULL, 1, 0), WEFT_EINVAL);
+    WT_ERR(weft_conn_send_bytes(a, "x", 1, -2), WEFT_EINVAL);
+    WT_ERR(weft_conn_send_bytes(a, "x", 1, NAN), WEFT_EINVAL);
+    WT_ERR(weft_conn_recv_bytes(NULL, buf, 4, &len, 0), WEFT_EINVAL);
+    WT_ERR(weft_conn_recv_bytes(b, NULL, 4, &len, 0), WEFT_EINVAL);
+    WT_ERR(weft_conn_recv_bytes(b, buf, 4, NULL, 0), WEFT_EINVAL);
+    WT_ERR(weft_conn_recv_bytes(b, buf, 4, &len, -0.5), WEFT_EINVAL);
+    WT_ERR(weft_conn_recv_bytes(b, buf, 4, &len, NAN), WEFT_EINVAL);
+    WT_ERR(weft_conn_recv_bytes_alloc(NULL, &p, &len, 4, 0), WEFT_EINVAL);
+    WT_ERR(weft_conn_recv_bytes_alloc(b, NULL, &len, 4, 0), WEFT_EINVAL);
+    WT_ERR(weft_conn_recv_bytes_alloc(b, &p, NULL, 4, 0), WEFT_EINVAL);
+    WT_ERR(weft_conn_recv_bytes_alloc(b, &p, &len, 4, NAN), WEFT_EINVAL);
+    WT_ERR(weft_conn_poll(NULL, 0), WEFT_EINVAL);
+    WT_ERR(weft_conn_poll(b, -3), WEFT_EINVAL);
+    WT_ERR(weft_conn_poll(b, NAN), WEFT_EINVAL);
+    WT_ERR(weft_conn_close(NULL), WEFT_EINVAL);
+    /* A closed end refuses everything. */
+    WT_OK(weft_conn_close(a));
+    WT_ERR(weft_conn_close(a), WEFT_ESTATE);
+    WT_ERR(weft_conn_send_bytes(a, "x", 1, 0), WEFT_ESTATE);
+    WT_ERR(weft_conn_recv_bytes(a, buf, 4, &len, 0), WEFT_ESTATE);
+    WT_ERR(weft_conn_recv_bytes_alloc(a, &p, &len, 4, 0), WEFT_ESTATE);
+    WT_ERR(weft_conn_poll(a, 0), WEFT_ESTATE);
+    ck_assert_ptr_null(p);
+    weft_conn_free(a);
+    weft_conn_free(b);
+    weft_conn_free(NULL);
+}
+END_TEST
+
+WT_MAIN("pipe", 60, pipe_roundtrip, pipe_oneway, pipe_msgsize, pipe_poll_timeout,
+        pipe_eof_when_closed_everywhere, pipe_epipe, pipe_large_messages, pipe_send_timeout,
+        pipe_bad_input)
