@@ -1,0 +1,1179 @@
+/*
+ * The process pool. See weft/procpool.h for the contract.
+ *
+ * Shared state (struct pp_shared, in shared memory, so every worker sees it
+ * at the same address under every start method): two rings of records,
+ * tasks from the parent to any worker and results from the workers to the
+ * parent, a table of function references, and a slot per worker.
+ *
+ * A ring is a power-of-two byte buffer with monotonic head and tail counts,
+ * guarded by a robust process-shared mutex: a process killed inside it
+ * leaves the next locker EOWNERDEAD, and since head and tail move only after
+ * a record is fully written or fully copied out, the ring is consistent
+ * then. Records are 32-byte aligned; one that would straddle the end is
+ * preceded by a pad record.
+ *
+ * Wake-ups: a worker with nothing to do sleeps on the task ring's futex
+ * word (a shared futex), counted in `sleepers` so that a push makes no
+ * system call while every worker is busy. The parent's collector thread
+ * sleeps in poll() on an eventfd and the workers' pidfds (a dead worker is
+ * seen at once); a worker writes the eventfd after a push only when the
+ * collector said it sleeps.
+ *
+ * Parent side: a submit finds a slot for its future in a table (ids carry
+ * a generation, so a stale result is recognised), and pushes the record; a
+ * full task ring sends it to an overflow list the collector drains as the
+ * workers make room. The future is marked running when its record enters
+ * the ring: from then on it cannot be cancelled, as Python's call queue.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal/clock.h"
+#include "internal/executor.h"
+#include "internal/fnref.h"
+#include "internal/future.h"
+#include "internal/share.h"
+#include "internal/thread.h"
+#include "weft/procpool.h"
+#include "weft/process.h"
+#include "weft/sync.h"
+#include "weft/thread.h"
+
+#define REC_ALIGN 32
+#define MAX_FNS 256
+#define DEFAULT_RING ((size_t)4 << 20)
+
+enum { REC_PAD, REC_TASK, REC_CHUNK, REC_RESULT, REC_CHUNK_RESULT };
+
+/* A record's header; its payload follows. */
+struct rec {
+    uint32_t size; /* whole record, header and padding included */
+    uint32_t kind;
+    uint64_t id;
+    int32_t fn;      /* index in the function table */
+    int32_t status;  /* results: 0 or the task's error code */
+    uint32_t len;    /* payload bytes */
+    uint32_t count;  /* chunks: items; results of chunks: items done */
+};
+
+struct ring {
+    pthread_mutex_t lock;
+    uint32_t seq;      /* futex word: bumped by every push */
+    uint32_t sleepers; /* consumers asleep on seq */
+    uint32_t space_seq;      /* futex word: bumped by every pop */
+    uint32_t space_sleepers; /* producers asleep on space_seq */
+    uint64_t head, tail;
+    uint64_t cap;
+    char *data;
+};
+
+enum { W_FREE, W_RUNNING, W_RETIRING, W_INIT_FAILED };
+
+struct worker_slot {
+    int32_t pid;
+    uint32_t state;
+};
+
+struct pp_shared {
+    struct ring tasks;
+    struct ring results;
+    uint32_t stop;            /* workers exit when the task ring is empty */
+    uint32_t collector_sleeps; /* write the eventfd after a result push */
+    uint32_t want_space;      /* the parent has overflow: eventfd after a pop */
+    int evfd;                 /* registered: the same number in every worker */
+    uint32_t max_tasks;
+    int32_t init_fn; /* index in fns, -1 none */
+    uint32_t initarg_len;
+    uint32_t nfns;
+    weft__fnref fns[MAX_FNS];
+    unsigned nworkers;
+    struct worker_slot *slots; /* shared too */
+    unsigned char *initarg;    /* shared too */
+};
+
+/* ------------------------------------------------------------- bytes */
+
+int weft_bytes_new(weft_bytes **out, const void *data, size_t len)
+{
+    if (!out)
+        return WEFT_EINVAL;
+    if (len > SIZE_MAX - sizeof(weft_bytes) - 1)
+        return WEFT_ENOMEM;
+    weft_bytes *b = malloc(sizeof *b + len + 1);
+    if (!b)
+        return WEFT_ENOMEM;
+    b->len = len;
+    if (data)
+        memcpy(b->data, data, len);
+    else
+        memset(b->data, 0, len);
+    b->data[len] = 0;
+    *out = b;
+    return 0;
+}
+
+void weft_bytes_free(weft_bytes *b)
+{
+    free(b);
+}
+
+/* ------------------------------------------------------------- rings */
+
+static long futex(uint32_t *word, int op, uint32_t val)
+{
+    return syscall(SYS_futex, word, op, val, NULL);
+}
+
+static void ring_lock(struct ring *r)
+{
+    int e = pthread_mutex_lock(&r->lock);
+    if (e == EOWNERDEAD)
+        pthread_mutex_consistent(&r->lock); /* see the file comment */
+}
+
+static void ring_unlock(struct ring *r)
+{
+    pthread_mutex_unlock(&r->lock);
+}
+
+static int ring_init(struct ring *r, size_t cap)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    int e = pthread_mutex_init(&r->lock, &a);
+    pthread_mutexattr_destroy(&a);
+    if (e)
+        return WEFT_ENOMEM;
+    r->data = weft__shared_alloc(cap);
+    if (!r->data) {
+        pthread_mutex_destroy(&r->lock);
+        return WEFT_ENOMEM;
+    }
+    r->cap = cap;
+    return 0;
+}
+
+static size_t rec_size(size_t len)
+{
+    return (sizeof(struct rec) + len + REC_ALIGN - 1) & ~(size_t)(REC_ALIGN - 1);
+}
+
+/* Push a record with payload a[0..alen) with the ring locked: 0, or
+ * WEFT_EFULL when it does not fit now. */
+static int ring_push_locked(struct ring *r, const struct rec *h, const void *a, size_t alen)
+{
+    size_t need = rec_size(alen);
+    uint64_t pos = r->tail & (r->cap - 1);
+    size_t to_end = r->cap - pos;
+    size_t pad = need > to_end ? to_end : 0;
+    if (r->cap - (r->tail - r->head) < need + pad)
+        return WEFT_EFULL;
+    if (pad) {
+        struct rec *p = (struct rec *)(r->data + pos);
+        p->size = (uint32_t)pad;
+        p->kind = REC_PAD;
+        pos = 0;
+    }
+    struct rec *dst = (struct rec *)(r->data + pos);
+    *dst = *h;
+    dst->size = (uint32_t)need;
+    dst->len = (uint32_t)alen;
+    if (alen)
+        memcpy(dst + 1, a, alen);
+    __atomic_store_n(&r->tail, r->tail + pad + need, __ATOMIC_RELEASE);
+    r->seq++;
+    return 0;
+}
+
+/* The next record with the ring locked, pads skipped, or NULL when empty.
+ * The caller copies what it needs, then ring_pop_locked. */
+static struct rec *ring_peek_locked(struct ring *r)
+{
+    while (r->head != r->tail) {
+        struct rec *h = (struct rec *)(r->data + (r->head & (r->cap - 1)));
+        if (h->kind != REC_PAD)
+            return h;
+        r->head += h->size;
+    }
+    return NULL;
+}
+
+static void ring_pop_locked(struct ring *r, struct rec *h)
+{
+    __atomic_store_n(&r->head, r->head + h->size, __ATOMIC_RELEASE);
+    r->space_seq++;
+}
+
+/* ----------------------------------------------------------- worker */
+
+struct wbuf {
+    void *p;
+    size_t cap;
+};
+
+static int wbuf_fit(struct wbuf *b, size_t n)
+{
+    if (n <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < n)
+        cap *= 2;
+    void *p = realloc(b->p, cap);
+    if (!p)
+        return WEFT_ENOMEM;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+struct worker_arg {
+    struct pp_shared *sh;
+    unsigned index;
+};
+
+/* Function references resolve once per worker. */
+struct fn_cache {
+    weft__fnptr fn[MAX_FNS];
+};
+
+static weft__fnptr resolve_fn(struct pp_shared *sh, struct fn_cache *c, int32_t i)
+{
+    if (i < 0 || i >= MAX_FNS || (uint32_t)i >= __atomic_load_n(&sh->nfns, __ATOMIC_ACQUIRE))
+        return NULL;
+    if (!c->fn[i])
+        c->fn[i] = weft__fnref_resolve(&sh->fns[i]);
+    return c->fn[i];
+}
+
+static void push_result(struct pp_shared *sh, const struct rec *h, const void *a, size_t alen)
+{
+    struct ring *r = &sh->results;
+    struct rec fail;
+    if (rec_size(alen) > r->cap / 4) {
+        /* Too big for the ring: the task fails rather than block for ever. */
+        fail = *h;
+        fail.status = WEFT_EMSGSIZE;
+        fail.count = 0;
+        h = &fail;
+        alen = 0;
+    }
+    ring_lock(r);
+    while (ring_push_locked(r, h, a, alen) == WEFT_EFULL) {
+        r->space_sleepers++;
+        uint32_t s = r->space_seq;
+        ring_unlock(r);
+        futex(&r->space_seq, FUTEX_WAIT, s);
+        ring_lock(r);
+        r->space_sleepers--;
+    }
+    ring_unlock(r);
+    if (__atomic_exchange_n(&sh->collector_sleeps, 0, __ATOMIC_ACQ_REL)) {
+        uint64_t one = 1;
+        (void)!write(sh->evfd, &one, sizeof one);
+    }
+}
+
+/* One task: fn(bytes, &result), its code and message kept by a future. */
+static void run_task(struct pp_shared *sh, const struct rec *h, weft_task_fn fn,
+                     weft_bytes *arg)
+{
+    struct rec res = {.kind = REC_RESULT, .id = h->id};
+    weft_future *f = NULL;
+    if (!fn) {
+        res.status = WEFT_ENOTSUP;
+        static const char msg[] = "the task's function is not loaded in the worker";
+        push_result(sh, &res, msg, sizeof msg - 1);
+        return;
+    }
+    if (weft_future_new(&f) != 0) {
+        res.status = WEFT_ENOMEM;
+        push_result(sh, &res, NULL, 0);
+        return;
+    }
+    weft__future_run(f, fn, arg);
+    void *result = NULL;
+    int code = weft_future_result(f, 0, &result);
+    res.status = code;
+    if (code == 0) {
+        weft_bytes *b = result;
+        res.count = b != NULL; /* an empty result and no result differ */
+        push_result(sh, &res, b ? b->data : NULL, b ? b->len : 0);
+        weft_bytes_free(b);
+    } else {
+        const char *m = weft_future_message(f);
+        push_result(sh, &res, m, m ? strlen(m) : 0);
+    }
+    weft_future_unref(f);
+}
+
+/* A chunk of fixed-size items: fn over each, stopping at the first error. */
+static void run_chunk(struct pp_shared *sh, const struct rec *h, weft_item_fn fn,
+                      const unsigned char *in, struct wbuf *out)
+{
+    struct rec res = {.kind = REC_CHUNK_RESULT, .id = h->id};
+    uint32_t n = h->count;
+    size_t in_size = n ? h->len / n : 0;
+    size_t out_size = (size_t)h->status; /* a chunk carries its output size here */
+    if (!fn) {
+        res.status = WEFT_ENOTSUP;
+        push_result(sh, &res, NULL, 0);
+        return;
+    }
+    if (wbuf_fit(out, (size_t)n * out_size) != 0) {
+        res.status = WEFT_ENOMEM;
+        push_result(sh, &res, NULL, 0);
+        return;
+    }
+    uint32_t done = 0;
+    int code = 0;
+    for (; done < n; done++) {
+        code = fn(in + (size_t)done * in_size, (char *)out->p + (size_t)done * out_size);
+        if (code != 0)
+            break;
+    }
+    res.status = code < 0 ? code : code > 0 ? WEFT_EINVAL : 0;
+    res.count = done;
+    push_result(sh, &res, out->p, (size_t)done * out_size);
+}
+
+static int worker_main(void *argp)
+{
+    struct worker_arg *wa = argp;
+    struct pp_shared *sh = wa->sh;
+    struct worker_slot *slot = &sh->slots[wa->index];
+    struct fn_cache *fc = calloc(1, sizeof *fc);
+    struct wbuf in = {0}, out = {0};
+    if (!fc)
+        return 1;
+    if (sh->init_fn >= 0) {
+        int (*init)(const weft_bytes *) =
+            (int (*)(const weft_bytes *))resolve_fn(sh, fc, sh->init_fn);
+        weft_bytes *ia = NULL;
+        int r = init ? weft_bytes_new(&ia, sh->initarg, sh->initarg_len) : WEFT_ENOTSUP;
+        if (r == 0)
+            r = init(ia);
+        weft_bytes_free(ia);
+        if (r != 0) {
+            __atomic_store_n(&slot->state, W_INIT_FAILED, __ATOMIC_RELEASE);
+            free(fc);
+            return 1;
+        }
+    }
+    uint32_t done = 0;
+    struct ring *r = &sh->tasks;
+    for (;;) {
+        ring_lock(r);
+        struct rec *h;
+        while (!(h = ring_peek_locked(r))) {
+            if (__atomic_load_n(&sh->stop, __ATOMIC_ACQUIRE)) {
+                ring_unlock(r);
+                goto out;
+            }
+            r->sleepers++;
+            uint32_t s = r->seq;
+            ring_unlock(r);
+            futex(&r->seq, FUTEX_WAIT, s);
+            ring_lock(r);
+            r->sleepers--;
+        }
+        struct rec hd = *h;
+        int fit = wbuf_fit(&in, sizeof(weft_bytes) + hd.len + 1);
+        if (fit == 0) {
+            weft_bytes *b = in.p;
+            b->len = hd.len;
+            memcpy(b->data, h + 1, hd.len);
+            b->data[hd.len] = 0;
+        }
+        ring_pop_locked(r, h);
+        bool wake_parent = __atomic_load_n(&sh->want_space, __ATOMIC_ACQUIRE);
+        ring_unlock(r);
+        if (wake_parent && __atomic_exchange_n(&sh->want_space, 0, __ATOMIC_ACQ_REL)) {
+            uint64_t one = 1;
+            (void)!write(sh->evfd, &one, sizeof one);
+        }
+        if (fit != 0) {
+            struct rec res = {.kind = hd.kind == REC_CHUNK ? REC_CHUNK_RESULT : REC_RESULT,
+                              .id = hd.id, .status = WEFT_ENOMEM};
+            push_result(sh, &res, NULL, 0);
+        } else if (hd.kind == REC_CHUNK) {
+            run_chunk(sh, &hd, (weft_item_fn)resolve_fn(sh, fc, hd.fn),
+                      ((weft_bytes *)in.p)->data, &out);
+        } else {
+            weft_bytes *arg = hd.count ? in.p : NULL; /* count: an argument was given */
+            run_task(sh, &hd, (weft_task_fn)resolve_fn(sh, fc, hd.fn), arg);
+        }
+        if (sh->max_tasks && ++done >= sh->max_tasks) {
+            __atomic_store_n(&slot->state, W_RETIRING, __ATOMIC_RELEASE);
+            break;
+        }
+    }
+out:
+    free(in.p);
+    free(out.p);
+    free(fc);
+    return 0;
+}
+
+/* ----------------------------------------------------------- parent */
+
+/* A map's destination, shared by its chunks. Detached (out == NULL) when
+ * the map returns early, so a late chunk writes nowhere. */
+struct map_job {
+    unsigned refs;      /* chunks in flight + the map call; under pool mu */
+    void *out;          /* fixed: out array; bytes map: weft_bytes *results[] */
+    size_t out_size;    /* fixed items; 0 for a bytes map */
+};
+
+struct fslot {
+    weft_future *f;     /* NULL when free */
+    uint32_t gen;
+    uint32_t next_free;
+    struct map_job *job; /* chunks only */
+    size_t first;        /* the chunk's first item */
+    uint32_t count;
+};
+
+struct overflow {
+    struct overflow *next;
+    struct rec h;
+    size_t len;
+    unsigned char data[];
+};
+
+typedef struct pool {
+    weft_executor base;
+    pthread_mutex_t mu;
+    struct pp_shared *sh;
+    unsigned n;
+    weft_process **procs;  /* NULL once exited and reaped */
+    int *pidfds;           /* -1 with no live worker in the slot */
+    struct worker_arg *wargs; /* shared memory: valid in the workers */
+    weft_process_opts popts;
+    struct fslot *slots;
+    uint32_t nslots, free_head;
+    struct overflow *ovf_head, *ovf_tail;
+    weft__fnptr fnptrs[MAX_FNS]; /* the parent's side of sh->fns */
+    unsigned pending;            /* futures not yet completed */
+    bool shutdown, broken, stopped;
+    int broken_code;
+    pthread_t collector;
+    bool collector_started;
+    weft_event done; /* the collector has finished */
+} pool;
+
+#define NO_SLOT UINT32_MAX
+
+static const weft__executor_ops pool_ops;
+
+static pool *as_pool(weft_executor *ex)
+{
+    return ex && ex->ops == &pool_ops ? (pool *)ex : NULL;
+}
+
+/* With mu held: the function's index, registering it on first use. */
+static int fn_index(pool *p, weft__fnptr fn)
+{
+    struct pp_shared *sh = p->sh;
+    uint32_t n = sh->nfns;
+    for (uint32_t i = 0; i < n; i++)
+        if (p->fnptrs[i] == fn)
+            return (int)i;
+    if (n >= MAX_FNS)
+        return WEFT_ENOMEM;
+    int r = weft__fnref_make(&sh->fns[n], fn);
+    if (r)
+        return r;
+    p->fnptrs[n] = fn;
+    __atomic_store_n(&sh->nfns, n + 1, __ATOMIC_RELEASE);
+    return (int)n;
+}
+
+static int slot_alloc(pool *p, uint32_t *out)
+{
+    if (p->free_head == NO_SLOT) {
+        uint32_t ncap = p->nslots ? p->nslots * 2 : 64;
+        struct fslot *s = realloc(p->slots, ncap * sizeof *s);
+        if (!s)
+            return WEFT_ENOMEM;
+        for (uint32_t i = p->nslots; i < ncap; i++)
+            s[i] = (struct fslot){.next_free = i + 1 < ncap ? i + 1 : NO_SLOT};
+        p->free_head = p->nslots;
+        p->slots = s;
+        p->nslots = ncap;
+    }
+    *out = p->free_head;
+    p->free_head = p->slots[*out].next_free;
+    return 0;
+}
+
+static uint64_t slot_id(const pool *p, uint32_t i)
+{
+    return (uint64_t)p->slots[i].gen << 32 | i;
+}
+
+static void job_unref(struct map_job *j)
+{
+    if (--j->refs == 0)
+        free(j);
+}
+
+/* With mu held: forget slot i (its future reference is the caller's). */
+static void slot_release(pool *p, uint32_t i)
+{
+    struct fslot *s = &p->slots[i];
+    if (s->job)
+        job_unref(s->job);
+    s->f = NULL;
+    s->job = NULL;
+    s->gen++;
+    s->next_free = p->free_head;
+    p->free_head = i;
+    p->pending--;
+}
+
+static void wake_worker(struct pp_shared *sh, int n)
+{
+    futex(&sh->tasks.seq, FUTEX_WAKE, (uint32_t)n);
+}
+
+/* With mu held: put a record in the task ring, or in the overflow list
+ * when the ring is full. The future becomes running once in the ring. */
+static int enqueue(pool *p, weft_future *f, const struct rec *h, const void *a, size_t alen)
+{
+    struct ring *r = &p->sh->tasks;
+    if (rec_size(alen) > r->cap / 4)
+        return WEFT_EMSGSIZE;
+    int rc = WEFT_EFULL;
+    bool wake = false;
+    if (!p->ovf_head) { /* keep the order of submits */
+        ring_lock(r);
+        rc = ring_push_locked(r, h, a, alen);
+        wake = rc == 0 && r->sleepers > 0;
+        ring_unlock(r);
+    }
+    if (rc == 0) {
+        weft_future_set_running_or_notify_cancel(f);
+        if (wake)
+            wake_worker(p->sh, 1);
+        return 0;
+    }
+    struct overflow *o = malloc(sizeof *o + alen);
+    if (!o)
+        return WEFT_ENOMEM;
+    o->next = NULL;
+    o->h = *h;
+    o->len = alen;
+    if (alen)
+        memcpy(o->data, a, alen);
+    if (p->ovf_tail)
+        p->ovf_tail->next = o;
+    else
+        p->ovf_head = o;
+    p->ovf_tail = o;
+    return 0;
+}
+
+/* With mu held: move overflow into the ring while it fits. Items whose
+ * future was cancelled meanwhile are dropped. */
+static void flush_overflow(pool *p)
+{
+    struct ring *r = &p->sh->tasks;
+    int pushed = 0;
+    while (p->ovf_head) {
+        struct overflow *o = p->ovf_head;
+        uint32_t i = (uint32_t)o->h.id;
+        struct fslot *s = &p->slots[i];
+        bool cancelled = weft_future_cancelled(s->f);
+        if (!cancelled) {
+            ring_lock(r);
+            int rc = ring_push_locked(r, &o->h, o->data, o->len);
+            ring_unlock(r);
+            if (rc != 0)
+                break;
+            pushed++;
+            weft_future_set_running_or_notify_cancel(s->f);
+        } else {
+            weft_future_unref(s->f);
+            slot_release(p, i);
+        }
+        p->ovf_head = o->next;
+        if (!p->ovf_head)
+            p->ovf_tail = NULL;
+        free(o);
+    }
+    if (pushed)
+        wake_worker(p->sh, pushed);
+}
+
+static int pool_submit(weft_executor *ex, weft_task_fn fn, void *arg, weft_future **out)
+{
+    pool *p = (pool *)ex;
+    if (!fn || !out)
+        return WEFT_EINVAL;
+    weft_bytes *b = arg;
+    pthread_mutex_lock(&p->mu);
+    int rc = p->broken ? WEFT_EBROKEN : p->shutdown ? WEFT_ESHUTDOWN : 0;
+    int fi = rc ? rc : fn_index(p, (weft__fnptr)fn);
+    uint32_t i;
+    weft_future *f = NULL;
+    if (fi < 0) {
+        rc = fi;
+    } else if ((rc = slot_alloc(p, &i)) == 0) {
+        if ((rc = weft__future_new2(&f)) == 0) {
+            struct rec h = {.kind = REC_TASK, .id = slot_id(p, i), .fn = fi, .count = b != NULL};
+            p->slots[i].f = f;
+            p->pending++;
+            rc = enqueue(p, f, &h, b ? b->data : NULL, b ? b->len : 0);
+            if (rc) {
+                slot_release(p, i);
+                weft_future_unref(f);
+                weft_future_unref(f);
+                f = NULL;
+            }
+        } else {
+            p->slots[i].next_free = p->free_head;
+            p->free_head = i;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (rc == 0)
+        *out = f;
+    return rc;
+}
+
+/* With mu held: fail every future not yet done (a broken pool, or workers
+ * gone at shutdown) and drop the overflow. */
+static void fail_all(pool *p, int code, const char *msg)
+{
+    while (p->ovf_head) {
+        struct overflow *o = p->ovf_head;
+        p->ovf_head = o->next;
+        free(o);
+    }
+    p->ovf_tail = NULL;
+    for (uint32_t i = 0; i < p->nslots; i++) {
+        weft_future *f = p->slots[i].f;
+        if (!f)
+            continue;
+        if (weft__future_fail_pending(f, code, msg) == WEFT_ESTATE)
+            weft_future_set_error(f, code, msg); /* running: fails too, unless done */
+        weft_future_unref(f);
+        slot_release(p, i);
+    }
+}
+
+/* A result record, copied out of the ring: complete its future. */
+static void complete(pool *p, const struct rec *h, const unsigned char *data)
+{
+    uint32_t i = (uint32_t)h->id;
+    pthread_mutex_lock(&p->mu);
+    if (i >= p->nslots || !p->slots[i].f || slot_id(p, i) != h->id) {
+        pthread_mutex_unlock(&p->mu); /* failed already (broken) */
+        return;
+    }
+    struct fslot *s = &p->slots[i];
+    weft_future *f = s->f;
+    int code = h->status;
+    char *msg = NULL;
+    void *result = NULL;
+    if (h->kind == REC_CHUNK_RESULT) {
+        struct map_job *j = s->job;
+        if (j && j->out && h->len)
+            memcpy((char *)j->out + s->first * j->out_size, data, h->len);
+        if (code == 0 && h->count != s->count)
+            code = WEFT_EBROKEN;
+    } else if (code == 0 && h->count) {
+        if (weft_bytes_new((weft_bytes **)&result, data, h->len) != 0)
+            code = WEFT_ENOMEM;
+    } else if (code != 0 && h->len) {
+        msg = strndup((const char *)data, h->len);
+    }
+    slot_release(p, i);
+    pthread_mutex_unlock(&p->mu);
+    if (code == 0)
+        weft_future_set_result(f, result);
+    else
+        weft_future_set_error(f, code, msg);
+    free(msg);
+    weft_future_unref(f);
+}
+
+/* Drain the result ring; the copy is made with the ring locked, the
+ * completion (which may run callbacks) without. */
+static bool drain_results(pool *p, struct wbuf *buf)
+{
+    struct ring *r = &p->sh->results;
+    bool any = false;
+    for (;;) {
+        ring_lock(r);
+        struct rec *h = ring_peek_locked(r);
+        if (!h) {
+            ring_unlock(r);
+            return any;
+        }
+        struct rec hd = *h;
+        bool ok = wbuf_fit(buf, hd.len) == 0;
+        if (ok && hd.len)
+            memcpy(buf->p, h + 1, hd.len);
+        ring_pop_locked(r, h);
+        bool wake = r->space_sleepers > 0;
+        ring_unlock(r);
+        if (wake)
+            futex(&r->space_seq, FUTEX_WAKE, INT_MAX);
+        if (!ok) {
+            hd.status = WEFT_ENOMEM;
+            hd.len = 0;
+            hd.count = 0;
+        }
+        complete(p, &hd, buf->p);
+        any = true;
+    }
+}
+
+static int start_worker(pool *p, unsigned i)
+{
+    p->wargs[i] = (struct worker_arg){.sh = p->sh, .index = i};
+    p->sh->slots[i] = (struct worker_slot){.state = W_RUNNING};
+    weft_process *proc;
+    int r = weft_process_new(&proc, worker_main, &p->wargs[i], &p->popts);
+    if (r)
+        return r;
+    if ((r = weft_process_start(proc)) != 0) {
+        weft_process_free(proc);
+        return r;
+    }
+    int fd = (int)syscall(SYS_pidfd_open, weft_process_pid(proc), 0);
+    if (fd < 0) {
+        r = errno == EMFILE || errno == ENFILE ? WEFT_EMFILE : WEFT_EAGAIN;
+        weft_process_kill(proc);
+        weft_process_free(proc);
+        return r;
+    }
+    p->sh->slots[i].pid = weft_process_pid(proc);
+    p->procs[i] = proc;
+    p->pidfds[i] = fd;
+    return 0;
+}
+
+/* With mu held: the pool cannot go on. */
+static void break_pool(pool *p, const char *why)
+{
+    if (!p->broken) {
+        p->broken = true;
+        for (unsigned i = 0; i < p->n; i++)
+            if (p->procs[i])
+                weft_process_kill(p->procs[i]);
+    }
+    fail_all(p, WEFT_EBROKEN, why);
+}
+
+/* Worker i has exited: reap it and replace it if it retired. */
+static void worker_exited(pool *p, unsigned i)
+{
+    weft_process *proc = p->procs[i];
+    weft_process_join(proc, WEFT_FOREVER);
+    int code = 0;
+    weft_process_exitcode(proc, &code);
+    weft_process_free(proc);
+    close(p->pidfds[i]);
+    p->procs[i] = NULL;
+    p->pidfds[i] = -1;
+    uint32_t state = __atomic_load_n(&p->sh->slots[i].state, __ATOMIC_ACQUIRE);
+    pthread_mutex_lock(&p->mu);
+    if (p->broken) {
+        /* Killed by break_pool: nothing more to do. */
+    } else if (code == 0 && state == W_RETIRING && !p->stopped) {
+        if (start_worker(p, i) != 0)
+            break_pool(p, "a process pool worker could not be replaced");
+    } else if (!(code == 0 && p->stopped)) {
+        break_pool(p, state == W_INIT_FAILED
+                          ? "a process pool worker's initializer failed"
+                          : "a process in the process pool was terminated abruptly");
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void *collector_main(void *arg)
+{
+    pool *p = arg;
+    struct pp_shared *sh = p->sh;
+    struct wbuf buf = {0};
+    struct pollfd *fds = calloc(p->n + 1, sizeof *fds);
+    unsigned *who = calloc(p->n + 1, sizeof *who);
+    for (;;) {
+        drain_results(p, &buf);
+        pthread_mutex_lock(&p->mu);
+        flush_overflow(p);
+        if (p->shutdown && !p->ovf_head && !p->stopped) {
+            /* Everything submitted is in the ring: let the workers finish. */
+            p->stopped = true;
+            __atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
+            ring_lock(&sh->tasks);
+            sh->tasks.seq++;
+            ring_unlock(&sh->tasks);
+            wake_worker(sh, INT_MAX);
+        }
+        bool want_space = p->ovf_head != NULL;
+        pthread_mutex_unlock(&p->mu);
+        nfds_t n = 0;
+        fds[n++] = (struct pollfd){.fd = sh->evfd, .events = POLLIN};
+        for (unsigned i = 0; i < p->n; i++) {
+            if (p->pidfds[i] >= 0) {
+                who[n] = i;
+                fds[n++] = (struct pollfd){.fd = p->pidfds[i], .events = POLLIN};
+            }
+        }
+        if (n == 1) {
+            /* Every worker is gone: the last results are in the ring. */
+            drain_results(p, &buf);
+            break;
+        }
+        __atomic_store_n(&sh->collector_sleeps, 1, __ATOMIC_SEQ_CST);
+        if (want_space)
+            __atomic_store_n(&sh->want_space, 1, __ATOMIC_SEQ_CST);
+        int timeout = -1;
+        if (__atomic_load_n(&sh->results.tail, __ATOMIC_SEQ_CST) !=
+            __atomic_load_n(&sh->results.head, __ATOMIC_SEQ_CST))
+            timeout = 0; /* a result came in between: do not sleep */
+        if (want_space && __atomic_load_n(&sh->tasks.tail, __ATOMIC_SEQ_CST) -
+                                  __atomic_load_n(&sh->tasks.head, __ATOMIC_SEQ_CST) <
+                              sh->tasks.cap / 2)
+            timeout = 0;
+        int rc = poll(fds, n, timeout);
+        __atomic_store_n(&sh->collector_sleeps, 0, __ATOMIC_SEQ_CST);
+        if (rc <= 0)
+            continue;
+        if (fds[0].revents) {
+            uint64_t v;
+            (void)!read(sh->evfd, &v, sizeof v);
+        }
+        for (nfds_t k = 1; k < n; k++)
+            if (fds[k].revents)
+                worker_exited(p, who[k]);
+    }
+    pthread_mutex_lock(&p->mu);
+    fail_all(p, p->broken ? WEFT_EBROKEN : WEFT_ESHUTDOWN,
+             p->broken ? "the process pool is broken" : "the process pool's workers are gone");
+    pthread_mutex_unlock(&p->mu);
+    free(buf.p);
+    free(fds);
+    free(who);
+    weft_event_set(&p->done);
+    return NULL;
+}
+
+static int pool_shutdown(weft_executor *ex, bool cancel_futures, bool wait, int64_t deadline)
+{
+    pool *p = (pool *)ex;
+    struct pp_shared *sh = p->sh;
+    pthread_mutex_lock(&p->mu);
+    p->shutdown = true;
+    if (cancel_futures) {
+        /* Overflow first (never started), then what waits in the ring. */
+        while (p->ovf_head) {
+            struct overflow *o = p->ovf_head;
+            p->ovf_head = o->next;
+            uint32_t i = (uint32_t)o->h.id;
+            weft_future_cancel(p->slots[i].f);
+            weft_future_unref(p->slots[i].f);
+            slot_release(p, i);
+            free(o);
+        }
+        p->ovf_tail = NULL;
+        struct ring *r = &sh->tasks;
+        ring_lock(r);
+        struct rec *h;
+        while ((h = ring_peek_locked(r))) {
+            uint32_t i = (uint32_t)h->id;
+            if (i < p->nslots && p->slots[i].f && slot_id(p, i) == h->id) {
+                /* Marked running when queued; it never ran: cancelled. */
+                weft_future_set_error(p->slots[i].f, WEFT_ECANCELLED, NULL);
+                weft_future_unref(p->slots[i].f);
+                slot_release(p, i);
+            }
+            ring_pop_locked(r, h);
+        }
+        ring_unlock(r);
+    }
+    pthread_mutex_unlock(&p->mu);
+    /* The collector sets stop once the overflow is in the ring. */
+    uint64_t one = 1;
+    (void)!write(sh->evfd, &one, sizeof one);
+    if (!wait)
+        return 0;
+    double timeout = WEFT_FOREVER;
+    if (deadline != WEFT__NO_DEADLINE) {
+        int64_t left = deadline - weft__now_ns();
+        timeout = left > 0 ? (double)left / 1e9 : 0;
+    }
+    int r = weft_event_wait(&p->done, timeout);
+    return r == WEFT_ETIMEDOUT ? r : 0;
+}
+
+static void pool_release(pool *p)
+{
+    if (p->collector_started)
+        pthread_join(p->collector, NULL);
+    for (unsigned i = 0; i < p->n; i++) {
+        if (p->procs && p->procs[i]) {
+            weft_process_kill(p->procs[i]);
+            weft_process_free(p->procs[i]);
+        }
+        if (p->pidfds && p->pidfds[i] >= 0)
+            close(p->pidfds[i]);
+    }
+    struct pp_shared *sh = p->sh;
+    if (sh) {
+        if (sh->evfd >= 0) {
+            weft__share_fd_remove(sh->evfd);
+            close(sh->evfd);
+        }
+        weft__shared_free(sh->tasks.data);
+        weft__shared_free(sh->results.data);
+        weft__shared_free(sh->slots);
+        weft__shared_free(sh->initarg);
+        weft__shared_free(p->wargs);
+        weft__shared_free(sh);
+    }
+    free(p->procs);
+    free(p->pidfds);
+    free(p->slots);
+    weft_event_destroy(&p->done);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+static void pool_destroy(weft_executor *ex)
+{
+    pool_release((pool *)ex);
+}
+
+static size_t round_pow2(size_t v)
+{
+    size_t c = 4096;
+    while (c < v)
+        c *= 2;
+    return c;
+}
+
+int weft_process_pool_new(weft_executor **out, const weft_process_pool_opts *opts)
+{
+    weft_process_pool_opts o = opts ? *opts : (weft_process_pool_opts){0};
+    if (!out || o.max_workers > 4096 || (o.initarg_size && !o.initarg) ||
+        o.initarg_size > UINT32_MAX || o.ring_bytes > ((size_t)1 << 31))
+        return WEFT_EINVAL;
+    unsigned n = o.max_workers ? o.max_workers : weft_cpu_count();
+    size_t cap = round_pow2(o.ring_bytes ? o.ring_bytes : DEFAULT_RING);
+    pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return WEFT_ENOMEM;
+    p->base.ops = &pool_ops;
+    p->n = n;
+    p->free_head = NO_SLOT;
+    pthread_mutex_init(&p->mu, NULL);
+    weft_event_init(&p->done);
+    p->popts.daemon = WEFT_DAEMON_YES;
+    int r = WEFT_ENOMEM;
+    p->procs = calloc(n, sizeof *p->procs);
+    p->pidfds = malloc(n * sizeof *p->pidfds);
+    struct pp_shared *sh = p->sh = weft__shared_alloc(sizeof *sh);
+    if (!p->procs || !p->pidfds || !sh)
+        goto fail;
+    for (unsigned i = 0; i < n; i++)
+        p->pidfds[i] = -1;
+    sh->evfd = -1;
+    sh->init_fn = -1;
+    sh->max_tasks = o.max_tasks_per_child;
+    sh->nworkers = n;
+    if (ring_init(&sh->tasks, cap) != 0 || ring_init(&sh->results, cap) != 0)
+        goto fail;
+    sh->slots = weft__shared_alloc(n * sizeof *sh->slots);
+    p->wargs = weft__shared_alloc(n * sizeof *p->wargs);
+    if (!sh->slots || !p->wargs)
+        goto fail;
+    if (o.initializer) {
+        int fi = fn_index(p, (weft__fnptr)o.initializer);
+        if (fi < 0) {
+            r = fi;
+            goto fail;
+        }
+        sh->init_fn = fi;
+        if (o.initarg_size) {
+            sh->initarg = weft__shared_alloc(o.initarg_size);
+            if (!sh->initarg)
+                goto fail;
+            memcpy(sh->initarg, o.initarg, o.initarg_size);
+            sh->initarg_len = (uint32_t)o.initarg_size;
+        }
+    }
+    sh->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (sh->evfd < 0) {
+        r = errno == EMFILE || errno == ENFILE ? WEFT_EMFILE : WEFT_ENOMEM;
+        goto fail;
+    }
+    if ((r = weft__share_fd_add(sh->evfd)) != 0) {
+        close(sh->evfd);
+        sh->evfd = -1;
+        goto fail;
+    }
+    for (unsigned i = 0; i < n; i++)
+        if ((r = start_worker(p, i)) != 0)
+            goto fail;
+    if (pthread_create(&p->collector, NULL, collector_main, p) != 0) {
+        r = WEFT_EAGAIN;
+        goto fail;
+    }
+    p->collector_started = true;
+    *out = &p->base;
+    return 0;
+fail:
+    pool_release(p);
+    return r;
+}
+
+unsigned weft_process_pool_workers(const weft_executor *ex)
+{
+    pool *p = as_pool((weft_executor *)ex);
+    if (!p)
+        return 0;
+    pthread_mutex_lock(&p->mu);
+    unsigned k = 0;
+    for (unsigned i = 0; i < p->n; i++)
+        k += p->procs[i] != NULL;
+    pthread_mutex_unlock(&p->mu);
+    return k;
+}
+
+unsigned weft_process_pool_pids(const weft_executor *ex, int *pids, unsigned n)
+{
+    pool *p = as_pool((weft_executor *)ex);
+    if (!p || !pids)
+        return 0;
+    pthread_mutex_lock(&p->mu);
+    unsigned k = 0;
+    for (unsigned i = 0; i < p->n && k < n; i++)
+        if (p->procs[i])
+            pids[k++] = weft_process_pid(p->procs[i]);
+    pthread_mutex_unlock(&p->mu);
+    return k;
+}
+
+/* ---------------------------------------------------------------- map */
+
+/* Submit the chunks of a map; wait for them in order. `pack` writes chunk
+ * c's record and payload. */
+static int map_fixed_run(pool *p, int fi, const void *in, size_t in_size, void *out,
+                         size_t out_size, size_t n, size_t chunksize, double timeout)
+{
+    int64_t deadline = weft__deadline(timeout);
+    size_t nchunks = n / chunksize + (n % chunksize != 0);
+    weft_future **fs = calloc(nchunks, sizeof *fs);
+    struct map_job *job = malloc(sizeof *job);
+    if (!fs || !job) {
+        free(fs);
+        free(job);
+        return WEFT_ENOMEM;
+    }
+    *job = (struct map_job){.refs = 1, .out = out, .out_size = out_size};
+    int rc = 0;
+    size_t submitted = 0;
+    pthread_mutex_lock(&p->mu);
+    for (; submitted < nchunks; submitted++) {
+        rc = p->broken ? WEFT_EBROKEN : p->shutdown ? WEFT_ESHUTDOWN : 0;
+        uint32_t i;
+        if (rc || (rc = slot_alloc(p, &i)) != 0)
+            break;
+        weft_future *f;
+        if ((rc = weft__future_new2(&f)) != 0) {
+            p->slots[i].next_free = p->free_head;
+            p->free_head = i;
+            break;
+        }
+        size_t first = submitted * chunksize;
+        size_t count = n - first < chunksize ? n - first : chunksize;
+        struct fslot *s = &p->slots[i];
+        s->f = f;
+        s->job = job;
+        s->first = first;
+        s->count = (uint32_t)count;
+        job->refs++;
+        p->pending++;
+        struct rec h = {.kind = REC_CHUNK, .id = slot_id(p, i), .fn = fi,
+                        .status = (int32_t)out_size, .count = (uint32_t)count};
+        rc = enqueue(p, f, &h, (const char *)in + first * in_size, count * in_size);
+        if (rc) {
+            slot_release(p, i);
+            weft_future_unref(f);
+            weft_future_unref(f);
+            break;
+        }
+        fs[submitted] = f;
+    }
+    pthread_mutex_unlock(&p->mu);
+    for (size_t c = 0; c < submitted && rc == 0; c++) {
+        int64_t left = deadline == WEFT__NO_DEADLINE ? -1 : deadline - weft__now_ns();
+        double t = left < 0 && deadline != WEFT__NO_DEADLINE ? 0
+                   : deadline == WEFT__NO_DEADLINE      ? WEFT_FOREVER
+                                                        : (double)left / 1e9;
+        rc = weft_future_exception(fs[c], t);
+        if (rc == WEFT_ECANCELLED)
+            rc = WEFT_ECANCELLED;
+    }
+    /* Early return: a late chunk must not write into `out` any more. */
+    pthread_mutex_lock(&p->mu);
+    job->out = NULL;
+    job_unref(job);
+    pthread_mutex_unlock(&p->mu);
+    for (size_t c = 0; c < submitted; c++) {
+        if (rc)
+            weft_future_cancel(fs[c]);
+        weft_future_unref(fs[c]);
+    }
+    free(fs);
+    return rc;
+}
+
+int weft_process_pool_map_fixed(weft_executor *ex, weft_item_fn fn, const void *in,
+                                size_t in_size, void *out, size_t out_size, size_t n,
+                                size_t chunksize, double timeout)
+{
+    pool *p = as_pool(ex);
+    if (!p || !fn || in_size == 0 || out_size == 0 || ((!in || !out) && n > 0) ||
+        out_size > INT32_MAX || weft__timeout_valid(timeout) != 0)
+        return WEFT_EINVAL;
+    if (n == 0)
+        return 0;
+    if (chunksize == 0) {
+        chunksize = n / (4 * (size_t)p->n);
+        if (chunksize == 0)
+            chunksize = 1;
+    }
+    if (chunksize > UINT32_MAX)
+        chunksize = UINT32_MAX;
+    pthread_mutex_lock(&p->mu);
+    int fi = fn_index(p, (weft__fnptr)fn);
+    pthread_mutex_unlock(&p->mu);
+    if (fi < 0)
+        return fi;
+    return map_fixed_run(p, fi, in, in_size, out, out_size, n, chunksize, timeout);
+}
+
+static const weft__executor_ops pool_ops = {
+    .name = "process pool",
+    .submit = pool_submit,
+    .shutdown = pool_shutdown,
+    .destroy = pool_destroy,
+};

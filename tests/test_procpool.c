@@ -1,0 +1,393 @@
+/* The process pool: submit and results as bytes, errors and messages, map of
+ * fixed-size items, initializer, max_tasks_per_child, a worker killed
+ * mid-task breaking the pool, shutdown with and without cancel, overflow of
+ * the task ring, oversized payloads and bad input. Workers that must block
+ * wait on a pipe the parent made before the pool (inherited); the test learns
+ * what they do through pipes, never by sleeping. */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wt.h"
+#include "weft/procpool.h"
+
+static int square(void *arg, void **result)
+{
+    weft_bytes *in = arg;
+    if (!in || in->len != sizeof(int))
+        return WEFT_EINVAL;
+    int v;
+    memcpy(&v, in->data, sizeof v);
+    v *= v;
+    return weft_bytes_new((weft_bytes **)result, &v, sizeof v);
+}
+
+static int fail_with_message(void *arg, void **result)
+{
+    weft_task_set_message("no luck in process %d", 1);
+    return WEFT_EOVERFLOW;
+}
+
+static int no_result(void *arg, void **result)
+{
+    return 0;
+}
+
+static int empty_result(void *arg, void **result)
+{
+    return weft_bytes_new((weft_bytes **)result, NULL, 0);
+}
+
+static int my_pid(void *arg, void **result)
+{
+    int pid = getpid();
+    return weft_bytes_new((weft_bytes **)result, &pid, sizeof pid);
+}
+
+static int square_item(const void *in, void *out)
+{
+    long v = *(const int *)in;
+    *(long *)out = v * v;
+    return 0;
+}
+
+static int fail_at_777(const void *in, void *out)
+{
+    int v = *(const int *)in;
+    if (v == 777)
+        return WEFT_EOVERFLOW;
+    *(int *)out = v;
+    return 0;
+}
+
+static weft_executor *new_pool(unsigned workers, const weft_process_pool_opts *extra)
+{
+    weft_process_pool_opts o = extra ? *extra : (weft_process_pool_opts){0};
+    o.max_workers = workers;
+    weft_executor *ex = NULL;
+    WT_OK(weft_process_pool_new(&ex, &o));
+    return ex;
+}
+
+static weft_future *submit_int(weft_executor *ex, weft_task_fn fn, int v)
+{
+    weft_bytes *b;
+    WT_OK(weft_bytes_new(&b, &v, sizeof v));
+    weft_future *f = NULL;
+    WT_OK(weft_executor_submit(ex, fn, b, &f));
+    weft_bytes_free(b); /* the pool copied it */
+    return f;
+}
+
+static int result_int(weft_future *f)
+{
+    void *r = NULL;
+    WT_OK(weft_future_result(f, WEFT_FOREVER, &r));
+    weft_bytes *b = r;
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(b->len, sizeof(int));
+    int v;
+    memcpy(&v, b->data, sizeof v);
+    weft_bytes_free(b);
+    weft_future_unref(f);
+    return v;
+}
+
+START_TEST(submit_and_results)
+{
+    weft_executor *ex = new_pool(2, NULL);
+    ck_assert_uint_eq(weft_process_pool_workers(ex), 2);
+    weft_future *fs[50];
+    for (int i = 0; i < 50; i++)
+        fs[i] = submit_int(ex, square, i);
+    for (int i = 0; i < 50; i++)
+        ck_assert_int_eq(result_int(fs[i]), i * i);
+
+    /* An error carries its code and message across. */
+    weft_future *f;
+    WT_OK(weft_executor_submit(ex, fail_with_message, NULL, &f));
+    WT_ERR(weft_future_exception(f, WEFT_FOREVER), WEFT_EOVERFLOW);
+    ck_assert_str_eq(weft_future_message(f), "no luck in process 1");
+    weft_future_unref(f);
+    /* A task given no argument gets NULL: square refuses it. */
+    WT_OK(weft_executor_submit(ex, square, NULL, &f));
+    WT_ERR(weft_future_exception(f, WEFT_FOREVER), WEFT_EINVAL);
+    weft_future_unref(f);
+
+    /* No result and an empty result differ. */
+    void *r = (void *)1;
+    WT_OK(weft_executor_submit(ex, no_result, NULL, &f));
+    WT_OK(weft_future_result(f, WEFT_FOREVER, &r));
+    ck_assert_ptr_null(r);
+    weft_future_unref(f);
+    WT_OK(weft_executor_submit(ex, empty_result, NULL, &f));
+    WT_OK(weft_future_result(f, WEFT_FOREVER, &r));
+    ck_assert_ptr_nonnull(r);
+    ck_assert_uint_eq(((weft_bytes *)r)->len, 0);
+    weft_bytes_free(r);
+    weft_future_unref(f);
+
+    /* The work ran in other processes. */
+    int pid = result_int(submit_int(ex, my_pid, 0));
+    ck_assert_int_ne(pid, getpid());
+    int pids[4];
+    ck_assert_uint_eq(weft_process_pool_pids(ex, pids, 4), 2);
+    ck_assert(pid == pids[0] || pid == pids[1]);
+    weft_executor_free(ex);
+}
+END_TEST
+
+START_TEST(map_fixed_items)
+{
+    weft_executor *ex = new_pool(2, NULL);
+    enum { N = 100000 };
+    int *in = malloc(N * sizeof *in);
+    long *out = malloc(N * sizeof *out);
+    for (int i = 0; i < N; i++)
+        in[i] = i;
+    size_t chunks[] = {0, 1000, 7, 99999, N};
+    for (int c = 0; c < 5; c++) {
+        size_t n = chunks[c] == 7 ? 3000 : N; /* small chunks: fewer items */
+        memset(out, 0xff, N * sizeof *out);
+        WT_OK(weft_process_pool_map_fixed(ex, square_item, in, sizeof *in, out, sizeof *out, n,
+                                          chunks[c], WEFT_FOREVER));
+        for (size_t i = 0; i < n; i++)
+            ck_assert_int_eq(out[i], (long)i * (long)i);
+    }
+    /* The first failing item's code comes back. */
+    int *outi = malloc(N * sizeof *outi);
+    WT_ERR(weft_process_pool_map_fixed(ex, fail_at_777, in, sizeof *in, outi, sizeof *outi, N,
+                                       100, WEFT_FOREVER),
+           WEFT_EOVERFLOW);
+    WT_OK(weft_process_pool_map_fixed(ex, square_item, in, sizeof *in, out, sizeof *out, 0, 0,
+                                      WEFT_FOREVER));
+    free(in);
+    free(out);
+    free(outi);
+    weft_executor_free(ex);
+}
+END_TEST
+
+static int init_value;
+
+static int set_init_value(const weft_bytes *arg)
+{
+    if (!arg || arg->len != sizeof(int))
+        return WEFT_EINVAL;
+    memcpy(&init_value, arg->data, sizeof init_value);
+    return 0;
+}
+
+static int get_init_value(void *arg, void **result)
+{
+    return weft_bytes_new((weft_bytes **)result, &init_value, sizeof init_value);
+}
+
+static int failing_init(const weft_bytes *arg)
+{
+    return WEFT_EINVAL;
+}
+
+START_TEST(initializer_runs_in_each_worker)
+{
+    int v = 4242;
+    weft_process_pool_opts o = {.initializer = set_init_value, .initarg = &v,
+                                .initarg_size = sizeof v};
+    weft_executor *ex = new_pool(2, &o);
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(result_int(submit_int(ex, get_init_value, 0)), 4242);
+    weft_executor_free(ex);
+
+    /* A failing initializer breaks the pool: the future fails, no hang. */
+    weft_process_pool_opts bad = {.initializer = failing_init};
+    ex = new_pool(1, &bad);
+    weft_future *f = NULL;
+    int rc = weft_executor_submit(ex, square, NULL, &f);
+    if (rc == 0) {
+        WT_ERR(weft_future_exception(f, WEFT_FOREVER), WEFT_EBROKEN);
+        weft_future_unref(f);
+    } else {
+        ck_assert_int_eq(rc, WEFT_EBROKEN);
+    }
+    weft_executor_free(ex);
+}
+END_TEST
+
+START_TEST(max_tasks_per_child_replaces_workers)
+{
+    weft_process_pool_opts o = {.max_tasks_per_child = 2};
+    weft_executor *ex = new_pool(1, &o);
+    int pids[6];
+    for (int i = 0; i < 6; i++)
+        pids[i] = result_int(submit_int(ex, my_pid, 0));
+    /* One worker at a time, two tasks each: three processes in turn. */
+    ck_assert_int_eq(pids[0], pids[1]);
+    ck_assert_int_eq(pids[2], pids[3]);
+    ck_assert_int_eq(pids[4], pids[5]);
+    ck_assert_int_ne(pids[0], pids[2]);
+    ck_assert_int_ne(pids[2], pids[4]);
+    weft_executor_free(ex);
+}
+END_TEST
+
+/* The worker tells the parent its pid, then blocks until killed. */
+static int g_tell[2], g_block[2];
+
+static int tell_and_block(void *arg, void **result)
+{
+    int pid = getpid();
+    if (write(g_tell[1], &pid, sizeof pid) != sizeof pid)
+        return WEFT_EPIPE;
+    char c;
+    while (read(g_block[0], &c, 1) < 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
+START_TEST(killed_worker_breaks_the_pool)
+{
+    ck_assert_int_eq(pipe(g_tell), 0);
+    ck_assert_int_eq(pipe(g_block), 0);
+    weft_executor *ex = new_pool(2, NULL);
+    weft_future *blocked;
+    WT_OK(weft_executor_submit(ex, tell_and_block, NULL, &blocked));
+    int pid;
+    ck_assert_int_eq(read(g_tell[0], &pid, sizeof pid), (ssize_t)sizeof pid);
+    weft_future *more[20];
+    for (int i = 0; i < 20; i++)
+        WT_OK(weft_executor_submit(ex, tell_and_block, NULL, &more[i]));
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    WT_ERR(weft_future_exception(blocked, WEFT_FOREVER), WEFT_EBROKEN);
+    for (int i = 0; i < 20; i++) {
+        WT_ERR(weft_future_exception(more[i], WEFT_FOREVER), WEFT_EBROKEN);
+        weft_future_unref(more[i]);
+    }
+    weft_future_unref(blocked);
+    weft_future *f = NULL;
+    WT_ERR(weft_executor_submit(ex, square, NULL, &f), WEFT_EBROKEN);
+    WT_OK(weft_executor_shutdown(ex, true, false));
+    weft_executor_free(ex);
+    /* A new pool works. */
+    ex = new_pool(2, NULL);
+    ck_assert_int_eq(result_int(submit_int(ex, square, 9)), 81);
+    weft_executor_free(ex);
+}
+END_TEST
+
+START_TEST(shutdown_waits_or_cancels)
+{
+    ck_assert_int_eq(pipe(g_tell), 0);
+    ck_assert_int_eq(pipe(g_block), 0);
+    weft_executor *ex = new_pool(1, NULL);
+    weft_future *blocked, *queued[10];
+    WT_OK(weft_executor_submit(ex, tell_and_block, NULL, &blocked));
+    int pid;
+    ck_assert_int_eq(read(g_tell[0], &pid, sizeof pid), (ssize_t)sizeof pid);
+    for (int i = 0; i < 10; i++)
+        queued[i] = submit_int(ex, square, i);
+    /* Cancel what has not started; the running task goes on. */
+    WT_ERR(weft_executor_shutdown_timeout(ex, 0, true), WEFT_ETIMEDOUT);
+    for (int i = 0; i < 10; i++) {
+        ck_assert(weft_future_done(queued[i]));
+        ck_assert_int_ne(weft_future_exception(queued[i], 0), 0);
+        weft_future_unref(queued[i]);
+    }
+    ck_assert(!weft_future_done(blocked));
+    weft_future *f = NULL;
+    WT_ERR(weft_executor_submit(ex, square, NULL, &f), WEFT_ESHUTDOWN);
+    ck_assert_int_eq(write(g_block[1], "x", 1), 1); /* let it finish */
+    WT_OK(weft_executor_shutdown(ex, true, false));
+    WT_OK(weft_future_exception(blocked, 0));
+    weft_future_unref(blocked);
+    ck_assert_uint_eq(weft_process_pool_workers(ex), 0);
+    weft_executor_free(ex);
+
+    /* Without cancel, shutdown waits for everything submitted. */
+    ex = new_pool(2, NULL);
+    weft_future *all[100];
+    for (int i = 0; i < 100; i++)
+        all[i] = submit_int(ex, square, i);
+    WT_OK(weft_executor_shutdown(ex, true, false));
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(result_int(all[i]), i * i);
+    weft_executor_free(ex);
+}
+END_TEST
+
+static int big_result(void *arg, void **result)
+{
+    return weft_bytes_new((weft_bytes **)result, NULL, 5000);
+}
+
+START_TEST(small_rings_overflow_and_limits)
+{
+    /* 4 KiB rings: a thousand tasks go through the overflow list. */
+    weft_process_pool_opts o = {.ring_bytes = 4096};
+    weft_executor *ex = new_pool(2, &o);
+    enum { N = 1000 };
+    weft_future **fs = malloc(N * sizeof *fs);
+    for (int i = 0; i < N; i++)
+        fs[i] = submit_int(ex, square, i);
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(result_int(fs[i]), i * i);
+    free(fs);
+    /* An argument over a quarter of the ring is refused. */
+    weft_bytes *b;
+    WT_OK(weft_bytes_new(&b, NULL, 2000));
+    weft_future *f = NULL;
+    WT_ERR(weft_executor_submit(ex, square, b, &f), WEFT_EMSGSIZE);
+    weft_bytes_free(b);
+    /* A result too big fails its future, not the pool. */
+    WT_OK(weft_executor_submit(ex, big_result, NULL, &f));
+    WT_ERR(weft_future_exception(f, WEFT_FOREVER), WEFT_EMSGSIZE);
+    weft_future_unref(f);
+    ck_assert_int_eq(result_int(submit_int(ex, square, 3)), 9);
+    weft_executor_free(ex);
+}
+END_TEST
+
+START_TEST(bad_input)
+{
+    weft_executor *ex = NULL;
+    WT_ERR(weft_process_pool_new(NULL, NULL), WEFT_EINVAL);
+    weft_process_pool_opts o = {.initarg_size = 4};
+    WT_ERR(weft_process_pool_new(&ex, &o), WEFT_EINVAL);
+    o = (weft_process_pool_opts){.max_workers = 100000};
+    WT_ERR(weft_process_pool_new(&ex, &o), WEFT_EINVAL);
+    WT_ERR(weft_bytes_new(NULL, NULL, 0), WEFT_EINVAL);
+    weft_bytes_free(NULL);
+
+    weft_executor *tp;
+    WT_OK(weft_thread_pool_new(&tp, NULL));
+    int in = 1;
+    long out;
+    WT_ERR(weft_process_pool_map_fixed(tp, square_item, &in, sizeof in, &out, sizeof out, 1, 0,
+                                       WEFT_FOREVER),
+           WEFT_EINVAL);
+    ck_assert_uint_eq(weft_process_pool_workers(tp), 0);
+    weft_executor_free(tp);
+
+    ex = new_pool(1, NULL);
+    weft_future *f = NULL;
+    WT_ERR(weft_executor_submit(ex, NULL, NULL, &f), WEFT_EINVAL);
+    WT_ERR(weft_executor_submit(ex, square, NULL, NULL), WEFT_EINVAL);
+    WT_ERR(weft_process_pool_map_fixed(ex, NULL, &in, sizeof in, &out, sizeof out, 1, 0,
+                                       WEFT_FOREVER),
+           WEFT_EINVAL);
+    WT_ERR(weft_process_pool_map_fixed(ex, square_item, NULL, sizeof in, &out, sizeof out, 1, 0,
+                                       WEFT_FOREVER),
+           WEFT_EINVAL);
+    WT_ERR(weft_process_pool_map_fixed(ex, square_item, &in, 0, &out, sizeof out, 1, 0,
+                                       WEFT_FOREVER),
+           WEFT_EINVAL);
+    WT_ERR(weft_process_pool_map_fixed(ex, square_item, &in, sizeof in, &out, sizeof out, 1, 0,
+                                       -2),
+           WEFT_EINVAL);
+    weft_executor_free(ex);
+}
+END_TEST
+
+WT_MAIN("procpool", 60, submit_and_results, map_fixed_items, initializer_runs_in_each_worker,
+        max_tasks_per_child_replaces_workers, killed_worker_breaks_the_pool,
+        shutdown_waits_or_cancels, small_rings_overflow_and_limits, bad_input)
