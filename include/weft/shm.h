@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "weft/common.h"
+#include "weft/sync.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -83,6 +84,172 @@ WEFT_API int weft_shm_close(weft_shm *shm);
 WEFT_API int weft_shm_unlink(weft_shm *shm);
 /** Close if needed and free the handle (does not unlink). NULL allowed. */
 WEFT_API void weft_shm_free(weft_shm *shm);
+
+/* ------------------------------------------- Cross-process primitives */
+
+/*
+ * Lock, RLock, Semaphore, BoundedSemaphore, Event and Condition that work
+ * across processes (multiprocessing's), with the shape of weft/sync.h.
+ *
+ * Python to weft:
+ *   multiprocessing.Lock()               weft_plock_new(&l)
+ *   multiprocessing.RLock()              weft_prlock_new(&r)
+ *   multiprocessing.Semaphore(n)         weft_psem_new(&s, n)
+ *   multiprocessing.BoundedSemaphore(n)  weft_psem_new_bounded(&s, n)
+ *   multiprocessing.Event()              weft_pevent_new(&e)
+ *   multiprocessing.Condition(lock)      weft_pcond_new(&c, lock) / _new_rlock
+ *   acquire() / acquire(timeout=t) / acquire(False)
+ *                                        _acquire / _acquire_timeout / _try_acquire
+ *
+ * Memory: each object is allocated by the library in memory shared with
+ * every child process weft starts (internal/share.h), whatever the start
+ * method: pass the pointer to a child (as a process argument or inside
+ * other shared data) and it designates the same object there. Create them
+ * before starting the children that use them. _free in the process that
+ * created the object releases it (destroying one that others still use is
+ * undefined, as with pthreads); _free in any other process does nothing, so
+ * a child's cleanup never pulls an object from under its parent. Objects
+ * created in a child are that child's and are released when it exits.
+ *
+ * Cost: an uncontended acquire or release makes no system call (a
+ * compare-and-swap on a shared word); a contended one sleeps on a shared
+ * futex. Waits block the calling thread: inside a coroutine they block the
+ * whole loop thread, so run them in weft_to_thread from coroutines.
+ *
+ * Timeouts as everywhere in weft: WEFT_FOREVER waits without end, 0 polls
+ * (WEFT_ETIMEDOUT if it cannot have it at once), NaN or negative is
+ * WEFT_EINVAL; try_acquire gives WEFT_EBUSY instead. NULL objects are
+ * WEFT_EINVAL.
+ *
+ * Robustness: Lock and RLock are robust. If the thread or process holding
+ * one dies (exits, crashes, is SIGKILLed) without releasing it, the lock is
+ * not left held for ever: the next acquirer gets it, and its acquire
+ * returns WEFT_OWNER_DIED (a positive value: the lock IS held) instead of
+ * 0, to say that the data the lock protected may have been left half
+ * updated. The lock itself is usable again at once (as pthread's
+ * EOWNERDEAD followed by pthread_mutex_consistent). Test `rc < 0` for
+ * failure. Semaphores and Events have no owner, so a dead process cannot
+ * hold them; a permit it took is simply gone, as in Python.
+ *
+ * Unlike multiprocessing.Lock, which is a semaphore any process may
+ * release, a weft_plock has an owner (that is what makes it robust): only
+ * the thread that acquired it may release it.
+ */
+
+/** Returned (positive) by an acquire that got a lock whose previous holder
+ *  died holding it: the caller holds the lock, the state it protects may be
+ *  inconsistent. */
+#define WEFT_OWNER_DIED 1
+
+/** A cross-process lock (multiprocessing.Lock), robust. Acquiring it again
+ *  from the thread that holds it is WEFT_EDEADLK (WEFT_EBUSY for
+ *  try_acquire). */
+typedef struct weft_plock weft_plock;
+
+WEFT_API int weft_plock_new(weft_plock **out);
+/** NULL allowed; see Memory above. */
+WEFT_API void weft_plock_free(weft_plock *lock);
+/** 0 or WEFT_OWNER_DIED once held; WEFT_EDEADLK if the caller holds it. */
+WEFT_API int weft_plock_acquire(weft_plock *lock);
+/** Also WEFT_ETIMEDOUT. */
+WEFT_API int weft_plock_acquire_timeout(weft_plock *lock, double timeout);
+/** Also WEFT_EBUSY if taken (by anyone, the caller included). */
+WEFT_API int weft_plock_try_acquire(weft_plock *lock);
+/** WEFT_ENOTOWNER if the calling thread does not hold it (whether or not
+ *  someone else does). */
+WEFT_API int weft_plock_release(weft_plock *lock);
+/** Whether the calling thread holds it. */
+WEFT_API bool weft_plock_is_owned(const weft_plock *lock);
+
+/** A cross-process reentrant lock (multiprocessing.RLock), robust: the
+ *  holding thread may acquire it again and must release it as many times.
+ *  After WEFT_OWNER_DIED the new holder's depth is 1. */
+typedef struct weft_prlock weft_prlock;
+
+WEFT_API int weft_prlock_new(weft_prlock **out);
+WEFT_API void weft_prlock_free(weft_prlock *rlock);
+WEFT_API int weft_prlock_acquire(weft_prlock *rlock);
+WEFT_API int weft_prlock_acquire_timeout(weft_prlock *rlock, double timeout);
+WEFT_API int weft_prlock_try_acquire(weft_prlock *rlock);
+/** WEFT_ENOTOWNER if the calling thread does not hold it. */
+WEFT_API int weft_prlock_release(weft_prlock *rlock);
+WEFT_API bool weft_prlock_is_owned(const weft_prlock *rlock);
+/** The calling thread's depth (0 if it does not hold it). */
+WEFT_API unsigned weft_prlock_count(const weft_prlock *rlock);
+
+/** A cross-process counting semaphore (multiprocessing.Semaphore and
+ *  BoundedSemaphore). Values up to WEFT_SEMAPHORE_MAX (weft/sync.h); a
+ *  release past it, or past a bounded semaphore's initial value, is
+ *  WEFT_EOVERFLOW and changes nothing. Waiters are woken in no particular
+ *  order (as Python's). */
+typedef struct weft_psem weft_psem;
+
+/** value > WEFT_SEMAPHORE_MAX is WEFT_EINVAL. */
+WEFT_API int weft_psem_new(weft_psem **out, unsigned value);
+WEFT_API int weft_psem_new_bounded(weft_psem **out, unsigned value);
+WEFT_API void weft_psem_free(weft_psem *sem);
+WEFT_API int weft_psem_acquire(weft_psem *sem);
+WEFT_API int weft_psem_acquire_timeout(weft_psem *sem, double timeout);
+WEFT_API int weft_psem_try_acquire(weft_psem *sem);
+WEFT_API int weft_psem_release(weft_psem *sem);
+/** Release n permits (n == 0 is WEFT_EINVAL). */
+WEFT_API int weft_psem_release_n(weft_psem *sem, unsigned n);
+/** The current value (a snapshot; Python's get_value()). */
+WEFT_API unsigned weft_psem_value(const weft_psem *sem);
+
+/** A cross-process event flag (multiprocessing.Event). */
+typedef struct weft_pevent weft_pevent;
+
+WEFT_API int weft_pevent_new(weft_pevent **out);
+WEFT_API void weft_pevent_free(weft_pevent *ev);
+/** Set the flag and wake every waiter, in every process. */
+WEFT_API int weft_pevent_set(weft_pevent *ev);
+WEFT_API int weft_pevent_clear(weft_pevent *ev);
+WEFT_API bool weft_pevent_is_set(const weft_pevent *ev);
+/** 0 once the flag is set, WEFT_ETIMEDOUT if it was not in time. */
+WEFT_API int weft_pevent_wait(weft_pevent *ev, double timeout);
+
+/**
+ * A cross-process condition variable (multiprocessing.Condition), bound to
+ * a weft_plock or a weft_prlock (a private weft_prlock when none is given,
+ * as Python).
+ *
+ * wait, wait_for and notify require the caller to hold the lock
+ * (WEFT_ENOTOWNER otherwise). wait releases it (every level of an RLock),
+ * sleeps, and takes it back before returning, whatever it returns; if the
+ * lock's holder died meanwhile, wait returns WEFT_OWNER_DIED (held, as
+ * above), which wins over WEFT_ETIMEDOUT.
+ *
+ * Unlike weft_condition, wake-ups may be spurious (as pthread's and
+ * Python's: notify(n) wakes at least n waiters if n wait, possibly more,
+ * and a wait may return 0 without a notify), so wait in a loop on the
+ * predicate, or use wait_for. A waiter that dies leaves nothing behind.
+ */
+typedef struct weft_pcond weft_pcond;
+
+/** Bind to `lock`, or to a private RLock when `lock` is NULL. The lock
+ *  must outlive the condition. */
+WEFT_API int weft_pcond_new(weft_pcond **out, weft_plock *lock);
+/** Bind to an RLock (not NULL). */
+WEFT_API int weft_pcond_new_rlock(weft_pcond **out, weft_prlock *rlock);
+WEFT_API void weft_pcond_free(weft_pcond *cond);
+/** Acquire/release the bound lock (`with cond:`), with the lock's results. */
+WEFT_API int weft_pcond_acquire(weft_pcond *cond);
+WEFT_API int weft_pcond_acquire_timeout(weft_pcond *cond, double timeout);
+WEFT_API int weft_pcond_try_acquire(weft_pcond *cond);
+WEFT_API int weft_pcond_release(weft_pcond *cond);
+/** 0 when woken (or spuriously), WEFT_ETIMEDOUT, WEFT_OWNER_DIED, or
+ *  WEFT_ENOTOWNER. */
+WEFT_API int weft_pcond_wait(weft_pcond *cond, double timeout);
+/** Wait until pred(arg) is true (checked under the lock, first before any
+ *  wait): 0 (or WEFT_OWNER_DIED if a re-acquire reported it) when true,
+ *  WEFT_ETIMEDOUT if the time ran out with it false. `pred` runs in the
+ *  calling process: it must read shared memory to see other processes. */
+WEFT_API int weft_pcond_wait_for(weft_pcond *cond, weft_predicate pred, void *arg,
+                                 double timeout);
+/** Wake at least n waiters (if that many wait), in any process. */
+WEFT_API int weft_pcond_notify(weft_pcond *cond, unsigned n);
+WEFT_API int weft_pcond_notify_all(weft_pcond *cond);
 
 #ifdef __cplusplus
 }

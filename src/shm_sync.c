@@ -1,0 +1,668 @@
+/*
+ * Cross-process Lock, RLock, Semaphore, Event and Condition. See
+ * weft/shm.h for the contract.
+ *
+ * Every object lives whole in shared memory (weft__shared_alloc): it has no
+ * per-process part, so the same pointer is the same object in every child,
+ * with either start method.
+ *
+ * Locks are glibc robust, process-shared pthread mutexes. Robustness needs
+ * the kernel's help, and this is the one way to get it: a thread's robust
+ * list (registered by glibc at thread start) names every robust mutex it
+ * holds, and when the thread dies the kernel marks each of their futex
+ * words OWNER_DIED and wakes a waiter, which then gets EOWNERDEAD. The fast
+ * paths are a compare-and-swap on the mutex word with no system call (glibc
+ * keeps the robust list in user memory).
+ *
+ * Beside the mutex, a lock keeps its owner's thread id and its depth, both
+ * written only by the holder while it holds the mutex: they answer
+ * "does the caller hold it" (is_owned, and the checks of release, wait and
+ * notify) without a system call. Thread ids are unique system-wide while
+ * the thread lives, so a live thread never mistakes another's hold for its
+ * own. After an owner died its id stays in `owner` until the next acquirer
+ * overwrites it; only a new thread that was given the dead one's recycled id
+ * could misread it, and then its release still fails cleanly in pthread.
+ *
+ * Semaphores, Events and Conditions are futex words in shared memory,
+ * waited on with shared (not private) futexes so that a wake-up in one
+ * process reaches sleepers in another.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef WEFT_SANITIZE_THREAD
+#include <sanitizer/tsan_interface.h>
+#endif
+
+#include "internal/clock.h"
+#include "internal/share.h"
+#include "weft/shm.h"
+
+/* ------------------------------------------------------- shared futexes */
+
+/* Sleep while *word == expected, until woken or `deadline`. 0 when woken,
+ * when the word differed, or on EINTR (callers re-check), WEFT_ETIMEDOUT at
+ * the deadline. No FUTEX_PRIVATE_FLAG: the word is in a MAP_SHARED mapping
+ * and the waker may be another process. */
+static int futex_wait_shared(uint32_t *word, uint32_t expected, int64_t deadline)
+{
+    struct timespec ts, *tsp = NULL;
+    if (deadline != WEFT__NO_DEADLINE) {
+        ts = weft__ns_to_timespec(deadline);
+        tsp = &ts;
+    }
+    long r = syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected, tsp, NULL,
+                     FUTEX_BITSET_MATCH_ANY);
+    return r == -1 && errno == ETIMEDOUT ? WEFT_ETIMEDOUT : 0;
+}
+
+static void futex_wake_shared(uint32_t *word, int n)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+/* ----------------------------------------------------------- thread ids */
+
+/* The calling thread's kernel id, cached: gettid is a system call. A fork
+ * child's one thread has a new id, so the atfork handler forgets it. */
+static __thread int32_t t_tid;
+static pthread_once_t g_tid_once = PTHREAD_ONCE_INIT;
+
+static void tid_forget(void)
+{
+    t_tid = 0;
+}
+
+static void tid_once(void)
+{
+    pthread_atfork(NULL, NULL, tid_forget);
+}
+
+static int32_t my_tid(void)
+{
+    if (__builtin_expect(t_tid == 0, 0)) {
+        pthread_once(&g_tid_once, tid_once);
+        t_tid = (int32_t)syscall(SYS_gettid);
+    }
+    return t_tid;
+}
+
+/* ---------------------------------------------------------------- locks */
+
+/* The shared core of weft_plock and weft_prlock. */
+typedef struct pmutex {
+    pthread_mutex_t m;
+    int32_t owner;   /* holder's tid, 0 when free; written by the holder */
+    uint32_t count;  /* holder's depth; written by the holder */
+    bool recursive;
+} pmutex;
+
+struct weft_plock {
+    pmutex pm;
+};
+
+struct weft_prlock {
+    pmutex pm;
+};
+
+static pmutex *pmutex_new(bool recursive)
+{
+    pmutex *pm = weft__shared_alloc(sizeof *pm);
+    if (!pm)
+        return NULL;
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    /* ERRORCHECK makes a plain lock's relock by its holder EDEADLK rather
+     * than a deadlock, and an unlock by a non-holder EPERM. */
+    pthread_mutexattr_settype(&a, recursive ? PTHREAD_MUTEX_RECURSIVE
+                                            : PTHREAD_MUTEX_ERRORCHECK);
+    int r = pthread_mutex_init(&pm->m, &a);
+    pthread_mutexattr_destroy(&a);
+    if (r) {
+        weft__shared_free(pm);
+        return NULL;
+    }
+    pm->recursive = recursive;
+    return pm;
+}
+
+static void pmutex_free(pmutex *pm)
+{
+    if (pm && weft__shared_owned(pm)) {
+        pthread_mutex_destroy(&pm->m);
+        weft__shared_free(pm);
+    }
+}
+
+/* pthread_mutex_lock until an absolute monotonic deadline. */
+static int mutex_lock_until(pthread_mutex_t *m, int64_t deadline)
+{
+    if (deadline == WEFT__NO_DEADLINE)
+        return pthread_mutex_lock(m);
+#ifndef WEFT_SANITIZE_THREAD
+    struct timespec ts = weft__ns_to_timespec(deadline);
+    return pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
+#else
+    /* TSan intercepts pthread_mutex_timedlock but not clocklock (a lock
+     * it does not see would make every access under it a "race"). The
+     * realtime deadline is recomputed from the monotonic one after each
+     * timeout, so a clock step forward cannot end the wait early. */
+    for (;;) {
+        int64_t left = deadline - weft__now_ns();
+        if (left <= 0) {
+            int r = pthread_mutex_trylock(m);
+            return r == EBUSY ? ETIMEDOUT : r;
+        }
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        struct timespec ts = weft__ns_to_timespec((int64_t)now.tv_sec * 1000000000 +
+                                                  now.tv_nsec + left);
+        int r = pthread_mutex_timedlock(m, &ts);
+        /* Its interceptor counts only a plain 0 as locked. */
+        if (r == EOWNERDEAD) {
+            __tsan_mutex_pre_lock(m, __tsan_mutex_try_lock);
+            __tsan_mutex_post_lock(m, __tsan_mutex_try_lock, 0);
+        }
+        if (r != ETIMEDOUT)
+            return r;
+    }
+#endif
+}
+
+/* Take the mutex: `poll` tries once (EBUSY), else waits until `deadline`. */
+static int pmutex_acquire(pmutex *pm, bool poll, int64_t deadline)
+{
+    int r = poll ? pthread_mutex_trylock(&pm->m) : mutex_lock_until(&pm->m, deadline);
+    int32_t me = my_tid();
+    switch (r) {
+    case 0:
+        if (pm->recursive && __atomic_load_n(&pm->owner, __ATOMIC_RELAXED) == me) {
+            pm->count++;
+            return 0;
+        }
+        __atomic_store_n(&pm->owner, me, __ATOMIC_RELAXED);
+        __atomic_store_n(&pm->count, 1, __ATOMIC_RELAXED);
+        return 0;
+    case EOWNERDEAD:
+        /* The holder died: we hold the mutex now, marked inconsistent.
+         * Marking it consistent at once keeps it usable; the caller is told
+         * through WEFT_OWNER_DIED instead. Should we die before this line,
+         * the kernel marks it again for the next acquirer. */
+        pthread_mutex_consistent(&pm->m);
+        __atomic_store_n(&pm->owner, me, __ATOMIC_RELAXED);
+        __atomic_store_n(&pm->count, 1, __ATOMIC_RELAXED);
+        return WEFT_OWNER_DIED;
+    case EBUSY:
+        return WEFT_EBUSY;
+    case EDEADLK: /* a poll of our own lock: taken, like any other */
+        if (poll)
+            return WEFT_EBUSY;
+        return WEFT_EDEADLK;
+    case ETIMEDOUT:
+        return WEFT_ETIMEDOUT;
+    case EAGAIN: /* a recursive mutex's depth is full */
+        return WEFT_EOVERFLOW;
+    case ENOTRECOVERABLE: /* cannot happen: we never unlock it inconsistent */
+        return WEFT_EBROKEN;
+    default:
+        return -r;
+    }
+}
+
+static bool pmutex_owned(const pmutex *pm)
+{
+    return __atomic_load_n(&pm->owner, __ATOMIC_RELAXED) == my_tid();
+}
+
+static int pmutex_release(pmutex *pm)
+{
+    if (!pmutex_owned(pm))
+        return WEFT_ENOTOWNER;
+    uint32_t c = pm->count;
+    if (c == 1)
+        __atomic_store_n(&pm->owner, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&pm->count, c - 1, __ATOMIC_RELAXED);
+    if (pthread_mutex_unlock(&pm->m) != 0) {
+        /* A recycled tid misread as ours (see the top): not ours after all. */
+        __atomic_store_n(&pm->count, c, __ATOMIC_RELAXED);
+        return WEFT_ENOTOWNER;
+    }
+    return 0;
+}
+
+static int timed(pmutex *pm, double timeout)
+{
+    if (weft__timeout_valid(timeout))
+        return WEFT_EINVAL;
+    if (timeout == 0) {
+        int rc = pmutex_acquire(pm, true, 0);
+        return rc == WEFT_EBUSY ? WEFT_ETIMEDOUT : rc;
+    }
+    return pmutex_acquire(pm, false, weft__deadline(timeout));
+}
+
+int weft_plock_new(weft_plock **out)
+{
+    if (!out)
+        return WEFT_EINVAL;
+    pmutex *pm = pmutex_new(false);
+    if (!pm)
+        return WEFT_ENOMEM;
+    *out = (weft_plock *)pm;
+    return 0;
+}
+
+void weft_plock_free(weft_plock *lock)
+{
+    pmutex_free(lock ? &lock->pm : NULL);
+}
+
+int weft_plock_acquire(weft_plock *lock)
+{
+    return lock ? pmutex_acquire(&lock->pm, false, WEFT__NO_DEADLINE) : WEFT_EINVAL;
+}
+
+int weft_plock_acquire_timeout(weft_plock *lock, double timeout)
+{
+    return lock ? timed(&lock->pm, timeout) : WEFT_EINVAL;
+}
+
+int weft_plock_try_acquire(weft_plock *lock)
+{
+    return lock ? pmutex_acquire(&lock->pm, true, 0) : WEFT_EINVAL;
+}
+
+int weft_plock_release(weft_plock *lock)
+{
+    return lock ? pmutex_release(&lock->pm) : WEFT_EINVAL;
+}
+
+bool weft_plock_is_owned(const weft_plock *lock)
+{
+    return lock && pmutex_owned(&lock->pm);
+}
+
+int weft_prlock_new(weft_prlock **out)
+{
+    if (!out)
+        return WEFT_EINVAL;
+    pmutex *pm = pmutex_new(true);
+    if (!pm)
+        return WEFT_ENOMEM;
+    *out = (weft_prlock *)pm;
+    return 0;
+}
+
+void weft_prlock_free(weft_prlock *rlock)
+{
+    pmutex_free(rlock ? &rlock->pm : NULL);
+}
+
+int weft_prlock_acquire(weft_prlock *rlock)
+{
+    return rlock ? pmutex_acquire(&rlock->pm, false, WEFT__NO_DEADLINE) : WEFT_EINVAL;
+}
+
+int weft_prlock_acquire_timeout(weft_prlock *rlock, double timeout)
+{
+    return rlock ? timed(&rlock->pm, timeout) : WEFT_EINVAL;
+}
+
+int weft_prlock_try_acquire(weft_prlock *rlock)
+{
+    return rlock ? pmutex_acquire(&rlock->pm, true, 0) : WEFT_EINVAL;
+}
+
+int weft_prlock_release(weft_prlock *rlock)
+{
+    return rlock ? pmutex_release(&rlock->pm) : WEFT_EINVAL;
+}
+
+bool weft_prlock_is_owned(const weft_prlock *rlock)
+{
+    return rlock && pmutex_owned(&rlock->pm);
+}
+
+unsigned weft_prlock_count(const weft_prlock *rlock)
+{
+    return weft_prlock_is_owned(rlock) ? rlock->pm.count : 0;
+}
+
+/* ------------------------------------------------------------ semaphore */
+
+/*
+ * value is the count of permits; waiters counts processes' threads that
+ * are about to sleep or sleep on it. A waiter announces itself in waiters
+ * before it sleeps on value == 0, and a releaser raises value before it
+ * reads waiters, both sequentially consistent: either the releaser sees the
+ * waiter and wakes it, or the waiter's futex_wait sees the raised value and
+ * does not sleep. A waiter killed while asleep leaves waiters one too high,
+ * which costs later releases a needless wake call, nothing more.
+ */
+struct weft_psem {
+    uint32_t value;
+    uint32_t waiters;
+    uint32_t bound; /* 0 unbounded, else the maximum value */
+};
+
+static int psem_new(weft_psem **out, unsigned value, bool bounded)
+{
+    if (!out || value > WEFT_SEMAPHORE_MAX)
+        return WEFT_EINVAL;
+    weft_psem *s = weft__shared_alloc(sizeof *s);
+    if (!s)
+        return WEFT_ENOMEM;
+    s->value = value;
+    s->bound = bounded ? value : 0;
+    *out = s;
+    return 0;
+}
+
+int weft_psem_new(weft_psem **out, unsigned value)
+{
+    return psem_new(out, value, false);
+}
+
+int weft_psem_new_bounded(weft_psem **out, unsigned value)
+{
+    return psem_new(out, value, true);
+}
+
+void weft_psem_free(weft_psem *sem)
+{
+    if (sem && weft__shared_owned(sem))
+        weft__shared_free(sem);
+}
+
+static bool psem_take(weft_psem *s)
+{
+    uint32_t v = __atomic_load_n(&s->value, __ATOMIC_RELAXED);
+    while (v > 0)
+        if (__atomic_compare_exchange_n(&s->value, &v, v - 1, true, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED))
+            return true;
+    return false;
+}
+
+static int psem_acquire_until(weft_psem *s, int64_t deadline)
+{
+    for (;;) {
+        if (psem_take(s))
+            return 0;
+        __atomic_fetch_add(&s->waiters, 1, __ATOMIC_SEQ_CST);
+        int rc = futex_wait_shared(&s->value, 0, deadline);
+        __atomic_fetch_sub(&s->waiters, 1, __ATOMIC_RELAXED);
+        if (rc == WEFT_ETIMEDOUT)
+            return psem_take(s) ? 0 : WEFT_ETIMEDOUT;
+    }
+}
+
+int weft_psem_acquire(weft_psem *sem)
+{
+    return sem ? psem_acquire_until(sem, WEFT__NO_DEADLINE) : WEFT_EINVAL;
+}
+
+int weft_psem_acquire_timeout(weft_psem *sem, double timeout)
+{
+    if (!sem || weft__timeout_valid(timeout))
+        return WEFT_EINVAL;
+    if (psem_take(sem))
+        return 0;
+    if (timeout == 0)
+        return WEFT_ETIMEDOUT;
+    return psem_acquire_until(sem, weft__deadline(timeout));
+}
+
+int weft_psem_try_acquire(weft_psem *sem)
+{
+    if (!sem)
+        return WEFT_EINVAL;
+    return psem_take(sem) ? 0 : WEFT_EBUSY;
+}
+
+int weft_psem_release_n(weft_psem *sem, unsigned n)
+{
+    if (!sem || n == 0)
+        return WEFT_EINVAL;
+    uint32_t max = sem->bound ? sem->bound : WEFT_SEMAPHORE_MAX;
+    uint32_t v = __atomic_load_n(&sem->value, __ATOMIC_RELAXED);
+    do {
+        if (n > max || v > max - n)
+            return WEFT_EOVERFLOW;
+    } while (!__atomic_compare_exchange_n(&sem->value, &v, v + n, true, __ATOMIC_SEQ_CST,
+                                          __ATOMIC_RELAXED));
+    if (__atomic_load_n(&sem->waiters, __ATOMIC_SEQ_CST))
+        futex_wake_shared(&sem->value, n > INT_MAX ? INT_MAX : (int)n);
+    return 0;
+}
+
+int weft_psem_release(weft_psem *sem)
+{
+    return weft_psem_release_n(sem, 1);
+}
+
+unsigned weft_psem_value(const weft_psem *sem)
+{
+    return sem ? __atomic_load_n(&sem->value, __ATOMIC_RELAXED) : 0;
+}
+
+/* ---------------------------------------------------------------- event */
+
+/* flag and waiters as the semaphore's value and waiters. */
+struct weft_pevent {
+    uint32_t flag;
+    uint32_t waiters;
+};
+
+int weft_pevent_new(weft_pevent **out)
+{
+    if (!out)
+        return WEFT_EINVAL;
+    weft_pevent *e = weft__shared_alloc(sizeof *e);
+    if (!e)
+        return WEFT_ENOMEM;
+    *out = e;
+    return 0;
+}
+
+void weft_pevent_free(weft_pevent *ev)
+{
+    if (ev && weft__shared_owned(ev))
+        weft__shared_free(ev);
+}
+
+int weft_pevent_set(weft_pevent *ev)
+{
+    if (!ev)
+        return WEFT_EINVAL;
+    __atomic_store_n(&ev->flag, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&ev->waiters, __ATOMIC_SEQ_CST))
+        futex_wake_shared(&ev->flag, INT_MAX);
+    return 0;
+}
+
+int weft_pevent_clear(weft_pevent *ev)
+{
+    if (!ev)
+        return WEFT_EINVAL;
+    __atomic_store_n(&ev->flag, 0, __ATOMIC_RELAXED);
+    return 0;
+}
+
+bool weft_pevent_is_set(const weft_pevent *ev)
+{
+    return ev && __atomic_load_n(&ev->flag, __ATOMIC_ACQUIRE);
+}
+
+int weft_pevent_wait(weft_pevent *ev, double timeout)
+{
+    if (!ev || weft__timeout_valid(timeout))
+        return WEFT_EINVAL;
+    if (__atomic_load_n(&ev->flag, __ATOMIC_ACQUIRE))
+        return 0;
+    if (timeout == 0)
+        return WEFT_ETIMEDOUT;
+    int64_t deadline = weft__deadline(timeout);
+    for (;;) {
+        __atomic_fetch_add(&ev->waiters, 1, __ATOMIC_SEQ_CST);
+        int rc = futex_wait_shared(&ev->flag, 0, deadline);
+        __atomic_fetch_sub(&ev->waiters, 1, __ATOMIC_RELAXED);
+        if (__atomic_load_n(&ev->flag, __ATOMIC_ACQUIRE))
+            return 0;
+        if (rc == WEFT_ETIMEDOUT)
+            return WEFT_ETIMEDOUT;
+    }
+}
+
+/* ------------------------------------------------------------ condition */
+
+/*
+ * A sequence word: wait reads it under the lock, releases the lock and
+ * sleeps while it is unchanged; notify (under the lock) bumps it and wakes
+ * sleepers. A notify between the waiter's release and its sleep changed
+ * the word, so the sleep returns at once: no wake-up is lost. A wake-up can
+ * however reach a waiter that came after the notify, which is why wake-ups
+ * may be spurious. Nothing records who waits, so a waiter that dies leaves
+ * no trace.
+ */
+struct weft_pcond {
+    uint32_t seq;
+    uint32_t waiters; /* under the lock; lets notify skip the wake call */
+    pmutex *lock;
+    pmutex *own; /* the private RLock, or NULL */
+};
+
+static int pcond_new(weft_pcond **out, pmutex *lock)
+{
+    weft_pcond *c = weft__shared_alloc(sizeof *c);
+    if (!c)
+        return WEFT_ENOMEM;
+    if (!lock) {
+        c->own = pmutex_new(true);
+        if (!c->own) {
+            weft__shared_free(c);
+            return WEFT_ENOMEM;
+        }
+        lock = c->own;
+    }
+    c->lock = lock;
+    *out = c;
+    return 0;
+}
+
+int weft_pcond_new(weft_pcond **out, weft_plock *lock)
+{
+    return out ? pcond_new(out, lock ? &lock->pm : NULL) : WEFT_EINVAL;
+}
+
+int weft_pcond_new_rlock(weft_pcond **out, weft_prlock *rlock)
+{
+    return out && rlock ? pcond_new(out, &rlock->pm) : WEFT_EINVAL;
+}
+
+void weft_pcond_free(weft_pcond *cond)
+{
+    if (cond && weft__shared_owned(cond)) {
+        pmutex_free(cond->own);
+        weft__shared_free(cond);
+    }
+}
+
+int weft_pcond_acquire(weft_pcond *cond)
+{
+    return cond ? pmutex_acquire(cond->lock, false, WEFT__NO_DEADLINE) : WEFT_EINVAL;
+}
+
+int weft_pcond_acquire_timeout(weft_pcond *cond, double timeout)
+{
+    return cond ? timed(cond->lock, timeout) : WEFT_EINVAL;
+}
+
+int weft_pcond_try_acquire(weft_pcond *cond)
+{
+    return cond ? pmutex_acquire(cond->lock, true, 0) : WEFT_EINVAL;
+}
+
+int weft_pcond_release(weft_pcond *cond)
+{
+    return cond ? pmutex_release(cond->lock) : WEFT_EINVAL;
+}
+
+static int pcond_wait_until(weft_pcond *c, int64_t deadline)
+{
+    pmutex *pm = c->lock;
+    if (!pmutex_owned(pm))
+        return WEFT_ENOTOWNER;
+    uint32_t seq = __atomic_load_n(&c->seq, __ATOMIC_RELAXED);
+    uint32_t depth = pm->count;
+    c->waiters++;
+    /* Release every level: the owner fields first, as pmutex_release. */
+    __atomic_store_n(&pm->owner, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&pm->count, 0, __ATOMIC_RELAXED);
+    for (uint32_t i = 0; i < depth; i++)
+        pthread_mutex_unlock(&pm->m);
+    int rc = futex_wait_shared(&c->seq, seq, deadline);
+    int lrc = pmutex_acquire(pm, false, WEFT__NO_DEADLINE);
+    /* Restore the depth: the first level was taken above (and set count to
+     * 1), the others are immediate since we hold it. */
+    for (uint32_t i = 1; i < depth; i++)
+        pthread_mutex_lock(&pm->m);
+    __atomic_store_n(&pm->count, depth, __ATOMIC_RELAXED);
+    /* A waiter that died asleep never comes back to this line: waiters then
+     * stays too high, which only costs notify needless wake calls. */
+    c->waiters--;
+    return lrc == WEFT_OWNER_DIED ? lrc : rc;
+}
+
+int weft_pcond_wait(weft_pcond *cond, double timeout)
+{
+    if (!cond || weft__timeout_valid(timeout))
+        return WEFT_EINVAL;
+    return pcond_wait_until(cond, weft__deadline(timeout));
+}
+
+int weft_pcond_wait_for(weft_pcond *cond, weft_predicate pred, void *arg, double timeout)
+{
+    if (!cond || !pred || weft__timeout_valid(timeout))
+        return WEFT_EINVAL;
+    if (!pmutex_owned(cond->lock))
+        return WEFT_ENOTOWNER;
+    int64_t deadline = weft__deadline(timeout);
+    int died = 0;
+    while (!pred(arg)) {
+        if (deadline != WEFT__NO_DEADLINE && weft__now_ns() >= deadline)
+            return WEFT_ETIMEDOUT;
+        int rc = pcond_wait_until(cond, deadline);
+        if (rc == WEFT_OWNER_DIED)
+            died = rc;
+        else if (rc != 0 && rc != WEFT_ETIMEDOUT)
+            return rc;
+    }
+    return died;
+}
+
+int weft_pcond_notify(weft_pcond *cond, unsigned n)
+{
+    if (!cond)
+        return WEFT_EINVAL;
+    if (!pmutex_owned(cond->lock))
+        return WEFT_ENOTOWNER;
+    if (n == 0 || cond->waiters == 0)
+        return 0;
+    __atomic_fetch_add(&cond->seq, 1, __ATOMIC_RELAXED);
+    futex_wake_shared(&cond->seq, n > INT_MAX ? INT_MAX : (int)n);
+    return 0;
+}
+
+int weft_pcond_notify_all(weft_pcond *cond)
+{
+    return weft_pcond_notify(cond, UINT_MAX);
+}
