@@ -1,0 +1,499 @@
+/*
+ * Process queues (multiprocessing.Queue and JoinableQueue): byte messages
+ * in a ring of shared memory. See weft/ipc.h for the contract.
+ *
+ * Layout: one shared block holds the state, the lock, the futex words and
+ * the ring; the handle (process-private, in handle memory so that every
+ * child has a copy at the same address) holds the pointer to it and this
+ * process's "closed" flag. Items are records in the ring: an 8-byte length,
+ * then the bytes, padded to 8. head and tail are byte offsets that only
+ * grow (64 bits do not wrap); a record starts at offset % cap, and because
+ * cap and every record are multiples of 8 a length never straddles the
+ * ring's end (the bytes may, and are copied in two pieces).
+ *
+ * Lock: a robust, process-shared pthread mutex. Uncontended it is a
+ * compare-and-swap in user space, like a weft_lock. If its holder dies,
+ * the next locker gets EOWNERDEAD and repairs the state (below) before
+ * marking it consistent, so a killed process never wedges the queue.
+ *
+ * Waiting: three futex words (items came, space came, all tasks done),
+ * shared (not FUTEX_PRIVATE: the waiters are in other processes). A waiter
+ * reads the word's value and counts itself under the lock, then sleeps on
+ * the word outside it; whoever changes the state bumps the word under the
+ * lock and wakes after unlocking only if someone counted themselves, so an
+ * uncontended put or get makes no system call. A bump between a waiter's
+ * unlock and its sleep makes the sleep return at once: no lost wake-up.
+ * A process killed while sleeping leaves its count behind; that only costs
+ * later wake calls that find nobody (the kernel forgets a dead sleeper).
+ * pthread condition variables are not used: glibc's keep per-waiter group
+ * state that a waiter killed mid-wait can leave wrong for the others.
+ *
+ * Crash consistency: the state a get or put changes (head, tail, items,
+ * unfinished tasks) is published by one commit: the new values are written
+ * to `next`, then `journal` is set, then they are copied to `cur`, then
+ * `journal` is cleared. A process killed anywhere in there leaves either
+ * journal clear and `cur` untouched (the operation never happened) or
+ * journal set and `next` complete, which the repair copies to `cur` (redo).
+ * A get copies the item out before its commit, so a consumer killed
+ * mid-get leaves the item at the front of the queue for the others. The
+ * ordering needed is only program order on the dying thread itself: a
+ * SIGKILL stops it between two instructions and every store it made before
+ * is in memory, so compiler barriers (signal fences) are enough.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal/clock.h"
+#include "internal/share.h"
+#include "weft/ipc.h"
+
+#define REC_HDR 8
+#define MAX_CAPACITY ((size_t)1 << 40)
+
+struct pq_state {
+    uint64_t head, tail;  /* byte offsets: next record written, oldest record */
+    uint64_t items;       /* records between tail and head */
+    uint64_t unfinished;  /* JoinableQueue: put minus task_done */
+};
+
+/* The futex word a kind of waiter sleeps on, and how many sleep there. Each
+ * on its own cache line: putters and getters bump different ones. */
+struct pq_wait {
+    alignas(64) uint32_t seq;
+    uint32_t waiters; /* sleepers join under the lock, leave without it */
+};
+
+struct pq_shared {
+    pthread_mutex_t lock;
+    uint64_t cap;     /* ring bytes, a multiple of 64 */
+    uint64_t maxsize; /* items, 0 for no limit */
+    bool joinable;
+    uint32_t journal; /* 1 while `next` is being copied to `cur` */
+    struct pq_state cur, next;
+    struct pq_wait got_items, got_space, all_done;
+    alignas(64) unsigned char ring[];
+};
+
+struct weft_pqueue {
+    struct pq_shared *s;
+    bool closed; /* in this process */
+};
+
+/* Tests set this to stop a consumer inside a get, after its copy and
+ * before its commit, with the lock held (then they kill it). Declared in
+ * the test, not in a header: it is no API. */
+void (*weft__pqueue_get_hook)(void);
+
+#define BARRIER() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+
+static uint64_t rec_size(uint64_t len)
+{
+    return REC_HDR + ((len + 7) & ~(uint64_t)7);
+}
+
+static void futex_wait_shared(uint32_t *word, uint32_t expected, int64_t deadline)
+{
+    struct timespec ts, *tsp = NULL;
+    if (deadline != WEFT__NO_DEADLINE) {
+        ts = weft__ns_to_timespec(deadline);
+        tsp = &ts;
+    }
+    /* Absolute CLOCK_MONOTONIC deadline; EINTR, EAGAIN (the word changed)
+     * and ETIMEDOUT all send the caller back to recheck. */
+    syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected, tsp, NULL, FUTEX_BITSET_MATCH_ANY);
+}
+
+static void futex_wake_shared(uint32_t *word, int n)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+/* Write st as the queue's state: see Crash consistency above. */
+static void commit(struct pq_shared *s, struct pq_state st)
+{
+    s->next = st;
+    BARRIER();
+    s->journal = 1;
+    BARRIER();
+    /* Atomic stores: qsize and empty read these without the lock. */
+    __atomic_store_n(&s->cur.head, st.head, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->cur.tail, st.tail, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->cur.items, st.items, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->cur.unfinished, st.unfinished, __ATOMIC_RELAXED);
+    BARRIER();
+    s->journal = 0;
+}
+
+/* The holder of the lock died inside a critical section: finish its
+ * commit if it had begun one, else what it did is not part of the state. */
+static void repair(struct pq_shared *s)
+{
+    if (s->journal)
+        commit(s, s->next);
+    pthread_mutex_consistent(&s->lock);
+}
+
+/* Deadlines here: WEFT__NO_DEADLINE waits without end, 0 polls (timeout 0:
+ * no clock read), anything else is an absolute CLOCK_MONOTONIC time. */
+static int64_t deadline_of(double timeout)
+{
+    return timeout == 0 ? 0 : weft__deadline(timeout);
+}
+
+static bool passed(int64_t deadline)
+{
+    return deadline == 0 || (deadline != WEFT__NO_DEADLINE && weft__now_ns() >= deadline);
+}
+
+/* Take the lock by the deadline: 0, or WEFT_ETIMEDOUT (not held). The lock
+ * is held only for a copy, so this waits long only for a holder that is
+ * stopped; a timeout still ends that wait. pthread_mutex_timedlock takes a
+ * CLOCK_REALTIME time, so it is given slices of at most 50 ms and the
+ * monotonic deadline is checked between them: a clock step cannot stretch
+ * the wait by more than a slice. (pthread_mutex_clocklock would avoid that
+ * but ThreadSanitizer does not know it.) */
+static int lock_by(struct pq_shared *s, int64_t deadline)
+{
+    int r;
+    if (deadline == WEFT__NO_DEADLINE) {
+        r = pthread_mutex_lock(&s->lock);
+    } else {
+        r = pthread_mutex_trylock(&s->lock);
+        while (r == EBUSY || r == ETIMEDOUT) {
+            if (passed(deadline))
+                return WEFT_ETIMEDOUT;
+            int64_t slice = deadline - weft__now_ns();
+            if (slice > 50000000)
+                slice = 50000000;
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + (slice > 0 ? slice : 0);
+            ts = weft__ns_to_timespec(at);
+            r = pthread_mutex_timedlock(&s->lock, &ts);
+        }
+    }
+    if (r == EOWNERDEAD) {
+        repair(s);
+    } else if (r != 0) {
+        /* ENOTRECOVERABLE cannot happen (every EOWNERDEAD is repaired);
+         * anything else means the shared block is corrupt. */
+        fprintf(stderr, "weft: process queue lock failed (%d)\n", r);
+        abort();
+    }
+    return 0;
+}
+
+static void pq_unlock(struct pq_shared *s)
+{
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Bump a futex word under the lock; true if someone must be woken after
+ * the unlock. The count is atomic because sleepers leave without the lock
+ * (a stale count costs a wake call, never a lost wake-up: sleepers join
+ * under the lock). */
+static bool signal_locked(struct pq_wait *w)
+{
+    if (!__atomic_load_n(&w->waiters, __ATOMIC_RELAXED))
+        return false;
+    __atomic_store_n(&w->seq, w->seq + 1, __ATOMIC_RELAXED);
+    return true;
+}
+
+/* Called with the lock held when the caller must wait: sleep on w until it
+ * is bumped or the deadline passes. 0 with the lock held again (the caller
+ * rechecks), or WEFT_ETIMEDOUT without it. */
+static int wait_locked(struct pq_shared *s, struct pq_wait *w, int64_t deadline)
+{
+    if (passed(deadline)) {
+        pq_unlock(s);
+        return WEFT_ETIMEDOUT;
+    }
+    uint32_t seq = w->seq;
+    __atomic_fetch_add(&w->waiters, 1, __ATOMIC_RELAXED);
+    pq_unlock(s);
+    futex_wait_shared(&w->seq, seq, deadline);
+    __atomic_fetch_sub(&w->waiters, 1, __ATOMIC_RELAXED);
+    return lock_by(s, deadline);
+}
+
+int weft_pqueue_new(weft_pqueue **out, const weft_pqueue_opts *opts)
+{
+    if (!out)
+        return WEFT_EINVAL;
+    size_t cap = opts && opts->capacity ? opts->capacity : WEFT_PQUEUE_DEFAULT_CAPACITY;
+    if (cap > MAX_CAPACITY)
+        return WEFT_EINVAL;
+    cap = (cap + 63) & ~(size_t)63;
+    weft_pqueue *q = weft__handle_alloc(sizeof *q);
+    if (!q)
+        return WEFT_ENOMEM;
+    struct pq_shared *s = weft__shared_alloc(sizeof *s + cap);
+    if (!s) {
+        weft__handle_free(q);
+        return WEFT_ENOMEM;
+    }
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+    int r = pthread_mutex_init(&s->lock, &ma);
+    pthread_mutexattr_destroy(&ma);
+    if (r != 0) {
+        weft__shared_free(s);
+        weft__handle_free(q);
+        return WEFT_ENOMEM;
+    }
+    s->cap = cap;
+    s->maxsize = opts ? opts->maxsize : 0;
+    s->joinable = opts && opts->joinable;
+    q->s = s;
+    *out = q;
+    return 0;
+}
+
+void weft_pqueue_free(weft_pqueue *q)
+{
+    if (!q)
+        return;
+    /* Only the creator frees the ring (and the lock in it); a child's
+     * shared_free would do nothing anyway, but the lock must not be
+     * destroyed under the others either. */
+    if (weft__shared_owned(q->s)) {
+        pthread_mutex_destroy(&q->s->lock);
+        weft__shared_free(q->s);
+    }
+    weft__handle_free(q);
+}
+
+int weft_pqueue_close(weft_pqueue *q)
+{
+    if (!q)
+        return WEFT_EINVAL;
+    if (q->closed)
+        return WEFT_ESTATE;
+    q->closed = true;
+    return 0;
+}
+
+static void ring_write(struct pq_shared *s, uint64_t off, const void *src, size_t n)
+{
+    size_t at = (size_t)(off % s->cap), first = s->cap - at < n ? s->cap - at : n;
+    memcpy(s->ring + at, src, first);
+    memcpy(s->ring, (const char *)src + first, n - first);
+}
+
+static void ring_read(const struct pq_shared *s, uint64_t off, void *dst, size_t n)
+{
+    size_t at = (size_t)(off % s->cap), first = s->cap - at < n ? s->cap - at : n;
+    memcpy(dst, s->ring + at, first);
+    memcpy((char *)dst + first, s->ring, n - first);
+}
+
+/* Returns WEFT_ETIMEDOUT when the wait ends without success; the _nowait
+ * forms turn that into WEFT_EFULL / WEFT_EEMPTY. */
+static int put_impl(weft_pqueue *q, const void *buf, size_t len, double timeout)
+{
+    if (!q || (!buf && len) || weft__timeout_valid(timeout))
+        return WEFT_EINVAL;
+    if (q->closed)
+        return WEFT_ESTATE;
+    struct pq_shared *s = q->s;
+    if (len > s->cap - REC_HDR)
+        return WEFT_EMSGSIZE;
+    uint64_t need = rec_size(len);
+    int64_t deadline = deadline_of(timeout);
+    int rc = lock_by(s, deadline);
+    for (;;) {
+        if (rc)
+            return rc;
+        struct pq_state st = s->cur;
+        if ((!s->maxsize || st.items < s->maxsize) && s->cap - (st.head - st.tail) >= need)
+            break;
+        rc = wait_locked(s, &s->got_space, deadline);
+    }
+    struct pq_state st = s->cur;
+    uint64_t hdr = len;
+    /* The record is written beyond head, where nobody reads until the
+     * commit: a putter killed here leaves no trace. */
+    ring_write(s, st.head, &hdr, REC_HDR);
+    if (len)
+        ring_write(s, st.head + REC_HDR, buf, len);
+    st.head += need;
+    st.items++;
+    if (s->joinable)
+        st.unfinished++;
+    commit(s, st);
+    bool wake = signal_locked(&s->got_items);
+    pq_unlock(s);
+    if (wake)
+        futex_wake_shared(&s->got_items.seq, 1);
+    return 0;
+}
+
+int weft_pqueue_put(weft_pqueue *q, const void *buf, size_t len, double timeout)
+{
+    return put_impl(q, buf, len, timeout);
+}
+
+int weft_pqueue_put_nowait(weft_pqueue *q, const void *buf, size_t len)
+{
+    int rc = put_impl(q, buf, len, 0);
+    return rc == WEFT_ETIMEDOUT ? WEFT_EFULL : rc;
+}
+
+/* Take the oldest item: into buf (cap bytes), or into a malloc'ed buffer
+ * stored in *out when out is not NULL. */
+static int get_impl(weft_pqueue *q, void *buf, size_t cap, void **out, size_t *len,
+                    double timeout)
+{
+    if (weft__timeout_valid(timeout))
+        return WEFT_EINVAL;
+    if (q->closed)
+        return WEFT_ESTATE;
+    struct pq_shared *s = q->s;
+    int64_t deadline = deadline_of(timeout);
+    int rc = lock_by(s, deadline);
+    for (;;) {
+        if (rc)
+            return rc;
+        if (s->cur.items > 0)
+            break;
+        rc = wait_locked(s, &s->got_items, deadline);
+    }
+    struct pq_state st = s->cur;
+    uint64_t n;
+    ring_read(s, st.tail, &n, REC_HDR);
+    void *dst = buf;
+    if (out) {
+        dst = malloc(n ? n : 1);
+        if (!dst)
+            rc = WEFT_ENOMEM;
+    } else if (n > cap) {
+        *len = (size_t)n;
+        rc = WEFT_EMSGSIZE;
+    }
+    if (rc) {
+        /* The item stays; this getter may have taken the wake-up meant for
+         * one that can take it. */
+        bool wake = signal_locked(&s->got_items);
+        pq_unlock(s);
+        if (wake)
+            futex_wake_shared(&s->got_items.seq, 1);
+        return rc;
+    }
+    if (n)
+        ring_read(s, st.tail + REC_HDR, dst, (size_t)n);
+    if (weft__pqueue_get_hook)
+        weft__pqueue_get_hook();
+    st.tail += rec_size(n);
+    st.items--;
+    commit(s, st);
+    bool wake_more = st.items > 0 && signal_locked(&s->got_items);
+    bool wake_put = signal_locked(&s->got_space);
+    pq_unlock(s);
+    /* Every waiting putter: freed bytes may suit a small item and not the
+     * one a single woken putter holds. A getter is woken for each item
+     * left, in case a put's single wake-up went to one that has gone. */
+    if (wake_put)
+        futex_wake_shared(&s->got_space.seq, INT_MAX);
+    if (wake_more)
+        futex_wake_shared(&s->got_items.seq, 1);
+    if (out)
+        *out = dst;
+    *len = (size_t)n;
+    return 0;
+}
+
+int weft_pqueue_get(weft_pqueue *q, void *buf, size_t cap, size_t *len, double timeout)
+{
+    if (!q || !len || (!buf && cap))
+        return WEFT_EINVAL;
+    return get_impl(q, buf, cap, NULL, len, timeout);
+}
+
+int weft_pqueue_get_nowait(weft_pqueue *q, void *buf, size_t cap, size_t *len)
+{
+    if (!q || !len || (!buf && cap))
+        return WEFT_EINVAL;
+    int rc = get_impl(q, buf, cap, NULL, len, 0);
+    return rc == WEFT_ETIMEDOUT ? WEFT_EEMPTY : rc;
+}
+
+int weft_pqueue_get_alloc(weft_pqueue *q, void **buf, size_t *len, double timeout)
+{
+    if (!q || !buf || !len)
+        return WEFT_EINVAL;
+    return get_impl(q, NULL, 0, buf, len, timeout);
+}
+
+size_t weft_pqueue_qsize(const weft_pqueue *q)
+{
+    if (!q || q->closed)
+        return 0;
+    return (size_t)__atomic_load_n(&q->s->cur.items, __ATOMIC_RELAXED);
+}
+
+bool weft_pqueue_empty(const weft_pqueue *q)
+{
+    return weft_pqueue_qsize(q) == 0;
+}
+
+bool weft_pqueue_full(const weft_pqueue *q)
+{
+    if (!q || q->closed || !q->s->maxsize)
+        return false;
+    return weft_pqueue_qsize(q) >= q->s->maxsize;
+}
+
+size_t weft_pqueue_max_item(const weft_pqueue *q)
+{
+    return q ? (size_t)(q->s->cap - REC_HDR) : 0;
+}
+
+int weft_pqueue_task_done(weft_pqueue *q)
+{
+    if (!q)
+        return WEFT_EINVAL;
+    if (q->closed || !q->s->joinable)
+        return WEFT_ESTATE;
+    struct pq_shared *s = q->s;
+    lock_by(s, WEFT__NO_DEADLINE);
+    struct pq_state st = s->cur;
+    if (st.unfinished == 0) {
+        pq_unlock(s);
+        return WEFT_EOVERFLOW;
+    }
+    st.unfinished--;
+    commit(s, st);
+    bool wake = st.unfinished == 0 && signal_locked(&s->all_done);
+    pq_unlock(s);
+    if (wake)
+        futex_wake_shared(&s->all_done.seq, INT_MAX);
+    return 0;
+}
+
+int weft_pqueue_join(weft_pqueue *q, double timeout)
+{
+    if (!q || weft__timeout_valid(timeout))
+        return WEFT_EINVAL;
+    if (q->closed || !q->s->joinable)
+        return WEFT_ESTATE;
+    struct pq_shared *s = q->s;
+    int64_t deadline = deadline_of(timeout);
+    int rc = lock_by(s, deadline);
+    while (!rc && s->cur.unfinished > 0)
+        rc = wait_locked(s, &s->all_done, deadline);
+    if (!rc)
+        pq_unlock(s);
+    return rc;
+}
