@@ -83,6 +83,8 @@ static double unit_scale(const wb_bench *b)
 {
     if (b->quantity)
         return 1;
+    if (strcmp(b->unit, "ms") == 0)
+        return 1e3;
     return strcmp(b->unit, "us") == 0 ? 1e6 : 1e9;
 }
 

@@ -10,6 +10,7 @@
  * callback of the last straggler. Results are copied to the caller's array
  * as each chunk is collected, in order.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +67,13 @@ const char *weft_map_message(void)
     return map_has_msg ? map_msg : NULL;
 }
 
+void weft__map_set_message(const char *msg)
+{
+    map_has_msg = msg != NULL;
+    if (msg)
+        snprintf(map_msg, sizeof map_msg, "%s", msg);
+}
+
 typedef struct map_block map_block;
 
 typedef struct map_chunk {
@@ -120,6 +128,8 @@ int weft_executor_map(weft_executor *ex, weft_task_fn fn, void *const *args, voi
         return WEFT_EINVAL;
     if (n == 0)
         return 0;
+    if (ex->ops->map)
+        return ex->ops->map(ex, fn, args, results, n, timeout, chunksize);
     int64_t deadline = weft__deadline(timeout);
     if (chunksize == 0)
         chunksize = 1;

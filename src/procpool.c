@@ -54,7 +54,14 @@
 #define MAX_FNS 256
 #define DEFAULT_RING ((size_t)4 << 20)
 
-enum { REC_PAD, REC_TASK, REC_CHUNK, REC_RESULT, REC_CHUNK_RESULT };
+enum { REC_PAD, REC_TASK, REC_CHUNK, REC_MULTI, REC_RESULT, REC_CHUNK_RESULT, REC_MULTI_RESULT };
+
+/* A bytes map's chunk is a run of items, each a u64 length (NO_ITEM for a
+ * NULL argument) and its bytes padded to 8; its result a run of entries,
+ * each a u32 status, a u32 has-result flag, a u64 length and the bytes
+ * (or the failure's message) padded to 8. */
+#define NO_ITEM UINT64_MAX
+#define PAD8(n) (((n) + 7) & ~(size_t)7)
 
 /* A record's header; its payload follows. */
 struct rec {
@@ -349,13 +356,78 @@ static void run_chunk(struct pp_shared *sh, const struct rec *h, weft_item_fn fn
     push_result(sh, &res, out->p, (size_t)done * out_size);
 }
 
+static void run_multi(struct pp_shared *sh, const struct rec *h, weft_task_fn fn,
+                      const unsigned char *in, struct wbuf *out, struct wbuf *item)
+{
+    struct rec res = {.kind = REC_MULTI_RESULT, .id = h->id};
+    if (!fn) {
+        res.status = WEFT_ENOTSUP;
+        push_result(sh, &res, NULL, 0);
+        return;
+    }
+    size_t used = 0, off = 0;
+    uint32_t done = 0;
+    for (; done < h->count; done++) {
+        uint64_t len;
+        memcpy(&len, in + off, sizeof len);
+        off += sizeof len;
+        weft_bytes *arg = NULL;
+        if (len != NO_ITEM) {
+            if (wbuf_fit(item, sizeof(weft_bytes) + len + 1) != 0) {
+                res.status = WEFT_ENOMEM;
+                break;
+            }
+            arg = item->p;
+            arg->len = len;
+            memcpy(arg->data, in + off, len);
+            arg->data[len] = 0;
+            off += PAD8(len);
+        }
+        weft_future *f = NULL;
+        int code = weft_future_new(&f);
+        void *result = NULL;
+        if (code == 0) {
+            weft__future_run(f, fn, arg);
+            code = weft_future_result(f, 0, &result);
+        }
+        weft_bytes *b = code == 0 ? result : NULL;
+        const char *m = code != 0 && f ? weft_future_message(f) : NULL;
+        size_t blen = b ? b->len : m ? strlen(m) : 0;
+        if (wbuf_fit(out, used + 16 + PAD8(blen)) != 0) {
+            weft_bytes_free(b);
+            if (f)
+                weft_future_unref(f);
+            res.status = WEFT_ENOMEM;
+            break;
+        }
+        uint32_t st = (uint32_t)code, has = b != NULL;
+        uint64_t l = blen;
+        char *e = (char *)out->p + used;
+        memcpy(e, &st, 4);
+        memcpy(e + 4, &has, 4);
+        memcpy(e + 8, &l, 8);
+        if (blen)
+            memcpy(e + 16, b ? (const void *)b->data : (const void *)m, blen);
+        used += 16 + PAD8(blen);
+        weft_bytes_free(b);
+        if (f)
+            weft_future_unref(f);
+        if (code != 0) {
+            done++; /* the failed item's entry is in the result */
+            break;
+        }
+    }
+    res.count = done;
+    push_result(sh, &res, out->p, used);
+}
+
 static int worker_main(void *argp)
 {
     struct worker_arg *wa = argp;
     struct pp_shared *sh = wa->sh;
     struct worker_slot *slot = &sh->slots[wa->index];
     struct fn_cache *fc = calloc(1, sizeof *fc);
-    struct wbuf in = {0}, out = {0};
+    struct wbuf in = {0}, out = {0}, item = {0};
     if (!fc)
         return 1;
     if (sh->init_fn >= 0) {
@@ -405,9 +477,14 @@ static int worker_main(void *argp)
             (void)!write(sh->evfd, &one, sizeof one);
         }
         if (fit != 0) {
-            struct rec res = {.kind = hd.kind == REC_CHUNK ? REC_CHUNK_RESULT : REC_RESULT,
+            struct rec res = {.kind = hd.kind == REC_CHUNK   ? REC_CHUNK_RESULT
+                                      : hd.kind == REC_MULTI ? REC_MULTI_RESULT
+                                                             : REC_RESULT,
                               .id = hd.id, .status = WEFT_ENOMEM};
             push_result(sh, &res, NULL, 0);
+        } else if (hd.kind == REC_MULTI) {
+            run_multi(sh, &hd, (weft_task_fn)resolve_fn(sh, fc, hd.fn),
+                      ((weft_bytes *)in.p)->data, &out, &item);
         } else if (hd.kind == REC_CHUNK) {
             run_chunk(sh, &hd, (weft_item_fn)resolve_fn(sh, fc, hd.fn),
                       ((weft_bytes *)in.p)->data, &out);
@@ -423,6 +500,7 @@ static int worker_main(void *argp)
 out:
     free(in.p);
     free(out.p);
+    free(item.p);
     free(fc);
     return 0;
 }
@@ -694,6 +772,32 @@ static void complete(pool *p, const struct rec *h, const unsigned char *data)
         if (j && j->out && h->len)
             memcpy((char *)j->out + s->first * j->out_size, data, h->len);
         if (code == 0 && h->count != s->count)
+            code = WEFT_EBROKEN;
+    } else if (h->kind == REC_MULTI_RESULT) {
+        struct map_job *j = s->job;
+        weft_bytes **results = j ? j->out : NULL;
+        size_t off = 0;
+        uint32_t k = 0;
+        for (; k < h->count && off + 16 <= h->len; k++) {
+            uint32_t st, has;
+            uint64_t len;
+            memcpy(&st, data + off, 4);
+            memcpy(&has, data + off + 4, 4);
+            memcpy(&len, data + off + 8, 8);
+            const unsigned char *bytes = data + off + 16;
+            off += 16 + PAD8(len);
+            if ((int32_t)st != 0) {
+                code = (int32_t)st;
+                msg = len ? strndup((const char *)bytes, len) : NULL;
+                break;
+            }
+            if (has && results &&
+                weft_bytes_new(&results[s->first + k], bytes, len) != 0) {
+                code = WEFT_ENOMEM;
+                break;
+            }
+        }
+        if (code == 0 && k != s->count)
             code = WEFT_EBROKEN;
     } else if (code == 0 && h->count) {
         if (weft_bytes_new((weft_bytes **)&result, data, h->len) != 0)
@@ -1073,8 +1177,67 @@ unsigned weft_process_pool_pids(const weft_executor *ex, int *pids, unsigned n)
 
 /* ---------------------------------------------------------------- map */
 
-/* Submit the chunks of a map; wait for them in order. `pack` writes chunk
- * c's record and payload. */
+/* With mu held: one chunk of a map into the ring (or the overflow). */
+static int chunk_enqueue(pool *p, struct map_job *job, const struct rec *tmpl, size_t first,
+                         const void *payload, size_t len, weft_future **out)
+{
+    int rc = p->broken ? WEFT_EBROKEN : p->shutdown ? WEFT_ESHUTDOWN : 0;
+    uint32_t i;
+    if (rc || (rc = slot_alloc(p, &i)) != 0)
+        return rc;
+    weft_future *f;
+    if ((rc = weft__future_new2(&f)) != 0) {
+        p->slots[i].next_free = p->free_head;
+        p->free_head = i;
+        return rc;
+    }
+    struct fslot *s = &p->slots[i];
+    s->f = f;
+    s->job = job;
+    s->first = first;
+    s->count = tmpl->count;
+    job->refs++;
+    p->pending++;
+    struct rec h = *tmpl;
+    h.id = slot_id(p, i);
+    if ((rc = enqueue(p, f, &h, payload, len)) != 0) {
+        slot_release(p, i);
+        weft_future_unref(f);
+        weft_future_unref(f);
+        return rc;
+    }
+    *out = f;
+    return 0;
+}
+
+/* Wait for a map's chunks in input order, then detach the destination so
+ * that a chunk finishing later writes nowhere, and let the futures go. */
+static int map_collect(pool *p, weft_future **fs, size_t submitted, struct map_job *job, int rc,
+                       int64_t deadline)
+{
+    for (size_t c = 0; c < submitted && rc == 0; c++) {
+        double t = WEFT_FOREVER;
+        if (deadline != WEFT__NO_DEADLINE) {
+            int64_t left = deadline - weft__now_ns();
+            t = left > 0 ? (double)left / 1e9 : 0;
+        }
+        rc = weft_future_exception(fs[c], t);
+        if (rc && rc != WEFT_ETIMEDOUT)
+            weft__map_set_message(weft_future_message(fs[c]));
+    }
+    pthread_mutex_lock(&p->mu);
+    job->out = NULL;
+    job_unref(job);
+    pthread_mutex_unlock(&p->mu);
+    for (size_t c = 0; c < submitted; c++) {
+        if (rc)
+            weft_future_cancel(fs[c]);
+        weft_future_unref(fs[c]);
+    }
+    free(fs);
+    return rc;
+}
+
 static int map_fixed_run(pool *p, int fi, const void *in, size_t in_size, void *out,
                          size_t out_size, size_t n, size_t chunksize, double timeout)
 {
@@ -1091,59 +1254,79 @@ static int map_fixed_run(pool *p, int fi, const void *in, size_t in_size, void *
     int rc = 0;
     size_t submitted = 0;
     pthread_mutex_lock(&p->mu);
-    for (; submitted < nchunks; submitted++) {
-        rc = p->broken ? WEFT_EBROKEN : p->shutdown ? WEFT_ESHUTDOWN : 0;
-        uint32_t i;
-        if (rc || (rc = slot_alloc(p, &i)) != 0)
-            break;
-        weft_future *f;
-        if ((rc = weft__future_new2(&f)) != 0) {
-            p->slots[i].next_free = p->free_head;
-            p->free_head = i;
-            break;
-        }
+    for (; submitted < nchunks && rc == 0; submitted++) {
         size_t first = submitted * chunksize;
         size_t count = n - first < chunksize ? n - first : chunksize;
-        struct fslot *s = &p->slots[i];
-        s->f = f;
-        s->job = job;
-        s->first = first;
-        s->count = (uint32_t)count;
-        job->refs++;
-        p->pending++;
-        struct rec h = {.kind = REC_CHUNK, .id = slot_id(p, i), .fn = fi,
-                        .status = (int32_t)out_size, .count = (uint32_t)count};
-        rc = enqueue(p, f, &h, (const char *)in + first * in_size, count * in_size);
-        if (rc) {
-            slot_release(p, i);
-            weft_future_unref(f);
-            weft_future_unref(f);
-            break;
-        }
-        fs[submitted] = f;
-    }
-    pthread_mutex_unlock(&p->mu);
-    for (size_t c = 0; c < submitted && rc == 0; c++) {
-        int64_t left = deadline == WEFT__NO_DEADLINE ? -1 : deadline - weft__now_ns();
-        double t = left < 0 && deadline != WEFT__NO_DEADLINE ? 0
-                   : deadline == WEFT__NO_DEADLINE      ? WEFT_FOREVER
-                                                        : (double)left / 1e9;
-        rc = weft_future_exception(fs[c], t);
-        if (rc == WEFT_ECANCELLED)
-            rc = WEFT_ECANCELLED;
-    }
-    /* Early return: a late chunk must not write into `out` any more. */
-    pthread_mutex_lock(&p->mu);
-    job->out = NULL;
-    job_unref(job);
-    pthread_mutex_unlock(&p->mu);
-    for (size_t c = 0; c < submitted; c++) {
+        struct rec h = {.kind = REC_CHUNK, .fn = fi, .status = (int32_t)out_size,
+                        .count = (uint32_t)count};
+        rc = chunk_enqueue(p, job, &h, first, (const char *)in + first * in_size,
+                           count * in_size, &fs[submitted]);
         if (rc)
-            weft_future_cancel(fs[c]);
-        weft_future_unref(fs[c]);
+            break;
     }
-    free(fs);
-    return rc;
+    pthread_mutex_unlock(&p->mu);
+    return map_collect(p, fs, submitted, job, rc, deadline);
+}
+
+/* The bytes map: chunks of up to chunksize items, each chunk within a
+ * quarter of the ring. */
+static int pool_map(weft_executor *ex, weft_task_fn fn, void *const *args, void **results,
+                    size_t n, double timeout, size_t chunksize)
+{
+    pool *p = (pool *)ex;
+    int64_t deadline = weft__deadline(timeout);
+    if (chunksize == 0)
+        chunksize = 1;
+    if (chunksize > UINT32_MAX)
+        chunksize = UINT32_MAX;
+    memset(results, 0, n * sizeof *results);
+    size_t limit = p->sh->tasks.cap / 4 - sizeof(struct rec) - REC_ALIGN;
+    pthread_mutex_lock(&p->mu);
+    int fi = fn_index(p, (weft__fnptr)fn);
+    pthread_mutex_unlock(&p->mu);
+    if (fi < 0)
+        return fi;
+    weft_future **fs = calloc(n, sizeof *fs); /* at most one chunk per item */
+    struct map_job *job = malloc(sizeof *job);
+    struct wbuf pack = {0};
+    if (!fs || !job) {
+        free(fs);
+        free(job);
+        return WEFT_ENOMEM;
+    }
+    *job = (struct map_job){.refs = 1, .out = results};
+    int rc = 0;
+    size_t submitted = 0, next = 0;
+    while (next < n && rc == 0) {
+        size_t first = next, used = 0;
+        while (next < n && next - first < chunksize) {
+            const weft_bytes *b = args[next];
+            size_t need = 8 + (b ? PAD8(b->len) : 0);
+            if (used + need > limit) {
+                if (next == first)
+                    rc = WEFT_EMSGSIZE; /* one item alone is too big */
+                break;
+            }
+            if ((rc = wbuf_fit(&pack, used + need)) != 0)
+                break;
+            uint64_t len = b ? b->len : NO_ITEM;
+            memcpy((char *)pack.p + used, &len, 8);
+            if (b && b->len)
+                memcpy((char *)pack.p + used + 8, b->data, b->len);
+            used += need;
+            next++;
+        }
+        if (rc)
+            break;
+        struct rec h = {.kind = REC_MULTI, .fn = fi, .count = (uint32_t)(next - first)};
+        pthread_mutex_lock(&p->mu);
+        rc = chunk_enqueue(p, job, &h, first, pack.p, used, &fs[submitted]);
+        pthread_mutex_unlock(&p->mu);
+        if (rc == 0)
+            submitted++;
+    }
+    free(pack.p);
+    return map_collect(p, fs, submitted, job, rc, deadline);
 }
 
 int weft_process_pool_map_fixed(weft_executor *ex, weft_item_fn fn, const void *in,
@@ -1161,6 +1344,13 @@ int weft_process_pool_map_fixed(weft_executor *ex, weft_item_fn fn, const void *
         if (chunksize == 0)
             chunksize = 1;
     }
+    /* A chunk and its results must fit a quarter of a ring each. */
+    size_t item = in_size > out_size ? in_size : out_size;
+    size_t fit = (p->sh->tasks.cap / 4 - sizeof(struct rec) - REC_ALIGN) / item;
+    if (fit == 0)
+        return WEFT_EMSGSIZE;
+    if (chunksize > fit)
+        chunksize = fit;
     if (chunksize > UINT32_MAX)
         chunksize = UINT32_MAX;
     pthread_mutex_lock(&p->mu);
@@ -1176,4 +1366,5 @@ static const weft__executor_ops pool_ops = {
     .submit = pool_submit,
     .shutdown = pool_shutdown,
     .destroy = pool_destroy,
+    .map = pool_map,
 };

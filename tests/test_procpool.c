@@ -169,6 +169,57 @@ START_TEST(map_fixed_items)
 }
 END_TEST
 
+static int square_or_fail(void *arg, void **result)
+{
+    weft_bytes *in = arg;
+    if (in && in->len == sizeof(int)) {
+        int v;
+        memcpy(&v, in->data, sizeof v);
+        if (v == 57) {
+            weft_task_set_message("57 is not welcome");
+            return WEFT_EOVERFLOW;
+        }
+    }
+    return square(arg, result);
+}
+
+START_TEST(map_of_bytes_in_chunks)
+{
+    weft_executor *ex = new_pool(2, NULL);
+    enum { N = 300 };
+    void *args[N], *results[N];
+    for (int i = 0; i < N; i++)
+        WT_OK(weft_bytes_new((weft_bytes **)&args[i], &i, sizeof i));
+    size_t chunks[] = {0, 1, 3, 100, 1000};
+    for (int c = 0; c < 5; c++) {
+        WT_OK(weft_executor_map(ex, square, args, results, N, WEFT_FOREVER, chunks[c]));
+        for (int i = 0; i < N; i++) {
+            weft_bytes *b = results[i];
+            ck_assert_ptr_nonnull(b);
+            int v;
+            memcpy(&v, b->data, sizeof v);
+            ck_assert_int_eq(v, i * i);
+            weft_bytes_free(b);
+        }
+    }
+    /* The first failure in input order, with its message; every result
+     * left non-NULL is the caller's to free. */
+    WT_ERR(weft_executor_map(ex, square_or_fail, args, results, N, WEFT_FOREVER, 10),
+           WEFT_EOVERFLOW);
+    ck_assert_str_eq(weft_map_message(), "57 is not welcome");
+    for (int i = 0; i < N; i++)
+        weft_bytes_free(results[i]);
+    /* A NULL argument reaches the task as NULL. */
+    void *none[2] = {NULL, args[2]};
+    WT_ERR(weft_executor_map(ex, square, none, results, 2, WEFT_FOREVER, 2), WEFT_EINVAL);
+    for (int i = 0; i < 2; i++)
+        weft_bytes_free(results[i]);
+    for (int i = 0; i < N; i++)
+        weft_bytes_free(args[i]);
+    weft_executor_free(ex);
+}
+END_TEST
+
 static int init_value;
 
 static int set_init_value(const weft_bytes *arg)
@@ -388,6 +439,6 @@ START_TEST(bad_input)
 }
 END_TEST
 
-WT_MAIN("procpool", 60, submit_and_results, map_fixed_items, initializer_runs_in_each_worker,
+WT_MAIN("procpool", 60, submit_and_results, map_fixed_items, map_of_bytes_in_chunks, initializer_runs_in_each_worker,
         max_tasks_per_child_replaces_workers, killed_worker_breaks_the_pool,
         shutdown_waits_or_cancels, small_rings_overflow_and_limits, bad_input)

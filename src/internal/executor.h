@@ -16,7 +16,15 @@ typedef struct weft__executor_ops {
      * (WEFT__NO_DEADLINE for none): 0 or WEFT_ETIMEDOUT. */
     int (*shutdown)(weft_executor *ex, bool cancel_futures, bool wait, int64_t deadline);
     void (*destroy)(weft_executor *ex); /* after a waiting shutdown: free it */
+    /* Optional: a backend's own map (the process pool's, whose items cross
+     * processes); NULL for the generic one on submit. Called with the input
+     * checked and n > 0. */
+    int (*map)(weft_executor *ex, weft_task_fn fn, void *const *args, void **results, size_t n,
+               double timeout, size_t chunksize);
 } weft__executor_ops;
+
+/* Set the calling thread's map message (weft_map_message); NULL clears it. */
+void weft__map_set_message(const char *msg);
 
 /* Every backend's object starts with this. */
 struct weft_executor {
