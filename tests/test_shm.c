@@ -2,6 +2,8 @@
  * unlink, owner-only mode, unpredictable names, and every error path. The
  * children are weft processes; they report through their exit codes. */
 #include <errno.h>
+#include <sched.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -9,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "internal/share.h"
 #include "weft/shm.h"
 #include "wt.h"
 
@@ -53,8 +56,8 @@ START_TEST(shm_create_attach_child)
         ck_assert_int_eq(b[i], 0); /* zero-filled */
     for (int i = 0; i < 10000; i++)
         b[i] = (unsigned char)(i * 7);
-    /* The child gets only the name, as with any start method. */
-    char name[WEFT_SHM_NAME_MAX + 1];
+    /* The child gets only the name, in memory every start method carries. */
+    char *name = weft__shared_alloc(WEFT_SHM_NAME_MAX + 1);
     strcpy(name, weft_shm_name(s));
     ck_assert_int_eq(run_child(child_attach, name), 0);
     ck_assert_int_eq(memcmp(b, "from child", 10), 0);
@@ -79,6 +82,7 @@ START_TEST(shm_create_attach_child)
     WT_OK(weft_shm_close(s)); /* again: nothing to do */
     WT_OK(weft_shm_unlink(s));
     weft_shm_free(s);
+    weft__shared_free(name);
 }
 END_TEST
 
@@ -144,9 +148,10 @@ START_TEST(shm_owner_only)
         ck_assert_int_eq(st.st_uid, geteuid());
         ck_assert_int_eq(st.st_size, 4096);
         if (geteuid() == 0) {
-            char name[WEFT_SHM_NAME_MAX + 1];
+            char *name = weft__shared_alloc(WEFT_SHM_NAME_MAX + 1);
             strcpy(name, weft_shm_name(s));
             ck_assert_int_eq(run_child(child_other_user, name), 0);
+            weft__shared_free(name);
         }
         WT_OK(weft_shm_unlink(s));
         weft_shm_free(s);
@@ -245,5 +250,327 @@ START_TEST(shm_bad_input)
 }
 END_TEST
 
-WT_MAIN("shm", 30, shm_create_attach_child, shm_unlink_removes, shm_owner_only,
-        shm_random_names, shm_named_exclusive, shm_bad_input)
+
+/* ---------------------------------------------------------- Value, Array */
+
+static weft_process *spawn(weft_process_fn fn, void *arg)
+{
+    weft_process *p;
+    WT_OK(weft_process_new(&p, fn, arg, NULL));
+    WT_OK(weft_process_start(p));
+    return p;
+}
+
+static int reap(weft_process *p)
+{
+    WT_OK(weft_process_join(p, WEFT_FOREVER));
+    int code = -1;
+    WT_OK(weft_process_exitcode(p, &code));
+    WT_OK(weft_process_close(p));
+    return code;
+}
+
+enum { INCREMENTS = 100000, PROCS = 4 };
+
+/* Python's `with v.get_lock(): v.value += 1`. */
+static int increment_with_lock(void *arg)
+{
+    weft_value *v = arg;
+    weft_prlock *l = weft_value_lock(v);
+    for (int i = 0; i < INCREMENTS; i++) {
+        int64_t x;
+        if (weft_prlock_acquire(l) != 0)
+            return 10;
+        if (weft_value_get_i64(v, &x) != 0 || weft_value_set_i64(v, x + 1) != 0)
+            return 11;
+        if (weft_prlock_release(l) != 0)
+            return 12;
+    }
+    return 0;
+}
+
+static int increment_add(void *arg)
+{
+    weft_value *v = arg;
+    for (int i = 0; i < INCREMENTS; i++)
+        if (weft_value_add_i64(v, 1, NULL) != 0)
+            return 10;
+    return 0;
+}
+
+static int64_t count_with(weft_process_fn fn, bool lock)
+{
+    weft_value *v;
+    WT_OK(weft_value_new(&v, WEFT_CTYPE_I32, NULL, lock));
+    weft_process *p[PROCS];
+    for (int i = 0; i < PROCS; i++)
+        p[i] = spawn(fn, v);
+    for (int i = 0; i < PROCS; i++)
+        ck_assert_int_eq(reap(p[i]), 0);
+    int64_t x;
+    WT_OK(weft_value_get_i64(v, &x));
+    weft_value_free(v);
+    return x;
+}
+
+/* The test: 4 processes x 100,000 increments under the lock. */
+START_TEST(value_counter_400000)
+{
+    ck_assert_int_eq(count_with(increment_with_lock, true), PROCS * INCREMENTS);
+    ck_assert_int_eq(count_with(increment_add, true), PROCS * INCREMENTS);
+    /* Without a lock, add is still one atomic operation. */
+    ck_assert_int_eq(count_with(increment_add, false), PROCS * INCREMENTS);
+}
+END_TEST
+
+START_TEST(value_types)
+{
+    for (int lock = 0; lock < 2; lock++) {
+        weft_value *v;
+        int32_t seven = 7;
+        WT_OK(weft_value_new(&v, WEFT_CTYPE_I32, &seven, lock));
+        ck_assert_int_eq(weft_value_type(v), WEFT_CTYPE_I32);
+        ck_assert(lock ? weft_value_lock(v) != NULL : weft_value_lock(v) == NULL);
+        int32_t x = 0;
+        WT_OK(weft_value_get(v, &x));
+        ck_assert_int_eq(x, 7);
+        x = -5;
+        WT_OK(weft_value_set(v, &x));
+        ck_assert_int_eq(*(int32_t *)weft_value_ptr(v), -5);
+        int64_t r;
+        WT_OK(weft_value_add_i64(v, 10, &r));
+        ck_assert_int_eq(r, 5);
+        WT_OK(weft_value_set_i64(v, INT32_MAX));
+        WT_OK(weft_value_add_i64(v, 1, &r)); /* wraps, as documented */
+        ck_assert_int_eq(r, INT32_MIN);
+        double d;
+        WT_ERR(weft_value_get_f64(v, &d), WEFT_EINVAL);
+        WT_ERR(weft_value_set_f64(v, 1), WEFT_EINVAL);
+        WT_ERR(weft_value_add_f64(v, 1, NULL), WEFT_EINVAL);
+        weft_value_free(v);
+
+        WT_OK(weft_value_new(&v, WEFT_CTYPE_I8, NULL, lock));
+        WT_OK(weft_value_get_i64(v, &r));
+        ck_assert_int_eq(r, 0);
+        WT_OK(weft_value_set_i64(v, 300)); /* truncated to 44 */
+        WT_OK(weft_value_get_i64(v, &r));
+        ck_assert_int_eq(r, 44);
+        WT_OK(weft_value_add_i64(v, -100, &r));
+        ck_assert_int_eq(r, -56);
+        weft_value_free(v);
+
+        WT_OK(weft_value_new(&v, WEFT_CTYPE_U8, NULL, lock));
+        WT_OK(weft_value_add_i64(v, -1, &r));
+        ck_assert_int_eq(r, 255);
+        weft_value_free(v);
+
+        WT_OK(weft_value_new(&v, WEFT_CTYPE_U16, NULL, lock));
+        WT_OK(weft_value_add_i64(v, 65537, &r));
+        ck_assert_int_eq(r, 1);
+        weft_value_free(v);
+
+        WT_OK(weft_value_new(&v, WEFT_CTYPE_U64, NULL, lock));
+        uint64_t big = UINT64_MAX;
+        WT_OK(weft_value_set(v, &big));
+        WT_OK(weft_value_get_i64(v, &r));
+        ck_assert_int_eq(r, -1);
+        WT_OK(weft_value_add_i64(v, 2, &r));
+        ck_assert_int_eq(r, 1);
+        weft_value_free(v);
+
+        WT_OK(weft_value_new(&v, WEFT_CTYPE_F64, &(double){1.5}, lock));
+        WT_OK(weft_value_get_f64(v, &d));
+        ck_assert(d == 1.5);
+        WT_OK(weft_value_add_f64(v, 0.25, &d));
+        ck_assert(d == 1.75);
+        WT_OK(weft_value_set_f64(v, -2));
+        WT_OK(weft_value_add_f64(v, 0.5, NULL));
+        WT_OK(weft_value_get(v, &d));
+        ck_assert(d == -1.5);
+        WT_ERR(weft_value_get_i64(v, &r), WEFT_EINVAL);
+        WT_ERR(weft_value_set_i64(v, 1), WEFT_EINVAL);
+        WT_ERR(weft_value_add_i64(v, 1, NULL), WEFT_EINVAL);
+        weft_value_free(v);
+
+        WT_OK(weft_value_new(&v, WEFT_CTYPE_F32, NULL, lock));
+        WT_OK(weft_value_add_f64(v, 0.1, &d));
+        ck_assert(d == (double)0.1f);
+        float f;
+        WT_OK(weft_value_get(v, &f));
+        ck_assert(f == 0.1f);
+        WT_OK(weft_value_set_f64(v, 3.0));
+        WT_OK(weft_value_get_f64(v, &d));
+        ck_assert(d == 3.0);
+        weft_value_free(v);
+    }
+    ck_assert_uint_eq(weft_ctype_size(WEFT_CTYPE_I8), 1);
+    ck_assert_uint_eq(weft_ctype_size(WEFT_CTYPE_U16), 2);
+    ck_assert_uint_eq(weft_ctype_size(WEFT_CTYPE_F32), 4);
+    ck_assert_uint_eq(weft_ctype_size(WEFT_CTYPE_U64), 8);
+    ck_assert_uint_eq(weft_ctype_size((weft_ctype)0), 0);
+    ck_assert_uint_eq(weft_ctype_size((weft_ctype)99), 0);
+}
+END_TEST
+
+/* Holds the Value's lock and is killed: the others go on. */
+static int hold_value_lock(void *arg)
+{
+    weft_value *v = arg;
+    if (weft_prlock_acquire(weft_value_lock(v)) != 0)
+        return 10;
+    /* Tell the parent (which polls the raw storage), then block. */
+    weft_value_set_i64(v, -99);
+    pause();
+    return 12;
+}
+
+START_TEST(value_lock_holder_killed)
+{
+    weft_value *v;
+    WT_OK(weft_value_new(&v, WEFT_CTYPE_I64, NULL, true));
+    weft_process *p = spawn(hold_value_lock, v);
+    /* Wait until the child holds the lock: it writes -99 under it, and the
+     * raw read needs no lock. */
+    while (__atomic_load_n((int64_t *)weft_value_ptr(v), __ATOMIC_ACQUIRE) != -99)
+        sched_yield();
+    WT_ERR(weft_prlock_try_acquire(weft_value_lock(v)), WEFT_EBUSY);
+    WT_OK(weft_process_kill(p));
+    ck_assert_int_eq(reap(p), -SIGKILL);
+    int64_t r;
+    WT_OK(weft_value_add_i64(v, 100, &r));
+    ck_assert_int_eq(r, 1);
+    /* The lock was made consistent by that call: a plain acquire now. */
+    WT_OK(weft_prlock_acquire(weft_value_lock(v)));
+    WT_OK(weft_prlock_release(weft_value_lock(v)));
+    weft_value_free(v);
+}
+END_TEST
+
+/* Under the lock, adds 1 to every element; the parent checks that no
+ * reader ever sees a half-updated array. */
+static int bump_all(void *arg)
+{
+    weft_array *a = arg;
+    weft_prlock *l = weft_array_lock(a);
+    size_t n = weft_array_len(a);
+    for (int round = 0; round < 2000; round++) {
+        if (weft_prlock_acquire(l) != 0)
+            return 10;
+        int64_t first = 0;
+        for (size_t i = 0; i < n; i++) {
+            int64_t x;
+            if (weft_array_get_i64(a, i, &x) != 0)
+                return 11;
+            if (i == 0)
+                first = x;
+            else if (x != first)
+                return 12; /* torn: someone updated without the lock */
+            if (weft_array_set_i64(a, i, x + 1) != 0)
+                return 13;
+        }
+        if (weft_prlock_release(l) != 0)
+            return 14;
+    }
+    return 0;
+}
+
+START_TEST(array_processes)
+{
+    int32_t init[8] = {5, 5, 5, 5, 5, 5, 5, 5};
+    weft_array *a;
+    WT_OK(weft_array_new(&a, WEFT_CTYPE_I32, 8, init, true));
+    ck_assert_uint_eq(weft_array_len(a), 8);
+    ck_assert_int_eq(weft_array_type(a), WEFT_CTYPE_I32);
+    ck_assert_ptr_nonnull(weft_array_lock(a));
+    ck_assert_uint_eq((uintptr_t)weft_array_data(a) % 16, 0);
+    weft_process *p[3];
+    for (int i = 0; i < 3; i++)
+        p[i] = spawn(bump_all, a);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(reap(p[i]), 0);
+    int32_t *data = weft_array_data(a);
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(data[i], 5 + 3 * 2000);
+    int32_t x = 0;
+    WT_OK(weft_array_get(a, 7, &x));
+    ck_assert_int_eq(x, 6005);
+    x = -1;
+    WT_OK(weft_array_set(a, 7, &x));
+    ck_assert_int_eq(data[7], -1);
+    WT_ERR(weft_array_get(a, 8, &x), WEFT_EINVAL);
+    WT_ERR(weft_array_set(a, 8, &x), WEFT_EINVAL);
+    WT_ERR(weft_array_get_i64(a, 8, &(int64_t){0}), WEFT_EINVAL);
+    WT_ERR(weft_array_set_i64(a, SIZE_MAX, 0), WEFT_EINVAL);
+    WT_ERR(weft_array_get_f64(a, 0, &(double){0}), WEFT_EINVAL);
+    WT_ERR(weft_array_set_f64(a, 0, 0), WEFT_EINVAL);
+    weft_array_free(a);
+
+    /* Doubles, no lock, zero-filled; and an empty array. */
+    WT_OK(weft_array_new(&a, WEFT_CTYPE_F64, 3, NULL, false));
+    ck_assert_ptr_null(weft_array_lock(a));
+    double d = 1;
+    WT_OK(weft_array_get_f64(a, 2, &d));
+    ck_assert(d == 0);
+    WT_OK(weft_array_set_f64(a, 2, 2.5));
+    WT_OK(weft_array_get(a, 2, &d));
+    ck_assert(d == 2.5);
+    WT_ERR(weft_array_get_f64(a, 3, &d), WEFT_EINVAL);
+    WT_ERR(weft_array_get_i64(a, 0, &(int64_t){0}), WEFT_EINVAL);
+    WT_ERR(weft_array_set_i64(a, 0, 0), WEFT_EINVAL);
+    weft_array_free(a);
+    WT_OK(weft_array_new(&a, WEFT_CTYPE_U8, 0, NULL, true));
+    ck_assert_uint_eq(weft_array_len(a), 0);
+    WT_ERR(weft_array_get(a, 0, &x), WEFT_EINVAL);
+    weft_array_free(a);
+}
+END_TEST
+
+START_TEST(value_array_bad_input)
+{
+    weft_value *v = NULL;
+    weft_array *a = NULL;
+    WT_ERR(weft_value_new(NULL, WEFT_CTYPE_I32, NULL, true), WEFT_EINVAL);
+    WT_ERR(weft_value_new(&v, (weft_ctype)0, NULL, true), WEFT_EINVAL);
+    WT_ERR(weft_value_new(&v, (weft_ctype)11, NULL, true), WEFT_EINVAL);
+    ck_assert_ptr_null(v);
+    int64_t r;
+    double d;
+    WT_ERR(weft_value_get(NULL, &r), WEFT_EINVAL);
+    WT_ERR(weft_value_set(NULL, &r), WEFT_EINVAL);
+    WT_ERR(weft_value_get_i64(NULL, &r), WEFT_EINVAL);
+    WT_ERR(weft_value_set_i64(NULL, 1), WEFT_EINVAL);
+    WT_ERR(weft_value_add_i64(NULL, 1, NULL), WEFT_EINVAL);
+    WT_ERR(weft_value_get_f64(NULL, &d), WEFT_EINVAL);
+    WT_ERR(weft_value_set_f64(NULL, 1), WEFT_EINVAL);
+    WT_ERR(weft_value_add_f64(NULL, 1, NULL), WEFT_EINVAL);
+    ck_assert_ptr_null(weft_value_lock(NULL));
+    ck_assert_ptr_null(weft_value_ptr(NULL));
+    ck_assert_int_eq(weft_value_type(NULL), 0);
+    weft_value_free(NULL);
+    WT_OK(weft_value_new(&v, WEFT_CTYPE_I64, NULL, true));
+    WT_ERR(weft_value_get(v, NULL), WEFT_EINVAL);
+    WT_ERR(weft_value_set(v, NULL), WEFT_EINVAL);
+    WT_ERR(weft_value_get_i64(v, NULL), WEFT_EINVAL);
+    weft_value_free(v);
+    WT_ERR(weft_array_new(NULL, WEFT_CTYPE_I32, 1, NULL, true), WEFT_EINVAL);
+    WT_ERR(weft_array_new(&a, (weft_ctype)42, 1, NULL, true), WEFT_EINVAL);
+    WT_ERR(weft_array_new(&a, WEFT_CTYPE_I64, SIZE_MAX / 4, NULL, true), WEFT_ENOMEM);
+    WT_ERR(weft_array_new(&a, WEFT_CTYPE_I64, (size_t)1 << 60, NULL, true), WEFT_ENOMEM);
+    ck_assert_ptr_null(a);
+    WT_ERR(weft_array_get(NULL, 0, &r), WEFT_EINVAL);
+    WT_ERR(weft_array_set(NULL, 0, &r), WEFT_EINVAL);
+    WT_ERR(weft_array_get_i64(NULL, 0, &r), WEFT_EINVAL);
+    WT_ERR(weft_array_set_i64(NULL, 0, 1), WEFT_EINVAL);
+    WT_ERR(weft_array_get_f64(NULL, 0, &d), WEFT_EINVAL);
+    WT_ERR(weft_array_set_f64(NULL, 0, 1), WEFT_EINVAL);
+    ck_assert_uint_eq(weft_array_len(NULL), 0);
+    ck_assert_ptr_null(weft_array_data(NULL));
+    ck_assert_ptr_null(weft_array_lock(NULL));
+    ck_assert_int_eq(weft_array_type(NULL), 0);
+    weft_array_free(NULL);
+}
+END_TEST
+
+WT_MAIN("shm", 60, shm_create_attach_child, shm_unlink_removes, shm_owner_only,
+        shm_random_names, shm_named_exclusive, shm_bad_input, value_counter_400000, value_types,
+        value_lock_holder_killed, array_processes, value_array_bad_input)

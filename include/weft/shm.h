@@ -251,6 +251,109 @@ WEFT_API int weft_pcond_wait_for(weft_pcond *cond, weft_predicate pred, void *ar
 WEFT_API int weft_pcond_notify(weft_pcond *cond, unsigned n);
 WEFT_API int weft_pcond_notify_all(weft_pcond *cond);
 
+/* ------------------------------------------------------- Value and Array */
+
+/*
+ * Shared typed data (multiprocessing.Value and Array), with an optional
+ * lock: a weft_prlock, as Python's default RLock.
+ *
+ * Python to weft:
+ *   Value('i', 7)                     weft_value_new(&v, WEFT_CTYPE_I32, &(int32_t){7}, true)
+ *   Value('d', lock=False)            weft_value_new(&v, WEFT_CTYPE_F64, NULL, false)
+ *   v.value / v.value = x             weft_value_get / _set (or the _i64 / _f64 forms)
+ *   with v.get_lock(): v.value += 1   weft_value_add_i64(v, 1, NULL) (one call, atomic)
+ *   v.get_lock()                      weft_value_lock
+ *   Array('i', 10) / Array('d', [..]) weft_array_new(&a, WEFT_CTYPE_I32, 10, NULL, true) / init
+ *   a[i] / a[i] = x                   weft_array_get / _set (or _i64 / _f64 forms)
+ *   len(a), a.get_obj()               weft_array_len, weft_array_data
+ *
+ * Memory, as for the primitives above: the object lives in memory shared
+ * with every child weft starts, under either start method; pass the
+ * pointer. _free in the creating process releases it; elsewhere it does
+ * nothing.
+ *
+ * Atomicity: with a lock, each get, set and add takes the lock (as
+ * Python's synchronized wrapper does), so they are atomic with respect to
+ * each other and to code that holds the lock; hold the lock yourself around
+ * a sequence of operations (read-modify-write of several elements). The
+ * lock is recursive, so the calls work under it too. Without a lock, a
+ * scalar or an element is still read and written whole (no torn values) and
+ * add is an atomic read-modify-write, but nothing orders several
+ * operations. A lock whose holder died (WEFT_OWNER_DIED) is taken over
+ * silently by these calls: a single value is never half written.
+ *
+ * Typed access: the _i64 forms work on the integer types, converting as C
+ * does (a wider value is truncated to the type, a U64 above INT64_MAX
+ * reads as negative); the _f64 forms on F32 and F64. The other kind of
+ * type is WEFT_EINVAL. get/set copy weft_ctype_size(type) bytes.
+ */
+
+/** Element types (Python's typecodes in the comments). */
+typedef enum weft_ctype {
+    WEFT_CTYPE_I8 = 1, /**< 'b' */
+    WEFT_CTYPE_U8,     /**< 'B' */
+    WEFT_CTYPE_I16,    /**< 'h' */
+    WEFT_CTYPE_U16,    /**< 'H' */
+    WEFT_CTYPE_I32,    /**< 'i' */
+    WEFT_CTYPE_U32,    /**< 'I' */
+    WEFT_CTYPE_I64,    /**< 'q' (and 'l' on 64-bit Linux) */
+    WEFT_CTYPE_U64,    /**< 'Q' (and 'L') */
+    WEFT_CTYPE_F32,    /**< 'f' */
+    WEFT_CTYPE_F64     /**< 'd' */
+} weft_ctype;
+
+/** Size in bytes of one element of `type`, 0 for an unknown type. */
+WEFT_API size_t weft_ctype_size(weft_ctype type);
+
+/** A shared typed scalar (multiprocessing.Value). */
+typedef struct weft_value weft_value;
+
+/** `init` points to one element of `type` (NULL: zero). `lock`: whether it
+ *  has a lock. */
+WEFT_API int weft_value_new(weft_value **out, weft_ctype type, const void *init, bool lock);
+WEFT_API void weft_value_free(weft_value *v);
+WEFT_API weft_ctype weft_value_type(const weft_value *v);
+/** The lock (Python's get_lock()), NULL without one. */
+WEFT_API weft_prlock *weft_value_lock(const weft_value *v);
+/** The raw storage, to use under the lock (Python's get_obj()). */
+WEFT_API void *weft_value_ptr(const weft_value *v);
+/** Copy the value to `out` (weft_ctype_size bytes). */
+WEFT_API int weft_value_get(weft_value *v, void *out);
+/** Copy `in` into the value. */
+WEFT_API int weft_value_set(weft_value *v, const void *in);
+WEFT_API int weft_value_get_i64(weft_value *v, int64_t *out);
+WEFT_API int weft_value_set_i64(weft_value *v, int64_t x);
+/** Add `delta` atomically; the new value to *result unless NULL. Wraps
+ *  around at the type's width (as C's unsigned arithmetic; the signed types
+ *  wrap too, no undefined behaviour). */
+WEFT_API int weft_value_add_i64(weft_value *v, int64_t delta, int64_t *result);
+WEFT_API int weft_value_get_f64(weft_value *v, double *out);
+WEFT_API int weft_value_set_f64(weft_value *v, double x);
+WEFT_API int weft_value_add_f64(weft_value *v, double delta, double *result);
+
+/** A shared typed array (multiprocessing.Array) of a fixed length. */
+typedef struct weft_array weft_array;
+
+/** `n` elements (0 allowed) of `type`; `init` points to n elements (NULL:
+ *  zeros). WEFT_ENOMEM if n is too big to allocate. */
+WEFT_API int weft_array_new(weft_array **out, weft_ctype type, size_t n, const void *init,
+                            bool lock);
+WEFT_API void weft_array_free(weft_array *a);
+WEFT_API weft_ctype weft_array_type(const weft_array *a);
+/** The length (0 for NULL). */
+WEFT_API size_t weft_array_len(const weft_array *a);
+/** The lock, NULL without one. Hold it around multi-element updates. */
+WEFT_API weft_prlock *weft_array_lock(const weft_array *a);
+/** The raw elements (aligned for the type), to use under the lock. */
+WEFT_API void *weft_array_data(const weft_array *a);
+/** Element i: WEFT_EINVAL if i >= len. */
+WEFT_API int weft_array_get(weft_array *a, size_t i, void *out);
+WEFT_API int weft_array_set(weft_array *a, size_t i, const void *in);
+WEFT_API int weft_array_get_i64(weft_array *a, size_t i, int64_t *out);
+WEFT_API int weft_array_set_i64(weft_array *a, size_t i, int64_t x);
+WEFT_API int weft_array_get_f64(weft_array *a, size_t i, double *out);
+WEFT_API int weft_array_set_f64(weft_array *a, size_t i, double x);
+
 #ifdef __cplusplus
 }
 #endif
