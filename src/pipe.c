@@ -17,10 +17,13 @@
  * closed (or its process has exited), which is Python's per-process
  * semantics for free.
  *
- * The fds are non-blocking (the flag is on the socket, shared by every
- * copy, which all want it) and close-on-exec; waits are ppoll calls with
- * the time left to the deadline. Sends use MSG_NOSIGNAL so that a closed
- * peer is WEFT_EPIPE, not a SIGPIPE that kills the process.
+ * The fds are blocking and close-on-exec. A call without a deadline makes
+ * plain blocking calls (a round trip is then one sendmsg and two recvs a
+ * side: the header, then the bytes); a call with a deadline passes
+ * MSG_DONTWAIT and waits in ppoll for the time left. (O_NONBLOCK is not
+ * used for that: it sits on the socket, shared by every process's copy.)
+ * Sends use MSG_NOSIGNAL so that a closed peer is WEFT_EPIPE, not a
+ * SIGPIPE that kills the process.
  *
  * The struct lives in handle memory (internal/share.h), so a child gets its
  * own copy with the fd numbers, whatever the start method; the fds are
@@ -92,7 +95,7 @@ int weft_pipe(weft_conn **a, weft_conn **b, bool duplex)
     if (!a || !b)
         return WEFT_EINVAL;
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         return errno_code(errno);
     if (!duplex) {
         /* As Python: the first end receives, the second sends. Shutting the
@@ -159,8 +162,11 @@ int weft_conn_send_bytes(weft_conn *c, const void *buf, size_t len, double timeo
     struct iovec iov[2] = {{.iov_base = &hdr, .iov_len = sizeof hdr},
                            {.iov_base = (void *)buf, .iov_len = len}};
     size_t total = sizeof hdr + len, done = 0;
-    int64_t deadline = 0;
-    bool have_deadline = false;
+    int64_t deadline = WEFT__NO_DEADLINE;
+    bool have_deadline = timeout == WEFT_FOREVER;
+    /* Without a deadline the kernel blocks until the whole message is
+     * sent (a signal may cut that short: the loop goes on). */
+    int flags = MSG_NOSIGNAL | (have_deadline ? 0 : MSG_DONTWAIT);
     for (;;) {
         /* Skip what was sent already: the header first, then the bytes. */
         struct iovec part[2];
@@ -175,7 +181,7 @@ int weft_conn_send_bytes(weft_conn *c, const void *buf, size_t len, double timeo
                                        .iov_len = total - done};
         }
         struct msghdr mh = {.msg_iov = part, .msg_iovlen = (size_t)n};
-        ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t w = sendmsg(c->fd, &mh, flags);
         if (w > 0) {
             done += (size_t)w;
             if (done == total)
@@ -206,7 +212,7 @@ int weft_conn_send_bytes(weft_conn *c, const void *buf, size_t len, double timeo
 static int read_rest(weft_conn *c, char *p, size_t n)
 {
     while (n > 0) {
-        ssize_t r = recv(c->fd, p, n, MSG_DONTWAIT);
+        ssize_t r = recv(c->fd, p, n, MSG_WAITALL);
         if (r > 0) {
             p += r;
             n -= (size_t)r;
@@ -214,10 +220,6 @@ static int read_rest(weft_conn *c, char *p, size_t n)
         }
         if (r < 0 && errno == EINTR)
             continue;
-        if (r < 0 && errno == EAGAIN) {
-            wait_fd(c->fd, POLLIN, WEFT__NO_DEADLINE);
-            continue;
-        }
         c->recv_broken = true;
         return WEFT_EBROKEN;
     }
@@ -245,10 +247,11 @@ static int read_header(weft_conn *c, double timeout)
         return 0;
     frame_header hdr;
     ssize_t r;
-    int64_t deadline = 0;
-    bool have_deadline = false;
+    int64_t deadline = WEFT__NO_DEADLINE;
+    bool have_deadline = timeout == WEFT_FOREVER;
+    int flags = have_deadline ? MSG_WAITALL : MSG_DONTWAIT;
     for (;;) {
-        r = recv(c->fd, &hdr, sizeof hdr, MSG_DONTWAIT);
+        r = recv(c->fd, &hdr, sizeof hdr, flags);
         if (r > 0)
             break;
         if (r == 0)

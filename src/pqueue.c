@@ -155,8 +155,11 @@ static bool passed(int64_t deadline)
 }
 
 /* Take the lock by the deadline: 0, or WEFT_ETIMEDOUT (not held). The lock
- * is held only for a copy, so this waits long only for a holder that is
- * stopped; a timeout still ends that wait. pthread_mutex_timedlock takes a
+ * is held only for one copy, so waiting for it is not what a poll (timeout
+ * 0) refuses to do: a poll takes it as a wait without end does, and fails
+ * only on the queue's own state (as the in-process queue's try_put). A
+ * positive timeout bounds this wait too, which matters only for a holder
+ * that is stopped (SIGSTOP, a debugger). pthread_mutex_timedlock takes a
  * CLOCK_REALTIME time, so it is given slices of at most 50 ms and the
  * monotonic deadline is checked between them: a clock step cannot stretch
  * the wait by more than a slice. (pthread_mutex_clocklock would avoid that
@@ -164,7 +167,7 @@ static bool passed(int64_t deadline)
 static int lock_by(struct pq_shared *s, int64_t deadline)
 {
     int r;
-    if (deadline == WEFT__NO_DEADLINE) {
+    if (deadline == WEFT__NO_DEADLINE || deadline == 0) {
         r = pthread_mutex_lock(&s->lock);
     } else {
         r = pthread_mutex_trylock(&s->lock);

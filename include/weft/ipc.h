@@ -189,7 +189,11 @@ typedef struct weft_pqueue_opts {
  * while holding it (killed in the middle of a put or get) does not wedge
  * the queue, and a get commits its removal only after the item is copied
  * out, so an item whose consumer died mid-get stays in the queue for the
- * others. A put that dies before its end never happened.
+ * others. A put that dies before its end never happened. The lock is held
+ * for one copy at a time; a _nowait call (timeout 0) waits for it as for
+ * any internal lock and fails only on the queue's state (empty, full). A
+ * process stopped (SIGSTOP) while holding it stalls the others' calls
+ * until it continues, except calls with a positive timeout, which end.
  */
 WEFT_API int weft_pqueue_new(weft_pqueue **out, const weft_pqueue_opts *opts);
 
