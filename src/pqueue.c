@@ -88,10 +88,12 @@ struct weft_pqueue {
     bool closed; /* in this process */
 };
 
-/* Tests set this to stop a consumer inside a get, after its copy and
- * before its commit, with the lock held (then they kill it). Declared in
- * the test, not in a header: it is no API. */
-void (*weft__pqueue_get_hook)(void);
+/* Tests set this to stop a process with the lock held (then they kill
+ * it): called with WEFT__PQ_HOOK_COPIED inside a get after the copy and
+ * before the commit, with WEFT__PQ_HOOK_JOURNAL inside every commit once
+ * the journal is set. Declared in the test, not in a header: it is no API. */
+void (*weft__pqueue_hook)(int where);
+enum { WEFT__PQ_HOOK_COPIED = 1, WEFT__PQ_HOOK_JOURNAL = 2 };
 
 #define BARRIER() __atomic_signal_fence(__ATOMIC_SEQ_CST)
 
@@ -124,6 +126,8 @@ static void commit(struct pq_shared *s, struct pq_state st)
     BARRIER();
     s->journal = 1;
     BARRIER();
+    if (weft__pqueue_hook)
+        weft__pqueue_hook(WEFT__PQ_HOOK_JOURNAL);
     /* Atomic stores: qsize and empty read these without the lock. */
     __atomic_store_n(&s->cur.head, st.head, __ATOMIC_RELAXED);
     __atomic_store_n(&s->cur.tail, st.tail, __ATOMIC_RELAXED);
@@ -396,8 +400,8 @@ static int get_impl(weft_pqueue *q, void *buf, size_t cap, void **out, size_t *l
     }
     if (n)
         ring_read(s, st.tail + REC_HDR, dst, (size_t)n);
-    if (weft__pqueue_get_hook)
-        weft__pqueue_get_hook();
+    if (weft__pqueue_hook)
+        weft__pqueue_hook(WEFT__PQ_HOOK_COPIED);
     st.tail += rec_size(n);
     st.items--;
     commit(s, st);

@@ -15,8 +15,10 @@
 #include "internal/share.h"
 #include "wt.h"
 
-/* In src/pqueue.c: called inside a get after the copy, before the commit. */
-extern void (*weft__pqueue_get_hook)(void);
+/* In src/pqueue.c: called with the queue's lock held, inside a get after
+ * the copy and before the commit (1), inside a commit once its journal is
+ * written and before it is applied (2). */
+extern void (*weft__pqueue_hook)(int where);
 
 static weft_process *spawn(weft_process_fn fn, void *arg)
 {
@@ -360,11 +362,14 @@ END_TEST
 /* ---- a consumer killed in the middle of a get ---- */
 
 static weft_conn *g_stall_conn;
+static int g_stall_where;
 
-/* The hook, in the child: say "inside" and block for good, with the
- * queue's lock held, the item copied and nothing committed. */
-static void stall_in_get(void)
+/* The hook, in the child: at the chosen point, say "inside" and block for
+ * good with the queue's lock held. */
+static void stall_in_get(int where)
 {
+    if (where != g_stall_where)
+        return;
     weft_conn_send_bytes(g_stall_conn, "inside", 6, WEFT_FOREVER);
     char c;
     size_t len;
@@ -375,6 +380,7 @@ static void stall_in_get(void)
 struct killed {
     weft_pqueue *q;
     weft_conn *parent_end, *child_end;
+    int where;
 };
 
 static int stalled_consumer_child(void *arg)
@@ -382,17 +388,21 @@ static int stalled_consumer_child(void *arg)
     struct killed *k = arg;
     weft_conn_close(k->parent_end);
     g_stall_conn = k->child_end;
-    weft__pqueue_get_hook = stall_in_get;
+    g_stall_where = k->where;
+    weft__pqueue_hook = stall_in_get;
     char buf[16];
     size_t len;
     weft_pqueue_get(k->q, buf, sizeof buf, &len, WEFT_FOREVER);
     return 1; /* never reached */
 }
 
-START_TEST(pqueue_killed_consumer)
+/* A consumer stopped inside its get at `where`, then killed: returns the
+ * queue, which holds "first" (unless the get committed) and "second". */
+static weft_pqueue *kill_consumer_at(int where)
 {
     struct killed *k = weft__handle_alloc(sizeof *k);
     k->q = new_queue(0, 0, true);
+    k->where = where;
     WT_OK(weft_pipe(&k->parent_end, &k->child_end, true));
     WT_OK(weft_pqueue_put(k->q, "first", 5, 0));
     WT_OK(weft_pqueue_put(k->q, "second", 6, 0));
@@ -401,23 +411,56 @@ START_TEST(pqueue_killed_consumer)
     size_t len;
     WT_OK(weft_conn_recv_bytes(k->parent_end, buf, sizeof buf, &len, WEFT_FOREVER));
     ck_assert_uint_eq(len, 6);
-    /* The child holds the lock now, inside its get. */
+    /* The child holds the lock now, inside its get: a timeout still ends
+     * a call that waits for it. */
     WT_ERR(weft_pqueue_get(k->q, buf, sizeof buf, &len, 0.01), WEFT_ETIMEDOUT);
+    WT_ERR(weft_pqueue_join(k->q, 0.01), WEFT_ETIMEDOUT);
     WT_OK(weft_process_kill(p));
     ck_assert_int_eq(reap(p), -9);
-    /* Not wedged, and nothing lost: the first item is still first. */
-    ck_assert_uint_eq(weft_pqueue_qsize(k->q), 2);
-    get_str(k->q, "first");
-    get_str(k->q, "second");
-    WT_OK(weft_pqueue_put(k->q, "third", 5, 0));
-    get_str(k->q, "third");
-    for (int i = 0; i < 3; i++)
-        WT_OK(weft_pqueue_task_done(k->q));
-    WT_OK(weft_pqueue_join(k->q, 0));
+    weft_pqueue *q = k->q;
     weft_conn_free(k->parent_end);
     weft_conn_free(k->child_end);
-    weft_pqueue_free(k->q);
     weft__handle_free(k);
+    return q;
+}
+
+START_TEST(pqueue_killed_consumer)
+{
+    /* Killed after its copy, before its commit: the get never happened.
+     * The queue is not wedged and the first item is still first. */
+    weft_pqueue *q = kill_consumer_at(1);
+    ck_assert_uint_eq(weft_pqueue_qsize(q), 2);
+    get_str(q, "first");
+    get_str(q, "second");
+    WT_OK(weft_pqueue_put(q, "third", 5, 0));
+    get_str(q, "third");
+    for (int i = 0; i < 3; i++)
+        WT_OK(weft_pqueue_task_done(q));
+    WT_OK(weft_pqueue_join(q, 0));
+    weft_pqueue_free(q);
+}
+END_TEST
+
+START_TEST(pqueue_killed_in_commit)
+{
+    /* Killed half-way through its commit (journal written, state not yet
+     * updated): the next locker finishes the commit. The get happened
+     * (its caller never saw it: the item is gone with the process, as with
+     * a consumer killed just after its get returned); the state is whole. */
+    weft_pqueue *q = kill_consumer_at(2);
+    get_str(q, "second"); /* the first lock repairs (qsize does not lock) */
+    ck_assert_uint_eq(weft_pqueue_qsize(q), 0);
+    WT_ERR(weft_pqueue_get_nowait(q, NULL, 0, &(size_t){0}), WEFT_EEMPTY);
+    WT_OK(weft_pqueue_put(q, "third", 5, 0));
+    get_str(q, "third");
+    /* Three puts, two task_done owed by the living consumer (this test),
+     * one by the dead one: join waits for it as Python's would. */
+    WT_OK(weft_pqueue_task_done(q));
+    WT_OK(weft_pqueue_task_done(q));
+    WT_ERR(weft_pqueue_join(q, 0), WEFT_ETIMEDOUT);
+    WT_OK(weft_pqueue_task_done(q));
+    WT_OK(weft_pqueue_join(q, 0));
+    weft_pqueue_free(q);
 }
 END_TEST
 
@@ -476,4 +519,4 @@ END_TEST
 
 WT_MAIN("pqueue", 60, pqueue_basic, pqueue_wraps, pqueue_bounded_put_timeout,
         pqueue_get_timeout, pqueue_across_processes, pqueue_4_producers_4_consumers,
-        pqueue_joinable, pqueue_killed_consumer, pqueue_bad_input)
+        pqueue_joinable, pqueue_killed_consumer, pqueue_killed_in_commit, pqueue_bad_input)
