@@ -33,6 +33,7 @@
  * header, then exactly its bytes.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -158,6 +159,8 @@ int weft_conn_send_bytes(weft_conn *c, const void *buf, size_t len, double timeo
         return WEFT_EINVAL;
     if (c->send_broken)
         return WEFT_EBROKEN;
+    if (len > (size_t)SSIZE_MAX - sizeof(frame_header))
+        return WEFT_EMSGSIZE; /* sendmsg's total must fit a ssize_t */
     frame_header hdr = len;
     struct iovec iov[2] = {{.iov_base = &hdr, .iov_len = sizeof hdr},
                            {.iov_base = (void *)buf, .iov_len = len}};

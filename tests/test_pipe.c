@@ -406,6 +406,7 @@ START_TEST(pipe_bad_input)
     WT_ERR(weft_conn_send_bytes(a, NULL, 1, 0), WEFT_EINVAL);
     WT_ERR(weft_conn_send_bytes(a, "x", 1, -2), WEFT_EINVAL);
     WT_ERR(weft_conn_send_bytes(a, "x", 1, NAN), WEFT_EINVAL);
+    WT_ERR(weft_conn_send_bytes(a, "x", SIZE_MAX, 0), WEFT_EMSGSIZE);
     WT_ERR(weft_conn_recv_bytes(NULL, buf, 4, &len, 0), WEFT_EINVAL);
     WT_ERR(weft_conn_recv_bytes(b, NULL, 4, &len, 0), WEFT_EINVAL);
     WT_ERR(weft_conn_recv_bytes(b, buf, 4, NULL, 0), WEFT_EINVAL);

@@ -99,6 +99,7 @@ WEFT_API int weft_pipe(weft_conn **a, weft_conn **b, bool duplex);
  * then gets WEFT_EBROKEN (never a misread message), and every later send
  * on this end is WEFT_EBROKEN (WEFT_EPIPE in other processes' copies).
  * Messages sent before are received whole.
+ * WEFT_EMSGSIZE for a length the system cannot send (over SSIZE_MAX - 8).
  * WEFT_EINVAL for NULL, a bad timeout or a receive-only end; WEFT_ESTATE
  * once this end is closed in this process.
  */
