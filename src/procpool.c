@@ -43,6 +43,7 @@
 #include "internal/executor.h"
 #include "internal/fnref.h"
 #include "internal/future.h"
+#include "internal/procpool.h"
 #include "internal/share.h"
 #include "internal/thread.h"
 #include "weft/procpool.h"
@@ -1270,33 +1271,34 @@ static int map_fixed_run(pool *p, int fi, const void *in, size_t in_size, void *
 
 /* The bytes map: chunks of up to chunksize items, each chunk within a
  * quarter of the ring. */
-static int pool_map(weft_executor *ex, weft_task_fn fn, void *const *args, void **results,
-                    size_t n, double timeout, size_t chunksize)
+int weft__procpool_map_start(weft_executor *ex, weft_task_fn fn, void *const *args,
+                             void **results, size_t n, size_t chunksize, weft__map_run *run)
 {
-    pool *p = (pool *)ex;
-    int64_t deadline = weft__deadline(timeout);
+    memset(run, 0, sizeof *run);
+    pool *p = as_pool(ex);
+    if (!p || !fn || (n && (!args || !results)))
+        return WEFT_EINVAL;
     if (chunksize == 0)
         chunksize = 1;
     if (chunksize > UINT32_MAX)
         chunksize = UINT32_MAX;
     memset(results, 0, n * sizeof *results);
     size_t limit = p->sh->tasks.cap / 4 - sizeof(struct rec) - REC_ALIGN;
+    run->pool = p;
+    run->fs = calloc(n + 1, sizeof *run->fs); /* at most one chunk per item */
+    run->first = calloc(n + 1, sizeof *run->first);
+    struct map_job *job = run->job = malloc(sizeof *job);
+    if (!run->fs || !run->first || !job)
+        return WEFT_ENOMEM;
+    *job = (struct map_job){.refs = 1, .out = results};
     pthread_mutex_lock(&p->mu);
     int fi = fn_index(p, (weft__fnptr)fn);
     pthread_mutex_unlock(&p->mu);
     if (fi < 0)
         return fi;
-    weft_future **fs = calloc(n, sizeof *fs); /* at most one chunk per item */
-    struct map_job *job = malloc(sizeof *job);
     struct wbuf pack = {0};
-    if (!fs || !job) {
-        free(fs);
-        free(job);
-        return WEFT_ENOMEM;
-    }
-    *job = (struct map_job){.refs = 1, .out = results};
     int rc = 0;
-    size_t submitted = 0, next = 0;
+    size_t next = 0;
     while (next < n && rc == 0) {
         size_t first = next, used = 0;
         while (next < n && next - first < chunksize) {
@@ -1320,13 +1322,57 @@ static int pool_map(weft_executor *ex, weft_task_fn fn, void *const *args, void 
             break;
         struct rec h = {.kind = REC_MULTI, .fn = fi, .count = (uint32_t)(next - first)};
         pthread_mutex_lock(&p->mu);
-        rc = chunk_enqueue(p, job, &h, first, pack.p, used, &fs[submitted]);
+        rc = chunk_enqueue(p, job, &h, first, pack.p, used, &run->fs[run->nchunks]);
         pthread_mutex_unlock(&p->mu);
-        if (rc == 0)
-            submitted++;
+        if (rc == 0) {
+            run->first[run->nchunks++] = first;
+            run->first[run->nchunks] = next;
+        }
     }
     free(pack.p);
-    return map_collect(p, fs, submitted, job, rc, deadline);
+    return rc;
+}
+
+void weft__procpool_map_end(weft__map_run *run, bool cancel)
+{
+    pool *p = run->pool;
+    if (p && run->job) {
+        pthread_mutex_lock(&p->mu);
+        struct map_job *job = run->job;
+        job->out = NULL;
+        job_unref(job);
+        pthread_mutex_unlock(&p->mu);
+    } else {
+        free(run->job);
+    }
+    for (size_t c = 0; c < run->nchunks; c++) {
+        if (cancel)
+            weft_future_cancel(run->fs[c]);
+        weft_future_unref(run->fs[c]);
+    }
+    free(run->fs);
+    free(run->first);
+    memset(run, 0, sizeof *run);
+}
+
+static int pool_map(weft_executor *ex, weft_task_fn fn, void *const *args, void **results,
+                    size_t n, double timeout, size_t chunksize)
+{
+    int64_t deadline = weft__deadline(timeout);
+    weft__map_run run;
+    int rc = weft__procpool_map_start(ex, fn, args, results, n, chunksize, &run);
+    for (size_t c = 0; c < run.nchunks && rc == 0; c++) {
+        double t = WEFT_FOREVER;
+        if (deadline != WEFT__NO_DEADLINE) {
+            int64_t left = deadline - weft__now_ns();
+            t = left > 0 ? (double)left / 1e9 : 0;
+        }
+        rc = weft_future_exception(run.fs[c], t);
+        if (rc && rc != WEFT_ETIMEDOUT)
+            weft__map_set_message(weft_future_message(run.fs[c]));
+    }
+    weft__procpool_map_end(&run, rc != 0);
+    return rc;
 }
 
 int weft_process_pool_map_fixed(weft_executor *ex, weft_item_fn fn, const void *in,
