@@ -354,6 +354,120 @@ WEFT_API int weft_array_set_i64(weft_array *a, size_t i, int64_t x);
 WEFT_API int weft_array_get_f64(weft_array *a, size_t i, double *out);
 WEFT_API int weft_array_set_f64(weft_array *a, size_t i, double x);
 
+/* ------------------------------------------------ shared dict and list */
+
+/*
+ * A dictionary and a list of byte strings that many processes read and
+ * write (what Python's Manager().dict() and Manager().list() give, without
+ * a manager process: the data lives in shared memory).
+ *
+ * Python to weft:
+ *   d = Manager().dict()           weft_pdict_new(&d, max_entries, bytes)
+ *   d[k] = v / d[k] / k in d       weft_pdict_set / _get (_get_alloc) / _contains
+ *   del d[k] / len(d) / d.keys()   weft_pdict_delete / _len / weft_pdict_keys_new
+ *   d.clear()                      weft_pdict_clear
+ *   l = Manager().list()           weft_plist_new(&l, max_items, bytes)
+ *   l.append(x) / l[i] / l[i] = x  weft_plist_append / _get (_get_alloc) / _set
+ *   l.pop(i) / len(l)              weft_plist_pop (_pop_alloc) / _len
+ *   KeyError / IndexError          WEFT_ENOENT / WEFT_EINVAL
+ *
+ * Keys and values are byte strings (a pointer and a length; a length of 0
+ * is allowed, with NULL or not). Indices are Python's: negative ones count
+ * from the end.
+ *
+ * Atomicity: every call is atomic (it runs under the structure's robust
+ * lock), as each method call on a Manager proxy is. A sequence of calls is
+ * not: another process may change the structure in between.
+ *
+ * Capacity policy: both sizes are fixed at creation and nothing ever grows.
+ * `max_entries` (`max_items`) bounds the number of entries; `bytes` is the
+ * storage for keys and values, cut in chunks of WEFT_PDICT_CHUNK bytes: an
+ * entry takes ceil((8 + key length + value length) / WEFT_PDICT_CHUNK)
+ * chunks (list items have no key). A set or append that would pass either
+ * bound fails with WEFT_EFULL and changes nothing. Replacing a value needs
+ * room for the new value while the old one is still held (it is released
+ * after), so a nearly full structure may refuse a replacement it could
+ * hold after a delete. The memory used is about bytes * 64/60 plus 16 bytes
+ * per entry.
+ *
+ * Robustness: if a process dies while it holds the structure's lock (in
+ * the middle of any call), the next caller repairs the structure before
+ * its own operation: every change is published by one store, so the
+ * interrupted operation either happened whole or not at all, and the
+ * repair gives back the storage it had taken. No call reports the death;
+ * nothing is lost but the dead process's unfinished call.
+ *
+ * Memory, as for the objects above: the structure lives in memory shared
+ * with every child weft starts, whatever the start method; pass the
+ * pointer. _free in the creating process releases it, elsewhere nothing.
+ * Calls block the thread on the lock (briefly; inside a coroutine that
+ * blocks the loop thread).
+ *
+ * Reading into a buffer: _get and _pop copy the value into buf (cap bytes)
+ * and store its length in *len; if it does not fit they copy nothing, set
+ * *len to the length needed and return WEFT_EMSGSIZE (_pop then leaves the
+ * item in place). The _alloc forms malloc a buffer of the length plus one
+ * (a terminating NUL, so text values are C strings): free() it.
+ */
+
+/** The chunk size of the capacity policy (payload bytes per chunk). */
+#define WEFT_PDICT_CHUNK 60
+
+/** A shared dictionary of byte strings. */
+typedef struct weft_pdict weft_pdict;
+
+/** max_entries >= 1 and bytes >= 1, at most 2^28 entries and 2^32 chunks
+ *  (WEFT_EINVAL beyond); WEFT_ENOMEM if the memory cannot be had. */
+WEFT_API int weft_pdict_new(weft_pdict **out, size_t max_entries, size_t bytes);
+WEFT_API void weft_pdict_free(weft_pdict *d);
+/** Insert or replace. WEFT_EFULL (see Capacity). */
+WEFT_API int weft_pdict_set(weft_pdict *d, const void *key, size_t klen, const void *val,
+                            size_t vlen);
+/** WEFT_ENOENT if absent; WEFT_EMSGSIZE if cap is too small. */
+WEFT_API int weft_pdict_get(weft_pdict *d, const void *key, size_t klen, void *buf, size_t cap,
+                            size_t *vlen);
+WEFT_API int weft_pdict_get_alloc(weft_pdict *d, const void *key, size_t klen, void **val,
+                                  size_t *vlen);
+/** WEFT_ENOENT if absent. */
+WEFT_API int weft_pdict_delete(weft_pdict *d, const void *key, size_t klen);
+/** False also for bad input. */
+WEFT_API bool weft_pdict_contains(weft_pdict *d, const void *key, size_t klen);
+/** Entries now (0 for NULL). */
+WEFT_API size_t weft_pdict_len(weft_pdict *d);
+WEFT_API int weft_pdict_clear(weft_pdict *d);
+
+/** A snapshot of a dict's keys (Python's list(d.keys())), taken at once
+ *  under the lock, in no particular order; private to the caller. */
+typedef struct weft_pdict_keys weft_pdict_keys;
+
+WEFT_API int weft_pdict_keys_new(weft_pdict *d, weft_pdict_keys **out);
+WEFT_API size_t weft_pdict_keys_count(const weft_pdict_keys *keys);
+/** Key i (NULL if i is out of range); its length to *len unless NULL.
+ *  Valid until the snapshot is freed. */
+WEFT_API const void *weft_pdict_keys_get(const weft_pdict_keys *keys, size_t i, size_t *len);
+WEFT_API void weft_pdict_keys_free(weft_pdict_keys *keys);
+
+/** A shared list of byte strings. */
+typedef struct weft_plist weft_plist;
+
+/** As weft_pdict_new, for up to max_items items. */
+WEFT_API int weft_plist_new(weft_plist **out, size_t max_items, size_t bytes);
+WEFT_API void weft_plist_free(weft_plist *l);
+/** WEFT_EFULL (see Capacity). */
+WEFT_API int weft_plist_append(weft_plist *l, const void *data, size_t len);
+/** Item i (negative from the end): WEFT_EINVAL if out of range. */
+WEFT_API int weft_plist_get(weft_plist *l, ptrdiff_t i, void *buf, size_t cap, size_t *len);
+WEFT_API int weft_plist_get_alloc(weft_plist *l, ptrdiff_t i, void **data, size_t *len);
+/** Replace item i. WEFT_EINVAL out of range, WEFT_EFULL. */
+WEFT_API int weft_plist_set(weft_plist *l, ptrdiff_t i, const void *data, size_t len);
+/** Remove item i (-1: the last, Python's pop()) and give it: WEFT_EEMPTY
+ *  if the list is empty, WEFT_EINVAL out of range. Removing from the middle
+ *  moves the later items (O(n)), as Python's. */
+WEFT_API int weft_plist_pop(weft_plist *l, ptrdiff_t i, void *buf, size_t cap, size_t *len);
+WEFT_API int weft_plist_pop_alloc(weft_plist *l, ptrdiff_t i, void **data, size_t *len);
+/** Items now (0 for NULL). */
+WEFT_API size_t weft_plist_len(weft_plist *l);
+
 #ifdef __cplusplus
 }
 #endif
