@@ -514,6 +514,7 @@ struct map_job {
     unsigned refs;      /* chunks in flight + the map call; under pool mu */
     void *out;          /* fixed: out array; bytes map: weft_bytes *results[] */
     size_t out_size;    /* fixed items; 0 for a bytes map */
+    unsigned char *ok;  /* bytes map: ok[i] set once item i succeeded */
 };
 
 struct fslot {
@@ -546,7 +547,7 @@ typedef struct pool {
     struct overflow *ovf_head, *ovf_tail;
     weft__fnptr fnptrs[MAX_FNS]; /* the parent's side of sh->fns */
     unsigned pending;            /* futures not yet completed */
-    bool shutdown, broken, stopped;
+    bool shutdown, broken, stopped, terminated;
     int broken_code;
     pthread_t collector;
     bool collector_started;
@@ -797,6 +798,8 @@ static void complete(pool *p, const struct rec *h, const unsigned char *data)
                 code = WEFT_ENOMEM;
                 break;
             }
+            if (results && j->ok)
+                j->ok[s->first + k] = 1;
         }
         if (code == 0 && k != s->count)
             code = WEFT_EBROKEN;
@@ -892,14 +895,15 @@ static void worker_exited(pool *p, unsigned i)
     weft_process_join(proc, WEFT_FOREVER);
     int code = 0;
     weft_process_exitcode(proc, &code);
-    weft_process_free(proc);
     close(p->pidfds[i]);
-    p->procs[i] = NULL;
-    p->pidfds[i] = -1;
     uint32_t state = __atomic_load_n(&p->sh->slots[i].state, __ATOMIC_ACQUIRE);
     pthread_mutex_lock(&p->mu);
-    if (p->broken) {
-        /* Killed by break_pool: nothing more to do. */
+    /* Others (terminate, workers) read procs[] under mu: free it after. */
+    p->procs[i] = NULL;
+    p->pidfds[i] = -1;
+    weft_process_free(proc);
+    if (p->broken || p->terminated) {
+        /* Killed by break_pool or terminate: nothing more to do. */
     } else if (code == 0 && state == W_RETIRING && !p->stopped) {
         if (start_worker(p, i) != 0)
             break_pool(p, "a process pool worker could not be replaced");
@@ -1026,6 +1030,26 @@ static int pool_shutdown(weft_executor *ex, bool cancel_futures, bool wait, int6
     }
     int r = weft_event_wait(&p->done, timeout);
     return r == WEFT_ETIMEDOUT ? r : 0;
+}
+
+int weft__procpool_terminate(weft_executor *ex)
+{
+    pool *p = as_pool(ex);
+    if (!p)
+        return WEFT_EINVAL;
+    pthread_mutex_lock(&p->mu);
+    p->shutdown = true;
+    if (!p->terminated && !p->broken) {
+        p->terminated = true;
+        for (unsigned i = 0; i < p->n; i++)
+            if (p->procs[i])
+                weft_process_kill(p->procs[i]);
+        fail_all(p, WEFT_ECANCELLED, "the pool was terminated");
+    }
+    pthread_mutex_unlock(&p->mu);
+    uint64_t one = 1;
+    (void)!write(p->sh->evfd, &one, sizeof one);
+    return 0;
 }
 
 static void pool_release(pool *p)
@@ -1287,10 +1311,11 @@ int weft__procpool_map_start(weft_executor *ex, weft_task_fn fn, void *const *ar
     run->pool = p;
     run->fs = calloc(n + 1, sizeof *run->fs); /* at most one chunk per item */
     run->first = calloc(n + 1, sizeof *run->first);
+    run->ok = calloc(n + 1, 1);
     struct map_job *job = run->job = malloc(sizeof *job);
-    if (!run->fs || !run->first || !job)
+    if (!run->fs || !run->first || !run->ok || !job)
         return WEFT_ENOMEM;
-    *job = (struct map_job){.refs = 1, .out = results};
+    *job = (struct map_job){.refs = 1, .out = results, .ok = run->ok};
     pthread_mutex_lock(&p->mu);
     int fi = fn_index(p, (weft__fnptr)fn);
     pthread_mutex_unlock(&p->mu);
@@ -1352,6 +1377,7 @@ void weft__procpool_map_end(weft__map_run *run, bool cancel)
     }
     free(run->fs);
     free(run->first);
+    free(run->ok);
     memset(run, 0, sizeof *run);
 }
 

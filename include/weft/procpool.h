@@ -56,6 +56,7 @@
 #ifndef WEFT_PROCPOOL_H
 #define WEFT_PROCPOOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "weft/common.h"
@@ -112,6 +113,93 @@ typedef int (*weft_item_fn)(const void *in, void *out);
 WEFT_API int weft_process_pool_map_fixed(weft_executor *ex, weft_item_fn fn, const void *in,
                                          size_t in_size, void *out, size_t out_size, size_t n,
                                          size_t chunksize, double timeout);
+
+/* ------------------------------------------------- multiprocessing.Pool */
+
+/*
+ * Python to weft (multiprocessing.Pool over the same workers and transport):
+ *   Pool(processes, initializer, initargs, maxtasksperchild)
+ *                                  weft_pool_new(&pool, &opts)
+ *   pool.apply(fn, (arg,))         weft_pool_apply(pool, fn, arg, &result, timeout)
+ *   pool.apply_async(fn, (arg,), callback, error_callback)
+ *                                  weft_pool_apply_async(pool, fn, arg, cb, ecb, cbarg, &f)
+ *   AsyncResult.get/ready/successful/wait
+ *                                  weft_future_result / _done / _exception / weft_wait
+ *   pool.map(fn, args, chunksize)  weft_pool_map(pool, fn, args, results, n, chunksize, timeout)
+ *   pool.map(square, ints)         weft_pool_map_fixed(pool, square, in, sizeof *in, out,
+ *                                                      sizeof *out, n, 0, timeout)
+ *   pool.starmap(fn, tuples)       weft_pool_map: in C each call's arguments are packed
+ *                                  into its one weft_bytes, so starmap is map
+ *   pool.imap / imap_unordered     weft_pool_imap(pool, fn, args, n, chunksize, ordered, &it)
+ *                                  + weft_pool_iter_next(it, timeout, &result, &index)
+ *   pool.close() / terminate() / join()
+ *                                  weft_pool_close / _terminate / _join(pool, timeout)
+ *   with Pool() as pool:  (terminate at exit)   ... weft_pool_free(pool)
+ *
+ * Results are weft_bytes the caller owns (weft_bytes_free), as for the
+ * executor. After close or terminate, new work is refused with
+ * WEFT_ESHUTDOWN.
+ */
+typedef struct weft_pool weft_pool;
+typedef struct weft_pool_iter weft_pool_iter;
+
+/** apply_async's callbacks, run in the pool's result thread, as Python's.
+ *  The result is borrowed: the pool frees it after the callback unless the
+ *  caller asked for the future (then the result is the future's reader's). */
+typedef void (*weft_pool_callback)(const weft_bytes *result, void *arg);
+typedef void (*weft_pool_error_callback)(int code, const char *message, void *arg);
+
+/** A Pool with opts as weft_process_pool_new's (processes = max_workers). */
+WEFT_API int weft_pool_new(weft_pool **out, const weft_process_pool_opts *opts);
+/** The executor under the pool (borrowed), for weft_executor_submit and
+ *  the other executor calls. */
+WEFT_API weft_executor *weft_pool_executor(weft_pool *pool);
+/** fn(arg) in a worker; waits at most `timeout` for its result: 0 and
+ *  *result (NULL if the task set none), the task's error, WEFT_ETIMEDOUT
+ *  (the task goes on; its result is dropped). */
+WEFT_API int weft_pool_apply(weft_pool *pool, weft_task_fn fn, const weft_bytes *arg,
+                             weft_bytes **result, double timeout);
+/** fn(arg) in a worker, without waiting. On success, cb (or ecb on
+ *  failure; either may be NULL) runs with cbarg once it is done; with out
+ *  non-NULL, *out is its future (the AsyncResult: the caller unrefs it and
+ *  frees its result). */
+WEFT_API int weft_pool_apply_async(weft_pool *pool, weft_task_fn fn, const weft_bytes *arg,
+                                   weft_pool_callback cb, weft_pool_error_callback ecb,
+                                   void *cbarg, weft_future **out);
+/** weft_executor_map on the pool's executor (results in input order). */
+WEFT_API int weft_pool_map(weft_pool *pool, weft_task_fn fn, void *const *args,
+                           void **results, size_t n, size_t chunksize, double timeout);
+/** weft_process_pool_map_fixed on the pool's executor. */
+WEFT_API int weft_pool_map_fixed(weft_pool *pool, weft_item_fn fn, const void *in,
+                                 size_t in_size, void *out, size_t out_size, size_t n,
+                                 size_t chunksize, double timeout);
+/** Start fn over args[0..n) (copied at once: the caller may free them
+ *  after this returns) and get an iterator over the results, in input order
+ *  (ordered) or as they finish. */
+WEFT_API int weft_pool_imap(weft_pool *pool, weft_task_fn fn, void *const *args, size_t n,
+                            size_t chunksize, bool ordered, weft_pool_iter **out);
+/** The next result: 0 with *result (the caller's) and *index (its input
+ *  position; may be NULL), WEFT_EEOF after the last one, WEFT_ETIMEDOUT,
+ *  or an item's error (its message from weft_pool_iter_message); after an
+ *  error the iterator goes on with the next item, as Python's does. */
+WEFT_API int weft_pool_iter_next(weft_pool_iter *it, double timeout, weft_bytes **result,
+                                 size_t *index);
+/** The message of the last error returned by weft_pool_iter_next, or NULL. */
+WEFT_API const char *weft_pool_iter_message(const weft_pool_iter *it);
+/** Free the iterator; results not taken are freed, items not started are
+ *  cancelled. NULL allowed. */
+WEFT_API void weft_pool_iter_free(weft_pool_iter *it);
+/** No more work; the workers exit once what was submitted is done. */
+WEFT_API int weft_pool_close(weft_pool *pool);
+/** Stop now: work not started is cancelled, the workers are killed. */
+WEFT_API int weft_pool_terminate(weft_pool *pool);
+/** Wait for the workers to exit after close or terminate: 0,
+ *  WEFT_ETIMEDOUT, WEFT_ESTATE if neither was called (as Python's
+ *  ValueError). */
+WEFT_API int weft_pool_join(weft_pool *pool, double timeout);
+/** terminate (as Python's context manager does), join and free. NULL
+ *  allowed. */
+WEFT_API void weft_pool_free(weft_pool *pool);
 
 /** Worker processes currently running (for tests and introspection). */
 WEFT_API unsigned weft_process_pool_workers(const weft_executor *ex);

@@ -14,10 +14,12 @@
 /* A map in flight. Chunk c covers items first[c] .. first[c+1] (first[nchunks]
  * == the items submitted); results[i] is written (a new weft_bytes, or left
  * NULL for a task that returned none) when its chunk's future completes,
- * until the run ends. */
+ * until the run ends. A chunk stops at its first failing item: its future
+ * fails with that item's error, and the items before it are ok. */
 typedef struct weft__map_run {
     weft_future **fs;
     size_t *first;
+    unsigned char *ok; /* ok[i] is set once item i succeeded */
     size_t nchunks;
     void *job;  /* procpool.c's */
     void *pool; /* procpool.c's */
@@ -33,5 +35,9 @@ int weft__procpool_map_start(weft_executor *ex, weft_task_fn fn, void *const *ar
 /* Stop writing results, cancel the chunks not started when `cancel`, and
  * let the futures go. */
 void weft__procpool_map_end(weft__map_run *run, bool cancel);
+
+/* Pool.terminate: refuse new work, kill the workers now and fail every
+ * future not done with WEFT_ECANCELLED. WEFT_EINVAL for a thread pool. */
+int weft__procpool_terminate(weft_executor *ex);
 
 #endif

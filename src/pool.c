@@ -1,0 +1,353 @@
+/*
+ * multiprocessing.Pool over the process pool. See weft/procpool.h.
+ *
+ * The pool is a process pool executor plus Python's life cycle (close,
+ * terminate, join) and its calls: apply and apply_async (a submit and a
+ * done callback), map, and imap over the process pool's chunked map, whose
+ * chunk futures are awaited in order or as they finish.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal/clock.h"
+#include "internal/procpool.h"
+#include "weft/procpool.h"
+
+struct weft_pool {
+    weft_executor *ex;
+    int state; /* under the executor's own locking: set by one caller only */
+};
+
+enum { POOL_RUN, POOL_CLOSED, POOL_TERMINATED };
+
+int weft_pool_new(weft_pool **out, const weft_process_pool_opts *opts)
+{
+    if (!out)
+        return WEFT_EINVAL;
+    weft_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return WEFT_ENOMEM;
+    int r = weft_process_pool_new(&p->ex, opts);
+    if (r) {
+        free(p);
+        return r;
+    }
+    *out = p;
+    return 0;
+}
+
+weft_executor *weft_pool_executor(weft_pool *pool)
+{
+    return pool ? pool->ex : NULL;
+}
+
+static int submit(weft_pool *pool, weft_task_fn fn, const weft_bytes *arg, weft_future **f)
+{
+    if (__atomic_load_n(&pool->state, __ATOMIC_ACQUIRE) != POOL_RUN)
+        return WEFT_ESHUTDOWN;
+    return weft_executor_submit(pool->ex, fn, (void *)arg, f);
+}
+
+static int drop_result(weft_future *f, void *arg)
+{
+    void *res = NULL;
+    if (weft_future_result(f, 0, &res) == 0)
+        weft_bytes_free(res);
+    return 0;
+}
+
+int weft_pool_apply(weft_pool *pool, weft_task_fn fn, const weft_bytes *arg,
+                    weft_bytes **result, double timeout)
+{
+    if (!pool || !fn || !result || weft__timeout_valid(timeout) != 0)
+        return WEFT_EINVAL;
+    weft_future *f;
+    int r = submit(pool, fn, arg, &f);
+    if (r)
+        return r;
+    void *res = NULL;
+    r = weft_future_result(f, timeout, &res);
+    if (r == WEFT_ETIMEDOUT) {
+        /* The task goes on; its result is dropped when it comes (the first
+         * callback needs no allocation, so this cannot fail). */
+        weft_future_add_done_callback(f, drop_result, NULL);
+    }
+    *result = r == 0 ? res : NULL;
+    weft_future_unref(f);
+    return r;
+}
+
+struct async_ctx {
+    weft_pool_callback cb;
+    weft_pool_error_callback ecb;
+    void *arg;
+    bool keep_result; /* the caller holds the future and reads the result */
+};
+
+static int async_done(weft_future *f, void *arg)
+{
+    struct async_ctx *c = arg;
+    void *res = NULL;
+    int code = weft_future_exception(f, 0);
+    if (code == 0) {
+        weft_future_result(f, 0, &res);
+        if (c->cb)
+            c->cb(res, c->arg);
+        if (!c->keep_result)
+            weft_bytes_free(res);
+    } else if (c->ecb) {
+        c->ecb(code, weft_future_message(f), c->arg);
+    }
+    if (!c->keep_result)
+        weft_future_unref(f); /* the reference submit gave us */
+    free(c);
+    return 0;
+}
+
+int weft_pool_apply_async(weft_pool *pool, weft_task_fn fn, const weft_bytes *arg,
+                          weft_pool_callback cb, weft_pool_error_callback ecb, void *cbarg,
+                          weft_future **out)
+{
+    if (!pool || !fn)
+        return WEFT_EINVAL;
+    struct async_ctx *c = malloc(sizeof *c);
+    if (!c)
+        return WEFT_ENOMEM;
+    *c = (struct async_ctx){.cb = cb, .ecb = ecb, .arg = cbarg, .keep_result = out != NULL};
+    weft_future *f;
+    int r = submit(pool, fn, arg, &f);
+    if (r) {
+        free(c);
+        return r;
+    }
+    /* The future's first callback lives in the future: no allocation, so
+     * this cannot fail; and it may run at once if the task is done. */
+    if (out)
+        *out = weft_future_ref(f);
+    r = weft_future_add_done_callback(f, async_done, c);
+    if (out)
+        weft_future_unref(f); /* the caller's reference is *out */
+    if (r) {
+        free(c);
+        if (out)
+            weft_future_unref(*out);
+        weft_future_unref(f);
+        return r;
+    }
+    return 0;
+}
+
+int weft_pool_map(weft_pool *pool, weft_task_fn fn, void *const *args, void **results,
+                  size_t n, size_t chunksize, double timeout)
+{
+    if (!pool)
+        return WEFT_EINVAL;
+    if (__atomic_load_n(&pool->state, __ATOMIC_ACQUIRE) != POOL_RUN)
+        return WEFT_ESHUTDOWN;
+    return weft_executor_map(pool->ex, fn, args, results, n, timeout, chunksize);
+}
+
+int weft_pool_map_fixed(weft_pool *pool, weft_item_fn fn, const void *in, size_t in_size,
+                        void *out, size_t out_size, size_t n, size_t chunksize, double timeout)
+{
+    if (!pool)
+        return WEFT_EINVAL;
+    if (__atomic_load_n(&pool->state, __ATOMIC_ACQUIRE) != POOL_RUN)
+        return WEFT_ESHUTDOWN;
+    return weft_process_pool_map_fixed(pool->ex, fn, in, in_size, out, out_size, n, chunksize,
+                                       timeout);
+}
+
+/* ---------------------------------------------------------------- imap */
+
+struct weft_pool_iter {
+    weft__map_run run;
+    void **results;
+    bool ordered;
+    int start_error;    /* a submit that failed part way: reported at the end */
+    size_t chunk;       /* ordered: the chunk being handed out */
+    size_t item;        /* the next item to hand out */
+    size_t end;         /* one past the last item of the current chunk */
+    bool *handed;       /* unordered: chunks already handed out */
+    bool *done;         /* unordered: weft_wait's answer */
+    weft_future **waitfs; /* unordered: the chunks not handed out yet */
+    size_t *waitidx;
+    char *msg;
+    int err;            /* the current chunk's error, after its good items */
+};
+
+int weft_pool_imap(weft_pool *pool, weft_task_fn fn, void *const *args, size_t n,
+                   size_t chunksize, bool ordered, weft_pool_iter **out)
+{
+    if (!pool || !fn || !out || (n && !args))
+        return WEFT_EINVAL;
+    if (__atomic_load_n(&pool->state, __ATOMIC_ACQUIRE) != POOL_RUN)
+        return WEFT_ESHUTDOWN;
+    weft_pool_iter *it = calloc(1, sizeof *it);
+    if (!it)
+        return WEFT_ENOMEM;
+    it->ordered = ordered;
+    it->results = calloc(n ? n : 1, sizeof *it->results);
+    if (!it->results) {
+        free(it);
+        return WEFT_ENOMEM;
+    }
+    int r = weft__procpool_map_start(pool->ex, fn, args, it->results, n, chunksize, &it->run);
+    if (r && it->run.nchunks == 0) {
+        weft__procpool_map_end(&it->run, true);
+        free(it->results);
+        free(it);
+        return r;
+    }
+    it->start_error = r;
+    size_t nc = it->run.nchunks ? it->run.nchunks : 1;
+    it->handed = calloc(nc, sizeof *it->handed);
+    it->done = calloc(nc, sizeof *it->done);
+    it->waitfs = calloc(nc, sizeof *it->waitfs);
+    it->waitidx = calloc(nc, sizeof *it->waitidx);
+    if (!it->handed || !it->done || !it->waitfs || !it->waitidx) {
+        weft_pool_iter_free(it);
+        return WEFT_ENOMEM;
+    }
+    *out = it;
+    return 0;
+}
+
+/* Chunk c is done: hand out its items; when it failed, the ones before the
+ * failing item, then the error. */
+static void open_chunk(weft_pool_iter *it, size_t c)
+{
+    weft_future *f = it->run.fs[c];
+    it->item = it->run.first[c];
+    int r = weft_future_exception(f, 0);
+    if (r == 0) {
+        it->end = it->run.first[c + 1];
+        return;
+    }
+    it->end = it->item;
+    while (it->end < it->run.first[c + 1] && it->run.ok[it->end])
+        it->end++;
+    free(it->msg);
+    const char *m = weft_future_message(f);
+    it->msg = m ? strdup(m) : NULL;
+    it->err = r;
+}
+
+int weft_pool_iter_next(weft_pool_iter *it, double timeout, weft_bytes **result, size_t *index)
+{
+    if (!it || !result || weft__timeout_valid(timeout) != 0)
+        return WEFT_EINVAL;
+    *result = NULL;
+    for (;;) {
+        if (it->item < it->end) {
+            size_t i = it->item++;
+            *result = it->results[i];
+            it->results[i] = NULL;
+            if (index)
+                *index = i;
+            return 0;
+        }
+        if (it->err) {
+            int e = it->err;
+            it->err = 0;
+            return e;
+        }
+        size_t c;
+        if (it->ordered) {
+            if (it->chunk >= it->run.nchunks)
+                break;
+            int r = weft_future_exception(it->run.fs[it->chunk], timeout);
+            if (r == WEFT_ETIMEDOUT)
+                return r;
+            c = it->chunk++;
+        } else {
+            /* The first chunk to finish among those not handed out. */
+            size_t k = 0;
+            for (size_t j = 0; j < it->run.nchunks; j++) {
+                if (!it->handed[j]) {
+                    it->waitidx[k] = j;
+                    it->waitfs[k++] = it->run.fs[j];
+                }
+            }
+            if (k == 0)
+                break;
+            int r = weft_wait(it->waitfs, k, timeout, WEFT_FIRST_COMPLETED, it->done, NULL);
+            if (r)
+                return r;
+            size_t j = 0;
+            while (!it->done[j])
+                j++;
+            c = it->waitidx[j];
+            it->handed[c] = true;
+        }
+        open_chunk(it, c);
+    }
+    if (it->start_error) {
+        int e = it->start_error;
+        it->start_error = 0;
+        return e;
+    }
+    return WEFT_EEOF;
+}
+
+const char *weft_pool_iter_message(const weft_pool_iter *it)
+{
+    return it ? it->msg : NULL;
+}
+
+void weft_pool_iter_free(weft_pool_iter *it)
+{
+    if (!it)
+        return;
+    /* Detach first: no chunk writes into results once the run has ended. */
+    size_t n = it->run.nchunks ? it->run.first[it->run.nchunks] : 0;
+    weft__procpool_map_end(&it->run, true);
+    for (size_t i = 0; i < n; i++)
+        weft_bytes_free(it->results[i]);
+    free(it->results);
+    free(it->msg);
+    free(it->handed);
+    free(it->done);
+    free(it->waitfs);
+    free(it->waitidx);
+    free(it);
+}
+
+/* ----------------------------------------------------------- life cycle */
+
+int weft_pool_close(weft_pool *pool)
+{
+    if (!pool)
+        return WEFT_EINVAL;
+    int expect = POOL_RUN;
+    if (__atomic_compare_exchange_n(&pool->state, &expect, POOL_CLOSED, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE))
+        return weft_executor_shutdown(pool->ex, false, false);
+    return 0;
+}
+
+int weft_pool_terminate(weft_pool *pool)
+{
+    if (!pool)
+        return WEFT_EINVAL;
+    __atomic_store_n(&pool->state, POOL_TERMINATED, __ATOMIC_RELEASE);
+    return weft__procpool_terminate(pool->ex);
+}
+
+int weft_pool_join(weft_pool *pool, double timeout)
+{
+    if (!pool || weft__timeout_valid(timeout) != 0)
+        return WEFT_EINVAL;
+    if (__atomic_load_n(&pool->state, __ATOMIC_ACQUIRE) == POOL_RUN)
+        return WEFT_ESTATE;
+    return weft_executor_shutdown_timeout(pool->ex, timeout, false);
+}
+
+void weft_pool_free(weft_pool *pool)
+{
+    if (!pool)
+        return;
+    weft_pool_terminate(pool);
+    weft_executor_free(pool->ex);
+    free(pool);
+}
