@@ -10,6 +10,7 @@
 #include "weft/ipc.h"
 #include "weft/loop.h"
 #include "weft/process.h"
+#include "weft/procpool.h"
 #include "weft/queue.h"
 #include "weft/shm.h"
 #include "weft/sync.h"

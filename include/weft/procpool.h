@@ -14,11 +14,13 @@
  * - The future's result in the parent is a new weft_bytes (or NULL) that
  *   the caller owns and frees with weft_bytes_free. A failure is the
  *   task's code and its message (weft_task_set_message), as with threads.
- * - fn is any function of the program or of a library it loaded at start:
- *   weft sends a reference (the object that holds it and the offset in it),
- *   not the pointer, so it works under every start method. A function of a
- *   library dlopen'ed after start fails the submit with WEFT_ENOTSUP under
- *   forkserver... and is fine under fork.
+ * - fn is any function of the program or of a library it loads at start:
+ *   weft sends a reference (the loaded object that holds it and its offset
+ *   there), not the pointer, so it works under every start method, whose
+ *   workers may have another address layout. Nothing needs registering:
+ *   the function's place in the program is its name. A function of a
+ *   library dlopen'ed later is not loaded in a forkserver worker: its task
+ *   fails with WEFT_ENOTSUP (fork workers have it).
  *
  * For the common case of fixed-size items, weft_process_pool_map_fixed runs
  * `int fn(const void *in, void *out)` over an array of inputs into an array
@@ -104,11 +106,12 @@ typedef int (*weft_item_fn)(const void *in, void *out);
 
 /** Run fn over n fixed-size inputs (in, in_size bytes each) into n outputs
  *  (out, out_size bytes each), in chunks of `chunksize` items per task (0:
- *  n / (4 x workers), at least 1, as Pool.map). Returns 0 when every item
+ *  n / (4 x workers), at least 1, as Pool.map; a chunk bigger than a
+ *  quarter of a ring is cut to fit). Returns 0 when every item
  *  succeeded, else the first error in input order, WEFT_ETIMEDOUT (the
  *  chunks not started are cancelled), WEFT_EBROKEN, WEFT_ESHUTDOWN, or
- *  WEFT_EMSGSIZE when a chunk does not fit the rings (use a smaller
- *  chunksize). WEFT_EINVAL for a thread pool, NULL arrays with n > 0, or a
+ *  WEFT_EMSGSIZE when a single item does not fit. WEFT_EINVAL for a
+ *  thread pool, NULL arrays with n > 0, or a
  *  zero item size. */
 WEFT_API int weft_process_pool_map_fixed(weft_executor *ex, weft_item_fn fn, const void *in,
                                          size_t in_size, void *out, size_t out_size, size_t n,
