@@ -1,5 +1,5 @@
 /*
- * Cross-process Lock, RLock, Semaphore, Event and Condition. See
+ * Cross-process Lock, RLock, Semaphore, Event, Condition and Barrier. See
  * weft/shm.h for the contract.
  *
  * Every object lives whole in shared memory (weft__shared_alloc): it has no
@@ -23,7 +23,7 @@
  * overwrites it; only a new thread that was given the dead one's recycled id
  * could misread it, and then its release still fails cleanly in pthread.
  *
- * Semaphores, Events and Conditions are futex words in shared memory,
+ * Semaphores, Events, Conditions and Barriers wait on futex words in shared memory,
  * waited on with shared (not private) futexes so that a wake-up in one
  * process reaches sleepers in another.
  */
@@ -665,4 +665,167 @@ int weft_pcond_notify(weft_pcond *cond, unsigned n)
 int weft_pcond_notify_all(weft_pcond *cond)
 {
     return weft_pcond_notify(cond, UINT_MAX);
+}
+
+/* -------------------------------------------------------------- barrier */
+
+/*
+ * count, gen, broken and hist change only under the robust lock; waiters
+ * read gen and broken without it, and sleep on seq, which every event that
+ * may end a wait bumps (a generation released, a break, a reset). A waiter
+ * of generation g is done when gen moved on (released, or ended by a
+ * reset: bit g % 32 of hist says which) or when broken is set while gen is
+ * still g. hist keeps the outcome of the last 32 generations, so a waiter
+ * that wakes that late reads its own; the bit of a generation is cleared
+ * when it starts.
+ */
+struct weft_pbarrier {
+    pmutex *lock;
+    uint32_t seq;
+    uint32_t parties;
+    uint32_t count;  /* arrived in this generation */
+    uint32_t gen;
+    uint32_t broken;
+    uint32_t hist;   /* bit g % 32: generation g ended broken (by a reset) */
+};
+
+int weft_pbarrier_new(weft_pbarrier **out, unsigned parties)
+{
+    if (!out || parties == 0 || parties > UINT32_MAX / 2)
+        return WEFT_EINVAL;
+    weft_pbarrier *b = weft__shared_alloc(sizeof *b);
+    if (!b)
+        return WEFT_ENOMEM;
+    b->lock = pmutex_new(false);
+    if (!b->lock) {
+        weft__shared_free(b);
+        return WEFT_ENOMEM;
+    }
+    b->parties = parties;
+    *out = b;
+    return 0;
+}
+
+void weft_pbarrier_free(weft_pbarrier *b)
+{
+    if (b && weft__shared_owned(b)) {
+        pmutex_free(b->lock);
+        weft__shared_free(b);
+    }
+}
+
+static void pbarrier_wake(weft_pbarrier *b)
+{
+    __atomic_fetch_add(&b->seq, 1, __ATOMIC_RELEASE);
+    futex_wake_shared(&b->seq, INT_MAX);
+}
+
+/* Take the internal lock. A holder that died there may have left the
+ * counts half updated: the barrier is broken, as Python breaks a barrier
+ * whose wait raised. */
+static void pbarrier_lock(weft_pbarrier *b)
+{
+    if (pmutex_acquire(b->lock, false, WEFT__NO_DEADLINE) == WEFT_OWNER_DIED) {
+        __atomic_store_n(&b->broken, 1, __ATOMIC_RELEASE);
+        pbarrier_wake(b);
+    }
+}
+
+static int pbarrier_outcome(weft_pbarrier *b, uint32_t g, int idx)
+{
+    return __atomic_load_n(&b->hist, __ATOMIC_ACQUIRE) >> (g % 32) & 1 ? WEFT_EBROKEN : idx;
+}
+
+int weft_pbarrier_wait(weft_pbarrier *b, double timeout)
+{
+    if (!b || weft__timeout_valid(timeout))
+        return WEFT_EINVAL;
+    int64_t deadline = weft__deadline(timeout);
+    pbarrier_lock(b);
+    if (b->broken) {
+        pmutex_release(b->lock);
+        return WEFT_EBROKEN;
+    }
+    uint32_t g = b->gen;
+    uint32_t arrived = b->count + 1;
+    int idx = (int)arrived - 1;
+    __atomic_store_n(&b->count, arrived == b->parties ? 0 : arrived, __ATOMIC_RELAXED);
+    if (arrived == b->parties) {
+        __atomic_and_fetch(&b->hist, ~(1u << ((g + 1) % 32)), __ATOMIC_RELAXED);
+        __atomic_store_n(&b->gen, g + 1, __ATOMIC_RELEASE);
+        pbarrier_wake(b);
+        pmutex_release(b->lock);
+        return idx;
+    }
+    pmutex_release(b->lock);
+    for (;;) {
+        uint32_t s = __atomic_load_n(&b->seq, __ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) != g)
+            return pbarrier_outcome(b, g, idx);
+        if (__atomic_load_n(&b->broken, __ATOMIC_ACQUIRE))
+            return WEFT_EBROKEN;
+        if (futex_wait_shared(&b->seq, s, deadline) == WEFT_ETIMEDOUT) {
+            /* Our time is up: unless the generation ended meanwhile, we
+             * break it for everyone, as Python does. */
+            pbarrier_lock(b);
+            int rc;
+            if (b->gen != g) {
+                rc = pbarrier_outcome(b, g, idx);
+            } else {
+                if (!b->broken) {
+                    __atomic_store_n(&b->broken, 1, __ATOMIC_RELEASE);
+                    pbarrier_wake(b);
+                }
+                rc = WEFT_EBROKEN;
+            }
+            pmutex_release(b->lock);
+            return rc;
+        }
+    }
+}
+
+int weft_pbarrier_abort(weft_pbarrier *b)
+{
+    if (!b)
+        return WEFT_EINVAL;
+    pbarrier_lock(b);
+    __atomic_store_n(&b->broken, 1, __ATOMIC_RELEASE);
+    pbarrier_wake(b);
+    pmutex_release(b->lock);
+    return 0;
+}
+
+int weft_pbarrier_reset(weft_pbarrier *b)
+{
+    if (!b)
+        return WEFT_EINVAL;
+    pbarrier_lock(b);
+    uint32_t g = b->gen;
+    /* The current generation ends; its waiters, if any, see it broken. */
+    if (b->count > 0 || b->broken)
+        __atomic_or_fetch(&b->hist, 1u << (g % 32), __ATOMIC_RELAXED);
+    __atomic_and_fetch(&b->hist, ~(1u << ((g + 1) % 32)), __ATOMIC_RELAXED);
+    __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&b->broken, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&b->gen, g + 1, __ATOMIC_RELEASE);
+    pbarrier_wake(b);
+    pmutex_release(b->lock);
+    return 0;
+}
+
+unsigned weft_pbarrier_parties(const weft_pbarrier *b)
+{
+    return b ? b->parties : 0;
+}
+
+unsigned weft_pbarrier_n_waiting(const weft_pbarrier *b)
+{
+    if (!b || __atomic_load_n(&b->broken, __ATOMIC_RELAXED))
+        return 0;
+    return __atomic_load_n(&b->count, __ATOMIC_RELAXED);
+}
+
+bool weft_pbarrier_broken(const weft_pbarrier *b)
+{
+    return b && __atomic_load_n(&b->broken, __ATOMIC_ACQUIRE);
 }

@@ -3,6 +3,7 @@
  * timeouts, and every error path. Children are weft processes; they learn
  * and report through shared events and their exit codes, never sleeps. */
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -57,6 +58,7 @@ struct ctx {
     weft_psem *sem;
     weft_pevent *held, *go, *never;
     weft_pcond *cond;
+    weft_pbarrier *bar; /* two parties */
     long counter;
     int flag;
     int depth;
@@ -73,12 +75,14 @@ static struct ctx *ctx_new(void)
     WT_OK(weft_pevent_new(&c->go));
     WT_OK(weft_pevent_new(&c->never));
     WT_OK(weft_pcond_new(&c->cond, c->lock));
+    WT_OK(weft_pbarrier_new(&c->bar, 2));
     return c;
 }
 
 static void ctx_free(struct ctx *c)
 {
     weft_pcond_free(c->cond);
+    weft_pbarrier_free(c->bar);
     weft_plock_free(c->lock);
     weft_prlock_free(c->rlock);
     weft_psem_free(c->sem);
@@ -669,6 +673,7 @@ static int child_frees(void *arg)
     weft_psem_free(c->sem);
     weft_pevent_free(c->go);
     weft_pcond_free(c->cond);
+    weft_pbarrier_free(c->bar);
     return 0;
 }
 
@@ -687,7 +692,133 @@ START_TEST(psync_child_free_is_noop)
 }
 END_TEST
 
+/* -------------------------------------------------------------- barrier */
+
+enum { BROUNDS = 50, BPARTIES = 4 };
+
+struct bar {
+    weft_pbarrier *b;
+    int sums[BROUNDS];
+    int last[BROUNDS];
+};
+
+static int barrier_party(void *arg)
+{
+    struct bar *x = arg;
+    for (int r = 0; r < BROUNDS; r++) {
+        int idx = weft_pbarrier_wait(x->b, r % 2 ? WEFT_FOREVER : 60);
+        if (idx < 0 || idx >= BPARTIES)
+            return 10;
+        __atomic_fetch_add(&x->sums[r], idx, __ATOMIC_RELAXED);
+        if (idx == BPARTIES - 1)
+            __atomic_fetch_add(&x->last[r], 1, __ATOMIC_RELAXED);
+    }
+    return 0;
+}
+
+START_TEST(pbarrier_rounds)
+{
+    struct bar *x = weft__shared_alloc(sizeof *x);
+    WT_OK(weft_pbarrier_new(&x->b, BPARTIES));
+    ck_assert_uint_eq(weft_pbarrier_parties(x->b), BPARTIES);
+    weft_process *p[BPARTIES - 1];
+    for (int i = 0; i < BPARTIES - 1; i++)
+        p[i] = spawn(barrier_party, x);
+    ck_assert_int_eq(barrier_party(x), 0);
+    for (int i = 0; i < BPARTIES - 1; i++)
+        ck_assert_int_eq(reap(p[i]), 0);
+    /* Each round, one of each index 0..3. */
+    for (int r = 0; r < BROUNDS; r++) {
+        ck_assert_int_eq(x->sums[r], 0 + 1 + 2 + 3);
+        ck_assert_int_eq(x->last[r], 1);
+    }
+    ck_assert(!weft_pbarrier_broken(x->b));
+    weft_pbarrier_free(x->b);
+    weft__shared_free(x);
+}
+END_TEST
+
+static int barrier_expect_broken(void *arg)
+{
+    struct ctx *c = arg;
+    return weft_pbarrier_wait(c->bar, WEFT_FOREVER) == WEFT_EBROKEN ? 0 : 10;
+}
+
+static int barrier_expect_index(void *arg)
+{
+    struct ctx *c = arg;
+    return weft_pbarrier_wait(c->bar, 60) == 0 ? 0 : 10;
+}
+
+static void wait_waiting(weft_pbarrier *b, unsigned n)
+{
+    while (weft_pbarrier_n_waiting(b) != n)
+        sched_yield();
+}
+
+START_TEST(pbarrier_break)
+{
+    struct ctx *c = ctx_new();
+    weft_pbarrier *b = c->bar;
+
+    /* A timeout breaks it, for later waits too, until reset. */
+    WT_ERR(weft_pbarrier_wait(b, 0.02), WEFT_EBROKEN);
+    ck_assert(weft_pbarrier_broken(b));
+    WT_ERR(weft_pbarrier_wait(b, WEFT_FOREVER), WEFT_EBROKEN);
+    ck_assert_uint_eq(weft_pbarrier_n_waiting(b), 0);
+    WT_OK(weft_pbarrier_reset(b));
+    ck_assert(!weft_pbarrier_broken(b));
+    WT_ERR(weft_pbarrier_wait(b, 0), WEFT_EBROKEN); /* 0 polls: breaks */
+    WT_OK(weft_pbarrier_reset(b));
+
+    /* Abort reaches a waiter in another process. */
+    weft_process *p = spawn(barrier_expect_broken, c);
+    wait_waiting(b, 1);
+    WT_OK(weft_pbarrier_abort(b));
+    ck_assert_int_eq(reap(p), 0);
+    ck_assert(weft_pbarrier_broken(b));
+    WT_OK(weft_pbarrier_reset(b));
+
+    /* So does a reset, and the barrier works again after it. */
+    p = spawn(barrier_expect_broken, c);
+    wait_waiting(b, 1);
+    WT_OK(weft_pbarrier_reset(b));
+    ck_assert_int_eq(reap(p), 0);
+    ck_assert(!weft_pbarrier_broken(b));
+    p = spawn(barrier_expect_index, c);
+    wait_waiting(b, 1);
+    WT_ERR(weft_pbarrier_wait(b, 60), 1);
+    ck_assert_int_eq(reap(p), 0);
+
+    ctx_free(c);
+}
+END_TEST
+
+START_TEST(pbarrier_bad_input)
+{
+    weft_pbarrier *b = NULL;
+    WT_ERR(weft_pbarrier_new(NULL, 2), WEFT_EINVAL);
+    WT_ERR(weft_pbarrier_new(&b, 0), WEFT_EINVAL);
+    WT_ERR(weft_pbarrier_new(&b, UINT32_MAX), WEFT_EINVAL);
+    ck_assert_ptr_null(b);
+    WT_ERR(weft_pbarrier_wait(NULL, 1), WEFT_EINVAL);
+    WT_ERR(weft_pbarrier_abort(NULL), WEFT_EINVAL);
+    WT_ERR(weft_pbarrier_reset(NULL), WEFT_EINVAL);
+    ck_assert_uint_eq(weft_pbarrier_parties(NULL), 0);
+    ck_assert_uint_eq(weft_pbarrier_n_waiting(NULL), 0);
+    ck_assert(!weft_pbarrier_broken(NULL));
+    weft_pbarrier_free(NULL);
+    WT_OK(weft_pbarrier_new(&b, 1));
+    WT_ERR(weft_pbarrier_wait(b, NAN), WEFT_EINVAL);
+    WT_ERR(weft_pbarrier_wait(b, -1.5), WEFT_EINVAL);
+    WT_ERR(weft_pbarrier_wait(b, 0), 0); /* one party: always the last */
+    WT_ERR(weft_pbarrier_wait(b, WEFT_FOREVER), 0);
+    weft_pbarrier_free(b);
+}
+END_TEST
+
 WT_MAIN("shm_sync", 60, plock_single_process, plock_excludes_processes, plock_counter,
         plock_robust_killed_holder, plock_robust_exited_holder, prlock_recursion_and_robust,
         psem_across_processes, psem_limits, pevent_across_processes, pcond_ping_pong,
-        pcond_rules_and_timeouts, pcond_holder_dies, psync_bad_input, psync_child_free_is_noop)
+        pcond_rules_and_timeouts, pcond_holder_dies, psync_bad_input, psync_child_free_is_noop,
+        pbarrier_rounds, pbarrier_break, pbarrier_bad_input)

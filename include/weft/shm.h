@@ -88,8 +88,8 @@ WEFT_API void weft_shm_free(weft_shm *shm);
 /* ------------------------------------------- Cross-process primitives */
 
 /*
- * Lock, RLock, Semaphore, BoundedSemaphore, Event and Condition that work
- * across processes (multiprocessing's), with the shape of weft/sync.h.
+ * Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition and Barrier
+ * that work across processes (multiprocessing's), with the shape of weft/sync.h.
  *
  * Python to weft:
  *   multiprocessing.Lock()               weft_plock_new(&l)
@@ -98,6 +98,7 @@ WEFT_API void weft_shm_free(weft_shm *shm);
  *   multiprocessing.BoundedSemaphore(n)  weft_psem_new_bounded(&s, n)
  *   multiprocessing.Event()              weft_pevent_new(&e)
  *   multiprocessing.Condition(lock)      weft_pcond_new(&c, lock) / _new_rlock
+ *   multiprocessing.Barrier(n)           weft_pbarrier_new(&b, n)
  *   acquire() / acquire(timeout=t) / acquire(False)
  *                                        _acquire / _acquire_timeout / _try_acquire
  *
@@ -250,6 +251,38 @@ WEFT_API int weft_pcond_wait_for(weft_pcond *cond, weft_predicate pred, void *ar
 /** Wake at least n waiters (if that many wait), in any process. */
 WEFT_API int weft_pcond_notify(weft_pcond *cond, unsigned n);
 WEFT_API int weft_pcond_notify_all(weft_pcond *cond);
+
+/**
+ * A cross-process barrier (multiprocessing.Barrier) for a fixed number of
+ * parties, as weft_barrier: wait returns the arrival index (0 for the
+ * first, parties-1 for the last), a wait that times out, an abort, or a
+ * reset while parties wait breaks the barrier for every waiter
+ * (WEFT_EBROKEN, the one that timed out included), and a broken barrier
+ * stays broken until reset.
+ *
+ * There is no action: a function pointer does not mean the same function
+ * in a forkserver child. Run the action in the party whose wait returns
+ * parties-1 (the others are released at the same time).
+ *
+ * A party that dies while waiting is not noticed: the others wait for it
+ * as for any late party, so give them timeouts. A party killed inside a
+ * barrier call (holding its internal lock) breaks the barrier.
+ */
+typedef struct weft_pbarrier weft_pbarrier;
+
+/** parties >= 1 (at most UINT32_MAX / 2). */
+WEFT_API int weft_pbarrier_new(weft_pbarrier **out, unsigned parties);
+WEFT_API void weft_pbarrier_free(weft_pbarrier *b);
+/** The arrival index (>= 0), or WEFT_EBROKEN, or WEFT_EINVAL. */
+WEFT_API int weft_pbarrier_wait(weft_pbarrier *b, double timeout);
+/** Break it: waiters get WEFT_EBROKEN, later waits too until reset. */
+WEFT_API int weft_pbarrier_abort(weft_pbarrier *b);
+/** Back to the empty, unbroken state; current waiters get WEFT_EBROKEN. */
+WEFT_API int weft_pbarrier_reset(weft_pbarrier *b);
+WEFT_API unsigned weft_pbarrier_parties(const weft_pbarrier *b);
+/** Parties waiting now (a snapshot). */
+WEFT_API unsigned weft_pbarrier_n_waiting(const weft_pbarrier *b);
+WEFT_API bool weft_pbarrier_broken(const weft_pbarrier *b);
 
 /* ------------------------------------------------------- Value and Array */
 
