@@ -1,8 +1,19 @@
 /*
- * weft/shm.h - memory shared between processes: named segments
- * (multiprocessing.shared_memory.SharedMemory).
+ * weft/shm.h - memory shared between processes (the shared-memory part of
+ * Python's multiprocessing):
+ *   - named segments (multiprocessing.shared_memory.SharedMemory): weft_shm;
+ *   - Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition and Barrier
+ *     that work across processes: weft_plock, weft_prlock, weft_psem,
+ *     weft_pevent, weft_pcond, weft_pbarrier (robust locks: a holder that
+ *     dies does not wedge the others);
+ *   - Value and Array: weft_value, weft_array;
+ *   - Manager().dict() and .list(): weft_pdict, weft_plist, with a fixed
+ *     capacity.
+ * Every object but weft_shm lives in memory weft shares with the children
+ * it starts, under either start method (weft/process.h): pass its pointer
+ * to a child, as Python passes these objects in a Process's args.
  *
- * Python to weft:
+ * SharedMemory, Python to weft:
  *   SharedMemory(create=True, size=n)       weft_shm_create(&s, NULL, n)
  *   SharedMemory(name=nm, create=True, ...)  weft_shm_create(&s, nm, n)
  *   SharedMemory(name=nm)                    weft_shm_attach(&s, nm)
@@ -346,7 +357,8 @@ typedef struct weft_value weft_value;
 WEFT_API int weft_value_new(weft_value **out, weft_ctype type, const void *init, bool lock);
 WEFT_API void weft_value_free(weft_value *v);
 WEFT_API weft_ctype weft_value_type(const weft_value *v);
-/** The lock (Python's get_lock()), NULL without one. */
+/** The lock (Python's get_lock()), NULL without one. It belongs to the
+ *  value: do not free it. */
 WEFT_API weft_prlock *weft_value_lock(const weft_value *v);
 /** The raw storage, to use under the lock (Python's get_obj()). */
 WEFT_API void *weft_value_ptr(const weft_value *v);
@@ -375,7 +387,8 @@ WEFT_API void weft_array_free(weft_array *a);
 WEFT_API weft_ctype weft_array_type(const weft_array *a);
 /** The length (0 for NULL). */
 WEFT_API size_t weft_array_len(const weft_array *a);
-/** The lock, NULL without one. Hold it around multi-element updates. */
+/** The lock, NULL without one (it belongs to the array: do not free it).
+ *  Hold it around multi-element updates. */
 WEFT_API weft_prlock *weft_array_lock(const weft_array *a);
 /** The raw elements (aligned for the type), to use under the lock. */
 WEFT_API void *weft_array_data(const weft_array *a);
@@ -420,8 +433,8 @@ WEFT_API int weft_array_set_f64(weft_array *a, size_t i, double x);
  * bound fails with WEFT_EFULL and changes nothing. Replacing a value needs
  * room for the new value while the old one is still held (it is released
  * after), so a nearly full structure may refuse a replacement it could
- * hold after a delete. The memory used is about bytes * 64/60 plus 16 bytes
- * per entry.
+ * hold after a delete. The memory used is about bytes * 64/60, plus the
+ * index: up to 64 bytes per dict entry, 8 per list item.
  *
  * Robustness: if a process dies while it holds the structure's lock (in
  * the middle of any call), the next caller repairs the structure before
