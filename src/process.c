@@ -1,11 +1,15 @@
 /*
- * Processes with the fork start method. See weft/process.h for the
- * contract.
+ * Processes: the object, the fork start method, and the parent's side of
+ * the forkserver method's status (forkserver.c starts those children). See
+ * weft/process.h for the contract.
  *
- * State is guarded by the object's mutex. The child's pid stays reserved
- * until weft reaps it (a zombie keeps it), and reaping happens only under
- * the mutex, so signals sent under the mutex before the reap can never hit
- * a recycled pid.
+ * State is guarded by the object's mutex. A fork child's pid stays
+ * reserved until weft reaps it (a zombie keeps it), and reaping happens
+ * only under the mutex, so signals sent under the mutex before the reap
+ * can never hit a recycled pid. A forkserver child is the server's child,
+ * not ours: the server reaps it and sends its exit code on the child's
+ * socket, and signals go through a pidfd the child opened on itself, which
+ * can never name another process.
  */
 #include <errno.h>
 #include <poll.h>
@@ -16,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -31,20 +36,52 @@ enum { P_NEW, P_RUNNING, P_DONE };
 struct weft_process {
     pthread_mutex_t lock;
     weft_process_fn fn;
-    void *arg;
+    void *arg;       /* the caller's pointer, or our copy of arg_size bytes */
+    size_t arg_size; /* 0: arg is passed as it is */
     char *name;
     bool daemon;
+    int method;   /* as asked; WEFT_START_DEFAULT is resolved at start */
+    bool served;  /* started by the forkserver */
+    bool sock_eof; /* served: the socket ended without an exit code */
     int state;    /* P_*, under lock */
     pid_t pid;    /* set at start, then constant */
     int pidfd;    /* -1 without pidfd support; closed when freed */
+    int sock;     /* served: the exit code arrives here; -1 otherwise */
     int exitcode; /* valid once P_DONE */
 };
+
+/* Shared with forkserver.c (these two files are the process module). */
+struct weft__fs_spec {
+    weft_process_fn fn;
+    const void *arg;
+    size_t arg_size;
+    const char *name;
+    bool daemon;
+};
+struct weft__fs_child {
+    int sock;
+    int pidfd;
+    pid_t pid;
+};
+int weft__fs_start(const struct weft__fs_spec *spec, struct weft__fs_child *out);
+bool weft__fs_supported(void);
+_Noreturn void weft__process_run_child(weft_process_fn fn, void *arg, const char *name,
+                                       bool daemon, pid_t parent);
+
+/* Exit messages on a served child's socket (as forkserver.c writes them). */
+struct fs_msg {
+    int32_t kind;
+    int32_t value;
+    int32_t pid;
+};
+#define FS_MSG_EXIT 2
 
 /* Tests set this to exercise the wait used on kernels without pidfd_open.
  * Declared where used (the tests), not in a header: it is no API. */
 bool weft__process_no_pidfd;
 
 static unsigned g_counter;
+static int g_method; /* weft_set_start_method's; WEFT_START_DEFAULT at first */
 /* In a child started by weft: its own name, its daemon flag and its parent. */
 static const char *g_self_name;
 static bool g_self_daemon;
@@ -58,9 +95,24 @@ int weft_process_new(weft_process **out, weft_process_fn fn, void *arg,
     int daemon = opts ? opts->daemon : WEFT_DAEMON_INHERIT;
     if (daemon != WEFT_DAEMON_INHERIT && daemon != WEFT_DAEMON_YES && daemon != WEFT_DAEMON_NO)
         return WEFT_EINVAL;
+    int method = opts ? opts->start_method : WEFT_START_DEFAULT;
+    if (method != WEFT_START_DEFAULT && method != WEFT_START_FORK &&
+        method != WEFT_START_FORKSERVER)
+        return WEFT_EINVAL;
+    size_t arg_size = opts ? opts->arg_size : 0;
+    if (arg_size && !arg)
+        return WEFT_EINVAL;
     weft_process *p = calloc(1, sizeof *p);
     if (!p)
         return WEFT_ENOMEM;
+    if (arg_size) {
+        p->arg = malloc(arg_size);
+        if (!p->arg) {
+            free(p);
+            return WEFT_ENOMEM;
+        }
+        memcpy(p->arg, arg, arg_size);
+    }
     if (opts && opts->name) {
         p->name = strdup(opts->name);
     } else {
@@ -70,12 +122,18 @@ int weft_process_new(weft_process **out, weft_process_fn fn, void *arg,
         p->name = strdup(buf);
     }
     if (!p->name) {
+        if (arg_size)
+            free(p->arg);
         free(p);
         return WEFT_ENOMEM;
     }
     pthread_mutex_init(&p->lock, NULL);
     p->fn = fn;
-    p->arg = arg;
+    if (!arg_size)
+        p->arg = arg;
+    p->arg_size = arg_size;
+    p->method = method;
+    p->sock = -1;
     p->daemon = daemon == WEFT_DAEMON_INHERIT ? g_self_daemon : daemon == WEFT_DAEMON_YES;
     p->state = P_NEW;
     p->pidfd = -1;
@@ -90,10 +148,47 @@ static int status_to_code(const siginfo_t *si)
     return -si->si_status; /* CLD_KILLED or CLD_DUMPED */
 }
 
+static bool pidfd_exited(int pidfd)
+{
+    struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
+    return poll(&pfd, 1, 0) > 0;
+}
+
+/* A served child: its exit code, if the server has sent it. The server
+ * sends it once, after its reap, in one small message. If the socket ends
+ * without it (the server was killed: the code is lost), the child is done
+ * once its pidfd says it exited, and its code reads 255 as with fork. */
+static void try_status_served_locked(weft_process *p)
+{
+    if (!p->sock_eof) {
+        struct fs_msg m;
+        ssize_t n;
+        do
+            n = recv(p->sock, &m, sizeof m, MSG_DONTWAIT | MSG_WAITALL);
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n == (ssize_t)sizeof m && m.kind == FS_MSG_EXIT) {
+            p->exitcode = m.value;
+            p->state = P_DONE;
+            return;
+        }
+        __atomic_store_n(&p->sock_eof, true, __ATOMIC_RELAXED);
+    }
+    if (pidfd_exited(p->pidfd)) {
+        p->exitcode = 255;
+        p->state = P_DONE;
+    }
+}
+
 /* Reap the child if it has exited, without waiting. Called with p->lock
  * held and p->state == P_RUNNING. */
 static void try_reap_locked(weft_process *p)
 {
+    if (p->served) {
+        try_status_served_locked(p);
+        return;
+    }
     siginfo_t si;
     for (;;) {
         memset(&si, 0, sizeof si);
@@ -113,6 +208,19 @@ static void try_reap_locked(weft_process *p)
     p->state = P_DONE;
 }
 
+/* The child's life once it is set up, under either method: it takes its
+ * identity, runs fn and exits with fn's status. */
+_Noreturn void weft__process_run_child(weft_process_fn fn, void *arg, const char *name,
+                                       bool daemon, pid_t parent)
+{
+    g_self_name = name;
+    g_self_daemon = daemon;
+    g_parent_pid = parent;
+    int r = fn(arg);
+    fflush(NULL);
+    _exit(r < 0 ? 1 : (r & 0xff));
+}
+
 static _Noreturn void child_main(weft_process *p, pid_t parent)
 {
     if (p->daemon) {
@@ -122,12 +230,45 @@ static _Noreturn void child_main(weft_process *p, pid_t parent)
         if (getppid() != parent)
             raise(SIGKILL);
     }
-    g_self_name = p->name;
-    g_self_daemon = p->daemon;
-    g_parent_pid = parent;
-    int r = p->fn(p->arg);
-    fflush(NULL);
-    _exit(r < 0 ? 1 : (r & 0xff));
+    weft__process_run_child(p->fn, p->arg, p->name, p->daemon, parent);
+}
+
+static int resolve_method(int m)
+{
+    if (m == WEFT_START_DEFAULT)
+        m = __atomic_load_n(&g_method, __ATOMIC_RELAXED);
+    if (m == WEFT_START_DEFAULT)
+        m = weft__fs_supported() ? WEFT_START_FORKSERVER : WEFT_START_FORK;
+    return m;
+}
+
+int weft_set_start_method(enum weft_start_method m)
+{
+    if (m != WEFT_START_DEFAULT && m != WEFT_START_FORK && m != WEFT_START_FORKSERVER)
+        return WEFT_EINVAL;
+    __atomic_store_n(&g_method, (int)m, __ATOMIC_RELAXED);
+    return 0;
+}
+
+enum weft_start_method weft_get_start_method(void)
+{
+    return (enum weft_start_method)resolve_method(WEFT_START_DEFAULT);
+}
+
+static int start_served(weft_process *p)
+{
+    struct weft__fs_spec spec = {.fn = p->fn, .arg = p->arg, .arg_size = p->arg_size,
+                                 .name = p->name, .daemon = p->daemon};
+    struct weft__fs_child c;
+    int rc = weft__fs_start(&spec, &c);
+    if (rc)
+        return rc;
+    p->served = true;
+    p->sock = c.sock;
+    p->pidfd = c.pidfd;
+    __atomic_store_n(&p->pid, c.pid, __ATOMIC_RELAXED);
+    p->state = P_RUNNING;
+    return 0;
 }
 
 int weft_process_start(weft_process *p)
@@ -138,6 +279,11 @@ int weft_process_start(weft_process *p)
     if (p->state != P_NEW) {
         pthread_mutex_unlock(&p->lock);
         return WEFT_ESTATE;
+    }
+    if (resolve_method(p->method) == WEFT_START_FORKSERVER) {
+        int rc = start_served(p);
+        pthread_mutex_unlock(&p->lock);
+        return rc;
     }
     pid_t parent = getpid();
     /* Flushed first, or the child would write the parent's pending output a
@@ -173,13 +319,17 @@ static int wait_exit(weft_process *p, int64_t deadline, int64_t *backoff_ns)
     int64_t now = weft__now_ns();
     if (deadline != WEFT__NO_DEADLINE && now >= deadline)
         return WEFT_ETIMEDOUT;
-    if (p->pidfd >= 0) {
+    /* A served child: its socket brings the exit code (the pidfd would
+     * wake us before the server has sent it). sock and pidfd are constant
+     * once started, so reading them without the lock is fine. */
+    int fd = p->served && !__atomic_load_n(&p->sock_eof, __ATOMIC_RELAXED) ? p->sock : p->pidfd;
+    if (fd >= 0) {
         int ms = -1;
         if (deadline != WEFT__NO_DEADLINE) {
             int64_t left = (deadline - now + 999999) / 1000000;
             ms = left > 1000000 ? 1000000 : (int)left;
         }
-        struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
         poll(&pfd, 1, ms); /* EINTR or a timeout: the caller re-checks */
         return 0;
     }
@@ -258,6 +408,8 @@ static int send_signal(weft_process *p, int sig)
     int rc = 0;
     if (p->state == P_NEW)
         rc = WEFT_ESTATE;
+    else if (p->state == P_RUNNING && p->served)
+        syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0); /* ESRCH once it exited */
     else if (p->state == P_RUNNING)
         kill(p->pid, sig); /* unreaped, so still ours: cannot fail usefully */
     pthread_mutex_unlock(&p->lock);
@@ -295,7 +447,11 @@ static void destroy(weft_process *p)
 {
     if (p->pidfd >= 0)
         close(p->pidfd);
+    if (p->sock >= 0)
+        close(p->sock);
     pthread_mutex_destroy(&p->lock);
+    if (p->arg_size)
+        free(p->arg);
     free(p->name);
     free(p);
 }

@@ -1,7 +1,13 @@
 /* weft_process: exit codes, signals, join timeouts, liveness, daemons dying
  * with their parent, names, cpu_count and bad input. Children that must keep
  * running block on a pipe read; the test learns what happened through pipes
- * and exit statuses, never by sleeping. */
+ * and exit statuses, never by sleeping.
+ *
+ * Every test runs under the start method TEST_METHOD: fork here, and
+ * forkserver in test_forkserver.c, which includes this file. So children
+ * get their arguments by copy (arg_size) and the pipe ends they use are
+ * registered with the share module, which is how a forkserver child gets
+ * fds; under fork both are harmless. */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -10,7 +16,43 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "internal/share.h"
 #include "wt.h"
+
+#ifndef TEST_METHOD
+#define TEST_METHOD WEFT_START_FORK
+#endif
+
+static void use_method(void)
+{
+    WT_OK(weft_set_start_method(TEST_METHOD));
+    ck_assert_int_eq(weft_get_start_method(), TEST_METHOD);
+}
+
+static bool served(void)
+{
+    return weft_get_start_method() == WEFT_START_FORKSERVER;
+}
+
+static weft_process_opts with_arg(size_t size)
+{
+    return (weft_process_opts){.arg_size = size};
+}
+
+static void make_pipe(int fds[2], bool share_read, bool share_write)
+{
+    ck_assert_int_eq(pipe(fds), 0);
+    if (share_read)
+        WT_OK(weft__share_fd_add(fds[0]));
+    if (share_write)
+        WT_OK(weft__share_fd_add(fds[1]));
+}
+
+static void close_pipe_end(int fd)
+{
+    weft__share_fd_remove(fd); /* nothing if it was not registered */
+    close(fd);
+}
 
 static int return_arg(void *arg)
 {
@@ -27,13 +69,24 @@ static int block_on_pipe(void *arg)
     return 0;
 }
 
-/* Takes a pipe's two fds: drops its inherited copy of the write end, so the
- * parent closing its own is EOF, then blocks on the read end. */
+struct until_closed {
+    int rd;
+    int wr; /* the write end a fork child inherited, or -1 (forkserver) */
+};
+
+/* Drops its inherited copy of the write end, if any, so the parent closing
+ * its own is EOF, then blocks on the read end. */
 static int block_until_closed(void *arg)
 {
-    int *fds = arg;
-    close(fds[1]);
-    return block_on_pipe(&fds[0]);
+    struct until_closed *u = arg;
+    if (u->wr >= 0)
+        close(u->wr);
+    return block_on_pipe(&u->rd);
+}
+
+static struct until_closed until_closed_of(const int fds[2])
+{
+    return (struct until_closed){.rd = fds[0], .wr = served() ? -1 : fds[1]};
 }
 
 static weft_process *start(weft_process_fn fn, void *arg, const weft_process_opts *opts)
@@ -56,6 +109,7 @@ static int exit_of(weft_process_fn fn, void *arg)
 
 START_TEST(process_exit_codes)
 {
+    use_method();
     ck_assert_int_eq(exit_of(return_arg, (void *)0), 0);
     ck_assert_int_eq(exit_of(return_arg, (void *)42), 42);
     ck_assert_int_eq(exit_of(return_arg, (void *)0x1ff), 0xff);
@@ -66,11 +120,14 @@ END_TEST
 
 static void signal_test(int (*send)(weft_process *), int want)
 {
+    use_method();
     int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    /* Check's SIGTERM handler, inherited, would kill the whole test. */
+    make_pipe(fds, true, false);
+    /* Check's SIGTERM handler, inherited by a fork child, would kill the
+     * whole test. */
     signal(SIGTERM, SIG_DFL);
-    weft_process *p = start(block_on_pipe, &fds[0], NULL);
+    weft_process_opts o = with_arg(sizeof(int));
+    weft_process *p = start(block_on_pipe, &fds[0], &o);
     ck_assert(weft_process_is_alive(p));
     int code;
     WT_ERR(weft_process_exitcode(p, &code), WEFT_ESTATE);
@@ -84,7 +141,7 @@ static void signal_test(int (*send)(weft_process *), int want)
     WT_OK(weft_process_kill(p));
     WT_OK(weft_process_terminate(p));
     WT_OK(weft_process_close(p));
-    close(fds[0]);
+    close_pipe_end(fds[0]);
     close(fds[1]);
 }
 
@@ -102,10 +159,13 @@ END_TEST
 
 START_TEST(process_join_timeout)
 {
+    use_method();
     int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
+    make_pipe(fds, true, false);
+    struct until_closed u = until_closed_of(fds);
+    weft_process_opts o = with_arg(sizeof u);
     weft_process *p;
-    WT_OK(weft_process_new(&p, block_until_closed, fds, NULL));
+    WT_OK(weft_process_new(&p, block_until_closed, &u, &o));
     ck_assert(!weft_process_is_alive(p));
     ck_assert_int_eq(weft_process_pid(p), 0);
     WT_OK(weft_process_start(p));
@@ -122,7 +182,7 @@ START_TEST(process_join_timeout)
     ck_assert_int_eq(code, 0);
     WT_OK(weft_process_join(p, 0));
     weft_process_free(p);
-    close(fds[0]);
+    close_pipe_end(fds[0]);
 }
 END_TEST
 
@@ -131,11 +191,14 @@ extern bool weft__process_no_pidfd;
 /* The wait for kernels without pidfd_open: the same timeouts and results. */
 START_TEST(process_join_without_pidfd)
 {
+    use_method();
     weft__process_no_pidfd = true;
     int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
+    make_pipe(fds, true, false);
+    struct until_closed u = until_closed_of(fds);
+    weft_process_opts o = with_arg(sizeof u);
     weft_process *p;
-    WT_OK(weft_process_new(&p, block_until_closed, fds, NULL));
+    WT_OK(weft_process_new(&p, block_until_closed, &u, &o));
     WT_OK(weft_process_start(p));
     WT_ERR(weft_process_join(p, 0), WEFT_ETIMEDOUT);
     WT_ERR(weft_process_join(p, 0.05), WEFT_ETIMEDOUT);
@@ -146,7 +209,7 @@ START_TEST(process_join_without_pidfd)
     WT_OK(weft_process_exitcode(p, &code));
     ck_assert_int_eq(code, 0);
     WT_OK(weft_process_close(p));
-    close(fds[0]);
+    close_pipe_end(fds[0]);
     ck_assert_int_eq(exit_of(return_arg, (void *)9), 9);
 }
 END_TEST
@@ -154,16 +217,19 @@ END_TEST
 /* free of a running child waits for it: the pipe lets it finish. */
 START_TEST(process_free_running)
 {
+    use_method();
     int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    weft_process *p = start(block_until_closed, fds, NULL);
+    make_pipe(fds, true, false);
+    struct until_closed u = until_closed_of(fds);
+    weft_process_opts o = with_arg(sizeof u);
+    weft_process *p = start(block_until_closed, &u, &o);
     pid_t pid = weft_process_pid(p);
     close(fds[1]);
     weft_process_free(p);
     /* Reaped: no zombie is left under that pid for us. */
     ck_assert_int_eq(waitpid(pid, NULL, WNOHANG), -1);
     ck_assert_int_eq(errno, ECHILD);
-    close(fds[0]);
+    close_pipe_end(fds[0]);
 }
 END_TEST
 
@@ -178,35 +244,64 @@ static int grandchild(void *arg)
     return block_on_pipe(arg);
 }
 
+/* Tests: the forkserver's pid in this process, 0 if it has none. */
+pid_t weft__forkserver_pid(void);
+
+/* Reports the grandchild's pid, and the pid of the server that forked it
+ * (0 under fork: the grandchild is its own child then). */
 static int middle(void *arg)
 {
     struct middle_args *a = arg;
-    weft_process_opts o = {.daemon = a->gdaemon};
+    weft_process_opts o = {.daemon = a->gdaemon, .arg_size = sizeof a->hold};
     weft_process *g;
     if (weft_process_new(&g, grandchild, &a->hold, &o) || weft_process_start(g))
         return 2;
-    pid_t pid = weft_process_pid(g);
-    if (write(a->report, &pid, sizeof pid) != sizeof pid)
+    pid_t pids[2] = {weft_process_pid(g), weft__forkserver_pid()};
+    if (write(a->report, pids, sizeof pids) != sizeof pids)
         return 3;
     return block_on_pipe(&a->hold);
 }
 
+static pid_t read_middle_report(int fd, pid_t *server)
+{
+    pid_t pids[2] = {0, 0};
+    ck_assert_int_eq(read(fd, pids, sizeof pids), (ssize_t)sizeof pids);
+    ck_assert_int_gt(pids[0], 0);
+    *server = pids[1];
+    return pids[0];
+}
+
+/* Under forkserver the grandchild is the middle's server's child: it comes
+ * to us (the subreaper) once that server is gone too. The server exits when
+ * it sees its parent die, after killing its daemons. */
+static void wait_middle_server(pid_t server)
+{
+    if (!server)
+        return;
+    int st;
+    ck_assert_int_eq(waitpid(server, &st, 0), server);
+    ck_assert(WIFEXITED(st));
+    ck_assert_int_eq(WEXITSTATUS(st), 0);
+}
+
 START_TEST(process_daemon_dies_with_parent)
 {
+    use_method();
     /* Orphans come to us instead of init, so we can reap the grandchild
      * and see how it died. */
     ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
     int report[2], hold[2];
-    ck_assert_int_eq(pipe(report), 0);
-    ck_assert_int_eq(pipe(hold), 0);
+    pid_t server;
+    make_pipe(report, false, true);
+    make_pipe(hold, true, false);
     struct middle_args a = {.report = report[1], .hold = hold[0], .gdaemon = WEFT_DAEMON_YES};
-    weft_process *m = start(middle, &a, NULL);
-    close(report[1]);
-    pid_t gpid = 0;
-    ck_assert_int_eq(read(report[0], &gpid, sizeof gpid), (ssize_t)sizeof gpid);
-    ck_assert_int_gt(gpid, 0);
+    weft_process_opts o = with_arg(sizeof a);
+    weft_process *m = start(middle, &a, &o);
+    close_pipe_end(report[1]);
+    pid_t gpid = read_middle_report(report[0], &server);
     WT_OK(weft_process_kill(m));
     WT_OK(weft_process_join(m, WEFT_FOREVER));
+    wait_middle_server(server);
     int code;
     WT_OK(weft_process_exitcode(m, &code));
     ck_assert_int_eq(code, -SIGKILL);
@@ -222,7 +317,7 @@ START_TEST(process_daemon_dies_with_parent)
     ck_assert_int_eq(errno, ESRCH);
     WT_OK(weft_process_close(m));
     close(report[0]);
-    close(hold[0]);
+    close_pipe_end(hold[0]);
     close(hold[1]);
 }
 END_TEST
@@ -232,18 +327,21 @@ END_TEST
  * (a pending parent-death SIGKILL would have won). */
 START_TEST(process_non_daemon_survives)
 {
+    use_method();
     ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
     signal(SIGTERM, SIG_DFL); /* as in signal_test */
     int report[2], hold[2];
-    ck_assert_int_eq(pipe(report), 0);
-    ck_assert_int_eq(pipe(hold), 0);
+    pid_t server;
+    make_pipe(report, false, true);
+    make_pipe(hold, true, false);
     struct middle_args a = {.report = report[1], .hold = hold[0], .gdaemon = WEFT_DAEMON_NO};
-    weft_process *m = start(middle, &a, NULL);
-    close(report[1]);
-    pid_t gpid = 0;
-    ck_assert_int_eq(read(report[0], &gpid, sizeof gpid), (ssize_t)sizeof gpid);
+    weft_process_opts o = with_arg(sizeof a);
+    weft_process *m = start(middle, &a, &o);
+    close_pipe_end(report[1]);
+    pid_t gpid = read_middle_report(report[0], &server);
     WT_OK(weft_process_kill(m));
     WT_OK(weft_process_join(m, WEFT_FOREVER));
+    wait_middle_server(server);
     int st;
     ck_assert_int_eq(waitpid(gpid, &st, WNOHANG), 0);
     ck_assert_int_eq(kill(gpid, SIGTERM), 0);
@@ -252,31 +350,38 @@ START_TEST(process_non_daemon_survives)
     ck_assert_int_eq(WTERMSIG(st), SIGTERM);
     WT_OK(weft_process_close(m));
     close(report[0]);
-    close(hold[0]);
+    close_pipe_end(hold[0]);
     close(hold[1]);
 }
 END_TEST
 
+struct identity {
+    char name[32];
+    pid_t parent; /* the process that started it (not the forkserver) */
+};
+
 static int check_identity(void *arg)
 {
-    const char *want = arg;
-    if (strcmp(weft_current_process_name(), want) != 0)
+    const struct identity *want = arg;
+    if (strcmp(weft_current_process_name(), want->name) != 0)
         return 3;
-    if (weft_parent_pid() != getppid())
+    if (weft_parent_pid() != want->parent)
         return 4;
     return 0;
 }
 
 START_TEST(process_names)
 {
+    use_method();
     ck_assert_str_eq(weft_current_process_name(), "MainProcess");
     ck_assert_int_eq(weft_parent_pid(), 0);
     weft_process *a, *b;
     WT_OK(weft_process_new(&a, check_identity, NULL, NULL));
     ck_assert(strncmp(weft_process_name(a), "Process-", 8) == 0);
     ck_assert(!weft_process_daemon(a));
-    weft_process_opts o = {.name = "worker", .daemon = WEFT_DAEMON_YES};
-    WT_OK(weft_process_new(&b, check_identity, (void *)"worker", &o));
+    struct identity id = {.name = "worker", .parent = getpid()};
+    weft_process_opts o = {.name = "worker", .daemon = WEFT_DAEMON_YES, .arg_size = sizeof id};
+    WT_OK(weft_process_new(&b, check_identity, &id, &o));
     ck_assert_str_eq(weft_process_name(b), "worker");
     ck_assert(weft_process_daemon(b));
     ck_assert_str_ne(weft_process_name(a), weft_process_name(b));
@@ -293,11 +398,20 @@ END_TEST
 
 START_TEST(process_bad_input)
 {
+    use_method();
     weft_process *p;
     WT_ERR(weft_process_new(NULL, return_arg, NULL, NULL), WEFT_EINVAL);
     WT_ERR(weft_process_new(&p, NULL, NULL, NULL), WEFT_EINVAL);
     weft_process_opts o = {.daemon = 7};
     WT_ERR(weft_process_new(&p, return_arg, NULL, &o), WEFT_EINVAL);
+    o = (weft_process_opts){.start_method = 3};
+    WT_ERR(weft_process_new(&p, return_arg, NULL, &o), WEFT_EINVAL);
+    o = (weft_process_opts){.start_method = -1};
+    WT_ERR(weft_process_new(&p, return_arg, NULL, &o), WEFT_EINVAL);
+    o = (weft_process_opts){.arg_size = 4}; /* bytes to copy, from NULL */
+    WT_ERR(weft_process_new(&p, return_arg, NULL, &o), WEFT_EINVAL);
+    WT_ERR(weft_set_start_method((enum weft_start_method)7), WEFT_EINVAL);
+    ck_assert_int_eq(weft_get_start_method(), TEST_METHOD);
     WT_ERR(weft_process_start(NULL), WEFT_EINVAL);
     WT_ERR(weft_process_join(NULL, 0), WEFT_EINVAL);
     WT_ERR(weft_process_terminate(NULL), WEFT_EINVAL);
@@ -333,6 +447,8 @@ START_TEST(process_bad_input)
 }
 END_TEST
 
+#ifndef TEST_PROCESS_NO_MAIN
 WT_MAIN("process", 30, process_exit_codes, process_killed, process_terminated,
         process_join_timeout, process_join_without_pidfd, process_free_running, process_daemon_dies_with_parent,
         process_non_daemon_survives, process_names, process_bad_input)
+#endif

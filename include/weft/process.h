@@ -1,6 +1,7 @@
 /*
  * weft/process.h - processes (multiprocessing.Process and the
- * multiprocessing module's functions), with the `fork` start method.
+ * multiprocessing module's functions), with the `forkserver` (default)
+ * and `fork` start methods.
  *
  * Python to weft:
  *   Process(target=f, args=(a,), name=n, daemon=d)  weft_process_new(&p, f, a, &opts)
@@ -11,18 +12,55 @@
  *   parent_process().pid                            weft_parent_pid
  *   cpu_count()                                     weft_cpu_count
  *
- * Start method: only `fork` exists in this version. The child is a copy of
- * the parent made by fork(2) from the thread that calls weft_process_start;
- * it runs fn(arg) and exits. The safe start method for programs that
- * already run threads (`forkserver`) is not implemented yet.
+ *   set_start_method(m) / get_start_method()       weft_set_start_method / _get_start_method
+ *   Process(args=(x,)): x pickled for the child     opts.arg_size: arg_size bytes at arg copied
  *
- * Fork safety: if the program runs other threads when it starts a process,
- * the child has only the forking thread, and any lock another thread held
- * at the fork stays held for ever in the child (malloc's, stdio's, the
- * program's own). Strictly, fn may then call only async-signal-safe
- * functions; a single-threaded program may do anything. weft's own internal
- * locks are held across the fork and reset in the child by its atfork
- * handlers, so weft itself (threads, locks, queues) works in the child.
+ * Start methods (Python's, with the same default as Python 3.14):
+ *
+ * - WEFT_START_FORKSERVER, the default: the child is forked from a server
+ *   process, which weft starts the first time this process starts a child
+ *   that way by re-executing the program itself (/proc/self/exe, the same
+ *   argv[0], the environment of that moment), and which is single-threaded.
+ *   So the child never inherits a lock held by a thread that does not exist
+ *   in it: it may call anything (malloc, stdio, the program's own locks),
+ *   however many threads the parent runs. What it gets of the parent:
+ *     - fn: sent as the loaded object that contains it and the offset in it,
+ *       so fn must be a function of the program or of a library the program
+ *       was linked with. A function in a library the program dlopen'ed (the
+ *       server does not have it) makes start fail with WEFT_ENOTSUP.
+ *     - arg: with opts.arg_size, a copy of those bytes (fn gets a pointer to
+ *       it); otherwise the pointer value itself, which means something in
+ *       the child only if it is NULL, an integer cast to a pointer, or a
+ *       pointer to a weft object made to cross processes (pipes, process
+ *       queues, shared values, locks; their headers say so). A pointer into
+ *       the parent's memory (a local, a malloc'ed struct, a global the
+ *       parent changed) is not valid there: use arg_size.
+ *     - fds 0, 1 and 2 as the parent has them at start (a redirection made
+ *       by the parent is followed) and the fds weft objects registered;
+ *       no other fd (every other fd of the parent stays out of the child).
+ *     - the program's globals as a fresh run of the program has them: main()
+ *       does not run in the server or in its children; fn runs in a process
+ *       where only the program's constructors ran (those that run before
+ *       weft's own), as Python's `if __name__ == "__main__":` guard keeps
+ *       the main module's code from running in a forkserver child.
+ *   Costs: the server's start (a few milliseconds, once per process that
+ *   uses it), then per child a fork of the small server and the hand-over.
+ *   Needs Linux 5.3 (pidfd_open); without it the default is fork and
+ *   asking for forkserver is WEFT_ENOTSUP. One server serves one process;
+ *   a child that starts children has a server of its own (and a fork
+ *   child does not share its parent's). The server ends when the process
+ *   that started it ends (however it ends).
+ *
+ * - WEFT_START_FORK: the child is a copy of the parent made by fork(2)
+ *   from the thread that calls weft_process_start; it runs fn(arg) and
+ *   exits. Every pointer stays valid and every fd is inherited. If the
+ *   program runs other threads when it starts a process, the child has
+ *   only the forking thread, and any lock another thread held at the fork
+ *   stays held for ever in the child (malloc's, stdio's, the program's
+ *   own). Strictly, fn may then call only async-signal-safe functions; a
+ *   single-threaded program may do anything. weft's own internal locks are
+ *   held across the fork and reset in the child by its atfork handlers,
+ *   so weft itself (threads, locks, queues) works in the child.
  *
  * Exit status: the child exits with fn's return value: r >= 0 gives status
  * r & 0xff (0 is success), r < 0 (a WEFT_E* code, as Python's uncaught
@@ -31,18 +69,23 @@
  * read back is that status, or minus the number of the signal that killed
  * the child (SIGKILL gives -9), as Python.
  *
- * Reaping: weft waits for each child it started exactly once, by its pid
+ * Reaping (fork): weft waits for each child it started exactly once, by its pid
  * (never waitpid(-1), so it does not steal other code's children), using a
  * pidfd where the kernel has pidfd_open (Linux 5.3) and a polling wait with
  * short growing sleeps otherwise. A program that sets SIGCHLD to SIG_IGN or
  * reaps weft's children itself makes their exit codes unknown: they read
- * as 255.
+ * as 255. A forkserver child is the server's child: the server reaps it
+ * and sends its exit code to the parent, whose SIGCHLD handling does not
+ * matter; terminate and kill go through a pidfd, so they never reach
+ * another process that got a recycled pid.
  *
  * Daemons: a daemon child is sent SIGKILL when its parent dies, even by
  * SIGKILL (PR_SET_PDEATHSIG; if the parent died before the child could set
  * it up, the child kills itself at once). The kernel ties this to the
  * thread that forked, not the whole parent process: a daemon started from a
- * thread that later exits is killed then. A non-daemon child is not killed
+ * thread that later exits is killed then (fork method). Under forkserver,
+ * the server kills its daemon children when the parent dies, whichever
+ * thread started them, and they die with the server too. A non-daemon child is not killed
  * when its parent dies; it goes on as an orphan. Unlike Python, the parent
  * does not terminate daemons nor join non-daemons at exit.
  */
@@ -50,6 +93,7 @@
 #define WEFT_PROCESS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "weft/common.h"
@@ -64,16 +108,40 @@ typedef struct weft_process weft_process;
  *  status (see Exit status above). */
 typedef int (*weft_process_fn)(void *arg);
 
+/** Start methods (see Start methods above). */
+enum weft_start_method {
+    WEFT_START_DEFAULT = 0,  /**< the process-wide default: forkserver unless
+                                  weft_set_start_method said otherwise */
+    WEFT_START_FORK,         /**< Python's "fork" */
+    WEFT_START_FORKSERVER,   /**< Python's "forkserver" */
+};
+
 /** Options; a zero-initialised struct (or NULL) means "as Python does":
  *  name "Process-N", daemon inherited (a weft daemon child starts daemons by
- *  default; the main process does not). */
+ *  default; the main process does not), the default start method, arg
+ *  passed as it is. */
 typedef struct weft_process_opts {
     const char *name; /**< copied; NULL for "Process-N" */
     int daemon;       /**< WEFT_DAEMON_INHERIT (0), WEFT_DAEMON_YES or WEFT_DAEMON_NO
                            (from weft/thread.h) */
+    int start_method; /**< an enum weft_start_method; 0 for the default at start */
+    size_t arg_size;  /**< non-zero: arg points to arg_size bytes, copied by
+                           weft_process_new; fn gets a pointer to the child's
+                           copy (either method). 0: arg is passed unchanged. */
 } weft_process_opts;
 
-/** Create a process object, not started. `fn` must not be NULL. */
+/** Python's set_start_method: the method used by processes whose options
+ *  say WEFT_START_DEFAULT, from their next start on (DEFAULT restores
+ *  forkserver). WEFT_EINVAL for anything else. Unlike Python, it may be
+ *  called again. */
+WEFT_API int weft_set_start_method(enum weft_start_method m);
+/** Python's get_start_method: the method a default start uses now
+ *  (WEFT_START_FORK or WEFT_START_FORKSERVER, never DEFAULT). */
+WEFT_API enum weft_start_method weft_get_start_method(void);
+
+/** Create a process object, not started. `fn` must not be NULL, nor `arg`
+ *  when opts->arg_size is set; a start_method outside the enum is
+ *  WEFT_EINVAL. The start method is looked up at start. */
 WEFT_API int weft_process_new(weft_process **out, weft_process_fn fn, void *arg,
                               const weft_process_opts *opts);
 /** Python's close(): free it. WEFT_ESTATE if the child is still running
@@ -85,9 +153,11 @@ WEFT_API int weft_process_close(weft_process *p);
  *  use weft_process_close to be refused instead, or terminate it first. */
 WEFT_API void weft_process_free(weft_process *p);
 
-/** Fork the child, which runs fn(arg). A second start is WEFT_ESTATE; a
- *  system refusal is WEFT_EAGAIN (or WEFT_ENOMEM) and the object stays
- *  unstarted. */
+/** Start the child, which runs fn(arg). A second start is WEFT_ESTATE; a
+ *  system refusal is WEFT_EAGAIN (or WEFT_ENOMEM), a function the
+ *  forkserver cannot find (or no forkserver support) WEFT_ENOTSUP, and the
+ *  object stays unstarted. Under forkserver it returns once the child is
+ *  set up and about to run fn. */
 WEFT_API int weft_process_start(weft_process *p);
 /** Wait for the child to exit: 0, WEFT_ETIMEDOUT, WEFT_ESTATE if never
  *  started, WEFT_EINVAL for a bad timeout. Joining a finished child returns

@@ -1,0 +1,829 @@
+/*
+ * The forkserver start method: the server, the parent's side of a start,
+ * and the child's side. See weft/process.h for the contract.
+ *
+ * The server is this very program re-executed (/proc/self/exe) with an
+ * environment marker that names its control socket. weft's constructor
+ * below sees the marker before main() would run, and runs the server loop
+ * instead; main() never runs in the server nor in its children. The
+ * server is single-threaded and never takes a lock another thread could
+ * hold, so a child forked from it inherits no held lock: that is the point
+ * of the method.
+ *
+ * One start:
+ *   parent -> server (control socket, SOCK_SEQPACKET): a request, with one
+ *       end of a fresh socketpair (the child socket) in SCM_RIGHTS;
+ *   server: forks; the child keeps the child socket and closes every other
+ *       fd it got from the server. The server keeps a copy of the child
+ *       socket until it has reaped the child;
+ *   parent -> child (child socket, a stream): the header (the function as
+ *       object + offset, the arg bytes, name, daemon, parent pid), the
+ *       parent's current fds 0, 1 and 2, and weft__share_send's transfer;
+ *   child -> parent: an ack (0 and its pid, with a pidfd of itself in
+ *       SCM_RIGHTS; or an error code), then the child runs fn;
+ *   server -> parent (same socket, through its copy): the exit code, once
+ *       it has reaped the child. The parent reads it there, so no reader
+ *       thread and no table of children is needed in the parent.
+ *
+ * A child that fails before it runs fn (a function it cannot resolve, no
+ * memory, an address of the handle heap already taken) acks the error,
+ * then shuts down reading on its socket: the parent's pending writes fail
+ * with EPIPE at once (the server's copy of the socket would otherwise keep
+ * them blocked), and the parent reports the ack's error. The server does
+ * the same when fork fails.
+ *
+ * The parent dies: the control socket reads EOF in the server, which
+ * SIGKILLs its daemon children (unreaped, so their pids are still theirs)
+ * and exits; its non-daemon children go on as orphans. A daemon child also
+ * arms PR_SET_PDEATHSIG against the server, in case the server itself is
+ * killed.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal/share.h"
+#include "weft/common.h"
+#include "weft/process.h"
+
+/* Shared with process.c (these two files are the process module). */
+struct weft__fs_spec {
+    weft_process_fn fn;
+    const void *arg; /* arg_size bytes, or the pointer value itself */
+    size_t arg_size;
+    const char *name;
+    bool daemon;
+};
+struct weft__fs_child {
+    int sock;  /* the child socket: the exit code arrives here */
+    int pidfd; /* a pidfd of the child, from the child itself */
+    pid_t pid;
+};
+int weft__fs_start(const struct weft__fs_spec *spec, struct weft__fs_child *out);
+bool weft__fs_supported(void);
+_Noreturn void weft__process_run_child(weft_process_fn fn, void *arg, const char *name,
+                                       bool daemon, pid_t parent);
+
+#define MARKER "WEFT_FORKSERVER"
+#define CTL_FD 3 /* the control socket's number in the server */
+#define HEADER_MAGIC 0x5745465446534844ull /* "WEFTFSHD" */
+#define OBJECT_MAX 4096
+#define NAME_MAX_LEN 4096
+
+/* Requests on the control socket. */
+struct fs_request {
+    uint32_t daemon;
+};
+
+/* Messages on a child socket towards the parent: the child's ack, or the
+ * exit code from the server. */
+enum { MSG_ACK = 1, MSG_EXIT = 2 };
+struct fs_msg {
+    int32_t kind;
+    int32_t value; /* ACK: 0 or a WEFT_E* code; EXIT: the exit code */
+    int32_t pid;
+};
+
+struct fs_header {
+    uint64_t magic;
+    uint64_t fn_offset;
+    uint64_t arg_size;
+    uint64_t arg_value; /* the pointer value, when arg_size is 0 */
+    uint32_t object_len;
+    uint32_t name_len;
+    int32_t parent_pid;
+    uint32_t daemon;
+};
+
+/* Tests: name an object nobody has, so the child cannot resolve fn (a
+ * function in a library loaded after the server started is the real case,
+ * and hard to produce in a test). Declared where used. */
+bool weft__forkserver_bad_object;
+
+/* ----------------------------------------------------------- plumbing */
+
+static int err_code(int e)
+{
+    switch (e) {
+    case ENOMEM:
+    case ENOBUFS:
+        return WEFT_ENOMEM;
+    case EPIPE:
+    case ECONNRESET:
+        return WEFT_EPIPE;
+    default:
+        return WEFT_EAGAIN;
+    }
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return err_code(errno);
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int read_all(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    while (len > 0) {
+        ssize_t n = recv(fd, p, len, 0);
+        if (n == 0)
+            return WEFT_EEOF;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return err_code(errno);
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* One message of `len` bytes with up to 3 fds attached. */
+static int send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * 3)];
+        struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof u);
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (nfds > 0) {
+        msg.msg_control = u.buf;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+        memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
+    }
+    ssize_t r;
+    do
+        r = sendmsg(sock, &msg, MSG_NOSIGNAL);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return err_code(errno);
+    return (size_t)r == len ? 0 : WEFT_EPIPE;
+}
+
+/* Receive exactly `len` bytes (a stream may split them) and up to `max`
+ * fds, close-on-exec, into fds (-1 where none came). Extra fds are closed.
+ * Returns the number of fds or a negative code (fds closed then). */
+static int recv_with_fds(int sock, void *buf, size_t len, int *fds, int max)
+{
+    for (int i = 0; i < max; i++)
+        fds[i] = -1;
+    int got = 0;
+    char *p = buf;
+    while (len > 0) {
+        union {
+            char buf[CMSG_SPACE(sizeof(int) * 4)];
+            struct cmsghdr align;
+        } u;
+        struct iovec iov = {.iov_base = p, .iov_len = len};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                             .msg_controllen = sizeof u.buf};
+        ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+        if (n < 0 && errno == EINTR)
+            continue;
+        for (struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL; cm;
+             cm = CMSG_NXTHDR(&msg, cm)) {
+            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                continue;
+            int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            for (int i = 0; i < k; i++) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(cm) + sizeof(int) * (size_t)i, sizeof fd);
+                if (got < max)
+                    fds[got++] = fd;
+                else
+                    close(fd);
+            }
+        }
+        if (n <= 0) {
+            int rc = n == 0 ? WEFT_EEOF : err_code(errno);
+            for (int i = 0; i < got; i++) {
+                close(fds[i]);
+                fds[i] = -1;
+            }
+            return rc;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return got;
+}
+
+/* ---------------------------------------------------- function references */
+
+/* A function is sent as the object that contains it (a shared library by
+ * the name it was loaded under; the program itself, which the loader
+ * lists first, as "") and its offset from that object's load address. The
+ * server is the same program, so the program's own functions always
+ * resolve; a library resolves if the server has it too (the program's
+ * dependencies do; one dlopen'ed after the server started does not). */
+struct fn_find {
+    uintptr_t addr;
+    const char *object; /* resolving: the wanted object's name */
+    bool first;
+    bool found;
+    uintptr_t base;
+    const char *found_name;
+};
+
+static bool object_contains(const struct dl_phdr_info *info, uintptr_t addr)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && addr >= lo && addr - lo < ph->p_memsz)
+            return true;
+    }
+    return false;
+}
+
+static int by_addr(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    struct fn_find *f = data;
+    bool program = f->first;
+    f->first = false;
+    if (!object_contains(info, f->addr))
+        return 0;
+    f->found = true;
+    f->base = info->dlpi_addr;
+    f->found_name = program || !info->dlpi_name ? "" : info->dlpi_name;
+    return 1;
+}
+
+static int by_name(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    struct fn_find *f = data;
+    bool program = f->first;
+    f->first = false;
+    const char *name = program || !info->dlpi_name ? "" : info->dlpi_name;
+    if (strcmp(name, f->object) != 0)
+        return 0;
+    f->found = true;
+    f->base = info->dlpi_addr;
+    return 1;
+}
+
+/* The object's name is copied into `object` (OBJECT_MAX bytes). */
+static int fn_locate(weft_process_fn fn, char *object, uint64_t *offset)
+{
+    Dl_info di;
+    struct fn_find f = {.addr = (uintptr_t)fn, .first = true};
+    /* dladdr answers "is it in any object" cheaply; the walk then finds
+     * the load bias (dladdr's base is the first mapping, which differs
+     * from the bias for non-PIE programs). */
+    if (!dladdr((void *)(uintptr_t)fn, &di))
+        return WEFT_ENOTSUP;
+    dl_iterate_phdr(by_addr, &f);
+    if (!f.found || strlen(f.found_name) >= OBJECT_MAX)
+        return WEFT_ENOTSUP;
+    strcpy(object, f.found_name);
+    *offset = (uint64_t)((uintptr_t)fn - f.base);
+    return 0;
+}
+
+static weft_process_fn fn_resolve(const char *object, uint64_t offset)
+{
+    struct fn_find f = {.object = object, .first = true};
+    dl_iterate_phdr(by_name, &f);
+    if (!f.found)
+        return NULL;
+    return (weft_process_fn)(f.base + (uintptr_t)offset);
+}
+
+/* ------------------------------------------------------------ the child */
+
+static void close_all_but(int keep)
+{
+    /* Everything from the server but the child socket and 0..2. */
+    if (keep > 3)
+        syscall(SYS_close_range, 3u, (unsigned)keep - 1, 0u);
+    if (syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0u) != 0) {
+        long max = sysconf(_SC_OPEN_MAX);
+        for (int fd = 3; fd < max && fd < 65536; fd++)
+            if (fd != keep)
+                close(fd);
+    }
+}
+
+static _Noreturn void child_fail(int sock, int rc)
+{
+    struct fs_msg m = {.kind = MSG_ACK, .value = rc, .pid = (int32_t)getpid()};
+    write_all(sock, &m, sizeof m);
+    /* The parent may be blocked writing the rest to us: SHUT_RD makes its
+     * writes fail now, although the server still holds this socket. */
+    shutdown(sock, SHUT_RD);
+    _exit(1);
+}
+
+/* Fds 0, 1 and 2 as the parent has them now: a mask byte says which are
+ * open, and those come attached in order. */
+static int child_stdio(int sock)
+{
+    unsigned char mask;
+    int fds[3];
+    int n = recv_with_fds(sock, &mask, 1, fds, 3);
+    if (n < 0)
+        return n;
+    int k = 0, rc = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!(mask & (1u << i))) {
+            close(i);
+            continue;
+        }
+        if (k >= n) {
+            rc = WEFT_EINVAL;
+            break;
+        }
+        if (dup2(fds[k], i) < 0)
+            rc = err_code(errno);
+        k++;
+    }
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    return rc;
+}
+
+static _Noreturn void child_main(int sock, bool daemon, pid_t server)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGCHLD, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (daemon) {
+        /* Relative to the server, which is single-threaded: the signal
+         * comes when the server dies, the usual way being that our parent
+         * died and the server killed us first anyway. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != server)
+            raise(SIGKILL);
+    }
+    close_all_but(sock);
+
+    struct fs_header h;
+    int rc = read_all(sock, &h, sizeof h);
+    if (rc)
+        child_fail(sock, rc);
+    if (h.magic != HEADER_MAGIC || h.object_len >= OBJECT_MAX || h.name_len >= NAME_MAX_LEN)
+        child_fail(sock, WEFT_EINVAL);
+    char object[OBJECT_MAX], name[NAME_MAX_LEN];
+    rc = read_all(sock, object, h.object_len);
+    if (rc)
+        child_fail(sock, rc);
+    object[h.object_len] = 0;
+    weft_process_fn fn = fn_resolve(object, h.fn_offset);
+    if (!fn)
+        child_fail(sock, WEFT_ENOTSUP);
+    rc = read_all(sock, name, h.name_len);
+    if (rc)
+        child_fail(sock, rc);
+    name[h.name_len] = 0;
+    void *arg = (void *)(uintptr_t)h.arg_value;
+    if (h.arg_size > 0) {
+        /* Freed by nobody: it lives as long as the child, as fn's arg. */
+        arg = malloc((size_t)h.arg_size);
+        if (!arg)
+            child_fail(sock, WEFT_ENOMEM);
+        rc = read_all(sock, arg, (size_t)h.arg_size);
+        if (rc)
+            child_fail(sock, rc);
+    }
+    rc = child_stdio(sock);
+    if (rc)
+        child_fail(sock, rc);
+    rc = weft__share_recv(&sock);
+    if (rc)
+        child_fail(sock, rc);
+    /* Our own pidfd, for the parent's signals: it names this process for
+     * as long as the parent keeps it, whoever reaps us and whatever pid
+     * the kernel hands out later (no race with pid reuse at all). */
+    int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    if (pidfd < 0)
+        child_fail(sock, WEFT_ENOTSUP);
+    struct fs_msg m = {.kind = MSG_ACK, .value = 0, .pid = (int32_t)getpid()};
+    rc = send_with_fds(sock, &m, sizeof m, &pidfd, 1);
+    close(pidfd);
+    close(sock);
+    if (rc)
+        _exit(1); /* the parent is gone, or will report the start failed */
+    weft__process_run_child(fn, arg, name, daemon, (pid_t)h.parent_pid);
+}
+
+/* ----------------------------------------------------------- the server */
+
+struct kid {
+    pid_t pid;
+    int sock; /* our copy of its child socket, for the exit code */
+    bool daemon;
+};
+
+static struct kid *g_kids;
+static size_t g_nkids, g_capkids;
+
+static void server_reap(void)
+{
+    for (;;) {
+        int st;
+        pid_t pid = waitpid(-1, &st, WNOHANG);
+        if (pid < 0 && errno == EINTR)
+            continue;
+        if (pid <= 0)
+            return;
+        for (size_t i = 0; i < g_nkids; i++) {
+            if (g_kids[i].pid != pid)
+                continue;
+            struct fs_msg m = {.kind = MSG_EXIT, .pid = pid,
+                               .value = WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st)};
+            /* Non-blocking: a parent that stopped reading (it closed the
+             * process, or was killed) must not stall the server. The
+             * message is small and the socket otherwise idle, so it fits. */
+            send(g_kids[i].sock, &m, sizeof m, MSG_NOSIGNAL | MSG_DONTWAIT);
+            close(g_kids[i].sock);
+            g_kids[i] = g_kids[--g_nkids];
+            break;
+        }
+    }
+}
+
+static void server_start_one(const struct fs_request *req, int sock, pid_t self)
+{
+    if (g_nkids == g_capkids) {
+        size_t cap = g_capkids ? 2 * g_capkids : 16;
+        struct kid *k = realloc(g_kids, cap * sizeof *k);
+        if (!k) {
+            struct fs_msg m = {.kind = MSG_ACK, .value = WEFT_ENOMEM};
+            write_all(sock, &m, sizeof m);
+            shutdown(sock, SHUT_RD);
+            close(sock);
+            return;
+        }
+        g_kids = k;
+        g_capkids = cap;
+    }
+    pid_t pid = fork();
+    if (pid == 0)
+        child_main(sock, req->daemon != 0, self);
+    if (pid < 0) {
+        struct fs_msg m = {.kind = MSG_ACK, .value = err_code(errno)};
+        write_all(sock, &m, sizeof m);
+        shutdown(sock, SHUT_RD);
+        close(sock);
+        return;
+    }
+    g_kids[g_nkids++] = (struct kid){.pid = pid, .sock = sock, .daemon = req->daemon != 0};
+}
+
+static _Noreturn void server_main(int ctl)
+{
+    pid_t self = getpid();
+    /* As Python's forkserver: a Ctrl-C for the program's process group is
+     * the parent's to handle, not the server's. */
+    signal(SIGINT, SIG_IGN);
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, NULL);
+    int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0 || write_all(ctl, "r", 1) != 0)
+        _exit(1);
+    for (;;) {
+        struct pollfd pf[2] = {{.fd = ctl, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+        if (poll(pf, 2, -1) < 0)
+            continue; /* EINTR */
+        if (pf[1].revents) {
+            struct signalfd_siginfo si;
+            while (read(sfd, &si, sizeof si) > 0)
+                ;
+            server_reap();
+        }
+        if (!pf[0].revents)
+            continue;
+        struct fs_request req;
+        int fd = -1;
+        int n = recv_with_fds(ctl, &req, sizeof req, &fd, 1);
+        if (n == 1) {
+            server_start_one(&req, fd, self);
+            continue;
+        }
+        if (n == 0)
+            continue; /* its socket was dropped (no fd left here): the parent reads EOF */
+        /* EOF: the parent is gone (it exited, or was killed). */
+        break;
+    }
+    for (size_t i = 0; i < g_nkids; i++)
+        if (g_kids[i].daemon)
+            kill(g_kids[i].pid, SIGKILL); /* unreaped: still our child */
+    _exit(0);
+}
+
+/* Runs in every program that links this file, before main(): in the
+ * server image (the program re-executed with the marker) it never
+ * returns. The marker carries the parent's pid as well, so a stray copy of
+ * it in some other program's environment is ignored. */
+__attribute__((constructor)) static void forkserver_ctor(void)
+{
+    const char *m = getenv(MARKER);
+    if (!m)
+        return;
+    int fd = -1, parent = 0;
+    bool ours = sscanf(m, "%d:%d", &fd, &parent) == 2 && fd == CTL_FD && parent == getppid();
+    struct stat st;
+    ours = ours && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+    unsetenv(MARKER);
+    if (!ours)
+        return;
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    server_main(fd);
+}
+
+/* ----------------------------------------------------------- the parent */
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static int g_ctl = -1;      /* our end of the control socket */
+static pid_t g_server;      /* the server, our child */
+static pid_t g_ctl_owner;   /* the process g_ctl belongs to */
+
+/* Tests: the server's pid (0 before one started). */
+pid_t weft__forkserver_pid(void);
+pid_t weft__forkserver_pid(void)
+{
+    pthread_mutex_lock(&g_lock);
+    pid_t pid = g_ctl_owner == getpid() ? g_server : 0;
+    pthread_mutex_unlock(&g_lock);
+    return pid;
+}
+
+bool weft__fs_supported(void)
+{
+    static int cached; /* 0 unknown, 1 yes, 2 no */
+    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (c == 0) {
+        int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+        if (fd >= 0)
+            close(fd);
+        c = fd >= 0 ? 1 : 2;
+        __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
+    }
+    return c == 1;
+}
+
+static void server_forget_locked(void)
+{
+    if (g_ctl >= 0 && g_ctl_owner == getpid()) {
+        close(g_ctl);
+        /* Our child: reap it if it has exited, so no zombie stays. */
+        waitpid(g_server, NULL, WNOHANG);
+    }
+    g_ctl = -1;
+    g_server = 0;
+    g_ctl_owner = 0;
+}
+
+/* Start the server, with g_lock held. */
+static int server_spawn_locked(void)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        return err_code(errno);
+    extern char **environ;
+    size_t n = 0;
+    while (environ && environ[n])
+        n++;
+    char **envp = malloc((n + 2) * sizeof *envp);
+    char marker[64];
+    if (!envp) {
+        close(sv[0]);
+        close(sv[1]);
+        return WEFT_ENOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], MARKER "=", sizeof MARKER) != 0)
+            envp[k++] = environ[i];
+    snprintf(marker, sizeof marker, MARKER "=%d:%d", CTL_FD, (int)getpid());
+    envp[k++] = marker;
+    envp[k] = NULL;
+    extern char *program_invocation_name;
+    char *argv[] = {program_invocation_name, NULL};
+
+    /* posix_spawn (a vfork-style clone) runs no atfork handlers and takes
+     * no lock another thread may hold: this is safe while the program runs
+     * threads. The control socket goes to fd 3, every other fd is closed
+     * (the server must not keep the program's pipes open), the signal mask
+     * is emptied and every signal is reset to its default. */
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    int rc = posix_spawn_file_actions_init(&fa);
+    if (rc == 0)
+        rc = posix_spawn_file_actions_adddup2(&fa, sv[1], CTL_FD);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    if (rc == 0)
+        rc = posix_spawn_file_actions_addclosefrom_np(&fa, CTL_FD + 1);
+#endif
+    if (rc == 0)
+        rc = posix_spawnattr_init(&at);
+    if (rc == 0) {
+        posix_spawnattr_setsigmask(&at, &none);
+        posix_spawnattr_setsigdefault(&at, &all);
+        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        pid_t pid;
+        rc = posix_spawn(&pid, "/proc/self/exe", &fa, &at, argv, envp);
+        posix_spawnattr_destroy(&at);
+        if (rc == 0)
+            g_server = pid;
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    free(envp);
+    close(sv[1]);
+    if (rc != 0) {
+        close(sv[0]);
+        return rc == ENOENT || rc == EACCES ? WEFT_ENOTSUP : err_code(rc);
+    }
+    /* The server says it is up: a failed exec shows as EOF here, not as
+     * a start that fails later for no visible reason. */
+    char c;
+    if (read_all(sv[0], &c, 1) != 0) {
+        close(sv[0]);
+        waitpid(g_server, NULL, 0);
+        g_server = 0;
+        return WEFT_EAGAIN;
+    }
+    g_ctl = sv[0];
+    g_ctl_owner = getpid();
+    return 0;
+}
+
+/* Hand the child's socket to the server, starting the server if needed.
+ * A server that died since (killed by someone) is replaced once. */
+static void register_atfork(void);
+
+static int server_request(bool daemon, int child_end)
+{
+    /* Registered here, not by a constructor: a forkserver child is forked
+     * from a server that ran inside weft's constructor, where a later
+     * constructor never ran. */
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_atfork);
+    struct fs_request req = {.daemon = daemon};
+    pthread_mutex_lock(&g_lock);
+    int rc = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (g_ctl < 0 || g_ctl_owner != getpid()) {
+            server_forget_locked();
+            rc = server_spawn_locked();
+            if (rc)
+                break;
+        }
+        rc = send_with_fds(g_ctl, &req, sizeof req, &child_end, 1);
+        if (rc != WEFT_EPIPE)
+            break;
+        server_forget_locked();
+    }
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
+static int send_stdio(int sock)
+{
+    unsigned char mask = 0;
+    int fds[3], n = 0;
+    for (int i = 0; i < 3; i++) {
+        if (fcntl(i, F_GETFD) >= 0) {
+            mask |= (unsigned char)(1u << i);
+            fds[n++] = i;
+        }
+    }
+    return send_with_fds(sock, &mask, 1, fds, n);
+}
+
+int weft__fs_start(const struct weft__fs_spec *spec, struct weft__fs_child *out)
+{
+    if (!weft__fs_supported())
+        return WEFT_ENOTSUP;
+    char *object = malloc(OBJECT_MAX);
+    if (!object)
+        return WEFT_ENOMEM;
+    struct fs_header h = {.magic = HEADER_MAGIC, .parent_pid = (int32_t)getpid(),
+                          .daemon = spec->daemon, .arg_size = spec->arg_size,
+                          .arg_value = spec->arg_size ? 0 : (uint64_t)(uintptr_t)spec->arg};
+    int rc = fn_locate(spec->fn, object, &h.fn_offset);
+    size_t name_len = strlen(spec->name);
+    if (rc == 0 && name_len >= NAME_MAX_LEN)
+        rc = WEFT_EINVAL;
+    if (rc) {
+        free(object);
+        return rc;
+    }
+    if (weft__forkserver_bad_object)
+        strcpy(object, "weft: no such object");
+    h.object_len = (uint32_t)strlen(object);
+    h.name_len = (uint32_t)name_len;
+
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        free(object);
+        return err_code(errno);
+    }
+    rc = server_request(spec->daemon, sv[1]);
+    close(sv[1]);
+    if (rc) {
+        close(sv[0]);
+        free(object);
+        return rc == WEFT_EPIPE ? WEFT_EAGAIN : rc;
+    }
+    /* From here on the child's ack decides: a write that fails means the
+     * child (or the server) gave up, and the ack says why. */
+    int wr = write_all(sv[0], &h, sizeof h);
+    if (!wr)
+        wr = write_all(sv[0], object, h.object_len);
+    if (!wr)
+        wr = write_all(sv[0], spec->name, name_len);
+    if (!wr && spec->arg_size)
+        wr = write_all(sv[0], spec->arg, spec->arg_size);
+    if (!wr)
+        wr = send_stdio(sv[0]);
+    if (!wr)
+        wr = weft__share_send(sv[0]);
+    free(object);
+
+    struct fs_msg m;
+    int pidfd = -1;
+    int got = recv_with_fds(sv[0], &m, sizeof m, &pidfd, 1);
+    if (got < 0 || m.kind != MSG_ACK) {
+        /* EOF, or the exit code of a child that died before it acked. */
+        rc = wr && wr != WEFT_EPIPE ? wr : WEFT_EAGAIN;
+    } else if (m.value != 0) {
+        rc = m.value;
+    } else if (got != 1) {
+        rc = WEFT_EAGAIN;
+    } else if (wr) {
+        rc = wr; /* cannot happen: the child acked everything we sent */
+    } else {
+        out->sock = sv[0];
+        out->pidfd = pidfd;
+        out->pid = (pid_t)m.pid;
+        return 0;
+    }
+    if (pidfd >= 0)
+        close(pidfd);
+    close(sv[0]);
+    return rc;
+}
+
+/* A fork child (weft's fork start method or the program's own fork) does
+ * not share its parent's server: it drops its copy of the control socket,
+ * so the server sees EOF when the parent dies whatever children it forked,
+ * and starts a server of its own when it needs one. */
+static void atfork_child(void)
+{
+    pthread_mutex_init(&g_lock, NULL);
+    if (g_ctl >= 0)
+        close(g_ctl);
+    g_ctl = -1;
+    g_server = 0;
+    g_ctl_owner = 0;
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, atfork_child);
+}
