@@ -264,6 +264,23 @@ START_TEST(plock_robust_exited_holder)
 }
 END_TEST
 
+/* A thread, not a process, that ends holding the lock. */
+static void *thread_exit_holding(void *arg)
+{
+    struct ctx *c = arg;
+    return (void *)(intptr_t)weft_plock_acquire(c->lock);
+}
+
+START_TEST(plock_robust_thread_exit)
+{
+    struct ctx *c = ctx_new();
+    ck_assert_int_eq(thread_rc(thread(thread_exit_holding, c)), 0);
+    WT_ERR(weft_plock_acquire(c->lock), WEFT_OWNER_DIED);
+    WT_OK(weft_plock_release(c->lock));
+    ctx_free(c);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- rlock */
 
 static int rlock_hold_and_die(void *arg)
@@ -818,7 +835,7 @@ START_TEST(pbarrier_bad_input)
 END_TEST
 
 WT_MAIN("shm_sync", 60, plock_single_process, plock_excludes_processes, plock_counter,
-        plock_robust_killed_holder, plock_robust_exited_holder, prlock_recursion_and_robust,
+        plock_robust_killed_holder, plock_robust_exited_holder, plock_robust_thread_exit, prlock_recursion_and_robust,
         psem_across_processes, psem_limits, pevent_across_processes, pcond_ping_pong,
         pcond_rules_and_timeouts, pcond_holder_dies, psync_bad_input, psync_child_free_is_noop,
         pbarrier_rounds, pbarrier_break, pbarrier_bad_input)
