@@ -15,6 +15,23 @@
 #include "weft/shm.h"
 #include "wt.h"
 
+/* A test that starts processes runs twice, under each start method: fork
+ * and forkserver (whose children get nothing but shared memory, the
+ * registered fds and arg_size copies, which is all these tests give). */
+#define METHOD_TEST(name)                                                               \
+    static void name##_body(void);                                                      \
+    START_TEST(name)                                                                    \
+    {                                                                                   \
+        static const enum weft_start_method methods[] = {WEFT_START_FORK,               \
+                                                         WEFT_START_FORKSERVER};        \
+        for (int m = 0; m < 2; m++) {                                                   \
+            WT_OK(weft_set_start_method(methods[m]));                                   \
+            name##_body();                                                              \
+        }                                                                               \
+    }                                                                                   \
+    END_TEST                                                                            \
+    static void name##_body(void)
+
 static int run_child(weft_process_fn fn, void *arg)
 {
     weft_process *p;
@@ -45,7 +62,7 @@ static int child_attach(void *arg)
     return 0;
 }
 
-START_TEST(shm_create_attach_child)
+METHOD_TEST(shm_create_attach_child)
 {
     weft_shm *s;
     WT_OK(weft_shm_create(&s, NULL, 10000));
@@ -84,7 +101,6 @@ START_TEST(shm_create_attach_child)
     weft_shm_free(s);
     weft__shared_free(name);
 }
-END_TEST
 
 START_TEST(shm_unlink_removes)
 {
@@ -127,7 +143,7 @@ static int child_other_user(void *arg)
     return 0;
 }
 
-START_TEST(shm_owner_only)
+METHOD_TEST(shm_owner_only)
 {
     /* A permissive umask changes nothing; a restrictive one does not stop
      * the owner from writing. */
@@ -157,7 +173,6 @@ START_TEST(shm_owner_only)
         weft_shm_free(s);
     }
 }
-END_TEST
 
 START_TEST(shm_random_names)
 {
@@ -314,14 +329,13 @@ static int64_t count_with(weft_process_fn fn, bool lock)
 }
 
 /* The test: 4 processes x 100,000 increments under the lock. */
-START_TEST(value_counter_400000)
+METHOD_TEST(value_counter_400000)
 {
     ck_assert_int_eq(count_with(increment_with_lock, true), PROCS * INCREMENTS);
     ck_assert_int_eq(count_with(increment_add, true), PROCS * INCREMENTS);
     /* Without a lock, add is still one atomic operation. */
     ck_assert_int_eq(count_with(increment_add, false), PROCS * INCREMENTS);
 }
-END_TEST
 
 START_TEST(value_types)
 {
@@ -424,7 +438,7 @@ static int hold_value_lock(void *arg)
     return 12;
 }
 
-START_TEST(value_lock_holder_killed)
+METHOD_TEST(value_lock_holder_killed)
 {
     weft_value *v;
     WT_OK(weft_value_new(&v, WEFT_CTYPE_I64, NULL, true));
@@ -444,7 +458,6 @@ START_TEST(value_lock_holder_killed)
     WT_OK(weft_prlock_release(weft_value_lock(v)));
     weft_value_free(v);
 }
-END_TEST
 
 /* Under the lock, adds 1 to every element; the parent checks that no
  * reader ever sees a half-updated array. */
@@ -474,7 +487,7 @@ static int bump_all(void *arg)
     return 0;
 }
 
-START_TEST(array_processes)
+METHOD_TEST(array_processes)
 {
     int32_t init[8] = {5, 5, 5, 5, 5, 5, 5, 5};
     weft_array *a;
@@ -523,7 +536,6 @@ START_TEST(array_processes)
     WT_ERR(weft_array_get(a, 0, &x), WEFT_EINVAL);
     weft_array_free(a);
 }
-END_TEST
 
 START_TEST(value_array_bad_input)
 {

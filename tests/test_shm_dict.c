@@ -14,6 +14,23 @@
 #include "weft/shm.h"
 #include "wt.h"
 
+/* A test that starts processes runs twice, under each start method: fork
+ * and forkserver (whose children get nothing but shared memory, the
+ * registered fds and arg_size copies, which is all these tests give). */
+#define METHOD_TEST(name)                                                               \
+    static void name##_body(void);                                                      \
+    START_TEST(name)                                                                    \
+    {                                                                                   \
+        static const enum weft_start_method methods[] = {WEFT_START_FORK,               \
+                                                         WEFT_START_FORKSERVER};        \
+        for (int m = 0; m < 2; m++) {                                                   \
+            WT_OK(weft_set_start_method(methods[m]));                                   \
+            name##_body();                                                              \
+        }                                                                               \
+    }                                                                                   \
+    END_TEST                                                                            \
+    static void name##_body(void)
+
 extern int weft__shm_dict_crash_at;
 weft_plock *weft__pdict_lock(weft_pdict *d);
 weft_plock *weft__plist_lock(weft_plist *l);
@@ -288,7 +305,7 @@ static void shared_free(struct shared *sh)
     weft__shared_free(sh);
 }
 
-START_TEST(pdict_plist_many_processes)
+METHOD_TEST(pdict_plist_many_processes)
 {
     struct shared *sh = shared_new(WRITERS * KEYS + 1, (WRITERS * KEYS + 1) * 2 * 64);
     weft_process *p[WRITERS];
@@ -330,7 +347,6 @@ START_TEST(pdict_plist_many_processes)
     free(last);
     shared_free(sh);
 }
-END_TEST
 
 /* ----------------------------------------------------------------- list */
 
@@ -473,7 +489,7 @@ static int list_room(weft_plist *l)
     return n;
 }
 
-START_TEST(pdict_crash_each_step)
+METHOD_TEST(pdict_crash_each_step)
 {
     /* 64 entries, 20 chunks: storage is the bound room() measures. */
     struct shared *sh = shared_new(64, 20 * WEFT_PDICT_CHUNK);
@@ -519,9 +535,8 @@ START_TEST(pdict_crash_each_step)
     }
     shared_free(sh);
 }
-END_TEST
 
-START_TEST(plist_crash_each_step)
+METHOD_TEST(plist_crash_each_step)
 {
     /* 64 items, 20 chunks. */
     struct shared *sh = shared_new(64, 20 * WEFT_PDICT_CHUNK);
@@ -562,7 +577,6 @@ START_TEST(plist_crash_each_step)
     }
     shared_free(sh);
 }
-END_TEST
 
 /* Holds the dict's and the list's own locks and is SIGKILLed from outside. */
 static int hold_locks(void *arg)
@@ -576,7 +590,7 @@ static int hold_locks(void *arg)
     return 11;
 }
 
-START_TEST(pdict_plist_killed_holder)
+METHOD_TEST(pdict_plist_killed_holder)
 {
     struct shared *sh = shared_new(8, 1000);
     base_state(sh);
@@ -594,7 +608,6 @@ START_TEST(pdict_plist_killed_holder)
     ck_assert_uint_eq(weft_plist_len(sh->l), 2);
     shared_free(sh);
 }
-END_TEST
 
 START_TEST(pdict_plist_bad_input)
 {

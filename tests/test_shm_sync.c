@@ -12,6 +12,23 @@
 #include "weft/shm.h"
 #include "wt.h"
 
+/* A test that starts processes runs twice, under each start method: fork
+ * and forkserver (whose children get nothing but shared memory, the
+ * registered fds and arg_size copies, which is all these tests give). */
+#define METHOD_TEST(name)                                                               \
+    static void name##_body(void);                                                      \
+    START_TEST(name)                                                                    \
+    {                                                                                   \
+        static const enum weft_start_method methods[] = {WEFT_START_FORK,               \
+                                                         WEFT_START_FORKSERVER};        \
+        for (int m = 0; m < 2; m++) {                                                   \
+            WT_OK(weft_set_start_method(methods[m]));                                   \
+            name##_body();                                                              \
+        }                                                                               \
+    }                                                                                   \
+    END_TEST                                                                            \
+    static void name##_body(void)
+
 static weft_process *spawn(weft_process_fn fn, void *arg)
 {
     weft_process *p;
@@ -138,7 +155,7 @@ static void *release_from_thread(void *arg)
     return (void *)(intptr_t)weft_plock_release(c->lock);
 }
 
-START_TEST(plock_excludes_processes)
+METHOD_TEST(plock_excludes_processes)
 {
     struct ctx *c = ctx_new();
     weft_process *p = spawn(hold_lock, c);
@@ -157,7 +174,6 @@ START_TEST(plock_excludes_processes)
     WT_OK(weft_plock_release(c->lock));
     ctx_free(c);
 }
-END_TEST
 
 enum { ROUNDS = 20000, WORKERS = 4 };
 
@@ -176,7 +192,7 @@ static int add_under_lock(void *arg)
     return 0;
 }
 
-START_TEST(plock_counter)
+METHOD_TEST(plock_counter)
 {
     struct ctx *c = ctx_new();
     weft_process *p[WORKERS];
@@ -187,7 +203,6 @@ START_TEST(plock_counter)
     ck_assert_int_eq(c->counter, (long)WORKERS * ROUNDS);
     ctx_free(c);
 }
-END_TEST
 
 /* Blocks in acquire until the holder dies; reports what acquire said. */
 static int wait_lock(void *arg)
@@ -211,7 +226,7 @@ static int hold_and_die(void *arg)
     return 11;
 }
 
-START_TEST(plock_robust_killed_holder)
+METHOD_TEST(plock_robust_killed_holder)
 {
     struct ctx *c = ctx_new();
     weft_process *holder = spawn(hold_and_die, c);
@@ -245,7 +260,6 @@ START_TEST(plock_robust_killed_holder)
     }
     ctx_free(c);
 }
-END_TEST
 
 /* A holder that returns without releasing: the same as dying. */
 static int exit_holding(void *arg)
@@ -254,7 +268,7 @@ static int exit_holding(void *arg)
     return weft_plock_acquire(c->lock) == 0 ? 0 : 10;
 }
 
-START_TEST(plock_robust_exited_holder)
+METHOD_TEST(plock_robust_exited_holder)
 {
     struct ctx *c = ctx_new();
     ck_assert_int_eq(run_child(exit_holding, c), 0);
@@ -262,7 +276,6 @@ START_TEST(plock_robust_exited_holder)
     WT_OK(weft_plock_release(c->lock));
     ctx_free(c);
 }
-END_TEST
 
 /* A thread, not a process, that ends holding the lock. */
 static void *thread_exit_holding(void *arg)
@@ -312,7 +325,7 @@ static int rlock_try(void *arg)
     return 0;
 }
 
-START_TEST(prlock_recursion_and_robust)
+METHOD_TEST(prlock_recursion_and_robust)
 {
     struct ctx *c = ctx_new();
     weft_prlock *r = c->rlock;
@@ -351,7 +364,6 @@ START_TEST(prlock_recursion_and_robust)
     WT_OK(weft_prlock_release(r));
     ctx_free(c);
 }
-END_TEST
 
 /* ------------------------------------------------------------ semaphore */
 
@@ -366,7 +378,7 @@ static int sem_take_two(void *arg)
     return 0;
 }
 
-START_TEST(psem_across_processes)
+METHOD_TEST(psem_across_processes)
 {
     struct ctx *c = ctx_new();
     ck_assert_uint_eq(weft_psem_value(c->sem), 0);
@@ -404,7 +416,6 @@ START_TEST(psem_across_processes)
     ck_assert_uint_eq(weft_psem_value(b), 2);
     weft_psem_free(b);
 }
-END_TEST
 
 /* A permit count shared by 4 processes: never more than 2 inside. */
 struct inside {
@@ -431,7 +442,7 @@ static int limited(void *arg)
     return 0;
 }
 
-START_TEST(psem_limits)
+METHOD_TEST(psem_limits)
 {
     struct inside *in = weft__shared_alloc(sizeof *in);
     WT_OK(weft_psem_new_bounded(&in->sem, 2));
@@ -446,7 +457,6 @@ START_TEST(psem_limits)
     weft_psem_free(in->sem);
     weft__shared_free(in);
 }
-END_TEST
 
 /* ---------------------------------------------------------------- event */
 
@@ -457,7 +467,7 @@ static int event_waiter(void *arg)
     return weft_pevent_wait(c->go, WEFT_FOREVER) == 0 ? 0 : 11;
 }
 
-START_TEST(pevent_across_processes)
+METHOD_TEST(pevent_across_processes)
 {
     struct ctx *c = ctx_new();
     ck_assert(!weft_pevent_is_set(c->go));
@@ -478,7 +488,6 @@ START_TEST(pevent_across_processes)
     WT_ERR(weft_pevent_wait(c->go, NAN), WEFT_EINVAL);
     ctx_free(c);
 }
-END_TEST
 
 /* ------------------------------------------------------------ condition */
 
@@ -511,7 +520,7 @@ static bool flag_even(void *arg)
     return c->flag % 2 == 0;
 }
 
-START_TEST(pcond_ping_pong)
+METHOD_TEST(pcond_ping_pong)
 {
     struct ctx *c = ctx_new();
     c->flag = 0;
@@ -532,7 +541,6 @@ START_TEST(pcond_ping_pong)
     ck_assert_int_eq(c->flag, 20);
     ctx_free(c);
 }
-END_TEST
 
 static bool never(void *arg)
 {
@@ -608,7 +616,7 @@ static void *kill_when_held(void *arg)
     return (void *)(intptr_t)weft_process_kill(k->p);
 }
 
-START_TEST(pcond_holder_dies)
+METHOD_TEST(pcond_holder_dies)
 {
     struct ctx *c = ctx_new();
     struct killer k = {c, spawn(cond_notify_and_die, c)};
@@ -630,7 +638,6 @@ START_TEST(pcond_holder_dies)
     ck_assert_int_eq(reap(k.p), -SIGKILL);
     ctx_free(c);
 }
-END_TEST
 
 START_TEST(psync_bad_input)
 {
@@ -694,7 +701,7 @@ static int child_frees(void *arg)
     return 0;
 }
 
-START_TEST(psync_child_free_is_noop)
+METHOD_TEST(psync_child_free_is_noop)
 {
     struct ctx *c = ctx_new();
     ck_assert_int_eq(run_child(child_frees, c), 0);
@@ -707,7 +714,6 @@ START_TEST(psync_child_free_is_noop)
     WT_OK(weft_pevent_set(c->go));
     ctx_free(c);
 }
-END_TEST
 
 /* -------------------------------------------------------------- barrier */
 
@@ -733,7 +739,7 @@ static int barrier_party(void *arg)
     return 0;
 }
 
-START_TEST(pbarrier_rounds)
+METHOD_TEST(pbarrier_rounds)
 {
     struct bar *x = weft__shared_alloc(sizeof *x);
     WT_OK(weft_pbarrier_new(&x->b, BPARTIES));
@@ -753,7 +759,6 @@ START_TEST(pbarrier_rounds)
     weft_pbarrier_free(x->b);
     weft__shared_free(x);
 }
-END_TEST
 
 static int barrier_expect_broken(void *arg)
 {
@@ -773,7 +778,7 @@ static void wait_waiting(weft_pbarrier *b, unsigned n)
         sched_yield();
 }
 
-START_TEST(pbarrier_break)
+METHOD_TEST(pbarrier_break)
 {
     struct ctx *c = ctx_new();
     weft_pbarrier *b = c->bar;
@@ -809,7 +814,6 @@ START_TEST(pbarrier_break)
 
     ctx_free(c);
 }
-END_TEST
 
 START_TEST(pbarrier_bad_input)
 {
