@@ -17,6 +17,12 @@
  *
  * time.sleep(2) is scaled to 20 ms. The workers print their pids, and the
  * parent checks each exit code (0: the function returned 0).
+ *
+ * The children start with the default method, forkserver (as Python 3.14):
+ * each is forked from a clean server process, not from this one, so it
+ * gets none of main()'s memory. The argument is the worker's number cast
+ * to a pointer, a value that means the same in any process; a struct would
+ * go by copy (weft_process_opts.arg_size).
  */
 #include <stdint.h>
 #include <stdio.h>
