@@ -17,7 +17,7 @@
  *       fd it got from the server. The server keeps a copy of the child
  *       socket until it has reaped the child;
  *   parent -> child (child socket, a stream): the header (the function as
- *       object + offset, the arg bytes, name, daemon, parent pid), the
+ *       object + offset, name, daemon, parent pid), the arg bytes, the
  *       parent's current fds 0, 1 and 2, and weft__share_send's transfer;
  *   child -> parent: an ack (0 and its pid, with a pidfd of itself in
  *       SCM_RIGHTS; or an error code), then the child runs fn;
@@ -38,10 +38,8 @@
  * arms PR_SET_PDEATHSIG against the server, in case the server itself is
  * killed.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <link.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -59,6 +57,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "internal/fnref.h"
 #include "internal/share.h"
 #include "weft/common.h"
 #include "weft/process.h"
@@ -84,7 +83,6 @@ _Noreturn void weft__process_run_child(weft_process_fn fn, void *arg, const char
 #define MARKER "WEFT_FORKSERVER"
 #define CTL_FD 3 /* the control socket's number in the server */
 #define HEADER_MAGIC 0x5745465446534844ull /* "WEFTFSHD" */
-#define OBJECT_MAX 4096
 #define NAME_MAX_LEN 4096
 
 /* Requests on the control socket. */
@@ -101,12 +99,16 @@ struct fs_msg {
     int32_t pid;
 };
 
+/* fn goes as a function reference (internal/fnref.h): the object that
+ * contains it and the offset in it, since the server's layout is not ours
+ * (ASLR). The program's own functions always resolve there; a library's
+ * resolve if the server loaded it too (the program's dependencies do, one
+ * it dlopen'ed does not). */
 struct fs_header {
     uint64_t magic;
-    uint64_t fn_offset;
+    weft__fnref fn;
     uint64_t arg_size;
     uint64_t arg_value; /* the pointer value, when arg_size is 0 */
-    uint32_t object_len;
     uint32_t name_len;
     int32_t parent_pid;
     uint32_t daemon;
@@ -243,89 +245,6 @@ static int recv_with_fds(int sock, void *buf, size_t len, int *fds, int max)
     return got;
 }
 
-/* ---------------------------------------------------- function references */
-
-/* A function is sent as the object that contains it (a shared library by
- * the name it was loaded under; the program itself, which the loader
- * lists first, as "") and its offset from that object's load address. The
- * server is the same program, so the program's own functions always
- * resolve; a library resolves if the server has it too (the program's
- * dependencies do; one dlopen'ed after the server started does not). */
-struct fn_find {
-    uintptr_t addr;
-    const char *object; /* resolving: the wanted object's name */
-    bool first;
-    bool found;
-    uintptr_t base;
-    const char *found_name;
-};
-
-static bool object_contains(const struct dl_phdr_info *info, uintptr_t addr)
-{
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-        if (ph->p_type == PT_LOAD && addr >= lo && addr - lo < ph->p_memsz)
-            return true;
-    }
-    return false;
-}
-
-static int by_addr(struct dl_phdr_info *info, size_t size, void *data)
-{
-    (void)size;
-    struct fn_find *f = data;
-    bool program = f->first;
-    f->first = false;
-    if (!object_contains(info, f->addr))
-        return 0;
-    f->found = true;
-    f->base = info->dlpi_addr;
-    f->found_name = program || !info->dlpi_name ? "" : info->dlpi_name;
-    return 1;
-}
-
-static int by_name(struct dl_phdr_info *info, size_t size, void *data)
-{
-    (void)size;
-    struct fn_find *f = data;
-    bool program = f->first;
-    f->first = false;
-    const char *name = program || !info->dlpi_name ? "" : info->dlpi_name;
-    if (strcmp(name, f->object) != 0)
-        return 0;
-    f->found = true;
-    f->base = info->dlpi_addr;
-    return 1;
-}
-
-/* The object's name is copied into `object` (OBJECT_MAX bytes). */
-static int fn_locate(weft_process_fn fn, char *object, uint64_t *offset)
-{
-    Dl_info di;
-    struct fn_find f = {.addr = (uintptr_t)fn, .first = true};
-    /* dladdr answers "is it in any object" cheaply; the walk then finds
-     * the load bias (dladdr's base is the first mapping, which differs
-     * from the bias for non-PIE programs). */
-    if (!dladdr((void *)(uintptr_t)fn, &di))
-        return WEFT_ENOTSUP;
-    dl_iterate_phdr(by_addr, &f);
-    if (!f.found || strlen(f.found_name) >= OBJECT_MAX)
-        return WEFT_ENOTSUP;
-    strcpy(object, f.found_name);
-    *offset = (uint64_t)((uintptr_t)fn - f.base);
-    return 0;
-}
-
-static weft_process_fn fn_resolve(const char *object, uint64_t offset)
-{
-    struct fn_find f = {.object = object, .first = true};
-    dl_iterate_phdr(by_name, &f);
-    if (!f.found)
-        return NULL;
-    return (weft_process_fn)(f.base + (uintptr_t)offset);
-}
-
 /* ------------------------------------------------------------ the child */
 
 static void close_all_but(int keep)
@@ -400,14 +319,10 @@ static _Noreturn void child_main(int sock, bool daemon, pid_t server)
     int rc = read_all(sock, &h, sizeof h);
     if (rc)
         child_fail(sock, rc);
-    if (h.magic != HEADER_MAGIC || h.object_len >= OBJECT_MAX || h.name_len >= NAME_MAX_LEN)
+    if (h.magic != HEADER_MAGIC || h.name_len >= NAME_MAX_LEN)
         child_fail(sock, WEFT_EINVAL);
-    char object[OBJECT_MAX], name[NAME_MAX_LEN];
-    rc = read_all(sock, object, h.object_len);
-    if (rc)
-        child_fail(sock, rc);
-    object[h.object_len] = 0;
-    weft_process_fn fn = fn_resolve(object, h.fn_offset);
+    char name[NAME_MAX_LEN];
+    weft_process_fn fn = (weft_process_fn)weft__fnref_resolve(&h.fn);
     if (!fn)
         child_fail(sock, WEFT_ENOTSUP);
     rc = read_all(sock, name, h.name_len);
@@ -739,42 +654,31 @@ int weft__fs_start(const struct weft__fs_spec *spec, struct weft__fs_child *out)
 {
     if (!weft__fs_supported())
         return WEFT_ENOTSUP;
-    char *object = malloc(OBJECT_MAX);
-    if (!object)
-        return WEFT_ENOMEM;
     struct fs_header h = {.magic = HEADER_MAGIC, .parent_pid = (int32_t)getpid(),
                           .daemon = spec->daemon, .arg_size = spec->arg_size,
                           .arg_value = spec->arg_size ? 0 : (uint64_t)(uintptr_t)spec->arg};
-    int rc = fn_locate(spec->fn, object, &h.fn_offset);
+    int rc = weft__fnref_make(&h.fn, (weft__fnptr)spec->fn);
     size_t name_len = strlen(spec->name);
     if (rc == 0 && name_len >= NAME_MAX_LEN)
         rc = WEFT_EINVAL;
-    if (rc) {
-        free(object);
+    if (rc)
         return rc;
-    }
     if (weft__forkserver_bad_object)
-        strcpy(object, "weft: no such object");
-    h.object_len = (uint32_t)strlen(object);
+        strcpy(h.fn.object, "weft: no such object");
     h.name_len = (uint32_t)name_len;
 
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-        free(object);
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         return err_code(errno);
-    }
     rc = server_request(spec->daemon, sv[1]);
     close(sv[1]);
     if (rc) {
         close(sv[0]);
-        free(object);
         return rc == WEFT_EPIPE ? WEFT_EAGAIN : rc;
     }
     /* From here on the child's ack decides: a write that fails means the
      * child (or the server) gave up, and the ack says why. */
     int wr = write_all(sv[0], &h, sizeof h);
-    if (!wr)
-        wr = write_all(sv[0], object, h.object_len);
     if (!wr)
         wr = write_all(sv[0], spec->name, name_len);
     if (!wr && spec->arg_size)
@@ -783,7 +687,6 @@ int weft__fs_start(const struct weft__fs_spec *spec, struct weft__fs_child *out)
         wr = send_stdio(sv[0]);
     if (!wr)
         wr = weft__share_send(sv[0]);
-    free(object);
 
     struct fs_msg m;
     int pidfd = -1;
