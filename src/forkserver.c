@@ -518,12 +518,15 @@ bool weft__fs_supported(void)
     return c == 1;
 }
 
+/* Called once the server is known dead (its end of the control socket is
+ * closed: it is exiting), or in a fork child, where it is not ours. */
 static void server_forget_locked(void)
 {
     if (g_ctl >= 0 && g_ctl_owner == getpid()) {
         close(g_ctl);
-        /* Our child: reap it if it has exited, so no zombie stays. */
-        waitpid(g_server, NULL, WNOHANG);
+        /* Our child, exiting: reap it so no zombie stays. */
+        while (waitpid(g_server, NULL, 0) < 0 && errno == EINTR)
+            ;
     }
     g_ctl = -1;
     g_server = 0;
@@ -693,9 +696,11 @@ int weft__fs_start(const struct weft__fs_spec *spec, struct weft__fs_child *out)
     int got = recv_with_fds(sv[0], &m, sizeof m, &pidfd, 1);
     if (got < 0 || m.kind != MSG_ACK) {
         /* EOF, or the exit code of a child that died before it acked. */
-        rc = wr && wr != WEFT_EPIPE ? wr : WEFT_EAGAIN;
+        rc = wr == WEFT_ENOMEM ? wr : WEFT_EAGAIN;
     } else if (m.value != 0) {
-        rc = m.value;
+        /* The documented refusals; anything else of the child's set-up
+         * (its end of the hand-over failed) is a passing one. */
+        rc = m.value == WEFT_ENOMEM || m.value == WEFT_ENOTSUP ? m.value : WEFT_EAGAIN;
     } else if (got != 1) {
         rc = WEFT_EAGAIN;
     } else if (wr) {

@@ -372,8 +372,45 @@ START_TEST(fs_server_gone_with_parent)
 }
 END_TEST
 
+/* Somebody kills the server: a running non-daemon child goes on as an
+ * orphan and its exit code is lost (255, as with fork when someone else
+ * reaped the child), a daemon child dies with the server, and the next
+ * start gets a new server. */
+START_TEST(fs_server_killed)
+{
+    signal(SIGTERM, SIG_DFL);
+    int fds[2];
+    make_pipe(fds, true, false);
+    weft_process_opts o = {.arg_size = sizeof fds[0], .daemon = WEFT_DAEMON_NO};
+    weft_process *orphan = start(block_on_pipe, &fds[0], &o);
+    o.daemon = WEFT_DAEMON_YES;
+    weft_process *daemon = start(block_on_pipe, &fds[0], &o);
+    pid_t server = weft__forkserver_pid();
+    ck_assert_int_gt(server, 0);
+    ck_assert_int_eq(kill(server, SIGKILL), 0);
+    WT_OK(weft_process_join(daemon, 30));
+    int code;
+    WT_OK(weft_process_exitcode(daemon, &code));
+    ck_assert_int_eq(code, 255);
+    ck_assert(weft_process_is_alive(orphan));
+    WT_ERR(weft_process_join(orphan, 0.02), WEFT_ETIMEDOUT);
+    /* Signals still reach it, through its pidfd. */
+    WT_OK(weft_process_terminate(orphan));
+    WT_OK(weft_process_join(orphan, 30));
+    WT_OK(weft_process_exitcode(orphan, &code));
+    ck_assert_int_eq(code, 255);
+    WT_OK(weft_process_close(orphan));
+    WT_OK(weft_process_close(daemon));
+    ck_assert_int_eq(exit_of(return_arg, (void *)6), 6);
+    ck_assert_int_ne(weft__forkserver_pid(), server);
+    close_pipe_end(fds[0]);
+    close(fds[1]);
+}
+END_TEST
+
 WT_MAIN("forkserver", 60, process_exit_codes, process_killed, process_terminated,
         process_join_timeout, process_join_without_pidfd, process_free_running,
         process_daemon_dies_with_parent, process_non_daemon_survives, process_names,
         process_bad_input, fs_start_method, fs_busy_threads, fs_arg_copy, fs_unresolvable,
-        fs_stdout_followed, fs_share_reaches_child, fs_server_gone_with_parent)
+        fs_stdout_followed, fs_share_reaches_child, fs_server_gone_with_parent,
+        fs_server_killed)
