@@ -684,7 +684,11 @@ static int wait_final(weft_future *f, double timeout, uint32_t *state)
             .what = f,
         };
         int64_t deadline = weft__deadline(timeout);
-        for (;;) {
+        if (f->owner && f->owner->help && weft__park_should_spin()) {
+            f->owner->help(f, f->owner_ctx, deadline);
+            s = load_state(f);
+        }
+        for (; !is_final(s);) {
             int rc = weft__park(&f->state, &spec, deadline, NULL);
             /* A coroutine's cancellation is delivered even if the future
              * ended at the same moment (asyncio does so too); only a

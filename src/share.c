@@ -93,9 +93,11 @@ static void fork_parent(void)
     pthread_mutex_unlock(&g_lock);
 }
 
+/* The child's only thread took the lock in fork_prepare: it releases it
+ * (re-initialising it instead would leave TSan believing it still held). */
 static void fork_child(void)
 {
-    pthread_mutex_init(&g_lock, NULL);
+    pthread_mutex_unlock(&g_lock);
 }
 
 static void init_once(void)

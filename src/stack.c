@@ -165,9 +165,11 @@ static void fork_parent(void)
     pthread_mutex_unlock(&mu);
 }
 
+/* The child's only thread took the lock in fork_prepare: it releases it
+ * (re-initialising it instead would leave TSan believing it still held). */
 static void fork_child(void)
 {
-    pthread_mutex_init(&mu, NULL);
+    pthread_mutex_unlock(&mu);
 }
 
 static void init_once(void)

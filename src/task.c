@@ -434,7 +434,7 @@ static void owner_destroy(weft_future *f, void *ctx)
     free(t);
 }
 
-static const weft__future_owner task_owner = {owner_cancel, owner_destroy};
+static const weft__future_owner task_owner = {.cancel = owner_cancel, .destroy = owner_destroy};
 
 /* ------------------------------------------------------------ the API */
 

@@ -28,7 +28,11 @@
  *
  * Transport: tasks and results travel through two rings in shared memory,
  * with futex wake-ups for sleeping workers and an eventfd for the parent's
- * collector thread, written only when it sleeps. A task or result larger
+ * collector thread, written only when it sleeps. A thread that waits on one
+ * of the pool's futures first takes results off the ring itself for up to
+ * 50 us (on a machine with more than one CPU), so a short task's round
+ * trip needs no thread to wake: done callbacks may therefore run in such a
+ * waiting thread as well as in the pool's collector thread. A task or result larger
  * than a quarter of its ring (opts.ring_bytes) is refused: WEFT_EMSGSIZE
  * for a submit, and the task's future fails with WEFT_EMSGSIZE for a
  * result.

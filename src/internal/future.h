@@ -2,6 +2,8 @@
 #ifndef WEFT_INTERNAL_FUTURE_H
 #define WEFT_INTERNAL_FUTURE_H
 
+#include <stdint.h>
+
 #include "weft/executor.h"
 #include "weft/future.h"
 
@@ -71,6 +73,13 @@ void *weft__future_task_ctx_swap(void *ctx);
 typedef struct weft__future_owner {
     bool (*cancel)(weft_future *f, void *ctx);
     void (*destroy)(weft_future *f, void *ctx);
+    /* Optional: a thread (never a coroutine) about to sleep on f calls
+     * help(f, ctx, deadline) first. The owner may do, for a while, the work
+     * that completes f (a process pool's waiter takes results off the ring
+     * itself rather than wait for the pool's thread to wake and hand them
+     * over); it returns when f is done or it gives up, and the wait goes on
+     * as usual. */
+    void (*help)(weft_future *f, void *ctx, int64_t deadline);
 } weft__future_owner;
 
 void weft__future_set_owner(weft_future *f, const weft__future_owner *owner, void *ctx);
