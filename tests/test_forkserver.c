@@ -127,6 +127,38 @@ START_TEST(fs_busy_threads)
 }
 END_TEST
 
+/* Threads starting children at once share one server; every child gets
+ * its own argument and every exit code comes back to its own object. */
+static void *starter(void *arg)
+{
+    int base = *(int *)arg;
+    for (int k = 0; k < 6; k++) {
+        int want = base + k;
+        weft_process *p;
+        WT_OK(weft_process_new(&p, return_arg, (void *)(intptr_t)want, NULL));
+        WT_OK(weft_process_start(p));
+        WT_OK(weft_process_join(p, 60));
+        int code = -1;
+        WT_OK(weft_process_exitcode(p, &code));
+        ck_assert_int_eq(code, want);
+        WT_OK(weft_process_close(p));
+    }
+    return NULL;
+}
+
+START_TEST(fs_concurrent_starts)
+{
+    pthread_t t[4];
+    int base[4];
+    for (int i = 0; i < 4; i++) {
+        base[i] = 10 * (i + 1);
+        ck_assert_int_eq(pthread_create(&t[i], NULL, starter, &base[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+}
+END_TEST
+
 /* ------------------------------------------------------- arguments by copy */
 
 struct blob {
@@ -413,4 +445,4 @@ WT_MAIN("forkserver", 60, process_exit_codes, process_killed, process_terminated
         process_daemon_dies_with_parent, process_non_daemon_survives, process_names,
         process_bad_input, fs_start_method, fs_busy_threads, fs_arg_copy, fs_unresolvable,
         fs_stdout_followed, fs_share_reaches_child, fs_server_gone_with_parent,
-        fs_server_killed)
+        fs_server_killed, fs_concurrent_starts)
