@@ -46,7 +46,9 @@
  *   Costs: the server's start (a few milliseconds, once per process that
  *   uses it), then per child a fork of the small server and the hand-over.
  *   Needs Linux 5.3 (pidfd_open); without it the default is fork and
- *   asking for forkserver is WEFT_ENOTSUP. One server serves one process;
+ *   asking for forkserver is WEFT_ENOTSUP (as it is when /proc/self/exe
+ *   cannot be executed). The server ignores SIGINT, as Python's does: a
+ *   Ctrl-C is the parent's to handle. One server serves one process;
  *   a child that starts children has a server of its own (and a fork
  *   child does not share its parent's). The server ends when the process
  *   that started it ends (however it ends).
