@@ -1238,6 +1238,8 @@ int weft_process_pool_new(weft_executor **out, const weft_process_pool_opts *opt
 {
     weft_process_pool_opts o = opts ? *opts : (weft_process_pool_opts){0};
     if (!out || o.max_workers > 4096 || (o.initarg_size && !o.initarg) ||
+        (o.start_method != WEFT_START_DEFAULT && o.start_method != WEFT_START_FORK &&
+         o.start_method != WEFT_START_FORKSERVER) ||
         o.initarg_size > UINT32_MAX || o.ring_bytes > ((size_t)1 << 31))
         return WEFT_EINVAL;
     unsigned n = o.max_workers ? o.max_workers : weft_cpu_count();
@@ -1253,6 +1255,7 @@ int weft_process_pool_new(weft_executor **out, const weft_process_pool_opts *opt
     p->refs = 1;
     weft_event_init(&p->done);
     p->popts.daemon = WEFT_DAEMON_YES;
+    p->popts.start_method = o.start_method;
     int r = WEFT_ENOMEM;
     p->procs = calloc(n, sizeof *p->procs);
     p->pidfds = malloc(n * sizeof *p->pidfds);

@@ -6,6 +6,7 @@
 
 #include "wt.h"
 #include "weft/procpool.h"
+#include "weft/shm.h"
 
 static int square(void *arg, void **result)
 {
@@ -28,15 +29,16 @@ static int square_item(const void *in, void *out)
     return 0;
 }
 
-/* Blocks on a pipe nobody writes until the test lets it go. */
-static int g_block[2];
-
+/* Blocks until the test sets the shared event it gets (made before the
+ * pool, so the workers have it under either start method). */
 static int block(void *arg, void **result)
 {
-    char c;
-    while (read(g_block[0], &c, 1) < 0 && errno == EINTR)
-        ;
-    return 0;
+    weft_bytes *in = arg;
+    weft_pevent *ev;
+    if (!in || in->len != sizeof ev)
+        return WEFT_EINVAL;
+    memcpy(&ev, in->data, sizeof ev);
+    return weft_pevent_wait(ev, WEFT_FOREVER);
 }
 
 static weft_bytes *int_bytes(int v)
@@ -240,11 +242,14 @@ END_TEST
 
 START_TEST(terminate_and_timeouts)
 {
-    ck_assert_int_eq(pipe(g_block), 0);
+    weft_pevent *release;
+    WT_OK(weft_pevent_new(&release));
     weft_pool *p = new_pool(1);
-    weft_bytes *r = (weft_bytes *)1;
+    weft_bytes *r = (weft_bytes *)1, *ev;
+    WT_OK(weft_bytes_new(&ev, &release, sizeof release));
     /* apply's timeout: the task goes on, the call returns. */
-    WT_ERR(weft_pool_apply(p, block, NULL, &r, 0.01), WEFT_ETIMEDOUT);
+    WT_ERR(weft_pool_apply(p, block, ev, &r, 0.01), WEFT_ETIMEDOUT);
+    weft_bytes_free(ev);
     ck_assert_ptr_null(r);
     weft_future *f;
     WT_OK(weft_pool_apply_async(p, square, NULL, NULL, NULL, NULL, &f));
@@ -264,8 +269,7 @@ START_TEST(terminate_and_timeouts)
     WT_ERR(weft_pool_apply(p, square, NULL, &r, 0), WEFT_ESHUTDOWN);
     WT_ERR(weft_pool_apply_async(p, square, NULL, NULL, NULL, NULL, NULL), WEFT_ESHUTDOWN);
     weft_pool_free(p);
-    close(g_block[0]);
-    close(g_block[1]);
+    weft_pevent_free(release);
 }
 END_TEST
 

@@ -11,6 +11,7 @@
 
 #include "wt.h"
 #include "weft/procpool.h"
+#include "weft/shm.h"
 
 static int square(void *arg, void **result)
 {
@@ -61,10 +62,21 @@ static int fail_at_777(const void *in, void *out)
     return 0;
 }
 
+/* The start method of the pools a test makes: the default (forkserver), or
+ * fork for the tests that run under both (FOR_BOTH_METHODS). */
+static int g_method;
+
+#define FOR_BOTH_METHODS                                                                \
+    for (int wt_m_ = 0; wt_m_ < 2 && ((g_method = wt_m_ ? WEFT_START_FORK               \
+                                                        : WEFT_START_FORKSERVER),       \
+                                      1);                                               \
+         wt_m_++)
+
 static weft_executor *new_pool(unsigned workers, const weft_process_pool_opts *extra)
 {
     weft_process_pool_opts o = extra ? *extra : (weft_process_pool_opts){0};
     o.max_workers = workers;
+    o.start_method = g_method;
     weft_executor *ex = NULL;
     WT_OK(weft_process_pool_new(&ex, &o));
     return ex;
@@ -96,45 +108,47 @@ static int result_int(weft_future *f)
 
 START_TEST(submit_and_results)
 {
-    weft_executor *ex = new_pool(2, NULL);
-    ck_assert_uint_eq(weft_process_pool_workers(ex), 2);
-    weft_future *fs[50];
-    for (int i = 0; i < 50; i++)
-        fs[i] = submit_int(ex, square, i);
-    for (int i = 0; i < 50; i++)
-        ck_assert_int_eq(result_int(fs[i]), i * i);
+    FOR_BOTH_METHODS {
+        weft_executor *ex = new_pool(2, NULL);
+        ck_assert_uint_eq(weft_process_pool_workers(ex), 2);
+        weft_future *fs[50];
+        for (int i = 0; i < 50; i++)
+            fs[i] = submit_int(ex, square, i);
+        for (int i = 0; i < 50; i++)
+            ck_assert_int_eq(result_int(fs[i]), i * i);
 
-    /* An error carries its code and message across. */
-    weft_future *f;
-    WT_OK(weft_executor_submit(ex, fail_with_message, NULL, &f));
-    WT_ERR(weft_future_exception(f, WEFT_FOREVER), WEFT_EOVERFLOW);
-    ck_assert_str_eq(weft_future_message(f), "no luck in process 1");
-    weft_future_unref(f);
-    /* A task given no argument gets NULL: square refuses it. */
-    WT_OK(weft_executor_submit(ex, square, NULL, &f));
-    WT_ERR(weft_future_exception(f, WEFT_FOREVER), WEFT_EINVAL);
-    weft_future_unref(f);
+        /* An error carries its code and message across. */
+        weft_future *f;
+        WT_OK(weft_executor_submit(ex, fail_with_message, NULL, &f));
+        WT_ERR(weft_future_exception(f, WEFT_FOREVER), WEFT_EOVERFLOW);
+        ck_assert_str_eq(weft_future_message(f), "no luck in process 1");
+        weft_future_unref(f);
+        /* A task given no argument gets NULL: square refuses it. */
+        WT_OK(weft_executor_submit(ex, square, NULL, &f));
+        WT_ERR(weft_future_exception(f, WEFT_FOREVER), WEFT_EINVAL);
+        weft_future_unref(f);
 
-    /* No result and an empty result differ. */
-    void *r = (void *)1;
-    WT_OK(weft_executor_submit(ex, no_result, NULL, &f));
-    WT_OK(weft_future_result(f, WEFT_FOREVER, &r));
-    ck_assert_ptr_null(r);
-    weft_future_unref(f);
-    WT_OK(weft_executor_submit(ex, empty_result, NULL, &f));
-    WT_OK(weft_future_result(f, WEFT_FOREVER, &r));
-    ck_assert_ptr_nonnull(r);
-    ck_assert_uint_eq(((weft_bytes *)r)->len, 0);
-    weft_bytes_free(r);
-    weft_future_unref(f);
+        /* No result and an empty result differ. */
+        void *r = (void *)1;
+        WT_OK(weft_executor_submit(ex, no_result, NULL, &f));
+        WT_OK(weft_future_result(f, WEFT_FOREVER, &r));
+        ck_assert_ptr_null(r);
+        weft_future_unref(f);
+        WT_OK(weft_executor_submit(ex, empty_result, NULL, &f));
+        WT_OK(weft_future_result(f, WEFT_FOREVER, &r));
+        ck_assert_ptr_nonnull(r);
+        ck_assert_uint_eq(((weft_bytes *)r)->len, 0);
+        weft_bytes_free(r);
+        weft_future_unref(f);
 
-    /* The work ran in other processes. */
-    int pid = result_int(submit_int(ex, my_pid, 0));
-    ck_assert_int_ne(pid, getpid());
-    int pids[4];
-    ck_assert_uint_eq(weft_process_pool_pids(ex, pids, 4), 2);
-    ck_assert(pid == pids[0] || pid == pids[1]);
-    weft_executor_free(ex);
+        /* The work ran in other processes. */
+        int pid = result_int(submit_int(ex, my_pid, 0));
+        ck_assert_int_ne(pid, getpid());
+        int pids[4];
+        ck_assert_uint_eq(weft_process_pool_pids(ex, pids, 4), 2);
+        ck_assert(pid == pids[0] || pid == pids[1]);
+        weft_executor_free(ex);
+    }
 }
 END_TEST
 
@@ -242,99 +256,135 @@ static int failing_init(const weft_bytes *arg)
 
 START_TEST(initializer_runs_in_each_worker)
 {
-    int v = 4242;
-    weft_process_pool_opts o = {.initializer = set_init_value, .initarg = &v,
-                                .initarg_size = sizeof v};
-    weft_executor *ex = new_pool(2, &o);
-    for (int i = 0; i < 10; i++)
-        ck_assert_int_eq(result_int(submit_int(ex, get_init_value, 0)), 4242);
-    weft_executor_free(ex);
+    FOR_BOTH_METHODS {
+        int v = 4242;
+        weft_process_pool_opts o = {.initializer = set_init_value, .initarg = &v,
+                                    .initarg_size = sizeof v};
+        weft_executor *ex = new_pool(2, &o);
+        for (int i = 0; i < 10; i++)
+            ck_assert_int_eq(result_int(submit_int(ex, get_init_value, 0)), 4242);
+        weft_executor_free(ex);
 
-    /* A failing initializer breaks the pool: the future fails, no hang. */
-    weft_process_pool_opts bad = {.initializer = failing_init};
-    ex = new_pool(1, &bad);
-    weft_future *f = NULL;
-    int rc = weft_executor_submit(ex, square, NULL, &f);
-    if (rc == 0) {
-        WT_ERR(weft_future_exception(f, WEFT_FOREVER), WEFT_EBROKEN);
-        weft_future_unref(f);
-    } else {
-        ck_assert_int_eq(rc, WEFT_EBROKEN);
+        /* A failing initializer breaks the pool: the future fails, no hang. */
+        weft_process_pool_opts bad = {.initializer = failing_init};
+        ex = new_pool(1, &bad);
+        weft_future *f = NULL;
+        int rc = weft_executor_submit(ex, square, NULL, &f);
+        if (rc == 0) {
+            WT_ERR(weft_future_exception(f, WEFT_FOREVER), WEFT_EBROKEN);
+            weft_future_unref(f);
+        } else {
+            ck_assert_int_eq(rc, WEFT_EBROKEN);
+        }
+        weft_executor_free(ex);
     }
-    weft_executor_free(ex);
 }
 END_TEST
 
 START_TEST(max_tasks_per_child_replaces_workers)
 {
-    weft_process_pool_opts o = {.max_tasks_per_child = 2};
-    weft_executor *ex = new_pool(1, &o);
-    int pids[6];
-    for (int i = 0; i < 6; i++)
-        pids[i] = result_int(submit_int(ex, my_pid, 0));
-    /* One worker at a time, two tasks each: three processes in turn. */
-    ck_assert_int_eq(pids[0], pids[1]);
-    ck_assert_int_eq(pids[2], pids[3]);
-    ck_assert_int_eq(pids[4], pids[5]);
-    ck_assert_int_ne(pids[0], pids[2]);
-    ck_assert_int_ne(pids[2], pids[4]);
-    weft_executor_free(ex);
+    FOR_BOTH_METHODS {
+        weft_process_pool_opts o = {.max_tasks_per_child = 2};
+        weft_executor *ex = new_pool(1, &o);
+        int pids[6];
+        for (int i = 0; i < 6; i++)
+            pids[i] = result_int(submit_int(ex, my_pid, 0));
+        /* One worker at a time, two tasks each: three processes in turn. */
+        ck_assert_int_eq(pids[0], pids[1]);
+        ck_assert_int_eq(pids[2], pids[3]);
+        ck_assert_int_eq(pids[4], pids[5]);
+        ck_assert_int_ne(pids[0], pids[2]);
+        ck_assert_int_ne(pids[2], pids[4]);
+        weft_executor_free(ex);
+    }
 }
 END_TEST
 
-/* The worker tells the parent its pid, then blocks until killed. */
-static int g_tell[2], g_block[2];
+/* A task that tells the parent it started (and its pid), then blocks until
+ * released. The events and the value are shared objects made before the
+ * pool, so workers have them under either start method; their pointers
+ * travel in the task's argument. */
+struct blocker {
+    weft_pevent *started, *release;
+    weft_value *pid;
+};
+
+static struct blocker new_blocker(void)
+{
+    struct blocker b;
+    WT_OK(weft_pevent_new(&b.started));
+    WT_OK(weft_pevent_new(&b.release));
+    WT_OK(weft_value_new(&b.pid, WEFT_CTYPE_I64, NULL, false));
+    return b;
+}
+
+static void free_blocker(struct blocker *b)
+{
+    weft_pevent_free(b->started);
+    weft_pevent_free(b->release);
+    weft_value_free(b->pid);
+}
 
 static int tell_and_block(void *arg, void **result)
 {
-    int pid = getpid();
-    if (write(g_tell[1], &pid, sizeof pid) != sizeof pid)
-        return WEFT_EPIPE;
-    char c;
-    while (read(g_block[0], &c, 1) < 0 && errno == EINTR)
-        ;
-    return 0;
+    weft_bytes *in = arg;
+    struct blocker b;
+    if (!in || in->len != sizeof b)
+        return WEFT_EINVAL;
+    memcpy(&b, in->data, sizeof b);
+    weft_value_set_i64(b.pid, getpid());
+    weft_pevent_set(b.started);
+    return weft_pevent_wait(b.release, WEFT_FOREVER);
+}
+
+static weft_future *submit_blocker(weft_executor *ex, const struct blocker *b)
+{
+    weft_bytes *arg;
+    WT_OK(weft_bytes_new(&arg, b, sizeof *b));
+    weft_future *f = NULL;
+    WT_OK(weft_executor_submit(ex, tell_and_block, arg, &f));
+    weft_bytes_free(arg);
+    return f;
 }
 
 START_TEST(killed_worker_breaks_the_pool)
 {
-    ck_assert_int_eq(pipe(g_tell), 0);
-    ck_assert_int_eq(pipe(g_block), 0);
-    weft_executor *ex = new_pool(2, NULL);
-    weft_future *blocked;
-    WT_OK(weft_executor_submit(ex, tell_and_block, NULL, &blocked));
-    int pid;
-    ck_assert_int_eq(read(g_tell[0], &pid, sizeof pid), (ssize_t)sizeof pid);
-    weft_future *more[20];
-    for (int i = 0; i < 20; i++)
-        WT_OK(weft_executor_submit(ex, tell_and_block, NULL, &more[i]));
-    ck_assert_int_eq(kill(pid, SIGKILL), 0);
-    WT_ERR(weft_future_exception(blocked, WEFT_FOREVER), WEFT_EBROKEN);
-    for (int i = 0; i < 20; i++) {
-        WT_ERR(weft_future_exception(more[i], WEFT_FOREVER), WEFT_EBROKEN);
-        weft_future_unref(more[i]);
+    FOR_BOTH_METHODS {
+        struct blocker b = new_blocker();
+        weft_executor *ex = new_pool(2, NULL);
+        weft_future *blocked = submit_blocker(ex, &b);
+        WT_OK(weft_pevent_wait(b.started, WEFT_FOREVER));
+        int64_t pid;
+        WT_OK(weft_value_get_i64(b.pid, &pid));
+        weft_future *more[20];
+        for (int i = 0; i < 20; i++)
+            more[i] = submit_blocker(ex, &b);
+        ck_assert_int_eq(kill((pid_t)pid, SIGKILL), 0);
+        WT_ERR(weft_future_exception(blocked, WEFT_FOREVER), WEFT_EBROKEN);
+        for (int i = 0; i < 20; i++) {
+            WT_ERR(weft_future_exception(more[i], WEFT_FOREVER), WEFT_EBROKEN);
+            weft_future_unref(more[i]);
+        }
+        weft_future_unref(blocked);
+        weft_future *f = NULL;
+        WT_ERR(weft_executor_submit(ex, square, NULL, &f), WEFT_EBROKEN);
+        WT_OK(weft_executor_shutdown(ex, true, false));
+        weft_executor_free(ex);
+        /* A new pool works. */
+        ex = new_pool(2, NULL);
+        ck_assert_int_eq(result_int(submit_int(ex, square, 9)), 81);
+        weft_executor_free(ex);
+        free_blocker(&b);
     }
-    weft_future_unref(blocked);
-    weft_future *f = NULL;
-    WT_ERR(weft_executor_submit(ex, square, NULL, &f), WEFT_EBROKEN);
-    WT_OK(weft_executor_shutdown(ex, true, false));
-    weft_executor_free(ex);
-    /* A new pool works. */
-    ex = new_pool(2, NULL);
-    ck_assert_int_eq(result_int(submit_int(ex, square, 9)), 81);
-    weft_executor_free(ex);
 }
 END_TEST
 
 START_TEST(shutdown_waits_or_cancels)
 {
-    ck_assert_int_eq(pipe(g_tell), 0);
-    ck_assert_int_eq(pipe(g_block), 0);
+    struct blocker b = new_blocker();
     weft_executor *ex = new_pool(1, NULL);
-    weft_future *blocked, *queued[10];
-    WT_OK(weft_executor_submit(ex, tell_and_block, NULL, &blocked));
-    int pid;
-    ck_assert_int_eq(read(g_tell[0], &pid, sizeof pid), (ssize_t)sizeof pid);
+    weft_future *blocked = submit_blocker(ex, &b), *queued[10];
+    WT_OK(weft_pevent_wait(b.started, WEFT_FOREVER));
     for (int i = 0; i < 10; i++)
         queued[i] = submit_int(ex, square, i);
     /* Cancel what has not started; the running task goes on. */
@@ -347,7 +397,7 @@ START_TEST(shutdown_waits_or_cancels)
     ck_assert(!weft_future_done(blocked));
     weft_future *f = NULL;
     WT_ERR(weft_executor_submit(ex, square, NULL, &f), WEFT_ESHUTDOWN);
-    ck_assert_int_eq(write(g_block[1], "x", 1), 1); /* let it finish */
+    WT_OK(weft_pevent_set(b.release)); /* let it finish */
     WT_OK(weft_executor_shutdown(ex, true, false));
     WT_OK(weft_future_exception(blocked, 0));
     weft_future_unref(blocked);
@@ -363,6 +413,7 @@ START_TEST(shutdown_waits_or_cancels)
     for (int i = 0; i < 100; i++)
         ck_assert_int_eq(result_int(all[i]), i * i);
     weft_executor_free(ex);
+    free_blocker(&b);
 }
 END_TEST
 
