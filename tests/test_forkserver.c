@@ -9,6 +9,7 @@
 #define TEST_PROCESS_NO_MAIN
 #include "test_process.c"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -240,6 +241,18 @@ START_TEST(fs_unresolvable)
     WT_OK(weft_process_exitcode(p, &code));
     ck_assert_int_eq(code, 0);
     WT_OK(weft_process_close(p));
+    /* The real case: a function of a library we dlopen'ed, which the
+     * server (started from the program as linked) does not have. zlib is
+     * on every Debian system and not linked into this test. */
+    void *lib = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (lib) {
+        weft_process_fn f = (weft_process_fn)(uintptr_t)dlsym(lib, "zlibVersion");
+        ck_assert_ptr_nonnull((void *)(uintptr_t)f);
+        WT_OK(weft_process_new(&p, f, NULL, NULL));
+        WT_ERR(weft_process_start(p), WEFT_ENOTSUP);
+        WT_OK(weft_process_close(p));
+        dlclose(lib);
+    }
     /* NULL fn and bad methods never reach the server. */
     WT_ERR(weft_process_new(&p, NULL, NULL, NULL), WEFT_EINVAL);
     o = (weft_process_opts){.start_method = WEFT_START_FORKSERVER + 1};
