@@ -51,7 +51,11 @@
  *   Ctrl-C is the parent's to handle. One server serves one process;
  *   a child that starts children has a server of its own (and a fork
  *   child does not share its parent's). The server ends when the process
- *   that started it ends (however it ends).
+ *   that started it ends (however it ends). It is a child of this process:
+ *   code that reaps every child (waitpid(-1)) reaps it too once it exits.
+ *   If somebody kills it, its daemon children die with it, its other
+ *   children go on with their exit codes lost (they read as 255), and the
+ *   next start starts a new server.
  *
  * - WEFT_START_FORK: the child is a copy of the parent made by fork(2)
  *   from the thread that calls weft_process_start; it runs fn(arg) and
@@ -71,8 +75,8 @@
  * read back is that status, or minus the number of the signal that killed
  * the child (SIGKILL gives -9), as Python.
  *
- * Reaping (fork): weft waits for each child it started exactly once, by its pid
- * (never waitpid(-1), so it does not steal other code's children), using a
+ * Reaping (fork): weft waits for each child it started exactly once, by its
+ * pid (never waitpid(-1), so it does not steal other code's children), using a
  * pidfd where the kernel has pidfd_open (Linux 5.3) and a polling wait with
  * short growing sleeps otherwise. A program that sets SIGCHLD to SIG_IGN or
  * reaps weft's children itself makes their exit codes unknown: they read
@@ -87,9 +91,10 @@
  * thread that forked, not the whole parent process: a daemon started from a
  * thread that later exits is killed then (fork method). Under forkserver,
  * the server kills its daemon children when the parent dies, whichever
- * thread started them, and they die with the server too. A non-daemon child is not killed
- * when its parent dies; it goes on as an orphan. Unlike Python, the parent
- * does not terminate daemons nor join non-daemons at exit.
+ * thread started them, and they die with the server too. A non-daemon
+ * child is not killed when its parent dies; it goes on as an orphan.
+ * Unlike Python, the parent does not terminate daemons nor join
+ * non-daemons at exit.
  */
 #ifndef WEFT_PROCESS_H
 #define WEFT_PROCESS_H
