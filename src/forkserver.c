@@ -720,18 +720,31 @@ int weft__fs_start(const struct weft__fs_spec *spec, struct weft__fs_child *out)
 /* A fork child (weft's fork start method or the program's own fork) does
  * not share its parent's server: it drops its copy of the control socket,
  * so the server sees EOF when the parent dies whatever children it forked,
- * and starts a server of its own when it needs one. */
+ * and starts a server of its own when it needs one. The lock is held
+ * across the fork so the child sees g_ctl whole; nothing forks while
+ * holding it (the server is started by posix_spawn, which runs no atfork
+ * handlers). */
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&g_lock);
+}
+
+static void atfork_parent(void)
+{
+    pthread_mutex_unlock(&g_lock);
+}
+
 static void atfork_child(void)
 {
-    pthread_mutex_init(&g_lock, NULL);
     if (g_ctl >= 0)
         close(g_ctl);
     g_ctl = -1;
     g_server = 0;
     g_ctl_owner = 0;
+    pthread_mutex_unlock(&g_lock);
 }
 
 static void register_atfork(void)
 {
-    pthread_atfork(NULL, NULL, atfork_child);
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
