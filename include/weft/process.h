@@ -128,7 +128,8 @@ enum weft_start_method {
  *  default; the main process does not), the default start method, arg
  *  passed as it is. */
 typedef struct weft_process_opts {
-    const char *name; /**< copied; NULL for "Process-N" */
+    const char *name; /**< copied; NULL for "Process-N" (a forkserver start
+                           refuses names of 4096 bytes or more: WEFT_EINVAL) */
     int daemon;       /**< WEFT_DAEMON_INHERIT (0), WEFT_DAEMON_YES or WEFT_DAEMON_NO
                            (from weft/thread.h) */
     int start_method; /**< an enum weft_start_method; 0 for the default at start */
