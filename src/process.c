@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "internal/clock.h"
+#include "internal/process.h"
 #include "internal/thread.h"
 #include "weft/process.h"
 #include "weft/thread.h"
@@ -431,6 +432,15 @@ pid_t weft_process_pid(const weft_process *p)
     /* Written once under the lock before start returns; a reader racing
      * with start gets 0 or the pid. */
     return p ? __atomic_load_n(&p->pid, __ATOMIC_RELAXED) : 0;
+}
+
+int weft__process_exit_fd(const weft_process *p)
+{
+    /* The pidfd for both methods; a served child without one has its
+     * socket, which the server writes (or closes) when the child exits. */
+    if (!p)
+        return -1;
+    return p->pidfd >= 0 ? p->pidfd : p->served ? p->sock : -1;
 }
 
 const char *weft_process_name(const weft_process *p)

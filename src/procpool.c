@@ -32,15 +32,18 @@
  * the ring: from then on it cannot be cancelled, as Python's call queue.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -49,6 +52,7 @@
 #include "internal/fnref.h"
 #include "internal/future.h"
 #include "internal/procpool.h"
+#include "internal/process.h"
 #include "internal/share.h"
 #include "internal/thread.h"
 #include "platform/futex.h"
@@ -97,6 +101,7 @@ enum { W_FREE, W_RUNNING, W_RETIRING, W_INIT_FAILED };
 struct worker_slot {
     int32_t pid;
     uint32_t state;
+    uint32_t ack; /* futex word: the parent has opened the worker's large result */
 };
 
 struct pp_shared {
@@ -254,6 +259,65 @@ static bool spin_for(const uint64_t *pos, uint64_t from)
     }
 }
 
+/* --------------------------------------------------- large payloads */
+
+/* A task argument or a result too big for a quarter of its ring travels in
+ * a memfd of its own, laid out as a weft_bytes, and its record carries a
+ * large_ref (count == COUNT_LARGE): the sender's pid and fd number, which
+ * the receiver opens through /proc (a process of the same user may; no
+ * ptrace rights are needed). A worker maps a large argument privately and
+ * hands the mapping to the task: no copy on its side. The sender keeps its
+ * fd open until the receiver has opened its own: the parent until the
+ * task's result is in, a worker until the parent acknowledges (the slot's
+ * ack futex). */
+#define COUNT_LARGE 2
+
+struct large_ref {
+    int32_t pid;
+    int32_t fd;
+    uint64_t len;
+    uint32_t worker;
+    uint32_t pad;
+};
+
+static size_t large_size(size_t len)
+{
+    return sizeof(weft_bytes) + len + 1;
+}
+
+/* A memfd holding data as a weft_bytes: the fd, or a negative code. */
+static int large_make(const void *data, size_t len)
+{
+    int fd = memfd_create("weft-payload", MFD_CLOEXEC);
+    if (fd < 0)
+        return errno == EMFILE || errno == ENFILE ? WEFT_EMFILE : WEFT_ENOMEM;
+    weft_bytes head = {.len = len};
+    if (ftruncate(fd, (off_t)large_size(len)) != 0 ||
+        pwrite(fd, &head, sizeof head, 0) != (ssize_t)sizeof head) {
+        close(fd);
+        return WEFT_ENOMEM;
+    }
+    for (size_t off = 0; off < len;) {
+        ssize_t n = pwrite(fd, (const char *)data + off, len - off, (off_t)(sizeof head + off));
+        if (n <= 0) {
+            close(fd);
+            return WEFT_ENOMEM;
+        }
+        off += (size_t)n;
+    }
+    return fd;
+}
+
+static int large_open(const struct large_ref *ref)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)ref->pid, (int)ref->fd);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == EMFILE || errno == ENFILE ? WEFT_EMFILE : WEFT_EBROKEN;
+    return fd;
+}
+
 /* ----------------------------------------------------------- worker */
 
 struct wbuf {
@@ -327,8 +391,30 @@ static void push_result(struct pp_shared *sh, const struct rec *h, const void *a
 }
 
 /* One task: fn(bytes, &result), its code and message kept by a future. */
-static void run_task(struct pp_shared *sh, const struct rec *h, weft_task_fn fn,
-                     weft_bytes *arg)
+/* Push a result too big for the ring through a memfd and wait until the
+ * parent has opened it. */
+static void push_large_result(struct pp_shared *sh, unsigned index, struct rec *res,
+                              const weft_bytes *b)
+{
+    int fd = large_make(b->data, b->len);
+    if (fd < 0) {
+        res->status = fd;
+        res->count = 0;
+        push_result(sh, res, NULL, 0);
+        return;
+    }
+    struct worker_slot *slot = &sh->slots[index];
+    struct large_ref ref = {.pid = getpid(), .fd = fd, .len = b->len, .worker = index};
+    __atomic_store_n(&slot->ack, 0, __ATOMIC_RELAXED);
+    res->count = COUNT_LARGE;
+    push_result(sh, res, &ref, sizeof ref);
+    while (__atomic_load_n(&slot->ack, __ATOMIC_ACQUIRE) == 0)
+        futex(&slot->ack, FUTEX_WAIT, 0);
+    close(fd);
+}
+
+static void run_task(struct pp_shared *sh, unsigned index, const struct rec *h,
+                     weft_task_fn fn, weft_bytes *arg)
 {
     struct rec res = {.kind = REC_RESULT, .id = h->id};
     weft_future *f = NULL;
@@ -350,7 +436,10 @@ static void run_task(struct pp_shared *sh, const struct rec *h, weft_task_fn fn,
     if (code == 0) {
         weft_bytes *b = result;
         res.count = b != NULL; /* an empty result and no result differ */
-        push_result(sh, &res, b ? b->data : NULL, b ? b->len : 0);
+        if (b && rec_size(b->len) > sh->results.cap / 4)
+            push_large_result(sh, index, &res, b);
+        else
+            push_result(sh, &res, b ? b->data : NULL, b ? b->len : 0);
         weft_bytes_free(b);
     } else {
         const char *m = weft_future_message(f);
@@ -532,9 +621,26 @@ static int worker_main(void *argp)
         } else if (hd.kind == REC_CHUNK) {
             run_chunk(sh, &hd, (weft_item_fn)resolve_fn(sh, fc, hd.fn),
                       ((weft_bytes *)in.p)->data, &out);
+        } else if (hd.count == COUNT_LARGE) {
+            struct large_ref ref;
+            memcpy(&ref, ((weft_bytes *)in.p)->data, sizeof ref);
+            int fd = large_open(&ref);
+            void *map = fd < 0 ? MAP_FAILED
+                               : mmap(NULL, large_size(ref.len), PROT_READ | PROT_WRITE,
+                                      MAP_PRIVATE, fd, 0);
+            if (fd >= 0)
+                close(fd);
+            if (map == MAP_FAILED) {
+                struct rec res = {.kind = REC_RESULT, .id = hd.id,
+                                  .status = fd < 0 ? fd : WEFT_ENOMEM};
+                push_result(sh, &res, NULL, 0);
+            } else {
+                run_task(sh, wa->index, &hd, (weft_task_fn)resolve_fn(sh, fc, hd.fn), map);
+                munmap(map, large_size(ref.len));
+            }
         } else {
             weft_bytes *arg = hd.count ? in.p : NULL; /* count: an argument was given */
-            run_task(sh, &hd, (weft_task_fn)resolve_fn(sh, fc, hd.fn), arg);
+            run_task(sh, wa->index, &hd, (weft_task_fn)resolve_fn(sh, fc, hd.fn), arg);
         }
         if (sh->max_tasks && ++done >= sh->max_tasks) {
             __atomic_store_n(&slot->state, W_RETIRING, __ATOMIC_RELEASE);
@@ -565,6 +671,7 @@ struct fslot {
     uint32_t gen;
     uint32_t next_free;
     struct map_job *job; /* chunks only */
+    int large_fd;        /* a large argument's memfd, open until the result is in */
     size_t first;        /* the chunk's first item */
     uint32_t count;
 };
@@ -582,7 +689,7 @@ typedef struct pool {
     struct pp_shared *sh;
     unsigned n;
     weft_process **procs;  /* NULL once exited and reaped */
-    int *pidfds;           /* -1 with no live worker in the slot */
+    int *pidfds;           /* the workers' exit fds (theirs), -1 with no live worker */
     struct worker_arg *wargs; /* shared memory: valid in the workers */
     weft_process_opts popts;
     struct fslot *slots;
@@ -639,7 +746,7 @@ static int slot_alloc(pool *p, uint32_t *out)
         if (!s)
             return WEFT_ENOMEM;
         for (uint32_t i = p->nslots; i < ncap; i++)
-            s[i] = (struct fslot){.next_free = i + 1 < ncap ? i + 1 : NO_SLOT};
+            s[i] = (struct fslot){.next_free = i + 1 < ncap ? i + 1 : NO_SLOT, .large_fd = -1};
         p->free_head = p->nslots;
         p->slots = s;
         p->nslots = ncap;
@@ -666,6 +773,9 @@ static void slot_release(pool *p, uint32_t i)
     struct fslot *s = &p->slots[i];
     if (s->job)
         job_unref(s->job);
+    if (s->large_fd >= 0)
+        close(s->large_fd);
+    s->large_fd = -1;
     s->f = NULL;
     s->job = NULL;
     s->gen++;
@@ -828,7 +938,16 @@ static int pool_submit(weft_executor *ex, weft_task_fn fn, void *arg, weft_futur
             struct rec h = {.kind = REC_TASK, .id = slot_id(p, i), .fn = fi, .count = b != NULL};
             p->slots[i].f = f;
             p->pending++;
-            rc = enqueue(p, f, &h, b ? b->data : NULL, b ? b->len : 0);
+            if (b && rec_size(b->len) > p->sh->tasks.cap / 4) {
+                /* Too big for the ring: its own memfd (see large_ref). */
+                int fd = large_make(b->data, b->len);
+                struct large_ref ref = {.pid = getpid(), .fd = fd, .len = b->len};
+                h.count = COUNT_LARGE;
+                p->slots[i].large_fd = fd;
+                rc = fd < 0 ? fd : enqueue(p, f, &h, &ref, sizeof ref);
+            } else {
+                rc = enqueue(p, f, &h, b ? b->data : NULL, b ? b->len : 0);
+            }
             if (rc) {
                 slot_release(p, i);
                 weft_future_unref(f);
@@ -868,12 +987,42 @@ static void fail_all(pool *p, int code, const char *msg)
 }
 
 /* A result record, copied out of the ring: complete its future. */
-static void complete(pool *p, const struct rec *h, const unsigned char *data)
+/* A worker's large result: read it into a new weft_bytes, then let the
+ * worker close its memfd. */
+static int take_large(pool *p, const void *payload, weft_bytes **out)
+{
+    struct large_ref ref;
+    memcpy(&ref, payload, sizeof ref);
+    int fd = large_open(&ref);
+    int rc = fd < 0 ? fd : weft_bytes_new(out, NULL, ref.len);
+    for (size_t off = 0; rc == 0 && off < ref.len;) {
+        ssize_t n = pread(fd, (*out)->data + off, ref.len - off,
+                          (off_t)(sizeof(weft_bytes) + off));
+        if (n <= 0) {
+            rc = WEFT_EBROKEN;
+            weft_bytes_free(*out);
+            *out = NULL;
+        }
+        off += n > 0 ? (size_t)n : 0;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (ref.worker < p->n) {
+        struct worker_slot *slot = &p->sh->slots[ref.worker];
+        __atomic_store_n(&slot->ack, 1, __ATOMIC_RELEASE);
+        futex(&slot->ack, FUTEX_WAKE, 1);
+    }
+    return rc;
+}
+
+static void complete(pool *p, const struct rec *h, const unsigned char *data,
+                     weft_bytes *large)
 {
     uint32_t i = (uint32_t)h->id;
     pthread_mutex_lock(&p->mu);
     if (i >= p->nslots || !p->slots[i].f || slot_id(p, i) != h->id) {
         pthread_mutex_unlock(&p->mu); /* failed already (broken) */
+        weft_bytes_free(large);
         return;
     }
     struct fslot *s = &p->slots[i];
@@ -915,6 +1064,9 @@ static void complete(pool *p, const struct rec *h, const unsigned char *data)
         }
         if (code == 0 && k != s->count)
             code = WEFT_EBROKEN;
+    } else if (large) {
+        result = large;
+        large = NULL;
     } else if (code == 0 && h->count) {
         if (weft_bytes_new((weft_bytes **)&result, data, h->len) != 0)
             code = WEFT_ENOMEM;
@@ -954,12 +1106,17 @@ static bool drain_results(pool *p)
         ring_unlock(r);
         if (wake)
             futex(&r->space_seq, FUTEX_WAKE, INT_MAX);
+        weft_bytes *large = NULL;
         if (!ok) {
             hd.status = WEFT_ENOMEM;
             hd.len = 0;
             hd.count = 0;
+        } else if (hd.kind == REC_RESULT && hd.count == COUNT_LARGE) {
+            hd.status = take_large(p, buf->p, &large);
+            hd.count = hd.status == 0;
+            hd.len = 0;
         }
-        complete(p, &hd, buf->p);
+        complete(p, &hd, buf->p, large);
         any = true;
     }
 }
@@ -976,12 +1133,13 @@ static int start_worker(pool *p, unsigned i)
         weft_process_free(proc);
         return r;
     }
-    int fd = (int)syscall(SYS_pidfd_open, weft_process_pid(proc), 0);
+    /* The process's own exit fd (not one opened by pid now: a worker whose
+     * initializer failed may be gone and reaped already). */
+    int fd = weft__process_exit_fd(proc);
     if (fd < 0) {
-        r = errno == EMFILE || errno == ENFILE ? WEFT_EMFILE : WEFT_EAGAIN;
         weft_process_kill(proc);
         weft_process_free(proc);
-        return r;
+        return WEFT_ENOTSUP;
     }
     p->sh->slots[i].pid = weft_process_pid(proc);
     p->procs[i] = proc;
@@ -1008,7 +1166,6 @@ static void worker_exited(pool *p, unsigned i)
     weft_process_join(proc, WEFT_FOREVER);
     int code = 0;
     weft_process_exitcode(proc, &code);
-    close(p->pidfds[i]);
     uint32_t state = __atomic_load_n(&p->sh->slots[i].state, __ATOMIC_ACQUIRE);
     pthread_mutex_lock(&p->mu);
     /* Others (terminate, workers) read procs[] under mu: free it after. */
@@ -1179,10 +1336,8 @@ static void pool_teardown(pool *p)
             weft_process_free(p->procs[i]);
             p->procs[i] = NULL;
         }
-        if (p->pidfds && p->pidfds[i] >= 0) {
-            close(p->pidfds[i]);
-            p->pidfds[i] = -1;
-        }
+        if (p->pidfds)
+            p->pidfds[i] = -1; /* the process's own: gone with it */
     }
     struct pp_shared *sh = p->sh;
     if (sh && sh->evfd >= 0) {

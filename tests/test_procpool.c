@@ -419,8 +419,63 @@ END_TEST
 
 static int big_result(void *arg, void **result)
 {
-    return weft_bytes_new((weft_bytes **)result, NULL, 5000);
+    int rc = weft_bytes_new((weft_bytes **)result, NULL, 5000);
+    if (rc == 0)
+        ((weft_bytes *)*result)->data[4999] = 99;
+    return rc;
 }
+
+static int sum_of(const weft_bytes *b)
+{
+    int s = 0;
+    for (size_t k = 0; k < b->len; k++)
+        s += b->data[k] * (int)(k % 13 + 1);
+    return s;
+}
+
+static int checksum(void *arg, void **result)
+{
+    weft_bytes *in = arg;
+    if (!in)
+        return WEFT_EINVAL;
+    int s = sum_of(in);
+    return weft_bytes_new((weft_bytes **)result, &s, sizeof s);
+}
+
+static int echo(void *arg, void **result)
+{
+    weft_bytes *in = arg;
+    return in ? weft_bytes_new((weft_bytes **)result, in->data, in->len) : WEFT_EINVAL;
+}
+
+/* Megabytes each way with the default rings: no size limit, and the bytes
+ * arrive intact. */
+START_TEST(large_payloads)
+{
+    FOR_BOTH_METHODS {
+        weft_executor *ex = new_pool(2, NULL);
+        size_t len = (size_t)9 << 20;
+        weft_bytes *b;
+        WT_OK(weft_bytes_new(&b, NULL, len));
+        for (size_t k = 0; k < len; k++)
+            b->data[k] = (unsigned char)(k * 31 + (k >> 12));
+        weft_future *fs[3];
+        for (int i = 0; i < 3; i++)
+            WT_OK(weft_executor_submit(ex, echo, b, &fs[i]));
+        for (int i = 0; i < 3; i++) {
+            void *r = NULL;
+            WT_OK(weft_future_result(fs[i], WEFT_FOREVER, &r));
+            weft_bytes *got = r;
+            ck_assert_uint_eq(got->len, len);
+            ck_assert(memcmp(got->data, b->data, len) == 0);
+            weft_bytes_free(got);
+            weft_future_unref(fs[i]);
+        }
+        weft_bytes_free(b);
+        weft_executor_free(ex);
+    }
+}
+END_TEST
 
 START_TEST(small_rings_overflow_and_limits)
 {
@@ -434,16 +489,29 @@ START_TEST(small_rings_overflow_and_limits)
     for (int i = 0; i < N; i++)
         ck_assert_int_eq(result_int(fs[i]), i * i);
     free(fs);
-    /* An argument over a quarter of the ring is refused. */
+    /* An argument or a result over a quarter of the ring takes the large
+     * path (a memory file of its own). */
     weft_bytes *b;
     WT_OK(weft_bytes_new(&b, NULL, 2000));
+    for (size_t k = 0; k < b->len; k++)
+        b->data[k] = (unsigned char)(k * 7);
     weft_future *f = NULL;
-    WT_ERR(weft_executor_submit(ex, square, b, &f), WEFT_EMSGSIZE);
+    WT_OK(weft_executor_submit(ex, checksum, b, &f));
+    ck_assert_int_eq(result_int(f), sum_of(b));
     weft_bytes_free(b);
-    /* A result too big fails its future, not the pool. */
     WT_OK(weft_executor_submit(ex, big_result, NULL, &f));
-    WT_ERR(weft_future_exception(f, WEFT_FOREVER), WEFT_EMSGSIZE);
+    void *r = NULL;
+    WT_OK(weft_future_result(f, WEFT_FOREVER, &r));
+    ck_assert_uint_eq(((weft_bytes *)r)->len, 5000);
+    ck_assert_int_eq(((weft_bytes *)r)->data[4999], 99);
+    weft_bytes_free(r);
     weft_future_unref(f);
+    /* A map item must fit the ring. */
+    void *one[1];
+    WT_OK(weft_bytes_new((weft_bytes **)&one[0], NULL, 2000));
+    void *out[1];
+    WT_ERR(weft_executor_map(ex, checksum, one, out, 1, WEFT_FOREVER, 1), WEFT_EMSGSIZE);
+    weft_bytes_free(one[0]);
     ck_assert_int_eq(result_int(submit_int(ex, square, 3)), 9);
     weft_executor_free(ex);
 }
@@ -492,4 +560,4 @@ END_TEST
 
 WT_MAIN("procpool", 60, submit_and_results, map_fixed_items, map_of_bytes_in_chunks, initializer_runs_in_each_worker,
         max_tasks_per_child_replaces_workers, killed_worker_breaks_the_pool,
-        shutdown_waits_or_cancels, small_rings_overflow_and_limits, bad_input)
+        shutdown_waits_or_cancels, small_rings_overflow_and_limits, large_payloads, bad_input)

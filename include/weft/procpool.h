@@ -32,10 +32,11 @@
  * of the pool's futures first takes results off the ring itself for up to
  * 50 us (on a machine with more than one CPU), so a short task's round
  * trip needs no thread to wake: done callbacks may therefore run in such a
- * waiting thread as well as in the pool's collector thread. A task or result larger
- * than a quarter of its ring (opts.ring_bytes) is refused: WEFT_EMSGSIZE
- * for a submit, and the task's future fails with WEFT_EMSGSIZE for a
- * result.
+ * waiting thread as well as in the pool's collector thread. An argument or
+ * a result bigger than a quarter of its ring (opts.ring_bytes) travels in a
+ * memory file of its own instead, which the worker maps: the task reads
+ * its argument where the parent wrote it. An item of a map must fit a
+ * quarter of the ring (WEFT_EMSGSIZE otherwise).
  *
  * Python to weft:
  *   ProcessPoolExecutor(max_workers, mp_context, initializer, initargs,
