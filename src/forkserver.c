@@ -58,27 +58,10 @@
 #include <unistd.h>
 
 #include "internal/fnref.h"
+#include "internal/process.h"
 #include "internal/share.h"
 #include "weft/common.h"
 #include "weft/process.h"
-
-/* Shared with process.c (these two files are the process module). */
-struct weft__fs_spec {
-    weft_process_fn fn;
-    const void *arg; /* arg_size bytes, or the pointer value itself */
-    size_t arg_size;
-    const char *name;
-    bool daemon;
-};
-struct weft__fs_child {
-    int sock;  /* the child socket: the exit code arrives here */
-    int pidfd; /* a pidfd of the child, from the child itself */
-    pid_t pid;
-};
-int weft__fs_start(const struct weft__fs_spec *spec, struct weft__fs_child *out);
-bool weft__fs_supported(void);
-_Noreturn void weft__process_run_child(weft_process_fn fn, void *arg, const char *name,
-                                       bool daemon, pid_t parent);
 
 #define MARKER "WEFT_FORKSERVER"
 #define CTL_FD 3 /* the control socket's number in the server */
@@ -88,15 +71,6 @@ _Noreturn void weft__process_run_child(weft_process_fn fn, void *arg, const char
 /* Requests on the control socket. */
 struct fs_request {
     uint32_t daemon;
-};
-
-/* Messages on a child socket towards the parent: the child's ack, or the
- * exit code from the server. */
-enum { MSG_ACK = 1, MSG_EXIT = 2 };
-struct fs_msg {
-    int32_t kind;
-    int32_t value; /* ACK: 0 or a WEFT_E* code; EXIT: the exit code */
-    int32_t pid;
 };
 
 /* fn goes as a function reference (internal/fnref.h): the object that
@@ -262,7 +236,7 @@ static void close_all_but(int keep)
 
 static _Noreturn void child_fail(int sock, int rc)
 {
-    struct fs_msg m = {.kind = MSG_ACK, .value = rc, .pid = (int32_t)getpid()};
+    struct weft__fs_msg m = {.kind = WEFT__FS_MSG_ACK, .value = rc, .pid = (int32_t)getpid()};
     write_all(sock, &m, sizeof m);
     /* The parent may be blocked writing the rest to us: SHUT_RD makes its
      * writes fail now, although the server still holds this socket. */
@@ -351,7 +325,7 @@ static _Noreturn void child_main(int sock, bool daemon, pid_t server)
     int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
     if (pidfd < 0)
         child_fail(sock, WEFT_ENOTSUP);
-    struct fs_msg m = {.kind = MSG_ACK, .value = 0, .pid = (int32_t)getpid()};
+    struct weft__fs_msg m = {.kind = WEFT__FS_MSG_ACK, .value = 0, .pid = (int32_t)getpid()};
     rc = send_with_fds(sock, &m, sizeof m, &pidfd, 1);
     close(pidfd);
     close(sock);
@@ -383,7 +357,7 @@ static void server_reap(void)
         for (size_t i = 0; i < g_nkids; i++) {
             if (g_kids[i].pid != pid)
                 continue;
-            struct fs_msg m = {.kind = MSG_EXIT, .pid = pid,
+            struct weft__fs_msg m = {.kind = WEFT__FS_MSG_EXIT, .pid = pid,
                                .value = WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st)};
             /* Non-blocking: a parent that stopped reading (it closed the
              * process, or was killed) must not stall the server. The
@@ -402,7 +376,7 @@ static void server_start_one(const struct fs_request *req, int sock, pid_t self)
         size_t cap = g_capkids ? 2 * g_capkids : 16;
         struct kid *k = realloc(g_kids, cap * sizeof *k);
         if (!k) {
-            struct fs_msg m = {.kind = MSG_ACK, .value = WEFT_ENOMEM};
+            struct weft__fs_msg m = {.kind = WEFT__FS_MSG_ACK, .value = WEFT_ENOMEM};
             write_all(sock, &m, sizeof m);
             shutdown(sock, SHUT_RD);
             close(sock);
@@ -415,7 +389,7 @@ static void server_start_one(const struct fs_request *req, int sock, pid_t self)
     if (pid == 0)
         child_main(sock, req->daemon != 0, self);
     if (pid < 0) {
-        struct fs_msg m = {.kind = MSG_ACK, .value = err_code(errno)};
+        struct weft__fs_msg m = {.kind = WEFT__FS_MSG_ACK, .value = err_code(errno)};
         write_all(sock, &m, sizeof m);
         shutdown(sock, SHUT_RD);
         close(sock);
@@ -691,10 +665,10 @@ int weft__fs_start(const struct weft__fs_spec *spec, struct weft__fs_child *out)
     if (!wr)
         wr = weft__share_send(sv[0]);
 
-    struct fs_msg m;
+    struct weft__fs_msg m;
     int pidfd = -1;
     int got = recv_with_fds(sv[0], &m, sizeof m, &pidfd, 1);
-    if (got < 0 || m.kind != MSG_ACK) {
+    if (got < 0 || m.kind != WEFT__FS_MSG_ACK) {
         /* EOF, or the exit code of a child that died before it acked. */
         rc = wr == WEFT_ENOMEM ? wr : WEFT_EAGAIN;
     } else if (m.value != 0) {

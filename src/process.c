@@ -51,32 +51,6 @@ struct weft_process {
     int exitcode; /* valid once P_DONE */
 };
 
-/* Shared with forkserver.c (these two files are the process module). */
-struct weft__fs_spec {
-    weft_process_fn fn;
-    const void *arg;
-    size_t arg_size;
-    const char *name;
-    bool daemon;
-};
-struct weft__fs_child {
-    int sock;
-    int pidfd;
-    pid_t pid;
-};
-int weft__fs_start(const struct weft__fs_spec *spec, struct weft__fs_child *out);
-bool weft__fs_supported(void);
-_Noreturn void weft__process_run_child(weft_process_fn fn, void *arg, const char *name,
-                                       bool daemon, pid_t parent);
-
-/* Exit messages on a served child's socket (as forkserver.c writes them). */
-struct fs_msg {
-    int32_t kind;
-    int32_t value;
-    int32_t pid;
-};
-#define FS_MSG_EXIT 2
-
 /* Tests set this to exercise the wait used on kernels without pidfd_open.
  * Declared where used (the tests), not in a header: it is no API. */
 bool weft__process_no_pidfd;
@@ -162,14 +136,14 @@ static bool pidfd_exited(int pidfd)
 static void try_status_served_locked(weft_process *p)
 {
     if (!p->sock_eof) {
-        struct fs_msg m;
+        struct weft__fs_msg m;
         ssize_t n;
         do
             n = recv(p->sock, &m, sizeof m, MSG_DONTWAIT | MSG_WAITALL);
         while (n < 0 && errno == EINTR);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
-        if (n == (ssize_t)sizeof m && m.kind == FS_MSG_EXIT) {
+        if (n == (ssize_t)sizeof m && m.kind == WEFT__FS_MSG_EXIT) {
             p->exitcode = m.value;
             p->state = P_DONE;
             return;
