@@ -167,6 +167,23 @@ static void ring_unlock(struct ring *r)
     pthread_mutex_unlock(&r->lock);
 }
 
+/* Fault a region in now, at the pool's start, rather than page by page in
+ * the middle of the first map (a minor fault costs about as much as
+ * handing over a few hundred small items). Best effort: kernels before
+ * 5.14 have no MADV_POPULATE_*, and the pages then come on first use. */
+static void prefault(void *addr, size_t len, bool write)
+{
+#ifdef MADV_POPULATE_WRITE
+    uintptr_t a = (uintptr_t)addr & ~(uintptr_t)4095;
+    len += (uintptr_t)addr - a;
+    (void)!madvise((void *)a, len, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
+#else
+    (void)addr;
+    (void)len;
+    (void)write;
+#endif
+}
+
 static int ring_init(struct ring *r, size_t cap)
 {
     pthread_mutexattr_t a;
@@ -183,6 +200,7 @@ static int ring_init(struct ring *r, size_t cap)
         return WEFT_ENOMEM;
     }
     r->cap = cap;
+    prefault(r->data, cap, true);
     return 0;
 }
 
@@ -566,6 +584,14 @@ static int worker_main(void *argp)
             return 1;
         }
     }
+    /* This process's page tables for the rings, and its buffers at the
+     * size a chunk can have, before the first task (see prefault). */
+    prefault(sh->tasks.data, sh->tasks.cap, false);
+    prefault(sh->results.data, sh->results.cap, true);
+    if (wbuf_fit(&in, sh->tasks.cap / 4 + sizeof(weft_bytes) + 1) == 0)
+        prefault(in.p, in.cap, true);
+    if (wbuf_fit(&out, sh->results.cap / 4) == 0)
+        prefault(out.p, out.cap, true);
     uint32_t done = 0;
     struct ring *r = &sh->tasks;
     for (;;) {
@@ -1454,6 +1480,8 @@ int weft_process_pool_new(weft_executor **out, const weft_process_pool_opts *opt
         sh->evfd = -1;
         goto fail;
     }
+    if (wbuf_fit(&p->drain_buf, cap / 4) == 0)
+        prefault(p->drain_buf.p, p->drain_buf.cap, true);
     for (unsigned i = 0; i < n; i++)
         if ((r = start_worker(p, i)) != 0)
             goto fail;
