@@ -244,7 +244,8 @@ static struct rec *ring_peek_locked(struct ring *r)
         struct rec *h = (struct rec *)(r->data + (r->head & (r->cap - 1)));
         if (h->kind != REC_PAD)
             return h;
-        r->head += h->size;
+        /* Atomic: helping waiters read head without the lock. */
+        __atomic_store_n(&r->head, r->head + h->size, __ATOMIC_RELEASE);
     }
     return NULL;
 }

@@ -5,6 +5,7 @@
  * wait on a pipe the parent made before the pool (inherited); the test learns
  * what they do through pipes, never by sleeping. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -517,6 +518,52 @@ START_TEST(small_rings_overflow_and_limits)
 }
 END_TEST
 
+/* Threads that submit, wait (and so help drain the ring), map and free
+ * results at once, over small rings so the overflow path runs too: every
+ * result is right and every future completes once. */
+static weft_executor *g_stress_ex;
+
+static void *stress_thread(void *arg)
+{
+    int base = (int)(intptr_t)arg;
+    for (int round = 0; round < 20; round++) {
+        weft_future *fs[50];
+        for (int i = 0; i < 50; i++)
+            fs[i] = submit_int(g_stress_ex, square, base + i);
+        for (int i = 49; i >= 0; i--) /* out of order: others complete ours */
+            if (result_int(fs[i]) != (base + i) * (base + i))
+                return (void *)1;
+        int in[300];
+        long out[300];
+        for (int i = 0; i < 300; i++)
+            in[i] = base + i;
+        if (weft_process_pool_map_fixed(g_stress_ex, square_item, in, sizeof *in, out,
+                                        sizeof *out, 300, 7, WEFT_FOREVER) != 0)
+            return (void *)2;
+        for (int i = 0; i < 300; i++)
+            if (out[i] != (long)in[i] * in[i])
+                return (void *)3;
+    }
+    return NULL;
+}
+
+START_TEST(threads_submit_wait_and_map_at_once)
+{
+    weft_process_pool_opts o = {.ring_bytes = 8192};
+    g_stress_ex = new_pool(2, &o);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, stress_thread, (void *)(intptr_t)(i * 1000)),
+                         0);
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        ck_assert_int_eq(pthread_join(t[i], &r), 0);
+        ck_assert_ptr_null(r);
+    }
+    weft_executor_free(g_stress_ex);
+}
+END_TEST
+
 START_TEST(bad_input)
 {
     weft_executor *ex = NULL;
@@ -560,4 +607,5 @@ END_TEST
 
 WT_MAIN("procpool", 60, submit_and_results, map_fixed_items, map_of_bytes_in_chunks, initializer_runs_in_each_worker,
         max_tasks_per_child_replaces_workers, killed_worker_breaks_the_pool,
-        shutdown_waits_or_cancels, small_rings_overflow_and_limits, large_payloads, bad_input)
+        shutdown_waits_or_cancels, small_rings_overflow_and_limits, large_payloads,
+        threads_submit_wait_and_map_at_once, bad_input)
