@@ -400,9 +400,12 @@ static void push_result(struct pp_shared *sh, const struct rec *h, const void *a
         r->space_sleepers--;
     }
     ring_unlock(r);
-    /* A parent thread spinning on the ring (pool_help) takes the result:
-     * the collector need not wake. seq_cst pairs with pool_help's. */
-    if (__atomic_load_n(&sh->helpers, __ATOMIC_SEQ_CST) == 0 &&
+    /* The tail store before the loads below (Dekker with the collector's
+     * collector_sleeps and pool_help's helpers, each stored before their
+     * read of tail). A parent thread spinning on the ring (pool_help)
+     * takes the result: the collector need not wake. The reads are
+     * read-modify-writes: full barriers after the store. */
+    if (__atomic_fetch_add(&sh->helpers, 0, __ATOMIC_SEQ_CST) == 0 &&
         __atomic_exchange_n(&sh->collector_sleeps, 0, __ATOMIC_SEQ_CST)) {
         uint64_t one = 1;
         (void)!write(sh->evfd, &one, sizeof one);
@@ -630,9 +633,14 @@ static int worker_main(void *argp)
             b->data[hd.len] = 0;
         }
         ring_pop_locked(r, h);
-        bool wake_parent = __atomic_load_n(&sh->want_space, __ATOMIC_ACQUIRE);
         ring_unlock(r);
-        if (wake_parent && __atomic_exchange_n(&sh->want_space, 0, __ATOMIC_ACQ_REL)) {
+        /* Dekker with the collector, which sets want_space and then reads
+         * head: our head store must be visible before we read want_space,
+         * or each may miss the other's and the collector sleeps on a ring
+         * with room (a store may pass a later plain load: the read is a
+         * read-modify-write, a full barrier). */
+        if (__atomic_fetch_or(&sh->want_space, 0, __ATOMIC_SEQ_CST) &&
+            __atomic_exchange_n(&sh->want_space, 0, __ATOMIC_ACQ_REL)) {
             uint64_t one = 1;
             (void)!write(sh->evfd, &one, sizeof one);
         }
@@ -845,10 +853,17 @@ static int enqueue(pool *p, weft_future *f, const struct rec *h, const void *a, 
     o->len = alen;
     if (alen)
         memcpy(o->data, a, alen);
-    if (p->ovf_tail)
+    if (p->ovf_tail) {
         p->ovf_tail->next = o;
-    else
+    } else {
+        /* The overflow was empty, so the collector may be asleep without
+         * having asked the workers to wake it when they make room, and the
+         * ring may have emptied meanwhile: ask them now, and wake it. */
         p->ovf_head = o;
+        __atomic_store_n(&p->sh->want_space, 1, __ATOMIC_SEQ_CST);
+        uint64_t one = 1;
+        (void)!write(p->sh->evfd, &one, sizeof one);
+    }
     p->ovf_tail = o;
     return 0;
 }
@@ -919,9 +934,17 @@ static void pool_help(weft_future *f, void *ctx, int64_t deadline)
      * must not wait in the ring until the next push. */
     if (__atomic_load_n(&sh->results.tail, __ATOMIC_SEQ_CST) !=
         __atomic_load_n(&sh->results.head, __ATOMIC_SEQ_CST)) {
-        pthread_mutex_lock(&p->drain_mu);
-        drain_results(p);
-        pthread_mutex_unlock(&p->drain_mu);
+        /* Not a blocking lock: the holder may be this very thread (a done
+         * callback waiting on another of the pool's futures). A drainer
+         * that is there loops until the ring is empty, but may be leaving:
+         * then the collector, woken, takes it. */
+        if (pthread_mutex_trylock(&p->drain_mu) == 0) {
+            drain_results(p);
+            pthread_mutex_unlock(&p->drain_mu);
+        } else if (sh->evfd >= 0) {
+            uint64_t one = 1;
+            (void)!write(sh->evfd, &one, sizeof one);
+        }
     }
 }
 
