@@ -14,12 +14,29 @@
 #include "internal/share.h"
 #include "wt.h"
 
-/* Every child of these tests starts through here, so the start method is
- * chosen in one place. */
+/* The start method of the children: each test that starts processes runs
+ * once under each method (BOTH). */
+static int g_method;
+
+#define BOTH(name)                                                             \
+    START_TEST(name##_fork)                                                    \
+    {                                                                          \
+        g_method = WEFT_START_FORK;                                            \
+        name();                                                                \
+    }                                                                          \
+    END_TEST                                                                   \
+    START_TEST(name##_forkserver)                                              \
+    {                                                                          \
+        g_method = WEFT_START_FORKSERVER;                                      \
+        name();                                                                \
+    }                                                                          \
+    END_TEST
+
 static weft_process *spawn(weft_process_fn fn, void *arg)
 {
+    weft_process_opts o = {.start_method = g_method};
     weft_process *p = NULL;
-    WT_OK(weft_process_new(&p, fn, arg, NULL));
+    WT_OK(weft_process_new(&p, fn, arg, &o));
     WT_OK(weft_process_start(p));
     return p;
 }
@@ -78,7 +95,7 @@ static int echo_child(void *arg)
     }
 }
 
-START_TEST(pipe_roundtrip)
+static void pipe_roundtrip(void)
 {
     struct ends *e = ends_new();
     WT_OK(weft_pipe(&e->a, &e->b, true));
@@ -100,7 +117,7 @@ START_TEST(pipe_roundtrip)
     weft_conn_free(e->b);
     weft__handle_free(e);
 }
-END_TEST
+BOTH(pipe_roundtrip)
 
 /* Child: sends on the send-only end b, checks it cannot receive there. */
 static int oneway_child(void *arg)
@@ -118,7 +135,7 @@ static int oneway_child(void *arg)
     return 0;
 }
 
-START_TEST(pipe_oneway)
+static void pipe_oneway(void)
 {
     struct ends *e = ends_new();
     WT_OK(weft_pipe(&e->a, &e->b, false));
@@ -136,7 +153,7 @@ START_TEST(pipe_oneway)
     weft_conn_free(e->b);
     weft__handle_free(e);
 }
-END_TEST
+BOTH(pipe_oneway)
 
 START_TEST(pipe_msgsize)
 {
@@ -235,7 +252,7 @@ static int close_then_wait_child(void *arg)
     return 0;
 }
 
-START_TEST(pipe_eof_when_closed_everywhere)
+static void pipe_eof_when_closed_everywhere(void)
 {
     struct ends *e = ends_new();
     WT_OK(weft_pipe(&e->a, &e->b, true));
@@ -256,7 +273,7 @@ START_TEST(pipe_eof_when_closed_everywhere)
     weft_conn_free(e->d);
     weft__handle_free(e);
 }
-END_TEST
+BOTH(pipe_eof_when_closed_everywhere)
 
 /* Child: closes its copy of the receiving end a and exits. */
 static int close_a_child(void *arg)
@@ -265,7 +282,7 @@ static int close_a_child(void *arg)
     return weft_conn_close(e->a) == 0 ? 0 : 1;
 }
 
-START_TEST(pipe_epipe)
+static void pipe_epipe(void)
 {
     /* SIGPIPE would kill this test if weft let it through. */
     signal(SIGPIPE, SIG_DFL);
@@ -288,7 +305,7 @@ START_TEST(pipe_epipe)
     weft_conn_free(e->b);
     weft__handle_free(e);
 }
-END_TEST
+BOTH(pipe_epipe)
 
 #define BIG ((size_t)6 << 20)
 
@@ -326,7 +343,7 @@ static int big_child(void *arg)
     return rc == 0 ? 0 : 3;
 }
 
-START_TEST(pipe_large_messages)
+static void pipe_large_messages(void)
 {
     struct ends *e = ends_new();
     WT_OK(weft_pipe(&e->a, &e->b, true));
@@ -347,7 +364,7 @@ START_TEST(pipe_large_messages)
     weft_conn_free(e->b);
     weft__handle_free(e);
 }
-END_TEST
+BOTH(pipe_large_messages)
 
 START_TEST(pipe_send_timeout)
 {
@@ -434,6 +451,8 @@ START_TEST(pipe_bad_input)
 }
 END_TEST
 
-WT_MAIN("pipe", 60, pipe_roundtrip, pipe_oneway, pipe_msgsize, pipe_poll_timeout,
-        pipe_eof_when_closed_everywhere, pipe_epipe, pipe_large_messages, pipe_send_timeout,
-        pipe_bad_input)
+WT_MAIN("pipe", 60, pipe_roundtrip_fork, pipe_roundtrip_forkserver, pipe_oneway_fork,
+        pipe_oneway_forkserver, pipe_msgsize, pipe_poll_timeout,
+        pipe_eof_when_closed_everywhere_fork, pipe_eof_when_closed_everywhere_forkserver,
+        pipe_epipe_fork, pipe_epipe_forkserver, pipe_large_messages_fork,
+        pipe_large_messages_forkserver, pipe_send_timeout, pipe_bad_input)

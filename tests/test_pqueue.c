@@ -20,10 +20,29 @@
  * written and before it is applied (2). */
 extern void (*weft__pqueue_hook)(int where);
 
+/* The start method of the children: each test that starts processes runs
+ * once under each method (BOTH). */
+static int g_method;
+
+#define BOTH(name)                                                             \
+    START_TEST(name##_fork)                                                    \
+    {                                                                          \
+        g_method = WEFT_START_FORK;                                            \
+        name();                                                                \
+    }                                                                          \
+    END_TEST                                                                   \
+    START_TEST(name##_forkserver)                                              \
+    {                                                                          \
+        g_method = WEFT_START_FORKSERVER;                                      \
+        name();                                                                \
+    }                                                                          \
+    END_TEST
+
 static weft_process *spawn(weft_process_fn fn, void *arg)
 {
+    weft_process_opts o = {.start_method = g_method};
     weft_process *p = NULL;
-    WT_OK(weft_process_new(&p, fn, arg, NULL));
+    WT_OK(weft_process_new(&p, fn, arg, &o));
     WT_OK(weft_process_start(p));
     return p;
 }
@@ -202,7 +221,7 @@ static int doubler_child(void *arg)
     }
 }
 
-START_TEST(pqueue_across_processes)
+static void pqueue_across_processes(void)
 {
     struct pc *a = weft__handle_alloc(sizeof *a);
     a->q = new_queue(0, 0, false);
@@ -223,7 +242,7 @@ START_TEST(pqueue_across_processes)
     weft_pqueue_free(a->back);
     weft__handle_free(a);
 }
-END_TEST
+BOTH(pqueue_across_processes)
 
 /* ---- 4 producers, 4 consumers: no item lost, none twice ---- */
 
@@ -276,7 +295,7 @@ static int consumer_child(void *arg)
     }
 }
 
-START_TEST(pqueue_4_producers_4_consumers)
+static void pqueue_4_producers_4_consumers(void)
 {
     /* A small ring and a count bound: producers block on both. */
     weft_pqueue *q = new_queue(64, 1024, false);
@@ -306,7 +325,7 @@ START_TEST(pqueue_4_producers_4_consumers)
     weft__shared_free(seen);
     weft_pqueue_free(q);
 }
-END_TEST
+BOTH(pqueue_4_producers_4_consumers)
 
 /* ---- JoinableQueue ---- */
 
@@ -327,7 +346,7 @@ static int worker_child(void *arg)
     return 0;
 }
 
-START_TEST(pqueue_joinable)
+static void pqueue_joinable(void)
 {
     weft_pqueue *q = new_queue(0, 0, true);
     WT_OK(weft_pqueue_join(q, 0)); /* nothing put yet */
@@ -357,7 +376,7 @@ START_TEST(pqueue_joinable)
     WT_ERR(weft_pqueue_join(q, 0), WEFT_ESTATE);
     weft_pqueue_free(q);
 }
-END_TEST
+BOTH(pqueue_joinable)
 
 /* ---- a consumer killed in the middle of a get ---- */
 
@@ -424,7 +443,7 @@ static weft_pqueue *kill_consumer_at(int where)
     return q;
 }
 
-START_TEST(pqueue_killed_consumer)
+static void pqueue_killed_consumer(void)
 {
     /* Killed after its copy, before its commit: the get never happened.
      * The queue is not wedged and the first item is still first. */
@@ -439,9 +458,9 @@ START_TEST(pqueue_killed_consumer)
     WT_OK(weft_pqueue_join(q, 0));
     weft_pqueue_free(q);
 }
-END_TEST
+BOTH(pqueue_killed_consumer)
 
-START_TEST(pqueue_killed_in_commit)
+static void pqueue_killed_in_commit(void)
 {
     /* Killed half-way through its commit (journal written, state not yet
      * updated): the next locker finishes the commit. The get happened
@@ -462,7 +481,7 @@ START_TEST(pqueue_killed_in_commit)
     WT_OK(weft_pqueue_join(q, 0));
     weft_pqueue_free(q);
 }
-END_TEST
+BOTH(pqueue_killed_in_commit)
 
 START_TEST(pqueue_bad_input)
 {
@@ -518,5 +537,8 @@ START_TEST(pqueue_bad_input)
 END_TEST
 
 WT_MAIN("pqueue", 60, pqueue_basic, pqueue_wraps, pqueue_bounded_put_timeout,
-        pqueue_get_timeout, pqueue_across_processes, pqueue_4_producers_4_consumers,
-        pqueue_joinable, pqueue_killed_consumer, pqueue_killed_in_commit, pqueue_bad_input)
+        pqueue_get_timeout, pqueue_across_processes_fork, pqueue_across_processes_forkserver,
+        pqueue_4_producers_4_consumers_fork, pqueue_4_producers_4_consumers_forkserver,
+        pqueue_joinable_fork, pqueue_joinable_forkserver, pqueue_killed_consumer_fork,
+        pqueue_killed_consumer_forkserver, pqueue_killed_in_commit_fork,
+        pqueue_killed_in_commit_forkserver, pqueue_bad_input)
