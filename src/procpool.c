@@ -266,7 +266,7 @@ static void ring_pop_locked(struct ring *r, struct rec *h)
 
 static bool spin_for(const uint64_t *pos, uint64_t from)
 {
-    if (weft__cpu_count() < 2)
+    if (!weft__can_spin())
         return false;
     int64_t until = weft__now_ns() + SPIN_NS;
     for (unsigned i = 1;; i++) {
@@ -911,7 +911,7 @@ static void pool_help(weft_future *f, void *ctx, int64_t deadline)
 {
     pool *p = ctx;
     struct pp_shared *sh = p->sh;
-    if (weft__cpu_count() < 2)
+    if (!weft__can_spin())
         return; /* the spinner would hold up the worker it waits for */
     int64_t until = weft__now_ns() + HELP_NS;
     if (until > deadline)

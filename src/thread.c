@@ -805,3 +805,16 @@ unsigned weft__cpu_count(void)
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (unsigned)n : 1;
 }
+
+bool weft__can_spin(void)
+{
+    /* 0 unknown, 1 one CPU, 2 more: asked once (a system call), since
+     * spinners ask before every wait. */
+    static int known;
+    int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (k == 0) {
+        k = weft__cpu_count() > 1 ? 2 : 1;
+        __atomic_store_n(&known, k, __ATOMIC_RELAXED);
+    }
+    return k == 2;
+}
