@@ -9,6 +9,7 @@
 #include "weft/future.h"
 #include "weft/ipc.h"
 #include "weft/loop.h"
+#include "weft/net.h"
 #include "weft/process.h"
 #include "weft/procpool.h"
 #include "weft/queue.h"

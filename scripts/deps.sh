@@ -16,6 +16,9 @@ want_cmd cc gcc
 want_cmd make make
 want_cmd cmake cmake
 want_cmd pkg-config pkg-config
+# libcurl is optional for the library itself (weft/http.h is off without
+# it), so it is installed where we can and only mentioned where we cannot.
+peer_pc libcurl libcurl4-openssl-dev
 case "${1:-build}" in
 test)
     want_pc check check
@@ -26,6 +29,9 @@ bench)
     peer_pc glib-2.0 libglib2.0-dev
     peer_pc libuv libuv1-dev
     peer_cmd go golang-go
+    # The network benchmarks' load generator for HTTP and their HTTP peer.
+    peer_cmd wrk wrk
+    [ -x /usr/sbin/nginx ] || optional="$optional nginx"
     # Boost.Context ships no pkg-config file: look for its header.
     [ -e /usr/include/boost/context/detail/fcontext.hpp ] || optional="$optional libboost-context-dev"
     ;;
@@ -34,7 +40,7 @@ esac
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     need="$need$optional"
 elif [ -n "$optional" ]; then
-    echo "weft: benchmark peers missing, their rows will say skipped:$optional" >&2
+    echo "weft: optional packages missing (benchmark peers: their rows will say skipped; libcurl: weft/http.h is off):$optional" >&2
     echo "  install them with: sudo apt-get install -y$optional" >&2
 fi
 [ -z "$need" ] && exit 0

@@ -119,7 +119,8 @@ struct weft_loop {
     weft__poller poller;
     weft__poll_event events[MAX_EVENTS];
     int nevents, event_pos;     /* the batch being dispatched */
-    unsigned nwatch;            /* fds registered (a hint: 0 skips empty polls) */
+    unsigned nwatch;            /* fds in the poller (a hint: 0 skips empty polls) */
+    weft__loop_io *watchers;    /* every registered io (io_set to io_close) */
     unsigned inflight;          /* iterations in a row stalled on a producer in flight */
 
     /* The handle arena: slabs, a bump pointer and a free list. The loop's
@@ -633,10 +634,12 @@ void weft_handle_unref(weft_handle *h)
 
 int weft__loop_io_set(weft_loop *L, weft__loop_io *io, unsigned events)
 {
-    events &= WEFT__IO_READ | WEFT__IO_WRITE;
-    io->events = events;
+    if (io->loop && io->loop != L)
+        return WEFT_ESTATE;
+    unsigned bits = events & (WEFT__IO_READ | WEFT__IO_WRITE);
+    io->events = bits;
     int rc;
-    if (events == 0) {
+    if (bits == 0) {
         /* Level-triggered epoll reports errors and hang-ups even for an
          * empty event mask: an idle watcher on a dead socket would spin the
          * loop. So "not watching" leaves the epoll set, and the next
@@ -646,25 +649,51 @@ int weft__loop_io_set(weft_loop *L, weft__loop_io *io, unsigned events)
             L->nwatch--;
         return rc == -ENOENT ? 0 : rc;
     }
-    rc = weft__poll_mod(&L->poller, io->fd, events, io);
+    unsigned pe = bits | ((events & WEFT__IO_EDGE) ? WEFT__POLL_EDGE : 0);
+    rc = weft__poll_mod(&L->poller, io->fd, pe, io);
     if (rc == -ENOENT) {
-        rc = weft__poll_add(&L->poller, io->fd, events, io);
+        rc = weft__poll_add(&L->poller, io->fd, pe, io);
         if (rc == 0)
             L->nwatch++;
     }
+    if (rc == 0 && !io->loop) {
+        io->prev = NULL;
+        io->next = L->watchers;
+        if (L->watchers)
+            L->watchers->prev = io;
+        L->watchers = io;
+        __atomic_store_n(&io->loop, L, __ATOMIC_RELEASE);
+    }
+    if (rc)
+        io->events = 0;
     return rc;
 }
 
 void weft__loop_io_close(weft_loop *L, weft__loop_io *io)
 {
+    if (io->loop != L)
+        return;
     if (weft__poll_del(&L->poller, io->fd) == 0)
         L->nwatch--;
     io->events = 0;
+    if (io->prev)
+        io->prev->next = io->next;
+    else
+        L->watchers = io->next;
+    if (io->next)
+        io->next->prev = io->prev;
+    io->prev = io->next = NULL;
+    __atomic_store_n(&io->loop, NULL, __ATOMIC_RELEASE);
     /* A watcher closed by another's ready() must not be reported from the
      * batch being dispatched. */
     for (int i = L->event_pos; i < L->nevents; i++)
         if (L->events[i].data == io)
             L->events[i].data = NULL;
+}
+
+bool weft__loop_is_running_any(const weft_loop *L)
+{
+    return __atomic_load_n(&L->shared.running, __ATOMIC_ACQUIRE) != 0;
 }
 
 /* ------------------------------------------------------------ running */
@@ -971,6 +1000,15 @@ int weft_loop_free(weft_loop *L)
         munmap(L->heap_map, L->heap_map_bytes);
     L->heap_map = NULL;
     L->heap = NULL;
+    /* Registered fds outlive the loop (their owners close them later):
+     * they are no longer anyone's. */
+    for (weft__loop_io *io = L->watchers, *next; io; io = next) {
+        next = io->next;
+        io->prev = io->next = NULL;
+        io->events = 0;
+        __atomic_store_n(&io->loop, NULL, __ATOMIC_RELEASE);
+    }
+    L->watchers = NULL;
     weft__poll_close(&L->poller);
     L->dead = true;
     if (__atomic_sub_fetch(&L->handle_refs, 1, __ATOMIC_ACQ_REL) == 0)

@@ -67,23 +67,37 @@ static inline bool weft__loop_timer_pending(const weft__loop_timer *t)
 
 /* ----------------------------------------------------------- fd watchers */
 
-/* For async I/O (a later issue): readiness of one fd, edge-triggered or not
- * as the backend chooses, reported as WEFT__IO_READ / WEFT__IO_WRITE bits
- * (errors and hang-ups report both). */
-enum { WEFT__IO_READ = 1, WEFT__IO_WRITE = 2 };
+/* For async I/O: readiness of one fd, reported as WEFT__IO_READ /
+ * WEFT__IO_WRITE bits (errors and hang-ups report both). Level-triggered,
+ * unless WEFT__IO_EDGE is in the events: then each change of readiness is
+ * reported once (and a peer's half-close reports READ). */
+enum { WEFT__IO_READ = 1, WEFT__IO_WRITE = 2, WEFT__IO_EDGE = 4 };
 
 typedef struct weft__loop_io weft__loop_io;
 struct weft__loop_io {
     int fd;
     unsigned events;                        /* wanted, set by weft__loop_io_set */
     void (*ready)(weft__loop_io *io, unsigned events);
+    /* Set by the loop: the loop io is registered with (from the first
+     * io_set to io_close), else NULL. Written on the loop's thread with
+     * release; other threads read it with acquire. weft_loop_free sets it
+     * back to NULL in every io still registered (their fds then belong to
+     * no loop: a later io_set may register them elsewhere). */
+    weft_loop *loop;
+    weft__loop_io *prev, *next;             /* loop-private list of registrations */
 };
 
 /* Watch io->fd for `events` (0 stops watching but keeps the registration;
- * weft__loop_io_close removes it). 0, or the backend's error code. */
+ * weft__loop_io_close removes it). 0, WEFT_ESTATE (io is registered with
+ * another loop), or the backend's error code. */
 int weft__loop_io_set(weft_loop *loop, weft__loop_io *io, unsigned events);
-/* Forget io (before closing its fd). */
+/* Forget io (before closing its fd). Harmless on an io not registered. */
 void weft__loop_io_close(weft_loop *loop, weft__loop_io *io);
+
+/* True while `loop` is inside run_forever / run_until_complete (any
+ * thread; a hint that can change at once unless the caller is that
+ * loop's thread). */
+bool weft__loop_is_running_any(const weft_loop *loop);
 
 /* ------------------------------------------------------------ the rest */
 

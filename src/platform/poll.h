@@ -14,6 +14,9 @@
 /* Readiness bits, as the loop's fd watchers use them (internal/loop.h:
  * WEFT__IO_READ, WEFT__IO_WRITE). Errors and hang-ups report both. */
 enum { WEFT__POLL_READ = 1, WEFT__POLL_WRITE = 2 };
+/* In weft__poll_add/mod: report each change of readiness once (edge-
+ * triggered) instead of for as long as it lasts. */
+enum { WEFT__POLL_EDGE = 4 };
 
 typedef struct weft__poller {
     int fd;       /* the backend's descriptor (the epoll instance) */

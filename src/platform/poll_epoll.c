@@ -45,8 +45,11 @@ void weft__poll_close(weft__poller *p)
 
 static uint32_t to_epoll(unsigned events)
 {
+    /* EPOLLRDHUP with edges: a peer's half-close is an edge of its own
+     * (the data before it may have been reported already). */
     return ((events & WEFT__POLL_READ) ? EPOLLIN : 0u) |
-           ((events & WEFT__POLL_WRITE) ? EPOLLOUT : 0u);
+           ((events & WEFT__POLL_WRITE) ? EPOLLOUT : 0u) |
+           ((events & WEFT__POLL_EDGE) ? EPOLLET | EPOLLRDHUP : 0u);
 }
 
 int weft__poll_add(weft__poller *p, int fd, unsigned events, void *data)
