@@ -44,6 +44,7 @@ typedef struct weft__fdw {
      * parked coroutines are woken (a stream flushes its write buffer
      * here, without a coroutine of its own). */
     void (*on_ready)(struct weft__fdw *w, unsigned events);
+    void *on_ready_arg;   /* for on_ready's owner */
 } weft__fdw;
 
 void weft__fdw_init(weft__fdw *w, int fd);

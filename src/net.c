@@ -1,0 +1,718 @@
+/*
+ * Sockets: a non-blocking fd, its fdw (internal/fdwait.h) and a count of
+ * the calls in flight, which is what makes close safe while other threads
+ * or coroutines still use the socket.
+ *
+ * Every call that can wait is the same loop: try the system call; on
+ * EAGAIN wait for the direction with the call's deadline; try again.
+ *
+ * Life: `state` is CLOSED | users << 1. The caller's socket is one user;
+ * each call in flight is one more. Close sets CLOSED, wakes the calls in
+ * flight (they see CLOSED after their wait and return -EBADF) and drops
+ * the caller's user; the last user out closes the fd and frees. So a
+ * descriptor number is never reused while a call could still touch it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "internal/clock.h"
+#include "internal/fdwait.h"
+#include "internal/net.h"
+#include "weft/net.h"
+
+#define CLOSED 1u
+#define USER 2u
+
+struct weft_socket {
+    weft__fdw w;              /* first: the fdw's callbacks get the socket */
+    uint32_t state;           /* atomic: CLOSED | users << 1 */
+    int family, type;
+    bool is_socket;           /* else a pipe or other fd: read/write */
+    weft__loop_item close_item;
+};
+
+#define CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+/* ------------------------------------------------------------ life */
+
+static int make_socket(weft_socket **out, int fd, int family, int type, bool is_socket)
+{
+    weft_socket *s = calloc(1, sizeof *s);
+    if (!s) {
+        close(fd);
+        return WEFT_ENOMEM;
+    }
+    weft__fdw_init(&s->w, fd);
+    s->state = USER;
+    s->family = family;
+    s->type = type;
+    s->is_socket = is_socket;
+    *out = s;
+    return 0;
+}
+
+int weft_socket_new(weft_socket **out, int family, int type)
+{
+    if (!out)
+        return WEFT_EINVAL;
+    *out = NULL;
+    if ((family != AF_INET && family != AF_INET6 && family != AF_UNIX) ||
+        (type != SOCK_STREAM && type != SOCK_DGRAM))
+        return WEFT_EINVAL;
+    int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    return make_socket(out, fd, family, type, true);
+}
+
+int weft_socket_from_fd(weft_socket **out, int fd)
+{
+    if (!out || fd < 0) {
+        if (fd >= 0)
+            close(fd);
+        return WEFT_EINVAL;
+    }
+    *out = NULL;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    int type = 0, family = AF_UNSPEC;
+    socklen_t len = sizeof type;
+    bool is_socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+    if (is_socket) {
+        len = sizeof family;
+        if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len) != 0)
+            family = AF_UNSPEC;
+    } else {
+        type = 0;
+    }
+    return make_socket(out, fd, family, type, is_socket);
+}
+
+static int finish(weft_socket *s)
+{
+    int rc = close(s->w.io.fd) == 0 || errno == EINTR ? 0 : -errno;
+    free(s);
+    return rc;
+}
+
+/* On the socket's loop: the last user left from another thread while the
+ * loop was running, so the deregistration had to be done here. */
+static void close_on_loop(weft__loop_item *it)
+{
+    weft_socket *s = CONTAINER_OF(it, weft_socket, close_item);
+    weft__fdw_close(&s->w);
+    finish(s);
+}
+
+static int finalize(weft_socket *s)
+{
+    while (weft__fdw_close(&s->w)) {
+        s->close_item.run = close_on_loop;
+        if (weft__loop_ready_threadsafe(weft__fdw_loop(&s->w), &s->close_item) == 0)
+            return 0;
+        /* The loop is being freed by its owner, which releases every fd
+         * it had: wait for that, then close here. */
+        while (weft__fdw_loop(&s->w))
+            sched_yield();
+    }
+    return finish(s);
+}
+
+static int user_begin(weft_socket *s)
+{
+    uint32_t v = __atomic_fetch_add(&s->state, USER, __ATOMIC_ACQUIRE);
+    if (v & CLOSED) {
+        if (__atomic_sub_fetch(&s->state, USER, __ATOMIC_ACQ_REL) == CLOSED)
+            finalize(s);
+        return -EBADF;
+    }
+    return 0;
+}
+
+static int user_end(weft_socket *s)
+{
+    if (__atomic_sub_fetch(&s->state, USER, __ATOMIC_ACQ_REL) == CLOSED)
+        return finalize(s);
+    return 0;
+}
+
+static bool is_closed(const weft_socket *s)
+{
+    return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) & CLOSED;
+}
+
+int weft_socket_close(weft_socket *s)
+{
+    if (!s)
+        return 0;
+    uint32_t v = __atomic_fetch_or(&s->state, CLOSED, __ATOMIC_ACQ_REL);
+    if (v & CLOSED)
+        return -EBADF;
+    if (v > USER) {
+        /* Calls in flight: wake them. Coroutines of this thread's loop (or
+         * of a loop not running) directly; anything else through the
+         * socket itself: after a shutdown every poll and every edge says
+         * ready, and each call then sees CLOSED. */
+        weft__fdw_close(&s->w);
+        if (s->is_socket)
+            shutdown(s->w.io.fd, SHUT_RDWR);
+    }
+    return user_end(s);
+}
+
+int weft_socket_fd(const weft_socket *s)
+{
+    return s ? s->w.io.fd : WEFT_EINVAL;
+}
+
+int weft_socket_family(const weft_socket *s)
+{
+    return s ? s->family : WEFT_EINVAL;
+}
+
+int weft_socket_type(const weft_socket *s)
+{
+    return s ? s->type : WEFT_EINVAL;
+}
+
+/* --------------------------------------------------------- waiting */
+
+/* The last try in `dir` gave EAGAIN: wait, then report -EBADF if the
+ * socket was closed meanwhile. */
+static int wait_io(weft_socket *s, unsigned dir, int64_t deadline)
+{
+    if (is_closed(s))
+        return -EBADF;
+    int rc = weft__fdw_wait(&s->w, dir, deadline);
+    if (rc == 0 && is_closed(s))
+        return -EBADF;
+    return rc;
+}
+
+static int check_timeout(double timeout)
+{
+    return weft__timeout_valid(timeout);
+}
+
+static bool would_block(int e)
+{
+    return e == EAGAIN || e == EWOULDBLOCK;
+}
+
+/* ------------------------------------------------------- addresses */
+
+static bool addr_ok(const weft_sockaddr *a)
+{
+    return a && a->len > 0 && a->len <= sizeof a->ss;
+}
+
+int weft_sockaddr_ip(weft_sockaddr *a, const char *host, int port)
+{
+    if (!a || port < 0 || port > 65535)
+        return WEFT_EINVAL;
+    memset(a, 0, sizeof *a);
+    if (!host || !*host) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&a->ss;
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)port);
+        in->sin_addr.s_addr = htonl(INADDR_ANY);
+        a->len = sizeof *in;
+        return 0;
+    }
+    /* getaddrinfo with AI_NUMERICHOST never touches the network and knows
+     * IPv6 scope ids ("fe80::1%eth0"), which inet_pton does not. */
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST, .ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    int e = getaddrinfo(host, NULL, &hints, &res);
+    if (e == EAI_MEMORY)
+        return WEFT_ENOMEM;
+    if (e || !res)
+        return WEFT_EINVAL;
+    if (res->ai_addrlen > sizeof a->ss) {
+        freeaddrinfo(res);
+        return WEFT_EINVAL;
+    }
+    memcpy(&a->ss, res->ai_addr, res->ai_addrlen);
+    a->len = res->ai_addrlen;
+    freeaddrinfo(res);
+    if (a->ss.ss_family == AF_INET)
+        ((struct sockaddr_in *)&a->ss)->sin_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in6 *)&a->ss)->sin6_port = htons((uint16_t)port);
+    return 0;
+}
+
+int weft_sockaddr_unix(weft_sockaddr *a, const char *path)
+{
+    if (!a || !path || !*path)
+        return WEFT_EINVAL;
+    memset(a, 0, sizeof *a);
+    struct sockaddr_un *un = (struct sockaddr_un *)&a->ss;
+    size_t n = strlen(path);
+    if (n >= sizeof un->sun_path)
+        return WEFT_EMSGSIZE;
+    un->sun_family = AF_UNIX;
+    memcpy(un->sun_path, path, n + 1);
+    a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+    return 0;
+}
+
+int weft_sockaddr_format(const weft_sockaddr *a, char *buf, size_t len)
+{
+    if (!addr_ok(a) || !buf || len == 0)
+        return WEFT_EINVAL;
+    char host[INET6_ADDRSTRLEN] = "";
+    int n;
+    switch (a->ss.ss_family) {
+    case AF_INET: {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&a->ss;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        n = snprintf(buf, len, "%s:%d", host, ntohs(in->sin_port));
+        break;
+    }
+    case AF_INET6: {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&a->ss;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        n = snprintf(buf, len, "[%s]:%d", host, ntohs(in6->sin6_port));
+        break;
+    }
+    case AF_UNIX: {
+        const struct sockaddr_un *un = (const struct sockaddr_un *)&a->ss;
+        size_t off = offsetof(struct sockaddr_un, sun_path);
+        size_t plen = a->len > off ? a->len - off : 0;
+        if (plen == 0) {
+            n = snprintf(buf, len, "%s", ""); /* unnamed */
+        } else if (un->sun_path[0] == '\0') {
+            /* The abstract namespace: Linux names it by the bytes after
+             * the NUL; shown with '@' as ss(8) does. */
+            n = snprintf(buf, len, "@%.*s", (int)(plen - 1), un->sun_path + 1);
+        } else {
+            n = snprintf(buf, len, "%.*s", (int)strnlen(un->sun_path, plen), un->sun_path);
+        }
+        break;
+    }
+    default:
+        return WEFT_EINVAL;
+    }
+    return n >= 0 && (size_t)n < len ? 0 : WEFT_EMSGSIZE;
+}
+
+int weft_sockaddr_port(const weft_sockaddr *a)
+{
+    if (!addr_ok(a))
+        return WEFT_EINVAL;
+    if (a->ss.ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
+    if (a->ss.ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+    return WEFT_EINVAL;
+}
+
+/* ------------------------------------------------ setup and names */
+
+static int sock_call(weft_socket *s, int r)
+{
+    (void)s;
+    return r == 0 ? 0 : -errno;
+}
+
+int weft_socket_bind(weft_socket *s, const weft_sockaddr *a)
+{
+    if (!s || !addr_ok(a))
+        return WEFT_EINVAL;
+    if (!s->is_socket)
+        return -ENOTSOCK;
+    return sock_call(s, bind(s->w.io.fd, (const struct sockaddr *)&a->ss, a->len));
+}
+
+int weft_socket_listen(weft_socket *s, int backlog)
+{
+    if (!s || backlog < 0)
+        return WEFT_EINVAL;
+    if (!s->is_socket)
+        return -ENOTSOCK;
+    return sock_call(s, listen(s->w.io.fd, backlog ? backlog : SOMAXCONN));
+}
+
+int weft_socket_shutdown(weft_socket *s, int how)
+{
+    if (!s || (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR))
+        return WEFT_EINVAL;
+    if (!s->is_socket)
+        return -ENOTSOCK;
+    return sock_call(s, shutdown(s->w.io.fd, how));
+}
+
+int weft_socket_getsockname(const weft_socket *s, weft_sockaddr *a)
+{
+    if (!s || !a)
+        return WEFT_EINVAL;
+    memset(a, 0, sizeof *a);
+    a->len = sizeof a->ss;
+    return getsockname(s->w.io.fd, (struct sockaddr *)&a->ss, &a->len) == 0 ? 0 : -errno;
+}
+
+int weft_socket_getpeername(const weft_socket *s, weft_sockaddr *a)
+{
+    if (!s || !a)
+        return WEFT_EINVAL;
+    memset(a, 0, sizeof *a);
+    a->len = sizeof a->ss;
+    return getpeername(s->w.io.fd, (struct sockaddr *)&a->ss, &a->len) == 0 ? 0 : -errno;
+}
+
+int weft_socket_setsockopt(weft_socket *s, int level, int name, const void *val, size_t len)
+{
+    if (!s || !val || len == 0 || len > 0x7fffffff)
+        return WEFT_EINVAL;
+    return sock_call(s, setsockopt(s->w.io.fd, level, name, val, (socklen_t)len));
+}
+
+int weft_socket_getsockopt(const weft_socket *s, int level, int name, void *val, size_t *len)
+{
+    if (!s || !val || !len || *len == 0 || *len > 0x7fffffff)
+        return WEFT_EINVAL;
+    socklen_t l = (socklen_t)*len;
+    if (getsockopt(s->w.io.fd, level, name, val, &l) != 0)
+        return -errno;
+    *len = l;
+    return 0;
+}
+
+/* ------------------------------------------------- connect, accept */
+
+int weft_socket_connect(weft_socket *s, const weft_sockaddr *a, double timeout)
+{
+    if (!s || !addr_ok(a) || check_timeout(timeout))
+        return WEFT_EINVAL;
+    if (!s->is_socket)
+        return -ENOTSOCK;
+    int64_t deadline = weft__deadline(timeout);
+    int rc = user_begin(s);
+    if (rc)
+        return rc;
+    int fd = s->w.io.fd;
+    if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0) {
+        rc = 0;
+    } else if (errno == EINPROGRESS || errno == EINTR) {
+        /* The connection goes on in the kernel; writability ends it, and
+         * SO_ERROR says how. (A Unix socket whose listener's backlog is
+         * full says EAGAIN instead, which is returned as it is: it is not
+         * connecting and would never become writable for it.) */
+        for (;;) {
+            rc = wait_io(s, WEFT__IO_WRITE, deadline);
+            if (rc)
+                break;
+            int err = 0;
+            socklen_t len = sizeof err;
+            if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+                rc = -errno;
+                break;
+            }
+            if (err) {
+                rc = -err;
+                break;
+            }
+            weft_sockaddr peer;
+            weft_sockaddr *pp = &peer;
+            peer.len = sizeof peer.ss;
+            if (getpeername(fd, (struct sockaddr *)&pp->ss, &pp->len) == 0) {
+                rc = 0;
+                break;
+            }
+            if (errno != ENOTCONN) {
+                rc = -errno;
+                break;
+            }
+            /* A stale edge from before the connect: wait again. */
+        }
+    } else {
+        rc = -errno;
+    }
+    int rc2 = user_end(s);
+    return rc ? rc : rc2;
+}
+
+int weft_socket_accept(weft_socket *s, weft_socket **out, weft_sockaddr *peer, double timeout)
+{
+    if (!s || !out || check_timeout(timeout))
+        return WEFT_EINVAL;
+    *out = NULL;
+    if (!s->is_socket)
+        return -ENOTSOCK;
+    int64_t deadline = weft__deadline(timeout);
+    int rc = user_begin(s);
+    if (rc)
+        return rc;
+    for (;;) {
+        weft_sockaddr tmp;
+        weft_sockaddr *a = peer ? peer : &tmp;
+        memset(a, 0, sizeof *a);
+        a->len = sizeof a->ss;
+        int fd = accept4(s->w.io.fd, (struct sockaddr *)&a->ss, &a->len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            rc = make_socket(out, fd, s->family, s->type, true);
+            break;
+        }
+        /* A connection reset before it was accepted is not the
+         * listener's failure: take the next one (as asyncio does). */
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        if (!would_block(errno)) {
+            rc = -errno;
+            break;
+        }
+        rc = wait_io(s, WEFT__IO_READ, deadline);
+        if (rc)
+            break;
+    }
+    int rc2 = user_end(s);
+    if (!rc && rc2 == -EBADF) {
+        weft_socket_close(*out);
+        *out = NULL;
+        return rc2;
+    }
+    return rc;
+}
+
+/* --------------------------------------------------- data transfer */
+
+/* write(2) to a pipe raises SIGPIPE when the reader is gone; sockets use
+ * MSG_NOSIGNAL. Block it around the write and take back the one we
+ * caused, so that the caller sees -EPIPE and the process lives on. */
+static ssize_t pipe_write(int fd, const void *buf, size_t len)
+{
+    sigset_t pipe_set, old;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    ssize_t r = write(fd, buf, len);
+    int e = errno;
+    if (r < 0 && e == EPIPE && !sigismember(&old, SIGPIPE)) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return r;
+}
+
+static ssize_t try_send(weft_socket *s, const void *buf, size_t len)
+{
+    return s->is_socket ? send(s->w.io.fd, buf, len, MSG_NOSIGNAL) : pipe_write(s->w.io.fd, buf, len);
+}
+
+static ssize_t try_recv(weft_socket *s, void *buf, size_t len)
+{
+    return s->is_socket ? recv(s->w.io.fd, buf, len, 0) : read(s->w.io.fd, buf, len);
+}
+
+int weft_socket_recv(weft_socket *s, void *buf, size_t len, size_t *n, double timeout)
+{
+    if (n)
+        *n = 0;
+    if (!s || !buf || !n || len == 0 || check_timeout(timeout))
+        return WEFT_EINVAL;
+    int64_t deadline = weft__deadline(timeout);
+    int rc = user_begin(s);
+    if (rc)
+        return rc;
+    for (;;) {
+        ssize_t r = try_recv(s, buf, len);
+        if (r >= 0) {
+            *n = (size_t)r;
+            rc = 0;
+            break;
+        }
+        if (errno == EINTR)
+            continue;
+        if (!would_block(errno)) {
+            rc = -errno;
+            break;
+        }
+        rc = wait_io(s, WEFT__IO_READ, deadline);
+        if (rc)
+            break;
+    }
+    int rc2 = user_end(s);
+    return rc ? rc : rc2;
+}
+
+int weft_socket_send(weft_socket *s, const void *buf, size_t len, size_t *n, double timeout)
+{
+    if (n)
+        *n = 0;
+    if (!s || !buf || !n || len == 0 || check_timeout(timeout))
+        return WEFT_EINVAL;
+    int64_t deadline = weft__deadline(timeout);
+    int rc = user_begin(s);
+    if (rc)
+        return rc;
+    for (;;) {
+        ssize_t r = try_send(s, buf, len);
+        if (r >= 0) {
+            *n = (size_t)r;
+            rc = 0;
+            break;
+        }
+        if (errno == EINTR)
+            continue;
+        if (!would_block(errno)) {
+            rc = -errno;
+            break;
+        }
+        rc = wait_io(s, WEFT__IO_WRITE, deadline);
+        if (rc)
+            break;
+    }
+    int rc2 = user_end(s);
+    return rc ? rc : rc2;
+}
+
+int weft_socket_sendall(weft_socket *s, const void *buf, size_t len, size_t *sent,
+                        double timeout)
+{
+    if (sent)
+        *sent = 0;
+    if (!s || (!buf && len) || check_timeout(timeout))
+        return WEFT_EINVAL;
+    int64_t deadline = weft__deadline(timeout);
+    int rc = user_begin(s);
+    if (rc)
+        return rc;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t r = try_send(s, (const char *)buf + done, len - done);
+        if (r >= 0) {
+            done += (size_t)r;
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (!would_block(errno)) {
+            rc = -errno;
+            break;
+        }
+        rc = wait_io(s, WEFT__IO_WRITE, deadline);
+        if (rc)
+            break;
+    }
+    if (sent)
+        *sent = done;
+    int rc2 = user_end(s);
+    return rc ? rc : rc2;
+}
+
+int weft_socket_recvfrom(weft_socket *s, void *buf, size_t len, size_t *n, weft_sockaddr *from,
+                         double timeout)
+{
+    if (n)
+        *n = 0;
+    if (!s || !buf || !n || len == 0 || check_timeout(timeout))
+        return WEFT_EINVAL;
+    if (!s->is_socket)
+        return -ENOTSOCK;
+    int64_t deadline = weft__deadline(timeout);
+    int rc = user_begin(s);
+    if (rc)
+        return rc;
+    for (;;) {
+        weft_sockaddr tmp;
+        weft_sockaddr *a = from ? from : &tmp;
+        memset(a, 0, sizeof *a);
+        a->len = sizeof a->ss;
+        ssize_t r = recvfrom(s->w.io.fd, buf, len, 0, (struct sockaddr *)&a->ss, &a->len);
+        if (r >= 0) {
+            *n = (size_t)r;
+            rc = 0;
+            break;
+        }
+        if (errno == EINTR)
+            continue;
+        if (!would_block(errno)) {
+            rc = -errno;
+            break;
+        }
+        rc = wait_io(s, WEFT__IO_READ, deadline);
+        if (rc)
+            break;
+    }
+    int rc2 = user_end(s);
+    return rc ? rc : rc2;
+}
+
+int weft_socket_sendto(weft_socket *s, const void *buf, size_t len, const weft_sockaddr *to,
+                       double timeout)
+{
+    if (!s || (!buf && len) || (to && !addr_ok(to)) || check_timeout(timeout))
+        return WEFT_EINVAL;
+    if (!s->is_socket)
+        return -ENOTSOCK;
+    int64_t deadline = weft__deadline(timeout);
+    int rc = user_begin(s);
+    if (rc)
+        return rc;
+    for (;;) {
+        ssize_t r = sendto(s->w.io.fd, buf, len, MSG_NOSIGNAL,
+                           to ? (const struct sockaddr *)&to->ss : NULL, to ? to->len : 0);
+        if (r >= 0) {
+            /* A datagram goes whole or not at all. */
+            rc = (size_t)r == len ? 0 : WEFT_EMSGSIZE;
+            break;
+        }
+        if (errno == EINTR)
+            continue;
+        if (!would_block(errno)) {
+            rc = -errno;
+            break;
+        }
+        rc = wait_io(s, WEFT__IO_WRITE, deadline);
+        if (rc)
+            break;
+    }
+    int rc2 = user_end(s);
+    return rc ? rc : rc2;
+}
+
+/* ---------------------------------------------- for other modules */
+
+weft__fdw *weft__socket_fdw(weft_socket *s)
+{
+    return &s->w;
+}
+
+int weft__socket_user_begin(weft_socket *s)
+{
+    return user_begin(s);
+}
+
+int weft__socket_user_end(weft_socket *s)
+{
+    return user_end(s);
+}
+
+bool weft__socket_is_closed(const weft_socket *s)
+{
+    return is_closed(s);
+}
