@@ -159,6 +159,17 @@ static bool is_closed(const weft_socket *s)
     return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) & CLOSED;
 }
 
+/* A call ends: a failure, or an end of stream, that comes while the socket
+ * is being closed is the close's doing (its shutdown), and is reported as
+ * such. Data that arrived is still returned. */
+static int call_end(weft_socket *s, int rc, bool eof)
+{
+    if ((rc < 0 || eof) && rc != -EBADF && is_closed(s))
+        rc = -EBADF;
+    int rc2 = user_end(s);
+    return rc ? rc : rc2;
+}
+
 int weft_socket_close(weft_socket *s)
 {
     if (!s)
@@ -448,8 +459,7 @@ int weft_socket_connect(weft_socket *s, const weft_sockaddr *a, double timeout)
     } else {
         rc = -errno;
     }
-    int rc2 = user_end(s);
-    return rc ? rc : rc2;
+    return call_end(s, rc, false);
 }
 
 int weft_socket_accept(weft_socket *s, weft_socket **out, weft_sockaddr *peer, double timeout)
@@ -486,11 +496,10 @@ int weft_socket_accept(weft_socket *s, weft_socket **out, weft_sockaddr *peer, d
         if (rc)
             break;
     }
-    int rc2 = user_end(s);
-    if (!rc && rc2 == -EBADF) {
+    rc = call_end(s, rc, false);
+    if (rc && *out) {
         weft_socket_close(*out);
         *out = NULL;
-        return rc2;
     }
     return rc;
 }
@@ -545,6 +554,7 @@ int weft_socket_recv(weft_socket *s, void *buf, size_t len, size_t *n, double ti
             rc = 0;
             break;
         }
+
         if (errno == EINTR)
             continue;
         if (!would_block(errno)) {
@@ -555,8 +565,7 @@ int weft_socket_recv(weft_socket *s, void *buf, size_t len, size_t *n, double ti
         if (rc)
             break;
     }
-    int rc2 = user_end(s);
-    return rc ? rc : rc2;
+    return call_end(s, rc, rc == 0 && *n == 0);
 }
 
 int weft_socket_send(weft_socket *s, const void *buf, size_t len, size_t *n, double timeout)
@@ -586,8 +595,7 @@ int weft_socket_send(weft_socket *s, const void *buf, size_t len, size_t *n, dou
         if (rc)
             break;
     }
-    int rc2 = user_end(s);
-    return rc ? rc : rc2;
+    return call_end(s, rc, false);
 }
 
 int weft_socket_sendall(weft_socket *s, const void *buf, size_t len, size_t *sent,
@@ -620,8 +628,7 @@ int weft_socket_sendall(weft_socket *s, const void *buf, size_t len, size_t *sen
     }
     if (sent)
         *sent = done;
-    int rc2 = user_end(s);
-    return rc ? rc : rc2;
+    return call_end(s, rc, false);
 }
 
 int weft_socket_recvfrom(weft_socket *s, void *buf, size_t len, size_t *n, weft_sockaddr *from,
@@ -658,8 +665,7 @@ int weft_socket_recvfrom(weft_socket *s, void *buf, size_t len, size_t *n, weft_
         if (rc)
             break;
     }
-    int rc2 = user_end(s);
-    return rc ? rc : rc2;
+    return call_end(s, rc, false);
 }
 
 int weft_socket_sendto(weft_socket *s, const void *buf, size_t len, const weft_sockaddr *to,
@@ -691,8 +697,7 @@ int weft_socket_sendto(weft_socket *s, const void *buf, size_t len, const weft_s
         if (rc)
             break;
     }
-    int rc2 = user_end(s);
-    return rc ? rc : rc2;
+    return call_end(s, rc, false);
 }
 
 /* ---------------------------------------------- for other modules */

@@ -23,7 +23,8 @@
  *
  * Closing: weft_socket_close releases the caller's socket. Calls in flight
  * in other threads or coroutines end with -EBADF (coroutines waiting on it
- * at once; a thread's poll is woken by shutting the socket down), and the
+ * at once; a thread's poll is woken by shutting the socket down; a call
+ * that had already received data returns it), and the
  * descriptor is closed when the last of them returns, so it is never
  * reused under a call still running. No call may start after close.
  *
