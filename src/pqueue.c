@@ -54,6 +54,7 @@
 
 #include "internal/clock.h"
 #include "internal/share.h"
+#include "platform/futex.h"
 #include "weft/ipc.h"
 
 #define REC_HDR 8
@@ -100,23 +101,6 @@ enum { WEFT__PQ_HOOK_COPIED = 1, WEFT__PQ_HOOK_JOURNAL = 2 };
 static uint64_t rec_size(uint64_t len)
 {
     return REC_HDR + ((len + 7) & ~(uint64_t)7);
-}
-
-static void futex_wait_shared(uint32_t *word, uint32_t expected, int64_t deadline)
-{
-    struct timespec ts, *tsp = NULL;
-    if (deadline != WEFT__NO_DEADLINE) {
-        ts = weft__ns_to_timespec(deadline);
-        tsp = &ts;
-    }
-    /* Absolute CLOCK_MONOTONIC deadline; EINTR, EAGAIN (the word changed)
-     * and ETIMEDOUT all send the caller back to recheck. */
-    syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected, tsp, NULL, FUTEX_BITSET_MATCH_ANY);
-}
-
-static void futex_wake_shared(uint32_t *word, int n)
-{
-    syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
 }
 
 /* Write st as the queue's state: see Crash consistency above. */
@@ -228,7 +212,7 @@ static int wait_locked(struct pq_shared *s, struct pq_wait *w, int64_t deadline)
     uint32_t seq = w->seq;
     __atomic_fetch_add(&w->waiters, 1, __ATOMIC_RELAXED);
     pq_unlock(s);
-    futex_wait_shared(&w->seq, seq, deadline);
+    weft__futex_wait_shared(&w->seq, seq, deadline);
     __atomic_fetch_sub(&w->waiters, 1, __ATOMIC_RELAXED);
     return lock_by(s, deadline);
 }
@@ -343,7 +327,7 @@ static int put_impl(weft_pqueue *q, const void *buf, size_t len, double timeout)
     bool wake = signal_locked(&s->got_items);
     pq_unlock(s);
     if (wake)
-        futex_wake_shared(&s->got_items.seq, 1);
+        weft__futex_wake_shared(&s->got_items.seq, 1);
     return 0;
 }
 
@@ -395,7 +379,7 @@ static int get_impl(weft_pqueue *q, void *buf, size_t cap, void **out, size_t *l
         bool wake = signal_locked(&s->got_items);
         pq_unlock(s);
         if (wake)
-            futex_wake_shared(&s->got_items.seq, 1);
+            weft__futex_wake_shared(&s->got_items.seq, 1);
         return rc;
     }
     if (n)
@@ -412,9 +396,9 @@ static int get_impl(weft_pqueue *q, void *buf, size_t cap, void **out, size_t *l
      * one a single woken putter holds. A getter is woken for each item
      * left, in case a put's single wake-up went to one that has gone. */
     if (wake_put)
-        futex_wake_shared(&s->got_space.seq, INT_MAX);
+        weft__futex_wake_shared(&s->got_space.seq, INT_MAX);
     if (wake_more)
-        futex_wake_shared(&s->got_items.seq, 1);
+        weft__futex_wake_shared(&s->got_items.seq, 1);
     if (out)
         *out = dst;
     *len = (size_t)n;
@@ -485,7 +469,7 @@ int weft_pqueue_task_done(weft_pqueue *q)
     bool wake = st.unfinished == 0 && signal_locked(&s->all_done);
     pq_unlock(s);
     if (wake)
-        futex_wake_shared(&s->all_done.seq, INT_MAX);
+        weft__futex_wake_shared(&s->all_done.seq, INT_MAX);
     return 0;
 }
 

@@ -150,11 +150,6 @@ void weft_bytes_free(weft_bytes *b)
 
 /* ------------------------------------------------------------- rings */
 
-static long futex(uint32_t *word, int op, uint32_t val)
-{
-    return syscall(SYS_futex, word, op, val, NULL);
-}
-
 static void ring_lock(struct ring *r)
 {
     int e = pthread_mutex_lock(&r->lock);
@@ -395,7 +390,7 @@ static void push_result(struct pp_shared *sh, const struct rec *h, const void *a
         r->space_sleepers++;
         uint32_t s = r->space_seq;
         ring_unlock(r);
-        futex(&r->space_seq, FUTEX_WAIT, s);
+        weft__futex_wait_shared(&r->space_seq, s, WEFT__NO_DEADLINE);
         ring_lock(r);
         r->space_sleepers--;
     }
@@ -431,7 +426,7 @@ static void push_large_result(struct pp_shared *sh, unsigned index, struct rec *
     res->count = COUNT_LARGE;
     push_result(sh, res, &ref, sizeof ref);
     while (__atomic_load_n(&slot->ack, __ATOMIC_ACQUIRE) == 0)
-        futex(&slot->ack, FUTEX_WAIT, 0);
+        weft__futex_wait_shared(&slot->ack, 0, WEFT__NO_DEADLINE);
     close(fd);
 }
 
@@ -620,7 +615,7 @@ static int worker_main(void *argp)
             r->sleepers++;
             uint32_t s = r->seq;
             ring_unlock(r);
-            futex(&r->seq, FUTEX_WAIT, s);
+            weft__futex_wait_shared(&r->seq, s, WEFT__NO_DEADLINE);
             ring_lock(r);
             r->sleepers--;
         }
@@ -821,7 +816,7 @@ static void slot_release(pool *p, uint32_t i)
 
 static void wake_worker(struct pp_shared *sh, int n)
 {
-    futex(&sh->tasks.seq, FUTEX_WAKE, (uint32_t)n);
+    weft__futex_wake_shared(&sh->tasks.seq, n);
 }
 
 /* With mu held: put a record in the task ring, or in the overflow list
@@ -1060,7 +1055,7 @@ static int take_large(pool *p, const void *payload, weft_bytes **out)
     if (ref.worker < p->n) {
         struct worker_slot *slot = &p->sh->slots[ref.worker];
         __atomic_store_n(&slot->ack, 1, __ATOMIC_RELEASE);
-        futex(&slot->ack, FUTEX_WAKE, 1);
+        weft__futex_wake_shared(&slot->ack, 1);
     }
     return rc;
 }
@@ -1155,7 +1150,7 @@ static bool drain_results(pool *p)
         bool wake = r->space_sleepers > 0;
         ring_unlock(r);
         if (wake)
-            futex(&r->space_seq, FUTEX_WAKE, INT_MAX);
+            weft__futex_wake_shared(&r->space_seq, INT_MAX);
         weft_bytes *large = NULL;
         if (!ok) {
             hd.status = WEFT_ENOMEM;

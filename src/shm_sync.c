@@ -42,30 +42,8 @@
 
 #include "internal/clock.h"
 #include "internal/share.h"
+#include "platform/futex.h"
 #include "weft/shm.h"
-
-/* ------------------------------------------------------- shared futexes */
-
-/* Sleep while *word == expected, until woken or `deadline`. 0 when woken,
- * when the word differed, or on EINTR (callers re-check), WEFT_ETIMEDOUT at
- * the deadline. No FUTEX_PRIVATE_FLAG: the word is in a MAP_SHARED mapping
- * and the waker may be another process. */
-static int futex_wait_shared(uint32_t *word, uint32_t expected, int64_t deadline)
-{
-    struct timespec ts, *tsp = NULL;
-    if (deadline != WEFT__NO_DEADLINE) {
-        ts = weft__ns_to_timespec(deadline);
-        tsp = &ts;
-    }
-    long r = syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected, tsp, NULL,
-                     FUTEX_BITSET_MATCH_ANY);
-    return r == -1 && errno == ETIMEDOUT ? WEFT_ETIMEDOUT : 0;
-}
-
-static void futex_wake_shared(uint32_t *word, int n)
-{
-    syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
-}
 
 /* ----------------------------------------------------------- thread ids */
 
@@ -398,7 +376,7 @@ static int psem_acquire_until(weft_psem *s, int64_t deadline)
         if (psem_take(s))
             return 0;
         __atomic_fetch_add(&s->waiters, 1, __ATOMIC_SEQ_CST);
-        int rc = futex_wait_shared(&s->value, 0, deadline);
+        int rc = weft__futex_wait_shared(&s->value, 0, deadline);
         __atomic_fetch_sub(&s->waiters, 1, __ATOMIC_RELAXED);
         if (rc == WEFT_ETIMEDOUT)
             return psem_take(s) ? 0 : WEFT_ETIMEDOUT;
@@ -440,7 +418,7 @@ int weft_psem_release_n(weft_psem *sem, unsigned n)
     } while (!__atomic_compare_exchange_n(&sem->value, &v, v + n, true, __ATOMIC_SEQ_CST,
                                           __ATOMIC_RELAXED));
     if (__atomic_load_n(&sem->waiters, __ATOMIC_SEQ_CST))
-        futex_wake_shared(&sem->value, n > INT_MAX ? INT_MAX : (int)n);
+        weft__futex_wake_shared(&sem->value, n > INT_MAX ? INT_MAX : (int)n);
     return 0;
 }
 
@@ -485,7 +463,7 @@ int weft_pevent_set(weft_pevent *ev)
         return WEFT_EINVAL;
     __atomic_store_n(&ev->flag, 1, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&ev->waiters, __ATOMIC_SEQ_CST))
-        futex_wake_shared(&ev->flag, INT_MAX);
+        weft__futex_wake_shared(&ev->flag, INT_MAX);
     return 0;
 }
 
@@ -513,7 +491,7 @@ int weft_pevent_wait(weft_pevent *ev, double timeout)
     int64_t deadline = weft__deadline(timeout);
     for (;;) {
         __atomic_fetch_add(&ev->waiters, 1, __ATOMIC_SEQ_CST);
-        int rc = futex_wait_shared(&ev->flag, 0, deadline);
+        int rc = weft__futex_wait_shared(&ev->flag, 0, deadline);
         __atomic_fetch_sub(&ev->waiters, 1, __ATOMIC_RELAXED);
         if (__atomic_load_n(&ev->flag, __ATOMIC_ACQUIRE))
             return 0;
@@ -609,7 +587,7 @@ static int pcond_wait_until(weft_pcond *c, int64_t deadline)
     __atomic_store_n(&pm->count, 0, __ATOMIC_RELAXED);
     for (uint32_t i = 0; i < depth; i++)
         pthread_mutex_unlock(&pm->m);
-    int rc = futex_wait_shared(&c->seq, seq, deadline);
+    int rc = weft__futex_wait_shared(&c->seq, seq, deadline);
     int lrc = pmutex_acquire(pm, false, WEFT__NO_DEADLINE);
     /* Restore the depth: the first level was taken above (and set count to
      * 1), the others are immediate since we hold it. */
@@ -658,7 +636,7 @@ int weft_pcond_notify(weft_pcond *cond, unsigned n)
     if (n == 0 || cond->waiters == 0)
         return 0;
     __atomic_fetch_add(&cond->seq, 1, __ATOMIC_RELAXED);
-    futex_wake_shared(&cond->seq, n > INT_MAX ? INT_MAX : (int)n);
+    weft__futex_wake_shared(&cond->seq, n > INT_MAX ? INT_MAX : (int)n);
     return 0;
 }
 
@@ -717,7 +695,7 @@ void weft_pbarrier_free(weft_pbarrier *b)
 static void pbarrier_wake(weft_pbarrier *b)
 {
     __atomic_fetch_add(&b->seq, 1, __ATOMIC_RELEASE);
-    futex_wake_shared(&b->seq, INT_MAX);
+    weft__futex_wake_shared(&b->seq, INT_MAX);
 }
 
 /* Take the internal lock. A holder that died there may have left the
@@ -764,7 +742,7 @@ int weft_pbarrier_wait(weft_pbarrier *b, double timeout)
             return pbarrier_outcome(b, g, idx);
         if (__atomic_load_n(&b->broken, __ATOMIC_ACQUIRE))
             return WEFT_EBROKEN;
-        if (futex_wait_shared(&b->seq, s, deadline) == WEFT_ETIMEDOUT) {
+        if (weft__futex_wait_shared(&b->seq, s, deadline) == -ETIMEDOUT) {
             /* Our time is up: unless the generation ended meanwhile, we
              * break it for everyone, as Python does. */
             pbarrier_lock(b);

@@ -1,7 +1,9 @@
 /*
  * Linux futex: the only way a weft thread sleeps. Everything above this file
  * goes through park (src/internal/park.h); only park and the park bucket
- * locks call these.
+ * locks call the private pair, and only the cross-process objects (whose
+ * waiters may be in other processes, where park cannot reach) the shared
+ * pair.
  */
 #ifndef WEFT_PLATFORM_FUTEX_H
 #define WEFT_PLATFORM_FUTEX_H
@@ -39,6 +41,29 @@ static inline int weft__futex_wait(uint32_t *word, uint32_t expected, int64_t de
 static inline void weft__futex_wake(uint32_t *word, int count)
 {
     syscall(SYS_futex, word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, count, NULL, NULL, 0);
+}
+
+/* The same for a word that other processes share (a MAP_SHARED mapping):
+ * no FUTEX_PRIVATE_FLAG, so that the kernel keys the wait by the page, not
+ * by this process's address. Used by the cross-process objects (process
+ * queues, shared locks and events, the process pool's rings). */
+static inline int weft__futex_wait_shared(uint32_t *word, uint32_t expected, int64_t deadline)
+{
+    struct timespec ts, *tsp = NULL;
+    if (deadline != WEFT__NO_DEADLINE) {
+        ts = weft__ns_to_timespec(deadline);
+        tsp = &ts;
+    }
+    long r = syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected, tsp, NULL,
+                     FUTEX_BITSET_MATCH_ANY);
+    if (r == -1 && errno == ETIMEDOUT)
+        return -ETIMEDOUT;
+    return 0;
+}
+
+static inline void weft__futex_wake_shared(uint32_t *word, int count)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE, count, NULL, NULL, 0);
 }
 
 /* Processor hint for spin loops. */
