@@ -462,49 +462,50 @@ int weft_socket_connect(weft_socket *s, const weft_sockaddr *a, double timeout)
     return call_end(s, rc, false);
 }
 
-int weft_socket_accept(weft_socket *s, weft_socket **out, weft_sockaddr *peer, double timeout)
+/* ---------------------------------------------------- the I/O loop */
+
+/* One attempt of a call: the system call, its result (>= 0) or -1 with
+ * errno, as the system call itself. */
+typedef struct io_op {
+    ssize_t (*attempt)(weft_socket *s, struct io_op *op);
+    void *buf;
+    size_t len;
+    weft_sockaddr *addr;     /* accept's peer, recvfrom's sender, sendto's target */
+} io_op;
+
+/* Try op until it succeeds (its result in *res), fails other than by
+ * EAGAIN, or its wait for `dir` ends (deadline, cancellation, close). */
+static int io_retry(weft_socket *s, unsigned dir, int64_t deadline, io_op *op, ssize_t *res)
 {
-    if (!s || !out || check_timeout(timeout))
-        return WEFT_EINVAL;
-    *out = NULL;
-    if (!s->is_socket)
-        return -ENOTSOCK;
+    for (;;) {
+        ssize_t r = op->attempt(s, op);
+        if (r >= 0) {
+            *res = r;
+            return 0;
+        }
+        if (errno == EINTR)
+            continue;
+        if (!would_block(errno))
+            return -errno;
+        int rc = wait_io(s, dir, deadline);
+        if (rc)
+            return rc;
+    }
+}
+
+/* The public calls check their input, turn the timeout into a deadline,
+ * and run one io_retry (sendall: several) as one use of the socket. For a
+ * stream read, a result of 0 is the end of the stream. */
+static int io_call(weft_socket *s, unsigned dir, double timeout, io_op *op, ssize_t *res,
+                   bool stream_read)
+{
     int64_t deadline = weft__deadline(timeout);
     int rc = user_begin(s);
     if (rc)
         return rc;
-    for (;;) {
-        weft_sockaddr tmp;
-        weft_sockaddr *a = peer ? peer : &tmp;
-        memset(a, 0, sizeof *a);
-        a->len = sizeof a->ss;
-        int fd = accept4(s->w.io.fd, (struct sockaddr *)&a->ss, &a->len,
-                         SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd >= 0) {
-            rc = make_socket(out, fd, s->family, s->type, true);
-            break;
-        }
-        /* A connection reset before it was accepted is not the
-         * listener's failure: take the next one (as asyncio does). */
-        if (errno == EINTR || errno == ECONNABORTED)
-            continue;
-        if (!would_block(errno)) {
-            rc = -errno;
-            break;
-        }
-        rc = wait_io(s, WEFT__IO_READ, deadline);
-        if (rc)
-            break;
-    }
-    rc = call_end(s, rc, false);
-    if (rc && *out) {
-        weft_socket_close(*out);
-        *out = NULL;
-    }
-    return rc;
+    rc = io_retry(s, dir, deadline, op, res);
+    return call_end(s, rc, stream_read && rc == 0 && *res == 0);
 }
-
-/* --------------------------------------------------- data transfer */
 
 /* write(2) to a pipe raises SIGPIPE when the reader is gone; sockets use
  * MSG_NOSIGNAL. Block it around the write and take back the one we
@@ -527,14 +528,69 @@ static ssize_t pipe_write(int fd, const void *buf, size_t len)
     return r;
 }
 
-static ssize_t try_send(weft_socket *s, const void *buf, size_t len)
+static ssize_t attempt_send(weft_socket *s, io_op *op)
 {
-    return s->is_socket ? send(s->w.io.fd, buf, len, MSG_NOSIGNAL) : pipe_write(s->w.io.fd, buf, len);
+    if (!s->is_socket)
+        return pipe_write(s->w.io.fd, op->buf, op->len);
+    return send(s->w.io.fd, op->buf, op->len, MSG_NOSIGNAL);
 }
 
-static ssize_t try_recv(weft_socket *s, void *buf, size_t len)
+static ssize_t attempt_recv(weft_socket *s, io_op *op)
 {
-    return s->is_socket ? recv(s->w.io.fd, buf, len, 0) : read(s->w.io.fd, buf, len);
+    if (!s->is_socket)
+        return read(s->w.io.fd, op->buf, op->len);
+    return recv(s->w.io.fd, op->buf, op->len, 0);
+}
+
+static ssize_t attempt_recvfrom(weft_socket *s, io_op *op)
+{
+    memset(op->addr, 0, sizeof *op->addr);
+    op->addr->len = sizeof op->addr->ss;
+    return recvfrom(s->w.io.fd, op->buf, op->len, 0, (struct sockaddr *)&op->addr->ss,
+                    &op->addr->len);
+}
+
+static ssize_t attempt_sendto(weft_socket *s, io_op *op)
+{
+    const weft_sockaddr *to = op->addr;
+    return sendto(s->w.io.fd, op->buf, op->len, MSG_NOSIGNAL,
+                  to ? (const struct sockaddr *)&to->ss : NULL, to ? to->len : 0);
+}
+
+static ssize_t attempt_accept(weft_socket *s, io_op *op)
+{
+    memset(op->addr, 0, sizeof *op->addr);
+    op->addr->len = sizeof op->addr->ss;
+    for (;;) {
+        int fd = accept4(s->w.io.fd, (struct sockaddr *)&op->addr->ss, &op->addr->len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        /* A connection reset before it was accepted is not the
+         * listener's failure: take the next one (as asyncio does). */
+        if (fd >= 0 || errno != ECONNABORTED)
+            return fd;
+    }
+}
+
+/* ------------------------------------------------- accept and data */
+
+int weft_socket_accept(weft_socket *s, weft_socket **out, weft_sockaddr *peer, double timeout)
+{
+    if (out)
+        *out = NULL;
+    if (!s || !out || check_timeout(timeout))
+        return WEFT_EINVAL;
+    if (!s->is_socket)
+        return -ENOTSOCK;
+    weft_sockaddr tmp;
+    io_op op = {.attempt = attempt_accept, .addr = peer ? peer : &tmp};
+    ssize_t fd = -1;
+    int rc = io_call(s, WEFT__IO_READ, timeout, &op, &fd, false);
+    if (rc) {
+        if (fd >= 0)
+            close((int)fd);
+        return rc;
+    }
+    return make_socket(out, (int)fd, s->family, s->type, true);
 }
 
 int weft_socket_recv(weft_socket *s, void *buf, size_t len, size_t *n, double timeout)
@@ -543,29 +599,12 @@ int weft_socket_recv(weft_socket *s, void *buf, size_t len, size_t *n, double ti
         *n = 0;
     if (!s || !buf || !n || len == 0 || check_timeout(timeout))
         return WEFT_EINVAL;
-    int64_t deadline = weft__deadline(timeout);
-    int rc = user_begin(s);
-    if (rc)
-        return rc;
-    for (;;) {
-        ssize_t r = try_recv(s, buf, len);
-        if (r >= 0) {
-            *n = (size_t)r;
-            rc = 0;
-            break;
-        }
-
-        if (errno == EINTR)
-            continue;
-        if (!would_block(errno)) {
-            rc = -errno;
-            break;
-        }
-        rc = wait_io(s, WEFT__IO_READ, deadline);
-        if (rc)
-            break;
-    }
-    return call_end(s, rc, rc == 0 && *n == 0);
+    io_op op = {.attempt = attempt_recv, .buf = buf, .len = len};
+    ssize_t r = 0;
+    int rc = io_call(s, WEFT__IO_READ, timeout, &op, &r, s->type != SOCK_DGRAM);
+    if (rc == 0)
+        *n = (size_t)r;
+    return rc;
 }
 
 int weft_socket_send(weft_socket *s, const void *buf, size_t len, size_t *n, double timeout)
@@ -574,28 +613,12 @@ int weft_socket_send(weft_socket *s, const void *buf, size_t len, size_t *n, dou
         *n = 0;
     if (!s || !buf || !n || len == 0 || check_timeout(timeout))
         return WEFT_EINVAL;
-    int64_t deadline = weft__deadline(timeout);
-    int rc = user_begin(s);
-    if (rc)
-        return rc;
-    for (;;) {
-        ssize_t r = try_send(s, buf, len);
-        if (r >= 0) {
-            *n = (size_t)r;
-            rc = 0;
-            break;
-        }
-        if (errno == EINTR)
-            continue;
-        if (!would_block(errno)) {
-            rc = -errno;
-            break;
-        }
-        rc = wait_io(s, WEFT__IO_WRITE, deadline);
-        if (rc)
-            break;
-    }
-    return call_end(s, rc, false);
+    io_op op = {.attempt = attempt_send, .buf = (void *)buf, .len = len};
+    ssize_t r = 0;
+    int rc = io_call(s, WEFT__IO_WRITE, timeout, &op, &r, false);
+    if (rc == 0)
+        *n = (size_t)r;
+    return rc;
 }
 
 int weft_socket_sendall(weft_socket *s, const void *buf, size_t len, size_t *sent,
@@ -610,21 +633,12 @@ int weft_socket_sendall(weft_socket *s, const void *buf, size_t len, size_t *sen
     if (rc)
         return rc;
     size_t done = 0;
-    while (done < len) {
-        ssize_t r = try_send(s, (const char *)buf + done, len - done);
-        if (r >= 0) {
+    while (done < len && rc == 0) {
+        io_op op = {.attempt = attempt_send, .buf = (char *)buf + done, .len = len - done};
+        ssize_t r = 0;
+        rc = io_retry(s, WEFT__IO_WRITE, deadline, &op, &r);
+        if (rc == 0)
             done += (size_t)r;
-            continue;
-        }
-        if (errno == EINTR)
-            continue;
-        if (!would_block(errno)) {
-            rc = -errno;
-            break;
-        }
-        rc = wait_io(s, WEFT__IO_WRITE, deadline);
-        if (rc)
-            break;
     }
     if (sent)
         *sent = done;
@@ -640,32 +654,13 @@ int weft_socket_recvfrom(weft_socket *s, void *buf, size_t len, size_t *n, weft_
         return WEFT_EINVAL;
     if (!s->is_socket)
         return -ENOTSOCK;
-    int64_t deadline = weft__deadline(timeout);
-    int rc = user_begin(s);
-    if (rc)
-        return rc;
-    for (;;) {
-        weft_sockaddr tmp;
-        weft_sockaddr *a = from ? from : &tmp;
-        memset(a, 0, sizeof *a);
-        a->len = sizeof a->ss;
-        ssize_t r = recvfrom(s->w.io.fd, buf, len, 0, (struct sockaddr *)&a->ss, &a->len);
-        if (r >= 0) {
-            *n = (size_t)r;
-            rc = 0;
-            break;
-        }
-        if (errno == EINTR)
-            continue;
-        if (!would_block(errno)) {
-            rc = -errno;
-            break;
-        }
-        rc = wait_io(s, WEFT__IO_READ, deadline);
-        if (rc)
-            break;
-    }
-    return call_end(s, rc, false);
+    weft_sockaddr tmp;
+    io_op op = {.attempt = attempt_recvfrom, .buf = buf, .len = len, .addr = from ? from : &tmp};
+    ssize_t r = 0;
+    int rc = io_call(s, WEFT__IO_READ, timeout, &op, &r, false);
+    if (rc == 0)
+        *n = (size_t)r;
+    return rc;
 }
 
 int weft_socket_sendto(weft_socket *s, const void *buf, size_t len, const weft_sockaddr *to,
@@ -675,29 +670,12 @@ int weft_socket_sendto(weft_socket *s, const void *buf, size_t len, const weft_s
         return WEFT_EINVAL;
     if (!s->is_socket)
         return -ENOTSOCK;
-    int64_t deadline = weft__deadline(timeout);
-    int rc = user_begin(s);
-    if (rc)
-        return rc;
-    for (;;) {
-        ssize_t r = sendto(s->w.io.fd, buf, len, MSG_NOSIGNAL,
-                           to ? (const struct sockaddr *)&to->ss : NULL, to ? to->len : 0);
-        if (r >= 0) {
-            /* A datagram goes whole or not at all. */
-            rc = (size_t)r == len ? 0 : WEFT_EMSGSIZE;
-            break;
-        }
-        if (errno == EINTR)
-            continue;
-        if (!would_block(errno)) {
-            rc = -errno;
-            break;
-        }
-        rc = wait_io(s, WEFT__IO_WRITE, deadline);
-        if (rc)
-            break;
-    }
-    return call_end(s, rc, false);
+    io_op op = {.attempt = attempt_sendto, .buf = (void *)buf, .len = len,
+                .addr = (weft_sockaddr *)to};
+    ssize_t r = 0;
+    int rc = io_call(s, WEFT__IO_WRITE, timeout, &op, &r, false);
+    /* A datagram goes whole or not at all. */
+    return rc ? rc : (size_t)r == len ? 0 : WEFT_EMSGSIZE;
 }
 
 /* ---------------------------------------------- for other modules */
@@ -720,4 +698,9 @@ int weft__socket_user_end(weft_socket *s)
 bool weft__socket_is_closed(const weft_socket *s)
 {
     return is_closed(s);
+}
+
+unsigned weft__socket_users(const weft_socket *s)
+{
+    return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) / USER;
 }

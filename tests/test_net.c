@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "internal/net.h"
 #include "wt.h"
 
 /* A listening socket on `host` port 0, and its address. */
@@ -487,7 +488,7 @@ static int blocked_recv(void *arg, void **result)
     size_t n;
     /* Flag and wait in the same step: once the main task sees the flag
      * after a yield, this task is parked in recv. */
-    p->entered = true;
+    __atomic_store_n(&p->entered, true, __ATOMIC_RELEASE);
     return weft_socket_recv(p->a, buf, sizeof buf, &n, WEFT_FOREVER);
 }
 
@@ -531,11 +532,7 @@ END_TEST
 
 static void *blocked_recv_thread(void *arg)
 {
-    pair *p = arg;
-    char buf[8];
-    size_t n;
-    __atomic_store_n(&p->entered, true, __ATOMIC_RELEASE);
-    return (void *)(intptr_t)weft_socket_recv(p->a, buf, sizeof buf, &n, WEFT_FOREVER);
+    return (void *)(intptr_t)blocked_recv(arg, NULL);
 }
 
 static int close_wakes_waiter(void *arg, void **result)
@@ -567,10 +564,11 @@ START_TEST(close_while_waiting)
     weft_thread *t = NULL;
     WT_OK(weft_thread_new(&t, blocked_recv_thread, &q, NULL));
     WT_OK(weft_thread_start(t));
-    while (!__atomic_load_n(&q.entered, __ATOMIC_ACQUIRE))
-        sched_yield();
-    /* It may not have reached poll yet: either way it must end with
+    /* Wait until its recv has begun (a call may not start after close):
+     * it may not have reached poll yet, and either way it must end with
      * -EBADF and the descriptor must stay open until it has. */
+    while (weft__socket_users(q.a) < 2)
+        sched_yield();
     WT_OK(weft_socket_close(q.a));
     void *res;
     WT_OK(weft_thread_join(t, WEFT_FOREVER));

@@ -18,5 +18,7 @@ weft__fdw *weft__socket_fdw(weft_socket *s);
 int weft__socket_user_begin(weft_socket *s);
 int weft__socket_user_end(weft_socket *s);
 bool weft__socket_is_closed(const weft_socket *s);
+/* The owner plus the calls in flight (for tests). */
+unsigned weft__socket_users(const weft_socket *s);
 
 #endif
