@@ -14,6 +14,7 @@
 #include "weft/procpool.h"
 #include "weft/queue.h"
 #include "weft/shm.h"
+#include "weft/stream.h"
 #include "weft/sync.h"
 #include "weft/thread.h"
 

@@ -49,20 +49,28 @@ static bool fdw_validate(void *ctx)
     return !(p->w->ready & p->dir) && !p->w->closed;
 }
 
+static int attach(weft__fdw *w, weft_loop *L)
+{
+    if (w->io.loop)
+        return w->io.loop == L ? 0 : WEFT_ESTATE;
+    if (w->closed)
+        return -EBADF;
+    /* Both directions, edge-triggered, once: the add reports the current
+     * readiness as a first edge. */
+    return weft__loop_io_set(L, &w->io, WEFT__IO_READ | WEFT__IO_WRITE | WEFT__IO_EDGE);
+}
+
+int weft__fdw_attach(weft__fdw *w)
+{
+    weft_loop *L = weft__park_should_spin() ? NULL : weft__loop_running();
+    return L ? attach(w, L) : WEFT_ESTATE;
+}
+
 static int wait_coroutine(weft__fdw *w, unsigned dir, int64_t deadline)
 {
-    weft_loop *L = weft__loop_running();
-    if (!w->io.loop) {
-        if (w->closed)
-            return -EBADF;
-        /* Both directions, edge-triggered, once: the add reports the
-         * current readiness as a first edge. */
-        int rc = weft__loop_io_set(L, &w->io, WEFT__IO_READ | WEFT__IO_WRITE | WEFT__IO_EDGE);
-        if (rc)
-            return rc;
-    } else if (w->io.loop != L) {
-        return WEFT_ESTATE;
-    }
+    int rc = attach(w, weft__loop_running());
+    if (rc)
+        return rc;
     for (;;) {
         if (w->closed)
             return -EBADF;
@@ -78,7 +86,7 @@ static int wait_coroutine(weft__fdw *w, unsigned dir, int64_t deadline)
                                 .what = w};
         uintptr_t token = 0;
         w->nparked[index_of(dir)]++;
-        int rc = weft__park(key_of(w, dir), &spec, deadline, &token);
+        rc = weft__park(key_of(w, dir), &spec, deadline, &token);
         w->nparked[index_of(dir)]--;
         if (rc == WEFT_EAGAIN)
             continue; /* validate saw an edge or the close */

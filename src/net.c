@@ -700,6 +700,37 @@ bool weft__socket_is_closed(const weft_socket *s)
     return is_closed(s);
 }
 
+static int now(weft_socket *s, ssize_t (*attempt)(weft_socket *, io_op *), void *buf,
+               size_t len, size_t *n)
+{
+    io_op op = {.attempt = attempt, .buf = buf, .len = len};
+    *n = 0;
+    for (;;) {
+        ssize_t r = attempt(s, &op);
+        if (r >= 0) {
+            *n = (size_t)r;
+            return 0;
+        }
+        if (errno != EINTR)
+            return would_block(errno) ? WEFT_EAGAIN : -errno;
+    }
+}
+
+int weft__socket_send_now(weft_socket *s, const void *buf, size_t len, size_t *n)
+{
+    return now(s, attempt_send, (void *)buf, len, n);
+}
+
+int weft__socket_recv_now(weft_socket *s, void *buf, size_t len, size_t *n)
+{
+    return now(s, attempt_recv, buf, len, n);
+}
+
+bool weft__socket_is_socket(const weft_socket *s)
+{
+    return s->is_socket;
+}
+
 unsigned weft__socket_users(const weft_socket *s)
 {
     return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) / USER;

@@ -62,6 +62,13 @@ void weft__fdw_init(weft__fdw *w, int fd);
 int weft__fdw_wait(weft__fdw *w, unsigned dir, int64_t deadline);
 
 /*
+ * In a coroutine: register the fdw with the running loop now (so that
+ * on_ready sees edges before anyone waits). 0, WEFT_ESTATE (another
+ * loop's, or not in a coroutine), or the poller's error.
+ */
+int weft__fdw_attach(weft__fdw *w);
+
+/*
  * The fdw will not be waited on any more (before its fd is closed): it is
  * removed from its loop and coroutines parked on it wake with -EBADF. On
  * the loop's thread, or while its loop is not running. Returns true if it

@@ -18,6 +18,13 @@ weft__fdw *weft__socket_fdw(weft_socket *s);
 int weft__socket_user_begin(weft_socket *s);
 int weft__socket_user_end(weft_socket *s);
 bool weft__socket_is_closed(const weft_socket *s);
+/* One attempt, never waiting: 0 with *n bytes moved (*n == 0 from recv
+ * is the end of the stream), WEFT_EAGAIN if the socket is not ready, or
+ * the error. The caller is a user of the socket (or its owner). */
+int weft__socket_send_now(weft_socket *s, const void *buf, size_t len, size_t *n);
+int weft__socket_recv_now(weft_socket *s, void *buf, size_t len, size_t *n);
+/* True for a real socket (not a pipe adopted by from_fd). */
+bool weft__socket_is_socket(const weft_socket *s);
 /* The owner plus the calls in flight (for tests). */
 unsigned weft__socket_users(const weft_socket *s);
 
