@@ -15,6 +15,7 @@
 #include "weft/queue.h"
 #include "weft/shm.h"
 #include "weft/stream.h"
+#include "weft/subprocess.h"
 #include "weft/sync.h"
 #include "weft/thread.h"
 

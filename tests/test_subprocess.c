@@ -1,0 +1,379 @@
+/*
+ * Subprocesses (weft/subprocess.h): real programs (sh, cat, true, head),
+ * in coroutines and in plain threads.
+ */
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "wt.h"
+
+static const weft_subprocess_opts pipes = {.stdin_mode = WEFT_SUBPROCESS_PIPE,
+                                           .stdout_mode = WEFT_SUBPROCESS_PIPE,
+                                           .stderr_mode = WEFT_SUBPROCESS_PIPE};
+
+/* ---------------------------------------------------- in coroutines */
+
+static int cat_echo(void *arg, void **result)
+{
+    const char *argv[] = {"cat", NULL};
+    weft_subprocess *p;
+    WT_OK(weft_subprocess_exec(&p, argv, &pipes));
+    ck_assert_int_gt(weft_subprocess_pid(p), 0);
+    int code;
+    WT_ERR(weft_subprocess_returncode(p, &code), WEFT_ESTATE);
+    WT_OK(weft_stream_write(weft_subprocess_stdin(p), "one\ntwo\n", 8));
+    char line[16];
+    size_t n;
+    WT_OK(weft_stream_readline(weft_subprocess_stdout(p), line, sizeof line, &n, 10));
+    ck_assert_uint_eq(n, 4);
+    ck_assert_int_eq(memcmp(line, "one\n", 4), 0);
+    WT_OK(weft_subprocess_close_stdin(p, 10));
+    ck_assert_ptr_null(weft_subprocess_stdin(p));
+    WT_OK(weft_stream_readline(weft_subprocess_stdout(p), line, sizeof line, &n, 10));
+    ck_assert_uint_eq(n, 4);
+    WT_OK(weft_stream_readline(weft_subprocess_stdout(p), line, sizeof line, &n, 10));
+    ck_assert_uint_eq(n, 0); /* cat saw the end of its input */
+    WT_OK(weft_subprocess_wait(p, 10, &code));
+    ck_assert_int_eq(code, 0);
+    WT_OK(weft_subprocess_returncode(p, &code));
+    WT_OK(weft_subprocess_kill(p)); /* after the exit: nothing, no error */
+    weft_subprocess_free(p);
+    return 0;
+}
+
+START_TEST(echo_through_cat)
+{
+    WT_OK(weft_run(cat_echo, NULL, NULL));
+}
+END_TEST
+
+static int exit_codes(void *arg, void **result)
+{
+    weft_subprocess *p;
+    int code;
+    WT_OK(weft_subprocess_shell(&p, "exit 3", NULL));
+    WT_OK(weft_subprocess_wait(p, 10, &code));
+    ck_assert_int_eq(code, 3);
+    weft_subprocess_free(p);
+
+    /* Killed by a signal: minus its number. A wait that times out leaves
+     * it running and waitable. */
+    const char *sleeper[] = {"sleep", "30", NULL};
+    WT_OK(weft_subprocess_exec(&p, sleeper, NULL));
+    WT_ERR(weft_subprocess_wait(p, 0.02, &code), WEFT_ETIMEDOUT);
+    WT_ERR(weft_subprocess_wait(p, 0, &code), WEFT_ETIMEDOUT);
+    WT_OK(weft_subprocess_kill(p));
+    WT_OK(weft_subprocess_wait(p, 10, &code));
+    ck_assert_int_eq(code, -SIGKILL);
+    weft_subprocess_free(p);
+
+    WT_OK(weft_subprocess_exec(&p, sleeper, NULL));
+    WT_OK(weft_subprocess_terminate(p));
+    WT_OK(weft_subprocess_wait(p, 10, &code));
+    ck_assert_int_eq(code, -SIGTERM);
+    weft_subprocess_free(p);
+    return 0;
+}
+
+START_TEST(exit_codes_and_signals)
+{
+    WT_OK(weft_run(exit_codes, NULL, NULL));
+}
+END_TEST
+
+static int wait_forever(void *arg, void **result)
+{
+    bool *entered = ((void **)arg)[1];
+    *entered = true;
+    return weft_subprocess_wait(((void **)arg)[0], WEFT_FOREVER, NULL);
+}
+
+static int cancel_wait(void *arg, void **result)
+{
+    const char *sleeper[] = {"sleep", "30", NULL};
+    weft_subprocess *p;
+    WT_OK(weft_subprocess_exec(&p, sleeper, NULL));
+    bool entered = false;
+    void *args[2] = {p, &entered};
+    weft_future *t;
+    WT_OK(weft_create_task(NULL, wait_forever, args, NULL, &t));
+    while (!entered)
+        weft_sleep(0);
+    ck_assert(weft_future_cancel(t));
+    WT_ERR(weft_await(t, NULL), WEFT_ECANCELLED);
+    weft_future_unref(t);
+    /* Still running, still waitable. */
+    int code;
+    WT_ERR(weft_subprocess_returncode(p, &code), WEFT_ESTATE);
+    WT_OK(weft_subprocess_kill(p));
+    WT_OK(weft_subprocess_wait(p, 10, &code));
+    ck_assert_int_eq(code, -SIGKILL);
+    weft_subprocess_free(p);
+    return 0;
+}
+
+START_TEST(cancelled_wait)
+{
+    WT_OK(weft_run(cancel_wait, NULL, NULL));
+}
+END_TEST
+
+/* communicate with several MiB both ways, and both outputs at once. */
+static int big_communicate(void *arg, void **result)
+{
+    size_t len = 4u << 20;
+    char *input = malloc(len);
+    for (size_t i = 0; i < len; i++)
+        input[i] = (char)('a' + i % 23);
+    const char *argv[] = {"cat", NULL};
+    weft_subprocess *p;
+    WT_OK(weft_subprocess_exec(&p, argv, &pipes));
+    void *out, *err;
+    size_t outlen, errlen;
+    WT_OK(weft_subprocess_communicate(p, input, len, &out, &outlen, &err, &errlen, 30));
+    ck_assert_uint_eq(outlen, len);
+    ck_assert_int_eq(memcmp(out, input, len), 0);
+    ck_assert_uint_eq(errlen, 0);
+    ck_assert_int_eq(((char *)err)[0], 0);
+    int code;
+    WT_OK(weft_subprocess_returncode(p, &code));
+    ck_assert_int_eq(code, 0);
+    free(out);
+    free(err);
+    weft_subprocess_free(p);
+    free(input);
+
+    /* A child that writes 1 MiB to each of stdout and stderr, interleaved:
+     * reading one pipe at a time would deadlock. */
+    WT_OK(weft_subprocess_shell(&p,
+                                "i=0; while [ $i -lt 16 ]; do head -c 65536 /dev/zero; "
+                                "head -c 65536 /dev/zero >&2; i=$((i+1)); done",
+                                &pipes));
+    WT_OK(weft_subprocess_communicate(p, NULL, 0, &out, &outlen, &err, &errlen, 30));
+    ck_assert_uint_eq(outlen, 1u << 20);
+    ck_assert_uint_eq(errlen, 1u << 20);
+    free(out);
+    free(err);
+    weft_subprocess_free(p);
+    return 0;
+}
+
+START_TEST(communicate_large)
+{
+    WT_OK(weft_run(big_communicate, NULL, NULL));
+}
+END_TEST
+
+static int comm_timeout(void *arg, void **result)
+{
+    weft_subprocess *p;
+    WT_OK(weft_subprocess_shell(&p, "echo started; exec sleep 30", &pipes));
+    void *out = NULL;
+    WT_ERR(weft_subprocess_communicate(p, NULL, 0, &out, NULL, NULL, NULL, 0.1), WEFT_ETIMEDOUT);
+    ck_assert_ptr_null(out);
+    int code;
+    WT_ERR(weft_subprocess_returncode(p, &code), WEFT_ESTATE); /* still running */
+    WT_OK(weft_subprocess_kill(p));
+    WT_OK(weft_subprocess_wait(p, 10, &code));
+    ck_assert_int_eq(code, -SIGKILL);
+    weft_subprocess_free(p);
+    return 0;
+}
+
+START_TEST(communicate_timeout)
+{
+    WT_OK(weft_run(comm_timeout, NULL, NULL));
+}
+END_TEST
+
+/* ------------------------------------------------ streams and modes */
+
+START_TEST(modes_cwd_env)
+{
+    /* Outside a coroutine: communicate runs its own loop. */
+    weft_subprocess *p;
+    weft_subprocess_opts o = {.stdout_mode = WEFT_SUBPROCESS_PIPE,
+                              .stderr_mode = WEFT_SUBPROCESS_STDOUT,
+                              .stdin_mode = WEFT_SUBPROCESS_DEVNULL};
+    WT_OK(weft_subprocess_shell(&p, "echo out; echo err >&2; cat; echo done", &o));
+    ck_assert_ptr_null(weft_subprocess_stdin(p));
+    ck_assert_ptr_null(weft_subprocess_stderr(p));
+    void *out;
+    size_t outlen;
+    WT_OK(weft_subprocess_communicate(p, NULL, 0, &out, &outlen, NULL, NULL, 10));
+    ck_assert_str_eq(out, "out\nerr\ndone\n");
+    free(out);
+    weft_subprocess_free(p);
+
+    char *env[] = {"WEFT_TEST_VAR=hello", "PATH=/usr/bin:/bin", NULL};
+    weft_subprocess_opts o2 = {.stdout_mode = WEFT_SUBPROCESS_PIPE, .cwd = "/tmp", .env = env,
+                               .stderr_mode = WEFT_SUBPROCESS_DEVNULL};
+    WT_OK(weft_subprocess_shell(&p, "echo $WEFT_TEST_VAR; pwd; echo gone >&2", &o2));
+    WT_OK(weft_subprocess_communicate(p, NULL, 0, &out, &outlen, NULL, NULL, 10));
+    ck_assert_str_eq(out, "hello\n/tmp\n");
+    free(out);
+    int code;
+    WT_OK(weft_subprocess_wait(p, 10, &code));
+    ck_assert_int_eq(code, 0);
+    weft_subprocess_free(p);
+}
+END_TEST
+
+START_TEST(start_failures)
+{
+    weft_subprocess *p = NULL;
+    const char *missing[] = {"weft-no-such-program", NULL};
+    WT_ERR(weft_subprocess_exec(&p, missing, NULL), -ENOENT);
+    ck_assert_ptr_null(p);
+    char path[] = "/tmp/weft-noexec-XXXXXX";
+    int fd = mkstemp(path); /* mode 0600: not executable */
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    const char *notexec[] = {path, NULL};
+    WT_ERR(weft_subprocess_exec(&p, notexec, NULL), -EACCES);
+    unlink(path);
+    const char *t[] = {"true", NULL};
+    WT_ERR(weft_subprocess_exec(&p, t, &(weft_subprocess_opts){.cwd = "/no/such/dir"}), -ENOENT);
+    WT_ERR(weft_subprocess_exec(&p, t, &(weft_subprocess_opts){.stdin_mode = WEFT_SUBPROCESS_STDOUT}),
+           WEFT_EINVAL);
+    WT_ERR(weft_subprocess_exec(&p, t, &(weft_subprocess_opts){.stdout_mode = 42}), WEFT_EINVAL);
+    const char *empty[] = {NULL};
+    WT_ERR(weft_subprocess_exec(&p, empty, NULL), WEFT_EINVAL);
+    WT_ERR(weft_subprocess_exec(&p, NULL, NULL), WEFT_EINVAL);
+    WT_ERR(weft_subprocess_exec(NULL, t, NULL), WEFT_EINVAL);
+    WT_ERR(weft_subprocess_shell(&p, NULL, NULL), WEFT_EINVAL);
+    WT_ERR(weft_subprocess_wait(NULL, 1, NULL), WEFT_EINVAL);
+    WT_ERR(weft_subprocess_send_signal(NULL, SIGTERM), WEFT_EINVAL);
+    WT_OK(weft_subprocess_exec(&p, t, NULL));
+    WT_ERR(weft_subprocess_wait(p, -3, NULL), WEFT_EINVAL);
+    WT_ERR(weft_subprocess_send_signal(p, -1), WEFT_EINVAL);
+    WT_ERR(weft_subprocess_communicate(p, "x", 1, NULL, NULL, NULL, NULL, 1), WEFT_EINVAL);
+    WT_OK(weft_subprocess_wait(p, 10, NULL));
+    weft_subprocess_free(p);
+    weft_subprocess_free(NULL);
+}
+END_TEST
+
+/* ------------------------------------------------- pipeline, many */
+
+typedef struct pump {
+    weft_stream *from, *to;
+    weft_subprocess *to_proc;
+} pump;
+
+static int pump_bytes(void *arg, void **result)
+{
+    pump *pu = arg;
+    char buf[4096];
+    size_t n;
+    int rc;
+    while ((rc = weft_stream_read(pu->from, buf, sizeof buf, &n, 10)) == 0 && n) {
+        if ((rc = weft_stream_write(pu->to, buf, n)) != 0 ||
+            (rc = weft_stream_drain(pu->to, 10)) != 0)
+            return rc;
+    }
+    int rc2 = weft_subprocess_close_stdin(pu->to_proc, 10);
+    return rc ? rc : rc2;
+}
+
+static int pipeline(void *arg, void **result)
+{
+    /* seq 1 20000 | sort -rn, with a coroutine carrying the bytes. */
+    const char *seq[] = {"seq", "1", "20000", NULL};
+    const char *sort[] = {"sort", "-rn", NULL};
+    weft_subprocess *a, *b;
+    WT_OK(weft_subprocess_exec(&a, seq, &(weft_subprocess_opts){.stdout_mode = WEFT_SUBPROCESS_PIPE}));
+    WT_OK(weft_subprocess_exec(&b, sort, &(weft_subprocess_opts){.stdin_mode = WEFT_SUBPROCESS_PIPE,
+                                                                  .stdout_mode = WEFT_SUBPROCESS_PIPE}));
+    pump pu = {weft_subprocess_stdout(a), weft_subprocess_stdin(b), b};
+    weft_future *t;
+    WT_OK(weft_create_task(NULL, pump_bytes, &pu, "pump", &t));
+    char line[32];
+    size_t n;
+    WT_OK(weft_stream_readline(weft_subprocess_stdout(b), line, sizeof line, &n, 10));
+    ck_assert_uint_eq(n, 6);
+    ck_assert_int_eq(memcmp(line, "20000\n", 6), 0);
+    size_t lines = 1;
+    while (weft_stream_readline(weft_subprocess_stdout(b), line, sizeof line, &n, 10) == 0 && n)
+        lines++;
+    ck_assert_uint_eq(lines, 20000);
+    WT_OK(weft_await(t, NULL));
+    weft_future_unref(t);
+    int ca, cb;
+    WT_OK(weft_subprocess_wait(a, 10, &ca));
+    WT_OK(weft_subprocess_wait(b, 10, &cb));
+    ck_assert_int_eq(ca, 0);
+    ck_assert_int_eq(cb, 0);
+    weft_subprocess_free(a);
+    weft_subprocess_free(b);
+    return 0;
+}
+
+START_TEST(two_process_pipeline)
+{
+    WT_OK(weft_run(pipeline, NULL, NULL));
+}
+END_TEST
+
+static int wait_one(void *arg, void **result)
+{
+    int code = -1;
+    int rc = weft_subprocess_wait(arg, 20, &code);
+    *result = (void *)(intptr_t)code;
+    return rc;
+}
+
+static int many(void *arg, void **result)
+{
+    enum { N = 50 };
+    weft_subprocess *p[N];
+    weft_future *f[N];
+    for (int i = 0; i < N; i++) {
+        char cmd[32];
+        snprintf(cmd, sizeof cmd, "exit %d", i % 7);
+        WT_OK(weft_subprocess_shell(&p[i], cmd, NULL));
+        WT_OK(weft_create_task(NULL, wait_one, p[i], NULL, &f[i]));
+    }
+    for (int i = 0; i < N; i++) {
+        void *r;
+        WT_OK(weft_await(f[i], &r));
+        ck_assert_int_eq((int)(intptr_t)r, i % 7);
+        weft_future_unref(f[i]);
+        weft_subprocess_free(p[i]);
+    }
+    /* Every child was reaped: none is left to wait for. */
+    ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
+    ck_assert_int_eq(errno, ECHILD);
+    return 0;
+}
+
+START_TEST(many_children_all_reaped)
+{
+    WT_OK(weft_run(many, NULL, NULL));
+}
+END_TEST
+
+/* free with the child running: it goes on, and is reaped when it ends. */
+START_TEST(free_running_child)
+{
+    weft_subprocess *p;
+    WT_OK(weft_subprocess_shell(&p, "read line; echo bye", &pipes));
+    pid_t pid = weft_subprocess_pid(p);
+    weft_subprocess_free(p); /* its stdin closes: it reads EOF, and exits */
+    /* A zombie still answers kill(pid, 0): the pid is gone only once the
+     * background reaper has taken it. Look until then (2 s at most). */
+    for (int i = 0; i < 2000; i++) {
+        if (kill(pid, 0) != 0 && errno == ESRCH)
+            break;
+        usleep(1000);
+    }
+    ck_assert_int_eq(kill(pid, 0), -1);
+    ck_assert_int_eq(errno, ESRCH);
+}
+END_TEST
+
+WT_MAIN("subprocess", 60, echo_through_cat, exit_codes_and_signals, cancelled_wait,
+        communicate_large, communicate_timeout, modes_cwd_env, start_failures,
+        two_process_pipeline, many_children_all_reaped, free_running_child)
