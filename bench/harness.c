@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -62,6 +63,7 @@ typedef struct wb_res {
 } wb_res;
 
 static bool quick;
+static char *current_note; /* the row a C workload's wb_note writes */
 static char python[256];
 static char go[256];
 
@@ -76,6 +78,16 @@ void wb_wait_flag(const int *flag)
 {
     while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE))
         ;
+}
+
+void wb_note(const char *fmt, ...)
+{
+    if (!current_note)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(current_note, sizeof((wb_res *)0)->note, fmt, ap);
+    va_end(ap);
 }
 
 /* What a C workload's return value is multiplied by to be in the unit. */
@@ -165,38 +177,60 @@ static void run_python(const wb_contender *c, long n, int runs, wb_res *r)
     run_peer_cmd(cmd, c->py_script, r);
 }
 
-/* A Go peer is built now, in a temporary directory (its build cache and
- * GOPATH too, so nothing lands in the user's home), then run like a Python
- * peer: `peer CASE N RUNS` prints "result MEDIAN_NS MIN_NS". */
-static void run_go(const wb_contender *c, long n, int runs, wb_res *r)
+const char *wb_python(void)
+{
+    return python;
+}
+
+const char *wb_go(void)
+{
+    return go;
+}
+
+int wb_go_build(const char *go_dir, char *dir, size_t dirlen, char *why, size_t whylen)
 {
     if (!go[0]) {
-        r->state = RES_SKIP;
-        snprintf(r->note, sizeof r->note, "n/a (go not found)");
-        return;
+        snprintf(why, whylen, "n/a (go not found)");
+        return -1;
     }
-    char dir[] = "/tmp/weft-bench-go-XXXXXX";
+    snprintf(dir, dirlen, "/tmp/weft-bench-go-XXXXXX");
     if (!mkdtemp(dir)) {
-        r->state = RES_FAIL;
-        snprintf(r->note, sizeof r->note, "failed (mkdtemp: %s)", strerror(errno));
-        return;
+        snprintf(why, whylen, "failed (mkdtemp: %s)", strerror(errno));
+        return -1;
     }
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
              "cd '%s/go/%s' && GOCACHE='%s/cache' GOPATH='%s/path' GOFLAGS=-mod=mod "
              "'%s' build -o '%s/peer' . >'%s/build.log' 2>&1",
-             WEFT_BENCH_PEERS, c->go_dir, dir, dir, go, dir, dir);
+             WEFT_BENCH_PEERS, go_dir, dir, dir, go, dir, dir);
     if (system(cmd) != 0) {
-        r->state = RES_FAIL;
-        snprintf(r->note, sizeof r->note, "failed (go build of %s; see %s/build.log)", c->go_dir,
-                 dir);
-        return;
+        snprintf(why, whylen, "failed (go build of %s; see %s/build.log)", go_dir, dir);
+        return -1;
     }
-    snprintf(cmd, sizeof cmd, "'%s/peer' %s %ld %d", dir, c->py_case, n, runs);
-    run_peer_cmd(cmd, c->go_dir, r);
+    return 0;
+}
+
+void wb_remove_dir(const char *dir)
+{
+    char cmd[1100];
     snprintf(cmd, sizeof cmd, "chmod -R u+w '%s' && rm -rf '%s'", dir, dir);
     if (system(cmd) != 0)
         fprintf(stderr, "weft-bench: could not remove %s\n", dir);
+}
+
+/* A Go peer is built now, then run like a Python peer: `peer CASE N RUNS`
+ * prints "result MEDIAN_NS MIN_NS". */
+static void run_go(const wb_contender *c, long n, int runs, wb_res *r)
+{
+    char dir[64];
+    if (wb_go_build(c->go_dir, dir, sizeof dir, r->note, sizeof r->note) != 0) {
+        r->state = go[0] ? RES_FAIL : RES_SKIP;
+        return;
+    }
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s/peer' %s %ld %d", dir, c->py_case, n, runs);
+    run_peer_cmd(cmd, c->go_dir, r);
+    wb_remove_dir(dir);
 }
 
 /* A figure from /proc/self/status ("VmRSS:" ...), in KiB, or -1. */
@@ -308,7 +342,9 @@ static void run_bench(const wb_bench *b, wb_res *res)
         for (int i = 0; i < WB_MAX_CONTENDERS && b->c[i].name; i++) {
             if (res[i].state != RES_OK || !b->c[i].run)
                 continue;
+            current_note = res[i].note;
             double t = b->c[i].run(n);
+            current_note = NULL;
             if (t < 0) {
                 res[i].state = RES_FAIL;
                 snprintf(res[i].note, sizeof res[i].note, "failed (workload error)");
@@ -437,7 +473,8 @@ static void report_bench(FILE *f, const wb_bench *b, const wb_res *res)
         } else if (i == 0) {
             snprintf(ratio, sizeof ratio, "—");
         }
-        fprintf(f, "| %s%s | %s | %s | %s | %s |\n", c->name, suffix, med, min, ratio, target);
+        fprintf(f, "| %s%s | %s | %s | %s | %s%s%s |\n", c->name, suffix, med, min, ratio, target,
+                target[0] && res[i].note[0] ? "; " : "", res[i].note);
     }
 }
 

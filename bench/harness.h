@@ -17,6 +17,7 @@
 #define WEFT_BENCH_HARNESS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define WB_MAX_CONTENDERS 8
@@ -72,6 +73,21 @@ void wb_wait_flag(const int *flag);
  * negative value if fn failed (returned < 0), the child died, or it ran
  * longer than the harness allows a benchmark. */
 double wb_child_rss(wb_run_fn fn, long n, double *seconds);
+
+/* The peers' tools, as the harness found them: "" when missing. */
+const char *wb_python(void);
+const char *wb_go(void);
+
+/* Build the Go main package bench/peers/go/<go_dir> into a new temporary
+ * directory (its build cache and GOPATH too, so nothing lands in the
+ * user's home): the program is <dir>/peer. 0, or -1 with the reason in
+ * `why`. wb_remove_dir removes such a directory. */
+int wb_go_build(const char *go_dir, char *dir, size_t dirlen, char *why, size_t whylen);
+void wb_remove_dir(const char *dir);
+
+/* From a C workload: a note shown beside the current contender's figure
+ * (round trips per second, latency percentiles); the last run's wins. */
+void wb_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Each bench_*.c registers its benchmarks with WB_REGISTER(bench, order);
  * the report lists them by order (100s: locks and threads, 200s: queues and
