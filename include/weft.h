@@ -7,6 +7,7 @@
 #include "weft/common.h"
 #include "weft/executor.h"
 #include "weft/future.h"
+#include "weft/http.h"
 #include "weft/ipc.h"
 #include "weft/loop.h"
 #include "weft/net.h"
