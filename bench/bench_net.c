@@ -11,6 +11,9 @@
  *                                connection)
  *   net_http_hello               an HTTP/1.1 keep-alive "hello" server under
  *                                wrk -c50: weft vs nginx with one worker
+ *   net_fetch_1000               GET of 1,000 URLs from a local server, 50 at
+ *                                a time: weft/http.h vs Python threads and
+ *                                asyncio
  *
  * The figure is time per round trip (per request), the inverse of the
  * throughput, so that lower is better as everywhere in the report; each
@@ -38,6 +41,8 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "weft/http.h"
+#include "weft/loop.h"
 
 extern char **environ;
 
@@ -484,3 +489,110 @@ static const wb_bench wb_net_http = {
     },
 };
 WB_REGISTER(wb_net_http, 702)
+
+/* ------------------------------------------------- fetching many URLs */
+
+#define FETCH_CONCURRENCY 50
+
+typedef struct fetch_job {
+    weft_http_client *c;
+    int port;
+    long i;
+    size_t got;
+} fetch_job;
+
+static int fetch_one(void *arg, void **result)
+{
+    fetch_job *j = arg;
+    char url[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/item/%ld", j->port, j->i);
+    weft_http_response *r;
+    int rc = weft_http_fetch(j->c, url, NULL, &r);
+    if (rc == 0) {
+        j->got = r->status == 200 ? r->body_len : 0;
+        weft_http_response_free(r);
+    }
+    return rc;
+}
+
+typedef struct fetch_run {
+    int port;
+    long n;
+    double seconds;
+    size_t bytes;
+} fetch_run;
+
+/* A task per URL, at most FETCH_CONCURRENCY connections at once: the
+ * aiohttp way (gather over a session with a connection limit). */
+static int fetch_main(void *arg, void **result)
+{
+    fetch_run *fr = arg;
+    weft_http_client *c;
+    weft_http_client_opts o = {.max_connections = FETCH_CONCURRENCY};
+    int rc = weft_http_client_new(&c, &o);
+    if (rc)
+        return rc;
+    fetch_job *jobs = calloc((size_t)fr->n, sizeof *jobs);
+    weft_future **fs = calloc((size_t)fr->n, sizeof *fs);
+    weft_future *g = NULL;
+    double t0 = wb_now();
+    for (long i = 0; jobs && fs && i < fr->n && !rc; i++) {
+        jobs[i] = (fetch_job){c, fr->port, i, 0};
+        rc = weft_create_task(NULL, fetch_one, &jobs[i], NULL, &fs[i]);
+    }
+    if (!rc && jobs && fs && (rc = weft_gather(fs, (size_t)fr->n, false, &g)) == 0)
+        rc = weft_await(g, NULL);
+    fr->seconds = wb_now() - t0;
+    weft_future_unref(g);
+    for (long i = 0; jobs && fs && i < fr->n; i++) {
+        fr->bytes += jobs[i].got;
+        weft_future_unref(fs[i]);
+    }
+    free(jobs);
+    free(fs);
+    weft_http_client_free(c);
+    return rc ? rc : !fs ? WEFT_ENOMEM : 0;
+}
+
+static double fetch_weft(long n)
+{
+    if (!WEFT_HAVE_HTTP)
+        return -1;
+    char *argv[] = {WB_HTTP_WEFT, NULL};
+    server s;
+    if (server_start(&s, argv) != 0)
+        return -1;
+    fetch_run fr = {.port = s.port, .n = n};
+    int rc = weft_run(fetch_main, &fr, NULL);
+    server_stop(&s);
+    if (rc || fr.bytes != (size_t)n * 13)
+        return -1;
+    wb_note("%.0f URLs/s", (double)n / fr.seconds);
+    return fr.seconds * 1000 / (double)n;
+}
+
+/* The Python peers start the same server: they find it here. */
+__attribute__((constructor)) static void export_server_path(void)
+{
+    setenv("WB_HTTP_SERVER", WB_HTTP_WEFT, 1);
+}
+
+static const wb_bench wb_net_fetch = {
+    .name = "net_fetch_1000",
+    .what = "GET of many URLs from a local HTTP/1.1 server (weft-http-hello), 50 at a time: "
+            "the time per 1,000 URLs. weft: a coroutine per URL over weft/http.h "
+            "(libcurl's multi interface on the loop, 50 connections); Python: a thread "
+            "pool of 50 with urllib, and asyncio with 50 kept-alive stream connections.",
+    .unit = "ms",
+    .n = 1000,
+    .runs = 3,
+    .c = {
+        {.name = "weft coroutines + weft/http.h", .run = fetch_weft,
+         .skip = WEFT_HAVE_HTTP ? NULL : "n/a (weft built without libcurl)"},
+        {.name = "Python ThreadPoolExecutor(50) + urllib", .py_script = "fetch.py",
+         .py_case = "threads", .py_n = 1000},
+        {.name = "Python asyncio streams, 50 connections", .py_script = "fetch.py",
+         .py_case = "asyncio", .py_n = 1000},
+    },
+};
+WB_REGISTER(wb_net_fetch, 703)
