@@ -22,6 +22,8 @@ peer_pc libcurl libcurl4-openssl-dev
 case "${1:-build}" in
 test)
     want_pc check check
+    # The tour's test checks its JSON and SVG with Python's json and xml.
+    want_cmd python3 python3
     ;;
 bench)
     # The peers the benchmarks compare against.

@@ -23,14 +23,18 @@ foreach(cmd demo info help)
   set_tests_properties(weft_${cmd} PROPERTIES
                        ENVIRONMENT "${WEFT_TEST_ENV}" TIMEOUT 120 LABELS tool)
 endforeach()
-# No argument runs the demo; an unknown subcommand prints the usage on
-# stderr and exits 2.
-add_test(NAME weft_default
-         COMMAND sh ${WEFT_CHECK} ${_weft_src} expect-demo $<TARGET_FILE:weft_cli>)
+# The quick tour: its plain progress lines (the test's stdout is no
+# terminal) and table, then its JSON, CSV and SVG checked by
+# check_tour.sh. (No argument runs the full tour: `make run`.) An unknown
+# subcommand prints the usage on stderr and exits 2.
+add_test(NAME weft_tour
+         COMMAND sh ${WEFT_CHECK} ${_weft_src} expect-tour $<TARGET_FILE:weft_cli> tour --quick)
+add_test(NAME weft_tour_files
+         COMMAND sh ${PROJECT_SOURCE_DIR}/tools/weft/check_tour.sh $<TARGET_FILE:weft_cli>)
 add_test(NAME weft_unknown
          COMMAND sh ${PROJECT_SOURCE_DIR}/tools/weft/check_usage.sh $<TARGET_FILE:weft_cli>)
-set_tests_properties(weft_default weft_unknown PROPERTIES
-                     ENVIRONMENT "${WEFT_TEST_ENV}" TIMEOUT 120 LABELS tool)
+set_tests_properties(weft_tour weft_tour_files weft_unknown PROPERTIES
+                     ENVIRONMENT "${WEFT_TEST_ENV}" TIMEOUT 300 LABELS tool)
 
 # Install into a temporary prefix and build two consumers against it
 # (pkg-config and find_package). Only for the plain build: the sanitizer

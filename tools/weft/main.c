@@ -1,15 +1,19 @@
 /*
  * weft - the command-line program.
  *
- *   weft            the demo (until the tour takes its place)
+ *   weft            the tour (what `make run` runs)
+ *   weft tour [--quick] [--json FILE] [--csv FILE] [--plot FILE.svg]
+ *                   the seeds' scenarios with every model, measured here,
+ *                   and the "when to use what" table (tour.c, tour_report.c)
+ *   weft bench [NAME...]   the benchmarks of `make bench` and their peers
  *   weft demo       threads and locks at work, explained as they run
- *   weft info       version, how this build was made, CPUs
+ *   weft info       version, how this build was made, CPUs, pool sizes
  *   weft help       the commands
  *
  * An unknown command prints the usage on stderr and exits with status 2,
  * as command-line tools conventionally do for usage errors.
  */
-#include <stdatomic.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,213 +21,18 @@
 
 #include <weft.h>
 
+#include "cli.h"
+#include "tour.h"
+
 #ifndef WEFT_BUILD_TYPE
 #define WEFT_BUILD_TYPE "unknown"
 #endif
 #ifndef WEFT_BUILD_SANITIZE
 #define WEFT_BUILD_SANITIZE ""
 #endif
-
-/* A failed weft call in the demo is a bug in weft: say which and stop. */
-#define CHECK(call)                                                            \
-    do {                                                                       \
-        int check_rc_ = (call);                                                \
-        if (check_rc_ < 0) {                                                   \
-            fprintf(stderr, "weft: %s failed: %s (%s)\n", #call,               \
-                    weft_err_name(check_rc_), weft_strerror(check_rc_));       \
-            exit(EXIT_FAILURE);                                                \
-        }                                                                      \
-    } while (0)
-
-/* ----------------------------------------------------- 1. lock counter */
-
-#define COUNTER_ROUNDS 100000
-
-static weft_lock counter_lock = WEFT_LOCK_INIT;
-static long counter;
-
-static void *count_up(void *arg)
-{
-    for (int i = 0; i < COUNTER_ROUNDS; i++) {
-        weft_lock_acquire(&counter_lock);
-        counter++;
-        weft_lock_release(&counter_lock);
-    }
-    return NULL;
-}
-
-static int demo_counter(void)
-{
-    /* At least 4 threads, so there is contention even on a 2-core box. */
-    int n = weft_cpu_count() < 4 ? 4 : (int)weft_cpu_count();
-    weft_thread **threads = calloc((size_t)n, sizeof *threads);
-    if (!threads)
-        return WEFT_ENOMEM;
-
-    printf("1. Counter: %d threads each add 1, %d times, under one weft_lock\n", n,
-           COUNTER_ROUNDS);
-    double start = weft_monotonic();
-    for (int i = 0; i < n; i++) {
-        CHECK(weft_thread_new(&threads[i], count_up, NULL, NULL));
-        CHECK(weft_thread_start(threads[i]));
-    }
-    for (int i = 0; i < n; i++) {
-        CHECK(weft_thread_join(threads[i], WEFT_FOREVER));
-        weft_thread_free(threads[i]);
-    }
-    double secs = weft_monotonic() - start;
-    free(threads);
-
-    long want = (long)n * COUNTER_ROUNDS;
-    printf("   total %ld (expected %ld): %s\n", counter, want,
-           counter == want ? "no update lost" : "UPDATES LOST");
-    printf("   %.3f s, %.1f million acquire/release pairs per second\n\n", secs,
-           (double)want / secs / 1e6);
-    return counter == want ? 0 : 1;
-}
-
-/* ---------------------------------------------------- 2. thread states */
-
-static weft_event entered = WEFT_EVENT_INIT, finish = WEFT_EVENT_INIT;
-static weft_lock held_by_main = WEFT_LOCK_INIT;
-static atomic_int may_go_on;
-
-/* Runs, then blocks on a lock main holds, then waits on an event: each
- * step holds still until main has seen it, so the output is the same on
- * every run. */
-static void *watched(void *arg)
-{
-    weft_event_set(&entered);
-    while (!atomic_load_explicit(&may_go_on, memory_order_acquire))
-        ; /* busy: main sees "running" */
-    weft_lock_acquire(&held_by_main); /* main holds it: "waiting on lock" */
-    weft_lock_release(&held_by_main);
-    weft_event_wait(&finish, WEFT_FOREVER); /* "waiting on event" */
-    return NULL;
-}
-
-static void print_state(const char *what, const weft_thread *t)
-{
-    weft_thread_state st = weft_thread_get_state(t);
-    printf("   %-34s %s", what, weft_thread_status_name(st.status));
-    if (st.status == WEFT_THREAD_WAITING)
-        printf(" on %s", weft_wait_kind_name(st.waiting_on));
-    printf(" (alive: %s)\n", weft_thread_is_alive(t) ? "yes" : "no");
-}
-
-/* Poll until the thread waits on `kind`: states are snapshots. */
-static void wait_until_waiting(const weft_thread *t, weft_wait_kind kind)
-{
-    for (;;) {
-        weft_thread_state st = weft_thread_get_state(t);
-        if (st.status == WEFT_THREAD_WAITING && st.waiting_on == kind)
-            return;
-        weft_sleep(0.0005);
-    }
-}
-
-static int demo_states(void)
-{
-    weft_thread *t;
-    weft_thread_opts opts = {.name = "watched"};
-
-    printf("2. Thread states: one thread, watched from main\n");
-    CHECK(weft_thread_new(&t, watched, NULL, &opts));
-    print_state("created:", t);
-
-    CHECK(weft_lock_acquire(&held_by_main));
-    CHECK(weft_thread_start(t));
-    CHECK(weft_event_wait(&entered, WEFT_FOREVER));
-    print_state("started, computing:", t);
-
-    atomic_store_explicit(&may_go_on, 1, memory_order_release);
-    wait_until_waiting(t, WEFT_WAIT_LOCK);
-    print_state("blocked on a lock main holds:", t);
-
-    CHECK(weft_lock_release(&held_by_main));
-    wait_until_waiting(t, WEFT_WAIT_EVENT);
-    print_state("waiting for an event:", t);
-
-    CHECK(weft_event_set(&finish));
-    CHECK(weft_thread_join(t, WEFT_FOREVER));
-    print_state("joined:", t);
-    weft_thread_free(t);
-    printf("\n");
-    return 0;
-}
-
-/* ---------------------------------------------- 3. RLock + Condition */
-
-#define HANDOFFS 10000
-
-/* Two players pass a turn back and forth. The condition is bound to an
- * RLock so that record_pass, which takes the lock itself, can be called by
- * a player that already holds it. */
-static weft_rlock table_lock = WEFT_RLOCK_INIT;
-static weft_condition table;
-static int turn;      /* whose turn: 0 or 1; under table_lock */
-static int passes;    /* under table_lock */
-static int max_depth; /* deepest RLock nesting seen; under table_lock */
-
-static void record_pass(void)
-{
-    weft_rlock_acquire(&table_lock); /* re-entered: the caller holds it */
-    passes++;
-    if ((int)weft_rlock_count(&table_lock) > max_depth)
-        max_depth = (int)weft_rlock_count(&table_lock);
-    weft_rlock_release(&table_lock);
-}
-
-static void *player(void *arg)
-{
-    int me = *(const int *)arg;
-    for (int i = 0; i < HANDOFFS / 2; i++) {
-        weft_condition_acquire(&table);
-        while (turn != me)
-            weft_condition_wait(&table, WEFT_FOREVER);
-        record_pass();
-        turn = 1 - me;
-        weft_condition_notify(&table, 1);
-        weft_condition_release(&table);
-    }
-    return NULL;
-}
-
-static int demo_handoff(void)
-{
-    static const int ids[2] = {0, 1};
-    weft_thread *t[2];
-
-    printf("3. Handoff: two threads pass a turn back and forth %d times\n", HANDOFFS);
-    printf("   through a weft_condition bound to a weft_rlock\n");
-    CHECK(weft_condition_init_rlock(&table, &table_lock));
-    double start = weft_monotonic();
-    for (int i = 0; i < 2; i++) {
-        CHECK(weft_thread_new(&t[i], player, (void *)&ids[i], NULL));
-        CHECK(weft_thread_start(t[i]));
-    }
-    for (int i = 0; i < 2; i++) {
-        CHECK(weft_thread_join(t[i], WEFT_FOREVER));
-        weft_thread_free(t[i]);
-    }
-    double secs = weft_monotonic() - start;
-    CHECK(weft_condition_destroy(&table));
-
-    printf("   %d passes in %.3f s, %.1f us per handoff (a wake-up each)\n", passes, secs,
-           secs / HANDOFFS * 1e6);
-    printf("   the RLock was held %d deep inside record_pass\n", max_depth);
-    return passes == HANDOFFS ? 0 : 1;
-}
-
-static int cmd_demo(void)
-{
-    printf("weft %s demo: threads and locks (%ld CPUs)\n\n", WEFT_VERSION_STRING, (long)weft_cpu_count());
-    int rc = demo_counter();
-    rc |= demo_states();
-    rc |= demo_handoff();
-    printf("\n%s\n", rc ? "demo FAILED" : "demo done");
-    return rc ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+#ifndef WEFT_CORO_SWITCH_NAME
+#define WEFT_CORO_SWITCH_NAME "unknown"
+#endif
 
 /* ------------------------------------------------------------- info */
 
@@ -250,8 +59,111 @@ static int cmd_info(void)
 #else
     printf("arch:       other\n");
 #endif
+    printf("coroutines: %s context switch\n", WEFT_CORO_SWITCH_NAME);
+    printf("http:       %s\n", WEFT_HAVE_HTTP ? "on (libcurl)" : "off (built without libcurl)");
     printf("cpus:       %u usable\n", weft_cpu_count());
+    unsigned cpus = weft_cpu_count();
+    printf("pools:      thread pool %u workers, process pool %u workers (defaults)\n",
+           cpus + 4 < 32 ? cpus + 4 : 32, cpus);
     return EXIT_SUCCESS;
+}
+
+/* ------------------------------------------------------------- tour */
+
+static int cmd_tour(int argc, char **argv)
+{
+    bool quick = false;
+    const char *json = NULL, *csv = NULL, *plot = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) {
+            quick = true;
+        } else if (i + 1 < argc && !strcmp(argv[i], "--json")) {
+            json = argv[++i];
+        } else if (i + 1 < argc && !strcmp(argv[i], "--csv")) {
+            csv = argv[++i];
+        } else if (i + 1 < argc && !strcmp(argv[i], "--plot")) {
+            plot = argv[++i];
+        } else {
+            fprintf(stderr, "weft tour: unknown option '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    size_t plen = plot ? strlen(plot) : 0;
+    if (plot && plen > 4 && !strcmp(plot + plen - 4, ".png")) {
+        fprintf(stderr, "weft tour: --plot writes SVG (FILE.svg); convert it for PNG\n");
+        return 2;
+    }
+    /* With JSON or CSV on stdout, the table and progress go to stderr. */
+    bool data_on_stdout = (json && !strcmp(json, "-")) || (csv && !strcmp(csv, "-"));
+    int saved = -1;
+    if (data_on_stdout) {
+        fflush(stdout);
+        saved = dup(STDOUT_FILENO);
+        dup2(STDERR_FILENO, STDOUT_FILENO);
+    }
+    printf("weft %s tour: the seeds' scenarios with every model (%s)\n", WEFT_VERSION_STRING,
+           quick ? "quick" : "under a minute");
+    fflush(stdout);
+    scenario *s;
+    int n;
+    int rc = tour_run(&s, &n, quick);
+    if (!rc)
+        report_table(stdout, s, n, quick);
+    fflush(stdout);
+    if (saved >= 0) {
+        dup2(saved, STDOUT_FILENO);
+        close(saved);
+    }
+    if (rc) {
+        fprintf(stderr, "weft tour: %s\n", weft_strerror(rc));
+        return EXIT_FAILURE;
+    }
+    if (json && (rc = report_json(json, s, n, quick)) != 0)
+        fprintf(stderr, "weft tour: cannot write %s\n", json);
+    if (!rc && csv && (rc = report_csv(csv, s, n)) != 0)
+        fprintf(stderr, "weft tour: cannot write %s\n", csv);
+    if (!rc && plot && (rc = report_svg(plot, s, n)) != 0)
+        fprintf(stderr, "weft tour: cannot write %s\n", plot);
+    for (int i = 0; i < n; i++)
+        for (int m = 0; m < NMODELS; m++)
+            if (!s[i].res[m].ok)
+                rc = rc ? rc : WEFT_EINVAL;
+    return rc ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* ------------------------------------------------------------ bench */
+
+/* The benchmark program is built next to this one in the build tree
+ * (bench/weft-bench beside tools/weft/weft). */
+static int cmd_bench(int argc, char **argv)
+{
+    char self[PATH_MAX], path[PATH_MAX + 32];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0) {
+        fprintf(stderr, "weft bench: cannot find this program's path\n");
+        return EXIT_FAILURE;
+    }
+    self[len] = 0;
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = 0;
+    snprintf(path, sizeof path, "%s/../../bench/weft-bench", self);
+    if (access(path, X_OK) != 0) {
+        fprintf(stderr,
+                "weft bench: %s is not built (configure with -DWEFT_BENCH=ON, or run make bench)\n",
+                path);
+        return EXIT_FAILURE;
+    }
+    char **args = calloc((size_t)argc + 2, sizeof *args);
+    if (!args)
+        return EXIT_FAILURE;
+    args[0] = path;
+    for (int i = 0; i < argc; i++)
+        args[i + 1] = argv[i];
+    execv(path, args);
+    perror("weft bench: exec");
+    free(args);
+    return EXIT_FAILURE;
 }
 
 /* ------------------------------------------------------------- main */
@@ -261,15 +173,22 @@ static void usage(FILE *to)
     fprintf(to, "usage: weft [command]\n"
                 "\n"
                 "commands:\n"
-                "  demo    threads and locks at work (the default)\n"
-                "  info    version, build options, CPUs\n"
+                "  tour    the seeds' scenarios with every model, measured here (the default)\n"
+                "          [--quick] [--json FILE|-] [--csv FILE|-] [--plot FILE.svg]\n"
+                "  bench   the benchmarks and their peers [NAME...]\n"
+                "  demo    threads and locks at work\n"
+                "  info    version, build options, CPUs, pool sizes\n"
                 "  help    this text\n");
 }
 
 int main(int argc, char **argv)
 {
-    const char *cmd = argc > 1 ? argv[1] : "demo";
+    const char *cmd = argc > 1 ? argv[1] : "tour";
 
+    if (!strcmp(cmd, "tour"))
+        return cmd_tour(argc > 1 ? argc - 2 : 0, argv + 2);
+    if (!strcmp(cmd, "bench"))
+        return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(cmd, "demo"))
         return cmd_demo();
     if (!strcmp(cmd, "info"))
@@ -297,12 +216,26 @@ int main(int argc, char **argv)
  * expect-demo: ^   the RLock was held 2 deep inside record_pass$
  * expect-demo: ^demo done$
  *
+ * expect-tour: ^weft [0-9.]+ tour: the seeds' scenarios with every model \(quick\)$
+ * expect-tour: ^io-sleep: serial [0-9.]+ s
+ * expect-tour: ^io-sleep: coroutines [0-9.]+ s
+ * expect-tour: ^cpu-sum: threads [0-9.]+ s
+ * expect-tour: ^mixed: coroutines [0-9.]+ s
+ * expect-tour: ^When to use what, measured on this machine
+ * expect-tour: ^  advice: I/O-bound waits
+ * expect-tour: ^  unlike Python: its GIL keeps CPU-bound threads near 1x
+ *
  * expect-info: ^weft [0-9]+\.[0-9]+\.[0-9]+$
  * expect-info: ^sanitizer: +(none|address|thread)
  * expect-info: ^compiler: +
+ * expect-info: ^coroutines: +[a-z0-9_]+ context switch$
+ * expect-info: ^http: +(on|off)
  * expect-info: ^cpus: +[0-9]+ usable$
+ * expect-info: ^pools: +thread pool [0-9]+ workers
  *
  * expect-help: ^usage: weft
+ * expect-help: ^  tour
+ * expect-help: ^  bench
  * expect-help: ^  demo
  * expect-help: ^  info
  */

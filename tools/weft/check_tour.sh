@@ -1,0 +1,33 @@
+#!/bin/sh
+# check_tour.sh WEFT: `weft tour --quick` writes JSON, CSV and an SVG chart;
+# each is checked: every scenario and model present, every run ok with
+# positive figures, serial's speed-up 1; the CSV has a line per run; the
+# SVG is well-formed XML with an <svg> root and a bar per run.
+set -eu
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/weft-tour.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+"$1" tour --quick --json "$tmp/t.json" --csv "$tmp/t.csv" --plot "$tmp/t.svg" >"$tmp/out" 2>&1 ||
+    { cat "$tmp/out"; echo "check_tour: weft tour failed" >&2; exit 1; }
+python3 - "$tmp" <<'PY'
+import json, sys, xml.etree.ElementTree as ET
+d = sys.argv[1]
+t = json.load(open(d + "/t.json"))
+names = ["io-sleep", "io-http", "io-files", "cpu-sum", "cpu-hash", "mixed"]
+models = ["serial", "threads", "processes", "coroutines"]
+assert t["quick"] is True and t["cpus"] >= 1, t
+assert [s["name"] for s in t["scenarios"]] == names, [s["name"] for s in t["scenarios"]]
+for s in t["scenarios"]:
+    assert [r["model"] for r in s["results"]] == models, s
+    for r in s["results"]:
+        assert r["ok"] and r["wall_s"] > 0 and r["cpu_s"] >= 0 and r["speedup"] > 0, (s["name"], r)
+    assert abs(s["results"][0]["speedup"] - 1) < 1e-9, s
+    assert s["winner"] in models and s["advice"], s
+rows = open(d + "/t.csv").read().splitlines()
+assert rows[0].startswith("scenario,kind,model,") and len(rows) == 1 + 6 * 4, rows
+svg = ET.parse(d + "/t.svg").getroot()
+assert svg.tag.endswith("svg"), svg.tag
+bars = [e for e in svg.iter() if e.tag.endswith("rect") and e.find("{http://www.w3.org/2000/svg}title") is not None]
+assert len(bars) == 6 * 4, len(bars)
+print("check_tour: json, csv and svg ok:", ", ".join(
+    "%s %s" % (s["name"], s["winner"]) for s in t["scenarios"]))
+PY

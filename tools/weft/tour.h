@@ -1,0 +1,56 @@
+/*
+ * The tour: the seeds' scenarios run with every model weft has, measured
+ * on this machine, and the "when to use what" table they make.
+ *
+ *   tour.c         the scenarios, the models, running and measuring them
+ *   progress.c     the progress line while it runs
+ *   tour_report.c  the table and advice; JSON, CSV and the SVG chart
+ */
+#ifndef WEFT_TOOL_TOUR_H
+#define WEFT_TOOL_TOUR_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+enum { MODEL_SERIAL, MODEL_THREADS, MODEL_PROCESSES, MODEL_COROUTINES, NMODELS };
+
+typedef enum scenario_kind { KIND_IO, KIND_CPU, KIND_MIXED } scenario_kind;
+
+/* One measurement: a scenario run with one model. */
+typedef struct run_result {
+    bool ok;
+    double wall;   /* seconds */
+    double cpu;    /* seconds of CPU, this process and its children */
+    char error[96];
+} run_result;
+
+typedef struct scenario {
+    const char *name;      /* "io-sleep" */
+    const char *title;     /* "100 tasks that each wait 100 ms" */
+    scenario_kind kind;
+    const char *advice;    /* one line: which model, and why */
+    run_result res[NMODELS];
+} scenario;
+
+extern const char *const model_names[NMODELS];
+
+/* Run every scenario with every model; quick scales the work down to a few
+ * seconds in all. Fills each scenario's results. */
+int tour_run(scenario **out, int *n, bool quick);
+
+/* The progress display: a line redrawn in place on a terminal, plain lines
+ * otherwise. */
+void progress_begin(int nscenarios, bool tty);
+void progress_step(int sc, const char *name, int model, const run_result *r);
+void progress_end(void);
+
+/* The report. */
+void report_table(FILE *f, const scenario *s, int n, bool quick);
+int report_json(const char *path, const scenario *s, int n, bool quick);
+int report_csv(const char *path, const scenario *s, int n);
+int report_svg(const char *path, const scenario *s, int n);
+
+/* The model that won a scenario (the least wall time), or -1. */
+int scenario_winner(const scenario *s);
+
+#endif

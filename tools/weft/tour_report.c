@@ -1,0 +1,210 @@
+/*
+ * The tour's report: the "when to use what" table with advice, and the
+ * same figures as JSON, CSV and an SVG chart (written by hand: bars of the
+ * speed-up over serial, on a log scale, grouped by scenario).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <weft.h>
+
+#include "tour.h"
+
+static const char *const kind_names[] = {"io", "cpu", "mixed"};
+
+int scenario_winner(const scenario *s)
+{
+    int best = -1;
+    for (int m = 0; m < NMODELS; m++)
+        if (s->res[m].ok && (best < 0 || s->res[m].wall < s->res[best].wall))
+            best = m;
+    return best;
+}
+
+static double speedup(const scenario *s, int m)
+{
+    const run_result *base = &s->res[0], *r = &s->res[m];
+    return base->ok && r->ok && r->wall > 0 ? base->wall / r->wall : 0;
+}
+
+void report_table(FILE *f, const scenario *s, int n, bool quick)
+{
+    fprintf(f, "\nWhen to use what, measured on this machine (%u CPUs%s)\n", weft_cpu_count(),
+            quick ? ", --quick sizes" : "");
+    for (int i = 0; i < n; i++) {
+        int win = scenario_winner(&s[i]);
+        fprintf(f, "\n%s: %s\n", s[i].name, s[i].title);
+        fprintf(f, "  %-11s %10s %10s %9s\n", "model", "wall", "cpu", "speed-up");
+        for (int m = 0; m < NMODELS; m++) {
+            const run_result *r = &s[i].res[m];
+            if (!r->ok) {
+                fprintf(f, "  %-11s failed: %s\n", model_names[m], r->error);
+                continue;
+            }
+            fprintf(f, "  %-11s %8.3f s %8.3f s %8.1fx%s\n", model_names[m], r->wall, r->cpu,
+                    speedup(&s[i], m), m == win ? "  <- fastest" : "");
+        }
+        fprintf(f, "  advice: %s\n", s[i].advice);
+        if (s[i].kind == KIND_CPU && s[i].res[MODEL_THREADS].ok)
+            fprintf(f,
+                    "  unlike Python: its GIL keeps CPU-bound threads near 1x (the seeds' \"this "
+                    "won't run faster with threads\"); C threads ran %.1fx faster than serial here.\n",
+                    speedup(&s[i], MODEL_THREADS));
+    }
+    fprintf(f, "\nprocesses: a pool of 4 (fork); threads: a pool of 32; coroutines: one loop, "
+               "CPU work and file reads through to_thread.\n");
+}
+
+/* A JSON string: the texts are ours, but escape what JSON requires. */
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            fprintf(f, "\\u%04x", *s);
+        else
+            fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static FILE *open_out(const char *path)
+{
+    return strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
+}
+
+static int close_out(FILE *f)
+{
+    if (f == stdout)
+        return fflush(f) == 0 ? 0 : WEFT_EACCES;
+    return fclose(f) == 0 ? 0 : WEFT_EACCES;
+}
+
+int report_json(const char *path, const scenario *s, int n, bool quick)
+{
+    FILE *f = open_out(path);
+    if (!f)
+        return WEFT_EACCES;
+    fprintf(f, "{\"weft\": \"%s\", \"cpus\": %u, \"quick\": %s, \"scenarios\": [", WEFT_VERSION_STRING,
+            weft_cpu_count(), quick ? "true" : "false");
+    for (int i = 0; i < n; i++) {
+        int win = scenario_winner(&s[i]);
+        fprintf(f, "%s\n  {\"name\": ", i ? "," : "");
+        json_str(f, s[i].name);
+        fprintf(f, ", \"title\": ");
+        json_str(f, s[i].title);
+        fprintf(f, ", \"kind\": \"%s\", \"winner\": ", kind_names[s[i].kind]);
+        if (win >= 0)
+            json_str(f, model_names[win]);
+        else
+            fprintf(f, "null");
+        fprintf(f, ", \"advice\": ");
+        json_str(f, s[i].advice);
+        fprintf(f, ", \"results\": [");
+        for (int m = 0; m < NMODELS; m++) {
+            const run_result *r = &s[i].res[m];
+            fprintf(f, "%s\n    {\"model\": \"%s\", \"ok\": %s, \"wall_s\": %.6f, \"cpu_s\": %.6f, "
+                       "\"speedup\": %.4f",
+                    m ? "," : "", model_names[m], r->ok ? "true" : "false", r->wall, r->cpu,
+                    speedup(&s[i], m));
+            if (!r->ok) {
+                fprintf(f, ", \"error\": ");
+                json_str(f, r->error);
+            }
+            fputc('}', f);
+        }
+        fprintf(f, "]}");
+    }
+    fprintf(f, "\n]}\n");
+    return close_out(f);
+}
+
+int report_csv(const char *path, const scenario *s, int n)
+{
+    FILE *f = open_out(path);
+    if (!f)
+        return WEFT_EACCES;
+    fprintf(f, "scenario,kind,model,ok,wall_s,cpu_s,speedup,fastest\n");
+    for (int i = 0; i < n; i++) {
+        int win = scenario_winner(&s[i]);
+        for (int m = 0; m < NMODELS; m++) {
+            const run_result *r = &s[i].res[m];
+            fprintf(f, "%s,%s,%s,%d,%.6f,%.6f,%.4f,%d\n", s[i].name, kind_names[s[i].kind],
+                    model_names[m], r->ok, r->wall, r->cpu, speedup(&s[i], m), m == win);
+        }
+    }
+    return close_out(f);
+}
+
+/* ------------------------------------------------------------ SVG */
+
+#define W 900
+#define H 420
+#define LEFT 70
+#define RIGHT 20
+#define TOP 50
+#define BOTTOM 80
+
+static const char *const colours[NMODELS] = {"#8c8c8c", "#1f77b4", "#d62728", "#2ca02c"};
+
+/* Speed-ups from 0.1x to 1000x on a log scale. */
+static double y_of(double v)
+{
+    double lo = -1, hi = 3;
+    double l = log10(v < 0.1 ? 0.1 : v > 1000 ? 1000 : v);
+    return TOP + (H - TOP - BOTTOM) * (hi - l) / (hi - lo);
+}
+
+int report_svg(const char *path, const scenario *s, int n)
+{
+    FILE *f = open_out(path);
+    if (!f)
+        return WEFT_EACCES;
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n"
+            "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+            "<text x=\"%d\" y=\"24\" font-size=\"16\">weft tour: speed-up over serial "
+            "(log scale), %u CPUs</text>\n",
+            W, H, W, H, LEFT, weft_cpu_count());
+    /* The axis and its ticks. */
+    for (double t = 0.1; t <= 1000; t *= 10) {
+        double y = y_of(t);
+        fprintf(f,
+                "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"%s\"/>\n"
+                "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%gx</text>\n",
+                LEFT, y, W - RIGHT, y, t == 1 ? "black" : "#dddddd", LEFT - 6, y + 4, t);
+    }
+    fprintf(f, "<text x=\"16\" y=\"%d\" transform=\"rotate(-90 16 %d)\" text-anchor=\"middle\">"
+               "speed-up over serial</text>\n",
+            (TOP + H - BOTTOM) / 2, (TOP + H - BOTTOM) / 2);
+    double group = (double)(W - LEFT - RIGHT) / (n ? n : 1), bar = group / (NMODELS + 1);
+    for (int i = 0; i < n; i++) {
+        double x0 = LEFT + group * i + bar / 2;
+        for (int m = 0; m < NMODELS; m++) {
+            double v = speedup(&s[i], m);
+            if (v <= 0)
+                continue;
+            double y = y_of(v), base = y_of(0.1);
+            fprintf(f,
+                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
+                    "<title>%s, %s: %.2fx</title></rect>\n",
+                    x0 + bar * m, y, bar * 0.9, base - y, colours[m], s[i].name, model_names[m], v);
+        }
+        fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
+                LEFT + group * i + group / 2, H - BOTTOM + 18, s[i].name);
+    }
+    /* The legend. */
+    for (int m = 0; m < NMODELS; m++) {
+        int x = LEFT + m * 150, y = H - 30;
+        fprintf(f,
+                "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"14\" fill=\"%s\"/>\n"
+                "<text x=\"%d\" y=\"%d\">%s</text>\n",
+                x, y - 11, colours[m], x + 20, y, model_names[m]);
+    }
+    fprintf(f, "</svg>\n");
+    return close_out(f);
+}
