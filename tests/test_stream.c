@@ -689,6 +689,46 @@ START_TEST(reuse_port_two_loops)
 }
 END_TEST
 
+/* A server on two listening sockets at once: IPv4 and IPv6. */
+static int two_listeners(void *arg, void **result)
+{
+    echo_srv *e = arg;
+    weft_socket *ls[2];
+    WT_OK(weft_create_server(&ls[0], "127.0.0.1", 0, NULL));
+    WT_OK(weft_create_server(&ls[1], "::1", 0, NULL));
+    WT_OK(weft_server_start_sockets(&e->srv, echo_handler, e, ls, 2, NULL));
+    weft_socket *got[2];
+    size_t n;
+    WT_OK(weft_server_sockets(e->srv, got, 2, &n));
+    ck_assert_uint_eq(n, 2);
+    const char *hosts[] = {"127.0.0.1", "::1"};
+    for (int i = 0; i < 2; i++) {
+        weft_sockaddr a;
+        WT_OK(weft_socket_getsockname(got[i], &a));
+        weft_stream *st;
+        WT_OK(weft_open_connection(&st, hosts[i], weft_sockaddr_port(&a), NULL, 10));
+        char buf[3];
+        size_t k;
+        WT_OK(weft_stream_write(st, "abc", 3));
+        WT_OK(weft_stream_readexactly(st, buf, 3, &k, 10));
+        ck_assert_int_eq(memcmp(buf, "abc", 3), 0);
+        WT_OK(weft_stream_close(st, 5));
+    }
+    WT_OK(weft_server_close(e->srv));
+    WT_OK(weft_server_sockets(e->srv, got, 2, &n));
+    ck_assert_uint_eq(n, 0);
+    WT_OK(weft_server_wait_closed(e->srv, 10));
+    return weft_server_free(e->srv);
+}
+
+START_TEST(server_on_two_sockets)
+{
+    echo_srv e = {0};
+    weft_event_init(&e.handler_started);
+    WT_OK(weft_run(two_listeners, &e, NULL));
+}
+END_TEST
+
 /* ------------------------------------------------------ bad input */
 
 static int bad_server_input(void *arg, void **result)
@@ -752,4 +792,5 @@ END_TEST
 
 WT_MAIN("stream", 30, reading_v4_v6, read_all_over_max, drain_with_slow_reader, thread_stream,
         cancel_pending_read, peer_reset, server_many_clients, serve_forever_and_close,
-        free_with_connections, emfile_pauses_accepting, reuse_port_two_loops, bad_input)
+        free_with_connections, emfile_pauses_accepting, reuse_port_two_loops,
+        server_on_two_sockets, bad_input)
