@@ -2,7 +2,9 @@
 # check_tour.sh WEFT: `weft tour --quick` writes JSON, CSV and an SVG chart;
 # each is checked: every scenario and model present, every run ok with
 # positive figures, serial's speed-up 1; the CSV has a line per run; the
-# SVG is well-formed XML with an <svg> root and a bar per run.
+# SVG is well-formed XML with an <svg> root and a bar per run. Where
+# gnuplot is installed, --plot FILE.png writes a PNG; where it is not, it
+# says so and exits 2.
 set -eu
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/weft-tour.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -31,3 +33,14 @@ assert len(bars) == 6 * 4, len(bars)
 print("check_tour: json, csv and svg ok:", ", ".join(
     "%s %s" % (s["name"], s["winner"]) for s in t["scenarios"]))
 PY
+if command -v gnuplot >/dev/null 2>&1; then
+    "$1" tour --quick --plot "$tmp/t.png" >/dev/null 2>&1 || { echo "check_tour: --plot png failed" >&2; exit 1; }
+    python3 -c "import sys; b = open(sys.argv[1], 'rb').read(8); sys.exit(b != b'\x89PNG\r\n\x1a\n')" "$tmp/t.png" ||
+        { echo "check_tour: not a PNG" >&2; exit 1; }
+    echo "check_tour: png ok (gnuplot)"
+else
+    rc=0
+    "$1" tour --quick --plot "$tmp/t.png" >/dev/null 2>&1 || rc=$?
+    [ "$rc" -eq 2 ] || { echo "check_tour: --plot png without gnuplot exited $rc, expected 2" >&2; exit 1; }
+    echo "check_tour: png needs gnuplot, which is not installed: refused as it should be"
+fi

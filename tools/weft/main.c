@@ -2,7 +2,7 @@
  * weft - the command-line program.
  *
  *   weft            the tour (what `make run` runs)
- *   weft tour [--quick] [--json FILE] [--csv FILE] [--plot FILE.svg]
+ *   weft tour [--quick] [--json FILE] [--csv FILE] [--plot FILE.svg|FILE.png]
  *                   the seeds' scenarios with every model, measured here,
  *                   and the "when to use what" table (tour.c, tour_report.c)
  *   weft bench [NAME...]   the benchmarks of `make bench` and their peers
@@ -89,8 +89,10 @@ static int cmd_tour(int argc, char **argv)
         }
     }
     size_t plen = plot ? strlen(plot) : 0;
-    if (plot && plen > 4 && !strcmp(plot + plen - 4, ".png")) {
-        fprintf(stderr, "weft tour: --plot writes SVG (FILE.svg); convert it for PNG\n");
+    bool png = plot && plen > 4 && !strcmp(plot + plen - 4, ".png");
+    if (png && !report_png_possible()) {
+        fprintf(stderr, "weft tour: a PNG chart needs gnuplot (apt-get install gnuplot-nox); "
+                        "--plot FILE.svg needs nothing\n");
         return 2;
     }
     /* With JSON or CSV on stdout, the table and progress go to stderr. */
@@ -122,7 +124,7 @@ static int cmd_tour(int argc, char **argv)
         fprintf(stderr, "weft tour: cannot write %s\n", json);
     if (!rc && csv && (rc = report_csv(csv, s, n)) != 0)
         fprintf(stderr, "weft tour: cannot write %s\n", csv);
-    if (!rc && plot && (rc = report_svg(plot, s, n)) != 0)
+    if (!rc && plot && (rc = png ? report_png(plot, s, n) : report_svg(plot, s, n)) != 0)
         fprintf(stderr, "weft tour: cannot write %s\n", plot);
     for (int i = 0; i < n; i++)
         for (int m = 0; m < NMODELS; m++)
@@ -174,7 +176,7 @@ static void usage(FILE *to)
                 "\n"
                 "commands:\n"
                 "  tour    the seeds' scenarios with every model, measured here (the default)\n"
-                "          [--quick] [--json FILE|-] [--csv FILE|-] [--plot FILE.svg]\n"
+                "          [--quick] [--json FILE|-] [--csv FILE|-] [--plot FILE.svg|.png]\n"
                 "  bench   the benchmarks and their peers [NAME...]\n"
                 "  demo    threads and locks at work\n"
                 "  info    version, build options, CPUs, pool sizes\n"

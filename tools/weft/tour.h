@@ -49,6 +49,10 @@ void report_table(FILE *f, const scenario *s, int n, bool quick);
 int report_json(const char *path, const scenario *s, int n, bool quick);
 int report_csv(const char *path, const scenario *s, int n);
 int report_svg(const char *path, const scenario *s, int n);
+/* The chart as PNG, drawn by gnuplot where it is installed
+ * (WEFT_ENOTSUP otherwise). */
+bool report_png_possible(void);
+int report_png(const char *path, const scenario *s, int n);
 
 /* The model that won a scenario (the least wall time), or -1. */
 int scenario_winner(const scenario *s);

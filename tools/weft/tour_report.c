@@ -5,7 +5,9 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <weft.h>
 
@@ -207,4 +209,79 @@ int report_svg(const char *path, const scenario *s, int n)
     }
     fprintf(f, "</svg>\n");
     return close_out(f);
+}
+
+/* ------------------------------------------------------------ PNG */
+
+/* gnuplot on PATH, or NULL. */
+static const char *gnuplot_path(void)
+{
+    static char buf[512];
+    const char *path = getenv("PATH");
+    while (path && *path) {
+        const char *end = strchr(path, ':');
+        size_t len = end ? (size_t)(end - path) : strlen(path);
+        snprintf(buf, sizeof buf, "%.*s/gnuplot", (int)len, path);
+        if (len && access(buf, X_OK) == 0)
+            return buf;
+        path = end ? end + 1 : NULL;
+    }
+    return NULL;
+}
+
+bool report_png_possible(void)
+{
+    return gnuplot_path() != NULL;
+}
+
+/* The same chart as the SVG, drawn by gnuplot: a data file and a script
+ * in a temporary directory, then one gnuplot run. */
+int report_png(const char *path, const scenario *s, int n)
+{
+    const char *gp = gnuplot_path();
+    if (!gp)
+        return WEFT_ENOTSUP;
+    char dir[] = "/tmp/weft-plot-XXXXXX", data[64], script[64];
+    if (!mkdtemp(dir))
+        return WEFT_EACCES;
+    snprintf(data, sizeof data, "%s/tour.dat", dir);
+    snprintf(script, sizeof script, "%s/tour.gp", dir);
+    FILE *d = fopen(data, "w"), *g = fopen(script, "w");
+    int rc = d && g ? 0 : WEFT_EACCES;
+    if (!rc) {
+        fprintf(d, "scenario");
+        for (int m = 0; m < NMODELS; m++)
+            fprintf(d, " %s", model_names[m]);
+        fputc('\n', d);
+        for (int i = 0; i < n; i++) {
+            fprintf(d, "%s", s[i].name);
+            for (int m = 0; m < NMODELS; m++) {
+                double v = speedup(&s[i], m);
+                fprintf(d, " %.4f", v > 0 ? v : 0.1);
+            }
+            fputc('\n', d);
+        }
+        fprintf(g,
+                "set terminal pngcairo size 900,420 noenhanced\n"
+                "set output '%s'\n"
+                "set title 'weft tour: speed-up over serial (log scale), %u CPUs'\n"
+                "set style data histograms\nset style histogram clustered\n"
+                "set style fill solid\nset logscale y\nset yrange [0.1:1000]\n"
+                "set ylabel 'speed-up over serial'\nset key top right\n"
+                "plot for [c=2:%d] '%s' using c:xtic(1) title columnheader\n",
+                path, weft_cpu_count(), NMODELS + 1, data);
+    }
+    if (d)
+        fclose(d);
+    if (g)
+        fclose(g);
+    if (!rc) {
+        char cmd[1200];
+        snprintf(cmd, sizeof cmd, "'%s' '%s' 2>&1", gp, script);
+        rc = system(cmd) == 0 && access(path, R_OK) == 0 ? 0 : WEFT_EINVAL;
+    }
+    unlink(data);
+    unlink(script);
+    rmdir(dir);
+    return rc;
 }
