@@ -440,12 +440,6 @@ static void *thread_side(void *arg)
     return (void *)(intptr_t)echo_client(arg, NULL);
 }
 
-static int task_serves_thread(void *arg, void **result)
-{
-    echo_ctx *e = arg;
-    return echo_server(e, NULL);
-}
-
 START_TEST(task_and_thread)
 {
     echo_ctx e = {.clients = 1, .rounds = 200};
@@ -453,7 +447,7 @@ START_TEST(task_and_thread)
     weft_thread *t = NULL;
     WT_OK(weft_thread_new(&t, thread_side, &e, NULL));
     WT_OK(weft_thread_start(t));
-    WT_OK(weft_run(task_serves_thread, &e, NULL));
+    WT_OK(weft_run(echo_server, &e, NULL));
     void *res;
     WT_OK(weft_thread_join(t, WEFT_FOREVER));
     WT_OK(weft_thread_result(t, &res));
