@@ -43,4 +43,8 @@ if(WEFT_SANITIZE STREQUAL "" AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_install
   add_test(NAME install_consumers
            COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/test_install.sh ${PROJECT_BINARY_DIR})
   set_tests_properties(install_consumers PROPERTIES TIMEOUT 300 LABELS install)
+  # And a build without libcurl: the rest of weft builds, http says off.
+  add_test(NAME build_without_libcurl
+           COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/test_no_http.sh ${PROJECT_SOURCE_DIR})
+  set_tests_properties(build_without_libcurl PROPERTIES TIMEOUT 600 LABELS install)
 endif()
