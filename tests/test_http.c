@@ -344,6 +344,41 @@ static int cancel_fetch(void *arg, void **result)
     return 0;
 }
 
+/* With one connection allowed and it taken, a fetch waits for the slot:
+ * its timeout and its cancellation end that wait. */
+static int slot_wait(void *arg, void **result)
+{
+    weft_http_client *c;
+    WT_OK(weft_http_client_new(&c, &(weft_http_client_opts){.max_connections = 1}));
+    weft_future *hog;
+    WT_OK(weft_create_task(NULL, hang_fetch, c, NULL, &hog));
+    WT_OK(weft_event_wait(&srv.hang_seen, 10));
+    char u[128];
+    url(u, sizeof u, "/hello");
+    weft_http_response *r;
+    double t0 = weft_monotonic();
+    WT_ERR(weft_http_fetch(c, u, &(weft_http_request){.timeout = 0.05}, &r), WEFT_ETIMEDOUT);
+    double waited = weft_monotonic() - t0;
+    ck_assert_msg(waited >= 0.045 && waited < 5, "waited %.3f s for the slot", waited);
+    ck_assert(weft_future_cancel(hog));
+    WT_ERR(weft_await(hog, NULL), WEFT_ECANCELLED);
+    weft_future_unref(hog);
+    /* The slot is free again. */
+    WT_OK(weft_http_fetch(c, u, NULL, &r));
+    ck_assert_int_eq(r->status, 200);
+    weft_http_response_free(r);
+    WT_OK(weft_http_client_free(c));
+    return 0;
+}
+
+START_TEST(waiting_for_a_connection_slot)
+{
+    weft_thread *t = server_start();
+    WT_OK(weft_run(slot_wait, NULL, NULL));
+    server_stop(t);
+}
+END_TEST
+
 START_TEST(cancel_pending_fetch)
 {
     weft_thread *t = server_start();
@@ -395,7 +430,7 @@ START_TEST(bad_input)
 END_TEST
 
 WT_MAIN("http", 60, get_post_redirects, many_urls_with_a_limit, timeout_and_refused,
-        cancel_pending_fetch, from_a_thread, bad_input)
+        waiting_for_a_connection_slot, cancel_pending_fetch, from_a_thread, bad_input)
 
 #else /* built without libcurl: the functions say so */
 

@@ -6,8 +6,8 @@
  * sockets are watched by the loop and its timeouts are loop timers, so
  * hundreds of transfers run at once in the loop's one thread, each awaited
  * by its own coroutine. A client allows at most `max_connections`
- * connections at once; requests beyond that wait their turn inside the
- * client (the concurrency limit).
+ * transfers at once from its coroutines; the others wait their turn, in
+ * order, inside the client (the concurrency limit).
  *
  * Called outside a coroutine, weft_http_fetch runs the transfer in the
  * calling thread (curl_easy_perform), with the same options and timeouts.
@@ -62,7 +62,8 @@ typedef struct weft_http_request {
     const char *const *headers;  /**< NULL-terminated "Name: value" lines, or NULL */
     const void *body;            /**< request body (copied by nobody: keep it alive) */
     size_t body_len;
-    double timeout;              /**< total, seconds (0: the client's) */
+    double timeout;              /**< total, seconds, the wait for a connection slot
+                                      included (0: the client's) */
     double connect_timeout;      /**< seconds (0: the client's) */
     int follow_redirects;        /**< 0: the client's default (follow), 1 follow, -1 not */
     size_t max_body;             /**< larger responses fail with WEFT_EMSGSIZE (0: 64 MiB) */
