@@ -447,7 +447,7 @@ static int schedule(weft_loop *L, bool timed, int64_t when, weft_callback fn, vo
     weft_handle *h = handle_alloc(L);
     if (!h)
         return WEFT_ENOMEM;
-    h->item = (weft__loop_item){NULL, handle_run, handle_describe};
+    h->item = (weft__loop_item){.run = handle_run, .describe = handle_describe};
     h->timer = (weft__loop_timer)WEFT__TIMER_INIT(handle_fire);
     h->fn = fn;
     h->arg = arg;
@@ -573,7 +573,7 @@ int weft_loop_call_soon_threadsafe(weft_loop *loop, weft_callback fn, void *arg)
     ts_call *c = malloc(sizeof *c);
     if (!c)
         return WEFT_ENOMEM;
-    *c = (ts_call){{NULL, ts_run, ts_describe}, fn, arg};
+    *c = (ts_call){.item = {.run = ts_run, .describe = ts_describe}, .fn = fn, .arg = arg};
     int rc = weft__loop_ready_threadsafe(L, &c->item);
     if (rc != 0)
         free(c);
@@ -950,7 +950,9 @@ int weft_loop_new(weft_loop **out, const weft_loop_opts *opts)
 static void drop_item(weft_loop *L, weft__loop_item *it)
 {
     it->next = NULL;
-    if (it->run == ts_run) {
+    if (it->drop) {
+        it->drop(it);
+    } else if (it->run == ts_run) {
         free(CONTAINER_OF(it, ts_call, item));
     } else if (it->run == handle_run) {
         weft_handle *h = CONTAINER_OF(it, weft_handle, item);

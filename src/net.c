@@ -114,7 +114,9 @@ static int finish(weft_socket *s)
 }
 
 /* On the socket's loop: the last user left from another thread while the
- * loop was running, so the deregistration had to be done here. */
+ * loop was running, so the deregistration had to be done here. Also the
+ * item's drop: a loop freed before it ran this (its watchers still in
+ * place then) does the same. */
 static void close_on_loop(weft__loop_item *it)
 {
     weft_socket *s = CONTAINER_OF(it, weft_socket, close_item);
@@ -126,6 +128,7 @@ static int finalize(weft_socket *s)
 {
     while (weft__fdw_close(&s->w)) {
         s->close_item.run = close_on_loop;
+        s->close_item.drop = close_on_loop;
         if (weft__loop_ready_threadsafe(weft__fdw_loop(&s->w), &s->close_item) == 0)
             return 0;
         /* The loop is being freed by its owner, which releases every fd

@@ -573,6 +573,76 @@ START_TEST(close_while_waiting)
 }
 END_TEST
 
+/* A coroutine of a loop running in another thread waits in recv; this
+ * thread closes the socket. The coroutine wakes with -EBADF, and the last
+ * user's clean-up (deregistering from that loop) is handed to the loop's
+ * own thread (ASan checks nothing leaks or is used after it is freed). */
+typedef struct remote {
+    pair p;
+    weft_event parked, release;
+    bool idle; /* wait on `release` instead of the socket */
+    int rc;
+} remote;
+
+static int remote_recv(void *arg, void **result)
+{
+    remote *r = arg;
+    char buf[8];
+    size_t n;
+    /* Registered with this loop once the first wait has begun. */
+    WT_ERR(weft_socket_recv(r->p.a, buf, sizeof buf, &n, 0), WEFT_ETIMEDOUT);
+    WT_OK(weft_event_set(&r->parked));
+    if (r->idle)
+        return weft_event_wait(&r->release, 30);
+    r->rc = weft_socket_recv(r->p.a, buf, sizeof buf, &n, WEFT_FOREVER);
+    return 0;
+}
+
+static void *remote_loop(void *arg)
+{
+    return (void *)(intptr_t)weft_run(remote_recv, arg, NULL);
+}
+
+START_TEST(close_from_another_thread)
+{
+    remote r = {0};
+    make_pair(&r.p);
+    WT_OK(weft_event_init(&r.parked));
+    weft_thread *t;
+    WT_OK(weft_thread_new(&t, remote_loop, &r, NULL));
+    WT_OK(weft_thread_start(t));
+    WT_OK(weft_event_wait(&r.parked, 10));
+    /* Its recv may not be parked yet: either way it must end with -EBADF. */
+    while (weft__socket_users(r.p.a) < 2)
+        sched_yield();
+    WT_OK(weft_socket_close(r.p.a));
+    WT_OK(weft_thread_join(t, WEFT_FOREVER));
+    void *res;
+    WT_OK(weft_thread_result(t, &res));
+    WT_OK((int)(intptr_t)res);
+    weft_thread_free(t);
+    WT_ERR(r.rc, -EBADF);
+    WT_OK(weft_socket_close(r.p.b));
+
+    /* No call in flight: the close itself is the last user, and it hands
+     * the deregistration to the other thread's running loop. */
+    remote q = {.idle = true};
+    make_pair(&q.p);
+    WT_OK(weft_event_init(&q.parked));
+    WT_OK(weft_event_init(&q.release));
+    WT_OK(weft_thread_new(&t, remote_loop, &q, NULL));
+    WT_OK(weft_thread_start(t));
+    WT_OK(weft_event_wait(&q.parked, 10));
+    WT_OK(weft_socket_close(q.p.a));
+    WT_OK(weft_event_set(&q.release));
+    WT_OK(weft_thread_join(t, WEFT_FOREVER));
+    WT_OK(weft_thread_result(t, &res));
+    WT_OK((int)(intptr_t)res);
+    weft_thread_free(t);
+    WT_OK(weft_socket_close(q.p.b));
+}
+END_TEST
+
 /* Two tasks on one socket: one waits to read, one to write. */
 typedef struct duplex {
     pair p;
@@ -862,6 +932,6 @@ END_TEST
 
 WT_MAIN("net", 30, addresses, bad_input, thread_echo_v4_v6, thread_timeouts, connect_refused,
         connect_timeout, udp_v4_v6, unix_and_pipes, coroutine_echo_many_clients, task_and_thread,
-        coroutine_cancel_and_timeout, close_while_waiting, read_and_write_waiters,
+        coroutine_cancel_and_timeout, close_while_waiting, close_from_another_thread, read_and_write_waiters,
         large_sendall_slow_reader, one_loop_per_socket, getaddrinfo_names, getaddrinfo_cancel,
         create_server_options)

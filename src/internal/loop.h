@@ -25,6 +25,10 @@ struct weft__loop_item {
     /* For debug warnings: write a name for what `it` runs ("task 'Task-3'",
      * "callback my_fn"). May be NULL. */
     void (*describe)(weft__loop_item *it, char *buf, size_t len);
+    /* Called instead of run when the loop is freed with the item still
+     * queued, before the loop lets go of its fd watchers (an item that owns
+     * memory frees it here). May be NULL. */
+    void (*drop)(weft__loop_item *it);
 };
 
 /* Append `it` to the ready queue: it runs in this or the next iteration,
