@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 
 extern bool weft__forkserver_bad_object;
+extern int weft__forkserver_layout_taken;
 pid_t weft__forkserver_pid(void);
 
 START_TEST(fs_start_method)
@@ -454,9 +455,54 @@ START_TEST(fs_server_killed)
 }
 END_TEST
 
+/* A child that cannot place weft's shared memory at the parent's addresses
+ * (the server's random layout is in the way) makes the parent retire that
+ * server and start the child from a fresh one. The retired server goes on
+ * relaying the exits of the children it started. */
+START_TEST(fs_layout_taken)
+{
+    use_method();
+    int fds[2];
+    make_pipe(fds, true, false);
+    struct until_closed u = until_closed_of(fds);
+    weft_process_opts o = with_arg(sizeof u);
+    weft_process *early;
+    WT_OK(weft_process_new(&early, block_until_closed, &u, &o));
+    WT_OK(weft_process_start(early));
+    pid_t first = weft__forkserver_pid();
+    ck_assert_int_gt(first, 0);
+
+    weft__forkserver_layout_taken = 1;
+    ck_assert_int_eq(exit_of(return_arg, (void *)9), 9);
+    ck_assert_int_eq(weft__forkserver_layout_taken, 0);
+    pid_t second = weft__forkserver_pid();
+    ck_assert_int_gt(second, 0);
+    ck_assert_int_ne(second, first);
+    ck_assert_int_eq(kill(first, 0), 0); /* retired, not gone */
+
+    /* Three refusals in a row: the start fails, passing (EAGAIN). */
+    weft__forkserver_layout_taken = 3;
+    weft_process *p;
+    WT_OK(weft_process_new(&p, return_arg, (void *)1, NULL));
+    WT_ERR(weft_process_start(p), WEFT_EAGAIN);
+    WT_OK(weft_process_close(p));
+    weft__forkserver_layout_taken = 0;
+    ck_assert_int_eq(exit_of(return_arg, (void *)5), 5);
+
+    /* The early child's exit still comes through the retired server. */
+    close(fds[1]);
+    WT_OK(weft_process_join(early, 30));
+    int code;
+    WT_OK(weft_process_exitcode(early, &code));
+    ck_assert_int_eq(code, 0);
+    WT_OK(weft_process_close(early));
+    close_pipe_end(fds[0]);
+}
+END_TEST
+
 WT_MAIN("forkserver", 60, process_exit_codes, process_killed, process_terminated,
         process_join_timeout, process_join_without_pidfd, process_free_running,
         process_daemon_dies_with_parent, process_non_daemon_survives, process_names,
         process_bad_input, fs_start_method, fs_busy_threads, fs_arg_copy, fs_unresolvable,
         fs_stdout_followed, fs_share_reaches_child, fs_server_gone_with_parent,
-        fs_server_killed, fs_concurrent_starts)
+        fs_server_killed, fs_concurrent_starts, fs_layout_taken)
