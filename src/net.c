@@ -343,9 +343,9 @@ int weft_sockaddr_port(const weft_sockaddr *a)
 
 /* ------------------------------------------------ setup and names */
 
-static int sock_call(weft_socket *s, int r)
+/* A system call's 0 or -1/errno as a weft code. */
+static int sys_rc(int r)
 {
-    (void)s;
     return r == 0 ? 0 : -errno;
 }
 
@@ -355,7 +355,7 @@ int weft_socket_bind(weft_socket *s, const weft_sockaddr *a)
         return WEFT_EINVAL;
     if (!s->is_socket)
         return -ENOTSOCK;
-    return sock_call(s, bind(s->w.io.fd, (const struct sockaddr *)&a->ss, a->len));
+    return sys_rc(bind(s->w.io.fd, (const struct sockaddr *)&a->ss, a->len));
 }
 
 int weft_socket_listen(weft_socket *s, int backlog)
@@ -364,7 +364,7 @@ int weft_socket_listen(weft_socket *s, int backlog)
         return WEFT_EINVAL;
     if (!s->is_socket)
         return -ENOTSOCK;
-    return sock_call(s, listen(s->w.io.fd, backlog ? backlog : SOMAXCONN));
+    return sys_rc(listen(s->w.io.fd, backlog ? backlog : SOMAXCONN));
 }
 
 int weft_socket_shutdown(weft_socket *s, int how)
@@ -373,7 +373,7 @@ int weft_socket_shutdown(weft_socket *s, int how)
         return WEFT_EINVAL;
     if (!s->is_socket)
         return -ENOTSOCK;
-    return sock_call(s, shutdown(s->w.io.fd, how));
+    return sys_rc(shutdown(s->w.io.fd, how));
 }
 
 int weft_socket_getsockname(const weft_socket *s, weft_sockaddr *a)
@@ -382,7 +382,7 @@ int weft_socket_getsockname(const weft_socket *s, weft_sockaddr *a)
         return WEFT_EINVAL;
     memset(a, 0, sizeof *a);
     a->len = sizeof a->ss;
-    return getsockname(s->w.io.fd, (struct sockaddr *)&a->ss, &a->len) == 0 ? 0 : -errno;
+    return sys_rc(getsockname(s->w.io.fd, (struct sockaddr *)&a->ss, &a->len));
 }
 
 int weft_socket_getpeername(const weft_socket *s, weft_sockaddr *a)
@@ -391,14 +391,14 @@ int weft_socket_getpeername(const weft_socket *s, weft_sockaddr *a)
         return WEFT_EINVAL;
     memset(a, 0, sizeof *a);
     a->len = sizeof a->ss;
-    return getpeername(s->w.io.fd, (struct sockaddr *)&a->ss, &a->len) == 0 ? 0 : -errno;
+    return sys_rc(getpeername(s->w.io.fd, (struct sockaddr *)&a->ss, &a->len));
 }
 
 int weft_socket_setsockopt(weft_socket *s, int level, int name, const void *val, size_t len)
 {
     if (!s || !val || len == 0 || len > 0x7fffffff)
         return WEFT_EINVAL;
-    return sock_call(s, setsockopt(s->w.io.fd, level, name, val, (socklen_t)len));
+    return sys_rc(setsockopt(s->w.io.fd, level, name, val, (socklen_t)len));
 }
 
 int weft_socket_getsockopt(const weft_socket *s, int level, int name, void *val, size_t *len)
@@ -447,9 +447,8 @@ int weft_socket_connect(weft_socket *s, const weft_sockaddr *a, double timeout)
                 break;
             }
             weft_sockaddr peer;
-            weft_sockaddr *pp = &peer;
             peer.len = sizeof peer.ss;
-            if (getpeername(fd, (struct sockaddr *)&pp->ss, &pp->len) == 0) {
+            if (getpeername(fd, (struct sockaddr *)&peer.ss, &peer.len) == 0) {
                 rc = 0;
                 break;
             }

@@ -338,6 +338,7 @@ static void wake_drainers(weft_stream *st)
 /* Send queued bytes until the socket would block. */
 static void flush_now(weft_stream *st)
 {
+    size_t before = st->wlen;
     while (st->wlen && !st->werr) {
         size_t n = 0;
         int rc = weft__socket_send_now(st->sock, st->wbuf + st->wpos, st->wlen, &n);
@@ -356,10 +357,12 @@ static void flush_now(weft_stream *st)
         st->eof_sent = true;
         shutdown(weft_socket_fd(st->sock), SHUT_WR);
     }
-    if (st->paused && (st->wlen <= st->low || st->werr)) {
+    if (st->paused && (st->wlen <= st->low || st->werr))
         st->paused = false;
+    /* Each waiter checks its own mark (drain's low water, close's empty
+     * queue) when it wakes. */
+    if (st->wlen < before || st->werr)
         wake_drainers(st);
-    }
 }
 
 static void on_ready(weft__fdw *w, unsigned events)
@@ -435,14 +438,19 @@ int weft_stream_write(weft_stream *st, const void *data, size_t len)
     return 0;
 }
 
+typedef struct drain_wait {
+    weft_stream *st;
+    size_t target;
+} drain_wait;
+
 static bool drain_validate(void *ctx)
 {
-    weft_stream *st = ctx;
-    return st->paused && !st->werr;
+    const drain_wait *d = ctx;
+    return d->st->wlen > d->target && !d->st->werr;
 }
 
-/* Wait until fewer than `target` bytes are queued (flushing them
- * ourselves where no loop does it for us). */
+/* Wait until at most `target` bytes are queued (flushing them ourselves
+ * where no loop does it for us). */
 static int wait_queue(weft_stream *st, size_t target, int64_t deadline)
 {
     for (;;) {
@@ -450,32 +458,24 @@ static int wait_queue(weft_stream *st, size_t target, int64_t deadline)
             return tell(st);
         if (st->wlen <= target)
             return 0;
-        bool loop_flushes = weft_in_coroutine() && weft__fdw_attach(st->w) == 0;
-        if (!loop_flushes) {
-            flush_now(st);
-            if (st->werr || st->wlen <= target)
-                continue;
-            int rc = weft__fdw_wait(st->w, WEFT__IO_WRITE, deadline);
-            if (rc)
-                return rc;
-            continue;
-        }
-        /* The loop flushes from the socket's edges; it un-pauses at the
-         * low-water mark. For close (target 0) we wait with the paused
-         * flag forced on until the queue is empty. */
         flush_now(st);
         if (st->werr || st->wlen <= target)
             continue;
-        st->paused = true;
-        size_t saved_low = st->low;
-        st->low = target;
-        weft__park_spec spec = {.validate = drain_validate, .ctx = st, .why = WEFT_WAIT_OTHER,
-                                .what = st};
-        st->drainers++;
-        int rc = weft__park(&st->wlen, &spec, deadline, NULL);
-        st->drainers--;
-        st->low = saved_low;
-        if (rc && rc != WEFT_EAGAIN)
+        int rc;
+        if (weft_in_coroutine() && weft__fdw_attach(st->w) == 0) {
+            /* The loop flushes from the socket's edges and wakes us. */
+            drain_wait d = {st, target};
+            weft__park_spec spec = {.validate = drain_validate, .ctx = &d,
+                                    .why = WEFT_WAIT_OTHER, .what = st};
+            st->drainers++;
+            rc = weft__park(&st->wlen, &spec, deadline, NULL);
+            st->drainers--;
+            if (rc == WEFT_EAGAIN)
+                rc = 0;
+        } else {
+            rc = weft__fdw_wait(st->w, WEFT__IO_WRITE, deadline);
+        }
+        if (rc)
             return rc;
     }
 }

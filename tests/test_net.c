@@ -486,15 +486,20 @@ static int blocked_recv(void *arg, void **result)
     return weft_socket_recv(p->a, buf, sizeof buf, &n, WEFT_FOREVER);
 }
 
+/* A task of this loop parked in recv on p->a. */
+static weft_future *start_blocked_recv(pair *p)
+{
+    weft_future *t;
+    WT_OK(weft_create_task(NULL, blocked_recv, p, NULL, &t));
+    while (!p->entered)
+        weft_sleep(0);
+    return t;
+}
+
 static int cancel_pending_recv(void *arg, void **result)
 {
     pair *p = arg;
-    weft_future *t;
-    int rc = weft_create_task(NULL, blocked_recv, p, NULL, &t);
-    if (rc)
-        return rc;
-    while (!p->entered)
-        weft_sleep(0);
+    weft_future *t = start_blocked_recv(p);
     ck_assert(weft_future_cancel(t));
     WT_ERR(weft_await(t, NULL), WEFT_ECANCELLED);
     ck_assert(weft_future_cancelled(t));
@@ -532,12 +537,7 @@ static void *blocked_recv_thread(void *arg)
 static int close_wakes_waiter(void *arg, void **result)
 {
     pair *p = arg;
-    weft_future *t;
-    int rc = weft_create_task(NULL, blocked_recv, p, NULL, &t);
-    if (rc)
-        return rc;
-    while (!p->entered)
-        weft_sleep(0);
+    weft_future *t = start_blocked_recv(p);
     WT_OK(weft_socket_close(p->a));
     WT_ERR(weft_await(t, NULL), -EBADF);
     weft_future_unref(t);

@@ -13,42 +13,7 @@
 
 #include "internal/share.h"
 #include "wt.h"
-
-/* The start method of the children: each test that starts processes runs
- * once under each method (BOTH). */
-static int g_method;
-
-#define BOTH(name)                                                             \
-    START_TEST(name##_fork)                                                    \
-    {                                                                          \
-        g_method = WEFT_START_FORK;                                            \
-        name();                                                                \
-    }                                                                          \
-    END_TEST                                                                   \
-    START_TEST(name##_forkserver)                                              \
-    {                                                                          \
-        g_method = WEFT_START_FORKSERVER;                                      \
-        name();                                                                \
-    }                                                                          \
-    END_TEST
-
-static weft_process *spawn(weft_process_fn fn, void *arg)
-{
-    weft_process_opts o = {.start_method = g_method};
-    weft_process *p = NULL;
-    WT_OK(weft_process_new(&p, fn, arg, &o));
-    WT_OK(weft_process_start(p));
-    return p;
-}
-
-static int reap(weft_process *p)
-{
-    WT_OK(weft_process_join(p, WEFT_FOREVER));
-    int code = -1000;
-    WT_OK(weft_process_exitcode(p, &code));
-    WT_OK(weft_process_close(p));
-    return code;
-}
+#include "wt_process.h"
 
 struct ends {
     weft_conn *a, *b, *c, *d;
