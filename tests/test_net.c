@@ -592,10 +592,11 @@ static int remote_recv(void *arg, void **result)
     /* Registered with this loop once the first wait has begun. */
     WT_ERR(weft_socket_recv(r->p.a, buf, sizeof buf, &n, 0), WEFT_ETIMEDOUT);
     WT_OK(weft_event_set(&r->parked));
-    if (r->idle)
-        return weft_event_wait(&r->release, 30);
-    r->rc = weft_socket_recv(r->p.a, buf, sizeof buf, &n, WEFT_FOREVER);
-    return 0;
+    if (!r->idle)
+        r->rc = weft_socket_recv(r->p.a, buf, sizeof buf, &n, WEFT_FOREVER);
+    /* The loop may be freed only once the closing thread is done with it
+     * (loop.h's rule for calls from other threads). */
+    return weft_event_wait(&r->release, 30);
 }
 
 static void *remote_loop(void *arg)
@@ -608,6 +609,7 @@ START_TEST(close_from_another_thread)
     remote r = {0};
     make_pair(&r.p);
     WT_OK(weft_event_init(&r.parked));
+    WT_OK(weft_event_init(&r.release));
     weft_thread *t;
     WT_OK(weft_thread_new(&t, remote_loop, &r, NULL));
     WT_OK(weft_thread_start(t));
@@ -616,6 +618,7 @@ START_TEST(close_from_another_thread)
     while (weft__socket_users(r.p.a) < 2)
         sched_yield();
     WT_OK(weft_socket_close(r.p.a));
+    WT_OK(weft_event_set(&r.release));
     WT_OK(weft_thread_join(t, WEFT_FOREVER));
     void *res;
     WT_OK(weft_thread_result(t, &res));

@@ -26,7 +26,10 @@
  * at once; a thread's poll is woken by shutting the socket down; a call
  * that had already received data returns it), and the
  * descriptor is closed when the last of them returns, so it is never
- * reused under a call still running. No call may start after close.
+ * reused under a call still running. No call may start after close. A
+ * socket registered with a loop that runs on another thread may be closed
+ * from here only while that loop is not being freed (loop.h's rule for
+ * calls from other threads): its clean-up is handed to that loop.
  *
  * Python to weft:
  *   socket.socket(family, type)      weft_socket_new(&s, family, type)
