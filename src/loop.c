@@ -6,7 +6,8 @@
  *
  * An iteration (run_once), as asyncio's _run_once:
  *   1. the poll timeout: 0 if anything is ready (or a stop is asked), else
- *      until the earliest timer, else none;
+ *      until the earliest timer, else none (cut short when idle coroutine
+ *      stacks are due to go back to the kernel: weft__stack_trim);
  *   2. poll, and hand each ready fd to its watcher's ready();
  *   3. fire the due timers (a call_later handle's fire appends its item to
  *      the ready queue), equal deadlines in the order they were started;
@@ -41,6 +42,7 @@
 #include <sys/mman.h>
 
 #include "internal/clock.h"
+#include "internal/coro.h"
 #include "internal/future.h"
 #include "internal/loop.h"
 #include "internal/park.h"
@@ -740,11 +742,18 @@ static void run_once(weft_loop *L)
             handoff = true;
         } else {
             waiting = true;
+            int64_t now = weft__now_ns();
             if (L->heap_n) {
-                timeout = L->heap[0].when - weft__now_ns();
+                timeout = L->heap[0].when - now;
                 if (timeout < 0)
                     timeout = 0;
             }
+            /* Going to sleep: coroutine stacks idle long enough go back
+             * to the kernel, and the sleep ends when the next ones are due
+             * (a loop that bursts and then waits gives the memory back). */
+            int64_t trim = weft__stack_trim(now);
+            if (trim >= 0 && (timeout < 0 || trim < timeout))
+                timeout = trim;
         }
     }
 

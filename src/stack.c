@@ -25,17 +25,29 @@
  * Nothing of a stack is touched before it is handed out: a slab gives out
  * never-used stacks by bumping an index, so only the pages coroutines really
  * use become resident. A stack's top WEFT__STACK_HDR bytes hold the pool's
- * record of it (its slab, and the free-list link while it is free), on the
+ * record of it (its slab, and the cache link while it is free), on the
  * page the coroutine touches first anyway.
  *
  * Free stacks are kept at three levels: a small cache per thread (no lock,
  * no syscall: creating a coroutine after one was freed costs a few loads and
- * stores), per-slab free lists under one global lock, visited in batches,
- * and cold slabs. Once more than WEFT__STACK_CACHE_MAX stacks of a size are
- * free globally, a slab whose stacks are all free gives its memory back with
- * one madvise over the whole slab but stays mapped, its guards in place
- * (markers survive MADV_FREE and MADV_DONTNEED): it becomes cold. A cold
- * slab is handed out again like a fresh one (bump index) and costs page
+ * stores), per-slab bitmaps under one global lock, visited in batches, and
+ * cold slabs. A slab hands out its lowest free stack first, so a burst of
+ * coroutines gets its stacks in address order, burst after burst: the loop
+ * then walks them in order, and neighbours share page-table pages (a free
+ * list would hand them back in the order they were freed, which a few
+ * bursts turn into a shuffle that costs a page walk per stack). A slab whose stacks are all free is idle: its pages stay
+ * resident for WEFT__STACK_DECAY_NS, so that a burst of coroutines after a
+ * burst finds its stacks warm (no page fault, no zeroing: on this kind of
+ * virtual machine that is most of a short-lived task's price), as
+ * allocators decay their dirty pages instead of returning them at once.
+ * After that, once more than WEFT__STACK_CACHE_MAX stacks of a size are
+ * free, an idle slab gives its memory back with one madvise over the whole
+ * slab but stays mapped, its guards in place (markers survive MADV_FREE and
+ * MADV_DONTNEED): it becomes cold. The decay is checked when a stack is
+ * freed and by weft__stack_trim, which an idle event loop calls (and wakes
+ * up for), so a burst's memory goes back even when nothing else happens;
+ * taking a stack never gives memory back (that is when it is wanted). A cold
+ * slab is handed out again like a fresh one (all bits set) and costs page
  * faults only, not a mapping and a guard install per stack, which on a
  * virtual machine is the larger part of a new stack's price. The address
  * space of cold slabs is bounded (COLD_MAX_BYTES, and nothing with mprotect
@@ -58,6 +70,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "internal/clock.h"
 #include "internal/coro.h"
 
 #ifndef MADV_GUARD_INSTALL
@@ -93,18 +106,19 @@ typedef struct hdr hdr;
 /* At the top of every stack that has been handed out at least once. */
 struct hdr {
     slab *slab;
-    hdr *next; /* free lists (per-thread cache or slab) */
+    hdr *next; /* the per-thread cache's list */
 };
 
 struct slab {
     slab *prev, *next; /* the pool's list of slabs with a free stack, or of cold ones */
+    slab *iprev, *inext; /* the pool's idle slabs, oldest first */
+    int64_t idle_since; /* when its last stack came back; 0: not idle */
     pool *pool;
     char *mem;
     size_t len;
     unsigned nstacks;
-    unsigned nfree;   /* free stacks: on `free` plus the never-used ones */
-    unsigned fresh;   /* stacks [fresh, nstacks) were never handed out */
-    hdr *free;
+    unsigned nfree;   /* free stacks (the bits set in freemap) */
+    uint64_t freemap[SLAB_MAX_STACKS / 64]; /* bit i: stack i is free */
 };
 
 /* All stacks of one usable size. Pools are never freed (a program uses a
@@ -117,6 +131,7 @@ struct pool {
     size_t nfree;     /* free stacks in this pool's warm slabs (not in thread caches) */
     slab *avail;      /* warm slabs with nfree > 0 */
     slab *cold;       /* cold slabs (singly linked by next) */
+    slab *idle_head, *idle_tail; /* wholly free warm slabs, oldest first */
 };
 
 typedef struct tcache {
@@ -138,6 +153,10 @@ static int guard_mode;
 static bool bulk_guards = true;
 static int cold_advice = MADV_FREE;
 static size_t cold_bytes;
+/* The earliest time an idle slab may go cold (WEFT__NO_DEADLINE: none can);
+ * written under mu, read without it by weft__stack_trim's quick check. */
+static int64_t next_due = WEFT__NO_DEADLINE;
+static int64_t decay_ns = WEFT__STACK_DECAY_NS;
 /* process_madvise's vector for one slab; static because the caller may be
  * on a small coroutine stack. Under mu. */
 static struct iovec guard_iov[SLAB_MAX_STACKS];
@@ -299,6 +318,18 @@ static void avail_unlink(pool *p, slab *s)
     s->prev = s->next = NULL;
 }
 
+/* Every stack of s free. */
+static void slab_fill(slab *s)
+{
+    s->nfree = s->nstacks;
+    for (unsigned i = 0; i < SLAB_MAX_STACKS / 64; i++) {
+        unsigned lo = i * 64;
+        s->freemap[i] = s->nstacks >= lo + 64 ? ~(uint64_t)0
+                        : s->nstacks > lo     ? ((uint64_t)1 << (s->nstacks - lo)) - 1
+                                              : 0;
+    }
+}
+
 /* Under mu. */
 static slab *slab_new(pool *p)
 {
@@ -316,9 +347,10 @@ static slab *slab_new(pool *p)
      * 2 MiB page: a coroutine must cost only the 4 KiB pages it uses. */
     madvise(s->mem, s->len, MADV_NOHUGEPAGE);
     s->pool = p;
-    s->nstacks = s->nfree = p->per_slab;
-    s->fresh = 0;
-    s->free = NULL;
+    s->nstacks = p->per_slab;
+    slab_fill(s);
+    s->iprev = s->inext = NULL;
+    s->idle_since = 0;
     if (install_guards(s, p->slot) != 0) {
         munmap(s->mem, s->len);
         free(s);
@@ -347,24 +379,60 @@ static pool *pool_get(size_t size)
     return p;
 }
 
+static void idle_unlink(pool *p, slab *s)
+{
+    if (s->iprev)
+        s->iprev->inext = s->inext;
+    else
+        p->idle_head = s->inext;
+    if (s->inext)
+        s->inext->iprev = s->iprev;
+    else
+        p->idle_tail = s->iprev;
+    s->iprev = s->inext = NULL;
+    s->idle_since = 0;
+}
+
+static void idle_append(pool *p, slab *s, int64_t now)
+{
+    s->idle_since = now > 0 ? now : 1;
+    s->inext = NULL;
+    s->iprev = p->idle_tail;
+    if (p->idle_tail)
+        p->idle_tail->inext = s;
+    else
+        p->idle_head = s;
+    p->idle_tail = s;
+}
+
+/* next_due after a change to an idle list or a pool's free count. Under mu. */
+static void due_update(void)
+{
+    int64_t due = WEFT__NO_DEADLINE;
+    for (pool *p = pools; p; p = p->next)
+        if (p->idle_head && p->nfree > WEFT__STACK_CACHE_MAX &&
+            p->idle_head->idle_since + decay_ns < due)
+            due = p->idle_head->idle_since + decay_ns;
+    __atomic_store_n(&next_due, due, __ATOMIC_RELAXED);
+}
+
 /* A cold slab made warm again: all its stacks are as good as never used. */
 static slab *cold_take(pool *p)
 {
     slab *s = p->cold;
     p->cold = s->next;
     cold_bytes -= s->len;
-    s->nfree = s->nstacks;
-    s->fresh = 0;
-    s->free = NULL;
+    slab_fill(s);
     avail_push(p, s);
     p->nfree += s->nstacks;
     return s;
 }
 
-/* A whole free slab leaves the warm ones: cold if there is room, else
+/* An idle slab leaves the warm ones: cold if there is room, else
  * unmapped. Under mu. */
 static void slab_release(pool *p, slab *s)
 {
+    idle_unlink(p, s);
     avail_unlink(p, s);
     p->nfree -= s->nstacks;
     if (guard_mode == 1 && cold_bytes + s->len <= COLD_MAX_BYTES) {
@@ -391,34 +459,84 @@ static hdr *pool_take(pool *p)
     slab *s = p->avail;
     if (!s && !(s = p->cold ? cold_take(p) : slab_new(p)))
         return NULL;
-    hdr *h;
-    if (s->free) {
-        h = s->free;
-        s->free = h->next;
-    } else {
-        char *base = s->mem + (size_t)s->fresh++ * p->slot + guard;
-        h = hdr_of(base, p->size);
-        h->slab = s;
-    }
+    if (s->idle_since)
+        idle_unlink(p, s);
+    unsigned w = 0;
+    while (!s->freemap[w])
+        w++; /* nfree > 0: some bit is set */
+    unsigned i = w * 64 + (unsigned)__builtin_ctzll(s->freemap[w]);
+    s->freemap[w] &= s->freemap[w] - 1;
+    hdr *h = hdr_of(s->mem + (size_t)i * p->slot + guard, p->size);
+    h->slab = s;
     if (--s->nfree == 0)
         avail_unlink(p, s);
     p->nfree--;
     return h;
 }
 
-/* Back to its slab; the slab's memory goes back to the kernel when all its
- * stacks are free and the pool has more than enough free ones. Under mu. */
-static void pool_give(hdr *h)
+/* Idle slabs of p that have decayed go cold, oldest first, while the pool
+ * keeps more than its cache of free stacks. Under mu. */
+static void purge(pool *p, int64_t now)
+{
+    slab *s;
+    while ((s = p->idle_head) && now - s->idle_since >= decay_ns &&
+           p->nfree > WEFT__STACK_CACHE_MAX)
+        slab_release(p, s);
+}
+
+/* Back to its slab, which turns idle when all its stacks are free; idle
+ * slabs that have decayed give their memory back. Under mu. */
+static void pool_give(hdr *h, int64_t *now)
 {
     slab *s = h->slab;
     pool *p = s->pool;
-    h->next = s->free;
-    s->free = h;
+    /* The stack's top is the end of its slot. */
+    size_t i = (size_t)((char *)h + WEFT__STACK_HDR - s->mem) / p->slot - 1;
+    s->freemap[i / 64] |= (uint64_t)1 << (i % 64);
     if (s->nfree++ == 0)
         avail_push(p, s);
     p->nfree++;
-    if (s->nfree == s->nstacks && p->nfree > WEFT__STACK_CACHE_MAX)
-        slab_release(p, s);
+    if (s->nfree == s->nstacks) {
+        if (!*now)
+            *now = weft__now_ns();
+        idle_append(p, s, *now);
+        purge(p, *now);
+    }
+}
+
+int64_t weft__stack_trim(int64_t now)
+{
+    int64_t due = __atomic_load_n(&next_due, __ATOMIC_RELAXED);
+    if (due == WEFT__NO_DEADLINE)
+        return -1;
+    if (now < due)
+        return due - now;
+    pthread_mutex_lock(&mu);
+    for (pool *p = pools; p; p = p->next)
+        purge(p, now);
+    due_update();
+    due = next_due;
+    pthread_mutex_unlock(&mu);
+    return due == WEFT__NO_DEADLINE ? -1 : due > now ? due - now : 0;
+}
+
+void weft__stack_set_decay(int64_t ns)
+{
+    pthread_mutex_lock(&mu);
+    decay_ns = ns < 0 ? WEFT__STACK_DECAY_NS : ns;
+    due_update();
+    pthread_mutex_unlock(&mu);
+}
+
+size_t weft__stack_idle_bytes(void)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&mu);
+    for (pool *p = pools; p; p = p->next)
+        for (slab *s = p->idle_head; s; s = s->inext)
+            n += s->len;
+    pthread_mutex_unlock(&mu);
+    return n;
 }
 
 /* A thread's cached stacks go back to the global lists when it exits (the
@@ -431,16 +549,18 @@ static void tc_flush(void *unused)
 {
     (void)unused;
     tc_state = TC_GONE;
+    int64_t now = 0;
     pthread_mutex_lock(&mu);
     for (int i = 0; i < TC_SIZES; i++) {
         while (tc[i].head) {
             hdr *h = tc[i].head;
             tc[i].head = h->next;
-            pool_give(h);
+            pool_give(h, &now);
         }
         tc[i].n = 0;
         tc[i].pool = NULL;
     }
+    due_update();
     pthread_mutex_unlock(&mu);
 }
 
@@ -479,16 +599,20 @@ void *weft__stack_alloc(size_t size)
         pool *p = pool_get(size);
         h = p ? pool_take(p) : NULL;
         if (h && (c || (c = tc_for(size, true)))) {
-            /* Refill the cache while the lock is held, from slabs that
-             * already exist (a new slab is made only for a stack asked for). */
+            /* Refill the (empty) cache while the lock is held, from slabs
+             * that already exist (a new slab is made only for a stack asked
+             * for), in the order taken: address order within a slab. */
             c->pool = p;
+            hdr **tail = &c->head;
             while (c->n < BATCH && p->avail) {
                 hdr *x = pool_take(p);
-                x->next = c->head;
-                c->head = x;
+                *tail = x;
+                tail = &x->next;
                 c->n++;
             }
+            *tail = NULL;
         }
+        due_update();
         pthread_mutex_unlock(&mu);
         if (!h)
             return NULL;
@@ -507,15 +631,17 @@ void weft__stack_free(void *base, size_t size)
         c->n++;
         return;
     }
+    int64_t now = 0;
     pthread_mutex_lock(&mu);
-    pool_give(h);
+    pool_give(h, &now);
     if (c) {
         while (c->n > TC_MAX / 2) {
             hdr *x = c->head;
             c->head = x->next;
             c->n--;
-            pool_give(x);
+            pool_give(x, &now);
         }
     }
+    due_update();
     pthread_mutex_unlock(&mu);
 }

@@ -19,7 +19,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "internal/clock.h"
 #include "internal/coro.h"
+#include "weft/loop.h"
 #include "wt.h"
 
 #if defined(WEFT_SANITIZE_ADDRESS) || defined(WEFT_SANITIZE_THREAD)
@@ -812,13 +814,15 @@ static int cmp_ptr(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Whole free slabs beyond the pool's cache give their memory back but stay
- * mapped with their guards (cold): the next burst gets the same stacks back,
- * without new mappings, and every guard still faults. The pool is used
- * directly (no coroutines: TSan fibers would cap the count). */
+/* Whole free slabs beyond the pool's cache give their memory back (here at
+ * once: no decay) but stay mapped with their guards (cold): the next burst
+ * gets the same stacks back, without new mappings, and every guard still
+ * faults. The pool is used directly (no coroutines: TSan fibers would cap
+ * the count). */
 START_TEST(coro_cold_slabs)
 {
     enum { M = WEFT__STACK_CACHE_MAX * 3 };
+    weft__stack_set_decay(0);
     size_t page = weft__stack_page();
     size_t size = WEFT__CORO_STACK_MIN + 3 * page; /* a pool of its own */
     void **a = malloc(M * sizeof *a), **b = malloc(M * sizeof *b);
@@ -860,6 +864,143 @@ START_TEST(coro_cold_slabs)
         weft__stack_free(b[i], size);
     free(a);
     free(b);
+    weft__stack_set_decay(-1);
+}
+END_TEST
+
+/* A slab whose stacks all came back stays resident (idle) for the decay,
+ * and is given back after it, down to the pool's cache; a trim before the
+ * decay gives nothing back and says when to come again. */
+START_TEST(coro_idle_slabs_decay)
+{
+    enum { M = WEFT__STACK_CACHE_MAX * 3 };
+    const int64_t hour = (int64_t)3600 * 1000000000;
+    weft__stack_set_decay(hour);
+    size_t page = weft__stack_page();
+    size_t size = WEFT__CORO_STACK_MIN + 5 * page; /* a pool of its own */
+    void **a = malloc(M * sizeof *a);
+    ck_assert_ptr_nonnull(a);
+    for (int i = 0; i < M; i++) {
+        a[i] = weft__stack_alloc(size);
+        ck_assert_ptr_nonnull(a[i]);
+        ((volatile char *)a[i])[size - WEFT__STACK_HDR - 1] = 1;
+    }
+    size_t idle0 = weft__stack_idle_bytes();
+    for (int i = 0; i < M; i++)
+        weft__stack_free(a[i], size);
+    size_t idle1 = weft__stack_idle_bytes();
+    /* Nearly all of them (the thread's cache keeps a few, so a slab or
+     * two is not wholly free). */
+    ck_assert_uint_ge(idle1 - idle0, (size_t)(M - 2 * 256) * size);
+    int64_t now = weft__now_ns();
+    int64_t left = weft__stack_trim(now);
+    ck_assert_int_gt(left, hour - (int64_t)60 * 1000000000);
+    ck_assert_uint_eq(weft__stack_idle_bytes(), idle1);
+    /* After the decay: all but the cache's worth go back. */
+    weft__stack_trim(now + 2 * hour);
+    size_t idle2 = weft__stack_idle_bytes();
+    ck_assert_uint_lt(idle2, idle1);
+    ck_assert_uint_le(idle2 - idle0, (size_t)(WEFT__STACK_CACHE_MAX + 2 * 256) * (size + weft__stack_guard()));
+    /* The pool still works, and the memory it gave back comes back. */
+    for (int i = 0; i < M; i++) {
+        a[i] = weft__stack_alloc(size);
+        ck_assert_ptr_nonnull(a[i]);
+        ((volatile char *)a[i])[size - WEFT__STACK_HDR - 1] = 2;
+    }
+    for (int i = 0; i < M; i++)
+        weft__stack_free(a[i], size);
+    free(a);
+    weft__stack_set_decay(-1);
+}
+END_TEST
+
+/* An event loop with nothing to do wakes up when idle stacks are due and
+ * gives them back: here a loop sleeping 300 ms trims slabs that decay in
+ * 50 ms, with nothing else touching the pool. */
+static int nap_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    return weft_sleep(0.3);
+}
+
+START_TEST(coro_idle_loop_trims)
+{
+    enum { M = WEFT__STACK_CACHE_MAX * 3 };
+    weft__stack_set_decay(50 * 1000000);
+    size_t size = WEFT__CORO_STACK_MIN + 7 * weft__stack_page();
+    void **a = malloc(M * sizeof *a);
+    ck_assert_ptr_nonnull(a);
+    for (int i = 0; i < M; i++) {
+        a[i] = weft__stack_alloc(size);
+        ck_assert_ptr_nonnull(a[i]);
+    }
+    size_t idle0 = weft__stack_idle_bytes();
+    for (int i = 0; i < M; i++)
+        weft__stack_free(a[i], size);
+    size_t idle1 = weft__stack_idle_bytes();
+    ck_assert_uint_gt(idle1, idle0);
+    WT_OK(weft_run(nap_main, NULL, NULL));
+    ck_assert_uint_lt(weft__stack_idle_bytes(), idle1);
+    free(a);
+    weft__stack_set_decay(-1);
+}
+END_TEST
+
+/* Stacks come out of a slab lowest address first, however they were freed:
+ * a burst walks its stacks in order. Each phase runs in a thread of its own,
+ * whose exit flushes its cache to the slabs. */
+enum { ORDER_N = 600 };
+static void *order_buf[ORDER_N];
+static size_t order_size;
+
+static void *order_alloc(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < ORDER_N; i++)
+        order_buf[i] = weft__stack_alloc(order_size);
+    return NULL;
+}
+
+static void *order_free_shuffled(void *arg)
+{
+    (void)arg;
+    uint32_t x = 12345;
+    for (int i = ORDER_N - 1; i > 0; i--) {
+        x = x * 1103515245u + 12345u;
+        int j = (int)((x >> 8) % (uint32_t)(i + 1));
+        void *t = order_buf[i];
+        order_buf[i] = order_buf[j];
+        order_buf[j] = t;
+    }
+    for (int i = 0; i < ORDER_N; i++)
+        weft__stack_free(order_buf[i], order_size);
+    return NULL;
+}
+
+static void run_thread(void *(*fn)(void *))
+{
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, fn, NULL), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+}
+
+START_TEST(coro_stacks_in_address_order)
+{
+    order_size = WEFT__CORO_STACK_MIN + 9 * weft__stack_page();
+    size_t slot = order_size + weft__stack_guard();
+    run_thread(order_alloc);
+    run_thread(order_free_shuffled);
+    run_thread(order_alloc);
+    int in_order = 0;
+    for (int i = 1; i < ORDER_N; i++) {
+        ck_assert_ptr_nonnull(order_buf[i]);
+        if ((char *)order_buf[i] == (char *)order_buf[i - 1] + slot)
+            in_order++;
+    }
+    /* Only a change of slab breaks the run (600 stacks: 3 slabs at most). */
+    ck_assert_int_ge(in_order, ORDER_N - 1 - 3);
+    run_thread(order_free_shuffled);
 }
 END_TEST
 
@@ -1108,5 +1249,6 @@ WT_MAIN("coro", 60, coro_basic, coro_data_flow, coro_round_robin, coro_nested, c
         coro_fp_control_private, coro_deep_recursion, coro_stack_overflow_aborts,
         coro_overflow_anywhere_in_guard, coro_segv_chains, coro_segv_chains_to_app_handler,
         coro_segv_chain_resethand, coro_segv_ignored_kill, coro_free_unstarted_and_suspended,
-        coro_hundred_thousand, coro_stack_reuse, coro_cold_slabs, coro_stack_freed_after_thread_cache,
+        coro_hundred_thousand, coro_stack_reuse, coro_cold_slabs, coro_idle_slabs_decay,
+        coro_idle_loop_trims, coro_stacks_in_address_order, coro_stack_freed_after_thread_cache,
         coro_one_page, coro_bad_arguments, coro_other_thread, coro_threads_share_pool)

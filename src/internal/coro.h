@@ -38,6 +38,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct weft__coro weft__coro;
 typedef void (*weft__coro_fn)(void *arg);
@@ -77,9 +78,12 @@ size_t weft__coro_stack_size(const weft__coro *co);
 /* "x86_64", "aarch64" or "ucontext": the switch this build uses. */
 extern const char weft__coro_impl[];
 
-/* The stack pool keeps at most this many free stacks of each size ready for
- * reuse; whole slabs beyond it go back to the kernel. */
+/* The stack pool keeps at least this many free stacks of each size ready
+ * for reuse; slabs whose stacks are all free (idle) beyond it give their
+ * memory back to the kernel once they have been idle WEFT__STACK_DECAY_NS
+ * (a burst that follows a burst reuses them warm). */
 #define WEFT__STACK_CACHE_MAX 4096
+#define WEFT__STACK_DECAY_NS (1000 * 1000 * 1000)
 
 /* Limits under the sanitizers: a TSan fiber is a whole TSan thread state
  * (about half a millisecond to create and destroy, and TSan holds at most
@@ -107,6 +111,18 @@ void *weft__stack_alloc(size_t size);
 
 /* Give back a stack from weft__stack_alloc (its base and size). */
 void weft__stack_free(void *base, size_t size);
+
+/* Give back the memory of idle slabs that have decayed by `now` (the
+ * monotonic clock, ns). Returns the ns until the next one decays (0: due
+ * already, for a later call), or -1 if none will without more frees. Cheap
+ * when nothing is due: an idle event loop calls it before it sleeps and
+ * caps its sleep with the result. Any thread. */
+int64_t weft__stack_trim(int64_t now);
+
+/* Tests: the decay in ns (a negative value restores the default), and the
+ * address space of idle slabs. */
+void weft__stack_set_decay(int64_t ns);
+size_t weft__stack_idle_bytes(void);
 
 /* The system page size (the rounding unit). */
 size_t weft__stack_page(void);
