@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "internal/coro.h"
+#include "internal/fmt.h"
 #include "weft/common.h"
 
 #if defined(WEFT_CORO_SWITCH_ucontext)
@@ -271,34 +272,6 @@ static struct sigaction prev_segv;
 static pthread_once_t segv_once = PTHREAD_ONCE_INIT;
 static pthread_key_t altstack_key;
 
-static size_t fmt_hex(char *p, uintptr_t v)
-{
-    char tmp[2 * sizeof v];
-    size_t n = 0;
-    do {
-        tmp[n++] = "0123456789abcdef"[v & 15];
-        v >>= 4;
-    } while (v);
-    p[0] = '0';
-    p[1] = 'x';
-    for (size_t i = 0; i < n; i++)
-        p[2 + i] = tmp[n - 1 - i];
-    return n + 2;
-}
-
-static size_t fmt_dec(char *p, size_t v)
-{
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        p[i] = tmp[n - 1 - i];
-    return n;
-}
-
 static size_t put(char *p, const char *s)
 {
     size_t n = strlen(s);
@@ -358,9 +331,9 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
     if (co && a >= (uintptr_t)co->guard && a < (uintptr_t)co->base) {
         char msg[128];
         size_t n = put(msg, "weft: coroutine stack overflow (stack of ");
-        n += fmt_dec(msg + n, co->size);
+        n += weft__fmt_dec(msg + n, co->size);
         n += put(msg + n, " bytes at ");
-        n += fmt_hex(msg + n, (uintptr_t)co->base);
+        n += weft__fmt_hex(msg + n, (uintptr_t)co->base);
         n += put(msg + n, ")\n");
         ssize_t w = write(STDERR_FILENO, msg, n);
         (void)w;
@@ -540,6 +513,31 @@ void weft__coro_yield(void)
         switch_out(co, false);
         abort();
     }
+#endif
+}
+
+void weft__coro_prefetch(const weft__coro *co, bool deep)
+{
+    if (!deep) {
+        __builtin_prefetch(co, 0, 3);
+        return;
+    }
+#ifdef WEFT_CORO_SWITCH_ucontext
+    (void)co;
+#else
+    /* A suspended coroutine: from the saved frame up to the record, at
+     * most 1 KiB, the frames its resume returns through (deeper ones are
+     * reached later, when the CPU has had time to fetch them). A new one:
+     * the 1 KiB below its first frame, which its first calls will write. */
+    uintptr_t lo = (uintptr_t)co->sp & ~(uintptr_t)63, hi = (uintptr_t)co;
+    if (co->state == CO_NEW) {
+        hi = lo;
+        lo = hi - 1024 < (uintptr_t)co->base ? (uintptr_t)co->base : hi - 1024;
+    } else if (hi - lo > 1024) {
+        hi = lo + 1024;
+    }
+    for (uintptr_t a = lo; a < hi; a += 64)
+        __builtin_prefetch((const void *)a, 1, 3);
 #endif
 }
 

@@ -83,6 +83,7 @@ struct weft_future {
     /* Last: they stay unpoisoned while the record is free (below). */
     weft_future *cache_next; /* the next free record of a chain */
     weft_future *batch_next; /* in the depot: the next chain */
+    unsigned batch_len;      /* in the depot: the length of the chain it heads */
 };
 
 /* Under ASan a free record is poisoned up to its links; they stay readable
@@ -219,9 +220,10 @@ static int cache_refill(void)
     weft__lock_take(&depot_lock);
     weft_future *head = depot;
     if (head) {
+        /* The length is kept in the head: counting would walk the chain,
+         * a cache miss per record when it was spilled long ago. */
         depot = head->batch_next;
-        for (weft_future *f = head; f; f = f->cache_next)
-            n++;
+        n = head->batch_len;
     } else {
         head = carve_locked(CACHE_BATCH, &n);
     }
@@ -233,10 +235,11 @@ static int cache_refill(void)
     return 1;
 }
 
-/* Hand the chain head..tail to the depot. */
-static void depot_put(weft_future *head, weft_future *tail)
+/* Hand the chain head..tail, of n records, to the depot. */
+static void depot_put(weft_future *head, weft_future *tail, unsigned n)
 {
     tail->cache_next = NULL;
+    head->batch_len = n;
     weft__lock_take(&depot_lock);
     head->batch_next = depot;
     depot = head;
@@ -248,9 +251,10 @@ static void cache_destroy(void *p)
     future_cache *c = p;
     if (c->head) {
         weft_future *tail = c->head;
-        while (tail->cache_next)
+        unsigned n = 1;
+        for (; tail->cache_next; n++)
             tail = tail->cache_next;
-        depot_put(c->head, tail);
+        depot_put(c->head, tail, n);
     }
     c->head = NULL;
     c->n = 0;
@@ -313,6 +317,10 @@ static weft_future *future_alloc(void)
     UNPOISON(f, POISON_SIZE);
     cache.head = f->cache_next;
     cache.n--;
+    /* The next one's line, while the caller fills this one: in a burst the
+     * chain is long out of the cache, and each record holds the next link. */
+    if (cache.head)
+        __builtin_prefetch(cache.head, 1, 3);
     return f;
 }
 
@@ -324,7 +332,7 @@ static void future_release(weft_future *f)
     }
     POISON(f, POISON_SIZE);
     if (cache.status != CACHE_LIVE && !cache_live()) {
-        depot_put(f, f);
+        depot_put(f, f, 1);
         return;
     }
     if (cache.n >= CACHE_MAX) {
@@ -335,7 +343,7 @@ static void future_release(weft_future *f)
             tail = tail->cache_next;
         cache.head = tail->cache_next;
         cache.n -= CACHE_BATCH;
-        depot_put(head, tail);
+        depot_put(head, tail, CACHE_BATCH);
     }
     f->cache_next = cache.head;
     cache.head = f;

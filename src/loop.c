@@ -107,6 +107,7 @@ struct weft_loop {
     weft__loop_item *pop __attribute__((aligned(64))); /* MPSC consumer end */
     weft__loop_item stub;
     weft__loop_item *ready_head, *ready_tail;
+    weft__loop_item *upcoming;  /* the batch's item after the running one */
 
     /* The timer heap: a 4-ary min-heap of {when, timer} in an mmap'ed
      * array grown with mremap (no copy, and only touched pages cost). The
@@ -728,7 +729,10 @@ static void run_item_debug(weft_loop *L, weft__loop_item *it)
     }
 }
 
-static void run_once(weft_loop *L)
+/* Inlined into run_until, its one caller: a task's step returns into the
+ * loop's own frame, one return fewer to mispredict after each switch back
+ * from a coroutine (the CPU's return predictor holds the coroutine's). */
+static inline __attribute__((always_inline)) void run_once(weft_loop *L)
 {
     int64_t timeout = -1;
     bool waiting = false, handoff = false;
@@ -802,12 +806,22 @@ static void run_once(weft_loop *L)
     while (it) {
         weft__loop_item *next = it->next;
         it->next = NULL;
+        L->upcoming = next;
         if (L->debug)
             run_item_debug(L, it);
         else
             it->run(it);
         it = next;
     }
+    L->upcoming = NULL;
+}
+
+/* Iterations until one of the stop bits in `mask` is set. */
+static void run_until(weft_loop *L, uint32_t mask)
+{
+    do
+        run_once(L);
+    while (!(__atomic_load_n(&L->shared.stop, __ATOMIC_ACQUIRE) & mask));
 }
 
 static int run_enter(weft_loop *L)
@@ -838,9 +852,7 @@ int weft_loop_run_forever(weft_loop *L)
     int rc = run_enter(L);
     if (rc != 0)
         return rc;
-    do
-        run_once(L);
-    while (!(__atomic_load_n(&L->shared.stop, __ATOMIC_ACQUIRE) & STOP_USER));
+    run_until(L, STOP_USER);
     run_leave(L, STOP_USER);
     return 0;
 }
@@ -871,9 +883,7 @@ int weft_loop_run_until_complete(weft_loop *L, weft_future *f, void **result)
     bool hooked = weft__future_hook_add(f, &uh.h);
     if (!hooked) /* already done: one iteration, as asyncio */
         __atomic_fetch_or(&L->shared.stop, STOP_FUTURE, __ATOMIC_RELAXED);
-    do
-        run_once(L);
-    while (!__atomic_load_n(&L->shared.stop, __ATOMIC_ACQUIRE));
+    run_until(L, ~0u);
     /* Removed before the stop bits are cleared, so a completion racing
      * with a user stop cannot leave STOP_FUTURE behind for the next run. */
     if (hooked)
@@ -1091,4 +1101,9 @@ double weft__loop_slow_duration(const weft_loop *L)
 weft__loop_tasks *weft__loop_task_list(weft_loop *L)
 {
     return &L->tasks;
+}
+
+weft__loop_item *weft__loop_upcoming(const weft_loop *L)
+{
+    return L->upcoming;
 }

@@ -28,6 +28,19 @@
  * One wake-up per item: a put wakes one getter, a get wakes one putter. The
  * woken thread retries from the top. Shutdown and the last task_done wake all.
  *
+ * Hand-off: a put that finds the queue empty and a getter parked gives the
+ * item straight to the oldest one, as a Go channel does. Under the queue's
+ * lock (nothing can be put ahead of it) and park's bucket lock (the getter
+ * is still queued, so it cannot time out under us), the item goes into the
+ * getter's slot (its park token) and the getter is woken with HANDED: it
+ * returns the item without locking the queue again, and the item never
+ * takes room in it (the get wakes no putter for it; the put passes on the
+ * wake it may have had for that room instead). This halves
+ * the atomic operations of a producer-consumer exchange between two running
+ * sides. The bucket lock nests inside the queue's: nothing that holds a
+ * bucket lock takes a queue's lock (validate and the callbacks only read
+ * and count).
+ *
  * User code (the priority comparator) runs under the queue's lock; the drop
  * callback of an immediate shutdown runs with no lock held.
  */
@@ -249,10 +262,41 @@ void weft_queue_free(weft_queue *q)
 
 /* ---- waking ---- */
 
+/* Bucket locked: n waiters of the key left. Every change to a key's count
+ * happens under its bucket lock, so a load and a store suffice (no bus
+ * lock); only the increment in validate is half of the Dekker pair. */
+static void count_out(uint32_t *key, size_t n)
+{
+    __atomic_store_n(key, __atomic_load_n(key, __ATOMIC_RELAXED) - (uint32_t)n,
+                     __ATOMIC_RELAXED);
+}
+
+/* The unpark token of a getter that was handed its item (see Hand-off). */
+#define HANDED 1u
+
+typedef struct handoff {
+    weft_queue *q;
+    void *item;
+} handoff;
+
+/* Bucket locked, for the getter about to be woken: its park token is the
+ * address of its slot. */
+static weft__filter_result give_item(void *ctx, uintptr_t slot)
+{
+    *(void **)slot = ((handoff *)ctx)->item;
+    return WEFT__FILTER_UNPARK;
+}
+
+static uintptr_t gave_item(void *ctx, weft__unpark_result r)
+{
+    count_out(&((handoff *)ctx)->q->getters, r.unparked);
+    return HANDED;
+}
+
 /* Unpark callback: the key's word counts its parked waiters. */
 static uintptr_t waiters_left(void *ctx, weft__unpark_result r)
 {
-    __atomic_fetch_sub((uint32_t *)ctx, (uint32_t)r.unparked, __ATOMIC_SEQ_CST);
+    count_out(ctx, r.unparked);
     return 0;
 }
 
@@ -294,7 +338,7 @@ static bool wait_validate(void *ctx)
     queue_wait *w = ctx;
     __atomic_fetch_add(w->key, 1, __ATOMIC_SEQ_CST);
     if (w->ready(w->q)) {
-        __atomic_fetch_sub(w->key, 1, __ATOMIC_RELAXED);
+        count_out(w->key, 1);
         return false;
     }
     return true;
@@ -303,14 +347,17 @@ static bool wait_validate(void *ctx)
 static void wait_timed_out(void *ctx, bool was_last)
 {
     queue_wait *w = ctx;
-    __atomic_fetch_sub(w->key, 1, __ATOMIC_RELAXED);
+    count_out(w->key, 1);
 }
 
 /* Park until woken, refused (the state changed) or the deadline: 0 to look
- * again, or WEFT_ETIMEDOUT / a parker's code. A short spin first. */
+ * again, or WEFT_ETIMEDOUT / a parker's code. A short spin first. A getter
+ * passes its slot (else NULL): *handed tells whether a put filled it. */
 static int queue_park(weft_queue *q, uint32_t *key, bool (*ready)(const weft_queue *),
-                      int64_t deadline)
+                      int64_t deadline, void **slot, bool *handed)
 {
+    if (handed)
+        *handed = false;
     for (int i = 0; weft__park_should_spin() && i < PREPARK_SPIN; i++) {
         if (ready(q))
             return 0;
@@ -321,10 +368,14 @@ static int queue_park(weft_queue *q, uint32_t *key, bool (*ready)(const weft_que
         .validate = wait_validate,
         .timed_out = wait_timed_out,
         .ctx = &w,
+        .token = (uintptr_t)slot,
         .why = WEFT_WAIT_QUEUE,
         .what = q,
     };
-    int rc = weft__park(key, &spec, deadline, NULL);
+    uintptr_t token = 0;
+    int rc = weft__park(key, &spec, deadline, &token);
+    if (handed)
+        *handed = rc == 0 && token == HANDED;
     return rc == WEFT_EAGAIN ? 0 : rc;
 }
 
@@ -347,9 +398,24 @@ static int put_once(weft_queue *q, void *item)
         weft_lock_release(&q->lock);
         return rc;
     }
-    storage_push(q, item);
+    /* Counted before a hand-off wakes the getter, whose task_done may
+     * follow at once. */
     if (q->kind != KIND_SIMPLE)
         __atomic_store_n(&q->unfinished, q->unfinished + 1, __ATOMIC_RELAXED);
+    if (q->count == 0 && __atomic_load_n(&q->getters, __ATOMIC_RELAXED) != 0) {
+        handoff h = {q, item};
+        if (weft__unpark_filter(&q->getters, 1, give_item, gave_item, &h)) {
+            weft_lock_release(&q->lock);
+            /* The room this put may have been woken for is still free: the
+             * get that would have taken the item from it, and woken the
+             * next putter, will not happen. Pass the wake on. */
+            if (q->maxsize)
+                wake(&q->putters, 1);
+            return 0;
+        }
+        /* The getters timed out meanwhile: into the queue. */
+    }
+    storage_push(q, item);
     __atomic_store_n(&q->count, q->count + 1, __ATOMIC_SEQ_CST);
     weft_lock_release(&q->lock);
     wake(&q->getters, 1);
@@ -362,7 +428,7 @@ static int put_until(weft_queue *q, void *item, int64_t deadline)
         int rc = put_once(q, item);
         if (rc != WEFT_EFULL)
             return rc;
-        rc = queue_park(q, &q->putters, put_ready, deadline);
+        rc = queue_park(q, &q->putters, put_ready, deadline, NULL, NULL);
         if (rc == WEFT_ETIMEDOUT) {
             /* As Python: what the queue holds when the time is up decides. */
             rc = put_once(q, item);
@@ -420,10 +486,18 @@ static int get_once(weft_queue *q, void **item)
 static int get_until(weft_queue *q, void **item, int64_t deadline)
 {
     for (;;) {
-        int rc = get_once(q, item);
-        if (rc != WEFT_EEMPTY)
+        int rc;
+        /* An empty queue is seen without its lock: park's validate looks
+         * again, under the bucket lock, before the getter sleeps. */
+        if (get_ready(q) && (rc = get_once(q, item)) != WEFT_EEMPTY)
             return rc;
-        rc = queue_park(q, &q->getters, get_ready, deadline);
+        void *slot;
+        bool handed;
+        rc = queue_park(q, &q->getters, get_ready, deadline, &slot, &handed);
+        if (handed) {
+            *item = slot;
+            return 0;
+        }
         if (rc == WEFT_ETIMEDOUT) {
             rc = get_once(q, item);
             return rc == WEFT_EEMPTY ? WEFT_ETIMEDOUT : rc;
@@ -520,7 +594,7 @@ int weft_queue_join(weft_queue *q, double timeout)
         return WEFT_ETIMEDOUT;
     int64_t deadline = weft__deadline(timeout);
     for (;;) {
-        int rc = queue_park(q, &q->joiners, join_ready, deadline);
+        int rc = queue_park(q, &q->joiners, join_ready, deadline, NULL, NULL);
         if (rc == WEFT_ECANCELLED)
             return rc; /* delivered even if the queue just drained */
         if (join_ready(q))

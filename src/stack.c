@@ -65,6 +65,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -103,10 +104,10 @@ typedef struct slab slab;
 typedef struct pool pool;
 typedef struct hdr hdr;
 
-/* At the top of every stack that has been handed out at least once. */
+/* At the top of every stack that has been handed out at least once since
+ * its slab was made (or went cold): written once, then only read. */
 struct hdr {
     slab *slab;
-    hdr *next; /* the per-thread cache's list */
 };
 
 struct slab {
@@ -119,6 +120,7 @@ struct slab {
     unsigned nstacks;
     unsigned nfree;   /* free stacks (the bits set in freemap) */
     uint64_t freemap[SLAB_MAX_STACKS / 64]; /* bit i: stack i is free */
+    uint64_t hdrmap[SLAB_MAX_STACKS / 64];  /* bit i: stack i's hdr is written */
 };
 
 /* All stacks of one usable size. Pools are never freed (a program uses a
@@ -134,10 +136,14 @@ struct pool {
     slab *idle_head, *idle_tail; /* wholly free warm slabs, oldest first */
 };
 
+/* A thread's cache for one size: a stack of stacks, the most recently
+ * freed (still in the CPU's cache) on top. An array, not a list through the
+ * stacks: taking one touches nothing of it, which matters when a burst
+ * takes thousands whose pages are long out of the cache and the TLB. */
 typedef struct tcache {
     pool *pool;
-    hdr *head;
     unsigned n;
+    hdr *stk[TC_MAX];
 } tcache;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -162,7 +168,7 @@ static int64_t decay_ns = WEFT__STACK_DECAY_NS;
 static struct iovec guard_iov[SLAB_MAX_STACKS];
 
 /* initial-exec, as in coro.c: no __tls_get_addr call per coroutine. */
-static _Thread_local tcache tc[TC_SIZES] __attribute__((tls_model("initial-exec")));
+static _Thread_local tcache *tc __attribute__((tls_model("initial-exec"))); /* TC_SIZES, or NULL */
 /* TC_OFF: no destructor registered yet; TC_ON: registered; TC_GONE: the
  * destructor has flushed the cache (the thread is exiting). */
 enum { TC_OFF, TC_ON, TC_GONE };
@@ -349,6 +355,7 @@ static slab *slab_new(pool *p)
     s->pool = p;
     s->nstacks = p->per_slab;
     slab_fill(s);
+    memset(s->hdrmap, 0, sizeof s->hdrmap);
     s->iprev = s->inext = NULL;
     s->idle_since = 0;
     if (install_guards(s, p->slot) != 0) {
@@ -442,6 +449,8 @@ static void slab_release(pool *p, slab *s)
             rc = madvise(s->mem, s->len, cold_advice);
         }
         if (rc == 0) {
+            /* The kernel may take the pages, headers and all. */
+            memset(s->hdrmap, 0, sizeof s->hdrmap);
             cold_bytes += s->len;
             s->next = p->cold;
             s->prev = NULL;
@@ -464,10 +473,15 @@ static hdr *pool_take(pool *p)
     unsigned w = 0;
     while (!s->freemap[w])
         w++; /* nfree > 0: some bit is set */
-    unsigned i = w * 64 + (unsigned)__builtin_ctzll(s->freemap[w]);
+    unsigned i = w * 64 + (unsigned)__builtin_ctzll(s->freemap[w]); /* lowest first */
     s->freemap[w] &= s->freemap[w] - 1;
     hdr *h = hdr_of(s->mem + (size_t)i * p->slot + guard, p->size);
-    h->slab = s;
+    /* A stack reused warm keeps its header: not writing it again leaves its
+     * page alone until the coroutine's first frames need it. */
+    if (!(s->hdrmap[w] & ((uint64_t)1 << (i % 64)))) {
+        s->hdrmap[w] |= (uint64_t)1 << (i % 64);
+        h->slab = s;
+    }
     if (--s->nfree == 0)
         avail_unlink(p, s);
     p->nfree--;
@@ -549,37 +563,44 @@ static void tc_flush(void *unused)
 {
     (void)unused;
     tc_state = TC_GONE;
+    tcache *c = tc;
+    tc = NULL;
+    if (!c)
+        return;
     int64_t now = 0;
     pthread_mutex_lock(&mu);
-    for (int i = 0; i < TC_SIZES; i++) {
-        while (tc[i].head) {
-            hdr *h = tc[i].head;
-            tc[i].head = h->next;
-            pool_give(h, &now);
-        }
-        tc[i].n = 0;
-        tc[i].pool = NULL;
-    }
+    for (int i = 0; i < TC_SIZES; i++)
+        for (unsigned k = 0; k < c[i].n; k++)
+            pool_give(c[i].stk[k], &now);
     due_update();
     pthread_mutex_unlock(&mu);
+    free(c);
 }
 
 /* This thread's cache entry for `size`, claiming an empty entry for it if
  * there is none; NULL when all entries serve other sizes. */
 static tcache *tc_for(size_t size, bool claim)
 {
-    tcache *empty = NULL;
-    for (int i = 0; i < TC_SIZES; i++) {
-        if (tc[i].pool && tc[i].pool->size == size)
-            return &tc[i];
-        if (!empty && !tc[i].pool)
-            empty = &tc[i];
+    tcache *c = tc, *empty = NULL;
+    if (c) {
+        for (int i = 0; i < TC_SIZES; i++) {
+            if (c[i].pool && c[i].pool->size == size)
+                return &c[i];
+            if (!empty && !c[i].pool)
+                empty = &c[i];
+        }
     }
-    if (!claim || !empty || tc_state == TC_GONE)
+    if (!claim || tc_state == TC_GONE)
         return NULL;
-    if (tc_state == TC_OFF) {
-        /* Any non-NULL value makes the destructor run at thread exit. */
-        pthread_setspecific(tc_key, tc);
+    if (!c) {
+        /* Without memory for a cache the thread goes to the slabs each
+         * time, which is slower but works. */
+        if (!(c = calloc(TC_SIZES, sizeof *c)))
+            return NULL;
+        tc = c;
+        empty = &c[0];
+        /* The destructor runs at thread exit for a non-NULL value. */
+        pthread_setspecific(tc_key, c);
         tc_state = TC_ON;
     }
     return empty;
@@ -590,10 +611,8 @@ void *weft__stack_alloc(size_t size)
     pthread_once(&once, init_once);
     tcache *c = tc_for(size, false);
     hdr *h;
-    if (c && c->head) {
-        h = c->head;
-        c->head = h->next;
-        c->n--;
+    if (c && c->n) {
+        h = c->stk[--c->n];
     } else {
         pthread_mutex_lock(&mu);
         pool *p = pool_get(size);
@@ -602,15 +621,14 @@ void *weft__stack_alloc(size_t size)
             /* Refill the (empty) cache while the lock is held, from slabs
              * that already exist (a new slab is made only for a stack asked
              * for), in the order taken: address order within a slab. */
+            hdr *batch[BATCH];
+            unsigned n = 0;
+            while (n < BATCH && p->avail)
+                batch[n++] = pool_take(p);
             c->pool = p;
-            hdr **tail = &c->head;
-            while (c->n < BATCH && p->avail) {
-                hdr *x = pool_take(p);
-                *tail = x;
-                tail = &x->next;
-                c->n++;
-            }
-            *tail = NULL;
+            for (unsigned k = 0; k < n; k++) /* the lowest on top */
+                c->stk[k] = batch[n - 1 - k];
+            c->n = n;
         }
         due_update();
         pthread_mutex_unlock(&mu);
@@ -626,21 +644,18 @@ void weft__stack_free(void *base, size_t size)
     tcache *c = tc_for(size, true);
     if (c && c->n < TC_MAX) {
         c->pool = h->slab->pool;
-        h->next = c->head;
-        c->head = h;
-        c->n++;
+        c->stk[c->n++] = h;
         return;
     }
     int64_t now = 0;
     pthread_mutex_lock(&mu);
     pool_give(h, &now);
     if (c) {
-        while (c->n > TC_MAX / 2) {
-            hdr *x = c->head;
-            c->head = x->next;
-            c->n--;
-            pool_give(x, &now);
-        }
+        /* The older half (the bottom, the coldest) goes back. */
+        for (unsigned k = 0; k < TC_MAX / 2; k++)
+            pool_give(c->stk[k], &now);
+        memmove(c->stk, c->stk + TC_MAX / 2, (c->n - TC_MAX / 2) * sizeof *c->stk);
+        c->n -= TC_MAX / 2;
     }
     due_update();
     pthread_mutex_unlock(&mu);

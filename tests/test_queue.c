@@ -302,6 +302,69 @@ START_TEST(each_put_wakes_a_getter)
 }
 END_TEST
 
+/* A put into an empty queue with getters parked hands the item to the
+ * oldest getter: the item never takes room in the queue (qsize stays 0, a
+ * bounded queue keeps its room), and getters get items in the order they
+ * parked. */
+START_TEST(put_hands_item_to_parked_getter)
+{
+    enum { N = 3 };
+    weft_queue *q;
+    WT_OK(weft_queue_new(&q, 1));
+    worker w[N];
+    for (int i = 0; i < N; i++)
+        start_parked(&w[i], q, i == 1 ? OP_GET_TIMEOUT : OP_GET, NULL, 30);
+    for (uintptr_t i = 0; i < N; i++) {
+        WT_OK(weft_queue_put(q, ITEM(10 + i)));
+        ck_assert_uint_eq(weft_queue_qsize(q), 0);
+    }
+    /* Room is left: none of the items took it. */
+    WT_OK(weft_queue_try_put(q, ITEM(99)));
+    ck_assert(weft_queue_full(q));
+    for (int i = 0; i < N; i++) {
+        WT_OK(finish(&w[i]));
+        ck_assert_uint_eq(VAL(w[i].item), 10 + (uintptr_t)i);
+    }
+    ck_assert_uint_eq(VAL(get_ok(q)), 99);
+    weft_queue_free(q);
+}
+END_TEST
+
+/* A handed item counts as put for join: join waits for its task_done. */
+START_TEST(handed_item_counts_for_join)
+{
+    weft_queue *q;
+    WT_OK(weft_queue_new(&q, 0));
+    worker w;
+    start_parked(&w, q, OP_GET, NULL, 0);
+    WT_OK(weft_queue_put(q, ITEM(5)));
+    ck_assert_int_eq(weft_queue_join(q, 0), WEFT_ETIMEDOUT);
+    WT_OK(finish(&w));
+    ck_assert_uint_eq(VAL(w.item), 5);
+    ck_assert_int_eq(weft_queue_join(q, 0), WEFT_ETIMEDOUT);
+    WT_OK(weft_queue_task_done(q));
+    WT_OK(weft_queue_join(q, 0));
+    ck_assert_int_eq(weft_queue_task_done(q), WEFT_EOVERFLOW);
+    weft_queue_free(q);
+}
+END_TEST
+
+/* A getter that timed out is not handed anything: the next put goes into
+ * the queue. */
+START_TEST(timed_out_getter_not_handed)
+{
+    weft_queue *q;
+    WT_OK(weft_queue_new(&q, 0));
+    worker w;
+    start_parked(&w, q, OP_GET_TIMEOUT, NULL, 0.02);
+    ck_assert_int_eq(finish(&w), WEFT_ETIMEDOUT);
+    WT_OK(weft_queue_put(q, ITEM(7)));
+    ck_assert_uint_eq(weft_queue_qsize(q), 1);
+    ck_assert_uint_eq(VAL(get_ok(q)), 7);
+    weft_queue_free(q);
+}
+END_TEST
+
 /* A get on a bounded queue wakes one parked putter per item got. */
 START_TEST(each_get_wakes_a_putter)
 {
@@ -698,7 +761,8 @@ END_TEST
 
 WT_MAIN("queue", 10, fifo_order_and_growth, lifo_order, priority_order_and_ties,
         bounded_full_and_timeouts, put_blocks_until_get, get_blocks_until_put,
-        each_put_wakes_a_getter, each_get_wakes_a_putter, task_done_and_join,
+        each_put_wakes_a_getter, put_hands_item_to_parked_getter, handed_item_counts_for_join,
+        timed_out_getter_not_handed, each_get_wakes_a_putter, task_done_and_join,
         join_completes_after_last_task_done, join_timeout_parked, shutdown_wakes_getters,
         shutdown_wakes_putters, shutdown_drains, shutdown_immediate_drops,
         shutdown_immediate_wakes_joiner, simple_queue, errors, seed_producer_consumers)

@@ -1052,6 +1052,84 @@ START_TEST(two_cancels_delivered_once)
 }
 END_TEST
 
+/* A put hands its item to a coroutine parked in get (the queue stays
+ * empty); a cancellation that arrives after the hand-off, before the
+ * getter runs, does not lose the item: the get returns it and the
+ * cancellation comes at the getter's next wait. */
+static weft_queue *ho_q;
+static uintptr_t ho_got;
+
+static int ho_getter(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    void *item = NULL;
+    WT_OK(weft_queue_get(ho_q, &item));
+    ho_got = (uintptr_t)item;
+    int rc = weft_sleep(10);
+    ck_assert_int_eq(rc, WEFT_ECANCELLED);
+    return rc;
+}
+
+static int handoff_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    weft_future *g;
+    WT_OK(weft_create_task(NULL, ho_getter, NULL, "getter", &g));
+    WT_OK(weft_sleep(0)); /* the getter parks in get */
+    WT_OK(weft_queue_put(ho_q, (void *)(uintptr_t)77));
+    ck_assert_uint_eq(weft_queue_qsize(ho_q), 0);
+    ck_assert(weft_future_cancel(g));
+    WT_ERR(weft_await(g, NULL), WEFT_ECANCELLED);
+    ck_assert_uint_eq(ho_got, 77);
+    ck_assert(weft_queue_empty(ho_q));
+    /* The item went to the getter: nothing is left to get. */
+    void *x;
+    WT_ERR(weft_queue_try_get(ho_q, &x), WEFT_EEMPTY);
+    weft_future_unref(g);
+    return 0;
+}
+
+static int ho_getter_keeps(void *arg, void **result)
+{
+    (void)arg;
+    void *item = NULL;
+    WT_OK(weft_queue_get(ho_q, &item));
+    __atomic_store_n((uintptr_t *)arg, (uintptr_t)item, __ATOMIC_RELAXED);
+    return 0;
+}
+
+static int handoff_order_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    enum { N = 3 };
+    uintptr_t got[N] = {0};
+    weft_future *g[N];
+    for (int i = 0; i < N; i++)
+        WT_OK(weft_create_task(NULL, ho_getter_keeps, &got[i], NULL, &g[i]));
+    WT_OK(weft_sleep(0)); /* all three park, in order */
+    for (uintptr_t i = 0; i < N; i++)
+        WT_OK(weft_queue_put(ho_q, (void *)(100 + i)));
+    ck_assert_uint_eq(weft_queue_qsize(ho_q), 0);
+    for (int i = 0; i < N; i++) {
+        WT_OK(weft_await(g[i], NULL));
+        ck_assert_uint_eq(got[i], 100 + (uintptr_t)i);
+        weft_future_unref(g[i]);
+    }
+    return 0;
+}
+
+START_TEST(queue_hands_item_to_coroutine)
+{
+    WT_OK(weft_queue_new(&ho_q, 0));
+    WT_OK(weft_run(handoff_main, NULL, NULL));
+    WT_OK(weft_run(handoff_order_main, NULL, NULL));
+    weft_queue_free(ho_q);
+}
+END_TEST
+
 /* A coroutine and a thread ping-pong on one Condition: the thread's notify
  * often lands between the coroutine queueing itself and suspending. */
 #define PINGS 20000
@@ -1223,5 +1301,6 @@ WT_MAIN("task", 60, run_returns_main_result, tasks_interleave_at_yields,
         condition_between_tasks, thread_and_coroutines_share_lock_and_queue,
         hundred_thousand_sleeping_tasks, reports_unretrieved_and_pending,
         debug_warns_about_slow_step, cancel_crossing_a_wake_is_kept, two_cancels_delivered_once,
+        queue_hands_item_to_coroutine,
         condition_pingpong_with_a_thread, task_group_body_cancelled, thread_join_suspends_the_task,
         free_loop_from_another_loop, bad_input)

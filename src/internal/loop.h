@@ -43,6 +43,12 @@ void weft__loop_ready(weft_loop *loop, weft__loop_item *it);
  * of an iteration. */
 int weft__loop_ready_threadsafe(weft_loop *loop, weft__loop_item *it);
 
+/* While an item of the current batch runs: the batch's next item (its
+ * `next` links the rest), which runs right after this one; NULL for the
+ * last. An item may read ahead (a task warms the next task's stack while it
+ * runs) but must not run or unlink them. Loop thread only. */
+weft__loop_item *weft__loop_upcoming(const weft_loop *loop);
+
 /* --------------------------------------------------------------- timers */
 
 /* An intrusive timer: fire(t) runs on the loop thread once `when` (an
