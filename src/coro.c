@@ -58,9 +58,7 @@ struct weft__coro {
     weft__coro *outer;    /* the coroutine that resumed this one (NULL: the thread) */
     weft__coro_fn fn;
     void *arg;
-#ifdef WEFT_CORO_SWITCH_ucontext
-    bool more;            /* what resume returns, set by the coroutine's side */
-#endif
+
     char *base;           /* usable stack: [base, base + size); its guard below */
     size_t size;
     char *guard;          /* lowest byte of the guard: [guard, base) faults */
@@ -70,6 +68,9 @@ struct weft__coro {
     const void *rbottom;  /* the resumer's stack, as ASan knows it */
     size_t rsize;
     bool abandon;         /* weft__coro_free of a suspended coroutine: finish now */
+    bool adopted;         /* entered by a transfer: its resumer's stack is below */
+    const void *adopted_bottom;
+    size_t adopted_size;
     char *low;            /* near the deepest frame live at the last switch out */
 #endif
 #ifdef WEFT_SANITIZE_THREAD
@@ -116,6 +117,11 @@ static void ctx_make(weft__coro *co, char *top)
     co->uc.uc_stack.ss_size = 0;
 }
 
+/* What resume returns, set by the side that switches back to the resumer:
+ * per thread, not per coroutine, since after a transfer that is another
+ * coroutine than the one resumed. */
+static _Thread_local bool uc_more;
+
 /* Into co; returns what its side passed to switch_out. */
 static inline bool switch_in(weft__coro *co)
 {
@@ -124,17 +130,24 @@ static inline bool switch_in(weft__coro *co)
     back.uc_stack.ss_size = 0;
     co->back = &back;
     swapcontext(&back, &co->uc);
-    return co->more;
+    return uc_more;
 }
 
 /* Back to co's resumer, whose resume returns `more`. */
 static inline void switch_out(weft__coro *co, bool more)
 {
-    co->more = more;
+    uc_more = more;
     if (more)
         swapcontext(&co->uc, co->back);
     else
         setcontext(co->back);
+}
+
+/* From co (running) straight into to, which takes over co's resumer. */
+static inline void switch_across(weft__coro *co, weft__coro *to)
+{
+    to->back = co->back;
+    swapcontext(&co->uc, &to->uc);
 }
 
 #else
@@ -203,6 +216,13 @@ static inline void switch_out(weft__coro *co, bool more)
     weft__ctx_switch(&co->sp, co->back, more);
 }
 
+/* From co (running) straight into to, which takes over co's resumer. */
+static inline void switch_across(weft__coro *co, weft__coro *to)
+{
+    to->back = co->back;
+    weft__ctx_switch(&co->sp, to->sp, false);
+}
+
 #endif
 
 /*
@@ -261,9 +281,34 @@ static inline void san_entered(weft__coro *co, bool first)
 {
 #ifdef WEFT_SANITIZE_ADDRESS
     __sanitizer_finish_switch_fiber(first ? NULL : co->fake, &co->rbottom, &co->rsize);
+    if (co->adopted) {
+        /* ASan reports the stack we came from: the coroutine that handed
+         * over. The one to go back to is that coroutine's resumer. */
+        co->rbottom = co->adopted_bottom;
+        co->rsize = co->adopted_size;
+        co->adopted = false;
+    }
 #endif
     (void)co;
     (void)first;
+}
+
+/* co hands over to `to` (transfer): the announcements of a switch between
+ * two coroutine stacks, with `to` inheriting co's resumer. */
+static inline void san_across(weft__coro *co, weft__coro *to)
+{
+#ifdef WEFT_SANITIZE_ADDRESS
+    to->adopted = true;
+    to->adopted_bottom = co->rbottom;
+    to->adopted_size = co->rsize;
+    __sanitizer_start_switch_fiber(&co->fake, to->base, to->size);
+#endif
+#ifdef WEFT_SANITIZE_THREAD
+    to->rfiber = co->rfiber;
+    __tsan_switch_to_fiber(to->fiber, 0);
+#endif
+    (void)co;
+    (void)to;
 }
 
 /* ------------------------------------------------ stack overflow report */
@@ -458,6 +503,7 @@ int weft__coro_new(weft__coro **out, size_t stack_size, weft__coro_fn fn, void *
     co->rbottom = NULL;
     co->rsize = 0;
     co->abandon = false;
+    co->adopted = false;
     co->low = base;
 #endif
 #ifdef WEFT_SANITIZE_THREAD
@@ -491,17 +537,10 @@ bool weft__coro_resume(weft__coro *co)
 #endif
 }
 
-void weft__coro_yield(void)
+/* Back in co after a yield or a transfer, maybe on another thread: nothing
+ * here may use a TLS address computed before the switch. */
+static inline void resumed(weft__coro *co)
 {
-    weft__coro *co = cur;
-    if (!co)
-        abort(); /* a yield outside any coroutine has nowhere to go */
-    co->state = CO_SUSPENDED;
-    cur = co->outer;
-    san_leave(co, false);
-    switch_out(co, true);
-    /* Resumed, maybe by another thread: nothing below may use a TLS address
-     * computed before the switch (resume set `cur`). */
     san_entered(co, false);
 #ifdef WEFT_SANITIZE_ADDRESS
     if (co->abandon) {
@@ -513,7 +552,35 @@ void weft__coro_yield(void)
         switch_out(co, false);
         abort();
     }
+#else
+    (void)co;
 #endif
+}
+
+void weft__coro_yield(void)
+{
+    weft__coro *co = cur;
+    if (!co)
+        abort(); /* a yield outside any coroutine has nowhere to go */
+    co->state = CO_SUSPENDED;
+    cur = co->outer;
+    san_leave(co, false);
+    switch_out(co, true);
+    resumed(co);
+}
+
+void weft__coro_transfer(weft__coro *to)
+{
+    weft__coro *co = cur;
+    if (!co || to == co || (to->state != CO_NEW && to->state != CO_SUSPENDED))
+        abort(); /* see the contract: nothing to hand over, or to */
+    to->outer = co->outer;
+    to->state = CO_RUNNING;
+    co->state = CO_SUSPENDED;
+    cur = to;
+    san_across(co, to);
+    switch_across(co, to);
+    resumed(co);
 }
 
 void weft__coro_prefetch(const weft__coro *co, bool deep)

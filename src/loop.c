@@ -125,6 +125,7 @@ struct weft_loop {
     unsigned nwatch;            /* fds in the poller (a hint: 0 skips empty polls) */
     weft__loop_io *watchers;    /* every registered io (io_set to io_close) */
     unsigned inflight;          /* iterations in a row stalled on a producer in flight */
+    unsigned skipped;           /* iterations taken over by weft__loop_take_next */
 
     /* The handle arena: slabs, a bump pointer and a free list. The loop's
      * memory outlives weft_loop_free while callers still hold handles:
@@ -804,16 +805,15 @@ static inline __attribute__((always_inline)) void run_once(weft_loop *L)
     weft__loop_item *it = L->ready_head;
     L->ready_head = L->ready_tail = NULL;
     while (it) {
-        weft__loop_item *next = it->next;
+        L->upcoming = it->next;
         it->next = NULL;
-        L->upcoming = next;
         if (L->debug)
             run_item_debug(L, it);
         else
             it->run(it);
-        it = next;
+        it = L->upcoming; /* weft__loop_take_next may have taken some */
     }
-    L->upcoming = NULL;
+    L->skipped = 0;
 }
 
 /* Iterations until one of the stop bits in `mask` is set. */
@@ -1106,4 +1106,36 @@ weft__loop_tasks *weft__loop_task_list(weft_loop *L)
 weft__loop_item *weft__loop_upcoming(const weft_loop *L)
 {
     return L->upcoming;
+}
+
+/* Iterations a batch's items may take over in a row while fds or timers
+ * could have something (they are looked at again after that many). */
+#define SKIP_MAX 64
+
+weft__loop_item *weft__loop_take_next(weft_loop *L, bool (*accept)(weft__loop_item *, void *),
+                                      void *ctx)
+{
+    if (L->debug)
+        return NULL; /* each step is timed on its own */
+    weft__loop_item *it = L->upcoming;
+    if (it) {
+        if (!accept(it, ctx))
+            return NULL;
+        L->upcoming = it->next;
+        it->next = NULL;
+        return it;
+    }
+    /* The batch is over. The next iteration would poll the fds, fire the
+     * due timers, take what other threads handed over, and run what is
+     * ready: with one item ready and nothing handed over, just that item,
+     * unless an fd or a timer has something, which is looked at again
+     * after SKIP_MAX such items at most. */
+    it = L->ready_head;
+    if (!it || it != L->ready_tail || mpsc_maybe_nonempty(L) ||
+        __atomic_load_n(&L->shared.stop, __ATOMIC_ACQUIRE) ||
+        ((L->nwatch || L->heap_n) && L->skipped >= SKIP_MAX) || !accept(it, ctx))
+        return NULL;
+    L->skipped++;
+    L->ready_head = L->ready_tail = NULL;
+    return it;
 }

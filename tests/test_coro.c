@@ -124,6 +124,56 @@ START_TEST(coro_data_flow)
 }
 END_TEST
 
+/* Transfer: a coroutine hands its resumer over to another (new, then
+ * suspended): the resume that ran the first returns when the other yields
+ * or ends, the first stays suspended where it transferred, and its frames
+ * are intact when it is resumed. */
+static weft__coro *tr_a, *tr_b;
+
+static void tr_b_body(void *arg)
+{
+    (void)arg;
+    ck_assert_ptr_eq(weft__coro_current(), tr_b);
+    note(2);
+    weft__coro_yield();
+    note(4);
+    weft__coro_transfer(tr_a); /* tr_a is suspended: hand over to it again */
+    note(7);
+}
+
+static void tr_a_body(void *arg)
+{
+    long local = 12345; /* on a's stack, across both transfers */
+    (void)arg;
+    note(1);
+    weft__coro_transfer(tr_b);
+    ck_assert_ptr_eq(weft__coro_current(), tr_a);
+    ck_assert_int_eq(local, 12345);
+    note(5);
+    weft__coro_yield();
+    note(6);
+}
+
+START_TEST(coro_transfer)
+{
+    log_n = 0;
+    WT_OK(weft__coro_new(&tr_a, 0, tr_a_body, NULL));
+    WT_OK(weft__coro_new(&tr_b, 0, tr_b_body, NULL));
+    ck_assert(weft__coro_resume(tr_a));  /* 1, a -> b (new), 2, b yields */
+    ck_assert_ptr_null(weft__coro_current());
+    note(3);
+    ck_assert(weft__coro_resume(tr_b));  /* 4, b -> a (suspended), 5, a yields */
+    ck_assert(!weft__coro_resume(tr_a)); /* 6: a ends */
+    ck_assert(!weft__coro_resume(tr_b)); /* 7: b, suspended in its transfer, ends */
+    ck_assert_ptr_null(weft__coro_current());
+    ck_assert_int_eq(log_n, 7);
+    for (int i = 0; i < 7; i++)
+        ck_assert_int_eq(log_buf[i], i + 1);
+    weft__coro_free(tr_a);
+    weft__coro_free(tr_b);
+}
+END_TEST
+
 /* Round robin: each coroutine keeps its own state on its own stack. */
 typedef struct rr {
     int id;
@@ -1245,7 +1295,7 @@ START_TEST(coro_threads_share_pool)
 }
 END_TEST
 
-WT_MAIN("coro", 60, coro_basic, coro_data_flow, coro_round_robin, coro_nested, coro_callee_saved,
+WT_MAIN("coro", 60, coro_basic, coro_data_flow, coro_transfer, coro_round_robin, coro_nested, coro_callee_saved,
         coro_fp_control_private, coro_deep_recursion, coro_stack_overflow_aborts,
         coro_overflow_anywhere_in_guard, coro_segv_chains, coro_segv_chains_to_app_handler,
         coro_segv_chain_resethand, coro_segv_ignored_kill, coro_free_unstarted_and_suspended,

@@ -1130,6 +1130,67 @@ START_TEST(queue_hands_item_to_coroutine)
 }
 END_TEST
 
+/* Two tasks that hand control to each other directly (each wakes the
+ * other, then waits) do not starve the loop: a timer still fires and a
+ * thread-pool result still arrives while they bounce. */
+static weft_event bounce_ev[2];
+static int bounce_stop;
+
+static int bouncer(void *arg, void **result)
+{
+    (void)result;
+    int me = (int)(intptr_t)arg;
+    long n = 0;
+    while (!bounce_stop) {
+        weft_event_set(&bounce_ev[!me]);
+        WT_OK(weft_event_wait(&bounce_ev[me], WEFT_FOREVER));
+        weft_event_clear(&bounce_ev[me]);
+        n++;
+    }
+    weft_event_set(&bounce_ev[!me]);
+    *result = (void *)(intptr_t)n;
+    return 0;
+}
+
+static int pool_job(void *arg, void **result)
+{
+    (void)arg;
+    *result = (void *)(intptr_t)42;
+    return 0;
+}
+
+static int bounce_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    weft_event_init(&bounce_ev[0]);
+    weft_event_init(&bounce_ev[1]);
+    bounce_stop = 0;
+    weft_future *b[2];
+    WT_OK(weft_create_task(NULL, bouncer, (void *)0, NULL, &b[0]));
+    WT_OK(weft_create_task(NULL, bouncer, (void *)1, NULL, &b[1]));
+    /* This task's timer must fire, and a thread's result must come in,
+     * while the two bounce. */
+    WT_OK(weft_sleep(0.02));
+    void *r = NULL;
+    WT_OK(weft_to_thread(pool_job, NULL, &r));
+    ck_assert_ptr_eq(r, (void *)(intptr_t)42);
+    bounce_stop = 1;
+    for (int i = 0; i < 2; i++) {
+        void *n = NULL;
+        WT_OK(weft_await(b[i], &n));
+        ck_assert_int_gt((intptr_t)n, 10);
+        weft_future_unref(b[i]);
+    }
+    return 0;
+}
+
+START_TEST(bouncing_tasks_do_not_starve_the_loop)
+{
+    WT_OK(weft_run(bounce_main, NULL, NULL));
+}
+END_TEST
+
 /* A coroutine and a thread ping-pong on one Condition: the thread's notify
  * often lands between the coroutine queueing itself and suspending. */
 #define PINGS 20000
@@ -1301,6 +1362,6 @@ WT_MAIN("task", 60, run_returns_main_result, tasks_interleave_at_yields,
         condition_between_tasks, thread_and_coroutines_share_lock_and_queue,
         hundred_thousand_sleeping_tasks, reports_unretrieved_and_pending,
         debug_warns_about_slow_step, cancel_crossing_a_wake_is_kept, two_cancels_delivered_once,
-        queue_hands_item_to_coroutine,
+        queue_hands_item_to_coroutine, bouncing_tasks_do_not_starve_the_loop,
         condition_pingpong_with_a_thread, task_group_body_cancelled, thread_join_suspends_the_task,
         free_loop_from_another_loop, bad_input)

@@ -72,6 +72,15 @@ void weft__coro_yield(void);
  * resume would otherwise wait for its stack's page walk and cache lines. */
 void weft__coro_prefetch(const weft__coro *co, bool deep);
 
+/* From inside a coroutine: suspend it and run `to` (new or suspended, not
+ * this one) in its place, as if its resumer had resumed `to` instead: when
+ * `to` yields or returns, that resumer's resume returns (with to's result).
+ * One switch instead of two (back to the resumer, then into `to`), for a
+ * scheduler that knows what it would resume next. The caller does its own
+ * bookkeeping: the resumer must tell, when its resume returns, which
+ * coroutine came back. */
+void weft__coro_transfer(weft__coro *to);
+
 /* The coroutine running on this thread, or NULL outside any. */
 weft__coro *weft__coro_current(void);
 
