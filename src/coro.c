@@ -27,6 +27,7 @@
 
 #include "internal/coro.h"
 #include "internal/fmt.h"
+#include "internal/tls.h"
 #include "weft/common.h"
 
 #if defined(WEFT_CORO_SWITCH_ucontext)
@@ -82,13 +83,9 @@ struct weft__coro {
 /* The coroutine running on this thread. The SIGSEGV handler reads it: a
  * stack overflow faults in the running coroutine's guard, so this one
  * pointer (no lock, no list of stacks) is all the handler needs. */
-/* initial-exec: a switch reads these, and the general-dynamic model that
- * -fPIC implies would make each read a call to __tls_get_addr (as much
- * again as the switch itself). The price is a few bytes of static TLS,
- * which a dlopen of libweft takes from glibc's surplus. */
-#define TLS_IE __attribute__((tls_model("initial-exec")))
-static _Thread_local weft__coro *cur TLS_IE;
-static _Thread_local bool thread_ready TLS_IE;
+/* Initial-exec (internal/tls.h): a switch reads these. */
+static _Thread_local weft__coro *cur WEFT__TLS_IE;
+static _Thread_local bool thread_ready WEFT__TLS_IE;
 
 /* ------------------------------------------------------------- switches */
 
@@ -515,10 +512,18 @@ int weft__coro_new(weft__coro **out, size_t stack_size, weft__coro_fn fn, void *
     return 0;
 }
 
+/* The first resume on a thread: prepare it, then resume. Apart, so that
+ * the common path needs no stack frame of its own (it ends in a jump). */
+__attribute__((noinline, cold)) static bool resume_first(weft__coro *co)
+{
+    thread_prepare();
+    return weft__coro_resume(co);
+}
+
 bool weft__coro_resume(weft__coro *co)
 {
     if (!thread_ready)
-        thread_prepare();
+        return resume_first(co);
     /* The record is in the coroutine's stack mapping; a state other than
      * these means a finished, running or freed coroutine was resumed. */
     if (co->state != CO_NEW && co->state != CO_SUSPENDED)

@@ -159,7 +159,7 @@ typedef struct slab {
     struct slab *next;
 } slab;
 
-static _Thread_local future_cache cache;
+static _Thread_local future_cache cache WEFT__TLS_IE;
 static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 static bool cache_key_ok;
@@ -808,7 +808,7 @@ typedef struct task_ctx {
     struct task_ctx *prev;
 } task_ctx;
 
-static _Thread_local task_ctx *current_task;
+static _Thread_local task_ctx *current_task WEFT__TLS_IE;
 
 int weft_task_set_message(const char *fmt, ...)
 {

@@ -46,6 +46,7 @@
 #include "internal/future.h"
 #include "internal/loop.h"
 #include "internal/park.h"
+#include "internal/tls.h"
 #include "platform/poll.h"
 
 #define CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
@@ -143,7 +144,7 @@ struct weft_loop {
     weft__loop_tasks tasks;
 };
 
-static _Thread_local weft_loop *running_loop;
+static _Thread_local weft_loop *running_loop WEFT__TLS_IE;
 
 static void free_memory(weft_loop *L);
 

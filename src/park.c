@@ -10,9 +10,9 @@
 #include "internal/park.h"
 #include "platform/futex.h"
 
-_Thread_local weft__wait_slot *weft__my_wait_slot;
-_Thread_local const weft__parker *weft__current_parker;
-_Thread_local void *weft__current_parker_ctx;
+_Thread_local weft__wait_slot *weft__my_wait_slot WEFT__TLS_IE;
+_Thread_local const weft__parker *weft__current_parker WEFT__TLS_IE;
+_Thread_local void *weft__current_parker_ctx WEFT__TLS_IE;
 _Thread_local char weft__self_marker;
 
 /*

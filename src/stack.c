@@ -73,6 +73,7 @@
 
 #include "internal/clock.h"
 #include "internal/coro.h"
+#include "internal/tls.h"
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
@@ -167,12 +168,12 @@ static int64_t decay_ns = WEFT__STACK_DECAY_NS;
  * on a small coroutine stack. Under mu. */
 static struct iovec guard_iov[SLAB_MAX_STACKS];
 
-/* initial-exec, as in coro.c: no __tls_get_addr call per coroutine. */
-static _Thread_local tcache *tc __attribute__((tls_model("initial-exec"))); /* TC_SIZES, or NULL */
+/* Initial-exec (internal/tls.h): no __tls_get_addr call per coroutine. */
+static _Thread_local tcache *tc WEFT__TLS_IE; /* TC_SIZES, or NULL */
 /* TC_OFF: no destructor registered yet; TC_ON: registered; TC_GONE: the
  * destructor has flushed the cache (the thread is exiting). */
 enum { TC_OFF, TC_ON, TC_GONE };
-static _Thread_local unsigned char tc_state __attribute__((tls_model("initial-exec")));
+static _Thread_local unsigned char tc_state WEFT__TLS_IE;
 static pthread_key_t tc_key;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 

@@ -46,6 +46,7 @@
 #include "internal/future.h"
 #include "internal/loop.h"
 #include "internal/park.h"
+#include "internal/tls.h"
 #include "weft/loop.h"
 #include "weft/sync.h"
 
@@ -80,7 +81,7 @@ typedef struct task {
 
 #define TASK_OF(p, field) ((task *)((char *)(p) - offsetof(task, field)))
 
-static _Thread_local task *running;
+static _Thread_local task *running WEFT__TLS_IE;
 
 static const weft__parker task_parker;
 static const weft__future_owner task_owner;

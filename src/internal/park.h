@@ -52,6 +52,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "internal/tls.h"
 #include "weft/common.h"
 
 typedef struct weft__waiter weft__waiter;
@@ -143,7 +144,7 @@ typedef struct weft__wait_slot {
     const void *what;
 } weft__wait_slot;
 
-extern _Thread_local weft__wait_slot *weft__my_wait_slot;
+extern _Thread_local weft__wait_slot *weft__my_wait_slot WEFT__TLS_IE;
 
 static inline void weft__wait_slot_write(weft__wait_slot *s, int why, const void *what)
 {
@@ -187,8 +188,8 @@ static inline void weft__wait_slot_leave(void)
 /* The parker of the calling thread of execution: NULL means the thread's
  * futex parker; a coroutine runtime installs its own (and its context) while
  * it runs a coroutine. */
-extern _Thread_local const weft__parker *weft__current_parker;
-extern _Thread_local void *weft__current_parker_ctx;
+extern _Thread_local const weft__parker *weft__current_parker WEFT__TLS_IE;
+extern _Thread_local void *weft__current_parker_ctx WEFT__TLS_IE;
 
 /* True inside a coroutine. Spinning before parking is for threads: a
  * coroutine that spins holds up its whole loop, and the holder it waits
