@@ -20,7 +20,13 @@
  * what is left, then fails with WEFT_ESHUTDOWN (immediate: at once).
  *
  * All of them are safe from any number of threads at once, and wait through
- * park (and so, later, suspend only the calling coroutine).
+ * park (and so suspend only the calling coroutine inside one).
+ *
+ * A put into an empty queue while getters wait hands the item to the one
+ * that has waited longest: it never takes room in the queue (qsize stays 0)
+ * but counts for join. A getter handed an item returns it even if its
+ * coroutine was cancelled meanwhile; the cancellation comes at its next
+ * wait.
  *
  * Python to weft:
  *   queue.Queue(maxsize)              weft_queue_new(&q, maxsize)
