@@ -209,7 +209,7 @@ int weft_lock_release(weft_lock *lock)
     if (!(s & LOCKED))
         return WEFT_ENOTLOCKED;
     lock_release rel = {lock, 0};
-    weft__unpark(lock, 1, lock_unpark_cb, &rel);
+    weft__unpark_fair(lock, 1, lock_unpark_cb, &rel);
     return rel.rc;
 }
 

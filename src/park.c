@@ -225,8 +225,8 @@ static bool bucket_time_to_be_fair(bucket *b)
     return true;
 }
 
-size_t weft__unpark_filter(const void *key, size_t max, weft__filter_fn filter,
-                           weft__unpark_cb cb, void *ctx)
+static size_t unpark(const void *key, size_t max, weft__filter_fn filter, weft__unpark_cb cb,
+                     void *ctx, bool fair)
 {
     bucket *b = bucket_for(key);
     weft__waiter *woken = NULL, **woken_tail = &woken;
@@ -262,7 +262,7 @@ size_t weft__unpark_filter(const void *key, size_t max, weft__filter_fn filter,
         r.unparked++;
         w = next;
     }
-    if (r.unparked)
+    if (fair && r.unparked)
         r.be_fair = bucket_time_to_be_fair(b);
     uintptr_t token = cb ? cb(ctx, r) : 0;
     for (weft__waiter *p = woken; p; p = p->next)
@@ -277,9 +277,20 @@ size_t weft__unpark_filter(const void *key, size_t max, weft__filter_fn filter,
     return r.unparked;
 }
 
+size_t weft__unpark_filter(const void *key, size_t max, weft__filter_fn filter,
+                           weft__unpark_cb cb, void *ctx)
+{
+    return unpark(key, max, filter, cb, ctx, false);
+}
+
 size_t weft__unpark(const void *key, size_t max, weft__unpark_cb cb, void *ctx)
 {
-    return weft__unpark_filter(key, max, NULL, cb, ctx);
+    return unpark(key, max, NULL, cb, ctx, false);
+}
+
+size_t weft__unpark_fair(const void *key, size_t max, weft__unpark_cb cb, void *ctx)
+{
+    return unpark(key, max, NULL, cb, ctx, true);
 }
 
 void weft__park_after_fork_child(void)

@@ -40,7 +40,7 @@
  * timeout (dequeue, timed_out callback) and returns the code.
  *
  * Fairness: waiters of one key are woken in the order they parked. The
- * bucket also tells unpark callers when it is time to be fair
+ * bucket also tells weft__unpark_fair's callers when it is time to be fair
  * (weft__unpark_result.be_fair): about every millisecond per bucket, so that
  * a lock can hand itself directly to its oldest waiter instead of letting a
  * running thread barge in forever.
@@ -108,7 +108,8 @@ int weft__park(const void *key, const weft__park_spec *spec, int64_t deadline,
 typedef struct weft__unpark_result {
     size_t unparked;  /* waiters dequeued */
     bool have_more;   /* waiters of the key still queued */
-    bool be_fair;     /* time to hand off directly (see Fairness above) */
+    bool be_fair;     /* time to hand off directly (see Fairness above);
+                         only weft__unpark_fair says so */
 } weft__unpark_result;
 
 /* Called with the bucket locked; returns the token the woken waiters get. */
@@ -127,6 +128,12 @@ size_t weft__unpark(const void *key, size_t max, weft__unpark_cb cb, void *ctx);
 /* As weft__unpark, but only the waiters the filter accepts. */
 size_t weft__unpark_filter(const void *key, size_t max, weft__filter_fn filter,
                            weft__unpark_cb cb, void *ctx);
+
+/* As weft__unpark, and the result says when it is time to be fair (see
+ * Fairness above): for a primitive that can hand itself to a waiter. The
+ * others do without, since finding out reads the clock now and then, which
+ * on a virtual machine costs more than a hand-off between coroutines. */
+size_t weft__unpark_fair(const void *key, size_t max, weft__unpark_cb cb, void *ctx);
 
 /*
  * The current thread's observable wait state. The thread module points this
