@@ -225,8 +225,10 @@ static bool bucket_time_to_be_fair(bucket *b)
     return true;
 }
 
-static size_t unpark(const void *key, size_t max, weft__filter_fn filter, weft__unpark_cb cb,
-                     void *ctx, bool fair)
+/* Dequeue (under the bucket lock) up to max waiters the filter accepts, run
+ * cb, give them its token: the waiters to wake, chained by next. */
+static weft__waiter *dequeue(const void *key, size_t max, weft__filter_fn filter,
+                             weft__unpark_cb cb, void *ctx, bool fair)
 {
     bucket *b = bucket_for(key);
     weft__waiter *woken = NULL, **woken_tail = &woken;
@@ -268,13 +270,30 @@ static size_t unpark(const void *key, size_t max, weft__filter_fn filter, weft__
     for (weft__waiter *p = woken; p; p = p->next)
         p->unpark_token = token;
     bucket_unlock(b);
+    return woken;
+}
 
-    for (weft__waiter *p = woken; p;) {
+size_t weft__unpark_wake(weft__waiter *list)
+{
+    size_t n = 0;
+    for (weft__waiter *p = list; p; n++) {
         weft__waiter *next = p->next; /* p is gone once woken */
         p->parker->wake(p);
         p = next;
     }
-    return r.unparked;
+    return n;
+}
+
+static size_t unpark(const void *key, size_t max, weft__filter_fn filter, weft__unpark_cb cb,
+                     void *ctx, bool fair)
+{
+    return weft__unpark_wake(dequeue(key, max, filter, cb, ctx, fair));
+}
+
+weft__waiter *weft__unpark_filter_held(const void *key, size_t max, weft__filter_fn filter,
+                                       weft__unpark_cb cb, void *ctx)
+{
+    return dequeue(key, max, filter, cb, ctx, false);
 }
 
 size_t weft__unpark_filter(const void *key, size_t max, weft__filter_fn filter,

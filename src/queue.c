@@ -32,12 +32,13 @@
  * item straight to the oldest one, as a Go channel does. Under the queue's
  * lock (nothing can be put ahead of it) and park's bucket lock (the getter
  * is still queued, so it cannot time out under us), the item goes into the
- * getter's slot (its park token) and the getter is woken with HANDED: it
- * returns the item without locking the queue again, and the item never
- * takes room in it (the get wakes no putter for it; the put passes on the
- * wake it may have had for that room instead). This halves
- * the atomic operations of a producer-consumer exchange between two running
- * sides. The bucket lock nests inside the queue's: nothing that holds a
+ * getter's slot (its park token) and the getter, dequeued there, is woken
+ * with HANDED once the queue's lock is released (a thread's wake-up is a
+ * system call, not to be made holding it): it returns the item without
+ * locking the queue again, and the item never takes room in it (the get
+ * wakes no putter for it; the put passes on the wake it may have had for
+ * that room instead). This halves the atomic operations of a
+ * producer-consumer exchange between two running sides. The bucket lock nests inside the queue's: nothing that holds a
  * bucket lock takes a queue's lock (validate and the callbacks only read
  * and count).
  *
@@ -404,8 +405,10 @@ static int put_once(weft_queue *q, void *item)
         __atomic_store_n(&q->unfinished, q->unfinished + 1, __ATOMIC_RELAXED);
     if (q->count == 0 && __atomic_load_n(&q->getters, __ATOMIC_RELAXED) != 0) {
         handoff h = {q, item};
-        if (weft__unpark_filter(&q->getters, 1, give_item, gave_item, &h)) {
+        weft__waiter *getter = weft__unpark_filter_held(&q->getters, 1, give_item, gave_item, &h);
+        if (getter) {
             weft_lock_release(&q->lock);
+            weft__unpark_wake(getter); /* out of the lock: maybe a system call */
             /* The room this put may have been woken for is still free: the
              * get that would have taken the item from it, and woken the
              * next putter, will not happen. Pass the wake on. */

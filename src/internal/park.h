@@ -129,6 +129,17 @@ size_t weft__unpark(const void *key, size_t max, weft__unpark_cb cb, void *ctx);
 size_t weft__unpark_filter(const void *key, size_t max, weft__filter_fn filter,
                            weft__unpark_cb cb, void *ctx);
 
+/* As weft__unpark_filter, but the dequeued waiters are not woken yet: they
+ * are returned (chained by next, NULL for none) for weft__unpark_wake,
+ * which the caller runs once it has released its own lock, so that a
+ * wake-up's system call does not lengthen that lock's hold. The waiters
+ * count as woken from the start: none can time out or be cancelled in
+ * between. */
+weft__waiter *weft__unpark_filter_held(const void *key, size_t max, weft__filter_fn filter,
+                                       weft__unpark_cb cb, void *ctx);
+/* Wake the waiters weft__unpark_filter_held returned; how many. */
+size_t weft__unpark_wake(weft__waiter *list);
+
 /* As weft__unpark, and the result says when it is time to be fair (see
  * Fairness above): for a primitive that can hand itself to a waiter. The
  * others do without, since finding out reads the clock now and then, which
