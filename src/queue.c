@@ -30,17 +30,17 @@
  *
  * Hand-off: a put that finds the queue empty and a getter parked gives the
  * item straight to the oldest one, as a Go channel does. Under the queue's
- * lock (nothing can be put ahead of it) and park's bucket lock (the getter
- * is still queued, so it cannot time out under us), the item goes into the
+ * lock (nothing can be put ahead of it) and park's bucket lock (the getter is
+ * still queued, so it cannot time out under us), the item goes into the
  * getter's slot (its park token) and the getter, dequeued there, is woken
  * with HANDED once the queue's lock is released (a thread's wake-up is a
  * system call, not to be made holding it): it returns the item without
- * locking the queue again, and the item never takes room in it (the get
- * wakes no putter for it; the put passes on the wake it may have had for
- * that room instead). This halves the atomic operations of a
- * producer-consumer exchange between two running sides. The bucket lock nests inside the queue's: nothing that holds a
- * bucket lock takes a queue's lock (validate and the callbacks only read
- * and count).
+ * locking the queue again, and the item never takes room in it (the get wakes
+ * no putter for it; the put passes on the wake it may have had for that room
+ * instead). This halves the atomic operations of a producer-consumer exchange
+ * between two running sides. The bucket lock nests inside the queue's:
+ * nothing that holds a bucket lock takes a queue's lock (validate and the
+ * callbacks only read and count).
  *
  * User code (the priority comparator) runs under the queue's lock; the drop
  * callback of an immediate shutdown runs with no lock held.

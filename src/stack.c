@@ -35,9 +35,10 @@
  * coroutines gets its stacks in address order, burst after burst: the loop
  * then walks them in order, and neighbours share page-table pages (a free
  * list would hand them back in the order they were freed, which a few
- * bursts turn into a shuffle that costs a page walk per stack). A slab whose stacks are all free is idle: its pages stay
- * resident for WEFT__STACK_DECAY_NS, so that a burst of coroutines after a
- * burst finds its stacks warm (no page fault, no zeroing: on this kind of
+ * bursts turn into a shuffle that costs a page walk per stack). A slab
+ * whose stacks are all free is idle: its pages stay resident for
+ * WEFT__STACK_DECAY_NS, so that a burst of coroutines after a burst finds
+ * its stacks warm (no page fault, no zeroing: on this kind of
  * virtual machine that is most of a short-lived task's price), as
  * allocators decay their dirty pages instead of returning them at once.
  * After that, once more than WEFT__STACK_CACHE_MAX stacks of a size are

@@ -950,7 +950,8 @@ START_TEST(coro_idle_slabs_decay)
     weft__stack_trim(now + 2 * hour);
     size_t idle2 = weft__stack_idle_bytes();
     ck_assert_uint_lt(idle2, idle1);
-    ck_assert_uint_le(idle2 - idle0, (size_t)(WEFT__STACK_CACHE_MAX + 2 * 256) * (size + weft__stack_guard()));
+    size_t slot = size + weft__stack_guard();
+    ck_assert_uint_le(idle2 - idle0, (size_t)(WEFT__STACK_CACHE_MAX + 2 * 256) * slot);
     /* The pool still works, and the memory it gave back comes back. */
     for (int i = 0; i < M; i++) {
         a[i] = weft__stack_alloc(size);
@@ -1295,8 +1296,8 @@ START_TEST(coro_threads_share_pool)
 }
 END_TEST
 
-WT_MAIN("coro", 60, coro_basic, coro_data_flow, coro_transfer, coro_round_robin, coro_nested, coro_callee_saved,
-        coro_fp_control_private, coro_deep_recursion, coro_stack_overflow_aborts,
+WT_MAIN("coro", 60, coro_basic, coro_data_flow, coro_transfer, coro_round_robin, coro_nested,
+        coro_callee_saved, coro_fp_control_private, coro_deep_recursion, coro_stack_overflow_aborts,
         coro_overflow_anywhere_in_guard, coro_segv_chains, coro_segv_chains_to_app_handler,
         coro_segv_chain_resethand, coro_segv_ignored_kill, coro_free_unstarted_and_suspended,
         coro_hundred_thousand, coro_stack_reuse, coro_cold_slabs, coro_idle_slabs_decay,
