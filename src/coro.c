@@ -59,7 +59,6 @@ struct weft__coro {
     weft__coro *outer;    /* the coroutine that resumed this one (NULL: the thread) */
     weft__coro_fn fn;
     void *arg;
-
     char *base;           /* usable stack: [base, base + size); its guard below */
     size_t size;
     char *guard;          /* lowest byte of the guard: [guard, base) faults */

@@ -133,6 +133,7 @@ static bool take_cancel(task *t)
 
 static bool transfer_ok(weft__loop_item *it, void *self);
 static void warm_successors(task *t);
+static bool has_coro(task *t);
 
 /*
  * Give control back to the loop; the caller has arranged to be resumed.
@@ -345,10 +346,7 @@ static void warm_successors(task *t)
     if (!nx || nx->run != task_step)
         return;
     task *n = TASK_OF(nx, item);
-    if (n->coro)
-        weft__coro_prefetch(n->coro, true);
-    else if (n->phase == T_NEW && !n->must_cancel &&
-             weft__coro_new(&n->coro, n->stack_size, task_main, n) == 0) /* else: at its step */
+    if (n->coro || (n->phase == T_NEW && !n->must_cancel && has_coro(n))) /* else: at its step */
         weft__coro_prefetch(n->coro, true);
     weft__loop_item *nx2 = nx->next;
     if (nx2 && nx2->run == task_step) {
@@ -363,6 +361,13 @@ static void warm_successors(task *t)
     }
 }
 
+/* t's coroutine, made now if it has none yet: false without memory for
+ * its stack (the task's step then ends it with WEFT_ENOMEM). */
+static bool has_coro(task *t)
+{
+    return t->coro || weft__coro_new(&t->coro, t->stack_size, task_main, t) == 0;
+}
+
 /* weft__loop_take_next's test: a task of this loop other than the one
  * suspending, whose step would resume or start its coroutine (a new one
  * gets it here; one to be cancelled before it starts, or without memory
@@ -374,12 +379,8 @@ static bool transfer_ok(weft__loop_item *it, void *self)
     task *u = TASK_OF(it, item);
     if (u == self)
         return false;
-    if (u->phase == T_NEW && !u->coro &&
-        (u->must_cancel || weft_future_done(u->future) ||
-         weft__coro_new(&u->coro, u->stack_size, task_main, u) != 0))
-        return false;
-    if (u->phase == T_NEW && (u->must_cancel || weft_future_done(u->future)))
-        return false;
+    if (u->phase == T_NEW)
+        return !u->must_cancel && !weft_future_done(u->future) && has_coro(u);
     return true;
 }
 
@@ -393,7 +394,7 @@ static void task_step(weft__loop_item *it)
         weft_task_fn early = NULL;
         if (take_cancel(t) || weft_future_done(t->future))
             early = cancelled_fn; /* (a future already done: run_ex skips it) */
-        else if (!t->coro && weft__coro_new(&t->coro, t->stack_size, task_main, t))
+        else if (!has_coro(t))
             early = nomem_fn;
         if (early) {
             weft__future_run_ex(t->future, early, NULL, true);
