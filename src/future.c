@@ -35,11 +35,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "internal/clock.h"
 #include "internal/future.h"
 #include "internal/park.h"
 #include "internal/sync.h"
+#include "internal/tls.h"
 #include "weft/sync.h"
 
 #if defined(WEFT_SANITIZE_ADDRESS)
@@ -80,6 +82,7 @@ struct weft_future {
     bool cb0_used;
     uint8_t retrieved;       /* the outcome was read (atomic, relaxed) */
     bool pooled;             /* the record lives in a slab (the allocator's) */
+    uint8_t cls;             /* the allocator's record class */
     /* Last: they stay unpoisoned while the record is free (below). */
     weft_future *cache_next; /* the next free record of a chain */
     weft_future *batch_next; /* in the depot: the next chain */
@@ -109,29 +112,44 @@ static uint32_t load_state(const weft_future *f)
  * trimmed, and fault the same memory in again on the next burst (that was
  * about half the cost of a tiny task).
  *
- *   - Each thread keeps a cache of free records (a LIFO chain, so the
- *     record freed last, still in the cache, is the next one handed out).
- *     Allocating and freeing on the same thread touch nothing shared.
+ *   - Records come in two classes: a plain future, and an owned one, with
+ *     WEFT__FUTURE_ROOM bytes after it for its owner's record (a task
+ *     lives beside its future: one allocation, and the lines a step
+ *     touches next to each other). Each class has its own caches, depot
+ *     and slabs.
+ *   - Each thread keeps a cache of free records per class (a LIFO chain,
+ *     so the record freed last, still in the cache, is the next one handed
+ *     out). Allocating and freeing on the same thread touch nothing shared.
  *   - A cache that grows past CACHE_MAX hands a chain of CACHE_BATCH
- *     records to the depot, a global stack of chains under depot_lock; an
- *     empty cache takes a chain from there, or carves one from the current
- *     slab. So records freed on other threads than the one that made them
- *     (an executor's workers, a waiter) flow back in batches, one lock
- *     round trip per CACHE_BATCH records.
- *   - Slabs are allocated as needed and never given back, up to
- *     WEFT_FUTURE_RETAIN bytes in all: the memory a burst needed stays
- *     mapped for the next one, but no more than that bound. Past it,
- *     records are malloc'ed one by one (`pooled` false) and freed when
- *     released, unless the thread's cache has room for them.
- *   - A thread's cache goes to the depot when the thread exits (a pthread
+ *     records to its class's depot, a global stack of chains under the
+ *     class's lock; an empty cache takes a chain from there, or carves one
+ *     from the current slab. So records freed on other threads than the
+ *     one that made them (an executor's workers, a waiter) flow back in
+ *     batches, one lock round trip per CACHE_BATCH records.
+ *   - Slabs are allocated as needed and never given back, up to the
+ *     class's bound (WEFT_FUTURE_RETAIN, WEFT_FUTURE_OWNED_RETAIN): the
+ *     memory a burst needed stays mapped for the next one, but no more
+ *     than that. Past it, records are malloc'ed one by one (`pooled`
+ *     false) and freed when released, unless the thread's cache has room
+ *     for them.
+ *   - The first slabs are small (SLAB_RECORDS records, from malloc). Once
+ *     a class holds HUGE_AFTER bytes of them it is in a burst, and its
+ *     next slabs are 2 MiB, aligned and advised as transparent huge pages:
+ *     a million tasks spread over 4 KiB pages cost a TLB miss (a page walk,
+ *     doubled under virtualisation) per record per pass; on huge pages
+ *     their records fit the TLB. A program that makes a few futures never
+ *     pays a huge page.
+ *   - A thread's caches go to the depots when the thread exits (a pthread
  *     key destructor); a record released after that (another key's
- *     destructor dropping a future) goes to the depot on its own.
+ *     destructor dropping a future) goes to its depot on its own.
  *
  * Under ASan a free record is poisoned, so a use after the last unref is
  * still reported.
  */
-#define SLOT_SIZE ((sizeof(weft_future) + 63) & ~(size_t)63)
+#define LINE_UP(n) (((n) + 63) & ~(size_t)63)
 #define SLAB_RECORDS 512u
+#define HUGE_SIZE ((size_t)2 << 20)
+#define HUGE_AFTER ((size_t)4 << 20)
 #define CACHE_MAX 512u
 #define CACHE_BATCH 256u
 #ifndef WEFT_FUTURE_RETAIN
@@ -144,138 +162,184 @@ static uint32_t load_state(const weft_future *f)
 #define WEFT_FUTURE_RETAIN ((size_t)128 << 20)
 #endif
 #endif
+/* Owned records are three times a plain one's size: a million tasks'
+ * records (384 MiB), and some. */
+#ifndef WEFT_FUTURE_OWNED_RETAIN
+#define WEFT_FUTURE_OWNED_RETAIN (WEFT_FUTURE_RETAIN * 4)
+#endif
 
+enum { CLS_PLAIN, CLS_OWNED, NCLS };
 enum { CACHE_NEW = 0, CACHE_LIVE, CACHE_DEAD };
 
 typedef struct future_cache {
     weft_future *head;
     unsigned n;
-    int status;
 } future_cache;
 
-/* A slab: this header, then SLAB_RECORDS records on 64-byte lines. The
- * list of slabs keeps them reachable (they are never freed). */
+/* A slab: this header, then records on 64-byte lines. The list of slabs
+ * keeps them reachable (they are never freed). */
 typedef struct slab {
     struct slab *next;
 } slab;
 
-static _Thread_local future_cache cache WEFT__TLS_IE;
+typedef struct rclass {
+    size_t slot;          /* a record's bytes, whole lines */
+    size_t retain;        /* the bound on slab_bytes */
+    weft_lock lock;       /* the rest */
+    weft_future *depot;   /* chains, linked by their heads' batch_next */
+    slab *slabs;          /* every slab, newest first */
+    char *carve_next;     /* the current slab's first unused record */
+    unsigned carve_left;  /* records left in it */
+    size_t slab_bytes;    /* all slabs' sizes */
+} rclass;
+
+static rclass classes[NCLS] = {
+    [CLS_PLAIN] = {.slot = LINE_UP(sizeof(weft_future)),
+                   .retain = WEFT_FUTURE_RETAIN,
+                   .lock = WEFT_LOCK_INIT},
+    [CLS_OWNED] = {.slot = LINE_UP(sizeof(weft_future)) + WEFT__FUTURE_ROOM,
+                   .retain = WEFT_FUTURE_OWNED_RETAIN,
+                   .lock = WEFT_LOCK_INIT},
+};
+
+static _Thread_local future_cache cache[NCLS] WEFT__TLS_IE;
+static _Thread_local int cache_status WEFT__TLS_IE;
 static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 static bool cache_key_ok;
 
-static weft_lock depot_lock = WEFT_LOCK_INIT;
-static weft_future *depot;      /* chains, linked by their heads' batch_next */
-static slab *slabs;             /* every slab, newest first */
-static char *carve_next;        /* the current slab's first unused record */
-static unsigned carve_left;     /* records left in it */
-static size_t slab_bytes;       /* all slabs' sizes */
+/* 2 MiB on a 2 MiB boundary, advised as a huge page (a hint: without
+ * transparent huge pages it is 512 small ones), or NULL. */
+static slab *huge_slab(void)
+{
+    char *m = mmap(NULL, 2 * HUGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    char *a = (char *)(((uintptr_t)m + HUGE_SIZE - 1) & ~(uintptr_t)(HUGE_SIZE - 1));
+    if (a > m)
+        munmap(m, (size_t)(a - m));
+    munmap(a + HUGE_SIZE, (size_t)(m + HUGE_SIZE - a));
+#ifdef MADV_HUGEPAGE
+    madvise(a, HUGE_SIZE, MADV_HUGEPAGE);
+#endif
+    return (slab *)a;
+}
 
-/* Link up to n records from the current slab into a chain for the
+/* Link up to n records from the class's current slab into a chain for the
  * caller's cache: its length in *got. NULL with *got 0 when the bound is
- * reached, NULL with *got 1 when malloc failed. depot_lock held. */
-static weft_future *carve_locked(unsigned n, unsigned *got)
+ * reached, NULL with *got 1 when memory ran out. c->lock held. */
+static weft_future *carve_locked(rclass *c, int cls, unsigned n, unsigned *got)
 {
     *got = 0;
-    if (carve_left == 0) {
-        size_t size = sizeof(slab) + 64 + (size_t)SLAB_RECORDS * SLOT_SIZE;
-        if (slab_bytes + size > WEFT_FUTURE_RETAIN)
+    if (c->carve_left == 0) {
+        bool huge = c->slab_bytes >= HUGE_AFTER;
+        size_t size = huge ? HUGE_SIZE : sizeof(slab) + 64 + (size_t)SLAB_RECORDS * c->slot;
+        if (c->slab_bytes + size > c->retain)
             return NULL;
-        slab *sl = malloc(size);
+        slab *sl = huge ? huge_slab() : malloc(size);
         if (!sl) {
             *got = 1;
             return NULL;
         }
-        sl->next = slabs;
-        slabs = sl;
-        slab_bytes += size;
+        sl->next = c->slabs;
+        c->slabs = sl;
+        c->slab_bytes += size;
         uintptr_t first = ((uintptr_t)(sl + 1) + 63) & ~(uintptr_t)63;
-        carve_next = (char *)first;
-        carve_left = SLAB_RECORDS;
+        c->carve_next = (char *)first;
+        c->carve_left = (unsigned)(((uintptr_t)sl + size - first) / c->slot);
     }
-    if (n > carve_left)
-        n = carve_left;
+    if (n > c->carve_left)
+        n = c->carve_left;
     weft_future *head = NULL;
     for (unsigned i = 0; i < n; i++) {
         /* From the top down, so that the chain hands records out in
          * address order. */
-        weft_future *f = (weft_future *)(carve_next + (size_t)(n - 1 - i) * SLOT_SIZE);
+        weft_future *f = (weft_future *)(c->carve_next + (size_t)(n - 1 - i) * c->slot);
         f->pooled = true;
+        f->cls = (uint8_t)cls;
         f->cache_next = head;
         POISON(f, POISON_SIZE);
         head = f;
     }
-    carve_next += (size_t)n * SLOT_SIZE;
-    carve_left -= n;
+    c->carve_next += (size_t)n * c->slot;
+    c->carve_left -= n;
     *got = n;
     return head;
 }
 
-/* Fill the empty cache: a chain from the depot, or new records from a
- * slab. 1 if filled, 0 if the bound is reached, WEFT_ENOMEM if malloc
- * failed. */
-static int cache_refill(void)
+/* Fill the class's empty cache: a chain from the depot, or new records
+ * from a slab. 1 if filled, 0 if the bound is reached, WEFT_ENOMEM if
+ * memory ran out. */
+static int cache_refill(int cls)
 {
+    rclass *c = &classes[cls];
     unsigned n = 0;
-    weft__lock_take(&depot_lock);
-    weft_future *head = depot;
+    weft__lock_take(&c->lock);
+    weft_future *head = c->depot;
     if (head) {
         /* The length is kept in the head: counting would walk the chain,
          * a cache miss per record when it was spilled long ago. */
-        depot = head->batch_next;
+        c->depot = head->batch_next;
         n = head->batch_len;
     } else {
-        head = carve_locked(CACHE_BATCH, &n);
+        head = carve_locked(c, cls, CACHE_BATCH, &n);
     }
-    weft_lock_release(&depot_lock);
+    weft_lock_release(&c->lock);
     if (!head)
         return n ? WEFT_ENOMEM : 0;
-    cache.head = head;
-    cache.n = n;
+    cache[cls].head = head;
+    cache[cls].n = n;
     return 1;
 }
 
-/* Hand the chain head..tail, of n records, to the depot. */
-static void depot_put(weft_future *head, weft_future *tail, unsigned n)
+/* Hand the chain head..tail, of n records of class cls, to its depot. */
+static void depot_put(int cls, weft_future *head, weft_future *tail, unsigned n)
 {
+    rclass *c = &classes[cls];
     tail->cache_next = NULL;
     head->batch_len = n;
-    weft__lock_take(&depot_lock);
-    head->batch_next = depot;
-    depot = head;
-    weft_lock_release(&depot_lock);
+    weft__lock_take(&c->lock);
+    head->batch_next = c->depot;
+    c->depot = head;
+    weft_lock_release(&c->lock);
 }
 
-static void cache_destroy(void *p)
+static void cache_destroy(void *unused)
 {
-    future_cache *c = p;
-    if (c->head) {
-        weft_future *tail = c->head;
-        unsigned n = 1;
-        for (; tail->cache_next; n++)
-            tail = tail->cache_next;
-        depot_put(c->head, tail, n);
+    for (int cls = 0; cls < NCLS; cls++) {
+        future_cache *c = &cache[cls];
+        if (c->head) {
+            weft_future *tail = c->head;
+            unsigned n = 1;
+            for (; tail->cache_next; n++)
+                tail = tail->cache_next;
+            depot_put(cls, c->head, tail, n);
+        }
+        c->head = NULL;
+        c->n = 0;
     }
-    c->head = NULL;
-    c->n = 0;
-    c->status = CACHE_DEAD;
+    cache_status = CACHE_DEAD;
 }
 
-/* The depot's lock is held across fork, so that a child never inherits it
- * locked by a thread that does not exist there. */
+/* The depots' locks are held across fork, so that a child never inherits
+ * one locked by a thread that does not exist there. */
 static void depot_fork_prepare(void)
 {
-    weft__lock_take(&depot_lock);
+    for (int cls = 0; cls < NCLS; cls++)
+        weft__lock_take(&classes[cls].lock);
 }
 
 static void depot_fork_parent(void)
 {
-    weft_lock_release(&depot_lock);
+    for (int cls = NCLS - 1; cls >= 0; cls--)
+        weft_lock_release(&classes[cls].lock);
 }
 
 static void depot_fork_child(void)
 {
-    depot_lock = (weft_lock)WEFT_LOCK_INIT;
+    for (int cls = 0; cls < NCLS; cls++)
+        classes[cls].lock = (weft_lock)WEFT_LOCK_INIT;
 }
 
 static void cache_key_init(void)
@@ -284,43 +348,46 @@ static void cache_key_init(void)
     pthread_atfork(depot_fork_prepare, depot_fork_parent, depot_fork_child);
 }
 
-/* Whether the calling thread's cache may hold records: only once the key
- * whose destructor empties it at thread exit is set. */
+/* Whether the calling thread's caches may hold records: only once the key
+ * whose destructor empties them at thread exit is set. */
 static bool cache_live(void)
 {
-    if (cache.status == CACHE_NEW) {
+    if (cache_status == CACHE_NEW) {
         pthread_once(&cache_once, cache_key_init);
         /* The key's value only has to be non-NULL for the destructor to
-         * run; the cache's own address is the natural choice. */
-        bool ok = cache_key_ok && pthread_setspecific(cache_key, &cache) == 0;
-        cache.status = ok ? CACHE_LIVE : CACHE_DEAD;
+         * run; the caches' own address is the natural choice. */
+        bool ok = cache_key_ok && pthread_setspecific(cache_key, cache) == 0;
+        cache_status = ok ? CACHE_LIVE : CACHE_DEAD;
     }
-    return cache.status == CACHE_LIVE;
+    return cache_status == CACHE_LIVE;
 }
 
-static weft_future *future_alloc(void)
+static weft_future *future_alloc(int cls)
 {
-    weft_future *f = cache.head;
+    future_cache *c = &cache[cls];
+    weft_future *f = c->head;
     int rc = 0;
-    if (!f && cache_live() && (rc = cache_refill()) > 0)
-        f = cache.head;
+    if (!f && cache_live() && (rc = cache_refill(cls)) > 0)
+        f = c->head;
     if (!f) {
         if (rc < 0)
             return NULL;
         /* Past the bound, or a thread whose cache is gone: one record on
          * its own, freed when released. */
-        f = malloc(SLOT_SIZE);
-        if (f)
+        f = malloc(classes[cls].slot);
+        if (f) {
             f->pooled = false;
+            f->cls = (uint8_t)cls;
+        }
         return f;
     }
     UNPOISON(f, POISON_SIZE);
-    cache.head = f->cache_next;
-    cache.n--;
+    c->head = f->cache_next;
+    c->n--;
     /* The next one's line, while the caller fills this one: in a burst the
      * chain is long out of the cache, and each record holds the next link. */
-    if (cache.head)
-        __builtin_prefetch(cache.head, 1, 3);
+    if (c->head)
+        __builtin_prefetch(c->head, 1, 3);
     return f;
 }
 
@@ -330,52 +397,68 @@ static void future_release(weft_future *f)
         free(f);
         return;
     }
+    int cls = f->cls;
     POISON(f, POISON_SIZE);
-    if (cache.status != CACHE_LIVE && !cache_live()) {
-        depot_put(f, f, 1);
+    if (cache_status != CACHE_LIVE && !cache_live()) {
+        depot_put(cls, f, f, 1);
         return;
     }
-    if (cache.n >= CACHE_MAX) {
+    future_cache *c = &cache[cls];
+    if (c->n >= CACHE_MAX) {
         /* Spill the CACHE_BATCH records at the top of the cache (their
          * links are readable while poisoned); the one freed now stays. */
-        weft_future *head = cache.head, *tail = head;
+        weft_future *head = c->head, *tail = head;
         for (unsigned i = 1; i < CACHE_BATCH; i++)
             tail = tail->cache_next;
-        cache.head = tail->cache_next;
-        cache.n -= CACHE_BATCH;
-        depot_put(head, tail, CACHE_BATCH);
+        c->head = tail->cache_next;
+        c->n -= CACHE_BATCH;
+        depot_put(cls, head, tail, CACHE_BATCH);
     }
-    f->cache_next = cache.head;
-    cache.head = f;
-    cache.n++;
+    f->cache_next = c->head;
+    c->head = f;
+    c->n++;
 }
 
 /* ------------------------------------------------- life and reference */
 
-static int future_make(weft_future **out, uint32_t refs)
+static int future_make(weft_future **out, uint32_t refs, int cls)
 {
     if (!out)
         return WEFT_EINVAL;
-    weft_future *f = future_alloc();
+    weft_future *f = future_alloc(cls);
     if (!f)
         return WEFT_ENOMEM;
     /* Plain stores: nobody else sees f until the caller publishes it. */
     *f = (weft_future){.state = WEFT_FUTURE_PENDING,
                        .refs = refs,
                        .lock = WEFT_LOCK_INIT,
-                       .pooled = f->pooled};
+                       .pooled = f->pooled,
+                       .cls = f->cls};
     *out = f;
     return 0;
 }
 
 int weft_future_new(weft_future **out)
 {
-    return future_make(out, 1);
+    return future_make(out, 1, CLS_PLAIN);
 }
 
 int weft__future_new2(weft_future **out)
 {
-    return future_make(out, 2);
+    return future_make(out, 2, CLS_PLAIN);
+}
+
+int weft__future_new_owned(weft_future **out, uint32_t refs, const weft__future_owner *owner,
+                           void **room)
+{
+    if (!room || !owner || refs < 1 || refs > 2)
+        return WEFT_EINVAL;
+    int rc = future_make(out, refs, CLS_OWNED);
+    if (rc)
+        return rc;
+    (*out)->owner = owner;
+    (*out)->owner_ctx = *room = (char *)*out + LINE_UP(sizeof(weft_future));
+    return 0;
 }
 
 weft_future *weft_future_ref(weft_future *f)
@@ -406,8 +489,12 @@ static void future_destroy(weft_future *f)
 void weft_future_unref(weft_future *f)
 {
     /* acq_rel: every owner's writes (release) happen before the freeing
-     * owner's reads and the record's reuse (acquire). */
-    if (f && __atomic_fetch_sub(&f->refs, 1, __ATOMIC_ACQ_REL) == 1)
+     * owner's reads and the record's reuse (acquire). The last reference
+     * needs no read-modify-write: nobody else holds one, so nobody can take
+     * one (taking needs one held), and the acquire load orders the other
+     * owners' releases before the freeing as the exchange would. */
+    if (f && (__atomic_load_n(&f->refs, __ATOMIC_ACQUIRE) == 1 ||
+              __atomic_fetch_sub(&f->refs, 1, __ATOMIC_ACQ_REL) == 1))
         future_destroy(f);
 }
 

@@ -79,6 +79,8 @@ typedef struct task {
     char auto_name[26];      /* "Task-" and up to 20 digits */
 } task;
 
+_Static_assert(sizeof(task) <= WEFT__FUTURE_ROOM, "a task lives in its future's room");
+
 #define TASK_OF(p, field) ((task *)((char *)(p) - offsetof(task, field)))
 
 static _Thread_local task *running WEFT__TLS_IE;
@@ -499,7 +501,6 @@ static void owner_destroy(weft_future *f, void *ctx)
      * that never failed is in no registry and needs no lock. */
     if (!t->errored) {
         free(t->name);
-        free(t);
         return;
     }
     pthread_mutex_lock(&failed_lock);
@@ -529,7 +530,6 @@ static void owner_destroy(weft_future *f, void *ctx)
     }
     pthread_mutex_unlock(&failed_lock);
     free(t->name);
-    free(t);
 }
 
 static const weft__future_owner task_owner = {.cancel = owner_cancel, .destroy = owner_destroy};
@@ -556,34 +556,34 @@ int weft_create_task_opts(weft_loop *loop, weft_task_fn fn, void *arg, const wef
      * tasks while the loop is not running. */
     if (weft_loop_is_running(loop) && !weft__loop_on_its_thread(loop))
         return WEFT_ESTATE;
-    task *t = malloc(sizeof *t);
-    if (!t)
+    char *name = NULL;
+    if (opts && opts->name && !(name = strdup(opts->name)))
         return WEFT_ENOMEM;
+    /* The task lives beside its future, in one record that goes when the
+     * last reference to the future does; the loop holds one until the task
+     * ends. */
+    weft_future *f;
+    void *room;
+    if (weft__future_new_owned(&f, out ? 2 : 1, &task_owner, &room)) {
+        free(name);
+        return WEFT_ENOMEM;
+    }
+    task *t = room;
     *t = (task){
         .item = {.run = task_step, .describe = task_describe},
         .timer = WEFT__TIMER_INIT(deadline_fired),
         .loop = loop,
+        .future = f,
         .fn = fn,
         .arg = arg,
+        .name = name,
         .stack_size = stack,
     };
-    if (opts && opts->name && !(t->name = strdup(opts->name))) {
-        free(t);
-        return WEFT_ENOMEM;
-    }
-    weft_future *f;
-    if (weft__future_new2(&f)) {
-        free(t->name);
-        free(t);
-        return WEFT_ENOMEM;
-    }
     weft__loop_tasks *l = weft__loop_task_list(loop);
     /* asyncio's automatic name, without snprintf (a tenth of a task's
      * creation otherwise). */
     memcpy(t->auto_name, "Task-", 5);
     t->auto_name[5 + weft__fmt_dec(t->auto_name + 5, ++l->next_id)] = '\0';
-    t->future = f;
-    weft__future_set_owner(f, &task_owner, t);
     t->next = l->head;
     if (t->next)
         t->next->prev = t;
@@ -592,8 +592,6 @@ int weft_create_task_opts(weft_loop *loop, weft_task_fn fn, void *arg, const wef
     schedule(t);
     if (out)
         *out = f;
-    else
-        weft_future_unref(f);
     return 0;
 }
 

@@ -3,6 +3,8 @@
  * fail_pending, new2) and the races between completion and its readers. */
 #include <pthread.h>
 #include <sched.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -875,6 +877,113 @@ START_TEST(cache_cross_thread)
 }
 END_TEST
 
+/* An owner whose record lives in the future's room. */
+typedef struct room_rec {
+    uint64_t tag;
+    int *destroyed;
+    char fill[WEFT__FUTURE_ROOM - sizeof(uint64_t) - sizeof(int *)];
+} room_rec;
+
+static const weft__future_owner room_owner;
+
+static void room_destroy(weft_future *f, void *ctx)
+{
+    room_rec *r = ctx;
+    ck_assert_ptr_eq(weft__future_owner_ctx(f, &room_owner), r);
+    (*r->destroyed)++;
+}
+
+static const weft__future_owner room_owner = {.destroy = room_destroy};
+
+START_TEST(owned_errors)
+{
+    weft_future *f;
+    void *room;
+    WT_ERR(weft__future_new_owned(NULL, 1, &room_owner, &room), WEFT_EINVAL);
+    WT_ERR(weft__future_new_owned(&f, 1, NULL, &room), WEFT_EINVAL);
+    WT_ERR(weft__future_new_owned(&f, 1, &room_owner, NULL), WEFT_EINVAL);
+    WT_ERR(weft__future_new_owned(&f, 0, &room_owner, &room), WEFT_EINVAL);
+    WT_ERR(weft__future_new_owned(&f, 3, &room_owner, &room), WEFT_EINVAL);
+}
+END_TEST
+
+START_TEST(owned_room)
+{
+    /* The room is the owner's context, on its own line beside the record,
+     * all WEFT__FUTURE_ROOM bytes of it usable; the owner's destroy runs
+     * once, when the last reference goes; and owned records are recycled
+     * among themselves, never handed out as plain futures. */
+    int destroyed = 0;
+    weft_future *f, *g;
+    void *room;
+    WT_OK(weft__future_new_owned(&f, 2, &room_owner, &room));
+    ck_assert_ptr_eq(weft__future_owner_ctx(f, &room_owner), room);
+    ck_assert_uint_eq((uintptr_t)room % 64, 0);
+    ck_assert((char *)room > (char *)f);
+    room_rec *r = room;
+    memset(r, 0xA5, sizeof *r);
+    r->tag = 42;
+    r->destroyed = &destroyed;
+    WT_OK(weft_future_set_result(f, r));
+    void *res;
+    WT_OK(weft_future_result(f, 0, &res));
+    ck_assert_ptr_eq(res, r);
+    weft_future_unref(f);
+    ck_assert_int_eq(destroyed, 0);
+    ck_assert_uint_eq(r->tag, 42);
+    weft_future_unref(f);
+    ck_assert_int_eq(destroyed, 1);
+
+    WT_OK(weft__future_new2(&g));
+    ck_assert_ptr_ne(g, f);
+    WT_OK(weft__future_new_owned(&f, 1, &room_owner, &room));
+    ck_assert_ptr_eq(weft__future_owner_ctx(g, &room_owner), NULL);
+    ((room_rec *)room)->destroyed = &destroyed;
+    weft_future_unref(f);
+    ck_assert_int_eq(destroyed, 2);
+    weft_future_unref(g);
+    weft_future_unref(g);
+}
+END_TEST
+
+START_TEST(burst_past_small_slabs)
+{
+    /* More records than the small slabs hold (a few MiB): the allocator
+     * moves on to its 2 MiB slabs. Every record stays distinct and whole
+     * while all are live, and all come back. Twice, so the second burst
+     * runs on recycled records. */
+    enum { N = 60000 };
+    int destroyed = 0;
+    weft_future **fs = malloc(N * sizeof *fs);
+    weft_future **os = malloc(N * sizeof *os);
+    ck_assert(fs && os);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N; i++) {
+            void *room;
+            WT_OK(weft__future_new2(&fs[i]));
+            WT_OK(weft__future_new_owned(&os[i], 1, &room_owner, &room));
+            room_rec *r = room;
+            r->tag = (uint64_t)i;
+            r->destroyed = &destroyed;
+            WT_OK(weft_future_set_result(fs[i], (void *)(uintptr_t)i));
+        }
+        for (int i = 0; i < N; i++) {
+            void *res;
+            WT_OK(weft_future_result(fs[i], 0, &res));
+            ck_assert_uint_eq((uintptr_t)res, (uintptr_t)i);
+            room_rec *r = weft__future_owner_ctx(os[i], &room_owner);
+            ck_assert_uint_eq(r->tag, (uint64_t)i);
+            weft_future_unref(fs[i]);
+            weft_future_unref(fs[i]);
+            weft_future_unref(os[i]);
+        }
+        ck_assert_int_eq(destroyed, N * (round + 1));
+    }
+    free(fs);
+    free(os);
+}
+END_TEST
+
 WT_MAIN("future", 30, future_states, future_set_on_pending, future_errors,
         future_error_and_message, future_result_timeout, future_result_wakes_waiters,
         future_error_wakes_waiter, future_cancel, task_run_result, task_run_error_message,
@@ -882,4 +991,5 @@ WT_MAIN("future", 30, future_states, future_set_on_pending, future_errors,
         callbacks_order_and_thread, callbacks_failure_reported, report_default_handler,
         callback_unrefs_future, callback_reenters, callbacks_dropped_if_never_done,
         race_callback_vs_completion, race_enders, refcount_stress, new2_reuse,
-        cache_freed_at_thread_exit, cache_cross_thread)
+        cache_freed_at_thread_exit, cache_cross_thread, owned_errors, owned_room,
+        burst_past_small_slabs)

@@ -98,9 +98,14 @@ extern const char weft__coro_impl[];
 /* The stack pool keeps at least this many free stacks of each size ready
  * for reuse; slabs whose stacks are all free (idle) beyond it give their
  * memory back to the kernel once they have been idle WEFT__STACK_DECAY_NS
- * (a burst that follows a burst reuses them warm). */
+ * (a burst that follows a burst reuses them warm). Ten seconds, as
+ * allocators decay their dirty pages: the end of a burst of a million
+ * tasks can itself take seconds (on a virtual machine, its first run
+ * faults every stack in), and with one second the slabs of its first
+ * tasks went cold before its last ones finished, so the next burst
+ * paid a fault per stack again. */
 #define WEFT__STACK_CACHE_MAX 4096
-#define WEFT__STACK_DECAY_NS (1000 * 1000 * 1000)
+#define WEFT__STACK_DECAY_NS ((int64_t)10 * 1000 * 1000 * 1000)
 
 /* Limits under the sanitizers: a TSan fiber is a whole TSan thread state
  * (about half a millisecond to create and destroy, and TSan holds at most

@@ -83,6 +83,17 @@ typedef struct weft__future_owner {
 } weft__future_owner;
 
 void weft__future_set_owner(weft_future *f, const weft__future_owner *owner, void *ctx);
+/* Room for an owner's record beside its future (a task's). */
+#define WEFT__FUTURE_ROOM 256
+/* A future with `refs` references (1 or 2) and WEFT__FUTURE_ROOM bytes of
+ * room beside it, on a 64-byte line, that live and die with it: one
+ * allocation for the future and its owner's record, from the same
+ * per-thread caches and retained slabs as weft__future_new2's. Its owner is
+ * `owner` and its owner context that room (*room, uninitialised). The
+ * owner's destroy must not free the room. WEFT_EINVAL for a NULL out, room
+ * or owner or another count; WEFT_ENOMEM. */
+int weft__future_new_owned(weft_future **out, uint32_t refs, const weft__future_owner *owner,
+                           void **room);
 /* ctx if f's owner is `owner`, else NULL (also for a NULL f). */
 void *weft__future_owner_ctx(const weft_future *f, const weft__future_owner *owner);
 /* Wait for f to be done; inside a coroutine the wait is not ended by the
