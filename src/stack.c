@@ -177,6 +177,7 @@ enum { TC_OFF, TC_ON, TC_GONE };
 static _Thread_local unsigned char tc_state WEFT__TLS_IE;
 static pthread_key_t tc_key;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+static bool initialised; /* init_once has run (release/acquire) */
 
 static void tc_flush(void *unused);
 
@@ -206,17 +207,26 @@ static void init_once(void)
     if (pthread_key_create(&tc_key, tc_flush) != 0)
         abort(); /* only fails when the process is out of keys: cannot happen here */
     pthread_atfork(fork_prepare, fork_parent, fork_child);
+    __atomic_store_n(&initialised, true, __ATOMIC_RELEASE);
+}
+
+/* pthread_once is a call into libc each time; a coroutine's creation asked
+ * three times. Once the flag is seen (acquire), what init_once wrote is. */
+static inline void init(void)
+{
+    if (!__atomic_load_n(&initialised, __ATOMIC_ACQUIRE))
+        pthread_once(&once, init_once);
 }
 
 size_t weft__stack_page(void)
 {
-    pthread_once(&once, init_once);
+    init();
     return page;
 }
 
 size_t weft__stack_guard(void)
 {
-    pthread_once(&once, init_once);
+    init();
     return guard;
 }
 
@@ -610,7 +620,7 @@ static tcache *tc_for(size_t size, bool claim)
 
 void *weft__stack_alloc(size_t size)
 {
-    pthread_once(&once, init_once);
+    init();
     tcache *c = tc_for(size, false);
     hdr *h;
     if (c && c->n) {
