@@ -40,6 +40,7 @@
 #include "internal/clock.h"
 #include "internal/future.h"
 #include "internal/park.h"
+#include "internal/solo.h"
 #include "internal/sync.h"
 #include "internal/tls.h"
 #include "weft/sync.h"
@@ -465,7 +466,7 @@ weft_future *weft_future_ref(weft_future *f)
 {
     /* Relaxed: taking a reference needs one already held, which orders it. */
     if (f)
-        __atomic_fetch_add(&f->refs, 1, __ATOMIC_RELAXED);
+        WEFT__FETCH_ADD32(&f->refs, 1, __ATOMIC_RELAXED);
     return f;
 }
 
@@ -494,7 +495,7 @@ void weft_future_unref(weft_future *f)
      * one (taking needs one held), and the acquire load orders the other
      * owners' releases before the freeing as the exchange would. */
     if (f && (__atomic_load_n(&f->refs, __ATOMIC_ACQUIRE) == 1 ||
-              __atomic_fetch_sub(&f->refs, 1, __ATOMIC_ACQ_REL) == 1))
+              WEFT__FETCH_ADD32(&f->refs, (uint32_t)-1, __ATOMIC_ACQ_REL) == 1))
         future_destroy(f);
 }
 
@@ -612,16 +613,14 @@ static bool claim(weft_future *f, bool pending_only)
             return false;
         if (pending_only && (s & STATE_MASK) != WEFT_FUTURE_PENDING)
             return false;
-    } while (!__atomic_compare_exchange_n(&f->state, &s, s | COMPLETING, true, __ATOMIC_RELAXED,
-                                          __ATOMIC_RELAXED));
+    } while (!WEFT__CAS32(&f->state, &s, s | COMPLETING, __ATOMIC_RELAXED));
     return true;
 }
 
 static void publish(weft_future *f, uint32_t final)
 {
     uint32_t s = __atomic_load_n(&f->state, __ATOMIC_RELAXED);
-    while (!__atomic_compare_exchange_n(&f->state, &s, (s & (PARKED | HOOKED)) | final, true,
-                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+    while (!WEFT__CAS32(&f->state, &s, (s & (PARKED | HOOKED)) | final, __ATOMIC_RELEASE))
         ;
     notify(f, s);
 }
@@ -680,8 +679,8 @@ int weft_future_set_running_or_notify_cancel(weft_future *f)
             return WEFT_ECANCELLED;
         if ((s & STATE_MASK) != WEFT_FUTURE_PENDING || (s & COMPLETING))
             return WEFT_ESTATE;
-    } while (!__atomic_compare_exchange_n(&f->state, &s, (s & ~STATE_MASK) | WEFT_FUTURE_RUNNING,
-                                          true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+    } while (!WEFT__CAS32(&f->state, &s, (s & ~STATE_MASK) | WEFT_FUTURE_RUNNING,
+                          __ATOMIC_RELAXED));
     return 0;
 }
 

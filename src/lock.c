@@ -9,6 +9,7 @@
  */
 #include "internal/clock.h"
 #include "internal/park.h"
+#include "internal/solo.h"
 #include "internal/sync.h"
 #include "platform/futex.h"
 
@@ -129,8 +130,7 @@ int weft_lock_acquire(weft_lock *lock)
     if (!lock)
         return WEFT_EINVAL;
     uint32_t s = 0;
-    if (__atomic_compare_exchange_n(&lock->word_, &s, LOCKED, false, __ATOMIC_ACQUIRE,
-                                    __ATOMIC_RELAXED))
+    if (WEFT__CAS32(&lock->word_, &s, LOCKED, __ATOMIC_ACQUIRE))
         return 0;
     return weft__lock_acquire_until(lock, WEFT__NO_DEADLINE, WEFT_WAIT_LOCK, lock);
 }
@@ -141,8 +141,7 @@ int weft_lock_try_acquire(weft_lock *lock)
         return WEFT_EINVAL;
     uint32_t s = __atomic_load_n(&lock->word_, __ATOMIC_RELAXED);
     while (!(s & LOCKED)) {
-        if (__atomic_compare_exchange_n(&lock->word_, &s, s | LOCKED, true, __ATOMIC_ACQUIRE,
-                                        __ATOMIC_RELAXED))
+        if (WEFT__CAS32(&lock->word_, &s, s | LOCKED, __ATOMIC_ACQUIRE))
             return 0;
     }
     return WEFT_EBUSY;
@@ -203,8 +202,7 @@ int weft_lock_release(weft_lock *lock)
     if (!lock)
         return WEFT_EINVAL;
     uint32_t s = LOCKED;
-    if (__atomic_compare_exchange_n(&lock->word_, &s, 0, false, __ATOMIC_RELEASE,
-                                    __ATOMIC_RELAXED))
+    if (WEFT__CAS32(&lock->word_, &s, 0, __ATOMIC_RELEASE))
         return 0;
     if (!(s & LOCKED))
         return WEFT_ENOTLOCKED;

@@ -8,6 +8,7 @@
 
 #include "internal/clock.h"
 #include "internal/park.h"
+#include "internal/solo.h"
 #include "platform/futex.h"
 
 _Thread_local weft__wait_slot *weft__my_wait_slot WEFT__TLS_IE;
@@ -48,7 +49,7 @@ static bucket *bucket_for(const void *key)
 static void bucket_lock(bucket *b)
 {
     uint32_t c = 0;
-    if (__atomic_compare_exchange_n(&b->lock, &c, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+    if (WEFT__CAS32(&b->lock, &c, 1, __ATOMIC_ACQUIRE))
         return;
     for (int i = 0; i < 64; i++) {
         weft__cpu_relax();
@@ -67,7 +68,7 @@ static void bucket_lock(bucket *b)
 
 static void bucket_unlock(bucket *b)
 {
-    if (__atomic_exchange_n(&b->lock, 0, __ATOMIC_RELEASE) == 2)
+    if (WEFT__XCHG32(&b->lock, 0, __ATOMIC_RELEASE) == 2)
         weft__futex_wake(&b->lock, 1);
 }
 

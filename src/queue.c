@@ -50,6 +50,7 @@
 
 #include "internal/clock.h"
 #include "internal/park.h"
+#include "internal/solo.h"
 #include "internal/sync.h"
 #include "platform/futex.h"
 #include "weft/queue.h"
@@ -337,7 +338,7 @@ static bool join_ready(const weft_queue *q)
 static bool wait_validate(void *ctx)
 {
     queue_wait *w = ctx;
-    __atomic_fetch_add(w->key, 1, __ATOMIC_SEQ_CST);
+    WEFT__FETCH_ADD32(w->key, 1, __ATOMIC_SEQ_CST);
     if (w->ready(w->q)) {
         count_out(w->key, 1);
         return false;

@@ -46,6 +46,7 @@
 #include "internal/future.h"
 #include "internal/loop.h"
 #include "internal/park.h"
+#include "internal/solo.h"
 #include "internal/tls.h"
 #include "weft/loop.h"
 #include "weft/sync.h"
@@ -169,8 +170,7 @@ static int wait_suspended(task *t, weft__waiter *w)
     t->wake_reason = 0;
     t->waiter = w;
     uint32_t v = W_WAITING;
-    if (__atomic_compare_exchange_n(&w->woken, &v, W_SUSPENDED, false, __ATOMIC_ACQ_REL,
-                                    __ATOMIC_ACQUIRE))
+    if (WEFT__CAS32(&w->woken, &v, W_SUSPENDED, __ATOMIC_ACQ_REL))
         suspend();
     t->waiter = NULL;
     weft__loop_timer_stop(t->loop, &t->timer);

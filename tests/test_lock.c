@@ -1,5 +1,6 @@
 /* weft_lock: the states, the error paths, and exclusion under contention. */
 #include <pthread.h>
+#include <sched.h>
 
 #include "wt.h"
 
@@ -18,6 +19,44 @@ START_TEST(lock_basic)
     WT_OK(weft_lock_acquire_timeout(&l, 0));
     WT_OK(weft_lock_release(&l));
     WT_OK(weft_lock_destroy(&l));
+}
+END_TEST
+
+/* While the process has one thread, a lock is taken and released without
+ * the bus lock (internal/solo.h). Held that way when a second thread is
+ * made, it must still exclude that thread, and its release must wake it. */
+static weft_lock solo_lock = WEFT_LOCK_INIT;
+static weft_event solo_started;
+static int solo_shared;
+
+static void *solo_contender(void *arg)
+{
+    WT_OK(weft_event_set(&solo_started));
+    WT_OK(weft_lock_acquire(&solo_lock)); /* parks: the main thread holds it */
+    solo_shared++;
+    WT_OK(weft_lock_release(&solo_lock));
+    return NULL;
+}
+
+START_TEST(lock_held_when_second_thread_starts)
+{
+    /* Each test runs in a forked child of its own: one thread here, unless
+     * the C library cannot tell, in which case the atomic path is tested. */
+    WT_OK(weft_event_init(&solo_started));
+    WT_OK(weft_lock_acquire(&solo_lock));
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, solo_contender, NULL), 0);
+    WT_OK(weft_event_wait(&solo_started, WEFT_FOREVER));
+    /* The contender is in acquire: it spins, then parks. Either way it
+     * cannot get in before the release below. */
+    for (int i = 0; i < 1000; i++)
+        sched_yield();
+    ck_assert_int_eq(solo_shared, 0);
+    solo_shared = 10;
+    WT_OK(weft_lock_release(&solo_lock));
+    pthread_join(t, NULL);
+    ck_assert_int_eq(solo_shared, 11);
+    ck_assert(!weft_lock_locked(&solo_lock));
 }
 END_TEST
 
@@ -190,5 +229,5 @@ START_TEST(lock_no_starvation)
 }
 END_TEST
 
-WT_MAIN("lock", 30, lock_basic, lock_errors, lock_timeout_expires, lock_release_by_other_thread,
+WT_MAIN("lock", 30, lock_basic, lock_held_when_second_thread_starts, lock_errors, lock_timeout_expires, lock_release_by_other_thread,
         lock_counter_seed, lock_stress_exclusion, lock_no_starvation)
