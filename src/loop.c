@@ -1128,15 +1128,20 @@ weft__loop_item *weft__loop_take_next(weft_loop *L, bool (*accept)(weft__loop_it
     }
     /* The batch is over. The next iteration would poll the fds, fire the
      * due timers, take what other threads handed over, and run what is
-     * ready: with one item ready and nothing handed over, just that item,
-     * unless an fd or a timer has something, which is looked at again
-     * after SKIP_MAX such items at most. */
+     * ready as its batch. With nothing handed over and no fd or timer to
+     * look at, that is just the ready items: they become the batch here.
+     * With fds or timers, only a sole ready item is taken, and they are
+     * looked at again after SKIP_MAX such items at most. */
     it = L->ready_head;
-    if (!it || it != L->ready_tail || mpsc_maybe_nonempty(L) ||
-        __atomic_load_n(&L->shared.stop, __ATOMIC_ACQUIRE) ||
-        ((L->nwatch || L->heap_n) && L->skipped >= SKIP_MAX) || !accept(it, ctx))
+    if (!it || mpsc_maybe_nonempty(L) || __atomic_load_n(&L->shared.stop, __ATOMIC_ACQUIRE))
+        return NULL;
+    if ((L->nwatch || L->heap_n) && (it != L->ready_tail || L->skipped >= SKIP_MAX))
+        return NULL;
+    if (!accept(it, ctx))
         return NULL;
     L->skipped++;
+    L->upcoming = it->next;
+    it->next = NULL;
     L->ready_head = L->ready_tail = NULL;
     return it;
 }

@@ -110,6 +110,49 @@ START_TEST(tasks_interleave_at_yields)
 }
 END_TEST
 
+static void note_99(void *arg)
+{
+    note(99);
+}
+
+static int yielder4(void *arg, void **result)
+{
+    int id = (int)(intptr_t)arg;
+    for (int i = 0; i < 4; i++) {
+        note(id * 10 + i);
+        if (id == 1 && i == 1)
+            WT_OK(weft_loop_call_soon(NULL, note_99, NULL, NULL));
+        WT_OK(weft_sleep(0));
+    }
+    return 0;
+}
+
+static int three_yielders(void *arg, void **result)
+{
+    weft_future *t[3];
+    for (int i = 0; i < 3; i++)
+        WT_OK(weft_create_task(NULL, yielder4, (void *)(intptr_t)(i + 1), NULL, &t[i]));
+    for (int i = 0; i < 3; i++) {
+        WT_OK(weft_await(t[i], NULL));
+        weft_future_unref(t[i]);
+    }
+    return 0;
+}
+
+START_TEST(yields_keep_fifo_order)
+{
+    /* Tasks that yield go from one to the next without the loop while only
+     * tasks are ready (a batch's last hands over to the next batch's
+     * first), and a callback queued among them still runs in its place. */
+    norder = 0;
+    WT_OK(weft_run(three_yielders, NULL, NULL));
+    int want[] = {10, 20, 30, 11, 21, 31, 99, 12, 22, 32, 13, 23, 33};
+    ck_assert_int_eq(norder, 13);
+    for (int i = 0; i < 13; i++)
+        ck_assert_int_eq(order[i], want[i]);
+}
+END_TEST
+
 static int sleeper_measured(void *arg, void **result)
 {
     double t0 = weft_monotonic();
@@ -1353,7 +1396,7 @@ START_TEST(bad_input)
 }
 END_TEST
 
-WT_MAIN("task", 60, run_returns_main_result, tasks_interleave_at_yields,
+WT_MAIN("task", 60, run_returns_main_result, tasks_interleave_at_yields, yields_keep_fifo_order,
         sleep_suspends_only_the_task, gather_keeps_order, gather_errors,
         gather_cancel_cancels_children, cancel_reaches_sleep, cancelled_before_start_never_runs,
         cancel_can_be_refused, cancel_from_another_thread, await_cancels_the_awaited_task,

@@ -52,10 +52,11 @@ weft__loop_item *weft__loop_upcoming(const weft_loop *loop);
 /* While an item runs: the item the loop would run next with nothing in
  * between, if accept(item, ctx) agrees, taken off its queue (the caller
  * runs it now, in place of the loop): the batch's next item, or, after the
- * batch's last, the only ready item when no other thread handed anything
- * over and no stop is asked (fds and timers are not looked at in between,
- * for a bounded number of such items in a row). NULL: let the loop go on.
- * Never in debug mode. Loop thread only. */
+ * batch's last, when no other thread handed anything over and no stop is
+ * asked, the first ready item, the others becoming the batch (with fds or
+ * timers to look at: only a sole ready item, and for a bounded number of
+ * such items in a row). NULL: let the loop go on. Never in debug mode.
+ * Loop thread only. */
 weft__loop_item *weft__loop_take_next(weft_loop *loop,
                                       bool (*accept)(weft__loop_item *it, void *ctx), void *ctx);
 
