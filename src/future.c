@@ -148,6 +148,8 @@ static uint32_t load_state(const weft_future *f)
  * still reported.
  */
 #define LINE_UP(n) (((n) + 63) & ~(size_t)63)
+/* A plain record's bytes; an owned record's room starts there. */
+#define RECORD_SIZE LINE_UP(sizeof(weft_future))
 #define SLAB_RECORDS 512u
 #define HUGE_SIZE ((size_t)2 << 20)
 #define HUGE_AFTER ((size_t)4 << 20)
@@ -195,10 +197,10 @@ typedef struct rclass {
 } rclass;
 
 static rclass classes[NCLS] = {
-    [CLS_PLAIN] = {.slot = LINE_UP(sizeof(weft_future)),
+    [CLS_PLAIN] = {.slot = RECORD_SIZE,
                    .retain = WEFT_FUTURE_RETAIN,
                    .lock = WEFT_LOCK_INIT},
-    [CLS_OWNED] = {.slot = LINE_UP(sizeof(weft_future)) + WEFT__FUTURE_ROOM,
+    [CLS_OWNED] = {.slot = RECORD_SIZE + WEFT__FUTURE_ROOM,
                    .retain = WEFT_FUTURE_OWNED_RETAIN,
                    .lock = WEFT_LOCK_INIT},
 };
@@ -458,7 +460,7 @@ int weft__future_new_owned(weft_future **out, uint32_t refs, const weft__future_
     if (rc)
         return rc;
     (*out)->owner = owner;
-    (*out)->owner_ctx = *room = (char *)*out + LINE_UP(sizeof(weft_future));
+    (*out)->owner_ctx = *room = (char *)*out + RECORD_SIZE;
     return 0;
 }
 

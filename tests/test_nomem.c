@@ -219,5 +219,36 @@ START_TEST(thread_and_local)
 }
 END_TEST
 
+static int returns_7(void *arg, void **result)
+{
+    *result = (void *)7;
+    return 0;
+}
+
+START_TEST(task_create)
+{
+    /* A task lives in an owned future record; this process has made none
+     * yet, so the task's is the first and needs a new slab (or, under
+     * ASan, a record of its own): that allocation fails, and no task is
+     * made, its name copy freed (LeakSanitizer checks). */
+    weft_loop *loop;
+    WT_OK(weft_loop_new(&loop, NULL));
+    weft_future *f = NULL;
+    fail_in = 0;
+    WT_ERR(weft_create_task(loop, returns_7, NULL, "named", &f), WEFT_ENOMEM);
+    fail_in = -1;
+    ck_assert_ptr_null(f);
+    size_t n;
+    WT_OK(weft_all_tasks(loop, NULL, 0, &n));
+    ck_assert_uint_eq(n, 0);
+    WT_OK(weft_create_task(loop, returns_7, NULL, "named", &f));
+    void *res;
+    WT_OK(weft_loop_run_until_complete(loop, f, &res));
+    ck_assert_ptr_eq(res, (void *)7);
+    weft_future_unref(f);
+    WT_OK(weft_loop_free(loop));
+}
+END_TEST
+
 WT_MAIN("nomem", 30, queue_growth, queue_create, future_second_callback,
-        wait_many_and_as_completed, executor_submit_and_map, thread_and_local)
+        wait_many_and_as_completed, executor_submit_and_map, thread_and_local, task_create)
