@@ -851,6 +851,12 @@ struct fork_from {
 static void *fork_from_thread(void *arg)
 {
     struct fork_from *f = arg;
+    /* Fork only once the other threads wait: the blocked one on the lock,
+     * the main one in its join of this one. A thread still running at the
+     * fork may hold a lock of ASan's allocator, which that runtime does not
+     * take across fork, and the child's first malloc then hangs on it. */
+    wt_wait_for_state(f->blocked, WEFT_THREAD_WAITING, WEFT_WAIT_LOCK, f->held);
+    wt_wait_for_state(weft_main_thread(), WEFT_THREAD_WAITING, WEFT_WAIT_JOIN, NULL);
     return (void *)(intptr_t)fork_and_check(f->blocked, f->held);
 }
 
