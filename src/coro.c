@@ -152,6 +152,9 @@ static inline void switch_across(weft__coro *co, weft__coro *to)
  * pointer in *save, then load the context saved at `to`, whose own call
  * of weft__ctx_switch then returns `ret`. */
 bool weft__ctx_switch(void **save, void *to, bool ret);
+/* The same, ending in a return the CPU predicts when both sides switch
+ * from the same place (see switch.S): for transfers. */
+bool weft__ctx_switch_ret(void **save, void *to, bool ret);
 /* switch.S: the first frame of every coroutine. */
 void weft__ctx_start(void);
 
@@ -216,7 +219,7 @@ static inline void switch_out(weft__coro *co, bool more)
 static inline void switch_across(weft__coro *co, weft__coro *to)
 {
     to->back = co->back;
-    weft__ctx_switch(&co->sp, to->sp, false);
+    weft__ctx_switch_ret(&co->sp, to->sp, false);
 }
 
 #endif

@@ -88,6 +88,14 @@ weft__ctx_switch:
     .cfi_endproc
     .size   weft__ctx_switch, .-weft__ctx_switch
 
+/* The transfer between two coroutines (see the x86-64 switch): the switch
+ * above already returns with `ret`, which the return-stack predictor gets
+ * right when both sides call it from the same place. */
+    .globl  weft__ctx_switch_ret
+    .hidden weft__ctx_switch_ret
+    .type   weft__ctx_switch_ret, %function
+    .set    weft__ctx_switch_ret, weft__ctx_switch
+
 /* The first frame of every coroutine: call entry(co) with x20 = entry and
  * x19 = co, as the switch loaded them. The entry function never returns.
  * The return address is marked undefined so that debuggers and unwinders

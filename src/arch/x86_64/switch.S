@@ -18,13 +18,16 @@
  */
     .text
 
-/* bool weft__ctx_switch(void **save, void *to, bool ret): the other
- * context's call of weft__ctx_switch returns `ret`. */
-    .globl  weft__ctx_switch
-    .hidden weft__ctx_switch
-    .type   weft__ctx_switch, @function
+/* Both switches: save this context's registers on its stack and its stack
+ * pointer in *save (rdi), load the context saved at `to` (rsi), and return
+ * `ret` (dl) from that context's call of a switch. They differ in how they
+ * go there (see the comment at the end). */
+    .macro  switch_fn name, tail
+    .globl  \name
+    .hidden \name
+    .type   \name, @function
     .p2align 4
-weft__ctx_switch:
+\name:
     .cfi_startproc
     pushq   %rbp
     .cfi_adjust_cfa_offset 8
@@ -74,17 +77,39 @@ weft__ctx_switch:
     popq    %rbp
     .cfi_adjust_cfa_offset -8
     .cfi_restore %rbp
-    /* Not `ret`: the return address is the other context's, never the one
-     * this call pushed on the CPU's return-stack predictor, so a `ret`
-     * would be mispredicted at every switch. An indirect jump is predicted
-     * from the branch history, which a ping-pong repeats. */
     movl    %edx, %eax
+    .ifc \tail, jmp
     popq    %rcx
     .cfi_adjust_cfa_offset -8
     .cfi_register %rip, %rcx
     jmpq    *%rcx
+    .else
+    ret
+    .endif
     .cfi_endproc
-    .size   weft__ctx_switch, .-weft__ctx_switch
+    .size   \name, .-\name
+    .endm
+
+/*
+ * The CPU predicts a `ret` from its return-stack buffer: the address pushed
+ * by the matching call, here the departing context's call of the switch.
+ *
+ * weft__ctx_switch ends in an indirect jump instead, predicted from the
+ * branch history. It is for switches between two different call sites, a
+ * resume and a yield: a `ret` would be mispredicted every time, and resume
+ * and yield end in tail calls of it so that a resume-yield loop makes no
+ * return at all. The price: the call's entry is never popped, so the
+ * returns that follow the landing are predicted one level off.
+ *
+ * weft__ctx_switch_ret ends in `ret`. It is for a transfer between two
+ * coroutines that suspend through the same code (tasks waking each other
+ * through a queue or an event): both sides call it from the same place, so
+ * the `ret` is predicted, and so is every return up the landing side's
+ * chain, which is the departing side's chain up to where their code
+ * differs. With the jump, each of those returns was mispredicted.
+ */
+    switch_fn weft__ctx_switch, jmp
+    switch_fn weft__ctx_switch_ret, ret
 
 /* The first frame of every coroutine: call entry(co) with r13 = entry and
  * r12 = co, as the switch popped them. The entry function never returns
