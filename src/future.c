@@ -165,8 +165,8 @@ static uint32_t load_state(const weft_future *f)
 #define WEFT_FUTURE_RETAIN ((size_t)128 << 20)
 #endif
 #endif
-/* Owned records are three times a plain one's size: a million tasks'
- * records (384 MiB), and some. */
+/* An owned record is three times a plain one's size; four times the plain
+ * bound holds a million tasks' records (384 MiB), and some. */
 #ifndef WEFT_FUTURE_OWNED_RETAIN
 #define WEFT_FUTURE_OWNED_RETAIN (WEFT_FUTURE_RETAIN * 4)
 #endif

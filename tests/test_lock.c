@@ -225,5 +225,6 @@ START_TEST(lock_no_starvation)
 }
 END_TEST
 
-WT_MAIN("lock", 30, lock_basic, lock_held_when_second_thread_starts, lock_errors, lock_timeout_expires, lock_release_by_other_thread,
-        lock_counter_seed, lock_stress_exclusion, lock_no_starvation)
+WT_MAIN("lock", 30, lock_basic, lock_held_when_second_thread_starts, lock_errors,
+        lock_timeout_expires, lock_release_by_other_thread, lock_counter_seed,
+        lock_stress_exclusion, lock_no_starvation)

@@ -17,40 +17,36 @@ void *__real_calloc(size_t n, size_t size);
 void *__real_realloc(void *p, size_t n);
 
 /* Allocations to let through before one fails; -1: none fails. Single
- * threaded while armed. */
-static int fail_in = -1;
+ * threaded while armed. mmap counts on its own (mmap_fail_in). */
+static int fail_in = -1, mmap_fail_in = -1;
 
-static bool should_fail(void)
+static bool should_fail(int *in)
 {
-    if (fail_in < 0)
+    if (*in < 0)
         return false;
-    return fail_in-- == 0; /* after failing once it is -1 again: disarmed */
+    return (*in)-- == 0; /* after failing once it is -1 again: disarmed */
 }
 
 void *__wrap_malloc(size_t n)
 {
-    return should_fail() ? NULL : __real_malloc(n);
+    return should_fail(&fail_in) ? NULL : __real_malloc(n);
 }
 
 void *__wrap_calloc(size_t n, size_t size)
 {
-    return should_fail() ? NULL : __real_calloc(n, size);
+    return should_fail(&fail_in) ? NULL : __real_calloc(n, size);
 }
 
 void *__wrap_realloc(void *p, size_t n)
 {
-    return should_fail() ? NULL : __real_realloc(p, n);
+    return should_fail(&fail_in) ? NULL : __real_realloc(p, n);
 }
 
-/* mmap fails on its own count, armed the same way. */
 void *__real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
-static int mmap_fail_in = -1;
 
 void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-    if (mmap_fail_in >= 0 && mmap_fail_in-- == 0)
-        return MAP_FAILED;
-    return __real_mmap(addr, len, prot, flags, fd, off);
+    return should_fail(&mmap_fail_in) ? MAP_FAILED : __real_mmap(addr, len, prot, flags, fd, off);
 }
 
 static int by_value(const void *a, const void *b, void *ctx)
