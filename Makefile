@@ -4,6 +4,8 @@
 #   make run      run the main job (the weft program)
 #   make test     build and run the test suite plain, under ASan+UBSan, under TSan
 #   make bench    run the benchmarks and their peers; writes bench/results/latest.md
+#   make fuzz     run each libFuzzer harness for FUZZ_TIME seconds (clang)
+#   make fuzz-merge  add the inputs `make fuzz` found that widen coverage to fuzz/corpus
 #   make install  install (PREFIX=/usr/local by default)
 
 BUILD   ?= build
@@ -13,12 +15,13 @@ JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_GEN = cmake -S . -DCMAKE_INSTALL_PREFIX=$(PREFIX)
 # Test modes: plain -O2, ASan+UBSan, TSan. `make test MODES=plain` runs one.
 MODES   ?= plain asan tsan
+FUZZ_TIME ?= 60
 
-.PHONY: all build run test bench install clean deps-build deps-test deps-bench $(addprefix test-,plain asan tsan)
+.PHONY: all build run test bench fuzz fuzz-build fuzz-merge install clean deps-build deps-test deps-bench deps-fuzz $(addprefix test-,plain asan tsan)
 
 all: build
 
-deps-build deps-test deps-bench: deps-%:
+deps-build deps-test deps-bench deps-fuzz: deps-%:
 	@sh scripts/deps.sh $*
 
 build: deps-build
@@ -42,6 +45,20 @@ test-plain test-asan test-tsan: test-%:
 
 bench: deps-bench build
 	@$(BUILD)/release/bench/weft-bench --out bench/results/latest.md
+
+fuzz-build: deps-fuzz
+	@$(CMAKE_GEN) -B $(BUILD)/fuzz -DCMAKE_C_COMPILER=clang -DWEFT_FUZZ=ON -DWEFT_TESTS=OFF \
+		-DWEFT_BENCH=OFF -DWEFT_EXAMPLES=OFF >/dev/null
+	@cmake --build $(BUILD)/fuzz -j $(JOBS) --target fuzz_all
+
+fuzz: fuzz-build
+	@sh scripts/fuzz.sh $(BUILD)/fuzz $(FUZZ_TIME)
+
+fuzz-merge: fuzz-build
+	@for n in $$(cat $(BUILD)/fuzz/fuzz/names); do \
+		mkdir -p $(BUILD)/fuzz/corpus/$$n; \
+		$(BUILD)/fuzz/fuzz/fuzz_$$n -merge=1 fuzz/corpus/$$n $(BUILD)/fuzz/corpus/$$n 2>&1 | tail -1; \
+	done
 
 install: build
 	@cmake --install $(BUILD)/release

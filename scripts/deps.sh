@@ -1,6 +1,6 @@
 #!/bin/sh
 # Makes sure the Debian packages a make target needs are present.
-# Usage: scripts/deps.sh build|test|bench
+# Usage: scripts/deps.sh build|test|bench|fuzz
 # As root, missing packages are installed with apt-get; otherwise the exact
 # apt-get line is printed and the script fails.
 set -eu
@@ -24,6 +24,14 @@ test)
     want_pc check check
     # The tour's test checks its JSON and SVG with Python's json and xml.
     want_cmd python3 python3
+    ;;
+fuzz)
+    # libFuzzer comes with clang's runtime libraries.
+    want_cmd clang clang
+    if ! command -v clang >/dev/null 2>&1 ||
+        [ ! -e "$(clang -print-runtime-dir)/libclang_rt.fuzzer-$(uname -m).a" ]; then
+        need="$need libclang-rt-dev"
+    fi
     ;;
 bench)
     # The peers the benchmarks compare against.

@@ -41,7 +41,6 @@ struct weft_stream {
 
     char *rbuf;
     size_t rcap, rpos, rlen;
-    size_t scanned;       /* readuntil: unread bytes already searched */
     bool eof;             /* the peer ended the stream */
 
     char *wbuf;
@@ -134,10 +133,23 @@ static bool bad_timeout(double timeout)
     return weft__timeout_valid(timeout) != 0;
 }
 
+/* The capacity, doubled from `cap`, that holds `need` bytes; 0 if none
+ * can (the doubling would overflow first). */
+static size_t grown_cap(size_t cap, size_t need)
+{
+    if (need > SIZE_MAX / 2)
+        return 0;
+    while (cap < need)
+        cap *= 2;
+    return cap;
+}
+
 /* Make room for at least `want` more bytes after the unread ones (moving
  * them to the front first). */
 static int make_room(weft_stream *st, size_t want)
 {
+    if (want > SIZE_MAX / 2 - st->rlen)
+        return WEFT_ENOMEM; /* no buffer that large can exist */
     if (st->rpos && st->rcap - st->rpos - st->rlen < want) {
         memmove(st->rbuf, st->rbuf + st->rpos, st->rlen);
         st->rpos = 0;
@@ -145,9 +157,9 @@ static int make_room(weft_stream *st, size_t want)
     size_t need = st->rpos + st->rlen + want;
     if (need <= st->rcap)
         return 0;
-    size_t cap = st->rcap ? st->rcap : READ_CHUNK;
-    while (cap < need)
-        cap *= 2;
+    size_t cap = grown_cap(st->rcap ? st->rcap : READ_CHUNK, need);
+    if (!cap)
+        return WEFT_ENOMEM;
     char *b = realloc(st->rbuf, cap);
     if (!b)
         return WEFT_ENOMEM;
@@ -176,13 +188,16 @@ static int fill(weft_stream *st, int64_t deadline)
     return 0;
 }
 
+/* Take n unread bytes off the front (into buf unless NULL). With n == 0
+ * the buffer may not exist yet: nothing is touched. */
 static void consume(weft_stream *st, void *buf, size_t n)
 {
+    if (n == 0)
+        return;
     if (buf)
         memcpy(buf, st->rbuf + st->rpos, n);
     st->rpos += n;
     st->rlen -= n;
-    st->scanned = 0;
     if (st->rlen == 0)
         st->rpos = 0;
 }
@@ -260,18 +275,25 @@ int weft_stream_readexactly(weft_stream *st, void *buf, size_t n, size_t *got, d
     return 0;
 }
 
-/* Where sep starts in the unread bytes, or -1; resumes after what an
- * earlier call searched (minus a separator's length, which may straddle). */
-static long find_sep(weft_stream *st, const void *sep, size_t seplen)
+/*
+ * Where sep starts in the unread bytes, or -1. *searched counts the unread
+ * bytes a search for this same separator has already looked at, so that a
+ * call that waits for more data does not search its buffer again: it
+ * resumes seplen - 1 bytes back (a separator may straddle the old end).
+ * The count lives in the caller's frame, never in the stream: a call that
+ * returns without consuming (a time-out, a cancellation, the limit) leaves
+ * nothing behind for the next call, which may look for another separator.
+ */
+static long find_sep(const weft_stream *st, const void *sep, size_t seplen, size_t *searched)
 {
     if (st->rlen < seplen)
         return -1;
-    size_t from = st->scanned > seplen - 1 ? st->scanned - (seplen - 1) : 0;
+    size_t from = *searched > seplen - 1 ? *searched - (seplen - 1) : 0;
     const char *base = st->rbuf + st->rpos;
     const char *hit = memmem(base + from, st->rlen - from, sep, seplen);
     if (hit)
         return (long)(hit - base);
-    st->scanned = st->rlen;
+    *searched = st->rlen;
     return -1;
 }
 
@@ -283,9 +305,9 @@ int weft_stream_readuntil(weft_stream *st, const void *sep, size_t seplen, void 
     if (!st || !sep || seplen == 0 || !buf || !len || cap == 0 || bad_timeout(timeout))
         return WEFT_EINVAL;
     int64_t deadline = weft__deadline(timeout);
-    size_t limit = cap < st->limit ? cap : st->limit;
+    size_t limit = cap < st->limit ? cap : st->limit, searched = 0;
     for (;;) {
-        long at = find_sep(st, sep, seplen);
+        long at = find_sep(st, sep, seplen, &searched);
         if (at >= 0) {
             size_t n = (size_t)at + seplen;
             if (n > limit)
@@ -316,7 +338,8 @@ int weft_stream_readline(weft_stream *st, void *buf, size_t cap, size_t *len, do
     if (rc == WEFT_EMSGSIZE) {
         /* asyncio drops the line that was too long: through its newline
          * if it is there, else everything buffered. */
-        long at = find_sep(st, "\n", 1);
+        size_t searched = 0;
+        long at = find_sep(st, "\n", 1, &searched);
         consume(st, NULL, at >= 0 ? (size_t)at + 1 : st->rlen);
     }
     return rc;
@@ -378,11 +401,13 @@ static int queue_bytes(weft_stream *st, const char *data, size_t len)
         memmove(st->wbuf, st->wbuf + st->wpos, st->wlen);
         st->wpos = 0;
     }
+    if (len > SIZE_MAX / 2 - st->wlen)
+        return WEFT_ENOMEM; /* no buffer that large can exist */
     size_t need = st->wpos + st->wlen + len;
     if (need > st->wcap) {
-        size_t cap = st->wcap ? st->wcap : 16384;
-        while (cap < need)
-            cap *= 2;
+        size_t cap = grown_cap(st->wcap ? st->wcap : 16384, need);
+        if (!cap)
+            return WEFT_ENOMEM;
         char *b = realloc(st->wbuf, cap);
         if (!b)
             return WEFT_ENOMEM;

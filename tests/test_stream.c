@@ -8,6 +8,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include "wt.h"
 
 /* A connected pair of streams, made in the running coroutine. */
@@ -246,6 +247,199 @@ START_TEST(thread_stream)
     weft_thread_free(t);
     WT_OK(weft_stream_close(b, 1));
     WT_OK(weft_socket_close(l));
+}
+END_TEST
+
+/* -------------------------------- separators, time-outs and the end */
+
+/* A stream over one end of a Unix socket pair, with limit `limit`; the
+ * test writes the other end (*wfd) directly, and every byte written is
+ * readable at once. */
+static weft_stream *unix_stream(int *wfd, size_t limit)
+{
+    int fds[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    weft_socket *s;
+    WT_OK(weft_socket_from_fd(&s, fds[0]));
+    weft_stream *st;
+    WT_OK(weft_stream_new(&st, s, &(weft_stream_opts){.limit = limit}));
+    *wfd = fds[1];
+    return st;
+}
+
+static void put(int fd, const char *text)
+{
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+}
+
+#define WT_BYTES(buf, n, text)                                                          \
+    do {                                                                                \
+        ck_assert_uint_eq((n), strlen(text));                                          \
+        ck_assert_int_eq(memcmp((buf), (text), strlen(text)), 0);                       \
+    } while (0)
+
+/* A readuntil that times out leaves nothing behind for the next one, which
+ * looks for another separator: the record is found at once, and later
+ * data never merges two records. */
+START_TEST(separator_after_timeout)
+{
+    int w;
+    weft_stream *st = unix_stream(&w, 0);
+    char buf[64];
+    size_t n;
+    put(w, "AB;CD");
+    WT_ERR(weft_stream_readuntil(st, "\n", 1, buf, sizeof buf, &n, 0), WEFT_ETIMEDOUT);
+    WT_OK(weft_stream_readuntil(st, ";", 1, buf, sizeof buf, &n, 0));
+    WT_BYTES(buf, n, "AB;");
+    put(w, "EF;");
+    WT_OK(weft_stream_readuntil(st, ";", 1, buf, sizeof buf, &n, 0));
+    WT_BYTES(buf, n, "CDEF;");
+    /* Two-byte separators after a one-byte search, and back. */
+    put(w, "x\r\ny;z");
+    WT_ERR(weft_stream_readuntil(st, "\r\n\r\n", 4, buf, sizeof buf, &n, 0), WEFT_ETIMEDOUT);
+    WT_OK(weft_stream_readuntil(st, "\r\n", 2, buf, sizeof buf, &n, 0));
+    WT_BYTES(buf, n, "x\r\n");
+    WT_OK(weft_stream_readuntil(st, ";", 1, buf, sizeof buf, &n, 0));
+    WT_BYTES(buf, n, "y;");
+    WT_OK(weft_stream_close(st, 0));
+    close(w);
+}
+END_TEST
+
+/* The header-then-line pattern of a protocol reader: a header read that
+ * times out in a timeout scope, then a line that is already buffered. */
+static int line_after_scope(void *arg, void **result)
+{
+    int w;
+    weft_stream *st = unix_stream(&w, 0);
+    char buf[64];
+    size_t n;
+    put(w, "Host: x\npart");
+    weft_timeout t;
+    WT_OK(weft_timeout_enter(&t, 0.01));
+    int rc = weft_stream_readuntil(st, "\r\n\r\n", 4, buf, sizeof buf, &n, WEFT_FOREVER);
+    WT_ERR(weft_timeout_exit(&t, rc), WEFT_ETIMEDOUT);
+    WT_OK(weft_stream_readline(st, buf, sizeof buf, &n, 0));
+    WT_BYTES(buf, n, "Host: x\n");
+    WT_OK(weft_stream_close(st, 0));
+    close(w);
+    return 0;
+}
+
+START_TEST(readline_after_scope_timeout)
+{
+    WT_OK(weft_run(line_after_scope, NULL, NULL));
+}
+END_TEST
+
+/* A one-byte separator that is there is found at the end of the stream,
+ * and a match that fits the limit is not reported as over it, whatever
+ * an earlier call for another separator searched. */
+START_TEST(separator_at_eof_and_limit)
+{
+    int w;
+    weft_stream *st = unix_stream(&w, 0);
+    char buf[64];
+    size_t n;
+    put(w, "AB;CD");
+    WT_ERR(weft_stream_readuntil(st, "\n", 1, buf, sizeof buf, &n, 0), WEFT_ETIMEDOUT);
+    shutdown(w, SHUT_WR);
+    WT_OK(weft_stream_readuntil(st, ";", 1, buf, sizeof buf, &n, 0));
+    WT_BYTES(buf, n, "AB;");
+    WT_ERR(weft_stream_readuntil(st, ";", 1, buf, sizeof buf, &n, 0), WEFT_EEOF);
+    WT_BYTES(buf, n, "CD");
+    WT_OK(weft_stream_close(st, 0));
+    close(w);
+
+    st = unix_stream(&w, 8);
+    put(w, "AB;CDEFGHIJKL");
+    WT_ERR(weft_stream_readuntil(st, "\n", 1, buf, sizeof buf, &n, 0), WEFT_EMSGSIZE);
+    WT_OK(weft_stream_readuntil(st, ";", 1, buf, sizeof buf, &n, 0));
+    WT_BYTES(buf, n, "AB;");
+    /* readline drops the over-long bytes it holds (ten, with no newline
+     * among them), and no more. */
+    put(w, "\nok;");
+    WT_ERR(weft_stream_readline(st, buf, sizeof buf, &n, 0), WEFT_EMSGSIZE);
+    WT_OK(weft_stream_readuntil(st, ";", 1, buf, sizeof buf, &n, 0));
+    WT_BYTES(buf, n, "\nok;");
+    WT_OK(weft_stream_close(st, 0));
+    close(w);
+}
+END_TEST
+
+/* The end of the stream before the stream ever had a buffer: every read
+ * says so without touching a buffer that does not exist. */
+START_TEST(eof_before_any_buffer)
+{
+    int w;
+    weft_stream *st = unix_stream(&w, 0);
+    char buf[16];
+    size_t n = 99;
+    close(w);
+    WT_OK(weft_stream_read(st, buf, sizeof buf, &n, 1));
+    ck_assert_uint_eq(n, 0);
+    WT_ERR(weft_stream_readexactly(st, buf, 4, &n, 1), WEFT_EEOF);
+    ck_assert_uint_eq(n, 0);
+    WT_ERR(weft_stream_readuntil(st, ";", 1, buf, sizeof buf, &n, 1), WEFT_EEOF);
+    ck_assert_uint_eq(n, 0);
+    WT_OK(weft_stream_readline(st, buf, sizeof buf, &n, 1));
+    ck_assert_uint_eq(n, 0);
+    WT_OK(weft_stream_readexactly(st, buf, 0, &n, 1));
+    void *all;
+    WT_OK(weft_stream_read_all(st, &all, &n, 10, 1));
+    ck_assert_uint_eq(n, 0);
+    free(all);
+    ck_assert(weft_stream_at_eof(st));
+    WT_OK(weft_stream_close(st, 0));
+
+    /* The same when the first call is a readexactly or a readuntil. */
+    st = unix_stream(&w, 0);
+    close(w);
+    WT_ERR(weft_stream_readexactly(st, buf, 4, &n, 1), WEFT_EEOF);
+    ck_assert_uint_eq(n, 0);
+    WT_OK(weft_stream_close(st, 0));
+    st = unix_stream(&w, 0);
+    close(w);
+    WT_ERR(weft_stream_readuntil(st, "\r\n", 2, buf, sizeof buf, &n, 1), WEFT_EEOF);
+    ck_assert_uint_eq(n, 0);
+    WT_OK(weft_stream_close(st, 0));
+}
+END_TEST
+
+/* A count no buffer can hold fails with WEFT_ENOMEM at once, not after
+ * doubling a capacity past SIZE_MAX (which wraps to 0 and never ends). */
+START_TEST(readexactly_impossible_size)
+{
+    int w;
+    weft_stream *st = unix_stream(&w, 0);
+    char buf[16];
+    size_t n;
+    put(w, "abc");
+    WT_ERR(weft_stream_readexactly(st, buf, SIZE_MAX / 2 + 2, &n, 1), WEFT_ENOMEM);
+    WT_ERR(weft_stream_readexactly(st, buf, SIZE_MAX, &n, 1), WEFT_ENOMEM);
+    WT_OK(weft_stream_readexactly(st, buf, 3, &n, 1)); /* nothing was lost */
+    WT_BYTES(buf, n, "abc");
+    WT_OK(weft_stream_close(st, 0));
+    close(w);
+}
+END_TEST
+
+/* The model-based test: random programs of writes, the end of the stream
+ * and reads of every kind (time-outs, timeout scopes, cancellations), each
+ * outcome compared with a model of the bytes (fuzz/stream_model.c). */
+START_TEST(reader_matches_model)
+{
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    uint8_t prog[512];
+    for (int i = 0; i < 300; i++) {
+        size_t len = 8 + i % 500;
+        for (size_t k = 0; k < len; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            prog[k] = (uint8_t)(x >> 24);
+        }
+        ck_assert_msg(fz_stream(prog, len) == 0, "program %d of %zu bytes (stderr has the step)",
+                      i, len);
+    }
 }
 END_TEST
 
@@ -790,7 +984,9 @@ START_TEST(bad_input)
 }
 END_TEST
 
-WT_MAIN("stream", 30, reading_v4_v6, read_all_over_max, drain_with_slow_reader, thread_stream,
+WT_MAIN("stream", 30, reading_v4_v6, separator_after_timeout, readline_after_scope_timeout,
+        separator_at_eof_and_limit, eof_before_any_buffer, readexactly_impossible_size,
+        reader_matches_model, read_all_over_max, drain_with_slow_reader, thread_stream,
         cancel_pending_read, peer_reset, server_many_clients, serve_forever_and_close,
         free_with_connections, emfile_pauses_accepting, reuse_port_two_loops,
         server_on_two_sockets, bad_input)

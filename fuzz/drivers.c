@@ -1,0 +1,8 @@
+/* The table of fuzz drivers (fuzz/fuzz.h): the replay and the tests find a
+ * driver by its name, which is also its corpus folder's. */
+#include "fuzz.h"
+
+const fz_driver fz_drivers[] = {
+    {"stream", fz_stream},
+    {NULL, NULL},
+};

@@ -1,0 +1,36 @@
+/*
+ * fuzz.h - the drivers behind weft's fuzz harnesses.
+ *
+ * Each driver takes arbitrary bytes, runs them against one part of weft and
+ * checks the outcome against what must hold (a model of the bytes, or "a
+ * whole message or a clear error"). It returns 0, or prints what went wrong
+ * to stderr and returns -1. Three things call the drivers:
+ *   - the libFuzzer entry points (fuzz/entry.c, built by `make fuzz`), which
+ *     abort on -1 so the fuzzer keeps the input;
+ *   - the corpus replay (fuzz/replay.c), which `make test` runs over every
+ *     file in fuzz/corpus/<driver>/ so that a fixed bug stays fixed;
+ *   - tests that feed a driver pseudo-random inputs.
+ * A driver must not leak, hang or crash on any input: the sanitizer builds
+ * check the first and the last, a per-driver time bound the second.
+ */
+#ifndef WEFT_FUZZ_H
+#define WEFT_FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The stream reader (weft/stream.h) against a byte model: writes split
+ * anywhere, the end of the stream, readuntil with several separators and
+ * limits, readline, readexactly, read, read_all, with time-outs, timeout
+ * scopes and cancellations between and during the calls. */
+int fz_stream(const uint8_t *data, size_t size);
+
+typedef struct fz_driver {
+    const char *name;
+    int (*run)(const uint8_t *data, size_t size);
+} fz_driver;
+
+/* Every driver, ending with {NULL, NULL}. */
+extern const fz_driver fz_drivers[];
+
+#endif
