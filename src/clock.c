@@ -13,7 +13,11 @@ double weft_monotonic(void)
 
 int weft_sleep(double seconds)
 {
-    if (seconds < 0 || seconds != seconds)
+    /* A duration, not a timeout: negative values (WEFT_FOREVER among
+     * them) and NaN are bad input, as Python's time.sleep says. +inf and
+     * values past the clock's range sleep for ever, as the same values do
+     * as a timeout (a coroutine's sleep until it is cancelled). */
+    if (!(seconds >= 0))
         return WEFT_EINVAL;
     if (weft__current_parker && weft__current_parker->nap)
         return weft__current_parker->nap(seconds); /* a coroutine: only it sleeps */
@@ -21,10 +25,9 @@ int weft_sleep(double seconds)
         sched_yield();
         return 0;
     }
-    int64_t deadline = weft__deadline(seconds);
-    if (deadline == WEFT__NO_DEADLINE)
-        return WEFT_EINVAL; /* Python's OverflowError: sleep "forever" is a bug */
-    struct timespec ts = weft__ns_to_timespec(deadline);
+    /* WEFT__NO_DEADLINE is some 292 years of uptime: an absolute sleep to
+     * it does not end. */
+    struct timespec ts = weft__ns_to_timespec(weft__deadline(seconds));
     weft__wait_slot_enter(WEFT_WAIT_SLEEP, NULL);
     /* Absolute deadline: a signal that interrupts the sleep does not stretch it. */
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)

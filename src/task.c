@@ -262,13 +262,10 @@ static int task_nap(double seconds)
         suspend();
         return take_cancel(t) ? WEFT_ECANCELLED : 0;
     }
-    int64_t deadline = weft__deadline(seconds);
-    if (deadline == WEFT__NO_DEADLINE)
-        return WEFT_EINVAL;
     /* A private waiter nobody can unpark: only the deadline or a
-     * cancellation ends it. */
+     * cancellation ends it (only a cancellation, without a deadline). */
     weft__waiter w = {.parker = &task_parker, .parker_ctx = t};
-    int rc = task_sleep(&w, deadline);
+    int rc = task_sleep(&w, weft__deadline(seconds));
     return rc == WEFT_ETIMEDOUT ? 0 : rc;
 }
 

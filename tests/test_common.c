@@ -1,5 +1,6 @@
 /* The error table, timeouts and the clock. */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "internal/clock.h"
@@ -58,11 +59,44 @@ START_TEST(sleep_and_clock)
     WT_OK(weft_sleep(0));
     WT_ERR(weft_sleep(-1), WEFT_EINVAL);
     WT_ERR(weft_sleep(NAN), WEFT_EINVAL);
-    WT_ERR(weft_sleep(WEFT_FOREVER), WEFT_EINVAL);
-    WT_ERR(weft_sleep(INFINITY), WEFT_EINVAL);
+    WT_ERR(weft_sleep(WEFT_FOREVER), WEFT_EINVAL); /* negative: a duration, not a timeout */
+    WT_ERR(weft_sleep(-INFINITY), WEFT_EINVAL);
     ck_assert_str_eq(weft_wait_kind_name(WEFT_WAIT_LOCK), "lock");
     ck_assert_str_eq(weft_wait_kind_name((weft_wait_kind)999), "unknown");
 }
 END_TEST
 
-WT_MAIN("common", 10, errors_have_names_and_messages, timeouts_validated, sleep_and_clock)
+static void *sleep_for(void *arg)
+{
+    return (void *)(intptr_t)weft_sleep(*(double *)arg);
+}
+
+/* +inf and values past the clock's range sleep without end, as the same
+ * values wait without end as a timeout; before, they were refused. */
+START_TEST(sleep_without_end)
+{
+    static double forever[] = {INFINITY, 1e10, 9.3e9, 1e300};
+    for (size_t i = 0; i < sizeof forever / sizeof *forever; i++) {
+        weft_thread *t;
+        WT_OK(weft_thread_new(&t, sleep_for, &forever[i],
+                              &(weft_thread_opts){.daemon = WEFT_DAEMON_YES}));
+        WT_OK(weft_thread_start(t));
+        for (;;) {
+            weft_thread_state st = weft_thread_get_state(t);
+            if (st.status == WEFT_THREAD_FINISHED) {
+                void *rc = NULL;
+                WT_OK(weft_thread_result(t, &rc));
+                ck_abort_msg("weft_sleep(%g) returned %d", forever[i], (int)(intptr_t)rc);
+            }
+            if (st.status == WEFT_THREAD_WAITING && st.waiting_on == WEFT_WAIT_SLEEP)
+                break;
+            sched_yield();
+        }
+        WT_ERR(weft_thread_join(t, 0.02), WEFT_ETIMEDOUT); /* still asleep */
+        weft_thread_free(t); /* a daemon: the process exits under it */
+    }
+}
+END_TEST
+
+WT_MAIN("common", 10, errors_have_names_and_messages, timeouts_validated, sleep_and_clock,
+        sleep_without_end)

@@ -6,6 +6,7 @@
  * Orderings between tasks come from the loop itself (FIFO ready queue,
  * timers in deadline order) or from events, never from a race.
  */
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -288,6 +289,35 @@ START_TEST(cancel_reaches_sleep)
 {
     cleaned_up = false;
     WT_OK(weft_run(cancel_sleeping, NULL, NULL));
+}
+END_TEST
+
+static int sleep_given(void *arg, void **result)
+{
+    return weft_sleep(*(double *)arg);
+}
+
+/* asyncio.sleep(math.inf): the task sleeps until it is cancelled (values
+ * past the clock's range likewise); before, weft_sleep refused them. */
+static int sleep_forever_until_cancelled(void *arg, void **result)
+{
+    static double forever[] = {INFINITY, 1e10, 1e300};
+    for (size_t i = 0; i < sizeof forever / sizeof *forever; i++) {
+        weft_future *t;
+        WT_OK(weft_create_task(NULL, sleep_given, &forever[i], NULL, &t));
+        WT_OK(weft_sleep(0)); /* it starts and sleeps */
+        WT_OK(weft_sleep(0.01));
+        ck_assert_msg(!weft_future_done(t), "weft_sleep(%g) ended", forever[i]);
+        ck_assert(weft_future_cancel(t));
+        WT_ERR(weft_await(t, NULL), WEFT_ECANCELLED);
+        weft_future_unref(t);
+    }
+    return 0;
+}
+
+START_TEST(sleep_without_end_until_cancelled)
+{
+    WT_OK(weft_run(sleep_forever_until_cancelled, NULL, NULL));
 }
 END_TEST
 
@@ -1398,7 +1428,8 @@ END_TEST
 
 WT_MAIN("task", 60, run_returns_main_result, tasks_interleave_at_yields, yields_keep_fifo_order,
         sleep_suspends_only_the_task, gather_keeps_order, gather_errors,
-        gather_cancel_cancels_children, cancel_reaches_sleep, cancelled_before_start_never_runs,
+        gather_cancel_cancels_children, cancel_reaches_sleep, sleep_without_end_until_cancelled,
+        cancelled_before_start_never_runs,
         cancel_can_be_refused, cancel_from_another_thread, await_cancels_the_awaited_task,
         wait_for_cancels_and_awaits, timeout_scope, shield_protects_inner, task_group,
         thread_pool_results_wake_tasks, cancel_while_awaiting_lock, rlock_owner_is_the_task,

@@ -103,10 +103,13 @@ WEFT_API const char *weft_wait_kind_name(weft_wait_kind kind);
 WEFT_API double weft_monotonic(void);
 
 /** Sleep the calling thread for `seconds` (0 yields the CPU). The thread's
- *  state reads as waiting on a sleep meanwhile. Returns WEFT_EINVAL for NaN
- *  or a negative value. Inside a coroutine (weft/loop.h) only the coroutine
- *  sleeps (asyncio.sleep; 0 yields to the loop) and a cancellation ends the
- *  sleep with WEFT_ECANCELLED. */
+ *  state reads as waiting on a sleep meanwhile. +inf, and values too large
+ *  for the clock (over about 9e9), sleep without end, as they wait without
+ *  end when given as a timeout. NaN and negative values, WEFT_FOREVER
+ *  among them, return WEFT_EINVAL (Python's time.sleep raises ValueError).
+ *  Inside a coroutine (weft/loop.h) only the coroutine sleeps
+ *  (asyncio.sleep; 0 yields to the loop) and a cancellation ends the sleep
+ *  with WEFT_ECANCELLED: the one way a sleep without end ends. */
 WEFT_API int weft_sleep(double seconds);
 
 #ifdef __cplusplus
