@@ -12,7 +12,8 @@
  *
  * Reaping. The pthread is joinable. Whoever first claims `reaped` reaps it:
  * the first joiner that sees it finished (pthread_join then returns at once,
- * or after the thread's last few instructions), or, if nobody ever joins, the
+ * or after the thread's last few instructions: it is finished only after its
+ * destructors, see exit_round), or, if nobody ever joins, the
  * last reference's release (pthread_detach). Joiners wait on `status` through
  * park, never in pthread_join, so joins have timeouts and any number of
  * threads may join. pthreads created before a fork do not exist in the child
@@ -83,8 +84,13 @@ static bool g_dummy_key_ok;
 static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
 static pthread_once_t g_atexit_once = PTHREAD_ONCE_INIT;
 
+static pthread_key_t g_exit_key;
+static bool g_exit_key_ok;
+
 static _Thread_local weft_thread *tls_self;
 static _Thread_local uint64_t tls_ident;
+static _Thread_local bool tls_exit_armed;     /* g_exit_key finishes this thread */
+static _Thread_local unsigned tls_exit_rounds; /* its destructor's calls so far */
 
 /* ------------------------------------------------------------- helpers */
 
@@ -270,6 +276,28 @@ static void dummy_exit(void *p)
     finish(t);
 }
 
+/*
+ * A weft thread is FINISHED only once nothing more runs on it: after its
+ * function, C++ thread_local destructors and the destructors of pthread
+ * keys (weft_local's among them) run, and until they are done the thread
+ * is alive and a join waits for it with its deadline (a join that saw
+ * FINISHED early would then wait out a slow destructor in pthread_join).
+ * glibc and musl run the thread_local destructors first, then the keys'
+ * in rounds, one more (up to PTHREAD_DESTRUCTOR_ITERATIONS) while any
+ * destructor sets a value again. This key's destructor sets itself again
+ * until the last round and finishes the thread there, after every
+ * destructor of the earlier rounds. Were the key missing (no key left at
+ * init, or setspecific failing), the cleanup handler of the thread's
+ * function finishes it, before the destructors, as before.
+ */
+static void exit_round(void *p)
+{
+    if (++tls_exit_rounds < PTHREAD_DESTRUCTOR_ITERATIONS &&
+        pthread_setspecific(g_exit_key, p) == 0)
+        return;
+    finish(p);
+}
+
 static void init_once(void)
 {
     weft_thread *m = &g_main_rec;
@@ -288,6 +316,7 @@ static void init_once(void)
     list_insert(m);
     g_main = m;
     g_dummy_key_ok = pthread_key_create(&g_dummy_key, dummy_exit) == 0;
+    g_exit_key_ok = pthread_key_create(&g_exit_key, exit_round) == 0;
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
@@ -378,7 +407,8 @@ void weft_thread_free(weft_thread *t)
 
 static void finish_cleanup(void *arg)
 {
-    finish(arg);
+    if (!tls_exit_armed)
+        finish(arg); /* else g_exit_key's destructor does, later */
 }
 
 /* pthread_t is an integer (glibc) or a pointer (musl) on Linux, so the
@@ -407,8 +437,10 @@ static void *trampoline(void *arg)
     set_status(t, WEFT_THREAD_RUNNING);
     g_release();
 
-    /* The cleanup handler also finishes a thread that leaves through
-     * pthread_exit or is cancelled, so its joiners never hang. */
+    /* The exit key's destructor finishes the thread however it leaves
+     * (a return, pthread_exit, a cancellation), after the other
+     * destructors; the cleanup handler does where the key is missing. */
+    tls_exit_armed = g_exit_key_ok && pthread_setspecific(g_exit_key, t) == 0;
     pthread_cleanup_push(finish_cleanup, t);
     t->result = t->fn(t->arg);
     pthread_cleanup_pop(1);

@@ -161,6 +161,86 @@ START_TEST(thread_join_timeout)
 }
 END_TEST
 
+/* A thread is alive until its destructors are done, and a join keeps its
+ * deadline meanwhile: before, FINISHED came before the destructors, and a
+ * timed join waited them out in pthread_join. */
+static weft_event dtor_release;
+static int dtor_in; /* atomic: the raw key's destructor has started */
+static int dtor_go; /* atomic: it may return */
+
+static void slow_local_dtor(void *value)
+{
+    WT_OK(weft_event_wait(&dtor_release, WEFT_FOREVER));
+}
+
+static void *set_local(void *arg)
+{
+    WT_OK(weft_local_set(arg, (void *)1));
+    return (void *)(intptr_t)5;
+}
+
+static void join_keeps_deadline(weft_thread *t)
+{
+    WT_ERR(weft_thread_join(t, 0), WEFT_ETIMEDOUT);
+    double t0 = weft_monotonic();
+    WT_ERR(weft_thread_join(t, 0.1), WEFT_ETIMEDOUT);
+    double took = weft_monotonic() - t0;
+    ck_assert_msg(took >= 0.1 && took < 2.0, "join(0.1) took %.3f s", took);
+    ck_assert(weft_thread_is_alive(t));
+}
+
+START_TEST(thread_join_during_destructors)
+{
+    WT_OK(weft_event_init(&dtor_release));
+    weft_local *l;
+    WT_OK(weft_local_new(&l, slow_local_dtor));
+    weft_thread *t = start(set_local, l, NULL);
+    /* Its function returned; its weft_local destructor waits. */
+    wt_wait_for_state(t, WEFT_THREAD_WAITING, WEFT_WAIT_EVENT, &dtor_release);
+    join_keeps_deadline(t);
+    WT_OK(weft_event_set(&dtor_release));
+    WT_OK(weft_thread_join(t, WEFT_FOREVER));
+    ck_assert(!weft_thread_is_alive(t));
+    void *r;
+    WT_OK(weft_thread_result(t, &r));
+    ck_assert_ptr_eq(r, (void *)(intptr_t)5);
+    weft_thread_free(t);
+    weft_local_free(l);
+    weft_event_destroy(&dtor_release);
+}
+END_TEST
+
+static void spinning_dtor(void *value)
+{
+    __atomic_store_n(&dtor_in, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&dtor_go, __ATOMIC_ACQUIRE))
+        sched_yield();
+}
+
+static void *set_key(void *arg)
+{
+    pthread_setspecific(*(pthread_key_t *)arg, (void *)1);
+    return NULL;
+}
+
+/* The same with a destructor weft cannot see (a plain pthread key, as a
+ * C++ thread_local's would be), which never parks. */
+START_TEST(thread_join_during_foreign_destructor)
+{
+    pthread_key_t key;
+    ck_assert_int_eq(pthread_key_create(&key, spinning_dtor), 0);
+    weft_thread *t = start(set_key, &key, NULL);
+    while (!__atomic_load_n(&dtor_in, __ATOMIC_ACQUIRE))
+        sched_yield();
+    join_keeps_deadline(t);
+    __atomic_store_n(&dtor_go, 1, __ATOMIC_RELEASE);
+    WT_OK(weft_thread_join(t, 5));
+    ck_assert(!weft_thread_is_alive(t));
+    weft_thread_free(t);
+    pthread_key_delete(key);
+}
+END_TEST
+
 /* Many joiners of one thread all return once it finishes. */
 static void *join_it(void *arg)
 {
@@ -879,7 +959,8 @@ START_TEST(thread_fork_from_thread)
 END_TEST
 
 WT_MAIN("thread", 30, thread_basic, thread_errors, thread_join_self_deadlock,
-        thread_join_timeout, thread_many_joiners, thread_states, thread_main_state,
+        thread_join_timeout, thread_join_during_destructors,
+        thread_join_during_foreign_destructor, thread_many_joiners, thread_states, thread_main_state,
         thread_ident_and_native_id, thread_names, thread_current_and_main, thread_dummy,
         thread_enumerate, thread_daemon, thread_shutdown, thread_free_while_running,
         thread_pthread_exit, thread_stack_size, thread_exit_waits_for_non_daemon,
