@@ -4,5 +4,8 @@
 
 const fz_driver fz_drivers[] = {
     {"stream", fz_stream},
+#if WEFT_HAVE_HTTP
+    {"http", fz_http},
+#endif
     {NULL, NULL},
 };

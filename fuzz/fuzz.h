@@ -25,6 +25,22 @@
  * scopes and cancellations between and during the calls. */
 int fz_stream(const uint8_t *data, size_t size);
 
+#include "weft/config.h"
+#if WEFT_HAVE_HTTP
+/* The HTTP client (weft/http.h) against a local server that answers with
+ * the input's bytes (built with libcurl only). */
+int fz_http(const uint8_t *data, size_t size);
+#endif
+
+/* A local TCP server on 127.0.0.1 for one connection: it reads the
+ * request's head, sends `reply` (kept alive by the caller) and closes.
+ * Every peer listens on the same port: one at a time. */
+typedef struct fz_peer fz_peer;
+int fz_peer_start(fz_peer **out, const void *reply, size_t len, int *port);
+/* Waits for the connection to be served (at most some 15 s if no client
+ * came) and frees the server. */
+void fz_peer_stop(fz_peer *p);
+
 typedef struct fz_driver {
     const char *name;
     int (*run)(const uint8_t *data, size_t size);

@@ -233,6 +233,31 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+/* Whether the request went out: a failure after that is in the answer. */
+static bool request_sent(const fetch *f)
+{
+    long sent = 0;
+    return curl_easy_getinfo(f->easy, CURLINFO_REQUEST_SIZE, &sent) == CURLE_OK && sent > 0;
+}
+
+/* A failure once the request is out: the connection's (the errno a
+ * failed read or write left), or else the answer's. */
+static int peer_failure(const fetch *f)
+{
+    long err = 0;
+    curl_easy_getinfo(f->easy, CURLINFO_OS_ERRNO, &err);
+    return err > 0 ? -(int)err : WEFT_EPROTO;
+}
+
+/*
+ * libcurl's result as a weft code. What the server sent that breaks HTTP
+ * is WEFT_EPROTO, never a code that blames the caller: libcurl reads an
+ * answer that is not HTTP as HTTP/0.9 ("unsupported protocol"), a header
+ * with a stray CR as "bad argument", a short body as "partial file", and
+ * so on; once the request is out, every failure without an errno is the
+ * answer's. A header larger than libcurl's limit is WEFT_EMSGSIZE
+ * (libcurl 7.x says "out of memory" there, 8.6 and later "too large").
+ */
 static int map_curl(const fetch *f, CURLcode r)
 {
     switch (r) {
@@ -250,12 +275,20 @@ static int map_curl(const fetch *f, CURLcode r)
     case CURLE_TOO_MANY_REDIRECTS:
         return -ELOOP;
     case CURLE_OUT_OF_MEMORY:
-        return WEFT_ENOMEM;
+        /* Once the request is out, this is the answer's size: libcurl
+         * refuses a header line past its limit with this code. */
+        return request_sent(f) ? WEFT_EMSGSIZE : WEFT_ENOMEM;
+#if LIBCURL_VERSION_NUM >= 0x080600
+    case CURLE_TOO_LARGE:
+        return WEFT_EMSGSIZE;
+#endif
     case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL:
         return WEFT_EINVAL;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_BAD_FUNCTION_ARGUMENT:
+        return request_sent(f) ? WEFT_EPROTO : WEFT_EINVAL;
     default:
-        return -EIO;
+        return request_sent(f) ? peer_failure(f) : -EIO;
     }
 }
 

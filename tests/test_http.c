@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "wt.h"
 
 #if WEFT_HAVE_HTTP
@@ -405,6 +406,83 @@ START_TEST(from_a_thread)
 }
 END_TEST
 
+/* ------------------------------------------------- hostile servers */
+
+/* Fetch from a server that answers `reply` (len bytes) and closes: the
+ * code, and the failure's text in err. */
+static int fetch_reply(weft_http_client *c, const void *reply, size_t len, char *err,
+                       size_t errlen)
+{
+    fz_peer *p;
+    int port;
+    WT_OK(fz_peer_start(&p, reply, len, &port));
+    char u[64];
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/", port);
+    weft_http_response *r = NULL;
+    int rc = weft_http_fetch(c, u, &(weft_http_request){.error = err, .error_len = errlen}, &r);
+    fz_peer_stop(p);
+    if (rc == 0)
+        weft_http_response_free(r);
+    else
+        ck_assert_ptr_null(r);
+    return rc;
+}
+
+#define WT_REPLY_ERR(c, text, code)                                                     \
+    do {                                                                                \
+        char err_[256] = "";                                                            \
+        WT_ERR(fetch_reply(c, text, sizeof text - 1, err_, sizeof err_), code);        \
+        ck_assert_str_ne(err_, "");                                                     \
+    } while (0)
+
+/* A server that breaks HTTP gets a code that says so (WEFT_EPROTO), not
+ * one that blames the caller (WEFT_EINVAL was returned for an answer that
+ * is not HTTP, -EIO for the rest); a header line over libcurl's limit is
+ * WEFT_EMSGSIZE, not WEFT_ENOMEM. */
+static void hostile_answers(weft_http_client *c)
+{
+    WT_REPLY_ERR(c, "garbage\r\n\r\n", WEFT_EPROTO);
+    WT_REPLY_ERR(c, "HTTP/1.1 abc\r\n\r\n", WEFT_EPROTO);
+    WT_REPLY_ERR(c, "", WEFT_EPROTO); /* closed without an answer */
+    WT_REPLY_ERR(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", WEFT_EPROTO);
+    WT_REPLY_ERR(c, "HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n", WEFT_EPROTO);
+    WT_REPLY_ERR(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n",
+                 WEFT_EPROTO);
+    static const char head[] = "HTTP/1.1 200 OK\r\nX-Big: ";
+    static const char tail[] = "\r\nContent-Length: 0\r\n\r\n";
+    size_t big = (size_t)4 << 20, len = sizeof head - 1 + big + sizeof tail - 1;
+    char *reply = malloc(len);
+    ck_assert_ptr_nonnull(reply);
+    memcpy(reply, head, sizeof head - 1);
+    memset(reply + sizeof head - 1, 'a', big);
+    memcpy(reply + sizeof head - 1 + big, tail, sizeof tail - 1);
+    char err[256] = "";
+    WT_ERR(fetch_reply(c, reply, len, err, sizeof err), WEFT_EMSGSIZE);
+    free(reply);
+    /* A well-formed answer from the same kind of server is a response. */
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+    WT_OK(fetch_reply(c, ok, sizeof ok - 1, err, sizeof err));
+}
+
+static int hostile_in_loop(void *arg, void **result)
+{
+    weft_http_client *c;
+    WT_OK(weft_http_client_new(&c, NULL));
+    hostile_answers(c);
+    WT_OK(weft_http_client_free(c));
+    return 0;
+}
+
+START_TEST(hostile_servers)
+{
+    weft_http_client *c;
+    WT_OK(weft_http_client_new(&c, NULL));
+    hostile_answers(c); /* from a thread */
+    WT_OK(weft_http_client_free(c));
+    WT_OK(weft_run(hostile_in_loop, NULL, NULL));
+}
+END_TEST
+
 START_TEST(bad_input)
 {
     weft_http_client *c = NULL;
@@ -430,7 +508,8 @@ START_TEST(bad_input)
 END_TEST
 
 WT_MAIN("http", 60, get_post_redirects, many_urls_with_a_limit, timeout_and_refused,
-        waiting_for_a_connection_slot, cancel_pending_fetch, from_a_thread, bad_input)
+        waiting_for_a_connection_slot, cancel_pending_fetch, from_a_thread, hostile_servers,
+        bad_input)
 
 #else /* built without libcurl: the functions say so */
 

@@ -53,6 +53,7 @@ extern "C" {
     X(EACCES, -EACCES, "permission denied")                                    \
     X(EMFILE, -EMFILE, "too many open files")                                  \
     X(ENOTSUP, -ENOTSUP, "not supported (feature off in this build)")          \
+    X(EPROTO, -EPROTO, "protocol error: the peer broke the protocol")         \
     X(ECANCELLED, -4001, "cancelled")                                          \
     X(EBROKEN, -4002, "broken (barrier or pool can no longer be used)")        \
     X(ESHUTDOWN, -4003, "shut down")                                           \

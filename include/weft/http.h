@@ -90,9 +90,13 @@ typedef struct weft_http_response {
  *  cancellation aborts the transfer (WEFT_ECANCELLED). 0 and a response
  *  to free with weft_http_response_free, or: WEFT_ETIMEDOUT, -ECONNREFUSED
  *  (could not connect), WEFT_ENOENT (host name not found), WEFT_EMSGSIZE
- *  (body over max_body), -ELOOP (too many redirects), WEFT_ENOMEM,
- *  WEFT_EINVAL (bad URL or input), -EIO (any other transfer failure; the
- *  text in request.error), WEFT_ENOTSUP (built without libcurl). */
+ *  (body over max_body, or a header line over libcurl's limit), -ELOOP
+ *  (too many redirects), WEFT_EPROTO (the server broke HTTP: an answer
+ *  that is not HTTP, malformed, cut short, or none at all), a negated
+ *  errno such as -ECONNRESET (the connection failed once the request was
+ *  out), WEFT_ENOMEM, WEFT_EINVAL (bad URL or input), -EIO (any other
+ *  failure before the request went out; the text in request.error),
+ *  WEFT_ENOTSUP (built without libcurl). */
 WEFT_API int weft_http_fetch(weft_http_client *c, const char *url, const weft_http_request *req,
                              weft_http_response **out);
 
