@@ -180,9 +180,12 @@ typedef struct future_cache {
 } future_cache;
 
 /* A slab: this header, then records on 64-byte lines. The list of slabs
- * keeps them reachable (they are never freed). */
+ * keeps them reachable; only weft__future_trim frees one, when every
+ * record in it is free and in the depot. */
 typedef struct slab {
     struct slab *next;
+    size_t size;          /* the slab's bytes, header included */
+    bool huge;            /* mmap'ed (huge_slab), else malloc'ed */
 } slab;
 
 typedef struct rclass {
@@ -229,6 +232,16 @@ static slab *huge_slab(void)
     return (slab *)a;
 }
 
+static char *slab_first(const slab *sl)
+{
+    return (char *)(((uintptr_t)(sl + 1) + 63) & ~(uintptr_t)63);
+}
+
+static unsigned slab_records(const rclass *c, const slab *sl)
+{
+    return (unsigned)(((uintptr_t)sl + sl->size - (uintptr_t)slab_first(sl)) / c->slot);
+}
+
 /* Link up to n records from the class's current slab into a chain for the
  * caller's cache: its length in *got. NULL with *got 0 when the bound is
  * reached, NULL with *got 1 when memory ran out. c->lock held. */
@@ -246,11 +259,12 @@ static weft_future *carve_locked(rclass *c, int cls, unsigned n, unsigned *got)
             return NULL;
         }
         sl->next = c->slabs;
+        sl->size = size;
+        sl->huge = huge;
         c->slabs = sl;
         c->slab_bytes += size;
-        uintptr_t first = ((uintptr_t)(sl + 1) + 63) & ~(uintptr_t)63;
-        c->carve_next = (char *)first;
-        c->carve_left = (unsigned)(((uintptr_t)sl + size - first) / c->slot);
+        c->carve_next = slab_first(sl);
+        c->carve_left = slab_records(c, sl);
     }
     if (n > c->carve_left)
         n = c->carve_left;
@@ -308,7 +322,8 @@ static void depot_put(int cls, weft_future *head, weft_future *tail, unsigned n)
     weft_lock_release(&c->lock);
 }
 
-static void cache_destroy(void *unused)
+/* Hand every record of the calling thread's caches to the depots. */
+static void cache_spill(void)
 {
     for (int cls = 0; cls < NCLS; cls++) {
         future_cache *c = &cache[cls];
@@ -322,7 +337,144 @@ static void cache_destroy(void *unused)
         c->head = NULL;
         c->n = 0;
     }
+}
+
+static void cache_destroy(void *unused)
+{
+    cache_spill();
     cache_status = CACHE_DEAD;
+}
+
+/* ------------------------------------------------------------- trimming */
+
+typedef struct slab_tally {
+    slab *sl;
+    unsigned free;        /* its records in the depot, or never carved */
+} slab_tally;
+
+static int by_address(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const slab_tally *)a)->sl;
+    uintptr_t y = (uintptr_t)((const slab_tally *)b)->sl;
+    return (x > y) - (x < y);
+}
+
+/* The tally of the slab holding record r (t sorted by address). */
+static slab_tally *tally_of(slab_tally *t, size_t n, const void *r)
+{
+    size_t lo = 0, hi = n;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if ((uintptr_t)t[mid].sl <= (uintptr_t)r)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return &t[lo];
+}
+
+/*
+ * Free the class's slabs that hold no live record: every record of theirs
+ * is in the depot (or was never carved). A record in some thread's cache
+ * counts as live, so it keeps its slab. The depot is then rebuilt from the
+ * records that stay, in chains of CACHE_BATCH. Returns the bytes freed.
+ * The walk touches every free record once: a call on request, not a path
+ * anything hot takes.
+ */
+static size_t class_trim(rclass *c)
+{
+    size_t n = 0, freed = 0;
+    weft__lock_take(&c->lock);
+    for (slab *sl = c->slabs; sl; sl = sl->next)
+        n++;
+    slab_tally *t = n ? malloc(n * sizeof *t) : NULL;
+    if (!t) {
+        weft_lock_release(&c->lock);
+        return 0;
+    }
+    size_t i = 0;
+    for (slab *sl = c->slabs; sl; sl = sl->next)
+        t[i++] = (slab_tally){sl, 0};
+    /* The newest slab is the one being carved: its rest is free too. */
+    if (c->carve_left)
+        t[0].free = c->carve_left;
+    qsort(t, n, sizeof *t, by_address);
+    for (weft_future *h = c->depot; h; h = h->batch_next)
+        for (weft_future *f = h; f; f = f->cache_next)
+            tally_of(t, n, f)->free++;
+
+    /* Rebuild the depot without the records of the slabs that go. */
+    weft_future *chains = NULL, *head = NULL, *tail = NULL;
+    unsigned len = 0;
+    for (weft_future *h = c->depot, *hn; h; h = hn) {
+        hn = h->batch_next;
+        for (weft_future *f = h, *fn; f; f = fn) {
+            fn = f->cache_next;
+            slab_tally *st = tally_of(t, n, f);
+            if (st->free == slab_records(c, st->sl))
+                continue;
+            f->cache_next = NULL;
+            if (!head)
+                head = f;
+            else
+                tail->cache_next = f;
+            tail = f;
+            if (++len == CACHE_BATCH) {
+                head->batch_len = len;
+                head->batch_next = chains;
+                chains = head;
+                head = NULL;
+                len = 0;
+            }
+        }
+    }
+    if (head) {
+        head->batch_len = len;
+        head->batch_next = chains;
+        chains = head;
+    }
+    c->depot = chains;
+
+    /* Unlink the slabs that go; they are freed below, off the lock. */
+    slab *gone = NULL;
+    for (slab **pp = &c->slabs; *pp;) {
+        slab *sl = *pp;
+        slab_tally *st = tally_of(t, n, slab_first(sl));
+        if (st->free == slab_records(c, sl)) {
+            if (sl == c->slabs && c->carve_left) {
+                c->carve_left = 0;
+                c->carve_next = NULL;
+            }
+            *pp = sl->next;
+            c->slab_bytes -= sl->size;
+            sl->next = gone;
+            gone = sl;
+        } else {
+            pp = &sl->next;
+        }
+    }
+    weft_lock_release(&c->lock);
+    free(t);
+    while (gone) {
+        slab *sl = gone;
+        gone = sl->next;
+        freed += sl->size;
+        if (sl->huge)
+            munmap(sl, HUGE_SIZE);
+        else
+            free(sl);
+    }
+    return freed;
+}
+
+size_t weft__future_trim(void)
+{
+    if (cache_status == CACHE_LIVE)
+        cache_spill(); /* this thread's cached records may free a slab */
+    size_t freed = 0;
+    for (int cls = 0; cls < NCLS; cls++)
+        freed += class_trim(&classes[cls]);
+    return freed;
 }
 
 /* The depots' locks are held across fork, so that a child never inherits

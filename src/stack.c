@@ -554,6 +554,22 @@ void weft__stack_set_decay(int64_t ns)
     pthread_mutex_unlock(&mu);
 }
 
+size_t weft__stack_trim_all(void)
+{
+    size_t before = 0, after = 0;
+    pthread_mutex_lock(&mu);
+    for (pool *p = pools; p; p = p->next) {
+        for (slab *s = p->idle_head; s; s = s->inext)
+            before += s->len;
+        purge(p, WEFT__NO_DEADLINE);
+        for (slab *s = p->idle_head; s; s = s->inext)
+            after += s->len;
+    }
+    due_update();
+    pthread_mutex_unlock(&mu);
+    return before - after;
+}
+
 size_t weft__stack_idle_bytes(void)
 {
     size_t n = 0;

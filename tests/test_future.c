@@ -984,6 +984,76 @@ START_TEST(burst_past_small_slabs)
 }
 END_TEST
 
+/* The slabs a burst needed stay for the next burst, until
+ * weft_trim_memory gives back every one that holds no live record; a live
+ * record keeps its slab and stays usable. Under ASan each record is
+ * malloc'ed on its own (nothing is kept, nothing to give back). */
+START_TEST(trim_memory_after_burst)
+{
+    enum { N = 200000 };
+    weft_future **fs = malloc(N * sizeof *fs);
+    ck_assert_ptr_nonnull(fs);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N; i++)
+            WT_OK(weft_future_new(&fs[i]));
+        weft_future *keep = fs[N / 2];
+        for (int i = 0; i < N; i++)
+            if (fs[i] != keep)
+                weft_future_unref(fs[i]);
+        size_t freed = weft_trim_memory();
+#if defined(WEFT_SANITIZE_ADDRESS)
+        ck_assert_uint_eq(freed, 0);
+#else
+        /* A record is at least a cache line; all but a slab's worth go. */
+        ck_assert_msg(freed >= (size_t)N / 2 * 64, "round %d: %zu bytes freed", round, freed);
+#endif
+        WT_OK(weft_future_set_result(keep, (void *)7));
+        void *r;
+        WT_OK(weft_future_result(keep, 0, &r));
+        ck_assert_ptr_eq(r, (void *)7);
+        weft_future_unref(keep);
+    }
+    /* Nothing left to give back but the slab the last record kept. */
+    ck_assert_uint_lt(weft_trim_memory(), (size_t)4 << 20);
+    free(fs);
+}
+END_TEST
+
+static void *unref_all(void *arg)
+{
+    weft_future **fs = arg;
+    for (int i = 0; i < 1000; i++)
+        weft_future_unref(fs[i]);
+    return NULL;
+}
+
+/* Records cached by another thread keep their slabs; trimming from any
+ * thread leaves every record usable. */
+START_TEST(trim_memory_with_other_threads)
+{
+    weft_future *fs[1000];
+    for (int i = 0; i < 1000; i++)
+        WT_OK(weft_future_new(&fs[i]));
+    weft_thread *t;
+    WT_OK(weft_thread_new(&t, unref_all, fs, NULL));
+    WT_OK(weft_thread_start(t));
+    weft_trim_memory(); /* while the other thread frees */
+    WT_OK(weft_thread_join(t, WEFT_FOREVER));
+    weft_thread_free(t);
+    weft_trim_memory();
+    for (int i = 0; i < 1000; i++) {
+        WT_OK(weft_future_new(&fs[i]));
+        WT_OK(weft_future_set_result(fs[i], (void *)(intptr_t)i));
+    }
+    for (int i = 0; i < 1000; i++) {
+        void *r;
+        WT_OK(weft_future_result(fs[i], 0, &r));
+        ck_assert_ptr_eq(r, (void *)(intptr_t)i);
+        weft_future_unref(fs[i]);
+    }
+}
+END_TEST
+
 WT_MAIN("future", 30, future_states, future_set_on_pending, future_errors,
         future_error_and_message, future_result_timeout, future_result_wakes_waiters,
         future_error_wakes_waiter, future_cancel, task_run_result, task_run_error_message,
@@ -992,4 +1062,4 @@ WT_MAIN("future", 30, future_states, future_set_on_pending, future_errors,
         callback_unrefs_future, callback_reenters, callbacks_dropped_if_never_done,
         race_callback_vs_completion, race_enders, refcount_stress, new2_reuse,
         cache_freed_at_thread_exit, cache_cross_thread, owned_errors, owned_room,
-        burst_past_small_slabs)
+        burst_past_small_slabs, trim_memory_after_burst, trim_memory_with_other_threads)

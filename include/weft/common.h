@@ -113,6 +113,18 @@ WEFT_API double weft_monotonic(void);
  *  with WEFT_ECANCELLED: the one way a sleep without end ends. */
 WEFT_API int weft_sleep(double seconds);
 
+/** Give back the memory weft keeps for reuse after a burst of work. Future
+ *  and task records come from slabs kept for the next burst, up to 128 MiB
+ *  of futures and 512 MiB of tasks (their size for about a million each);
+ *  coroutine stacks idle for 10 s go back on their own. This frees now
+ *  every record slab that holds no live record, and gives idle stacks back
+ *  (lazily: the kernel takes those pages under memory pressure). Records
+ *  that other threads keep cached (a few hundred a thread) keep their
+ *  slabs. Any thread, any time; it walks the free records, so it is for a
+ *  quiet moment, not a hot path (malloc_trim's role for weft's own
+ *  allocators; Python has no twin). Returns the bytes given back. */
+WEFT_API size_t weft_trim_memory(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -141,6 +141,11 @@ void weft__stack_free(void *base, size_t size);
  * caps its sleep with the result. Any thread. */
 int64_t weft__stack_trim(int64_t now);
 
+/* weft_trim_memory: what weft__stack_trim would give back once every idle
+ * slab has decayed, given back now (the stacks that the pool keeps
+ * warm in any case stay). Returns the bytes of the slabs let go. */
+size_t weft__stack_trim_all(void);
+
 /* Tests: the decay in ns (a negative value restores the default), and the
  * address space of idle slabs. */
 void weft__stack_set_decay(int64_t ns);

@@ -27,6 +27,11 @@ int weft__future_fail_pending(weft_future *f, int code, const char *message);
  * refilled in batches from retained slabs (see future.c's allocator). */
 int weft__future_new2(weft_future **out);
 
+/* weft_trim_memory: free the record slabs that hold no live record (the
+ * calling thread's cached records first go back to the depots; other
+ * threads' caches keep their slabs). Returns the bytes freed. */
+size_t weft__future_trim(void);
+
 /*
  * Completion hooks: what weft_wait and as_completed register on a future.
  * Unlike done callbacks they can be removed, and they run in the completing
