@@ -686,7 +686,7 @@ typedef struct {
     weft_lock lock;
     weft_rlock rlock;
     int in_lock;
-    weft_event held;
+    weft_event held, go;
 } shared;
 
 static int hold_lock(void *arg, void **result)
@@ -694,7 +694,8 @@ static int hold_lock(void *arg, void **result)
     shared *s = arg;
     WT_OK(weft_lock_acquire(&s->lock));
     WT_OK(weft_event_set(&s->held));
-    WT_OK(weft_sleep(0.005)); /* others try meanwhile: the loop must run them */
+    /* Others try meanwhile: the loop must run them. */
+    WT_OK(weft_event_wait(&s->go, WEFT_FOREVER));
     s->in_lock++;
     WT_OK(weft_lock_release(&s->lock));
     return 0;
@@ -715,6 +716,7 @@ static int locks_between_tasks(void *arg, void **result)
 {
     shared s = {.lock = WEFT_LOCK_INIT};
     weft_event_init(&s.held);
+    weft_event_init(&s.go);
     weft_future *holder, *cancelled, *later;
     WT_OK(weft_create_task(NULL, hold_lock, &s, NULL, &holder));
     WT_OK(weft_event_wait(&s.held, WEFT_FOREVER));
@@ -723,6 +725,7 @@ static int locks_between_tasks(void *arg, void **result)
     WT_OK(weft_sleep(0)); /* both park on the lock */
     ck_assert(weft_future_cancel(cancelled));
     WT_ERR(weft_await(cancelled, NULL), WEFT_ECANCELLED);
+    WT_OK(weft_event_set(&s.go)); /* only now may the holder release */
     WT_OK(weft_await(holder, NULL));
     WT_OK(weft_await(later, NULL));
     ck_assert_int_eq(s.in_lock, 2);
@@ -734,6 +737,7 @@ static int locks_between_tasks(void *arg, void **result)
     weft_future_unref(cancelled);
     weft_future_unref(later);
     weft_event_destroy(&s.held);
+    weft_event_destroy(&s.go);
     return 0;
 }
 
