@@ -37,11 +37,11 @@ struct weft_server {
     size_t nsocks;
     weft_socket **socks;
     weft_future **acceptors;
-    size_t accepting;       /* accept tasks still running */
+    size_t accepting;       /* accept tasks not yet done (acceptor_done) */
     conn *conns;            /* handlers running */
     size_t nconns;
     bool closed;
-    bool orphan;            /* start failed: the last accept task frees it */
+    bool orphan;            /* start failed: the last accept task's end frees it */
     weft_event closed_ev;   /* set by close */
     weft_event idle_ev;     /* set once closed with no task left */
 };
@@ -167,7 +167,6 @@ static int accept_loop(void *arg, void **result)
     acceptor_arg *a = arg;
     weft_server *srv = a->srv;
     weft_socket *ls = srv->socks[a->i];
-    free(a);
     bool starved = false;
     int one = 1;
     while (!srv->closed) {
@@ -196,6 +195,18 @@ static int accept_loop(void *arg, void **result)
         if (weft_sleep(ACCEPT_PAUSE) == WEFT_ECANCELLED)
             break;
     }
+    return 0;
+}
+
+/* An accept task is done: it returned, or it was cancelled before its
+ * first step (a server closed before the loop ran it), and then
+ * accept_loop never ran. Either way this callback, not the task, owns its
+ * argument and takes it off the count. On the loop's thread. */
+static int acceptor_done(weft_future *f, void *arg)
+{
+    acceptor_arg *a = arg;
+    weft_server *srv = a->srv;
+    free(a);
     srv->accepting--;
     check_idle(srv);
     if (srv->orphan && srv->accepting == 0)
@@ -255,10 +266,14 @@ int weft_server_start_sockets(weft_server **out, weft_connection_fn fn, void *ar
         }
         *a = (acceptor_arg){srv, i};
         rc = weft_create_task(loop, accept_loop, a, "accept", &srv->acceptors[i]);
-        if (rc)
+        if (rc) {
             free(a);
-        else
-            srv->accepting++;
+            break;
+        }
+        srv->accepting++;
+        /* The first done callback lives in the future itself: this cannot
+         * fail for want of memory. */
+        weft_future_add_done_callback(srv->acceptors[i], acceptor_done, a);
     }
     if (rc) {
         /* The accept tasks started so far end at their first step; the

@@ -693,6 +693,30 @@ START_TEST(serve_forever_and_close)
 }
 END_TEST
 
+/* A server closed before the loop ever ran its accept task: the task is
+ * cancelled before its first step, and closing still completes (before,
+ * only the task's own body counted it done, so wait_closed and free hung
+ * and its argument leaked). */
+static int close_before_first_step(void *arg, void **result)
+{
+    weft_server *srv;
+    WT_OK(weft_server_start(&srv, echo_handler, arg, "127.0.0.1", 0, NULL));
+    WT_OK(weft_server_close(srv));
+    WT_OK(weft_server_wait_closed(srv, 5));
+    WT_OK(weft_server_free(srv));
+    WT_OK(weft_server_start(&srv, echo_handler, arg, "127.0.0.1", 0, NULL));
+    WT_OK(weft_server_free(srv)); /* free without close, no step either */
+    return 0;
+}
+
+START_TEST(server_closed_before_it_ran)
+{
+    echo_srv e = {0};
+    weft_event_init(&e.handler_started);
+    WT_OK(weft_run(close_before_first_step, &e, NULL));
+}
+END_TEST
+
 /* A server freed with connections still running: they are cancelled. */
 static int free_busy(void *arg, void **result)
 {
@@ -988,5 +1012,6 @@ WT_MAIN("stream", 30, reading_v4_v6, separator_after_timeout, readline_after_sco
         separator_at_eof_and_limit, eof_before_any_buffer, readexactly_impossible_size,
         reader_matches_model, read_all_over_max, drain_with_slow_reader, thread_stream,
         cancel_pending_read, peer_reset, server_many_clients, serve_forever_and_close,
+        server_closed_before_it_ran,
         free_with_connections, emfile_pauses_accepting, reuse_port_two_loops,
         server_on_two_sockets, bad_input)
