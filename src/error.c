@@ -1,5 +1,6 @@
 #include <string.h>
 
+#include "internal/error.h"
 #include "weft/common.h"
 
 const char *weft_strerror(int code)
@@ -34,4 +35,15 @@ const char *weft_err_name(int code)
 #undef WEFT__ERR_NAME
     }
     return "UNKNOWN";
+}
+
+int weft__errno_code(int e)
+{
+    switch (-e) {
+#define WEFT__ERR_CASE(name, value, msg) case value:
+        WEFT_ERRNO_MAP(WEFT__ERR_CASE)
+#undef WEFT__ERR_CASE
+        return e > 0 ? -e : WEFT_EIO;
+    }
+    return WEFT_EIO;
 }

@@ -6,6 +6,7 @@
 #include <poll.h>
 
 #include "internal/clock.h"
+#include "internal/error.h"
 #include "internal/fdwait.h"
 #include "internal/park.h"
 
@@ -114,7 +115,7 @@ static int wait_thread(weft__fdw *w, unsigned dir, int64_t deadline)
         if (n > 0)
             return (pfd.revents & POLLNVAL) ? -EBADF : 0;
         if (n < 0 && errno != EINTR)
-            return -errno;
+            return weft__errno_code(errno);
         if (n == 0 && ms >= 0 && weft__now_ns() >= deadline)
             return WEFT_ETIMEDOUT;
     }

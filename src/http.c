@@ -29,6 +29,7 @@
 #include <pthread.h>
 
 #include "internal/clock.h"
+#include "internal/error.h"
 #include "internal/loop.h"
 #include "weft/loop.h"
 #include "weft/sync.h"
@@ -246,7 +247,7 @@ static int peer_failure(const fetch *f)
 {
     long err = 0;
     curl_easy_getinfo(f->easy, CURLINFO_OS_ERRNO, &err);
-    return err > 0 ? -(int)err : WEFT_EPROTO;
+    return err > 0 ? weft__errno_code((int)err) : WEFT_EPROTO;
 }
 
 /*

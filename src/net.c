@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "internal/clock.h"
+#include "internal/error.h"
 #include "internal/fdwait.h"
 #include "internal/net.h"
 #include "weft/net.h"
@@ -75,7 +76,7 @@ int weft_socket_new(weft_socket **out, int family, int type)
         return WEFT_EINVAL;
     int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return -errno;
+        return weft__errno_code(errno);
     return make_socket(out, fd, family, type, true);
 }
 
@@ -89,7 +90,7 @@ int weft_socket_from_fd(weft_socket **out, int fd)
     *out = NULL;
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
-        int e = -errno;
+        int e = weft__errno_code(errno);
         close(fd);
         return e;
     }
@@ -108,7 +109,7 @@ int weft_socket_from_fd(weft_socket **out, int fd)
 
 static int finish(weft_socket *s)
 {
-    int rc = close(s->w.io.fd) == 0 || errno == EINTR ? 0 : -errno;
+    int rc = close(s->w.io.fd) == 0 || errno == EINTR ? 0 : weft__errno_code(errno);
     free(s);
     return rc;
 }
@@ -346,7 +347,7 @@ int weft_sockaddr_port(const weft_sockaddr *a)
 /* A system call's 0 or -1/errno as a weft code. */
 static int sys_rc(int r)
 {
-    return r == 0 ? 0 : -errno;
+    return r == 0 ? 0 : weft__errno_code(errno);
 }
 
 int weft_socket_bind(weft_socket *s, const weft_sockaddr *a)
@@ -407,7 +408,7 @@ int weft_socket_getsockopt(const weft_socket *s, int level, int name, void *val,
         return WEFT_EINVAL;
     socklen_t l = (socklen_t)*len;
     if (getsockopt(s->w.io.fd, level, name, val, &l) != 0)
-        return -errno;
+        return weft__errno_code(errno);
     *len = l;
     return 0;
 }
@@ -439,11 +440,11 @@ int weft_socket_connect(weft_socket *s, const weft_sockaddr *a, double timeout)
             int err = 0;
             socklen_t len = sizeof err;
             if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
-                rc = -errno;
+                rc = weft__errno_code(errno);
                 break;
             }
             if (err) {
-                rc = -err;
+                rc = weft__errno_code(err);
                 break;
             }
             weft_sockaddr peer;
@@ -453,13 +454,13 @@ int weft_socket_connect(weft_socket *s, const weft_sockaddr *a, double timeout)
                 break;
             }
             if (errno != ENOTCONN) {
-                rc = -errno;
+                rc = weft__errno_code(errno);
                 break;
             }
             /* A stale edge from before the connect: wait again. */
         }
     } else {
-        rc = -errno;
+        rc = weft__errno_code(errno);
     }
     return call_end(s, rc, false);
 }
@@ -488,7 +489,7 @@ static int io_retry(weft_socket *s, unsigned dir, int64_t deadline, io_op *op, s
         if (errno == EINTR)
             continue;
         if (!would_block(errno))
-            return -errno;
+            return weft__errno_code(errno);
         int rc = wait_io(s, dir, deadline);
         if (rc)
             return rc;
@@ -714,7 +715,7 @@ static int now(weft_socket *s, ssize_t (*attempt)(weft_socket *, io_op *), void 
             return 0;
         }
         if (errno != EINTR)
-            return would_block(errno) ? WEFT_EAGAIN : -errno;
+            return would_block(errno) ? WEFT_EAGAIN : weft__errno_code(errno);
     }
 }
 

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 
 #include "internal/clock.h"
+#include "internal/error.h"
 #include "weft/executor.h"
 #include "weft/future.h"
 #include "weft/net.h"
@@ -44,7 +45,7 @@ static int map_eai(int e)
     case EAI_MEMORY:
         return WEFT_ENOMEM;
     case EAI_SYSTEM:
-        return errno ? -errno : -EIO;
+        return errno ? weft__errno_code(errno) : WEFT_EIO;
     case EAI_FAMILY:
     case EAI_SOCKTYPE:
     case EAI_BADFLAGS:

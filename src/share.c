@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "internal/error.h"
 #include "internal/share.h"
 #include "weft/common.h"
 
@@ -409,7 +410,7 @@ static int write_all(int sock, const void *buf, size_t len)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return errno == EPIPE || errno == ECONNRESET ? WEFT_EPIPE : -errno;
+            return errno == EPIPE || errno == ECONNRESET ? WEFT_EPIPE : weft__errno_code(errno);
         }
         p += n;
         len -= (size_t)n;
@@ -427,7 +428,7 @@ static int read_all(int sock, void *buf, size_t len)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return -errno;
+            return weft__errno_code(errno);
         }
         p += n;
         len -= (size_t)n;
@@ -459,7 +460,7 @@ static int send_fds(int sock, const int *fds, int n)
             r = sendmsg(sock, &msg, MSG_NOSIGNAL);
         while (r < 0 && errno == EINTR);
         if (r < 0)
-            return errno == EPIPE || errno == ECONNRESET ? WEFT_EPIPE : -errno;
+            return errno == EPIPE || errno == ECONNRESET ? WEFT_EPIPE : weft__errno_code(errno);
     }
     return 0;
 }
@@ -482,7 +483,7 @@ static int recv_fds(int sock, int *fds, int n)
         do
             r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
         while (r < 0 && errno == EINTR);
-        int err = r < 0 ? -errno : r == 0 ? WEFT_EEOF : 0;
+        int err = r < 0 ? weft__errno_code(errno) : r == 0 ? WEFT_EEOF : 0;
         struct cmsghdr *cm = err ? NULL : CMSG_FIRSTHDR(&msg);
         int k = 0;
         if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
@@ -543,7 +544,7 @@ static int move_above(int fd, int floor)
 {
     int nfd = fcntl(fd, F_DUPFD_CLOEXEC, floor + 1);
     if (nfd < 0)
-        return -errno;
+        return weft__errno_code(errno);
     close(fd);
     return nfd;
 }
@@ -638,7 +639,7 @@ int weft__share_recv(int *sockp)
     }
     for (int i = 0; i < h->nfds && r >= 0; i++) {
         if (dup3(got[h->nchunks + i], h->fds[i], O_CLOEXEC) < 0)
-            r = -errno;
+            r = weft__errno_code(errno);
         close(got[h->nchunks + i]);
     }
     free(got);

@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "internal/error.h"
 #include "weft/shm.h"
 
 #define RANDOM_PREFIX "weft_"
@@ -45,7 +46,7 @@ static int from_errno(int e)
     case ENAMETOOLONG:
         return WEFT_EINVAL;
     default:
-        return -e;
+        return weft__errno_code(e);
     }
 }
 

@@ -427,7 +427,7 @@ static void store_free(store *s)
 static int store_lock(store *s, bool dict)
 {
     int rc = weft_plock_acquire(s->lock);
-    if (rc == WEFT_OWNER_DIED) {
+    if (rc == WEFT_EOWNERDEAD) {
         if (dict)
             dict_repair(s);
         else

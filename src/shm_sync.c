@@ -41,6 +41,7 @@
 #endif
 
 #include "internal/clock.h"
+#include "internal/error.h"
 #include "internal/share.h"
 #include "platform/futex.h"
 #include "weft/shm.h"
@@ -172,12 +173,12 @@ static int pmutex_acquire(pmutex *pm, bool poll, int64_t deadline)
     case EOWNERDEAD:
         /* The holder died: we hold the mutex now, marked inconsistent.
          * Marking it consistent at once keeps it usable; the caller is told
-         * through WEFT_OWNER_DIED instead. Should we die before this line,
+         * through WEFT_EOWNERDEAD instead. Should we die before this line,
          * the kernel marks it again for the next acquirer. */
         pthread_mutex_consistent(&pm->m);
         __atomic_store_n(&pm->owner, me, __ATOMIC_RELAXED);
         __atomic_store_n(&pm->count, 1, __ATOMIC_RELAXED);
-        return WEFT_OWNER_DIED;
+        return WEFT_EOWNERDEAD;
     case EBUSY:
         return WEFT_EBUSY;
     case EDEADLK: /* a poll of our own lock: taken, like any other */
@@ -191,7 +192,7 @@ static int pmutex_acquire(pmutex *pm, bool poll, int64_t deadline)
     case ENOTRECOVERABLE: /* cannot happen: we never unlock it inconsistent */
         return WEFT_EBROKEN;
     default:
-        return -r;
+        return weft__errno_code(r);
     }
 }
 
@@ -597,7 +598,7 @@ static int pcond_wait_until(weft_pcond *c, int64_t deadline)
     /* A waiter that died asleep never comes back to this line: waiters then
      * stays too high, which only costs notify needless wake calls. */
     c->waiters--;
-    return lrc == WEFT_OWNER_DIED ? lrc : rc;
+    return lrc == WEFT_EOWNERDEAD ? lrc : rc;
 }
 
 int weft_pcond_wait(weft_pcond *cond, double timeout)
@@ -619,7 +620,7 @@ int weft_pcond_wait_for(weft_pcond *cond, weft_predicate pred, void *arg, double
         if (deadline != WEFT__NO_DEADLINE && weft__now_ns() >= deadline)
             return WEFT_ETIMEDOUT;
         int rc = pcond_wait_until(cond, deadline);
-        if (rc == WEFT_OWNER_DIED)
+        if (rc == WEFT_EOWNERDEAD)
             died = rc;
         else if (rc != 0 && rc != WEFT_ETIMEDOUT)
             return rc;
@@ -703,7 +704,7 @@ static void pbarrier_wake(weft_pbarrier *b)
  * whose wait raised. */
 static void pbarrier_lock(weft_pbarrier *b)
 {
-    if (pmutex_acquire(b->lock, false, WEFT__NO_DEADLINE) == WEFT_OWNER_DIED) {
+    if (pmutex_acquire(b->lock, false, WEFT__NO_DEADLINE) == WEFT_EOWNERDEAD) {
         __atomic_store_n(&b->broken, 1, __ATOMIC_RELEASE);
         pbarrier_wake(b);
     }

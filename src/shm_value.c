@@ -175,7 +175,7 @@ static int lock_if(const shdata *d)
     if (!d->lock)
         return 0;
     int rc = weft_prlock_acquire(d->lock);
-    return rc < 0 ? rc : 0;
+    return rc == WEFT_EOWNERDEAD ? 0 : rc;
 }
 
 static void unlock_if(const shdata *d)

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "internal/clock.h"
+#include "internal/error.h"
 #include "internal/fdwait.h"
 #include "internal/net.h"
 #include "weft/loop.h"
@@ -75,7 +76,7 @@ static int plan_stream(posix_spawn_file_actions_t *fa, weft_subprocess_stdio mod
                                                  target == 0 ? O_RDONLY : O_WRONLY, 0);
     case WEFT_SUBPROCESS_PIPE:
         if (pipe2(pipefd, O_CLOEXEC) != 0)
-            return -errno;
+            return weft__errno_code(errno);
         /* dup2 onto the standard number clears close-on-exec there. */
         return -posix_spawn_file_actions_adddup2(fa, target == 0 ? pipefd[0] : pipefd[1], target);
     case WEFT_SUBPROCESS_STDOUT:
@@ -309,7 +310,7 @@ int weft_subprocess_send_signal(weft_subprocess *p, int sig)
     int rc = 0;
     /* Under the reaping lock: once reaped, the pid may be another's. */
     if (!p->reaped && kill(p->pid, sig) != 0 && errno != ESRCH)
-        rc = -errno;
+        rc = weft__errno_code(errno);
     pthread_mutex_unlock(&p->mu);
     return rc;
 }

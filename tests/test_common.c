@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "internal/clock.h"
+#include "internal/error.h"
 #include "wt.h"
 
 START_TEST(errors_have_names_and_messages)
@@ -29,6 +30,23 @@ START_TEST(errors_have_names_and_messages)
     ck_assert_str_eq(weft_strerror(12345), "unknown error");
     ck_assert_str_eq(weft_strerror(-99999), "unknown error");
     ck_assert_str_eq(weft_err_name(-99999), "UNKNOWN");
+}
+END_TEST
+
+/* Every errno a system call can give weft has a name once it is a code:
+ * its own where the table has it, else WEFT_EIO. */
+START_TEST(errno_codes_have_names)
+{
+    for (int e = 1; e < 134; e++) {
+        int code = weft__errno_code(e);
+        ck_assert_int_lt(code, 0);
+        ck_assert_msg(strcmp(weft_err_name(code), "UNKNOWN") != 0, "errno %d", e);
+    }
+    ck_assert_int_eq(weft__errno_code(ECONNRESET), WEFT_ECONNRESET);
+    ck_assert_int_eq(weft__errno_code(EADDRINUSE), WEFT_EADDRINUSE);
+    ck_assert_int_eq(weft__errno_code(EHWPOISON), WEFT_EIO);
+    ck_assert_int_eq(weft__errno_code(0), WEFT_EIO);
+    ck_assert_str_eq(weft_strerror(WEFT_ELOOP), "too many redirects or levels of links");
 }
 END_TEST
 
@@ -98,5 +116,5 @@ START_TEST(sleep_without_end)
 }
 END_TEST
 
-WT_MAIN("common", 10, errors_have_names_and_messages, timeouts_validated, sleep_and_clock,
+WT_MAIN("common", 10, errors_have_names_and_messages, errno_codes_have_names, timeouts_validated, sleep_and_clock,
         sleep_without_end)

@@ -209,7 +209,7 @@ static int wait_lock(void *arg)
 {
     struct ctx *c = arg;
     int rc = weft_plock_acquire(c->lock);
-    if (rc != WEFT_OWNER_DIED)
+    if (rc != WEFT_EOWNERDEAD)
         return 10;
     c->counter = 42; /* the protected state, repaired */
     return weft_plock_release(c->lock) == 0 ? 0 : 11;
@@ -252,7 +252,7 @@ METHOD_TEST(plock_robust_killed_holder)
         int rc = form == 0   ? weft_plock_acquire_timeout(c->lock, 10)
                  : form == 1 ? weft_plock_acquire_timeout(c->lock, 0)
                              : weft_plock_try_acquire(c->lock);
-        WT_ERR(rc, WEFT_OWNER_DIED);
+        WT_ERR(rc, WEFT_EOWNERDEAD);
         ck_assert(weft_plock_is_owned(c->lock));
         WT_OK(weft_plock_release(c->lock));
         WT_OK(weft_plock_try_acquire(c->lock));
@@ -272,7 +272,7 @@ METHOD_TEST(plock_robust_exited_holder)
 {
     struct ctx *c = ctx_new();
     ck_assert_int_eq(run_child(exit_holding, c), 0);
-    WT_ERR(weft_plock_acquire(c->lock), WEFT_OWNER_DIED);
+    WT_ERR(weft_plock_acquire(c->lock), WEFT_EOWNERDEAD);
     WT_OK(weft_plock_release(c->lock));
     ctx_free(c);
 }
@@ -288,7 +288,7 @@ START_TEST(plock_robust_thread_exit)
 {
     struct ctx *c = ctx_new();
     ck_assert_int_eq(thread_rc(thread(thread_exit_holding, c)), 0);
-    WT_ERR(weft_plock_acquire(c->lock), WEFT_OWNER_DIED);
+    WT_ERR(weft_plock_acquire(c->lock), WEFT_EOWNERDEAD);
     WT_OK(weft_plock_release(c->lock));
     ctx_free(c);
 }
@@ -354,7 +354,7 @@ METHOD_TEST(prlock_recursion_and_robust)
     WT_OK(weft_pevent_wait(c->held, WEFT_FOREVER));
     WT_OK(weft_process_kill(p));
     ck_assert_int_eq(reap(p), -SIGKILL);
-    WT_ERR(weft_prlock_acquire(r), WEFT_OWNER_DIED);
+    WT_ERR(weft_prlock_acquire(r), WEFT_EOWNERDEAD);
     ck_assert_uint_eq(weft_prlock_count(r), 1);
     WT_OK(weft_prlock_acquire(r));
     WT_OK(weft_prlock_release(r));
@@ -589,7 +589,7 @@ START_TEST(pcond_rules_and_timeouts)
 END_TEST
 
 /* The condition's lock holder is killed while the parent waits: the
- * parent's wait comes back holding the lock, told WEFT_OWNER_DIED. */
+ * parent's wait comes back holding the lock, told WEFT_EOWNERDEAD. */
 static int cond_notify_and_die(void *arg)
 {
     struct ctx *c = arg;
@@ -629,9 +629,9 @@ METHOD_TEST(pcond_holder_dies)
     int rc = 0;
     while (c->flag == 0) {
         rc = weft_pcond_wait(c->cond, WEFT_FOREVER);
-        ck_assert(rc == 0 || rc == WEFT_OWNER_DIED);
+        ck_assert(rc == 0 || rc == WEFT_EOWNERDEAD);
     }
-    WT_ERR(rc, WEFT_OWNER_DIED);
+    WT_ERR(rc, WEFT_EOWNERDEAD);
     ck_assert(weft_plock_is_owned(c->lock));
     WT_OK(weft_pcond_release(c->cond));
     ck_assert_int_eq(thread_rc(t), 0);

@@ -54,6 +54,33 @@ extern "C" {
     X(EMFILE, -EMFILE, "too many open files")                                  \
     X(ENOTSUP, -ENOTSUP, "not supported (feature off in this build)")          \
     X(EPROTO, -EPROTO, "protocol error: the peer broke the protocol")         \
+    X(EOWNERDEAD, -EOWNERDEAD, "acquired, but its previous holder died holding it") \
+    X(EIO, -EIO, "input/output error")                                         \
+    X(EBADF, -EBADF, "bad file descriptor (closed)")                           \
+    X(ENFILE, -ENFILE, "too many open files in the system")                    \
+    X(ENOSPC, -ENOSPC, "no space left on device")                              \
+    X(EPERM, -EPERM, "operation not permitted")                                \
+    X(ESRCH, -ESRCH, "no such process")                                        \
+    X(ECHILD, -ECHILD, "no child process to wait for")                         \
+    X(ENOEXEC, -ENOEXEC, "not an executable format")                           \
+    X(ENOTDIR, -ENOTDIR, "not a directory")                                    \
+    X(EISDIR, -EISDIR, "is a directory")                                       \
+    X(ENAMETOOLONG, -ENAMETOOLONG, "name too long")                            \
+    X(ELOOP, -ELOOP, "too many redirects or levels of links")                  \
+    X(ENOTSOCK, -ENOTSOCK, "not a socket")                                     \
+    X(EAFNOSUPPORT, -EAFNOSUPPORT, "address family not supported")             \
+    X(EPROTONOSUPPORT, -EPROTONOSUPPORT, "protocol not supported")             \
+    X(EADDRINUSE, -EADDRINUSE, "address already in use")                       \
+    X(EADDRNOTAVAIL, -EADDRNOTAVAIL, "address not available")                  \
+    X(ENETDOWN, -ENETDOWN, "network is down")                                  \
+    X(ENETUNREACH, -ENETUNREACH, "network unreachable")                        \
+    X(EHOSTUNREACH, -EHOSTUNREACH, "host unreachable")                         \
+    X(ECONNREFUSED, -ECONNREFUSED, "connection refused")                       \
+    X(ECONNRESET, -ECONNRESET, "connection reset by the peer")                 \
+    X(ECONNABORTED, -ECONNABORTED, "connection aborted")                       \
+    X(ENOTCONN, -ENOTCONN, "socket not connected")                             \
+    X(EISCONN, -EISCONN, "socket already connected")                           \
+    X(ENOBUFS, -ENOBUFS, "no buffer space available")                          \
     X(ECANCELLED, -4001, "cancelled")                                          \
     X(EBROKEN, -4002, "broken (barrier or pool can no longer be used)")        \
     X(ESHUTDOWN, -4003, "shut down")                                           \

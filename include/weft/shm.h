@@ -136,22 +136,16 @@ WEFT_API void weft_shm_free(weft_shm *shm);
  * Robustness: Lock and RLock are robust. If the thread or process holding
  * one dies (exits, crashes, is SIGKILLed) without releasing it, the lock is
  * not left held for ever: the next acquirer gets it, and its acquire
- * returns WEFT_OWNER_DIED (a positive value: the lock IS held) instead of
- * 0, to say that the data the lock protected may have been left half
- * updated. The lock itself is usable again at once (as pthread's
- * EOWNERDEAD followed by pthread_mutex_consistent). Test `rc < 0` for
- * failure. Semaphores and Events have no owner, so a dead process cannot
+ * returns WEFT_EOWNERDEAD instead of 0, to say that the data the lock
+ * protected may have been left half updated. The caller holds the lock
+ * then, as after a pthread mutex's EOWNERDEAD, and must release it: it is
+ * usable again at once (weft makes it consistent). Semaphores and Events have no owner, so a dead process cannot
  * hold them; a permit it took is simply gone, as in Python.
  *
  * Unlike multiprocessing.Lock, which is a semaphore any process may
  * release, a weft_plock has an owner (that is what makes it robust): only
  * the thread that acquired it may release it.
  */
-
-/** Returned (positive) by an acquire that got a lock whose previous holder
- *  died holding it: the caller holds the lock, the state it protects may be
- *  inconsistent. */
-#define WEFT_OWNER_DIED 1
 
 /** A cross-process lock (multiprocessing.Lock), robust. Acquiring it again
  *  from the thread that holds it is WEFT_EDEADLK (WEFT_EBUSY for
@@ -161,7 +155,7 @@ typedef struct weft_plock weft_plock;
 WEFT_API int weft_plock_new(weft_plock **out);
 /** NULL allowed; see Memory above. */
 WEFT_API void weft_plock_free(weft_plock *lock);
-/** 0 or WEFT_OWNER_DIED once held; WEFT_EDEADLK if the caller holds it. */
+/** 0 or WEFT_EOWNERDEAD once held; WEFT_EDEADLK if the caller holds it. */
 WEFT_API int weft_plock_acquire(weft_plock *lock);
 /** Also WEFT_ETIMEDOUT. */
 WEFT_API int weft_plock_acquire_timeout(weft_plock *lock, double timeout);
@@ -175,7 +169,7 @@ WEFT_API bool weft_plock_is_owned(const weft_plock *lock);
 
 /** A cross-process reentrant lock (multiprocessing.RLock), robust: the
  *  holding thread may acquire it again and must release it as many times.
- *  After WEFT_OWNER_DIED the new holder's depth is 1. */
+ *  After WEFT_EOWNERDEAD the new holder's depth is 1. */
 typedef struct weft_prlock weft_prlock;
 
 WEFT_API int weft_prlock_new(weft_prlock **out);
@@ -229,7 +223,7 @@ WEFT_API int weft_pevent_wait(weft_pevent *ev, double timeout);
  * wait, wait_for and notify require the caller to hold the lock
  * (WEFT_ENOTOWNER otherwise). wait releases it (every level of an RLock),
  * sleeps, and takes it back before returning, whatever it returns; if the
- * lock's holder died meanwhile, wait returns WEFT_OWNER_DIED (held, as
+ * lock's holder died meanwhile, wait returns WEFT_EOWNERDEAD (held, as
  * above), which wins over WEFT_ETIMEDOUT.
  *
  * Unlike weft_condition, wake-ups may be spurious (as pthread's and
@@ -250,11 +244,11 @@ WEFT_API int weft_pcond_acquire(weft_pcond *cond);
 WEFT_API int weft_pcond_acquire_timeout(weft_pcond *cond, double timeout);
 WEFT_API int weft_pcond_try_acquire(weft_pcond *cond);
 WEFT_API int weft_pcond_release(weft_pcond *cond);
-/** 0 when woken (or spuriously), WEFT_ETIMEDOUT, WEFT_OWNER_DIED, or
+/** 0 when woken (or spuriously), WEFT_ETIMEDOUT, WEFT_EOWNERDEAD, or
  *  WEFT_ENOTOWNER. */
 WEFT_API int weft_pcond_wait(weft_pcond *cond, double timeout);
 /** Wait until pred(arg) is true (checked under the lock, first before any
- *  wait): 0 (or WEFT_OWNER_DIED if a re-acquire reported it) when true,
+ *  wait): 0 (or WEFT_EOWNERDEAD if a re-acquire reported it) when true,
  *  WEFT_ETIMEDOUT if the time ran out with it false. `pred` runs in the
  *  calling process: it must read shared memory to see other processes. */
 WEFT_API int weft_pcond_wait_for(weft_pcond *cond, weft_predicate pred, void *arg,
@@ -323,7 +317,7 @@ WEFT_API bool weft_pbarrier_broken(const weft_pbarrier *b);
  * lock is recursive, so the calls work under it too. Without a lock, a
  * scalar or an element is still read and written whole (no torn values) and
  * add is an atomic read-modify-write, but nothing orders several
- * operations. A lock whose holder died (WEFT_OWNER_DIED) is taken over
+ * operations. A lock whose holder died (WEFT_EOWNERDEAD) is taken over
  * silently by these calls: a single value is never half written.
  *
  * Typed access: the _i64 forms work on the integer types, converting as C
