@@ -120,6 +120,6 @@ int main(void)
  * expect: ^wait\(FIRST_COMPLETED\): done \{B\}, not done \{A, C\}$
  * expect: ^as_completed: B -> 101$
  * expect: ^as_completed: C -> 102$
- * expect: ^as_completed: A raised No space left on device: job A: the disk is full$
+ * expect: ^as_completed: A raised no space left on device: job A: the disk is full$
  * expect: ^as_completed ended: EEMPTY$
  */

@@ -4,6 +4,8 @@
 
 const fz_driver fz_drivers[] = {
     {"stream", fz_stream},
+    {"framing", fz_framing},
+    {"procpool_records", fz_procpool_records},
 #if WEFT_HAVE_HTTP
     {"http", fz_http},
 #endif

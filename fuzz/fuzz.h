@@ -25,6 +25,26 @@
  * scopes and cancellations between and during the calls. */
 int fz_stream(const uint8_t *data, size_t size);
 
+/* The framing of pipes and process queues (weft/ipc.h) against a model of
+ * their bytes: messages sent through weft_conn_send_bytes between raw
+ * bytes a broken or hostile peer writes into the socket (garbage, lengths
+ * past the cap, 2^63, messages cut short by the end of the stream),
+ * received with recv_bytes, recv_bytes_alloc and poll; a process queue's
+ * put, get and their variants in a small ring, and threads that die inside
+ * a put, a get or a task_done with the lock held. Every receive is a whole
+ * message the bytes framed or a documented error, and stays so after. */
+int fz_framing(const uint8_t *data, size_t size);
+
+/* The process pool's records (src/procpool.c) against a worker that may be
+ * buggy: the parent's real side with no worker process (the seam of
+ * internal/procpool.h), whose task records the driver takes and checks
+ * (tasks, bytes maps, fixed-size maps, large arguments in memfds) and
+ * answers with right or wrong result records or raw bytes. Every record
+ * is decoded to a valid result or error or rejected with a clear error;
+ * no over-read, no write outside its task's destination, no leak, and
+ * every future ends. */
+int fz_procpool_records(const uint8_t *data, size_t size);
+
 #include "weft/config.h"
 #if WEFT_HAVE_HTTP
 /* The HTTP client (weft/http.h) against a local server that answers with

@@ -260,6 +260,15 @@ void weft_pqueue_free(weft_pqueue *q)
      * shared_free would do nothing anyway, but the lock must not be
      * destroyed under the others either. */
     if (weft__shared_owned(q->s)) {
+        /* A process that died holding the lock left it locked (its owner
+         * dead) until someone takes it, and destroying a locked mutex is
+         * undefined: take it first. The others are done with the queue,
+         * so nobody live holds it; its state needs no repair. */
+        int r = pthread_mutex_trylock(&q->s->lock);
+        if (r == EOWNERDEAD)
+            pthread_mutex_consistent(&q->s->lock);
+        if (r == 0 || r == EOWNERDEAD)
+            pthread_mutex_unlock(&q->s->lock);
         pthread_mutex_destroy(&q->s->lock);
         weft__shared_free(q->s);
     }

@@ -44,6 +44,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -51,39 +52,21 @@
 #include "internal/executor.h"
 #include "internal/fnref.h"
 #include "internal/future.h"
-#include "internal/procpool.h"
 #include "internal/process.h"
+#include "internal/procpool.h"
 #include "internal/share.h"
 #include "internal/thread.h"
 #include "platform/futex.h"
-#include "weft/procpool.h"
 #include "weft/process.h"
+#include "weft/procpool.h"
 #include "weft/sync.h"
 #include "weft/thread.h"
 
-#define REC_ALIGN 32
 #define MAX_FNS 256
 #define DEFAULT_RING ((size_t)4 << 20)
 
-enum { REC_PAD, REC_TASK, REC_CHUNK, REC_MULTI, REC_RESULT, REC_CHUNK_RESULT, REC_MULTI_RESULT };
-
-/* A bytes map's chunk is a run of items, each a u64 length (NO_ITEM for a
- * NULL argument) and its bytes padded to 8; its result a run of entries,
- * each a u32 status, a u32 has-result flag, a u64 length and the bytes
- * (or the failure's message) padded to 8. */
-#define NO_ITEM UINT64_MAX
+/* The records' format is in internal/procpool.h. */
 #define PAD8(n) (((n) + 7) & ~(size_t)7)
-
-/* A record's header; its payload follows. */
-struct rec {
-    uint32_t size; /* whole record, header and padding included */
-    uint32_t kind;
-    uint64_t id;
-    int32_t fn;      /* index in the function table */
-    int32_t status;  /* results: 0 or the task's error code */
-    uint32_t len;    /* payload bytes */
-    uint32_t count;  /* chunks: items; results of chunks: items done */
-};
 
 struct ring {
     pthread_mutex_t lock;
@@ -201,12 +184,12 @@ static int ring_init(struct ring *r, size_t cap)
 
 static size_t rec_size(size_t len)
 {
-    return (sizeof(struct rec) + len + REC_ALIGN - 1) & ~(size_t)(REC_ALIGN - 1);
+    return (sizeof(weft__rec) + len + WEFT__REC_ALIGN - 1) & ~(size_t)(WEFT__REC_ALIGN - 1);
 }
 
 /* Push a record with payload a[0..alen) with the ring locked: 0, or
  * WEFT_EFULL when it does not fit now. */
-static int ring_push_locked(struct ring *r, const struct rec *h, const void *a, size_t alen)
+static int ring_push_locked(struct ring *r, const weft__rec *h, const void *a, size_t alen)
 {
     size_t need = rec_size(alen);
     uint64_t pos = r->tail & (r->cap - 1);
@@ -215,12 +198,12 @@ static int ring_push_locked(struct ring *r, const struct rec *h, const void *a, 
     if (r->cap - (r->tail - r->head) < need + pad)
         return WEFT_EFULL;
     if (pad) {
-        struct rec *p = (struct rec *)(r->data + pos);
+        weft__rec *p = (weft__rec *)(r->data + pos);
         p->size = (uint32_t)pad;
-        p->kind = REC_PAD;
+        p->kind = WEFT__REC_PAD;
         pos = 0;
     }
-    struct rec *dst = (struct rec *)(r->data + pos);
+    weft__rec *dst = (weft__rec *)(r->data + pos);
     *dst = *h;
     dst->size = (uint32_t)need;
     dst->len = (uint32_t)alen;
@@ -233,11 +216,11 @@ static int ring_push_locked(struct ring *r, const struct rec *h, const void *a, 
 
 /* The next record with the ring locked, pads skipped, or NULL when empty.
  * The caller copies what it needs, then ring_pop_locked. */
-static struct rec *ring_peek_locked(struct ring *r)
+static weft__rec *ring_peek_locked(struct ring *r)
 {
     while (r->head != r->tail) {
-        struct rec *h = (struct rec *)(r->data + (r->head & (r->cap - 1)));
-        if (h->kind != REC_PAD)
+        weft__rec *h = (weft__rec *)(r->data + (r->head & (r->cap - 1)));
+        if (h->kind != WEFT__REC_PAD)
             return h;
         /* Atomic: helping waiters read head without the lock. */
         __atomic_store_n(&r->head, r->head + h->size, __ATOMIC_RELEASE);
@@ -245,7 +228,7 @@ static struct rec *ring_peek_locked(struct ring *r)
     return NULL;
 }
 
-static void ring_pop_locked(struct ring *r, struct rec *h)
+static void ring_pop_locked(struct ring *r, weft__rec *h)
 {
     __atomic_store_n(&r->head, r->head + h->size, __ATOMIC_RELEASE);
     r->space_seq++;
@@ -277,22 +260,13 @@ static bool spin_for(const uint64_t *pos, uint64_t from)
 
 /* A task argument or a result too big for a quarter of its ring travels in
  * a memfd of its own, laid out as a weft_bytes, and its record carries a
- * large_ref (count == COUNT_LARGE): the sender's pid and fd number, which
- * the receiver opens through /proc (a process of the same user may; no
- * ptrace rights are needed). A worker maps a large argument privately and
- * hands the mapping to the task: no copy on its side. The sender keeps its
- * fd open until the receiver has opened its own: the parent until the
- * task's result is in, a worker until the parent acknowledges (the slot's
- * ack futex). */
-#define COUNT_LARGE 2
-
-struct large_ref {
-    int32_t pid;
-    int32_t fd;
-    uint64_t len;
-    uint32_t worker;
-    uint32_t pad;
-};
+ * weft__large_ref (count == WEFT__COUNT_LARGE): the sender's pid and fd
+ * number, which the receiver opens through /proc (a process of the same
+ * user may; no ptrace rights are needed). A worker maps a large argument
+ * privately and hands the mapping to the task: no copy on its side. The
+ * sender keeps its fd open until the receiver has opened its own: the
+ * parent until the task's result is in, a worker until the parent
+ * acknowledges (the slot's ack futex). */
 
 static size_t large_size(size_t len)
 {
@@ -322,11 +296,13 @@ static int large_make(const void *data, size_t len)
     return fd;
 }
 
-static int large_open(const struct large_ref *ref)
+static int large_open(const weft__large_ref *ref)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)ref->pid, (int)ref->fd);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a reference to a FIFO (a buggy sender's) must not wait
+     * for a writer; a memfd reads the same either way. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return errno == EMFILE || errno == ENFILE ? WEFT_EMFILE : WEFT_EBROKEN;
     return fd;
@@ -373,10 +349,10 @@ static weft__fnptr resolve_fn(struct pp_shared *sh, struct fn_cache *c, int32_t 
     return c->fn[i];
 }
 
-static void push_result(struct pp_shared *sh, const struct rec *h, const void *a, size_t alen)
+static void push_result(struct pp_shared *sh, const weft__rec *h, const void *a, size_t alen)
 {
     struct ring *r = &sh->results;
-    struct rec fail;
+    weft__rec fail;
     if (rec_size(alen) > r->cap / 4) {
         /* Too big for the ring: the task fails rather than block for ever. */
         fail = *h;
@@ -410,7 +386,7 @@ static void push_result(struct pp_shared *sh, const struct rec *h, const void *a
 /* One task: fn(bytes, &result), its code and message kept by a future. */
 /* Push a result too big for the ring through a memfd and wait until the
  * parent has opened it. */
-static void push_large_result(struct pp_shared *sh, unsigned index, struct rec *res,
+static void push_large_result(struct pp_shared *sh, unsigned index, weft__rec *res,
                               const weft_bytes *b)
 {
     int fd = large_make(b->data, b->len);
@@ -421,19 +397,19 @@ static void push_large_result(struct pp_shared *sh, unsigned index, struct rec *
         return;
     }
     struct worker_slot *slot = &sh->slots[index];
-    struct large_ref ref = {.pid = getpid(), .fd = fd, .len = b->len, .worker = index};
+    weft__large_ref ref = {.pid = getpid(), .fd = fd, .len = b->len, .worker = index};
     __atomic_store_n(&slot->ack, 0, __ATOMIC_RELAXED);
-    res->count = COUNT_LARGE;
+    res->count = WEFT__COUNT_LARGE;
     push_result(sh, res, &ref, sizeof ref);
     while (__atomic_load_n(&slot->ack, __ATOMIC_ACQUIRE) == 0)
         weft__futex_wait_shared(&slot->ack, 0, WEFT__NO_DEADLINE);
     close(fd);
 }
 
-static void run_task(struct pp_shared *sh, unsigned index, const struct rec *h,
+static void run_task(struct pp_shared *sh, unsigned index, const weft__rec *h,
                      weft_task_fn fn, weft_bytes *arg)
 {
-    struct rec res = {.kind = REC_RESULT, .id = h->id};
+    weft__rec res = {.kind = WEFT__REC_RESULT, .id = h->id};
     weft_future *f = NULL;
     if (!fn) {
         res.status = WEFT_ENOTSUP;
@@ -466,10 +442,10 @@ static void run_task(struct pp_shared *sh, unsigned index, const struct rec *h,
 }
 
 /* A chunk of fixed-size items: fn over each, stopping at the first error. */
-static void run_chunk(struct pp_shared *sh, const struct rec *h, weft_item_fn fn,
+static void run_chunk(struct pp_shared *sh, const weft__rec *h, weft_item_fn fn,
                       const unsigned char *in, struct wbuf *out)
 {
-    struct rec res = {.kind = REC_CHUNK_RESULT, .id = h->id};
+    weft__rec res = {.kind = WEFT__REC_CHUNK_RESULT, .id = h->id};
     uint32_t n = h->count;
     size_t in_size = n ? h->len / n : 0;
     size_t out_size = (size_t)h->status; /* a chunk carries its output size here */
@@ -495,10 +471,10 @@ static void run_chunk(struct pp_shared *sh, const struct rec *h, weft_item_fn fn
     push_result(sh, &res, out->p, (size_t)done * out_size);
 }
 
-static void run_multi(struct pp_shared *sh, const struct rec *h, weft_task_fn fn,
+static void run_multi(struct pp_shared *sh, const weft__rec *h, weft_task_fn fn,
                       const unsigned char *in, struct wbuf *out, struct wbuf *item)
 {
-    struct rec res = {.kind = REC_MULTI_RESULT, .id = h->id};
+    weft__rec res = {.kind = WEFT__REC_MULTI_RESULT, .id = h->id};
     if (!fn) {
         res.status = WEFT_ENOTSUP;
         push_result(sh, &res, NULL, 0);
@@ -511,7 +487,7 @@ static void run_multi(struct pp_shared *sh, const struct rec *h, weft_task_fn fn
         memcpy(&len, in + off, sizeof len);
         off += sizeof len;
         weft_bytes *arg = NULL;
-        if (len != NO_ITEM) {
+        if (len != WEFT__NO_ITEM) {
             if (wbuf_fit(item, sizeof(weft_bytes) + len + 1) != 0) {
                 res.status = WEFT_ENOMEM;
                 break;
@@ -595,7 +571,7 @@ static int worker_main(void *argp)
     struct ring *r = &sh->tasks;
     for (;;) {
         ring_lock(r);
-        struct rec *h;
+        weft__rec *h;
         bool spun = false;
         while (!(h = ring_peek_locked(r))) {
             if (__atomic_load_n(&sh->stop, __ATOMIC_ACQUIRE)) {
@@ -619,7 +595,7 @@ static int worker_main(void *argp)
             ring_lock(r);
             r->sleepers--;
         }
-        struct rec hd = *h;
+        weft__rec hd = *h;
         int fit = wbuf_fit(&in, sizeof(weft_bytes) + hd.len + 1);
         if (fit == 0) {
             weft_bytes *b = in.p;
@@ -640,19 +616,19 @@ static int worker_main(void *argp)
             (void)!write(sh->evfd, &one, sizeof one);
         }
         if (fit != 0) {
-            struct rec res = {.kind = hd.kind == REC_CHUNK   ? REC_CHUNK_RESULT
-                                      : hd.kind == REC_MULTI ? REC_MULTI_RESULT
-                                                             : REC_RESULT,
-                              .id = hd.id, .status = WEFT_ENOMEM};
+            weft__rec res = {.kind = hd.kind == WEFT__REC_CHUNK   ? WEFT__REC_CHUNK_RESULT
+                                     : hd.kind == WEFT__REC_MULTI ? WEFT__REC_MULTI_RESULT
+                                                                  : WEFT__REC_RESULT,
+                             .id = hd.id, .status = WEFT_ENOMEM};
             push_result(sh, &res, NULL, 0);
-        } else if (hd.kind == REC_MULTI) {
+        } else if (hd.kind == WEFT__REC_MULTI) {
             run_multi(sh, &hd, (weft_task_fn)resolve_fn(sh, fc, hd.fn),
                       ((weft_bytes *)in.p)->data, &out, &item);
-        } else if (hd.kind == REC_CHUNK) {
+        } else if (hd.kind == WEFT__REC_CHUNK) {
             run_chunk(sh, &hd, (weft_item_fn)resolve_fn(sh, fc, hd.fn),
                       ((weft_bytes *)in.p)->data, &out);
-        } else if (hd.count == COUNT_LARGE) {
-            struct large_ref ref;
+        } else if (hd.count == WEFT__COUNT_LARGE) {
+            weft__large_ref ref;
             memcpy(&ref, ((weft_bytes *)in.p)->data, sizeof ref);
             int fd = large_open(&ref);
             void *map = fd < 0 ? MAP_FAILED
@@ -661,8 +637,8 @@ static int worker_main(void *argp)
             if (fd >= 0)
                 close(fd);
             if (map == MAP_FAILED) {
-                struct rec res = {.kind = REC_RESULT, .id = hd.id,
-                                  .status = fd < 0 ? fd : WEFT_ENOMEM};
+                weft__rec res = {.kind = WEFT__REC_RESULT, .id = hd.id,
+                                 .status = fd < 0 ? fd : WEFT_ENOMEM};
                 push_result(sh, &res, NULL, 0);
             } else {
                 run_task(sh, wa->index, &hd, (weft_task_fn)resolve_fn(sh, fc, hd.fn), map);
@@ -708,7 +684,7 @@ struct fslot {
 
 struct overflow {
     struct overflow *next;
-    struct rec h;
+    weft__rec h;
     size_t len;
     unsigned char data[];
 };
@@ -821,7 +797,7 @@ static void wake_worker(struct pp_shared *sh, int n)
 
 /* With mu held: put a record in the task ring, or in the overflow list
  * when the ring is full. The future becomes running once in the ring. */
-static int enqueue(pool *p, weft_future *f, const struct rec *h, const void *a, size_t alen)
+static int enqueue(pool *p, weft_future *f, const weft__rec *h, const void *a, size_t alen)
 {
     struct ring *r = &p->sh->tasks;
     if (rec_size(alen) > r->cap / 4)
@@ -980,14 +956,15 @@ static int pool_submit(weft_executor *ex, weft_task_fn fn, void *arg, weft_futur
         rc = fi;
     } else if ((rc = slot_alloc(p, &i)) == 0) {
         if ((rc = pool_future_new(p, &f)) == 0) {
-            struct rec h = {.kind = REC_TASK, .id = slot_id(p, i), .fn = fi, .count = b != NULL};
+            weft__rec h = {.kind = WEFT__REC_TASK, .id = slot_id(p, i), .fn = fi,
+                           .count = b != NULL};
             p->slots[i].f = f;
             p->pending++;
             if (b && rec_size(b->len) > p->sh->tasks.cap / 4) {
-                /* Too big for the ring: its own memfd (see large_ref). */
+                /* Too big for the ring: its own memfd (weft__large_ref). */
                 int fd = large_make(b->data, b->len);
-                struct large_ref ref = {.pid = getpid(), .fd = fd, .len = b->len};
-                h.count = COUNT_LARGE;
+                weft__large_ref ref = {.pid = getpid(), .fd = fd, .len = b->len};
+                h.count = WEFT__COUNT_LARGE;
                 p->slots[i].large_fd = fd;
                 rc = fd < 0 ? fd : enqueue(p, f, &h, &ref, sizeof ref);
             } else {
@@ -1031,15 +1008,25 @@ static void fail_all(pool *p, int code, const char *msg)
     }
 }
 
-/* A result record, copied out of the ring: complete its future. */
 /* A worker's large result: read it into a new weft_bytes, then let the
- * worker close its memfd. */
-static int take_large(pool *p, const void *payload, weft_bytes **out)
+ * worker close its memfd. The reference is the worker's word: it must
+ * name a regular file (a FIFO would hold the open up for ever; large_open
+ * does not wait) that holds the length it says, or no memory is sized by
+ * it. */
+static int take_large(pool *p, const void *payload, size_t len, weft_bytes **out)
 {
-    struct large_ref ref;
+    weft__large_ref ref;
+    if (len != sizeof ref)
+        return WEFT_EBROKEN;
     memcpy(&ref, payload, sizeof ref);
     int fd = large_open(&ref);
-    int rc = fd < 0 ? fd : weft_bytes_new(out, NULL, ref.len);
+    struct stat st;
+    int rc = fd < 0 ? fd : fstat(fd, &st) != 0 ? WEFT_EBROKEN : 0;
+    if (rc == 0 && (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < sizeof(weft_bytes) + 1 ||
+                    ref.len > (uint64_t)st.st_size - sizeof(weft_bytes) - 1))
+        rc = WEFT_EBROKEN;
+    if (rc == 0)
+        rc = weft_bytes_new(out, NULL, ref.len);
     for (size_t off = 0; rc == 0 && off < ref.len;) {
         ssize_t n = pread(fd, (*out)->data + off, ref.len - off,
                           (off_t)(sizeof(weft_bytes) + off));
@@ -1060,7 +1047,38 @@ static int take_large(pool *p, const void *payload, weft_bytes **out)
     return rc;
 }
 
-static void complete(pool *p, const struct rec *h, const unsigned char *data,
+/* Whether a bytes map's result entries (internal/procpool.h) frame within
+ * data[0..len): `count` entries, at most `items` of them, each in bounds,
+ * each status 0 or negative, the first failure the last entry. */
+static bool entries_frame(const unsigned char *data, size_t len, uint32_t count, size_t items)
+{
+    if (count > items)
+        return false;
+    size_t off = 0;
+    for (uint32_t k = 0; k < count; k++) {
+        uint32_t st, has;
+        uint64_t n;
+        if (len - off < 16)
+            return false;
+        memcpy(&st, data + off, 4);
+        memcpy(&has, data + off + 4, 4);
+        memcpy(&n, data + off + 8, 8);
+        if ((int32_t)st > 0 || has > 1 || (st && has) || n > len - off - 16 ||
+            PAD8(n) > len - off - 16 || (st && k + 1 != count))
+            return false;
+        off += 16 + PAD8(n);
+    }
+    return true;
+}
+
+/* A result record, copied out of the ring: complete its future. The record
+ * is a worker's, and a buggy worker may have written anything in it: what
+ * it says must be what its task can have produced (the kind its slot
+ * expects, a negative code or 0, no more items than its chunk has, every
+ * length within the payload), or the future fails with WEFT_EBROKEN
+ * rather than have its result, or another task's destination, written
+ * from it. */
+static void complete(pool *p, const weft__rec *h, const unsigned char *data,
                      weft_bytes *large)
 {
     uint32_t i = (uint32_t)h->id;
@@ -1071,22 +1089,29 @@ static void complete(pool *p, const struct rec *h, const unsigned char *data,
         return;
     }
     struct fslot *s = &p->slots[i];
+    struct map_job *j = s->job;
     weft_future *f = s->f;
     int code = h->status;
     char *msg = NULL;
     void *result = NULL;
-    if (h->kind == REC_CHUNK_RESULT) {
-        struct map_job *j = s->job;
-        if (j && j->out && h->len)
+    uint32_t kind = !j ? WEFT__REC_RESULT
+                    : j->out_size ? WEFT__REC_CHUNK_RESULT
+                                  : WEFT__REC_MULTI_RESULT;
+    bool bad = h->kind != kind || code > 0;
+    if (bad) {
+        /* another task's kind of result, or not a code */
+    } else if (h->kind == WEFT__REC_CHUNK_RESULT) {
+        bad = h->count > s->count || h->len != (size_t)h->count * j->out_size;
+        if (!bad && j->out && h->len)
             memcpy((char *)j->out + s->first * j->out_size, data, h->len);
         if (code == 0 && h->count != s->count)
             code = WEFT_EBROKEN;
-    } else if (h->kind == REC_MULTI_RESULT) {
-        struct map_job *j = s->job;
-        weft_bytes **results = j ? j->out : NULL;
+    } else if (h->kind == WEFT__REC_MULTI_RESULT) {
+        weft_bytes **results = j->out;
         size_t off = 0;
         uint32_t k = 0;
-        for (; k < h->count && off + 16 <= h->len; k++) {
+        bad = !entries_frame(data, h->len, h->count, s->count);
+        for (; !bad && k < h->count; k++) {
             uint32_t st, has;
             uint64_t len;
             memcpy(&st, data + off, 4);
@@ -1094,7 +1119,7 @@ static void complete(pool *p, const struct rec *h, const unsigned char *data,
             memcpy(&len, data + off + 8, 8);
             const unsigned char *bytes = data + off + 16;
             off += 16 + PAD8(len);
-            if ((int32_t)st != 0) {
+            if (st != 0) {
                 code = (int32_t)st;
                 msg = len ? strndup((const char *)bytes, len) : NULL;
                 break;
@@ -1112,11 +1137,20 @@ static void complete(pool *p, const struct rec *h, const unsigned char *data,
     } else if (large) {
         result = large;
         large = NULL;
-    } else if (code == 0 && h->count) {
-        if (weft_bytes_new((weft_bytes **)&result, data, h->len) != 0)
+    } else if (code == 0) {
+        /* count: 1 with a result (maybe empty), 0 with none */
+        bad = h->count > 1 || (h->count == 0 && h->len);
+        if (!bad && h->count && weft_bytes_new((weft_bytes **)&result, data, h->len) != 0)
             code = WEFT_ENOMEM;
-    } else if (code != 0 && h->len) {
-        msg = strndup((const char *)data, h->len);
+    } else {
+        bad = h->count != 0;
+        if (!bad && h->len)
+            msg = strndup((const char *)data, h->len);
+    }
+    weft_bytes_free(large);
+    if (bad) {
+        code = WEFT_EBROKEN;
+        msg = strdup("a process pool worker sent a malformed result");
     }
     slot_release(p, i);
     pthread_mutex_unlock(&p->mu);
@@ -1128,8 +1162,39 @@ static void complete(pool *p, const struct rec *h, const unsigned char *data,
     weft_future_unref(f);
 }
 
+static void break_pool(pool *p, const char *why);
+
+/* The next result record with the ring locked, pads skipped: 0 and *out
+ * (NULL when the ring is empty), or WEFT_EBROKEN when the bytes at its
+ * head do not frame a record. Workers write this ring, and a buggy one may
+ * write anything in its records; a record frames when its size is a whole
+ * number of slots that holds its header and its payload and ends before
+ * the ring's end and its tail (then the next one starts where a record
+ * can). Head and tail themselves move only by the rings' code. */
+static int result_peek_locked(struct ring *r, weft__rec **out)
+{
+    *out = NULL;
+    while (r->head != r->tail) {
+        uint64_t pos = r->head & (r->cap - 1);
+        weft__rec *h = (weft__rec *)(r->data + pos);
+        if (h->size < sizeof *h || h->size % WEFT__REC_ALIGN || h->size > r->cap - pos ||
+            h->size > r->tail - r->head ||
+            (h->kind != WEFT__REC_PAD && h->len > h->size - sizeof *h))
+            return WEFT_EBROKEN;
+        if (h->kind != WEFT__REC_PAD) {
+            *out = h;
+            return 0;
+        }
+        /* Atomic: helping waiters read head without the lock. */
+        __atomic_store_n(&r->head, r->head + h->size, __ATOMIC_RELEASE);
+    }
+    return 0;
+}
+
 /* Drain the result ring; the copy is made with the ring locked, the
- * completion (which may run callbacks) without. */
+ * completion (which may run callbacks) without. A ring that does not
+ * frame breaks the pool: nothing after the bad record can be read, and
+ * its results may be any task's. */
 static bool drain_results(pool *p)
 {
     struct ring *r = &p->sh->results;
@@ -1137,12 +1202,22 @@ static bool drain_results(pool *p)
     bool any = false;
     for (;;) {
         ring_lock(r);
-        struct rec *h = ring_peek_locked(r);
+        weft__rec *h;
+        if (result_peek_locked(r, &h) != 0) {
+            __atomic_store_n(&r->head, r->tail, __ATOMIC_RELEASE); /* dropped */
+            r->space_seq++;
+            ring_unlock(r);
+            weft__futex_wake_shared(&r->space_seq, INT_MAX);
+            pthread_mutex_lock(&p->mu);
+            break_pool(p, "a process pool worker wrote a corrupt result record");
+            pthread_mutex_unlock(&p->mu);
+            return true;
+        }
         if (!h) {
             ring_unlock(r);
             return any;
         }
-        struct rec hd = *h;
+        weft__rec hd = *h;
         bool ok = wbuf_fit(buf, hd.len) == 0;
         if (ok && hd.len)
             memcpy(buf->p, h + 1, hd.len);
@@ -1156,8 +1231,9 @@ static bool drain_results(pool *p)
             hd.status = WEFT_ENOMEM;
             hd.len = 0;
             hd.count = 0;
-        } else if (hd.kind == REC_RESULT && hd.count == COUNT_LARGE) {
-            hd.status = take_large(p, buf->p, &large);
+        } else if (hd.kind == WEFT__REC_RESULT && hd.count == WEFT__COUNT_LARGE &&
+                   hd.status == 0) {
+            hd.status = take_large(p, buf->p, hd.len, &large);
             hd.count = hd.status == 0;
             hd.len = 0;
         }
@@ -1321,7 +1397,7 @@ static int pool_shutdown(weft_executor *ex, bool cancel_futures, bool wait, int6
         p->ovf_tail = NULL;
         struct ring *r = &sh->tasks;
         ring_lock(r);
-        struct rec *h;
+        weft__rec *h;
         while ((h = ring_peek_locked(r))) {
             uint32_t i = (uint32_t)h->id;
             if (i < p->nslots && p->slots[i].f && slot_id(p, i) == h->id) {
@@ -1434,7 +1510,9 @@ static size_t round_pow2(size_t v)
     return c;
 }
 
-int weft_process_pool_new(weft_executor **out, const weft_process_pool_opts *opts)
+/* A pool; with `bare`, one with no worker process and no collector (see
+ * weft__procpool_new_bare). */
+static int pool_new(weft_executor **out, const weft_process_pool_opts *opts, bool bare)
 {
     weft_process_pool_opts o = opts ? *opts : (weft_process_pool_opts){0};
     if (!out || o.max_workers > 4096 || (o.initarg_size && !o.initarg) ||
@@ -1501,6 +1579,11 @@ int weft_process_pool_new(weft_executor **out, const weft_process_pool_opts *opt
     }
     if (wbuf_fit(&p->drain_buf, cap / 4) == 0)
         prefault(p->drain_buf.p, p->drain_buf.cap, true);
+    if (bare) {
+        weft_event_set(&p->done); /* no collector to wait for */
+        *out = &p->base;
+        return 0;
+    }
     for (unsigned i = 0; i < n; i++)
         if ((r = start_worker(p, i)) != 0)
             goto fail;
@@ -1514,6 +1597,11 @@ int weft_process_pool_new(weft_executor **out, const weft_process_pool_opts *opt
 fail:
     pool_release(p);
     return r;
+}
+
+int weft_process_pool_new(weft_executor **out, const weft_process_pool_opts *opts)
+{
+    return pool_new(out, opts, false);
 }
 
 unsigned weft_process_pool_workers(const weft_executor *ex)
@@ -1546,7 +1634,7 @@ unsigned weft_process_pool_pids(const weft_executor *ex, int *pids, unsigned n)
 /* ---------------------------------------------------------------- map */
 
 /* With mu held: one chunk of a map into the ring (or the overflow). */
-static int chunk_enqueue(pool *p, struct map_job *job, const struct rec *tmpl, size_t first,
+static int chunk_enqueue(pool *p, struct map_job *job, const weft__rec *tmpl, size_t first,
                          const void *payload, size_t len, weft_future **out)
 {
     int rc = p->broken ? WEFT_EBROKEN : p->shutdown ? WEFT_ESHUTDOWN : 0;
@@ -1566,7 +1654,7 @@ static int chunk_enqueue(pool *p, struct map_job *job, const struct rec *tmpl, s
     s->count = tmpl->count;
     job->refs++;
     p->pending++;
-    struct rec h = *tmpl;
+    weft__rec h = *tmpl;
     h.id = slot_id(p, i);
     if ((rc = enqueue(p, f, &h, payload, len)) != 0) {
         slot_release(p, i);
@@ -1625,8 +1713,8 @@ static int map_fixed_run(pool *p, int fi, const void *in, size_t in_size, void *
     for (; submitted < nchunks && rc == 0; submitted++) {
         size_t first = submitted * chunksize;
         size_t count = n - first < chunksize ? n - first : chunksize;
-        struct rec h = {.kind = REC_CHUNK, .fn = fi, .status = (int32_t)out_size,
-                        .count = (uint32_t)count};
+        weft__rec h = {.kind = WEFT__REC_CHUNK, .fn = fi, .status = (int32_t)out_size,
+                       .count = (uint32_t)count};
         rc = chunk_enqueue(p, job, &h, first, (const char *)in + first * in_size,
                            count * in_size, &fs[submitted]);
         if (rc)
@@ -1650,7 +1738,7 @@ int weft__procpool_map_start(weft_executor *ex, weft_task_fn fn, void *const *ar
     if (chunksize > UINT32_MAX)
         chunksize = UINT32_MAX;
     memset(results, 0, n * sizeof *results);
-    size_t limit = p->sh->tasks.cap / 4 - sizeof(struct rec) - REC_ALIGN;
+    size_t limit = p->sh->tasks.cap / 4 - sizeof(weft__rec) - WEFT__REC_ALIGN;
     run->pool = p;
     run->fs = calloc(n + 1, sizeof *run->fs); /* at most one chunk per item */
     run->first = calloc(n + 1, sizeof *run->first);
@@ -1679,7 +1767,7 @@ int weft__procpool_map_start(weft_executor *ex, weft_task_fn fn, void *const *ar
             }
             if ((rc = wbuf_fit(&pack, used + need)) != 0)
                 break;
-            uint64_t len = b ? b->len : NO_ITEM;
+            uint64_t len = b ? b->len : WEFT__NO_ITEM;
             memcpy((char *)pack.p + used, &len, 8);
             if (b && b->len)
                 memcpy((char *)pack.p + used + 8, b->data, b->len);
@@ -1688,7 +1776,7 @@ int weft__procpool_map_start(weft_executor *ex, weft_task_fn fn, void *const *ar
         }
         if (rc)
             break;
-        struct rec h = {.kind = REC_MULTI, .fn = fi, .count = (uint32_t)(next - first)};
+        weft__rec h = {.kind = WEFT__REC_MULTI, .fn = fi, .count = (uint32_t)(next - first)};
         pthread_mutex_lock(&p->mu);
         rc = chunk_enqueue(p, job, &h, first, pack.p, used, &run->fs[run->nchunks]);
         pthread_mutex_unlock(&p->mu);
@@ -1761,7 +1849,7 @@ int weft_process_pool_map_fixed(weft_executor *ex, weft_item_fn fn, const void *
     }
     /* A chunk and its results must fit a quarter of a ring each. */
     size_t item = in_size > out_size ? in_size : out_size;
-    size_t fit = (p->sh->tasks.cap / 4 - sizeof(struct rec) - REC_ALIGN) / item;
+    size_t fit = (p->sh->tasks.cap / 4 - sizeof(weft__rec) - WEFT__REC_ALIGN) / item;
     if (fit == 0)
         return WEFT_EMSGSIZE;
     if (chunksize > fit)
@@ -1783,3 +1871,68 @@ static const weft__executor_ops pool_ops = {
     .destroy = pool_destroy,
     .map = pool_map,
 };
+
+/* ------------------------------------------- a pool played by hand */
+
+int weft__procpool_new_bare(weft_executor **out, const weft_process_pool_opts *opts)
+{
+    weft_process_pool_opts o = opts ? *opts : (weft_process_pool_opts){0};
+    if (!o.max_workers)
+        o.max_workers = 1;
+    return pool_new(out, &o, true);
+}
+
+int weft__procpool_take_task(weft_executor *ex, weft__rec *h, void *buf, size_t cap)
+{
+    pool *p = as_pool(ex);
+    if (!p || !h || (!buf && cap))
+        return WEFT_EINVAL;
+    struct ring *r = &p->sh->tasks;
+    ring_lock(r);
+    weft__rec *t = ring_peek_locked(r);
+    int rc = !t ? WEFT_EEMPTY : t->len > cap ? WEFT_EMSGSIZE : 0;
+    if (t)
+        *h = *t;
+    if (rc == 0) {
+        if (t->len)
+            memcpy(buf, t + 1, t->len);
+        ring_pop_locked(r, t);
+    }
+    ring_unlock(r);
+    return rc;
+}
+
+int weft__procpool_push_result(weft_executor *ex, const void *data, size_t n)
+{
+    pool *p = as_pool(ex);
+    if (!p || (!data && n))
+        return WEFT_EINVAL;
+    struct ring *r = &p->sh->results;
+    weft__rec h = {0};
+    if (n)
+        memcpy(&h, data, n < sizeof h ? n : sizeof h);
+    size_t alen = n > sizeof h ? n - sizeof h : 0;
+    ring_lock(r);
+    int rc = ring_push_locked(r, &h, alen ? (const char *)data + sizeof h : NULL, alen);
+    if (rc == 0) {
+        /* The push wrote the size and length it knows; the caller's stand. */
+        weft__rec *dst = (weft__rec *)(r->data + ((r->tail - rec_size(alen)) & (r->cap - 1)));
+        dst->size = h.size;
+        dst->len = h.len;
+    }
+    ring_unlock(r);
+    return rc;
+}
+
+void weft__procpool_drain(weft_executor *ex)
+{
+    pool *p = as_pool(ex);
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->drain_mu);
+    drain_results(p);
+    pthread_mutex_unlock(&p->drain_mu);
+    pthread_mutex_lock(&p->mu);
+    flush_overflow(p);
+    pthread_mutex_unlock(&p->mu);
+}

@@ -1,15 +1,85 @@
 /*
  * What multiprocessing.Pool (pool.c) needs of the process pool beyond the
  * executor interface: a bytes map whose chunks it can wait for one by one,
- * in order (imap) or as they finish (imap_unordered).
+ * in order (imap) or as they finish (imap_unordered). The records the
+ * parent and its workers exchange, and a pool whose worker the caller
+ * plays (the fuzz driver fuzz/procpool_records.c).
  */
 #ifndef WEFT_INTERNAL_PROCPOOL_H
 #define WEFT_INTERNAL_PROCPOOL_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "weft/procpool.h"
+
+/* ------------------------------------------------------------ records */
+
+/* A ring (src/procpool.c) holds records: a header, its payload, padding to
+ * WEFT__REC_ALIGN. A record that would straddle the ring's end is preceded
+ * by a pad record (WEFT__REC_PAD) that fills the ring to its end. Tasks
+ * (the parent writes, a worker reads):
+ *   WEFT__REC_TASK    fn(arg): count 0 for no argument, 1 with the argument
+ *                     as the payload, WEFT__COUNT_LARGE with a
+ *                     weft__large_ref to it as the payload.
+ *   WEFT__REC_CHUNK   a fixed-size map's chunk: count items of len / count
+ *                     bytes each; status holds the size of one output.
+ *   WEFT__REC_MULTI   a bytes map's chunk: count items, each a u64 length
+ *                     (WEFT__NO_ITEM for a NULL argument) and its bytes
+ *                     padded to 8.
+ * Results (a worker writes, the parent reads; each carries its task's id):
+ *   WEFT__REC_RESULT  status 0 or the task's negative code. Success: count
+ *                     0 for no result, 1 with the result as the payload,
+ *                     WEFT__COUNT_LARGE with a weft__large_ref to it. A
+ *                     failure's payload is its message (count 0).
+ *   WEFT__REC_CHUNK_RESULT  count items done, their outputs as the payload
+ *                     (count x the output size); status 0, or the code of
+ *                     the item that failed after them.
+ *   WEFT__REC_MULTI_RESULT  count entries, each a u32 status, a u32
+ *                     has-result flag, a u64 length and the result (or the
+ *                     failure's message) padded to 8; entries stop at the
+ *                     first failure, which is the last entry.
+ * The parent trusts no result record: a worker may be buggy. One that does
+ * not frame (a size or a length that does not fit the ring) breaks the
+ * pool; one that frames but says what its task cannot have produced fails
+ * its task's future with WEFT_EBROKEN. */
+enum {
+    WEFT__REC_PAD,
+    WEFT__REC_TASK,
+    WEFT__REC_CHUNK,
+    WEFT__REC_MULTI,
+    WEFT__REC_RESULT,
+    WEFT__REC_CHUNK_RESULT,
+    WEFT__REC_MULTI_RESULT,
+};
+
+#define WEFT__REC_ALIGN 32
+#define WEFT__COUNT_LARGE 2
+#define WEFT__NO_ITEM UINT64_MAX
+
+/* A record's header; its payload follows. */
+typedef struct weft__rec {
+    uint32_t size;  /* whole record, header and padding included */
+    uint32_t kind;
+    uint64_t id;    /* the task's */
+    int32_t fn;     /* index in the function table */
+    int32_t status; /* results: 0 or the task's error code */
+    uint32_t len;   /* payload bytes */
+    uint32_t count; /* see above */
+} weft__rec;
+
+/* An argument or a result too big for a quarter of its ring travels in a
+ * memfd of the sender's, laid out as a weft_bytes; the receiver opens it
+ * as /proc/<pid>/fd/<fd>. `worker` is the sending worker's index (its ack
+ * word), for a result. */
+typedef struct weft__large_ref {
+    int32_t pid;
+    int32_t fd;
+    uint64_t len;
+    uint32_t worker;
+    uint32_t pad;
+} weft__large_ref;
 
 /* A map in flight. Chunk c covers items first[c] .. first[c+1] (first[nchunks]
  * == the items submitted); results[i] is written (a new weft_bytes, or left
@@ -39,5 +109,35 @@ void weft__procpool_map_end(weft__map_run *run, bool cancel);
 /* Pool.terminate: refuse new work, kill the workers now and fail every
  * future not done with WEFT_ECANCELLED. WEFT_EINVAL for a thread pool. */
 int weft__procpool_terminate(weft_executor *ex);
+
+/* ------------------------------------------- a pool played by hand */
+
+/* For the fuzz driver fuzz/procpool_records.c, which plays a worker (a
+ * buggy one) against the parent's real side: its rings, slots, futures,
+ * overflow and result decoding.
+ *
+ * weft__procpool_new_bare: a process pool as weft_process_pool_new makes
+ * it, with opts->max_workers worker slots (0: one), but no process and no
+ * collector thread: results come in only through weft__procpool_drain
+ * (or a thread waiting on a future, which helps). Free it with
+ * weft_executor_free after weft__procpool_terminate, which fails what is
+ * still pending (nothing else would). */
+int weft__procpool_new_bare(weft_executor **out, const weft_process_pool_opts *opts);
+
+/* As a worker: copy the oldest task record out of the task ring (its
+ * header into *h, its payload into buf, cap bytes) and remove it. 0,
+ * WEFT_EEMPTY, or WEFT_EMSGSIZE (the record stays; h->len is its size). */
+int weft__procpool_take_task(weft_executor *ex, weft__rec *h, void *buf, size_t cap);
+
+/* As a worker writing a result, rightly or not: data[0..n) (a header, then
+ * its payload, whatever they say) goes to the result ring's tail, which
+ * moves by n rounded up to WEFT__REC_ALIGN (at least one header's size);
+ * a pad record goes first where a worker's push would put one. WEFT_EFULL
+ * when there is no room (nothing is written). */
+int weft__procpool_push_result(weft_executor *ex, const void *data, size_t n);
+
+/* One turn of the collector: take every result off the ring and complete
+ * its future, then move overflow into the task ring. */
+void weft__procpool_drain(weft_executor *ex);
 
 #endif
