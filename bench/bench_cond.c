@@ -18,7 +18,7 @@ static struct {
 
 static void *weft_ponger(void *arg)
 {
-    weft_lock_acquire(&ws.l);
+    weft_lock_acquire(&ws.l, WEFT_FOREVER);
     for (long i = 0; i < ws.n; i++) {
         while (ws.turn != 1)
             if (weft_condition_wait(&ws.c, WEFT_FOREVER) != 0)
@@ -42,7 +42,7 @@ static double weft_pingpong(long n)
     if (pthread_create(&t, NULL, weft_ponger, NULL) != 0)
         return -1;
     double t0 = wb_now();
-    weft_lock_acquire(&ws.l);
+    weft_lock_acquire(&ws.l, WEFT_FOREVER);
     for (long i = 0; i < n; i++) {
         ws.turn = 1;
         weft_condition_notify(&ws.c, 1);

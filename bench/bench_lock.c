@@ -15,7 +15,7 @@ static double weft_uncontended(long n)
     weft_lock l = WEFT_LOCK_INIT;
     double t0 = wb_now();
     for (long i = 0; i < n; i++) {
-        weft_lock_acquire(&l);
+        weft_lock_acquire(&l, WEFT_FOREVER);
         weft_lock_release(&l);
     }
     return (wb_now() - t0) / (double)n;
@@ -65,7 +65,7 @@ static void *weft_worker(void *arg)
 {
     wb_wait_flag(&shared.go);
     for (long i = 0; i < shared.n; i++) {
-        weft_lock_acquire(&shared.wl);
+        weft_lock_acquire(&shared.wl, WEFT_FOREVER);
         shared.counter++;
         weft_lock_release(&shared.wl);
     }

@@ -37,7 +37,7 @@ static void *weft_producer(void *arg)
 {
     wb_wait_flag(&wq.go);
     for (long i = 1; i <= wq.n; i++)
-        if (weft_queue_put(wq.q, ITEM(i)) != 0)
+        if (weft_queue_put(wq.q, ITEM(i), WEFT_FOREVER) != 0)
             __atomic_store_n(&wq.failed, 1, __ATOMIC_RELAXED);
     return NULL;
 }
@@ -56,7 +56,7 @@ static double weft_handoff(weft_queue *q, long n)
     __atomic_store_n(&wq.go, 1, __ATOMIC_RELEASE);
     for (long i = 0; i < n; i++) {
         void *x;
-        if (weft_queue_get(q, &x) != 0) {
+        if (weft_queue_get(q, &x, WEFT_FOREVER) != 0) {
             wq.failed = 1;
             break;
         }

@@ -98,9 +98,9 @@ static int echo(void *arg, void **result)
     (void)result;
     for (long i = 0; i < w.n; i++) {
         void *x;
-        int rc = weft_queue_get(pp.there, &x);
+        int rc = weft_queue_get(pp.there, &x, WEFT_FOREVER);
         if (rc == 0)
-            rc = weft_queue_put(pp.back, x);
+            rc = weft_queue_put(pp.back, x, WEFT_FOREVER);
         if (rc != 0)
             return rc;
     }
@@ -119,9 +119,9 @@ static int pingpong_main(void *arg, void **result)
     double t0 = wb_now();
     for (long i = 0; i < w.n && rc == 0; i++) {
         void *x;
-        rc = weft_queue_put(pp.there, (void *)(uintptr_t)i);
+        rc = weft_queue_put(pp.there, (void *)(uintptr_t)i, WEFT_FOREVER);
         if (rc == 0)
-            rc = weft_queue_get(pp.back, &x);
+            rc = weft_queue_get(pp.back, &x, WEFT_FOREVER);
         sum += (uintptr_t)x;
     }
     w.seconds = wb_now() - t0;

@@ -38,7 +38,7 @@ static void *runner(void *arg)
 
     weft_sleep(i * 0.010);
     printf("runner %d arrived\n", i);
-    int index = weft_barrier_wait(&barrier); /* index = barrier.wait() */
+    int index = weft_barrier_wait(&barrier, NULL, WEFT_FOREVER); /* index = barrier.wait() */
     if (index < 0) {
         printf("runner %d: barrier broken (%s)\n", i, weft_err_name(index));
         return NULL;
@@ -52,7 +52,7 @@ int main(void)
     weft_thread *threads[PARTIES];
 
     /* Barrier(3, action=on_all_arrived), no default timeout. */
-    CHECK(weft_barrier_init(&barrier, PARTIES, on_all_arrived, NULL, WEFT_FOREVER));
+    CHECK(weft_barrier_init(&barrier, PARTIES, on_all_arrived, NULL));
     for (int i = 0; i < PARTIES; i++) {
         CHECK(weft_thread_new(&threads[i], runner, (void *)(intptr_t)i, NULL));
         CHECK(weft_thread_start(threads[i]));

@@ -39,7 +39,7 @@ static weft_condition condition;
 static void *producer(void *arg)
 {
     for (int i = 0; i < ITEMS; i++) {
-        weft_condition_acquire(&condition); /* with condition: */
+        weft_condition_acquire(&condition, WEFT_FOREVER); /* with condition: */
         stock += 1;
         printf("Produced: %d\n", stock);
         weft_condition_notify(&condition, 1); /* notify one waiting thread */
@@ -52,7 +52,7 @@ static void *producer(void *arg)
 static void *consumer(void *arg)
 {
     for (int i = 0; i < ITEMS; i++) {
-        weft_condition_acquire(&condition);
+        weft_condition_acquire(&condition, WEFT_FOREVER);
         /* The loop is Python's `while stock == 0`: re-check after waking,
          * the stock may have been taken by another consumer first. */
         while (stock == 0)

@@ -32,7 +32,7 @@ static weft_lock lock = WEFT_LOCK_INIT; /* lock = threading.Lock() */
 static void *increment(void *arg)
 {
     for (int i = 0; i < ROUNDS; i++) {
-        weft_lock_acquire(&lock); /* with lock: */
+        weft_lock_acquire(&lock, WEFT_FOREVER); /* with lock: */
         counter += 1;
         weft_lock_release(&lock);
     }

@@ -55,10 +55,10 @@ static void producer(void)
 {
     for (int i = 0; i < NITEMS; i++) {
         numbers[i] = i;
-        CHECK(weft_queue_put(q, &numbers[i]));
+        CHECK(weft_queue_put(q, &numbers[i], WEFT_FOREVER));
     }
     for (int i = 0; i < NCONSUMERS; i++)
-        CHECK(weft_queue_put(q, NULL)); /* signal end: one per consumer */
+        CHECK(weft_queue_put(q, NULL, WEFT_FOREVER)); /* signal end: one per consumer */
 }
 
 static void *consumer(void *arg)
@@ -66,7 +66,7 @@ static void *consumer(void *arg)
     struct consumer *self = arg;
     for (;;) {
         void *item;
-        CHECK(weft_queue_get(q, &item));
+        CHECK(weft_queue_get(q, &item, WEFT_FOREVER));
         if (item == NULL) {
             CHECK(weft_queue_task_done(q)); /* the end marker counts too */
             break;

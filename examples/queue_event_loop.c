@@ -19,8 +19,8 @@
  *           break
  *
  * get(timeout=1) is scaled to 10 ms. Python raises queue.Empty when the
- * timeout runs out; weft_queue_get_timeout returns WEFT_ETIMEDOUT (and the
- * non-blocking weft_queue_try_get returns WEFT_EEMPTY). The seed's loop runs
+ * timeout runs out; weft_queue_get returns WEFT_ETIMEDOUT (a poll, timeout
+ * 0, too: get_nowait's queue.Empty). The seed's loop runs
  * until Ctrl+C; this one stops at the first empty wait, so the example ends.
  * (`if message_queue:` is always true in Python, a Queue object has no
  * length; it is left out.)
@@ -52,7 +52,7 @@ int main(void)
         if (event == NULL)
             return 1;
         snprintf(event, 32, "event_%d", i);
-        CHECK(weft_queue_put(message_queue, event)); /* the queue owns it now */
+        CHECK(weft_queue_put(message_queue, event, WEFT_FOREVER)); /* the queue owns it now */
     }
 
     /* Run the event loop until no event comes within the timeout. */
@@ -60,7 +60,7 @@ int main(void)
     for (;;) {
         void *message;
         double start = weft_monotonic();
-        int rc = weft_queue_get_timeout(message_queue, &message, GET_TIMEOUT);
+        int rc = weft_queue_get(message_queue, &message, GET_TIMEOUT);
         if (rc == WEFT_ETIMEDOUT) { /* except queue.Empty */
             double waited = weft_monotonic() - start;
             printf("Empty: no event within %.0f ms (waited %s), leaving the loop\n",
@@ -75,8 +75,8 @@ int main(void)
 
     /* A non-blocking get on the empty queue: get_nowait() raises queue.Empty. */
     void *none;
-    int rc = weft_queue_try_get(message_queue, &none);
-    printf("try_get on the empty queue: %s\n", weft_err_name(rc));
+    int rc = weft_queue_get(message_queue, &none, 0);
+    printf("get(0) on the empty queue: %s\n", weft_err_name(rc));
 
     weft_queue_free(message_queue);
     printf("%d events handled\n", handled);
@@ -90,6 +90,6 @@ int main(void)
  * expect: ^Processing message: event_3$
  * expect: ^Processing message: event_4$
  * expect: ^Empty: no event within 10 ms \(waited the full timeout\), leaving the loop$
- * expect: ^try_get on the empty queue: EEMPTY$
+ * expect: ^get\(0\) on the empty queue: ETIMEDOUT$
  * expect: ^5 events handled$
  */

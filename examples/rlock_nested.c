@@ -21,8 +21,8 @@ static weft_rlock rlock = WEFT_RLOCK_INIT; /* rlock = threading.RLock() */
 static void *other(void *arg)
 {
     /* rlock.acquire(blocking=False) -> False */
-    int rc = weft_rlock_try_acquire(&rlock);
-    printf("other thread: try_acquire -> %s\n", weft_err_name(rc));
+    int rc = weft_rlock_acquire(&rlock, 0);
+    printf("other thread: acquire(0) -> %s\n", weft_err_name(rc));
     /* rlock.release() from a non-owner: Python raises RuntimeError. */
     rc = weft_rlock_release(&rlock);
     printf("other thread: release -> %s\n", weft_err_name(rc));
@@ -33,8 +33,8 @@ int main(void)
 {
     weft_thread *t;
 
-    CHECK(weft_rlock_acquire(&rlock));     /* with rlock: */
-    CHECK(weft_rlock_acquire(&rlock));     /*     with rlock: */
+    CHECK(weft_rlock_acquire(&rlock, WEFT_FOREVER));     /* with rlock: */
+    CHECK(weft_rlock_acquire(&rlock, WEFT_FOREVER));     /*     with rlock: */
     printf("Nested lock (depth %u)\n", weft_rlock_count(&rlock));
 
     /* Joining while holding the lock is safe here: `other` never blocks on
@@ -56,7 +56,7 @@ int main(void)
 
 /* Output:
  * expect: ^Nested lock \(depth 2\)$
- * expect: ^other thread: try_acquire -> EBUSY$
+ * expect: ^other thread: acquire\(0\) -> ETIMEDOUT$
  * expect: ^other thread: release -> ENOTOWNER$
  * expect: ^after one release: depth 1, still owned: yes$
  * expect: ^after two releases: depth 0, still owned: no$

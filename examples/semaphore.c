@@ -33,8 +33,8 @@ static void *download(void *arg)
 {
     int i = (int)(intptr_t)arg;
 
-    weft_semaphore_acquire(&pool); /* with pool: */
-    weft_lock_acquire(&stats_lock);
+    weft_semaphore_acquire(&pool, WEFT_FOREVER); /* with pool: */
+    weft_lock_acquire(&stats_lock, WEFT_FOREVER);
     if (++inside > most_inside)
         most_inside = inside;
     weft_lock_release(&stats_lock);
@@ -42,7 +42,7 @@ static void *download(void *arg)
     printf("download %d running\n", i);
     weft_sleep(0.010);
 
-    weft_lock_acquire(&stats_lock);
+    weft_lock_acquire(&stats_lock, WEFT_FOREVER);
     inside--;
     weft_lock_release(&stats_lock);
     weft_semaphore_release(&pool);

@@ -45,7 +45,7 @@ static int worker(void *arg)
     struct args *a = arg;
     /* val.value *= 2 is a read and a write: hold the lock around both. */
     double x;
-    CHECK(weft_prlock_acquire(weft_value_lock(a->val)));
+    CHECK(weft_prlock_acquire(weft_value_lock(a->val), WEFT_FOREVER));
     CHECK(weft_value_get_f64(a->val, &x));
     CHECK(weft_value_set_f64(a->val, x * 2));
     CHECK(weft_prlock_release(weft_value_lock(a->val)));

@@ -476,11 +476,11 @@ static int q_put(queue_fx *x, prog *g, unsigned seed)
         len = Q_MAX_LEN;
     unsigned how = next(g) % 3;
     pattern(x->buf, len, seed);
-    int rc = how == 1 ? weft_pqueue_put_nowait(x->q, len ? x->buf : NULL, len)
+    int rc = how == 1 ? weft_pqueue_put(x->q, len ? x->buf : NULL, len, 0)
                       : weft_pqueue_put(x->q, len ? x->buf : NULL, len, how ? 0.0002 : 0);
     int want = m->closed          ? WEFT_ESTATE
                : len > m->cap - 8 ? WEFT_EMSGSIZE
-               : !q_fits(m, len)  ? (how == 1 ? WEFT_EFULL : WEFT_ETIMEDOUT)
+               : !q_fits(m, len)  ? WEFT_ETIMEDOUT
                                   : 0;
     if (rc != want)
         return fail("put(%zu) #%u: %s, the model says %s (%zu items, %zu of %zu bytes)", len,
@@ -500,8 +500,6 @@ static int q_get(queue_fx *x, prog *g)
     size_t cap = next(g) % 3 ? next16(g) % (m->cap + 1) : m->cap;
     qitem it = {0};
     int want = q_want_get(m, how == 3, cap, &it);
-    if (want == WEFT_ETIMEDOUT && how == 1)
-        want = WEFT_EEMPTY;
     size_t len = 0xdead;
     uint8_t *buf = NULL;
     int rc;
@@ -516,7 +514,7 @@ static int q_get(queue_fx *x, prog *g)
         buf = cap ? malloc(cap) : NULL; /* exactly cap: ASan sees a write past it */
         if (cap && !buf)
             return fail("out of memory");
-        rc = how == 1 ? weft_pqueue_get_nowait(x->q, buf, cap, &len)
+        rc = how == 1 ? weft_pqueue_get(x->q, buf, cap, &len, 0)
                       : weft_pqueue_get(x->q, buf, cap, &len, how ? 0.0002 : 0);
     }
     int out = 0;
@@ -608,11 +606,11 @@ static void *doomed_main(void *arg)
     doomed_skip = d->skip;
     switch (d->kind) {
     case DIE_PUT:
-        d->rc = weft_pqueue_put_nowait(d->q, d->len ? d->item : NULL, d->len);
+        d->rc = weft_pqueue_put(d->q, d->len ? d->item : NULL, d->len, 0);
         break;
     case DIE_GET_COPIED:
     case DIE_GET_COMMIT:
-        d->rc = weft_pqueue_get_nowait(d->q, d->buf, d->cap, &len);
+        d->rc = weft_pqueue_get(d->q, d->buf, d->cap, &len, 0);
         break;
     default:
         d->rc = weft_pqueue_task_done(d->q);
@@ -647,12 +645,12 @@ static int q_die(queue_fx *x, prog *g, unsigned seed)
     if (d.kind == DIE_PUT)
         want = m->closed             ? WEFT_ESTATE
                : d.len > m->cap - 8 ? WEFT_EMSGSIZE
-               : !q_fits(m, d.len)  ? WEFT_EFULL
+               : !q_fits(m, d.len)  ? WEFT_ETIMEDOUT
                                     : 0;
     else if (d.kind == DIE_TASK_DONE)
         want = m->closed || !m->joinable ? WEFT_ESTATE : m->unfinished ? 0 : WEFT_EOVERFLOW;
-    else if ((want = q_want_get(m, false, d.cap, &it)) == WEFT_ETIMEDOUT)
-        want = WEFT_EEMPTY;
+    else
+        want = q_want_get(m, false, d.cap, &it);
     bool locks = want != WEFT_ESTATE && want != WEFT_EMSGSIZE;
     bool in_repair = locks && m->journal && (b / NDIES) % 2;
     d.at = d.kind == DIE_GET_COPIED && !in_repair ? HOOK_COPIED : HOOK_JOURNAL;
@@ -843,7 +841,7 @@ int fz_framing(const uint8_t *data, size_t size)
     while (rc == 0 && !m->closed && m->n) {
         qitem it = m->items[m->first];
         size_t len = 0;
-        r = weft_pqueue_get_nowait(qx->q, qx->buf, sizeof qx->buf, &len);
+        r = weft_pqueue_get(qx->q, qx->buf, sizeof qx->buf, &len, 0);
         if (r != 0 || len != it.len)
             rc = fail("final get: %s, length %zu, want %zu", weft_err_name(r), len, it.len);
         else if ((rc = q_check_item(qx, "final get", qx->buf, &it)) == 0)
@@ -851,8 +849,8 @@ int fz_framing(const uint8_t *data, size_t size)
     }
     if (rc == 0 && !m->closed) {
         size_t len;
-        r = weft_pqueue_get_nowait(qx->q, NULL, 0, &len);
-        if (r != WEFT_EEMPTY || weft_pqueue_qsize(qx->q) != 0)
+        r = weft_pqueue_get(qx->q, NULL, 0, &len, 0);
+        if (r != WEFT_ETIMEDOUT || weft_pqueue_qsize(qx->q) != 0)
             rc = fail("the queue is not empty at the end: %s, qsize %zu", weft_err_name(r),
                       weft_pqueue_qsize(qx->q));
     }

@@ -58,16 +58,15 @@ static void barrier_unlock(weft_barrier *b)
 }
 
 int weft_barrier_init(weft_barrier *b, unsigned parties, weft_barrier_action action,
-                      void *action_arg, double timeout)
+                      void *action_arg)
 {
-    if (!b || parties == 0 || parties > INT32_MAX || weft__timeout_valid(timeout))
+    if (!b || parties == 0 || parties > INT32_MAX)
         return WEFT_EINVAL;
     weft_lock_init(&b->lock_);
     b->parties_ = parties;
     b->count_ = 0;
     b->broken_ = 0;
     b->generation_ = 0;
-    b->timeout_ = timeout;
     b->action_ = action;
     b->action_arg_ = action_arg;
     return 0;
@@ -105,14 +104,12 @@ static uintptr_t pass_cb(void *ctx, weft__unpark_result r)
 }
 
 /* Lock held, the last party: run the action, then release everyone. */
-static int barrier_pass(weft_barrier *b, unsigned index)
+static int barrier_pass(weft_barrier *b)
 {
     int rc = b->action_ ? b->action_(b->action_arg_) : 0;
     if (rc != 0) {
         barrier_break(b);
-        /* The index and the error share the return value: a positive code
-         * would read as success. */
-        return rc < 0 ? rc : WEFT_EBROKEN;
+        return rc < 0 ? rc : WEFT_EBROKEN; /* no positive code reaches a caller */
     }
     pass_ctx p = {b->parties_ - 1};
     size_t woken = weft__unpark(barrier_key(b), SIZE_MAX, pass_cb, &p);
@@ -123,7 +120,7 @@ static int barrier_pass(weft_barrier *b, unsigned index)
     }
     b->generation_++;
     barrier_set_count(b, 0);
-    return (int)index;
+    return 0;
 }
 
 static void barrier_unlock_cb(void *ctx)
@@ -132,7 +129,7 @@ static void barrier_unlock_cb(void *ctx)
 }
 
 /* Lock held, not the last party: wait for the generation to end. */
-static int barrier_await(weft_barrier *b, unsigned index, double timeout)
+static int barrier_await(weft_barrier *b, double timeout)
 {
     if (timeout == 0) {
         /* Python breaks the barrier on a wait(0) that is not the last. */
@@ -150,7 +147,7 @@ static int barrier_await(weft_barrier *b, unsigned index, double timeout)
     uintptr_t token = 0;
     int rc = weft__park(barrier_key(b), &spec, weft__deadline(timeout), &token);
     if (rc == 0)
-        return token == TOKEN_PASSED ? (int)index : WEFT_EBROKEN;
+        return token == TOKEN_PASSED ? 0 : WEFT_EBROKEN;
     barrier_lock(b);
     if (b->generation_ == gen && !b->broken_)
         barrier_break(b);
@@ -158,8 +155,10 @@ static int barrier_await(weft_barrier *b, unsigned index, double timeout)
     return rc == WEFT_ETIMEDOUT ? WEFT_EBROKEN : rc;
 }
 
-int weft_barrier_wait_timeout(weft_barrier *b, double timeout)
+int weft_barrier_wait(weft_barrier *b, unsigned *index, double timeout)
 {
+    if (index)
+        *index = 0;
     if (!b || weft__timeout_valid(timeout))
         return WEFT_EINVAL;
     barrier_lock(b);
@@ -167,20 +166,18 @@ int weft_barrier_wait_timeout(weft_barrier *b, double timeout)
         barrier_unlock(b);
         return WEFT_EBROKEN;
     }
-    unsigned index = b->count_;
-    barrier_set_count(b, index + 1);
-    if (index + 1 < b->parties_)
-        return barrier_await(b, index, timeout); /* unlocks */
-    int rc = barrier_pass(b, index);
-    barrier_unlock(b);
+    unsigned i = b->count_;
+    barrier_set_count(b, i + 1);
+    int rc;
+    if (i + 1 < b->parties_) {
+        rc = barrier_await(b, timeout); /* unlocks */
+    } else {
+        rc = barrier_pass(b);
+        barrier_unlock(b);
+    }
+    if (rc == 0 && index)
+        *index = i;
     return rc;
-}
-
-int weft_barrier_wait(weft_barrier *b)
-{
-    if (!b)
-        return WEFT_EINVAL;
-    return weft_barrier_wait_timeout(b, b->timeout_);
 }
 
 int weft_barrier_abort(weft_barrier *b)

@@ -62,28 +62,12 @@ int weft_condition_destroy(weft_condition *cond)
     return cond ? 0 : WEFT_EINVAL;
 }
 
-int weft_condition_acquire(weft_condition *cond)
+int weft_condition_acquire(weft_condition *cond, double timeout)
 {
     if (!cond)
         return WEFT_EINVAL;
-    return cond->kind_ == KIND_RLOCK ? weft_rlock_acquire(cond_rlock(cond))
-                                     : weft_lock_acquire(cond_lock(cond));
-}
-
-int weft_condition_acquire_timeout(weft_condition *cond, double timeout)
-{
-    if (!cond)
-        return WEFT_EINVAL;
-    return cond->kind_ == KIND_RLOCK ? weft_rlock_acquire_timeout(cond_rlock(cond), timeout)
-                                     : weft_lock_acquire_timeout(cond_lock(cond), timeout);
-}
-
-int weft_condition_try_acquire(weft_condition *cond)
-{
-    if (!cond)
-        return WEFT_EINVAL;
-    return cond->kind_ == KIND_RLOCK ? weft_rlock_try_acquire(cond_rlock(cond))
-                                     : weft_lock_try_acquire(cond_lock(cond));
+    return cond->kind_ == KIND_RLOCK ? weft_rlock_acquire(cond_rlock(cond), timeout)
+                                     : weft_lock_acquire(cond_lock(cond), timeout);
 }
 
 int weft_condition_release(weft_condition *cond)

@@ -391,7 +391,7 @@ int weft_http_fetch(weft_http_client *c, const char *url, const weft_http_reques
      * the wait for a connection. */
     int64_t deadline = weft__deadline(r.timeout > 0 ? r.timeout : c->timeout);
     if (in_loop) {
-        int rc = weft_semaphore_acquire_timeout(&c->slots, weft__remaining(deadline));
+        int rc = weft_semaphore_acquire(&c->slots, weft__remaining(deadline));
         if (rc) {
             if (r.error && r.error_len)
                 snprintf(r.error, r.error_len, "%s", weft_strerror(rc));

@@ -125,33 +125,22 @@ int weft__lock_acquire_until(weft_lock *lock, int64_t deadline, weft_wait_kind w
     }
 }
 
-int weft_lock_acquire(weft_lock *lock)
+/* The lock if it is free now (a CAS may fail on the waiters' bit alone). */
+static bool lock_try(weft_lock *lock, uint32_t s)
 {
-    if (!lock)
-        return WEFT_EINVAL;
-    uint32_t s = 0;
-    if (WEFT__CAS32(&lock->word_, &s, LOCKED, __ATOMIC_ACQUIRE))
-        return 0;
-    return weft__lock_acquire_until(lock, WEFT__NO_DEADLINE, WEFT_WAIT_LOCK, lock);
-}
-
-int weft_lock_try_acquire(weft_lock *lock)
-{
-    if (!lock)
-        return WEFT_EINVAL;
-    uint32_t s = __atomic_load_n(&lock->word_, __ATOMIC_RELAXED);
     while (!(s & LOCKED)) {
         if (WEFT__CAS32(&lock->word_, &s, s | LOCKED, __ATOMIC_ACQUIRE))
-            return 0;
+            return true;
     }
-    return WEFT_EBUSY;
+    return false;
 }
 
-int weft_lock_acquire_timeout(weft_lock *lock, double timeout)
+int weft_lock_acquire(weft_lock *lock, double timeout)
 {
     if (!lock || weft__timeout_valid(timeout))
         return WEFT_EINVAL;
-    if (weft_lock_try_acquire(lock) == 0)
+    uint32_t s = 0;
+    if (WEFT__CAS32(&lock->word_, &s, LOCKED, __ATOMIC_ACQUIRE) || lock_try(lock, s))
         return 0;
     if (timeout == 0)
         return WEFT_ETIMEDOUT;

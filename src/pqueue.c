@@ -299,8 +299,7 @@ static void ring_read(const struct pq_shared *s, uint64_t off, void *dst, size_t
     memcpy((char *)dst + first, s->ring, n - first);
 }
 
-/* Returns WEFT_ETIMEDOUT when the wait ends without success; the _nowait
- * forms turn that into WEFT_EFULL / WEFT_EEMPTY. */
+/* Returns WEFT_ETIMEDOUT when the wait ends without success. */
 static int put_impl(weft_pqueue *q, const void *buf, size_t len, double timeout)
 {
     if (!q || (!buf && len) || weft__timeout_valid(timeout))
@@ -343,12 +342,6 @@ static int put_impl(weft_pqueue *q, const void *buf, size_t len, double timeout)
 int weft_pqueue_put(weft_pqueue *q, const void *buf, size_t len, double timeout)
 {
     return put_impl(q, buf, len, timeout);
-}
-
-int weft_pqueue_put_nowait(weft_pqueue *q, const void *buf, size_t len)
-{
-    int rc = put_impl(q, buf, len, 0);
-    return rc == WEFT_ETIMEDOUT ? WEFT_EFULL : rc;
 }
 
 /* Take the oldest item: into buf (cap bytes), or into a malloc'ed buffer
@@ -419,14 +412,6 @@ int weft_pqueue_get(weft_pqueue *q, void *buf, size_t cap, size_t *len, double t
     if (!q || !len || (!buf && cap))
         return WEFT_EINVAL;
     return get_impl(q, buf, cap, NULL, len, timeout);
-}
-
-int weft_pqueue_get_nowait(weft_pqueue *q, void *buf, size_t cap, size_t *len)
-{
-    if (!q || !len || (!buf && cap))
-        return WEFT_EINVAL;
-    int rc = get_impl(q, buf, cap, NULL, len, 0);
-    return rc == WEFT_ETIMEDOUT ? WEFT_EEMPTY : rc;
 }
 
 int weft_pqueue_get_alloc(weft_pqueue *q, void **buf, size_t *len, double timeout)

@@ -426,12 +426,16 @@ static int put_once(weft_queue *q, void *item)
     return 0;
 }
 
-static int put_until(weft_queue *q, void *item, int64_t deadline)
+/* A put that may wait: the deadline is taken only once it must. */
+static int put_waiting(weft_queue *q, void *item, double timeout)
 {
+    int rc = put_once(q, item);
+    if (rc != WEFT_EFULL)
+        return rc;
+    if (timeout == 0)
+        return WEFT_ETIMEDOUT;
+    int64_t deadline = weft__deadline(timeout);
     for (;;) {
-        int rc = put_once(q, item);
-        if (rc != WEFT_EFULL)
-            return rc;
         rc = queue_park(q, &q->putters, put_ready, deadline, NULL, NULL);
         if (rc == WEFT_ETIMEDOUT) {
             /* As Python: what the queue holds when the time is up decides. */
@@ -440,32 +444,17 @@ static int put_until(weft_queue *q, void *item, int64_t deadline)
         }
         if (rc)
             return rc;
+        rc = put_once(q, item);
+        if (rc != WEFT_EFULL)
+            return rc;
     }
 }
 
-int weft_queue_put(weft_queue *q, void *item)
-{
-    if (!q)
-        return WEFT_EINVAL;
-    return put_until(q, item, WEFT__NO_DEADLINE);
-}
-
-int weft_queue_put_timeout(weft_queue *q, void *item, double timeout)
+int weft_queue_put(weft_queue *q, void *item, double timeout)
 {
     if (!q || weft__timeout_valid(timeout))
         return WEFT_EINVAL;
-    if (timeout == 0) {
-        int rc = put_once(q, item);
-        return rc == WEFT_EFULL ? WEFT_ETIMEDOUT : rc;
-    }
-    return put_until(q, item, weft__deadline(timeout));
-}
-
-int weft_queue_try_put(weft_queue *q, void *item)
-{
-    if (!q)
-        return WEFT_EINVAL;
-    return put_once(q, item);
+    return put_waiting(q, item, timeout);
 }
 
 /* ---- get ---- */
@@ -487,14 +476,20 @@ static int get_once(weft_queue *q, void **item)
     return 0;
 }
 
-static int get_until(weft_queue *q, void **item, int64_t deadline)
+/* A get that may wait: the deadline is taken only once it must. */
+static int get_waiting(weft_queue *q, void **item, double timeout)
 {
+    int rc;
+    if (timeout == 0) {
+        rc = get_once(q, item);
+        return rc == WEFT_EEMPTY ? WEFT_ETIMEDOUT : rc;
+    }
+    /* An empty queue is seen without its lock: park's validate looks
+     * again, under the bucket lock, before the getter sleeps. */
+    if (get_ready(q) && (rc = get_once(q, item)) != WEFT_EEMPTY)
+        return rc;
+    int64_t deadline = weft__deadline(timeout);
     for (;;) {
-        int rc;
-        /* An empty queue is seen without its lock: park's validate looks
-         * again, under the bucket lock, before the getter sleeps. */
-        if (get_ready(q) && (rc = get_once(q, item)) != WEFT_EEMPTY)
-            return rc;
         void *slot;
         bool handed;
         rc = queue_park(q, &q->getters, get_ready, deadline, &slot, &handed);
@@ -508,32 +503,16 @@ static int get_until(weft_queue *q, void **item, int64_t deadline)
         }
         if (rc)
             return rc;
+        if (get_ready(q) && (rc = get_once(q, item)) != WEFT_EEMPTY)
+            return rc;
     }
 }
 
-int weft_queue_get(weft_queue *q, void **item)
-{
-    if (!q || !item)
-        return WEFT_EINVAL;
-    return get_until(q, item, WEFT__NO_DEADLINE);
-}
-
-int weft_queue_get_timeout(weft_queue *q, void **item, double timeout)
+int weft_queue_get(weft_queue *q, void **item, double timeout)
 {
     if (!q || !item || weft__timeout_valid(timeout))
         return WEFT_EINVAL;
-    if (timeout == 0) {
-        int rc = get_once(q, item);
-        return rc == WEFT_EEMPTY ? WEFT_ETIMEDOUT : rc;
-    }
-    return get_until(q, item, weft__deadline(timeout));
-}
-
-int weft_queue_try_get(weft_queue *q, void **item)
-{
-    if (!q || !item)
-        return WEFT_EINVAL;
-    return get_once(q, item);
+    return get_waiting(q, item, timeout);
 }
 
 /* ---- sizes ---- */

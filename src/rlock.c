@@ -46,45 +46,20 @@ int weft_rlock_destroy(weft_rlock *rlock)
     return rlock ? 0 : WEFT_EINVAL;
 }
 
-int weft_rlock_try_acquire(weft_rlock *rlock)
+int weft_rlock_acquire(weft_rlock *rlock, double timeout)
 {
-    if (!rlock)
+    if (!rlock || weft__timeout_valid(timeout))
         return WEFT_EINVAL;
     uintptr_t me = weft__self_id();
     if (rlock_owner(rlock) == me)
         return rlock_reenter(rlock);
-    if (weft_lock_try_acquire(&rlock->lock_) != 0)
-        return WEFT_EBUSY;
-    rlock_take(rlock, me);
-    return 0;
-}
-
-static int rlock_acquire_until(weft_rlock *rlock, int64_t deadline)
-{
-    int rc = weft__lock_acquire_until(&rlock->lock_, deadline, WEFT_WAIT_RLOCK, rlock);
+    int rc = weft_lock_acquire(&rlock->lock_, 0);
+    if (rc == WEFT_ETIMEDOUT && timeout != 0)
+        rc = weft__lock_acquire_until(&rlock->lock_, weft__deadline(timeout), WEFT_WAIT_RLOCK,
+                                      rlock);
     if (rc == 0)
-        rlock_take(rlock, weft__self_id());
+        rlock_take(rlock, me);
     return rc;
-}
-
-int weft_rlock_acquire(weft_rlock *rlock)
-{
-    int rc = weft_rlock_try_acquire(rlock);
-    if (rc != WEFT_EBUSY)
-        return rc;
-    return rlock_acquire_until(rlock, WEFT__NO_DEADLINE);
-}
-
-int weft_rlock_acquire_timeout(weft_rlock *rlock, double timeout)
-{
-    if (!rlock || weft__timeout_valid(timeout))
-        return WEFT_EINVAL;
-    int rc = weft_rlock_try_acquire(rlock);
-    if (rc != WEFT_EBUSY)
-        return rc;
-    if (timeout == 0)
-        return WEFT_ETIMEDOUT;
-    return rlock_acquire_until(rlock, weft__deadline(timeout));
 }
 
 int weft_rlock_release(weft_rlock *rlock)

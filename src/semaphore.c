@@ -55,17 +55,16 @@ int weft_semaphore_destroy(weft_semaphore *sem)
     return sem ? 0 : WEFT_EINVAL;
 }
 
-int weft_semaphore_try_acquire(weft_semaphore *sem)
+/* A permit if one is free now. */
+static bool sem_try(weft_semaphore *sem)
 {
-    if (!sem)
-        return WEFT_EINVAL;
     uint32_t s = __atomic_load_n(&sem->word_, __ATOMIC_RELAXED);
     while (value_of(s) > 0) {
         if (__atomic_compare_exchange_n(&sem->word_, &s, s - ONE, true, __ATOMIC_ACQUIRE,
                                         __ATOMIC_RELAXED))
-            return 0;
+            return true;
     }
-    return WEFT_EBUSY;
+    return false;
 }
 
 static bool sem_validate(void *ctx)
@@ -100,7 +99,7 @@ static int sem_acquire_until(weft_semaphore *sem, int64_t deadline)
         .what = sem,
     };
     for (;;) {
-        if (weft_semaphore_try_acquire(sem) == 0)
+        if (sem_try(sem))
             return 0;
         int rc = weft__park(sem, &spec, deadline, NULL);
         /* Woken means handed a permit: nothing to retry. */
@@ -109,19 +108,11 @@ static int sem_acquire_until(weft_semaphore *sem, int64_t deadline)
     }
 }
 
-int weft_semaphore_acquire(weft_semaphore *sem)
-{
-    int rc = weft_semaphore_try_acquire(sem);
-    if (rc != WEFT_EBUSY)
-        return rc;
-    return sem_acquire_until(sem, WEFT__NO_DEADLINE);
-}
-
-int weft_semaphore_acquire_timeout(weft_semaphore *sem, double timeout)
+int weft_semaphore_acquire(weft_semaphore *sem, double timeout)
 {
     if (!sem || weft__timeout_valid(timeout))
         return WEFT_EINVAL;
-    if (weft_semaphore_try_acquire(sem) == 0)
+    if (sem_try(sem))
         return 0;
     if (timeout == 0)
         return WEFT_ETIMEDOUT;

@@ -426,7 +426,7 @@ static void store_free(store *s)
 
 static int store_lock(store *s, bool dict)
 {
-    int rc = weft_plock_acquire(s->lock);
+    int rc = weft_plock_acquire(s->lock, WEFT_FOREVER);
     if (rc == WEFT_EOWNERDEAD) {
         if (dict)
             dict_repair(s);

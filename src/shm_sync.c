@@ -244,19 +244,9 @@ void weft_plock_free(weft_plock *lock)
     pmutex_free(lock ? &lock->pm : NULL);
 }
 
-int weft_plock_acquire(weft_plock *lock)
-{
-    return lock ? pmutex_acquire(&lock->pm, false, WEFT__NO_DEADLINE) : WEFT_EINVAL;
-}
-
-int weft_plock_acquire_timeout(weft_plock *lock, double timeout)
+int weft_plock_acquire(weft_plock *lock, double timeout)
 {
     return lock ? timed(&lock->pm, timeout) : WEFT_EINVAL;
-}
-
-int weft_plock_try_acquire(weft_plock *lock)
-{
-    return lock ? pmutex_acquire(&lock->pm, true, 0) : WEFT_EINVAL;
 }
 
 int weft_plock_release(weft_plock *lock)
@@ -285,19 +275,9 @@ void weft_prlock_free(weft_prlock *rlock)
     pmutex_free(rlock ? &rlock->pm : NULL);
 }
 
-int weft_prlock_acquire(weft_prlock *rlock)
-{
-    return rlock ? pmutex_acquire(&rlock->pm, false, WEFT__NO_DEADLINE) : WEFT_EINVAL;
-}
-
-int weft_prlock_acquire_timeout(weft_prlock *rlock, double timeout)
+int weft_prlock_acquire(weft_prlock *rlock, double timeout)
 {
     return rlock ? timed(&rlock->pm, timeout) : WEFT_EINVAL;
-}
-
-int weft_prlock_try_acquire(weft_prlock *rlock)
-{
-    return rlock ? pmutex_acquire(&rlock->pm, true, 0) : WEFT_EINVAL;
 }
 
 int weft_prlock_release(weft_prlock *rlock)
@@ -384,12 +364,7 @@ static int psem_acquire_until(weft_psem *s, int64_t deadline)
     }
 }
 
-int weft_psem_acquire(weft_psem *sem)
-{
-    return sem ? psem_acquire_until(sem, WEFT__NO_DEADLINE) : WEFT_EINVAL;
-}
-
-int weft_psem_acquire_timeout(weft_psem *sem, double timeout)
+int weft_psem_acquire(weft_psem *sem, double timeout)
 {
     if (!sem || weft__timeout_valid(timeout))
         return WEFT_EINVAL;
@@ -398,13 +373,6 @@ int weft_psem_acquire_timeout(weft_psem *sem, double timeout)
     if (timeout == 0)
         return WEFT_ETIMEDOUT;
     return psem_acquire_until(sem, weft__deadline(timeout));
-}
-
-int weft_psem_try_acquire(weft_psem *sem)
-{
-    if (!sem)
-        return WEFT_EINVAL;
-    return psem_take(sem) ? 0 : WEFT_EBUSY;
 }
 
 int weft_psem_release_n(weft_psem *sem, unsigned n)
@@ -555,19 +523,9 @@ void weft_pcond_free(weft_pcond *cond)
     }
 }
 
-int weft_pcond_acquire(weft_pcond *cond)
-{
-    return cond ? pmutex_acquire(cond->lock, false, WEFT__NO_DEADLINE) : WEFT_EINVAL;
-}
-
-int weft_pcond_acquire_timeout(weft_pcond *cond, double timeout)
+int weft_pcond_acquire(weft_pcond *cond, double timeout)
 {
     return cond ? timed(cond->lock, timeout) : WEFT_EINVAL;
-}
-
-int weft_pcond_try_acquire(weft_pcond *cond)
-{
-    return cond ? pmutex_acquire(cond->lock, true, 0) : WEFT_EINVAL;
 }
 
 int weft_pcond_release(weft_pcond *cond)
@@ -715,7 +673,8 @@ static int pbarrier_outcome(weft_pbarrier *b, uint32_t g, int idx)
     return __atomic_load_n(&b->hist, __ATOMIC_ACQUIRE) >> (g % 32) & 1 ? WEFT_EBROKEN : idx;
 }
 
-int weft_pbarrier_wait(weft_pbarrier *b, double timeout)
+/* The arrival index, or a negative code. */
+static int pbarrier_wait(weft_pbarrier *b, double timeout)
 {
     if (!b || weft__timeout_valid(timeout))
         return WEFT_EINVAL;
@@ -761,6 +720,18 @@ int weft_pbarrier_wait(weft_pbarrier *b, double timeout)
             return rc;
         }
     }
+}
+
+int weft_pbarrier_wait(weft_pbarrier *b, unsigned *index, double timeout)
+{
+    if (index)
+        *index = 0;
+    int rc = pbarrier_wait(b, timeout);
+    if (rc < 0)
+        return rc;
+    if (index)
+        *index = (unsigned)rc;
+    return 0;
 }
 
 int weft_pbarrier_abort(weft_pbarrier *b)

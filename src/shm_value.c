@@ -174,7 +174,7 @@ static int lock_if(const shdata *d)
 {
     if (!d->lock)
         return 0;
-    int rc = weft_prlock_acquire(d->lock);
+    int rc = weft_prlock_acquire(d->lock, WEFT_FOREVER);
     return rc == WEFT_EOWNERDEAD ? 0 : rc;
 }
 

@@ -97,7 +97,7 @@ static _Thread_local unsigned tls_exit_rounds; /* its destructor's calls so far 
 static void g_acquire(void)
 {
     /* Shown as "other" if it ever parks: it is weft's, not the user's. */
-    if (weft_lock_try_acquire(&g_lock) != 0) {
+    if (weft_lock_acquire(&g_lock, 0) != 0) {
         weft__cancel_mask();
         weft__lock_acquire_until(&g_lock, WEFT__NO_DEADLINE, WEFT_WAIT_OTHER, &g_lock);
         weft__cancel_unmask();

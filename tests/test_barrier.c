@@ -9,14 +9,13 @@
 START_TEST(barrier_errors)
 {
     weft_barrier b;
-    WT_ERR(weft_barrier_init(&b, 0, NULL, NULL, WEFT_FOREVER), WEFT_EINVAL);
-    WT_ERR(weft_barrier_init(NULL, 2, NULL, NULL, WEFT_FOREVER), WEFT_EINVAL);
-    WT_ERR(weft_barrier_init(&b, 2, NULL, NULL, -2), WEFT_EINVAL);
-    WT_ERR(weft_barrier_init(&b, 2, NULL, NULL, 0.0 / 0.0), WEFT_EINVAL);
-    WT_OK(weft_barrier_init(&b, 2, NULL, NULL, WEFT_FOREVER));
-    WT_ERR(weft_barrier_wait(NULL), WEFT_EINVAL);
-    WT_ERR(weft_barrier_wait_timeout(NULL, 1), WEFT_EINVAL);
-    WT_ERR(weft_barrier_wait_timeout(&b, -1.5), WEFT_EINVAL);
+    WT_ERR(weft_barrier_init(&b, 0, NULL, NULL), WEFT_EINVAL);
+    WT_ERR(weft_barrier_init(NULL, 2, NULL, NULL), WEFT_EINVAL);
+    WT_OK(weft_barrier_init(&b, 2, NULL, NULL));
+    WT_ERR(weft_barrier_wait(NULL, NULL, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_barrier_wait(NULL, NULL, 1), WEFT_EINVAL);
+    WT_ERR(weft_barrier_wait(&b, NULL, -1.5), WEFT_EINVAL);
+    WT_ERR(weft_barrier_wait(&b, NULL, 0.0 / 0.0), WEFT_EINVAL);
     WT_ERR(weft_barrier_abort(NULL), WEFT_EINVAL);
     WT_ERR(weft_barrier_reset(NULL), WEFT_EINVAL);
     WT_ERR(weft_barrier_destroy(NULL), WEFT_EINVAL);
@@ -41,9 +40,13 @@ START_TEST(barrier_single_party)
 {
     weft_barrier b;
     int runs = 0;
-    WT_OK(weft_barrier_init(&b, 1, count_action, &runs, 0));
+    WT_OK(weft_barrier_init(&b, 1, count_action, &runs));
     for (int i = 0; i < 3; i++)
-        WT_ERR(weft_barrier_wait(&b), 0); /* the only, hence last, arrival */
+    {
+        unsigned idx = 99;
+        WT_OK(weft_barrier_wait(&b, &idx, WEFT_FOREVER));
+        ck_assert_uint_eq(idx, 0); /* the only, hence last, arrival */
+    }
     ck_assert_int_eq(runs, 3);
     ck_assert(!weft_barrier_broken(&b));
 }
@@ -51,16 +54,17 @@ END_TEST
 
 typedef struct party {
     weft_barrier *b;
-    double timeout; /* < -1: use weft_barrier_wait */
+    double timeout;
     weft__wait_slot slot;
     int rc;
+    unsigned index;
 } party;
 
 static void *arrive(void *arg)
 {
     party *p = arg;
     weft__my_wait_slot = &p->slot;
-    p->rc = p->timeout < -1 ? weft_barrier_wait(p->b) : weft_barrier_wait_timeout(p->b, p->timeout);
+    p->rc = weft_barrier_wait(p->b, &p->index, p->timeout);
     return NULL;
 }
 
@@ -68,7 +72,7 @@ static void *arrive(void *arg)
 static void start_parties(weft_barrier *b, party *p, pthread_t *t, int n, double timeout)
 {
     for (int i = 0; i < n; i++) {
-        p[i] = (party){.b = b, .timeout = timeout, .rc = 1};
+        p[i] = (party){.b = b, .timeout = timeout, .rc = 1, .index = 99};
         ck_assert_int_eq(pthread_create(&t[i], NULL, arrive, &p[i]), 0);
         wt_wait_until_parked(&p[i].slot, WEFT_WAIT_BARRIER);
         ck_assert_ptr_eq(__atomic_load_n(&p[i].slot.what, __ATOMIC_RELAXED), b);
@@ -90,16 +94,19 @@ START_TEST(barrier_indices_in_arrival_order)
     enum { N = 4 };
     weft_barrier b;
     int runs = 0;
-    WT_OK(weft_barrier_init(&b, N, count_action, &runs, WEFT_FOREVER));
+    WT_OK(weft_barrier_init(&b, N, count_action, &runs));
     party p[N - 1];
     pthread_t t[N - 1];
     start_parties(&b, p, t, N - 1, WEFT_FOREVER);
     ck_assert_int_eq(runs, 0);
-    WT_ERR(weft_barrier_wait(&b), N - 1);
+    unsigned idx;
+    WT_OK(weft_barrier_wait(&b, &idx, WEFT_FOREVER));
+    ck_assert_uint_eq(idx, N - 1);
     ck_assert_int_eq(runs, 1);
     for (int i = 0; i < N - 1; i++) {
         pthread_join(t[i], NULL);
-        WT_ERR(p[i].rc, i);
+        WT_OK(p[i].rc);
+        ck_assert_uint_eq(p[i].index, (unsigned)i);
     }
     ck_assert_uint_eq(weft_barrier_n_waiting(&b), 0);
 }
@@ -109,38 +116,31 @@ END_TEST
 START_TEST(barrier_timeout_breaks)
 {
     weft_barrier b;
-    WT_OK(weft_barrier_init(&b, 4, NULL, NULL, WEFT_FOREVER));
+    WT_OK(weft_barrier_init(&b, 4, NULL, NULL));
     party p[2];
     pthread_t t[2];
     start_parties(&b, p, t, 2, WEFT_FOREVER);
     double t0 = weft_monotonic();
-    WT_ERR(weft_barrier_wait_timeout(&b, 0.02), WEFT_EBROKEN);
+    WT_ERR(weft_barrier_wait(&b, NULL, 0.02), WEFT_EBROKEN);
     ck_assert(weft_monotonic() - t0 >= 0.02);
     join_all(p, t, 2, WEFT_EBROKEN);
     ck_assert(weft_barrier_broken(&b));
     ck_assert_uint_eq(weft_barrier_n_waiting(&b), 0);
     /* Broken stays broken. */
-    WT_ERR(weft_barrier_wait(&b), WEFT_EBROKEN);
-    WT_ERR(weft_barrier_wait_timeout(&b, 0), WEFT_EBROKEN);
+    WT_ERR(weft_barrier_wait(&b, NULL, WEFT_FOREVER), WEFT_EBROKEN);
+    WT_ERR(weft_barrier_wait(&b, NULL, 0), WEFT_EBROKEN);
 }
 END_TEST
 
-/* wait(0) by a party that is not the last breaks it, as in Python; so does
- * the barrier's default timeout. */
-START_TEST(barrier_zero_and_default_timeout)
+/* wait(0) by a party that is not the last breaks it, as in Python. */
+START_TEST(barrier_zero_timeout)
 {
     weft_barrier b;
-    WT_OK(weft_barrier_init(&b, 2, NULL, NULL, WEFT_FOREVER));
-    WT_ERR(weft_barrier_wait_timeout(&b, 0), WEFT_EBROKEN);
+    WT_OK(weft_barrier_init(&b, 2, NULL, NULL));
+    WT_ERR(weft_barrier_wait(&b, NULL, 0), WEFT_EBROKEN);
     ck_assert(weft_barrier_broken(&b));
     WT_OK(weft_barrier_reset(&b));
     ck_assert(!weft_barrier_broken(&b));
-
-    WT_OK(weft_barrier_init(&b, 2, NULL, NULL, 0.01));
-    double t0 = weft_monotonic();
-    WT_ERR(weft_barrier_wait(&b), WEFT_EBROKEN);
-    ck_assert(weft_monotonic() - t0 >= 0.01);
-    ck_assert(weft_barrier_broken(&b));
 }
 END_TEST
 
@@ -149,48 +149,58 @@ static int failing_action(void *arg)
     return *(int *)arg;
 }
 
+/* The third party's wait passes the barrier as its last arrival, and the
+ * two started parties passed as the first and second. */
+static void expect_last_of_three(weft_barrier *b, party *p, pthread_t *t)
+{
+    unsigned idx;
+    WT_OK(weft_barrier_wait(b, &idx, WEFT_FOREVER));
+    ck_assert_uint_eq(idx, 2);
+    for (unsigned i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+        WT_OK(p[i].rc);
+        ck_assert_uint_eq(p[i].index, i);
+    }
+}
+
 /* An action that fails breaks the barrier: its thread gets the code, the
  * others WEFT_EBROKEN. A positive code is reported as WEFT_EBROKEN. */
 START_TEST(barrier_action_failure)
 {
     weft_barrier b;
     int code = WEFT_ECANCELLED;
-    WT_OK(weft_barrier_init(&b, 3, failing_action, &code, WEFT_FOREVER));
+    WT_OK(weft_barrier_init(&b, 3, failing_action, &code));
     party p[2];
     pthread_t t[2];
     start_parties(&b, p, t, 2, WEFT_FOREVER);
-    WT_ERR(weft_barrier_wait(&b), WEFT_ECANCELLED);
+    WT_ERR(weft_barrier_wait(&b, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
     join_all(p, t, 2, WEFT_EBROKEN);
     ck_assert(weft_barrier_broken(&b));
 
     WT_OK(weft_barrier_reset(&b));
     code = 7;
     start_parties(&b, p, t, 2, WEFT_FOREVER);
-    WT_ERR(weft_barrier_wait(&b), WEFT_EBROKEN);
+    WT_ERR(weft_barrier_wait(&b, NULL, WEFT_FOREVER), WEFT_EBROKEN);
     join_all(p, t, 2, WEFT_EBROKEN);
 
     WT_OK(weft_barrier_reset(&b));
     code = 0;
     start_parties(&b, p, t, 2, WEFT_FOREVER);
-    WT_ERR(weft_barrier_wait(&b), 2);
-    pthread_join(t[0], NULL);
-    pthread_join(t[1], NULL);
-    WT_ERR(p[0].rc, 0);
-    WT_ERR(p[1].rc, 1);
+    expect_last_of_three(&b, p, t);
 }
 END_TEST
 
 START_TEST(barrier_abort)
 {
     weft_barrier b;
-    WT_OK(weft_barrier_init(&b, 3, NULL, NULL, WEFT_FOREVER));
+    WT_OK(weft_barrier_init(&b, 3, NULL, NULL));
     party p[2];
     pthread_t t[2];
     start_parties(&b, p, t, 2, WEFT_FOREVER);
     WT_OK(weft_barrier_abort(&b));
     join_all(p, t, 2, WEFT_EBROKEN);
     ck_assert(weft_barrier_broken(&b));
-    WT_ERR(weft_barrier_wait(&b), WEFT_EBROKEN);
+    WT_ERR(weft_barrier_wait(&b, NULL, WEFT_FOREVER), WEFT_EBROKEN);
     WT_OK(weft_barrier_abort(&b)); /* aborting a broken barrier is harmless */
     WT_OK(weft_barrier_reset(&b));
     ck_assert(!weft_barrier_broken(&b));
@@ -203,7 +213,7 @@ START_TEST(barrier_reset_with_waiters)
 {
     weft_barrier b;
     int runs = 0;
-    WT_OK(weft_barrier_init(&b, 3, count_action, &runs, WEFT_FOREVER));
+    WT_OK(weft_barrier_init(&b, 3, count_action, &runs));
     party p[2];
     pthread_t t[2];
     start_parties(&b, p, t, 2, WEFT_FOREVER);
@@ -214,11 +224,7 @@ START_TEST(barrier_reset_with_waiters)
     ck_assert_int_eq(runs, 0);
 
     start_parties(&b, p, t, 2, WEFT_FOREVER);
-    WT_ERR(weft_barrier_wait(&b), 2);
-    pthread_join(t[0], NULL);
-    pthread_join(t[1], NULL);
-    WT_ERR(p[0].rc, 0);
-    WT_ERR(p[1].rc, 1);
+    expect_last_of_three(&b, p, t);
     ck_assert_int_eq(runs, 1);
 }
 END_TEST
@@ -243,9 +249,9 @@ static int gen_action(void *arg)
 static void *many_generations(void *arg)
 {
     for (int g = 0; g < GENS; g++) {
-        int idx = weft_barrier_wait(&gb);
-        ck_assert_int_ge(idx, 0);
-        ck_assert_int_lt(idx, PARTIES);
+        unsigned idx;
+        WT_OK(weft_barrier_wait(&gb, &idx, WEFT_FOREVER));
+        ck_assert_uint_lt(idx, PARTIES);
         __atomic_fetch_add(&seen[g][idx], 1, __ATOMIC_RELAXED);
         __atomic_fetch_add(&left[g], 1, __ATOMIC_RELAXED);
     }
@@ -254,7 +260,7 @@ static void *many_generations(void *arg)
 
 START_TEST(barrier_reuse_generations)
 {
-    WT_OK(weft_barrier_init(&gb, PARTIES, gen_action, NULL, WEFT_FOREVER));
+    WT_OK(weft_barrier_init(&gb, PARTIES, gen_action, NULL));
     pthread_t t[PARTIES];
     for (int i = 0; i < PARTIES; i++)
         ck_assert_int_eq(pthread_create(&t[i], NULL, many_generations, NULL), 0);
@@ -271,5 +277,5 @@ START_TEST(barrier_reuse_generations)
 END_TEST
 
 WT_MAIN("barrier", 30, barrier_errors, barrier_single_party, barrier_indices_in_arrival_order,
-        barrier_timeout_breaks, barrier_zero_and_default_timeout, barrier_action_failure,
+        barrier_timeout_breaks, barrier_zero_timeout, barrier_action_failure,
         barrier_abort, barrier_reset_with_waiters, barrier_reuse_generations)

@@ -11,7 +11,7 @@
 static void wait_for_waiters(weft_condition *c, uint32_t n)
 {
     for (;;) {
-        WT_OK(weft_condition_acquire(c));
+        WT_OK(weft_condition_acquire(c, WEFT_FOREVER));
         uint32_t w = c->waiters_;
         WT_OK(weft_condition_release(c));
         if (w == n)
@@ -29,9 +29,9 @@ START_TEST(condition_errors)
     WT_ERR(weft_condition_init_rlock(NULL, NULL), WEFT_EINVAL);
     WT_ERR(weft_condition_init_rlock(&c, NULL), WEFT_EINVAL);
     WT_ERR(weft_condition_destroy(NULL), WEFT_EINVAL);
-    WT_ERR(weft_condition_acquire(NULL), WEFT_EINVAL);
-    WT_ERR(weft_condition_acquire_timeout(NULL, 0), WEFT_EINVAL);
-    WT_ERR(weft_condition_try_acquire(NULL), WEFT_EINVAL);
+    WT_ERR(weft_condition_acquire(NULL, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_condition_acquire(NULL, 0), WEFT_EINVAL);
+    WT_ERR(weft_condition_acquire(NULL, 0), WEFT_EINVAL);
     WT_ERR(weft_condition_release(NULL), WEFT_EINVAL);
     WT_ERR(weft_condition_wait(NULL, 0), WEFT_EINVAL);
     WT_ERR(weft_condition_notify(NULL, 1), WEFT_EINVAL);
@@ -43,14 +43,14 @@ START_TEST(condition_errors)
     WT_ERR(weft_condition_notify(&c, 1), WEFT_ENOTOWNER);
     WT_ERR(weft_condition_notify_all(&c), WEFT_ENOTOWNER);
     WT_ERR(weft_condition_release(&c), WEFT_ENOTLOCKED);
-    WT_OK(weft_condition_acquire(&c));
+    WT_OK(weft_condition_acquire(&c, WEFT_FOREVER));
     WT_ERR(weft_condition_wait(&c, -1.5), WEFT_EINVAL);
     WT_ERR(weft_condition_wait(&c, 0.0 / 0.0), WEFT_EINVAL);
     WT_OK(weft_condition_notify(&c, 0));
     WT_OK(weft_condition_notify(&c, 3)); /* nobody waits: fine */
     WT_OK(weft_condition_notify_all(&c));
-    WT_ERR(weft_condition_try_acquire(&c), WEFT_EBUSY);
-    WT_ERR(weft_condition_acquire_timeout(&c, 0), WEFT_ETIMEDOUT);
+    WT_ERR(weft_condition_acquire(&c, 0), WEFT_ETIMEDOUT);
+    WT_ERR(weft_condition_acquire(&c, 0), WEFT_ETIMEDOUT);
     WT_OK(weft_condition_release(&c));
     ck_assert_uint_eq(__atomic_load_n(&l.word_, __ATOMIC_RELAXED), 0);
     ck_assert_uint_eq(c.waiters_, 0);
@@ -70,7 +70,7 @@ START_TEST(condition_wait_timeout_reholds_lock)
     weft_lock l = WEFT_LOCK_INIT;
     weft_condition c;
     WT_OK(weft_condition_init(&c, &l));
-    WT_OK(weft_condition_acquire(&c));
+    WT_OK(weft_condition_acquire(&c, WEFT_FOREVER));
     WT_ERR(weft_condition_wait(&c, 0), WEFT_ETIMEDOUT);
     ck_assert(weft_lock_locked(&l));
     double t0 = weft_monotonic();
@@ -84,7 +84,7 @@ START_TEST(condition_wait_timeout_reholds_lock)
     weft_rlock r = WEFT_RLOCK_INIT;
     WT_OK(weft_condition_init_rlock(&c, &r));
     for (int i = 0; i < 3; i++)
-        WT_OK(weft_condition_acquire(&c));
+        WT_OK(weft_condition_acquire(&c, WEFT_FOREVER));
     WT_ERR(weft_condition_wait(&c, 0.01), WEFT_ETIMEDOUT);
     ck_assert(weft_rlock_is_owned(&r));
     ck_assert_uint_eq(weft_rlock_count(&r), 3);
@@ -113,7 +113,7 @@ static void *wait_once(void *arg)
 {
     waiter *w = arg;
     weft__my_wait_slot = &w->slot;
-    WT_OK(weft_condition_acquire(w->all->c));
+    WT_OK(weft_condition_acquire(w->all->c, WEFT_FOREVER));
     w->rc = weft_condition_wait(w->all->c, WEFT_FOREVER);
     w->all->order[w->all->returned++] = w->id;
     WT_OK(weft_condition_release(w->all->c));
@@ -122,7 +122,7 @@ static void *wait_once(void *arg)
 
 static int returned(waiters *all)
 {
-    WT_OK(weft_condition_acquire(all->c));
+    WT_OK(weft_condition_acquire(all->c, WEFT_FOREVER));
     int n = all->returned;
     WT_OK(weft_condition_release(all->c));
     return n;
@@ -151,7 +151,7 @@ START_TEST(condition_notify_exact_fifo)
         ck_assert_ptr_eq(__atomic_load_n(&w[i].slot.what, __ATOMIC_RELAXED), &c);
     }
 
-    WT_OK(weft_condition_acquire(&c));
+    WT_OK(weft_condition_acquire(&c, WEFT_FOREVER));
     WT_OK(weft_condition_notify(&c, 1));
     ck_assert_uint_eq(c.waiters_, N - 1);
     WT_OK(weft_condition_release(&c));
@@ -159,7 +159,7 @@ START_TEST(condition_notify_exact_fifo)
     weft_sleep(0.005); /* time for a second, wrong, wake-up to show */
     ck_assert_int_eq(returned(&all), 1);
 
-    WT_OK(weft_condition_acquire(&c));
+    WT_OK(weft_condition_acquire(&c, WEFT_FOREVER));
     WT_OK(weft_condition_notify(&c, 2));
     WT_OK(weft_condition_release(&c));
     pthread_join(t[1], NULL);
@@ -167,7 +167,7 @@ START_TEST(condition_notify_exact_fifo)
     weft_sleep(0.005);
     ck_assert_int_eq(returned(&all), 3);
 
-    WT_OK(weft_condition_acquire(&c));
+    WT_OK(weft_condition_acquire(&c, WEFT_FOREVER));
     WT_OK(weft_condition_notify_all(&c));
     ck_assert_uint_eq(c.waiters_, 0);
     WT_OK(weft_condition_release(&c));
@@ -194,8 +194,8 @@ typedef struct rwaiter {
 static void *rlock_wait(void *arg)
 {
     rwaiter *w = arg;
-    WT_OK(weft_condition_acquire(w->c));
-    WT_OK(weft_condition_acquire(w->c));
+    WT_OK(weft_condition_acquire(w->c, WEFT_FOREVER));
+    WT_OK(weft_condition_acquire(w->c, WEFT_FOREVER));
     w->rc = weft_condition_wait(w->c, 10.0);
     w->depth = weft_rlock_count(w->c->lock_);
     WT_OK(weft_condition_release(w->c));
@@ -211,7 +211,7 @@ START_TEST(condition_rlock_levels)
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, rlock_wait, &w), 0);
     wait_for_waiters(&c, 1);
-    WT_OK(weft_condition_acquire(&c));
+    WT_OK(weft_condition_acquire(&c, WEFT_FOREVER));
     ck_assert_uint_eq(weft_rlock_count(c.lock_), 1);
     WT_OK(weft_condition_notify(&c, 1));
     WT_OK(weft_condition_release(&c));
@@ -236,7 +236,7 @@ static weft_condition lc;
 static void *raise_level(void *arg)
 {
     for (int i = 0; i < 5; i++) {
-        WT_OK(weft_condition_acquire(&lc));
+        WT_OK(weft_condition_acquire(&lc, WEFT_FOREVER));
         level++;
         WT_OK(weft_condition_notify_all(&lc));
         WT_OK(weft_condition_release(&lc));
@@ -248,7 +248,7 @@ START_TEST(condition_wait_for)
 {
     weft_lock l = WEFT_LOCK_INIT;
     WT_OK(weft_condition_init(&lc, &l));
-    WT_OK(weft_condition_acquire(&lc));
+    WT_OK(weft_condition_acquire(&lc, WEFT_FOREVER));
     WT_ERR(weft_condition_wait_for(&lc, level_reached, (void *)1, -2), WEFT_EINVAL);
     WT_OK(weft_condition_wait_for(&lc, level_reached, (void *)0, 0));
     WT_ERR(weft_condition_wait_for(&lc, level_reached, (void *)1, 0), WEFT_ETIMEDOUT);
@@ -291,7 +291,7 @@ static void *producer(void *arg)
 {
     long base = (long)(intptr_t)arg;
     for (long i = 0; i < ITEMS / PRODUCERS; i++) {
-        WT_OK(weft_condition_acquire(&not_full));
+        WT_OK(weft_condition_acquire(&not_full, WEFT_FOREVER));
         WT_OK(weft_condition_wait_for(&not_full, has_room, NULL, WEFT_FOREVER));
         buf[(head + len++) % CAP] = base + i;
         WT_OK(weft_condition_notify(&not_empty, 1));
@@ -303,7 +303,7 @@ static void *producer(void *arg)
 static void *consumer(void *arg)
 {
     for (long i = 0; i < ITEMS / CONSUMERS; i++) {
-        WT_OK(weft_condition_acquire(&not_empty));
+        WT_OK(weft_condition_acquire(&not_empty, WEFT_FOREVER));
         if (i % 2)
             WT_OK(weft_condition_wait_for(&not_empty, has_item, NULL, WEFT_FOREVER));
         else

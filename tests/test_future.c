@@ -612,11 +612,11 @@ static void *race_adder(void *arg)
 {
     race *r = arg;
     for (int i = 0; i < RACE_ROUNDS; i++) {
-        weft_barrier_wait(r->bar);
+        weft_barrier_wait(r->bar, NULL, WEFT_FOREVER);
         weft_future *f = __atomic_load_n(&r->f, __ATOMIC_ACQUIRE);
         for (int k = 0; k < RACE_CBS; k++)
             WT_OK(weft_future_add_done_callback(f, cb_count, &r->counts[k]));
-        weft_barrier_wait(r->bar);
+        weft_barrier_wait(r->bar, NULL, WEFT_FOREVER);
     }
     return NULL;
 }
@@ -625,13 +625,13 @@ static void *race_completer(void *arg)
 {
     race *r = arg;
     for (int i = 0; i < RACE_ROUNDS; i++) {
-        weft_barrier_wait(r->bar);
+        weft_barrier_wait(r->bar, NULL, WEFT_FOREVER);
         weft_future *f = __atomic_load_n(&r->f, __ATOMIC_ACQUIRE);
         if (i % 2)
             WT_OK(weft_future_set_result(f, NULL));
         else
             ck_assert(weft_future_cancel(f));
-        weft_barrier_wait(r->bar);
+        weft_barrier_wait(r->bar, NULL, WEFT_FOREVER);
     }
     return NULL;
 }
@@ -639,7 +639,7 @@ static void *race_completer(void *arg)
 START_TEST(race_callback_vs_completion)
 {
     weft_barrier bar;
-    WT_OK(weft_barrier_init(&bar, 3, NULL, NULL, WEFT_FOREVER));
+    WT_OK(weft_barrier_init(&bar, 3, NULL, NULL));
     race r = {.bar = &bar};
     pthread_t a, c;
     ck_assert_int_eq(pthread_create(&a, NULL, race_adder, &r), 0);
@@ -648,8 +648,8 @@ START_TEST(race_callback_vs_completion)
         weft_future *f;
         WT_OK(weft__future_new2(&f));
         __atomic_store_n(&r.f, f, __ATOMIC_RELEASE);
-        weft_barrier_wait(&bar);
-        weft_barrier_wait(&bar);
+        weft_barrier_wait(&bar, NULL, WEFT_FOREVER);
+        weft_barrier_wait(&bar, NULL, WEFT_FOREVER);
         for (int k = 0; k < RACE_CBS; k++) /* exactly once each, every round */
             ck_assert_int_eq(__atomic_load_n(&r.counts[k], __ATOMIC_RELAXED), i + 1);
         weft_future_unref(f);
@@ -671,7 +671,7 @@ static void *race_ender(void *arg)
     ender *e = arg;
     race *r = e->r;
     for (int i = 0; i < RACE_ROUNDS; i++) {
-        weft_barrier_wait(r->bar);
+        weft_barrier_wait(r->bar, NULL, WEFT_FOREVER);
         weft_future *f = __atomic_load_n(&r->f, __ATOMIC_ACQUIRE);
         bool won;
         if (e->kind == 0)
@@ -682,7 +682,7 @@ static void *race_ender(void *arg)
             won = weft_future_cancel(f);
         if (won)
             r->won[e->kind]++;
-        weft_barrier_wait(r->bar);
+        weft_barrier_wait(r->bar, NULL, WEFT_FOREVER);
     }
     return NULL;
 }
@@ -692,7 +692,7 @@ START_TEST(race_enders)
     /* set_result, set_error and cancel at once: exactly one wins, and the
      * outcome is the winner's. */
     weft_barrier bar;
-    WT_OK(weft_barrier_init(&bar, 4, NULL, NULL, WEFT_FOREVER));
+    WT_OK(weft_barrier_init(&bar, 4, NULL, NULL));
     race r = {.bar = &bar};
     ender e[3];
     pthread_t t[3];
@@ -707,8 +707,8 @@ START_TEST(race_enders)
         WT_OK(weft_future_add_done_callback(f, cb_count, &count));
         __atomic_store_n(&r.f, f, __ATOMIC_RELEASE);
         int before[3] = {r.won[0], r.won[1], r.won[2]};
-        weft_barrier_wait(&bar);
-        weft_barrier_wait(&bar);
+        weft_barrier_wait(&bar, NULL, WEFT_FOREVER);
+        weft_barrier_wait(&bar, NULL, WEFT_FOREVER);
         int wins = 0, winner = -1;
         for (int k = 0; k < 3; k++)
             if (r.won[k] != before[k]) {
@@ -741,7 +741,7 @@ enum { REF_THREADS = 4, REF_ROUNDS = 20000 };
 static void *ref_hammer(void *arg)
 {
     refs_arg *a = arg;
-    weft_barrier_wait(a->bar);
+    weft_barrier_wait(a->bar, NULL, WEFT_FOREVER);
     for (int i = 0; i < REF_ROUNDS; i++) {
         weft_future_ref(a->f);
         weft_future_unref(a->f);
@@ -758,7 +758,7 @@ START_TEST(refcount_stress)
 {
     for (int round = 0; round < 20; round++) {
         weft_barrier bar;
-        WT_OK(weft_barrier_init(&bar, REF_THREADS + 1, NULL, NULL, WEFT_FOREVER));
+        WT_OK(weft_barrier_init(&bar, REF_THREADS + 1, NULL, NULL));
         refs_arg a;
         WT_OK(weft_future_new(&a.f));
         a.bar = &bar;
@@ -767,7 +767,7 @@ START_TEST(refcount_stress)
         pthread_t t[REF_THREADS];
         for (int i = 0; i < REF_THREADS; i++)
             ck_assert_int_eq(pthread_create(&t[i], NULL, ref_hammer, &a), 0);
-        weft_barrier_wait(&bar);
+        weft_barrier_wait(&bar, NULL, WEFT_FOREVER);
         /* Completing races the hammering and the waiting; the memory is
          * freed by whichever thread drops last (ASan/TSan check it). */
         weft_future *f = a.f;

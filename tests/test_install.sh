@@ -40,7 +40,7 @@ static long counter;
 static void *add(void *arg)
 {
     for (int i = 0; i < 1000; i++) {
-        weft_lock_acquire(&lock);
+        weft_lock_acquire(&lock, WEFT_FOREVER);
         counter++;
         weft_lock_release(&lock);
     }

@@ -8,15 +8,15 @@ START_TEST(lock_basic)
 {
     weft_lock l = WEFT_LOCK_INIT;
     ck_assert(!weft_lock_locked(&l));
-    WT_OK(weft_lock_acquire(&l));
+    WT_OK(weft_lock_acquire(&l, WEFT_FOREVER));
     ck_assert(weft_lock_locked(&l));
-    WT_ERR(weft_lock_try_acquire(&l), WEFT_EBUSY);
-    WT_ERR(weft_lock_acquire_timeout(&l, 0), WEFT_ETIMEDOUT);
+    WT_ERR(weft_lock_acquire(&l, 0), WEFT_ETIMEDOUT);
+    WT_ERR(weft_lock_acquire(&l, 0), WEFT_ETIMEDOUT);
     WT_OK(weft_lock_release(&l));
     ck_assert(!weft_lock_locked(&l));
-    WT_OK(weft_lock_try_acquire(&l));
+    WT_OK(weft_lock_acquire(&l, 0));
     WT_OK(weft_lock_release(&l));
-    WT_OK(weft_lock_acquire_timeout(&l, 0));
+    WT_OK(weft_lock_acquire(&l, 0));
     WT_OK(weft_lock_release(&l));
     WT_OK(weft_lock_destroy(&l));
 }
@@ -30,7 +30,7 @@ static int solo_shared;
 
 static void *solo_contender(void *arg)
 {
-    WT_OK(weft_lock_acquire(&solo_lock)); /* parks: the main thread holds it */
+    WT_OK(weft_lock_acquire(&solo_lock, WEFT_FOREVER)); /* parks: the main thread holds it */
     solo_shared++;
     WT_OK(weft_lock_release(&solo_lock));
     return NULL;
@@ -40,7 +40,7 @@ START_TEST(lock_held_when_second_thread_starts)
 {
     /* Each test runs in a forked child of its own: one thread here, unless
      * the C library cannot tell, in which case the atomic path is tested. */
-    WT_OK(weft_lock_acquire(&solo_lock));
+    WT_OK(weft_lock_acquire(&solo_lock, WEFT_FOREVER));
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, solo_contender, NULL), 0);
     /* The contender marks the word (bit 1: parked waiters) before it
@@ -63,12 +63,12 @@ START_TEST(lock_errors)
     WT_ERR(weft_lock_release(&l), WEFT_ENOTLOCKED);
     ck_assert(!weft_lock_locked(&l)); /* the failed release changed nothing */
     WT_ERR(weft_lock_init(NULL), WEFT_EINVAL);
-    WT_ERR(weft_lock_acquire(NULL), WEFT_EINVAL);
-    WT_ERR(weft_lock_try_acquire(NULL), WEFT_EINVAL);
+    WT_ERR(weft_lock_acquire(NULL, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_lock_acquire(NULL, 0), WEFT_EINVAL);
     WT_ERR(weft_lock_release(NULL), WEFT_EINVAL);
-    WT_ERR(weft_lock_acquire_timeout(NULL, 1), WEFT_EINVAL);
-    WT_ERR(weft_lock_acquire_timeout(&l, -2.0), WEFT_EINVAL);
-    WT_ERR(weft_lock_acquire_timeout(&l, 0.0 / 0.0), WEFT_EINVAL);
+    WT_ERR(weft_lock_acquire(NULL, 1), WEFT_EINVAL);
+    WT_ERR(weft_lock_acquire(&l, -2.0), WEFT_EINVAL);
+    WT_ERR(weft_lock_acquire(&l, 0.0 / 0.0), WEFT_EINVAL);
     ck_assert(!weft_lock_locked(&l));
     ck_assert(!weft_lock_locked(NULL));
 }
@@ -77,9 +77,9 @@ END_TEST
 START_TEST(lock_timeout_expires)
 {
     weft_lock l = WEFT_LOCK_INIT;
-    WT_OK(weft_lock_acquire(&l));
+    WT_OK(weft_lock_acquire(&l, WEFT_FOREVER));
     double t0 = weft_monotonic();
-    WT_ERR(weft_lock_acquire_timeout(&l, 0.05), WEFT_ETIMEDOUT);
+    WT_ERR(weft_lock_acquire(&l, 0.05), WEFT_ETIMEDOUT);
     double waited = weft_monotonic() - t0;
     ck_assert_msg(waited >= 0.05, "waited %.3f s, expected at least 0.05", waited);
     /* The timed-out waiter left no trace: release and re-acquire without
@@ -98,7 +98,7 @@ static void *release_it(void *arg)
 START_TEST(lock_release_by_other_thread)
 {
     weft_lock l = WEFT_LOCK_INIT;
-    WT_OK(weft_lock_acquire(&l));
+    WT_OK(weft_lock_acquire(&l, WEFT_FOREVER));
     pthread_t t;
     void *rc;
     ck_assert_int_eq(pthread_create(&t, NULL, release_it, &l), 0);
@@ -116,7 +116,7 @@ static void *increment(void *arg)
 {
     long n = (long)(intptr_t)arg;
     for (long i = 0; i < n; i++) {
-        weft_lock_acquire(&counter_lock);
+        weft_lock_acquire(&counter_lock, WEFT_FOREVER);
         counter++;
         weft_lock_release(&counter_lock);
     }
@@ -144,8 +144,8 @@ static long stress_ok, stress_timeouts;
 static void *stress(void *arg)
 {
     for (int i = 0; i < 2000; i++) {
-        int rc = (i % 3 == 0) ? weft_lock_acquire_timeout(&stress_lock, 0.0005)
-                              : weft_lock_acquire(&stress_lock);
+        int rc = (i % 3 == 0) ? weft_lock_acquire(&stress_lock, 0.0005)
+                              : weft_lock_acquire(&stress_lock, WEFT_FOREVER);
         if (rc == WEFT_ETIMEDOUT) {
             __atomic_fetch_add(&stress_timeouts, 1, __ATOMIC_RELAXED);
             continue;
@@ -192,7 +192,7 @@ static int hog_stop, hog_running;
 static void *hog(void *arg)
 {
     while (!__atomic_load_n(&hog_stop, __ATOMIC_RELAXED)) {
-        weft_lock_acquire(&hog_lock);
+        weft_lock_acquire(&hog_lock, WEFT_FOREVER);
         __atomic_store_n(&hog_running, 1, __ATOMIC_RELAXED);
         double until = weft_monotonic() + 500e-6;
         while (weft_monotonic() < until)
@@ -211,7 +211,7 @@ START_TEST(lock_no_starvation)
     double worst = 0;
     for (int i = 0; i < 50; i++) {
         double t0 = weft_monotonic();
-        WT_OK(weft_lock_acquire(&hog_lock));
+        WT_OK(weft_lock_acquire(&hog_lock, WEFT_FOREVER));
         double waited = weft_monotonic() - t0;
         if (waited > worst)
             worst = waited;

@@ -436,7 +436,7 @@ static void twin_cb(void *arg)
     twin *t = arg;
     t->saw_own = weft_get_running_loop() == t->loop;
     /* Both loops are inside a callback at the same time. */
-    ck_assert_int_ge(weft_barrier_wait(t->both), 0);
+    WT_OK(weft_barrier_wait(t->both, NULL, WEFT_FOREVER));
     t->fired++;
     WT_OK(weft_loop_stop(t->loop));
 }
@@ -454,7 +454,7 @@ static void *twin_thread(void *arg)
 START_TEST(two_loops)
 {
     weft_barrier b;
-    WT_OK(weft_barrier_init(&b, 2, NULL, NULL, WEFT_FOREVER));
+    WT_OK(weft_barrier_init(&b, 2, NULL, NULL));
     twin t[2] = {{.both = &b}, {.both = &b}};
     pthread_t th[2];
     for (int i = 0; i < 2; i++)
@@ -500,7 +500,7 @@ static void ts_cb(void *arg)
 static void *ts_producer(void *arg)
 {
     ts_arg *a = arg;
-    ck_assert_int_ge(weft_barrier_wait(&a->s->start), 0);
+    WT_OK(weft_barrier_wait(&a->s->start, NULL, WEFT_FOREVER));
     for (int i = 0; i < TS_CALLS; i++)
         WT_OK(weft_loop_call_soon_threadsafe(a->s->loop, ts_cb,
                                              (void *)(intptr_t)(a->id * TS_CALLS + i)));
@@ -510,7 +510,7 @@ static void *ts_producer(void *arg)
 static void ts_release(void *arg)
 {
     /* Runs on the loop: the producers start while it runs. */
-    ck_assert_int_ge(weft_barrier_wait(arg), 0);
+    WT_OK(weft_barrier_wait(arg, NULL, WEFT_FOREVER));
 }
 
 START_TEST(threadsafe_stress)
@@ -518,7 +518,7 @@ START_TEST(threadsafe_stress)
     ts_state *s = calloc(1, sizeof *s);
     ts_global = s;
     s->loop = new_loop();
-    WT_OK(weft_barrier_init(&s->start, TS_THREADS + 1, NULL, NULL, WEFT_FOREVER));
+    WT_OK(weft_barrier_init(&s->start, TS_THREADS + 1, NULL, NULL));
     pthread_t th[TS_THREADS];
     ts_arg args[TS_THREADS];
     for (int i = 0; i < TS_THREADS; i++) {

@@ -60,18 +60,18 @@ static int by_value(const void *a, const void *b, void *ctx)
 static void check_growth_failure(weft_queue *q, int kind)
 {
     for (uintptr_t i = 1; i <= 16; i++)
-        WT_OK(weft_queue_put(q, (void *)i));
+        WT_OK(weft_queue_put(q, (void *)i, WEFT_FOREVER));
     fail_in = 0;
-    WT_ERR(weft_queue_put(q, (void *)17), WEFT_ENOMEM);
+    WT_ERR(weft_queue_put(q, (void *)17, WEFT_FOREVER), WEFT_ENOMEM);
     fail_in = 0;
-    WT_ERR(weft_queue_try_put(q, (void *)17), WEFT_ENOMEM);
+    WT_ERR(weft_queue_put(q, (void *)17, 0), WEFT_ENOMEM);
     fail_in = 0;
-    WT_ERR(weft_queue_put_timeout(q, (void *)17, 1), WEFT_ENOMEM);
+    WT_ERR(weft_queue_put(q, (void *)17, 1), WEFT_ENOMEM);
     ck_assert_uint_eq(weft_queue_qsize(q), 16);
-    WT_OK(weft_queue_put(q, (void *)17)); /* now it grows */
+    WT_OK(weft_queue_put(q, (void *)17, WEFT_FOREVER)); /* now it grows */
     for (uintptr_t i = 1; i <= 17; i++) {
         void *x;
-        WT_OK(weft_queue_try_get(q, &x));
+        WT_OK(weft_queue_get(q, &x, 0));
         uintptr_t want = kind == 1 ? 18 - i : i; /* LIFO reversed; FIFO, priority in order */
         ck_assert_uint_eq((uintptr_t)x, want);
         WT_OK(weft_queue_task_done(q));

@@ -112,7 +112,7 @@ struct tally {
 static void on_result(const weft_bytes *result, void *arg)
 {
     struct tally *t = arg;
-    weft_lock_acquire(&t->lock);
+    weft_lock_acquire(&t->lock, WEFT_FOREVER);
     t->ok++;
     t->sum += bytes_int(result);
     if (t->ok + t->failed == t->want)
@@ -123,7 +123,7 @@ static void on_result(const weft_bytes *result, void *arg)
 static void on_error(int code, const char *msg, void *arg)
 {
     struct tally *t = arg;
-    weft_lock_acquire(&t->lock);
+    weft_lock_acquire(&t->lock, WEFT_FOREVER);
     t->failed++;
     snprintf(t->last_msg, sizeof t->last_msg, "%s (%d)", msg ? msg : "", code);
     if (t->ok + t->failed == t->want)

@@ -46,7 +46,7 @@ START_TEST(pqueue_basic)
     ck_assert(weft_pqueue_empty(q));
     ck_assert(!weft_pqueue_full(q));
     WT_OK(weft_pqueue_put(q, "one", 3, 0));
-    WT_OK(weft_pqueue_put_nowait(q, NULL, 0));
+    WT_OK(weft_pqueue_put(q, NULL, 0, 0));
     WT_OK(weft_pqueue_put(q, "three", 5, WEFT_FOREVER));
     ck_assert_uint_eq(weft_pqueue_qsize(q), 3);
     ck_assert(!weft_pqueue_empty(q));
@@ -54,7 +54,7 @@ START_TEST(pqueue_basic)
     /* The empty item, into no buffer; then one too big for the buffer,
      * which stays first. */
     size_t len = 9;
-    WT_OK(weft_pqueue_get_nowait(q, NULL, 0, &len));
+    WT_OK(weft_pqueue_get(q, NULL, 0, &len, 0));
     ck_assert_uint_eq(len, 0);
     char buf[4];
     WT_ERR(weft_pqueue_get(q, buf, 4, &len, 0), WEFT_EMSGSIZE);
@@ -65,7 +65,7 @@ START_TEST(pqueue_basic)
     ck_assert_uint_eq(len, 5);
     ck_assert(memcmp(p, "three", 5) == 0);
     free(p);
-    WT_ERR(weft_pqueue_get_nowait(q, buf, 4, &len), WEFT_EEMPTY);
+    WT_ERR(weft_pqueue_get(q, buf, 4, &len, 0), WEFT_ETIMEDOUT);
     WT_OK(weft_pqueue_put(q, NULL, 0, 0));
     p = NULL;
     WT_OK(weft_pqueue_get_alloc(q, &p, &len, 0));
@@ -88,11 +88,11 @@ START_TEST(pqueue_wraps)
         size_t n = (size_t)(round % 41);
         for (size_t i = 0; i < n; i++)
             in[i] = (unsigned char)(next_in + i);
-        int rc = weft_pqueue_put_nowait(q, in, n);
-        if (rc == WEFT_EFULL) {
+        int rc = weft_pqueue_put(q, in, n, 0);
+        if (rc == WEFT_ETIMEDOUT) {
             /* Make room: take the oldest and check it. */
             size_t len;
-            WT_OK(weft_pqueue_get_nowait(q, out, sizeof out, &len));
+            WT_OK(weft_pqueue_get(q, out, sizeof out, &len, 0));
             for (size_t i = 0; i < len; i++)
                 ck_assert_uint_eq(out[i], (unsigned char)(next_out + i));
             next_out += (unsigned)len * 7 + 1;
@@ -103,7 +103,7 @@ START_TEST(pqueue_wraps)
         next_in += (unsigned)n * 7 + 1;
     }
     size_t len;
-    while (weft_pqueue_get_nowait(q, out, sizeof out, &len) == 0) {
+    while (weft_pqueue_get(q, out, sizeof out, &len, 0) == 0) {
         for (size_t i = 0; i < len; i++)
             ck_assert_uint_eq(out[i], (unsigned char)(next_out + i));
         next_out += (unsigned)len * 7 + 1;
@@ -120,7 +120,7 @@ START_TEST(pqueue_bounded_put_timeout)
     WT_OK(weft_pqueue_put(q, "a", 1, 0));
     WT_OK(weft_pqueue_put(q, "b", 1, 0));
     ck_assert(weft_pqueue_full(q));
-    WT_ERR(weft_pqueue_put_nowait(q, "c", 1), WEFT_EFULL);
+    WT_ERR(weft_pqueue_put(q, "c", 1, 0), WEFT_ETIMEDOUT);
     WT_ERR(weft_pqueue_put(q, "c", 1, 0), WEFT_ETIMEDOUT);
     double t0 = weft_monotonic();
     WT_ERR(weft_pqueue_put(q, "c", 1, 0.02), WEFT_ETIMEDOUT);
@@ -137,7 +137,7 @@ START_TEST(pqueue_bounded_put_timeout)
     WT_ERR(weft_pqueue_put(q, big, 57, 0), WEFT_EMSGSIZE);
     WT_OK(weft_pqueue_put(q, big, 50, 0));
     ck_assert(!weft_pqueue_full(q)); /* full() counts items only */
-    WT_ERR(weft_pqueue_put_nowait(q, NULL, 0), WEFT_EFULL);
+    WT_ERR(weft_pqueue_put(q, NULL, 0, 0), WEFT_ETIMEDOUT);
     WT_ERR(weft_pqueue_put(q, "x", 1, 0.01), WEFT_ETIMEDOUT);
     ck_assert_uint_eq(weft_pqueue_qsize(q), 1);
     weft_pqueue_free(q);
@@ -151,7 +151,7 @@ START_TEST(pqueue_get_timeout)
     size_t len = 77;
     void *p = NULL;
     WT_ERR(weft_pqueue_get(q, buf, sizeof buf, &len, 0), WEFT_ETIMEDOUT);
-    WT_ERR(weft_pqueue_get_nowait(q, buf, sizeof buf, &len), WEFT_EEMPTY);
+    WT_ERR(weft_pqueue_get(q, buf, sizeof buf, &len, 0), WEFT_ETIMEDOUT);
     double t0 = weft_monotonic();
     WT_ERR(weft_pqueue_get(q, buf, sizeof buf, &len, 0.02), WEFT_ETIMEDOUT);
     ck_assert(weft_monotonic() - t0 >= 0.019);
@@ -434,7 +434,7 @@ static void pqueue_killed_in_commit(void)
     weft_pqueue *q = kill_consumer_at(2);
     get_str(q, "second"); /* the first lock repairs (qsize does not lock) */
     ck_assert_uint_eq(weft_pqueue_qsize(q), 0);
-    WT_ERR(weft_pqueue_get_nowait(q, NULL, 0, &(size_t){0}), WEFT_EEMPTY);
+    WT_ERR(weft_pqueue_get(q, NULL, 0, &(size_t){0}, 0), WEFT_ETIMEDOUT);
     WT_OK(weft_pqueue_put(q, "third", 5, 0));
     get_str(q, "third");
     /* Three puts, two task_done owed by the living consumer (this test),
@@ -462,15 +462,15 @@ START_TEST(pqueue_bad_input)
     WT_ERR(weft_pqueue_put(q, NULL, 1, 0), WEFT_EINVAL);
     WT_ERR(weft_pqueue_put(q, "x", 1, -1.5), WEFT_EINVAL);
     WT_ERR(weft_pqueue_put(q, "x", 1, NAN), WEFT_EINVAL);
-    WT_ERR(weft_pqueue_put_nowait(NULL, "x", 1), WEFT_EINVAL);
-    WT_ERR(weft_pqueue_put_nowait(q, NULL, 2), WEFT_EINVAL);
+    WT_ERR(weft_pqueue_put(NULL, "x", 1, 0), WEFT_EINVAL);
+    WT_ERR(weft_pqueue_put(q, NULL, 2, 0), WEFT_EINVAL);
     WT_ERR(weft_pqueue_get(NULL, buf, 4, &len, 0), WEFT_EINVAL);
     WT_ERR(weft_pqueue_get(q, NULL, 4, &len, 0), WEFT_EINVAL);
     WT_ERR(weft_pqueue_get(q, buf, 4, NULL, 0), WEFT_EINVAL);
     WT_ERR(weft_pqueue_get(q, buf, 4, &len, -2), WEFT_EINVAL);
     WT_ERR(weft_pqueue_get(q, buf, 4, &len, NAN), WEFT_EINVAL);
-    WT_ERR(weft_pqueue_get_nowait(NULL, buf, 4, &len), WEFT_EINVAL);
-    WT_ERR(weft_pqueue_get_nowait(q, buf, 4, NULL), WEFT_EINVAL);
+    WT_ERR(weft_pqueue_get(NULL, buf, 4, &len, 0), WEFT_EINVAL);
+    WT_ERR(weft_pqueue_get(q, buf, 4, NULL, 0), WEFT_EINVAL);
     WT_ERR(weft_pqueue_get_alloc(NULL, &p, &len, 0), WEFT_EINVAL);
     WT_ERR(weft_pqueue_get_alloc(q, NULL, &len, 0), WEFT_EINVAL);
     WT_ERR(weft_pqueue_get_alloc(q, &p, NULL, 0), WEFT_EINVAL);
@@ -488,9 +488,9 @@ START_TEST(pqueue_bad_input)
     WT_OK(weft_pqueue_close(q));
     WT_ERR(weft_pqueue_close(q), WEFT_ESTATE);
     WT_ERR(weft_pqueue_put(q, "x", 1, 0), WEFT_ESTATE);
-    WT_ERR(weft_pqueue_put_nowait(q, "x", 1), WEFT_ESTATE);
+    WT_ERR(weft_pqueue_put(q, "x", 1, 0), WEFT_ESTATE);
     WT_ERR(weft_pqueue_get(q, buf, 4, &len, 0), WEFT_ESTATE);
-    WT_ERR(weft_pqueue_get_nowait(q, buf, 4, &len), WEFT_ESTATE);
+    WT_ERR(weft_pqueue_get(q, buf, 4, &len, 0), WEFT_ESTATE);
     WT_ERR(weft_pqueue_get_alloc(q, &p, &len, 0), WEFT_ESTATE);
     WT_ERR(weft_pqueue_task_done(q), WEFT_ESTATE);
     WT_ERR(weft_pqueue_join(q, 0), WEFT_ESTATE);

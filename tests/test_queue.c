@@ -30,16 +30,16 @@ static void *worker_main(void *arg)
     weft__my_wait_slot = &w->slot;
     switch (w->op) {
     case OP_PUT:
-        w->rc = weft_queue_put(w->q, w->item);
+        w->rc = weft_queue_put(w->q, w->item, WEFT_FOREVER);
         break;
     case OP_PUT_TIMEOUT:
-        w->rc = weft_queue_put_timeout(w->q, w->item, w->timeout);
+        w->rc = weft_queue_put(w->q, w->item, w->timeout);
         break;
     case OP_GET:
-        w->rc = weft_queue_get(w->q, &w->item);
+        w->rc = weft_queue_get(w->q, &w->item, WEFT_FOREVER);
         break;
     case OP_GET_TIMEOUT:
-        w->rc = weft_queue_get_timeout(w->q, &w->item, w->timeout);
+        w->rc = weft_queue_get(w->q, &w->item, w->timeout);
         break;
     case OP_JOIN:
         w->rc = weft_queue_join(w->q, w->timeout);
@@ -73,7 +73,7 @@ static bool is_parked(worker *w)
 static void *get_ok(weft_queue *q)
 {
     void *x = ITEM(0xdead);
-    WT_OK(weft_queue_try_get(q, &x));
+    WT_OK(weft_queue_get(q, &x, 0));
     return x;
 }
 
@@ -90,23 +90,23 @@ START_TEST(fifo_order_and_growth)
     /* Keep the ring's head moving so growth happens while it wraps. */
     for (int round = 0; round < 50; round++) {
         for (int i = 0; i < 7 + round; i++)
-            WT_OK(weft_queue_put(q, ITEM(next_put++)));
+            WT_OK(weft_queue_put(q, ITEM(next_put++), WEFT_FOREVER));
         for (int i = 0; i < 5; i++)
             ck_assert_uint_eq(VAL(get_ok(q)), next_get++);
         ck_assert_uint_eq(weft_queue_qsize(q), next_put - next_get);
     }
     while (next_get < next_put) {
         void *x;
-        WT_OK(weft_queue_get(q, &x));
+        WT_OK(weft_queue_get(q, &x, WEFT_FOREVER));
         ck_assert_uint_eq(VAL(x), next_get++);
     }
     ck_assert(weft_queue_empty(q));
     void *x;
-    WT_ERR(weft_queue_try_get(q, &x), WEFT_EEMPTY);
+    WT_ERR(weft_queue_get(q, &x, 0), WEFT_ETIMEDOUT);
     /* NULL is an item like any other. */
-    WT_OK(weft_queue_put(q, NULL));
+    WT_OK(weft_queue_put(q, NULL, WEFT_FOREVER));
     x = ITEM(1);
-    WT_OK(weft_queue_get(q, &x));
+    WT_OK(weft_queue_get(q, &x, WEFT_FOREVER));
     ck_assert_ptr_null(x);
     weft_queue_free(q);
 }
@@ -117,11 +117,11 @@ START_TEST(lifo_order)
     weft_queue *q;
     WT_OK(weft_lifo_queue_new(&q, 0));
     for (uintptr_t i = 1; i <= 100; i++)
-        WT_OK(weft_queue_put(q, ITEM(i)));
+        WT_OK(weft_queue_put(q, ITEM(i), WEFT_FOREVER));
     ck_assert_uint_eq(weft_queue_qsize(q), 100);
     for (uintptr_t i = 100; i >= 51; i--)
         ck_assert_uint_eq(VAL(get_ok(q)), i);
-    WT_OK(weft_queue_put(q, ITEM(1000)));
+    WT_OK(weft_queue_put(q, ITEM(1000), WEFT_FOREVER));
     ck_assert_uint_eq(VAL(get_ok(q)), 1000);
     for (uintptr_t i = 50; i >= 1; i--)
         ck_assert_uint_eq(VAL(get_ok(q)), i);
@@ -153,7 +153,7 @@ START_TEST(priority_order_and_ties)
     /* Few distinct priorities, scrambled: many ties. */
     for (int i = 0; i < N; i++) {
         items[i] = (prio_item){.prio = (i * 7919) % 13, .id = i};
-        WT_OK(weft_queue_put(q, &items[i]));
+        WT_OK(weft_queue_put(q, &items[i], WEFT_FOREVER));
     }
     ck_assert_int_gt(calls, 0); /* ctx reaches the comparator */
     ck_assert_uint_eq(weft_queue_qsize(q), N);
@@ -171,12 +171,12 @@ START_TEST(priority_order_and_ties)
     ck_assert(weft_queue_empty(q));
     /* Interleaved puts and gets keep the order. */
     prio_item a = {5, 0}, b = {1, 1}, c = {5, 2}, d = {0, 3}, e = {5, 4};
-    WT_OK(weft_queue_put(q, &a));
-    WT_OK(weft_queue_put(q, &b));
-    WT_OK(weft_queue_put(q, &c));
+    WT_OK(weft_queue_put(q, &a, WEFT_FOREVER));
+    WT_OK(weft_queue_put(q, &b, WEFT_FOREVER));
+    WT_OK(weft_queue_put(q, &c, WEFT_FOREVER));
     ck_assert_ptr_eq(get_ok(q), &b);
-    WT_OK(weft_queue_put(q, &d));
-    WT_OK(weft_queue_put(q, &e));
+    WT_OK(weft_queue_put(q, &d, WEFT_FOREVER));
+    WT_OK(weft_queue_put(q, &e, WEFT_FOREVER));
     ck_assert_ptr_eq(get_ok(q), &d);
     ck_assert_ptr_eq(get_ok(q), &a);
     ck_assert_ptr_eq(get_ok(q), &c);
@@ -192,39 +192,39 @@ START_TEST(bounded_full_and_timeouts)
     weft_queue *q;
     WT_OK(weft_queue_new(&q, 2));
     ck_assert_uint_eq(weft_queue_maxsize(q), 2);
-    WT_OK(weft_queue_try_put(q, ITEM(1)));
-    WT_OK(weft_queue_put_timeout(q, ITEM(2), 0));
+    WT_OK(weft_queue_put(q, ITEM(1), 0));
+    WT_OK(weft_queue_put(q, ITEM(2), 0));
     ck_assert(weft_queue_full(q));
-    WT_ERR(weft_queue_try_put(q, ITEM(3)), WEFT_EFULL);
-    WT_ERR(weft_queue_put_timeout(q, ITEM(3), 0), WEFT_ETIMEDOUT);
+    WT_ERR(weft_queue_put(q, ITEM(3), 0), WEFT_ETIMEDOUT);
+    WT_ERR(weft_queue_put(q, ITEM(3), 0), WEFT_ETIMEDOUT);
     double t0 = weft_monotonic();
-    WT_ERR(weft_queue_put_timeout(q, ITEM(3), 0.02), WEFT_ETIMEDOUT);
+    WT_ERR(weft_queue_put(q, ITEM(3), 0.02), WEFT_ETIMEDOUT);
     ck_assert(weft_monotonic() - t0 >= 0.02);
     ck_assert_uint_eq(weft_queue_qsize(q), 2);
     ck_assert_uint_eq(VAL(get_ok(q)), 1);
     ck_assert(!weft_queue_full(q));
-    WT_OK(weft_queue_put_timeout(q, ITEM(3), 1));
+    WT_OK(weft_queue_put(q, ITEM(3), 1));
     ck_assert_uint_eq(VAL(get_ok(q)), 2);
     ck_assert_uint_eq(VAL(get_ok(q)), 3);
     /* Empty: the get forms. */
     void *x = ITEM(7);
-    WT_ERR(weft_queue_try_get(q, &x), WEFT_EEMPTY);
-    WT_ERR(weft_queue_get_timeout(q, &x, 0), WEFT_ETIMEDOUT);
+    WT_ERR(weft_queue_get(q, &x, 0), WEFT_ETIMEDOUT);
+    WT_ERR(weft_queue_get(q, &x, 0), WEFT_ETIMEDOUT);
     t0 = weft_monotonic();
-    WT_ERR(weft_queue_get_timeout(q, &x, 0.02), WEFT_ETIMEDOUT);
+    WT_ERR(weft_queue_get(q, &x, 0.02), WEFT_ETIMEDOUT);
     ck_assert(weft_monotonic() - t0 >= 0.02);
     ck_assert_uint_eq(VAL(x), 7); /* untouched on failure */
     /* Bounded LIFO and priority queues too. */
     weft_queue *l;
     WT_OK(weft_lifo_queue_new(&l, 1));
-    WT_OK(weft_queue_put(l, ITEM(1)));
-    WT_ERR(weft_queue_try_put(l, ITEM(2)), WEFT_EFULL);
+    WT_OK(weft_queue_put(l, ITEM(1), WEFT_FOREVER));
+    WT_ERR(weft_queue_put(l, ITEM(2), 0), WEFT_ETIMEDOUT);
     weft_queue_free(l);
     int calls = 0;
     prio_item a = {1, 1}, b = {2, 2};
     WT_OK(weft_priority_queue_new(&l, 1, cmp_prio, &calls));
-    WT_OK(weft_queue_put(l, &a));
-    WT_ERR(weft_queue_put_timeout(l, &b, 0.001), WEFT_ETIMEDOUT);
+    WT_OK(weft_queue_put(l, &a, WEFT_FOREVER));
+    WT_ERR(weft_queue_put(l, &b, 0.001), WEFT_ETIMEDOUT);
     weft_queue_free(l);
     weft_queue_free(q);
 }
@@ -234,19 +234,19 @@ START_TEST(put_blocks_until_get)
 {
     weft_queue *q;
     WT_OK(weft_queue_new(&q, 1));
-    WT_OK(weft_queue_put(q, ITEM(1)));
+    WT_OK(weft_queue_put(q, ITEM(1), WEFT_FOREVER));
     worker w;
     start_parked(&w, q, OP_PUT, ITEM(2), 0);
     ck_assert(is_parked(&w));
     ck_assert_uint_eq(weft_queue_qsize(q), 1);
     void *x;
-    WT_OK(weft_queue_get(q, &x));
+    WT_OK(weft_queue_get(q, &x, WEFT_FOREVER));
     ck_assert_uint_eq(VAL(x), 1);
     WT_OK(finish(&w));
-    WT_OK(weft_queue_get(q, &x));
+    WT_OK(weft_queue_get(q, &x, WEFT_FOREVER));
     ck_assert_uint_eq(VAL(x), 2);
     /* The timed form, woken in time. */
-    WT_OK(weft_queue_put(q, ITEM(3)));
+    WT_OK(weft_queue_put(q, ITEM(3), WEFT_FOREVER));
     start_parked(&w, q, OP_PUT_TIMEOUT, ITEM(4), 30);
     ck_assert_uint_eq(VAL(get_ok(q)), 3);
     WT_OK(finish(&w));
@@ -262,12 +262,12 @@ START_TEST(get_blocks_until_put)
     worker w;
     start_parked(&w, q, OP_GET, NULL, 0);
     ck_assert(is_parked(&w));
-    WT_OK(weft_queue_put(q, ITEM(42)));
+    WT_OK(weft_queue_put(q, ITEM(42), WEFT_FOREVER));
     WT_OK(finish(&w));
     ck_assert_uint_eq(VAL(w.item), 42);
     ck_assert(weft_queue_empty(q));
     start_parked(&w, q, OP_GET_TIMEOUT, NULL, 30);
-    WT_OK(weft_queue_put(q, ITEM(43)));
+    WT_OK(weft_queue_put(q, ITEM(43), WEFT_FOREVER));
     WT_OK(finish(&w));
     ck_assert_uint_eq(VAL(w.item), 43);
     weft_queue_free(q);
@@ -283,14 +283,14 @@ START_TEST(each_put_wakes_a_getter)
     worker w[N];
     for (int i = 0; i < N; i++)
         start_parked(&w[i], q, OP_GET, NULL, 0);
-    WT_OK(weft_queue_put(q, ITEM(1)));
+    WT_OK(weft_queue_put(q, ITEM(1), WEFT_FOREVER));
     /* Exactly one of them returns. */
     int done = 0;
     while (done == 0)
         for (int i = 0; i < N; i++)
             done += __atomic_load_n(&w[i].done, __ATOMIC_ACQUIRE);
     for (uintptr_t i = 2; i <= N; i++)
-        WT_OK(weft_queue_put(q, ITEM(i)));
+        WT_OK(weft_queue_put(q, ITEM(i), WEFT_FOREVER));
     unsigned seen = 0;
     for (int i = 0; i < N; i++) {
         WT_OK(finish(&w[i]));
@@ -315,11 +315,11 @@ START_TEST(put_hands_item_to_parked_getter)
     for (int i = 0; i < N; i++)
         start_parked(&w[i], q, i == 1 ? OP_GET_TIMEOUT : OP_GET, NULL, 30);
     for (uintptr_t i = 0; i < N; i++) {
-        WT_OK(weft_queue_put(q, ITEM(10 + i)));
+        WT_OK(weft_queue_put(q, ITEM(10 + i), WEFT_FOREVER));
         ck_assert_uint_eq(weft_queue_qsize(q), 0);
     }
     /* Room is left: none of the items took it. */
-    WT_OK(weft_queue_try_put(q, ITEM(99)));
+    WT_OK(weft_queue_put(q, ITEM(99), 0));
     ck_assert(weft_queue_full(q));
     for (int i = 0; i < N; i++) {
         WT_OK(finish(&w[i]));
@@ -337,7 +337,7 @@ START_TEST(handed_item_counts_for_join)
     WT_OK(weft_queue_new(&q, 0));
     worker w;
     start_parked(&w, q, OP_GET, NULL, 0);
-    WT_OK(weft_queue_put(q, ITEM(5)));
+    WT_OK(weft_queue_put(q, ITEM(5), WEFT_FOREVER));
     ck_assert_int_eq(weft_queue_join(q, 0), WEFT_ETIMEDOUT);
     WT_OK(finish(&w));
     ck_assert_uint_eq(VAL(w.item), 5);
@@ -358,7 +358,7 @@ START_TEST(timed_out_getter_not_handed)
     worker w;
     start_parked(&w, q, OP_GET_TIMEOUT, NULL, 0.02);
     ck_assert_int_eq(finish(&w), WEFT_ETIMEDOUT);
-    WT_OK(weft_queue_put(q, ITEM(7)));
+    WT_OK(weft_queue_put(q, ITEM(7), WEFT_FOREVER));
     ck_assert_uint_eq(weft_queue_qsize(q), 1);
     ck_assert_uint_eq(VAL(get_ok(q)), 7);
     weft_queue_free(q);
@@ -371,14 +371,14 @@ START_TEST(each_get_wakes_a_putter)
     enum { N = 3 };
     weft_queue *q;
     WT_OK(weft_queue_new(&q, 1));
-    WT_OK(weft_queue_put(q, ITEM(0)));
+    WT_OK(weft_queue_put(q, ITEM(0), WEFT_FOREVER));
     worker w[N];
     for (int i = 0; i < N; i++)
         start_parked(&w[i], q, OP_PUT, ITEM(i + 1), 0);
     unsigned seen = 0;
     for (int i = 0; i <= N; i++) {
         void *x;
-        WT_OK(weft_queue_get(q, &x));
+        WT_OK(weft_queue_get(q, &x, WEFT_FOREVER));
         seen |= 1u << VAL(x);
     }
     for (int i = 0; i < N; i++)
@@ -398,8 +398,8 @@ START_TEST(task_done_and_join)
     WT_OK(weft_queue_join(q, 0)); /* nothing put: done at once */
     WT_OK(weft_queue_join(q, WEFT_FOREVER));
     WT_ERR(weft_queue_task_done(q), WEFT_EOVERFLOW);
-    WT_OK(weft_queue_put(q, ITEM(1)));
-    WT_OK(weft_queue_put(q, ITEM(2)));
+    WT_OK(weft_queue_put(q, ITEM(1), WEFT_FOREVER));
+    WT_OK(weft_queue_put(q, ITEM(2), WEFT_FOREVER));
     WT_ERR(weft_queue_join(q, 0), WEFT_ETIMEDOUT);
     double t0 = weft_monotonic();
     WT_ERR(weft_queue_join(q, 0.02), WEFT_ETIMEDOUT);
@@ -412,7 +412,7 @@ START_TEST(task_done_and_join)
     WT_OK(weft_queue_join(q, 0));
     WT_ERR(weft_queue_task_done(q), WEFT_EOVERFLOW);
     /* The failed task_done changed nothing: one more put needs one more done. */
-    WT_OK(weft_queue_put(q, ITEM(3)));
+    WT_OK(weft_queue_put(q, ITEM(3), WEFT_FOREVER));
     WT_ERR(weft_queue_join(q, 0), WEFT_ETIMEDOUT);
     WT_OK(weft_queue_task_done(q));
     WT_OK(weft_queue_join(q, 0));
@@ -426,7 +426,7 @@ START_TEST(join_completes_after_last_task_done)
     weft_queue *q;
     WT_OK(weft_lifo_queue_new(&q, 0));
     for (int i = 0; i < 3; i++)
-        WT_OK(weft_queue_put(q, ITEM(i)));
+        WT_OK(weft_queue_put(q, ITEM(i), WEFT_FOREVER));
     worker j[2];
     start_parked(&j[0], q, OP_JOIN, NULL, WEFT_FOREVER);
     start_parked(&j[1], q, OP_JOIN, NULL, 60);
@@ -447,7 +447,7 @@ START_TEST(join_timeout_parked)
 {
     weft_queue *q;
     WT_OK(weft_queue_new(&q, 0));
-    WT_OK(weft_queue_put(q, ITEM(1)));
+    WT_OK(weft_queue_put(q, ITEM(1), WEFT_FOREVER));
     /* Not start_parked: the wait may end before we would see it parked. */
     worker j = {.q = q, .op = OP_JOIN, .timeout = 0.05, .rc = 1};
     ck_assert_int_eq(pthread_create(&j.t, NULL, worker_main, &j), 0);
@@ -483,7 +483,7 @@ START_TEST(shutdown_wakes_putters)
 {
     weft_queue *q;
     WT_OK(weft_queue_new(&q, 1));
-    WT_OK(weft_queue_put(q, ITEM(1)));
+    WT_OK(weft_queue_put(q, ITEM(1), WEFT_FOREVER));
     worker w[2];
     start_parked(&w[0], q, OP_PUT, ITEM(2), 0);
     start_parked(&w[1], q, OP_PUT_TIMEOUT, ITEM(3), 60);
@@ -502,24 +502,24 @@ START_TEST(shutdown_drains)
     weft_queue *q;
     WT_OK(weft_queue_new(&q, 0));
     for (uintptr_t i = 1; i <= 3; i++)
-        WT_OK(weft_queue_put(q, ITEM(i)));
+        WT_OK(weft_queue_put(q, ITEM(i), WEFT_FOREVER));
     WT_OK(weft_queue_shutdown(q, false, NULL));
     WT_OK(weft_queue_shutdown(q, false, NULL)); /* again: harmless */
-    WT_ERR(weft_queue_put(q, ITEM(9)), WEFT_ESHUTDOWN);
-    WT_ERR(weft_queue_try_put(q, ITEM(9)), WEFT_ESHUTDOWN);
-    WT_ERR(weft_queue_put_timeout(q, ITEM(9), 1), WEFT_ESHUTDOWN);
+    WT_ERR(weft_queue_put(q, ITEM(9), WEFT_FOREVER), WEFT_ESHUTDOWN);
+    WT_ERR(weft_queue_put(q, ITEM(9), 0), WEFT_ESHUTDOWN);
+    WT_ERR(weft_queue_put(q, ITEM(9), 1), WEFT_ESHUTDOWN);
     ck_assert_uint_eq(weft_queue_qsize(q), 3);
     void *x;
-    WT_OK(weft_queue_get(q, &x));
+    WT_OK(weft_queue_get(q, &x, WEFT_FOREVER));
     ck_assert_uint_eq(VAL(x), 1);
-    WT_OK(weft_queue_get_timeout(q, &x, 1));
+    WT_OK(weft_queue_get(q, &x, 1));
     ck_assert_uint_eq(VAL(x), 2);
-    WT_OK(weft_queue_try_get(q, &x));
+    WT_OK(weft_queue_get(q, &x, 0));
     ck_assert_uint_eq(VAL(x), 3);
-    WT_ERR(weft_queue_get(q, &x), WEFT_ESHUTDOWN);
-    WT_ERR(weft_queue_try_get(q, &x), WEFT_ESHUTDOWN);
-    WT_ERR(weft_queue_get_timeout(q, &x, 0), WEFT_ESHUTDOWN);
-    WT_ERR(weft_queue_get_timeout(q, &x, 1), WEFT_ESHUTDOWN);
+    WT_ERR(weft_queue_get(q, &x, WEFT_FOREVER), WEFT_ESHUTDOWN);
+    WT_ERR(weft_queue_get(q, &x, 0), WEFT_ESHUTDOWN);
+    WT_ERR(weft_queue_get(q, &x, 0), WEFT_ESHUTDOWN);
+    WT_ERR(weft_queue_get(q, &x, 1), WEFT_ESHUTDOWN);
     /* task_done and join still work after shutdown. */
     for (int i = 0; i < 3; i++)
         WT_OK(weft_queue_task_done(q));
@@ -545,7 +545,7 @@ START_TEST(shutdown_immediate_drops)
     for (int i = 1; i <= 5; i++) {
         int *p = malloc(sizeof *p);
         *p = i;
-        WT_OK(weft_queue_put(q, p));
+        WT_OK(weft_queue_put(q, p, WEFT_FOREVER));
     }
     /* One item got and not yet done: join must still wait for it. */
     int *first = get_ok(q);
@@ -562,8 +562,8 @@ START_TEST(shutdown_immediate_drops)
     ck_assert_int_eq(dropped_sum, 2 + 3 + 4 + 5);
     ck_assert_uint_eq(weft_queue_qsize(q), 0);
     void *x;
-    WT_ERR(weft_queue_get(q, &x), WEFT_ESHUTDOWN);
-    WT_ERR(weft_queue_put(q, ITEM(1)), WEFT_ESHUTDOWN);
+    WT_ERR(weft_queue_get(q, &x, WEFT_FOREVER), WEFT_ESHUTDOWN);
+    WT_ERR(weft_queue_put(q, ITEM(1), WEFT_FOREVER), WEFT_ESHUTDOWN);
     /* The dropped items count as done; the joiner still waits for `first`. */
     ck_assert(is_parked(&j));
     WT_OK(weft_queue_task_done(q));
@@ -577,8 +577,8 @@ START_TEST(shutdown_immediate_drops)
     WT_ERR(finish(&g), WEFT_ESHUTDOWN);
     weft_queue *r;
     WT_OK(weft_queue_new(&r, 0));
-    WT_OK(weft_queue_put(r, ITEM(1)));
-    WT_OK(weft_queue_put(r, ITEM(2)));
+    WT_OK(weft_queue_put(r, ITEM(1), WEFT_FOREVER));
+    WT_OK(weft_queue_put(r, ITEM(2), WEFT_FOREVER));
     WT_OK(weft_queue_shutdown(r, false, NULL));
     ck_assert_uint_eq(weft_queue_qsize(r), 2);
     WT_OK(weft_queue_shutdown(r, true, NULL));
@@ -596,8 +596,8 @@ START_TEST(shutdown_immediate_wakes_joiner)
     int calls = 0;
     WT_OK(weft_priority_queue_new(&q, 0, cmp_prio, &calls));
     prio_item a = {2, 0}, b = {1, 1};
-    WT_OK(weft_queue_put(q, &a));
-    WT_OK(weft_queue_put(q, &b));
+    WT_OK(weft_queue_put(q, &a, WEFT_FOREVER));
+    WT_OK(weft_queue_put(q, &b, WEFT_FOREVER));
     worker j;
     start_parked(&j, q, OP_JOIN, NULL, WEFT_FOREVER);
     WT_OK(weft_queue_shutdown(q, true, NULL));
@@ -614,7 +614,7 @@ START_TEST(simple_queue)
     WT_OK(weft_simple_queue_new(&q));
     ck_assert_uint_eq(weft_queue_maxsize(q), 0);
     for (uintptr_t i = 0; i < 1000; i++)
-        WT_OK(weft_queue_put(q, ITEM(i)));
+        WT_OK(weft_queue_put(q, ITEM(i), WEFT_FOREVER));
     ck_assert(!weft_queue_full(q));
     ck_assert_uint_eq(weft_queue_qsize(q), 1000);
     for (uintptr_t i = 0; i < 1000; i++)
@@ -624,14 +624,14 @@ START_TEST(simple_queue)
     WT_ERR(weft_queue_join(q, WEFT_FOREVER), WEFT_ESTATE);
     worker w;
     start_parked(&w, q, OP_GET, NULL, 0);
-    WT_OK(weft_queue_put(q, ITEM(5)));
+    WT_OK(weft_queue_put(q, ITEM(5), WEFT_FOREVER));
     WT_OK(finish(&w));
     ck_assert_uint_eq(VAL(w.item), 5);
-    WT_OK(weft_queue_put(q, ITEM(6)));
+    WT_OK(weft_queue_put(q, ITEM(6), WEFT_FOREVER));
     WT_OK(weft_queue_shutdown(q, false, NULL));
     ck_assert_uint_eq(VAL(get_ok(q)), 6);
     void *x;
-    WT_ERR(weft_queue_get(q, &x), WEFT_ESHUTDOWN);
+    WT_ERR(weft_queue_get(q, &x, WEFT_FOREVER), WEFT_ESHUTDOWN);
     weft_queue_free(q);
 }
 END_TEST
@@ -649,12 +649,12 @@ START_TEST(errors)
     WT_ERR(weft_priority_queue_new(NULL, 0, cmp_prio, NULL), WEFT_EINVAL);
     weft_queue_free(NULL);
 
-    WT_ERR(weft_queue_put(NULL, x), WEFT_EINVAL);
-    WT_ERR(weft_queue_try_put(NULL, x), WEFT_EINVAL);
-    WT_ERR(weft_queue_put_timeout(NULL, x, 1), WEFT_EINVAL);
-    WT_ERR(weft_queue_get(NULL, &x), WEFT_EINVAL);
-    WT_ERR(weft_queue_try_get(NULL, &x), WEFT_EINVAL);
-    WT_ERR(weft_queue_get_timeout(NULL, &x, 1), WEFT_EINVAL);
+    WT_ERR(weft_queue_put(NULL, x, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_queue_put(NULL, x, 0), WEFT_EINVAL);
+    WT_ERR(weft_queue_put(NULL, x, 1), WEFT_EINVAL);
+    WT_ERR(weft_queue_get(NULL, &x, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_queue_get(NULL, &x, 0), WEFT_EINVAL);
+    WT_ERR(weft_queue_get(NULL, &x, 1), WEFT_EINVAL);
     WT_ERR(weft_queue_task_done(NULL), WEFT_EINVAL);
     WT_ERR(weft_queue_join(NULL, 1), WEFT_EINVAL);
     WT_ERR(weft_queue_shutdown(NULL, false, NULL), WEFT_EINVAL);
@@ -665,14 +665,14 @@ START_TEST(errors)
     ck_assert(!weft_queue_is_shutdown(NULL));
 
     WT_OK(weft_queue_new(&q, 4));
-    WT_OK(weft_queue_put(q, ITEM(1)));
-    WT_ERR(weft_queue_get(q, NULL), WEFT_EINVAL);
-    WT_ERR(weft_queue_try_get(q, NULL), WEFT_EINVAL);
-    WT_ERR(weft_queue_get_timeout(q, NULL, 1), WEFT_EINVAL);
-    WT_ERR(weft_queue_get_timeout(q, &x, -0.5), WEFT_EINVAL);
-    WT_ERR(weft_queue_get_timeout(q, &x, NAN), WEFT_EINVAL);
-    WT_ERR(weft_queue_put_timeout(q, x, -2), WEFT_EINVAL);
-    WT_ERR(weft_queue_put_timeout(q, x, NAN), WEFT_EINVAL);
+    WT_OK(weft_queue_put(q, ITEM(1), WEFT_FOREVER));
+    WT_ERR(weft_queue_get(q, NULL, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_queue_get(q, NULL, 0), WEFT_EINVAL);
+    WT_ERR(weft_queue_get(q, NULL, 1), WEFT_EINVAL);
+    WT_ERR(weft_queue_get(q, &x, -0.5), WEFT_EINVAL);
+    WT_ERR(weft_queue_get(q, &x, NAN), WEFT_EINVAL);
+    WT_ERR(weft_queue_put(q, x, -2), WEFT_EINVAL);
+    WT_ERR(weft_queue_put(q, x, NAN), WEFT_EINVAL);
     WT_ERR(weft_queue_join(q, -3), WEFT_EINVAL);
     WT_ERR(weft_queue_join(q, NAN), WEFT_EINVAL);
     /* None of the failures changed the queue. */
@@ -683,8 +683,8 @@ START_TEST(errors)
     WT_OK(weft_queue_task_done(q));
     WT_OK(weft_queue_join(q, 0));
     /* WEFT_FOREVER and +inf are valid timeouts. */
-    WT_OK(weft_queue_put_timeout(q, ITEM(2), INFINITY));
-    WT_OK(weft_queue_get_timeout(q, &x, WEFT_FOREVER));
+    WT_OK(weft_queue_put(q, ITEM(2), INFINITY));
+    WT_OK(weft_queue_get(q, &x, WEFT_FOREVER));
     weft_queue_free(q);
 }
 END_TEST
@@ -706,7 +706,7 @@ static void *consume(void *arg)
     consumer *c = arg;
     for (;;) {
         void *x;
-        if (weft_queue_get(c->q, &x) != 0)
+        if (weft_queue_get(c->q, &x, WEFT_FOREVER) != 0)
             break;
         if (x == SENTINEL) {
             weft_queue_task_done(c->q);
@@ -723,7 +723,7 @@ static void *produce(void *arg)
 {
     weft_queue *q = arg;
     for (uintptr_t i = 1; i <= ITEMS; i++)
-        if (weft_queue_put(q, ITEM(i)) != 0)
+        if (weft_queue_put(q, ITEM(i), WEFT_FOREVER) != 0)
             return ITEM(1);
     return NULL;
 }
@@ -743,7 +743,7 @@ START_TEST(seed_producer_consumers)
     ck_assert_int_eq(pthread_join(pt, &prc), 0);
     ck_assert_ptr_null(prc);
     for (int i = 0; i < CONSUMERS; i++)
-        WT_OK(weft_queue_put(q, SENTINEL));
+        WT_OK(weft_queue_put(q, SENTINEL, WEFT_FOREVER));
     WT_OK(weft_queue_join(q, WEFT_FOREVER));
     uintptr_t sum = 0;
     int count = 0;

@@ -37,19 +37,19 @@ static int put_item(shared *s, void *x)
         int rc;
         switch (s->mode) {
         case TIMED:
-            rc = weft_queue_put_timeout(s->q, x, 0.0005);
+            rc = weft_queue_put(s->q, x, 0.0005);
             if (rc == WEFT_ETIMEDOUT)
                 continue;
             return rc;
         case POLLING:
-            rc = weft_queue_try_put(s->q, x);
-            if (rc == WEFT_EFULL) {
+            rc = weft_queue_put(s->q, x, 0);
+            if (rc == WEFT_ETIMEDOUT) {
                 sched_yield();
                 continue;
             }
             return rc;
         default:
-            return weft_queue_put(s->q, x);
+            return weft_queue_put(s->q, x, WEFT_FOREVER);
         }
     }
 }
@@ -60,19 +60,19 @@ static int get_item(shared *s, void **x)
         int rc;
         switch (s->mode) {
         case TIMED:
-            rc = weft_queue_get_timeout(s->q, x, 0.0005);
+            rc = weft_queue_get(s->q, x, 0.0005);
             if (rc == WEFT_ETIMEDOUT)
                 continue;
             return rc;
         case POLLING:
-            rc = weft_queue_try_get(s->q, x);
-            if (rc == WEFT_EEMPTY) {
+            rc = weft_queue_get(s->q, x, 0);
+            if (rc == WEFT_ETIMEDOUT) {
                 sched_yield();
                 continue;
             }
             return rc;
         default:
-            return weft_queue_get(s->q, x);
+            return weft_queue_get(s->q, x, WEFT_FOREVER);
         }
     }
 }
@@ -218,7 +218,7 @@ typedef struct racer {
 static void *race_put(void *arg)
 {
     racer *r = arg;
-    while (weft_queue_put(r->q, (void *)1) == 0)
+    while (weft_queue_put(r->q, (void *)1, WEFT_FOREVER) == 0)
         r->puts++;
     return NULL;
 }
@@ -227,7 +227,7 @@ static void *race_get(void *arg)
 {
     racer *r = arg;
     void *x;
-    while (weft_queue_get(r->q, &x) == 0)
+    while (weft_queue_get(r->q, &x, WEFT_FOREVER) == 0)
         r->gets++;
     return NULL;
 }

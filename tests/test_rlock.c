@@ -10,10 +10,10 @@ START_TEST(rlock_nesting)
     weft_rlock r = WEFT_RLOCK_INIT;
     ck_assert(!weft_rlock_is_owned(&r));
     ck_assert_uint_eq(weft_rlock_count(&r), 0);
-    WT_OK(weft_rlock_acquire(&r));
-    WT_OK(weft_rlock_try_acquire(&r));
-    WT_OK(weft_rlock_acquire_timeout(&r, 0));
-    WT_OK(weft_rlock_acquire_timeout(&r, WEFT_FOREVER));
+    WT_OK(weft_rlock_acquire(&r, WEFT_FOREVER));
+    WT_OK(weft_rlock_acquire(&r, 0));
+    WT_OK(weft_rlock_acquire(&r, 0));
+    WT_OK(weft_rlock_acquire(&r, WEFT_FOREVER));
     ck_assert(weft_rlock_is_owned(&r));
     ck_assert_uint_eq(weft_rlock_count(&r), 4);
     for (unsigned i = 4; i > 0; i--) {
@@ -34,12 +34,12 @@ START_TEST(rlock_errors)
     WT_OK(weft_rlock_init(&r));
     WT_ERR(weft_rlock_init(NULL), WEFT_EINVAL);
     WT_ERR(weft_rlock_destroy(NULL), WEFT_EINVAL);
-    WT_ERR(weft_rlock_acquire(NULL), WEFT_EINVAL);
-    WT_ERR(weft_rlock_try_acquire(NULL), WEFT_EINVAL);
-    WT_ERR(weft_rlock_acquire_timeout(NULL, 1), WEFT_EINVAL);
+    WT_ERR(weft_rlock_acquire(NULL, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_rlock_acquire(NULL, 0), WEFT_EINVAL);
+    WT_ERR(weft_rlock_acquire(NULL, 1), WEFT_EINVAL);
     WT_ERR(weft_rlock_release(NULL), WEFT_EINVAL);
-    WT_ERR(weft_rlock_acquire_timeout(&r, -0.5), WEFT_EINVAL);
-    WT_ERR(weft_rlock_acquire_timeout(&r, 0.0 / 0.0), WEFT_EINVAL);
+    WT_ERR(weft_rlock_acquire(&r, -0.5), WEFT_EINVAL);
+    WT_ERR(weft_rlock_acquire(&r, 0.0 / 0.0), WEFT_EINVAL);
     ck_assert(!weft_rlock_is_owned(NULL));
     ck_assert_uint_eq(weft_rlock_count(NULL), 0);
     /* The failed calls changed nothing. */
@@ -60,8 +60,8 @@ static void *probe_other(void *arg)
 {
     probe *p = arg;
     p->release_rc = weft_rlock_release(p->r);
-    p->try_rc = weft_rlock_try_acquire(p->r);
-    p->timeout_rc = weft_rlock_acquire_timeout(p->r, 0.01);
+    p->try_rc = weft_rlock_acquire(p->r, 0);
+    p->timeout_rc = weft_rlock_acquire(p->r, 0.01);
     p->owned = weft_rlock_is_owned(p->r);
     p->count = weft_rlock_count(p->r);
     return NULL;
@@ -70,14 +70,14 @@ static void *probe_other(void *arg)
 START_TEST(rlock_release_by_non_owner)
 {
     weft_rlock r = WEFT_RLOCK_INIT;
-    WT_OK(weft_rlock_acquire(&r));
-    WT_OK(weft_rlock_acquire(&r));
+    WT_OK(weft_rlock_acquire(&r, WEFT_FOREVER));
+    WT_OK(weft_rlock_acquire(&r, WEFT_FOREVER));
     probe p = {.r = &r};
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, probe_other, &p), 0);
     pthread_join(t, NULL);
     WT_ERR(p.release_rc, WEFT_ENOTOWNER);
-    WT_ERR(p.try_rc, WEFT_EBUSY);
+    WT_ERR(p.try_rc, WEFT_ETIMEDOUT);
     WT_ERR(p.timeout_rc, WEFT_ETIMEDOUT);
     ck_assert(!p.owned);
     ck_assert_uint_eq(p.count, 0);
@@ -99,7 +99,7 @@ static void *acquire_blocking(void *arg)
 {
     blocked *b = arg;
     weft__my_wait_slot = &b->slot;
-    b->rc = weft_rlock_acquire(b->r);
+    b->rc = weft_rlock_acquire(b->r, WEFT_FOREVER);
     b->count = weft_rlock_count(b->r);
     weft_rlock_release(b->r);
     return NULL;
@@ -110,8 +110,8 @@ static void *acquire_blocking(void *arg)
 START_TEST(rlock_blocks_until_fully_released)
 {
     weft_rlock r = WEFT_RLOCK_INIT;
-    WT_OK(weft_rlock_acquire(&r));
-    WT_OK(weft_rlock_acquire(&r));
+    WT_OK(weft_rlock_acquire(&r, WEFT_FOREVER));
+    WT_OK(weft_rlock_acquire(&r, WEFT_FOREVER));
     blocked b = {.r = &r};
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, acquire_blocking, &b), 0);
@@ -130,7 +130,7 @@ END_TEST
 START_TEST(rlock_timeout_expires)
 {
     weft_rlock r = WEFT_RLOCK_INIT;
-    WT_OK(weft_rlock_acquire(&r));
+    WT_OK(weft_rlock_acquire(&r, WEFT_FOREVER));
     probe p = {.r = &r};
     pthread_t t;
     double t0 = weft_monotonic();
@@ -150,9 +150,9 @@ static long counter;
 static void *nested_increment(void *arg)
 {
     for (int i = 0; i < 20000; i++) {
-        WT_OK(weft_rlock_acquire(&counter_lock));
-        WT_OK(i % 2 ? weft_rlock_acquire_timeout(&counter_lock, 1.0)
-                    : weft_rlock_acquire(&counter_lock));
+        WT_OK(weft_rlock_acquire(&counter_lock, WEFT_FOREVER));
+        WT_OK(i % 2 ? weft_rlock_acquire(&counter_lock, 1.0)
+                    : weft_rlock_acquire(&counter_lock, WEFT_FOREVER));
         ck_assert_uint_eq(weft_rlock_count(&counter_lock), 2);
         counter++;
         WT_OK(weft_rlock_release(&counter_lock));

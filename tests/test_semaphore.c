@@ -11,22 +11,22 @@ START_TEST(semaphore_basic)
 {
     weft_semaphore s = WEFT_SEMAPHORE_INIT(2);
     ck_assert_uint_eq(weft_semaphore_value(&s), 2);
-    WT_OK(weft_semaphore_acquire(&s));
-    WT_OK(weft_semaphore_try_acquire(&s));
+    WT_OK(weft_semaphore_acquire(&s, WEFT_FOREVER));
+    WT_OK(weft_semaphore_acquire(&s, 0));
     ck_assert_uint_eq(weft_semaphore_value(&s), 0);
-    WT_ERR(weft_semaphore_try_acquire(&s), WEFT_EBUSY);
-    WT_ERR(weft_semaphore_acquire_timeout(&s, 0), WEFT_ETIMEDOUT);
+    WT_ERR(weft_semaphore_acquire(&s, 0), WEFT_ETIMEDOUT);
+    WT_ERR(weft_semaphore_acquire(&s, 0), WEFT_ETIMEDOUT);
     WT_OK(weft_semaphore_release(&s));
-    WT_OK(weft_semaphore_acquire_timeout(&s, 0));
+    WT_OK(weft_semaphore_acquire(&s, 0));
     WT_OK(weft_semaphore_release_n(&s, 5));
     ck_assert_uint_eq(weft_semaphore_value(&s), 5);
-    WT_OK(weft_semaphore_acquire_timeout(&s, WEFT_FOREVER));
+    WT_OK(weft_semaphore_acquire(&s, WEFT_FOREVER));
     ck_assert_uint_eq(weft_semaphore_value(&s), 4);
     WT_OK(weft_semaphore_destroy(&s));
 
     weft_semaphore z;
     WT_OK(weft_semaphore_init(&z, 0));
-    WT_ERR(weft_semaphore_try_acquire(&z), WEFT_EBUSY);
+    WT_ERR(weft_semaphore_acquire(&z, 0), WEFT_ETIMEDOUT);
     WT_OK(weft_semaphore_init(&z, WEFT_SEMAPHORE_MAX));
     ck_assert_uint_eq(weft_semaphore_value(&z), WEFT_SEMAPHORE_MAX);
 }
@@ -41,14 +41,14 @@ START_TEST(semaphore_errors)
     WT_ERR(weft_semaphore_init(NULL, 1), WEFT_EINVAL);
     WT_ERR(weft_bounded_semaphore_init(NULL, 1), WEFT_EINVAL);
     WT_ERR(weft_semaphore_destroy(NULL), WEFT_EINVAL);
-    WT_ERR(weft_semaphore_acquire(NULL), WEFT_EINVAL);
-    WT_ERR(weft_semaphore_try_acquire(NULL), WEFT_EINVAL);
-    WT_ERR(weft_semaphore_acquire_timeout(NULL, 1), WEFT_EINVAL);
+    WT_ERR(weft_semaphore_acquire(NULL, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_semaphore_acquire(NULL, 0), WEFT_EINVAL);
+    WT_ERR(weft_semaphore_acquire(NULL, 1), WEFT_EINVAL);
     WT_ERR(weft_semaphore_release(NULL), WEFT_EINVAL);
     WT_ERR(weft_semaphore_release_n(NULL, 1), WEFT_EINVAL);
     WT_ERR(weft_semaphore_release_n(&s, 0), WEFT_EINVAL);
-    WT_ERR(weft_semaphore_acquire_timeout(&s, -1.5), WEFT_EINVAL);
-    WT_ERR(weft_semaphore_acquire_timeout(&s, 0.0 / 0.0), WEFT_EINVAL);
+    WT_ERR(weft_semaphore_acquire(&s, -1.5), WEFT_EINVAL);
+    WT_ERR(weft_semaphore_acquire(&s, 0.0 / 0.0), WEFT_EINVAL);
     ck_assert_uint_eq(weft_semaphore_value(NULL), 0);
     /* Nothing above changed the value. */
     ck_assert_uint_eq(weft_semaphore_value(&s), 1);
@@ -66,13 +66,13 @@ START_TEST(bounded_semaphore_over_release)
     weft_semaphore s = WEFT_BOUNDED_SEMAPHORE_INIT(2);
     WT_ERR(weft_semaphore_release(&s), WEFT_EOVERFLOW);
     ck_assert_uint_eq(weft_semaphore_value(&s), 2);
-    WT_OK(weft_semaphore_acquire(&s));
+    WT_OK(weft_semaphore_acquire(&s, WEFT_FOREVER));
     WT_ERR(weft_semaphore_release_n(&s, 2), WEFT_EOVERFLOW);
     ck_assert_uint_eq(weft_semaphore_value(&s), 1);
     WT_OK(weft_semaphore_release(&s));
     ck_assert_uint_eq(weft_semaphore_value(&s), 2);
-    WT_OK(weft_semaphore_acquire(&s));
-    WT_OK(weft_semaphore_acquire(&s));
+    WT_OK(weft_semaphore_acquire(&s, WEFT_FOREVER));
+    WT_OK(weft_semaphore_acquire(&s, WEFT_FOREVER));
     WT_ERR(weft_semaphore_release_n(&s, 3), WEFT_EOVERFLOW);
     ck_assert_uint_eq(weft_semaphore_value(&s), 0);
     WT_OK(weft_semaphore_release_n(&s, 2));
@@ -92,7 +92,7 @@ START_TEST(semaphore_timeout_expires)
 {
     weft_semaphore s = WEFT_SEMAPHORE_INIT(0);
     double t0 = weft_monotonic();
-    WT_ERR(weft_semaphore_acquire_timeout(&s, 0.02), WEFT_ETIMEDOUT);
+    WT_ERR(weft_semaphore_acquire(&s, 0.02), WEFT_ETIMEDOUT);
     ck_assert(weft_monotonic() - t0 >= 0.02);
     ck_assert_uint_eq(__atomic_load_n(&s.word_, __ATOMIC_RELAXED), 0); /* no PARKED left behind */
 }
@@ -109,7 +109,7 @@ static void *acquire_one(void *arg)
 {
     waiter *w = arg;
     weft__my_wait_slot = &w->slot;
-    w->rc = weft_semaphore_acquire(w->sem);
+    w->rc = weft_semaphore_acquire(w->sem, WEFT_FOREVER);
     __atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
     return NULL;
 }
@@ -149,7 +149,7 @@ START_TEST(semaphore_fifo_handoff)
     pthread_join(t[0], NULL);
     WT_OK(w[0].rc);
     ck_assert_uint_eq(weft_semaphore_value(&s), 0);
-    WT_ERR(weft_semaphore_try_acquire(&s), WEFT_EBUSY);
+    WT_ERR(weft_semaphore_acquire(&s, 0), WEFT_ETIMEDOUT);
     assert_parked(w, 1, N);
 
     WT_OK(weft_semaphore_release_n(&s, 3));
@@ -176,7 +176,7 @@ END_TEST
 START_TEST(bounded_semaphore_with_waiters)
 {
     weft_semaphore s = WEFT_BOUNDED_SEMAPHORE_INIT(1);
-    WT_OK(weft_semaphore_acquire(&s));
+    WT_OK(weft_semaphore_acquire(&s, WEFT_FOREVER));
     waiter w[1];
     pthread_t t[1];
     start_in_order(&s, w, t, 1);
@@ -200,7 +200,7 @@ START_TEST(semaphore_timeout_among_waiters)
     waiter w[2];
     pthread_t t[2];
     start_in_order(&s, w, t, 2);
-    WT_ERR(weft_semaphore_acquire_timeout(&s, 0.01), WEFT_ETIMEDOUT);
+    WT_ERR(weft_semaphore_acquire(&s, 0.01), WEFT_ETIMEDOUT);
     ck_assert_uint_eq(__atomic_load_n(&s.word_, __ATOMIC_RELAXED), PARKED);
     WT_OK(weft_semaphore_release_n(&s, 2));
     for (int i = 0; i < 2; i++) {
@@ -218,11 +218,11 @@ static int holders, max_holders;
 static void *use_pool(void *arg)
 {
     for (int i = 0; i < 3000; i++) {
-        int rc = i % 4 == 0 ? weft_semaphore_try_acquire(&pool)
-                 : i % 4 == 1 ? weft_semaphore_acquire_timeout(&pool, 0.0002)
-                              : weft_semaphore_acquire(&pool);
+        int rc = i % 4 == 0 ? weft_semaphore_acquire(&pool, 0)
+                 : i % 4 == 1 ? weft_semaphore_acquire(&pool, 0.0002)
+                              : weft_semaphore_acquire(&pool, WEFT_FOREVER);
         if (rc != 0) {
-            ck_assert(rc == WEFT_EBUSY || rc == WEFT_ETIMEDOUT);
+            WT_ERR(rc, WEFT_ETIMEDOUT);
             continue;
         }
         int h = __atomic_add_fetch(&holders, 1, __ATOMIC_RELAXED);

@@ -294,7 +294,7 @@ static int increment_with_lock(void *arg)
     weft_prlock *l = weft_value_lock(v);
     for (int i = 0; i < INCREMENTS; i++) {
         int64_t x;
-        if (weft_prlock_acquire(l) != 0)
+        if (weft_prlock_acquire(l, WEFT_FOREVER) != 0)
             return 10;
         if (weft_value_get_i64(v, &x) != 0 || weft_value_set_i64(v, x + 1) != 0)
             return 11;
@@ -430,7 +430,7 @@ END_TEST
 static int hold_value_lock(void *arg)
 {
     weft_value *v = arg;
-    if (weft_prlock_acquire(weft_value_lock(v)) != 0)
+    if (weft_prlock_acquire(weft_value_lock(v), WEFT_FOREVER) != 0)
         return 10;
     /* Tell the parent (which polls the raw storage), then block. */
     weft_value_set_i64(v, -99);
@@ -447,14 +447,14 @@ METHOD_TEST(value_lock_holder_killed)
      * raw read needs no lock. */
     while (__atomic_load_n((int64_t *)weft_value_ptr(v), __ATOMIC_ACQUIRE) != -99)
         sched_yield();
-    WT_ERR(weft_prlock_try_acquire(weft_value_lock(v)), WEFT_EBUSY);
+    WT_ERR(weft_prlock_acquire(weft_value_lock(v), 0), WEFT_ETIMEDOUT);
     WT_OK(weft_process_kill(p));
     ck_assert_int_eq(reap(p), -SIGKILL);
     int64_t r;
     WT_OK(weft_value_add_i64(v, 100, &r));
     ck_assert_int_eq(r, 1);
     /* The lock was made consistent by that call: a plain acquire now. */
-    WT_OK(weft_prlock_acquire(weft_value_lock(v)));
+    WT_OK(weft_prlock_acquire(weft_value_lock(v), WEFT_FOREVER));
     WT_OK(weft_prlock_release(weft_value_lock(v)));
     weft_value_free(v);
 }
@@ -467,7 +467,7 @@ static int bump_all(void *arg)
     weft_prlock *l = weft_array_lock(a);
     size_t n = weft_array_len(a);
     for (int round = 0; round < 2000; round++) {
-        if (weft_prlock_acquire(l) != 0)
+        if (weft_prlock_acquire(l, WEFT_FOREVER) != 0)
             return 10;
         int64_t first = 0;
         for (size_t i = 0; i < n; i++) {

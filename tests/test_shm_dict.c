@@ -582,8 +582,8 @@ METHOD_TEST(plist_crash_each_step)
 static int hold_locks(void *arg)
 {
     struct shared *sh = arg;
-    if (weft_plock_acquire(weft__pdict_lock(sh->d)) != 0 ||
-        weft_plock_acquire(weft__plist_lock(sh->l)) != 0)
+    if (weft_plock_acquire(weft__pdict_lock(sh->d), WEFT_FOREVER) != 0 ||
+        weft_plock_acquire(weft__plist_lock(sh->l), WEFT_FOREVER) != 0)
         return 10;
     weft_pevent_set(sh->held);
     weft_pevent_wait(sh->never, WEFT_FOREVER);
@@ -597,7 +597,7 @@ METHOD_TEST(pdict_plist_killed_holder)
     WT_OK(weft_plist_append(sh->l, S("item")));
     weft_process *p = spawn(hold_locks, sh);
     WT_OK(weft_pevent_wait(sh->held, WEFT_FOREVER));
-    WT_ERR(weft_plock_try_acquire(weft__pdict_lock(sh->d)), WEFT_EBUSY);
+    WT_ERR(weft_plock_acquire(weft__pdict_lock(sh->d), 0), WEFT_ETIMEDOUT);
     WT_OK(weft_process_kill(p));
     ck_assert_int_eq(reap(p), -SIGKILL);
     expect_value(sh->d, "a", "1");

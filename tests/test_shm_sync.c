@@ -117,22 +117,22 @@ START_TEST(plock_single_process)
     WT_OK(weft_plock_new(&l));
     ck_assert(!weft_plock_is_owned(l));
     WT_ERR(weft_plock_release(l), WEFT_ENOTOWNER);
-    WT_OK(weft_plock_acquire(l));
+    WT_OK(weft_plock_acquire(l, WEFT_FOREVER));
     ck_assert(weft_plock_is_owned(l));
-    WT_ERR(weft_plock_acquire(l), WEFT_EDEADLK);
-    WT_ERR(weft_plock_acquire_timeout(l, 0.01), WEFT_EDEADLK);
-    WT_ERR(weft_plock_try_acquire(l), WEFT_EBUSY);
-    WT_ERR(weft_plock_acquire_timeout(l, 0), WEFT_ETIMEDOUT);
+    WT_ERR(weft_plock_acquire(l, WEFT_FOREVER), WEFT_EDEADLK);
+    WT_ERR(weft_plock_acquire(l, 0.01), WEFT_EDEADLK);
+    WT_ERR(weft_plock_acquire(l, 0), WEFT_ETIMEDOUT);
+    WT_ERR(weft_plock_acquire(l, 0), WEFT_ETIMEDOUT);
     WT_OK(weft_plock_release(l));
     WT_ERR(weft_plock_release(l), WEFT_ENOTOWNER);
-    WT_OK(weft_plock_try_acquire(l));
+    WT_OK(weft_plock_acquire(l, 0));
     WT_OK(weft_plock_release(l));
-    WT_OK(weft_plock_acquire_timeout(l, 0));
+    WT_OK(weft_plock_acquire(l, 0));
     WT_OK(weft_plock_release(l));
-    WT_OK(weft_plock_acquire_timeout(l, WEFT_FOREVER));
+    WT_OK(weft_plock_acquire(l, WEFT_FOREVER));
     WT_OK(weft_plock_release(l));
-    WT_ERR(weft_plock_acquire_timeout(l, -2), WEFT_EINVAL);
-    WT_ERR(weft_plock_acquire_timeout(l, NAN), WEFT_EINVAL);
+    WT_ERR(weft_plock_acquire(l, -2), WEFT_EINVAL);
+    WT_ERR(weft_plock_acquire(l, NAN), WEFT_EINVAL);
     weft_plock_free(l);
 }
 END_TEST
@@ -141,7 +141,7 @@ END_TEST
 static int hold_lock(void *arg)
 {
     struct ctx *c = arg;
-    if (weft_plock_acquire(c->lock) != 0)
+    if (weft_plock_acquire(c->lock, WEFT_FOREVER) != 0)
         return 10;
     weft_pevent_set(c->held);
     if (weft_pevent_wait(c->go, WEFT_FOREVER) != 0)
@@ -160,14 +160,14 @@ METHOD_TEST(plock_excludes_processes)
     struct ctx *c = ctx_new();
     weft_process *p = spawn(hold_lock, c);
     WT_OK(weft_pevent_wait(c->held, WEFT_FOREVER));
-    WT_ERR(weft_plock_try_acquire(c->lock), WEFT_EBUSY);
-    WT_ERR(weft_plock_acquire_timeout(c->lock, 0), WEFT_ETIMEDOUT);
-    WT_ERR(weft_plock_acquire_timeout(c->lock, 0.02), WEFT_ETIMEDOUT);
+    WT_ERR(weft_plock_acquire(c->lock, 0), WEFT_ETIMEDOUT);
+    WT_ERR(weft_plock_acquire(c->lock, 0), WEFT_ETIMEDOUT);
+    WT_ERR(weft_plock_acquire(c->lock, 0.02), WEFT_ETIMEDOUT);
     ck_assert(!weft_plock_is_owned(c->lock));
     /* Another process's hold cannot be released from here. */
     WT_ERR(weft_plock_release(c->lock), WEFT_ENOTOWNER);
     WT_OK(weft_pevent_set(c->go));
-    WT_OK(weft_plock_acquire(c->lock)); /* waits for the child's release */
+    WT_OK(weft_plock_acquire(c->lock, WEFT_FOREVER)); /* waits for the child's release */
     ck_assert_int_eq(reap(p), 0);
     /* Another thread of ours cannot release it either. */
     ck_assert_int_eq(thread_rc(thread(release_from_thread, c)), WEFT_ENOTOWNER);
@@ -181,8 +181,8 @@ static int add_under_lock(void *arg)
 {
     struct ctx *c = arg;
     for (int i = 0; i < ROUNDS; i++) {
-        int rc = (i & 1) ? weft_plock_acquire(c->lock)
-                         : weft_plock_acquire_timeout(c->lock, 60);
+        int rc = (i & 1) ? weft_plock_acquire(c->lock, WEFT_FOREVER)
+                         : weft_plock_acquire(c->lock, 60);
         if (rc != 0)
             return 10;
         c->counter++;
@@ -208,7 +208,7 @@ METHOD_TEST(plock_counter)
 static int wait_lock(void *arg)
 {
     struct ctx *c = arg;
-    int rc = weft_plock_acquire(c->lock);
+    int rc = weft_plock_acquire(c->lock, WEFT_FOREVER);
     if (rc != WEFT_EOWNERDEAD)
         return 10;
     c->counter = 42; /* the protected state, repaired */
@@ -218,7 +218,7 @@ static int wait_lock(void *arg)
 static int hold_and_die(void *arg)
 {
     struct ctx *c = arg;
-    if (weft_plock_acquire(c->lock) != 0)
+    if (weft_plock_acquire(c->lock, WEFT_FOREVER) != 0)
         return 10;
     c->counter = -1; /* half-done work */
     weft_pevent_set(c->held);
@@ -238,7 +238,7 @@ METHOD_TEST(plock_robust_killed_holder)
     ck_assert_int_eq(reap(waiter), 0);
     ck_assert_int_eq(c->counter, 42);
     /* The lock is consistent again: plain acquires from now on. */
-    WT_OK(weft_plock_acquire(c->lock));
+    WT_OK(weft_plock_acquire(c->lock, WEFT_FOREVER));
     WT_OK(weft_plock_release(c->lock));
 
     /* Same again, with nobody waiting: the next acquire, here a timed
@@ -249,13 +249,13 @@ METHOD_TEST(plock_robust_killed_holder)
         WT_OK(weft_pevent_wait(c->held, WEFT_FOREVER));
         WT_OK(weft_process_kill(holder));
         ck_assert_int_eq(reap(holder), -SIGKILL);
-        int rc = form == 0   ? weft_plock_acquire_timeout(c->lock, 10)
-                 : form == 1 ? weft_plock_acquire_timeout(c->lock, 0)
-                             : weft_plock_try_acquire(c->lock);
+        int rc = form == 0   ? weft_plock_acquire(c->lock, 10)
+                 : form == 1 ? weft_plock_acquire(c->lock, 0)
+                             : weft_plock_acquire(c->lock, 0);
         WT_ERR(rc, WEFT_EOWNERDEAD);
         ck_assert(weft_plock_is_owned(c->lock));
         WT_OK(weft_plock_release(c->lock));
-        WT_OK(weft_plock_try_acquire(c->lock));
+        WT_OK(weft_plock_acquire(c->lock, 0));
         WT_OK(weft_plock_release(c->lock));
     }
     ctx_free(c);
@@ -265,14 +265,14 @@ METHOD_TEST(plock_robust_killed_holder)
 static int exit_holding(void *arg)
 {
     struct ctx *c = arg;
-    return weft_plock_acquire(c->lock) == 0 ? 0 : 10;
+    return weft_plock_acquire(c->lock, WEFT_FOREVER) == 0 ? 0 : 10;
 }
 
 METHOD_TEST(plock_robust_exited_holder)
 {
     struct ctx *c = ctx_new();
     ck_assert_int_eq(run_child(exit_holding, c), 0);
-    WT_ERR(weft_plock_acquire(c->lock), WEFT_EOWNERDEAD);
+    WT_ERR(weft_plock_acquire(c->lock, WEFT_FOREVER), WEFT_EOWNERDEAD);
     WT_OK(weft_plock_release(c->lock));
     ctx_free(c);
 }
@@ -281,14 +281,14 @@ METHOD_TEST(plock_robust_exited_holder)
 static void *thread_exit_holding(void *arg)
 {
     struct ctx *c = arg;
-    return (void *)(intptr_t)weft_plock_acquire(c->lock);
+    return (void *)(intptr_t)weft_plock_acquire(c->lock, WEFT_FOREVER);
 }
 
 START_TEST(plock_robust_thread_exit)
 {
     struct ctx *c = ctx_new();
     ck_assert_int_eq(thread_rc(thread(thread_exit_holding, c)), 0);
-    WT_ERR(weft_plock_acquire(c->lock), WEFT_EOWNERDEAD);
+    WT_ERR(weft_plock_acquire(c->lock, WEFT_FOREVER), WEFT_EOWNERDEAD);
     WT_OK(weft_plock_release(c->lock));
     ctx_free(c);
 }
@@ -300,7 +300,7 @@ static int rlock_hold_and_die(void *arg)
 {
     struct ctx *c = arg;
     for (int i = 0; i < 3; i++)
-        if (weft_prlock_acquire(c->rlock) != 0)
+        if (weft_prlock_acquire(c->rlock, WEFT_FOREVER) != 0)
             return 10;
     if (weft_prlock_count(c->rlock) != 3)
         return 11;
@@ -314,9 +314,9 @@ static int rlock_try(void *arg)
     struct ctx *c = arg;
     if (weft_pevent_wait(c->go, WEFT_FOREVER) != 0)
         return 9;
-    if (weft_prlock_try_acquire(c->rlock) != WEFT_EBUSY)
+    if (weft_prlock_acquire(c->rlock, 0) != WEFT_ETIMEDOUT)
         return 10;
-    if (weft_prlock_acquire_timeout(c->rlock, 0.01) != WEFT_ETIMEDOUT)
+    if (weft_prlock_acquire(c->rlock, 0.01) != WEFT_ETIMEDOUT)
         return 11;
     if (weft_prlock_release(c->rlock) != WEFT_ENOTOWNER)
         return 12;
@@ -335,10 +335,10 @@ METHOD_TEST(prlock_recursion_and_robust)
     weft_process *tryer = spawn(rlock_try, c);
     ck_assert_uint_eq(weft_prlock_count(r), 0);
     WT_ERR(weft_prlock_release(r), WEFT_ENOTOWNER);
-    WT_OK(weft_prlock_acquire(r));
-    WT_OK(weft_prlock_try_acquire(r));
-    WT_OK(weft_prlock_acquire_timeout(r, 0));
-    WT_OK(weft_prlock_acquire_timeout(r, 1));
+    WT_OK(weft_prlock_acquire(r, WEFT_FOREVER));
+    WT_OK(weft_prlock_acquire(r, 0));
+    WT_OK(weft_prlock_acquire(r, 0));
+    WT_OK(weft_prlock_acquire(r, 1));
     ck_assert_uint_eq(weft_prlock_count(r), 4);
     ck_assert(weft_prlock_is_owned(r));
     WT_OK(weft_pevent_set(c->go));
@@ -347,20 +347,20 @@ METHOD_TEST(prlock_recursion_and_robust)
         WT_OK(weft_prlock_release(r));
     ck_assert(!weft_prlock_is_owned(r));
     WT_ERR(weft_prlock_release(r), WEFT_ENOTOWNER);
-    WT_ERR(weft_prlock_acquire_timeout(r, NAN), WEFT_EINVAL);
+    WT_ERR(weft_prlock_acquire(r, NAN), WEFT_EINVAL);
 
     /* Killed at depth 3: the next holder starts at depth 1. */
     weft_process *p = spawn(rlock_hold_and_die, c);
     WT_OK(weft_pevent_wait(c->held, WEFT_FOREVER));
     WT_OK(weft_process_kill(p));
     ck_assert_int_eq(reap(p), -SIGKILL);
-    WT_ERR(weft_prlock_acquire(r), WEFT_EOWNERDEAD);
+    WT_ERR(weft_prlock_acquire(r, WEFT_FOREVER), WEFT_EOWNERDEAD);
     ck_assert_uint_eq(weft_prlock_count(r), 1);
-    WT_OK(weft_prlock_acquire(r));
+    WT_OK(weft_prlock_acquire(r, WEFT_FOREVER));
     WT_OK(weft_prlock_release(r));
     WT_OK(weft_prlock_release(r));
     WT_ERR(weft_prlock_release(r), WEFT_ENOTOWNER);
-    WT_OK(weft_prlock_try_acquire(r));
+    WT_OK(weft_prlock_acquire(r, 0));
     WT_OK(weft_prlock_release(r));
     ctx_free(c);
 }
@@ -371,9 +371,9 @@ static int sem_take_two(void *arg)
 {
     struct ctx *c = arg;
     weft_pevent_set(c->held);
-    if (weft_psem_acquire(c->sem) != 0)
+    if (weft_psem_acquire(c->sem, WEFT_FOREVER) != 0)
         return 10;
-    if (weft_psem_acquire_timeout(c->sem, 60) != 0)
+    if (weft_psem_acquire(c->sem, 60) != 0)
         return 11;
     return 0;
 }
@@ -382,9 +382,9 @@ METHOD_TEST(psem_across_processes)
 {
     struct ctx *c = ctx_new();
     ck_assert_uint_eq(weft_psem_value(c->sem), 0);
-    WT_ERR(weft_psem_try_acquire(c->sem), WEFT_EBUSY);
-    WT_ERR(weft_psem_acquire_timeout(c->sem, 0), WEFT_ETIMEDOUT);
-    WT_ERR(weft_psem_acquire_timeout(c->sem, 0.02), WEFT_ETIMEDOUT);
+    WT_ERR(weft_psem_acquire(c->sem, 0), WEFT_ETIMEDOUT);
+    WT_ERR(weft_psem_acquire(c->sem, 0), WEFT_ETIMEDOUT);
+    WT_ERR(weft_psem_acquire(c->sem, 0.02), WEFT_ETIMEDOUT);
     weft_process *p = spawn(sem_take_two, c);
     WT_OK(weft_pevent_wait(c->held, WEFT_FOREVER));
     WT_OK(weft_psem_release(c->sem));
@@ -393,11 +393,11 @@ METHOD_TEST(psem_across_processes)
     ck_assert_uint_eq(weft_psem_value(c->sem), 0);
     WT_OK(weft_psem_release_n(c->sem, 3));
     ck_assert_uint_eq(weft_psem_value(c->sem), 3);
-    WT_OK(weft_psem_try_acquire(c->sem));
-    WT_OK(weft_psem_acquire(c->sem));
-    WT_OK(weft_psem_acquire_timeout(c->sem, 0));
+    WT_OK(weft_psem_acquire(c->sem, 0));
+    WT_OK(weft_psem_acquire(c->sem, WEFT_FOREVER));
+    WT_OK(weft_psem_acquire(c->sem, 0));
     WT_ERR(weft_psem_release_n(c->sem, 0), WEFT_EINVAL);
-    WT_ERR(weft_psem_acquire_timeout(c->sem, -0.5), WEFT_EINVAL);
+    WT_ERR(weft_psem_acquire(c->sem, -0.5), WEFT_EINVAL);
     /* The unbounded limit. */
     WT_OK(weft_psem_release_n(c->sem, WEFT_SEMAPHORE_MAX));
     WT_ERR(weft_psem_release(c->sem), WEFT_EOVERFLOW);
@@ -410,7 +410,7 @@ METHOD_TEST(psem_across_processes)
     WT_ERR(weft_psem_new_bounded(&b, WEFT_SEMAPHORE_MAX + 1u), WEFT_EINVAL);
     WT_OK(weft_psem_new_bounded(&b, 2));
     WT_ERR(weft_psem_release(b), WEFT_EOVERFLOW);
-    WT_OK(weft_psem_acquire(b));
+    WT_OK(weft_psem_acquire(b, WEFT_FOREVER));
     WT_ERR(weft_psem_release_n(b, 2), WEFT_EOVERFLOW);
     WT_OK(weft_psem_release(b));
     ck_assert_uint_eq(weft_psem_value(b), 2);
@@ -428,7 +428,7 @@ static int limited(void *arg)
 {
     struct inside *in = arg;
     for (int i = 0; i < 2000; i++) {
-        if (weft_psem_acquire(in->sem) != 0)
+        if (weft_psem_acquire(in->sem, WEFT_FOREVER) != 0)
             return 10;
         int n = __atomic_add_fetch(&in->now, 1, __ATOMIC_SEQ_CST);
         int m = __atomic_load_n(&in->max, __ATOMIC_RELAXED);
@@ -501,7 +501,7 @@ static bool flag_is(void *arg)
 static int cond_child(void *arg)
 {
     struct ctx *c = arg;
-    if (weft_pcond_acquire(c->cond) != 0)
+    if (weft_pcond_acquire(c->cond, WEFT_FOREVER) != 0)
         return 10;
     for (int i = 1; i < 20; i += 2) {
         c->depth = i;
@@ -526,7 +526,7 @@ METHOD_TEST(pcond_ping_pong)
     c->flag = 0;
     c->depth = -1;
     weft_process *p = spawn(cond_child, c);
-    WT_OK(weft_pcond_acquire(c->cond));
+    WT_OK(weft_pcond_acquire(c->cond, WEFT_FOREVER));
     for (int i = 0; i < 20; i += 2) {
         /* Plain wait in a loop, as with any condition variable. */
         while (!flag_even(c) || c->flag != i) {
@@ -556,9 +556,9 @@ START_TEST(pcond_rules_and_timeouts)
     WT_ERR(weft_pcond_notify(c, 1), WEFT_ENOTOWNER);
     WT_ERR(weft_pcond_notify_all(c), WEFT_ENOTOWNER);
     WT_ERR(weft_pcond_release(c), WEFT_ENOTOWNER);
-    WT_OK(weft_pcond_acquire(c));
-    WT_OK(weft_pcond_acquire_timeout(c, 0));
-    WT_OK(weft_pcond_try_acquire(c)); /* depth 3 */
+    WT_OK(weft_pcond_acquire(c, WEFT_FOREVER));
+    WT_OK(weft_pcond_acquire(c, 0));
+    WT_OK(weft_pcond_acquire(c, 0)); /* depth 3 */
     WT_ERR(weft_pcond_wait(c, 0), WEFT_ETIMEDOUT);
     WT_ERR(weft_pcond_wait(c, 0.02), WEFT_ETIMEDOUT);
     WT_ERR(weft_pcond_wait_for(c, never, NULL, 0.02), WEFT_ETIMEDOUT);
@@ -577,8 +577,8 @@ START_TEST(pcond_rules_and_timeouts)
     weft_prlock *r;
     WT_OK(weft_prlock_new(&r));
     WT_OK(weft_pcond_new_rlock(&c, r));
-    WT_OK(weft_prlock_acquire(r));
-    WT_OK(weft_prlock_acquire(r));
+    WT_OK(weft_prlock_acquire(r, WEFT_FOREVER));
+    WT_OK(weft_prlock_acquire(r, WEFT_FOREVER));
     WT_ERR(weft_pcond_wait(c, 0.01), WEFT_ETIMEDOUT);
     ck_assert_uint_eq(weft_prlock_count(r), 2);
     WT_OK(weft_prlock_release(r));
@@ -595,7 +595,7 @@ static int cond_notify_and_die(void *arg)
     struct ctx *c = arg;
     if (weft_pevent_wait(c->go, WEFT_FOREVER) != 0)
         return 9;
-    if (weft_pcond_acquire(c->cond) != 0)
+    if (weft_pcond_acquire(c->cond, WEFT_FOREVER) != 0)
         return 10;
     c->flag = 1;
     weft_pcond_notify(c->cond, 1);
@@ -620,7 +620,7 @@ METHOD_TEST(pcond_holder_dies)
 {
     struct ctx *c = ctx_new();
     struct killer k = {c, spawn(cond_notify_and_die, c)};
-    WT_OK(weft_pcond_acquire(c->cond));
+    WT_OK(weft_pcond_acquire(c->cond, WEFT_FOREVER));
     WT_OK(weft_pevent_set(c->go));
     /* The child can take the lock only while we wait (which releases it),
      * and never gives it back: our wait can only return with the flag set
@@ -642,25 +642,25 @@ METHOD_TEST(pcond_holder_dies)
 START_TEST(psync_bad_input)
 {
     WT_ERR(weft_plock_new(NULL), WEFT_EINVAL);
-    WT_ERR(weft_plock_acquire(NULL), WEFT_EINVAL);
-    WT_ERR(weft_plock_acquire_timeout(NULL, 1), WEFT_EINVAL);
-    WT_ERR(weft_plock_try_acquire(NULL), WEFT_EINVAL);
+    WT_ERR(weft_plock_acquire(NULL, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_plock_acquire(NULL, 1), WEFT_EINVAL);
+    WT_ERR(weft_plock_acquire(NULL, 0), WEFT_EINVAL);
     WT_ERR(weft_plock_release(NULL), WEFT_EINVAL);
     ck_assert(!weft_plock_is_owned(NULL));
     weft_plock_free(NULL);
     WT_ERR(weft_prlock_new(NULL), WEFT_EINVAL);
-    WT_ERR(weft_prlock_acquire(NULL), WEFT_EINVAL);
-    WT_ERR(weft_prlock_acquire_timeout(NULL, 1), WEFT_EINVAL);
-    WT_ERR(weft_prlock_try_acquire(NULL), WEFT_EINVAL);
+    WT_ERR(weft_prlock_acquire(NULL, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_prlock_acquire(NULL, 1), WEFT_EINVAL);
+    WT_ERR(weft_prlock_acquire(NULL, 0), WEFT_EINVAL);
     WT_ERR(weft_prlock_release(NULL), WEFT_EINVAL);
     ck_assert(!weft_prlock_is_owned(NULL));
     ck_assert_uint_eq(weft_prlock_count(NULL), 0);
     weft_prlock_free(NULL);
     WT_ERR(weft_psem_new(NULL, 1), WEFT_EINVAL);
     WT_ERR(weft_psem_new_bounded(NULL, 1), WEFT_EINVAL);
-    WT_ERR(weft_psem_acquire(NULL), WEFT_EINVAL);
-    WT_ERR(weft_psem_acquire_timeout(NULL, 1), WEFT_EINVAL);
-    WT_ERR(weft_psem_try_acquire(NULL), WEFT_EINVAL);
+    WT_ERR(weft_psem_acquire(NULL, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_psem_acquire(NULL, 1), WEFT_EINVAL);
+    WT_ERR(weft_psem_acquire(NULL, 0), WEFT_EINVAL);
     WT_ERR(weft_psem_release(NULL), WEFT_EINVAL);
     WT_ERR(weft_psem_release_n(NULL, 1), WEFT_EINVAL);
     ck_assert_uint_eq(weft_psem_value(NULL), 0);
@@ -676,9 +676,9 @@ START_TEST(psync_bad_input)
     WT_ERR(weft_pcond_new_rlock(&c, NULL), WEFT_EINVAL);
     WT_ERR(weft_pcond_new_rlock(NULL, NULL), WEFT_EINVAL);
     ck_assert_ptr_null(c);
-    WT_ERR(weft_pcond_acquire(NULL), WEFT_EINVAL);
-    WT_ERR(weft_pcond_acquire_timeout(NULL, 1), WEFT_EINVAL);
-    WT_ERR(weft_pcond_try_acquire(NULL), WEFT_EINVAL);
+    WT_ERR(weft_pcond_acquire(NULL, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_pcond_acquire(NULL, 1), WEFT_EINVAL);
+    WT_ERR(weft_pcond_acquire(NULL, 0), WEFT_EINVAL);
     WT_ERR(weft_pcond_release(NULL), WEFT_EINVAL);
     WT_ERR(weft_pcond_wait(NULL, 1), WEFT_EINVAL);
     WT_ERR(weft_pcond_wait_for(NULL, never, NULL, 1), WEFT_EINVAL);
@@ -705,10 +705,10 @@ METHOD_TEST(psync_child_free_is_noop)
 {
     struct ctx *c = ctx_new();
     ck_assert_int_eq(run_child(child_frees, c), 0);
-    WT_OK(weft_plock_acquire(c->lock));
+    WT_OK(weft_plock_acquire(c->lock, WEFT_FOREVER));
     WT_OK(weft_pcond_notify(c->cond, 1));
     WT_OK(weft_plock_release(c->lock));
-    WT_OK(weft_prlock_acquire(c->rlock));
+    WT_OK(weft_prlock_acquire(c->rlock, WEFT_FOREVER));
     WT_OK(weft_prlock_release(c->rlock));
     WT_OK(weft_psem_release(c->sem));
     WT_OK(weft_pevent_set(c->go));
@@ -729,8 +729,8 @@ static int barrier_party(void *arg)
 {
     struct bar *x = arg;
     for (int r = 0; r < BROUNDS; r++) {
-        int idx = weft_pbarrier_wait(x->b, r % 2 ? WEFT_FOREVER : 60);
-        if (idx < 0 || idx >= BPARTIES)
+        unsigned idx;
+        if (weft_pbarrier_wait(x->b, &idx, r % 2 ? WEFT_FOREVER : 60) != 0 || idx >= BPARTIES)
             return 10;
         __atomic_fetch_add(&x->sums[r], idx, __ATOMIC_RELAXED);
         if (idx == BPARTIES - 1)
@@ -763,13 +763,13 @@ METHOD_TEST(pbarrier_rounds)
 static int barrier_expect_broken(void *arg)
 {
     struct ctx *c = arg;
-    return weft_pbarrier_wait(c->bar, WEFT_FOREVER) == WEFT_EBROKEN ? 0 : 10;
+    return weft_pbarrier_wait(c->bar, NULL, WEFT_FOREVER) == WEFT_EBROKEN ? 0 : 10;
 }
 
 static int barrier_expect_index(void *arg)
 {
     struct ctx *c = arg;
-    return weft_pbarrier_wait(c->bar, 60) == 0 ? 0 : 10;
+    return weft_pbarrier_wait(c->bar, NULL, 60) == 0 ? 0 : 10;
 }
 
 static void wait_waiting(weft_pbarrier *b, unsigned n)
@@ -784,13 +784,13 @@ METHOD_TEST(pbarrier_break)
     weft_pbarrier *b = c->bar;
 
     /* A timeout breaks it, for later waits too, until reset. */
-    WT_ERR(weft_pbarrier_wait(b, 0.02), WEFT_EBROKEN);
+    WT_ERR(weft_pbarrier_wait(b, NULL, 0.02), WEFT_EBROKEN);
     ck_assert(weft_pbarrier_broken(b));
-    WT_ERR(weft_pbarrier_wait(b, WEFT_FOREVER), WEFT_EBROKEN);
+    WT_ERR(weft_pbarrier_wait(b, NULL, WEFT_FOREVER), WEFT_EBROKEN);
     ck_assert_uint_eq(weft_pbarrier_n_waiting(b), 0);
     WT_OK(weft_pbarrier_reset(b));
     ck_assert(!weft_pbarrier_broken(b));
-    WT_ERR(weft_pbarrier_wait(b, 0), WEFT_EBROKEN); /* 0 polls: breaks */
+    WT_ERR(weft_pbarrier_wait(b, NULL, 0), WEFT_EBROKEN); /* 0 polls: breaks */
     WT_OK(weft_pbarrier_reset(b));
 
     /* Abort reaches a waiter in another process. */
@@ -809,7 +809,9 @@ METHOD_TEST(pbarrier_break)
     ck_assert(!weft_pbarrier_broken(b));
     p = spawn(barrier_expect_index, c);
     wait_waiting(b, 1);
-    WT_ERR(weft_pbarrier_wait(b, 60), 1);
+    unsigned idx;
+    WT_OK(weft_pbarrier_wait(b, &idx, 60));
+    ck_assert_uint_eq(idx, 1);
     ck_assert_int_eq(reap(p), 0);
 
     ctx_free(c);
@@ -822,7 +824,7 @@ START_TEST(pbarrier_bad_input)
     WT_ERR(weft_pbarrier_new(&b, 0), WEFT_EINVAL);
     WT_ERR(weft_pbarrier_new(&b, UINT32_MAX), WEFT_EINVAL);
     ck_assert_ptr_null(b);
-    WT_ERR(weft_pbarrier_wait(NULL, 1), WEFT_EINVAL);
+    WT_ERR(weft_pbarrier_wait(NULL, NULL, 1), WEFT_EINVAL);
     WT_ERR(weft_pbarrier_abort(NULL), WEFT_EINVAL);
     WT_ERR(weft_pbarrier_reset(NULL), WEFT_EINVAL);
     ck_assert_uint_eq(weft_pbarrier_parties(NULL), 0);
@@ -830,10 +832,10 @@ START_TEST(pbarrier_bad_input)
     ck_assert(!weft_pbarrier_broken(NULL));
     weft_pbarrier_free(NULL);
     WT_OK(weft_pbarrier_new(&b, 1));
-    WT_ERR(weft_pbarrier_wait(b, NAN), WEFT_EINVAL);
-    WT_ERR(weft_pbarrier_wait(b, -1.5), WEFT_EINVAL);
-    WT_ERR(weft_pbarrier_wait(b, 0), 0); /* one party: always the last */
-    WT_ERR(weft_pbarrier_wait(b, WEFT_FOREVER), 0);
+    WT_ERR(weft_pbarrier_wait(b, NULL, NAN), WEFT_EINVAL);
+    WT_ERR(weft_pbarrier_wait(b, NULL, -1.5), WEFT_EINVAL);
+    WT_ERR(weft_pbarrier_wait(b, NULL, 0), 0); /* one party: always the last */
+    WT_ERR(weft_pbarrier_wait(b, NULL, WEFT_FOREVER), 0);
     weft_pbarrier_free(b);
 }
 END_TEST

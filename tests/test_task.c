@@ -692,7 +692,7 @@ typedef struct {
 static int hold_lock(void *arg, void **result)
 {
     shared *s = arg;
-    WT_OK(weft_lock_acquire(&s->lock));
+    WT_OK(weft_lock_acquire(&s->lock, WEFT_FOREVER));
     WT_OK(weft_event_set(&s->held));
     /* Others try meanwhile: the loop must run them. */
     WT_OK(weft_event_wait(&s->go, WEFT_FOREVER));
@@ -704,7 +704,7 @@ static int hold_lock(void *arg, void **result)
 static int want_lock(void *arg, void **result)
 {
     shared *s = arg;
-    int rc = weft_lock_acquire(&s->lock);
+    int rc = weft_lock_acquire(&s->lock, WEFT_FOREVER);
     if (rc)
         return rc;
     s->in_lock++;
@@ -731,7 +731,7 @@ static int locks_between_tasks(void *arg, void **result)
     ck_assert_int_eq(s.in_lock, 2);
     /* The lock is consistent: free, and takes and releases normally. */
     ck_assert(!weft_lock_locked(&s.lock));
-    WT_OK(weft_lock_try_acquire(&s.lock));
+    WT_OK(weft_lock_acquire(&s.lock, 0));
     WT_OK(weft_lock_release(&s.lock));
     weft_future_unref(holder);
     weft_future_unref(cancelled);
@@ -750,7 +750,7 @@ END_TEST
 static int rlock_other_task(void *arg, void **result)
 {
     shared *s = arg;
-    WT_ERR(weft_rlock_try_acquire(&s->rlock), WEFT_EBUSY);
+    WT_ERR(weft_rlock_acquire(&s->rlock, 0), WEFT_ETIMEDOUT);
     WT_ERR(weft_rlock_release(&s->rlock), WEFT_ENOTOWNER);
     return 0;
 }
@@ -759,8 +759,8 @@ static int rlock_per_task(void *arg, void **result)
 {
     shared s;
     WT_OK(weft_rlock_init(&s.rlock));
-    WT_OK(weft_rlock_acquire(&s.rlock));
-    WT_OK(weft_rlock_acquire(&s.rlock)); /* re-entry by the same task */
+    WT_OK(weft_rlock_acquire(&s.rlock, WEFT_FOREVER));
+    WT_OK(weft_rlock_acquire(&s.rlock, WEFT_FOREVER)); /* re-entry by the same task */
     weft_future *t;
     WT_OK(weft_create_task(NULL, rlock_other_task, &s, NULL, &t));
     WT_OK(weft_await(t, NULL));
@@ -787,7 +787,7 @@ static int consumer_task(void *arg, void **result)
 {
     stock *s = arg;
     for (int i = 0; i < 10; i++) {
-        WT_OK(weft_condition_acquire(&s->cond));
+        WT_OK(weft_condition_acquire(&s->cond, WEFT_FOREVER));
         while (s->items == 0)
             WT_OK(weft_condition_wait(&s->cond, WEFT_FOREVER));
         s->items--;
@@ -801,7 +801,7 @@ static int producer_task(void *arg, void **result)
 {
     stock *s = arg;
     for (int i = 0; i < 10; i++) {
-        WT_OK(weft_condition_acquire(&s->cond));
+        WT_OK(weft_condition_acquire(&s->cond, WEFT_FOREVER));
         s->items++;
         WT_OK(weft_condition_notify(&s->cond, 1));
         WT_OK(weft_condition_release(&s->cond));
@@ -845,8 +845,8 @@ static void *producer_thread(void *arg)
 {
     mixed *m = arg;
     for (long i = 1; i <= MIX_ITEMS; i++) {
-        ck_assert_int_eq(weft_queue_put(m->q, (void *)i), 0);
-        weft_lock_acquire(&m->lock);
+        ck_assert_int_eq(weft_queue_put(m->q, (void *)i, WEFT_FOREVER), 0);
+        weft_lock_acquire(&m->lock, WEFT_FOREVER);
         m->sum_put += i;
         m->count++;
         weft_lock_release(&m->lock);
@@ -860,8 +860,8 @@ static int consumer_coro(void *arg, void **result)
     long n = (long)(intptr_t)((void **)arg)[1];
     for (long i = 0; i < n; i++) {
         void *item;
-        WT_OK(weft_queue_get(m->q, &item));
-        WT_OK(weft_lock_acquire(&m->lock));
+        WT_OK(weft_queue_get(m->q, &item, WEFT_FOREVER));
+        WT_OK(weft_lock_acquire(&m->lock, WEFT_FOREVER));
         m->sum_got += (long)item;
         m->count++;
         WT_OK(weft_lock_release(&m->lock));
@@ -1148,7 +1148,7 @@ static int ho_getter(void *arg, void **result)
     (void)arg;
     (void)result;
     void *item = NULL;
-    WT_OK(weft_queue_get(ho_q, &item));
+    WT_OK(weft_queue_get(ho_q, &item, WEFT_FOREVER));
     ho_got = (uintptr_t)item;
     int rc = weft_sleep(10);
     ck_assert_int_eq(rc, WEFT_ECANCELLED);
@@ -1162,7 +1162,7 @@ static int handoff_main(void *arg, void **result)
     weft_future *g;
     WT_OK(weft_create_task(NULL, ho_getter, NULL, "getter", &g));
     WT_OK(weft_sleep(0)); /* the getter parks in get */
-    WT_OK(weft_queue_put(ho_q, (void *)(uintptr_t)77));
+    WT_OK(weft_queue_put(ho_q, (void *)(uintptr_t)77, WEFT_FOREVER));
     ck_assert_uint_eq(weft_queue_qsize(ho_q), 0);
     ck_assert(weft_future_cancel(g));
     WT_ERR(weft_await(g, NULL), WEFT_ECANCELLED);
@@ -1170,7 +1170,7 @@ static int handoff_main(void *arg, void **result)
     ck_assert(weft_queue_empty(ho_q));
     /* The item went to the getter: nothing is left to get. */
     void *x;
-    WT_ERR(weft_queue_try_get(ho_q, &x), WEFT_EEMPTY);
+    WT_ERR(weft_queue_get(ho_q, &x, 0), WEFT_ETIMEDOUT);
     weft_future_unref(g);
     return 0;
 }
@@ -1179,7 +1179,7 @@ static int ho_getter_keeps(void *arg, void **result)
 {
     (void)arg;
     void *item = NULL;
-    WT_OK(weft_queue_get(ho_q, &item));
+    WT_OK(weft_queue_get(ho_q, &item, WEFT_FOREVER));
     __atomic_store_n((uintptr_t *)arg, (uintptr_t)item, __ATOMIC_RELAXED);
     return 0;
 }
@@ -1195,7 +1195,7 @@ static int handoff_order_main(void *arg, void **result)
         WT_OK(weft_create_task(NULL, ho_getter_keeps, &got[i], NULL, &g[i]));
     WT_OK(weft_sleep(0)); /* all three park, in order */
     for (uintptr_t i = 0; i < N; i++)
-        WT_OK(weft_queue_put(ho_q, (void *)(100 + i)));
+        WT_OK(weft_queue_put(ho_q, (void *)(100 + i), WEFT_FOREVER));
     ck_assert_uint_eq(weft_queue_qsize(ho_q), 0);
     for (int i = 0; i < N; i++) {
         WT_OK(weft_await(g[i], NULL));
@@ -1285,7 +1285,7 @@ static int pp_turn;
 static void *pp_thread(void *arg)
 {
     for (int i = 0; i < PINGS; i++) {
-        weft_lock_acquire(&pp_lock);
+        weft_lock_acquire(&pp_lock, WEFT_FOREVER);
         while (pp_turn != 1)
             weft_condition_wait(&pp_cond, WEFT_FOREVER);
         pp_turn = 0;
@@ -1298,7 +1298,7 @@ static void *pp_thread(void *arg)
 static int pp_coro(void *arg, void **result)
 {
     for (int i = 0; i < PINGS; i++) {
-        WT_OK(weft_lock_acquire(&pp_lock));
+        WT_OK(weft_lock_acquire(&pp_lock, WEFT_FOREVER));
         while (pp_turn != 0)
             WT_OK(weft_condition_wait(&pp_cond, WEFT_FOREVER));
         pp_turn = 1;

@@ -29,7 +29,7 @@ static void *return_arg(void *arg)
 static void *take_lock(void *arg)
 {
     weft_lock *l = arg;
-    weft_lock_acquire(l);
+    weft_lock_acquire(l, WEFT_FOREVER);
     weft_lock_release(l);
     return (void *)(intptr_t)7;
 }
@@ -144,7 +144,7 @@ END_TEST
 START_TEST(thread_join_timeout)
 {
     weft_lock l = WEFT_LOCK_INIT;
-    WT_OK(weft_lock_acquire(&l));
+    WT_OK(weft_lock_acquire(&l, WEFT_FOREVER));
     weft_thread *t = start(take_lock, &l, NULL);
     WT_ERR(weft_thread_join(t, 0), WEFT_ETIMEDOUT);
     double t0 = weft_monotonic();
@@ -251,7 +251,7 @@ START_TEST(thread_many_joiners)
 {
     enum { N = 6 };
     weft_lock l = WEFT_LOCK_INIT;
-    WT_OK(weft_lock_acquire(&l));
+    WT_OK(weft_lock_acquire(&l, WEFT_FOREVER));
     weft_thread *target = start(take_lock, &l, NULL);
     weft_thread *j[N];
     for (int i = 0; i < N; i++)
@@ -287,7 +287,7 @@ static void *staged(void *arg)
 {
     weft_thread *other = arg;
     wait_stage(1);                /* RUNNING (spinning) */
-    weft_lock_acquire(&stage_lock); /* WAITING on the lock */
+    weft_lock_acquire(&stage_lock, WEFT_FOREVER); /* WAITING on the lock */
     weft_lock_release(&stage_lock);
     weft_thread_join(other, WEFT_FOREVER); /* WAITING on JOIN */
     while (__atomic_load_n(&stage, __ATOMIC_ACQUIRE) < 2)
@@ -298,12 +298,12 @@ static void *staged(void *arg)
 START_TEST(thread_states)
 {
     weft_lock other_lock = WEFT_LOCK_INIT;
-    WT_OK(weft_lock_acquire(&other_lock));
+    WT_OK(weft_lock_acquire(&other_lock, WEFT_FOREVER));
     weft_thread *other = start(take_lock, &other_lock, NULL);
     weft_thread *t;
     WT_OK(weft_thread_new(&t, staged, other, NULL));
     ck_assert_int_eq(weft_thread_get_state(t).status, WEFT_THREAD_NEW);
-    WT_OK(weft_lock_acquire(&stage_lock));
+    WT_OK(weft_lock_acquire(&stage_lock, WEFT_FOREVER));
     WT_OK(weft_thread_start(t));
     weft_thread_status s = weft_thread_get_state(t).status;
     ck_assert(s == WEFT_THREAD_STARTING || s == WEFT_THREAD_RUNNING);
@@ -349,10 +349,10 @@ static void *watch_main(void *arg)
 START_TEST(thread_main_state)
 {
     weft_lock l = WEFT_LOCK_INIT;
-    WT_OK(weft_lock_acquire(&l));
+    WT_OK(weft_lock_acquire(&l, WEFT_FOREVER));
     ck_assert_int_eq(weft_thread_get_state(weft_main_thread()).status, WEFT_THREAD_RUNNING);
     weft_thread *t = start(watch_main, &l, NULL);
-    WT_OK(weft_lock_acquire(&l)); /* released by the watcher once it saw us wait */
+    WT_OK(weft_lock_acquire(&l, WEFT_FOREVER)); /* released by the watcher once it saw us wait */
     WT_OK(weft_thread_join(t, WEFT_FOREVER));
     weft_thread_free(t);
 }
@@ -406,7 +406,7 @@ static weft_lock name_lock = WEFT_LOCK_INIT;
 static void *report_os_name(void *arg)
 {
     char *buf = arg;
-    weft_lock_acquire(&name_lock);
+    weft_lock_acquire(&name_lock, WEFT_FOREVER);
     weft_lock_release(&name_lock);
     pthread_getname_np(pthread_self(), buf, 32);
     return NULL;
@@ -444,7 +444,7 @@ START_TEST(thread_names)
     weft_thread_free(a);
 
     char buf[32] = "";
-    WT_OK(weft_lock_acquire(&name_lock));
+    WT_OK(weft_lock_acquire(&name_lock, WEFT_FOREVER));
     a = start(report_os_name, buf, NULL);
     wt_wait_for_state(a, WEFT_THREAD_WAITING, WEFT_WAIT_LOCK, &name_lock);
     WT_OK(weft_thread_set_name(a, "worker"));
@@ -545,7 +545,7 @@ START_TEST(thread_enumerate)
     size_t before = weft_active_count();
     ck_assert_uint_ge(before, 1);
     weft_lock l = WEFT_LOCK_INIT;
-    WT_OK(weft_lock_acquire(&l));
+    WT_OK(weft_lock_acquire(&l, WEFT_FOREVER));
     weft_thread *t[N];
     for (int i = 0; i < N; i++)
         t[i] = start(take_lock, &l, NULL);
@@ -623,8 +623,8 @@ START_TEST(thread_shutdown)
 {
     weft_lock l = WEFT_LOCK_INIT, dl = WEFT_LOCK_INIT;
     weft_thread_opts daemon = {.daemon = WEFT_DAEMON_YES};
-    WT_OK(weft_lock_acquire(&l));
-    WT_OK(weft_lock_acquire(&dl));
+    WT_OK(weft_lock_acquire(&l, WEFT_FOREVER));
+    WT_OK(weft_lock_acquire(&dl, WEFT_FOREVER));
     weft_thread *a = start(take_lock, &l, NULL);
     weft_thread *b = start(take_lock, &l, NULL);
     weft_thread *d = start(take_lock, &dl, &daemon);
@@ -648,7 +648,7 @@ END_TEST
  * after itself (ASan checks nothing leaks). */
 static void *free_own_handle_later(void *arg)
 {
-    weft_lock_acquire(arg);
+    weft_lock_acquire(arg, WEFT_FOREVER);
     weft_lock_release(arg);
     return NULL;
 }
@@ -656,7 +656,7 @@ static void *free_own_handle_later(void *arg)
 START_TEST(thread_free_while_running)
 {
     weft_lock l = WEFT_LOCK_INIT;
-    WT_OK(weft_lock_acquire(&l));
+    WT_OK(weft_lock_acquire(&l, WEFT_FOREVER));
     weft_thread *t = start(free_own_handle_later, &l, NULL);
     size_t n = weft_active_count();
     weft_thread_free(t);
@@ -874,7 +874,7 @@ static int fork_child_checks(weft_thread *self, weft_thread *blocked, weft_lock 
     if (weft_thread_is_alive(blocked) || weft_thread_join(blocked, WEFT_FOREVER) != 0)
         return 12;
     weft_lock l = WEFT_LOCK_INIT;
-    if (weft_lock_acquire(&l) || weft_lock_acquire_timeout(&l, 0.01) != WEFT_ETIMEDOUT)
+    if (weft_lock_acquire(&l, WEFT_FOREVER) || weft_lock_acquire(&l, 0.01) != WEFT_ETIMEDOUT)
         return 13;
     /* A stack size unlike the vanished threads' keeps glibc from reusing
      * one of their descriptors (stack cache), whose pthread_t TSan, which
@@ -910,7 +910,7 @@ static int fork_and_check(weft_thread *blocked, weft_lock *held)
 START_TEST(thread_fork)
 {
     weft_lock l = WEFT_LOCK_INIT;
-    WT_OK(weft_lock_acquire(&l));
+    WT_OK(weft_lock_acquire(&l, WEFT_FOREVER));
     weft_thread *t = start(take_lock, &l, NULL);
     wt_wait_for_state(t, WEFT_THREAD_WAITING, WEFT_WAIT_LOCK, &l);
     ck_assert_int_eq(fork_and_check(t, &l), 0);
@@ -943,7 +943,7 @@ static void *fork_from_thread(void *arg)
 START_TEST(thread_fork_from_thread)
 {
     weft_lock l = WEFT_LOCK_INIT;
-    WT_OK(weft_lock_acquire(&l));
+    WT_OK(weft_lock_acquire(&l, WEFT_FOREVER));
     weft_thread *b = start(take_lock, &l, NULL);
     struct fork_from f = {b, &l};
     weft_thread *t = start(fork_from_thread, &f, NULL);

@@ -446,7 +446,7 @@ static void *submitter(void *arg)
 {
     enum { M = 20000 };
     weft_future **fs = malloc(M * sizeof *fs);
-    weft_barrier_wait(&start_bar);
+    weft_barrier_wait(&start_bar, NULL, WEFT_FOREVER);
     for (uintptr_t i = 0; i < M; i++)
         if (weft_executor_submit(shared_ex, count_task, (void *)((uintptr_t)arg * M + i),
                                  &fs[i]) != 0)
@@ -465,7 +465,7 @@ START_TEST(many_submitters)
     enum { P = 4, M = 20000 };
     hits = calloc(P * M, 1);
     shared_ex = pool_of(3);
-    weft_barrier_init(&start_bar, P, NULL, NULL, WEFT_FOREVER);
+    weft_barrier_init(&start_bar, P, NULL, NULL);
     weft_thread *t[P];
     for (uintptr_t i = 0; i < P; i++) {
         WT_OK(weft_thread_new(&t[i], submitter, (void *)i, NULL));

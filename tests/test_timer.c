@@ -16,7 +16,7 @@ static void fire(void *arg)
     s->calls++;
     s->ran_on = weft_current_thread();
     if (s->gate) {
-        weft_lock_acquire(s->gate);
+        weft_lock_acquire(s->gate, WEFT_FOREVER);
         weft_lock_release(s->gate);
     }
 }
@@ -90,7 +90,7 @@ START_TEST(timer_fired_after_return)
     weft_lock gate = WEFT_LOCK_INIT;
     struct shot s = {.gate = &gate};
     weft_timer *t;
-    WT_OK(weft_lock_acquire(&gate));
+    WT_OK(weft_lock_acquire(&gate, WEFT_FOREVER));
     WT_OK(weft_timer_new(&t, 0, fire, &s, NULL));
     WT_OK(weft_timer_start(t));
     wt_wait_for_state(weft_timer_thread(t), WEFT_THREAD_WAITING, WEFT_WAIT_LOCK, &gate);

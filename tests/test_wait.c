@@ -326,14 +326,14 @@ static void *stress_completer(void *arg)
 {
     completer *c = arg;
     for (int r = 0; r < STRESS_ROUNDS; r++) {
-        weft_barrier_wait(&c->s->bar);
+        weft_barrier_wait(&c->s->bar, NULL, WEFT_FOREVER);
         for (int i = c->parity; i < STRESS_N; i += 2) {
             if ((r + i) % 4 == 0)
                 WT_OK(weft_future_set_error(c->s->fs[i], WEFT_EAGAIN, NULL));
             else
                 WT_OK(weft_future_set_result(c->s->fs[i], NULL));
         }
-        weft_barrier_wait(&c->s->bar);
+        weft_barrier_wait(&c->s->bar, NULL, WEFT_FOREVER);
     }
     return NULL;
 }
@@ -341,20 +341,20 @@ static void *stress_completer(void *arg)
 START_TEST(wait_stress)
 {
     stress s;
-    WT_OK(weft_barrier_init(&s.bar, 3, NULL, NULL, WEFT_FOREVER));
+    WT_OK(weft_barrier_init(&s.bar, 3, NULL, NULL));
     completer c[2] = {{&s, 0}, {&s, 1}};
     pthread_t t[2];
     for (int k = 0; k < 2; k++)
         ck_assert_int_eq(pthread_create(&t[k], NULL, stress_completer, &c[k]), 0);
     for (int r = 0; r < STRESS_ROUNDS; r++) {
         make(s.fs, STRESS_N);
-        weft_barrier_wait(&s.bar); /* the completers start as we wait */
+        weft_barrier_wait(&s.bar, NULL, WEFT_FOREVER); /* the completers start as we wait */
         weft_return_when when = (weft_return_when)(r % 3);
         bool done[STRESS_N];
         size_t ndone;
         WT_OK(weft_wait(s.fs, STRESS_N, WEFT_FOREVER, when, done, &ndone));
         ck_assert_uint_ge(ndone, when == WEFT_ALL_COMPLETED ? STRESS_N : 1);
-        weft_barrier_wait(&s.bar);
+        weft_barrier_wait(&s.bar, NULL, WEFT_FOREVER);
         WT_OK(weft_wait(s.fs, STRESS_N, 0, WEFT_ALL_COMPLETED, NULL, &ndone));
         ck_assert_uint_eq(ndone, STRESS_N);
         drop(s.fs, STRESS_N);

@@ -15,12 +15,11 @@
  *   Queue(maxsize)                  weft_pqueue_new(&q, &opts) (opts.maxsize)
  *   JoinableQueue(maxsize)          the same with opts.joinable
  *   q.put(obj, timeout=t)           weft_pqueue_put(q, buf, len, t)
- *   q.put_nowait(obj)               weft_pqueue_put_nowait(q, buf, len)
+ *   q.put_nowait(obj)               weft_pqueue_put(q, buf, len, 0)
  *   q.get(timeout=t)                weft_pqueue_get_alloc(q, &buf, &len, t)
  *                                   or weft_pqueue_get(q, buf, cap, &len, t)
- *   q.get_nowait()                  weft_pqueue_get_nowait(q, buf, cap, &len)
- *   queue.Full / queue.Empty        WEFT_EFULL / WEFT_EEMPTY (the _nowait forms)
- *                                   or WEFT_ETIMEDOUT (a timed-out wait)
+ *   q.get_nowait()                  weft_pqueue_get(q, buf, cap, &len, 0)
+ *   queue.Full / queue.Empty        WEFT_ETIMEDOUT
  *   q.qsize() / empty() / full()    weft_pqueue_qsize / _empty / _full
  *   q.task_done() / q.join()        weft_pqueue_task_done / weft_pqueue_join
  *   q.close()                       weft_pqueue_close(q), then weft_pqueue_free(q)
@@ -191,8 +190,8 @@ typedef struct weft_pqueue_opts {
  * the queue, and a get commits its removal only after the item is copied
  * out, so an item whose consumer died mid-get stays in the queue for the
  * others. A put that dies before its end never happened. The lock is held
- * for one copy at a time; a _nowait call (timeout 0) waits for it as for
- * any internal lock and fails only on the queue's state (empty, full). A
+ * for one copy at a time; a call with timeout 0 waits for it as for any
+ * internal lock and fails only on the queue's state (empty, full). A
  * process stopped (SIGSTOP) while holding it stalls the others' calls
  * until it continues, except calls with a positive timeout, which end.
  */
@@ -221,8 +220,6 @@ WEFT_API int weft_pqueue_close(weft_pqueue *q);
  * A failed put leaves the queue unchanged.
  */
 WEFT_API int weft_pqueue_put(weft_pqueue *q, const void *buf, size_t len, double timeout);
-/** put without waiting: WEFT_EFULL where put would wait. */
-WEFT_API int weft_pqueue_put_nowait(weft_pqueue *q, const void *buf, size_t len);
 
 /**
  * Get the oldest item into `buf` (`cap` bytes; buf may be NULL when cap is
@@ -232,8 +229,6 @@ WEFT_API int weft_pqueue_put_nowait(weft_pqueue *q, const void *buf, size_t len)
  */
 WEFT_API int weft_pqueue_get(weft_pqueue *q, void *buf, size_t cap, size_t *len,
                              double timeout);
-/** get without waiting: WEFT_EEMPTY where get would wait. */
-WEFT_API int weft_pqueue_get_nowait(weft_pqueue *q, void *buf, size_t cap, size_t *len);
 /** get into memory weft allocates with malloc (the caller frees it; a
  *  buffer is returned for an empty item too). WEFT_ENOMEM leaves the item
  *  in the queue; *buf is unchanged on any failure. */

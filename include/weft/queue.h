@@ -7,11 +7,10 @@
  * whoever gets the item. Items still in a queue when it is freed are the
  * caller's to drain first (or to lose).
  *
- * Every put and get has the three forms:
- *   blocking      weft_queue_put(q, item)            weft_queue_get(q, &item)
- *   timeout       weft_queue_put_timeout(q, item, t) weft_queue_get_timeout(q, &item, t)
- *                 -> 0 or WEFT_ETIMEDOUT (t == 0 polls)
- *   non-blocking  weft_queue_try_put -> WEFT_EFULL   weft_queue_try_get -> WEFT_EEMPTY
+ * Every put and get takes its timeout last, as every wait in weft does:
+ * WEFT_FOREVER waits without end, 0 polls, a positive value waits at most
+ * that long; a put that finds no room, or a get that finds no item, by its
+ * deadline returns WEFT_ETIMEDOUT (Python's queue.Full and queue.Empty).
  * A NULL queue, a NULL `item` out-pointer or an invalid timeout (negative
  * other than WEFT_FOREVER, NaN) is WEFT_EINVAL; storage that cannot grow is
  * WEFT_ENOMEM. A failed call leaves the queue (and *item) unchanged. NULL is
@@ -33,9 +32,10 @@
  *   queue.LifoQueue(maxsize)          weft_lifo_queue_new(&q, maxsize)
  *   queue.PriorityQueue(maxsize)      weft_priority_queue_new(&q, maxsize, cmp, ctx)
  *   queue.SimpleQueue()               weft_simple_queue_new(&q)
- *   q.put(x) / q.get()                weft_queue_put / weft_queue_get
- *   q.put_nowait / q.get_nowait       weft_queue_try_put / weft_queue_try_get
- *   queue.Full / queue.Empty          WEFT_EFULL / WEFT_EEMPTY
+ *   q.put(x) / q.get()                weft_queue_put(q, x, WEFT_FOREVER) / weft_queue_get(q, &x, WEFT_FOREVER)
+ *   q.put(x, timeout=t) / q.get(timeout=t)   weft_queue_put(q, x, t) / weft_queue_get(q, &x, t)
+ *   q.put_nowait / q.get_nowait       weft_queue_put(q, x, 0) / weft_queue_get(q, &x, 0)
+ *   queue.Full / queue.Empty          WEFT_ETIMEDOUT
  *   q.task_done() / q.join()          weft_queue_task_done / weft_queue_join
  *   q.shutdown(immediate)             weft_queue_shutdown(q, immediate, drop)
  *   queue.ShutDown                    WEFT_ESHUTDOWN
@@ -69,13 +69,11 @@ WEFT_API int weft_simple_queue_new(weft_queue **out);
 /** Free the queue. No thread may be using it. NULL is allowed. */
 WEFT_API void weft_queue_free(weft_queue *q);
 
-WEFT_API int weft_queue_put(weft_queue *q, void *item);
-WEFT_API int weft_queue_put_timeout(weft_queue *q, void *item, double timeout);
-WEFT_API int weft_queue_try_put(weft_queue *q, void *item);
-
-WEFT_API int weft_queue_get(weft_queue *q, void **item);
-WEFT_API int weft_queue_get_timeout(weft_queue *q, void **item, double timeout);
-WEFT_API int weft_queue_try_get(weft_queue *q, void **item);
+/** Put item, waiting up to `timeout` for room: 0 or WEFT_ETIMEDOUT. */
+WEFT_API int weft_queue_put(weft_queue *q, void *item, double timeout);
+/** Take the next item into *item, waiting up to `timeout` for one: 0 or
+ *  WEFT_ETIMEDOUT. */
+WEFT_API int weft_queue_get(weft_queue *q, void **item, double timeout);
 
 /** Approximate, as in Python: other threads may change it at once. */
 WEFT_API size_t weft_queue_qsize(const weft_queue *q);

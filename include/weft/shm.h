@@ -111,7 +111,7 @@ WEFT_API void weft_shm_free(weft_shm *shm);
  *   multiprocessing.Condition(lock)      weft_pcond_new(&c, lock) / _new_rlock
  *   multiprocessing.Barrier(n)           weft_pbarrier_new(&b, n)
  *   acquire() / acquire(timeout=t) / acquire(False)
- *                                        _acquire / _acquire_timeout / _try_acquire
+ *                                        _acquire(x, WEFT_FOREVER) / _acquire(x, t) / _acquire(x, 0)
  *
  * Memory: each object is allocated by the library in memory shared with
  * every child process weft starts (internal/share.h), whatever the start
@@ -130,8 +130,7 @@ WEFT_API void weft_shm_free(weft_shm *shm);
  *
  * Timeouts as everywhere in weft: WEFT_FOREVER waits without end, 0 polls
  * (WEFT_ETIMEDOUT if it cannot have it at once), NaN or negative is
- * WEFT_EINVAL; try_acquire gives WEFT_EBUSY instead. NULL objects are
- * WEFT_EINVAL.
+ * WEFT_EINVAL. NULL objects are WEFT_EINVAL.
  *
  * Robustness: Lock and RLock are robust. If the thread or process holding
  * one dies (exits, crashes, is SIGKILLed) without releasing it, the lock is
@@ -148,19 +147,16 @@ WEFT_API void weft_shm_free(weft_shm *shm);
  */
 
 /** A cross-process lock (multiprocessing.Lock), robust. Acquiring it again
- *  from the thread that holds it is WEFT_EDEADLK (WEFT_EBUSY for
- *  try_acquire). */
+ *  from the thread that holds it is WEFT_EDEADLK (WEFT_ETIMEDOUT for a
+ *  poll, timeout 0). */
 typedef struct weft_plock weft_plock;
 
 WEFT_API int weft_plock_new(weft_plock **out);
 /** NULL allowed; see Memory above. */
 WEFT_API void weft_plock_free(weft_plock *lock);
-/** 0 or WEFT_EOWNERDEAD once held; WEFT_EDEADLK if the caller holds it. */
-WEFT_API int weft_plock_acquire(weft_plock *lock);
-/** Also WEFT_ETIMEDOUT. */
-WEFT_API int weft_plock_acquire_timeout(weft_plock *lock, double timeout);
-/** Also WEFT_EBUSY if taken (by anyone, the caller included). */
-WEFT_API int weft_plock_try_acquire(weft_plock *lock);
+/** 0 or WEFT_EOWNERDEAD once held; WEFT_ETIMEDOUT; WEFT_EDEADLK if the
+ *  caller holds it and would wait. */
+WEFT_API int weft_plock_acquire(weft_plock *lock, double timeout);
 /** WEFT_ENOTOWNER if the calling thread does not hold it (whether or not
  *  someone else does). */
 WEFT_API int weft_plock_release(weft_plock *lock);
@@ -174,9 +170,7 @@ typedef struct weft_prlock weft_prlock;
 
 WEFT_API int weft_prlock_new(weft_prlock **out);
 WEFT_API void weft_prlock_free(weft_prlock *rlock);
-WEFT_API int weft_prlock_acquire(weft_prlock *rlock);
-WEFT_API int weft_prlock_acquire_timeout(weft_prlock *rlock, double timeout);
-WEFT_API int weft_prlock_try_acquire(weft_prlock *rlock);
+WEFT_API int weft_prlock_acquire(weft_prlock *rlock, double timeout);
 /** WEFT_ENOTOWNER if the calling thread does not hold it. */
 WEFT_API int weft_prlock_release(weft_prlock *rlock);
 WEFT_API bool weft_prlock_is_owned(const weft_prlock *rlock);
@@ -194,9 +188,7 @@ typedef struct weft_psem weft_psem;
 WEFT_API int weft_psem_new(weft_psem **out, unsigned value);
 WEFT_API int weft_psem_new_bounded(weft_psem **out, unsigned value);
 WEFT_API void weft_psem_free(weft_psem *sem);
-WEFT_API int weft_psem_acquire(weft_psem *sem);
-WEFT_API int weft_psem_acquire_timeout(weft_psem *sem, double timeout);
-WEFT_API int weft_psem_try_acquire(weft_psem *sem);
+WEFT_API int weft_psem_acquire(weft_psem *sem, double timeout);
 WEFT_API int weft_psem_release(weft_psem *sem);
 /** Release n permits (n == 0 is WEFT_EINVAL). */
 WEFT_API int weft_psem_release_n(weft_psem *sem, unsigned n);
@@ -240,9 +232,7 @@ WEFT_API int weft_pcond_new(weft_pcond **out, weft_plock *lock);
 WEFT_API int weft_pcond_new_rlock(weft_pcond **out, weft_prlock *rlock);
 WEFT_API void weft_pcond_free(weft_pcond *cond);
 /** Acquire/release the bound lock (`with cond:`), with the lock's results. */
-WEFT_API int weft_pcond_acquire(weft_pcond *cond);
-WEFT_API int weft_pcond_acquire_timeout(weft_pcond *cond, double timeout);
-WEFT_API int weft_pcond_try_acquire(weft_pcond *cond);
+WEFT_API int weft_pcond_acquire(weft_pcond *cond, double timeout);
 WEFT_API int weft_pcond_release(weft_pcond *cond);
 /** 0 when woken (or spuriously), WEFT_ETIMEDOUT, WEFT_EOWNERDEAD, or
  *  WEFT_ENOTOWNER. */
@@ -278,8 +268,9 @@ typedef struct weft_pbarrier weft_pbarrier;
 /** parties >= 1 (at most UINT32_MAX / 2). */
 WEFT_API int weft_pbarrier_new(weft_pbarrier **out, unsigned parties);
 WEFT_API void weft_pbarrier_free(weft_pbarrier *b);
-/** The arrival index (>= 0), or WEFT_EBROKEN, or WEFT_EINVAL. */
-WEFT_API int weft_pbarrier_wait(weft_pbarrier *b, double timeout);
+/** 0 and the arrival index in *index (may be NULL), or WEFT_EBROKEN, or
+ *  WEFT_EINVAL. */
+WEFT_API int weft_pbarrier_wait(weft_pbarrier *b, unsigned *index, double timeout);
 /** Break it: waiters get WEFT_EBROKEN, later waits too until reset. */
 WEFT_API int weft_pbarrier_abort(weft_pbarrier *b);
 /** Back to the empty, unbroken state; current waiters get WEFT_EBROKEN. */

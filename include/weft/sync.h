@@ -6,20 +6,19 @@
  * the static initializer or _init, and _destroy when done (destroying an
  * object that threads still wait on is undefined, as with pthreads).
  *
- * Every acquire/wait has three forms:
- *   blocking      weft_X_acquire(x)                 waits without end
- *   timeout       weft_X_acquire_timeout(x, secs)   0 or WEFT_ETIMEDOUT
- *                                                   (secs == 0 polls)
- *   non-blocking  weft_X_try_acquire(x)             0 or WEFT_EBUSY
- * All of them wait through park (one waiting mechanism for threads and, later,
- * coroutines), and none makes a system call when it does not have to wait.
- * Invalid timeouts (NaN, negative other than WEFT_FOREVER) give WEFT_EINVAL;
- * a NULL object gives WEFT_EINVAL.
+ * Every acquire and wait takes its timeout last (the grammar of
+ * weft/common.h): WEFT_FOREVER waits without end, 0 polls, a positive value
+ * waits at most that long; when the time runs out, a poll included, the
+ * call returns WEFT_ETIMEDOUT. All of them wait through park (one waiting
+ * mechanism for threads and coroutines), and none makes a system call when
+ * it does not have to wait. Invalid timeouts (NaN, negative other than
+ * WEFT_FOREVER) and NULL objects give WEFT_EINVAL.
  *
  * Python to weft:
- *   lock.acquire()                  weft_lock_acquire(&l)
- *   lock.acquire(timeout=t)         weft_lock_acquire_timeout(&l, t)
- *   lock.acquire(blocking=False)    weft_lock_try_acquire(&l)
+ *   lock.acquire()                  weft_lock_acquire(&l, WEFT_FOREVER)
+ *   lock.acquire(timeout=t)         weft_lock_acquire(&l, t)
+ *   lock.acquire(blocking=False)    weft_lock_acquire(&l, 0)
+ *   False from acquire              WEFT_ETIMEDOUT
  *   with lock: ...                  acquire ... release
  *   RuntimeError on bad release     WEFT_ENOTLOCKED / WEFT_ENOTOWNER
  *   ValueError (BoundedSemaphore)   WEFT_EOVERFLOW
@@ -56,12 +55,9 @@ typedef struct weft_lock {
 
 WEFT_API int weft_lock_init(weft_lock *lock);
 WEFT_API int weft_lock_destroy(weft_lock *lock);
-/** Wait until the lock is free and take it. */
-WEFT_API int weft_lock_acquire(weft_lock *lock);
-/** Take the lock, waiting at most `timeout` seconds: 0 or WEFT_ETIMEDOUT. */
-WEFT_API int weft_lock_acquire_timeout(weft_lock *lock, double timeout);
-/** Take the lock if free: 0 or WEFT_EBUSY. */
-WEFT_API int weft_lock_try_acquire(weft_lock *lock);
+/** Take the lock, waiting at most `timeout` seconds for it to be free:
+ *  0 or WEFT_ETIMEDOUT (0 polls: takes it only if it is free now). */
+WEFT_API int weft_lock_acquire(weft_lock *lock, double timeout);
 /** Release: 0, or WEFT_ENOTLOCKED if the lock was not locked (state unchanged). */
 WEFT_API int weft_lock_release(weft_lock *lock);
 /** Whether the lock is held by anyone (a snapshot). */
@@ -84,9 +80,8 @@ typedef struct weft_rlock {
 
 WEFT_API int weft_rlock_init(weft_rlock *rlock);
 WEFT_API int weft_rlock_destroy(weft_rlock *rlock);
-WEFT_API int weft_rlock_acquire(weft_rlock *rlock);
-WEFT_API int weft_rlock_acquire_timeout(weft_rlock *rlock, double timeout);
-WEFT_API int weft_rlock_try_acquire(weft_rlock *rlock);
+/** Take it (again, if the caller holds it): 0 or WEFT_ETIMEDOUT. */
+WEFT_API int weft_rlock_acquire(weft_rlock *rlock, double timeout);
 /** 0, or WEFT_ENOTOWNER if the caller does not hold it. */
 WEFT_API int weft_rlock_release(weft_rlock *rlock);
 /** Whether the calling thread holds it. */
@@ -122,9 +117,7 @@ WEFT_API int weft_condition_init_rlock(weft_condition *cond, weft_rlock *rlock);
 WEFT_API int weft_condition_destroy(weft_condition *cond);
 
 /** Acquire/release the underlying lock (`with cond:`). */
-WEFT_API int weft_condition_acquire(weft_condition *cond);
-WEFT_API int weft_condition_acquire_timeout(weft_condition *cond, double timeout);
-WEFT_API int weft_condition_try_acquire(weft_condition *cond);
+WEFT_API int weft_condition_acquire(weft_condition *cond, double timeout);
 WEFT_API int weft_condition_release(weft_condition *cond);
 
 /** Wait to be notified: 0, WEFT_ETIMEDOUT, or WEFT_ENOTOWNER. */
@@ -169,9 +162,8 @@ typedef struct weft_semaphore {
 WEFT_API int weft_semaphore_init(weft_semaphore *sem, unsigned value);
 WEFT_API int weft_bounded_semaphore_init(weft_semaphore *sem, unsigned value);
 WEFT_API int weft_semaphore_destroy(weft_semaphore *sem);
-WEFT_API int weft_semaphore_acquire(weft_semaphore *sem);
-WEFT_API int weft_semaphore_acquire_timeout(weft_semaphore *sem, double timeout);
-WEFT_API int weft_semaphore_try_acquire(weft_semaphore *sem);
+/** Take a permit: 0 or WEFT_ETIMEDOUT. */
+WEFT_API int weft_semaphore_acquire(weft_semaphore *sem, double timeout);
 /** Release one permit. */
 WEFT_API int weft_semaphore_release(weft_semaphore *sem);
 /** Release n permits at once (Python's release(n)); n == 0 is WEFT_EINVAL
@@ -213,14 +205,17 @@ typedef int (*weft_barrier_action)(void *arg);
 /**
  * A barrier for a fixed number of threads (threading.Barrier).
  *
- * wait returns the arrival index, 0 for the first thread to arrive up to
- * parties-1 for the last. A wait that times out, an abort, or a reset while
- * threads wait breaks the barrier for every waiter (WEFT_EBROKEN; the one
- * that timed out gets WEFT_EBROKEN too, as in Python). A timeout of 0 by a
- * party that is not the last therefore breaks it at once. If a deadline
- * passes just as the last party arrives, the timeout wins: the generation
- * breaks (even if the action already ran). A broken barrier stays broken
- * until reset. Waiters are released all at once, in no particular order.
+ * wait gives each party its arrival index, 0 for the first thread to
+ * arrive up to parties-1 for the last. A wait that times out, an abort, or
+ * a reset while threads wait breaks the barrier for every waiter
+ * (WEFT_EBROKEN; the one that timed out gets WEFT_EBROKEN too, as in
+ * Python). A timeout of 0 by a party that is not the last therefore breaks
+ * it at once. If a deadline passes just as the last party arrives, the
+ * timeout wins: the generation breaks (even if the action already ran). A
+ * broken barrier stays broken until reset. Waiters are released all at
+ * once, in no particular order. Python's Barrier(timeout=t), a default for
+ * every wait, has no twin: C has no default arguments, so each wait takes
+ * its own timeout.
  */
 typedef struct weft_barrier {
     weft_lock lock_;              /* private */
@@ -228,20 +223,17 @@ typedef struct weft_barrier {
     unsigned count_;              /* private: arrived in this generation */
     uint32_t broken_;             /* private */
     uint64_t generation_;         /* private */
-    double timeout_;              /* private: default wait timeout */
     weft_barrier_action action_;  /* private */
     void *action_arg_;            /* private */
 } weft_barrier;
 
-/** parties must be >= 1. action may be NULL. `timeout` is the default for
- *  weft_barrier_wait (WEFT_FOREVER for none). */
+/** parties must be >= 1. action may be NULL. */
 WEFT_API int weft_barrier_init(weft_barrier *b, unsigned parties, weft_barrier_action action,
-                               void *action_arg, double timeout);
+                               void *action_arg);
 WEFT_API int weft_barrier_destroy(weft_barrier *b);
-/** Wait with the barrier's default timeout. Returns the arrival index (>= 0)
- *  or a negative code. */
-WEFT_API int weft_barrier_wait(weft_barrier *b);
-WEFT_API int weft_barrier_wait_timeout(weft_barrier *b, double timeout);
+/** Wait for every party: 0 and the arrival index in *index (may be NULL),
+ *  or WEFT_EBROKEN, the action's code, WEFT_EINVAL. */
+WEFT_API int weft_barrier_wait(weft_barrier *b, unsigned *index, double timeout);
 /** Put the barrier in the broken state; waiters get WEFT_EBROKEN. */
 WEFT_API int weft_barrier_abort(weft_barrier *b);
 /** Return to the empty state; current waiters get WEFT_EBROKEN. */

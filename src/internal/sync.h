@@ -17,10 +17,10 @@ int weft__lock_acquire_until(weft_lock *lock, int64_t deadline, weft_wait_kind w
  * and a cancel request stays pending for the task's next wait. */
 static inline void weft__lock_take(weft_lock *lock)
 {
-    if (weft_lock_try_acquire(lock) == 0)
+    if (weft_lock_acquire(lock, 0) == 0)
         return;
     weft__cancel_mask();
-    weft_lock_acquire(lock);
+    weft_lock_acquire(lock, WEFT_FOREVER);
     weft__cancel_unmask();
 }
 

@@ -20,7 +20,7 @@ static long counter;
 static void *count_up(void *arg)
 {
     for (int i = 0; i < COUNTER_ROUNDS; i++) {
-        weft_lock_acquire(&counter_lock);
+        weft_lock_acquire(&counter_lock, WEFT_FOREVER);
         counter++;
         weft_lock_release(&counter_lock);
     }
@@ -71,7 +71,7 @@ static void *watched(void *arg)
     weft_event_set(&entered);
     while (!atomic_load_explicit(&may_go_on, memory_order_acquire))
         ; /* busy: main sees "running" */
-    weft_lock_acquire(&held_by_main); /* main holds it: "waiting on lock" */
+    weft_lock_acquire(&held_by_main, WEFT_FOREVER); /* main holds it: "waiting on lock" */
     weft_lock_release(&held_by_main);
     weft_event_wait(&finish, WEFT_FOREVER); /* "waiting on event" */
     return NULL;
@@ -106,7 +106,7 @@ static int demo_states(void)
     CHECK(weft_thread_new(&t, watched, NULL, &opts));
     print_state("created:", t);
 
-    CHECK(weft_lock_acquire(&held_by_main));
+    CHECK(weft_lock_acquire(&held_by_main, WEFT_FOREVER));
     CHECK(weft_thread_start(t));
     CHECK(weft_event_wait(&entered, WEFT_FOREVER));
     print_state("started, computing:", t);
@@ -142,7 +142,7 @@ static int max_depth; /* deepest RLock nesting seen; under table_lock */
 
 static void record_pass(void)
 {
-    weft_rlock_acquire(&table_lock); /* re-entered: the caller holds it */
+    weft_rlock_acquire(&table_lock, WEFT_FOREVER); /* re-entered: the caller holds it */
     passes++;
     if ((int)weft_rlock_count(&table_lock) > max_depth)
         max_depth = (int)weft_rlock_count(&table_lock);
@@ -153,7 +153,7 @@ static void *player(void *arg)
 {
     int me = *(const int *)arg;
     for (int i = 0; i < HANDOFFS / 2; i++) {
-        weft_condition_acquire(&table);
+        weft_condition_acquire(&table, WEFT_FOREVER);
         while (turn != me)
             weft_condition_wait(&table, WEFT_FOREVER);
         record_pass();
