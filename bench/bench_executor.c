@@ -39,7 +39,7 @@ static double weft_tiny(long n)
     for (long i = 0; i < n; i++)
         bad |= weft_executor_submit(ex, weft_nop, NULL, &fs[i]);
     for (long i = 0; i < n && !bad; i++) {
-        bad |= weft_future_result(fs[i], WEFT_FOREVER, NULL);
+        bad |= weft_future_result(fs[i], NULL, WEFT_FOREVER);
         weft_future_unref(fs[i]);
     }
     double dt = wb_now() - t0;
@@ -164,13 +164,13 @@ static double weft_roundtrip(long n)
         return -1;
     int bad = weft_executor_submit(ex, weft_nop, NULL, &f); /* start the worker */
     if (!bad) {
-        bad |= weft_future_result(f, WEFT_FOREVER, NULL);
+        bad |= weft_future_result(f, NULL, WEFT_FOREVER);
         weft_future_unref(f);
     }
     double t0 = wb_now();
     for (long i = 0; i < n && !bad; i++) {
         bad |= weft_executor_submit(ex, weft_nop, NULL, &f);
-        bad |= weft_future_result(f, WEFT_FOREVER, NULL);
+        bad |= weft_future_result(f, NULL, WEFT_FOREVER);
         weft_future_unref(f);
     }
     double dt = wb_now() - t0;

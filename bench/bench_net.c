@@ -507,7 +507,7 @@ static int fetch_one(void *arg, void **result)
     char url[96];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/item/%ld", j->port, j->i);
     weft_http_response *r;
-    int rc = weft_http_fetch(j->c, url, NULL, &r);
+    int rc = weft_http_fetch(j->c, url, NULL, &r, WEFT_FOREVER);
     if (rc == 0) {
         j->got = r->status == 200 ? r->body_len : 0;
         weft_http_response_free(r);
@@ -541,7 +541,7 @@ static int fetch_main(void *arg, void **result)
         rc = weft_create_task(NULL, fetch_one, &jobs[i], NULL, &fs[i]);
     }
     if (!rc && jobs && fs && (rc = weft_gather(fs, (size_t)fr->n, false, &g)) == 0)
-        rc = weft_await(g, NULL);
+        rc = weft_await(g, NULL, WEFT_FOREVER);
     fr->seconds = wb_now() - t0;
     weft_future_unref(g);
     for (long i = 0; jobs && fs && i < fr->n; i++) {

@@ -27,14 +27,14 @@ static double weft_pp_roundtrip(long n)
     int bad = 0;
     for (int i = 0; i < 4 && !bad; i++) { /* every worker has started */
         bad |= weft_executor_submit(ex, nop, NULL, &f);
-        bad |= bad ? 0 : weft_future_result(f, WEFT_FOREVER, NULL);
+        bad |= bad ? 0 : weft_future_result(f, NULL, WEFT_FOREVER);
         if (f)
             weft_future_unref(f);
     }
     double t0 = wb_now();
     for (long i = 0; i < n && !bad; i++) {
         bad |= weft_executor_submit(ex, nop, NULL, &f);
-        bad |= weft_future_result(f, WEFT_FOREVER, NULL);
+        bad |= weft_future_result(f, NULL, WEFT_FOREVER);
         weft_future_unref(f);
     }
     double dt = wb_now() - t0;
@@ -153,7 +153,7 @@ static double cpu_pool(long n, weft_executor *ex)
         for (int i = 0; i < 4; i++)
             bad |= weft_executor_submit(ex, sum_task, NULL, &f[i]);
         for (int i = 0; i < 4 && !bad; i++) {
-            bad |= weft_future_result(f[i], WEFT_FOREVER, NULL);
+            bad |= weft_future_result(f[i], NULL, WEFT_FOREVER);
             weft_future_unref(f[i]);
         }
     }

@@ -125,7 +125,7 @@ static int pingpong_main(void *arg, void **result)
         sum += (uintptr_t)x;
     }
     w.seconds = wb_now() - t0;
-    int prc = weft_await(peer, NULL);
+    int prc = weft_await(peer, NULL, WEFT_FOREVER);
     weft_future_unref(peer);
     if (rc == 0 && sum != (uint64_t)w.n * (uint64_t)(w.n - 1) / 2)
         rc = -1;

@@ -57,7 +57,7 @@ static int async_main(void *arg, void **result)
     for (int i = 0; i < 3; i++)
         CHECK(weft_create_task(NULL, task, (void *)names[i], names[i], &tasks[i]));
     CHECK(weft_gather(tasks, 3, false, &all)); /* asyncio.gather(...) */
-    int rc = weft_await(all, NULL);            /* await */
+    int rc = weft_await(all, NULL, WEFT_FOREVER);            /* await */
     weft_future_unref(all);
     for (int i = 0; i < 3; i++)
         weft_future_unref(tasks[i]);

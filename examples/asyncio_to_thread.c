@@ -52,7 +52,7 @@ static int async_main(void *arg, void **result)
     CHECK(weft_to_thread(cpu_bound_task, (void *)2, &r)); /* await asyncio.to_thread(...) */
     printf("Result: %ld\n", (long)(intptr_t)r);
     weft_future_cancel(tick);
-    weft_await(tick, NULL);
+    weft_await(tick, NULL, WEFT_FOREVER);
     weft_future_unref(tick);
     printf("the loop kept running meanwhile: %s\n", ticks > 0 ? "yes" : "no");
     return 0;

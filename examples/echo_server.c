@@ -82,7 +82,7 @@ static int async_main(void *arg, void **result)
         CHECK(weft_create_task(NULL, client, &c[i], NULL, &f[i]));
     }
     CHECK(weft_gather(f, 3, false, &all));
-    CHECK(weft_await(all, NULL));
+    CHECK(weft_await(all, NULL, WEFT_FOREVER));
     weft_future_unref(all);
     for (int i = 0; i < 3; i++) {
         weft_future_unref(f[i]);

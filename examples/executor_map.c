@@ -91,8 +91,8 @@ int main(void)
 
     /* 1. results = list(executor.map(download, urls)) */
     void *pages[NURLS];
-    CHECK(weft_executor_map(executor, download, (void *const *)urls, pages, NURLS,
-                            WEFT_FOREVER, 0));
+    CHECK(weft_executor_map(executor, download, (void *const *)urls, pages, NURLS, 0,
+                            WEFT_FOREVER));
     printf("results, in input order:\n");
     for (int i = 0; i < NURLS; i++) {
         printf("  %s\n", (char *)pages[i]);
@@ -102,15 +102,15 @@ int main(void)
     /* 2. results = list(executor.map(task, range(4))) */
     void *args[4] = {(void *)0, (void *)1, (void *)2, (void *)3};
     void *squares[4];
-    CHECK(weft_executor_map(executor, task, args, squares, 4, WEFT_FOREVER, 0));
+    CHECK(weft_executor_map(executor, task, args, squares, 4, 0, WEFT_FOREVER));
     printf("[%ld, %ld, %ld, %ld]\n", (long)(intptr_t)squares[0], (long)(intptr_t)squares[1],
            (long)(intptr_t)squares[2], (long)(intptr_t)squares[3]);
 
     /* 3. list(executor.map(int, ["1", "2", "x", "4"])) raises ValueError */
     const char *texts[4] = {"1", "2", "x", "4"};
     void *numbers[4];
-    int rc = weft_executor_map(executor, parse_int, (void *const *)texts, numbers, 4,
-                               WEFT_FOREVER, 0);
+    int rc = weft_executor_map(executor, parse_int, (void *const *)texts, numbers, 4, 0,
+                               WEFT_FOREVER);
     const char *msg = weft_map_message();
     printf("map(int, ...) failed: %s: %s\n", weft_err_name(rc), msg ? msg : "(no message)");
 

@@ -51,7 +51,7 @@ int main(void)
         CHECK(weft_executor_submit(executor, task, (void *)i, &futures[i]));
     for (int i = 0; i < NTASKS; i++) { /* f.result() */
         void *r;
-        CHECK(weft_future_result(futures[i], WEFT_FOREVER, &r));
+        CHECK(weft_future_result(futures[i], &r, WEFT_FOREVER));
         results[i] = (intptr_t)r;
         weft_future_unref(futures[i]);
     }

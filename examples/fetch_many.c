@@ -96,7 +96,7 @@ static int fetch(void *arg, void **result)
 {
     page *p = arg;
     weft_http_response *r;
-    int rc = weft_http_fetch(p->client, p->url, NULL, &r); /* session.get(url) */
+    int rc = weft_http_fetch(p->client, p->url, NULL, &r, WEFT_FOREVER); /* session.get(url) */
     if (rc)
         return rc;
     p->ok = r->status == 200 && strncmp(r->body, "page ", 5) == 0;
@@ -116,7 +116,7 @@ static int async_main(void *arg, void **result)
         CHECK(weft_create_task(NULL, fetch, &pages[i], NULL, &f[i]));
     }
     CHECK(weft_gather(f, N, false, &all)); /* asyncio.gather(...) */
-    CHECK(weft_await(all, NULL));
+    CHECK(weft_await(all, NULL, WEFT_FOREVER));
     weft_future_unref(all);
     for (int i = 0; i < N; i++)
         weft_future_unref(f[i]);
@@ -172,7 +172,7 @@ int main(void)
     for (int i = 0; i < N; i++)
         args[i] = &pages[i];
     t0 = weft_monotonic();
-    CHECK(weft_executor_map(ex, download, args, results, N, 60, 1)); /* executor.map */
+    CHECK(weft_executor_map(ex, download, args, results, N, 1, 60)); /* executor.map */
     double threads = weft_monotonic() - t0;
     int threads_most = __atomic_load_n(&most_in_hand, __ATOMIC_RELAXED);
     printf("thread pool: %d of %d pages fetched by %d threads\n", count_ok(), N, LIMIT);

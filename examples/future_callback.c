@@ -39,7 +39,7 @@ static int on_complete(weft_future *future, void *arg)
 {
     void *r;
     /* The future is done: result() does not wait. */
-    int rc = weft_future_result(future, 0, &r);
+    int rc = weft_future_result(future, &r, 0);
     if (rc != 0)
         return rc;
     printf("Result: %ld%s\n", (long)(intptr_t)r, arg ? (const char *)arg : "");
@@ -56,7 +56,7 @@ int main(void)
     CHECK(weft_thread_pool_new(&executor, &opts));
     CHECK(weft_executor_submit(executor, task, (void *)(intptr_t)42, &future));
     CHECK(weft_future_add_done_callback(future, on_complete, NULL));
-    CHECK(weft_future_result(future, WEFT_FOREVER, &r)); /* wait for completion */
+    CHECK(weft_future_result(future, &r, WEFT_FOREVER)); /* wait for completion */
     weft_executor_free(executor); /* the with block ends: the workers are done */
 
     /* The future is done now: a callback added late runs at once, here. */

@@ -80,12 +80,12 @@ int main(void)
         CHECK(weft_executor_submit(ex, job, (void *)i, &fs[i]));
 
     /* Nothing can finish before main sets an event: the wait times out. */
-    int rc = weft_wait(fs, NJOBS, 0.010, WEFT_ALL_COMPLETED, done, &ndone);
+    int rc = weft_wait(fs, NJOBS, WEFT_ALL_COMPLETED, done, &ndone, 0.010);
     printf("wait(timeout=10 ms): %s, %zu done\n", weft_err_name(rc), ndone);
 
     /* Let B finish; FIRST_COMPLETED returns as soon as it has. */
     CHECK(weft_event_set(&go[1]));
-    CHECK(weft_wait(fs, NJOBS, WEFT_FOREVER, WEFT_FIRST_COMPLETED, done, &ndone));
+    CHECK(weft_wait(fs, NJOBS, WEFT_FIRST_COMPLETED, done, &ndone, WEFT_FOREVER));
     print_sets("wait(FIRST_COMPLETED)", done);
 
     /* as_completed gives B first (already done); each time main gets one,
@@ -94,10 +94,10 @@ int main(void)
     CHECK(weft_as_completed_new(&it, fs, NJOBS, WEFT_FOREVER));
     const int next_to_release[NJOBS] = {2, 0, -1}; /* after B: C; after C: A */
     weft_future *f;
-    for (int k = 0; (rc = weft_as_completed_next(it, &f)) == 0; k++) {
+    for (int k = 0; (rc = weft_as_completed_next(it, &f, WEFT_FOREVER)) == 0; k++) {
         int i = index_of(fs, f);
         void *r;
-        int err = weft_future_result(f, 0, &r);
+        int err = weft_future_result(f, &r, 0);
         if (err == 0)
             printf("as_completed: %c -> %ld\n", names[i], (long)(intptr_t)r);
         else

@@ -82,7 +82,7 @@ int main(void)
     CHECK(weft_pool_apply_async(pool, compute_task, five, NULL, NULL, NULL, &async_result));
     weft_bytes_free(five); /* the pool copied it */
     void *got;
-    CHECK(weft_future_result(async_result, WEFT_FOREVER, &got));
+    CHECK(weft_future_result(async_result, &got, WEFT_FOREVER));
     struct square_pid r;
     memcpy(&r, ((weft_bytes *)got)->data, sizeof r);
     printf("(%d, %d)\n", r.square, r.pid);

@@ -42,7 +42,7 @@ int main(void)
         CHECK(weft_bytes_new((weft_bytes **)&args[i], &i, sizeof i));
 
     double start = weft_monotonic();
-    CHECK(weft_executor_map(executor, task, args, results, 4, WEFT_FOREVER, 1));
+    CHECK(weft_executor_map(executor, task, args, results, 4, 1, WEFT_FOREVER));
     double took = weft_monotonic() - start;
     weft_executor_free(executor);
 

@@ -42,7 +42,7 @@ static int async_main(void *arg, void **result)
     fputs(out, stdout);
     free(out);
     int seq_code, sort_code;
-    CHECK(weft_subprocess_wait(seq, 10, &seq_code));
+    CHECK(weft_subprocess_wait(seq, &seq_code, 10));
     CHECK(weft_subprocess_returncode(sort, &sort_code));
     printf("exit codes: %d %d\n", seq_code, sort_code);
     weft_subprocess_free(seq);

@@ -143,7 +143,7 @@ static int fetch_in_loop(void *arg, void **result)
     int rc = weft_http_client_new(&x->client, NULL);
     if (rc)
         return rc;
-    x->rc = weft_http_fetch(x->client, x->url, &x->req, &x->resp);
+    x->rc = weft_http_fetch(x->client, x->url, &x->req, &x->resp, 20);
     return weft_http_client_free(x->client);
 }
 
@@ -184,13 +184,13 @@ int fz_http(const uint8_t *data, size_t size)
     char url[64], err[256] = "";
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
     fetch_ctx x = {.url = url,
-                   .req = {.follow_redirects = -1, .timeout = 20, .error = err,
+                   .req = {.follow_redirects = -1, .error = err,
                            .error_len = sizeof err,
                            .max_body = (mode & 2) ? 16 : 0}};
     if (mode & 1) {
         rc = weft_run(fetch_in_loop, &x, NULL);
     } else if ((rc = weft_http_client_new(&x.client, NULL)) == 0) {
-        x.rc = weft_http_fetch(x.client, url, &x.req, &x.resp);
+        x.rc = weft_http_fetch(x.client, url, &x.req, &x.resp, 20);
         rc = weft_http_client_free(x.client);
     }
     fz_peer_stop(p);

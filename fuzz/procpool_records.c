@@ -811,7 +811,7 @@ static volatile size_t sink; /* what is read to be checked, kept */
 static int sane(weft_future *f, const char *what, bool may_have_result)
 {
     void *res = NULL;
-    int code = weft_future_result(f, 0, &res);
+    int code = weft_future_result(f, &res, 0);
     if (code > 0 || (code == WEFT_ETIMEDOUT && !weft_future_done(f)))
         return fail("%s: outcome %d", what, code);
     if (code == 0) {
@@ -865,7 +865,7 @@ static int check_task(run_ctx *x, task *t, bool final)
     if (t->ans != EXACT || x->wild)
         return sane(t->f, "task", true);
     void *res = NULL;
-    int code = weft_future_result(t->f, 0, &res);
+    int code = weft_future_result(t->f, &res, 0);
     int rc = same(&t->w, code, weft_future_message(t->f), res, "task");
     weft_bytes_free(res);
     return rc;
@@ -1023,7 +1023,7 @@ static int finish(run_ctx *x, int rc)
             rc = check_task(x, t, true);
         else if (!t->checked && weft_future_done(t->f) && weft_future_exception(t->f, 0) == 0) {
             void *res = NULL;
-            weft_future_result(t->f, 0, &res);
+            weft_future_result(t->f, &res, 0);
             weft_bytes_free(res);
         }
         weft_future_unref(t->f);

@@ -272,7 +272,7 @@ static int run_call(call *c, enum how how)
     weft_sleep(0);
     if (!c->done)
         weft_future_cancel(t);
-    rc = weft_await(t, NULL);
+    rc = weft_await(t, NULL, WEFT_FOREVER);
     weft_future_unref(t);
     if (rc == WEFT_ECANCELLED && !c->done) {
         c->rc = WEFT_ECANCELLED;

@@ -112,7 +112,7 @@ static int shield_copy(weft_future *inner, void *arg)
         weft_future_cancel(outer);
     } else {
         void *res = NULL;
-        int code = weft_future_result(inner, 0, &res);
+        int code = weft_future_result(inner, &res, 0);
         if (code)
             weft_future_set_error(outer, code, weft_future_message(inner));
         else
@@ -166,7 +166,7 @@ int weft_to_thread(weft_task_fn fn, void *arg, void **result)
     int rc = weft_executor_submit(ex, fn, arg, &f);
     if (rc)
         return rc;
-    rc = weft_await(f, result);
+    rc = weft_await(f, result, WEFT_FOREVER);
     if (rc == WEFT_ECANCELLED && !weft_future_done(f)) {
         /* Cancelled while fn runs on a worker: fn may still use arg, which
          * in C usually lives on this coroutine's stack, so wait for it to

@@ -25,14 +25,7 @@ int weft_executor_submit(weft_executor *ex, weft_task_fn fn, void *arg, weft_fut
     return ex->ops->submit(ex, fn, arg, out);
 }
 
-int weft_executor_shutdown(weft_executor *ex, bool wait, bool cancel_futures)
-{
-    if (!ex)
-        return WEFT_EINVAL;
-    return ex->ops->shutdown(ex, cancel_futures, wait, WEFT__NO_DEADLINE);
-}
-
-int weft_executor_shutdown_timeout(weft_executor *ex, double timeout, bool cancel_futures)
+int weft_executor_shutdown(weft_executor *ex, bool cancel_futures, double timeout)
 {
     if (!ex || weft__timeout_valid(timeout))
         return WEFT_EINVAL;
@@ -121,7 +114,7 @@ static int chunk_task(void *arg, void **result)
 }
 
 int weft_executor_map(weft_executor *ex, weft_task_fn fn, void *const *args, void **results,
-                      size_t n, double timeout, size_t chunksize)
+                      size_t n, size_t chunksize, double timeout)
 {
     map_has_msg = false;
     if (!ex || !fn || (n && (!args || !results)) || weft__timeout_valid(timeout) != 0)
@@ -169,7 +162,7 @@ int weft_executor_map(weft_executor *ex, weft_task_fn fn, void *const *args, voi
     if (rc == 0) {
         for (; collected < nchunks; collected++) {
             weft_future *f = fs[collected];
-            rc = weft_future_result(f, weft__remaining(deadline), NULL);
+            rc = weft_future_result(f, NULL, weft__remaining(deadline));
             if (rc == WEFT_ETIMEDOUT && !weft_future_done(f))
                 break; /* the map's time ran out (not the task's own code) */
             if (rc != 0) {

@@ -954,7 +954,7 @@ static int wait_final(weft_future *f, double timeout, uint32_t *state)
     return 0;
 }
 
-int weft_future_result(weft_future *f, double timeout, void **result)
+int weft_future_result(weft_future *f, void **result, double timeout)
 {
     uint32_t s;
     int rc = wait_final(f, timeout, &s);
@@ -971,7 +971,7 @@ int weft_future_result(weft_future *f, double timeout, void **result)
 
 int weft_future_exception(weft_future *f, double timeout)
 {
-    return weft_future_result(f, timeout, NULL);
+    return weft_future_result(f, NULL, timeout);
 }
 
 /* ------------------------------------------------ callbacks and hooks */

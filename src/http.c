@@ -373,15 +373,15 @@ static void fetch_cleanup(fetch *f)
 }
 
 int weft_http_fetch(weft_http_client *c, const char *url, const weft_http_request *req,
-                    weft_http_response **out)
+                    weft_http_response **out, double timeout)
 {
     if (out)
         *out = NULL;
     weft_http_request r = req ? *req : (weft_http_request){0};
     if (r.error && r.error_len)
         r.error[0] = 0;
-    if (!c || !url || !out || r.timeout < 0 || r.connect_timeout < 0 ||
-        r.timeout != r.timeout || r.connect_timeout != r.connect_timeout ||
+    if (!c || !url || !out || weft__timeout_valid(timeout) || r.connect_timeout < 0 ||
+        r.connect_timeout != r.connect_timeout ||
         (r.body_len && !r.body) || r.follow_redirects < -1 || r.follow_redirects > 1)
         return WEFT_EINVAL;
     bool in_loop = weft_in_coroutine();
@@ -389,7 +389,9 @@ int weft_http_fetch(weft_http_client *c, const char *url, const weft_http_reques
         return WEFT_ESTATE;
     /* The total timeout covers the wait for a slot too, as aiohttp's does
      * the wait for a connection. */
-    int64_t deadline = weft__deadline(r.timeout > 0 ? r.timeout : c->timeout);
+    int64_t deadline = weft__deadline(c->timeout), mine = weft__deadline(timeout);
+    if (mine < deadline)
+        deadline = mine;
     if (in_loop) {
         int rc = weft_semaphore_acquire(&c->slots, weft__remaining(deadline));
         if (rc) {
@@ -516,7 +518,7 @@ int weft_http_client_free(weft_http_client *c)
 }
 
 int weft_http_fetch(weft_http_client *c, const char *url, const weft_http_request *req,
-                    weft_http_response **out)
+                    weft_http_response **out, double timeout)
 {
     if (out)
         *out = NULL;

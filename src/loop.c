@@ -892,7 +892,7 @@ int weft_loop_run_until_complete(weft_loop *L, weft_future *f, void **result)
     run_leave(L, STOP_USER | STOP_FUTURE);
     if (!weft_future_done(f))
         return WEFT_ESTATE;
-    return weft_future_result(f, 0, result);
+    return weft_future_result(f, result, 0);
 }
 
 int weft_loop_stop(weft_loop *loop)

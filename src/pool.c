@@ -51,7 +51,7 @@ static int submit(weft_pool *pool, weft_task_fn fn, const weft_bytes *arg, weft_
 static int drop_result(weft_future *f, void *arg)
 {
     void *res = NULL;
-    if (weft_future_result(f, 0, &res) == 0)
+    if (weft_future_result(f, &res, 0) == 0)
         weft_bytes_free(res);
     return 0;
 }
@@ -66,7 +66,7 @@ int weft_pool_apply(weft_pool *pool, weft_task_fn fn, const weft_bytes *arg,
     if (r)
         return r;
     void *res = NULL;
-    r = weft_future_result(f, timeout, &res);
+    r = weft_future_result(f, &res, timeout);
     if (r == WEFT_ETIMEDOUT) {
         /* The task goes on; its result is dropped when it comes (the first
          * callback needs no allocation, so this cannot fail). */
@@ -90,7 +90,7 @@ static int async_done(weft_future *f, void *arg)
     void *res = NULL;
     int code = weft_future_exception(f, 0);
     if (code == 0) {
-        weft_future_result(f, 0, &res);
+        weft_future_result(f, &res, 0);
         if (c->cb)
             c->cb(res, c->arg);
         if (!c->keep_result)
@@ -144,7 +144,7 @@ int weft_pool_map(weft_pool *pool, weft_task_fn fn, void *const *args, void **re
         return WEFT_EINVAL;
     if (__atomic_load_n(&pool->state, __ATOMIC_ACQUIRE) != POOL_RUN)
         return WEFT_ESHUTDOWN;
-    return weft_executor_map(pool->ex, fn, args, results, n, timeout, chunksize);
+    return weft_executor_map(pool->ex, fn, args, results, n, chunksize, timeout);
 }
 
 int weft_pool_map_fixed(weft_pool *pool, weft_item_fn fn, const void *in, size_t in_size,
@@ -233,7 +233,7 @@ static void open_chunk(weft_pool_iter *it, size_t c)
     it->err = r;
 }
 
-int weft_pool_iter_next(weft_pool_iter *it, double timeout, weft_bytes **result, size_t *index)
+int weft_pool_iter_next(weft_pool_iter *it, weft_bytes **result, size_t *index, double timeout)
 {
     if (!it || !result || weft__timeout_valid(timeout) != 0)
         return WEFT_EINVAL;
@@ -271,7 +271,7 @@ int weft_pool_iter_next(weft_pool_iter *it, double timeout, weft_bytes **result,
             }
             if (k == 0)
                 break;
-            int r = weft_wait(it->waitfs, k, timeout, WEFT_FIRST_COMPLETED, it->done, NULL);
+            int r = weft_wait(it->waitfs, k, WEFT_FIRST_COMPLETED, it->done, NULL, timeout);
             if (r)
                 return r;
             size_t j = 0;
@@ -321,8 +321,12 @@ int weft_pool_close(weft_pool *pool)
         return WEFT_EINVAL;
     int expect = POOL_RUN;
     if (__atomic_compare_exchange_n(&pool->state, &expect, POOL_CLOSED, false, __ATOMIC_ACQ_REL,
-                                    __ATOMIC_ACQUIRE))
-        return weft_executor_shutdown(pool->ex, false, false);
+                                    __ATOMIC_ACQUIRE)) {
+        /* Python's close() does not wait: a poll that finds work still
+         * running is not a failure. */
+        int rc = weft_executor_shutdown(pool->ex, false, 0);
+        return rc == WEFT_ETIMEDOUT ? 0 : rc;
+    }
     return 0;
 }
 
@@ -340,7 +344,7 @@ int weft_pool_join(weft_pool *pool, double timeout)
         return WEFT_EINVAL;
     if (__atomic_load_n(&pool->state, __ATOMIC_ACQUIRE) == POOL_RUN)
         return WEFT_ESTATE;
-    return weft_executor_shutdown_timeout(pool->ex, timeout, false);
+    return weft_executor_shutdown(pool->ex, false, timeout);
 }
 
 void weft_pool_free(weft_pool *pool)

@@ -424,7 +424,7 @@ static void run_task(struct pp_shared *sh, unsigned index, const weft__rec *h,
     }
     weft__future_run(f, fn, arg);
     void *result = NULL;
-    int code = weft_future_result(f, 0, &result);
+    int code = weft_future_result(f, &result, 0);
     res.status = code;
     if (code == 0) {
         weft_bytes *b = result;
@@ -503,7 +503,7 @@ static void run_multi(struct pp_shared *sh, const weft__rec *h, weft_task_fn fn,
         void *result = NULL;
         if (code == 0) {
             weft__future_run(f, fn, arg);
-            code = weft_future_result(f, 0, &result);
+            code = weft_future_result(f, &result, 0);
         }
         weft_bytes *b = code == 0 ? result : NULL;
         const char *m = code != 0 && f ? weft_future_message(f) : NULL;

@@ -292,7 +292,7 @@ static int wait_exit(weft_subprocess *p, int64_t deadline)
     return 0;
 }
 
-int weft_subprocess_wait(weft_subprocess *p, double timeout, int *code)
+int weft_subprocess_wait(weft_subprocess *p, int *code, double timeout)
 {
     if (!p || weft__timeout_valid(timeout))
         return WEFT_EINVAL;

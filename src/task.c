@@ -676,28 +676,16 @@ int weft_task_uncancel(weft_future *f)
     return t->cancel_requests;
 }
 
-int weft_await(weft_future *f, void **result)
-{
-    if (!f)
-        return WEFT_EINVAL;
-    int rc = weft_future_result(f, WEFT_FOREVER, result);
-    if (rc != WEFT_ECANCELLED || !running || weft_future_done(f))
-        return rc;
-    /* We were cancelled while f was not done: cancel f too, as asyncio's
-     * await does, and let a task finish its clean-up first. */
-    weft_future_cancel(f);
-    if (weft_is_task(f))
-        weft__future_wait_uncancellable(f);
-    return WEFT_ECANCELLED;
-}
-
-int weft_wait_for(weft_future *f, double timeout, void **result)
+int weft_await(weft_future *f, void **result, double timeout)
 {
     if (!f || weft__timeout_valid(timeout))
         return WEFT_EINVAL;
-    int rc = weft_future_result(f, timeout, result);
+    int rc = weft_future_result(f, result, timeout);
     if ((rc != WEFT_ETIMEDOUT && rc != WEFT_ECANCELLED) || weft_future_done(f))
         return rc;
+    /* Out of time (asyncio.wait_for), or cancelled ourselves while f was
+     * not done (asyncio's await): cancel f too, and let a task finish its
+     * clean-up first. */
     weft_future_cancel(f);
     if (weft_is_task(f))
         weft__future_wait_uncancellable(f);
@@ -705,7 +693,7 @@ int weft_wait_for(weft_future *f, double timeout, void **result)
         weft_future_state_of(f) == WEFT_FUTURE_FINISHED) {
         /* It finished after all while being cancelled: its outcome wins,
          * as in asyncio. */
-        return weft_future_result(f, 0, result);
+        return weft_future_result(f, result, 0);
     }
     return rc;
 }

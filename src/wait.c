@@ -121,8 +121,8 @@ static int wait_hooked(weft_future *const *fs, size_t n, int64_t deadline, weft_
     return rc;
 }
 
-int weft_wait(weft_future *const *fs, size_t n, double timeout, weft_return_when when,
-              bool *done, size_t *ndone)
+int weft_wait(weft_future *const *fs, size_t n, weft_return_when when, bool *done,
+              size_t *ndone, double timeout)
 {
     if ((!fs && n) || weft__timeout_valid(timeout) || (unsigned)when > WEFT_ALL_COMPLETED)
         return WEFT_EINVAL;
@@ -273,10 +273,13 @@ static bool ac_validate(void *ctx)
     return __atomic_load_n((ac_entry *const *)ctx, __ATOMIC_ACQUIRE) == NULL;
 }
 
-int weft_as_completed_next(weft_as_completed *it, weft_future **f)
+int weft_as_completed_next(weft_as_completed *it, weft_future **f, double timeout)
 {
-    if (!it || !f)
+    if (!it || !f || weft__timeout_valid(timeout))
         return WEFT_EINVAL;
+    /* The iterator's deadline (as_completed's timeout) or this call's,
+     * whichever comes first; the call's is taken only if it must wait. */
+    int64_t deadline = it->deadline;
     weft__park_spec spec = {
         .validate = ac_validate,
         .ctx = &it->completed,
@@ -293,9 +296,17 @@ int weft_as_completed_next(weft_as_completed *it, weft_future **f)
         }
         if (it->yielded == it->unique)
             return WEFT_EEMPTY;
-        if (timed_out || (it->deadline != WEFT__NO_DEADLINE && weft__now_ns() >= it->deadline))
+        if (timeout == 0)
             return WEFT_ETIMEDOUT;
-        int rc = weft__park(&it->completed, &spec, it->deadline, NULL);
+        if (timeout != WEFT_FOREVER) {
+            int64_t mine = weft__deadline(timeout);
+            if (mine < deadline)
+                deadline = mine;
+            timeout = WEFT_FOREVER; /* taken once */
+        }
+        if (timed_out || (deadline != WEFT__NO_DEADLINE && weft__now_ns() >= deadline))
+            return WEFT_ETIMEDOUT;
+        int rc = weft__park(&it->completed, &spec, deadline, NULL);
         if (rc == WEFT_ETIMEDOUT)
             timed_out = true; /* one last look at what completed meanwhile */
         else if (rc != 0 && rc != WEFT_EAGAIN)

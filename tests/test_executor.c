@@ -34,7 +34,7 @@ START_TEST(submit_result)
     weft_future *f;
     WT_OK(weft_executor_submit(ex, add_one, (void *)41, &f));
     void *r = NULL;
-    WT_OK(weft_future_result(f, WEFT_FOREVER, &r));
+    WT_OK(weft_future_result(f, &r, WEFT_FOREVER));
     ck_assert_ptr_eq(r, (void *)42);
     ck_assert(weft_future_done(f));
     weft_future_unref(f);
@@ -47,7 +47,7 @@ START_TEST(submit_error_and_message)
     weft_executor *ex = pool_of(1);
     weft_future *f;
     WT_OK(weft_executor_submit(ex, fail_with_message, (void *)7, &f));
-    WT_ERR(weft_future_result(f, WEFT_FOREVER, NULL), WEFT_EOVERFLOW);
+    WT_ERR(weft_future_result(f, NULL, WEFT_FOREVER), WEFT_EOVERFLOW);
     WT_ERR(weft_future_exception(f, 0), WEFT_EOVERFLOW);
     ck_assert_str_eq(weft_future_message(f), "item 7 went wrong");
     weft_future_unref(f);
@@ -64,7 +64,7 @@ START_TEST(many_tasks)
         WT_OK(weft_executor_submit(ex, add_one, (void *)i, &fs[i]));
     for (uintptr_t i = 0; i < N; i++) {
         void *r;
-        WT_OK(weft_future_result(fs[i], WEFT_FOREVER, &r));
+        WT_OK(weft_future_result(fs[i], &r, WEFT_FOREVER));
         ck_assert_ptr_eq(r, (void *)(i + 1));
         weft_future_unref(fs[i]);
     }
@@ -80,12 +80,12 @@ START_TEST(bad_arguments)
     WT_ERR(weft_executor_submit(NULL, add_one, NULL, &f), WEFT_EINVAL);
     WT_ERR(weft_executor_submit(ex, NULL, NULL, &f), WEFT_EINVAL);
     WT_ERR(weft_executor_submit(ex, add_one, NULL, NULL), WEFT_EINVAL);
-    WT_ERR(weft_executor_map(NULL, add_one, args, res, 1, WEFT_FOREVER, 1), WEFT_EINVAL);
-    WT_ERR(weft_executor_map(ex, NULL, args, res, 1, WEFT_FOREVER, 1), WEFT_EINVAL);
-    WT_ERR(weft_executor_map(ex, add_one, NULL, res, 1, WEFT_FOREVER, 1), WEFT_EINVAL);
-    WT_ERR(weft_executor_map(ex, add_one, args, NULL, 1, WEFT_FOREVER, 1), WEFT_EINVAL);
-    WT_ERR(weft_executor_map(ex, add_one, args, res, 1, -2.0, 1), WEFT_EINVAL);
-    WT_ERR(weft_executor_shutdown(NULL, true, false), WEFT_EINVAL);
+    WT_ERR(weft_executor_map(NULL, add_one, args, res, 1, 1, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_executor_map(ex, NULL, args, res, 1, 1, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_executor_map(ex, add_one, NULL, res, 1, 1, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_executor_map(ex, add_one, args, NULL, 1, 1, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_executor_map(ex, add_one, args, res, 1, 1, -2.0), WEFT_EINVAL);
+    WT_ERR(weft_executor_shutdown(NULL, false, WEFT_FOREVER), WEFT_EINVAL);
     weft_thread_pool_opts bad = {.max_workers = 100000};
     weft_executor *ex2 = NULL;
     WT_ERR(weft_thread_pool_new(&ex2, &bad), WEFT_EINVAL);
@@ -99,7 +99,7 @@ END_TEST
 START_TEST(map_empty)
 {
     weft_executor *ex = pool_of(1);
-    WT_OK(weft_executor_map(ex, add_one, NULL, NULL, 0, WEFT_FOREVER, 0));
+    WT_OK(weft_executor_map(ex, add_one, NULL, NULL, 0, 0, WEFT_FOREVER));
     ck_assert_uint_eq(weft_thread_pool_workers(ex), 0);
     weft_executor_free(ex);
 }
@@ -133,7 +133,7 @@ START_TEST(map_order_out_of_order)
         weft_event_init(&ooo_ev[i]);
         args[i] = (void *)(uintptr_t)i;
     }
-    WT_OK(weft_executor_map(ex, reverse_task, args, res, OOO, WEFT_FOREVER, 1));
+    WT_OK(weft_executor_map(ex, reverse_task, args, res, OOO, 1, WEFT_FOREVER));
     for (int i = 0; i < OOO; i++) {
         ck_assert_ptr_eq(res[i], (void *)(uintptr_t)(100 + i));
         ck_assert_int_eq(ooo_order[i], OOO - 1 - i);
@@ -161,7 +161,7 @@ START_TEST(map_chunksize)
     void *args[10], *res[10];
     for (uintptr_t i = 0; i < 10; i++)
         args[i] = (void *)i;
-    WT_OK(weft_executor_map(ex, record_thread, args, res, 10, WEFT_FOREVER, 3));
+    WT_OK(weft_executor_map(ex, record_thread, args, res, 10, 3, WEFT_FOREVER));
     for (uintptr_t i = 0; i < 10; i++) {
         ck_assert_ptr_eq(res[i], (void *)(i * i));
         /* Items of one chunk run in one task, so on one thread. */
@@ -171,7 +171,7 @@ START_TEST(map_chunksize)
     /* ceil(10 / 3) = 4 tasks at most, so at most 4 workers were needed. */
     ck_assert_uint_le(weft_thread_pool_workers(ex), 4);
     /* chunksize larger than n: one task. */
-    WT_OK(weft_executor_map(ex, record_thread, args, res, 10, WEFT_FOREVER, 100));
+    WT_OK(weft_executor_map(ex, record_thread, args, res, 10, 100, WEFT_FOREVER));
     for (uintptr_t i = 1; i < 10; i++)
         ck_assert_uint_eq(chunk_thread[i], chunk_thread[0]);
     weft_executor_free(ex);
@@ -207,13 +207,13 @@ START_TEST(map_first_error_in_order)
     weft_event_init(&late_ev);
     for (uintptr_t i = 0; i < 10; i++)
         args[i] = (void *)i;
-    WT_ERR(weft_executor_map(ex, two_failures, args, res, 10, WEFT_FOREVER, 1), WEFT_EOVERFLOW);
+    WT_ERR(weft_executor_map(ex, two_failures, args, res, 10, 1, WEFT_FOREVER), WEFT_EOVERFLOW);
     ck_assert_ptr_nonnull(weft_map_message());
     ck_assert_str_eq(weft_map_message(), "item 3 failed");
     for (uintptr_t i = 0; i < 3; i++)
         ck_assert_ptr_eq(res[i], (void *)(i + 1));
     /* A later successful map clears the message. */
-    WT_OK(weft_executor_map(ex, add_one, args, res, 3, WEFT_FOREVER, 1));
+    WT_OK(weft_executor_map(ex, add_one, args, res, 3, 1, WEFT_FOREVER));
     ck_assert_ptr_null(weft_map_message());
     weft_executor_free(ex);
 }
@@ -228,7 +228,7 @@ START_TEST(map_first_error_in_chunk)
         args[i] = (void *)i;
     /* Chunks {0..4} {5..9}: the first chunk stops at item 3 (which waits
      * for item 7 in the other chunk), its items before 3 are results. */
-    WT_ERR(weft_executor_map(ex, two_failures, args, res, 10, WEFT_FOREVER, 5), WEFT_EOVERFLOW);
+    WT_ERR(weft_executor_map(ex, two_failures, args, res, 10, 5, WEFT_FOREVER), WEFT_EOVERFLOW);
     ck_assert_str_eq(weft_map_message(), "item 3 failed");
     for (uintptr_t i = 0; i < 3; i++)
         ck_assert_ptr_eq(res[i], (void *)(i + 1));
@@ -264,7 +264,7 @@ START_TEST(map_error_cancels_rest)
     weft_event_init(&hold_ev);
     for (uintptr_t i = 0; i < 5; i++)
         args[i] = (void *)i;
-    WT_ERR(weft_executor_map(ex, fail_first_hold_second, args, res, 5, WEFT_FOREVER, 1),
+    WT_ERR(weft_executor_map(ex, fail_first_hold_second, args, res, 5, 1, WEFT_FOREVER),
            WEFT_EINVAL);
     ck_assert_ptr_null(weft_map_message());
     weft_event_set(&hold_ev);
@@ -290,7 +290,7 @@ START_TEST(map_timeout)
     weft_executor *ex = pool_of(1);
     void *args[5] = {0}, *res[5];
     weft_event_init(&hold_ev);
-    WT_ERR(weft_executor_map(ex, hold_all, args, res, 5, 0.05, 1), WEFT_ETIMEDOUT);
+    WT_ERR(weft_executor_map(ex, hold_all, args, res, 5, 1, 0.05), WEFT_ETIMEDOUT);
     weft_event_set(&hold_ev);
     weft_executor_free(ex);
     ck_assert_int_eq(__atomic_load_n(&ran, __ATOMIC_SEQ_CST), 1);
@@ -301,8 +301,8 @@ START_TEST(map_after_shutdown)
 {
     weft_executor *ex = pool_of(1);
     void *args[3] = {0}, *res[3];
-    WT_OK(weft_executor_shutdown(ex, true, false));
-    WT_ERR(weft_executor_map(ex, add_one, args, res, 3, WEFT_FOREVER, 1), WEFT_ESHUTDOWN);
+    WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
+    WT_ERR(weft_executor_map(ex, add_one, args, res, 3, 1, WEFT_FOREVER), WEFT_ESHUTDOWN);
     weft_executor_free(ex);
 }
 END_TEST
@@ -314,10 +314,10 @@ START_TEST(map_large)
     void **args = malloc(N * sizeof *args), **res = malloc(N * sizeof *res);
     for (uintptr_t i = 0; i < N; i++)
         args[i] = (void *)i;
-    WT_OK(weft_executor_map(ex, add_one, args, res, N, WEFT_FOREVER, 0));
+    WT_OK(weft_executor_map(ex, add_one, args, res, N, 0, WEFT_FOREVER));
     for (uintptr_t i = 0; i < N; i++)
         ck_assert_ptr_eq(res[i], (void *)(i + 1));
-    WT_OK(weft_executor_map(ex, add_one, args, res, N, WEFT_FOREVER, 64));
+    WT_OK(weft_executor_map(ex, add_one, args, res, N, 64, WEFT_FOREVER));
     for (uintptr_t i = 0; i < N; i++)
         ck_assert_ptr_eq(res[i], (void *)(i + 1));
     free(args);

@@ -634,7 +634,7 @@ static void *post_from_thread(void *arg)
 static int await_value(weft_future *f, intptr_t want, const char *what)
 {
     void *v = NULL;
-    int rc = weft_await(f, &v);
+    int rc = weft_await(f, &v, WEFT_FOREVER);
     if (rc == 0 && (intptr_t)v != want)
         rc = wrong("%s gave %ld, expected %ld", what, (long)(intptr_t)v, (long)want);
     return rc;
@@ -687,7 +687,7 @@ static int loop_main(void *arg, void **result)
     if (!rc)
         rc = executor_results(c);
     if (!rc)
-        rc = weft_await(c->timers, NULL);
+        rc = weft_await(c->timers, NULL, WEFT_FOREVER);
     if (!rc && strcmp(c->order, "s12") != 0)
         rc = wrong("callbacks ran in the order \"%s\", expected \"s12\"", c->order);
     return rc;
@@ -1272,7 +1272,7 @@ static int pool_submits(weft_executor *ex, const pool_kind *k)
     }
     for (int i = 0; i < n; i++) {
         void *r = NULL;
-        int r1 = fs[i] ? weft_future_result(fs[i], WEFT_FOREVER, &r) : 0;
+        int r1 = fs[i] ? weft_future_result(fs[i], &r, WEFT_FOREVER) : 0;
         if (fs[i] && !r1)
             r1 = check_square(k, r, i + 2, "a submit");
         rc = first_error(rc, r1);
@@ -1288,7 +1288,7 @@ static int pool_map(weft_executor *ex, const pool_kind *k)
     for (int i = 0; i < POOL_MAP && !rc; i++)
         rc = k->arg(i * 3, &args[i]);
     if (!rc)
-        rc = weft_executor_map(ex, k->fn, args, results, POOL_MAP, WEFT_FOREVER, 2);
+        rc = weft_executor_map(ex, k->fn, args, results, POOL_MAP, 2, WEFT_FOREVER);
     /* After a failure, the results that came are still the caller's (the
      * others stay NULL). */
     for (int i = 0; i < POOL_MAP; i++) {

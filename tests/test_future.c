@@ -26,7 +26,7 @@ static void *wait_result(void *arg)
 {
     waiter *w = arg;
     weft__my_wait_slot = &w->slot;
-    w->rc = weft_future_result(w->f, w->timeout, &w->res);
+    w->rc = weft_future_result(w->f, &w->res, w->timeout);
     return NULL;
 }
 
@@ -73,16 +73,16 @@ START_TEST(future_states)
     ck_assert(weft_future_done(f) && !weft_future_running(f) && !weft_future_cancelled(f));
     ck_assert(!weft_future_cancel(f)); /* finished: too late */
     void *res = NULL;
-    WT_OK(weft_future_result(f, 0, &res));
+    WT_OK(weft_future_result(f, &res, 0));
     ck_assert_ptr_eq(res, &value);
-    WT_OK(weft_future_result(f, WEFT_FOREVER, NULL));
+    WT_OK(weft_future_result(f, NULL, WEFT_FOREVER));
     WT_OK(weft_future_exception(f, 1));
     ck_assert_ptr_null(weft_future_message(f));
     WT_ERR(weft_future_set_result(f, NULL), WEFT_ESTATE);
     WT_ERR(weft_future_set_error(f, WEFT_EAGAIN, "x"), WEFT_ESTATE);
     WT_ERR(weft_future_set_running_or_notify_cancel(f), WEFT_ESTATE);
     res = NULL;
-    WT_OK(weft_future_result(f, 0, &res)); /* the first outcome stands */
+    WT_OK(weft_future_result(f, &res, 0)); /* the first outcome stands */
     ck_assert_ptr_eq(res, &value);
     weft_future_unref(f);
 }
@@ -113,10 +113,10 @@ START_TEST(future_errors)
     WT_OK(weft_future_new(&f));
     ck_assert_ptr_null(weft_future_ref(NULL));
     weft_future_unref(NULL);
-    WT_ERR(weft_future_result(NULL, 0, NULL), WEFT_EINVAL);
+    WT_ERR(weft_future_result(NULL, NULL, 0), WEFT_EINVAL);
     WT_ERR(weft_future_exception(NULL, 0), WEFT_EINVAL);
-    WT_ERR(weft_future_result(f, -2, NULL), WEFT_EINVAL);
-    WT_ERR(weft_future_result(f, 0.0 / 0.0, NULL), WEFT_EINVAL);
+    WT_ERR(weft_future_result(f, NULL, -2), WEFT_EINVAL);
+    WT_ERR(weft_future_result(f, NULL, 0.0 / 0.0), WEFT_EINVAL);
     WT_ERR(weft_future_exception(f, -0.5), WEFT_EINVAL);
     ck_assert_ptr_null(weft_future_message(NULL));
     ck_assert(!weft_future_cancel(NULL));
@@ -135,7 +135,7 @@ START_TEST(future_errors)
     WT_ERR(weft__future_run(NULL, NULL, NULL), WEFT_EINVAL);
     /* None of the refused calls changed the future. */
     ck_assert_int_eq(weft_future_state_of(f), WEFT_FUTURE_PENDING);
-    WT_ERR(weft_future_result(f, 0, NULL), WEFT_ETIMEDOUT);
+    WT_ERR(weft_future_result(f, NULL, 0), WEFT_ETIMEDOUT);
     weft_future_unref(f);
 }
 END_TEST
@@ -148,7 +148,7 @@ START_TEST(future_error_and_message)
     WT_OK(weft_future_set_error(f, WEFT_EAGAIN, msg));
     msg[0] = 'D'; /* the future holds a copy */
     void *res = &res;
-    WT_ERR(weft_future_result(f, 0, &res), WEFT_EAGAIN);
+    WT_ERR(weft_future_result(f, &res, 0), WEFT_EAGAIN);
     ck_assert_ptr_eq(res, &res); /* untouched on failure */
     WT_ERR(weft_future_exception(f, WEFT_FOREVER), WEFT_EAGAIN);
     ck_assert_str_eq(weft_future_message(f), "disk on fire");
@@ -164,9 +164,9 @@ START_TEST(future_result_timeout)
 {
     weft_future *f;
     WT_OK(weft_future_new(&f));
-    WT_ERR(weft_future_result(f, 0, NULL), WEFT_ETIMEDOUT);
+    WT_ERR(weft_future_result(f, NULL, 0), WEFT_ETIMEDOUT);
     double t0 = weft_monotonic();
-    WT_ERR(weft_future_result(f, 0.03, NULL), WEFT_ETIMEDOUT);
+    WT_ERR(weft_future_result(f, NULL, 0.03), WEFT_ETIMEDOUT);
     double waited = weft_monotonic() - t0;
     ck_assert_msg(waited >= 0.03, "waited %.3f s", waited);
     WT_ERR(weft_future_exception(f, 0.01), WEFT_ETIMEDOUT);
@@ -174,7 +174,7 @@ START_TEST(future_result_timeout)
     /* The timed-out waiter left nothing behind that breaks completion. */
     WT_OK(weft_future_set_result(f, f));
     void *res;
-    WT_OK(weft_future_result(f, 0, &res));
+    WT_OK(weft_future_result(f, &res, 0));
     ck_assert_ptr_eq(res, f);
     weft_future_unref(f);
 }
@@ -298,7 +298,7 @@ START_TEST(task_run_result)
     WT_OK(weft__future_run(f, task_ok, &value));
     ck_assert_int_eq(task_calls, 1);
     void *res = NULL;
-    WT_OK(weft_future_result(f, 0, &res));
+    WT_OK(weft_future_result(f, &res, 0));
     ck_assert_ptr_eq(res, &value);
     /* A finished future is not run again. */
     WT_ERR(weft__future_run(f, task_ok, &value), WEFT_ESTATE);
@@ -359,7 +359,7 @@ START_TEST(task_cancelled_never_runs)
     task_calls = 0;
     WT_OK(weft__future_run(f, task_ok, NULL));
     ck_assert_int_eq(task_calls, 0);
-    WT_ERR(weft_future_result(f, 0, NULL), WEFT_ECANCELLED);
+    WT_ERR(weft_future_result(f, NULL, 0), WEFT_ECANCELLED);
     weft_future_unref(f);
     weft_future_unref(f);
 }
@@ -748,7 +748,7 @@ static void *ref_hammer(void *arg)
     }
     /* Each thread owns one reference and drops it; the last one frees. */
     void *res;
-    WT_OK(weft_future_result(a->f, WEFT_FOREVER, &res));
+    WT_OK(weft_future_result(a->f, &res, WEFT_FOREVER));
     ck_assert_ptr_eq(res, a);
     weft_future_unref(a->f);
     return NULL;
@@ -868,7 +868,7 @@ START_TEST(cache_cross_thread)
         ck_assert_int_eq(pthread_create(&t, NULL, free_other, fs), 0);
         for (int i = 0; i < 100; i++) {
             void *res;
-            WT_OK(weft_future_result(fs[i], WEFT_FOREVER, &res));
+            WT_OK(weft_future_result(fs[i], &res, WEFT_FOREVER));
             ck_assert_ptr_eq(res, fs[i]);
             weft_future_unref(fs[i]);
         }
@@ -926,7 +926,7 @@ START_TEST(owned_room)
     r->destroyed = &destroyed;
     WT_OK(weft_future_set_result(f, r));
     void *res;
-    WT_OK(weft_future_result(f, 0, &res));
+    WT_OK(weft_future_result(f, &res, 0));
     ck_assert_ptr_eq(res, r);
     weft_future_unref(f);
     ck_assert_int_eq(destroyed, 0);
@@ -969,7 +969,7 @@ START_TEST(burst_past_small_slabs)
         }
         for (int i = 0; i < N; i++) {
             void *res;
-            WT_OK(weft_future_result(fs[i], 0, &res));
+            WT_OK(weft_future_result(fs[i], &res, 0));
             ck_assert_uint_eq((uintptr_t)res, (uintptr_t)i);
             room_rec *r = weft__future_owner_ctx(os[i], &room_owner);
             ck_assert_uint_eq(r->tag, (uint64_t)i);
@@ -1009,7 +1009,7 @@ START_TEST(trim_memory_after_burst)
 #endif
         WT_OK(weft_future_set_result(keep, (void *)7));
         void *r;
-        WT_OK(weft_future_result(keep, 0, &r));
+        WT_OK(weft_future_result(keep, &r, 0));
         ck_assert_ptr_eq(r, (void *)7);
         weft_future_unref(keep);
     }
@@ -1047,7 +1047,7 @@ START_TEST(trim_memory_with_other_threads)
     }
     for (int i = 0; i < 1000; i++) {
         void *r;
-        WT_OK(weft_future_result(fs[i], 0, &r));
+        WT_OK(weft_future_result(fs[i], &r, 0));
         ck_assert_ptr_eq(r, (void *)(intptr_t)i);
         weft_future_unref(fs[i]);
     }

@@ -160,7 +160,7 @@ static int basics(void *arg, void **result)
     char u[128];
     weft_http_response *r;
     url(u, sizeof u, "/hello");
-    WT_OK(weft_http_fetch(c, u, NULL, &r));
+    WT_OK(weft_http_fetch(c, u, NULL, &r, WEFT_FOREVER));
     ck_assert_int_eq(r->status, 200);
     ck_assert_str_eq(r->body, "Hello, world!");
     ck_assert_uint_eq(r->body_len, 13);
@@ -174,32 +174,32 @@ static int basics(void *arg, void **result)
     url(u, sizeof u, "/echo");
     const char *hdrs[] = {"X-Mine: 1", NULL};
     weft_http_request post = {.method = "POST", .body = "payload", .body_len = 7, .headers = hdrs};
-    WT_OK(weft_http_fetch(c, u, &post, &r));
+    WT_OK(weft_http_fetch(c, u, &post, &r, WEFT_FOREVER));
     ck_assert_int_eq(r->status, 200);
     ck_assert_str_eq(r->body, "payload");
     weft_http_response_free(r);
 
     /* A 404 is a response. */
     url(u, sizeof u, "/404");
-    WT_OK(weft_http_fetch(c, u, NULL, &r));
+    WT_OK(weft_http_fetch(c, u, NULL, &r, WEFT_FOREVER));
     ck_assert_int_eq(r->status, 404);
     weft_http_response_free(r);
 
     /* Redirects: followed, limited, or not followed. */
     url(u, sizeof u, "/redirect/3");
-    WT_OK(weft_http_fetch(c, u, NULL, &r));
+    WT_OK(weft_http_fetch(c, u, NULL, &r, WEFT_FOREVER));
     ck_assert_int_eq(r->status, 200);
     ck_assert_str_eq(r->body, "end");
     ck_assert_ptr_nonnull(strstr(r->url, "/redirect/0"));
     weft_http_response_free(r);
-    WT_OK(weft_http_fetch(c, u, &(weft_http_request){.follow_redirects = -1}, &r));
+    WT_OK(weft_http_fetch(c, u, &(weft_http_request){.follow_redirects = -1}, &r, WEFT_FOREVER));
     ck_assert_int_eq(r->status, 302);
     ck_assert_str_eq(weft_http_response_header(r, "Location"), "/redirect/2");
     weft_http_response_free(r);
     weft_http_client *c2;
     WT_OK(weft_http_client_new(&c2, &(weft_http_client_opts){.max_redirects = 2}));
     char err[256];
-    WT_ERR(weft_http_fetch(c2, u, &(weft_http_request){.error = err, .error_len = sizeof err}, &r),
+    WT_ERR(weft_http_fetch(c2, u, &(weft_http_request){.error = err, .error_len = sizeof err}, &r, WEFT_FOREVER),
            -ELOOP);
     ck_assert_ptr_null(r);
     ck_assert_str_ne(err, "");
@@ -207,8 +207,8 @@ static int basics(void *arg, void **result)
 
     /* A body over the maximum. */
     url(u, sizeof u, "/big");
-    WT_ERR(weft_http_fetch(c, u, &(weft_http_request){.max_body = 1000}, &r), WEFT_EMSGSIZE);
-    WT_OK(weft_http_fetch(c, u, NULL, &r));
+    WT_ERR(weft_http_fetch(c, u, &(weft_http_request){.max_body = 1000}, &r, WEFT_FOREVER), WEFT_EMSGSIZE);
+    WT_OK(weft_http_fetch(c, u, NULL, &r, WEFT_FOREVER));
     ck_assert_uint_eq(r->body_len, 1u << 20);
     weft_http_response_free(r);
     WT_OK(weft_http_client_free(c));
@@ -236,7 +236,7 @@ static int fetch_one(void *arg, void **result)
     snprintf(path, sizeof path, "/n/%d", m->i);
     url(u, sizeof u, path);
     weft_http_response *r;
-    int rc = weft_http_fetch(m->c, u, NULL, &r);
+    int rc = weft_http_fetch(m->c, u, NULL, &r, WEFT_FOREVER);
     if (rc)
         return rc;
     m->ok = r->status == 200 && atoi(r->body) == m->i;
@@ -256,7 +256,7 @@ static int many(void *arg, void **result)
         WT_OK(weft_create_task(NULL, fetch_one, &m[i], NULL, &f[i]));
     }
     WT_OK(weft_gather(f, N, false, &g));
-    WT_OK(weft_await(g, NULL));
+    WT_OK(weft_await(g, NULL, WEFT_FOREVER));
     weft_future_unref(g);
     for (int i = 0; i < N; i++) {
         ck_assert_int_eq(m[i].ok, 1);
@@ -285,7 +285,7 @@ static int timeouts_and_refusals(void *arg, void **result)
     weft_http_response *r;
     url(u, sizeof u, "/hang");
     double t0 = weft_monotonic();
-    WT_ERR(weft_http_fetch(c, u, &(weft_http_request){.timeout = 0.2}, &r), WEFT_ETIMEDOUT);
+    WT_ERR(weft_http_fetch(c, u, NULL, &r, 0.2), WEFT_ETIMEDOUT);
     ck_assert_double_lt(weft_monotonic() - t0, 5);
     /* Nobody listening. */
     weft_socket *b;
@@ -295,11 +295,11 @@ static int timeouts_and_refusals(void *arg, void **result)
     WT_OK(weft_socket_bind(b, &a));
     WT_OK(weft_socket_getsockname(b, &a));
     snprintf(u, sizeof u, "http://127.0.0.1:%d/", weft_sockaddr_port(&a));
-    WT_ERR(weft_http_fetch(c, u, NULL, &r), -ECONNREFUSED);
+    WT_ERR(weft_http_fetch(c, u, NULL, &r, WEFT_FOREVER), -ECONNREFUSED);
     WT_OK(weft_socket_close(b));
     /* Bad URLs and schemes. */
-    WT_ERR(weft_http_fetch(c, "ftp://127.0.0.1/", NULL, &r), WEFT_EINVAL);
-    WT_ERR(weft_http_fetch(c, "http://[::1", NULL, &r), WEFT_EINVAL);
+    WT_ERR(weft_http_fetch(c, "ftp://127.0.0.1/", NULL, &r, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_http_fetch(c, "http://[::1", NULL, &r, WEFT_FOREVER), WEFT_EINVAL);
     WT_OK(weft_http_client_free(c));
     return 0;
 }
@@ -317,7 +317,7 @@ static int hang_fetch(void *arg, void **result)
     char u[128];
     url(u, sizeof u, "/hang");
     weft_http_response *r;
-    return weft_http_fetch(arg, u, NULL, &r);
+    return weft_http_fetch(arg, u, NULL, &r, WEFT_FOREVER);
 }
 
 static int cancel_fetch(void *arg, void **result)
@@ -329,7 +329,7 @@ static int cancel_fetch(void *arg, void **result)
     /* The server has the request: the transfer is in flight. */
     WT_OK(weft_event_wait(&srv.hang_seen, 10));
     ck_assert(weft_future_cancel(t));
-    WT_ERR(weft_await(t, NULL), WEFT_ECANCELLED);
+    WT_ERR(weft_await(t, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
     weft_future_unref(t);
     /* The transfer is gone: its connection closes. */
     WT_OK(weft_event_wait(&srv.hang_closed, 10));
@@ -338,7 +338,7 @@ static int cancel_fetch(void *arg, void **result)
     char u[128];
     url(u, sizeof u, "/hello");
     weft_http_response *r;
-    WT_OK(weft_http_fetch(c, u, NULL, &r));
+    WT_OK(weft_http_fetch(c, u, NULL, &r, WEFT_FOREVER));
     ck_assert_int_eq(r->status, 200);
     weft_http_response_free(r);
     WT_OK(weft_http_client_free(c));
@@ -358,14 +358,14 @@ static int slot_wait(void *arg, void **result)
     url(u, sizeof u, "/hello");
     weft_http_response *r;
     double t0 = weft_monotonic();
-    WT_ERR(weft_http_fetch(c, u, &(weft_http_request){.timeout = 0.05}, &r), WEFT_ETIMEDOUT);
+    WT_ERR(weft_http_fetch(c, u, NULL, &r, 0.05), WEFT_ETIMEDOUT);
     double waited = weft_monotonic() - t0;
     ck_assert_msg(waited >= 0.045 && waited < 5, "waited %.3f s for the slot", waited);
     ck_assert(weft_future_cancel(hog));
-    WT_ERR(weft_await(hog, NULL), WEFT_ECANCELLED);
+    WT_ERR(weft_await(hog, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
     weft_future_unref(hog);
     /* The slot is free again. */
-    WT_OK(weft_http_fetch(c, u, NULL, &r));
+    WT_OK(weft_http_fetch(c, u, NULL, &r, WEFT_FOREVER));
     ck_assert_int_eq(r->status, 200);
     weft_http_response_free(r);
     WT_OK(weft_http_client_free(c));
@@ -396,11 +396,11 @@ START_TEST(from_a_thread)
     char u[128];
     url(u, sizeof u, "/redirect/1");
     weft_http_response *r;
-    WT_OK(weft_http_fetch(c, u, NULL, &r));
+    WT_OK(weft_http_fetch(c, u, NULL, &r, WEFT_FOREVER));
     ck_assert_int_eq(r->status, 200);
     weft_http_response_free(r);
     url(u, sizeof u, "/hang");
-    WT_ERR(weft_http_fetch(c, u, &(weft_http_request){.timeout = 0.1}, &r), WEFT_ETIMEDOUT);
+    WT_ERR(weft_http_fetch(c, u, NULL, &r, 0.1), WEFT_ETIMEDOUT);
     WT_OK(weft_http_client_free(c));
     server_stop(t);
 }
@@ -419,7 +419,7 @@ static int fetch_reply(weft_http_client *c, const void *reply, size_t len, char 
     char u[64];
     snprintf(u, sizeof u, "http://127.0.0.1:%d/", port);
     weft_http_response *r = NULL;
-    int rc = weft_http_fetch(c, u, &(weft_http_request){.error = err, .error_len = errlen}, &r);
+    int rc = weft_http_fetch(c, u, &(weft_http_request){.error = err, .error_len = errlen}, &r, WEFT_FOREVER);
     fz_peer_stop(p);
     if (rc == 0)
         weft_http_response_free(r);
@@ -492,13 +492,13 @@ START_TEST(bad_input)
     WT_ERR(weft_http_client_new(&c, &(weft_http_client_opts){.max_connections = -1}), WEFT_EINVAL);
     ck_assert_ptr_null(c);
     WT_OK(weft_http_client_new(&c, NULL));
-    WT_ERR(weft_http_fetch(NULL, "http://x/", NULL, &r), WEFT_EINVAL);
-    WT_ERR(weft_http_fetch(c, NULL, NULL, &r), WEFT_EINVAL);
-    WT_ERR(weft_http_fetch(c, "http://x/", NULL, NULL), WEFT_EINVAL);
-    WT_ERR(weft_http_fetch(c, "http://x/", &(weft_http_request){.timeout = 0.0 / 0.0}, &r),
+    WT_ERR(weft_http_fetch(NULL, "http://x/", NULL, &r, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_http_fetch(c, NULL, NULL, &r, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_http_fetch(c, "http://x/", NULL, NULL, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_http_fetch(c, "http://x/", NULL, &r, 0.0 / 0.0),
            WEFT_EINVAL);
-    WT_ERR(weft_http_fetch(c, "http://x/", &(weft_http_request){.body_len = 3}, &r), WEFT_EINVAL);
-    WT_ERR(weft_http_fetch(c, "http://x/", &(weft_http_request){.follow_redirects = 5}, &r),
+    WT_ERR(weft_http_fetch(c, "http://x/", &(weft_http_request){.body_len = 3}, &r, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_http_fetch(c, "http://x/", &(weft_http_request){.follow_redirects = 5}, &r, WEFT_FOREVER),
            WEFT_EINVAL);
     WT_OK(weft_http_client_free(c));
     WT_OK(weft_http_client_free(NULL));
@@ -519,7 +519,7 @@ START_TEST(feature_off)
     WT_ERR(weft_http_client_new(&c, NULL), WEFT_ENOTSUP);
     ck_assert_ptr_null(c);
     weft_http_response *r;
-    WT_ERR(weft_http_fetch(NULL, "http://x/", NULL, &r), WEFT_ENOTSUP);
+    WT_ERR(weft_http_fetch(NULL, "http://x/", NULL, &r, WEFT_FOREVER), WEFT_ENOTSUP);
 }
 END_TEST
 

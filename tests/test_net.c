@@ -359,7 +359,7 @@ static int echo_server(void *arg, void **result)
     }
     int rc = 0;
     for (int i = 0; i < e->clients; i++) {
-        int r = weft_await(handlers[i], NULL);
+        int r = weft_await(handlers[i], NULL, WEFT_FOREVER);
         rc = rc ? rc : r;
         weft_future_unref(handlers[i]);
     }
@@ -412,11 +412,11 @@ static int echo_main(void *arg, void **result)
         if ((rc = weft_create_task(NULL, echo_client, e, NULL, &cl[i])) != 0)
             return rc;
     for (int i = 0; i < e->clients; i++) {
-        int r = weft_await(cl[i], NULL);
+        int r = weft_await(cl[i], NULL, WEFT_FOREVER);
         rc = rc ? rc : r;
         weft_future_unref(cl[i]);
     }
-    int r = weft_await(srv, NULL);
+    int r = weft_await(srv, NULL, WEFT_FOREVER);
     weft_future_unref(srv);
     return rc ? rc : r;
 }
@@ -501,7 +501,7 @@ static int cancel_pending_recv(void *arg, void **result)
     pair *p = arg;
     weft_future *t = start_blocked_recv(p);
     ck_assert(weft_future_cancel(t));
-    WT_ERR(weft_await(t, NULL), WEFT_ECANCELLED);
+    WT_ERR(weft_await(t, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
     ck_assert(weft_future_cancelled(t));
     weft_future_unref(t);
     /* The socket is still registered and works: data sent now arrives. */
@@ -539,7 +539,7 @@ static int close_wakes_waiter(void *arg, void **result)
     pair *p = arg;
     weft_future *t = start_blocked_recv(p);
     WT_OK(weft_socket_close(p->a));
-    WT_ERR(weft_await(t, NULL), -EBADF);
+    WT_ERR(weft_await(t, NULL, WEFT_FOREVER), -EBADF);
     weft_future_unref(t);
     return 0;
 }
@@ -691,7 +691,7 @@ static int duplex_main(void *arg, void **result)
     ck_assert(!weft_future_done(w) && !weft_future_done(r));
     /* Wake the reader first, then let the writer through by draining b. */
     WT_OK(weft_socket_sendall(d->p.b, "r", 1, NULL, 5));
-    WT_OK(weft_await(r, NULL));
+    WT_OK(weft_await(r, NULL, WEFT_FOREVER));
     ck_assert(!weft_future_done(w));
     size_t total = 0, want = d->filled + 65536;
     char buf[8192];
@@ -700,7 +700,7 @@ static int duplex_main(void *arg, void **result)
         ck_assert_uint_gt(n, 0);
         total += n;
     }
-    WT_OK(weft_await(w, NULL));
+    WT_OK(weft_await(w, NULL, WEFT_FOREVER));
     weft_future_unref(w);
     weft_future_unref(r);
     return 0;
@@ -749,7 +749,7 @@ static int bulk_main(void *arg, void **result)
     WT_OK(weft_socket_sendall(b->p.a, b->data, b->len, &sent, 30));
     ck_assert_uint_eq(sent, b->len);
     WT_OK(weft_socket_shutdown(b->p.a, SHUT_WR));
-    WT_OK(weft_await(r, NULL));
+    WT_OK(weft_await(r, NULL, WEFT_FOREVER));
     weft_future_unref(r);
     /* A sendall that cannot finish in time says how far it got. */
     int sz = 4096;
@@ -880,7 +880,7 @@ static int cancel_lookup(void *arg, void **result)
     while (!entered)
         weft_sleep(0);
     ck_assert(weft_future_cancel(t));
-    WT_ERR(weft_await(t, NULL), WEFT_ECANCELLED);
+    WT_ERR(weft_await(t, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
     weft_future_unref(t);
     weft_addrinfo *ai = NULL;
     WT_ERR(weft_getaddrinfo("localhost", 1, 0, 0, 0, &ai, 0.02), WEFT_ETIMEDOUT);
@@ -898,7 +898,7 @@ START_TEST(getaddrinfo_cancel)
     WT_OK(weft_run(cancel_lookup, NULL, NULL));
     WT_OK(weft_event_set(&release));
     for (int i = 0; i < BLOCKERS; i++) {
-        WT_OK(weft_future_result(b[i], 30, NULL));
+        WT_OK(weft_future_result(b[i], NULL, 30));
         weft_future_unref(b[i]);
     }
     /* The abandoned lookups were freed (ASan's leak check says so) and

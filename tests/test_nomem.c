@@ -162,14 +162,14 @@ START_TEST(wait_many_and_as_completed)
     bool done[N];
     size_t ndone = 99;
     fail_in = 0;
-    WT_ERR(weft_wait(fs, N, 1, WEFT_ALL_COMPLETED, done, &ndone), WEFT_ENOMEM);
+    WT_ERR(weft_wait(fs, N, WEFT_ALL_COMPLETED, done, &ndone, 1), WEFT_ENOMEM);
     weft_as_completed *it;
     fail_in = 0;
     WT_ERR(weft_as_completed_new(&it, fs, N, 1), WEFT_ENOMEM);
     /* The futures are untouched: they finish and are waited for normally. */
     for (int i = 0; i < N; i++)
         WT_OK(weft_future_set_result(fs[i], NULL));
-    WT_OK(weft_wait(fs, N, 1, WEFT_ALL_COMPLETED, done, &ndone));
+    WT_OK(weft_wait(fs, N, WEFT_ALL_COMPLETED, done, &ndone, 1));
     ck_assert_uint_eq(ndone, N);
     for (int i = 0; i < N; i++)
         weft_future_unref(fs[i]);
@@ -204,8 +204,8 @@ START_TEST(executor_submit_and_map)
     WT_ERR(weft_executor_submit(ex, count_task, NULL, &f), WEFT_ENOMEM);
     void *args[3] = {0}, *res[3];
     fail_in = 0;
-    WT_ERR(weft_executor_map(ex, count_task, args, res, 3, WEFT_FOREVER, 1), WEFT_ENOMEM);
-    WT_OK(weft_executor_shutdown(ex, true, false));
+    WT_ERR(weft_executor_map(ex, count_task, args, res, 3, 1, WEFT_FOREVER), WEFT_ENOMEM);
+    WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
     ck_assert_int_eq(ran, 0); /* nothing that failed to be scheduled ran */
     weft_executor_free(ex);
 }

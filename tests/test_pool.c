@@ -157,7 +157,7 @@ START_TEST(apply_async_callbacks)
     WT_OK(weft_pool_apply_async(p, square, a, NULL, NULL, NULL, &f));
     weft_bytes_free(a);
     void *r;
-    WT_OK(weft_future_result(f, WEFT_FOREVER, &r));
+    WT_OK(weft_future_result(f, &r, WEFT_FOREVER));
     ck_assert_int_eq(bytes_int(r), 25);
     weft_bytes_free(r);
     weft_future_unref(f);
@@ -185,7 +185,7 @@ static void check_imap(weft_pool *p, bool ordered, size_t chunksize)
     for (;;) {
         weft_bytes *r;
         size_t idx = 999;
-        int rc = weft_pool_iter_next(it, WEFT_FOREVER, &r, &idx);
+        int rc = weft_pool_iter_next(it, &r, &idx, WEFT_FOREVER);
         if (rc == WEFT_EEOF)
             break;
         if (rc == WEFT_EOVERFLOW) {
@@ -213,7 +213,7 @@ static void check_imap(weft_pool *p, bool ordered, size_t chunksize)
     ck_assert_int_eq(got, (int)(N - 1 - lost));
     for (size_t i = 0; i < 13; i++)
         ck_assert(seen[i]);
-    WT_ERR(weft_pool_iter_next(it, 0, &(weft_bytes *){NULL}, NULL), WEFT_EEOF);
+    WT_ERR(weft_pool_iter_next(it, &(weft_bytes *){NULL}, NULL, 0), WEFT_EEOF);
     weft_pool_iter_free(it);
 }
 
@@ -231,7 +231,7 @@ START_TEST(imap_ordered_and_unordered)
     weft_pool_iter *it;
     WT_OK(weft_pool_imap(p, square, args, 10, 2, true, &it));
     weft_bytes *r;
-    WT_OK(weft_pool_iter_next(it, WEFT_FOREVER, &r, NULL));
+    WT_OK(weft_pool_iter_next(it, &r, NULL, WEFT_FOREVER));
     weft_bytes_free(r);
     weft_pool_iter_free(it);
     for (int i = 0; i < 10; i++)
@@ -257,12 +257,12 @@ START_TEST(terminate_and_timeouts)
     void *args[1] = {int_bytes(3)};
     weft_pool_iter *it;
     WT_OK(weft_pool_imap(p, square, args, 1, 1, false, &it));
-    WT_ERR(weft_pool_iter_next(it, 0.01, &r, NULL), WEFT_ETIMEDOUT);
+    WT_ERR(weft_pool_iter_next(it, &r, NULL, 0.01), WEFT_ETIMEDOUT);
     WT_ERR(weft_pool_join(p, 0), WEFT_ESTATE); /* neither closed nor terminated */
     WT_OK(weft_pool_terminate(p));
     WT_ERR(weft_future_exception(f, WEFT_FOREVER), WEFT_ECANCELLED);
     weft_future_unref(f);
-    WT_ERR(weft_pool_iter_next(it, WEFT_FOREVER, &r, NULL), WEFT_ECANCELLED);
+    WT_ERR(weft_pool_iter_next(it, &r, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
     weft_pool_iter_free(it);
     weft_bytes_free(args[0]);
     WT_OK(weft_pool_join(p, WEFT_FOREVER));
@@ -295,9 +295,9 @@ START_TEST(bad_input)
     WT_ERR(weft_pool_imap(p, square, NULL, 3, 1, true, &it), WEFT_EINVAL);
     WT_ERR(weft_pool_imap(p, square, NULL, 0, 1, true, NULL), WEFT_EINVAL);
     WT_OK(weft_pool_imap(p, square, NULL, 0, 1, true, &it));
-    WT_ERR(weft_pool_iter_next(it, WEFT_FOREVER, &r, NULL), WEFT_EEOF);
-    WT_ERR(weft_pool_iter_next(it, -1.5, &r, NULL), WEFT_EINVAL);
-    WT_ERR(weft_pool_iter_next(NULL, 0, &r, NULL), WEFT_EINVAL);
+    WT_ERR(weft_pool_iter_next(it, &r, NULL, WEFT_FOREVER), WEFT_EEOF);
+    WT_ERR(weft_pool_iter_next(it, &r, NULL, -1.5), WEFT_EINVAL);
+    WT_ERR(weft_pool_iter_next(NULL, &r, NULL, 0), WEFT_EINVAL);
     weft_pool_iter_free(it);
     WT_OK(weft_pool_close(p));
     WT_OK(weft_pool_close(p)); /* twice is harmless */

@@ -96,7 +96,7 @@ static weft_future *submit_int(weft_executor *ex, weft_task_fn fn, int v)
 static int result_int(weft_future *f)
 {
     void *r = NULL;
-    WT_OK(weft_future_result(f, WEFT_FOREVER, &r));
+    WT_OK(weft_future_result(f, &r, WEFT_FOREVER));
     weft_bytes *b = r;
     ck_assert_ptr_nonnull(b);
     ck_assert_uint_eq(b->len, sizeof(int));
@@ -132,11 +132,11 @@ START_TEST(submit_and_results)
         /* No result and an empty result differ. */
         void *r = (void *)1;
         WT_OK(weft_executor_submit(ex, no_result, NULL, &f));
-        WT_OK(weft_future_result(f, WEFT_FOREVER, &r));
+        WT_OK(weft_future_result(f, &r, WEFT_FOREVER));
         ck_assert_ptr_null(r);
         weft_future_unref(f);
         WT_OK(weft_executor_submit(ex, empty_result, NULL, &f));
-        WT_OK(weft_future_result(f, WEFT_FOREVER, &r));
+        WT_OK(weft_future_result(f, &r, WEFT_FOREVER));
         ck_assert_ptr_nonnull(r);
         ck_assert_uint_eq(((weft_bytes *)r)->len, 0);
         weft_bytes_free(r);
@@ -207,7 +207,7 @@ START_TEST(map_of_bytes_in_chunks)
         WT_OK(weft_bytes_new((weft_bytes **)&args[i], &i, sizeof i));
     size_t chunks[] = {0, 1, 3, 100, 1000};
     for (int c = 0; c < 5; c++) {
-        WT_OK(weft_executor_map(ex, square, args, results, N, WEFT_FOREVER, chunks[c]));
+        WT_OK(weft_executor_map(ex, square, args, results, N, chunks[c], WEFT_FOREVER));
         for (int i = 0; i < N; i++) {
             weft_bytes *b = results[i];
             ck_assert_ptr_nonnull(b);
@@ -219,14 +219,14 @@ START_TEST(map_of_bytes_in_chunks)
     }
     /* The first failure in input order, with its message; every result
      * left non-NULL is the caller's to free. */
-    WT_ERR(weft_executor_map(ex, square_or_fail, args, results, N, WEFT_FOREVER, 10),
+    WT_ERR(weft_executor_map(ex, square_or_fail, args, results, N, 10, WEFT_FOREVER),
            WEFT_EOVERFLOW);
     ck_assert_str_eq(weft_map_message(), "57 is not welcome");
     for (int i = 0; i < N; i++)
         weft_bytes_free(results[i]);
     /* A NULL argument reaches the task as NULL. */
     void *none[2] = {NULL, args[2]};
-    WT_ERR(weft_executor_map(ex, square, none, results, 2, WEFT_FOREVER, 2), WEFT_EINVAL);
+    WT_ERR(weft_executor_map(ex, square, none, results, 2, 2, WEFT_FOREVER), WEFT_EINVAL);
     for (int i = 0; i < 2; i++)
         weft_bytes_free(results[i]);
     for (int i = 0; i < N; i++)
@@ -369,7 +369,7 @@ START_TEST(killed_worker_breaks_the_pool)
         weft_future_unref(blocked);
         weft_future *f = NULL;
         WT_ERR(weft_executor_submit(ex, square, NULL, &f), WEFT_EBROKEN);
-        WT_OK(weft_executor_shutdown(ex, true, false));
+        WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
         weft_executor_free(ex);
         /* A new pool works. */
         ex = new_pool(2, NULL);
@@ -389,7 +389,7 @@ START_TEST(shutdown_waits_or_cancels)
     for (int i = 0; i < 10; i++)
         queued[i] = submit_int(ex, square, i);
     /* Cancel what has not started; the running task goes on. */
-    WT_ERR(weft_executor_shutdown_timeout(ex, 0, true), WEFT_ETIMEDOUT);
+    WT_ERR(weft_executor_shutdown(ex, true, 0), WEFT_ETIMEDOUT);
     for (int i = 0; i < 10; i++) {
         ck_assert(weft_future_done(queued[i]));
         ck_assert_int_ne(weft_future_exception(queued[i], 0), 0);
@@ -399,7 +399,7 @@ START_TEST(shutdown_waits_or_cancels)
     weft_future *f = NULL;
     WT_ERR(weft_executor_submit(ex, square, NULL, &f), WEFT_ESHUTDOWN);
     WT_OK(weft_pevent_set(b.release)); /* let it finish */
-    WT_OK(weft_executor_shutdown(ex, true, false));
+    WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
     WT_OK(weft_future_exception(blocked, 0));
     weft_future_unref(blocked);
     ck_assert_uint_eq(weft_process_pool_workers(ex), 0);
@@ -410,7 +410,7 @@ START_TEST(shutdown_waits_or_cancels)
     weft_future *all[100];
     for (int i = 0; i < 100; i++)
         all[i] = submit_int(ex, square, i);
-    WT_OK(weft_executor_shutdown(ex, true, false));
+    WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
     for (int i = 0; i < 100; i++)
         ck_assert_int_eq(result_int(all[i]), i * i);
     weft_executor_free(ex);
@@ -465,7 +465,7 @@ START_TEST(large_payloads)
             WT_OK(weft_executor_submit(ex, echo, b, &fs[i]));
         for (int i = 0; i < 3; i++) {
             void *r = NULL;
-            WT_OK(weft_future_result(fs[i], WEFT_FOREVER, &r));
+            WT_OK(weft_future_result(fs[i], &r, WEFT_FOREVER));
             weft_bytes *got = r;
             ck_assert_uint_eq(got->len, len);
             ck_assert(memcmp(got->data, b->data, len) == 0);
@@ -502,7 +502,7 @@ START_TEST(small_rings_overflow_and_limits)
     weft_bytes_free(b);
     WT_OK(weft_executor_submit(ex, big_result, NULL, &f));
     void *r = NULL;
-    WT_OK(weft_future_result(f, WEFT_FOREVER, &r));
+    WT_OK(weft_future_result(f, &r, WEFT_FOREVER));
     ck_assert_uint_eq(((weft_bytes *)r)->len, 5000);
     ck_assert_int_eq(((weft_bytes *)r)->data[4999], 99);
     weft_bytes_free(r);
@@ -511,7 +511,7 @@ START_TEST(small_rings_overflow_and_limits)
     void *one[1];
     WT_OK(weft_bytes_new((weft_bytes **)&one[0], NULL, 2000));
     void *out[1];
-    WT_ERR(weft_executor_map(ex, checksum, one, out, 1, WEFT_FOREVER, 1), WEFT_EMSGSIZE);
+    WT_ERR(weft_executor_map(ex, checksum, one, out, 1, 1, WEFT_FOREVER), WEFT_EMSGSIZE);
     weft_bytes_free(one[0]);
     ck_assert_int_eq(result_int(submit_int(ex, square, 3)), 9);
     weft_executor_free(ex);

@@ -192,7 +192,7 @@ static int backpressure(void *arg, void **result)
     s->total = off;
     ck_assert_int_eq(paused_drains, 1);
     WT_OK(weft_stream_close(s->a, 10));
-    WT_OK(weft_await(r, NULL));
+    WT_OK(weft_await(r, NULL, WEFT_FOREVER));
     weft_future_unref(r);
     ck_assert_uint_eq(s->sum_in, s->sum_out);
     WT_OK(weft_stream_close(s->b, 5));
@@ -471,7 +471,7 @@ static int cancel_read(void *arg, void **result)
         weft_sleep(0);
     weft_sleep(0);
     ck_assert(weft_future_cancel(t));
-    WT_ERR(weft_await(t, NULL), WEFT_ECANCELLED);
+    WT_ERR(weft_await(t, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
     weft_future_unref(t);
     WT_OK(weft_stream_write(c.a, "f\n", 2));
     char buf[64];
@@ -616,7 +616,7 @@ static int serve_many(void *arg, void **result)
         WT_OK(weft_create_task(NULL, echo_client, &ca[i], NULL, &cl[i]));
     }
     for (int i = 0; i < e->clients; i++) {
-        WT_OK(weft_await(cl[i], NULL));
+        WT_OK(weft_await(cl[i], NULL, WEFT_FOREVER));
         weft_future_unref(cl[i]);
     }
     WT_OK(weft_server_close(e->srv));
@@ -659,7 +659,7 @@ static int serve_and_stop(void *arg, void **result)
     ck_assert_uint_eq(weft_server_connection_count(e->srv), 1);
     /* Closing stops listening; the connection goes on. */
     WT_OK(weft_server_close(e->srv));
-    WT_OK(weft_await(f, NULL));
+    WT_OK(weft_await(f, NULL, WEFT_FOREVER));
     weft_future_unref(f);
     WT_ERR(weft_server_wait_closed(e->srv, 0.02), WEFT_ETIMEDOUT);
     WT_OK(weft_stream_write(st, "ping", 4));
@@ -678,7 +678,7 @@ static int serve_and_stop(void *arg, void **result)
     WT_OK(weft_create_task(NULL, forever_task, e->srv, NULL, &f));
     weft_sleep(0);
     ck_assert(weft_future_cancel(f));
-    WT_ERR(weft_await(f, NULL), WEFT_ECANCELLED);
+    WT_ERR(weft_await(f, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
     weft_future_unref(f);
     WT_OK(weft_server_wait_closed(e->srv, 10));
     WT_OK(weft_server_free(e->srv));

@@ -35,7 +35,7 @@ static int cat_echo(void *arg, void **result)
     ck_assert_uint_eq(n, 4);
     WT_OK(weft_stream_readline(weft_subprocess_stdout(p), line, sizeof line, &n, 10));
     ck_assert_uint_eq(n, 0); /* cat saw the end of its input */
-    WT_OK(weft_subprocess_wait(p, 10, &code));
+    WT_OK(weft_subprocess_wait(p, &code, 10));
     ck_assert_int_eq(code, 0);
     WT_OK(weft_subprocess_returncode(p, &code));
     WT_OK(weft_subprocess_kill(p)); /* after the exit: nothing, no error */
@@ -54,7 +54,7 @@ static int exit_codes(void *arg, void **result)
     weft_subprocess *p;
     int code;
     WT_OK(weft_subprocess_shell(&p, "exit 3", NULL));
-    WT_OK(weft_subprocess_wait(p, 10, &code));
+    WT_OK(weft_subprocess_wait(p, &code, 10));
     ck_assert_int_eq(code, 3);
     weft_subprocess_free(p);
 
@@ -62,16 +62,16 @@ static int exit_codes(void *arg, void **result)
      * it running and waitable. */
     const char *sleeper[] = {"sleep", "30", NULL};
     WT_OK(weft_subprocess_exec(&p, sleeper, NULL));
-    WT_ERR(weft_subprocess_wait(p, 0.02, &code), WEFT_ETIMEDOUT);
-    WT_ERR(weft_subprocess_wait(p, 0, &code), WEFT_ETIMEDOUT);
+    WT_ERR(weft_subprocess_wait(p, &code, 0.02), WEFT_ETIMEDOUT);
+    WT_ERR(weft_subprocess_wait(p, &code, 0), WEFT_ETIMEDOUT);
     WT_OK(weft_subprocess_kill(p));
-    WT_OK(weft_subprocess_wait(p, 10, &code));
+    WT_OK(weft_subprocess_wait(p, &code, 10));
     ck_assert_int_eq(code, -SIGKILL);
     weft_subprocess_free(p);
 
     WT_OK(weft_subprocess_exec(&p, sleeper, NULL));
     WT_OK(weft_subprocess_terminate(p));
-    WT_OK(weft_subprocess_wait(p, 10, &code));
+    WT_OK(weft_subprocess_wait(p, &code, 10));
     ck_assert_int_eq(code, -SIGTERM);
     weft_subprocess_free(p);
     return 0;
@@ -87,7 +87,7 @@ static int wait_forever(void *arg, void **result)
 {
     bool *entered = ((void **)arg)[1];
     *entered = true;
-    return weft_subprocess_wait(((void **)arg)[0], WEFT_FOREVER, NULL);
+    return weft_subprocess_wait(((void **)arg)[0], NULL, WEFT_FOREVER);
 }
 
 static int cancel_wait(void *arg, void **result)
@@ -102,13 +102,13 @@ static int cancel_wait(void *arg, void **result)
     while (!entered)
         weft_sleep(0);
     ck_assert(weft_future_cancel(t));
-    WT_ERR(weft_await(t, NULL), WEFT_ECANCELLED);
+    WT_ERR(weft_await(t, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
     weft_future_unref(t);
     /* Still running, still waitable. */
     int code;
     WT_ERR(weft_subprocess_returncode(p, &code), WEFT_ESTATE);
     WT_OK(weft_subprocess_kill(p));
-    WT_OK(weft_subprocess_wait(p, 10, &code));
+    WT_OK(weft_subprocess_wait(p, &code, 10));
     ck_assert_int_eq(code, -SIGKILL);
     weft_subprocess_free(p);
     return 0;
@@ -176,7 +176,7 @@ static int comm_timeout(void *arg, void **result)
     int code;
     WT_ERR(weft_subprocess_returncode(p, &code), WEFT_ESTATE); /* still running */
     WT_OK(weft_subprocess_kill(p));
-    WT_OK(weft_subprocess_wait(p, 10, &code));
+    WT_OK(weft_subprocess_wait(p, &code, 10));
     ck_assert_int_eq(code, -SIGKILL);
     weft_subprocess_free(p);
     return 0;
@@ -215,7 +215,7 @@ START_TEST(modes_cwd_env)
     ck_assert_str_eq(out, "hello\n/tmp\n");
     free(out);
     int code;
-    WT_OK(weft_subprocess_wait(p, 10, &code));
+    WT_OK(weft_subprocess_wait(p, &code, 10));
     ck_assert_int_eq(code, 0);
     weft_subprocess_free(p);
 }
@@ -244,13 +244,13 @@ START_TEST(start_failures)
     WT_ERR(weft_subprocess_exec(&p, NULL, NULL), WEFT_EINVAL);
     WT_ERR(weft_subprocess_exec(NULL, t, NULL), WEFT_EINVAL);
     WT_ERR(weft_subprocess_shell(&p, NULL, NULL), WEFT_EINVAL);
-    WT_ERR(weft_subprocess_wait(NULL, 1, NULL), WEFT_EINVAL);
+    WT_ERR(weft_subprocess_wait(NULL, NULL, 1), WEFT_EINVAL);
     WT_ERR(weft_subprocess_send_signal(NULL, SIGTERM), WEFT_EINVAL);
     WT_OK(weft_subprocess_exec(&p, t, NULL));
-    WT_ERR(weft_subprocess_wait(p, -3, NULL), WEFT_EINVAL);
+    WT_ERR(weft_subprocess_wait(p, NULL, -3), WEFT_EINVAL);
     WT_ERR(weft_subprocess_send_signal(p, -1), WEFT_EINVAL);
     WT_ERR(weft_subprocess_communicate(p, "x", 1, NULL, NULL, NULL, NULL, 1), WEFT_EINVAL);
-    WT_OK(weft_subprocess_wait(p, 10, NULL));
+    WT_OK(weft_subprocess_wait(p, NULL, 10));
     weft_subprocess_free(p);
     weft_subprocess_free(NULL);
 }
@@ -299,11 +299,11 @@ static int pipeline(void *arg, void **result)
     while (weft_stream_readline(weft_subprocess_stdout(b), line, sizeof line, &n, 10) == 0 && n)
         lines++;
     ck_assert_uint_eq(lines, 20000);
-    WT_OK(weft_await(t, NULL));
+    WT_OK(weft_await(t, NULL, WEFT_FOREVER));
     weft_future_unref(t);
     int ca, cb;
-    WT_OK(weft_subprocess_wait(a, 10, &ca));
-    WT_OK(weft_subprocess_wait(b, 10, &cb));
+    WT_OK(weft_subprocess_wait(a, &ca, 10));
+    WT_OK(weft_subprocess_wait(b, &cb, 10));
     ck_assert_int_eq(ca, 0);
     ck_assert_int_eq(cb, 0);
     weft_subprocess_free(a);
@@ -320,7 +320,7 @@ END_TEST
 static int wait_one(void *arg, void **result)
 {
     int code = -1;
-    int rc = weft_subprocess_wait(arg, 20, &code);
+    int rc = weft_subprocess_wait(arg, &code, 20);
     *result = (void *)(intptr_t)code;
     return rc;
 }
@@ -338,7 +338,7 @@ static int many(void *arg, void **result)
     }
     for (int i = 0; i < N; i++) {
         void *r;
-        WT_OK(weft_await(f[i], &r));
+        WT_OK(weft_await(f[i], &r, WEFT_FOREVER));
         ck_assert_int_eq((int)(intptr_t)r, i % 7);
         weft_future_unref(f[i]);
         weft_subprocess_free(p[i]);

@@ -93,8 +93,8 @@ static int two_yielders(void *arg, void **result)
     size_t n;
     WT_OK(weft_all_tasks(NULL, NULL, 0, &n));
     ck_assert_uint_eq(n, 3); /* main and the two */
-    WT_OK(weft_await(a, NULL));
-    WT_OK(weft_await(b, NULL));
+    WT_OK(weft_await(a, NULL, WEFT_FOREVER));
+    WT_OK(weft_await(b, NULL, WEFT_FOREVER));
     weft_future_unref(a);
     weft_future_unref(b);
     return 0;
@@ -134,7 +134,7 @@ static int three_yielders(void *arg, void **result)
     for (int i = 0; i < 3; i++)
         WT_OK(weft_create_task(NULL, yielder4, (void *)(intptr_t)(i + 1), NULL, &t[i]));
     for (int i = 0; i < 3; i++) {
-        WT_OK(weft_await(t[i], NULL));
+        WT_OK(weft_await(t[i], NULL, WEFT_FOREVER));
         weft_future_unref(t[i]);
     }
     return 0;
@@ -178,10 +178,10 @@ static int gather_ordered(void *arg, void **result)
                                &fs[i]));
     weft_future *g;
     WT_OK(weft_gather(fs, 4, false, &g));
-    WT_OK(weft_await(g, NULL));
+    WT_OK(weft_await(g, NULL, WEFT_FOREVER));
     for (int i = 0; i < 4; i++) {
         void *r;
-        WT_OK(weft_future_result(fs[i], 0, &r));
+        WT_OK(weft_future_result(fs[i], &r, 0));
         ck_assert_int_eq((int)(intptr_t)r, 40 - 10 * i);
         weft_future_unref(fs[i]);
     }
@@ -209,13 +209,13 @@ static int gather_failing(void *arg, void **result)
     weft_future *g;
     /* Fail fast: the first failure, while the sleeper goes on. */
     WT_OK(weft_gather(fs, 3, false, &g));
-    WT_ERR(weft_await(g, NULL), WEFT_EBUSY);
+    WT_ERR(weft_await(g, NULL, WEFT_FOREVER), WEFT_EBUSY);
     ck_assert_str_eq(weft_future_message(g), "failed on purpose -16");
     ck_assert(!weft_future_done(fs[0]));
     weft_future_unref(g);
     /* return_exceptions: every outcome, once all are done. */
     WT_OK(weft_gather(fs, 3, true, &g));
-    WT_OK(weft_await(g, NULL));
+    WT_OK(weft_await(g, NULL, WEFT_FOREVER));
     WT_OK(weft_future_exception(fs[0], 0));
     WT_ERR(weft_future_exception(fs[1], 0), WEFT_EBUSY);
     WT_ERR(weft_future_exception(fs[2], 0), WEFT_EAGAIN);
@@ -241,7 +241,7 @@ static int gather_cancelled(void *arg, void **result)
     WT_OK(weft_sleep(0)); /* the children start sleeping */
     ck_assert(weft_future_cancel(g));
     for (int i = 0; i < 2; i++) {
-        WT_ERR(weft_await(fs[i], NULL), WEFT_ECANCELLED);
+        WT_ERR(weft_await(fs[i], NULL, WEFT_FOREVER), WEFT_ECANCELLED);
         ck_assert(weft_future_cancelled(fs[i]));
         weft_future_unref(fs[i]);
     }
@@ -277,7 +277,7 @@ static int cancel_sleeping(void *arg, void **result)
     ck_assert(!weft_future_done(t));
     ck_assert(weft_future_cancel(t));
     ck_assert_int_eq(weft_task_cancelling(t), 1);
-    WT_ERR(weft_await(t, NULL), WEFT_ECANCELLED);
+    WT_ERR(weft_await(t, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
     ck_assert(weft_future_cancelled(t));
     ck_assert(cleaned_up);
     ck_assert(weft_future_cancel(t)); /* already cancelled: true, as a future */
@@ -309,7 +309,7 @@ static int sleep_forever_until_cancelled(void *arg, void **result)
         WT_OK(weft_sleep(0.01));
         ck_assert_msg(!weft_future_done(t), "weft_sleep(%g) ended", forever[i]);
         ck_assert(weft_future_cancel(t));
-        WT_ERR(weft_await(t, NULL), WEFT_ECANCELLED);
+        WT_ERR(weft_await(t, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
         weft_future_unref(t);
     }
     return 0;
@@ -334,7 +334,7 @@ static int cancel_before_start(void *arg, void **result)
     weft_future *t;
     WT_OK(weft_create_task(NULL, set_body_ran, NULL, NULL, &t));
     ck_assert(weft_future_cancel(t));
-    WT_ERR(weft_await(t, NULL), WEFT_ECANCELLED);
+    WT_ERR(weft_await(t, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
     ck_assert(!body_ran);
     weft_future_unref(t);
     return 0;
@@ -364,7 +364,7 @@ static int cancel_refused(void *arg, void **result)
     WT_OK(weft_sleep(0));
     ck_assert(weft_future_cancel(t));
     void *r;
-    WT_OK(weft_await(t, &r));
+    WT_OK(weft_await(t, &r, WEFT_FOREVER));
     ck_assert_ptr_eq(r, (void *)7);
     weft_future_unref(t);
     return 0;
@@ -402,7 +402,7 @@ static int cancel_cross_thread(void *arg, void **result)
     WT_OK(weft_sleep(0));
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, cancel_from_thread, &c), 0);
-    WT_ERR(weft_await(c.task, NULL), WEFT_ECANCELLED);
+    WT_ERR(weft_await(c.task, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
     ck_assert(weft_future_cancelled(c.task));
     pthread_join(th, NULL);
     weft_future_unref(c.task);
@@ -420,7 +420,7 @@ END_TEST
 static int awaiter(void *arg, void **result)
 {
     weft_future *inner = arg;
-    return weft_await(inner, NULL);
+    return weft_await(inner, NULL, WEFT_FOREVER);
 }
 
 static int await_propagates(void *arg, void **result)
@@ -431,7 +431,7 @@ static int await_propagates(void *arg, void **result)
     WT_OK(weft_create_task(NULL, awaiter, inner, NULL, &outer));
     WT_OK(weft_sleep(0));
     ck_assert(weft_future_cancel(outer));
-    WT_ERR(weft_await(outer, NULL), WEFT_ECANCELLED);
+    WT_ERR(weft_await(outer, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
     /* The inner task was cancelled and finished its clean-up first. */
     ck_assert(weft_future_cancelled(inner));
     ck_assert(cleaned_up);
@@ -453,17 +453,17 @@ static int wait_for_timing_out(void *arg, void **result)
     weft_future *t;
     cleaned_up = false;
     WT_OK(weft_create_task(NULL, sleep_long_clean_up, NULL, NULL, &t));
-    WT_ERR(weft_wait_for(t, 0.01, NULL), WEFT_ETIMEDOUT);
+    WT_ERR(weft_await(t, NULL, 0.01), WEFT_ETIMEDOUT);
     ck_assert(weft_future_cancelled(t));
     ck_assert(cleaned_up); /* awaited its clean-up */
     weft_future_unref(t);
     /* In time: the result. */
     WT_OK(weft_create_task(NULL, sleep_then_return, (void *)1, NULL, &t));
     void *r;
-    WT_OK(weft_wait_for(t, 5, &r));
+    WT_OK(weft_await(t, &r, 5));
     ck_assert_ptr_eq(r, (void *)1);
     weft_future_unref(t);
-    WT_ERR(weft_wait_for(NULL, 1, NULL), WEFT_EINVAL);
+    WT_ERR(weft_await(NULL, NULL, 1), WEFT_EINVAL);
     return 0;
 }
 
@@ -514,12 +514,12 @@ static int shielded(void *arg, void **result)
     ck_assert(weft_future_cancel(outer));
     ck_assert(!weft_future_cancelled(inner));
     void *r;
-    WT_OK(weft_await(inner, &r));
+    WT_OK(weft_await(inner, &r, WEFT_FOREVER));
     ck_assert_ptr_eq(r, (void *)10);
     weft_future_unref(outer);
     /* The shield carries the outcome when not cancelled. */
     WT_OK(weft_shield(inner, &outer));
-    WT_OK(weft_await(outer, &r));
+    WT_OK(weft_await(outer, &r, WEFT_FOREVER));
     ck_assert_ptr_eq(r, (void *)10);
     weft_future_unref(outer);
     weft_future_unref(inner);
@@ -562,7 +562,7 @@ static int group_ok(void *arg, void **result)
     WT_OK(weft_task_group_wait(g));
     for (int i = 0; i < 5; i++) {
         void *r;
-        WT_OK(weft_future_result(fs[i], 0, &r));
+        WT_OK(weft_future_result(fs[i], &r, 0));
         ck_assert_int_eq((int)(intptr_t)r, i + 1);
         weft_future_unref(fs[i]);
     }
@@ -659,7 +659,7 @@ static int offload(void *arg, void **result)
     ck_assert_ptr_eq(r, (void *)81);
     weft_future *f;
     WT_OK(weft_run_in_executor(NULL, NULL, square_on_thread, (void *)5, &f));
-    WT_OK(weft_await(f, &r));
+    WT_OK(weft_await(f, &r, WEFT_FOREVER));
     ck_assert_ptr_eq(r, (void *)25);
     weft_future_unref(f);
     /* Many at once, all awaited from the loop. */
@@ -667,7 +667,7 @@ static int offload(void *arg, void **result)
     for (int i = 0; i < 64; i++)
         WT_OK(weft_run_in_executor(NULL, NULL, square_on_thread, (void *)(intptr_t)i, &fs[i]));
     for (int i = 0; i < 64; i++) {
-        WT_OK(weft_await(fs[i], &r));
+        WT_OK(weft_await(fs[i], &r, WEFT_FOREVER));
         ck_assert_int_eq((intptr_t)r, i * i);
         weft_future_unref(fs[i]);
     }
@@ -724,10 +724,10 @@ static int locks_between_tasks(void *arg, void **result)
     WT_OK(weft_create_task(NULL, want_lock, &s, NULL, &later));
     WT_OK(weft_sleep(0)); /* both park on the lock */
     ck_assert(weft_future_cancel(cancelled));
-    WT_ERR(weft_await(cancelled, NULL), WEFT_ECANCELLED);
+    WT_ERR(weft_await(cancelled, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
     WT_OK(weft_event_set(&s.go)); /* only now may the holder release */
-    WT_OK(weft_await(holder, NULL));
-    WT_OK(weft_await(later, NULL));
+    WT_OK(weft_await(holder, NULL, WEFT_FOREVER));
+    WT_OK(weft_await(later, NULL, WEFT_FOREVER));
     ck_assert_int_eq(s.in_lock, 2);
     /* The lock is consistent: free, and takes and releases normally. */
     ck_assert(!weft_lock_locked(&s.lock));
@@ -763,7 +763,7 @@ static int rlock_per_task(void *arg, void **result)
     WT_OK(weft_rlock_acquire(&s.rlock, WEFT_FOREVER)); /* re-entry by the same task */
     weft_future *t;
     WT_OK(weft_create_task(NULL, rlock_other_task, &s, NULL, &t));
-    WT_OK(weft_await(t, NULL));
+    WT_OK(weft_await(t, NULL, WEFT_FOREVER));
     weft_future_unref(t);
     WT_OK(weft_rlock_release(&s.rlock));
     WT_OK(weft_rlock_release(&s.rlock));
@@ -817,8 +817,8 @@ static int condition_tasks(void *arg, void **result)
     weft_future *c, *p;
     WT_OK(weft_create_task(NULL, consumer_task, &s, NULL, &c));
     WT_OK(weft_create_task(NULL, producer_task, &s, NULL, &p));
-    WT_OK(weft_await(p, NULL));
-    WT_OK(weft_await(c, NULL));
+    WT_OK(weft_await(p, NULL, WEFT_FOREVER));
+    WT_OK(weft_await(c, NULL, WEFT_FOREVER));
     ck_assert_int_eq(s.consumed, 10);
     weft_future_unref(c);
     weft_future_unref(p);
@@ -884,7 +884,7 @@ static int mixed_world(void *arg, void **result)
         WT_OK(weft_create_task(NULL, consumer_coro, args[i], NULL, &cs[i]));
     }
     for (int i = 0; i < 4; i++) {
-        WT_OK(weft_await(cs[i], NULL));
+        WT_OK(weft_await(cs[i], NULL, WEFT_FOREVER));
         weft_future_unref(cs[i]);
     }
     WT_OK(weft_queue_join(m.q, WEFT_FOREVER));
@@ -1068,7 +1068,7 @@ static void *lc_completer(void *arg)
 
 static int lc_task_a(void *arg, void **result)
 {
-    int rc = weft_await(lc_f, NULL);
+    int rc = weft_await(lc_f, NULL, WEFT_FOREVER);
     if (rc == 0)
         rc = weft_sleep(10); /* the kept cancellation arrives here */
     return rc;
@@ -1089,9 +1089,9 @@ static int lost_cancel_main(void *arg, void **result)
     weft_future *b;
     WT_OK(weft_create_task(NULL, lc_task_a, NULL, "A", &lc_a));
     WT_OK(weft_create_task(NULL, lc_task_b, NULL, "B", &b));
-    WT_ERR(weft_await(lc_a, NULL), WEFT_ECANCELLED);
+    WT_ERR(weft_await(lc_a, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
     ck_assert(weft_future_cancelled(lc_a));
-    WT_OK(weft_await(b, NULL));
+    WT_OK(weft_await(b, NULL, WEFT_FOREVER));
     weft_future_unref(b);
     weft_future_unref(lc_a);
     return 0;
@@ -1125,7 +1125,7 @@ static int double_cancel_main(void *arg, void **result)
     ck_assert(weft_future_cancel(t));
     ck_assert(weft_future_cancel(t));
     ck_assert_int_eq(weft_task_cancelling(t), 2);
-    WT_ERR(weft_await(t, NULL), WEFT_ECANCELLED);
+    WT_ERR(weft_await(t, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
     weft_future_unref(t);
     return 0;
 }
@@ -1165,7 +1165,7 @@ static int handoff_main(void *arg, void **result)
     WT_OK(weft_queue_put(ho_q, (void *)(uintptr_t)77, WEFT_FOREVER));
     ck_assert_uint_eq(weft_queue_qsize(ho_q), 0);
     ck_assert(weft_future_cancel(g));
-    WT_ERR(weft_await(g, NULL), WEFT_ECANCELLED);
+    WT_ERR(weft_await(g, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
     ck_assert_uint_eq(ho_got, 77);
     ck_assert(weft_queue_empty(ho_q));
     /* The item went to the getter: nothing is left to get. */
@@ -1198,7 +1198,7 @@ static int handoff_order_main(void *arg, void **result)
         WT_OK(weft_queue_put(ho_q, (void *)(100 + i), WEFT_FOREVER));
     ck_assert_uint_eq(weft_queue_qsize(ho_q), 0);
     for (int i = 0; i < N; i++) {
-        WT_OK(weft_await(g[i], NULL));
+        WT_OK(weft_await(g[i], NULL, WEFT_FOREVER));
         ck_assert_uint_eq(got[i], 100 + (uintptr_t)i);
         weft_future_unref(g[i]);
     }
@@ -1262,7 +1262,7 @@ static int bounce_main(void *arg, void **result)
     bounce_stop = 1;
     for (int i = 0; i < 2; i++) {
         void *n = NULL;
-        WT_OK(weft_await(b[i], &n));
+        WT_OK(weft_await(b[i], &n, WEFT_FOREVER));
         ck_assert_int_gt((intptr_t)n, 10);
         weft_future_unref(b[i]);
     }
@@ -1340,7 +1340,7 @@ static int tg_body_main(void *arg, void **result)
     WT_OK(weft_create_task(NULL, tg_body, NULL, NULL, &t));
     WT_OK(weft_sleep(0)); /* the body starts its children and sleeps */
     ck_assert(weft_future_cancel(t));
-    WT_ERR(weft_wait_for(t, 5, NULL), WEFT_ECANCELLED);
+    WT_ERR(weft_await(t, NULL, 5), WEFT_ECANCELLED);
     weft_future_unref(t);
     return 0;
 }
@@ -1377,7 +1377,7 @@ static int join_in_coroutine(void *arg, void **result)
      * blocked the loop would never return. */
     WT_OK(weft_create_task(NULL, ticks_then_release, &ev, NULL, &t));
     WT_OK(weft_thread_join(th, WEFT_FOREVER));
-    WT_OK(weft_await(t, NULL));
+    WT_OK(weft_await(t, NULL, WEFT_FOREVER));
     weft_future_unref(t);
     weft_thread_free(th);
     weft_event_destroy(&ev);

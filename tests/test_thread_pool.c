@@ -73,8 +73,8 @@ START_TEST(workers_on_demand_and_reused)
     ck_assert_uint_eq(weft_thread_pool_workers(ex), 2);
     weft_event_set(&gate_ev);
     weft_thread *ta, *tb;
-    WT_OK(weft_future_result(a, WEFT_FOREVER, (void **)&ta));
-    WT_OK(weft_future_result(b, WEFT_FOREVER, (void **)&tb));
+    WT_OK(weft_future_result(a, (void **)&ta, WEFT_FOREVER));
+    WT_OK(weft_future_result(b, (void **)&tb, WEFT_FOREVER));
     ck_assert_ptr_ne(ta, tb);
     weft_future_unref(a);
     weft_future_unref(b);
@@ -86,7 +86,7 @@ START_TEST(workers_on_demand_and_reused)
         weft_future *c;
         weft_thread *tc;
         WT_OK(weft_executor_submit(ex, whoami, NULL, &c));
-        WT_OK(weft_future_result(c, WEFT_FOREVER, (void **)&tc));
+        WT_OK(weft_future_result(c, (void **)&tc, WEFT_FOREVER));
         ck_assert(tc == ta || tc == tb);
         weft_future_unref(c);
         ck_assert_uint_eq(weft_thread_pool_workers(ex), 2);
@@ -110,7 +110,7 @@ START_TEST(workers_capped)
     ck_assert(!weft_future_running(fs[N - 1]));
     weft_event_set(&gate_ev);
     for (int i = 0; i < N; i++) {
-        WT_OK(weft_future_result(fs[i], WEFT_FOREVER, NULL));
+        WT_OK(weft_future_result(fs[i], NULL, WEFT_FOREVER));
         weft_future_unref(fs[i]);
     }
     ck_assert_uint_eq(weft_thread_pool_workers(ex), 3);
@@ -135,7 +135,7 @@ START_TEST(default_max_workers)
     ck_assert_uint_eq(weft_thread_pool_workers(ex), want);
     weft_event_set(&gate_ev);
     for (unsigned i = 0; i < want + 2; i++) {
-        WT_OK(weft_future_result(fs[i], WEFT_FOREVER, NULL));
+        WT_OK(weft_future_result(fs[i], NULL, WEFT_FOREVER));
         weft_future_unref(fs[i]);
     }
     weft_executor_free(ex);
@@ -155,8 +155,8 @@ START_TEST(thread_names)
     wait_started(2);
     weft_thread *ta, *tb;
     weft_event_set(&gate_ev);
-    WT_OK(weft_future_result(a, WEFT_FOREVER, (void **)&ta));
-    WT_OK(weft_future_result(b, WEFT_FOREVER, (void **)&tb));
+    WT_OK(weft_future_result(a, (void **)&ta, WEFT_FOREVER));
+    WT_OK(weft_future_result(b, (void **)&tb, WEFT_FOREVER));
     ck_assert_str_eq(weft_thread_name(ta), "crunch_0");
     ck_assert_str_eq(weft_thread_name(tb), "crunch_1");
     ck_assert(weft_thread_daemon(ta));
@@ -169,7 +169,7 @@ START_TEST(thread_names)
     weft_future *c;
     weft_thread *tc;
     WT_OK(weft_executor_submit(ex, whoami, NULL, &c));
-    WT_OK(weft_future_result(c, WEFT_FOREVER, (void **)&tc));
+    WT_OK(weft_future_result(c, (void **)&tc, WEFT_FOREVER));
     const char *name = weft_thread_name(tc);
     ck_assert_msg(strncmp(name, "ThreadPoolExecutor-", 19) == 0, "name %s", name);
     ck_assert_msg(strcmp(name + strlen(name) - 2, "_0") == 0, "name %s", name);
@@ -201,13 +201,13 @@ START_TEST(initializer_once_per_worker)
     wait_started(3);
     weft_event_set(&gate_ev);
     for (int i = 0; i < 3; i++) {
-        WT_OK(weft_future_result(fs[i], WEFT_FOREVER, NULL));
+        WT_OK(weft_future_result(fs[i], NULL, WEFT_FOREVER));
         weft_future_unref(fs[i]);
     }
     for (int i = 0; i < 100; i++) {
         weft_future *f;
         WT_OK(weft_executor_submit(ex, nop, NULL, &f));
-        WT_OK(weft_future_result(f, WEFT_FOREVER, NULL));
+        WT_OK(weft_future_result(f, NULL, WEFT_FOREVER));
         weft_future_unref(f);
     }
     weft_executor_free(ex);
@@ -236,7 +236,7 @@ START_TEST(initializer_failure_breaks_pool)
         WT_OK(weft_executor_submit(ex, nop, NULL, &fs[i]));
     weft_event_set(&init_ev);
     for (int i = 0; i < 4; i++) {
-        WT_ERR(weft_future_result(fs[i], WEFT_FOREVER, NULL), WEFT_EBROKEN);
+        WT_ERR(weft_future_result(fs[i], NULL, WEFT_FOREVER), WEFT_EBROKEN);
         const char *m = weft_future_message(fs[i]);
         ck_assert_ptr_nonnull(m);
         ck_assert_msg(strstr(m, "initializer") != NULL, "message: %s", m);
@@ -246,7 +246,7 @@ START_TEST(initializer_failure_breaks_pool)
     WT_ERR(weft_executor_submit(ex, nop, NULL, &f), WEFT_EBROKEN);
     ck_assert_ptr_null(f);
     void *args[2] = {0}, *res[2];
-    WT_ERR(weft_executor_map(ex, nop, args, res, 2, WEFT_FOREVER, 1), WEFT_EBROKEN);
+    WT_ERR(weft_executor_map(ex, nop, args, res, 2, 1, WEFT_FOREVER), WEFT_EBROKEN);
     weft_executor_free(ex);
 }
 END_TEST
@@ -262,16 +262,17 @@ START_TEST(shutdown_cancel_futures)
     wait_started(1);
     for (int i = 0; i < 5; i++)
         WT_OK(weft_executor_submit(ex, nop, NULL, &q[i]));
-    WT_OK(weft_executor_shutdown(ex, false, true));
+    /* A poll: the held task still runs. */
+    WT_ERR(weft_executor_shutdown(ex, true, 0), WEFT_ETIMEDOUT);
     for (int i = 0; i < 5; i++) {
         ck_assert(weft_future_cancelled(q[i]));
-        WT_ERR(weft_future_result(q[i], 0, NULL), WEFT_ECANCELLED);
+        WT_ERR(weft_future_result(q[i], NULL, 0), WEFT_ECANCELLED);
     }
     ck_assert(weft_future_running(a));
     WT_ERR(weft_executor_submit(ex, nop, NULL, &q[0]), WEFT_ESHUTDOWN);
     weft_event_set(&gate_ev);
-    WT_OK(weft_future_result(a, WEFT_FOREVER, NULL));
-    WT_OK(weft_executor_shutdown(ex, true, true)); /* again: harmless */
+    WT_OK(weft_future_result(a, NULL, WEFT_FOREVER));
+    WT_OK(weft_executor_shutdown(ex, true, WEFT_FOREVER)); /* again: harmless */
     weft_future_unref(a);
     for (int i = 0; i < 5; i++)
         weft_future_unref(q[i]);
@@ -289,16 +290,16 @@ START_TEST(shutdown_runs_queued)
     wait_started(1);
     for (int i = 0; i < 5; i++)
         WT_OK(weft_executor_submit(ex, whoami, NULL, &q[i]));
-    WT_OK(weft_executor_shutdown(ex, false, false));
+    WT_ERR(weft_executor_shutdown(ex, false, 0), WEFT_ETIMEDOUT);
     WT_ERR(weft_executor_submit(ex, nop, NULL, &q[0]), WEFT_ESHUTDOWN);
     weft_event_set(&gate_ev);
-    WT_OK(weft_executor_shutdown(ex, true, false));
+    WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
     for (int i = 0; i < 5; i++) {
         ck_assert_int_eq(weft_future_state_of(q[i]), WEFT_FUTURE_FINISHED);
         weft_future_unref(q[i]);
     }
     weft_thread *t;
-    WT_OK(weft_future_result(a, 0, (void **)&t));
+    WT_OK(weft_future_result(a, (void **)&t, 0));
     weft_future_unref(a);
     weft_executor_free(ex);
 }
@@ -307,8 +308,8 @@ END_TEST
 START_TEST(shutdown_before_any_work)
 {
     weft_executor *ex = pool_of(2);
-    WT_OK(weft_executor_shutdown(ex, true, false));
-    WT_OK(weft_executor_shutdown(ex, false, true));
+    WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
+    WT_OK(weft_executor_shutdown(ex, true, 0));
     weft_future *f = NULL;
     WT_ERR(weft_executor_submit(ex, nop, NULL, &f), WEFT_ESHUTDOWN);
     weft_executor_free(ex);
@@ -322,7 +323,7 @@ static int shutdown_self(void *arg, void **result)
     (void)arg;
     (void)result;
     /* A worker cannot wait for itself. */
-    return weft_executor_shutdown(self_pool, true, false);
+    return weft_executor_shutdown(self_pool, false, WEFT_FOREVER);
 }
 
 START_TEST(shutdown_wait_from_worker)
@@ -330,7 +331,7 @@ START_TEST(shutdown_wait_from_worker)
     self_pool = pool_of(1);
     weft_future *f;
     WT_OK(weft_executor_submit(self_pool, shutdown_self, NULL, &f));
-    WT_ERR(weft_future_result(f, WEFT_FOREVER, NULL), WEFT_EDEADLK);
+    WT_ERR(weft_future_result(f, NULL, WEFT_FOREVER), WEFT_EDEADLK);
     weft_future_unref(f);
     WT_ERR(weft_executor_submit(self_pool, nop, NULL, &f), WEFT_ESHUTDOWN);
     weft_executor_free(self_pool);
@@ -349,8 +350,8 @@ START_TEST(cancel_queued_future)
     WT_OK(weft_executor_submit(ex, nop, NULL, &c));
     ck_assert(weft_future_cancel(b));
     weft_event_set(&gate_ev);
-    WT_OK(weft_future_result(c, WEFT_FOREVER, NULL));
-    WT_ERR(weft_future_result(b, 0, NULL), WEFT_ECANCELLED);
+    WT_OK(weft_future_result(c, NULL, WEFT_FOREVER));
+    WT_ERR(weft_future_result(b, NULL, 0), WEFT_ECANCELLED);
     ck_assert_uint_eq(__atomic_load_n(&started, __ATOMIC_SEQ_CST), 1);
     weft_future_unref(a);
     weft_future_unref(b);
@@ -369,7 +370,7 @@ START_TEST(default_executor)
     weft_future *f;
     WT_OK(weft_executor_submit(ex, whoami, NULL, &f));
     weft_thread *t;
-    WT_OK(weft_future_result(f, WEFT_FOREVER, (void **)&t));
+    WT_OK(weft_future_result(f, (void **)&t, WEFT_FOREVER));
     ck_assert_msg(strncmp(weft_thread_name(t), "ThreadPoolExecutor-", 19) == 0, "%s",
                   weft_thread_name(t));
     weft_future_unref(f);
@@ -423,10 +424,10 @@ START_TEST(million_tasks_four_workers)
             weft_future_unref(f);
     }
     for (size_t k = 0; k < nkept; k++) {
-        WT_OK(weft_future_result(kept[k], WEFT_FOREVER, NULL));
+        WT_OK(weft_future_result(kept[k], NULL, WEFT_FOREVER));
         weft_future_unref(kept[k]);
     }
-    WT_OK(weft_executor_shutdown(ex, true, false));
+    WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
     ck_assert_uint_le(weft_thread_pool_workers(ex), 4);
     ck_assert_uint_eq(total, n);
     ck_assert_uint_eq(callbacks, n);
@@ -452,7 +453,7 @@ static void *submitter(void *arg)
                                  &fs[i]) != 0)
             abort();
     for (int i = 0; i < M; i++) {
-        if (weft_future_result(fs[i], WEFT_FOREVER, NULL) != 0)
+        if (weft_future_result(fs[i], NULL, WEFT_FOREVER) != 0)
             abort();
         weft_future_unref(fs[i]);
     }
@@ -503,7 +504,7 @@ static void *x_drop(void *arg)
     (void)arg;
     for (uintptr_t i = 0; i < XN; i++) {
         void *r = NULL;
-        if (weft_future_result(xfs[i], WEFT_FOREVER, &r) != 0 || r != (void *)i)
+        if (weft_future_result(xfs[i], &r, WEFT_FOREVER) != 0 || r != (void *)i)
             abort();
         weft_future_unref(xfs[i]);
     }
@@ -552,19 +553,19 @@ START_TEST(shutdown_timeout)
     weft_event_init(&gate_ev);
     WT_OK(weft_executor_submit(ex, held, NULL, &f));
     wait_started(1);
-    WT_ERR(weft_executor_shutdown_timeout(ex, -2, false), WEFT_EINVAL);
-    WT_ERR(weft_executor_shutdown_timeout(NULL, 1, false), WEFT_EINVAL);
-    WT_ERR(weft_executor_shutdown_timeout(ex, 0, false), WEFT_ETIMEDOUT);
+    WT_ERR(weft_executor_shutdown(ex, false, -2), WEFT_EINVAL);
+    WT_ERR(weft_executor_shutdown(NULL, false, 1), WEFT_EINVAL);
+    WT_ERR(weft_executor_shutdown(ex, false, 0), WEFT_ETIMEDOUT);
     double t0 = weft_monotonic();
-    WT_ERR(weft_executor_shutdown_timeout(ex, 0.02, false), WEFT_ETIMEDOUT);
+    WT_ERR(weft_executor_shutdown(ex, false, 0.02), WEFT_ETIMEDOUT);
     ck_assert(weft_monotonic() - t0 >= 0.02);
     weft_future *g;
     WT_ERR(weft_executor_submit(ex, nop, NULL, &g), WEFT_ESHUTDOWN);
     ck_assert(weft_future_running(f));
     WT_OK(weft_event_set(&gate_ev));
-    WT_OK(weft_executor_shutdown_timeout(ex, WEFT_FOREVER, false));
+    WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
     ck_assert(weft_future_done(f));
-    WT_OK(weft_executor_shutdown_timeout(ex, 0, false)); /* done: polling succeeds */
+    WT_OK(weft_executor_shutdown(ex, false, 0)); /* done: polling succeeds */
     weft_future_unref(f);
     weft_executor_free(ex);
 }

@@ -42,7 +42,7 @@ static void *wait_thread(void *arg)
 {
     waiter *w = arg;
     weft__my_wait_slot = &w->slot;
-    w->rc = weft_wait(w->fs, w->n, w->timeout, w->when, w->done, &w->ndone);
+    w->rc = weft_wait(w->fs, w->n, w->when, w->done, &w->ndone, w->timeout);
     __atomic_store_n(&w->returned, 1, __ATOMIC_RELEASE);
     return NULL;
 }
@@ -70,17 +70,17 @@ START_TEST(wait_errors)
     make(fs, 2);
     bool done[2];
     size_t ndone = 99;
-    WT_ERR(weft_wait(NULL, 1, 0, WEFT_ALL_COMPLETED, NULL, NULL), WEFT_EINVAL);
+    WT_ERR(weft_wait(NULL, 1, WEFT_ALL_COMPLETED, NULL, NULL, 0), WEFT_EINVAL);
     weft_future *withnull[] = {fs[0], NULL};
-    WT_ERR(weft_wait(withnull, 2, 0, WEFT_ALL_COMPLETED, NULL, NULL), WEFT_EINVAL);
-    WT_ERR(weft_wait(fs, 2, -1.5, WEFT_ALL_COMPLETED, NULL, NULL), WEFT_EINVAL);
-    WT_ERR(weft_wait(fs, 2, 0.0 / 0.0, WEFT_ALL_COMPLETED, NULL, NULL), WEFT_EINVAL);
-    WT_ERR(weft_wait(fs, 2, 0, (weft_return_when)7, NULL, NULL), WEFT_EINVAL);
+    WT_ERR(weft_wait(withnull, 2, WEFT_ALL_COMPLETED, NULL, NULL, 0), WEFT_EINVAL);
+    WT_ERR(weft_wait(fs, 2, WEFT_ALL_COMPLETED, NULL, NULL, -1.5), WEFT_EINVAL);
+    WT_ERR(weft_wait(fs, 2, WEFT_ALL_COMPLETED, NULL, NULL, 0.0 / 0.0), WEFT_EINVAL);
+    WT_ERR(weft_wait(fs, 2, (weft_return_when)7, NULL, NULL, 0), WEFT_EINVAL);
     /* Nothing to wait for: done at once, whatever the condition. */
-    WT_OK(weft_wait(NULL, 0, WEFT_FOREVER, WEFT_ALL_COMPLETED, done, &ndone));
+    WT_OK(weft_wait(NULL, 0, WEFT_ALL_COMPLETED, done, &ndone, WEFT_FOREVER));
     ck_assert_uint_eq(ndone, 0);
-    WT_OK(weft_wait(fs, 0, WEFT_FOREVER, WEFT_FIRST_COMPLETED, NULL, NULL));
-    WT_ERR(weft_wait(fs, 2, 0, WEFT_FIRST_COMPLETED, done, &ndone), WEFT_ETIMEDOUT);
+    WT_OK(weft_wait(fs, 0, WEFT_FIRST_COMPLETED, NULL, NULL, WEFT_FOREVER));
+    WT_ERR(weft_wait(fs, 2, WEFT_FIRST_COMPLETED, done, &ndone, 0), WEFT_ETIMEDOUT);
     assert_done(done, "00");
     ck_assert_uint_eq(ndone, 0);
     drop(fs, 2);
@@ -98,7 +98,7 @@ START_TEST(wait_already_done)
     size_t ndone;
     for (int when = WEFT_FIRST_COMPLETED; when <= WEFT_ALL_COMPLETED; when++) {
         memset(done, 0, sizeof done);
-        WT_OK(weft_wait(fs, 3, 0, (weft_return_when)when, done, &ndone));
+        WT_OK(weft_wait(fs, 3, (weft_return_when)when, done, &ndone, 0));
         assert_done(done, "111");
         ck_assert_uint_eq(ndone, 3);
     }
@@ -191,14 +191,14 @@ START_TEST(wait_first_exception_already_failed)
     WT_OK(weft_future_set_error(fs[1], WEFT_EAGAIN, NULL));
     bool done[3];
     size_t ndone;
-    WT_OK(weft_wait(fs, 3, WEFT_FOREVER, WEFT_FIRST_EXCEPTION, done, &ndone));
+    WT_OK(weft_wait(fs, 3, WEFT_FIRST_EXCEPTION, done, &ndone, WEFT_FOREVER));
     assert_done(done, "010");
     ck_assert_uint_eq(ndone, 1);
     /* A cancelled one does not count as a failure. */
     weft_future *gs[2];
     make(gs, 2);
     ck_assert(weft_future_cancel(gs[0]));
-    WT_ERR(weft_wait(gs, 2, 0, WEFT_FIRST_EXCEPTION, done, &ndone), WEFT_ETIMEDOUT);
+    WT_ERR(weft_wait(gs, 2, WEFT_FIRST_EXCEPTION, done, &ndone, 0), WEFT_ETIMEDOUT);
     assert_done(done, "10");
     drop(fs, 3);
     WT_OK(weft_future_set_result(gs[1], NULL));
@@ -233,19 +233,19 @@ START_TEST(wait_timeout)
     bool done[3];
     size_t ndone;
     double t0 = weft_monotonic();
-    WT_ERR(weft_wait(fs, 3, 0.03, WEFT_ALL_COMPLETED, done, &ndone), WEFT_ETIMEDOUT);
+    WT_ERR(weft_wait(fs, 3, WEFT_ALL_COMPLETED, done, &ndone, 0.03), WEFT_ETIMEDOUT);
     double waited = weft_monotonic() - t0;
     ck_assert_msg(waited >= 0.03, "waited %.3f s", waited);
     assert_done(done, "100");
     ck_assert_uint_eq(ndone, 1);
-    WT_ERR(weft_wait(fs + 1, 2, 0.01, WEFT_FIRST_COMPLETED, done, NULL), WEFT_ETIMEDOUT);
+    WT_ERR(weft_wait(fs + 1, 2, WEFT_FIRST_COMPLETED, done, NULL, 0.01), WEFT_ETIMEDOUT);
     assert_done(done, "00");
-    WT_ERR(weft_wait(fs, 3, 0, WEFT_FIRST_EXCEPTION, NULL, &ndone), WEFT_ETIMEDOUT);
+    WT_ERR(weft_wait(fs, 3, WEFT_FIRST_EXCEPTION, NULL, &ndone, 0), WEFT_ETIMEDOUT);
     ck_assert_uint_eq(ndone, 1);
     /* Completing after the timed-out waits touches no stale hook. */
     WT_OK(weft_future_set_result(fs[1], NULL));
     WT_OK(weft_future_set_error(fs[2], WEFT_EAGAIN, NULL));
-    WT_OK(weft_wait(fs, 3, 0, WEFT_ALL_COMPLETED, done, &ndone));
+    WT_OK(weft_wait(fs, 3, WEFT_ALL_COMPLETED, done, &ndone, 0));
     ck_assert_uint_eq(ndone, 3);
     drop(fs, 3);
 }
@@ -352,10 +352,10 @@ START_TEST(wait_stress)
         weft_return_when when = (weft_return_when)(r % 3);
         bool done[STRESS_N];
         size_t ndone;
-        WT_OK(weft_wait(s.fs, STRESS_N, WEFT_FOREVER, when, done, &ndone));
+        WT_OK(weft_wait(s.fs, STRESS_N, when, done, &ndone, WEFT_FOREVER));
         ck_assert_uint_ge(ndone, when == WEFT_ALL_COMPLETED ? STRESS_N : 1);
         weft_barrier_wait(&s.bar, NULL, WEFT_FOREVER);
-        WT_OK(weft_wait(s.fs, STRESS_N, 0, WEFT_ALL_COMPLETED, NULL, &ndone));
+        WT_OK(weft_wait(s.fs, STRESS_N, WEFT_ALL_COMPLETED, NULL, &ndone, 0));
         ck_assert_uint_eq(ndone, STRESS_N);
         drop(s.fs, STRESS_N);
     }
@@ -379,9 +379,9 @@ START_TEST(ac_errors)
     WT_ERR(weft_as_completed_new(&it, fs, 2, -4), WEFT_EINVAL);
     WT_OK(weft_as_completed_new(&it, NULL, 0, WEFT_FOREVER));
     weft_future *f;
-    WT_ERR(weft_as_completed_next(it, &f), WEFT_EEMPTY);
-    WT_ERR(weft_as_completed_next(it, NULL), WEFT_EINVAL);
-    WT_ERR(weft_as_completed_next(NULL, &f), WEFT_EINVAL);
+    WT_ERR(weft_as_completed_next(it, &f, WEFT_FOREVER), WEFT_EEMPTY);
+    WT_ERR(weft_as_completed_next(it, NULL, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_as_completed_next(NULL, &f, WEFT_FOREVER), WEFT_EINVAL);
     weft_as_completed_free(it);
     weft_as_completed_free(NULL);
     drop(fs, 2);
@@ -397,18 +397,18 @@ START_TEST(ac_order)
     weft_as_completed *it;
     WT_OK(weft_as_completed_new(&it, fs, 4, WEFT_FOREVER));
     weft_future *f;
-    WT_OK(weft_as_completed_next(it, &f));
+    WT_OK(weft_as_completed_next(it, &f, WEFT_FOREVER));
     ck_assert_ptr_eq(f, fs[1]); /* the done ones first, in input order */
-    WT_OK(weft_as_completed_next(it, &f));
+    WT_OK(weft_as_completed_next(it, &f, WEFT_FOREVER));
     ck_assert_ptr_eq(f, fs[3]);
     WT_OK(weft_future_set_result(fs[2], NULL)); /* then in completion order */
     ck_assert(weft_future_cancel(fs[0]));
-    WT_OK(weft_as_completed_next(it, &f));
+    WT_OK(weft_as_completed_next(it, &f, WEFT_FOREVER));
     ck_assert_ptr_eq(f, fs[2]);
-    WT_OK(weft_as_completed_next(it, &f));
+    WT_OK(weft_as_completed_next(it, &f, WEFT_FOREVER));
     ck_assert_ptr_eq(f, fs[0]);
-    WT_ERR(weft_as_completed_next(it, &f), WEFT_EEMPTY);
-    WT_ERR(weft_as_completed_next(it, &f), WEFT_EEMPTY);
+    WT_ERR(weft_as_completed_next(it, &f, WEFT_FOREVER), WEFT_EEMPTY);
+    WT_ERR(weft_as_completed_next(it, &f, WEFT_FOREVER), WEFT_EEMPTY);
     weft_as_completed_free(it);
     drop(fs, 4);
 }
@@ -425,7 +425,7 @@ static void *next_thread(void *arg)
 {
     nexter *n = arg;
     weft__my_wait_slot = &n->slot;
-    n->rc = weft_as_completed_next(n->it, &n->got);
+    n->rc = weft_as_completed_next(n->it, &n->got, WEFT_FOREVER);
     return NULL;
 }
 
@@ -458,27 +458,27 @@ START_TEST(ac_timeout)
     double t0 = weft_monotonic();
     WT_OK(weft_as_completed_new(&it, fs, 3, 0.05));
     weft_future *f;
-    WT_OK(weft_as_completed_next(it, &f));
+    WT_OK(weft_as_completed_next(it, &f, WEFT_FOREVER));
     ck_assert_ptr_eq(f, fs[2]);
-    WT_ERR(weft_as_completed_next(it, &f), WEFT_ETIMEDOUT);
+    WT_ERR(weft_as_completed_next(it, &f, WEFT_FOREVER), WEFT_ETIMEDOUT);
     double waited = weft_monotonic() - t0;
     ck_assert_msg(waited >= 0.05, "waited %.3f s", waited);
     /* The timeout covers the whole iteration: no fresh 0.05 s now. */
     double t1 = weft_monotonic();
-    WT_ERR(weft_as_completed_next(it, &f), WEFT_ETIMEDOUT);
+    WT_ERR(weft_as_completed_next(it, &f, WEFT_FOREVER), WEFT_ETIMEDOUT);
     ck_assert_msg(weft_monotonic() - t1 < 0.04, "waited again");
     /* What completes afterwards is still handed out. */
     WT_OK(weft_future_set_result(fs[0], NULL));
-    WT_OK(weft_as_completed_next(it, &f));
+    WT_OK(weft_as_completed_next(it, &f, WEFT_FOREVER));
     ck_assert_ptr_eq(f, fs[0]);
-    WT_ERR(weft_as_completed_next(it, &f), WEFT_ETIMEDOUT);
+    WT_ERR(weft_as_completed_next(it, &f, WEFT_FOREVER), WEFT_ETIMEDOUT);
     weft_as_completed_free(it);
 
     /* Timeout 0: the done ones, then ETIMEDOUT at once. */
     WT_OK(weft_as_completed_new(&it, fs, 3, 0));
-    WT_OK(weft_as_completed_next(it, &f));
-    WT_OK(weft_as_completed_next(it, &f));
-    WT_ERR(weft_as_completed_next(it, &f), WEFT_ETIMEDOUT);
+    WT_OK(weft_as_completed_next(it, &f, WEFT_FOREVER));
+    WT_OK(weft_as_completed_next(it, &f, WEFT_FOREVER));
+    WT_ERR(weft_as_completed_next(it, &f, WEFT_FOREVER), WEFT_ETIMEDOUT);
     weft_as_completed_free(it);
     WT_OK(weft_future_set_result(fs[1], NULL));
     drop(fs, 3);
@@ -511,11 +511,11 @@ START_TEST(ac_duplicates)
     WT_OK(weft_future_set_result(fs[1], NULL));
     WT_OK(weft_future_set_result(fs[0], NULL));
     weft_future *f;
-    WT_OK(weft_as_completed_next(it, &f));
+    WT_OK(weft_as_completed_next(it, &f, WEFT_FOREVER));
     ck_assert_ptr_eq(f, fs[1]);
-    WT_OK(weft_as_completed_next(it, &f));
+    WT_OK(weft_as_completed_next(it, &f, WEFT_FOREVER));
     ck_assert_ptr_eq(f, fs[0]);
-    WT_ERR(weft_as_completed_next(it, &f), WEFT_EEMPTY);
+    WT_ERR(weft_as_completed_next(it, &f, WEFT_FOREVER), WEFT_EEMPTY);
     weft_as_completed_free(it);
     drop(fs, 2);
 }
@@ -557,7 +557,7 @@ START_TEST(ac_stress_all_once)
         memset(seen, 0, sizeof seen);
         weft_future *f;
         for (int i = 0; i < AC_N; i++) {
-            WT_OK(weft_as_completed_next(it, &f));
+            WT_OK(weft_as_completed_next(it, &f, WEFT_FOREVER));
             ck_assert(weft_future_done(f));
             int idx = -1;
             for (int j = 0; j < AC_N; j++)
@@ -567,7 +567,7 @@ START_TEST(ac_stress_all_once)
             ck_assert(!seen[idx]);
             seen[idx] = true;
         }
-        WT_ERR(weft_as_completed_next(it, &f), WEFT_EEMPTY);
+        WT_ERR(weft_as_completed_next(it, &f, WEFT_FOREVER), WEFT_EEMPTY);
         for (int k = 0; k < AC_THREADS; k++)
             pthread_join(t[k], NULL);
         weft_as_completed_free(it);

@@ -12,8 +12,8 @@
  *                                   weft_thread_pool_new(&ex, &opts)
  *   ex.submit(fn, arg)              weft_executor_submit(ex, fn, arg, &future)
  *   ex.map(fn, args, timeout, chunksize)
- *                                   weft_executor_map(ex, fn, args, results, n, timeout, chunksize)
- *   ex.shutdown(wait, cancel_futures)  weft_executor_shutdown(ex, wait, cancel)
+ *                                   weft_executor_map(ex, fn, args, results, n, chunksize, timeout)
+ *   ex.shutdown(wait, cancel_futures)  weft_executor_shutdown(ex, cancel, wait ? WEFT_FOREVER : 0)
  *   with ThreadPoolExecutor() as ex:   ... weft_executor_free(ex)   (shutdown(wait) + free)
  *   BrokenThreadPool                WEFT_EBROKEN
  *   RuntimeError after shutdown     WEFT_ESHUTDOWN
@@ -40,30 +40,26 @@ WEFT_API int weft_executor_submit(weft_executor *ex, weft_task_fn fn, void *arg,
                                   weft_future **out);
 
 /** Run fn over args[0..n) and put the results in results[0..n), in input
- *  order. `timeout` bounds the whole map from this call; `chunksize` (0 or 1
- *  for one task per item) groups items into one task each, as Python's
- *  ProcessPoolExecutor does. Returns 0 when every item succeeded, else the
+ *  order. `chunksize` (0 or 1 for one task per item) groups items into one
+ *  task each, as Python's ProcessPoolExecutor does; `timeout` bounds the
+ *  whole map from this call. Returns 0 when every item succeeded, else the
  *  first error in input order (its message, if any, from weft_map_message),
  *  or WEFT_ETIMEDOUT; then the items not yet started are cancelled, and
  *  results past the failed one are unspecified. */
 WEFT_API int weft_executor_map(weft_executor *ex, weft_task_fn fn, void *const *args,
-                               void **results, size_t n, double timeout, size_t chunksize);
+                               void **results, size_t n, size_t chunksize, double timeout);
 /** The message of the calling thread's last failed map, or NULL. Valid until
  *  this thread's next map. */
 WEFT_API const char *weft_map_message(void);
 
-/** Stop accepting work. With cancel_futures, futures not yet started are
- *  cancelled. With wait, returns once every started task has finished and
- *  the workers have exited. Calling it again is harmless. From one of the
- *  executor's own workers the wait would never end: everything but the wait
- *  is done and WEFT_EDEADLK is returned. */
-WEFT_API int weft_executor_shutdown(weft_executor *ex, bool wait, bool cancel_futures);
-/** Shut down and wait at most `timeout` seconds for the started tasks to
- *  finish and the workers to exit: 0 once they have, WEFT_ETIMEDOUT if some
- *  still run (call again to wait more; 0 polls). The timeout form of
- *  shutdown(wait=true). */
-WEFT_API int weft_executor_shutdown_timeout(weft_executor *ex, double timeout,
-                                            bool cancel_futures);
+/** Stop accepting work, and wait up to `timeout` for the started tasks to
+ *  finish and the workers to exit: 0 once they have, WEFT_ETIMEDOUT while
+ *  some still run (the shutdown is done either way; call again to wait
+ *  more). Python's shutdown(wait=False) is timeout 0. With cancel_futures,
+ *  futures not yet started are cancelled. From one of the executor's own
+ *  workers the wait would never end: everything but the wait is done and
+ *  WEFT_EDEADLK is returned. */
+WEFT_API int weft_executor_shutdown(weft_executor *ex, bool cancel_futures, double timeout);
 /** shutdown(wait=true, cancel_futures=false), then free. NULL is allowed.
  *  Must not be called from one of the executor's own workers: there it
  *  only shuts down without waiting, reports the misuse (weft_report_error)

@@ -21,14 +21,14 @@
  * ambiguity since TimeoutError became the builtin).
  *
  * Python to weft:
- *   f.result(timeout)               weft_future_result(f, timeout, &res)
+ *   f.result(timeout)               weft_future_result(f, &res, timeout)
  *   f.exception(timeout)            weft_future_exception(f, timeout)  (+ weft_future_message)
  *   f.cancel() / cancelled()        weft_future_cancel / weft_future_cancelled
  *   f.running() / done()            weft_future_running / weft_future_done
  *   f.add_done_callback(fn)         weft_future_add_done_callback(f, fn, arg)
  *   f.set_running_or_notify_cancel  weft_future_set_running_or_notify_cancel
  *   f.set_result / set_exception    weft_future_set_result / weft_future_set_error
- *   wait(fs, timeout, return_when)  weft_wait(fs, n, timeout, when, done, &ndone)
+ *   wait(fs, timeout, return_when)  weft_wait(fs, n, when, done, &ndone, timeout)
  *   as_completed(fs, timeout)       weft_as_completed_new + _next
  *   CancelledError / InvalidStateError   WEFT_ECANCELLED / WEFT_ESTATE
  */
@@ -59,7 +59,7 @@ WEFT_API void weft_future_unref(weft_future *f);
 /** Wait up to `timeout` for the outcome. 0 with *result set (result may be
  *  NULL if not wanted), the task's error code, WEFT_ECANCELLED, or
  *  WEFT_ETIMEDOUT if it is not done in time. */
-WEFT_API int weft_future_result(weft_future *f, double timeout, void **result);
+WEFT_API int weft_future_result(weft_future *f, void **result, double timeout);
 /** Like result without the value: 0 if it finished with a result, the error
  *  code if it failed, WEFT_ECANCELLED, or WEFT_ETIMEDOUT. */
 WEFT_API int weft_future_exception(weft_future *f, double timeout);
@@ -135,8 +135,8 @@ typedef enum weft_return_when {
  *  still filled in, as Python returns its two sets); WEFT_EINVAL for a bad
  *  timeout or `when` (done and ndone untouched); WEFT_ENOMEM if more than
  *  16 futures must be waited for and their records cannot be allocated. */
-WEFT_API int weft_wait(weft_future *const *fs, size_t n, double timeout, weft_return_when when,
-                       bool *done, size_t *ndone);
+WEFT_API int weft_wait(weft_future *const *fs, size_t n, weft_return_when when, bool *done,
+                       size_t *ndone, double timeout);
 
 typedef struct weft_as_completed weft_as_completed;
 
@@ -147,12 +147,13 @@ typedef struct weft_as_completed weft_as_completed;
  *  out, NULL entry, bad timeout), WEFT_ENOMEM. */
 WEFT_API int weft_as_completed_new(weft_as_completed **out, weft_future *const *fs, size_t n,
                                    double timeout);
-/** The next completed future (borrowed from the iterator): 0 and *f set,
- *  WEFT_EEMPTY once every future has been returned, WEFT_ETIMEDOUT when the
- *  iteration's time has run out and no completed future is left to return
- *  (one that completes later is still returned by a later call). One thread
- *  at a time may call it. */
-WEFT_API int weft_as_completed_next(weft_as_completed *it, weft_future **f);
+/** The next completed future (borrowed from the iterator), waiting up to
+ *  `timeout` for one: 0 and *f set, WEFT_EEMPTY once every future has been
+ *  returned, WEFT_ETIMEDOUT when this call's timeout or the iteration's has
+ *  run out and no completed future is left to return (one that completes
+ *  later is still returned by a later call). One thread at a time may call
+ *  it. */
+WEFT_API int weft_as_completed_next(weft_as_completed *it, weft_future **f, double timeout);
 /** Free the iterator and drop its references; futures still pending are
  *  safe to complete afterwards. NULL is allowed. */
 WEFT_API void weft_as_completed_free(weft_as_completed *it);

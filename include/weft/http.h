@@ -19,11 +19,11 @@
  *   async with ClientSession(connector=TCPConnector(limit=20)) as s:
  *                                   weft_http_client_new(&c, &(weft_http_client_opts){.max_connections = 20})
  *   async with s.get(url) as r: body = await r.read()
- *                                   weft_http_fetch(c, url, NULL, &r); r->body, r->body_len
- *   s.post(url, data=b)             weft_http_fetch(c, url, &(weft_http_request){.method = "POST", .body = b, .body_len = n}, &r)
+ *                                   weft_http_fetch(c, url, NULL, &r, WEFT_FOREVER); r->body, r->body_len
+ *   s.post(url, data=b)             weft_http_fetch(c, url, &(weft_http_request){.method = "POST", .body = b, .body_len = n}, &r, WEFT_FOREVER)
  *   r.status / r.headers["X"] / r.url
  *                                   r->status / weft_http_response_header(r, "X") / r->url
- *   ClientTimeout(total=t, connect=c)   request.timeout / request.connect_timeout
+ *   ClientTimeout(total=t, connect=c)   the fetch's timeout / request.connect_timeout
  *   allow_redirects, max_redirects  request.follow_redirects, request.max_redirects
  *   asyncio.gather(*(fetch(u) for u in urls))   a task per URL, weft_gather
  *   aiohttp.ClientError             a negative code (below), the text in request.error
@@ -43,7 +43,7 @@ typedef struct weft_http_client weft_http_client;
 /** Client options; all-zero (or NULL) means the defaults. */
 typedef struct weft_http_client_opts {
     long max_connections;     /**< open at once, all hosts (0: 100) */
-    double timeout;           /**< a request's default total timeout (0: 300 s) */
+    double timeout;           /**< a bound on every fetch's total time (0: 300 s) */
     double connect_timeout;   /**< default connect timeout (0: 30 s) */
     long max_redirects;       /**< default redirect limit (0: 10; -1: none followed) */
     const char *user_agent;   /**< copied (NULL: "weft/<version>") */
@@ -62,8 +62,6 @@ typedef struct weft_http_request {
     const char *const *headers;  /**< NULL-terminated "Name: value" lines, or NULL */
     const void *body;            /**< request body (copied by nobody: keep it alive) */
     size_t body_len;
-    double timeout;              /**< total, seconds, the wait for a connection slot
-                                      included (0: the client's) */
     double connect_timeout;      /**< seconds (0: the client's) */
     int follow_redirects;        /**< 0: the client's default (follow), 1 follow, -1 not */
     size_t max_body;             /**< larger responses fail with WEFT_EMSGSIZE (0: 64 MiB) */
@@ -85,7 +83,9 @@ typedef struct weft_http_response {
     size_t nheaders;
 } weft_http_response;
 
-/** Fetch url. In a coroutine this suspends only the coroutine (the
+/** Fetch url, within `timeout` (the total, the wait for a connection slot
+ *  included, as aiohttp's) and the client's timeout, whichever ends first.
+ *  In a coroutine this suspends only the coroutine (the
  *  client's loop must be the running loop: WEFT_ESTATE otherwise); its
  *  cancellation aborts the transfer (WEFT_ECANCELLED). 0 and a response
  *  to free with weft_http_response_free, or: WEFT_ETIMEDOUT, -ECONNREFUSED
@@ -98,7 +98,7 @@ typedef struct weft_http_response {
  *  failure before the request went out; the text in request.error),
  *  WEFT_ENOTSUP (built without libcurl). */
 WEFT_API int weft_http_fetch(weft_http_client *c, const char *url, const weft_http_request *req,
-                             weft_http_response **out);
+                             weft_http_response **out, double timeout);
 
 /** The first header of that name (any case), or NULL. */
 WEFT_API const char *weft_http_response_header(const weft_http_response *r, const char *name);

@@ -41,14 +41,14 @@
  *   loop.set_exception_handler      weft_loop_set_exception_handler
  *   loop.set_debug / PYTHONASYNCIODEBUG   weft_loop_set_debug / WEFT_DEBUG=1
  *   asyncio.create_task(coro, name) weft_create_task(NULL, fn, arg, name, &task)
- *   await fut                       weft_await(fut, &result)
+ *   await fut                       weft_await(fut, &result, WEFT_FOREVER)
  *   current_task() / all_tasks()    weft_current_task() / weft_all_tasks
  *   task.cancel(), uncancel(), cancelling()
  *                                   weft_future_cancel, weft_task_uncancel, weft_task_cancelling
  *   task.get_name() / set_name()    weft_task_name / weft_task_set_name
  *   asyncio.sleep(s)                weft_sleep(s)   (0 yields to the loop)
  *   gather(*aws, return_exceptions) weft_gather(fs, n, return_exceptions, &g)
- *   wait_for(aw, timeout)           weft_wait_for(fut, timeout, &result)
+ *   wait_for(aw, timeout)           weft_await(fut, &result, timeout)
  *   async with timeout(delay)       weft_timeout_enter / weft_timeout_exit
  *   shield(aw)                      weft_shield(fut, &outer)
  *   wait(aws, return_when) / as_completed   weft_wait / weft_as_completed_new (weft/future.h)
@@ -133,7 +133,7 @@ WEFT_API void weft_handle_unref(weft_handle *h);
  *  the loop is already running, or the calling thread runs another loop. */
 WEFT_API int weft_loop_run_forever(weft_loop *loop);
 /** Run until f is done (it need not belong to the loop: a thread-pool future
- *  wakes it too). Returns f's outcome as weft_future_result(f, 0, result)
+ *  wakes it too). Returns f's outcome as weft_future_result(f, result, 0)
  *  would; WEFT_ESTATE as above, or when the loop was stopped before f was
  *  done (asyncio's RuntimeError). */
 WEFT_API int weft_loop_run_until_complete(weft_loop *loop, weft_future *f, void **result);
@@ -214,12 +214,14 @@ WEFT_API int weft_task_cancelling(const weft_future *task);
  *  WEFT_EINVAL for a future that is not a task. */
 WEFT_API int weft_task_uncancel(weft_future *task);
 
-/** Wait for f. Inside a coroutine this suspends the coroutine; if the
- *  coroutine is cancelled meanwhile, f is cancelled too (as asyncio's await
- *  does; use weft_shield to protect it) and WEFT_ECANCELLED is returned once
- *  a cancelled task f has finished its clean-up. Outside a coroutine it is
- *  weft_future_result(f, WEFT_FOREVER, result). */
-WEFT_API int weft_await(weft_future *f, void **result);
+/** Wait up to `timeout` for f (asyncio's await, and asyncio.wait_for with
+ *  a timeout): its outcome as weft_future_result gives it. Inside a
+ *  coroutine this suspends the coroutine. If the time runs out, or the
+ *  coroutine is cancelled, while f is not done, f is cancelled too (use
+ *  weft_shield to protect it) and WEFT_ETIMEDOUT or WEFT_ECANCELLED is
+ *  returned once a cancelled task f has finished its clean-up (a task that
+ *  finished after all while being cancelled gives its own outcome). */
+WEFT_API int weft_await(weft_future *f, void **result, double timeout);
 
 /** A future that finishes when every future of fs[0..n) is done. Without
  *  return_exceptions it fails with the first error (the others go on);
@@ -229,9 +231,6 @@ WEFT_API int weft_await(weft_future *f, void **result);
 WEFT_API int weft_gather(weft_future *const *fs, size_t n, bool return_exceptions,
                          weft_future **out);
 
-/** Await f for at most `timeout` seconds: on timeout f is cancelled, awaited
- *  (a task gets to clean up) and WEFT_ETIMEDOUT returned. */
-WEFT_API int weft_wait_for(weft_future *f, double timeout, void **result);
 
 /** A future with f's outcome that can be cancelled without cancelling f. */
 WEFT_API int weft_shield(weft_future *f, weft_future **out);

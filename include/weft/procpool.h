@@ -43,11 +43,11 @@
  *                       max_tasks_per_child)
  *                                  weft_process_pool_new(&ex, &opts)
  *   ex.submit(fn, arg)             weft_executor_submit(ex, fn, bytes, &future)
- *   ex.map(fn, args, chunksize=)   weft_executor_map(ex, fn, bytes_array, results, n,
- *                                                    timeout, chunksize)
+ *   ex.map(fn, args, chunksize=)   weft_executor_map(ex, fn, bytes_array, results, n, chunksize,
+ *                                                    timeout)
  *   Pool.map(square, ints)         weft_process_pool_map_fixed(ex, square, in, sizeof *in,
  *                                                              out, sizeof *out, n, 0, timeout)
- *   ex.shutdown(wait, cancel_futures)  weft_executor_shutdown(ex, wait, cancel)
+ *   ex.shutdown(wait, cancel_futures)  weft_executor_shutdown(ex, cancel, wait ? WEFT_FOREVER : 0)
  *   BrokenProcessPool              WEFT_EBROKEN
  *
  * Broken: a worker that dies other than by retiring (max_tasks_per_child)
@@ -139,7 +139,7 @@ WEFT_API int weft_process_pool_map_fixed(weft_executor *ex, weft_item_fn fn, con
  *   pool.starmap(fn, tuples)       weft_pool_map: in C each call's arguments are packed
  *                                  into its one weft_bytes, so starmap is map
  *   pool.imap / imap_unordered     weft_pool_imap(pool, fn, args, n, chunksize, ordered, &it)
- *                                  + weft_pool_iter_next(it, timeout, &result, &index)
+ *                                  + weft_pool_iter_next(it, &result, &index, timeout)
  *   pool.close() / terminate() / join()
  *                                  weft_pool_close / _terminate / _join(pool, timeout)
  *   with Pool() as pool:  (terminate at exit)   ... weft_pool_free(pool)
@@ -190,8 +190,8 @@ WEFT_API int weft_pool_imap(weft_pool *pool, weft_task_fn fn, void *const *args,
  *  position; may be NULL), WEFT_EEOF after the last one, WEFT_ETIMEDOUT,
  *  or an item's error (its message from weft_pool_iter_message); after an
  *  error the iterator goes on with the next item, as Python's does. */
-WEFT_API int weft_pool_iter_next(weft_pool_iter *it, double timeout, weft_bytes **result,
-                                 size_t *index);
+WEFT_API int weft_pool_iter_next(weft_pool_iter *it, weft_bytes **result, size_t *index,
+                                 double timeout);
 /** The message of the last error returned by weft_pool_iter_next, or NULL. */
 WEFT_API const char *weft_pool_iter_message(const weft_pool_iter *it);
 /** Free the iterator; results not taken are freed, items not started are

@@ -23,7 +23,7 @@
  *   p.stdin.close()                 weft_subprocess_close_stdin(p, timeout)
  *   await p.stdout.readline()       weft_stream_readline(weft_subprocess_stdout(p), ...)
  *   await p.wait()  (asyncio.wait_for for a timeout)
- *                                   weft_subprocess_wait(p, timeout, &code)
+ *                                   weft_subprocess_wait(p, &code, timeout)
  *   await p.communicate(input)      weft_subprocess_communicate(p, in, n, &out, &outlen, &err, &errlen, timeout)
  *   p.returncode                    weft_subprocess_returncode(p, &code)  (WEFT_ESTATE while running)
  *   p.pid                           weft_subprocess_pid(p)
@@ -83,7 +83,7 @@ WEFT_API int weft_subprocess_close_stdin(weft_subprocess *p, double timeout);
 /** Wait for the child to exit: 0 and its return code in *code (if not
  *  NULL): the exit status, or minus the signal that killed it.
  *  WEFT_ETIMEDOUT or WEFT_ECANCELLED leave the child running and waitable. */
-WEFT_API int weft_subprocess_wait(weft_subprocess *p, double timeout, int *code);
+WEFT_API int weft_subprocess_wait(weft_subprocess *p, int *code, double timeout);
 /** The return code once the child was waited for (0), else WEFT_ESTATE. */
 WEFT_API int weft_subprocess_returncode(const weft_subprocess *p, int *code);
 

@@ -224,7 +224,7 @@ static int run_threads(weft_bytes **args, void **results, int n)
     int rc = weft_thread_pool_new(&ex, &(weft_thread_pool_opts){.max_workers = THREAD_WORKERS});
     if (rc)
         return rc;
-    rc = weft_executor_map(ex, run_item, (void *const *)args, results, (size_t)n, WEFT_FOREVER, 1);
+    rc = weft_executor_map(ex, run_item, (void *const *)args, results, (size_t)n, 1, WEFT_FOREVER);
     weft_executor_free(ex);
     return rc;
 }
@@ -238,7 +238,7 @@ static int run_processes(weft_bytes **args, void **results, int n)
     int rc = weft_process_pool_new(&ex, &o);
     if (rc)
         return rc;
-    rc = weft_executor_map(ex, run_item, (void *const *)args, results, (size_t)n, WEFT_FOREVER, 1);
+    rc = weft_executor_map(ex, run_item, (void *const *)args, results, (size_t)n, 1, WEFT_FOREVER);
     weft_executor_free(ex);
     return rc;
 }
@@ -261,7 +261,7 @@ static int coro_main(void *arg, void **result)
     if (rc)
         started--;
     for (int i = 0; i < started; i++) {
-        int r = weft_await(fs[i], &cr->results[i]);
+        int r = weft_await(fs[i], &cr->results[i], WEFT_FOREVER);
         rc = rc ? rc : r;
         weft_future_unref(fs[i]);
     }
