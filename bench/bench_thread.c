@@ -21,10 +21,10 @@ static double weft_start_join(long n)
         if (weft_thread_new(&t, nothing, NULL, NULL) != 0)
             return -1;
         if (weft_thread_start(t) != 0 || weft_thread_join(t, WEFT_FOREVER) != 0) {
-            weft_thread_free(t);
+            weft_thread_unref(t);
             return -1;
         }
-        weft_thread_free(t);
+        weft_thread_unref(t);
     }
     return (wb_now() - t0) / (double)n;
 }

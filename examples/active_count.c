@@ -62,7 +62,7 @@ int main(void)
     CHECK(weft_event_set(&done));
     for (int i = 0; i < EXTRA; i++) {
         CHECK(weft_thread_join(threads[i], WEFT_FOREVER));
-        weft_thread_free(threads[i]);
+        weft_thread_unref(threads[i]);
     }
     report();
     return 0;

@@ -77,9 +77,9 @@ int main(void)
     CHECK(weft_thread_start(c));
     CHECK(weft_thread_join(p, WEFT_FOREVER));
     CHECK(weft_thread_join(c, WEFT_FOREVER));
-    weft_thread_free(p);
-    weft_thread_free(c);
-    CHECK(weft_condition_destroy(&condition));
+    weft_thread_unref(p);
+    weft_thread_unref(c);
+    weft_condition_destroy(&condition);
 
     printf("produced %d, consumed %d, stock left %d\n", ITEMS, consumed, stock);
     return consumed == ITEMS && stock == 0 ? 0 : 1;

@@ -98,7 +98,7 @@ static double run_jobs(struct job *jobs, int at_once)
         }
         for (int k = i; k < i + at_once; k++) {
             CHECK(weft_thread_join(threads[k], WEFT_FOREVER));
-            weft_thread_free(threads[k]);
+            weft_thread_unref(threads[k]);
         }
     }
     return weft_monotonic() - start;

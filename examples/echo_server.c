@@ -62,7 +62,9 @@ static int client(void *arg, void **result)
     size_t n;
     CHECK(weft_stream_readline(st, c->reply, sizeof c->reply - 1, &n, 10));
     c->reply[n] = 0;
-    return weft_stream_close(st, 10);
+    int rc = weft_stream_close(st, 10);
+    weft_stream_free(st);
+    return rc;
 }
 
 static int async_main(void *arg, void **result)
@@ -91,7 +93,8 @@ static int async_main(void *arg, void **result)
     CHECK(weft_server_close(server));
     CHECK(weft_server_wait_closed(server, 10));
     printf("server closed, %zu connections left\n", weft_server_connection_count(server));
-    return weft_server_free(server);
+    weft_server_free(server);
+    return 0;
 }
 
 int main(void)

@@ -46,7 +46,7 @@ int main(void)
     CHECK(weft_event_set(&ready));
     for (int i = 0; i < NWORKERS; i++) {
         CHECK(weft_thread_join(threads[i], WEFT_FOREVER));
-        weft_thread_free(threads[i]);
+        weft_thread_unref(threads[i]);
     }
 
     CHECK(weft_event_clear(&ready));

@@ -43,6 +43,7 @@ int main(void)
     printf("child exit code %d; the two pids differ: %s\n", code,
            weft_process_pid(child) != getpid() ? "yes" : "no");
     CHECK(weft_process_close(child));
+    weft_process_free(child);
     return 0;
 }
 

@@ -49,7 +49,7 @@ int main(void)
         CHECK(weft_thread_start(threads[i]));
     for (int i = 0; i < NTHREADS; i++) {
         CHECK(weft_thread_join(threads[i], WEFT_FOREVER));
-        weft_thread_free(threads[i]);
+        weft_thread_unref(threads[i]);
     }
     printf("%ld\n", counter); /* Exactly 500000 */
     return counter == (long)NTHREADS * ROUNDS ? 0 : 1;

@@ -50,11 +50,12 @@ int main(void)
     CHECK(weft_thread_new(&t, producer, loop, NULL));
     CHECK(weft_thread_start(t));
     CHECK(weft_thread_join(t, WEFT_FOREVER));
-    weft_thread_free(t);
+    weft_thread_unref(t);
 
     CHECK(weft_loop_call_later(loop, 0.010, stop, loop, NULL));
     CHECK(weft_loop_run_forever(loop));
-    CHECK(weft_loop_free(loop));
+    CHECK(weft_loop_close(loop));
+    weft_loop_free(loop);
     return 0;
 }
 

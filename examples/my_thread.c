@@ -55,7 +55,7 @@ int main(void)
     CHECK(my_thread_init(&t, "MyThread", 0.010)); /* t = MyThread("MyThread", 1) */
     CHECK(weft_thread_start(t.thread));           /* t.start() */
     CHECK(weft_thread_join(t.thread, WEFT_FOREVER)); /* t.join() */
-    weft_thread_free(t.thread);
+    weft_thread_unref(t.thread);
     return 0;
 }
 

@@ -58,6 +58,7 @@ int main(void)
         printf("%s (pid %d) exit code %d\n", weft_process_name(processes[i]),
                (int)weft_process_pid(processes[i]), code);
         CHECK(weft_process_close(processes[i]));
+        weft_process_free(processes[i]);
     }
     return 0;
 }

@@ -99,7 +99,7 @@ int main(void)
     int seen[NITEMS] = {0}, total = 0, sum = 0;
     for (int i = 0; i < NCONSUMERS; i++) {
         CHECK(weft_thread_join(consumers[i].thread, WEFT_FOREVER));
-        weft_thread_free(consumers[i].thread);
+        weft_thread_unref(consumers[i].thread);
         total += consumers[i].count;
         for (int n = 0; n < NITEMS; n++)
             seen[n] += consumers[i].got[n];

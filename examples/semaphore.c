@@ -59,7 +59,7 @@ int main(void)
     }
     for (int i = 0; i < NTHREADS; i++) {
         CHECK(weft_thread_join(threads[i], WEFT_FOREVER));
-        weft_thread_free(threads[i]);
+        weft_thread_unref(threads[i]);
     }
     printf("%d downloads, at most %d at once (limit %d)\n", NTHREADS, most_inside, SLOTS);
 

@@ -73,6 +73,7 @@ int main(void)
     int code;
     CHECK(weft_process_exitcode(p, &code));
     CHECK(weft_process_close(p));
+    weft_process_free(p);
     if (code != 0)
         return 1;
 

@@ -38,7 +38,7 @@ int main(void)
     CHECK(weft_thread_start(thread));
     /* Wait for the thread to finish before exiting the main program. */
     CHECK(weft_thread_join(thread, WEFT_FOREVER));
-    weft_thread_free(thread);
+    weft_thread_unref(thread);
     printf("Main thread: execution finished\n");
     return 0;
 }

@@ -46,8 +46,8 @@ int main(void)
     CHECK(weft_thread_start(t2));
     CHECK(weft_thread_join(t1, WEFT_FOREVER));
     CHECK(weft_thread_join(t2, WEFT_FOREVER));
-    weft_thread_free(t1);
-    weft_thread_free(t2);
+    weft_thread_unref(t1);
+    weft_thread_unref(t2);
     printf("All threads done\n");
     return 0;
 }

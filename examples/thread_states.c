@@ -66,7 +66,7 @@ int main(void)
     CHECK(weft_thread_join(t, WEFT_FOREVER));       /* t.join() */
     show("joined", t);
 
-    weft_thread_free(t);
+    weft_thread_unref(t);
     return 0;
 }
 

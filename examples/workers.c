@@ -46,7 +46,7 @@ int main(void)
     }
     for (int i = 0; i < NWORKERS; i++) {
         CHECK(weft_thread_join(threads[i], WEFT_FOREVER));
-        weft_thread_free(threads[i]);
+        weft_thread_unref(threads[i]);
     }
     printf("All %d workers finished in %.0f ms (each slept 20 ms)\n", NWORKERS,
            (weft_monotonic() - start) * 1e3);

@@ -144,7 +144,8 @@ static int fetch_in_loop(void *arg, void **result)
     if (rc)
         return rc;
     x->rc = weft_http_fetch(x->client, x->url, &x->req, &x->resp, 20);
-    return weft_http_client_free(x->client);
+    weft_http_client_free(x->client);
+    return 0;
 }
 
 /* What a response must hold, whatever the server sent. */
@@ -191,7 +192,7 @@ int fz_http(const uint8_t *data, size_t size)
         rc = weft_run(fetch_in_loop, &x, NULL);
     } else if ((rc = weft_http_client_new(&x.client, NULL)) == 0) {
         x.rc = weft_http_fetch(x.client, url, &x.req, &x.resp, 20);
-        rc = weft_http_client_free(x.client);
+        weft_http_client_free(x.client);
     }
     fz_peer_stop(p);
     int out = 0;

@@ -407,7 +407,7 @@ static int run_program(void *arg, void **result)
     rc = 0;
 out:
     if (st)
-        weft_stream_close(st, 0);
+        weft_stream_free(st);
     else if (fds[0] >= 0)
         close(fds[0]);
     if (fds[1] >= 0)

@@ -487,12 +487,15 @@ int weft_http_client_new(weft_http_client **out, const weft_http_client_opts *op
     return 0;
 }
 
-int weft_http_client_free(weft_http_client *c)
+void weft_http_client_free(weft_http_client *c)
 {
     if (!c)
-        return 0;
-    if (c->inflight)
-        return WEFT_ESTATE;
+        return;
+    if (c->inflight) {
+        weft_report_error("weft_http_client_free", WEFT_ESTATE,
+                          "fetches are in flight; not freed");
+        return;
+    }
     /* Closing the cached connections calls on_socket(REMOVE) for each. */
     curl_multi_cleanup(c->multi);
     if (weft__loop_timer_pending(&c->timer))
@@ -500,7 +503,6 @@ int weft_http_client_free(weft_http_client *c)
     weft_semaphore_destroy(&c->slots);
     free(c->user_agent);
     free(c);
-    return 0;
 }
 
 #else /* !WEFT_HAVE_HTTP */
@@ -512,9 +514,9 @@ int weft_http_client_new(weft_http_client **out, const weft_http_client_opts *op
     return WEFT_ENOTSUP;
 }
 
-int weft_http_client_free(weft_http_client *c)
+void weft_http_client_free(weft_http_client *c)
 {
-    return c ? WEFT_ENOTSUP : 0;
+    (void)c; /* none can exist: weft_http_client_new refuses */
 }
 
 int weft_http_fetch(weft_http_client *c, const char *url, const weft_http_request *req,

@@ -989,11 +989,13 @@ static void free_memory(weft_loop *L)
     free(L);
 }
 
-int weft_loop_free(weft_loop *L)
+int weft_loop_close(weft_loop *L)
 {
     if (!L)
+        return WEFT_EINVAL;
+    if (L->dead)
         return 0;
-    if (L->dead || __atomic_load_n(&L->shared.running, __ATOMIC_ACQUIRE))
+    if (__atomic_load_n(&L->shared.running, __ATOMIC_ACQUIRE))
         return WEFT_ESTATE;
     int rc = weft__tasks_loop_freeing(L);
     if (rc)
@@ -1033,9 +1035,21 @@ int weft_loop_free(weft_loop *L)
     L->watchers = NULL;
     weft__poll_close(&L->poller);
     L->dead = true;
+    return 0;
+}
+
+void weft_loop_free(weft_loop *L)
+{
+    if (!L)
+        return;
+    int rc = weft_loop_close(L);
+    if (rc) {
+        weft_report_error("weft_loop_free", rc, "the loop runs, or its tasks cannot be run "
+                          "here; not freed");
+        return;
+    }
     if (__atomic_sub_fetch(&L->handle_refs, 1, __ATOMIC_ACQ_REL) == 0)
         free_memory(L);
-    return 0;
 }
 
 /* ----------------------------------------------- errors and debugging */

@@ -6,11 +6,17 @@
  * Every call that can wait is the same loop: try the system call; on
  * EAGAIN wait for the direction with the call's deadline; try again.
  *
- * Life: `state` is CLOSED | users << 1. The caller's socket is one user;
- * each call in flight is one more. Close sets CLOSED, wakes the calls in
- * flight (they see CLOSED after their wait and return -EBADF) and drops
- * the caller's user; the last user out closes the fd and frees. So a
- * descriptor number is never reused while a call could still touch it.
+ * Life: `state` holds four flags and the number of calls in flight (users,
+ * from USER up). Close sets CLOSED and wakes the calls in flight (they see
+ * CLOSED after their wait and return -EBADF); whoever sees CLOSED with no
+ * call in flight first (close itself, or the last call out) claims TORN and
+ * tears the descriptor down: its loop registration (on the loop's own
+ * thread, where one runs) and the fd, then sets DONE. So a descriptor
+ * number is never reused while a call could still touch it. Free sets
+ * FREED after closing; the memory goes once FREED and DONE are set and no
+ * call is in flight, by whichever of free, the last call out or the
+ * teardown sees that first (claiming RELEASED). The socket stays readable
+ * (closed, fd -1) from close until free.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,12 +41,18 @@
 #include "internal/net.h"
 #include "weft/net.h"
 
-#define CLOSED 1u
-#define USER 2u
+#define CLOSED 1u   /* closed by its owner: calls fail with -EBADF */
+#define TORN 2u     /* the teardown of the descriptor is claimed */
+#define DONE 4u     /* ... and finished: the fd is closed */
+#define FREED 8u    /* freed by its owner */
+#define RELEASED 16u /* the memory's release is claimed */
+#define USER 32u    /* one call in flight */
+#define FLAGS (USER - 1)
 
 struct weft_socket {
     weft__fdw w;              /* first: the fdw's callbacks get the socket */
-    uint32_t state;           /* atomic: CLOSED | users << 1 */
+    uint32_t state;           /* atomic: flags | calls in flight * USER */
+    int close_rc;             /* close(2)'s outcome, written before DONE */
     int family, type;
     bool is_socket;           /* else a pipe or other fd: read/write */
     weft__loop_item close_item;
@@ -58,7 +70,7 @@ static int make_socket(weft_socket **out, int fd, int family, int type, bool is_
         return WEFT_ENOMEM;
     }
     weft__fdw_init(&s->w, fd);
-    s->state = USER;
+    s->state = 0;
     s->family = family;
     s->type = type;
     s->is_socket = is_socket;
@@ -107,14 +119,24 @@ int weft_socket_from_fd(weft_socket **out, int fd)
     return make_socket(out, fd, family, type, is_socket);
 }
 
-static int finish(weft_socket *s)
+/* The memory goes once nothing can touch it: freed, torn down, no call. */
+static void maybe_release(weft_socket *s, uint32_t v)
 {
-    int rc = close(s->w.io.fd) == 0 || errno == EINTR ? 0 : weft__errno_code(errno);
-    free(s);
-    return rc;
+    if ((v & (FREED | DONE)) != (FREED | DONE) || v >= USER || (v & RELEASED))
+        return;
+    if (!(__atomic_fetch_or(&s->state, RELEASED, __ATOMIC_ACQ_REL) & RELEASED))
+        free(s);
 }
 
-/* On the socket's loop: the last user left from another thread while the
+/* The fd is closed; its registration was dropped before. */
+static void teardown_done(weft_socket *s)
+{
+    s->close_rc = close(s->w.io.fd) == 0 || errno == EINTR ? 0 : weft__errno_code(errno);
+    uint32_t v = __atomic_or_fetch(&s->state, DONE, __ATOMIC_ACQ_REL);
+    maybe_release(s, v);
+}
+
+/* On the socket's loop: the teardown came from another thread while the
  * loop was running, so the deregistration had to be done here. Also the
  * item's drop: a loop freed before it ran this (its watchers still in
  * place then) does the same. */
@@ -122,30 +144,43 @@ static void close_on_loop(weft__loop_item *it)
 {
     weft_socket *s = CONTAINER_OF(it, weft_socket, close_item);
     weft__fdw_close(&s->w);
-    finish(s);
+    teardown_done(s);
 }
 
-static int finalize(weft_socket *s)
+/* Claimed TORN, with no call in flight: drop the loop registration and
+ * close the fd, here or on the loop's thread. */
+static void teardown(weft_socket *s)
 {
     while (weft__fdw_close(&s->w)) {
         s->close_item.run = close_on_loop;
         s->close_item.drop = close_on_loop;
         if (weft__loop_ready_threadsafe(weft__fdw_loop(&s->w), &s->close_item) == 0)
-            return 0;
+            return;
         /* The loop is being freed by its owner, which releases every fd
          * it had: wait for that, then close here. */
         while (weft__fdw_loop(&s->w))
             sched_yield();
     }
-    return finish(s);
+    teardown_done(s);
+}
+
+/* After a change of state to v: the first to see it closed with no call in
+ * flight tears the descriptor down; the memory goes when it may. */
+static void settle(weft_socket *s, uint32_t v)
+{
+    if ((v & CLOSED) && v < USER && !(v & TORN) &&
+        !(__atomic_fetch_or(&s->state, TORN, __ATOMIC_ACQ_REL) & TORN)) {
+        teardown(s);
+        return; /* teardown_done settles the memory */
+    }
+    maybe_release(s, v);
 }
 
 static int user_begin(weft_socket *s)
 {
     uint32_t v = __atomic_fetch_add(&s->state, USER, __ATOMIC_ACQUIRE);
     if (v & CLOSED) {
-        if (__atomic_sub_fetch(&s->state, USER, __ATOMIC_ACQ_REL) == CLOSED)
-            finalize(s);
+        settle(s, __atomic_sub_fetch(&s->state, USER, __ATOMIC_ACQ_REL));
         return -EBADF;
     }
     return 0;
@@ -153,8 +188,7 @@ static int user_begin(weft_socket *s)
 
 static int user_end(weft_socket *s)
 {
-    if (__atomic_sub_fetch(&s->state, USER, __ATOMIC_ACQ_REL) == CLOSED)
-        return finalize(s);
+    settle(s, __atomic_sub_fetch(&s->state, USER, __ATOMIC_ACQ_REL));
     return 0;
 }
 
@@ -177,11 +211,11 @@ static int call_end(weft_socket *s, int rc, bool eof)
 int weft_socket_close(weft_socket *s)
 {
     if (!s)
-        return 0;
+        return WEFT_EINVAL;
     uint32_t v = __atomic_fetch_or(&s->state, CLOSED, __ATOMIC_ACQ_REL);
     if (v & CLOSED)
-        return -EBADF;
-    if (v > USER) {
+        return 0; /* closing twice is harmless, as in Python */
+    if (v >= USER) {
         /* Calls in flight: wake them. Coroutines of this thread's loop (or
          * of a loop not running) directly; anything else through the
          * socket itself: after a shutdown every poll and every edge says
@@ -190,12 +224,23 @@ int weft_socket_close(weft_socket *s)
         if (s->is_socket)
             shutdown(s->w.io.fd, SHUT_RDWR);
     }
-    return user_end(s);
+    settle(s, v | CLOSED);
+    /* close(2)'s own failure, when the teardown was ours and finished. */
+    v = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+    return (v & DONE) && !(v & FREED) ? s->close_rc : 0;
+}
+
+void weft_socket_free(weft_socket *s)
+{
+    if (!s)
+        return;
+    weft_socket_close(s);
+    settle(s, __atomic_or_fetch(&s->state, FREED, __ATOMIC_ACQ_REL));
 }
 
 int weft_socket_fd(const weft_socket *s)
 {
-    return s ? s->w.io.fd : WEFT_EINVAL;
+    return !s ? WEFT_EINVAL : is_closed(s) ? -1 : s->w.io.fd;
 }
 
 int weft_socket_family(const weft_socket *s)

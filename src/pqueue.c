@@ -279,9 +279,7 @@ int weft_pqueue_close(weft_pqueue *q)
 {
     if (!q)
         return WEFT_EINVAL;
-    if (q->closed)
-        return WEFT_ESTATE;
-    q->closed = true;
+    q->closed = true; /* a second close changes nothing, as in Python */
     return 0;
 }
 

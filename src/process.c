@@ -45,6 +45,7 @@ struct weft_process {
     bool served;  /* started by the forkserver */
     bool sock_eof; /* served: the socket ended without an exit code */
     int state;    /* P_*, under lock */
+    bool closed;  /* weft_process_close ran: it may not start (under lock) */
     pid_t pid;    /* set at start, then constant */
     int pidfd;    /* -1 without pidfd support; closed when freed */
     int sock;     /* served: the exit code arrives here; -1 otherwise */
@@ -251,7 +252,7 @@ int weft_process_start(weft_process *p)
     if (!p)
         return WEFT_EINVAL;
     pthread_mutex_lock(&p->lock);
-    if (p->state != P_NEW) {
+    if (p->state != P_NEW || p->closed) {
         pthread_mutex_unlock(&p->lock);
         return WEFT_ESTATE;
     }
@@ -427,17 +428,15 @@ bool weft_process_daemon(const weft_process *p)
     return p && p->daemon;
 }
 
-static void destroy(weft_process *p)
+/* The descriptors that watch the child; it has been reaped (or was never
+ * started). Under lock or with the process no longer shared. */
+static void release_fds(weft_process *p)
 {
     if (p->pidfd >= 0)
         close(p->pidfd);
     if (p->sock >= 0)
         close(p->sock);
-    pthread_mutex_destroy(&p->lock);
-    if (p->arg_size)
-        free(p->arg);
-    free(p->name);
-    free(p);
+    p->pidfd = p->sock = -1;
 }
 
 int weft_process_close(weft_process *p)
@@ -446,7 +445,10 @@ int weft_process_close(weft_process *p)
         return WEFT_EINVAL;
     if (weft_process_is_alive(p))
         return WEFT_ESTATE;
-    destroy(p);
+    pthread_mutex_lock(&p->lock);
+    p->closed = true;
+    release_fds(p);
+    pthread_mutex_unlock(&p->lock);
     return 0;
 }
 
@@ -456,7 +458,12 @@ void weft_process_free(weft_process *p)
         return;
     if (p->state != P_NEW)
         weft_process_join(p, WEFT_FOREVER);
-    destroy(p);
+    release_fds(p);
+    pthread_mutex_destroy(&p->lock);
+    if (p->arg_size)
+        free(p->arg);
+    free(p->name);
+    free(p);
 }
 
 const char *weft_current_process_name(void)

@@ -225,7 +225,7 @@ int weft_create_connection(weft_socket **out, const char *host, int port, double
             *out = s;
             break;
         }
-        weft_socket_close(s);
+        weft_socket_free(s);
         if (rc == WEFT_ETIMEDOUT || rc == WEFT_ECANCELLED)
             break;
     }
@@ -253,7 +253,7 @@ static int listen_on(weft_socket **out, const weft_sockaddr *a, bool v6only,
     if (!rc)
         rc = weft_socket_listen(s, o->backlog);
     if (rc) {
-        weft_socket_close(s);
+        weft_socket_free(s);
         return rc;
     }
     *out = s;

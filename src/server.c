@@ -115,7 +115,7 @@ static int start_handler(weft_server *srv, weft_socket *s, const weft_sockaddr *
 {
     conn *c = calloc(1, sizeof *c);
     if (!c) {
-        weft_socket_close(s);
+        weft_socket_free(s);
         return WEFT_ENOMEM;
     }
     c->srv = srv;
@@ -229,7 +229,7 @@ int weft_server_start_sockets(weft_server **out, weft_connection_fn fn, void *ar
         *out = NULL;
     if (!out || !fn || !socks || n == 0) {
         for (size_t i = 0; socks && i < n; i++)
-            weft_socket_close(socks[i]);
+            weft_socket_free(socks[i]);
         return WEFT_EINVAL;
     }
     weft_loop *loop = weft_get_running_loop();
@@ -240,7 +240,7 @@ int weft_server_start_sockets(weft_server **out, weft_connection_fn fn, void *ar
     }
     if (!srv || !srv->socks || !srv->acceptors) {
         for (size_t i = 0; i < n; i++)
-            weft_socket_close(socks[i]);
+            weft_socket_free(socks[i]);
         if (srv) {
             free(srv->socks);
             free(srv->acceptors);
@@ -334,7 +334,7 @@ int weft_server_close(weft_server *srv)
     for (size_t i = 0; i < srv->nsocks; i++) {
         if (srv->acceptors[i])
             weft_future_cancel(srv->acceptors[i]);
-        weft_socket_close(srv->socks[i]);
+        weft_socket_free(srv->socks[i]);
         srv->socks[i] = NULL;
     }
     weft_event_set(&srv->closed_ev);
@@ -380,10 +380,10 @@ int weft_server_wait_closed(weft_server *srv, double timeout)
     return weft_event_wait(&srv->idle_ev, timeout);
 }
 
-int weft_server_free(weft_server *srv)
+void weft_server_free(weft_server *srv)
 {
     if (!srv)
-        return 0;
+        return;
     if (!weft_event_is_set(&srv->idle_ev)) {
         /* Close, cancel the handlers and await them: only possible on the
          * server's loop. */
@@ -395,9 +395,11 @@ int weft_server_free(weft_server *srv)
             rc = weft_server_wait_closed(srv, WEFT_FOREVER);
             weft__cancel_unmask();
         }
-        if (rc)
-            return rc;
+        if (rc) {
+            weft_report_error("weft_server_free", rc,
+                              "not on the server's loop while it runs; not freed");
+            return;
+        }
     }
     free_memory(srv);
-    return 0;
 }

@@ -50,7 +50,8 @@ struct weft_stream {
     bool paused;          /* over high water until back under low water */
     bool eof_wanted;      /* write_eof came with bytes still queued */
     bool eof_sent;
-    bool closing;
+    bool closing;         /* close began: no more writes */
+    bool closed;          /* close ended: the socket is closed */
     unsigned drainers;    /* coroutines parked in drain */
 };
 
@@ -64,12 +65,12 @@ int weft_stream_new(weft_stream **out, weft_socket *sock, const weft_stream_opts
         *out = NULL;
     weft_stream_opts o = opts ? *opts : (weft_stream_opts){0};
     if (!out || !sock || (o.low_water && o.high_water && o.low_water > o.high_water)) {
-        weft_socket_close(sock);
+        weft_socket_free(sock);
         return WEFT_EINVAL;
     }
     weft_stream *st = calloc(1, sizeof *st);
     if (!st) {
-        weft_socket_close(sock);
+        weft_socket_free(sock);
         return WEFT_ENOMEM;
     }
     st->sock = sock;
@@ -110,7 +111,7 @@ int weft_open_unix_connection(weft_stream **out, const char *path, const weft_st
     if ((rc = weft_socket_new(&s, AF_UNIX, SOCK_STREAM)) != 0)
         return rc;
     if ((rc = weft_socket_connect(s, &a, timeout)) != 0) {
-        weft_socket_close(s);
+        weft_socket_free(s);
         return rc;
     }
     return weft_stream_new(out, s, opts);
@@ -545,10 +546,10 @@ bool weft_stream_is_closing(const weft_stream *st)
 
 int weft_stream_close(weft_stream *st, double timeout)
 {
-    if (!st)
+    if (!st || bad_timeout(timeout))
+        return WEFT_EINVAL;
+    if (st->closed)
         return 0;
-    if (bad_timeout(timeout))
-        timeout = 0;
     st->closing = true;
     bool told = st->werr_told;
     int rc = wait_queue(st, 0, weft__deadline(timeout));
@@ -556,15 +557,26 @@ int weft_stream_close(weft_stream *st, double timeout)
     if (told && rc == st->werr)
         rc = 0;
     st->w->on_ready = NULL;
+    st->closed = true;
     int rc2 = weft_socket_close(st->sock);
+    return rc ? rc : rc2;
+}
+
+void weft_stream_free(weft_stream *st)
+{
+    if (!st)
+        return;
+    weft_stream_close(st, 0);
+    weft_socket_free(st->sock);
     free(st->rbuf);
     free(st->wbuf);
     free(st);
-    return rc ? rc : rc2;
 }
 
 /* For the server: a handler's stream is flushed for a bounded time. */
 int weft__stream_close_served(weft_stream *st)
 {
-    return weft_stream_close(st, FLUSH_CLOSE_TIMEOUT);
+    int rc = weft_stream_close(st, FLUSH_CLOSE_TIMEOUT);
+    weft_stream_free(st);
+    return rc;
 }

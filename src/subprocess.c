@@ -231,6 +231,7 @@ int weft_subprocess_close_stdin(weft_subprocess *p, double timeout)
     if (!in)
         return 0;
     int rc = weft_stream_close(in, timeout);
+    weft_stream_free(in);
     /* A child that stopped reading is not the caller's error here. */
     return rc == -EPIPE ? 0 : rc;
 }
@@ -451,10 +452,10 @@ void weft_subprocess_free(weft_subprocess *p)
 {
     if (!p)
         return;
-    weft_stream_close(p->in, 0);
-    weft_stream_close(p->out, 0);
-    weft_stream_close(p->err, 0);
-    weft_socket_close(p->exit_sock);
+    weft_stream_free(p->in);
+    weft_stream_free(p->out);
+    weft_stream_free(p->err);
+    weft_socket_free(p->exit_sock);
     if (!try_reap(p)) {
         /* Left running, as in Python; a small detached thread reaps it
          * when it exits, so that no zombie stays behind. */

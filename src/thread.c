@@ -410,7 +410,7 @@ weft_thread *weft_thread_ref(weft_thread *t)
     return t;
 }
 
-void weft_thread_free(weft_thread *t)
+void weft_thread_unref(weft_thread *t)
 {
     if (t)
         unref(t);
@@ -779,7 +779,7 @@ void weft_enumerate_free(weft_thread **threads, size_t count)
     if (!threads)
         return;
     for (size_t i = 0; i < count; i++)
-        weft_thread_free(threads[i]);
+        weft_thread_unref(threads[i]);
     free(threads);
 }
 

@@ -486,7 +486,7 @@ static int spawn(pool *p)
         weft_thread *t;
         rc = weft_thread_new(&t, worker_main, p, &o);
         if (rc == 0 && (rc = weft_thread_start(t)) != 0)
-            weft_thread_free(t);
+            weft_thread_unref(t);
         if (rc == 0) {
             p->threads[n] = t;
             __atomic_store_n(&p->nthreads, n + 1, __ATOMIC_RELEASE);
@@ -577,7 +577,7 @@ static void tp_destroy(weft_executor *ex)
 {
     pool *p = (pool *)ex;
     for (unsigned i = 0; i < p->nthreads; i++)
-        weft_thread_free(p->threads[i]);
+        weft_thread_unref(p->threads[i]);
     /* The workers emptied the queue before exiting, but a task whose submit
      * failed because no worker could be started stays queued (its future
      * already failed) when none ever started: drop the executor's

@@ -111,6 +111,6 @@ void weft_timer_free(weft_timer *t)
     /* ESTATE if never started; EDEADLK if freed from its own function,
      * which the header forbids. */
     weft_thread_join(t->thread, WEFT_FOREVER);
-    weft_thread_free(t->thread);
+    weft_thread_unref(t->thread);
     free(t);
 }

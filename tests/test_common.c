@@ -111,7 +111,7 @@ START_TEST(sleep_without_end)
             sched_yield();
         }
         WT_ERR(weft_thread_join(t, 0.02), WEFT_ETIMEDOUT); /* still asleep */
-        weft_thread_free(t); /* a daemon: the process exits under it */
+        weft_thread_unref(t); /* a daemon: the process exits under it */
     }
 }
 END_TEST

@@ -28,7 +28,7 @@ START_TEST(condition_errors)
     WT_ERR(weft_condition_init(NULL, &l), WEFT_EINVAL);
     WT_ERR(weft_condition_init_rlock(NULL, NULL), WEFT_EINVAL);
     WT_ERR(weft_condition_init_rlock(&c, NULL), WEFT_EINVAL);
-    WT_ERR(weft_condition_destroy(NULL), WEFT_EINVAL);
+    weft_condition_destroy(NULL); /* harmless */
     WT_ERR(weft_condition_acquire(NULL, WEFT_FOREVER), WEFT_EINVAL);
     WT_ERR(weft_condition_acquire(NULL, 0), WEFT_EINVAL);
     WT_ERR(weft_condition_acquire(NULL, 0), WEFT_EINVAL);
@@ -54,7 +54,7 @@ START_TEST(condition_errors)
     WT_OK(weft_condition_release(&c));
     ck_assert_uint_eq(__atomic_load_n(&l.word_, __ATOMIC_RELAXED), 0);
     ck_assert_uint_eq(c.waiters_, 0);
-    WT_OK(weft_condition_destroy(&c));
+    weft_condition_destroy(&c);
 
     /* The default private RLock: not owned until acquired. */
     weft_condition d;

@@ -22,7 +22,7 @@ START_TEST(event_basic)
     ck_assert(!weft_event_is_set(&ev));
     WT_OK(weft_event_clear(&ev));
     WT_ERR(weft_event_wait(&ev, 0), WEFT_ETIMEDOUT);
-    WT_OK(weft_event_destroy(&ev));
+    weft_event_destroy(&ev);
 }
 END_TEST
 
@@ -31,7 +31,7 @@ START_TEST(event_errors)
     weft_event ev;
     WT_OK(weft_event_init(&ev));
     WT_ERR(weft_event_init(NULL), WEFT_EINVAL);
-    WT_ERR(weft_event_destroy(NULL), WEFT_EINVAL);
+    weft_event_destroy(NULL); /* harmless */
     WT_ERR(weft_event_set(NULL), WEFT_EINVAL);
     WT_ERR(weft_event_clear(NULL), WEFT_EINVAL);
     WT_ERR(weft_event_wait(NULL, 0), WEFT_EINVAL);

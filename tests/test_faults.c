@@ -647,12 +647,12 @@ static int cross_thread_wake(loop_ctx *c)
     if (rc)
         return rc;
     if ((rc = weft_thread_start(t)) != 0) {
-        weft_thread_free(t);
+        weft_thread_unref(t);
         return rc;
     }
     rc = await_value(c->woken, 42, "call_soon_threadsafe");
     int rc2 = weft_thread_join(t, WEFT_FOREVER);
-    weft_thread_free(t);
+    weft_thread_unref(t);
     return first_error(rc, rc2);
 }
 
@@ -737,7 +737,9 @@ static int net_server(void *arg, void **result)
     }
     if (rc == 0 && total != NET_BYTES)
         rc = WEFT_EEOF; /* the client failed and left: its error is the cause */
-    return first_error(rc, weft_socket_close(s));
+    rc = first_error(rc, weft_socket_close(s));
+    weft_socket_free(s);
+    return rc;
 }
 
 static int net_send_all(weft_socket *s)
@@ -779,7 +781,9 @@ static int net_client(void *arg, void **result)
         rc = net_send_all(s);
     if (!rc)
         rc = net_receive_echo(s);
-    return first_error(rc, weft_socket_close(s));
+    rc = first_error(rc, weft_socket_close(s));
+    weft_socket_free(s);
+    return rc;
 }
 
 /* Run server and client as a task group: a failure cancels the other. */
@@ -807,7 +811,9 @@ static int net_scenario(void)
     rc = weft_socket_getsockname(c.listener, &c.addr);
     if (!rc)
         rc = weft_run(net_main, &c, NULL);
-    return first_error(rc, weft_socket_close(c.listener));
+    rc = first_error(rc, weft_socket_close(c.listener));
+    weft_socket_free(c.listener);
+    return rc;
 }
 
 /* -------------------------------------------------- scenario: stream */
@@ -970,7 +976,9 @@ static int stream_client(stream_ctx *c)
         if (!rc && (n != 0 || !weft_stream_at_eof(st)))
             rc = wrong("client: %zu more bytes after BYE", n);
     }
-    return first_error(rc, weft_stream_close(st, WEFT_FOREVER));
+    rc = first_error(rc, weft_stream_close(st, WEFT_FOREVER));
+    weft_stream_free(st);
+    return rc;
 }
 
 static int stream_main(void *arg, void **result)
@@ -994,8 +1002,8 @@ static int stream_main(void *arg, void **result)
     int rc2 = weft_server_close(srv);
     if (!rc2)
         rc2 = weft_server_wait_closed(srv, WEFT_FOREVER);
-    int rc3 = weft_server_free(srv);
-    return first_error(first_error(rc, c->handler_rc), first_error(rc2, rc3));
+    weft_server_free(srv);
+    return first_error(first_error(rc, c->handler_rc), rc2);
 }
 
 static int stream_scenario(void)

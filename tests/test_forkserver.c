@@ -121,6 +121,7 @@ START_TEST(fs_busy_threads)
         WT_OK(weft_process_exitcode(p[i], &code));
         ck_assert_int_eq(code, 0);
         WT_OK(weft_process_close(p[i]));
+        weft_process_free(p[i]);
     }
     atomic_store(&g_stop, 1);
     for (int i = 0; i < BUSY; i++)
@@ -144,6 +145,7 @@ static void *starter(void *arg)
         WT_OK(weft_process_exitcode(p, &code));
         ck_assert_int_eq(code, want);
         WT_OK(weft_process_close(p));
+        weft_process_free(p);
     }
     return NULL;
 }
@@ -207,6 +209,7 @@ static void arg_copy_with(int method)
     WT_OK(weft_process_exitcode(p, &code));
     ck_assert_int_eq(code, 0);
     WT_OK(weft_process_close(p));
+    weft_process_free(p);
 }
 
 START_TEST(fs_arg_copy)
@@ -242,6 +245,7 @@ START_TEST(fs_unresolvable)
     WT_OK(weft_process_exitcode(p, &code));
     ck_assert_int_eq(code, 0);
     WT_OK(weft_process_close(p));
+    weft_process_free(p);
     /* The real case: a function of a library we dlopen'ed, which the
      * server (started from the program as linked) does not have. libbz2
      * is on every Debian system and is none of weft's dependencies (zlib
@@ -253,6 +257,7 @@ START_TEST(fs_unresolvable)
         WT_OK(weft_process_new(&p, f, NULL, NULL));
         WT_ERR(weft_process_start(p), WEFT_ENOTSUP);
         WT_OK(weft_process_close(p));
+        weft_process_free(p);
         dlclose(lib);
     }
     /* NULL fn and bad methods never reach the server. */
@@ -292,6 +297,7 @@ START_TEST(fs_stdout_followed)
     WT_OK(rc);
     WT_OK(weft_process_join(p, WEFT_FOREVER));
     WT_OK(weft_process_close(p));
+    weft_process_free(p);
     char buf[64] = {0};
     size_t got = 0;
     ssize_t n;
@@ -373,6 +379,7 @@ static int report_server(void *arg)
     int code = 0;
     if (weft_process_exitcode(g, &code) || code != 5 || weft_process_close(g))
         return 3;
+    weft_process_free(g);
     weft_process_opts o = {.start_method = WEFT_START_FORK, .arg_size = sizeof r->hold};
     if (weft_process_new(&f, wait_hold, &r->hold, &o) || weft_process_start(f))
         return 4;
@@ -398,6 +405,7 @@ START_TEST(fs_server_gone_with_parent)
     WT_OK(weft_process_exitcode(m, &code));
     ck_assert_int_eq(code, 0);
     WT_OK(weft_process_close(m));
+    weft_process_free(m);
     pid_t pids[2] = {0, 0};
     ck_assert_int_eq(read(report[0], pids, sizeof pids), (ssize_t)sizeof pids);
     ck_assert_int_gt(pids[0], 0);
@@ -447,7 +455,9 @@ START_TEST(fs_server_killed)
     WT_OK(weft_process_exitcode(orphan, &code));
     ck_assert_int_eq(code, 255);
     WT_OK(weft_process_close(orphan));
+    weft_process_free(orphan);
     WT_OK(weft_process_close(daemon));
+    weft_process_free(daemon);
     ck_assert_int_eq(exit_of(return_arg, (void *)6), 6);
     ck_assert_int_ne(weft__forkserver_pid(), server);
     close_pipe_end(fds[0]);
@@ -486,6 +496,7 @@ START_TEST(fs_layout_taken)
     WT_OK(weft_process_new(&p, return_arg, (void *)1, NULL));
     WT_ERR(weft_process_start(p), WEFT_EAGAIN);
     WT_OK(weft_process_close(p));
+    weft_process_free(p);
     weft__forkserver_layout_taken = 0;
     ck_assert_int_eq(exit_of(return_arg, (void *)5), 5);
 
@@ -496,6 +507,7 @@ START_TEST(fs_layout_taken)
     WT_OK(weft_process_exitcode(early, &code));
     ck_assert_int_eq(code, 0);
     WT_OK(weft_process_close(early));
+    weft_process_free(early);
     close_pipe_end(fds[0]);
 }
 END_TEST

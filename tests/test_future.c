@@ -1039,7 +1039,7 @@ START_TEST(trim_memory_with_other_threads)
     WT_OK(weft_thread_start(t));
     weft_trim_memory(); /* while the other thread frees */
     WT_OK(weft_thread_join(t, WEFT_FOREVER));
-    weft_thread_free(t);
+    weft_thread_unref(t);
     weft_trim_memory();
     for (int i = 0; i < 1000; i++) {
         WT_OK(weft_future_new(&fs[i]));

@@ -55,7 +55,7 @@ int main(void)
             return 1;
     for (int i = 0; i < 2; i++) {
         weft_thread_join(t[i], WEFT_FOREVER);
-        weft_thread_free(t[i]);
+        weft_thread_unref(t[i]);
     }
     printf("consumer: weft %s, counter %ld\n", WEFT_VERSION_STRING, counter);
     return counter == 2000 ? 0 : 1;

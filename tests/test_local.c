@@ -42,7 +42,7 @@ START_TEST(local_per_thread)
     WT_OK(weft_thread_new(&t, set_own, &c, NULL));
     WT_OK(weft_thread_start(t));
     WT_OK(weft_thread_join(t, WEFT_FOREVER));
-    weft_thread_free(t);
+    weft_thread_unref(t);
     ck_assert_ptr_null(c.before); /* a new thread starts empty */
     ck_assert_ptr_eq(c.after, &b);
     ck_assert_ptr_eq(weft_local_get(l), &a); /* ours is untouched */
@@ -63,7 +63,7 @@ START_TEST(local_destructor_at_exit)
     WT_OK(weft_thread_start(t));
     /* The (first) joiner reaps the pthread, after its destructors ran. */
     WT_OK(weft_thread_join(t, WEFT_FOREVER));
-    weft_thread_free(t);
+    weft_thread_unref(t);
     ck_assert_int_eq(destroyed, 1);
     ck_assert_ptr_eq(seen_value, &v);
 
@@ -72,7 +72,7 @@ START_TEST(local_destructor_at_exit)
     WT_OK(weft_thread_new(&t, set_own, &c, NULL));
     WT_OK(weft_thread_start(t));
     WT_OK(weft_thread_join(t, WEFT_FOREVER));
-    weft_thread_free(t);
+    weft_thread_unref(t);
     ck_assert_int_eq(destroyed, 1);
 
     c.mine = &c;

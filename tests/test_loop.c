@@ -80,7 +80,8 @@ START_TEST(call_soon_fifo)
     ck_assert_int_eq(tr.n, 5);
     for (int i = 0; i < 5; i++)
         ck_assert_int_eq(tr.tags[i], i);
-    WT_OK(weft_loop_free(L));
+    WT_OK(weft_loop_close(L));
+    weft_loop_free(L);
 }
 END_TEST
 
@@ -104,7 +105,8 @@ START_TEST(call_later_order)
     ck_assert(weft_monotonic() - t0 >= 0.039);
     for (int i = 0; i < 8; i++)
         ck_assert_int_eq(tr.tags[i], i);
-    WT_OK(weft_loop_free(L));
+    WT_OK(weft_loop_close(L));
+    weft_loop_free(L);
 }
 END_TEST
 
@@ -139,7 +141,8 @@ START_TEST(call_at_time)
     WT_OK(weft_loop_call_soon(L, count_cb, &sink, &h));
     ck_assert(weft_handle_when(h) == -1);
     weft_handle_unref(h);
-    WT_OK(weft_loop_free(L));
+    WT_OK(weft_loop_close(L));
+    weft_loop_free(L);
 }
 END_TEST
 
@@ -197,7 +200,8 @@ START_TEST(cancel_and_refs)
     WT_OK(weft_loop_call_soon(L, stop_cb, L, NULL));
     WT_OK(weft_loop_run_forever(L));
     ck_assert_int_eq(ran, 1001);
-    WT_OK(weft_loop_free(L));
+    WT_OK(weft_loop_close(L));
+    weft_loop_free(L);
 }
 END_TEST
 
@@ -234,7 +238,8 @@ START_TEST(next_iteration)
     WT_OK(weft_loop_call_later(L, 0.01, stop_cb, L, NULL));
     WT_OK(weft_loop_run_forever(L));
     ck_assert(s.runs > 2 && s.runs < 100000);
-    WT_OK(weft_loop_free(L)); /* respawn is still queued: dropped */
+    WT_OK(weft_loop_close(L)); /* respawn is still queued: dropped */
+    weft_loop_free(L);
 }
 END_TEST
 
@@ -267,7 +272,8 @@ START_TEST(stop_other_thread)
     WT_OK(weft_loop_run_forever(L));
     pthread_join(t, NULL);
     WT_OK(s.rc);
-    WT_OK(weft_loop_free(L));
+    WT_OK(weft_loop_close(L));
+    weft_loop_free(L);
 }
 END_TEST
 
@@ -298,7 +304,8 @@ START_TEST(until_complete_pool)
     ck_assert(!weft_loop_is_running(L));
     weft_future_unref(f);
     weft_executor_free(ex);
-    WT_OK(weft_loop_free(L));
+    WT_OK(weft_loop_close(L));
+    weft_loop_free(L);
 }
 END_TEST
 
@@ -352,7 +359,8 @@ START_TEST(until_complete_thread)
     ck_assert_ptr_eq(res, L);
     ck_assert_int_eq(n, 1);
     weft_future_unref(f);
-    WT_OK(weft_loop_free(L));
+    WT_OK(weft_loop_close(L));
+    weft_loop_free(L);
 }
 END_TEST
 
@@ -371,7 +379,8 @@ START_TEST(until_complete_stopped)
     WT_OK(weft_loop_call_later(L, 0.010, stop_cb, L, NULL));
     WT_OK(weft_loop_run_forever(L));
     ck_assert_int_eq(n, 1);
-    WT_OK(weft_loop_free(L));
+    WT_OK(weft_loop_close(L));
+    weft_loop_free(L);
     weft_future_unref(f);
 
     /* And a future that completes after its loop is freed. */
@@ -379,7 +388,8 @@ START_TEST(until_complete_stopped)
     WT_OK(weft_future_new(&f));
     WT_OK(weft_loop_call_soon(L, stop_cb, L, NULL));
     WT_ERR(weft_loop_run_until_complete(L, f, NULL), WEFT_ESTATE);
-    WT_OK(weft_loop_free(L));
+    WT_OK(weft_loop_close(L));
+    weft_loop_free(L);
     WT_OK(weft_future_set_result(f, NULL));
     weft_future_unref(f);
 }
@@ -402,7 +412,7 @@ static void try_nested(void *arg)
     n->rc_same = weft_loop_run_forever(n->loop);
     n->rc_other = weft_loop_run_forever(n->other);
     n->rc_until = weft_loop_run_until_complete(n->other, n->f, NULL);
-    n->rc_free = weft_loop_free(n->loop);
+    n->rc_free = weft_loop_close(n->loop);
     WT_OK(weft_loop_stop(NULL)); /* NULL: the running loop */
 }
 
@@ -419,8 +429,10 @@ START_TEST(nested_run)
     WT_ERR(n.rc_free, WEFT_ESTATE);
     ck_assert_ptr_null(weft_get_running_loop());
     weft_future_unref(n.f);
-    WT_OK(weft_loop_free(n.loop));
-    WT_OK(weft_loop_free(n.other));
+    WT_OK(weft_loop_close(n.loop));
+    weft_loop_free(n.loop);
+    WT_OK(weft_loop_close(n.other));
+    weft_loop_free(n.other);
 }
 END_TEST
 
@@ -447,7 +459,8 @@ static void *twin_thread(void *arg)
     WT_OK(weft_loop_new(&t->loop, NULL));
     WT_OK(weft_loop_call_later(t->loop, 0.002, twin_cb, t, NULL));
     WT_OK(weft_loop_run_forever(t->loop));
-    WT_OK(weft_loop_free(t->loop));
+    WT_OK(weft_loop_close(t->loop));
+    weft_loop_free(t->loop);
     return NULL;
 }
 
@@ -464,7 +477,7 @@ START_TEST(two_loops)
         ck_assert_int_eq(t[i].fired, 1);
         ck_assert(t[i].saw_own);
     }
-    WT_OK(weft_barrier_destroy(&b));
+    weft_barrier_destroy(&b);
 }
 END_TEST
 
@@ -534,8 +547,9 @@ START_TEST(threadsafe_stress)
     ck_assert_int_eq(s->sum, n * (n - 1) / 2);
     for (long i = 0; i < n; i++)
         ck_assert_int_eq(s->seen[i], 1);
-    WT_OK(weft_barrier_destroy(&s->start));
-    WT_OK(weft_loop_free(s->loop));
+    weft_barrier_destroy(&s->start);
+    WT_OK(weft_loop_close(s->loop));
+    weft_loop_free(s->loop);
     free(s);
 }
 END_TEST
@@ -592,7 +606,8 @@ START_TEST(internal_items_timers)
     ck_assert(!weft__loop_timer_pending(&a.t));
     WT_OK(weft__loop_timer_start(L, &b.t, now + 5000000000));
     ck_assert(weft__loop_task_list(L)->head == NULL && weft__loop_task_list(L)->count == 0);
-    WT_OK(weft_loop_free(L)); /* b is dropped, left not pending */
+    WT_OK(weft_loop_close(L)); /* b is dropped, left not pending */
+    weft_loop_free(L);
     ck_assert(!weft__loop_timer_pending(&b.t));
 }
 END_TEST
@@ -611,7 +626,8 @@ START_TEST(free_pending)
     }
     WT_OK(weft_loop_call_soon(L, count_cb, &n, &held_soon));
     WT_OK(weft_loop_call_later(L, 5, count_cb, &n, &held_later));
-    WT_OK(weft_loop_free(L));
+    WT_OK(weft_loop_close(L));
+    weft_loop_free(L);
     ck_assert_int_eq(n, 0);
     /* Handles outlive their loop: harmless to cancel, then dropped. */
     ck_assert(weft_handle_when(held_later) > weft_monotonic());
@@ -619,7 +635,8 @@ START_TEST(free_pending)
     WT_OK(weft_handle_cancel(held_later));
     weft_handle_unref(held_soon);
     weft_handle_unref(held_later);
-    WT_OK(weft_loop_free(NULL));
+    WT_ERR(weft_loop_close(NULL), WEFT_EINVAL);
+    weft_loop_free(NULL);
 }
 END_TEST
 
@@ -692,7 +709,8 @@ START_TEST(exception_handler)
     ck_assert_int_eq(r.code, WEFT_EAGAIN);
     ck_assert_str_eq(r.message, "details");
     weft_future_unref(f);
-    WT_OK(weft_loop_free(L));
+    WT_OK(weft_loop_close(L));
+    weft_loop_free(L);
 }
 END_TEST
 
@@ -736,18 +754,21 @@ START_TEST(debug_slow_callback)
     WT_OK(weft_loop_call_soon(L, weft_test_slow_callback, L, NULL));
     WT_OK(weft_loop_run_forever(L));
     ck_assert_int_eq(g.n, 1);
-    WT_OK(weft_loop_free(L));
+    WT_OK(weft_loop_close(L));
+    weft_loop_free(L);
 
     /* WEFT_DEBUG=1 turns it on; opts.debug = -1 overrides it. */
     setenv("WEFT_DEBUG", "1", 1);
     WT_OK(weft_loop_new(&L, NULL));
     ck_assert(weft_loop_get_debug(L));
     ck_assert(weft__loop_slow_duration(L) == 0.1);
-    WT_OK(weft_loop_free(L));
+    WT_OK(weft_loop_close(L));
+    weft_loop_free(L);
     o = (weft_loop_opts){.debug = -1};
     WT_OK(weft_loop_new(&L, &o));
     ck_assert(!weft_loop_get_debug(L));
-    WT_OK(weft_loop_free(L));
+    WT_OK(weft_loop_close(L));
+    weft_loop_free(L);
     unsetenv("WEFT_DEBUG");
 }
 END_TEST
@@ -805,7 +826,8 @@ START_TEST(many_timers)
     WT_OK(weft_loop_run_forever(m.loop));
     ck_assert_int_eq(m.fired, MANY);
     ck_assert(m.in_order);
-    WT_OK(weft_loop_free(m.loop));
+    WT_OK(weft_loop_close(m.loop));
+    weft_loop_free(m.loop);
     free(m.when);
 }
 END_TEST
@@ -887,7 +909,8 @@ START_TEST(io_pipe)
     /* A bad fd: the backend's code. */
     watch bad = {.io = {.fd = -1, .ready = watch_ready}, .loop = L};
     ck_assert_int_lt(weft__loop_io_set(L, &bad.io, WEFT__IO_READ), 0);
-    WT_OK(weft_loop_free(L));
+    WT_OK(weft_loop_close(L));
+    weft_loop_free(L);
 }
 END_TEST
 
@@ -927,7 +950,8 @@ START_TEST(io_close_in_batch)
     close(p[1]);
     close(q[0]);
     close(q[1]);
-    WT_OK(weft_loop_free(L));
+    WT_OK(weft_loop_close(L));
+    weft_loop_free(L);
 }
 END_TEST
 
@@ -970,14 +994,15 @@ START_TEST(bad_input)
     weft_loop_set_debug(NULL, true);
     /* A huge delay is fine (it never comes). */
     WT_OK(weft_loop_call_later(L, 1e300, count_cb, &n, NULL));
-    WT_OK(weft_loop_free(L));
+    WT_OK(weft_loop_close(L));
+    weft_loop_free(L);
 }
 END_TEST
 
 static void free_while_running(void *arg)
 {
     weft_loop *L = arg;
-    WT_ERR(weft_loop_free(L), WEFT_ESTATE);
+    WT_ERR(weft_loop_close(L), WEFT_ESTATE);
     WT_OK(weft_loop_stop(L));
 }
 
@@ -1019,7 +1044,8 @@ START_TEST(wrong_thread_and_state)
     WT_OK(f.rc_ts);
     WT_OK(weft_handle_cancel(f.h)); /* fine now: not running */
     weft_handle_unref(f.h);
-    WT_OK(weft_loop_free(L));
+    WT_OK(weft_loop_close(L));
+    weft_loop_free(L);
 }
 END_TEST
 

@@ -75,7 +75,8 @@ START_TEST(bad_input)
     ck_assert_ptr_null(s);
     WT_ERR(weft_socket_from_fd(&s, -1), WEFT_EINVAL);
     WT_ERR(weft_socket_from_fd(&s, 1000000), -EBADF);
-    WT_OK(weft_socket_close(NULL));
+    WT_ERR(weft_socket_close(NULL), WEFT_EINVAL);
+    weft_socket_free(NULL);
 
     WT_OK(weft_socket_new(&s, AF_INET, SOCK_STREAM));
     ck_assert_int_eq(weft_socket_family(s), AF_INET);
@@ -101,6 +102,7 @@ START_TEST(bad_input)
     /* Not connected: recv says so instead of waiting. */
     ck_assert_int_lt(weft_socket_recv(s, b, 4, &n, 0), 0);
     WT_OK(weft_socket_close(s));
+    weft_socket_free(s);
 
     weft_addrinfo *ai = NULL;
     WT_ERR(weft_getaddrinfo("localhost", 80, AF_UNIX, 0, 0, &ai, 1), WEFT_EINVAL);
@@ -145,8 +147,11 @@ static void echo_pair_thread(const char *host)
     WT_OK(weft_socket_recv(srv, buf, sizeof buf, &n, 5));
     ck_assert_uint_eq(n, 0);
     WT_OK(weft_socket_close(srv));
+    weft_socket_free(srv);
     WT_OK(weft_socket_close(c));
+    weft_socket_free(c);
     WT_OK(weft_socket_close(l));
+    weft_socket_free(l);
 }
 
 START_TEST(thread_echo_v4_v6)
@@ -178,8 +183,11 @@ START_TEST(thread_timeouts)
     WT_OK(weft_socket_recv(srv, buf, sizeof buf, &n, 5));
     ck_assert_uint_eq(n, 1);
     WT_OK(weft_socket_close(srv));
+    weft_socket_free(srv);
     WT_OK(weft_socket_close(c));
+    weft_socket_free(c);
     WT_OK(weft_socket_close(l));
+    weft_socket_free(l);
 }
 END_TEST
 
@@ -195,10 +203,12 @@ START_TEST(connect_refused)
     WT_OK(weft_socket_new(&c, AF_INET, SOCK_STREAM));
     WT_ERR(weft_socket_connect(c, &addr, 5), -ECONNREFUSED);
     WT_OK(weft_socket_close(c));
+    weft_socket_free(c);
     WT_ERR(weft_create_connection(&c, "127.0.0.1", weft_sockaddr_port(&addr), 5),
            -ECONNREFUSED);
     ck_assert_ptr_null(c);
     WT_OK(weft_socket_close(b));
+    weft_socket_free(b);
 }
 END_TEST
 
@@ -234,7 +244,7 @@ START_TEST(connect_timeout)
     weft_socket *held[17] = {0};
     ck_assert_int_ge(connect_until_timeout(held, 16), 0);
     for (int i = 0; i < 17; i++)
-        WT_OK(weft_socket_close(held[i]));
+        weft_socket_free(held[i]); /* the ones made; NULL for the rest */
 }
 END_TEST
 
@@ -263,7 +273,9 @@ START_TEST(udp_v4_v6)
         WT_OK(weft_socket_recvfrom(y, buf, 2, &n, NULL, 5)); /* truncated, as recvfrom */
         ck_assert_uint_eq(n, 2);
         WT_OK(weft_socket_close(x));
+        weft_socket_free(x);
         WT_OK(weft_socket_close(y));
+        weft_socket_free(y);
     }
 }
 END_TEST
@@ -290,8 +302,11 @@ START_TEST(unix_and_pipes)
     WT_OK(weft_sockaddr_format(&addr, name, sizeof name));
     ck_assert_str_eq(name, path);
     WT_OK(weft_socket_close(srv));
+    weft_socket_free(srv);
     WT_OK(weft_socket_close(c));
+    weft_socket_free(c);
     WT_OK(weft_socket_close(l));
+    weft_socket_free(l);
     unlink(path);
     rmdir(dir);
 
@@ -309,15 +324,19 @@ START_TEST(unix_and_pipes)
     ck_assert_uint_eq(n, 4);
     WT_ERR(weft_socket_recv(r, buf, sizeof buf, &n, 0.01), WEFT_ETIMEDOUT);
     WT_OK(weft_socket_close(w));
+    weft_socket_free(w);
     WT_OK(weft_socket_recv(r, buf, sizeof buf, &n, 5));
     ck_assert_uint_eq(n, 0);
     WT_OK(weft_socket_close(r));
+    weft_socket_free(r);
     ck_assert_int_eq(pipe(p), 0);
     WT_OK(weft_socket_from_fd(&r, p[0]));
     WT_OK(weft_socket_from_fd(&w, p[1]));
     WT_OK(weft_socket_close(r));
+    weft_socket_free(r);
     WT_ERR(weft_socket_send(w, "x", 1, &n, 1), -EPIPE); /* the test lives: no SIGPIPE */
     WT_OK(weft_socket_close(w));
+    weft_socket_free(w);
 }
 END_TEST
 
@@ -340,7 +359,7 @@ static int serve_one(void *arg, void **result)
     while ((rc = weft_socket_recv(s, buf, sizeof buf, &n, 10)) == 0 && n > 0)
         if ((rc = weft_socket_sendall(s, buf, n, NULL, 10)) != 0)
             break;
-    weft_socket_close(s);
+    weft_socket_free(s);
     return rc;
 }
 
@@ -397,7 +416,7 @@ static int echo_client(void *arg, void **result)
         __atomic_add_fetch(&e->served, 1, __ATOMIC_RELAXED);
     }
 out:
-    weft_socket_close(c);
+    weft_socket_free(c);
     return rc;
 }
 
@@ -430,6 +449,7 @@ START_TEST(coroutine_echo_many_clients)
         WT_OK(weft_run(echo_main, &e, NULL));
         ck_assert_uint_eq(e.served, 50 * 20);
         WT_OK(weft_socket_close(e.listener));
+        weft_socket_free(e.listener);
     }
 }
 END_TEST
@@ -452,9 +472,10 @@ START_TEST(task_and_thread)
     WT_OK(weft_thread_join(t, WEFT_FOREVER));
     WT_OK(weft_thread_result(t, &res));
     WT_OK((int)(intptr_t)res);
-    weft_thread_free(t);
+    weft_thread_unref(t);
     ck_assert_uint_eq(e.served, 200);
     WT_OK(weft_socket_close(e.listener));
+    weft_socket_free(e.listener);
 }
 END_TEST
 
@@ -473,6 +494,7 @@ static void make_pair(pair *p)
     WT_OK(weft_socket_connect(p->a, &addr, 5));
     WT_OK(weft_socket_accept(l, &p->b, NULL, 5));
     WT_OK(weft_socket_close(l));
+    weft_socket_free(l);
 }
 
 static int blocked_recv(void *arg, void **result)
@@ -525,7 +547,9 @@ START_TEST(coroutine_cancel_and_timeout)
     make_pair(&p);
     WT_OK(weft_run(cancel_pending_recv, &p, NULL));
     WT_OK(weft_socket_close(p.a));
+    weft_socket_free(p.a);
     WT_OK(weft_socket_close(p.b));
+    weft_socket_free(p.b);
 }
 END_TEST
 
@@ -539,6 +563,7 @@ static int close_wakes_waiter(void *arg, void **result)
     pair *p = arg;
     weft_future *t = start_blocked_recv(p);
     WT_OK(weft_socket_close(p->a));
+    weft_socket_free(p->a);
     WT_ERR(weft_await(t, NULL, WEFT_FOREVER), -EBADF);
     weft_future_unref(t);
     return 0;
@@ -551,6 +576,7 @@ START_TEST(close_while_waiting)
     make_pair(&p);
     WT_OK(weft_run(close_wakes_waiter, &p, NULL));
     WT_OK(weft_socket_close(p.b));
+    weft_socket_free(p.b);
 
     /* A thread blocked in recv, closed from another thread. */
     pair q = {0};
@@ -561,15 +587,17 @@ START_TEST(close_while_waiting)
     /* Wait until its recv has begun (a call may not start after close):
      * it may not have reached poll yet, and either way it must end with
      * -EBADF and the descriptor must stay open until it has. */
-    while (weft__socket_users(q.a) < 2)
+    while (weft__socket_users(q.a) < 1)
         sched_yield();
     WT_OK(weft_socket_close(q.a));
+    weft_socket_free(q.a);
     void *res;
     WT_OK(weft_thread_join(t, WEFT_FOREVER));
     WT_OK(weft_thread_result(t, &res));
     ck_assert_int_eq((int)(intptr_t)res, -EBADF);
-    weft_thread_free(t);
+    weft_thread_unref(t);
     WT_OK(weft_socket_close(q.b));
+    weft_socket_free(q.b);
 }
 END_TEST
 
@@ -615,17 +643,19 @@ START_TEST(close_from_another_thread)
     WT_OK(weft_thread_start(t));
     WT_OK(weft_event_wait(&r.parked, 10));
     /* Its recv may not be parked yet: either way it must end with -EBADF. */
-    while (weft__socket_users(r.p.a) < 2)
+    while (weft__socket_users(r.p.a) < 1)
         sched_yield();
     WT_OK(weft_socket_close(r.p.a));
+    weft_socket_free(r.p.a);
     WT_OK(weft_event_set(&r.release));
     WT_OK(weft_thread_join(t, WEFT_FOREVER));
     void *res;
     WT_OK(weft_thread_result(t, &res));
     WT_OK((int)(intptr_t)res);
-    weft_thread_free(t);
+    weft_thread_unref(t);
     WT_ERR(r.rc, -EBADF);
     WT_OK(weft_socket_close(r.p.b));
+    weft_socket_free(r.p.b);
 
     /* No call in flight: the close itself is the last user, and it hands
      * the deregistration to the other thread's running loop. */
@@ -637,12 +667,14 @@ START_TEST(close_from_another_thread)
     WT_OK(weft_thread_start(t));
     WT_OK(weft_event_wait(&q.parked, 10));
     WT_OK(weft_socket_close(q.p.a));
+    weft_socket_free(q.p.a);
     WT_OK(weft_event_set(&q.release));
     WT_OK(weft_thread_join(t, WEFT_FOREVER));
     WT_OK(weft_thread_result(t, &res));
     WT_OK((int)(intptr_t)res);
-    weft_thread_free(t);
+    weft_thread_unref(t);
     WT_OK(weft_socket_close(q.p.b));
+    weft_socket_free(q.p.b);
 }
 END_TEST
 
@@ -712,7 +744,9 @@ START_TEST(read_and_write_waiters)
     make_pair(&d.p);
     WT_OK(weft_run(duplex_main, &d, NULL));
     WT_OK(weft_socket_close(d.p.a));
+    weft_socket_free(d.p.a);
     WT_OK(weft_socket_close(d.p.b));
+    weft_socket_free(d.p.b);
 }
 END_TEST
 
@@ -770,7 +804,9 @@ START_TEST(large_sendall_slow_reader)
     make_pair(&b.p);
     WT_OK(weft_run(bulk_main, &b, NULL));
     WT_OK(weft_socket_close(b.p.a));
+    weft_socket_free(b.p.a);
     WT_OK(weft_socket_close(b.p.b));
+    weft_socket_free(b.p.b);
     free(b.data);
 }
 END_TEST
@@ -799,14 +835,18 @@ START_TEST(one_loop_per_socket)
     WT_ERR(weft_loop_run_until_complete(l2, f, NULL), WEFT_ESTATE);
     weft_future_unref(f);
     /* Once l1 is gone, l2 may take it. */
-    WT_OK(weft_loop_free(l1));
+    WT_OK(weft_loop_close(l1));
+    weft_loop_free(l1);
     WT_OK(weft_create_task(l2, wait_once, &p, NULL, &f));
     WT_ERR(weft_loop_run_until_complete(l2, f, NULL), WEFT_ETIMEDOUT);
     weft_future_unref(f);
     /* Closed on a thread while its loop does not run. */
     WT_OK(weft_socket_close(p.a));
-    WT_OK(weft_loop_free(l2));
+    weft_socket_free(p.a);
+    WT_OK(weft_loop_close(l2));
+    weft_loop_free(l2);
     WT_OK(weft_socket_close(p.b));
+    weft_socket_free(p.b);
 }
 END_TEST
 
@@ -829,8 +869,8 @@ static int resolve_in_task(void *arg, void **result)
     size_t len = sizeof one;
     WT_OK(weft_socket_getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, &len));
     ck_assert_int_ne(one, 0);
-    weft_socket_close(c);
-    weft_socket_close(l);
+    weft_socket_free(c);
+    weft_socket_free(l);
     return 0;
 }
 
@@ -921,15 +961,20 @@ START_TEST(create_server_options)
     WT_OK(weft_create_server(&b, "127.0.0.1", port, &o));
     WT_ERR(weft_create_server(&c, "127.0.0.1", port, NULL), -EADDRINUSE);
     WT_OK(weft_socket_close(a));
+    weft_socket_free(a);
     WT_OK(weft_socket_close(b));
+    weft_socket_free(b);
     /* The wildcard with both families, reached over IPv4. */
     WT_OK(weft_create_server(&a, NULL, 0, NULL));
     WT_OK(weft_socket_getsockname(a, &addr));
     WT_OK(weft_create_connection(&c, "127.0.0.1", weft_sockaddr_port(&addr), 5));
     WT_OK(weft_socket_accept(a, &b, NULL, 5));
     WT_OK(weft_socket_close(b));
+    weft_socket_free(b);
     WT_OK(weft_socket_close(c));
+    weft_socket_free(c);
     WT_OK(weft_socket_close(a));
+    weft_socket_free(a);
 }
 END_TEST
 

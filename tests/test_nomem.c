@@ -255,7 +255,8 @@ START_TEST(task_create)
     WT_OK(weft_loop_run_until_complete(loop, f, &res));
     ck_assert_ptr_eq(res, (void *)7);
     weft_future_unref(f);
-    WT_OK(weft_loop_free(loop));
+    WT_OK(weft_loop_close(loop));
+    weft_loop_free(loop);
 }
 END_TEST
 

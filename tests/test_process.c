@@ -104,6 +104,7 @@ static int exit_of(weft_process_fn fn, void *arg)
     int code = 12345;
     WT_OK(weft_process_exitcode(p, &code));
     WT_OK(weft_process_close(p));
+    weft_process_free(p);
     return code;
 }
 
@@ -141,6 +142,7 @@ static void signal_test(int (*send)(weft_process *), int want)
     WT_OK(weft_process_kill(p));
     WT_OK(weft_process_terminate(p));
     WT_OK(weft_process_close(p));
+    weft_process_free(p);
     close_pipe_end(fds[0]);
     close(fds[1]);
 }
@@ -209,6 +211,7 @@ START_TEST(process_join_without_pidfd)
     WT_OK(weft_process_exitcode(p, &code));
     ck_assert_int_eq(code, 0);
     WT_OK(weft_process_close(p));
+    weft_process_free(p);
     close_pipe_end(fds[0]);
     ck_assert_int_eq(exit_of(return_arg, (void *)9), 9);
 }
@@ -316,6 +319,7 @@ START_TEST(process_daemon_dies_with_parent)
     ck_assert_int_eq(kill(gpid, 0), -1);
     ck_assert_int_eq(errno, ESRCH);
     WT_OK(weft_process_close(m));
+    weft_process_free(m);
     close(report[0]);
     close_pipe_end(hold[0]);
     close(hold[1]);
@@ -349,6 +353,7 @@ START_TEST(process_non_daemon_survives)
     ck_assert(WIFSIGNALED(st));
     ck_assert_int_eq(WTERMSIG(st), SIGTERM);
     WT_OK(weft_process_close(m));
+    weft_process_free(m);
     close(report[0]);
     close_pipe_end(hold[0]);
     close(hold[1]);
@@ -392,6 +397,7 @@ START_TEST(process_names)
     WT_OK(weft_process_exitcode(b, &code));
     ck_assert_int_eq(code, 0);
     WT_OK(weft_process_close(b));
+    weft_process_free(b);
     ck_assert_uint_ge(weft_cpu_count(), 1);
 }
 END_TEST
@@ -441,9 +447,11 @@ START_TEST(process_bad_input)
     WT_OK(weft_process_exitcode(p, &code));
     ck_assert_int_eq(code, 5);
     WT_OK(weft_process_close(p));
+    weft_process_free(p);
     /* An unstarted object closes and frees too. */
     WT_OK(weft_process_new(&p, return_arg, NULL, NULL));
     WT_OK(weft_process_close(p));
+    weft_process_free(p);
 }
 END_TEST
 

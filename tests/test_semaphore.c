@@ -22,7 +22,7 @@ START_TEST(semaphore_basic)
     ck_assert_uint_eq(weft_semaphore_value(&s), 5);
     WT_OK(weft_semaphore_acquire(&s, WEFT_FOREVER));
     ck_assert_uint_eq(weft_semaphore_value(&s), 4);
-    WT_OK(weft_semaphore_destroy(&s));
+    weft_semaphore_destroy(&s);
 
     weft_semaphore z;
     WT_OK(weft_semaphore_init(&z, 0));
@@ -40,7 +40,7 @@ START_TEST(semaphore_errors)
     WT_OK(weft_semaphore_init(&s, 1));
     WT_ERR(weft_semaphore_init(NULL, 1), WEFT_EINVAL);
     WT_ERR(weft_bounded_semaphore_init(NULL, 1), WEFT_EINVAL);
-    WT_ERR(weft_semaphore_destroy(NULL), WEFT_EINVAL);
+    weft_semaphore_destroy(NULL); /* harmless */
     WT_ERR(weft_semaphore_acquire(NULL, WEFT_FOREVER), WEFT_EINVAL);
     WT_ERR(weft_semaphore_acquire(NULL, 0), WEFT_EINVAL);
     WT_ERR(weft_semaphore_acquire(NULL, 1), WEFT_EINVAL);

@@ -41,6 +41,7 @@ static int run_child(weft_process_fn fn, void *arg)
     int code = -1;
     WT_OK(weft_process_exitcode(p, &code));
     WT_OK(weft_process_close(p));
+    weft_process_free(p);
     return code;
 }
 
@@ -282,6 +283,7 @@ static int reap(weft_process *p)
     int code = -1;
     WT_OK(weft_process_exitcode(p, &code));
     WT_OK(weft_process_close(p));
+    weft_process_free(p);
     return code;
 }
 

@@ -61,6 +61,7 @@ static int reap(weft_process *p)
     int code = 12345;
     WT_OK(weft_process_exitcode(p, &code));
     WT_OK(weft_process_close(p));
+    weft_process_free(p);
     return code;
 }
 

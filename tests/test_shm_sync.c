@@ -43,6 +43,7 @@ static int reap(weft_process *p)
     int code = 12345;
     WT_OK(weft_process_exitcode(p, &code));
     WT_OK(weft_process_close(p));
+    weft_process_free(p);
     return code;
 }
 
@@ -59,7 +60,7 @@ static int thread_rc(weft_thread *t)
     void *res = NULL;
     WT_OK(weft_thread_join(t, WEFT_FOREVER));
     WT_OK(weft_thread_result(t, &res));
-    weft_thread_free(t);
+    weft_thread_unref(t);
     return (int)(intptr_t)res;
 }
 

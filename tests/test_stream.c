@@ -22,6 +22,7 @@ static void stream_pair(const char *host, weft_stream **a, weft_stream **b)
     WT_OK(weft_socket_connect(sa, &addr, 5));
     WT_OK(weft_socket_accept(l, &sb, NULL, 5));
     WT_OK(weft_socket_close(l));
+    weft_socket_free(l);
     WT_OK(weft_stream_new(a, sa, NULL));
     WT_OK(weft_stream_new(b, sb, &(weft_stream_opts){.limit = 64}));
 }
@@ -93,6 +94,7 @@ static int reading(void *arg, void **result)
     /* b can still write to a: a half-close. */
     WT_OK(weft_stream_write(b, "back", 4));
     WT_OK(weft_stream_close(b, 5));
+    weft_stream_free(b);
     void *all;
     size_t len;
     WT_OK(weft_stream_read_all(a, &all, &len, 100, 5));
@@ -100,6 +102,7 @@ static int reading(void *arg, void **result)
     ck_assert_int_eq(memcmp(all, "back", 4), 0);
     free(all);
     WT_OK(weft_stream_close(a, 5));
+    weft_stream_free(a);
     return 0;
 }
 
@@ -116,6 +119,7 @@ static int read_all_limit(void *arg, void **result)
     stream_pair("127.0.0.1", &a, &b);
     WT_OK(weft_stream_write(a, "0123456789", 10));
     WT_OK(weft_stream_close(a, 5));
+    weft_stream_free(a);
     void *all = NULL;
     size_t len;
     WT_ERR(weft_stream_read_all(b, &all, &len, 5, 5), WEFT_EMSGSIZE);
@@ -124,6 +128,7 @@ static int read_all_limit(void *arg, void **result)
     ck_assert_uint_eq(len, 10);
     free(all);
     WT_OK(weft_stream_close(b, 5));
+    weft_stream_free(b);
     return 0;
 }
 
@@ -192,10 +197,12 @@ static int backpressure(void *arg, void **result)
     s->total = off;
     ck_assert_int_eq(paused_drains, 1);
     WT_OK(weft_stream_close(s->a, 10));
+    weft_stream_free(s->a);
     WT_OK(weft_await(r, NULL, WEFT_FOREVER));
     weft_future_unref(r);
     ck_assert_uint_eq(s->sum_in, s->sum_out);
     WT_OK(weft_stream_close(s->b, 5));
+    weft_stream_free(s->b);
     return 0;
 }
 
@@ -217,6 +224,7 @@ static void *thread_writer(void *arg)
         rc = weft_stream_drain(a, 10);
     if (rc == 0)
         rc = weft_stream_close(a, 10);
+    weft_stream_free(a);
     return (void *)(intptr_t)rc;
 }
 
@@ -244,9 +252,11 @@ START_TEST(thread_stream)
     void *res;
     WT_OK(weft_thread_result(t, &res));
     WT_OK((int)(intptr_t)res);
-    weft_thread_free(t);
+    weft_thread_unref(t);
     WT_OK(weft_stream_close(b, 1));
+    weft_stream_free(b);
     WT_OK(weft_socket_close(l));
+    weft_socket_free(l);
 }
 END_TEST
 
@@ -302,6 +312,7 @@ START_TEST(separator_after_timeout)
     WT_OK(weft_stream_readuntil(st, ";", 1, buf, sizeof buf, &n, 0));
     WT_BYTES(buf, n, "y;");
     WT_OK(weft_stream_close(st, 0));
+    weft_stream_free(st);
     close(w);
 }
 END_TEST
@@ -322,6 +333,7 @@ static int line_after_scope(void *arg, void **result)
     WT_OK(weft_stream_readline(st, buf, sizeof buf, &n, 0));
     WT_BYTES(buf, n, "Host: x\n");
     WT_OK(weft_stream_close(st, 0));
+    weft_stream_free(st);
     close(w);
     return 0;
 }
@@ -349,6 +361,7 @@ START_TEST(separator_at_eof_and_limit)
     WT_ERR(weft_stream_readuntil(st, ";", 1, buf, sizeof buf, &n, 0), WEFT_EEOF);
     WT_BYTES(buf, n, "CD");
     WT_OK(weft_stream_close(st, 0));
+    weft_stream_free(st);
     close(w);
 
     st = unix_stream(&w, 8);
@@ -363,6 +376,7 @@ START_TEST(separator_at_eof_and_limit)
     WT_OK(weft_stream_readuntil(st, ";", 1, buf, sizeof buf, &n, 0));
     WT_BYTES(buf, n, "\nok;");
     WT_OK(weft_stream_close(st, 0));
+    weft_stream_free(st);
     close(w);
 }
 END_TEST
@@ -391,6 +405,7 @@ START_TEST(eof_before_any_buffer)
     free(all);
     ck_assert(weft_stream_at_eof(st));
     WT_OK(weft_stream_close(st, 0));
+    weft_stream_free(st);
 
     /* The same when the first call is a readexactly or a readuntil. */
     st = unix_stream(&w, 0);
@@ -398,11 +413,13 @@ START_TEST(eof_before_any_buffer)
     WT_ERR(weft_stream_readexactly(st, buf, 4, &n, 1), WEFT_EEOF);
     ck_assert_uint_eq(n, 0);
     WT_OK(weft_stream_close(st, 0));
+    weft_stream_free(st);
     st = unix_stream(&w, 0);
     close(w);
     WT_ERR(weft_stream_readuntil(st, "\r\n", 2, buf, sizeof buf, &n, 1), WEFT_EEOF);
     ck_assert_uint_eq(n, 0);
     WT_OK(weft_stream_close(st, 0));
+    weft_stream_free(st);
 }
 END_TEST
 
@@ -420,6 +437,7 @@ START_TEST(readexactly_impossible_size)
     WT_OK(weft_stream_readexactly(st, buf, 3, &n, 1)); /* nothing was lost */
     WT_BYTES(buf, n, "abc");
     WT_OK(weft_stream_close(st, 0));
+    weft_stream_free(st);
     close(w);
 }
 END_TEST
@@ -480,7 +498,9 @@ static int cancel_read(void *arg, void **result)
     ck_assert_uint_eq(n, 5);
     ck_assert_int_eq(memcmp(buf, "half\n", 5), 0);
     WT_OK(weft_stream_close(c.a, 1));
+    weft_stream_free(c.a);
     WT_OK(weft_stream_close(c.b, 1));
+    weft_stream_free(c.b);
     return 0;
 }
 
@@ -498,6 +518,7 @@ static int reset_peer(void *arg, void **result)
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     WT_OK(weft_socket_setsockopt(weft_stream_socket(b), SOL_SOCKET, SO_LINGER, &lg, sizeof lg));
     WT_OK(weft_stream_close(b, 0));
+    weft_stream_free(b);
     char buf[8];
     size_t n;
     int rc = weft_stream_read(a, buf, sizeof buf, &n, 5);
@@ -511,6 +532,7 @@ static int reset_peer(void *arg, void **result)
     WT_ERR(weft_stream_write(a, "x", 1), wrc); /* stays broken */
     ck_assert(weft_stream_is_closing(a));
     WT_OK(weft_stream_close(a, 1)); /* already reported: not again */
+    weft_stream_free(a);
     return 0;
 }
 
@@ -582,6 +604,7 @@ static int echo_client(void *arg, void **result)
             rc = WEFT_EINVAL;
     }
     int rc2 = weft_stream_close(st, 5);
+    weft_stream_free(st);
     return rc ? rc : rc2;
 }
 
@@ -607,6 +630,7 @@ static int serve_many(void *arg, void **result)
     WT_OK(weft_stream_read(st, &c, 1, &got, 10));
     ck_assert_uint_eq(got, 0);
     WT_OK(weft_stream_close(st, 1));
+    weft_stream_free(st);
     ck_assert_int_eq(e->errors_reported, 1);
 
     weft_future *cl[200];
@@ -623,7 +647,7 @@ static int serve_many(void *arg, void **result)
     WT_OK(weft_server_wait_closed(e->srv, 10));
     ck_assert_uint_eq(weft_server_connection_count(e->srv), 0);
     WT_ERR(weft_open_connection(&st, "127.0.0.1", e->port, NULL, 10), -ECONNREFUSED);
-    WT_OK(weft_server_free(e->srv));
+    weft_server_free(e->srv);
     return 0;
 }
 
@@ -671,7 +695,8 @@ static int serve_and_stop(void *arg, void **result)
     WT_OK(weft_stream_read(st, buf, 4, &n, 5));
     ck_assert_uint_eq(n, 0);
     WT_OK(weft_stream_close(st, 1));
-    WT_OK(weft_server_free(e->srv));
+    weft_stream_free(st);
+    weft_server_free(e->srv);
 
     /* A cancelled serve_forever closes the server. */
     WT_OK(weft_server_start(&e->srv, echo_handler, e, "127.0.0.1", 0, NULL));
@@ -681,7 +706,7 @@ static int serve_and_stop(void *arg, void **result)
     WT_ERR(weft_await(f, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
     weft_future_unref(f);
     WT_OK(weft_server_wait_closed(e->srv, 10));
-    WT_OK(weft_server_free(e->srv));
+    weft_server_free(e->srv);
     return 0;
 }
 
@@ -703,9 +728,9 @@ static int close_before_first_step(void *arg, void **result)
     WT_OK(weft_server_start(&srv, echo_handler, arg, "127.0.0.1", 0, NULL));
     WT_OK(weft_server_close(srv));
     WT_OK(weft_server_wait_closed(srv, 5));
-    WT_OK(weft_server_free(srv));
+    weft_server_free(srv);
     WT_OK(weft_server_start(&srv, echo_handler, arg, "127.0.0.1", 0, NULL));
-    WT_OK(weft_server_free(srv)); /* free without close, no step either */
+    weft_server_free(srv); /* free without close, no step either */
     return 0;
 }
 
@@ -732,9 +757,11 @@ static int free_busy(void *arg, void **result)
         WT_OK(weft_open_connection(&st[i], "127.0.0.1", weft_sockaddr_port(&addr), NULL, 10));
     while (weft_server_connection_count(e->srv) < 3)
         weft_sleep(0);
-    WT_OK(weft_server_free(e->srv));
-    for (int i = 0; i < 3; i++)
+    weft_server_free(e->srv);
+    for (int i = 0; i < 3; i++) {
         WT_OK(weft_stream_close(st[i], 1));
+        weft_stream_free(st[i]);
+    }
     return 0;
 }
 
@@ -812,8 +839,9 @@ static int emfile_main(void *arg, void **result)
         WT_OK(weft_socket_recv(c[i], buf, 4, &got, 10));
         ck_assert_uint_eq(got, 4);
         WT_OK(weft_socket_close(c[i]));
+        weft_socket_free(c[i]);
     }
-    WT_OK(weft_server_free(s->e.srv));
+    weft_server_free(s->e.srv);
     return 0;
 }
 
@@ -874,6 +902,7 @@ START_TEST(reuse_port_two_loops)
     WT_OK(weft_socket_getsockname(probe, &addr));
     int port = weft_sockaddr_port(&addr);
     WT_OK(weft_socket_close(probe));
+    weft_socket_free(probe);
     shard sh[2] = {{.port = port}, {.port = port}};
     weft_thread *t[2];
     for (int i = 0; i < 2; i++) {
@@ -892,6 +921,7 @@ START_TEST(reuse_port_two_loops)
         WT_OK(weft_socket_recv(c, &x, 1, &n, 5));
         ck_assert_uint_eq(n, 1);
         WT_OK(weft_socket_close(c));
+        weft_socket_free(c);
     }
     for (int i = 0; i < 2; i++) {
         WT_OK(weft_event_set(&sh[i].stop));
@@ -899,7 +929,7 @@ START_TEST(reuse_port_two_loops)
         void *res;
         WT_OK(weft_thread_result(t[i], &res));
         WT_OK((int)(intptr_t)res);
-        weft_thread_free(t[i]);
+        weft_thread_unref(t[i]);
     }
     ck_assert_uint_eq(sh[0].accepted + sh[1].accepted, 64);
     ck_assert_uint_gt(sh[0].accepted, 0);
@@ -931,12 +961,14 @@ static int two_listeners(void *arg, void **result)
         WT_OK(weft_stream_readexactly(st, buf, 3, &k, 10));
         ck_assert_int_eq(memcmp(buf, "abc", 3), 0);
         WT_OK(weft_stream_close(st, 5));
+        weft_stream_free(st);
     }
     WT_OK(weft_server_close(e->srv));
     WT_OK(weft_server_sockets(e->srv, got, 2, &n));
     ck_assert_uint_eq(n, 0);
     WT_OK(weft_server_wait_closed(e->srv, 10));
-    return weft_server_free(e->srv);
+    weft_server_free(e->srv);
+    return 0;
 }
 
 START_TEST(server_on_two_sockets)
@@ -958,7 +990,7 @@ static int bad_server_input(void *arg, void **result)
     WT_ERR(weft_server_start_sockets(&srv, echo_handler, NULL, NULL, 0, NULL), WEFT_EINVAL);
     WT_ERR(weft_server_close(NULL), WEFT_EINVAL);
     WT_ERR(weft_server_serve_forever(NULL), WEFT_EINVAL);
-    WT_OK(weft_server_free(NULL));
+    weft_server_free(NULL);
     return 0;
 }
 
@@ -1001,7 +1033,9 @@ START_TEST(bad_input)
     ck_assert_uint_eq(n, 0);
     ck_assert(weft_stream_at_eof(st));
     WT_OK(weft_stream_close(st, 1));
-    WT_OK(weft_stream_close(NULL, 1));
+    weft_stream_free(st);
+    WT_ERR(weft_stream_close(NULL, 1), WEFT_EINVAL);
+    weft_stream_free(NULL);
     WT_ERR(weft_server_start(&(weft_server *){NULL}, echo_handler, NULL, NULL, 0, NULL),
            WEFT_ESTATE); /* no loop */
     WT_OK(weft_run(bad_server_input, NULL, NULL));

@@ -1001,7 +1001,8 @@ START_TEST(reports_unretrieved_and_pending)
     WT_OK(weft_create_task(loop, sleep_then_return, (void *)1, NULL, &w));
     WT_OK(weft_loop_run_until_complete(loop, w, NULL));
     weft_future_unref(w);
-    WT_OK(weft_loop_free(loop));
+    WT_OK(weft_loop_close(loop));
+    weft_loop_free(loop);
     ck_assert_int_eq(s.calls, 2);
     ck_assert(strstr(s.message, "pending") != NULL);
     ck_assert_int_eq(rc, WEFT_ECANCELLED);
@@ -1042,7 +1043,8 @@ START_TEST(debug_warns_about_slow_step)
     WT_OK(weft_create_task(loop, spin_80ms, NULL, "slowpoke", &t));
     WT_OK(weft_loop_run_until_complete(loop, t, NULL));
     weft_future_unref(t);
-    WT_OK(weft_loop_free(loop));
+    WT_OK(weft_loop_close(loop));
+    weft_loop_free(loop);
     ck_assert_int_ge(s.calls, 1);
     ck_assert(s.named);
 }
@@ -1379,7 +1381,7 @@ static int join_in_coroutine(void *arg, void **result)
     WT_OK(weft_thread_join(th, WEFT_FOREVER));
     WT_OK(weft_await(t, NULL, WEFT_FOREVER));
     weft_future_unref(t);
-    weft_thread_free(th);
+    weft_thread_unref(th);
     weft_event_destroy(&ev);
     return 0;
 }
@@ -1394,7 +1396,7 @@ END_TEST
 static int free_other_loop(void *arg, void **result)
 {
     weft_loop *other = arg;
-    WT_ERR(weft_loop_free(other), WEFT_ESTATE);
+    WT_ERR(weft_loop_close(other), WEFT_ESTATE);
     return 0;
 }
 
@@ -1404,7 +1406,8 @@ START_TEST(free_loop_from_another_loop)
     WT_OK(weft_loop_new(&other, NULL));
     WT_OK(weft_create_task(other, sleep_then_return, (void *)1, NULL, NULL));
     WT_OK(weft_run(free_other_loop, other, NULL));
-    WT_OK(weft_loop_free(other)); /* from here it can */
+    WT_OK(weft_loop_close(other)); /* from here it can */
+    weft_loop_free(other);
 }
 END_TEST
 

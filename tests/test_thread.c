@@ -61,7 +61,7 @@ START_TEST(thread_basic)
     /* Joining again (and polling) is fine. */
     WT_OK(weft_thread_join(t, 0));
     WT_OK(weft_thread_join(t, WEFT_FOREVER));
-    weft_thread_free(t);
+    weft_thread_unref(t);
 }
 END_TEST
 
@@ -90,7 +90,7 @@ START_TEST(thread_errors)
     WT_OK(weft_thread_join(t, WEFT_FOREVER));
     WT_ERR(weft_thread_start(t), WEFT_ESTATE);
     WT_ERR(weft_thread_set_daemon(t, true), WEFT_ESTATE);
-    weft_thread_free(t);
+    weft_thread_unref(t);
 
     /* NULL everywhere. */
     WT_ERR(weft_thread_start(NULL), WEFT_EINVAL);
@@ -107,7 +107,7 @@ START_TEST(thread_errors)
     ck_assert_uint_eq(weft_thread_ident(NULL), 0);
     ck_assert_int_eq(weft_thread_native_id(NULL), 0);
     ck_assert_int_eq(weft_thread_get_state(NULL).status, WEFT_THREAD_NEW);
-    weft_thread_free(NULL);
+    weft_thread_unref(NULL);
     weft_enumerate_free(NULL, 0);
 
     /* The main and dummy records cannot be started. */
@@ -136,7 +136,7 @@ START_TEST(thread_join_self_deadlock)
     void *r;
     WT_OK(weft_thread_result(t, &r));
     ck_assert_int_eq((int)(intptr_t)r, WEFT_EDEADLK);
-    weft_thread_free(t);
+    weft_thread_unref(t);
     WT_ERR(weft_thread_join(weft_main_thread(), 1), WEFT_EDEADLK);
 }
 END_TEST
@@ -157,7 +157,7 @@ START_TEST(thread_join_timeout)
     WT_OK(weft_thread_join(t, WEFT_FOREVER));
     WT_OK(weft_thread_result(t, &r));
     ck_assert_ptr_eq(r, (void *)(intptr_t)7);
-    weft_thread_free(t);
+    weft_thread_unref(t);
 }
 END_TEST
 
@@ -204,7 +204,7 @@ START_TEST(thread_join_during_destructors)
     void *r;
     WT_OK(weft_thread_result(t, &r));
     ck_assert_ptr_eq(r, (void *)(intptr_t)5);
-    weft_thread_free(t);
+    weft_thread_unref(t);
     weft_local_free(l);
     weft_event_destroy(&dtor_release);
 }
@@ -236,7 +236,7 @@ START_TEST(thread_join_during_foreign_destructor)
     __atomic_store_n(&dtor_go, 1, __ATOMIC_RELEASE);
     WT_OK(weft_thread_join(t, 5));
     ck_assert(!weft_thread_is_alive(t));
-    weft_thread_free(t);
+    weft_thread_unref(t);
     pthread_key_delete(key);
 }
 END_TEST
@@ -264,11 +264,11 @@ START_TEST(thread_many_joiners)
         WT_OK(weft_thread_join(j[i], WEFT_FOREVER));
         WT_OK(weft_thread_result(j[i], &r));
         ck_assert_int_eq((int)(intptr_t)r, 0);
-        weft_thread_free(j[i]);
+        weft_thread_unref(j[i]);
     }
     ck_assert_int_eq(weft_thread_get_state(target).status, WEFT_THREAD_FINISHED);
     WT_OK(weft_thread_join(target, 0));
-    weft_thread_free(target);
+    weft_thread_unref(target);
 }
 END_TEST
 
@@ -333,8 +333,8 @@ START_TEST(thread_states)
     ck_assert_int_eq(st.waiting_on, WEFT_WAIT_NONE);
     ck_assert_ptr_null(st.object);
     WT_OK(weft_thread_join(other, WEFT_FOREVER));
-    weft_thread_free(t);
-    weft_thread_free(other);
+    weft_thread_unref(t);
+    weft_thread_unref(other);
 }
 END_TEST
 
@@ -354,7 +354,7 @@ START_TEST(thread_main_state)
     weft_thread *t = start(watch_main, &l, NULL);
     WT_OK(weft_lock_acquire(&l, WEFT_FOREVER)); /* released by the watcher once it saw us wait */
     WT_OK(weft_thread_join(t, WEFT_FOREVER));
-    weft_thread_free(t);
+    weft_thread_unref(t);
 }
 END_TEST
 
@@ -396,8 +396,8 @@ START_TEST(thread_ident_and_native_id)
     ck_assert_int_eq(weft_get_native_id(), getpid()); /* the main thread */
     ck_assert_uint_eq(weft_thread_ident(weft_main_thread()), weft_get_ident());
     ck_assert_int_eq(weft_thread_native_id(weft_main_thread()), getpid());
-    weft_thread_free(ta);
-    weft_thread_free(tb);
+    weft_thread_unref(ta);
+    weft_thread_unref(tb);
 }
 END_TEST
 
@@ -422,15 +422,15 @@ START_TEST(thread_names)
     ck_assert_int_eq(atoi(nb + 7), atoi(na + 7) + 1);
     WT_OK(weft_thread_set_name(a, "renamed"));
     ck_assert_str_eq(weft_thread_name(a), "renamed");
-    weft_thread_free(a);
-    weft_thread_free(b);
+    weft_thread_unref(a);
+    weft_thread_unref(b);
 
     char given[] = "given";
     weft_thread_opts o = {.name = given};
     WT_OK(weft_thread_new(&a, return_arg, NULL, &o));
     given[0] = 'X'; /* copied */
     ck_assert_str_eq(weft_thread_name(a), "given");
-    weft_thread_free(a);
+    weft_thread_unref(a);
 
     ck_assert_str_eq(weft_thread_name(weft_main_thread()), "MainThread");
 
@@ -441,7 +441,7 @@ START_TEST(thread_names)
     a = start(record_ids, &ids, &o);
     WT_OK(weft_thread_join(a, WEFT_FOREVER));
     ck_assert_str_eq(ids.os_name, "a-very-long-thr");
-    weft_thread_free(a);
+    weft_thread_unref(a);
 
     char buf[32] = "";
     WT_OK(weft_lock_acquire(&name_lock, WEFT_FOREVER));
@@ -454,7 +454,7 @@ START_TEST(thread_names)
     ck_assert_str_eq(weft_thread_name(a), "worker");
     WT_OK(weft_thread_set_name(a, "after")); /* finished: just the record */
     ck_assert_str_eq(weft_thread_name(a), "after");
-    weft_thread_free(a);
+    weft_thread_unref(a);
 
     WT_OK(weft_thread_set_name(weft_main_thread(), "Main2"));
     ck_assert_str_eq(weft_thread_name(weft_main_thread()), "Main2");
@@ -470,7 +470,7 @@ START_TEST(thread_current_and_main)
     ck_assert(!weft_thread_daemon(m));
     ck_assert_int_eq(weft_thread_get_state(m).status, WEFT_THREAD_RUNNING);
     ck_assert_ptr_eq(weft_thread_ref(m), m);
-    weft_thread_free(m);
+    weft_thread_unref(m);
     ck_assert_ptr_eq(weft_main_thread(), m);
 }
 END_TEST
@@ -535,7 +535,7 @@ static void *raw_creates(void *arg)
     weft_thread *t;
     WT_OK(weft_thread_new(&t, return_arg, NULL, NULL));
     *(bool *)arg = weft_thread_daemon(t);
-    weft_thread_free(t);
+    weft_thread_unref(t);
     return NULL;
 }
 
@@ -566,7 +566,7 @@ START_TEST(thread_enumerate)
     WT_OK(weft_lock_release(&l));
     for (int i = 0; i < N; i++) {
         WT_OK(weft_thread_join(t[i], WEFT_FOREVER));
-        weft_thread_free(t[i]);
+        weft_thread_unref(t[i]);
     }
     ck_assert_uint_eq(weft_active_count(), before);
     /* The enumerated references outlive the threads' own. */
@@ -581,7 +581,7 @@ static void *child_daemonness(void *arg)
     weft_thread *t;
     WT_OK(weft_thread_new(&t, return_arg, NULL, NULL));
     bool d = weft_thread_daemon(t);
-    weft_thread_free(t);
+    weft_thread_unref(t);
     return (void *)(intptr_t)d;
 }
 
@@ -592,7 +592,7 @@ START_TEST(thread_daemon)
     ck_assert(!weft_thread_daemon(t)); /* the main thread is not a daemon */
     WT_OK(weft_thread_set_daemon(t, true));
     ck_assert(weft_thread_daemon(t));
-    weft_thread_free(t);
+    weft_thread_unref(t);
 
     weft_thread_opts yes = {.daemon = WEFT_DAEMON_YES}, no = {.daemon = WEFT_DAEMON_NO};
     void *r;
@@ -602,14 +602,14 @@ START_TEST(thread_daemon)
     WT_OK(weft_thread_join(t, WEFT_FOREVER));
     WT_OK(weft_thread_result(t, &r));
     ck_assert_int_eq((int)(intptr_t)r, 1); /* a daemon's threads are daemons */
-    weft_thread_free(t);
+    weft_thread_unref(t);
 
     t = start(child_daemonness, NULL, &no);
     ck_assert(!weft_thread_daemon(t));
     WT_OK(weft_thread_join(t, WEFT_FOREVER));
     WT_OK(weft_thread_result(t, &r));
     ck_assert_int_eq((int)(intptr_t)r, 0);
-    weft_thread_free(t);
+    weft_thread_unref(t);
 
     bool raw_daemon = false;
     pthread_t pt;
@@ -637,9 +637,9 @@ START_TEST(thread_shutdown)
     ck_assert(weft_thread_is_alive(d));
     WT_OK(weft_lock_release(&dl));
     WT_OK(weft_thread_join(d, WEFT_FOREVER));
-    weft_thread_free(a);
-    weft_thread_free(b);
-    weft_thread_free(d);
+    weft_thread_unref(a);
+    weft_thread_unref(b);
+    weft_thread_unref(d);
     WT_OK(weft_shutdown(0)); /* nothing left */
 }
 END_TEST
@@ -659,7 +659,7 @@ START_TEST(thread_free_while_running)
     WT_OK(weft_lock_acquire(&l, WEFT_FOREVER));
     weft_thread *t = start(free_own_handle_later, &l, NULL);
     size_t n = weft_active_count();
-    weft_thread_free(t);
+    weft_thread_unref(t);
     ck_assert_uint_eq(weft_active_count(), n); /* still registered, still running */
     WT_OK(weft_lock_release(&l));
     WT_OK(weft_shutdown(WEFT_FOREVER)); /* reaps it without a handle */
@@ -668,10 +668,10 @@ START_TEST(thread_free_while_running)
     /* Never joined at all: the last reference detaches it. */
     t = start(return_arg, NULL, NULL);
     weft_thread *extra = weft_thread_ref(t);
-    weft_thread_free(t);
+    weft_thread_unref(t);
     while (weft_thread_is_alive(extra))
         sched_yield();
-    weft_thread_free(extra);
+    weft_thread_unref(extra);
 }
 END_TEST
 
@@ -688,7 +688,7 @@ START_TEST(thread_pthread_exit)
     void *r = (void *)2;
     WT_OK(weft_thread_result(t, &r));
     ck_assert_ptr_null(r);
-    weft_thread_free(t);
+    weft_thread_unref(t);
 }
 END_TEST
 
@@ -710,7 +710,7 @@ START_TEST(thread_stack_size)
     void *r;
     WT_OK(weft_thread_result(t, &r));
     ck_assert_uint_ge((size_t)r, 256 * 1024 + 1);
-    weft_thread_free(t);
+    weft_thread_unref(t);
 
     /* More than the address space: the system refuses, the thread stays NEW
      * and can be freed (or started again). */
@@ -723,7 +723,7 @@ START_TEST(thread_stack_size)
     ck_assert_uint_eq(weft_active_count(), n);
     WT_ERR(weft_thread_join(t, 0), WEFT_ESTATE);
     WT_ERR(weft_thread_start(t), WEFT_EAGAIN);
-    weft_thread_free(t);
+    weft_thread_unref(t);
 }
 END_TEST
 
@@ -764,7 +764,7 @@ START_TEST(thread_exit_waits_for_non_daemon)
         close(exit_pipe[0]);
         close(go_pipe[1]);
         weft_thread *t = start(exit_worker, NULL, NULL);
-        weft_thread_free(t);
+        weft_thread_unref(t);
         if (write(exit_pipe[1], "M", 1) != 1)
             _exit(3);
         exit(0); /* as returning from main */
@@ -811,7 +811,7 @@ START_TEST(thread_exit_with_main_joined)
         weft_thread_opts o = {.daemon = WEFT_DAEMON_NO};
         weft_thread *t = start(join_main, NULL, &o);
         wt_wait_for_state(t, WEFT_THREAD_WAITING, WEFT_WAIT_JOIN, weft_main_thread());
-        weft_thread_free(t);
+        weft_thread_unref(t);
         exit(0);
     }
     close(exit_pipe[1]);
@@ -852,7 +852,7 @@ START_TEST(thread_exit_leaves_daemons)
     if (pid == 0) {
         weft_thread_opts o = {.daemon = WEFT_DAEMON_YES};
         weft_thread *t = start(blocked_forever, NULL, &o);
-        weft_thread_free(t);
+        weft_thread_unref(t);
         exit(0);
     }
     int status;
@@ -890,7 +890,7 @@ static int fork_child_checks(weft_thread *self, weft_thread *blocked, weft_lock 
     void *r;
     if (weft_thread_join(t, WEFT_FOREVER) || weft_thread_result(t, &r) || r != (void *)7)
         return 16;
-    weft_thread_free(t);
+    weft_thread_unref(t);
     (void)held;
     return 0;
 }
@@ -917,7 +917,7 @@ START_TEST(thread_fork)
     ck_assert(weft_thread_is_alive(t)); /* the parent is untouched */
     WT_OK(weft_lock_release(&l));
     WT_OK(weft_thread_join(t, WEFT_FOREVER));
-    weft_thread_free(t);
+    weft_thread_unref(t);
 }
 END_TEST
 
@@ -953,8 +953,8 @@ START_TEST(thread_fork_from_thread)
     ck_assert_int_eq((int)(intptr_t)r, 0);
     WT_OK(weft_lock_release(&l));
     WT_OK(weft_thread_join(b, WEFT_FOREVER));
-    weft_thread_free(t);
-    weft_thread_free(b);
+    weft_thread_unref(t);
+    weft_thread_unref(b);
 }
 END_TEST
 

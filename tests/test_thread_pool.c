@@ -474,7 +474,7 @@ START_TEST(many_submitters)
     }
     for (int i = 0; i < P; i++) {
         WT_OK(weft_thread_join(t[i], WEFT_FOREVER));
-        weft_thread_free(t[i]);
+        weft_thread_unref(t[i]);
     }
     ck_assert_uint_eq(total, P * M);
     for (unsigned long i = 0; i < P * M; i++)
@@ -526,7 +526,7 @@ START_TEST(future_records_cross_threads)
         WT_OK(weft_thread_new(&mk, x_make, ex, NULL));
         WT_OK(weft_thread_start(mk));
         WT_OK(weft_thread_join(mk, WEFT_FOREVER));
-        weft_thread_free(mk);
+        weft_thread_unref(mk);
         memcpy(sorted, xfs, sizeof sorted);
         qsort(sorted, XN, sizeof *sorted, by_address);
         for (int i = 1; i < XN; i++)
@@ -534,7 +534,7 @@ START_TEST(future_records_cross_threads)
         WT_OK(weft_thread_new(&dr, x_drop, NULL, NULL));
         WT_OK(weft_thread_start(dr));
         WT_OK(weft_thread_join(dr, WEFT_FOREVER));
-        weft_thread_free(dr);
+        weft_thread_unref(dr);
     }
     /* This thread too: make and drop more than its cache holds. */
     x_make(ex);

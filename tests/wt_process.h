@@ -41,6 +41,7 @@ static inline int reap(weft_process *p)
     int code = -1000;
     WT_OK(weft_process_exitcode(p, &code));
     WT_OK(weft_process_close(p));
+    weft_process_free(p);
     return code;
 }
 

@@ -16,7 +16,7 @@ static int serve_connection(void *arg, void **result)
     while (weft_socket_recv(s, buf, sizeof buf, &n, WEFT_FOREVER) == 0 && n)
         if (weft_socket_sendall(s, buf, n, NULL, WEFT_FOREVER) != 0)
             break;
-    weft_socket_close(s);
+    weft_socket_free(s);
     return 0;
 }
 

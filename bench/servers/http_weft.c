@@ -41,7 +41,7 @@ static int serve_connection(void *arg, void **result)
             break; /* a header over 8 KiB: not this benchmark's client */
     }
 out:
-    weft_socket_close(s);
+    weft_socket_free(s);
     return 0;
 }
 

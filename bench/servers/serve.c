@@ -29,7 +29,7 @@ static int accept_loop(void *arg, void **result)
         int one = 1;
         weft_socket_setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (weft_create_task_opts(NULL, serve_conn, c, &o, NULL) != 0)
-            weft_socket_close(c);
+            weft_socket_free(c);
     }
 }
 

@@ -52,9 +52,10 @@ typedef struct weft_http_client_opts {
 /** A new client for the running loop (its coroutines fetch with it), or
  *  for plain threads when no loop runs on this thread. */
 WEFT_API int weft_http_client_new(weft_http_client **out, const weft_http_client_opts *opts);
-/** Free a client with no fetch in flight (WEFT_ESTATE otherwise). NULL
- *  is allowed. */
-WEFT_API int weft_http_client_free(weft_http_client *c);
+/** Free a client with no fetch in flight (one with fetches in flight is
+ *  reported through weft_report_error and left as it is). NULL is
+ *  allowed. */
+WEFT_API void weft_http_client_free(weft_http_client *c);
 
 /** One request; all-zero (or NULL) is a GET with the client's defaults. */
 typedef struct weft_http_request {

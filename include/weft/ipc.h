@@ -148,7 +148,7 @@ WEFT_API int weft_conn_poll(weft_conn *c, double timeout);
 
 /** Close this process's copy of the end (Python's close()). Later calls on
  *  it in this process are WEFT_ESTATE; other processes' copies stay open.
- *  Closing twice is WEFT_ESTATE; NULL is WEFT_EINVAL. */
+ *  Closing twice is 0; NULL is WEFT_EINVAL. */
 WEFT_API int weft_conn_close(weft_conn *c);
 
 /** Close this process's copy if still open and release it. NULL allowed.
@@ -209,7 +209,7 @@ WEFT_API void weft_pqueue_free(weft_pqueue *q);
 
 /** Python's close(): this process will use the queue no more; its later
  *  calls on it are WEFT_ESTATE (other processes are not affected, and the
- *  items stay). Closing twice is WEFT_ESTATE. */
+ *  items stay). Closing twice is 0. */
 WEFT_API int weft_pqueue_close(weft_pqueue *q);
 
 /**

@@ -37,7 +37,7 @@
  *   handle.cancel()                 weft_handle_cancel(handle)
  *   loop.run_forever / stop         weft_loop_run_forever / weft_loop_stop
  *   loop.run_until_complete(fut)    weft_loop_run_until_complete(loop, fut)
- *   loop.time() / close()           weft_loop_time / weft_loop_free
+ *   loop.time() / close()           weft_loop_time / weft_loop_close, then weft_loop_free
  *   loop.set_exception_handler      weft_loop_set_exception_handler
  *   loop.set_debug / PYTHONASYNCIODEBUG   weft_loop_set_debug / WEFT_DEBUG=1
  *   asyncio.create_task(coro, name) weft_create_task(NULL, fn, arg, name, &task)
@@ -89,12 +89,19 @@ typedef struct weft_loop_opts {
  *  WEFT_ENOMEM (or the code of a failed epoll/eventfd). */
 WEFT_API int weft_loop_new(weft_loop **out, const weft_loop_opts *opts);
 
-/** Close and free a loop that is not running (WEFT_ESTATE if it is; NULL
- *  is allowed). Tasks still pending are reported (asyncio's "Task was
+/** Python's loop.close(), for a loop that is not running (WEFT_ESTATE if
+ *  it is, and from a coroutine of another running loop while tasks are
+ *  pending). Tasks still pending are reported (asyncio's "Task was
  *  destroyed but it is pending"), cancelled, and the loop runs until they
  *  have ended (a task that keeps refusing cancellation is cancelled again
- *  at each of its waits); then callbacks not yet run are dropped. */
-WEFT_API int weft_loop_free(weft_loop *loop);
+ *  at each of its waits); then callbacks not yet run are dropped. A closed
+ *  loop no longer runs or takes callbacks (WEFT_ESTATE); closing twice is
+ *  0. */
+WEFT_API int weft_loop_close(weft_loop *loop);
+/** Close (if it is not closed) and free; NULL is allowed. A loop that
+ *  cannot be closed (running) is reported (weft_report_error) and left
+ *  as it is. */
+WEFT_API void weft_loop_free(weft_loop *loop);
 
 /** The loop running on the calling thread (in its callbacks and
  *  coroutines), or NULL. */

@@ -16,18 +16,17 @@
  * must wait (threads may use it at any time). Freeing the loop releases
  * the socket for another.
  *
- * Errors are negated errno values where the system has one
- * (-ECONNREFUSED, -ECONNRESET, -EADDRINUSE, ...; weft_strerror gives the
- * system's text), WEFT_EINVAL for bad input, WEFT_ETIMEDOUT,
- * WEFT_ECANCELLED.
+ * Errors are the system's, each with its code in the table (WEFT_ECONNREFUSED,
+ * WEFT_ECONNRESET, WEFT_EADDRINUSE, ...), WEFT_EINVAL for bad input,
+ * WEFT_ETIMEDOUT, WEFT_ECANCELLED.
  *
- * Closing: weft_socket_close releases the caller's socket. Calls in flight
- * in other threads or coroutines end with -EBADF (coroutines waiting on it
- * at once; a thread's poll is woken by shutting the socket down; a call
- * that had already received data returns it), and the
+ * Closing: weft_socket_close closes the socket (Python's close()). Calls in
+ * flight in other threads or coroutines end with WEFT_EBADF (coroutines
+ * waiting on it at once; a thread's poll is woken by shutting the socket
+ * down; a call that had already received data returns it), and the
  * descriptor is closed when the last of them returns, so it is never
- * reused under a call still running. No call may start after close. A
- * socket registered with a loop that runs on another thread may be closed
+ * reused under a call still running. Calls after close are WEFT_EBADF;
+ * the weft_socket itself stays until weft_socket_free. A socket registered with a loop that runs on another thread may be closed
  * from here only while that loop is not being freed (loop.h's rule for
  * calls from other threads): its clean-up is handed to that loop.
  *
@@ -92,11 +91,14 @@ WEFT_API int weft_socket_new(weft_socket **out, int family, int type);
  *  recv/send read and write it). It is made non-blocking and belongs to
  *  the weft_socket from now on, also when this fails (it is closed). */
 WEFT_API int weft_socket_from_fd(weft_socket **out, int fd);
-/** Close and release (NULL is allowed). See "Closing" above. 0, or the
- *  error close(2) reported. */
+/** Close (see "Closing" above): 0, or the error close(2) reported; closing
+ *  twice is 0. */
 WEFT_API int weft_socket_close(weft_socket *s);
+/** Close if open, and release the socket. NULL is allowed. */
+WEFT_API void weft_socket_free(weft_socket *s);
 
-/** The descriptor (for setsockopt and the like; do not close it). */
+/** The descriptor (for setsockopt and the like; do not close it), -1 once
+ *  closed. */
 WEFT_API int weft_socket_fd(const weft_socket *s);
 /** AF_* of the socket (AF_UNSPEC for an fd that is not a socket). */
 WEFT_API int weft_socket_family(const weft_socket *s);

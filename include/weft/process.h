@@ -152,13 +152,14 @@ WEFT_API enum weft_start_method weft_get_start_method(void);
  *  WEFT_EINVAL. The start method is looked up at start. */
 WEFT_API int weft_process_new(weft_process **out, weft_process_fn fn, void *arg,
                               const weft_process_opts *opts);
-/** Python's close(): free it. WEFT_ESTATE if the child is still running
- *  (nothing is freed then); WEFT_EINVAL for NULL. A finished child is
- *  reaped first if it was not yet. */
+/** Python's close(): release what watches the child (a finished child is
+ *  reaped first); the object stays readable (pid, name, exit code) and may
+ *  not be started. WEFT_ESTATE if the child is still running (nothing
+ *  changes then); closing twice is 0; WEFT_EINVAL for NULL. */
 WEFT_API int weft_process_close(weft_process *p);
 /** Free it, NULL allowed. A child still running is waited for first (as
  *  weft_process_join with WEFT_FOREVER), so it is reaped and nothing leaks;
- *  use weft_process_close to be refused instead, or terminate it first. */
+ *  close it first to be refused instead, or terminate it. */
 WEFT_API void weft_process_free(weft_process *p);
 
 /** Start the child, which runs fn(arg). A second start is WEFT_ESTATE; a

@@ -35,7 +35,7 @@
  *   writer.write(data) / writelines       weft_stream_write(st, data, len)
  *   await writer.drain()                  weft_stream_drain(st, timeout)
  *   writer.write_eof() / can_write_eof()  weft_stream_write_eof(st) / weft_stream_can_write_eof(st)
- *   writer.close(); await wait_closed()   weft_stream_close(st, timeout) (one call: flush, close, free)
+ *   writer.close(); await wait_closed()   weft_stream_close(st, timeout), then weft_stream_free(st)
  *   writer.is_closing()                   weft_stream_is_closing(st)
  *   get_extra_info("peername"/"socket")   weft_stream_peername(st, &addr) / weft_stream_socket(st)
  *   asyncio.start_server(cb, host, port)  weft_server_start(&srv, cb, arg, host, port, &opts)
@@ -122,9 +122,13 @@ WEFT_API bool weft_stream_can_write_eof(const weft_stream *st);
 WEFT_API bool weft_stream_is_closing(const weft_stream *st);
 
 /** asyncio's close() + wait_closed(): send what is buffered (for up to
- *  `timeout`; then the rest is dropped and WEFT_ETIMEDOUT returned), close
- *  the socket and free the stream, in every case. NULL is allowed. */
+ *  `timeout`; then the rest is dropped and WEFT_ETIMEDOUT returned) and
+ *  close the socket, in every case. The stream stays readable (what was
+ *  buffered) until freed; closing twice is 0. */
 WEFT_API int weft_stream_close(weft_stream *st, double timeout);
+/** Close (timeout 0) if not closed, and free the stream and its socket.
+ *  NULL is allowed. */
+WEFT_API void weft_stream_free(weft_stream *st);
 
 /** The peer's address; the stream's socket (borrowed). */
 WEFT_API int weft_stream_peername(const weft_stream *st, weft_sockaddr *a);
@@ -177,8 +181,10 @@ WEFT_API int weft_server_wait_closed(weft_server *srv, double timeout);
 /** Connections being handled now. */
 WEFT_API size_t weft_server_connection_count(const weft_server *srv);
 /** Free a server: closes it if needed, cancels and awaits its handlers (on
- *  its loop's thread). NULL is allowed. */
-WEFT_API int weft_server_free(weft_server *srv);
+ *  its loop's thread; from another thread while that loop runs it is
+ *  reported through weft_report_error and left as it is). NULL is
+ *  allowed. */
+WEFT_API void weft_server_free(weft_server *srv);
 
 #ifdef __cplusplus
 }

@@ -4,7 +4,9 @@
  *
  * All are caller-allocated: embed them in your own structs, initialise with
  * the static initializer or _init, and _destroy when done (destroying an
- * object that threads still wait on is undefined, as with pthreads).
+ * object that threads still wait on is undefined, as with pthreads). None
+ * holds a resource today, so _destroy does nothing, but call it: a later
+ * version may need it, as pthread_mutex_destroy may.
  *
  * Every acquire and wait takes its timeout last (the grammar of
  * weft/common.h): WEFT_FOREVER waits without end, 0 polls, a positive value
@@ -54,7 +56,7 @@ typedef struct weft_lock {
 #define WEFT_LOCK_INIT {0}
 
 WEFT_API int weft_lock_init(weft_lock *lock);
-WEFT_API int weft_lock_destroy(weft_lock *lock);
+WEFT_API void weft_lock_destroy(weft_lock *lock);
 /** Take the lock, waiting at most `timeout` seconds for it to be free:
  *  0 or WEFT_ETIMEDOUT (0 polls: takes it only if it is free now). */
 WEFT_API int weft_lock_acquire(weft_lock *lock, double timeout);
@@ -79,7 +81,7 @@ typedef struct weft_rlock {
 #define WEFT_RLOCK_INIT {WEFT_LOCK_INIT, 0, 0}
 
 WEFT_API int weft_rlock_init(weft_rlock *rlock);
-WEFT_API int weft_rlock_destroy(weft_rlock *rlock);
+WEFT_API void weft_rlock_destroy(weft_rlock *rlock);
 /** Take it (again, if the caller holds it): 0 or WEFT_ETIMEDOUT. */
 WEFT_API int weft_rlock_acquire(weft_rlock *rlock, double timeout);
 /** 0, or WEFT_ENOTOWNER if the caller does not hold it. */
@@ -114,7 +116,7 @@ typedef struct weft_condition {
 WEFT_API int weft_condition_init(weft_condition *cond, weft_lock *lock);
 /** Bind to an RLock (which must not be NULL). */
 WEFT_API int weft_condition_init_rlock(weft_condition *cond, weft_rlock *rlock);
-WEFT_API int weft_condition_destroy(weft_condition *cond);
+WEFT_API void weft_condition_destroy(weft_condition *cond);
 
 /** Acquire/release the underlying lock (`with cond:`). */
 WEFT_API int weft_condition_acquire(weft_condition *cond, double timeout);
@@ -161,7 +163,7 @@ typedef struct weft_semaphore {
 /** value > WEFT_SEMAPHORE_MAX is WEFT_EINVAL. */
 WEFT_API int weft_semaphore_init(weft_semaphore *sem, unsigned value);
 WEFT_API int weft_bounded_semaphore_init(weft_semaphore *sem, unsigned value);
-WEFT_API int weft_semaphore_destroy(weft_semaphore *sem);
+WEFT_API void weft_semaphore_destroy(weft_semaphore *sem);
 /** Take a permit: 0 or WEFT_ETIMEDOUT. */
 WEFT_API int weft_semaphore_acquire(weft_semaphore *sem, double timeout);
 /** Release one permit. */
@@ -185,7 +187,7 @@ typedef struct weft_event {
 #define WEFT_EVENT_INIT {0}
 
 WEFT_API int weft_event_init(weft_event *ev);
-WEFT_API int weft_event_destroy(weft_event *ev);
+WEFT_API void weft_event_destroy(weft_event *ev);
 WEFT_API int weft_event_set(weft_event *ev);
 WEFT_API int weft_event_clear(weft_event *ev);
 WEFT_API bool weft_event_is_set(const weft_event *ev);
@@ -230,7 +232,7 @@ typedef struct weft_barrier {
 /** parties must be >= 1. action may be NULL. */
 WEFT_API int weft_barrier_init(weft_barrier *b, unsigned parties, weft_barrier_action action,
                                void *action_arg);
-WEFT_API int weft_barrier_destroy(weft_barrier *b);
+WEFT_API void weft_barrier_destroy(weft_barrier *b);
 /** Wait for every party: 0 and the arrival index in *index (may be NULL),
  *  or WEFT_EBROKEN, the action's code, WEFT_EINVAL. */
 WEFT_API int weft_barrier_wait(weft_barrier *b, unsigned *index, double timeout);

@@ -13,7 +13,7 @@
  *   local()                                         weft_local_new
  *   (interpreter exit joining non-daemon threads)   weft_shutdown, also run at exit
  *
- * Ownership: weft_thread_new gives the caller one reference; weft_thread_free
+ * Ownership: weft_thread_new gives the caller one reference; weft_thread_unref
  * drops it. A running thread keeps itself alive, so freeing a thread handle
  * while the thread runs is allowed (the thread goes on, as a Python Thread
  * object that went out of scope). Records returned by weft_current_thread and
@@ -86,7 +86,7 @@ typedef struct weft_thread_state {
 WEFT_API int weft_thread_new(weft_thread **out, weft_thread_fn fn, void *arg,
                              const weft_thread_opts *opts);
 /** Drop the caller's reference (see Ownership). NULL is allowed. */
-WEFT_API void weft_thread_free(weft_thread *t);
+WEFT_API void weft_thread_unref(weft_thread *t);
 /** Take another reference. */
 WEFT_API weft_thread *weft_thread_ref(weft_thread *t);
 
@@ -137,7 +137,7 @@ WEFT_API weft_thread *weft_current_thread(void);
 WEFT_API weft_thread *weft_main_thread(void);
 /** New references to every live thread (started and not finished, plus the
  *  main and dummy threads): *out is malloc'ed, free each with
- *  weft_thread_free and the array with weft_enumerate_free. */
+ *  weft_thread_unref and the array with weft_enumerate_free. */
 WEFT_API int weft_enumerate(weft_thread ***out, size_t *count);
 WEFT_API void weft_enumerate_free(weft_thread **threads, size_t count);
 /** Number of live threads, as weft_enumerate would count them. */

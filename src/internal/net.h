@@ -25,7 +25,7 @@ int weft__socket_send_now(weft_socket *s, const void *buf, size_t len, size_t *n
 int weft__socket_recv_now(weft_socket *s, void *buf, size_t len, size_t *n);
 /* True for a real socket (not a pipe adopted by from_fd). */
 bool weft__socket_is_socket(const weft_socket *s);
-/* The owner plus the calls in flight (for tests). */
+/* The calls in flight (for tests). */
 unsigned weft__socket_users(const weft_socket *s);
 
 #endif

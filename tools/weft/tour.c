@@ -133,7 +133,7 @@ static int http_get(int port, int index, uint64_t *bytes)
     *bytes = 0;
     while (!rc && (rc = weft_socket_recv(s, buf, sizeof buf, &n, 10)) == 0 && n)
         *bytes += n;
-    weft_socket_close(s);
+    weft_socket_free(s);
     return rc;
 }
 
@@ -346,7 +346,7 @@ static void server_stop(void)
         return;
     weft_event_set(&server.stop);
     weft_thread_join(server.thread, WEFT_FOREVER);
-    weft_thread_free(server.thread);
+    weft_thread_unref(server.thread);
     server.thread = NULL;
 }
 
