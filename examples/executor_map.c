@@ -111,7 +111,7 @@ int main(void)
     void *numbers[4];
     int rc = weft_executor_map(executor, parse_int, (void *const *)texts, numbers, 4, 0,
                                WEFT_FOREVER);
-    const char *msg = weft_map_message();
+    const char *msg = weft_last_message();
     printf("map(int, ...) failed: %s: %s\n", weft_err_name(rc), msg ? msg : "(no message)");
 
     weft_executor_free(executor); /* end of the with block */

@@ -182,12 +182,10 @@ int fz_http(const uint8_t *data, size_t size)
         fprintf(stderr, "fz_http: the server: %s\n", weft_strerror(rc));
         return -1;
     }
-    char url[64], err[256] = "";
+    char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
     fetch_ctx x = {.url = url,
-                   .req = {.follow_redirects = -1, .error = err,
-                           .error_len = sizeof err,
-                           .max_body = (mode & 2) ? 16 : 0}};
+                   .req = {.follow_redirects = -1, .max_body = (mode & 2) ? 16 : 0}};
     if (mode & 1) {
         rc = weft_run(fetch_in_loop, &x, NULL);
     } else if ((rc = weft_http_client_new(&x.client, NULL)) == 0) {
@@ -203,7 +201,7 @@ int fz_http(const uint8_t *data, size_t size)
         out = check_response(x.resp, len, (mode & 2) ? 16 : SIZE_MAX);
     } else if (!acceptable_failure(x.rc)) {
         fprintf(stderr, "fz_http: the fetch failed with %d (%s): %s\n", x.rc,
-                weft_err_name(x.rc), err);
+                weft_err_name(x.rc), weft_last_message() ? weft_last_message() : "");
         out = -1;
     }
     weft_http_response_free(x.resp);

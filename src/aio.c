@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/error.h"
 #include "internal/future.h"
 #include "internal/loop.h"
 #include "weft/loop.h"
@@ -163,10 +164,13 @@ int weft_to_thread(weft_task_fn fn, void *arg, void **result)
     if (!ex)
         return WEFT_ENOMEM;
     weft_future *f;
+    weft__set_last_message(NULL);
     int rc = weft_executor_submit(ex, fn, arg, &f);
     if (rc)
         return rc;
     rc = weft_await(f, result, WEFT_FOREVER);
+    if (rc)
+        weft__set_last_message(weft_future_message(f));
     if (rc == WEFT_ECANCELLED && !weft_future_done(f)) {
         /* Cancelled while fn runs on a worker: fn may still use arg, which
          * in C usually lives on this coroutine's stack, so wait for it to
@@ -188,9 +192,12 @@ int weft_run(weft_task_fn main, void *arg, void **result)
     if (rc)
         return rc;
     weft_future *task;
+    weft__set_last_message(NULL);
     rc = weft_create_task(loop, main, arg, "main", &task);
     if (rc == 0) {
         rc = weft_loop_run_until_complete(loop, task, result);
+        if (rc)
+            weft__set_last_message(weft_future_message(task));
         weft_future_unref(task);
     }
     /* The tasks main left behind are cancelled and run to their end,

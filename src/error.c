@@ -1,3 +1,5 @@
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal/error.h"
@@ -46,4 +48,21 @@ int weft__errno_code(int e)
         return e > 0 ? -e : WEFT_EIO;
     }
     return WEFT_EIO;
+}
+
+/* The thread's last message: a copy, since the future that held the
+ * original may be gone when the call returns. Truncated to the buffer. */
+static _Thread_local char last_msg[512];
+static _Thread_local bool has_last_msg;
+
+const char *weft_last_message(void)
+{
+    return has_last_msg ? last_msg : NULL;
+}
+
+void weft__set_last_message(const char *msg)
+{
+    has_last_msg = msg != NULL;
+    if (msg)
+        snprintf(last_msg, sizeof last_msg, "%s", msg);
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "internal/clock.h"
+#include "internal/error.h"
 #include "internal/executor.h"
 #include "internal/future.h"
 
@@ -50,22 +51,6 @@ void weft_executor_free(weft_executor *ex)
 
 /* ------------------------------------------------------------------ map */
 
-/* The thread's last map message (a copy: the future holding the original
- * is gone when map returns). Truncated to the buffer. */
-static _Thread_local char map_msg[512];
-static _Thread_local bool map_has_msg;
-
-const char *weft_map_message(void)
-{
-    return map_has_msg ? map_msg : NULL;
-}
-
-void weft__map_set_message(const char *msg)
-{
-    map_has_msg = msg != NULL;
-    if (msg)
-        snprintf(map_msg, sizeof map_msg, "%s", msg);
-}
 
 typedef struct map_block map_block;
 
@@ -116,7 +101,7 @@ static int chunk_task(void *arg, void **result)
 int weft_executor_map(weft_executor *ex, weft_task_fn fn, void *const *args, void **results,
                       size_t n, size_t chunksize, double timeout)
 {
-    map_has_msg = false;
+    weft__set_last_message(NULL);
     if (!ex || !fn || (n && (!args || !results)) || weft__timeout_valid(timeout) != 0)
         return WEFT_EINVAL;
     if (n == 0)
@@ -166,12 +151,7 @@ int weft_executor_map(weft_executor *ex, weft_task_fn fn, void *const *args, voi
             if (rc == WEFT_ETIMEDOUT && !weft_future_done(f))
                 break; /* the map's time ran out (not the task's own code) */
             if (rc != 0) {
-                const char *m = weft_future_message(f);
-                if (m) {
-                    strncpy(map_msg, m, sizeof map_msg - 1);
-                    map_msg[sizeof map_msg - 1] = '\0';
-                    map_has_msg = true;
-                }
+                weft__set_last_message(weft_future_message(f));
                 /* The chunk is done: the items before its failure are
                  * valid results. */
                 map_chunk *c = &b->chunks[collected];

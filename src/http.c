@@ -378,8 +378,7 @@ int weft_http_fetch(weft_http_client *c, const char *url, const weft_http_reques
     if (out)
         *out = NULL;
     weft_http_request r = req ? *req : (weft_http_request){0};
-    if (r.error && r.error_len)
-        r.error[0] = 0;
+    weft__set_last_message(NULL);
     if (!c || !url || !out || weft__timeout_valid(timeout) || r.connect_timeout < 0 ||
         r.connect_timeout != r.connect_timeout ||
         (r.body_len && !r.body) || r.follow_redirects < -1 || r.follow_redirects > 1)
@@ -395,8 +394,7 @@ int weft_http_fetch(weft_http_client *c, const char *url, const weft_http_reques
     if (in_loop) {
         int rc = weft_semaphore_acquire(&c->slots, weft__remaining(deadline));
         if (rc) {
-            if (r.error && r.error_len)
-                snprintf(r.error, r.error_len, "%s", weft_strerror(rc));
+            weft__set_last_message(weft_strerror(rc));
             return rc;
         }
     }
@@ -431,12 +429,11 @@ int weft_http_fetch(weft_http_client *c, const char *url, const weft_http_reques
         weft_semaphore_release(&c->slots);
     if (!rc)
         rc = make_response(&f, out);
-    else if (r.error && r.error_len)
-        snprintf(r.error, r.error_len, "%s",
-                 f.errbuf[0] ? f.errbuf
-                 : rc == WEFT_ECANCELLED ? "cancelled"
-                 : f.too_big ? "response body over max_body"
-                             : weft_strerror(rc));
+    else
+        weft__set_last_message(f.errbuf[0]                ? f.errbuf
+                               : rc == WEFT_ECANCELLED ? "cancelled"
+                               : f.too_big             ? "response body over max_body"
+                                                       : weft_strerror(rc));
     fetch_cleanup(&f);
     return rc;
 }

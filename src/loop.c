@@ -76,6 +76,7 @@ struct weft_handle {
     bool user;      /* the caller holds its reference */
     bool sched;     /* the loop holds its reference (queued, or timer pending) */
     bool cancelled;
+    bool ran;       /* its callback ran (or runs now) */
     bool timed;     /* call_later / call_at */
 };
 
@@ -460,6 +461,7 @@ static int schedule(weft_loop *L, bool timed, int64_t when, weft_callback fn, vo
     h->user = out != NULL;
     h->sched = true;
     h->cancelled = false;
+    h->ran = false;
     h->timed = timed;
     if (timed) {
         if (weft__loop_timer_start(L, &h->timer, when) != 0) {
@@ -487,8 +489,10 @@ static void handle_run(weft__loop_item *it)
     weft_handle *h = CONTAINER_OF(it, weft_handle, item);
     /* sched stays set while fn runs: fn may drop the caller's reference
      * (weft_handle_unref(h)), which must not recycle h under us. */
-    if (!h->cancelled)
+    if (!h->cancelled) {
+        h->ran = true;
         h->fn(h->arg);
+    }
     h->sched = false;
     if (!h->user)
         handle_recycle(h->loop, h);
@@ -585,15 +589,17 @@ int weft_loop_call_soon_threadsafe(weft_loop *loop, weft_callback fn, void *arg)
     return rc;
 }
 
-int weft_handle_cancel(weft_handle *h)
+bool weft_handle_cancel(weft_handle *h)
 {
     if (!h)
-        return WEFT_EINVAL;
+        return false;
     weft_loop *L = h->loop;
     if (!L->dead && foreign(L))
-        return WEFT_ESTATE;
+        return false; /* not allowed: the loop's thread only */
+    /* A handle that ran is marked too, as asyncio's; it was not stopped. */
+    bool stopped = !h->ran;
     if (h->cancelled)
-        return 0;
+        return stopped;
     h->cancelled = true;
     /* A pending timer leaves the heap at once (a million cancelled
      * call_later handles cost nothing); a queued item stays queued and is
@@ -604,7 +610,7 @@ int weft_handle_cancel(weft_handle *h)
         if (!h->user)
             handle_recycle(L, h);
     }
-    return 0;
+    return stopped;
 }
 
 bool weft_handle_cancelled(const weft_handle *h)

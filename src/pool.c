@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/error.h"
 #include "internal/clock.h"
 #include "internal/procpool.h"
 #include "weft/procpool.h"
@@ -238,6 +239,7 @@ int weft_pool_iter_next(weft_pool_iter *it, weft_bytes **result, size_t *index, 
     if (!it || !result || weft__timeout_valid(timeout) != 0)
         return WEFT_EINVAL;
     *result = NULL;
+    weft__set_last_message(NULL);
     for (;;) {
         if (it->item < it->end) {
             size_t i = it->item++;
@@ -250,6 +252,7 @@ int weft_pool_iter_next(weft_pool_iter *it, weft_bytes **result, size_t *index, 
         if (it->err) {
             int e = it->err;
             it->err = 0;
+            weft__set_last_message(it->msg);
             return e;
         }
         size_t c;
@@ -288,11 +291,6 @@ int weft_pool_iter_next(weft_pool_iter *it, weft_bytes **result, size_t *index, 
         return e;
     }
     return WEFT_EEOF;
-}
-
-const char *weft_pool_iter_message(const weft_pool_iter *it)
-{
-    return it ? it->msg : NULL;
 }
 
 void weft_pool_iter_free(weft_pool_iter *it)

@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "internal/clock.h"
+#include "internal/error.h"
 #include "internal/executor.h"
 #include "internal/fnref.h"
 #include "internal/future.h"
@@ -1679,7 +1680,7 @@ static int map_collect(pool *p, weft_future **fs, size_t submitted, struct map_j
         }
         rc = weft_future_exception(fs[c], t);
         if (rc && rc != WEFT_ETIMEDOUT)
-            weft__map_set_message(weft_future_message(fs[c]));
+            weft__set_last_message(weft_future_message(fs[c]));
     }
     pthread_mutex_lock(&p->mu);
     job->out = NULL;
@@ -1826,7 +1827,7 @@ static int pool_map(weft_executor *ex, weft_task_fn fn, void *const *args, void 
         }
         rc = weft_future_exception(run.fs[c], t);
         if (rc && rc != WEFT_ETIMEDOUT)
-            weft__map_set_message(weft_future_message(run.fs[c]));
+            weft__set_last_message(weft_future_message(run.fs[c]));
     }
     weft__procpool_map_end(&run, rc != 0);
     return rc;

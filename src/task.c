@@ -655,11 +655,6 @@ int weft_task_set_name(weft_future *f, const char *name)
     return 0;
 }
 
-bool weft_task_cancel(weft_future *f)
-{
-    return weft_future_cancel(f);
-}
-
 int weft_task_cancelling(const weft_future *f)
 {
     task *t = task_of(f);

@@ -1,7 +1,9 @@
 /*
  * Timer: a weft_thread that waits out its interval on the timer's cancel
  * word through park (why EVENT, what the timer: Python's Timer waits on an
- * Event), then runs the function unless cancelled first.
+ * Event), then runs the function unless cancelled first. The word goes
+ * once from WAITING to CANCELLED (cancel) or to FIRING (the thread, just
+ * before fn): whichever CAS wins decides, so cancel knows whether fn runs.
  *
  * Ownership: the user owns the timer; its thread only borrows it, and
  * weft_timer_free joins the thread before freeing, so the thread never
@@ -13,8 +15,10 @@
 #include "internal/park.h"
 #include "weft/thread.h"
 
+enum { WAITING, CANCELLED, FIRING };
+
 struct weft_timer {
-    uint32_t cancelled; /* park key; set once, never cleared */
+    uint32_t cancelled; /* park key: WAITING, then CANCELLED or FIRING */
     uint32_t fired;     /* set (release) after fn returned */
     double interval;
     weft_timer_fn fn;
@@ -25,7 +29,7 @@ struct weft_timer {
 static bool not_cancelled(void *ctx)
 {
     weft_timer *t = ctx;
-    return !__atomic_load_n(&t->cancelled, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&t->cancelled, __ATOMIC_ACQUIRE) == WAITING;
 }
 
 static void *timer_main(void *arg)
@@ -47,7 +51,9 @@ static void *timer_main(void *arg)
             return NULL;
     }
     /* As Python: a cancel racing with the deadline may lose. */
-    if (not_cancelled(t)) {
+    uint32_t waiting = WAITING;
+    if (__atomic_compare_exchange_n(&t->cancelled, &waiting, FIRING, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE)) {
         t->fn(t->arg);
         __atomic_store_n(&t->fired, 1, __ATOMIC_RELEASE);
     }
@@ -79,13 +85,17 @@ int weft_timer_start(weft_timer *t)
     return t ? weft_thread_start(t->thread) : WEFT_EINVAL;
 }
 
-int weft_timer_cancel(weft_timer *t)
+bool weft_timer_cancel(weft_timer *t)
 {
     if (!t)
-        return WEFT_EINVAL;
-    if (!__atomic_exchange_n(&t->cancelled, 1, __ATOMIC_ACQ_REL))
+        return false;
+    uint32_t waiting = WAITING;
+    if (__atomic_compare_exchange_n(&t->cancelled, &waiting, CANCELLED, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE)) {
         weft__unpark(&t->cancelled, SIZE_MAX, NULL, NULL);
-    return 0;
+        return true;
+    }
+    return waiting == CANCELLED;
 }
 
 int weft_timer_join(weft_timer *t, double timeout)

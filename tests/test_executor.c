@@ -138,7 +138,7 @@ START_TEST(map_order_out_of_order)
         ck_assert_ptr_eq(res[i], (void *)(uintptr_t)(100 + i));
         ck_assert_int_eq(ooo_order[i], OOO - 1 - i);
     }
-    ck_assert_ptr_null(weft_map_message());
+    ck_assert_ptr_null(weft_last_message());
     weft_executor_free(ex);
 }
 END_TEST
@@ -208,13 +208,13 @@ START_TEST(map_first_error_in_order)
     for (uintptr_t i = 0; i < 10; i++)
         args[i] = (void *)i;
     WT_ERR(weft_executor_map(ex, two_failures, args, res, 10, 1, WEFT_FOREVER), WEFT_EOVERFLOW);
-    ck_assert_ptr_nonnull(weft_map_message());
-    ck_assert_str_eq(weft_map_message(), "item 3 failed");
+    ck_assert_ptr_nonnull(weft_last_message());
+    ck_assert_str_eq(weft_last_message(), "item 3 failed");
     for (uintptr_t i = 0; i < 3; i++)
         ck_assert_ptr_eq(res[i], (void *)(i + 1));
     /* A later successful map clears the message. */
     WT_OK(weft_executor_map(ex, add_one, args, res, 3, 1, WEFT_FOREVER));
-    ck_assert_ptr_null(weft_map_message());
+    ck_assert_ptr_null(weft_last_message());
     weft_executor_free(ex);
 }
 END_TEST
@@ -229,7 +229,7 @@ START_TEST(map_first_error_in_chunk)
     /* Chunks {0..4} {5..9}: the first chunk stops at item 3 (which waits
      * for item 7 in the other chunk), its items before 3 are results. */
     WT_ERR(weft_executor_map(ex, two_failures, args, res, 10, 5, WEFT_FOREVER), WEFT_EOVERFLOW);
-    ck_assert_str_eq(weft_map_message(), "item 3 failed");
+    ck_assert_str_eq(weft_last_message(), "item 3 failed");
     for (uintptr_t i = 0; i < 3; i++)
         ck_assert_ptr_eq(res[i], (void *)(i + 1));
     weft_executor_free(ex);
@@ -266,7 +266,7 @@ START_TEST(map_error_cancels_rest)
         args[i] = (void *)i;
     WT_ERR(weft_executor_map(ex, fail_first_hold_second, args, res, 5, 1, WEFT_FOREVER),
            WEFT_EINVAL);
-    ck_assert_ptr_null(weft_map_message());
+    ck_assert_ptr_null(weft_last_message());
     weft_event_set(&hold_ev);
     weft_executor_free(ex);
     ck_assert_int_le(__atomic_load_n(&ran, __ATOMIC_SEQ_CST), 2);

@@ -198,11 +198,10 @@ static int basics(void *arg, void **result)
     weft_http_response_free(r);
     weft_http_client *c2;
     WT_OK(weft_http_client_new(&c2, &(weft_http_client_opts){.max_redirects = 2}));
-    char err[256];
-    WT_ERR(weft_http_fetch(c2, u, &(weft_http_request){.error = err, .error_len = sizeof err}, &r, WEFT_FOREVER),
-           -ELOOP);
+    WT_ERR(weft_http_fetch(c2, u, NULL, &r, WEFT_FOREVER), WEFT_ELOOP);
     ck_assert_ptr_null(r);
-    ck_assert_str_ne(err, "");
+    ck_assert_ptr_nonnull(weft_last_message());
+    ck_assert_str_ne(weft_last_message(), "");
     weft_http_client_free(c2);
 
     /* A body over the maximum. */
@@ -410,9 +409,8 @@ END_TEST
 /* ------------------------------------------------- hostile servers */
 
 /* Fetch from a server that answers `reply` (len bytes) and closes: the
- * code, and the failure's text in err. */
-static int fetch_reply(weft_http_client *c, const void *reply, size_t len, char *err,
-                       size_t errlen)
+ * code (a failure's text is in weft_last_message). */
+static int fetch_reply(weft_http_client *c, const void *reply, size_t len)
 {
     fz_peer *p;
     int port;
@@ -420,7 +418,7 @@ static int fetch_reply(weft_http_client *c, const void *reply, size_t len, char 
     char u[64];
     snprintf(u, sizeof u, "http://127.0.0.1:%d/", port);
     weft_http_response *r = NULL;
-    int rc = weft_http_fetch(c, u, &(weft_http_request){.error = err, .error_len = errlen}, &r, WEFT_FOREVER);
+    int rc = weft_http_fetch(c, u, NULL, &r, WEFT_FOREVER);
     fz_peer_stop(p);
     if (rc == 0)
         weft_http_response_free(r);
@@ -431,9 +429,9 @@ static int fetch_reply(weft_http_client *c, const void *reply, size_t len, char 
 
 #define WT_REPLY_ERR(c, text, code)                                                     \
     do {                                                                                \
-        char err_[256] = "";                                                            \
-        WT_ERR(fetch_reply(c, text, sizeof text - 1, err_, sizeof err_), code);        \
-        ck_assert_str_ne(err_, "");                                                     \
+        WT_ERR(fetch_reply(c, text, sizeof text - 1), code);                            \
+        ck_assert_ptr_nonnull(weft_last_message());                                     \
+        ck_assert_str_ne(weft_last_message(), "");                                      \
     } while (0)
 
 /* A server that breaks HTTP gets a code that says so (WEFT_EPROTO), not
@@ -457,12 +455,12 @@ static void hostile_answers(weft_http_client *c)
     memcpy(reply, head, sizeof head - 1);
     memset(reply + sizeof head - 1, 'a', big);
     memcpy(reply + sizeof head - 1 + big, tail, sizeof tail - 1);
-    char err[256] = "";
-    WT_ERR(fetch_reply(c, reply, len, err, sizeof err), WEFT_EMSGSIZE);
+    WT_ERR(fetch_reply(c, reply, len), WEFT_EMSGSIZE);
     free(reply);
     /* A well-formed answer from the same kind of server is a response. */
     static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
-    WT_OK(fetch_reply(c, ok, sizeof ok - 1, err, sizeof err));
+    WT_OK(fetch_reply(c, ok, sizeof ok - 1));
+    ck_assert_ptr_null(weft_last_message()); /* a success clears it */
 }
 
 static int hostile_in_loop(void *arg, void **result)

@@ -221,7 +221,7 @@ START_TEST(map_of_bytes_in_chunks)
      * left non-NULL is the caller's to free. */
     WT_ERR(weft_executor_map(ex, square_or_fail, args, results, N, 10, WEFT_FOREVER),
            WEFT_EOVERFLOW);
-    ck_assert_str_eq(weft_map_message(), "57 is not welcome");
+    ck_assert_str_eq(weft_last_message(), "57 is not welcome");
     for (int i = 0; i < N; i++)
         weft_bytes_free(results[i]);
     /* A NULL argument reaches the task as NULL. */

@@ -65,8 +65,32 @@ START_TEST(run_returns_main_result)
     ck_assert_ptr_null(weft_current_task());
     WT_OK(weft_run(main_returns_42, NULL, &res));
     ck_assert_ptr_eq(res, (void *)42);
+    ck_assert_ptr_null(weft_last_message());
     WT_ERR(weft_run(fail_with, (void *)(intptr_t)WEFT_EBUSY, NULL), WEFT_EBUSY);
+    /* main's future is gone: its message is the thread's last one. */
+    char want[64];
+    snprintf(want, sizeof want, "failed on purpose %d", WEFT_EBUSY);
+    ck_assert_str_eq(weft_last_message(), want);
     WT_ERR(weft_run(NULL, NULL, NULL), WEFT_EINVAL);
+    WT_OK(weft_run(main_returns_42, NULL, &res));
+    ck_assert_ptr_null(weft_last_message()); /* cleared by the next run */
+}
+END_TEST
+
+static int to_thread_fails(void *arg, void **result)
+{
+    WT_ERR(weft_to_thread(fail_with, (void *)(intptr_t)WEFT_EPERM, NULL), WEFT_EPERM);
+    char want[64];
+    snprintf(want, sizeof want, "failed on purpose %d", WEFT_EPERM);
+    ck_assert_str_eq(weft_last_message(), want);
+    return 0;
+}
+
+/* weft_to_thread gives no future: the worker's message is the thread's
+ * last one. */
+START_TEST(to_thread_failure_message)
+{
+    WT_OK(weft_run(to_thread_fails, NULL, NULL));
 }
 END_TEST
 
@@ -1440,7 +1464,7 @@ START_TEST(bad_input)
 }
 END_TEST
 
-WT_MAIN("task", 60, run_returns_main_result, tasks_interleave_at_yields, yields_keep_fifo_order,
+WT_MAIN("task", 60, run_returns_main_result, to_thread_failure_message, tasks_interleave_at_yields, yields_keep_fifo_order,
         sleep_suspends_only_the_task, gather_keeps_order, gather_errors,
         gather_cancel_cancels_children, cancel_reaches_sleep, sleep_without_end_until_cancelled,
         cancelled_before_start_never_runs,

@@ -104,6 +104,14 @@ WEFT_API const char *weft_strerror(int code);
 /** The code's name without the prefix ("ETIMEDOUT"); "UNKNOWN" if unknown. */
 WEFT_API const char *weft_err_name(int code);
 
+/** The text of the last failure the calling thread was told of without a
+ *  future to carry it, or NULL: a map's or an iterator's failed task, the
+ *  task of weft_run or weft_to_thread, an HTTP fetch (libcurl's text). Each
+ *  such call clears it first; it lives until the thread's next one. A
+ *  failure that comes with a future keeps its text there
+ *  (weft_future_message). */
+WEFT_API const char *weft_last_message(void);
+
 /** What a waiting thread waits on, as its state shows (weft_thread_state).
  *  Later modules (queues, futures) add their own kinds at the end. */
 typedef enum weft_wait_kind {

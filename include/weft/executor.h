@@ -43,14 +43,11 @@ WEFT_API int weft_executor_submit(weft_executor *ex, weft_task_fn fn, void *arg,
  *  order. `chunksize` (0 or 1 for one task per item) groups items into one
  *  task each, as Python's ProcessPoolExecutor does; `timeout` bounds the
  *  whole map from this call. Returns 0 when every item succeeded, else the
- *  first error in input order (its message, if any, from weft_map_message),
+ *  first error in input order (its message, if any, from weft_last_message),
  *  or WEFT_ETIMEDOUT; then the items not yet started are cancelled, and
  *  results past the failed one are unspecified. */
 WEFT_API int weft_executor_map(weft_executor *ex, weft_task_fn fn, void *const *args,
                                void **results, size_t n, size_t chunksize, double timeout);
-/** The message of the calling thread's last failed map, or NULL. Valid until
- *  this thread's next map. */
-WEFT_API const char *weft_map_message(void);
 
 /** Stop accepting work, and wait up to `timeout` for the started tasks to
  *  finish and the workers to exit: 0 once they have, WEFT_ETIMEDOUT while

@@ -26,7 +26,7 @@
  *   ClientTimeout(total=t, connect=c)   the fetch's timeout / request.connect_timeout
  *   allow_redirects, max_redirects  request.follow_redirects, request.max_redirects
  *   asyncio.gather(*(fetch(u) for u in urls))   a task per URL, weft_gather
- *   aiohttp.ClientError             a negative code (below), the text in request.error
+ *   aiohttp.ClientError             a negative code (below), its text from weft_last_message()
  */
 #ifndef WEFT_HTTP_H
 #define WEFT_HTTP_H
@@ -66,8 +66,6 @@ typedef struct weft_http_request {
     double connect_timeout;      /**< seconds (0: the client's) */
     int follow_redirects;        /**< 0: the client's default (follow), 1 follow, -1 not */
     size_t max_body;             /**< larger responses fail with WEFT_EMSGSIZE (0: 64 MiB) */
-    char *error;                 /**< if not NULL: the failure's text (libcurl's), terminated */
-    size_t error_len;
 } weft_http_request;
 
 typedef struct weft_http_header {
@@ -96,7 +94,8 @@ typedef struct weft_http_response {
  *  that is not HTTP, malformed, cut short, or none at all), a negated
  *  errno such as -ECONNRESET (the connection failed once the request was
  *  out), WEFT_ENOMEM, WEFT_EINVAL (bad URL or input), -EIO (any other
- *  failure before the request went out; the text in request.error),
+ *  failure before the request went out), with the failure's text (libcurl's)
+ *  in weft_last_message(),
  *  WEFT_ENOTSUP (built without libcurl). */
 WEFT_API int weft_http_fetch(weft_http_client *c, const char *url, const weft_http_request *req,
                              weft_http_response **out, double timeout);

@@ -126,10 +126,12 @@ WEFT_API int weft_loop_call_at(weft_loop *loop, double when, weft_callback fn, v
  *  the threads rule at the top). */
 WEFT_API int weft_loop_call_soon_threadsafe(weft_loop *loop, weft_callback fn, void *arg);
 
-/** Cancel a handle that has not run: it never will. Harmless on a handle
- *  that ran or was cancelled. From the loop's thread, or while the loop is
- *  not running (elsewhere: WEFT_ESTATE; use call_soon_threadsafe). */
-WEFT_API int weft_handle_cancel(weft_handle *h);
+/** Cancel a handle that has not run: it never will. Whether it is
+ *  cancelled: true now and on a second cancel, false once its callback
+ *  ran (and for NULL). From the loop's thread, or while the loop is not
+ *  running (from another thread while it runs: false, nothing done; use
+ *  call_soon_threadsafe). */
+WEFT_API bool weft_handle_cancel(weft_handle *h);
 WEFT_API bool weft_handle_cancelled(const weft_handle *h);
 /** For a call_later/call_at handle: its loop time; otherwise -1. */
 WEFT_API double weft_handle_when(const weft_handle *h);
@@ -211,10 +213,6 @@ WEFT_API bool weft_is_task(const weft_future *f);
 WEFT_API const char *weft_task_name(const weft_future *task);
 WEFT_API int weft_task_set_name(weft_future *task, const char *name);
 
-/** Ask a task to cancel: as weft_future_cancel, which works on tasks too.
- *  False if it is done. From another thread the request is passed to the
- *  task's loop. */
-WEFT_API bool weft_task_cancel(weft_future *task);
 /** Cancel requests not yet withdrawn (asyncio's cancelling()). */
 WEFT_API int weft_task_cancelling(const weft_future *task);
 /** Withdraw one cancel request; returns the count left (>= 0), or

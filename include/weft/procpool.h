@@ -188,12 +188,10 @@ WEFT_API int weft_pool_imap(weft_pool *pool, weft_task_fn fn, void *const *args,
                             size_t chunksize, bool ordered, weft_pool_iter **out);
 /** The next result: 0 with *result (the caller's) and *index (its input
  *  position; may be NULL), WEFT_EEOF after the last one, WEFT_ETIMEDOUT,
- *  or an item's error (its message from weft_pool_iter_message); after an
+ *  or an item's error (its message from weft_last_message); after an
  *  error the iterator goes on with the next item, as Python's does. */
 WEFT_API int weft_pool_iter_next(weft_pool_iter *it, weft_bytes **result, size_t *index,
                                  double timeout);
-/** The message of the last error returned by weft_pool_iter_next, or NULL. */
-WEFT_API const char *weft_pool_iter_message(const weft_pool_iter *it);
 /** Free the iterator; results not taken are freed, items not started are
  *  cancelled. NULL allowed. */
 WEFT_API void weft_pool_iter_free(weft_pool_iter *it);

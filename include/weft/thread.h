@@ -162,8 +162,9 @@ typedef void (*weft_timer_fn)(void *arg);
 WEFT_API int weft_timer_new(weft_timer **out, double interval, weft_timer_fn fn, void *arg,
                             const weft_thread_opts *opts);
 WEFT_API int weft_timer_start(weft_timer *t);
-/** Stop the timer if it has not fired yet (harmless afterwards). */
-WEFT_API int weft_timer_cancel(weft_timer *t);
+/** Stop the timer if it has not fired yet: whether it is cancelled (true
+ *  on a second cancel, false once its function started, and for NULL). */
+WEFT_API bool weft_timer_cancel(weft_timer *t);
 /** Wait for the timer thread to end (fired or cancelled). */
 WEFT_API int weft_timer_join(weft_timer *t, double timeout);
 /** Whether fn ran (true only once it has returned). */

@@ -9,4 +9,9 @@
  * else WEFT_EIO: a system error weft has no name for is an I/O error. */
 int weft__errno_code(int e);
 
+/* Set (or with NULL clear) the calling thread's weft_last_message: a call
+ * that reports a failure without a future to carry its text clears it
+ * first, then sets it to that text. */
+void weft__set_last_message(const char *msg);
+
 #endif

@@ -23,9 +23,6 @@ typedef struct weft__executor_ops {
                double timeout, size_t chunksize);
 } weft__executor_ops;
 
-/* Set the calling thread's map message (weft_map_message); NULL clears it. */
-void weft__map_set_message(const char *msg);
-
 /* Every backend's object starts with this. */
 struct weft_executor {
     const weft__executor_ops *ops;
