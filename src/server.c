@@ -97,7 +97,7 @@ static int handler_done(weft_future *f, void *arg)
     conn *c = arg;
     weft_server *srv = c->srv;
     if (c->st)
-        weft_stream_close(c->st, 0);
+        weft_stream_free(c->st);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -128,7 +128,7 @@ static int start_handler(weft_server *srv, weft_socket *s, const weft_sockaddr *
     weft_task_opts to = {.name = "connection", .stack_size = srv->opts.stack_size};
     rc = weft_create_task_opts(srv->loop, run_handler, c, &to, &c->task);
     if (rc) {
-        weft_stream_close(c->st, 0);
+        weft_stream_free(c->st);
         free(c);
         return rc;
     }
