@@ -40,7 +40,7 @@ static void report(void)
 int main(void)
 {
     weft_thread *threads[EXTRA];
-    weft_thread **all;
+    weft_thread *all[16];
     size_t n;
 
     report();
@@ -53,11 +53,12 @@ int main(void)
     report();
 
     /* threading.enumerate(): new references, released one by one. */
-    CHECK(weft_enumerate(&all, &n));
-    for (size_t i = 0; i < n; i++)
+    CHECK(weft_enumerate(all, sizeof all / sizeof *all, &n));
+    for (size_t i = 0; i < n && i < sizeof all / sizeof *all; i++) {
         printf("  thread %s (%s)\n", weft_thread_name(all[i]),
                weft_thread_daemon(all[i]) ? "daemon" : "not daemon");
-    weft_enumerate_free(all, n);
+        weft_thread_unref(all[i]);
+    }
 
     CHECK(weft_event_set(&done));
     for (int i = 0; i < EXTRA; i++) {

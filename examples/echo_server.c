@@ -92,7 +92,7 @@ static int async_main(void *arg, void **result)
     }
     CHECK(weft_server_close(server));
     CHECK(weft_server_wait_closed(server, 10));
-    printf("server closed, %zu connections left\n", weft_server_connection_count(server));
+    printf("server closed, %zu connections left\n", weft_server_connections_len(server));
     weft_server_free(server);
     return 0;
 }

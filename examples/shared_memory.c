@@ -88,7 +88,7 @@ int main(void)
     printf("] {");
     weft_pdict_keys *keys;
     CHECK(weft_pdict_keys_new(a.d, &keys));
-    for (size_t i = 0; i < weft_pdict_keys_count(keys); i++) {
+    for (size_t i = 0; i < weft_pdict_keys_len(keys); i++) {
         size_t klen, vlen;
         const char *k = weft_pdict_keys_get(keys, i, &klen);
         void *v;

@@ -862,19 +862,19 @@ bool weft_future_cancel(weft_future *f)
 
 /* ------------------------------------------------------------- reading */
 
-weft_future_state weft_future_state_of(const weft_future *f)
+weft_future_state weft_future_get_state(const weft_future *f)
 {
     return f ? (weft_future_state)(load_state(f) & STATE_MASK) : WEFT_FUTURE_PENDING;
 }
 
 bool weft_future_cancelled(const weft_future *f)
 {
-    return weft_future_state_of(f) == WEFT_FUTURE_CANCELLED;
+    return weft_future_get_state(f) == WEFT_FUTURE_CANCELLED;
 }
 
 bool weft_future_running(const weft_future *f)
 {
-    return weft_future_state_of(f) == WEFT_FUTURE_RUNNING;
+    return weft_future_get_state(f) == WEFT_FUTURE_RUNNING;
 }
 
 bool weft_future_done(const weft_future *f)

@@ -37,7 +37,7 @@ int weft_pool_new(weft_pool **out, const weft_process_pool_opts *opts)
     return 0;
 }
 
-weft_executor *weft_pool_executor(weft_pool *pool)
+weft_executor *weft_pool_executor(const weft_pool *pool)
 {
     return pool ? pool->ex : NULL;
 }

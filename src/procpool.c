@@ -1605,7 +1605,7 @@ int weft_process_pool_new(weft_executor **out, const weft_process_pool_opts *opt
     return pool_new(out, opts, false);
 }
 
-unsigned weft_process_pool_workers(const weft_executor *ex)
+unsigned weft_process_pool_workers_len(const weft_executor *ex)
 {
     pool *p = as_pool((weft_executor *)ex);
     if (!p)
@@ -1618,18 +1618,23 @@ unsigned weft_process_pool_workers(const weft_executor *ex)
     return k;
 }
 
-unsigned weft_process_pool_pids(const weft_executor *ex, int *pids, unsigned n)
+int weft_process_pool_pids(const weft_executor *ex, pid_t *out, size_t cap, size_t *n)
 {
     pool *p = as_pool((weft_executor *)ex);
-    if (!p || !pids)
-        return 0;
+    if (!p || !n || (cap && !out))
+        return WEFT_EINVAL;
     pthread_mutex_lock(&p->mu);
-    unsigned k = 0;
-    for (unsigned i = 0; i < p->n && k < n; i++)
-        if (p->procs[i])
-            pids[k++] = weft_process_pid(p->procs[i]);
+    size_t k = 0;
+    for (unsigned i = 0; i < p->n; i++) {
+        if (p->procs[i]) {
+            if (k < cap)
+                out[k] = weft_process_pid(p->procs[i]);
+            k++;
+        }
+    }
     pthread_mutex_unlock(&p->mu);
-    return k;
+    *n = k;
+    return 0;
 }
 
 /* ---------------------------------------------------------------- map */

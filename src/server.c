@@ -316,7 +316,7 @@ int weft_server_sockets(const weft_server *srv, weft_socket **out, size_t cap, s
     return 0;
 }
 
-size_t weft_server_connection_count(const weft_server *srv)
+size_t weft_server_connections_len(const weft_server *srv)
 {
     return srv ? srv->nconns : 0;
 }

@@ -623,11 +623,14 @@ int weft_pdict_delete(weft_pdict *d, const void *key, size_t klen)
     return rc;
 }
 
-bool weft_pdict_contains(weft_pdict *d, const void *key, size_t klen)
+/* The getters below take the store's lock, which lives in shared memory:
+ * they change nothing a caller can see, so their object is const to the
+ * caller and the lock is taken through a cast. */
+bool weft_pdict_contains(const weft_pdict *d, const void *key, size_t klen)
 {
     if (!d || !bytes_ok(key, klen))
         return false;
-    store *s = &d->s;
+    store *s = (store *)&d->s;
     uint32_t h = hash(key, klen);
     if (store_lock(s, true))
         return false;
@@ -637,12 +640,13 @@ bool weft_pdict_contains(weft_pdict *d, const void *key, size_t klen)
     return found;
 }
 
-size_t weft_pdict_len(weft_pdict *d)
+size_t weft_pdict_len(const weft_pdict *d)
 {
-    if (!d || store_lock(&d->s, true))
+    store *s = d ? (store *)&d->s : NULL;
+    if (!s || store_lock(s, true))
         return 0;
-    size_t n = d->s.count;
-    store_unlock(&d->s);
+    size_t n = s->count;
+    store_unlock(s);
     return n;
 }
 
@@ -717,7 +721,7 @@ int weft_pdict_keys_new(weft_pdict *d, weft_pdict_keys **out)
     return 0;
 }
 
-size_t weft_pdict_keys_count(const weft_pdict_keys *keys)
+size_t weft_pdict_keys_len(const weft_pdict_keys *keys)
 {
     return keys ? keys->n : 0;
 }
@@ -897,11 +901,12 @@ int weft_plist_pop_alloc(weft_plist *l, ptrdiff_t i, void **data, size_t *len)
     return list_pop(l, i, NULL, 0, len, data);
 }
 
-size_t weft_plist_len(weft_plist *l)
+size_t weft_plist_len(const weft_plist *l)
 {
-    if (!l || store_lock(&l->s, false))
+    store *s = l ? (store *)&l->s : NULL;
+    if (!s || store_lock(s, false))
         return 0;
-    size_t n = (uint32_t)l->s.lstate;
-    store_unlock(&l->s);
+    size_t n = (uint32_t)s->lstate;
+    store_unlock(s);
     return n;
 }

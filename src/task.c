@@ -309,7 +309,7 @@ static void task_done(task *t)
     weft__coro_free(t->coro);
     t->coro = NULL;
     weft__loop_timer_stop(t->loop, &t->timer);
-    if (weft_future_state_of(t->future) == WEFT_FUTURE_FINISHED && weft__future_code(t->future))
+    if (weft_future_get_state(t->future) == WEFT_FUTURE_FINISHED && weft__future_code(t->future))
         note_failure(t);
     weft_future *f = t->future;
     t->future = NULL;
@@ -685,7 +685,7 @@ int weft_await(weft_future *f, void **result, double timeout)
     if (weft_is_task(f))
         weft__future_wait_uncancellable(f);
     if (rc == WEFT_ETIMEDOUT && weft_future_done(f) &&
-        weft_future_state_of(f) == WEFT_FUTURE_FINISHED) {
+        weft_future_get_state(f) == WEFT_FUTURE_FINISHED) {
         /* It finished after all while being cancelled: its outcome wins,
          * as in asyncio. */
         return weft_future_result(f, result, 0);

@@ -175,14 +175,14 @@ int weft_task_group_wait(weft_task_group *g)
     return g->result;
 }
 
-size_t weft_task_group_error_count(const weft_task_group *g)
+int weft_task_group_errors(const weft_task_group *g, weft_future **out, size_t cap, size_t *n)
 {
-    return g ? g->nerrors : 0;
-}
-
-weft_future *weft_task_group_error(const weft_task_group *g, size_t i)
-{
-    return g && i < g->nerrors ? g->errors[i] : NULL;
+    if (!g || !n || (cap && !out))
+        return WEFT_EINVAL;
+    for (size_t i = 0; i < g->nerrors && i < cap; i++)
+        out[i] = g->errors[i];
+    *n = g->nerrors;
+    return 0;
 }
 
 void weft_task_group_free(weft_task_group *g)

@@ -754,33 +754,18 @@ weft_thread *weft_main_thread(void)
     return g_main;
 }
 
-int weft_enumerate(weft_thread ***out, size_t *count)
+int weft_enumerate(weft_thread **out, size_t cap, size_t *n)
 {
-    if (!out || !count)
+    if (!n || (cap && !out))
         return WEFT_EINVAL;
     ensure_init();
     g_acquire();
-    weft_thread **v = malloc((g_count ? g_count : 1) * sizeof *v);
-    if (!v) {
-        g_release();
-        return WEFT_ENOMEM;
-    }
-    size_t n = 0;
-    for (weft_thread *t = g_list.next; t != &g_list; t = t->next)
-        v[n++] = weft_thread_ref(t);
+    size_t k = 0;
+    for (weft_thread *t = g_list.next; t != &g_list && k < cap; t = t->next)
+        out[k++] = weft_thread_ref(t);
+    *n = g_count;
     g_release();
-    *out = v;
-    *count = n;
     return 0;
-}
-
-void weft_enumerate_free(weft_thread **threads, size_t count)
-{
-    if (!threads)
-        return;
-    for (size_t i = 0; i < count; i++)
-        weft_thread_unref(threads[i]);
-    free(threads);
 }
 
 size_t weft_active_count(void)

@@ -649,7 +649,7 @@ int weft_thread_pool_new(weft_executor **out, const weft_thread_pool_opts *opts)
     return 0;
 }
 
-unsigned weft_thread_pool_workers(const weft_executor *ex)
+unsigned weft_thread_pool_workers_len(const weft_executor *ex)
 {
     if (!ex || ex->ops != &thread_pool_ops)
         return 0;

@@ -108,7 +108,7 @@ bool weft_timer_fired(const weft_timer *t)
     return t && __atomic_load_n(&t->fired, __ATOMIC_ACQUIRE);
 }
 
-weft_thread *weft_timer_thread(weft_timer *t)
+weft_thread *weft_timer_thread(const weft_timer *t)
 {
     return t ? t->thread : NULL;
 }

@@ -36,7 +36,7 @@ typedef struct wait_hook {
  * does not count (FIRST_EXCEPTION ignores it, as Python does). */
 static bool failed(weft_future *f)
 {
-    return weft_future_state_of(f) == WEFT_FUTURE_FINISHED && weft_future_exception(f, 0) != 0;
+    return weft_future_get_state(f) == WEFT_FUTURE_FINISHED && weft_future_exception(f, 0) != 0;
 }
 
 static bool condition_met(weft_future *const *fs, size_t n, weft_return_when when)

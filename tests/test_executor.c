@@ -90,7 +90,7 @@ START_TEST(bad_arguments)
     weft_executor *ex2 = NULL;
     WT_ERR(weft_thread_pool_new(&ex2, &bad), WEFT_EINVAL);
     WT_ERR(weft_thread_pool_new(NULL, NULL), WEFT_EINVAL);
-    ck_assert_uint_eq(weft_thread_pool_workers(NULL), 0);
+    ck_assert_uint_eq(weft_thread_pool_workers_len(NULL), 0);
     weft_executor_free(NULL);
     weft_executor_free(ex);
 }
@@ -100,7 +100,7 @@ START_TEST(map_empty)
 {
     weft_executor *ex = pool_of(1);
     WT_OK(weft_executor_map(ex, add_one, NULL, NULL, 0, 0, WEFT_FOREVER));
-    ck_assert_uint_eq(weft_thread_pool_workers(ex), 0);
+    ck_assert_uint_eq(weft_thread_pool_workers_len(ex), 0);
     weft_executor_free(ex);
 }
 END_TEST
@@ -169,7 +169,7 @@ START_TEST(map_chunksize)
             ck_assert_uint_eq(chunk_thread[i], chunk_thread[i - 1]);
     }
     /* ceil(10 / 3) = 4 tasks at most, so at most 4 workers were needed. */
-    ck_assert_uint_le(weft_thread_pool_workers(ex), 4);
+    ck_assert_uint_le(weft_thread_pool_workers_len(ex), 4);
     /* chunksize larger than n: one task. */
     WT_OK(weft_executor_map(ex, record_thread, args, res, 10, 100, WEFT_FOREVER));
     for (uintptr_t i = 1; i < 10; i++)

@@ -59,17 +59,17 @@ START_TEST(future_states)
 {
     weft_future *f;
     WT_OK(weft_future_new(&f));
-    ck_assert_int_eq(weft_future_state_of(f), WEFT_FUTURE_PENDING);
+    ck_assert_int_eq(weft_future_get_state(f), WEFT_FUTURE_PENDING);
     ck_assert(!weft_future_done(f) && !weft_future_running(f) && !weft_future_cancelled(f));
     WT_OK(weft_future_set_running_or_notify_cancel(f));
-    ck_assert_int_eq(weft_future_state_of(f), WEFT_FUTURE_RUNNING);
+    ck_assert_int_eq(weft_future_get_state(f), WEFT_FUTURE_RUNNING);
     ck_assert(weft_future_running(f) && !weft_future_done(f));
     WT_ERR(weft_future_set_running_or_notify_cancel(f), WEFT_ESTATE);
     ck_assert(!weft_future_cancel(f)); /* running: too late */
-    ck_assert_int_eq(weft_future_state_of(f), WEFT_FUTURE_RUNNING);
+    ck_assert_int_eq(weft_future_get_state(f), WEFT_FUTURE_RUNNING);
     int value = 42;
     WT_OK(weft_future_set_result(f, &value));
-    ck_assert_int_eq(weft_future_state_of(f), WEFT_FUTURE_FINISHED);
+    ck_assert_int_eq(weft_future_get_state(f), WEFT_FUTURE_FINISHED);
     ck_assert(weft_future_done(f) && !weft_future_running(f) && !weft_future_cancelled(f));
     ck_assert(!weft_future_cancel(f)); /* finished: too late */
     void *res = NULL;
@@ -134,7 +134,7 @@ START_TEST(future_errors)
     WT_ERR(weft__future_run(f, NULL, NULL), WEFT_EINVAL);
     WT_ERR(weft__future_run(NULL, NULL, NULL), WEFT_EINVAL);
     /* None of the refused calls changed the future. */
-    ck_assert_int_eq(weft_future_state_of(f), WEFT_FUTURE_PENDING);
+    ck_assert_int_eq(weft_future_get_state(f), WEFT_FUTURE_PENDING);
     WT_ERR(weft_future_result(f, NULL, 0), WEFT_ETIMEDOUT);
     weft_future_unref(f);
 }
@@ -152,7 +152,7 @@ START_TEST(future_error_and_message)
     ck_assert_ptr_eq(res, &res); /* untouched on failure */
     WT_ERR(weft_future_exception(f, WEFT_FOREVER), WEFT_EAGAIN);
     ck_assert_str_eq(weft_future_message(f), "disk on fire");
-    ck_assert_int_eq(weft_future_state_of(f), WEFT_FUTURE_FINISHED);
+    ck_assert_int_eq(weft_future_get_state(f), WEFT_FUTURE_FINISHED);
     ck_assert(weft_future_done(f) && !weft_future_cancelled(f));
     WT_ERR(weft_future_set_error(f, WEFT_EBROKEN, "again"), WEFT_ESTATE);
     ck_assert_str_eq(weft_future_message(f), "disk on fire");
@@ -230,7 +230,7 @@ START_TEST(future_cancel)
     pthread_join(t, NULL);
     WT_ERR(w.rc, WEFT_ECANCELLED);
     ck_assert(weft_future_cancelled(f) && weft_future_done(f) && !weft_future_running(f));
-    ck_assert_int_eq(weft_future_state_of(f), WEFT_FUTURE_CANCELLED);
+    ck_assert_int_eq(weft_future_get_state(f), WEFT_FUTURE_CANCELLED);
     ck_assert(weft_future_cancel(f)); /* already cancelled: still true */
     WT_ERR(weft_future_exception(f, 0), WEFT_ECANCELLED);
     ck_assert_ptr_null(weft_future_message(f));
@@ -285,7 +285,7 @@ static int task_positive(void *arg, void **result)
 
 static int cb_record_state(weft_future *f, void *arg)
 {
-    *(weft_future_state *)arg = weft_future_state_of(f);
+    *(weft_future_state *)arg = weft_future_get_state(f);
     return 0;
 }
 
@@ -797,7 +797,7 @@ START_TEST(new2_reuse)
 #ifndef WEFT_SANITIZE_ADDRESS
     ck_assert_ptr_eq(f, g);
 #endif
-    ck_assert_int_eq(weft_future_state_of(g), WEFT_FUTURE_PENDING);
+    ck_assert_int_eq(weft_future_get_state(g), WEFT_FUTURE_PENDING);
     weft_future_unref(g);
     ck_assert(!weft_future_done(g)); /* one reference left */
     weft_future_unref(g);

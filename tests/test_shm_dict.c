@@ -146,9 +146,9 @@ START_TEST(pdict_operations)
     weft_pdict_keys *k;
     WT_OK(weft_pdict_keys_new(d, &k));
     WT_OK(weft_pdict_delete(d, S("a"))); /* after the snapshot: still in it */
-    ck_assert_uint_eq(weft_pdict_keys_count(k), 4);
+    ck_assert_uint_eq(weft_pdict_keys_len(k), 4);
     int seen = 0;
-    for (size_t i = 0; i < weft_pdict_keys_count(k); i++) {
+    for (size_t i = 0; i < weft_pdict_keys_len(k); i++) {
         size_t len;
         const char *key = weft_pdict_keys_get(k, i, &len);
         if (len == 1 && key[0] == 'a')
@@ -171,7 +171,7 @@ START_TEST(pdict_operations)
     ck_assert_uint_eq(weft_pdict_len(d), 0);
     ck_assert(!weft_pdict_contains(d, S("b")));
     WT_OK(weft_pdict_keys_new(d, &k));
-    ck_assert_uint_eq(weft_pdict_keys_count(k), 0);
+    ck_assert_uint_eq(weft_pdict_keys_len(k), 0);
     weft_pdict_keys_free(k);
     WT_OK(weft_pdict_set(d, S("b"), S("again")));
     expect_value(d, "b", "again");
@@ -636,7 +636,7 @@ START_TEST(pdict_plist_bad_input)
     ck_assert_uint_eq(weft_pdict_len(NULL), 0);
     WT_ERR(weft_pdict_clear(NULL), WEFT_EINVAL);
     WT_ERR(weft_pdict_keys_new(NULL, &(weft_pdict_keys *){NULL}), WEFT_EINVAL);
-    ck_assert_uint_eq(weft_pdict_keys_count(NULL), 0);
+    ck_assert_uint_eq(weft_pdict_keys_len(NULL), 0);
     ck_assert_ptr_null(weft_pdict_keys_get(NULL, 0, &n));
     weft_pdict_keys_free(NULL);
     weft_pdict_free(NULL);

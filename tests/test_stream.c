@@ -645,7 +645,7 @@ static int serve_many(void *arg, void **result)
     }
     WT_OK(weft_server_close(e->srv));
     WT_OK(weft_server_wait_closed(e->srv, 10));
-    ck_assert_uint_eq(weft_server_connection_count(e->srv), 0);
+    ck_assert_uint_eq(weft_server_connections_len(e->srv), 0);
     WT_ERR(weft_open_connection(&st, "127.0.0.1", e->port, NULL, 10), -ECONNREFUSED);
     weft_server_free(e->srv);
     return 0;
@@ -680,7 +680,7 @@ static int serve_and_stop(void *arg, void **result)
     weft_stream *st;
     WT_OK(weft_open_connection(&st, "::1", weft_sockaddr_port(&addr), NULL, 10));
     WT_OK(weft_event_wait(&e->handler_started, 10));
-    ck_assert_uint_eq(weft_server_connection_count(e->srv), 1);
+    ck_assert_uint_eq(weft_server_connections_len(e->srv), 1);
     /* Closing stops listening; the connection goes on. */
     WT_OK(weft_server_close(e->srv));
     WT_OK(weft_await(f, NULL, WEFT_FOREVER));
@@ -755,7 +755,7 @@ static int free_busy(void *arg, void **result)
     weft_stream *st[3];
     for (int i = 0; i < 3; i++)
         WT_OK(weft_open_connection(&st[i], "127.0.0.1", weft_sockaddr_port(&addr), NULL, 10));
-    while (weft_server_connection_count(e->srv) < 3)
+    while (weft_server_connections_len(e->srv) < 3)
         weft_sleep(0);
     weft_server_free(e->srv);
     for (int i = 0; i < 3; i++) {

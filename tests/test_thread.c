@@ -98,7 +98,9 @@ START_TEST(thread_errors)
     WT_ERR(weft_thread_result(NULL, &r), WEFT_EINVAL);
     WT_ERR(weft_thread_set_name(NULL, "x"), WEFT_EINVAL);
     WT_ERR(weft_thread_set_daemon(NULL, true), WEFT_EINVAL);
-    WT_ERR(weft_enumerate(NULL, NULL), WEFT_EINVAL);
+    WT_ERR(weft_enumerate(NULL, 0, NULL), WEFT_EINVAL);
+    size_t nthreads;
+    WT_ERR(weft_enumerate(NULL, 1, &nthreads), WEFT_EINVAL);
     WT_ERR(weft_shutdown(-2), WEFT_EINVAL);
     ck_assert(!weft_thread_is_alive(NULL));
     ck_assert(!weft_thread_daemon(NULL));
@@ -108,7 +110,6 @@ START_TEST(thread_errors)
     ck_assert_int_eq(weft_thread_native_id(NULL), 0);
     ck_assert_int_eq(weft_thread_get_state(NULL).status, WEFT_THREAD_NEW);
     weft_thread_unref(NULL);
-    weft_enumerate_free(NULL, 0);
 
     /* The main and dummy records cannot be started. */
     WT_ERR(weft_thread_start(weft_main_thread()), WEFT_ESTATE);
@@ -496,12 +497,13 @@ static void *raw_thread(void *arg)
     d->ident = weft_get_ident();
     d->record_ident = weft_thread_ident(d->t);
     d->active = weft_active_count();
-    weft_thread **v;
+    weft_thread *v[64];
     size_t n;
-    WT_OK(weft_enumerate(&v, &n));
-    for (size_t i = 0; i < n; i++)
+    WT_OK(weft_enumerate(v, 64, &n));
+    for (size_t i = 0; i < n && i < 64; i++) {
         d->in_enum |= v[i] == d->t;
-    weft_enumerate_free(v, n);
+        weft_thread_unref(v[i]);
+    }
     d->join_rc = weft_thread_join(d->t, 0);
     d->start_rc = weft_thread_start(d->t);
     return NULL;
@@ -550,9 +552,12 @@ START_TEST(thread_enumerate)
     for (int i = 0; i < N; i++)
         t[i] = start(take_lock, &l, NULL);
     ck_assert_uint_eq(weft_active_count(), before + N);
-    weft_thread **v;
     size_t n;
-    WT_OK(weft_enumerate(&v, &n));
+    WT_OK(weft_enumerate(NULL, 0, &n)); /* the count alone */
+    ck_assert_uint_eq(n, before + N);
+    weft_thread *v[64];
+    ck_assert_uint_le(n, 64);
+    WT_OK(weft_enumerate(v, 64, &n));
     ck_assert_uint_eq(n, before + N);
     bool seen_main = false;
     int seen = 0;
@@ -570,9 +575,10 @@ START_TEST(thread_enumerate)
     }
     ck_assert_uint_eq(weft_active_count(), before);
     /* The enumerated references outlive the threads' own. */
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         ck_assert_ptr_nonnull(weft_thread_name(v[i]));
-    weft_enumerate_free(v, n);
+        weft_thread_unref(v[i]);
+    }
 }
 END_TEST
 

@@ -61,16 +61,16 @@ START_TEST(workers_on_demand_and_reused)
 {
     weft_executor *ex = pool_of(4);
     weft_event_init(&gate_ev);
-    ck_assert_uint_eq(weft_thread_pool_workers(ex), 0);
+    ck_assert_uint_eq(weft_thread_pool_workers_len(ex), 0);
 
     weft_future *a, *b;
     WT_OK(weft_executor_submit(ex, held, NULL, &a));
     wait_started(1);
-    ck_assert_uint_eq(weft_thread_pool_workers(ex), 1);
+    ck_assert_uint_eq(weft_thread_pool_workers_len(ex), 1);
     /* The only worker is busy: the next task needs a second one. */
     WT_OK(weft_executor_submit(ex, held, NULL, &b));
     wait_started(2);
-    ck_assert_uint_eq(weft_thread_pool_workers(ex), 2);
+    ck_assert_uint_eq(weft_thread_pool_workers_len(ex), 2);
     weft_event_set(&gate_ev);
     weft_thread *ta, *tb;
     WT_OK(weft_future_result(a, (void **)&ta, WEFT_FOREVER));
@@ -89,7 +89,7 @@ START_TEST(workers_on_demand_and_reused)
         WT_OK(weft_future_result(c, (void **)&tc, WEFT_FOREVER));
         ck_assert(tc == ta || tc == tb);
         weft_future_unref(c);
-        ck_assert_uint_eq(weft_thread_pool_workers(ex), 2);
+        ck_assert_uint_eq(weft_thread_pool_workers_len(ex), 2);
     }
     weft_executor_free(ex);
 }
@@ -104,7 +104,7 @@ START_TEST(workers_capped)
     for (int i = 0; i < N; i++)
         WT_OK(weft_executor_submit(ex, held, NULL, &fs[i]));
     wait_started(3);
-    ck_assert_uint_eq(weft_thread_pool_workers(ex), 3);
+    ck_assert_uint_eq(weft_thread_pool_workers_len(ex), 3);
     /* The rest waits for a worker. */
     ck_assert_uint_eq(__atomic_load_n(&started, __ATOMIC_SEQ_CST), 3);
     ck_assert(!weft_future_running(fs[N - 1]));
@@ -113,7 +113,7 @@ START_TEST(workers_capped)
         WT_OK(weft_future_result(fs[i], NULL, WEFT_FOREVER));
         weft_future_unref(fs[i]);
     }
-    ck_assert_uint_eq(weft_thread_pool_workers(ex), 3);
+    ck_assert_uint_eq(weft_thread_pool_workers_len(ex), 3);
     weft_executor_free(ex);
 }
 END_TEST
@@ -132,7 +132,7 @@ START_TEST(default_max_workers)
     for (unsigned i = 0; i < want + 2; i++)
         WT_OK(weft_executor_submit(ex, held, NULL, &fs[i]));
     wait_started(want);
-    ck_assert_uint_eq(weft_thread_pool_workers(ex), want);
+    ck_assert_uint_eq(weft_thread_pool_workers_len(ex), want);
     weft_event_set(&gate_ev);
     for (unsigned i = 0; i < want + 2; i++) {
         WT_OK(weft_future_result(fs[i], NULL, WEFT_FOREVER));
@@ -295,7 +295,7 @@ START_TEST(shutdown_runs_queued)
     weft_event_set(&gate_ev);
     WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
     for (int i = 0; i < 5; i++) {
-        ck_assert_int_eq(weft_future_state_of(q[i]), WEFT_FUTURE_FINISHED);
+        ck_assert_int_eq(weft_future_get_state(q[i]), WEFT_FUTURE_FINISHED);
         weft_future_unref(q[i]);
     }
     weft_thread *t;
@@ -428,7 +428,7 @@ START_TEST(million_tasks_four_workers)
         weft_future_unref(kept[k]);
     }
     WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
-    ck_assert_uint_le(weft_thread_pool_workers(ex), 4);
+    ck_assert_uint_le(weft_thread_pool_workers_len(ex), 4);
     ck_assert_uint_eq(total, n);
     ck_assert_uint_eq(callbacks, n);
     for (unsigned long i = 0; i < n; i++)

@@ -83,7 +83,7 @@ WEFT_API int weft_thread_pool_new(weft_executor **out, const weft_thread_pool_op
  *  free. NULL only if it could not be created. */
 WEFT_API weft_executor *weft_default_executor(void);
 /** Workers currently started (for tests and introspection). */
-WEFT_API unsigned weft_thread_pool_workers(const weft_executor *ex);
+WEFT_API unsigned weft_thread_pool_workers_len(const weft_executor *ex);
 
 #ifdef __cplusplus
 }

@@ -76,7 +76,7 @@ WEFT_API bool weft_future_running(const weft_future *f);
 WEFT_API bool weft_future_done(const weft_future *f);
 /** The state (a snapshot). While a set_result/set_error is under way the
  *  future still reads PENDING or RUNNING. NULL reads PENDING. */
-WEFT_API weft_future_state weft_future_state_of(const weft_future *f);
+WEFT_API weft_future_state weft_future_get_state(const weft_future *f);
 
 /** A done callback: runs once, with the future done. A non-zero return is a
  *  failure: it is reported (weft_report_error) and the other callbacks still

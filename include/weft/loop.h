@@ -275,13 +275,15 @@ WEFT_API int weft_task_group_create_task(weft_task_group *g, weft_task_fn fn, vo
                                          const char *name, weft_future **out);
 /** Await every child. When a child fails the others (and the waiting
  *  task, if it is still in the body) are cancelled. Returns 0, the first
- *  child failure's code (every failure is listed by _error_count/_error),
+ *  child failure's code (every failure is listed by weft_task_group_errors),
  *  or WEFT_ECANCELLED if the task itself was cancelled. */
 WEFT_API int weft_task_group_wait(weft_task_group *g);
-WEFT_API size_t weft_task_group_error_count(const weft_task_group *g);
-/** The i-th failed child's future (borrowed; code and message through
- *  weft_future_exception / weft_future_message), or NULL. */
-WEFT_API weft_future *weft_task_group_error(const weft_task_group *g, size_t i);
+/** The failed children, in the order they failed (Python's
+ *  ExceptionGroup.exceptions): their futures, borrowed from the group, in
+ *  out[0..cap) (code and message through weft_future_exception and
+ *  weft_future_message), and how many failed in *n. */
+WEFT_API int weft_task_group_errors(const weft_task_group *g, weft_future **out, size_t cap,
+                                    size_t *n);
 /** Free a group after wait (or one that never started a child). */
 WEFT_API void weft_task_group_free(weft_task_group *g);
 

@@ -174,10 +174,10 @@ WEFT_API int weft_process_start(weft_process *p);
 WEFT_API int weft_process_join(weft_process *p, double timeout);
 /** True from start until the child has exited (checked now, without
  *  waiting). */
-WEFT_API bool weft_process_is_alive(weft_process *p);
+WEFT_API bool weft_process_is_alive(const weft_process *p);
 /** The exit code (see Exit status): 0 and *code set once the child has
  *  exited, WEFT_ESTATE while it runs or before start. */
-WEFT_API int weft_process_exitcode(weft_process *p, int *code);
+WEFT_API int weft_process_exitcode(const weft_process *p, int *code);
 /** The child's pid once started, 0 before. */
 WEFT_API pid_t weft_process_pid(const weft_process *p);
 /** The name (valid until the object is freed). */

@@ -65,6 +65,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "weft/common.h"
 #include "weft/executor.h"
@@ -161,7 +162,7 @@ typedef void (*weft_pool_error_callback)(int code, const char *message, void *ar
 WEFT_API int weft_pool_new(weft_pool **out, const weft_process_pool_opts *opts);
 /** The executor under the pool (borrowed), for weft_executor_submit and
  *  the other executor calls. */
-WEFT_API weft_executor *weft_pool_executor(weft_pool *pool);
+WEFT_API weft_executor *weft_pool_executor(const weft_pool *pool);
 /** fn(arg) in a worker; waits at most `timeout` for its result: 0 and
  *  *result (NULL if the task set none), the task's error, WEFT_ETIMEDOUT
  *  (the task goes on; its result is dropped). */
@@ -208,9 +209,9 @@ WEFT_API int weft_pool_join(weft_pool *pool, double timeout);
 WEFT_API void weft_pool_free(weft_pool *pool);
 
 /** Worker processes currently running (for tests and introspection). */
-WEFT_API unsigned weft_process_pool_workers(const weft_executor *ex);
-/** Their pids, up to n of them; returns how many were written. */
-WEFT_API unsigned weft_process_pool_pids(const weft_executor *ex, int *pids, unsigned n);
+WEFT_API unsigned weft_process_pool_workers_len(const weft_executor *ex);
+/** Their pids: the first `cap` in out[], and how many there are in *n. */
+WEFT_API int weft_process_pool_pids(const weft_executor *ex, pid_t *out, size_t cap, size_t *n);
 
 #ifdef __cplusplus
 }

@@ -462,9 +462,9 @@ WEFT_API int weft_pdict_get_alloc(weft_pdict *d, const void *key, size_t klen, v
 /** WEFT_ENOENT if absent. */
 WEFT_API int weft_pdict_delete(weft_pdict *d, const void *key, size_t klen);
 /** False also for bad input. */
-WEFT_API bool weft_pdict_contains(weft_pdict *d, const void *key, size_t klen);
+WEFT_API bool weft_pdict_contains(const weft_pdict *d, const void *key, size_t klen);
 /** Entries now (0 for NULL). */
-WEFT_API size_t weft_pdict_len(weft_pdict *d);
+WEFT_API size_t weft_pdict_len(const weft_pdict *d);
 WEFT_API int weft_pdict_clear(weft_pdict *d);
 
 /** A snapshot of a dict's keys (Python's list(d.keys())), taken at once
@@ -472,7 +472,7 @@ WEFT_API int weft_pdict_clear(weft_pdict *d);
 typedef struct weft_pdict_keys weft_pdict_keys;
 
 WEFT_API int weft_pdict_keys_new(weft_pdict *d, weft_pdict_keys **out);
-WEFT_API size_t weft_pdict_keys_count(const weft_pdict_keys *keys);
+WEFT_API size_t weft_pdict_keys_len(const weft_pdict_keys *keys);
 /** Key i (NULL if i is out of range); its length to *len unless NULL.
  *  Valid until the snapshot is freed. */
 WEFT_API const void *weft_pdict_keys_get(const weft_pdict_keys *keys, size_t i, size_t *len);
@@ -497,7 +497,7 @@ WEFT_API int weft_plist_set(weft_plist *l, ptrdiff_t i, const void *data, size_t
 WEFT_API int weft_plist_pop(weft_plist *l, ptrdiff_t i, void *buf, size_t cap, size_t *len);
 WEFT_API int weft_plist_pop_alloc(weft_plist *l, ptrdiff_t i, void **data, size_t *len);
 /** Items now (0 for NULL). */
-WEFT_API size_t weft_plist_len(weft_plist *l);
+WEFT_API size_t weft_plist_len(const weft_plist *l);
 
 #ifdef __cplusplus
 }

@@ -179,7 +179,7 @@ WEFT_API int weft_server_close_clients(weft_server *srv);
 /** Wait until the server is closed and every handler has returned. */
 WEFT_API int weft_server_wait_closed(weft_server *srv, double timeout);
 /** Connections being handled now. */
-WEFT_API size_t weft_server_connection_count(const weft_server *srv);
+WEFT_API size_t weft_server_connections_len(const weft_server *srv);
 /** Free a server: closes it if needed, cancels and awaits its handlers (on
  *  its loop's thread; from another thread while that loop runs it is
  *  reported through weft_report_error and left as it is). NULL is

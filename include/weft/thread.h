@@ -135,11 +135,11 @@ WEFT_API const char *weft_thread_status_name(weft_thread_status s);
 WEFT_API weft_thread *weft_current_thread(void);
 /** The main thread (the one that first used weft, normally main()). Borrowed. */
 WEFT_API weft_thread *weft_main_thread(void);
-/** New references to every live thread (started and not finished, plus the
- *  main and dummy threads): *out is malloc'ed, free each with
- *  weft_thread_unref and the array with weft_enumerate_free. */
-WEFT_API int weft_enumerate(weft_thread ***out, size_t *count);
-WEFT_API void weft_enumerate_free(weft_thread **threads, size_t count);
+/** The live threads (started and not finished, plus the main and dummy
+ *  threads): new references to the first `cap` into out[] (drop each with
+ *  weft_thread_unref), and how many there are in *n (more than cap: call
+ *  again with a larger array). */
+WEFT_API int weft_enumerate(weft_thread **out, size_t cap, size_t *n);
 /** Number of live threads, as weft_enumerate would count them. */
 WEFT_API size_t weft_active_count(void);
 WEFT_API uint64_t weft_get_ident(void);
@@ -170,7 +170,7 @@ WEFT_API int weft_timer_join(weft_timer *t, double timeout);
 /** Whether fn ran (true only once it has returned). */
 WEFT_API bool weft_timer_fired(const weft_timer *t);
 /** The timer's thread (borrowed), e.g. for its state. */
-WEFT_API weft_thread *weft_timer_thread(weft_timer *t);
+WEFT_API weft_thread *weft_timer_thread(const weft_timer *t);
 /** Cancel, join, and free. NULL is allowed. Not from the timer's own
  *  function (it would free what its thread still uses). */
 WEFT_API void weft_timer_free(weft_timer *t);
