@@ -22,8 +22,10 @@ peer_pc libcurl libcurl4-openssl-dev
 case "${1:-build}" in
 test)
     want_pc check check
-    # The tour's test checks its JSON and SVG with Python's json and xml.
+    # The tour's test checks its JSON and SVG with Python's json and xml;
+    # the grammar check is a Python script; the headers are compiled as C++.
     want_cmd python3 python3
+    want_cmd g++ g++
     ;;
 fuzz)
     # libFuzzer comes with clang's runtime libraries.

@@ -66,3 +66,13 @@ void weft__set_last_message(const char *msg)
     if (msg)
         snprintf(last_msg, sizeof last_msg, "%s", msg);
 }
+
+unsigned weft_version(void)
+{
+    return WEFT_VERSION_HEX;
+}
+
+const char *weft_version_string(void)
+{
+    return WEFT_VERSION_STRING;
+}

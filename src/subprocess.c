@@ -30,6 +30,7 @@
 #include "internal/net.h"
 #include "weft/loop.h"
 #include "weft/subprocess.h"
+#include "weft/thread.h"
 
 extern char **environ;
 

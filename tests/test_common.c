@@ -50,6 +50,17 @@ START_TEST(errno_codes_have_names)
 }
 END_TEST
 
+/* The library says its own version, the one its headers were cut with. */
+START_TEST(version)
+{
+    ck_assert_uint_eq(weft_version(), WEFT_VERSION_HEX);
+    ck_assert_str_eq(weft_version_string(), WEFT_VERSION_STRING);
+    ck_assert_uint_eq(WEFT_VERSION_HEX >> 16, WEFT_VERSION_MAJOR);
+    ck_assert_uint_eq((WEFT_VERSION_HEX >> 8) & 0xff, WEFT_VERSION_MINOR);
+    ck_assert_uint_eq(WEFT_VERSION_HEX & 0xff, WEFT_VERSION_PATCH);
+}
+END_TEST
+
 START_TEST(timeouts_validated)
 {
     WT_OK(weft__timeout_valid(0));
@@ -116,5 +127,5 @@ START_TEST(sleep_without_end)
 }
 END_TEST
 
-WT_MAIN("common", 10, errors_have_names_and_messages, errno_codes_have_names, timeouts_validated, sleep_and_clock,
+WT_MAIN("common", 10, errors_have_names_and_messages, errno_codes_have_names, version, timeouts_validated, sleep_and_clock,
         sleep_without_end)

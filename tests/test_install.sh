@@ -26,8 +26,12 @@ for f in "$prefix/include/weft.h" "$prefix/include/weft/common.h" \
     [ -e "$f" ] || fail "not installed: ${f#"$prefix"/}"
 done
 echo "installed: headers, libweft.so, libweft.a, ${pc#"$prefix"/}, ${libdir#"$prefix"/}/cmake/weft"
-# Nothing internal leaks into the installed headers.
+# Nothing internal leaks into the installed headers, and every installed
+# header keeps the API's grammar.
 if [ -e "$prefix/include/internal" ]; then fail "internal headers installed"; fi
+python3 "$(dirname "$0")/check_grammar.py" "$prefix/include" || fail "the installed headers break the grammar"
+version=$(sed -n 's/^#define WEFT_VERSION_STRING "\(.*\)"/\1/p' "$prefix/include/weft/common.h")
+[ -n "$version" ] || fail "no WEFT_VERSION_STRING in the installed common.h"
 
 mkdir -p "$tmp/app"
 cat >"$tmp/app/consumer.c" <<'C'
@@ -57,7 +61,10 @@ int main(void)
         weft_thread_join(t[i], WEFT_FOREVER);
         weft_thread_unref(t[i]);
     }
-    printf("consumer: weft %s, counter %ld\n", WEFT_VERSION_STRING, counter);
+    /* The headers' version and the library's must agree. */
+    if (weft_version() != WEFT_VERSION_HEX)
+        return 2;
+    printf("consumer: weft %s, counter %ld\n", weft_version_string(), counter);
     return counter == 2000 ? 0 : 1;
 }
 C
@@ -65,7 +72,7 @@ C
 expect() { # expect NAME COMMAND...: run, and check the consumer's line
     name=$1; shift
     out=$("$@") || fail "$name: exited with status $?"
-    [ "$out" = "consumer: weft 0.1.0, counter 2000" ] || fail "$name: printed '$out'"
+    [ "$out" = "consumer: weft $version, counter 2000" ] || fail "$name: printed '$out'"
     echo "$name: ok ($out)"
 }
 
@@ -85,11 +92,12 @@ ${CC:-cc} -o "$tmp/app/pc_static" "$tmp/app/consumer.c" $sflags ||
     fail "compiling against libweft.a with: $sflags"
 expect "pkg-config (static)" "$tmp/app/pc_static"
 
-# 3. CMake: find_package(weft) and the imported targets.
-cat >"$tmp/app/CMakeLists.txt" <<'CM'
+# 3. CMake: find_package(weft) and the imported targets; a minor version
+# breaks the API before 1.0, so the consumer asks for this one.
+cat >"$tmp/app/CMakeLists.txt" <<CM
 cmake_minimum_required(VERSION 3.18)
 project(weft_consumer C)
-find_package(weft 0.1 REQUIRED)
+find_package(weft ${version%.*} REQUIRED)
 add_executable(x consumer.c)
 target_link_libraries(x weft::weft)
 add_executable(x_static consumer.c)

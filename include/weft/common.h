@@ -1,15 +1,79 @@
 /*
- * weft/common.h - what every weft module shares: the export macro, the error
- * codes and their names, and time (timeouts, the monotonic clock).
+ * weft/common.h - what every weft module shares: the export macro, the
+ * version, the error codes and their names, where a failure's text lives,
+ * time (timeouts, the monotonic clock), and the grammar every header keeps.
  *
- * Errors: every weft call that can fail returns an int, 0 on success or a
- * negative WEFT_E* code. Codes that have an errno equivalent are the negated
- * errno value (WEFT_EINVAL == -EINVAL); weft's own codes live below -4000.
+ * THE GRAMMAR. A user who knows one header can predict the next. The rules
+ * a script can judge are checked by tests/check_grammar.py (run by make
+ * test) over every installed header.
  *
- * Timeouts: a double in seconds, as in Python. WEFT_FOREVER waits without end,
- * 0 polls (one attempt, no sleep), a positive value is measured on the
- * monotonic clock. NaN and negative values other than WEFT_FOREVER are
- * rejected with WEFT_EINVAL (Python raises ValueError there).
+ * Names. weft_<object>_<verb> for an object's calls (weft_queue_put), with
+ * Python's verb where Python has one; weft_<verb> for calls of no object
+ * (weft_sleep, weft_gather); WEFT_ for macros and enum values. Nothing else
+ * is exported.
+ *
+ * Results. A call that can fail returns int: 0, or a negative WEFT_E* code
+ * from the one table below (codes with an errno twin are the negated
+ * errno, weft's own lie below -4000); never a positive value, so
+ * `if (rc) fail;` is always right. Values come back through out
+ * parameters, after the inputs; on failure an out pointer is set to NULL
+ * (an out number to 0) where the call documents it. A call that cannot
+ * fail returns its value directly (a getter, a bool, a count).
+ *
+ * Waiting. A call that may wait takes `double timeout` as its last
+ * parameter: WEFT_FOREVER waits without end, 0 polls (tries once, never
+ * sleeps), a positive value waits at most that many seconds on the
+ * monotonic clock. When the time runs out, a poll included, the call
+ * returns WEFT_ETIMEDOUT (Python's False from acquire, queue.Empty and
+ * queue.Full, TimeoutError). There are no _timeout, try_ or _nowait twins:
+ * the timeout is the form. NaN and negative timeouts other than
+ * WEFT_FOREVER are WEFT_EINVAL. Inside a coroutine a wait suspends only
+ * the coroutine, and the coroutine's cancellation ends it with
+ * WEFT_ECANCELLED. Calls that run something to its end take no timeout:
+ * weft_run, weft_loop_run_forever and _run_until_complete,
+ * weft_server_serve_forever, weft_to_thread, weft_task_group_wait (inside
+ * a coroutine a timeout scope, weft_timeout_enter, bounds them, as
+ * asyncio.timeout does).
+ *
+ * Lifetime.
+ *   _init / _destroy   an object embedded in the caller's memory (lock,
+ *                      event, ...), with a static initializer where one can
+ *                      exist.
+ *   _new / _free       an object weft allocates, with one owner.
+ *   _ref / _unref      an object with shared owners (futures and tasks,
+ *                      threads, loop handles): _new gives one reference.
+ *   _close             Python's close(): the object stops doing its work (a
+ *                      socket's descriptor is closed, a pool takes no more
+ *                      work) but is not freed; a second close is 0. _free
+ *                      closes what is still open.
+ * _destroy, _free and _unref return void, accept NULL and never fail; a
+ * misuse they cannot honour (freeing a running loop) is reported through
+ * weft_report_error and the object is left as it was.
+ *
+ * Cancel. weft_<object>_cancel returns bool: whether the object is
+ * cancelled when the call returns (Python's Future.cancel()); false once
+ * its work started or finished. A task is a future: weft_future_cancel.
+ *
+ * Messages. A failure's code is the return value; its text, when there is
+ * one, travels with the future that failed (weft_future_message). A call
+ * that reports a failure without handing you a future (a map, an
+ * iterator's next, weft_run, weft_to_thread, an HTTP fetch) leaves the
+ * text in weft_last_message() until the thread's next such call. A task
+ * sets its own text with weft_task_set_message.
+ *
+ * Getters, sizes, lists. A getter takes a const pointer and returns the
+ * value; it is named after Python's attribute (weft_thread_name,
+ * weft_barrier_parties), or weft_<object>_get_<what> where <what> is
+ * already a type's name (weft_thread_get_state). A count is Python's name
+ * where Python has one (qsize, n_waiting, active_count), else
+ * weft_<object>_<what>_len. A list is copied into the caller's array:
+ * (out, cap, &n) fills out[0..min(cap, n)) and sets n to how many there
+ * are. A list of things of different sizes is a snapshot object instead
+ * (weft_pdict_keys).
+ *
+ * Options. A call with more than a few optional settings takes a pointer
+ * to an options struct; NULL or all-zero means Python's defaults, so a
+ * field can be added without breaking a caller.
  */
 #ifndef WEFT_COMMON_H
 #define WEFT_COMMON_H
@@ -30,9 +94,18 @@ extern "C" {
 #endif
 
 #define WEFT_VERSION_MAJOR 0
-#define WEFT_VERSION_MINOR 1
+#define WEFT_VERSION_MINOR 2
 #define WEFT_VERSION_PATCH 0
-#define WEFT_VERSION_STRING "0.1.0"
+#define WEFT_VERSION_STRING "0.2.0"
+/** The version as one number, 0xMMmmpp, for comparisons in #if. */
+#define WEFT_VERSION_HEX \
+    ((WEFT_VERSION_MAJOR << 16) | (WEFT_VERSION_MINOR << 8) | WEFT_VERSION_PATCH)
+
+/** The version of the library the program runs with (WEFT_VERSION_HEX of
+ *  its build), which may differ from the headers it was compiled with. */
+WEFT_API unsigned weft_version(void);
+/** The same as text ("0.2.0"). */
+WEFT_API const char *weft_version_string(void);
 
 /*
  * The one error table: name, value, message. weft_strerror and weft_err_name
@@ -112,25 +185,17 @@ WEFT_API const char *weft_err_name(int code);
  *  (weft_future_message). */
 WEFT_API const char *weft_last_message(void);
 
-/** What a waiting thread waits on, as its state shows (weft_thread_state).
- *  Later modules (queues, futures) add their own kinds at the end. */
-typedef enum weft_wait_kind {
-    WEFT_WAIT_NONE = 0,  /**< not waiting */
-    WEFT_WAIT_LOCK,      /**< weft_lock */
-    WEFT_WAIT_RLOCK,     /**< weft_rlock */
-    WEFT_WAIT_CONDITION, /**< weft_condition (wait or wait_for) */
-    WEFT_WAIT_SEMAPHORE, /**< weft_semaphore */
-    WEFT_WAIT_EVENT,     /**< weft_event */
-    WEFT_WAIT_BARRIER,   /**< weft_barrier */
-    WEFT_WAIT_JOIN,      /**< joining a weft_thread */
-    WEFT_WAIT_SLEEP,     /**< weft_sleep */
-    WEFT_WAIT_OTHER,     /**< anything else that parks */
-    WEFT_WAIT_QUEUE,     /**< a weft_queue: put, get or join */
-    WEFT_WAIT_FUTURE     /**< a weft_future: result, wait or as_completed */
-} weft_wait_kind;
+/** Where weft reports failures nobody can return to a caller (a done
+ *  callback's error, a worker's unexpected failure). The default prints one
+ *  line to stderr: "weft: <what>: <code name> (<message or strerror>)".
+ *  Pass NULL to restore it. The handler may be called from any thread, and
+ *  from several at once; one replaced may still be called once by a report
+ *  already under way. */
+typedef void (*weft_report_fn)(const char *what, int code, const char *message, void *arg);
+WEFT_API void weft_set_report_handler(weft_report_fn fn, void *arg);
+/** Report through the handler. */
+WEFT_API void weft_report_error(const char *what, int code, const char *message);
 
-/** Name of a wait kind ("lock", "condition", ...). */
-WEFT_API const char *weft_wait_kind_name(weft_wait_kind kind);
 
 /** Wait without end: pass as a timeout. */
 #define WEFT_FOREVER (-1.0)
@@ -138,15 +203,6 @@ WEFT_API const char *weft_wait_kind_name(weft_wait_kind kind);
 /** Seconds on the monotonic clock (Python's time.monotonic()). */
 WEFT_API double weft_monotonic(void);
 
-/** Sleep the calling thread for `seconds` (0 yields the CPU). The thread's
- *  state reads as waiting on a sleep meanwhile. +inf, and values too large
- *  for the clock (over about 9e9), sleep without end, as they wait without
- *  end when given as a timeout. NaN and negative values, WEFT_FOREVER
- *  among them, return WEFT_EINVAL (Python's time.sleep raises ValueError).
- *  Inside a coroutine (weft/loop.h) only the coroutine sleeps
- *  (asyncio.sleep; 0 yields to the loop) and a cancellation ends the sleep
- *  with WEFT_ECANCELLED: the one way a sleep without end ends. */
-WEFT_API int weft_sleep(double seconds);
 
 /** Give back the memory weft keeps for reuse after a burst of work. Future
  *  and task records come from slabs kept for the next burst, up to 128 MiB
@@ -159,6 +215,42 @@ WEFT_API int weft_sleep(double seconds);
  *  quiet moment, not a hot path (malloc_trim's role for weft's own
  *  allocators; Python has no twin). Returns the bytes given back. */
 WEFT_API size_t weft_trim_memory(void);
+
+/* ----------------------------------------------------------------- bytes */
+
+/*
+ * Bytes with their length: what crosses between processes (a process
+ * pool's task arguments and results, weft/procpool.h) and what any call
+ * that takes bytes takes. One allocation holds len, then the len bytes,
+ * then a 0 byte (so text reads as a C string); weft_bytes_new makes it and
+ * weft_bytes_free alone releases it. weft knows the ones it made: a
+ * process pool refuses any other pointer with WEFT_EINVAL rather than
+ * read it, so a weft_bytes is never declared, copied by value or made
+ * with malloc. len may be lowered (fewer bytes count), never raised.
+ *
+ * In C the bytes are b->data. C++ has no flexible array member, so there
+ * the member is absent and weft_bytes_data(b) gives the same address (C
+ * code may use either).
+ */
+typedef struct weft_bytes {
+    size_t len; /**< how many bytes */
+#ifndef __cplusplus
+    unsigned char data[]; /**< len bytes, followed by a 0 byte */
+#endif
+} weft_bytes;
+
+/** A new weft_bytes holding a copy of data[0..len) (zeroed when data is
+ *  NULL): 0 and *out, the caller's to free. WEFT_EINVAL for a NULL out,
+ *  WEFT_ENOMEM. */
+WEFT_API int weft_bytes_new(weft_bytes **out, const void *data, size_t len);
+/** Release b; NULL allowed. A weft_bytes freed already, or one the caller
+ *  does not own (a process pool task's argument is the pool's), is a bug
+ *  that weft reports (weft_report_error) where it can tell, leaving the
+ *  memory alone. */
+WEFT_API void weft_bytes_free(weft_bytes *b);
+/** The address of b's bytes (b->data in C), writable by b's owner; NULL
+ *  for a NULL b. The way to the bytes from C++. */
+WEFT_API unsigned char *weft_bytes_data(const weft_bytes *b);
 
 #ifdef __cplusplus
 }

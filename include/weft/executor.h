@@ -33,6 +33,17 @@ typedef struct weft_executor weft_executor;
 /** A task: 0 and *result (which starts NULL), or a negative error code. */
 typedef int (*weft_task_fn)(void *arg, void **result);
 
+/** Inside a task run by an executor: attach a message to the error the task
+ *  is about to return (printf-style; the last call wins). Ignored if the
+ *  task then succeeds. WEFT_ESTATE outside a task, WEFT_EINVAL for a NULL
+ *  fmt, WEFT_ENOMEM. A task that returns a positive value fails with
+ *  WEFT_EINVAL and a message saying so. */
+WEFT_API int weft_task_set_message(const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
 /** Schedule fn(arg). On success *out is a new reference to its future (the
  *  caller unrefs it). WEFT_ESHUTDOWN after shutdown, WEFT_EBROKEN if the pool
  *  is broken, WEFT_ENOMEM; on failure the task never runs. */

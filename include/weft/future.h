@@ -107,17 +107,6 @@ WEFT_API int weft_future_set_result(weft_future *f, void *result);
  *  nothing changed). WEFT_ESTATE if already done. */
 WEFT_API int weft_future_set_error(weft_future *f, int code, const char *message);
 
-/** Inside a task run by an executor: attach a message to the error the task
- *  is about to return (printf-style; the last call wins). Ignored if the
- *  task then succeeds. WEFT_ESTATE outside a task, WEFT_EINVAL for a NULL
- *  fmt, WEFT_ENOMEM. A task that returns a positive value fails with
- *  WEFT_EINVAL and a message saying so. */
-WEFT_API int weft_task_set_message(const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
-
 /* -------------------------------------------------------- wait, as_completed */
 
 typedef enum weft_return_when {
@@ -158,16 +147,6 @@ WEFT_API int weft_as_completed_next(weft_as_completed *it, weft_future **f, doub
  *  safe to complete afterwards. NULL is allowed. */
 WEFT_API void weft_as_completed_free(weft_as_completed *it);
 
-/** Where weft reports failures nobody can return to a caller (a done
- *  callback's error, a worker's unexpected failure). The default prints one
- *  line to stderr: "weft: <what>: <code name> (<message or strerror>)".
- *  Pass NULL to restore it. The handler may be called from any thread, and
- *  from several at once; one replaced may still be called once by a report
- *  already under way. */
-typedef void (*weft_report_fn)(const char *what, int code, const char *message, void *arg);
-WEFT_API void weft_set_report_handler(weft_report_fn fn, void *arg);
-/** Report through the handler. */
-WEFT_API void weft_report_error(const char *what, int code, const char *message);
 
 #ifdef __cplusplus
 }

@@ -87,13 +87,13 @@ typedef struct weft_http_response {
  *  In a coroutine this suspends only the coroutine (the
  *  client's loop must be the running loop: WEFT_ESTATE otherwise); its
  *  cancellation aborts the transfer (WEFT_ECANCELLED). 0 and a response
- *  to free with weft_http_response_free, or: WEFT_ETIMEDOUT, -ECONNREFUSED
+ *  to free with weft_http_response_free, or: WEFT_ETIMEDOUT, WEFT_ECONNREFUSED
  *  (could not connect), WEFT_ENOENT (host name not found), WEFT_EMSGSIZE
- *  (body over max_body, or a header line over libcurl's limit), -ELOOP
+ *  (body over max_body, or a header line over libcurl's limit), WEFT_ELOOP
  *  (too many redirects), WEFT_EPROTO (the server broke HTTP: an answer
  *  that is not HTTP, malformed, cut short, or none at all), a negated
- *  errno such as -ECONNRESET (the connection failed once the request was
- *  out), WEFT_ENOMEM, WEFT_EINVAL (bad URL or input), -EIO (any other
+ *  errno such as WEFT_ECONNRESET (the connection failed once the request was
+ *  out), WEFT_ENOMEM, WEFT_EINVAL (bad URL or input), WEFT_EIO (any other
  *  failure before the request went out), with the failure's text (libcurl's)
  *  in weft_last_message(),
  *  WEFT_ENOTSUP (built without libcurl). */

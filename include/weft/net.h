@@ -109,7 +109,7 @@ WEFT_API int weft_socket_bind(weft_socket *s, const weft_sockaddr *a);
 /** Listen; backlog 0 means SOMAXCONN. */
 WEFT_API int weft_socket_listen(weft_socket *s, int backlog);
 /** Connect within `timeout` (a stream socket's connect that fails is
- *  reported with the socket's error: -ECONNREFUSED ...). A connect that
+ *  reported with the socket's error: WEFT_ECONNREFUSED ...). A connect that
  *  timed out or was cancelled leaves the socket in an unspecified state:
  *  close it (as Python). */
 WEFT_API int weft_socket_connect(weft_socket *s, const weft_sockaddr *a, double timeout);
@@ -122,7 +122,7 @@ WEFT_API int weft_socket_accept(weft_socket *s, weft_socket **out, weft_sockaddr
  *  of the stream (the peer shut down its side). */
 WEFT_API int weft_socket_recv(weft_socket *s, void *buf, size_t len, size_t *n, double timeout);
 /** Send some of buf (at least one byte when it returns 0): *n tells how
- *  many. -EPIPE once the peer is gone (SIGPIPE is never raised). */
+ *  many. WEFT_EPIPE once the peer is gone (SIGPIPE is never raised). */
 WEFT_API int weft_socket_send(weft_socket *s, const void *buf, size_t len, size_t *n,
                               double timeout);
 /** Send all of buf; the timeout covers the whole call. On an error or a
@@ -164,7 +164,7 @@ typedef struct weft_addrinfo {
  *  dropped. Resolver errors: a name that does not exist (EAI_NONAME,
  *  EAI_NODATA) is WEFT_ENOENT, a temporary failure (EAI_AGAIN)
  *  WEFT_EAGAIN, EAI_MEMORY WEFT_ENOMEM, EAI_SYSTEM the errno, bad
- *  family/type/flags WEFT_EINVAL, any other failure -EIO. */
+ *  family/type/flags WEFT_EINVAL, any other failure WEFT_EIO. */
 WEFT_API int weft_getaddrinfo(const char *host, int port, int family, int type, int flags,
                               weft_addrinfo **out, double timeout);
 WEFT_API void weft_addrinfo_free(weft_addrinfo *ai);

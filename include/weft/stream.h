@@ -108,7 +108,7 @@ WEFT_API bool weft_stream_at_eof(const weft_stream *st);
 
 /** Queue len bytes (copied): sends what the socket takes now, buffers the
  *  rest. Never waits. WEFT_ESTATE after write_eof or close; the error of
- *  an earlier background send (-EPIPE, -ECONNRESET) once the peer is
+ *  an earlier background send (WEFT_EPIPE, WEFT_ECONNRESET) once the peer is
  *  gone. */
 WEFT_API int weft_stream_write(weft_stream *st, const void *data, size_t len);
 /** Wait while more than the high-water mark is buffered (then until the

@@ -47,6 +47,36 @@
 extern "C" {
 #endif
 
+/** What a waiting thread waits on, as its state shows (weft_thread_state).
+ *  New kinds are added at the end. */
+typedef enum weft_wait_kind {
+    WEFT_WAIT_NONE = 0,  /**< not waiting */
+    WEFT_WAIT_LOCK,      /**< weft_lock */
+    WEFT_WAIT_RLOCK,     /**< weft_rlock */
+    WEFT_WAIT_CONDITION, /**< weft_condition (wait or wait_for) */
+    WEFT_WAIT_SEMAPHORE, /**< weft_semaphore */
+    WEFT_WAIT_EVENT,     /**< weft_event */
+    WEFT_WAIT_BARRIER,   /**< weft_barrier */
+    WEFT_WAIT_JOIN,      /**< joining a weft_thread */
+    WEFT_WAIT_SLEEP,     /**< weft_sleep */
+    WEFT_WAIT_OTHER,     /**< anything else that parks */
+    WEFT_WAIT_QUEUE,     /**< a weft_queue: put, get or join */
+    WEFT_WAIT_FUTURE     /**< a weft_future: result, wait or as_completed */
+} weft_wait_kind;
+
+/** Name of a wait kind ("lock", "condition", ...). */
+WEFT_API const char *weft_wait_kind_name(weft_wait_kind kind);
+
+/** Sleep the calling thread for `seconds` (0 yields the CPU). The thread's
+ *  state reads as waiting on a sleep meanwhile. +inf, and values too large
+ *  for the clock (over about 9e9), sleep without end, as they wait without
+ *  end when given as a timeout. NaN and negative values, WEFT_FOREVER
+ *  among them, return WEFT_EINVAL (Python's time.sleep raises ValueError).
+ *  Inside a coroutine (weft/loop.h) only the coroutine sleeps
+ *  (asyncio.sleep; 0 yields to the loop) and a cancellation ends the sleep
+ *  with WEFT_ECANCELLED: the one way a sleep without end ends. */
+WEFT_API int weft_sleep(double seconds);
+
 typedef struct weft_thread weft_thread;
 
 /** A thread's function; its return value is kept for weft_thread_result. */

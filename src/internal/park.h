@@ -54,6 +54,7 @@
 
 #include "internal/tls.h"
 #include "weft/common.h"
+#include "weft/thread.h"
 
 typedef struct weft__waiter weft__waiter;
 
