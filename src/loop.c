@@ -73,7 +73,7 @@ struct weft_handle {
     weft_callback fn;
     void *arg;
     weft_loop *loop;
-    bool user;      /* the caller holds its reference */
+    unsigned users; /* references callers hold (weft_handle_ref/_unref) */
     bool sched;     /* the loop holds its reference (queued, or timer pending) */
     bool cancelled;
     bool ran;       /* its callback ran (or runs now) */
@@ -458,7 +458,7 @@ static int schedule(weft_loop *L, bool timed, int64_t when, weft_callback fn, vo
     h->fn = fn;
     h->arg = arg;
     h->loop = L;
-    h->user = out != NULL;
+    h->users = out != NULL;
     h->sched = true;
     h->cancelled = false;
     h->ran = false;
@@ -494,7 +494,7 @@ static void handle_run(weft__loop_item *it)
         h->fn(h->arg);
     }
     h->sched = false;
-    if (!h->user)
+    if (!h->users)
         handle_recycle(h->loop, h);
 }
 
@@ -607,7 +607,7 @@ bool weft_handle_cancel(weft_handle *h)
     if (!L->dead && h->timed && weft__loop_timer_pending(&h->timer)) {
         weft__loop_timer_stop(L, &h->timer);
         h->sched = false;
-        if (!h->user)
+        if (!h->users)
             handle_recycle(L, h);
     }
     return stopped;
@@ -623,12 +623,21 @@ double weft_handle_when(const weft_handle *h)
     return h && h->timed ? ns_to_time(h->timer.when) : -1;
 }
 
+weft_handle *weft_handle_ref(weft_handle *h)
+{
+    if (h) {
+        h->users++;
+        __atomic_fetch_add(&h->loop->handle_refs, 1, __ATOMIC_RELAXED);
+    }
+    return h;
+}
+
 void weft_handle_unref(weft_handle *h)
 {
-    if (!h || !h->user)
+    if (!h || !h->users)
         return;
     weft_loop *L = h->loop;
-    h->user = false;
+    h->users--;
     if (L->dead) {
         /* The loop was freed: its memory lives on for the handles callers
          * still hold; the last one takes it. */
@@ -636,7 +645,7 @@ void weft_handle_unref(weft_handle *h)
             free_memory(L);
         return;
     }
-    if (!h->sched)
+    if (!h->users && !h->sched)
         handle_recycle(L, h);
     __atomic_fetch_sub(&L->handle_refs, 1, __ATOMIC_RELAXED);
 }

@@ -240,17 +240,17 @@ void weft_socket_free(weft_socket *s)
 
 int weft_socket_fd(const weft_socket *s)
 {
-    return !s ? WEFT_EINVAL : is_closed(s) ? -1 : s->w.io.fd;
+    return !s || is_closed(s) ? -1 : s->w.io.fd;
 }
 
 int weft_socket_family(const weft_socket *s)
 {
-    return s ? s->family : WEFT_EINVAL;
+    return s ? s->family : AF_UNSPEC;
 }
 
 int weft_socket_type(const weft_socket *s)
 {
-    return s ? s->type : WEFT_EINVAL;
+    return s ? s->type : 0;
 }
 
 /* --------------------------------------------------------- waiting */
@@ -379,12 +379,12 @@ int weft_sockaddr_format(const weft_sockaddr *a, char *buf, size_t len)
 int weft_sockaddr_port(const weft_sockaddr *a)
 {
     if (!addr_ok(a))
-        return WEFT_EINVAL;
+        return 0;
     if (a->ss.ss_family == AF_INET)
         return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
     if (a->ss.ss_family == AF_INET6)
         return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
-    return WEFT_EINVAL;
+    return 0;
 }
 
 /* ------------------------------------------------ setup and names */

@@ -655,20 +655,24 @@ int weft_task_set_name(weft_future *f, const char *name)
     return 0;
 }
 
-int weft_task_cancelling(const weft_future *f)
+unsigned weft_task_cancelling(const weft_future *f)
 {
     task *t = task_of(f);
-    return t ? t->cancel_requests : WEFT_EINVAL;
+    return t ? (unsigned)t->cancel_requests : 0;
 }
 
-int weft_task_uncancel(weft_future *f)
+int weft_task_uncancel(weft_future *f, unsigned *remaining)
 {
+    if (remaining)
+        *remaining = 0;
     task *t = task_of(f);
     if (!t)
         return WEFT_EINVAL;
     if (t->cancel_requests > 0 && --t->cancel_requests == 0)
         t->must_cancel = false;
-    return t->cancel_requests;
+    if (remaining)
+        *remaining = (unsigned)t->cancel_requests;
+    return 0;
 }
 
 int weft_await(weft_future *f, void **result, double timeout)
@@ -811,8 +815,9 @@ int weft_timeout_exit(weft_timeout *tmo, int rc)
     if (!s || !s->t)
         return rc;
     weft__loop_timer_stop(s->t->loop, &s->timer);
-    if (s->expired && weft_task_uncancel(s->t->future) <= s->cancelling_at_enter &&
-        rc == WEFT_ECANCELLED)
+    unsigned left = 0;
+    if (s->expired && weft_task_uncancel(s->t->future, &left) == 0 &&
+        left <= (unsigned)s->cancelling_at_enter && rc == WEFT_ECANCELLED)
         rc = WEFT_ETIMEDOUT;
     s->t = NULL;
     return rc;

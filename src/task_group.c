@@ -152,7 +152,7 @@ int weft_task_group_wait(weft_task_group *g)
      * that is not the group's own) ends the group: the children are
      * cancelled too, as asyncio's __aexit__ does with a CancelledError. */
     bool cancelled_from_outside =
-        weft_task_cancelling(g->parent) > (g->cancelled_parent ? 1 : 0);
+        weft_task_cancelling(g->parent) > (g->cancelled_parent ? 1u : 0u);
     if (cancelled_from_outside)
         group_abort(g);
     while (g->active > 0) {
@@ -166,7 +166,7 @@ int weft_task_group_wait(weft_task_group *g)
         }
     }
     if (g->cancelled_parent)
-        weft_task_uncancel(g->parent);
+        weft_task_uncancel(g->parent, NULL);
     g->finished = true;
     if (g->nerrors)
         g->result = weft_future_exception(g->errors[0], 0);

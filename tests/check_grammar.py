@@ -55,6 +55,7 @@ NOT_CANCELS = {
 MUTATING_VALUE_CALLS = {
     'weft_future_ref': 'takes a reference',
     'weft_thread_ref': 'takes a reference',
+    'weft_handle_ref': 'takes a reference',
     'weft_future_cancel': 'cancels',
     'weft_handle_cancel': 'cancels',
     'weft_timer_cancel': 'cancels',

@@ -176,7 +176,12 @@ START_TEST(cancel_and_refs)
     ck_assert(weft_handle_cancel(hl));
     ck_assert(weft_handle_cancel(hl)); /* twice: harmless */
     ck_assert(weft_handle_cancelled(hs) && weft_handle_cancelled(hl));
+    /* A second reference keeps the handle while the first is dropped. */
+    ck_assert_ptr_eq(weft_handle_ref(hl), hl);
+    weft_handle_unref(hl);
+    ck_assert(weft_handle_cancelled(hl));
     weft_handle_unref(hl); /* cancelled timer: out of the heap, and now gone */
+    ck_assert_ptr_null(weft_handle_ref(NULL));
     WT_OK(weft_loop_call_later(L, 0.005, stop_cb, L, NULL));
     WT_OK(weft_loop_run_forever(L));
     ck_assert_int_eq(soon, 0);

@@ -45,7 +45,7 @@ START_TEST(addresses)
     WT_OK(weft_sockaddr_unix(&a, "/tmp/x.sock"));
     WT_OK(weft_sockaddr_format(&a, buf, sizeof buf));
     ck_assert_str_eq(buf, "/tmp/x.sock");
-    WT_ERR(weft_sockaddr_port(&a), WEFT_EINVAL);
+    ck_assert_int_eq(weft_sockaddr_port(&a), 0); /* a Unix address has none */
 
     char longpath[200];
     memset(longpath, 'a', sizeof longpath - 1);

@@ -135,7 +135,9 @@ WEFT_API bool weft_handle_cancel(weft_handle *h);
 WEFT_API bool weft_handle_cancelled(const weft_handle *h);
 /** For a call_later/call_at handle: its loop time; otherwise -1. */
 WEFT_API double weft_handle_when(const weft_handle *h);
-/** Drop the caller's reference. NULL is allowed. */
+/** Take another reference (on the loop's thread); returns h. */
+WEFT_API weft_handle *weft_handle_ref(weft_handle *h);
+/** Drop a reference. NULL is allowed. */
 WEFT_API void weft_handle_unref(weft_handle *h);
 
 /** Run callbacks and coroutines until weft_loop_stop. 0, or WEFT_ESTATE if
@@ -213,11 +215,12 @@ WEFT_API bool weft_is_task(const weft_future *f);
 WEFT_API const char *weft_task_name(const weft_future *task);
 WEFT_API int weft_task_set_name(weft_future *task, const char *name);
 
-/** Cancel requests not yet withdrawn (asyncio's cancelling()). */
-WEFT_API int weft_task_cancelling(const weft_future *task);
-/** Withdraw one cancel request; returns the count left (>= 0), or
- *  WEFT_EINVAL for a future that is not a task. */
-WEFT_API int weft_task_uncancel(weft_future *task);
+/** Cancel requests not yet withdrawn (asyncio's cancelling()); 0 for a
+ *  future that is not a task. */
+WEFT_API unsigned weft_task_cancelling(const weft_future *task);
+/** Withdraw one cancel request: 0 and the count left in *remaining (may be
+ *  NULL), or WEFT_EINVAL for a future that is not a task. */
+WEFT_API int weft_task_uncancel(weft_future *task, unsigned *remaining);
 
 /** Wait up to `timeout` for f (asyncio's await, and asyncio.wait_for with
  *  a timeout): its outcome as weft_future_result gives it. Inside a

@@ -77,7 +77,7 @@ WEFT_API int weft_sockaddr_unix(weft_sockaddr *a, const char *path);
 /** Write "127.0.0.1:80", "[::1]:80" or the Unix path into buf (always
  *  terminated). WEFT_EMSGSIZE if it did not fit (truncated). */
 WEFT_API int weft_sockaddr_format(const weft_sockaddr *a, char *buf, size_t len);
-/** The port of an IP address, or WEFT_EINVAL. */
+/** The port of an IP address; 0 for an address without one (Unix, NULL). */
 WEFT_API int weft_sockaddr_port(const weft_sockaddr *a);
 
 /* -------------------------------------------------------------- sockets */
@@ -98,11 +98,13 @@ WEFT_API int weft_socket_close(weft_socket *s);
 WEFT_API void weft_socket_free(weft_socket *s);
 
 /** The descriptor (for setsockopt and the like; do not close it), -1 once
- *  closed. */
+ *  closed (and for NULL). */
 WEFT_API int weft_socket_fd(const weft_socket *s);
-/** AF_* of the socket (AF_UNSPEC for an fd that is not a socket). */
+/** AF_* of the socket (AF_UNSPEC for an fd that is not a socket, and for
+ *  NULL). */
 WEFT_API int weft_socket_family(const weft_socket *s);
-/** SOCK_STREAM or SOCK_DGRAM (0 for an fd that is not a socket). */
+/** SOCK_STREAM or SOCK_DGRAM (0 for an fd that is not a socket, and for
+ *  NULL). */
 WEFT_API int weft_socket_type(const weft_socket *s);
 
 WEFT_API int weft_socket_bind(weft_socket *s, const weft_sockaddr *a);
