@@ -1,6 +1,7 @@
 /*
  * Process pool benchmarks: the submit -> result round trip through a
- * 2-worker pool, a map of 1,000,000 small items, and the seeds' CPU-bound
+ * 2-worker pool (with no bytes, and with 16 bytes each way through the
+ * typed and the executor's submit), a map of 1,000,000 small items, and the seeds' CPU-bound
  * example (4 x summing 10^7 integers) done serially, with threads and with
  * processes, beside Python doing the same.
  */
@@ -58,6 +59,91 @@ const wb_bench wb_procpool_roundtrip = {
     },
 };
 WB_REGISTER(wb_procpool_roundtrip, 600)
+
+/* The same round trip with 16 bytes each way, through the process pool's
+ * typed calls and through the executor's. The executor's submit checks its
+ * `void *` argument without reading through it: found among the weft_bytes
+ * made lately, it is read; else it is probed by a system call first (the
+ * "cold" case: thousands of weft_bytes made after it). A worker checks
+ * every task's result the same way (one just made: found). */
+static int echo16(void *arg, void **result)
+{
+    const weft_bytes *in = arg;
+    return weft_bytes_new((weft_bytes **)result, in->data, in->len);
+}
+
+enum { TYPED, GENERIC, GENERIC_COLD };
+#define COLD_FILL 4096
+
+static double roundtrip_bytes(long n, int how)
+{
+    weft_process_pool_opts o = {.max_workers = 2};
+    weft_executor *ex;
+    weft_future *f = NULL;
+    weft_bytes *arg, **fill = calloc(COLD_FILL, sizeof *fill);
+    int bad = !fill || weft_bytes_new(&arg, "0123456789abcdef", 16) != 0;
+    for (int i = 0; i < COLD_FILL && !bad && how == GENERIC_COLD; i++)
+        bad |= weft_bytes_new(&fill[i], NULL, 16);
+    if (bad || weft_process_pool_new(&ex, &o) != 0) {
+        for (int i = 0; fill && i < COLD_FILL; i++)
+            weft_bytes_free(fill[i]);
+        free(fill);
+        return -1;
+    }
+    double t0 = 0;
+    for (long i = -4; i < n && !bad; i++) { /* 4 first: every worker has started */
+        if (i == 0)
+            t0 = wb_now();
+        weft_bytes *r = NULL;
+        bad |= how == TYPED ? weft_process_pool_submit(ex, echo16, arg, &f)
+                            : weft_executor_submit(ex, echo16, arg, &f);
+        bad |= bad ? 0 : weft_process_pool_result(f, &r, WEFT_FOREVER);
+        bad |= !bad && (!r || r->len != 16);
+        weft_bytes_free(r);
+        if (f)
+            weft_future_unref(f);
+        f = NULL;
+    }
+    double dt = wb_now() - t0;
+    weft_executor_free(ex);
+    weft_bytes_free(arg);
+    for (int i = 0; i < COLD_FILL; i++)
+        weft_bytes_free(fill[i]);
+    free(fill);
+    return bad ? -1 : dt / (double)n;
+}
+
+static double weft_pp_roundtrip_typed(long n)
+{
+    return roundtrip_bytes(n, TYPED);
+}
+
+static double weft_pp_roundtrip_generic(long n)
+{
+    return roundtrip_bytes(n, GENERIC);
+}
+
+static double weft_pp_roundtrip_generic_cold(long n)
+{
+    return roundtrip_bytes(n, GENERIC_COLD);
+}
+
+const wb_bench wb_procpool_roundtrip_bytes = {
+    .name = "procpool_roundtrip_bytes",
+    .what = "One at a time: submit a task with a 16-byte argument that returns a 16-byte "
+            "result to a 2-worker process pool and wait for it (latency): "
+            "weft_process_pool_submit beside weft_executor_submit, which probes its untyped "
+            "argument.",
+    .unit = "us",
+    .n = 20000,
+    .runs = 5,
+    .c = {
+        {.name = "weft_process_pool_submit", .run = weft_pp_roundtrip_typed},
+        {.name = "weft_executor_submit", .run = weft_pp_roundtrip_generic},
+        {.name = "weft_executor_submit, cold argument", .run = weft_pp_roundtrip_generic_cold},
+    },
+};
+WB_REGISTER(wb_procpool_roundtrip_bytes, 605)
 
 /* ---------------------------------------------------------------- map */
 

@@ -81,10 +81,10 @@ int main(void)
     weft_future *async_result;
     CHECK(weft_pool_apply_async(pool, compute_task, five, NULL, NULL, NULL, &async_result));
     weft_bytes_free(five); /* the pool copied it */
-    void *got;
-    CHECK(weft_future_result(async_result, &got, WEFT_FOREVER));
+    weft_bytes *got;
+    CHECK(weft_process_pool_result(async_result, &got, WEFT_FOREVER));
     struct square_pid r;
-    memcpy(&r, ((weft_bytes *)got)->data, sizeof r);
+    memcpy(&r, got->data, sizeof r);
     printf("(%d, %d)\n", r.square, r.pid);
     weft_bytes_free(got);
     weft_future_unref(async_result);

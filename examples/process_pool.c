@@ -11,10 +11,12 @@
  *       results = list(executor.map(task, range(4)))
  *       print(results)  # [0, 1, 4, 9]
  *
- * The process pool is an executor: the same weft_executor_map as the thread
- * pool's (executor_map.c), with arguments and results as weft_bytes because
- * they cross into other processes. The sleep is 10 ms here; the four tasks
- * run at once in four workers, so the map takes about one task's time.
+ * The process pool is an executor, and its map is Executor.map as the
+ * thread pool's (executor_map.c), with arguments and results as weft_bytes
+ * because they cross into other processes: weft_process_pool_map takes and
+ * gives them typed, so passing anything else does not compile. The sleep
+ * is 10 ms here; the four tasks run at once in four workers, so the map
+ * takes about one task's time.
  */
 #include <stdio.h>
 #include <string.h>
@@ -37,19 +39,20 @@ int main(void)
 {
     weft_executor *executor;
     CHECK(weft_process_pool_new(&executor, &(weft_process_pool_opts){.max_workers = 4}));
-    void *args[4], *results[4];
+    weft_bytes *args[4], *results[4];
     for (int i = 0; i < 4; i++)
-        CHECK(weft_bytes_new((weft_bytes **)&args[i], &i, sizeof i));
+        CHECK(weft_bytes_new(&args[i], &i, sizeof i));
 
     double start = weft_monotonic();
-    CHECK(weft_executor_map(executor, task, args, results, 4, 1, WEFT_FOREVER));
+    CHECK(weft_process_pool_map(executor, task, (const weft_bytes *const *)args, results, 4, 1,
+                                WEFT_FOREVER));
     double took = weft_monotonic() - start;
     weft_executor_free(executor);
 
     printf("[");
     for (int i = 0; i < 4; i++) {
         int v;
-        memcpy(&v, ((weft_bytes *)results[i])->data, sizeof v);
+        memcpy(&v, results[i]->data, sizeof v);
         printf("%s%d", i ? ", " : "", v);
         weft_bytes_free(results[i]);
         weft_bytes_free(args[i]);

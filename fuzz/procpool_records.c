@@ -165,7 +165,7 @@ typedef struct chunk {
 typedef struct bmap {
     size_t n;
     weft_bytes *args[MAX_ITEMS];
-    void **results; /* exactly n: ASan sees a write past them */
+    weft_bytes **results; /* exactly n: ASan sees a write past them */
     weft__map_run run;
     chunk ch[MAX_ITEMS];
     want items[MAX_ITEMS]; /* for items of chunks answered right */
@@ -271,8 +271,8 @@ static int op_map(run_ctx *x, prog *g, unsigned seed)
     if (!(m->results = calloc(m->n, sizeof *m->results)))
         return fail("out of memory");
     x->nmaps++;
-    int rc = weft__procpool_map_start(x->ex, task_fn, (void *const *)m->args, m->results, m->n,
-                                      chunksize, &m->run);
+    int rc = weft__procpool_map_start(x->ex, task_fn, (const weft_bytes *const *)m->args,
+                                      m->results, m->n, chunksize, &m->run);
     /* An item alone too big for a chunk is WEFT_EMSGSIZE; the chunks before
      * it were submitted and run as any. */
     if (rc != 0 && rc != WEFT_EMSGSIZE && !(x->wild && rc == WEFT_EBROKEN))
@@ -377,12 +377,14 @@ static int check_task_record(run_ctx *x, const weft__rec *h, const task *t)
     snprintf(path, sizeof path, "/proc/self/fd/%d", ref.fd);
     /* Non-blocking: in a wild run the number may be the driver's FIFO. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    /* Laid out as a weft_bytes's allocation: its head, then the bytes. */
     weft_bytes head;
+    const off_t at = sizeof(weft__bytes_head);
     struct stat st;
     bool ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-              pread(fd, &head, sizeof head, 0) == (ssize_t)sizeof head &&
+              pread(fd, &head, sizeof head, at) == (ssize_t)sizeof head &&
               head.len == ref.len && ref.len <= sizeof x->scratch &&
-              pread(fd, x->scratch, ref.len, sizeof head) == (ssize_t)ref.len &&
+              pread(fd, x->scratch, ref.len, at + (off_t)sizeof head) == (ssize_t)ref.len &&
               memcmp(x->scratch, t->arg->data, ref.len) == 0;
     if (fd >= 0)
         close(fd);
@@ -516,10 +518,11 @@ static size_t answer_task(run_ctx *x, prog *g, const taken *t, want *w, unsigned
         size_t n = next16(g) % 9000;
         int fd = memfd_create("fz-result", MFD_CLOEXEC);
         weft_bytes head = {.len = n};
+        const off_t at = sizeof(weft__bytes_head); /* a weft_bytes's allocation */
         pattern(x->scratch, n, seed);
-        if (fd < 0 || ftruncate(fd, (off_t)(sizeof head + n + 1)) != 0 ||
-            pwrite(fd, &head, sizeof head, 0) != (ssize_t)sizeof head ||
-            pwrite(fd, x->scratch, n, sizeof head) != (ssize_t)n) {
+        if (fd < 0 || ftruncate(fd, (off_t)(at + sizeof head + n + 1)) != 0 ||
+            pwrite(fd, &head, sizeof head, at) != (ssize_t)sizeof head ||
+            pwrite(fd, x->scratch, n, at + (off_t)sizeof head) != (ssize_t)n) {
             if (fd >= 0)
                 close(fd);
             fail("memfd: %m");

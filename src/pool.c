@@ -46,13 +46,13 @@ static int submit(weft_pool *pool, weft_task_fn fn, const weft_bytes *arg, weft_
 {
     if (__atomic_load_n(&pool->state, __ATOMIC_ACQUIRE) != POOL_RUN)
         return WEFT_ESHUTDOWN;
-    return weft_executor_submit(pool->ex, fn, (void *)arg, f);
+    return weft_process_pool_submit(pool->ex, fn, arg, f);
 }
 
 static int drop_result(weft_future *f, void *arg)
 {
-    void *res = NULL;
-    if (weft_future_result(f, &res, 0) == 0)
+    weft_bytes *res = NULL;
+    if (weft_process_pool_result(f, &res, 0) == 0)
         weft_bytes_free(res);
     return 0;
 }
@@ -60,20 +60,23 @@ static int drop_result(weft_future *f, void *arg)
 int weft_pool_apply(weft_pool *pool, weft_task_fn fn, const weft_bytes *arg,
                     weft_bytes **result, double timeout)
 {
+    weft__set_last_message(NULL);
     if (!pool || !fn || !result || weft__timeout_valid(timeout) != 0)
         return WEFT_EINVAL;
     weft_future *f;
     int r = submit(pool, fn, arg, &f);
     if (r)
         return r;
-    void *res = NULL;
-    r = weft_future_result(f, &res, timeout);
+    weft_bytes *res = NULL;
+    r = weft_process_pool_result(f, &res, timeout);
+    if (r != 0 && r != WEFT_ETIMEDOUT)
+        weft__set_last_message(weft_future_message(f));
     if (r == WEFT_ETIMEDOUT) {
         /* The task goes on; its result is dropped when it comes (the first
          * callback needs no allocation, so this cannot fail). */
         weft_future_add_done_callback(f, drop_result, NULL);
     }
-    *result = r == 0 ? res : NULL;
+    *result = res;
     weft_future_unref(f);
     return r;
 }
@@ -88,10 +91,10 @@ struct async_ctx {
 static int async_done(weft_future *f, void *arg)
 {
     struct async_ctx *c = arg;
-    void *res = NULL;
+    weft_bytes *res = NULL;
     int code = weft_future_exception(f, 0);
     if (code == 0) {
-        weft_future_result(f, &res, 0);
+        weft_process_pool_result(f, &res, 0);
         if (c->cb)
             c->cb(res, c->arg);
         if (!c->keep_result)
@@ -138,14 +141,14 @@ int weft_pool_apply_async(weft_pool *pool, weft_task_fn fn, const weft_bytes *ar
     return 0;
 }
 
-int weft_pool_map(weft_pool *pool, weft_task_fn fn, void *const *args, void **results,
-                  size_t n, size_t chunksize, double timeout)
+int weft_pool_map(weft_pool *pool, weft_task_fn fn, const weft_bytes *const *args,
+                  weft_bytes **results, size_t n, size_t chunksize, double timeout)
 {
     if (!pool)
         return WEFT_EINVAL;
     if (__atomic_load_n(&pool->state, __ATOMIC_ACQUIRE) != POOL_RUN)
         return WEFT_ESHUTDOWN;
-    return weft_executor_map(pool->ex, fn, args, results, n, chunksize, timeout);
+    return weft_process_pool_map(pool->ex, fn, args, results, n, chunksize, timeout);
 }
 
 int weft_pool_map_fixed(weft_pool *pool, weft_item_fn fn, const void *in, size_t in_size,
@@ -163,7 +166,7 @@ int weft_pool_map_fixed(weft_pool *pool, weft_item_fn fn, const void *in, size_t
 
 struct weft_pool_iter {
     weft__map_run run;
-    void **results;
+    weft_bytes **results;
     bool ordered;
     int start_error;    /* a submit that failed part way: reported at the end */
     size_t chunk;       /* ordered: the chunk being handed out */
@@ -177,9 +180,10 @@ struct weft_pool_iter {
     int err;            /* the current chunk's error, after its good items */
 };
 
-int weft_pool_imap(weft_pool *pool, weft_task_fn fn, void *const *args, size_t n,
+int weft_pool_imap(weft_pool *pool, weft_task_fn fn, const weft_bytes *const *args, size_t n,
                    size_t chunksize, bool ordered, weft_pool_iter **out)
 {
+    weft__set_last_message(NULL);
     if (!pool || !fn || !out || (n && !args))
         return WEFT_EINVAL;
     if (__atomic_load_n(&pool->state, __ATOMIC_ACQUIRE) != POOL_RUN)

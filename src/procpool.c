@@ -31,6 +31,7 @@
  * workers make room. The future is marked running when its record enters
  * the ring: from then on it cannot be cancelled, as Python's call queue.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -38,6 +39,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +48,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "internal/clock.h"
@@ -86,6 +89,11 @@ struct worker_slot {
     int32_t pid;
     uint32_t state;
     uint32_t ack; /* futex word: the parent has opened the worker's large result */
+    /* The id + 1 of the task record the worker took and has not answered
+     * yet, 0 for none: the task a worker that dies was running. Written by
+     * the worker alone; the parent reads it once the worker is dead and
+     * reaped (which orders it after the worker's last store). */
+    uint64_t running;
 };
 
 struct pp_shared {
@@ -108,28 +116,236 @@ struct pp_shared {
 
 /* ------------------------------------------------------------- bytes */
 
+/* A weft_bytes's allocation is a head (weft__bytes_head: cap, magic), the
+ * weft_bytes (len), its bytes and a 0 byte. The magic, XORed with the
+ * weft_bytes's address, says whose the memory is:
+ *   BYTES_OWNED     made by weft_bytes_new: its holder frees it, a task
+ *                   may return it. Every weft_bytes weft gives out (a
+ *                   future's result, a map's) is one.
+ *   BYTES_BORROWED  a task's argument in a worker: the pool's buffer (or
+ *                   its mapping of a large argument), which the task may
+ *                   read and pass on but not free or return.
+ * weft_bytes_free clears the magic before the memory goes back, so a freed
+ * one no longer passes (until its memory is a weft_bytes again).
+ *
+ * Two ways to check a pointer. One given with its type (the process
+ * pool's own calls, weft_bytes_free) is trusted to point at memory, and
+ * its head is read directly. One given as `void *` (the executor calls, a
+ * task's result) may be anything: its head is copied with
+ * process_vm_readv on our own pid, which fails with EFAULT where a load
+ * would fault, and only then looked at.
+ *
+ * That system call costs as much as a whole round trip to a worker, so a
+ * table of the weft_bytes made lately comes first (g_live): a pointer
+ * found there is a live weft_bytes of ours and is read directly. Most
+ * are: a task's result was made just before the task returned, and an
+ * argument is usually one of the last made. */
+#define BYTES_OWNED 0x5746b7e5c0ffee01ULL
+#define BYTES_BORROWED 0x5746b7e5b0aaed02ULL
+
+typedef weft__bytes_head bytes_head;
+
+_Static_assert(offsetof(weft_bytes, data) == sizeof(weft_bytes),
+               "weft_bytes_data is the address right after the struct");
+_Static_assert(sizeof(bytes_head) == 16, "a weft_bytes after its head keeps malloc's alignment");
+
+/* The table of live weft_bytes made lately, one per slot by address.
+ * weft_bytes_new puts each in its slot (replacing whatever was there);
+ * weft_bytes_free takes it out before its memory goes, if it is still
+ * there. So a pointer found in its slot was made by weft_bytes_new and not
+ * freed since (memory made a weft_bytes again at the same address is that
+ * new one). A fork child has its parent's table and memory alike. Release
+ * and acquire: the head is written before its pointer is seen here. */
+#define LIVE_SLOTS 256
+
+static uintptr_t g_live[LIVE_SLOTS];
+
+static uintptr_t *live_slot(const void *b)
+{
+    uintptr_t a = (uintptr_t)b >> 4;
+    return &g_live[(a ^ (a >> 8) ^ (a >> 16)) & (LIVE_SLOTS - 1)];
+}
+
+static bool live_has(const void *b)
+{
+    return __atomic_load_n(live_slot(b), __ATOMIC_ACQUIRE) == (uintptr_t)b;
+}
+
+static bytes_head *head_of(const weft_bytes *b)
+{
+    return (bytes_head *)((uintptr_t)b - sizeof(bytes_head));
+}
+
+static void mark_bytes(weft_bytes *b, uint64_t kind, size_t cap)
+{
+    bytes_head *h = head_of(b);
+    h->cap = cap;
+    h->magic = kind ^ (uintptr_t)b;
+}
+
+/* What the head and len say of b: BYTES_OWNED, BYTES_BORROWED or 0. */
+static uint64_t bytes_kind(const weft_bytes *b, const bytes_head *h, size_t len)
+{
+    uint64_t m = h->magic ^ (uintptr_t)b;
+    if ((m != BYTES_OWNED && m != BYTES_BORROWED) || len > h->cap)
+        return 0;
+    return m;
+}
+
+/* A typed pointer: its head is read directly. */
+static uint64_t bytes_kind_direct(const weft_bytes *b)
+{
+    return bytes_kind(b, head_of(b), b->len);
+}
+
+/* Our pid for process_vm_readv, kept across calls (getpid is a system call
+ * of its own) and forgotten in a fork child. */
+static pid_t g_self_pid;
+static pthread_once_t g_self_pid_once = PTHREAD_ONCE_INIT;
+
+static void self_pid_forget(void)
+{
+    __atomic_store_n(&g_self_pid, 0, __ATOMIC_RELAXED);
+}
+
+static void self_pid_init(void)
+{
+    pthread_atfork(NULL, NULL, self_pid_forget);
+}
+
+static pid_t self_pid(void)
+{
+    pid_t pid = __atomic_load_n(&g_self_pid, __ATOMIC_RELAXED);
+    if (pid == 0) {
+        /* Registered before the first pid is kept: a fork after it
+         * always forgets it. */
+        pthread_once(&g_self_pid_once, self_pid_init);
+        pid = getpid();
+        __atomic_store_n(&g_self_pid, pid, __ATOMIC_RELAXED);
+    }
+    return pid;
+}
+
+/* Up to this many pointers are probed by one system call. */
+#define PROBE_BATCH 64
+
+/* Untyped pointers: the index of the first of ptrs[0..n) that is neither
+ * NULL nor a weft_bytes of one of the `kinds` (a mask of 1 for owned, 2
+ * for borrowed), or n when all are; *kind gets what the bad one is
+ * (BYTES_OWNED or BYTES_BORROWED when of a kind not asked for, else 0).
+ * Nothing is read through a pointer: the head and len of each (24 bytes
+ * before and at it) are copied by the kernel, a batch at a time, and an
+ * address the kernel cannot read ends the batch there. */
+static size_t probe_bytes(const void *const *ptrs, size_t n, unsigned kinds, uint64_t *kind)
+{
+    struct raw {
+        bytes_head h;
+        uint64_t len;
+    };
+    struct raw raw[PROBE_BATCH];
+    struct iovec local[PROBE_BATCH], remote[PROBE_BATCH];
+    size_t at[PROBE_BATCH];
+    *kind = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = 0;
+        for (; i < n && k < PROBE_BATCH; i++) {
+            uintptr_t a = (uintptr_t)ptrs[i];
+            if (!a)
+                continue;
+            if (live_has(ptrs[i])) {
+                /* Ours and live: its memory may be read. */
+                if (!(kinds & 1) || bytes_kind_direct(ptrs[i]) != BYTES_OWNED) {
+                    *kind = bytes_kind_direct(ptrs[i]);
+                    return i;
+                }
+                continue;
+            }
+            /* A weft_bytes is aligned as malloc's memory, after a head. */
+            if (a % _Alignof(weft_bytes) || a < sizeof(bytes_head) ||
+                a > UINTPTR_MAX - sizeof(uint64_t))
+                return i;
+            at[k] = i;
+            local[k] = (struct iovec){&raw[k], sizeof raw[k]};
+            remote[k] = (struct iovec){(void *)(a - sizeof(bytes_head)), sizeof raw[k]};
+            k++;
+        }
+        if (k == 0)
+            break;
+        ssize_t got = syscall(SYS_process_vm_readv, self_pid(), local, k, remote, k, 0);
+        size_t whole = got < 0 ? 0 : (size_t)got / sizeof(struct raw);
+        for (size_t j = 0; j < k; j++) {
+            if (j >= whole)
+                return at[j];
+            const weft_bytes *b = ptrs[at[j]];
+            uint64_t m = bytes_kind(b, &raw[j].h, raw[j].len);
+            unsigned bit = m == BYTES_OWNED ? 1 : m == BYTES_BORROWED ? 2 : 0;
+            if (!(bit & kinds)) {
+                *kind = m;
+                return at[j];
+            }
+        }
+    }
+    return n;
+}
+
 int weft_bytes_new(weft_bytes **out, const void *data, size_t len)
 {
     if (!out)
         return WEFT_EINVAL;
-    if (len > SIZE_MAX - sizeof(weft_bytes) - 1)
+    if (len > SIZE_MAX - sizeof(bytes_head) - sizeof(weft_bytes) - 1)
         return WEFT_ENOMEM;
-    weft_bytes *b = malloc(sizeof *b + len + 1);
-    if (!b)
+    bytes_head *h = malloc(sizeof *h + sizeof(weft_bytes) + len + 1);
+    if (!h)
         return WEFT_ENOMEM;
+    weft_bytes *b = (weft_bytes *)(h + 1);
     b->len = len;
     if (data)
         memcpy(b->data, data, len);
     else
         memset(b->data, 0, len);
     b->data[len] = 0;
+    mark_bytes(b, BYTES_OWNED, len);
+    __atomic_store_n(live_slot(b), (uintptr_t)b, __ATOMIC_RELEASE);
     *out = b;
     return 0;
 }
 
 void weft_bytes_free(weft_bytes *b)
 {
-    free(b);
+    if (!b)
+        return;
+    uint64_t kind = bytes_kind_direct(b);
+    if (kind != BYTES_OWNED) {
+        weft_report_error("weft_bytes_free", WEFT_EINVAL,
+                          kind == BYTES_BORROWED
+                              ? "not freed: a process pool task's argument belongs to the pool"
+                              : "not freed: not a weft_bytes made by weft_bytes_new, or freed "
+                                "already");
+        return;
+    }
+    uintptr_t *slot = live_slot(b), was = (uintptr_t)b;
+    if (__atomic_load_n(slot, __ATOMIC_RELAXED) == was)
+        __atomic_compare_exchange_n(slot, &was, 0, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    bytes_head *h = head_of(b);
+    /* Volatile: a store just before free is otherwise dropped as dead. */
+    *(volatile uint64_t *)&h->magic = 0;
+    free(h);
+}
+
+unsigned char *weft_bytes_data(const weft_bytes *b)
+{
+    return b ? (unsigned char *)(uintptr_t)b->data : NULL;
+}
+
+/* The failure's text when an argument is not a weft_bytes. */
+static void bad_arg_message(const char *call, const char *what)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "%s: %s is not a weft_bytes made by weft_bytes_new, or was freed (a process pool's "
+             "tasks take bytes, or NULL)",
+             call, what);
+    weft__set_last_message(msg);
 }
 
 /* ------------------------------------------------------------- rings */
@@ -271,8 +487,11 @@ static bool spin_for(const uint64_t *pos, uint64_t from)
 
 static size_t large_size(size_t len)
 {
-    return sizeof(weft_bytes) + len + 1;
+    return sizeof(bytes_head) + sizeof(weft_bytes) + len + 1;
 }
+
+/* Where a large payload's bytes start in its memfd. */
+#define LARGE_DATA (sizeof(bytes_head) + sizeof(weft_bytes))
 
 /* A memfd holding data as a weft_bytes: the fd, or a negative code. */
 static int large_make(const void *data, size_t len)
@@ -282,12 +501,12 @@ static int large_make(const void *data, size_t len)
         return errno == EMFILE || errno == ENFILE ? WEFT_EMFILE : WEFT_ENOMEM;
     weft_bytes head = {.len = len};
     if (ftruncate(fd, (off_t)large_size(len)) != 0 ||
-        pwrite(fd, &head, sizeof head, 0) != (ssize_t)sizeof head) {
+        pwrite(fd, &head, sizeof head, sizeof(bytes_head)) != (ssize_t)sizeof head) {
         close(fd);
         return WEFT_ENOMEM;
     }
     for (size_t off = 0; off < len;) {
-        ssize_t n = pwrite(fd, (const char *)data + off, len - off, (off_t)(sizeof head + off));
+        ssize_t n = pwrite(fd, (const char *)data + off, len - off, (off_t)(LARGE_DATA + off));
         if (n <= 0) {
             close(fd);
             return WEFT_ENOMEM;
@@ -384,7 +603,6 @@ static void push_result(struct pp_shared *sh, const weft__rec *h, const void *a,
     }
 }
 
-/* One task: fn(bytes, &result), its code and message kept by a future. */
 /* Push a result too big for the ring through a memfd and wait until the
  * parent has opened it. */
 static void push_large_result(struct pp_shared *sh, unsigned index, weft__rec *res,
@@ -407,6 +625,29 @@ static void push_large_result(struct pp_shared *sh, unsigned index, weft__rec *r
     close(fd);
 }
 
+/* What is wrong with a task's result, or NULL when it is a weft_bytes the
+ * task may return. The task's word is not trusted: a number cast to a
+ * pointer, a stack address or a freed weft_bytes must fail the task, not
+ * kill the worker, so the result is probed before anything reads it. */
+static const char *result_problem(const void *result)
+{
+    uint64_t kind;
+    if (probe_bytes(&result, 1, 1, &kind) == 1)
+        return NULL;
+    return kind == BYTES_BORROWED
+               ? "the task returned its argument, which belongs to the pool, as its result "
+                 "(return a copy made with weft_bytes_new)"
+               : "the task returned a result that is not a weft_bytes (one made by "
+                 "weft_bytes_new and not freed)";
+}
+
+/* The worker's buffer w as a task argument: a weft_bytes after its head. */
+static weft_bytes *wbuf_bytes(const struct wbuf *w)
+{
+    return (weft_bytes *)((char *)w->p + sizeof(bytes_head));
+}
+
+/* One task: fn(bytes, &result), its code and message kept by a future. */
 static void run_task(struct pp_shared *sh, unsigned index, const weft__rec *h,
                      weft_task_fn fn, weft_bytes *arg)
 {
@@ -426,8 +667,13 @@ static void run_task(struct pp_shared *sh, unsigned index, const weft__rec *h,
     weft__future_run(f, fn, arg);
     void *result = NULL;
     int code = weft_future_result(f, &result, 0);
+    const char *bad = code == 0 && result ? result_problem(result) : NULL;
     res.status = code;
-    if (code == 0) {
+    if (bad) {
+        /* Not ours to free either: it is left as it is. */
+        res.status = WEFT_EINVAL;
+        push_result(sh, &res, bad, strlen(bad));
+    } else if (code == 0) {
         weft_bytes *b = result;
         res.count = b != NULL; /* an empty result and no result differ */
         if (b && rec_size(b->len) > sh->results.cap / 4)
@@ -489,14 +735,15 @@ static void run_multi(struct pp_shared *sh, const weft__rec *h, weft_task_fn fn,
         off += sizeof len;
         weft_bytes *arg = NULL;
         if (len != WEFT__NO_ITEM) {
-            if (wbuf_fit(item, sizeof(weft_bytes) + len + 1) != 0) {
+            if (wbuf_fit(item, sizeof(bytes_head) + sizeof(weft_bytes) + len + 1) != 0) {
                 res.status = WEFT_ENOMEM;
                 break;
             }
-            arg = item->p;
+            arg = wbuf_bytes(item);
             arg->len = len;
             memcpy(arg->data, in + off, len);
             arg->data[len] = 0;
+            mark_bytes(arg, BYTES_BORROWED, len);
             off += PAD8(len);
         }
         weft_future *f = NULL;
@@ -506,8 +753,12 @@ static void run_multi(struct pp_shared *sh, const weft__rec *h, weft_task_fn fn,
             weft__future_run(f, fn, arg);
             code = weft_future_result(f, &result, 0);
         }
+        const char *m = code == 0 && result ? result_problem(result) : NULL;
+        if (m)
+            code = WEFT_EINVAL; /* the result is left as it is */
+        else if (code != 0 && f)
+            m = weft_future_message(f);
         weft_bytes *b = code == 0 ? result : NULL;
-        const char *m = code != 0 && f ? weft_future_message(f) : NULL;
         size_t blen = b ? b->len : m ? strlen(m) : 0;
         if (wbuf_fit(out, used + 16 + PAD8(blen)) != 0) {
             weft_bytes_free(b);
@@ -564,7 +815,7 @@ static int worker_main(void *argp)
      * size a chunk can have, before the first task (see prefault). */
     prefault(sh->tasks.data, sh->tasks.cap, false);
     prefault(sh->results.data, sh->results.cap, true);
-    if (wbuf_fit(&in, sh->tasks.cap / 4 + sizeof(weft_bytes) + 1) == 0)
+    if (wbuf_fit(&in, sizeof(bytes_head) + sh->tasks.cap / 4 + sizeof(weft_bytes) + 1) == 0)
         prefault(in.p, in.cap, true);
     if (wbuf_fit(&out, sh->results.cap / 4) == 0)
         prefault(out.p, out.cap, true);
@@ -597,12 +848,13 @@ static int worker_main(void *argp)
             r->sleepers--;
         }
         weft__rec hd = *h;
-        int fit = wbuf_fit(&in, sizeof(weft_bytes) + hd.len + 1);
+        int fit = wbuf_fit(&in, sizeof(bytes_head) + sizeof(weft_bytes) + hd.len + 1);
         if (fit == 0) {
-            weft_bytes *b = in.p;
+            weft_bytes *b = wbuf_bytes(&in);
             b->len = hd.len;
             memcpy(b->data, h + 1, hd.len);
             b->data[hd.len] = 0;
+            mark_bytes(b, BYTES_BORROWED, hd.len);
         }
         ring_pop_locked(r, h);
         ring_unlock(r);
@@ -616,6 +868,7 @@ static int worker_main(void *argp)
             uint64_t one = 1;
             (void)!write(sh->evfd, &one, sizeof one);
         }
+        __atomic_store_n(&slot->running, hd.id + 1, __ATOMIC_RELAXED);
         if (fit != 0) {
             weft__rec res = {.kind = hd.kind == WEFT__REC_CHUNK   ? WEFT__REC_CHUNK_RESULT
                                      : hd.kind == WEFT__REC_MULTI ? WEFT__REC_MULTI_RESULT
@@ -623,14 +876,14 @@ static int worker_main(void *argp)
                              .id = hd.id, .status = WEFT_ENOMEM};
             push_result(sh, &res, NULL, 0);
         } else if (hd.kind == WEFT__REC_MULTI) {
-            run_multi(sh, &hd, (weft_task_fn)resolve_fn(sh, fc, hd.fn),
-                      ((weft_bytes *)in.p)->data, &out, &item);
+            run_multi(sh, &hd, (weft_task_fn)resolve_fn(sh, fc, hd.fn), wbuf_bytes(&in)->data,
+                      &out, &item);
         } else if (hd.kind == WEFT__REC_CHUNK) {
-            run_chunk(sh, &hd, (weft_item_fn)resolve_fn(sh, fc, hd.fn),
-                      ((weft_bytes *)in.p)->data, &out);
+            run_chunk(sh, &hd, (weft_item_fn)resolve_fn(sh, fc, hd.fn), wbuf_bytes(&in)->data,
+                      &out);
         } else if (hd.count == WEFT__COUNT_LARGE) {
             weft__large_ref ref;
-            memcpy(&ref, ((weft_bytes *)in.p)->data, sizeof ref);
+            memcpy(&ref, wbuf_bytes(&in)->data, sizeof ref);
             int fd = large_open(&ref);
             void *map = fd < 0 ? MAP_FAILED
                                : mmap(NULL, large_size(ref.len), PROT_READ | PROT_WRITE,
@@ -642,13 +895,18 @@ static int worker_main(void *argp)
                                  .status = fd < 0 ? fd : WEFT_ENOMEM};
                 push_result(sh, &res, NULL, 0);
             } else {
-                run_task(sh, wa->index, &hd, (weft_task_fn)resolve_fn(sh, fc, hd.fn), map);
+                /* A private mapping: the head is ours to mark. */
+                weft_bytes *arg = (weft_bytes *)((char *)map + sizeof(bytes_head));
+                mark_bytes(arg, BYTES_BORROWED, ref.len);
+                run_task(sh, wa->index, &hd, (weft_task_fn)resolve_fn(sh, fc, hd.fn), arg);
                 munmap(map, large_size(ref.len));
             }
         } else {
-            weft_bytes *arg = hd.count ? in.p : NULL; /* count: an argument was given */
+            /* count: an argument was given */
+            weft_bytes *arg = hd.count ? wbuf_bytes(&in) : NULL;
             run_task(sh, wa->index, &hd, (weft_task_fn)resolve_fn(sh, fc, hd.fn), arg);
         }
+        __atomic_store_n(&slot->running, 0, __ATOMIC_RELAXED);
         if (sh->max_tasks && ++done >= sh->max_tasks) {
             __atomic_store_n(&slot->state, W_RETIRING, __ATOMIC_RELEASE);
             break;
@@ -681,6 +939,8 @@ struct fslot {
     int large_fd;        /* a large argument's memfd, open until the result is in */
     size_t first;        /* the chunk's first item */
     uint32_t count;
+    int32_t fn;          /* its function's index (for a dead worker's message) */
+    uint64_t seq;        /* its task number: 1 for the pool's first task */
 };
 
 struct overflow {
@@ -704,6 +964,7 @@ typedef struct pool {
     struct overflow *ovf_head, *ovf_tail;
     weft__fnptr fnptrs[MAX_FNS]; /* the parent's side of sh->fns */
     unsigned pending;            /* futures not yet completed */
+    uint64_t tasks;              /* tasks submitted so far: the last one's number */
     bool shutdown, broken, stopped, terminated;
     int broken_code;
     pthread_t collector;
@@ -930,6 +1191,20 @@ static const weft__future_owner pool_owner = {
     .help = pool_help,
 };
 
+int weft_process_pool_result(weft_future *f, weft_bytes **out, double timeout)
+{
+    if (!out)
+        return WEFT_EINVAL;
+    *out = NULL;
+    if (!weft__future_owner_ctx(f, &pool_owner))
+        return WEFT_EINVAL;
+    void *r = NULL;
+    int rc = weft_future_result(f, &r, timeout);
+    if (rc == 0)
+        *out = r;
+    return rc;
+}
+
 /* A new future for the pool (two references: the submitter's and the
  * slot's). */
 static int pool_future_new(pool *p, weft_future **out)
@@ -942,12 +1217,9 @@ static int pool_future_new(pool *p, weft_future **out)
     return rc;
 }
 
-static int pool_submit(weft_executor *ex, weft_task_fn fn, void *arg, weft_future **out)
+/* Submit fn(b), b a weft_bytes checked already (or NULL). */
+static int submit_bytes(pool *p, weft_task_fn fn, const weft_bytes *b, weft_future **out)
 {
-    pool *p = (pool *)ex;
-    if (!fn || !out)
-        return WEFT_EINVAL;
-    weft_bytes *b = arg;
     pthread_mutex_lock(&p->mu);
     int rc = p->broken ? WEFT_EBROKEN : p->shutdown ? WEFT_ESHUTDOWN : 0;
     int fi = rc ? rc : fn_index(p, (weft__fnptr)fn);
@@ -960,6 +1232,8 @@ static int pool_submit(weft_executor *ex, weft_task_fn fn, void *arg, weft_futur
             weft__rec h = {.kind = WEFT__REC_TASK, .id = slot_id(p, i), .fn = fi,
                            .count = b != NULL};
             p->slots[i].f = f;
+            p->slots[i].fn = fi;
+            p->slots[i].seq = ++p->tasks;
             p->pending++;
             if (b && rec_size(b->len) > p->sh->tasks.cap / 4) {
                 /* Too big for the ring: its own memfd (weft__large_ref). */
@@ -986,6 +1260,36 @@ static int pool_submit(weft_executor *ex, weft_task_fn fn, void *arg, weft_futur
     if (rc == 0)
         *out = f;
     return rc;
+}
+
+/* The executor's submit: arg is a `void *` and may be anything, so it is
+ * probed (see bytes) before the pool reads it. */
+static int pool_submit(weft_executor *ex, weft_task_fn fn, void *arg, weft_future **out)
+{
+    pool *p = (pool *)ex;
+    weft__set_last_message(NULL);
+    if (!fn || !out)
+        return WEFT_EINVAL;
+    uint64_t kind;
+    if (arg && probe_bytes((const void *const *)&arg, 1, 3, &kind) == 0) {
+        bad_arg_message("weft_executor_submit", "the argument");
+        return WEFT_EINVAL;
+    }
+    return submit_bytes(p, fn, arg, out);
+}
+
+int weft_process_pool_submit(weft_executor *ex, weft_task_fn fn, const weft_bytes *arg,
+                             weft_future **out)
+{
+    pool *p = as_pool(ex);
+    weft__set_last_message(NULL);
+    if (!p || !fn || !out)
+        return WEFT_EINVAL;
+    if (arg && !bytes_kind_direct(arg)) {
+        bad_arg_message("weft_process_pool_submit", "the argument");
+        return WEFT_EINVAL;
+    }
+    return submit_bytes(p, fn, arg, out);
 }
 
 /* With mu held: fail every future not yet done (a broken pool, or workers
@@ -1023,14 +1327,13 @@ static int take_large(pool *p, const void *payload, size_t len, weft_bytes **out
     int fd = large_open(&ref);
     struct stat st;
     int rc = fd < 0 ? fd : fstat(fd, &st) != 0 ? WEFT_EBROKEN : 0;
-    if (rc == 0 && (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < sizeof(weft_bytes) + 1 ||
-                    ref.len > (uint64_t)st.st_size - sizeof(weft_bytes) - 1))
+    if (rc == 0 && (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < large_size(0) ||
+                    ref.len > (uint64_t)st.st_size - large_size(0)))
         rc = WEFT_EBROKEN;
     if (rc == 0)
         rc = weft_bytes_new(out, NULL, ref.len);
     for (size_t off = 0; rc == 0 && off < ref.len;) {
-        ssize_t n = pread(fd, (*out)->data + off, ref.len - off,
-                          (off_t)(sizeof(weft_bytes) + off));
+        ssize_t n = pread(fd, (*out)->data + off, ref.len - off, (off_t)(LARGE_DATA + off));
         if (n <= 0) {
             rc = WEFT_EBROKEN;
             weft_bytes_free(*out);
@@ -1281,30 +1584,97 @@ static void break_pool(pool *p, const char *why)
     fail_all(p, WEFT_EBROKEN, why);
 }
 
-/* Worker i has exited: reap it and replace it if it retired. */
+/* How a worker ended, for messages: "worker 12 was killed by signal 9
+ * (Killed)", "worker 12 exited with code 3". `code` is the process's exit
+ * code (a signal's is its negated number). */
+static void describe_exit(char *buf, size_t len, pid_t pid, int code)
+{
+    if (code < 0)
+        snprintf(buf, len, "worker %d was killed by signal %d (%s)", (int)pid, -code,
+                 strsignal(-code));
+    else
+        snprintf(buf, len, "worker %d exited with code %d", (int)pid, code);
+}
+
+/* With mu held: " while running task 7 (fn)" for the task in slot s, with
+ * its function's name where the dynamic symbol table has it and a map
+ * chunk's items. */
+static void describe_task(const pool *p, const struct fslot *s, char *buf, size_t len)
+{
+    const char *name = NULL;
+    Dl_info info;
+    weft__fnptr fn = s->fn >= 0 && s->fn < MAX_FNS ? p->fnptrs[s->fn] : NULL;
+    if (fn && dladdr((void *)fn, &info) && info.dli_sname && info.dli_saddr == (void *)fn)
+        name = info.dli_sname;
+    int n = snprintf(buf, len, " while running task %llu", (unsigned long long)s->seq);
+    if (n < 0 || (size_t)n >= len)
+        return;
+    if (s->job && s->count > 1)
+        snprintf(buf + n, len - (size_t)n, " (%s%smap items %zu to %zu)", name ? name : "",
+                 name ? ", " : "", s->first, s->first + s->count - 1);
+    else if (s->job)
+        snprintf(buf + n, len - (size_t)n, " (%s%smap item %zu)", name ? name : "",
+                 name ? ", " : "", s->first);
+    else if (name)
+        snprintf(buf + n, len - (size_t)n, " (%s)", name);
+}
+
+/* Worker i has exited: reap it and replace it if it retired. A worker
+ * that died otherwise breaks the pool; the task it was running, if any,
+ * fails with what killed it and which task it was. */
 static void worker_exited(pool *p, unsigned i)
 {
     weft_process *proc = p->procs[i];
     weft_process_join(proc, WEFT_FOREVER);
     int code = 0;
     weft_process_exitcode(proc, &code);
+    pid_t pid = weft_process_pid(proc);
     uint32_t state = __atomic_load_n(&p->sh->slots[i].state, __ATOMIC_ACQUIRE);
+    uint64_t running = __atomic_load_n(&p->sh->slots[i].running, __ATOMIC_ACQUIRE);
+    /* Whatever the worker answered before it died completes first: the
+     * task it names as running may have been answered just before. */
+    if (running) {
+        pthread_mutex_lock(&p->drain_mu);
+        drain_results(p);
+        pthread_mutex_unlock(&p->drain_mu);
+    }
+    char cause[128], task[200] = "", msg[400];
+    describe_exit(cause, sizeof cause, pid, code);
+    weft_future *dead = NULL;
     pthread_mutex_lock(&p->mu);
     /* Others (terminate, workers) read procs[] under mu: free it after. */
     p->procs[i] = NULL;
     p->pidfds[i] = -1;
     weft_process_free(proc);
-    if (p->broken || p->terminated) {
+    bool killed_by_us = p->broken || p->terminated;
+    uint32_t k = (uint32_t)(running - 1);
+    if (running && !killed_by_us && k < p->nslots && p->slots[k].f &&
+        slot_id(p, k) == running - 1) {
+        /* Failed here, outside mu (its callbacks may call the pool). */
+        describe_task(p, &p->slots[k], task, sizeof task);
+        dead = p->slots[k].f;
+        slot_release(p, k);
+    }
+    if (killed_by_us) {
         /* Killed by break_pool or terminate: nothing more to do. */
     } else if (code == 0 && state == W_RETIRING && !p->stopped) {
         if (start_worker(p, i) != 0)
             break_pool(p, "a process pool worker could not be replaced");
-    } else if (!(code == 0 && p->stopped)) {
-        break_pool(p, state == W_INIT_FAILED
-                          ? "a process pool worker's initializer failed"
-                          : "a process in the process pool was terminated abruptly");
+    } else if (!(code == 0 && p->stopped && !dead)) {
+        if (state == W_INIT_FAILED)
+            snprintf(msg, sizeof msg, "a process pool worker's initializer failed (%s)", cause);
+        else
+            snprintf(msg, sizeof msg,
+                     "a process in the process pool was terminated abruptly: %s%s", cause,
+                     task[0] ? task : " while idle");
+        break_pool(p, msg);
     }
     pthread_mutex_unlock(&p->mu);
+    if (dead) {
+        snprintf(msg, sizeof msg, "%s%s", cause, task);
+        weft_future_set_error(dead, WEFT_EBROKEN, msg);
+        weft_future_unref(dead);
+    }
 }
 
 static void *collector_main(void *arg)
@@ -1658,6 +2028,8 @@ static int chunk_enqueue(pool *p, struct map_job *job, const weft__rec *tmpl, si
     s->job = job;
     s->first = first;
     s->count = tmpl->count;
+    s->fn = tmpl->fn;
+    s->seq = ++p->tasks;
     job->refs++;
     p->pending++;
     weft__rec h = *tmpl;
@@ -1732,13 +2104,22 @@ static int map_fixed_run(pool *p, int fi, const void *in, size_t in_size, void *
 
 /* The bytes map: chunks of up to chunksize items, each chunk within a
  * quarter of the ring. */
-int weft__procpool_map_start(weft_executor *ex, weft_task_fn fn, void *const *args,
-                             void **results, size_t n, size_t chunksize, weft__map_run *run)
+int weft__procpool_map_start(weft_executor *ex, weft_task_fn fn, const weft_bytes *const *args,
+                             weft_bytes **results, size_t n, size_t chunksize,
+                             weft__map_run *run)
 {
     memset(run, 0, sizeof *run);
     pool *p = as_pool(ex);
     if (!p || !fn || (n && (!args || !results)))
         return WEFT_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (args[i] && !bytes_kind_direct(args[i])) {
+            char what[40];
+            snprintf(what, sizeof what, "args[%zu]", i);
+            bad_arg_message("the process pool's map", what);
+            return WEFT_EINVAL;
+        }
+    }
     if (chunksize == 0)
         chunksize = 1;
     if (chunksize > UINT32_MAX)
@@ -1818,8 +2199,9 @@ void weft__procpool_map_end(weft__map_run *run, bool cancel)
     memset(run, 0, sizeof *run);
 }
 
-static int pool_map(weft_executor *ex, weft_task_fn fn, void *const *args, void **results,
-                    size_t n, double timeout, size_t chunksize)
+/* A map over args checked already. */
+static int map_bytes(weft_executor *ex, weft_task_fn fn, const weft_bytes *const *args,
+                     weft_bytes **results, size_t n, size_t chunksize, double timeout)
 {
     int64_t deadline = weft__deadline(timeout);
     weft__map_run run;
@@ -1836,6 +2218,35 @@ static int pool_map(weft_executor *ex, weft_task_fn fn, void *const *args, void 
     }
     weft__procpool_map_end(&run, rc != 0);
     return rc;
+}
+
+/* The executor's map (weft_executor_map has checked the rest): the
+ * arguments are `void *` and may be anything, so they are probed (see
+ * bytes) before the pool reads them. */
+static int pool_map(weft_executor *ex, weft_task_fn fn, void *const *args, void **results,
+                    size_t n, double timeout, size_t chunksize)
+{
+    uint64_t kind;
+    size_t bad = probe_bytes((const void *const *)args, n, 3, &kind);
+    if (bad < n) {
+        char what[40];
+        snprintf(what, sizeof what, "args[%zu]", bad);
+        bad_arg_message("weft_executor_map", what);
+        return WEFT_EINVAL;
+    }
+    return map_bytes(ex, fn, (const weft_bytes *const *)args, (weft_bytes **)results, n,
+                     chunksize, timeout);
+}
+
+int weft_process_pool_map(weft_executor *ex, weft_task_fn fn, const weft_bytes *const *args,
+                          weft_bytes **results, size_t n, size_t chunksize, double timeout)
+{
+    weft__set_last_message(NULL);
+    if (!as_pool(ex) || !fn || (n && (!args || !results)) || weft__timeout_valid(timeout) != 0)
+        return WEFT_EINVAL;
+    if (n == 0)
+        return 0;
+    return map_bytes(ex, fn, args, results, n, chunksize, timeout);
 }
 
 int weft_process_pool_map_fixed(weft_executor *ex, weft_item_fn fn, const void *in,

@@ -29,7 +29,7 @@ WAITS_BY_NAME = {
     'weft_open_unix_connection', 'weft_server_wait_closed', 'weft_subprocess_close_stdin',
     'weft_conn_send_bytes', 'weft_conn_recv_bytes', 'weft_conn_recv_bytes_alloc',
     'weft_pqueue_get_alloc', 'weft_stream_read_all', 'weft_stream_close', 'weft_shutdown',
-    'weft_pool_iter_next', 'weft_wait',
+    'weft_pool_iter_next', 'weft_wait', 'weft_process_pool_map', 'weft_process_pool_result',
 }
 
 # Calls whose name ends in a wait word but that do not wait, or that run

@@ -1,6 +1,8 @@
 /* multiprocessing.Pool: apply, apply_async with callbacks, map, imap in
- * order and unordered, close/join, terminate, and bad input. */
+ * order and unordered, close/join, terminate, results that are not bytes,
+ * a worker dying mid-task, and bad input. */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -41,6 +43,22 @@ static int block(void *arg, void **result)
     return weft_pevent_wait(ev, WEFT_FOREVER);
 }
 
+/* A result that is not a weft_bytes: 5 for item 5 (or no argument). */
+static int number_at_5(void *arg, void **result)
+{
+    weft_bytes *in = arg;
+    if (!in || *(int *)weft_bytes_data(in) == 5) {
+        *result = (void *)(intptr_t)5;
+        return 0;
+    }
+    return square(arg, result);
+}
+
+static int exit_3(void *arg, void **result)
+{
+    _exit(3);
+}
+
 static weft_bytes *int_bytes(int v)
 {
     weft_bytes *b;
@@ -79,10 +97,10 @@ START_TEST(apply_and_map)
     weft_bytes_free(a);
 
     enum { N = 40 };
-    void *args[N], *res[N];
+    weft_bytes *args[N], *res[N];
     for (int i = 0; i < N; i++)
         args[i] = int_bytes(i + 20);
-    WT_OK(weft_pool_map(p, square, args, res, N, 4, WEFT_FOREVER));
+    WT_OK(weft_pool_map(p, square, (const weft_bytes *const *)args, res, N, 4, WEFT_FOREVER));
     for (int i = 0; i < N; i++) {
         ck_assert_int_eq(bytes_int(res[i]), (i + 20) * (i + 20));
         weft_bytes_free(res[i]);
@@ -106,7 +124,7 @@ struct tally {
     weft_lock lock;
     weft_event all_in;
     int ok, failed, sum, want;
-    char last_msg[64];
+    char last_msg[160];
 };
 
 static void on_result(const weft_bytes *result, void *arg)
@@ -156,8 +174,8 @@ START_TEST(apply_async_callbacks)
     weft_bytes *a = int_bytes(5);
     WT_OK(weft_pool_apply_async(p, square, a, NULL, NULL, NULL, &f));
     weft_bytes_free(a);
-    void *r;
-    WT_OK(weft_future_result(f, &r, WEFT_FOREVER));
+    weft_bytes *r;
+    WT_OK(weft_process_pool_result(f, &r, WEFT_FOREVER));
     ck_assert_int_eq(bytes_int(r), 25);
     weft_bytes_free(r);
     weft_future_unref(f);
@@ -172,11 +190,11 @@ END_TEST
 static void check_imap(weft_pool *p, bool ordered, size_t chunksize)
 {
     enum { N = 50 };
-    void *args[N];
+    weft_bytes *args[N];
     for (int i = 0; i < N; i++)
         args[i] = int_bytes(i);
     weft_pool_iter *it;
-    WT_OK(weft_pool_imap(p, square, args, N, chunksize, ordered, &it));
+    WT_OK(weft_pool_imap(p, square, (const weft_bytes *const *)args, N, chunksize, ordered, &it));
     for (int i = 0; i < N; i++)
         weft_bytes_free(args[i]); /* copied at once */
     bool seen[N] = {0};
@@ -225,7 +243,7 @@ START_TEST(imap_ordered_and_unordered)
     check_imap(p, false, 1);
     check_imap(p, false, 5);
     /* Freed before the end: nothing leaks, nothing hangs. */
-    void *args[10];
+    const weft_bytes *args[10];
     for (int i = 0; i < 10; i++)
         args[i] = int_bytes(i);
     weft_pool_iter *it;
@@ -235,7 +253,7 @@ START_TEST(imap_ordered_and_unordered)
     weft_bytes_free(r);
     weft_pool_iter_free(it);
     for (int i = 0; i < 10; i++)
-        weft_bytes_free(args[i]);
+        weft_bytes_free((weft_bytes *)args[i]);
     weft_pool_free(p);
 }
 END_TEST
@@ -254,7 +272,7 @@ START_TEST(terminate_and_timeouts)
     weft_future *f;
     WT_OK(weft_pool_apply_async(p, square, NULL, NULL, NULL, NULL, &f));
     /* imap next with a timeout while the only worker is blocked. */
-    void *args[1] = {int_bytes(3)};
+    const weft_bytes *args[1] = {int_bytes(3)};
     weft_pool_iter *it;
     WT_OK(weft_pool_imap(p, square, args, 1, 1, false, &it));
     WT_ERR(weft_pool_iter_next(it, &r, NULL, 0.01), WEFT_ETIMEDOUT);
@@ -264,12 +282,99 @@ START_TEST(terminate_and_timeouts)
     weft_future_unref(f);
     WT_ERR(weft_pool_iter_next(it, &r, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
     weft_pool_iter_free(it);
-    weft_bytes_free(args[0]);
+    weft_bytes_free((weft_bytes *)args[0]);
     WT_OK(weft_pool_join(p, WEFT_FOREVER));
     WT_ERR(weft_pool_apply(p, square, NULL, &r, 0), WEFT_ESHUTDOWN);
     WT_ERR(weft_pool_apply_async(p, square, NULL, NULL, NULL, NULL, NULL), WEFT_ESHUTDOWN);
     weft_pool_free(p);
     weft_pevent_free(release);
+}
+END_TEST
+
+static const char not_bytes[] =
+    "the task returned a result that is not a weft_bytes (one made by weft_bytes_new and not "
+    "freed)";
+
+static void on_bad_result(int code, const char *msg, void *arg)
+{
+    struct tally *t = arg;
+    weft_lock_acquire(&t->lock, WEFT_FOREVER);
+    t->failed++;
+    snprintf(t->last_msg, sizeof t->last_msg, "%s", msg ? msg : "");
+    weft_event_set(&t->all_in);
+    weft_lock_release(&t->lock);
+}
+
+/* A task whose result is not a weft_bytes fails with its message through
+ * every call; a worker that dies says which task it ran and why. */
+START_TEST(not_bytes_and_dead_workers)
+{
+    weft_pool *p = new_pool(1);
+    weft_bytes *r = (weft_bytes *)1;
+    WT_ERR(weft_pool_apply(p, number_at_5, NULL, &r, WEFT_FOREVER), WEFT_EINVAL);
+    ck_assert_ptr_null(r);
+    ck_assert_str_eq(weft_last_message(), not_bytes);
+
+    struct tally t = {.want = 1};
+    WT_OK(weft_lock_init(&t.lock));
+    WT_OK(weft_event_init(&t.all_in));
+    WT_OK(weft_pool_apply_async(p, number_at_5, NULL, NULL, on_bad_result, &t, NULL));
+    WT_OK(weft_event_wait(&t.all_in, WEFT_FOREVER));
+    ck_assert_int_eq(t.failed, 1);
+    ck_assert_str_eq(t.last_msg, not_bytes);
+    weft_event_destroy(&t.all_in);
+    weft_lock_destroy(&t.lock);
+
+    enum { N = 8 };
+    weft_bytes *args[N];
+    for (int i = 0; i < N; i++)
+        args[i] = int_bytes(i);
+    weft_pool_iter *it;
+    WT_OK(weft_pool_imap(p, number_at_5, (const weft_bytes *const *)args, N, 1, true, &it));
+    for (int i = 0; i < N; i++) {
+        size_t idx;
+        int rc = weft_pool_iter_next(it, &r, &idx, WEFT_FOREVER);
+        if (i == 5) {
+            WT_ERR(rc, WEFT_EINVAL);
+            ck_assert_str_eq(weft_last_message(), not_bytes);
+            continue;
+        }
+        WT_OK(rc);
+        ck_assert_int_eq(bytes_int(r), i * i);
+        weft_bytes_free(r);
+    }
+    WT_ERR(weft_pool_iter_next(it, &r, NULL, WEFT_FOREVER), WEFT_EEOF);
+    weft_pool_iter_free(it);
+    weft_bytes *res[N];
+    WT_ERR(weft_pool_map(p, number_at_5, (const weft_bytes *const *)args, res, N, 3, WEFT_FOREVER),
+           WEFT_EINVAL);
+    ck_assert_str_eq(weft_last_message(), not_bytes);
+    for (int i = 0; i < N; i++) {
+        weft_bytes_free(res[i]);
+        weft_bytes_free(args[i]);
+    }
+
+    /* The same worker ran everything: none of it killed it. Its death in
+     * the pool's 15th task (after apply, apply_async, imap's 8 items, map's
+     * 3 chunks and an apply) is told. */
+    pid_t pid;
+    size_t n;
+    WT_OK(weft_process_pool_pids(weft_pool_executor(p), &pid, 1, &n));
+    ck_assert_uint_eq(n, 1);
+    weft_bytes *a = int_bytes(6);
+    WT_OK(weft_pool_apply(p, square, a, &r, WEFT_FOREVER));
+    ck_assert_int_eq(bytes_int(r), 36);
+    weft_bytes_free(r);
+    weft_bytes_free(a);
+    pid_t again;
+    WT_OK(weft_process_pool_pids(weft_pool_executor(p), &again, 1, &n));
+    ck_assert_int_eq(again, pid);
+    WT_ERR(weft_pool_apply(p, exit_3, NULL, &r, WEFT_FOREVER), WEFT_EBROKEN);
+    char want[120];
+    snprintf(want, sizeof want, "worker %d exited with code 3 while running task 15", (int)pid);
+    ck_assert_msg(strncmp(weft_last_message(), want, strlen(want)) == 0, "%s",
+                  weft_last_message());
+    weft_pool_free(p);
 }
 END_TEST
 
@@ -307,4 +412,4 @@ START_TEST(bad_input)
 END_TEST
 
 WT_MAIN("pool", 60, apply_and_map, apply_async_callbacks, imap_ordered_and_unordered,
-        terminate_and_timeouts, bad_input)
+        terminate_and_timeouts, not_bytes_and_dead_workers, bad_input)

@@ -1,13 +1,16 @@
 /* The process pool: submit and results as bytes, errors and messages, map of
  * fixed-size items, initializer, max_tasks_per_child, a worker killed
- * mid-task breaking the pool, shutdown with and without cancel, overflow of
- * the task ring, oversized payloads and bad input. Workers that must block
- * wait on a pipe the parent made before the pool (inherited); the test learns
- * what they do through pipes, never by sleeping. */
+ * mid-task breaking the pool (and its message naming the cause and the
+ * task), shutdown with and without cancel, overflow of the task ring,
+ * oversized payloads, arguments and results that are not weft_bytes, and
+ * bad input. Workers that must block wait on shared events made before the
+ * pool; the test learns what they do through them, never by sleeping. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "wt.h"
@@ -45,6 +48,77 @@ static int my_pid(void *arg, void **result)
 {
     int pid = getpid();
     return weft_bytes_new((weft_bytes **)result, &pid, sizeof pid);
+}
+
+/* Tasks whose result is not a weft_bytes the task may return. */
+static int return_number(void *arg, void **result)
+{
+    *result = (void *)(intptr_t)5;
+    return 0;
+}
+
+/* The compiler cannot see that p is a local's address (it would warn). */
+static void *hide(void *p)
+{
+    __asm__ volatile("" : "+r"(p));
+    return p;
+}
+
+static int return_stack(void *arg, void **result)
+{
+    char local[64];
+    memset(local, 0, sizeof local);
+    *result = hide(local + 16);
+    return 0;
+}
+
+static int return_freed(void *arg, void **result)
+{
+    weft_bytes *b;
+    int rc = weft_bytes_new(&b, "gone", 4);
+    if (rc)
+        return rc;
+    weft_bytes_free(b);
+    *result = b;
+    return 0;
+}
+
+static int return_arg(void *arg, void **result)
+{
+    *result = arg;
+    return 0;
+}
+
+/* A map item whose task returns a number for item 4, the square else. */
+static int square_but_4(void *arg, void **result)
+{
+    weft_bytes *in = arg;
+    if (in && in->len == sizeof(int) && *(int *)weft_bytes_data(in) == 4) {
+        *result = (void *)(intptr_t)4;
+        return 0;
+    }
+    return square(arg, result);
+}
+
+/* Workers that die in the middle of a task. */
+static int kill_self(void *arg, void **result)
+{
+    kill(getpid(), SIGKILL);
+    return 0;
+}
+
+static int exit_3(void *arg, void **result)
+{
+    _exit(3);
+}
+
+/* A map item that ends its worker at item 2. */
+static int square_exit_at_2(void *arg, void **result)
+{
+    weft_bytes *in = arg;
+    if (in && in->len == sizeof(int) && *(int *)weft_bytes_data(in) == 2)
+        _exit(3);
+    return square(arg, result);
 }
 
 static int square_item(const void *in, void *out)
@@ -88,16 +162,15 @@ static weft_future *submit_int(weft_executor *ex, weft_task_fn fn, int v)
     weft_bytes *b;
     WT_OK(weft_bytes_new(&b, &v, sizeof v));
     weft_future *f = NULL;
-    WT_OK(weft_executor_submit(ex, fn, b, &f));
+    WT_OK(weft_process_pool_submit(ex, fn, b, &f));
     weft_bytes_free(b); /* the pool copied it */
     return f;
 }
 
 static int result_int(weft_future *f)
 {
-    void *r = NULL;
-    WT_OK(weft_future_result(f, &r, WEFT_FOREVER));
-    weft_bytes *b = r;
+    weft_bytes *b = NULL;
+    WT_OK(weft_process_pool_result(f, &b, WEFT_FOREVER));
     ck_assert_ptr_nonnull(b);
     ck_assert_uint_eq(b->len, sizeof(int));
     int v;
@@ -120,26 +193,37 @@ START_TEST(submit_and_results)
 
         /* An error carries its code and message across. */
         weft_future *f;
-        WT_OK(weft_executor_submit(ex, fail_with_message, NULL, &f));
+        WT_OK(weft_process_pool_submit(ex, fail_with_message, NULL, &f));
         WT_ERR(weft_future_exception(f, WEFT_FOREVER), WEFT_EOVERFLOW);
         ck_assert_str_eq(weft_future_message(f), "no luck in process 1");
         weft_future_unref(f);
         /* A task given no argument gets NULL: square refuses it. */
-        WT_OK(weft_executor_submit(ex, square, NULL, &f));
+        WT_OK(weft_process_pool_submit(ex, square, NULL, &f));
         WT_ERR(weft_future_exception(f, WEFT_FOREVER), WEFT_EINVAL);
         weft_future_unref(f);
 
         /* No result and an empty result differ. */
-        void *r = (void *)1;
-        WT_OK(weft_executor_submit(ex, no_result, NULL, &f));
-        WT_OK(weft_future_result(f, &r, WEFT_FOREVER));
+        weft_bytes *r = (weft_bytes *)1;
+        WT_OK(weft_process_pool_submit(ex, no_result, NULL, &f));
+        WT_OK(weft_process_pool_result(f, &r, WEFT_FOREVER));
         ck_assert_ptr_null(r);
         weft_future_unref(f);
-        WT_OK(weft_executor_submit(ex, empty_result, NULL, &f));
-        WT_OK(weft_future_result(f, &r, WEFT_FOREVER));
+        WT_OK(weft_process_pool_submit(ex, empty_result, NULL, &f));
+        WT_OK(weft_process_pool_result(f, &r, WEFT_FOREVER));
         ck_assert_ptr_nonnull(r);
-        ck_assert_uint_eq(((weft_bytes *)r)->len, 0);
+        ck_assert_uint_eq(r->len, 0);
+        ck_assert_int_eq(weft_bytes_data(r)[0], 0);
         weft_bytes_free(r);
+        weft_future_unref(f);
+
+        /* The executor's calls take the same bytes, as `void *`. */
+        weft_bytes *seven;
+        WT_OK(weft_bytes_new(&seven, &(int){7}, sizeof(int)));
+        WT_OK(weft_executor_submit(ex, square, seven, &f));
+        weft_bytes_free(seven);
+        ck_assert_int_eq(result_int(f), 49);
+        WT_OK(weft_executor_submit(ex, no_result, NULL, &f));
+        WT_OK(weft_future_exception(f, WEFT_FOREVER));
         weft_future_unref(f);
 
         /* The work ran in other processes. */
@@ -204,12 +288,13 @@ START_TEST(map_of_bytes_in_chunks)
 {
     weft_executor *ex = new_pool(2, NULL);
     enum { N = 300 };
-    void *args[N], *results[N];
+    weft_bytes *args[N], *results[N];
     for (int i = 0; i < N; i++)
-        WT_OK(weft_bytes_new((weft_bytes **)&args[i], &i, sizeof i));
+        WT_OK(weft_bytes_new(&args[i], &i, sizeof i));
     size_t chunks[] = {0, 1, 3, 100, 1000};
     for (int c = 0; c < 5; c++) {
-        WT_OK(weft_executor_map(ex, square, args, results, N, chunks[c], WEFT_FOREVER));
+        WT_OK(weft_process_pool_map(ex, square, (const weft_bytes *const *)args, results, N,
+                                    chunks[c], WEFT_FOREVER));
         for (int i = 0; i < N; i++) {
             weft_bytes *b = results[i];
             ck_assert_ptr_nonnull(b);
@@ -221,16 +306,29 @@ START_TEST(map_of_bytes_in_chunks)
     }
     /* The first failure in input order, with its message; every result
      * left non-NULL is the caller's to free. */
-    WT_ERR(weft_executor_map(ex, square_or_fail, args, results, N, 10, WEFT_FOREVER),
+    WT_ERR(weft_process_pool_map(ex, square_or_fail, (const weft_bytes *const *)args, results,
+                                 N, 10, WEFT_FOREVER),
            WEFT_EOVERFLOW);
     ck_assert_str_eq(weft_last_message(), "57 is not welcome");
     for (int i = 0; i < N; i++)
         weft_bytes_free(results[i]);
     /* A NULL argument reaches the task as NULL. */
-    void *none[2] = {NULL, args[2]};
-    WT_ERR(weft_executor_map(ex, square, none, results, 2, 2, WEFT_FOREVER), WEFT_EINVAL);
+    const weft_bytes *none[2] = {NULL, args[2]};
+    WT_ERR(weft_process_pool_map(ex, square, none, results, 2, 2, WEFT_FOREVER), WEFT_EINVAL);
     for (int i = 0; i < 2; i++)
         weft_bytes_free(results[i]);
+    /* The executor's map takes the same bytes, as `void *`. */
+    void *vargs[3] = {args[3], NULL, args[5]}, *vres[3];
+    WT_ERR(weft_executor_map(ex, square, vargs, vres, 3, 1, WEFT_FOREVER), WEFT_EINVAL);
+    ck_assert_int_eq(*(int *)weft_bytes_data(vres[0]), 9);
+    for (int i = 0; i < 3; i++)
+        weft_bytes_free(vres[i]);
+    vargs[1] = args[4];
+    WT_OK(weft_executor_map(ex, square, vargs, vres, 3, 2, WEFT_FOREVER));
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(*(int *)weft_bytes_data(vres[i]), (i + 3) * (i + 3));
+        weft_bytes_free(vres[i]);
+    }
     for (int i = 0; i < N; i++)
         weft_bytes_free(args[i]);
     weft_executor_free(ex);
@@ -272,7 +370,7 @@ START_TEST(initializer_runs_in_each_worker)
         weft_process_pool_opts bad = {.initializer = failing_init};
         ex = new_pool(1, &bad);
         weft_future *f = NULL;
-        int rc = weft_executor_submit(ex, square, NULL, &f);
+        int rc = weft_process_pool_submit(ex, square, NULL, &f);
         if (rc == 0) {
             WT_ERR(weft_future_exception(f, WEFT_FOREVER), WEFT_EBROKEN);
             weft_future_unref(f);
@@ -345,7 +443,7 @@ static weft_future *submit_blocker(weft_executor *ex, const struct blocker *b)
     weft_bytes *arg;
     WT_OK(weft_bytes_new(&arg, b, sizeof *b));
     weft_future *f = NULL;
-    WT_OK(weft_executor_submit(ex, tell_and_block, arg, &f));
+    WT_OK(weft_process_pool_submit(ex, tell_and_block, arg, &f));
     weft_bytes_free(arg);
     return f;
 }
@@ -464,11 +562,10 @@ START_TEST(large_payloads)
             b->data[k] = (unsigned char)(k * 31 + (k >> 12));
         weft_future *fs[3];
         for (int i = 0; i < 3; i++)
-            WT_OK(weft_executor_submit(ex, echo, b, &fs[i]));
+            WT_OK(weft_process_pool_submit(ex, echo, b, &fs[i]));
         for (int i = 0; i < 3; i++) {
-            void *r = NULL;
-            WT_OK(weft_future_result(fs[i], &r, WEFT_FOREVER));
-            weft_bytes *got = r;
+            weft_bytes *got = NULL;
+            WT_OK(weft_process_pool_result(fs[i], &got, WEFT_FOREVER));
             ck_assert_uint_eq(got->len, len);
             ck_assert(memcmp(got->data, b->data, len) == 0);
             weft_bytes_free(got);
@@ -499,22 +596,32 @@ START_TEST(small_rings_overflow_and_limits)
     for (size_t k = 0; k < b->len; k++)
         b->data[k] = (unsigned char)(k * 7);
     weft_future *f = NULL;
+    WT_OK(weft_process_pool_submit(ex, checksum, b, &f));
+    ck_assert_int_eq(result_int(f), sum_of(b));
+    /* The executor's submit takes the large path too. */
     WT_OK(weft_executor_submit(ex, checksum, b, &f));
     ck_assert_int_eq(result_int(f), sum_of(b));
     weft_bytes_free(b);
-    WT_OK(weft_executor_submit(ex, big_result, NULL, &f));
-    void *r = NULL;
-    WT_OK(weft_future_result(f, &r, WEFT_FOREVER));
-    ck_assert_uint_eq(((weft_bytes *)r)->len, 5000);
-    ck_assert_int_eq(((weft_bytes *)r)->data[4999], 99);
+    WT_OK(weft_process_pool_submit(ex, big_result, NULL, &f));
+    weft_bytes *r = NULL;
+    WT_OK(weft_process_pool_result(f, &r, WEFT_FOREVER));
+    ck_assert_uint_eq(r->len, 5000);
+    ck_assert_int_eq(r->data[4999], 99);
     weft_bytes_free(r);
     weft_future_unref(f);
+    /* A large argument is the task's to pass on, not to return. */
+    WT_OK(weft_bytes_new(&b, NULL, 3000));
+    WT_OK(weft_process_pool_submit(ex, return_arg, b, &f));
+    WT_ERR(weft_future_exception(f, WEFT_FOREVER), WEFT_EINVAL);
+    ck_assert_ptr_nonnull(strstr(weft_future_message(f), "returned its argument"));
+    weft_future_unref(f);
+    weft_bytes_free(b);
     /* A map item must fit the ring. */
-    void *one[1];
+    const weft_bytes *one[1];
     WT_OK(weft_bytes_new((weft_bytes **)&one[0], NULL, 2000));
-    void *out[1];
-    WT_ERR(weft_executor_map(ex, checksum, one, out, 1, 1, WEFT_FOREVER), WEFT_EMSGSIZE);
-    weft_bytes_free(one[0]);
+    weft_bytes *out[1];
+    WT_ERR(weft_process_pool_map(ex, checksum, one, out, 1, 1, WEFT_FOREVER), WEFT_EMSGSIZE);
+    weft_bytes_free((weft_bytes *)one[0]);
     ck_assert_int_eq(result_int(submit_int(ex, square, 3)), 9);
     weft_executor_free(ex);
 }
@@ -566,6 +673,225 @@ START_TEST(threads_submit_wait_and_map_at_once)
 }
 END_TEST
 
+/* The executor's calls take `void *`: a pointer that is not a weft_bytes
+ * made by weft_bytes_new is refused with WEFT_EINVAL and a message, never
+ * read through (the parent would crash), and the pool goes on. */
+START_TEST(generic_calls_refuse_what_is_not_bytes)
+{
+    weft_executor *ex = new_pool(1, NULL);
+    int pid = result_int(submit_int(ex, my_pid, 0));
+    int plain = 5;
+    weft_bytes *freed, *good;
+    WT_OK(weft_bytes_new(&good, &plain, sizeof plain));
+    WT_OK(weft_bytes_new(&freed, &plain, sizeof plain));
+    weft_bytes_free(freed); /* before anything else is allocated */
+    /* Two pages, the first unmapped: an address in it, and the second's
+     * first byte (a weft_bytes there would have its head in the first). */
+    long pg = sysconf(_SC_PAGESIZE);
+    char *pages = mmap(NULL, 2 * (size_t)pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+    ck_assert(pages != MAP_FAILED);
+    WT_OK(munmap(pages, (size_t)pg));
+    int *heap_int = malloc(64);
+    *heap_int = 5;
+    void *bad[] = {(void *)(intptr_t)1, (void *)(intptr_t)4096, (void *)(intptr_t)-8,
+                   &plain, heap_int, freed, good->data, pages + 64, pages + pg};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        weft_future *f = NULL;
+        WT_ERR(weft_executor_submit(ex, square, bad[i], &f), WEFT_EINVAL);
+        ck_assert_ptr_null(f);
+        ck_assert_ptr_nonnull(weft_last_message());
+        ck_assert_msg(strstr(weft_last_message(),
+                             "weft_executor_submit: the argument is not a weft_bytes made by "
+                             "weft_bytes_new") != NULL,
+                      "bad[%zu]: %s", i, weft_last_message());
+        void *args[3] = {good, NULL, bad[i]}, *res[3] = {NULL, NULL, NULL};
+        WT_ERR(weft_executor_map(ex, square, args, res, 3, 1, WEFT_FOREVER), WEFT_EINVAL);
+        ck_assert_msg(strstr(weft_last_message(), "weft_executor_map: args[2] is not a weft_bytes") !=
+                          NULL,
+                      "bad[%zu]: %s", i, weft_last_message());
+        for (int k = 0; k < 3; k++)
+            ck_assert_ptr_null(res[k]); /* nothing ran */
+    }
+    /* NULL is no argument; a good one works; the one worker is the same. */
+    weft_future *f;
+    WT_OK(weft_executor_submit(ex, no_result, NULL, &f));
+    WT_OK(weft_future_exception(f, WEFT_FOREVER));
+    weft_future_unref(f);
+    WT_OK(weft_executor_submit(ex, square, good, &f));
+    ck_assert_int_eq(result_int(f), 25);
+    ck_assert_int_eq(result_int(submit_int(ex, my_pid, 0)), pid);
+    WT_OK(munmap(pages + pg, (size_t)pg));
+    free(heap_int);
+    weft_bytes_free(good);
+    weft_executor_free(ex);
+}
+END_TEST
+
+static const char not_bytes[] =
+    "the task returned a result that is not a weft_bytes (one made by weft_bytes_new and not "
+    "freed)";
+
+static int free_own_arg(void *arg, void **result)
+{
+    weft_bytes_free(arg); /* the pool's: refused (and reported), not freed */
+    return echo(arg, result);
+}
+
+/* A task's result that is not a weft_bytes fails that task with
+ * WEFT_EINVAL and a message; the worker lives on. */
+START_TEST(results_that_are_not_bytes_fail_their_task)
+{
+    FOR_BOTH_METHODS {
+        weft_executor *ex = new_pool(1, NULL);
+        int pid = result_int(submit_int(ex, my_pid, 0));
+        weft_task_fn bad[] = {return_number, return_stack, return_freed};
+        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+            weft_future *f;
+            WT_OK(weft_process_pool_submit(ex, bad[i], NULL, &f));
+            WT_ERR(weft_future_exception(f, WEFT_FOREVER), WEFT_EINVAL);
+            ck_assert_str_eq(weft_future_message(f), not_bytes);
+            weft_future_unref(f);
+        }
+        /* Its own argument is the pool's: not to return, nor to free. */
+        weft_bytes *b;
+        WT_OK(weft_bytes_new(&b, "mine", 4));
+        weft_future *f;
+        WT_OK(weft_process_pool_submit(ex, return_arg, b, &f));
+        WT_ERR(weft_future_exception(f, WEFT_FOREVER), WEFT_EINVAL);
+        ck_assert_str_eq(weft_future_message(f),
+                         "the task returned its argument, which belongs to the pool, as its "
+                         "result (return a copy made with weft_bytes_new)");
+        weft_future_unref(f);
+        WT_OK(weft_process_pool_submit(ex, free_own_arg, b, &f));
+        weft_bytes *r;
+        WT_OK(weft_process_pool_result(f, &r, WEFT_FOREVER));
+        ck_assert_str_eq((const char *)weft_bytes_data(r), "mine");
+        weft_bytes_free(r);
+        weft_future_unref(f);
+        weft_bytes_free(b);
+
+        /* In a map: the item's error and message; the items before it are
+         * done. */
+        enum { N = 6 };
+        weft_bytes *args[N], *res[N];
+        for (int i = 0; i < N; i++)
+            WT_OK(weft_bytes_new(&args[i], &i, sizeof i));
+        WT_ERR(weft_process_pool_map(ex, square_but_4, (const weft_bytes *const *)args, res, N, 2,
+                                     WEFT_FOREVER),
+               WEFT_EINVAL);
+        ck_assert_str_eq(weft_last_message(), not_bytes);
+        for (int i = 0; i < 4; i++)
+            ck_assert_int_eq(*(int *)weft_bytes_data(res[i]), i * i);
+        for (int i = 0; i < N; i++) {
+            weft_bytes_free(res[i]);
+            weft_bytes_free(args[i]);
+        }
+        /* The worker lived through all of it. */
+        ck_assert_int_eq(result_int(submit_int(ex, my_pid, 0)), pid);
+        ck_assert_uint_eq(weft_process_pool_workers_len(ex), 1);
+        weft_executor_free(ex);
+    }
+}
+END_TEST
+
+/* msg is want, then the end or " (" and the function's name (where the
+ * dynamic symbol table has it). */
+static void check_message(const char *msg, const char *want)
+{
+    size_t n = strlen(want);
+    ck_assert_msg(msg && strncmp(msg, want, n) == 0 && (msg[n] == 0 || msg[n] == ' '),
+                  "message \"%s\", expected \"%s\"", msg ? msg : "(null)", want);
+}
+
+/* A worker that dies mid-task breaks the pool, and the futures say why:
+ * the signal or the exit code, the worker and the task. */
+START_TEST(dead_worker_says_why)
+{
+    FOR_BOTH_METHODS {
+        /* Killed by a signal, in the pool's third task; the fourth waits. */
+        weft_executor *ex = new_pool(1, NULL);
+        int pid = result_int(submit_int(ex, my_pid, 0));
+        ck_assert_int_eq(result_int(submit_int(ex, square, 3)), 9);
+        weft_future *dies, *queued;
+        WT_OK(weft_process_pool_submit(ex, kill_self, NULL, &dies));
+        queued = submit_int(ex, square, 4);
+        WT_ERR(weft_future_exception(dies, WEFT_FOREVER), WEFT_EBROKEN);
+        char want[200], other[300];
+        snprintf(want, sizeof want, "worker %d was killed by signal 9 (Killed) while running task 3",
+                 pid);
+        check_message(weft_future_message(dies), want);
+        WT_ERR(weft_future_exception(queued, WEFT_FOREVER), WEFT_EBROKEN);
+        snprintf(other, sizeof other, "a process in the process pool was terminated abruptly: %s",
+                 want);
+        check_message(weft_future_message(queued), other);
+        weft_future_unref(dies);
+        weft_future_unref(queued);
+        weft_executor_free(ex);
+
+        /* _exit(3) in the second task. */
+        ex = new_pool(1, NULL);
+        pid = result_int(submit_int(ex, my_pid, 0));
+        WT_OK(weft_process_pool_submit(ex, exit_3, NULL, &dies));
+        WT_ERR(weft_future_exception(dies, WEFT_FOREVER), WEFT_EBROKEN);
+        snprintf(want, sizeof want, "worker %d exited with code 3 while running task 2", pid);
+        check_message(weft_future_message(dies), want);
+        weft_future_unref(dies);
+        weft_executor_free(ex);
+
+        /* In a map's chunk: the task is the chunk, its items named. */
+        ex = new_pool(1, NULL);
+        pid = result_int(submit_int(ex, my_pid, 0));
+        enum { N = 6 };
+        weft_bytes *args[N], *res[N];
+        for (int i = 0; i < N; i++)
+            WT_OK(weft_bytes_new(&args[i], &i, sizeof i));
+        WT_ERR(weft_process_pool_map(ex, square_exit_at_2, (const weft_bytes *const *)args, res,
+                                     N, 2, WEFT_FOREVER),
+               WEFT_EBROKEN);
+        snprintf(want, sizeof want, "worker %d exited with code 3 while running task 3 (", pid);
+        ck_assert_msg(strncmp(weft_last_message(), want, strlen(want)) == 0 &&
+                          strstr(weft_last_message(), "map items 2 to 3)"),
+                      "%s", weft_last_message());
+        for (int i = 0; i < N; i++) {
+            weft_bytes_free(res[i]);
+            weft_bytes_free(args[i]);
+        }
+        weft_executor_free(ex);
+    }
+}
+END_TEST
+
+/* weft_bytes: the getter C++ uses, and a second free reported, not done
+ * (the sanitizers report the read of freed memory themselves). */
+static int g_reports;
+
+static void count_report(const char *what, int code, const char *message, void *arg)
+{
+    if (strcmp(what, "weft_bytes_free") == 0 && code == WEFT_EINVAL)
+        g_reports++;
+}
+
+START_TEST(bytes_data_and_misuse)
+{
+    weft_bytes *b;
+    WT_OK(weft_bytes_new(&b, "abc", 3));
+    ck_assert_ptr_eq(weft_bytes_data(b), b->data);
+    ck_assert_str_eq((const char *)weft_bytes_data(b), "abc");
+    ck_assert_ptr_null(weft_bytes_data(NULL));
+    weft_bytes_free(b);
+    WT_OK(weft_bytes_new(&b, NULL, 0));
+    ck_assert_int_eq(weft_bytes_data(b)[0], 0);
+    weft_set_report_handler(count_report, NULL);
+    weft_bytes_free(b);
+#if !defined(WEFT_SANITIZE_ADDRESS) && !defined(WEFT_SANITIZE_THREAD)
+    weft_bytes_free(b);
+    ck_assert_int_eq(g_reports, 1);
+#endif
+    weft_set_report_handler(NULL, NULL);
+}
+END_TEST
+
 START_TEST(bad_input)
 {
     weft_executor *ex = NULL;
@@ -585,12 +911,30 @@ START_TEST(bad_input)
                                        WEFT_FOREVER),
            WEFT_EINVAL);
     ck_assert_uint_eq(weft_process_pool_workers_len(tp), 0);
+    /* The process pool's typed calls on a thread pool, and on its future. */
+    weft_future *tf;
+    WT_ERR(weft_process_pool_submit(tp, square, NULL, &tf), WEFT_EINVAL);
+    weft_bytes *targ[1] = {NULL}, *tres[1];
+    WT_ERR(weft_process_pool_map(tp, square, (const weft_bytes *const *)targ, tres, 1, 0,
+                                 WEFT_FOREVER),
+           WEFT_EINVAL);
+    WT_OK(weft_executor_submit(tp, no_result, NULL, &tf));
+    weft_bytes *tr = (weft_bytes *)1;
+    WT_ERR(weft_process_pool_result(tf, &tr, WEFT_FOREVER), WEFT_EINVAL);
+    ck_assert_ptr_null(tr);
+    WT_ERR(weft_process_pool_result(tf, NULL, WEFT_FOREVER), WEFT_EINVAL);
+    weft_future_unref(tf);
     weft_executor_free(tp);
 
     ex = new_pool(1, NULL);
     weft_future *f = NULL;
     WT_ERR(weft_executor_submit(ex, NULL, NULL, &f), WEFT_EINVAL);
     WT_ERR(weft_executor_submit(ex, square, NULL, NULL), WEFT_EINVAL);
+    WT_ERR(weft_process_pool_submit(ex, NULL, NULL, &f), WEFT_EINVAL);
+    WT_ERR(weft_process_pool_submit(ex, square, NULL, NULL), WEFT_EINVAL);
+    WT_ERR(weft_process_pool_map(ex, square, NULL, NULL, 1, 0, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_process_pool_map(ex, square, NULL, NULL, 0, 0, -2), WEFT_EINVAL);
+    WT_OK(weft_process_pool_map(ex, square, NULL, NULL, 0, 0, WEFT_FOREVER));
     WT_ERR(weft_process_pool_map_fixed(ex, NULL, &in, sizeof in, &out, sizeof out, 1, 0,
                                        WEFT_FOREVER),
            WEFT_EINVAL);
@@ -610,4 +954,6 @@ END_TEST
 WT_MAIN("procpool", 60, submit_and_results, map_fixed_items, map_of_bytes_in_chunks, initializer_runs_in_each_worker,
         max_tasks_per_child_replaces_workers, killed_worker_breaks_the_pool,
         shutdown_waits_or_cancels, small_rings_overflow_and_limits, large_payloads,
-        threads_submit_wait_and_map_at_once, bad_input)
+        threads_submit_wait_and_map_at_once, generic_calls_refuse_what_is_not_bytes,
+        results_that_are_not_bytes_fail_their_task, dead_worker_says_why, bytes_data_and_misuse,
+        bad_input)

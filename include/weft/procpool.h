@@ -2,18 +2,29 @@
  * weft/procpool.h - the process pool (concurrent.futures.ProcessPoolExecutor).
  *
  * A process pool is an executor (weft/executor.h) whose workers are
- * processes, started with a start method of weft/process.h. It is used
- * through the same calls as the thread pool: weft_executor_submit, _map,
- * _shutdown, _free. What crosses between processes is bytes:
+ * processes, started with a start method of weft/process.h. What crosses
+ * between processes is bytes (weft_bytes, weft/common.h), and the pool's
+ * own calls say so in their types: weft_process_pool_submit and
+ * weft_process_pool_map take `const weft_bytes *` arguments and give
+ * `weft_bytes *` results, so that passing anything else is a compile
+ * error. The executor calls (weft_executor_submit, _map, _shutdown, _free)
+ * work on it too, with `void *` arguments that must then be weft_bytes (or
+ * NULL): the pool checks each one without reading through it and refuses
+ * anything else with WEFT_EINVAL and a weft_last_message text.
  *
  * - A task is the same `int fn(void *arg, void **result)` as a thread
  *   pool's, run in a worker. Its arg is a `weft_bytes *` (or NULL): the
- *   worker gets its own copy of the bytes. It reports its result by setting
- *   *result to a weft_bytes it made with weft_bytes_new (or leaving it
- *   NULL); the pool copies it back and frees the worker's copy.
+ *   worker's copy of the bytes, which belongs to the pool (the task may
+ *   read it, change it, pass it on, but not free or return it). It
+ *   reports its result by setting *result to a weft_bytes it made with
+ *   weft_bytes_new (or leaving it NULL); the pool copies it back and frees
+ *   the worker's copy. Any other result (a number cast to a pointer, a
+ *   pointer to the stack, a freed weft_bytes, its own argument) fails the
+ *   task with WEFT_EINVAL and a message saying so; the worker lives on.
  * - The future's result in the parent is a new weft_bytes (or NULL) that
- *   the caller owns and frees with weft_bytes_free. A failure is the
- *   task's code and its message (weft_task_set_message), as with threads.
+ *   the caller owns and frees with weft_bytes_free
+ *   (weft_process_pool_result reads it typed). A failure is the task's
+ *   code and its message (weft_task_set_message), as with threads.
  * - fn is any function of the program or of a library it loads at start:
  *   weft sends a reference (the loaded object that holds it and its offset
  *   there), not the pointer, so it works under every start method, whose
@@ -21,6 +32,9 @@
  *   the function's place in the program is its name. A function of a
  *   library dlopen'ed later is not loaded in a forkserver worker: its task
  *   fails with WEFT_ENOTSUP (fork workers have it).
+ * - Tasks are numbered in the order they reach the pool, from 1, each
+ *   submit one task and each chunk of a map one task (as Python's call
+ *   items): the number a dead worker's message names.
  *
  * For the common case of fixed-size items, weft_process_pool_map_fixed runs
  * `int fn(const void *in, void *out)` over an array of inputs into an array
@@ -42,19 +56,25 @@
  *   ProcessPoolExecutor(max_workers, mp_context, initializer, initargs,
  *                       max_tasks_per_child)
  *                                  weft_process_pool_new(&ex, &opts)
- *   ex.submit(fn, arg)             weft_executor_submit(ex, fn, bytes, &future)
- *   ex.map(fn, args, chunksize=)   weft_executor_map(ex, fn, bytes_array, results, n, chunksize,
- *                                                    timeout)
+ *   ex.submit(fn, arg)             weft_process_pool_submit(ex, fn, bytes, &future)
+ *   future.result(timeout)         weft_process_pool_result(future, &bytes, timeout)
+ *   ex.map(fn, args, chunksize=)   weft_process_pool_map(ex, fn, bytes_array, results, n,
+ *                                                        chunksize, timeout)
  *   Pool.map(square, ints)         weft_process_pool_map_fixed(ex, square, in, sizeof *in,
  *                                                              out, sizeof *out, n, 0, timeout)
  *   ex.shutdown(wait, cancel_futures)  weft_executor_shutdown(ex, cancel, wait ? WEFT_FOREVER : 0)
  *   BrokenProcessPool              WEFT_EBROKEN
  *
  * Broken: a worker that dies other than by retiring (max_tasks_per_child)
- * or by shutdown - a crash, a kill, a failing initializer - breaks the
- * pool, as Python: every pending future fails with WEFT_EBROKEN, the other
- * workers are killed, submits are refused with WEFT_EBROKEN. No call
- * hangs. A new pool then works.
+ * or by shutdown - a crash, a kill, an exit, a failing initializer - breaks
+ * the pool, as Python: every pending future fails with WEFT_EBROKEN, the
+ * other workers are killed, submits are refused with WEFT_EBROKEN. No call
+ * hangs. A new pool then works. The messages say why: the future of the
+ * task the worker was running gets "worker <pid> was killed by signal 11
+ * (Segmentation fault) while running task 7 (<fn>)" (or "exited with code
+ * 3"; the function's name where the dynamic symbol table has it), the
+ * other futures "a process in the process pool was terminated abruptly: "
+ * and the same cause.
  *
  * Ownership: the pool is the parent's; it cannot be passed to a child.
  * Waiting on a future inside a coroutine suspends only the task, as for any
@@ -73,18 +93,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/** Bytes with their length: what a process pool's tasks take and return. */
-typedef struct weft_bytes {
-    size_t len;
-    unsigned char data[]; /**< len bytes, followed by a 0 byte for convenience */
-} weft_bytes;
-
-/** A copy of data[0..len) (zeroed when data is NULL). WEFT_EINVAL for NULL
- *  out, WEFT_ENOMEM. */
-WEFT_API int weft_bytes_new(weft_bytes **out, const void *data, size_t len);
-/** NULL allowed. */
-WEFT_API void weft_bytes_free(weft_bytes *b);
 
 /** Process pool options; all-zero (or NULL) means Python's defaults. */
 typedef struct weft_process_pool_opts {
@@ -105,6 +113,38 @@ typedef struct weft_process_pool_opts {
  *  WEFT_EAGAIN or WEFT_ENOMEM when processes or memory are short
  *  (nothing is left behind then). */
 WEFT_API int weft_process_pool_new(weft_executor **out, const weft_process_pool_opts *opts);
+
+/** fn(arg) in a worker (Python's submit). arg is a weft_bytes made by
+ *  weft_bytes_new, copied at once (the caller may free it when this
+ *  returns), or NULL for none. On success *out is a new reference to the
+ *  task's future (the caller unrefs it), whose result is a weft_bytes the
+ *  reader owns. WEFT_EINVAL for a thread pool, a NULL fn or out, or an arg
+ *  that is not a live weft_bytes (freed already); WEFT_ESHUTDOWN,
+ *  WEFT_EBROKEN, WEFT_ENOMEM, WEFT_EMFILE: then the task never runs. */
+WEFT_API int weft_process_pool_submit(weft_executor *ex, weft_task_fn fn, const weft_bytes *arg,
+                                      weft_future **out);
+
+/** weft_future_result for a process pool's future: 0 and *out (the task's
+ *  weft_bytes, the caller's to free, or NULL for a task that set none),
+ *  the task's error, or WEFT_ETIMEDOUT. WEFT_EINVAL for a future that is
+ *  not a process pool's (or a NULL out). */
+WEFT_API int weft_process_pool_result(weft_future *f, weft_bytes **out, double timeout);
+
+/** Run fn over args[0..n) (each a weft_bytes or NULL; copied at once) and
+ *  put the results in results[0..n) (each a new weft_bytes the caller
+ *  frees, or NULL), in input order: Python's map. Items go `chunksize` to
+ *  a task (0 or 1: one each); a chunk is cut to fit a quarter of the task
+ *  ring, and an item alone that does not fit is WEFT_EMSGSIZE. `timeout`
+ *  bounds the whole map from this call. Returns 0 when every item
+ *  succeeded, else the first error in input order (its message in
+ *  weft_last_message), or WEFT_ETIMEDOUT; then the items not yet started
+ *  are cancelled and the results of the items before the failed one are
+ *  set (the caller frees every non-NULL one). WEFT_EINVAL for a thread
+ *  pool, NULL arrays with n > 0, or an argument that is not a live
+ *  weft_bytes (nothing is submitted then). */
+WEFT_API int weft_process_pool_map(weft_executor *ex, weft_task_fn fn,
+                                   const weft_bytes *const *args, weft_bytes **results, size_t n,
+                                   size_t chunksize, double timeout);
 
 /** An item function for weft_process_pool_map_fixed: read one input, write
  *  one output; 0 or a negative error code. */
@@ -145,9 +185,9 @@ WEFT_API int weft_process_pool_map_fixed(weft_executor *ex, weft_item_fn fn, con
  *                                  weft_pool_close / _terminate / _join(pool, timeout)
  *   with Pool() as pool:  (terminate at exit)   ... weft_pool_free(pool)
  *
- * Results are weft_bytes the caller owns (weft_bytes_free), as for the
- * executor. After close or terminate, new work is refused with
- * WEFT_ESHUTDOWN.
+ * Arguments are weft_bytes (or NULL), results weft_bytes the caller owns
+ * (weft_bytes_free), as for weft_process_pool_submit and _map. After
+ * close or terminate, new work is refused with WEFT_ESHUTDOWN.
  */
 typedef struct weft_pool weft_pool;
 typedef struct weft_pool_iter weft_pool_iter;
@@ -160,12 +200,13 @@ typedef void (*weft_pool_error_callback)(int code, const char *message, void *ar
 
 /** A Pool with opts as weft_process_pool_new's (processes = max_workers). */
 WEFT_API int weft_pool_new(weft_pool **out, const weft_process_pool_opts *opts);
-/** The executor under the pool (borrowed), for weft_executor_submit and
- *  the other executor calls. */
+/** The executor under the pool (borrowed), for weft_process_pool_submit
+ *  and the other executor calls. */
 WEFT_API weft_executor *weft_pool_executor(const weft_pool *pool);
 /** fn(arg) in a worker; waits at most `timeout` for its result: 0 and
- *  *result (NULL if the task set none), the task's error, WEFT_ETIMEDOUT
- *  (the task goes on; its result is dropped). */
+ *  *result (NULL if the task set none), the task's error (its message in
+ *  weft_last_message), WEFT_ETIMEDOUT (the task goes on; its result is
+ *  dropped). */
 WEFT_API int weft_pool_apply(weft_pool *pool, weft_task_fn fn, const weft_bytes *arg,
                              weft_bytes **result, double timeout);
 /** fn(arg) in a worker, without waiting. On success, cb (or ecb on
@@ -175,9 +216,10 @@ WEFT_API int weft_pool_apply(weft_pool *pool, weft_task_fn fn, const weft_bytes 
 WEFT_API int weft_pool_apply_async(weft_pool *pool, weft_task_fn fn, const weft_bytes *arg,
                                    weft_pool_callback cb, weft_pool_error_callback ecb,
                                    void *cbarg, weft_future **out);
-/** weft_executor_map on the pool's executor (results in input order). */
-WEFT_API int weft_pool_map(weft_pool *pool, weft_task_fn fn, void *const *args,
-                           void **results, size_t n, size_t chunksize, double timeout);
+/** weft_process_pool_map on the pool's executor (results in input
+ *  order, the caller's to free). */
+WEFT_API int weft_pool_map(weft_pool *pool, weft_task_fn fn, const weft_bytes *const *args,
+                           weft_bytes **results, size_t n, size_t chunksize, double timeout);
 /** weft_process_pool_map_fixed on the pool's executor. */
 WEFT_API int weft_pool_map_fixed(weft_pool *pool, weft_item_fn fn, const void *in,
                                  size_t in_size, void *out, size_t out_size, size_t n,
@@ -185,8 +227,8 @@ WEFT_API int weft_pool_map_fixed(weft_pool *pool, weft_item_fn fn, const void *i
 /** Start fn over args[0..n) (copied at once: the caller may free them
  *  after this returns) and get an iterator over the results, in input order
  *  (ordered) or as they finish. */
-WEFT_API int weft_pool_imap(weft_pool *pool, weft_task_fn fn, void *const *args, size_t n,
-                            size_t chunksize, bool ordered, weft_pool_iter **out);
+WEFT_API int weft_pool_imap(weft_pool *pool, weft_task_fn fn, const weft_bytes *const *args,
+                            size_t n, size_t chunksize, bool ordered, weft_pool_iter **out);
 /** The next result: 0 with *result (the caller's) and *index (its input
  *  position; may be NULL), WEFT_EEOF after the last one, WEFT_ETIMEDOUT,
  *  or an item's error (its message from weft_last_message); after an

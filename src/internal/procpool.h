@@ -69,9 +69,21 @@ typedef struct weft__rec {
     uint32_t count; /* see above */
 } weft__rec;
 
+/* Every weft_bytes weft makes or hands to a task sits right after a head
+ * (src/procpool.c): `cap`, the bytes' room (len may be lowered, never
+ * raised past it), and `magic`, which says whose the memory is, XORed
+ * with the weft_bytes's own address (so that a copy of a head elsewhere
+ * does not pass). */
+typedef struct weft__bytes_head {
+    uint64_t cap;
+    uint64_t magic;
+} weft__bytes_head;
+
 /* An argument or a result too big for a quarter of its ring travels in a
- * memfd of the sender's, laid out as a weft_bytes; the receiver opens it
- * as /proc/<pid>/fd/<fd>. `worker` is the sending worker's index (its ack
+ * memfd of the sender's, laid out as a weft_bytes's allocation (a
+ * weft__bytes_head, whose contents the receiver ignores, then the
+ * weft_bytes: its len, its bytes and a 0 byte); the receiver opens it as
+ * /proc/<pid>/fd/<fd>. `worker` is the sending worker's index (its ack
  * word), for a result. */
 typedef struct weft__large_ref {
     int32_t pid;
@@ -99,9 +111,12 @@ typedef struct weft__map_run {
  * results[0..n) are set to NULL first. 0 when every chunk was submitted;
  * else the error (WEFT_EBROKEN, WEFT_ESHUTDOWN, WEFT_EMSGSIZE, WEFT_ENOMEM,
  * WEFT_EINVAL for a thread pool) and run holds the chunks submitted before
- * it. Either way the run must be ended. */
-int weft__procpool_map_start(weft_executor *ex, weft_task_fn fn, void *const *args,
-                             void **results, size_t n, size_t chunksize, weft__map_run *run);
+ * it. Every argument is checked first (a weft_bytes made by weft_bytes_new,
+ * or NULL): WEFT_EINVAL with weft_last_message set, and nothing submitted,
+ * for one that is not. Either way the run must be ended. */
+int weft__procpool_map_start(weft_executor *ex, weft_task_fn fn, const weft_bytes *const *args,
+                             weft_bytes **results, size_t n, size_t chunksize,
+                             weft__map_run *run);
 /* Stop writing results, cancel the chunks not started when `cancel`, and
  * let the futures go. */
 void weft__procpool_map_end(weft__map_run *run, bool cancel);

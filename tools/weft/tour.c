@@ -8,7 +8,7 @@
  *
  *   serial      one item after the other in this thread
  *   threads     weft's thread pool (32 workers), weft_executor_map
- *   processes   weft's process pool (4 workers, fork), weft_executor_map
+ *   processes   weft's process pool (4 workers, fork), weft_process_pool_map
  *   coroutines  a task per item on one loop (weft_run); CPU work and file
  *               reads leave the loop through weft_to_thread
  *
@@ -238,7 +238,8 @@ static int run_processes(weft_bytes **args, void **results, int n)
     int rc = weft_process_pool_new(&ex, &o);
     if (rc)
         return rc;
-    rc = weft_executor_map(ex, run_item, (void *const *)args, results, (size_t)n, 1, WEFT_FOREVER);
+    rc = weft_process_pool_map(ex, run_item, (const weft_bytes *const *)args,
+                               (weft_bytes **)results, (size_t)n, 1, WEFT_FOREVER);
     weft_executor_free(ex);
     return rc;
 }
