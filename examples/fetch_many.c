@@ -181,11 +181,13 @@ int main(void)
     weft_executor_free(ex);
     weft_http_client_free(thread_client);
 
-    /* Faster means both ways had requests served at the same time and
-     * both beat one at a time. Not by how much: under a sanitizer, on a
-     * busy machine, each fetch costs more than its 10 ms of service. */
+    /* Faster means both ways had requests served at the same time: the
+     * server's 10 ms waits overlapped. The wall times are printed, not
+     * judged: under a sanitizer, on a busy machine, each fetch costs more
+     * than its service time, and a thread pool's 200 fetches took longer
+     * than 2 s there once although 20 ran at a time. */
     double serial = N * SERVICE;
-    bool faster = coro_most > 1 && threads_most > 1 && coro < serial && threads < serial;
+    bool faster = coro_most > 1 && threads_most > 1;
     printf("one at a time would take at least %.1f s; concurrency made it %s\n", serial,
            faster ? "faster" : "no faster (a busy machine?)");
     printf("(coroutines %.3f s, thread pool %.3f s; the server held up to %d and %d requests "
