@@ -63,6 +63,7 @@
 #include "weft/common.h"
 #include "weft/executor.h"
 #include "weft/future.h"
+#include "weft/thread.h" /* weft_sleep: asyncio.sleep inside a coroutine */
 
 #ifdef __cplusplus
 extern "C" {
