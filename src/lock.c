@@ -135,16 +135,25 @@ static bool lock_try(weft_lock *lock, uint32_t s)
     return false;
 }
 
+/* Out of line, so that the free lock's path needs no stack frame. */
+static __attribute__((noinline)) int lock_acquire_slow(weft_lock *lock, uint32_t s,
+                                                       double timeout)
+{
+    if (lock_try(lock, s))
+        return 0;
+    if (timeout == 0)
+        return WEFT_ETIMEDOUT;
+    return weft__lock_acquire_until(lock, weft__deadline(timeout), WEFT_WAIT_LOCK, lock);
+}
+
 int weft_lock_acquire(weft_lock *lock, double timeout)
 {
     if (!lock || weft__timeout_valid(timeout))
         return WEFT_EINVAL;
     uint32_t s = 0;
-    if (WEFT__CAS32(&lock->word_, &s, LOCKED, __ATOMIC_ACQUIRE) || lock_try(lock, s))
+    if (WEFT__CAS32(&lock->word_, &s, LOCKED, __ATOMIC_ACQUIRE))
         return 0;
-    if (timeout == 0)
-        return WEFT_ETIMEDOUT;
-    return weft__lock_acquire_until(lock, weft__deadline(timeout), WEFT_WAIT_LOCK, lock);
+    return lock_acquire_slow(lock, s, timeout);
 }
 
 typedef struct lock_release {

@@ -426,8 +426,9 @@ static int put_once(weft_queue *q, void *item)
     return 0;
 }
 
-/* A put that may wait: the deadline is taken only once it must. */
-static int put_waiting(weft_queue *q, void *item, double timeout)
+/* A put that may wait: the deadline is taken only once it must. Out of
+ * line, as get_waiting: the public call stays a check and a jump. */
+static __attribute__((noinline)) int put_waiting(weft_queue *q, void *item, double timeout)
 {
     int rc = put_once(q, item);
     if (rc != WEFT_EFULL)
@@ -477,7 +478,7 @@ static int get_once(weft_queue *q, void **item)
 }
 
 /* A get that may wait: the deadline is taken only once it must. */
-static int get_waiting(weft_queue *q, void **item, double timeout)
+static __attribute__((noinline)) int get_waiting(weft_queue *q, void **item, double timeout)
 {
     int rc;
     if (timeout == 0) {

@@ -108,15 +108,21 @@ static int sem_acquire_until(weft_semaphore *sem, int64_t deadline)
     }
 }
 
+/* Out of line, so that taking a free permit needs no stack frame. */
+static __attribute__((noinline)) int sem_acquire_slow(weft_semaphore *sem, double timeout)
+{
+    if (timeout == 0)
+        return WEFT_ETIMEDOUT;
+    return sem_acquire_until(sem, weft__deadline(timeout));
+}
+
 int weft_semaphore_acquire(weft_semaphore *sem, double timeout)
 {
     if (!sem || weft__timeout_valid(timeout))
         return WEFT_EINVAL;
     if (sem_try(sem))
         return 0;
-    if (timeout == 0)
-        return WEFT_ETIMEDOUT;
-    return sem_acquire_until(sem, weft__deadline(timeout));
+    return sem_acquire_slow(sem, timeout);
 }
 
 typedef struct sem_release {
