@@ -21,6 +21,12 @@
  *
  * count_ and broken_ are written under the lock but read by the snapshot
  * getters without it, hence the relaxed atomics.
+ *
+ * The action runs with the lock held, so a call of the barrier from it
+ * would wait on itself for ever. acting_ names the caller that runs the
+ * action (weft__self_id), so the calls that take the lock refuse it first.
+ * A relaxed read is enough, as for an RLock's owner: a caller can only
+ * find its own id there if it stored it itself.
  */
 #include "internal/clock.h"
 #include "internal/park.h"
@@ -69,6 +75,7 @@ int weft_barrier_init(weft_barrier *b, unsigned parties, weft_barrier_action act
     b->generation_ = 0;
     b->action_ = action;
     b->action_arg_ = action_arg;
+    b->acting_ = 0;
     return 0;
 }
 
@@ -106,7 +113,12 @@ static uintptr_t pass_cb(void *ctx, weft__unpark_result r)
 /* Lock held, the last party: run the action, then release everyone. */
 static int barrier_pass(weft_barrier *b)
 {
-    int rc = b->action_ ? b->action_(b->action_arg_) : 0;
+    int rc = 0;
+    if (b->action_) {
+        __atomic_store_n(&b->acting_, weft__self_id(), __ATOMIC_RELAXED);
+        rc = b->action_(b->action_arg_);
+        __atomic_store_n(&b->acting_, 0, __ATOMIC_RELAXED);
+    }
     if (rc != 0) {
         barrier_break(b);
         return rc < 0 ? rc : WEFT_EBROKEN; /* no positive code reaches a caller */
@@ -121,6 +133,12 @@ static int barrier_pass(weft_barrier *b)
     b->generation_++;
     barrier_set_count(b, 0);
     return 0;
+}
+
+/* Called from the barrier's own action (see the top). */
+static bool in_action(const weft_barrier *b)
+{
+    return __atomic_load_n(&b->acting_, __ATOMIC_RELAXED) == weft__self_id();
 }
 
 static void barrier_unlock_cb(void *ctx)
@@ -161,6 +179,8 @@ int weft_barrier_wait(weft_barrier *b, unsigned *index, double timeout)
         *index = 0;
     if (!b || weft__timeout_valid(timeout))
         return WEFT_EINVAL;
+    if (in_action(b))
+        return WEFT_EDEADLK;
     barrier_lock(b);
     if (b->broken_) {
         barrier_unlock(b);
@@ -184,6 +204,8 @@ int weft_barrier_abort(weft_barrier *b)
 {
     if (!b)
         return WEFT_EINVAL;
+    if (in_action(b))
+        return WEFT_EDEADLK;
     barrier_lock(b);
     barrier_break(b);
     barrier_unlock(b);
@@ -194,6 +216,8 @@ int weft_barrier_reset(weft_barrier *b)
 {
     if (!b)
         return WEFT_EINVAL;
+    if (in_action(b))
+        return WEFT_EDEADLK;
     barrier_lock(b);
     if (b->count_ > 0)
         barrier_break(b);

@@ -78,6 +78,14 @@ int weft_condition_release(weft_condition *cond)
                                      : weft_lock_release(cond_lock(cond));
 }
 
+bool weft_condition_locked(const weft_condition *cond)
+{
+    if (!cond)
+        return false;
+    return cond->kind_ == KIND_RLOCK ? weft_rlock_locked(cond->lock_)
+                                     : weft_lock_locked(cond->lock_);
+}
+
 /* A plain Lock has no owner, so "held" can only mean "locked". */
 static bool cond_held(const weft_condition *cond)
 {

@@ -95,3 +95,8 @@ unsigned weft_rlock_count(const weft_rlock *rlock)
 {
     return weft_rlock_is_owned(rlock) ? rlock->count_ : 0;
 }
+
+bool weft_rlock_locked(const weft_rlock *rlock)
+{
+    return rlock && weft_lock_locked(&rlock->lock_);
+}

@@ -7,7 +7,9 @@
  *
  * Ownership: the user owns the timer; its thread only borrows it, and
  * weft_timer_free joins the thread before freeing, so the thread never
- * outlives the struct.
+ * outlives the struct. A free from fn itself cannot join: it marks the
+ * timer and the thread frees it after fn returns, touching nothing of it
+ * after that.
  */
 #include <stdlib.h>
 
@@ -20,6 +22,7 @@ enum { WAITING, CANCELLED, FIRING };
 struct weft_timer {
     uint32_t cancelled; /* park key: WAITING, then CANCELLED or FIRING */
     uint32_t fired;     /* set (release) after fn returned */
+    bool free_on_return; /* fn freed its own timer; only its thread touches it */
     double interval;
     weft_timer_fn fn;
     void *arg;
@@ -55,6 +58,11 @@ static void *timer_main(void *arg)
     if (__atomic_compare_exchange_n(&t->cancelled, &waiting, FIRING, false, __ATOMIC_ACQ_REL,
                                     __ATOMIC_ACQUIRE)) {
         t->fn(t->arg);
+        if (t->free_on_return) {
+            weft_thread_unref(t->thread); /* a running thread keeps its record */
+            free(t);
+            return NULL;
+        }
         __atomic_store_n(&t->fired, 1, __ATOMIC_RELEASE);
     }
     return NULL;
@@ -117,10 +125,13 @@ void weft_timer_free(weft_timer *t)
 {
     if (!t)
         return;
+    if (weft_current_thread() == t->thread) {
+        /* From fn: its thread frees the timer once fn returns. */
+        t->free_on_return = true;
+        return;
+    }
     weft_timer_cancel(t);
-    /* ESTATE if never started; EDEADLK if freed from its own function,
-     * which the header forbids. */
-    weft_thread_join(t->thread, WEFT_FOREVER);
+    weft_thread_join(t->thread, WEFT_FOREVER); /* ESTATE if never started */
     weft_thread_unref(t->thread);
     free(t);
 }

@@ -276,6 +276,57 @@ START_TEST(barrier_reuse_generations)
 }
 END_TEST
 
+/* An action that calls its own barrier gets WEFT_EDEADLK instead of
+ * waiting for ever on the barrier's lock, and the calls change nothing:
+ * the generation still passes. The getters work from the action. */
+typedef struct reentrant {
+    weft_barrier *b;
+    int wait_rc, poll_rc, abort_rc, reset_rc;
+    unsigned parties, waiting;
+    bool broken;
+} reentrant;
+
+static int call_own_barrier(void *arg)
+{
+    reentrant *r = arg;
+    unsigned idx = 99;
+    r->wait_rc = weft_barrier_wait(r->b, &idx, WEFT_FOREVER);
+    r->poll_rc = weft_barrier_wait(r->b, NULL, 0);
+    r->abort_rc = weft_barrier_abort(r->b);
+    r->reset_rc = weft_barrier_reset(r->b);
+    r->parties = weft_barrier_parties(r->b);
+    r->waiting = weft_barrier_n_waiting(r->b);
+    r->broken = weft_barrier_broken(r->b);
+    return idx == 0 ? 0 : WEFT_EINVAL; /* the refused wait set no index */
+}
+
+START_TEST(barrier_action_calls_barrier)
+{
+    weft_barrier b;
+    reentrant r = {.b = &b};
+    WT_OK(weft_barrier_init(&b, 2, call_own_barrier, &r));
+    party p[1];
+    pthread_t t[1];
+    start_parties(&b, p, t, 1, WEFT_FOREVER);
+    unsigned idx;
+    WT_OK(weft_barrier_wait(&b, &idx, WEFT_FOREVER));
+    ck_assert_uint_eq(idx, 1);
+    join_all(p, t, 1, 0);
+    WT_ERR(r.wait_rc, WEFT_EDEADLK);
+    WT_ERR(r.poll_rc, WEFT_EDEADLK);
+    WT_ERR(r.abort_rc, WEFT_EDEADLK);
+    WT_ERR(r.reset_rc, WEFT_EDEADLK);
+    ck_assert_uint_eq(r.parties, 2);
+    ck_assert_uint_eq(r.waiting, 2);
+    ck_assert(!r.broken);
+    ck_assert(!weft_barrier_broken(&b));
+    /* Outside the action the same calls work again. */
+    WT_OK(weft_barrier_abort(&b));
+    WT_OK(weft_barrier_reset(&b));
+}
+END_TEST
+
 WT_MAIN("barrier", 30, barrier_errors, barrier_single_party, barrier_indices_in_arrival_order,
         barrier_timeout_breaks, barrier_zero_timeout, barrier_action_failure,
-        barrier_abort, barrier_reset_with_waiters, barrier_reuse_generations)
+        barrier_abort, barrier_reset_with_waiters, barrier_reuse_generations,
+        barrier_action_calls_barrier)

@@ -344,6 +344,50 @@ START_TEST(condition_producer_consumer)
 }
 END_TEST
 
+/* Python 3.14's Condition.locked(): the underlying lock, whoever holds it,
+ * for the default RLock, a given RLock and a given Lock. */
+static void *take_and_keep(void *arg)
+{
+    return (void *)(intptr_t)weft_condition_acquire(arg, WEFT_FOREVER);
+}
+
+START_TEST(condition_locked)
+{
+    ck_assert(!weft_condition_locked(NULL));
+    weft_condition d;
+    WT_OK(weft_condition_init(&d, NULL));
+    ck_assert(!weft_condition_locked(&d));
+    WT_OK(weft_condition_acquire(&d, WEFT_FOREVER));
+    WT_OK(weft_condition_acquire(&d, WEFT_FOREVER));
+    ck_assert(weft_condition_locked(&d));
+    WT_OK(weft_condition_release(&d));
+    ck_assert(weft_condition_locked(&d));
+    WT_OK(weft_condition_release(&d));
+    ck_assert(!weft_condition_locked(&d));
+
+    weft_rlock r = WEFT_RLOCK_INIT;
+    weft_condition cr;
+    WT_OK(weft_condition_init_rlock(&cr, &r));
+    WT_OK(weft_rlock_acquire(&r, WEFT_FOREVER));
+    ck_assert(weft_condition_locked(&cr));
+    WT_OK(weft_rlock_release(&r));
+    ck_assert(!weft_condition_locked(&cr));
+
+    /* Held by another thread: locked, though not ours. */
+    weft_lock l = WEFT_LOCK_INIT;
+    weft_condition cl;
+    WT_OK(weft_condition_init(&cl, &l));
+    pthread_t t;
+    void *rc;
+    ck_assert_int_eq(pthread_create(&t, NULL, take_and_keep, &cl), 0);
+    pthread_join(t, &rc);
+    ck_assert_int_eq((intptr_t)rc, 0);
+    ck_assert(weft_condition_locked(&cl));
+    WT_OK(weft_lock_release(&l));
+    ck_assert(!weft_condition_locked(&cl));
+}
+END_TEST
+
 WT_MAIN("condition", 30, condition_errors, condition_wait_timeout_reholds_lock,
         condition_notify_exact_fifo, condition_rlock_levels, condition_wait_for,
-        condition_producer_consumer)
+        condition_producer_consumer, condition_locked)

@@ -176,5 +176,49 @@ START_TEST(rlock_contention)
 }
 END_TEST
 
+/* Python 3.14's RLock.locked(): held by anyone, seen from any thread. */
+typedef struct locked_probe {
+    weft_rlock *r;
+    bool locked, owned;
+} locked_probe;
+
+static void *look_at_rlock(void *arg)
+{
+    locked_probe *p = arg;
+    p->locked = weft_rlock_locked(p->r);
+    p->owned = weft_rlock_is_owned(p->r);
+    return NULL;
+}
+
+static locked_probe probe_from_other_thread(weft_rlock *r)
+{
+    locked_probe p = {.r = r};
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, look_at_rlock, &p), 0);
+    pthread_join(t, NULL);
+    return p;
+}
+
+START_TEST(rlock_locked_seen_by_every_thread)
+{
+    weft_rlock r = WEFT_RLOCK_INIT;
+    ck_assert(!weft_rlock_locked(&r));
+    ck_assert(!weft_rlock_locked(NULL));
+    ck_assert(!probe_from_other_thread(&r).locked);
+    WT_OK(weft_rlock_acquire(&r, WEFT_FOREVER));
+    WT_OK(weft_rlock_acquire(&r, WEFT_FOREVER));
+    ck_assert(weft_rlock_locked(&r));
+    locked_probe p = probe_from_other_thread(&r);
+    ck_assert(p.locked);
+    ck_assert(!p.owned);
+    WT_OK(weft_rlock_release(&r));
+    ck_assert(weft_rlock_locked(&r)); /* one level left */
+    WT_OK(weft_rlock_release(&r));
+    ck_assert(!weft_rlock_locked(&r));
+    ck_assert(!probe_from_other_thread(&r).locked);
+}
+END_TEST
+
 WT_MAIN("rlock", 30, rlock_nesting, rlock_errors, rlock_release_by_non_owner,
-        rlock_blocks_until_fully_released, rlock_timeout_expires, rlock_contention)
+        rlock_blocks_until_fully_released, rlock_timeout_expires, rlock_contention,
+        rlock_locked_seen_by_every_thread)

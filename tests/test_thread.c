@@ -462,6 +462,30 @@ START_TEST(thread_names)
 }
 END_TEST
 
+/* The OS name keeps 15 bytes, as Python 3.14 does, but never half of a
+ * UTF-8 character: a name the limit would split loses that character. */
+static void expect_os_name(const char *name, const char *os_name)
+{
+    struct ids ids;
+    weft_thread_opts o = {.name = name};
+    weft_thread *t = start(record_ids, &ids, &o);
+    WT_OK(weft_thread_join(t, WEFT_FOREVER));
+    ck_assert_str_eq(ids.os_name, os_name);
+    ck_assert_str_eq(weft_thread_name(t), name); /* weft's own name is whole */
+    weft_thread_unref(t);
+}
+
+START_TEST(thread_os_name_keeps_whole_characters)
+{
+    expect_os_name("xxxxxxxxxxxxxx\xc3\xa9", "xxxxxxxxxxxxxx");       /* 14 + é */
+    expect_os_name("xxxxxxxxxxxxx\xe2\x82\xac", "xxxxxxxxxxxxx");    /* 13 + € */
+    expect_os_name("xxxxxxxxxxxx\xe2\x82\xac", "xxxxxxxxxxxx\xe2\x82\xac"); /* fits */
+    expect_os_name("x\xf0\x9f\x90\x8d\xf0\x9f\x90\x8d\xf0\x9f\x90\x8d\xf0\x9f\x90\x8d",
+                   "x\xf0\x9f\x90\x8d\xf0\x9f\x90\x8d\xf0\x9f\x90\x8d"); /* x + 4 snakes */
+    expect_os_name("a-very-long-thread-name", "a-very-long-thr");
+}
+END_TEST
+
 START_TEST(thread_current_and_main)
 {
     weft_thread *m = weft_main_thread();
@@ -971,4 +995,4 @@ WT_MAIN("thread", 30, thread_basic, thread_errors, thread_join_self_deadlock,
         thread_enumerate, thread_daemon, thread_shutdown, thread_free_while_running,
         thread_pthread_exit, thread_stack_size, thread_exit_waits_for_non_daemon,
         thread_exit_leaves_daemons, thread_exit_with_main_joined, thread_fork,
-        thread_fork_from_thread)
+        thread_fork_from_thread, thread_os_name_keeps_whole_characters)

@@ -151,6 +151,38 @@ START_TEST(timer_options_and_errors)
 }
 END_TEST
 
+/* A one-shot timer that frees itself from its own function: the free
+ * returns at once and the timer's thread frees the timer after the
+ * function, so nothing is used after it is freed (ASan would say) and
+ * nothing leaks (LSan would say). From inside, cancel is false (it is
+ * running) and join is EDEADLK. */
+struct self_freeing {
+    weft_timer *timer;
+    bool cancelled;
+    int join_rc;
+};
+
+static void free_myself(void *arg)
+{
+    struct self_freeing *sf = arg;
+    sf->cancelled = weft_timer_cancel(sf->timer);
+    sf->join_rc = weft_timer_join(sf->timer, 1);
+    weft_timer_free(sf->timer);
+}
+
+START_TEST(timer_free_from_own_function)
+{
+    struct self_freeing sf = {0};
+    WT_OK(weft_timer_new(&sf.timer, 0, free_myself, &sf, NULL));
+    weft_thread *th = weft_thread_ref(weft_timer_thread(sf.timer));
+    WT_OK(weft_timer_start(sf.timer));
+    WT_OK(weft_thread_join(th, WEFT_FOREVER));
+    ck_assert(!sf.cancelled);
+    WT_ERR(sf.join_rc, WEFT_EDEADLK);
+    weft_thread_unref(th);
+}
+END_TEST
+
 WT_MAIN("timer", 30, timer_fires_once, timer_zero_interval, timer_cancel_prevents_firing,
         timer_cancel_before_start, timer_fired_after_return, timer_free,
-        timer_options_and_errors)
+        timer_options_and_errors, timer_free_from_own_function)

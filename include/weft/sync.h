@@ -88,6 +88,8 @@ WEFT_API int weft_rlock_acquire(weft_rlock *rlock, double timeout);
 WEFT_API int weft_rlock_release(weft_rlock *rlock);
 /** Whether the calling thread holds it. */
 WEFT_API bool weft_rlock_is_owned(const weft_rlock *rlock);
+/** Whether any thread holds it (a snapshot; Python 3.14's RLock.locked()). */
+WEFT_API bool weft_rlock_locked(const weft_rlock *rlock);
 /** The calling thread's recursion depth (0 if it does not hold it). */
 WEFT_API unsigned weft_rlock_count(const weft_rlock *rlock);
 
@@ -121,6 +123,9 @@ WEFT_API void weft_condition_destroy(weft_condition *cond);
 /** Acquire/release the underlying lock (`with cond:`). */
 WEFT_API int weft_condition_acquire(weft_condition *cond, double timeout);
 WEFT_API int weft_condition_release(weft_condition *cond);
+/** Whether the underlying lock is held, by any thread (a snapshot; Python
+ *  3.14's Condition.locked()). */
+WEFT_API bool weft_condition_locked(const weft_condition *cond);
 
 /** Wait to be notified: 0, WEFT_ETIMEDOUT, or WEFT_ENOTOWNER. */
 WEFT_API int weft_condition_wait(weft_condition *cond, double timeout);
@@ -201,7 +206,9 @@ WEFT_API int weft_event_wait(weft_event *ev, double timeout);
  *  barrier's internal lock held, before the others are released. Non-zero
  *  breaks the barrier: the action's thread gets that code back (a positive
  *  value, which would read as an arrival index, comes back as WEFT_EBROKEN),
- *  every other waiter WEFT_EBROKEN. The action must not call the barrier. */
+ *  every other waiter WEFT_EBROKEN. A call of the same barrier's wait,
+ *  abort or reset from the action is WEFT_EDEADLK and changes nothing
+ *  (Python's would hang on the barrier's lock); its getters may be called. */
 typedef int (*weft_barrier_action)(void *arg);
 
 /**
@@ -227,6 +234,7 @@ typedef struct weft_barrier {
     uint64_t generation_;         /* private */
     weft_barrier_action action_;  /* private */
     void *action_arg_;            /* private */
+    uintptr_t acting_;            /* private: who runs the action, 0 if none */
 } weft_barrier;
 
 /** parties must be >= 1. action may be NULL. */
@@ -234,7 +242,8 @@ WEFT_API int weft_barrier_init(weft_barrier *b, unsigned parties, weft_barrier_a
                                void *action_arg);
 WEFT_API void weft_barrier_destroy(weft_barrier *b);
 /** Wait for every party: 0 and the arrival index in *index (may be NULL),
- *  or WEFT_EBROKEN, the action's code, WEFT_EINVAL. */
+ *  or WEFT_EBROKEN, the action's code, WEFT_EINVAL, WEFT_EDEADLK (from the
+ *  action). */
 WEFT_API int weft_barrier_wait(weft_barrier *b, unsigned *index, double timeout);
 /** Put the barrier in the broken state; waiters get WEFT_EBROKEN. */
 WEFT_API int weft_barrier_abort(weft_barrier *b);

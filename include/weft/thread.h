@@ -201,8 +201,9 @@ WEFT_API int weft_timer_join(weft_timer *t, double timeout);
 WEFT_API bool weft_timer_fired(const weft_timer *t);
 /** The timer's thread (borrowed), e.g. for its state. */
 WEFT_API weft_thread *weft_timer_thread(const weft_timer *t);
-/** Cancel, join, and free. NULL is allowed. Not from the timer's own
- *  function (it would free what its thread still uses). */
+/** Cancel, join, and free. NULL is allowed. Called from the timer's own
+ *  function (a one-shot timer that frees itself), it returns at once and
+ *  the timer's thread frees the timer when the function returns. */
 WEFT_API void weft_timer_free(weft_timer *t);
 
 /* ----------------------------------------------------------------- local */
