@@ -12,6 +12,7 @@
  * can never name another process.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "internal/clock.h"
+#include "internal/error.h"
 #include "internal/process.h"
 #include "internal/thread.h"
 #include "weft/process.h"
@@ -49,7 +51,15 @@ struct weft_process {
     pid_t pid;    /* set at start, then constant */
     int pidfd;    /* -1 without pidfd support; closed when freed */
     int sock;     /* served: the exit code arrives here; -1 otherwise */
+    int death_rd; /* fork without a pidfd: the read end of a pipe whose only
+                     write end the child holds (EOF once it exits); -1 otherwise */
+    int sentinel_err; /* weft_process_sentinel's code when there is no fd */
     int exitcode; /* valid once P_DONE */
+    /* On g_children (under g_children_lock) from a successful start until
+     * freed: active_children's list. */
+    struct weft_process *prev, *next;
+    bool listed;
+    unsigned gen; /* g_children_gen when listed */
 };
 
 /* Tests set this to exercise the wait used on kernels without pidfd_open.
@@ -57,6 +67,64 @@ struct weft_process {
 bool weft__process_no_pidfd;
 
 static unsigned g_counter;
+/* The processes this process started and has not freed. Lock order:
+ * g_children_lock before a process's lock; nothing takes it while holding
+ * a process's lock. */
+static pthread_mutex_t g_children_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct weft_process *g_children;
+static pthread_once_t g_children_once = PTHREAD_ONCE_INIT;
+
+/* Bumped in every fork child: a process listed under another generation
+ * is on a list this process dropped. */
+static unsigned g_children_gen;
+
+/* A fork child has none of its parent's children: whichever thread forks
+ * (weft's fork start or the program's own fork), the child starts with an
+ * empty list and a fresh lock, as Python's child starts with no _children.
+ * The lock is not held across the fork (weft_process_start forks with a
+ * process's lock held, and active_children takes that lock under this
+ * one), so another thread may have held it or been half-way through a
+ * change: the child drops the list without reading it. The parent's
+ * objects stay in the child's memory, unlisted by their generation. */
+static void children_atfork_child(void)
+{
+    pthread_mutex_init(&g_children_lock, NULL);
+    g_children = NULL;
+    g_children_gen++;
+}
+
+static void children_register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, children_atfork_child);
+}
+
+static void children_add(weft_process *p)
+{
+    pthread_mutex_lock(&g_children_lock);
+    p->prev = NULL;
+    p->next = g_children;
+    if (g_children)
+        g_children->prev = p;
+    g_children = p;
+    p->listed = true;
+    p->gen = g_children_gen;
+    pthread_mutex_unlock(&g_children_lock);
+}
+
+static void children_remove(weft_process *p)
+{
+    pthread_mutex_lock(&g_children_lock);
+    if (p->listed && p->gen == g_children_gen) {
+        if (p->prev)
+            p->prev->next = p->next;
+        else
+            g_children = p->next;
+        if (p->next)
+            p->next->prev = p->prev;
+        p->listed = false;
+    }
+    pthread_mutex_unlock(&g_children_lock);
+}
 static int g_method; /* weft_set_start_method's; WEFT_START_DEFAULT at first */
 /* In a child started by weft: its own name, its daemon flag and its parent. */
 static const char *g_self_name;
@@ -113,6 +181,8 @@ int weft_process_new(weft_process **out, weft_process_fn fn, void *arg,
     p->daemon = daemon == WEFT_DAEMON_INHERIT ? g_self_daemon : daemon == WEFT_DAEMON_YES;
     p->state = P_NEW;
     p->pidfd = -1;
+    p->death_rd = -1;
+    p->sentinel_err = WEFT_ESTATE;
     *out = p;
     return 0;
 }
@@ -147,6 +217,9 @@ static void try_status_served_locked(weft_process *p)
         if (n == (ssize_t)sizeof m && m.kind == WEFT__FS_MSG_EXIT) {
             p->exitcode = m.value;
             p->state = P_DONE;
+            /* The socket is the sentinel: with the message read, it must
+             * stay readable, also before the server closes its copy. */
+            shutdown(p->sock, SHUT_RD);
             return;
         }
         __atomic_store_n(&p->sock_eof, true, __ATOMIC_RELAXED);
@@ -185,7 +258,10 @@ static void try_reap_locked(weft_process *p)
 }
 
 /* The child's life once it is set up, under either method: it takes its
- * identity, runs fn and exits with fn's status. */
+ * identity, runs fn, waits for the non-daemon threads fn left running (as
+ * Python's child runs threading._shutdown after its target returns; the
+ * atexit handler that does it in the main process does not run here), and
+ * exits with fn's status. */
 _Noreturn void weft__process_run_child(weft_process_fn fn, void *arg, const char *name,
                                        bool daemon, pid_t parent)
 {
@@ -193,12 +269,17 @@ _Noreturn void weft__process_run_child(weft_process_fn fn, void *arg, const char
     g_self_daemon = daemon;
     g_parent_pid = parent;
     int r = fn(arg);
+    weft_shutdown(WEFT_FOREVER);
     fflush(NULL);
     _exit(r < 0 ? 1 : (r & 0xff));
 }
 
-static _Noreturn void child_main(weft_process *p, pid_t parent)
+static _Noreturn void child_main(weft_process *p, pid_t parent, int death_rd)
 {
+    /* The write end of the death pipe (if any) stays open, held by us only,
+     * until we exit. */
+    if (death_rd >= 0)
+        close(death_rd);
     if (p->daemon) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         /* The parent may have died between fork and prctl, before the
@@ -231,6 +312,13 @@ enum weft_start_method weft_get_start_method(void)
     return (enum weft_start_method)resolve_method(WEFT_START_DEFAULT);
 }
 
+/* Whether a fork child can be watched by a pidfd (the kernel has
+ * pidfd_open and the tests did not turn it off). */
+static bool pidfd_usable(void)
+{
+    return !weft__process_no_pidfd && weft__fs_supported();
+}
+
 static int start_served(weft_process *p)
 {
     struct weft__fs_spec spec = {.fn = p->fn, .arg = p->arg, .arg_size = p->arg_size,
@@ -256,37 +344,59 @@ int weft_process_start(weft_process *p)
         pthread_mutex_unlock(&p->lock);
         return WEFT_ESTATE;
     }
+    pthread_once(&g_children_once, children_register_atfork);
     if (resolve_method(p->method) == WEFT_START_FORKSERVER) {
         int rc = start_served(p);
         pthread_mutex_unlock(&p->lock);
+        if (!rc)
+            children_add(p);
         return rc;
     }
     pid_t parent = getpid();
+    /* Without a pidfd the sentinel is a pipe: its only write end lives in
+     * the child, so the read end sees EOF once the child has exited. */
+    int death[2] = {-1, -1};
+    if (!pidfd_usable() && pipe2(death, O_CLOEXEC) != 0) {
+        int e = errno;
+        pthread_mutex_unlock(&p->lock);
+        return e == ENFILE || e == EMFILE ? weft__errno_code(e) : WEFT_EAGAIN;
+    }
     /* Flushed first, or the child would write the parent's pending output a
      * second time when it exits. */
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0)
-        child_main(p, parent);
+        child_main(p, parent, death[0]);
+    if (death[1] >= 0)
+        close(death[1]);
     if (pid < 0) {
         int e = errno;
+        if (death[0] >= 0)
+            close(death[0]);
         pthread_mutex_unlock(&p->lock);
         return e == ENOMEM ? WEFT_ENOMEM : WEFT_EAGAIN;
     }
+    p->death_rd = death[0];
     __atomic_store_n(&p->pid, pid, __ATOMIC_RELAXED);
     p->state = P_RUNNING;
 #ifdef SYS_pidfd_open
     /* The child is not reaped yet (only we reap it, under this lock), so
      * this pid cannot name another process. Any failure (ENOSYS on old
      * kernels, EMFILE) falls back to the polling wait. */
-    if (!weft__process_no_pidfd)
+    if (p->death_rd < 0) {
         p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (p->pidfd < 0)
-        p->pidfd = -1;
+        if (p->pidfd < 0) {
+            p->sentinel_err = weft__errno_code(errno);
+            p->pidfd = -1;
+        }
+    }
 #endif
     pthread_mutex_unlock(&p->lock);
+    children_add(p);
     return 0;
 }
+
+#define INITIAL_BACKOFF_NS 50000
 
 /* Wait until the child may have exited or the deadline passes, without the
  * lock. 0 if it should be checked now, WEFT_ETIMEDOUT. */
@@ -299,6 +409,11 @@ static int wait_exit(weft_process *p, int64_t deadline, int64_t *backoff_ns)
      * wake us before the server has sent it). sock and pidfd are constant
      * once started, so reading them without the lock is fine. */
     int fd = p->served && !__atomic_load_n(&p->sock_eof, __ATOMIC_RELAXED) ? p->sock : p->pidfd;
+    /* The death pipe (fork without a pidfd) reads EOF as the child exits,
+     * a moment before waitid can reap it: wait on it until then, and poll
+     * by pid after. */
+    if (fd < 0 && p->death_rd >= 0 && *backoff_ns == INITIAL_BACKOFF_NS)
+        fd = p->death_rd;
     if (fd >= 0) {
         int ms = -1;
         if (deadline != WEFT__NO_DEADLINE) {
@@ -306,7 +421,9 @@ static int wait_exit(weft_process *p, int64_t deadline, int64_t *backoff_ns)
             ms = left > 1000000 ? 1000000 : (int)left;
         }
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        poll(&pfd, 1, ms); /* EINTR or a timeout: the caller re-checks */
+        /* EINTR or a timeout: the caller re-checks */
+        if (poll(&pfd, 1, ms) > 0 && fd == p->death_rd)
+            *backoff_ns = INITIAL_BACKOFF_NS + 1;
         return 0;
     }
     /* No pidfd: the only waits by pid that do not reap are polls. Sleep a
@@ -324,7 +441,7 @@ int weft_process_join(weft_process *p, double timeout)
 {
     if (!p || weft__timeout_valid(timeout))
         return WEFT_EINVAL;
-    int64_t deadline = WEFT__NO_DEADLINE, backoff = 50000;
+    int64_t deadline = WEFT__NO_DEADLINE, backoff = INITIAL_BACKOFF_NS;
     bool have_deadline = false;
     for (;;) {
         pthread_mutex_lock(&p->lock);
@@ -333,8 +450,9 @@ int weft_process_join(weft_process *p, double timeout)
             try_reap_locked(p);
             st = p->state;
         }
+        bool closed = p->closed;
         pthread_mutex_unlock(&p->lock);
-        if (st == P_NEW)
+        if (st == P_NEW || closed)
             return WEFT_ESTATE;
         if (st == P_DONE)
             return 0;
@@ -386,7 +504,7 @@ static int send_signal(weft_process *p, int sig)
         return WEFT_EINVAL;
     pthread_mutex_lock(&p->lock);
     int rc = 0;
-    if (p->state == P_NEW)
+    if (p->state == P_NEW || p->closed)
         rc = WEFT_ESTATE;
     else if (p->state == P_RUNNING && p->served)
         syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0); /* ESRCH once it exited */
@@ -404,6 +522,59 @@ int weft_process_terminate(weft_process *p)
 int weft_process_kill(weft_process *p)
 {
     return send_signal(p, SIGKILL);
+}
+
+int weft_process_interrupt(weft_process *p)
+{
+    return send_signal(p, SIGINT);
+}
+
+int weft_process_sentinel(const weft_process *cp, int *fd)
+{
+    weft_process *p = (weft_process *)cp; /* only its lock is taken */
+    if (fd)
+        *fd = -1;
+    if (!p || !fd)
+        return WEFT_EINVAL;
+    pthread_mutex_lock(&p->lock);
+    int rc = 0;
+    if (p->state == P_NEW || p->closed)
+        rc = WEFT_ESTATE;
+    else if (p->served)
+        *fd = p->sock; /* written by the server once it has the exit code */
+    else if (p->pidfd >= 0)
+        *fd = p->pidfd;
+    else if (p->death_rd >= 0)
+        *fd = p->death_rd;
+    else
+        rc = p->sentinel_err;
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+int weft_active_children(weft_process **out, size_t cap, size_t *n)
+{
+    if (n)
+        *n = 0;
+    if (!n || (cap && !out))
+        return WEFT_EINVAL;
+    size_t k = 0;
+    pthread_mutex_lock(&g_children_lock);
+    for (weft_process *c = g_children; c; c = c->next) {
+        pthread_mutex_lock(&c->lock);
+        if (c->state == P_RUNNING)
+            try_reap_locked(c);
+        bool alive = c->state == P_RUNNING;
+        pthread_mutex_unlock(&c->lock);
+        if (!alive)
+            continue;
+        if (k < cap)
+            out[k] = c;
+        k++;
+    }
+    pthread_mutex_unlock(&g_children_lock);
+    *n = k;
+    return 0;
 }
 
 pid_t weft_process_pid(const weft_process *p)
@@ -440,7 +611,9 @@ static void release_fds(weft_process *p)
         close(p->pidfd);
     if (p->sock >= 0)
         close(p->sock);
-    p->pidfd = p->sock = -1;
+    if (p->death_rd >= 0)
+        close(p->death_rd);
+    p->pidfd = p->sock = p->death_rd = -1;
 }
 
 int weft_process_close(weft_process *p)
@@ -460,8 +633,9 @@ void weft_process_free(weft_process *p)
 {
     if (!p)
         return;
-    if (p->state != P_NEW)
+    if (p->state != P_NEW && !p->closed)
         weft_process_join(p, WEFT_FOREVER);
+    children_remove(p);
     release_fds(p);
     pthread_mutex_destroy(&p->lock);
     if (p->arg_size)

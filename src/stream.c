@@ -207,8 +207,10 @@ int weft_stream_read(weft_stream *st, void *buf, size_t n, size_t *got, double t
 {
     if (got)
         *got = 0;
-    if (!st || !buf || !got || n == 0 || bad_timeout(timeout))
+    if (!st || (!buf && n) || !got || bad_timeout(timeout))
         return WEFT_EINVAL;
+    if (n == 0)
+        return 0; /* asyncio's read(0): b'' at once, nothing consumed */
     if (st->rlen) {
         size_t k = st->rlen < n ? st->rlen : n;
         consume(st, buf, k);
@@ -255,7 +257,7 @@ int weft_stream_readexactly(weft_stream *st, void *buf, size_t n, size_t *got, d
 {
     if (got)
         *got = 0;
-    if (!st || !buf || !got || bad_timeout(timeout))
+    if (!st || (!buf && n) || !got || bad_timeout(timeout))
         return WEFT_EINVAL;
     int64_t deadline = weft__deadline(timeout);
     while (st->rlen < n) {

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal/clock.h"
@@ -449,6 +451,33 @@ static void *reap_later(void *arg)
     return NULL;
 }
 
+/* How long free waits for a child it killed before leaving the reap to a
+ * thread: SIGKILL ends a process at once, unless it is in an
+ * uninterruptible wait (a stuck disk, a frozen cgroup). */
+#define KILL_REAP_WAIT_NS 100000000
+
+/* Wait (up to KILL_REAP_WAIT_NS) until the killed child can be reaped. */
+static bool reap_killed(weft_subprocess *p)
+{
+    int64_t deadline = weft__now_ns() + KILL_REAP_WAIT_NS;
+    int64_t step = 20000;
+    while (!try_reap(p)) {
+        int64_t now = weft__now_ns();
+        if (now >= deadline)
+            return false;
+        if (p->exit_sock) {
+            struct pollfd pfd = {.fd = weft_socket_fd(p->exit_sock), .events = POLLIN};
+            int64_t ms = (deadline - now + 999999) / 1000000;
+            poll(&pfd, 1, (int)ms);
+            continue;
+        }
+        struct timespec ts = weft__ns_to_timespec(step < deadline - now ? step : deadline - now);
+        nanosleep(&ts, NULL);
+        step *= 2;
+    }
+    return true;
+}
+
 void weft_subprocess_free(weft_subprocess *p)
 {
     if (!p)
@@ -456,10 +485,18 @@ void weft_subprocess_free(weft_subprocess *p)
     weft_stream_free(p->in);
     weft_stream_free(p->out);
     weft_stream_free(p->err);
+    /* As asyncio's transport close: a child still running is killed (the
+     * pipes are gone, nobody could talk to it or wait for it any more),
+     * then reaped. send_signal does nothing once it was reaped, so a pid
+     * that is another's by now is never signalled. */
+    if (!try_reap(p)) {
+        weft_subprocess_send_signal(p, SIGKILL);
+        reap_killed(p);
+    }
     weft_socket_free(p->exit_sock);
     if (!try_reap(p)) {
-        /* Left running, as in Python; a small detached thread reaps it
-         * when it exits, so that no zombie stays behind. */
+        /* Killed but not gone yet: a small detached thread reaps it when
+         * it ends, so that no zombie stays behind and free does not block. */
         pthread_t t;
         pthread_attr_t a;
         pthread_attr_init(&a);

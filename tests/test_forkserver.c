@@ -517,4 +517,9 @@ WT_MAIN("forkserver", 60, process_exit_codes, process_killed, process_terminated
         process_daemon_dies_with_parent, process_non_daemon_survives, process_names,
         process_bad_input, fs_start_method, fs_busy_threads, fs_arg_copy, fs_unresolvable,
         fs_stdout_followed, fs_share_reaches_child, fs_server_gone_with_parent,
-        fs_server_killed, fs_concurrent_starts, fs_layout_taken)
+        fs_server_killed, fs_concurrent_starts, fs_layout_taken,
+        process_waits_for_non_daemon_threads, process_does_not_wait_for_daemon_threads,
+        process_active_children, process_free_leaves_active_children,
+        process_child_has_no_children, process_sentinel, process_sentinel_without_pidfd,
+        process_sentinel_then_is_alive, process_interrupted, process_closed_refuses,
+        process_terminate_lifecycle)

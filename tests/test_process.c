@@ -455,8 +455,343 @@ START_TEST(process_bad_input)
 }
 END_TEST
 
+
+/* ------------------------------------------ Python-faithful additions */
+
+#include <poll.h>
+
+struct thread_child {
+    int go;       /* read end: the thread waits for a byte here */
+    int report;   /* write end: "r" when fn returned, "t" when the thread ends */
+    bool daemon;  /* the thread's daemon flag */
+};
+
+static void *child_thread(void *arg)
+{
+    const struct thread_child *c = arg;
+    char b;
+    while (read(c->go, &b, 1) < 0 && errno == EINTR)
+        ;
+    if (!c->daemon && write(c->report, "t", 1) != 1)
+        return NULL;
+    return NULL;
+}
+
+/* Starts a thread that waits for `go`, says fn returned, and returns. */
+static int start_thread_and_return(void *arg)
+{
+    struct thread_child *c = arg;
+    weft_thread_opts o = {.daemon = c->daemon ? WEFT_DAEMON_YES : WEFT_DAEMON_NO};
+    weft_thread *t;
+    if (weft_thread_new(&t, child_thread, c, &o) || weft_thread_start(t))
+        return 2;
+    weft_thread_unref(t);
+    return write(c->report, "r", 1) == 1 ? 0 : 3;
+}
+
+/* Python's child runs threading._shutdown once its target returns: the
+ * child stays alive while a non-daemon thread it started still runs, and
+ * exits with the target's code once that thread is done. */
+START_TEST(process_waits_for_non_daemon_threads)
+{
+    use_method();
+    int go[2], report[2];
+    make_pipe(go, true, false);
+    make_pipe(report, false, true);
+    struct thread_child c = {.go = go[0], .report = report[1], .daemon = false};
+    weft_process_opts o = with_arg(sizeof c);
+    weft_process *p = start(start_thread_and_return, &c, &o);
+    close_pipe_end(report[1]);
+    char b = 0;
+    ck_assert_int_eq(read(report[0], &b, 1), 1);
+    ck_assert_int_eq(b, 'r'); /* fn has returned */
+    /* The thread blocks on `go`, so the child must not have exited. */
+    WT_ERR(weft_process_join(p, 0.2), WEFT_ETIMEDOUT);
+    ck_assert(weft_process_is_alive(p));
+    ck_assert_int_eq(write(go[1], "g", 1), 1);
+    ck_assert_int_eq(read(report[0], &b, 1), 1);
+    ck_assert_int_eq(b, 't');
+    WT_OK(weft_process_join(p, WEFT_FOREVER));
+    int code;
+    WT_OK(weft_process_exitcode(p, &code));
+    ck_assert_int_eq(code, 0);
+    WT_OK(weft_process_close(p));
+    weft_process_free(p);
+    close(report[0]);
+    close_pipe_end(go[0]);
+    close(go[1]);
+}
+END_TEST
+
+/* A daemon thread does not keep the child: it ends with it. */
+START_TEST(process_does_not_wait_for_daemon_threads)
+{
+    use_method();
+    int go[2], report[2];
+    make_pipe(go, true, false);
+    make_pipe(report, false, true);
+    struct thread_child c = {.go = go[0], .report = report[1], .daemon = true};
+    weft_process_opts o = with_arg(sizeof c);
+    weft_process *p = start(start_thread_and_return, &c, &o);
+    close_pipe_end(report[1]);
+    WT_OK(weft_process_join(p, WEFT_FOREVER)); /* nobody ever writes `go` */
+    int code;
+    WT_OK(weft_process_exitcode(p, &code));
+    ck_assert_int_eq(code, 0);
+    WT_OK(weft_process_close(p));
+    weft_process_free(p);
+    close(report[0]);
+    close_pipe_end(go[0]);
+    close(go[1]);
+}
+END_TEST
+
+static bool in_children(const weft_process *p)
+{
+    weft_process *out[16];
+    size_t n = 99;
+    WT_OK(weft_active_children(out, 16, &n));
+    ck_assert_uint_le(n, 16);
+    for (size_t i = 0; i < n; i++)
+        if (out[i] == p)
+            return true;
+    return false;
+}
+
+static void wait_sentinel(const weft_process *p)
+{
+    int fd = -1;
+    WT_OK(weft_process_sentinel(p, &fd));
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int r;
+    while ((r = poll(&pfd, 1, -1)) < 0 && errno == EINTR)
+        ;
+    ck_assert_int_eq(r, 1);
+}
+
+/* Python's active_children(): a process is listed from its start while it
+ * runs; one that ended is reaped by the call and no longer listed, and
+ * its exit code is known without a join. */
+START_TEST(process_active_children)
+{
+    use_method();
+    int fds[2];
+    make_pipe(fds, true, false);
+    struct until_closed u = until_closed_of(fds);
+    weft_process_opts o = with_arg(sizeof u);
+    weft_process *p, *q;
+    WT_OK(weft_process_new(&p, block_until_closed, &u, &o));
+    ck_assert(!in_children(p));
+    WT_OK(weft_process_start(p));
+    ck_assert(in_children(p));
+    q = start(return_arg, (void *)7, NULL);
+    WT_OK(weft_process_join(q, WEFT_FOREVER));
+    ck_assert(!in_children(q));
+    size_t n = 99;
+    WT_OK(weft_active_children(NULL, 0, &n)); /* count only */
+    ck_assert_uint_eq(n, 1);
+    weft_process *one = NULL;
+    WT_OK(weft_active_children(&one, 1, &n));
+    ck_assert_uint_eq(n, 1);
+    ck_assert_ptr_eq(one, p);
+    close(fds[1]);
+    wait_sentinel(p);
+    ck_assert(!in_children(p));
+    int code = -1;
+    WT_OK(weft_process_exitcode(p, &code)); /* no join needed */
+    ck_assert_int_eq(code, 0);
+    WT_OK(weft_active_children(NULL, 0, &n));
+    ck_assert_uint_eq(n, 0);
+    WT_ERR(weft_active_children(NULL, 0, NULL), WEFT_EINVAL);
+    WT_ERR(weft_active_children(NULL, 3, &n), WEFT_EINVAL);
+    WT_OK(weft_process_close(p));
+    weft_process_free(p);
+    WT_OK(weft_process_close(q));
+    weft_process_free(q);
+    close_pipe_end(fds[0]);
+}
+END_TEST
+
+/* A freed process leaves the list, even while its child ran. */
+START_TEST(process_free_leaves_active_children)
+{
+    use_method();
+    weft_process *p = start(return_arg, (void *)0, NULL);
+    weft_process_free(p); /* joins it */
+    size_t n = 99;
+    WT_OK(weft_active_children(NULL, 0, &n));
+    ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+static int count_children(void *arg)
+{
+    size_t n = 99;
+    if (weft_active_children(NULL, 0, &n))
+        return 2;
+    return (int)n; /* the parent's children are not ours */
+}
+
+/* A child starts with no children of its own, whatever its parent has. */
+START_TEST(process_child_has_no_children)
+{
+    use_method();
+    int fds[2];
+    make_pipe(fds, true, false);
+    struct until_closed u = until_closed_of(fds);
+    weft_process_opts o = with_arg(sizeof u);
+    weft_process *p = start(block_until_closed, &u, &o);
+    ck_assert_int_eq(exit_of(count_children, NULL), 0);
+    close(fds[1]);
+    WT_OK(weft_process_join(p, WEFT_FOREVER));
+    WT_OK(weft_process_close(p));
+    weft_process_free(p);
+    close_pipe_end(fds[0]);
+}
+END_TEST
+
+static int sentinel_ready(int fd)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    return poll(&pfd, 1, 0);
+}
+
+static void sentinel_test(void)
+{
+    int fd = 5;
+    weft_process *p;
+    int fds[2];
+    make_pipe(fds, true, false);
+    struct until_closed u = until_closed_of(fds);
+    weft_process_opts o = with_arg(sizeof u);
+    WT_OK(weft_process_new(&p, block_until_closed, &u, &o));
+    WT_ERR(weft_process_sentinel(p, &fd), WEFT_ESTATE); /* Python: ValueError */
+    ck_assert_int_eq(fd, -1);
+    WT_ERR(weft_process_sentinel(p, NULL), WEFT_EINVAL);
+    WT_ERR(weft_process_sentinel(NULL, &fd), WEFT_EINVAL);
+    WT_OK(weft_process_start(p));
+    WT_OK(weft_process_sentinel(p, &fd));
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(sentinel_ready(fd), 0);
+    close(fds[1]);
+    wait_sentinel(p);
+    WT_OK(weft_process_join(p, WEFT_FOREVER));
+    ck_assert(!weft_process_is_alive(p));
+    ck_assert_int_eq(sentinel_ready(fd), 1); /* stays readable */
+    WT_OK(weft_process_close(p));
+    WT_ERR(weft_process_sentinel(p, &fd), WEFT_ESTATE);
+    weft_process_free(p);
+    close_pipe_end(fds[0]);
+}
+
+/* Python's sentinel: readable once the child ended, not before. */
+START_TEST(process_sentinel)
+{
+    use_method();
+    sentinel_test();
+}
+END_TEST
+
+/* The same where the kernel has no pidfd_open (fork: a pipe). */
+START_TEST(process_sentinel_without_pidfd)
+{
+    use_method();
+    weft__process_no_pidfd = true;
+    sentinel_test();
+}
+END_TEST
+
+/* Once the sentinel is readable the child is known to be gone: is_alive
+ * is false and join does not wait, whatever the start method. */
+START_TEST(process_sentinel_then_is_alive)
+{
+    use_method();
+    for (int i = 0; i < 20; i++) {
+        weft_process *p = start(return_arg, (void *)(intptr_t)i, NULL);
+        wait_sentinel(p);
+        ck_assert(!weft_process_is_alive(p));
+        WT_OK(weft_process_join(p, 0));
+        int code;
+        WT_OK(weft_process_exitcode(p, &code));
+        ck_assert_int_eq(code, i);
+        WT_OK(weft_process_close(p));
+        weft_process_free(p);
+    }
+}
+END_TEST
+
+/* Python 3.14's interrupt(): SIGINT, the exit code -SIGINT. */
+START_TEST(process_interrupted)
+{
+    signal(SIGINT, SIG_DFL);
+    signal_test(weft_process_interrupt, -SIGINT);
+}
+END_TEST
+
+/* After close, Python raises ValueError from join, terminate, kill and
+ * sentinel: WEFT_ESTATE; the identity and exit code stay readable. */
+START_TEST(process_closed_refuses)
+{
+    use_method();
+    weft_process *p = start(return_arg, (void *)4, NULL);
+    WT_OK(weft_process_join(p, WEFT_FOREVER));
+    pid_t pid = weft_process_pid(p);
+    WT_OK(weft_process_close(p));
+    WT_OK(weft_process_close(p)); /* a second close is 0 */
+    WT_ERR(weft_process_join(p, 0), WEFT_ESTATE);
+    WT_ERR(weft_process_join(p, WEFT_FOREVER), WEFT_ESTATE);
+    WT_ERR(weft_process_terminate(p), WEFT_ESTATE);
+    WT_ERR(weft_process_kill(p), WEFT_ESTATE);
+    WT_ERR(weft_process_interrupt(p), WEFT_ESTATE);
+    WT_ERR(weft_process_start(p), WEFT_ESTATE);
+    int code, fd;
+    WT_ERR(weft_process_sentinel(p, &fd), WEFT_ESTATE);
+    ck_assert(!weft_process_is_alive(p));
+    WT_OK(weft_process_exitcode(p, &code));
+    ck_assert_int_eq(code, 4);
+    ck_assert_int_eq(weft_process_pid(p), pid);
+    ck_assert(weft_process_name(p) != NULL);
+    WT_ERR(weft_process_interrupt(NULL), WEFT_EINVAL);
+    weft_process_free(p);
+}
+END_TEST
+
+/* Python's _test_terminate_or_kill: a live child is listed, join(0) times
+ * out, and after terminate it is gone from the list with -SIGTERM. */
+START_TEST(process_terminate_lifecycle)
+{
+    use_method();
+    signal(SIGTERM, SIG_DFL);
+    int fds[2];
+    make_pipe(fds, true, false);
+    weft_process_opts o = with_arg(sizeof(int));
+    weft_process *p = start(block_on_pipe, &fds[0], &o);
+    ck_assert(weft_process_is_alive(p));
+    ck_assert(in_children(p));
+    int code;
+    WT_ERR(weft_process_exitcode(p, &code), WEFT_ESTATE);
+    WT_ERR(weft_process_join(p, 0), WEFT_ETIMEDOUT);
+    ck_assert(weft_process_is_alive(p));
+    WT_OK(weft_process_terminate(p));
+    WT_OK(weft_process_join(p, WEFT_FOREVER));
+    ck_assert(!weft_process_is_alive(p));
+    ck_assert(!in_children(p));
+    WT_OK(weft_process_exitcode(p, &code));
+    ck_assert_int_eq(code, -SIGTERM);
+    WT_OK(weft_process_close(p));
+    weft_process_free(p);
+    close_pipe_end(fds[0]);
+    close(fds[1]);
+}
+END_TEST
+
 #ifndef TEST_PROCESS_NO_MAIN
 WT_MAIN("process", 30, process_exit_codes, process_killed, process_terminated,
         process_join_timeout, process_join_without_pidfd, process_free_running, process_daemon_dies_with_parent,
-        process_non_daemon_survives, process_names, process_bad_input)
+        process_non_daemon_survives, process_names, process_bad_input,
+        process_waits_for_non_daemon_threads, process_does_not_wait_for_daemon_threads,
+        process_active_children, process_free_leaves_active_children,
+        process_child_has_no_children, process_sentinel, process_sentinel_without_pidfd,
+        process_sentinel_then_is_alive, process_interrupted, process_closed_refuses,
+        process_terminate_lifecycle)
 #endif

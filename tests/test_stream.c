@@ -1014,8 +1014,9 @@ START_TEST(bad_input)
     WT_OK(weft_stream_new(&st, r, NULL));
     char buf[8];
     size_t n;
-    WT_ERR(weft_stream_read(st, buf, 0, &n, 1), WEFT_EINVAL);
     WT_ERR(weft_stream_read(st, NULL, 8, &n, 1), WEFT_EINVAL);
+    WT_ERR(weft_stream_read(st, buf, 0, NULL, 1), WEFT_EINVAL);
+    WT_ERR(weft_stream_read(st, buf, 0, &n, -5), WEFT_EINVAL);
     WT_ERR(weft_stream_read(st, buf, 8, &n, 0.0 / 0.0), WEFT_EINVAL);
     WT_ERR(weft_stream_readuntil(st, "", 0, buf, 8, &n, 1), WEFT_EINVAL);
     WT_ERR(weft_stream_readuntil(st, "\n", 1, buf, 0, &n, 1), WEFT_EINVAL);
@@ -1042,10 +1043,51 @@ START_TEST(bad_input)
 }
 END_TEST
 
+
+/* asyncio's read(0) returns b'' at once, with or without bytes buffered
+ * and without waiting for any; it consumes nothing. */
+static int read_zero(void *arg, void **result)
+{
+    weft_stream *a, *b;
+    stream_pair("127.0.0.1", &a, &b);
+    char buf[8];
+    size_t n = 99;
+    WT_OK(weft_stream_read(b, buf, 0, &n, WEFT_FOREVER)); /* nothing there: no wait */
+    ck_assert_uint_eq(n, 0);
+    WT_OK(weft_stream_read(b, NULL, 0, &n, 0));
+    ck_assert_uint_eq(n, 0);
+    WT_OK(weft_stream_write(a, "abc", 3));
+    WT_OK(weft_stream_readexactly(b, buf, 1, &n, 5));
+    n = 99;
+    WT_OK(weft_stream_read(b, buf, 0, &n, WEFT_FOREVER)); /* "bc" buffered */
+    ck_assert_uint_eq(n, 0);
+    WT_OK(weft_stream_readexactly(b, NULL, 0, &n, 0));
+    ck_assert_uint_eq(n, 0);
+    WT_OK(weft_stream_read(b, buf, sizeof buf, &n, 5));
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(memcmp(buf, "bc", 2), 0);
+    ck_assert(!weft_stream_at_eof(b));
+    WT_OK(weft_stream_close(a, 5));
+    weft_stream_free(a);
+    WT_OK(weft_stream_read(b, buf, sizeof buf, &n, 5));
+    ck_assert_uint_eq(n, 0);
+    WT_OK(weft_stream_read(b, buf, 0, &n, 5)); /* at the end: still b'' */
+    ck_assert_uint_eq(n, 0);
+    WT_OK(weft_stream_close(b, 5));
+    weft_stream_free(b);
+    return 0;
+}
+
+START_TEST(read_zero_bytes)
+{
+    WT_OK(weft_run(read_zero, NULL, NULL));
+}
+END_TEST
+
 WT_MAIN("stream", 30, reading_v4_v6, separator_after_timeout, readline_after_scope_timeout,
         separator_at_eof_and_limit, eof_before_any_buffer, readexactly_impossible_size,
         reader_matches_model, read_all_over_max, drain_with_slow_reader, thread_stream,
         cancel_pending_read, peer_reset, server_many_clients, serve_forever_and_close,
         server_closed_before_it_ran,
         free_with_connections, emfile_pauses_accepting, reuse_port_two_loops,
-        server_on_two_sockets, bad_input)
+        server_on_two_sockets, bad_input, read_zero_bytes)

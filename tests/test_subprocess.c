@@ -2,6 +2,7 @@
  * Subprocesses (weft/subprocess.h): real programs (sh, cat, true, head),
  * in coroutines and in plain threads.
  */
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -355,25 +356,60 @@ START_TEST(many_children_all_reaped)
 }
 END_TEST
 
-/* free with the child running: it goes on, and is reaped when it ends. */
-START_TEST(free_running_child)
+/* As asyncio's transport close: free kills a child still running and
+ * reaps it before it returns, so no process and no zombie is left. */
+START_TEST(free_kills_running_child)
+{
+    const char *argv[] = {"sleep", "1000", NULL};
+    weft_subprocess *p;
+    WT_OK(weft_subprocess_exec(&p, argv, &pipes));
+    pid_t pid = weft_subprocess_pid(p);
+    ck_assert_int_eq(kill(pid, 0), 0);
+    weft_subprocess_free(p);
+    /* Reaped already: the pid is not ours any more. */
+    ck_assert_int_eq(waitpid(pid, NULL, WNOHANG), -1);
+    ck_assert_int_eq(errno, ECHILD);
+}
+END_TEST
+
+/* The same from a coroutine, for a child that ignores SIGTERM and stdin's
+ * end (only SIGKILL stops it). */
+static int free_in_coroutine(void *arg, void **result)
 {
     weft_subprocess *p;
-    WT_OK(weft_subprocess_shell(&p, "read line; echo bye", &pipes));
+    WT_OK(weft_subprocess_shell(&p, "trap '' TERM; exec sleep 1000", &pipes));
     pid_t pid = weft_subprocess_pid(p);
-    weft_subprocess_free(p); /* its stdin closes: it reads EOF, and exits */
-    /* A zombie still answers kill(pid, 0): the pid is gone only once the
-     * background reaper has taken it. Look until then (2 s at most). */
-    for (int i = 0; i < 2000; i++) {
-        if (kill(pid, 0) != 0 && errno == ESRCH)
-            break;
-        usleep(1000);
-    }
-    ck_assert_int_eq(kill(pid, 0), -1);
-    ck_assert_int_eq(errno, ESRCH);
+    weft_subprocess_free(p);
+    ck_assert_int_eq(waitpid(pid, NULL, WNOHANG), -1);
+    ck_assert_int_eq(errno, ECHILD);
+    return 0;
+}
+
+START_TEST(free_kills_child_in_coroutine)
+{
+    WT_OK(weft_run(free_in_coroutine, NULL, NULL));
+}
+END_TEST
+
+/* A child that already exited is reaped by free, with no signal to its
+ * (possibly recycled) pid: its exit status was its own. */
+START_TEST(free_exited_child)
+{
+    weft_subprocess *p;
+    WT_OK(weft_subprocess_shell(&p, "exit 5", NULL));
+    pid_t pid = weft_subprocess_pid(p);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    /* Wait for the exit without reaping it. */
+    ck_assert_int_eq(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+    ck_assert_int_eq(si.si_code, CLD_EXITED);
+    weft_subprocess_free(p);
+    ck_assert_int_eq(waitpid(pid, NULL, WNOHANG), -1);
+    ck_assert_int_eq(errno, ECHILD);
 }
 END_TEST
 
 WT_MAIN("subprocess", 60, echo_through_cat, exit_codes_and_signals, cancelled_wait,
         communicate_large, communicate_timeout, modes_cwd_env, start_failures,
-        two_process_pipeline, many_children_all_reaped, free_running_child)
+        two_process_pipeline, many_children_all_reaped, free_kills_running_child,
+        free_kills_child_in_coroutine, free_exited_child)

@@ -8,6 +8,9 @@
  *   p.start() / p.join(timeout) / p.is_alive()      weft_process_start / _join / _is_alive
  *   p.exitcode / p.pid / p.name                     weft_process_exitcode / _pid / _name
  *   p.terminate() / p.kill() / p.close()            weft_process_terminate / _kill / _close
+ *   p.interrupt()  (3.14: SIGINT)                   weft_process_interrupt
+ *   p.sentinel                                      weft_process_sentinel(p, &fd)
+ *   active_children()                               weft_active_children(out, cap, &n)
  *   current_process().name                          weft_current_process_name
  *   parent_process().pid                            weft_parent_pid
  *   cpu_count()                                     weft_cpu_count
@@ -94,7 +97,17 @@
  * thread started them, and they die with the server too. A non-daemon
  * child is not killed when its parent dies; it goes on as an orphan.
  * Unlike Python, the parent does not terminate daemons nor join
- * non-daemons at exit.
+ * non-daemons at exit (a C program's exit has no place to report a child
+ * that will not end; join them, as weft_active_children lists them).
+ *
+ * Threads in the child: once fn returns, the child waits for the
+ * non-daemon weft threads it started (weft_shutdown), then exits, as
+ * Python's child runs threading._shutdown; daemon threads end with it.
+ *
+ * After close (unlike Python, where most attributes raise ValueError), the
+ * pid, name, daemon flag and exit code stay readable and is_alive is
+ * false; join, terminate, kill, interrupt and sentinel are WEFT_ESTATE, as
+ * Python's ValueError.
  */
 #ifndef WEFT_PROCESS_H
 #define WEFT_PROCESS_H
@@ -159,7 +172,8 @@ WEFT_API int weft_process_new(weft_process **out, weft_process_fn fn, void *arg,
 WEFT_API int weft_process_close(weft_process *p);
 /** Free it, NULL allowed. A child still running is waited for first (as
  *  weft_process_join with WEFT_FOREVER), so it is reaped and nothing leaks;
- *  close it first to be refused instead, or terminate it. */
+ *  close it first to be refused instead, or terminate it. It leaves the
+ *  list of weft_active_children. */
 WEFT_API void weft_process_free(weft_process *p);
 
 /** Start the child, which runs fn(arg). A second start is WEFT_ESTATE; a
@@ -169,7 +183,8 @@ WEFT_API void weft_process_free(weft_process *p);
  *  set up and about to run fn. */
 WEFT_API int weft_process_start(weft_process *p);
 /** Wait for the child to exit: 0, WEFT_ETIMEDOUT, WEFT_ESTATE if never
- *  started, WEFT_EINVAL for a bad timeout. Joining a finished child returns
+ *  started or closed, WEFT_EINVAL for a bad timeout (Python takes a
+ *  negative one as 0; the grammar refuses it). Joining a finished child returns
  *  0 at once; many threads may join the same process. */
 WEFT_API int weft_process_join(weft_process *p, double timeout);
 /** True from start until the child has exited (checked now, without
@@ -183,10 +198,37 @@ WEFT_API pid_t weft_process_pid(const weft_process *p);
 /** The name (valid until the object is freed). */
 WEFT_API const char *weft_process_name(const weft_process *p);
 WEFT_API bool weft_process_daemon(const weft_process *p);
-/** Send SIGTERM (terminate) or SIGKILL (kill). WEFT_ESTATE before start;
- *  0 without sending anything once the child has exited and was reaped. */
+/** Send SIGTERM (terminate) or SIGKILL (kill). WEFT_ESTATE before start
+ *  and after close; 0 without sending anything once the child has exited
+ *  and was reaped. The exit code then reads -SIGTERM or -SIGKILL. */
 WEFT_API int weft_process_terminate(weft_process *p);
 WEFT_API int weft_process_kill(weft_process *p);
+/** Python 3.14's interrupt(): send SIGINT, as terminate and kill (the
+ *  exit code of a child that does not handle it reads -SIGINT). A fork
+ *  child inherits the parent's SIGINT disposition; a forkserver child has
+ *  the default. */
+WEFT_API int weft_process_interrupt(weft_process *p);
+/** Python's sentinel: *fd becomes readable once the child has ended, for
+ *  poll(2), select(2) or epoll, to wait for many children and other
+ *  descriptors at once. Owned by p: do not close it nor read it; it stays
+ *  valid until p is closed or freed. Once it is readable, weft_process_join
+ *  returns at once. It is a pidfd for a fork child (Linux 5.3); without
+ *  pidfd_open, a pipe held by the child only (it also becomes readable if
+ *  the child execs another program, or stays unreadable while a process
+ *  the child forked without exec lives on, as Python's). For a forkserver
+ *  child, the socket on which the server sends the exit code. WEFT_ESTATE
+ *  before start or after close (*fd is -1); WEFT_EMFILE if the system had
+ *  no descriptor to spare at start; WEFT_EINVAL for NULL. */
+WEFT_API int weft_process_sentinel(const weft_process *p, int *fd);
+
+/** Python's multiprocessing.active_children(): the children this process
+ *  started (and has not freed) that are still running. Those that ended
+ *  are reaped on the way (their exit code is ready), as Python's joins
+ *  finished children. The first `cap` go into out[] (borrowed: valid until
+ *  the caller frees that process), their number into *n. A fork child
+ *  starts with none of its parent's children. WEFT_EINVAL for a NULL n,
+ *  or a NULL out with cap > 0. */
+WEFT_API int weft_active_children(weft_process **out, size_t cap, size_t *n);
 
 /** The calling process's name: "MainProcess", or in a child started by
  *  weft, that child's name. */

@@ -76,8 +76,9 @@ WEFT_API int weft_open_unix_connection(weft_stream **out, const char *path,
 
 /* ---------------------------------------------------------------- reading */
 
-/** Read up to n bytes (n > 0): as soon as some are there. *got == 0 only at
- *  the end of the stream. */
+/** Read up to n bytes: as soon as some are there. *got == 0 only at the
+ *  end of the stream, or for n == 0, which returns 0 at once without
+ *  waiting (asyncio's read(0) returns b''; buf may be NULL then). */
 WEFT_API int weft_stream_read(weft_stream *st, void *buf, size_t n, size_t *got, double timeout);
 /** Read until the end of the stream into a new buffer (free() it): at most
  *  max bytes (WEFT_EMSGSIZE beyond, nothing consumed past max). */
@@ -85,7 +86,8 @@ WEFT_API int weft_stream_read_all(weft_stream *st, void **buf, size_t *len, size
                                   double timeout);
 /** Read exactly n bytes. WEFT_EEOF if the stream ends first: the bytes read
  *  are in buf and *got (asyncio's IncompleteReadError.partial). On a
- *  timeout or cancellation nothing is consumed. */
+ *  timeout or cancellation nothing is consumed. n == 0 returns 0 at once
+ *  (buf may be NULL then). */
 WEFT_API int weft_stream_readexactly(weft_stream *st, void *buf, size_t n, size_t *got,
                                      double timeout);
 /** Read up to and including the separator (seplen > 0) into buf. Longer

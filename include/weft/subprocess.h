@@ -105,9 +105,13 @@ WEFT_API int weft_subprocess_send_signal(weft_subprocess *p, int sig);
 WEFT_API int weft_subprocess_terminate(weft_subprocess *p); /**< SIGTERM */
 WEFT_API int weft_subprocess_kill(weft_subprocess *p);      /**< SIGKILL */
 
-/** Close the pipes and release. A child still running is left running,
- *  as in Python, and reaped in the background when it exits (no zombie
- *  is left). NULL is allowed. */
+/** Close the pipes and release. A child still running is killed
+ *  (SIGKILL) and reaped, as asyncio's transport close() kills a child
+ *  that has not exited; free waits a moment for it (up to 0.1 s: a child
+ *  stuck in an uninterruptible wait is reaped in the background when it
+ *  ends), so no zombie is left. A child that already exited is reaped and
+ *  never signalled. To let a child run on, wait for it before freeing.
+ *  NULL is allowed. */
 WEFT_API void weft_subprocess_free(weft_subprocess *p);
 
 #ifdef __cplusplus
