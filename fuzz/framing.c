@@ -307,7 +307,7 @@ static int p_recv(pipe_fx *x, bool alloc, size_t cap, prog *g)
     if (want == HANG) {
         /* Not called (see the file comment); poll must see the message. */
         int r = weft_conn_poll(x->a, 0);
-        return r == 1 ? 0 : fail("poll with a message begun: %d (%s)", r, weft_err_name(r));
+        return r == 0 ? 0 : fail("poll with a message begun: %d (%s)", r, weft_err_name(r));
     }
     size_t len = 0xdead;
     uint8_t *buf = NULL;
@@ -343,7 +343,8 @@ static int p_recv(pipe_fx *x, bool alloc, size_t cap, prog *g)
 
 static int p_poll(pipe_fx *x, prog *g)
 {
-    int want = m_poll(&x->m), r = weft_conn_poll(x->a, recv_timeout(g, want));
+    bool ready = m_poll(&x->m);
+    int want = ready ? 0 : WEFT_ETIMEDOUT, r = weft_conn_poll(x->a, recv_timeout(g, ready));
     return r == want ? 0 : fail("poll: %d (%s), the model says %d", r, weft_err_name(r), want);
 }
 

@@ -374,18 +374,18 @@ int weft_conn_poll(weft_conn *c, double timeout)
         return WEFT_EINVAL;
     int rc = recv_check(c, timeout);
     if (rc == WEFT_EBROKEN)
-        return 1; /* a receive returns at once (with the error) */
+        return 0; /* a receive returns at once (with the error) */
     if (rc)
         return rc;
     if (c->have_len)
-        return 1;
+        return 0;
     int64_t deadline = weft__deadline(timeout);
     for (;;) {
         struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
         if (poll(&pfd, 1, 0) > 0)
-            return 1;
-        if (wait_fd(c->fd, POLLIN, deadline) == WEFT_ETIMEDOUT)
             return 0;
+        if (wait_fd(c->fd, POLLIN, deadline) == WEFT_ETIMEDOUT)
+            return WEFT_ETIMEDOUT;
     }
 }
 

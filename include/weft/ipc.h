@@ -8,7 +8,7 @@
  *   c.send_bytes(buf)               weft_conn_send_bytes(c, buf, len, timeout)
  *   c.recv_bytes(maxlength)         weft_conn_recv_bytes_alloc(c, &buf, &len, maxlen, timeout)
  *   c.recv_bytes_into(buf)          weft_conn_recv_bytes(c, buf, cap, &len, timeout)
- *   c.poll(timeout)                 weft_conn_poll(c, timeout)
+ *   c.poll(timeout)                 weft_conn_poll(c, timeout): 0 for True, WEFT_ETIMEDOUT for False
  *   c.close()                       weft_conn_close(c), then weft_conn_free(c)
  *   EOFError                        WEFT_EEOF
  *   BrokenPipeError                 WEFT_EPIPE
@@ -139,10 +139,12 @@ WEFT_API int weft_conn_recv_bytes_alloc(weft_conn *c, void **buf, size_t *len, s
                                         double timeout);
 
 /**
- * Whether a receive would return at once: 1 if a message (or its start) is
- * here, or EOF, or a broken stream (the receive reports which); 0 if
- * nothing came before the timeout (0 polls). WEFT_EINVAL / WEFT_ESTATE as
- * the receives.
+ * Python's poll(timeout): whether a receive would return at once. 0 (True)
+ * if a message (or its start) is here, or EOF, or a broken stream (the
+ * receive reports which); WEFT_ETIMEDOUT (False) if nothing came before
+ * the timeout (0 polls), as every wait of the grammar. WEFT_EINVAL /
+ * WEFT_ESTATE as the receives (a negative timeout, which Python takes as
+ * 0, is WEFT_EINVAL).
  */
 WEFT_API int weft_conn_poll(weft_conn *c, double timeout);
 
