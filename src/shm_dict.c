@@ -106,6 +106,8 @@ enum {
     CRASH_LIST_SET,      /* the new item published, the old not freed */
     CRASH_LIST_POP,      /* the other array built, not flipped in */
     CRASH_LIST_POP_LAST, /* the shorter length published, the item not freed */
+    CRASH_LIST_INSERT,   /* the other array built with the new item, not flipped in */
+    CRASH_LIST_CLEAR,    /* the empty list published, the chunks not freed */
 };
 
 static void crash_point(int where)
@@ -563,8 +565,21 @@ int weft_pdict_set(weft_pdict *d, const void *key, size_t klen, const void *val,
     return rc;
 }
 
+/* Unpublish the entry in slot f (under the lock). */
+static void slot_delete(store *s, slot *f)
+{
+    uint32_t old = f->head;
+    __atomic_store_n(&f->head, TOMB, __ATOMIC_RELEASE);
+    crash_point(CRASH_DICT_DELETE);
+    s->count--;
+    s->tombs++;
+    chain_free(s, old);
+}
+
+/* get, or with `remove` pop: the entry goes only once its value was read
+ * (so a buffer too small leaves it in place). */
 static int dict_get(weft_pdict *d, const void *key, size_t klen, void *buf, size_t cap,
-                    size_t *vlen, void **alloc)
+                    size_t *vlen, void **alloc, bool remove)
 {
     if (!d || !bytes_ok(key, klen))
         return WEFT_EINVAL;
@@ -580,6 +595,8 @@ static int dict_get(weft_pdict *d, const void *key, size_t klen, void *buf, size
         rc = chain_value_alloc(s, f->head, alloc, vlen);
     else
         rc = chain_value(s, f->head, buf, cap, vlen);
+    if (rc == 0 && remove)
+        slot_delete(s, f);
     store_unlock(s);
     return rc;
 }
@@ -589,14 +606,29 @@ int weft_pdict_get(weft_pdict *d, const void *key, size_t klen, void *buf, size_
 {
     if (!bytes_ok(buf, cap))
         return WEFT_EINVAL;
-    return dict_get(d, key, klen, buf, cap, vlen, NULL);
+    return dict_get(d, key, klen, buf, cap, vlen, NULL, false);
 }
 
 int weft_pdict_get_alloc(weft_pdict *d, const void *key, size_t klen, void **val, size_t *vlen)
 {
     if (!val)
         return WEFT_EINVAL;
-    return dict_get(d, key, klen, NULL, 0, vlen, val);
+    return dict_get(d, key, klen, NULL, 0, vlen, val, false);
+}
+
+int weft_pdict_pop(weft_pdict *d, const void *key, size_t klen, void *buf, size_t cap,
+                   size_t *vlen)
+{
+    if (!bytes_ok(buf, cap))
+        return WEFT_EINVAL;
+    return dict_get(d, key, klen, buf, cap, vlen, NULL, true);
+}
+
+int weft_pdict_pop_alloc(weft_pdict *d, const void *key, size_t klen, void **val, size_t *vlen)
+{
+    if (!val)
+        return WEFT_EINVAL;
+    return dict_get(d, key, klen, NULL, 0, vlen, val, true);
 }
 
 int weft_pdict_delete(weft_pdict *d, const void *key, size_t klen)
@@ -609,16 +641,10 @@ int weft_pdict_delete(weft_pdict *d, const void *key, size_t klen)
     if (rc)
         return rc;
     slot *ins, *f = dict_find(s, h, key, klen, &ins);
-    if (!f) {
+    if (!f)
         rc = WEFT_ENOENT;
-    } else {
-        uint32_t old = f->head;
-        __atomic_store_n(&f->head, TOMB, __ATOMIC_RELEASE);
-        crash_point(CRASH_DICT_DELETE);
-        s->count--;
-        s->tombs++;
-        chain_free(s, old);
-    }
+    else
+        slot_delete(s, f);
     store_unlock(s);
     return rc;
 }
@@ -848,6 +874,56 @@ int weft_plist_set(weft_plist *l, ptrdiff_t i, const void *data, size_t len)
     }
     store_unlock(s);
     return rc;
+}
+
+/* Python's insert: an index past either end inserts at that end. */
+int weft_plist_insert(weft_plist *l, ptrdiff_t i, const void *data, size_t len)
+{
+    if (!l || !bytes_ok(data, len))
+        return WEFT_EINVAL;
+    store *s = &l->s;
+    if (!fits(s, 0, len))
+        return WEFT_EFULL;
+    int rc = store_lock(s, false);
+    if (rc)
+        return rc;
+    uint64_t st = s->lstate;
+    uint32_t a = (uint32_t)(st >> 32), n = (uint32_t)st;
+    if (i < 0)
+        i = i + (ptrdiff_t)n < 0 ? 0 : i + (ptrdiff_t)n;
+    uint32_t k = i > (ptrdiff_t)n ? n : (uint32_t)i;
+    if (n >= s->cap || chunks_for(len) > s->nfree) {
+        rc = WEFT_EFULL;
+    } else {
+        /* The other array with the new item at k, flipped in by one store;
+         * a death before the flip leaves the chain unreachable, and the
+         * repair gives it back. */
+        uint32_t *from = items(s, a), *to = items(s, a ^ 1);
+        memcpy(to, from, (size_t)k * sizeof *to);
+        to[k] = chain_write(s, NULL, 0, data, (uint32_t)len);
+        memcpy(to + k + 1, from + k, (size_t)(n - k) * sizeof *to);
+        crash_point(CRASH_LIST_INSERT);
+        __atomic_store_n(&s->lstate, (uint64_t)(a ^ 1) << 32 | (n + 1), __ATOMIC_RELEASE);
+    }
+    store_unlock(s);
+    return rc;
+}
+
+int weft_plist_clear(weft_plist *l)
+{
+    if (!l)
+        return WEFT_EINVAL;
+    store *s = &l->s;
+    int rc = store_lock(s, false);
+    if (rc)
+        return rc;
+    uint32_t a = (uint32_t)(s->lstate >> 32);
+    __atomic_store_n(&s->lstate, (uint64_t)a << 32, __ATOMIC_RELEASE);
+    crash_point(CRASH_LIST_CLEAR);
+    memset(s->marks, 0, ((size_t)s->nchunks + 31) / 32 * 4);
+    rebuild_free(s);
+    store_unlock(s);
+    return 0;
 }
 
 static int list_pop(weft_plist *l, ptrdiff_t i, void *buf, size_t cap, size_t *len,

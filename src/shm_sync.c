@@ -201,6 +201,19 @@ static bool pmutex_owned(const pmutex *pm)
     return __atomic_load_n(&pm->owner, __ATOMIC_RELAXED) == my_tid();
 }
 
+/* Held by a live thread now. glibc's robust mutex word is the holder's
+ * tid (low 30 bits), which the kernel clears when the holder dies, so a
+ * dead holder does not count; elsewhere `owner` answers, which still names
+ * a dead holder until the next acquire. */
+static bool pmutex_locked(const pmutex *pm)
+{
+#ifdef __GLIBC__
+    return (__atomic_load_n(&pm->m.__data.__lock, __ATOMIC_RELAXED) & 0x3fffffff) != 0;
+#else
+    return __atomic_load_n(&pm->owner, __ATOMIC_RELAXED) != 0;
+#endif
+}
+
 static int pmutex_release(pmutex *pm)
 {
     if (!pmutex_owned(pm))
@@ -259,6 +272,11 @@ bool weft_plock_is_owned(const weft_plock *lock)
     return lock && pmutex_owned(&lock->pm);
 }
 
+bool weft_plock_locked(const weft_plock *lock)
+{
+    return lock && pmutex_locked(&lock->pm);
+}
+
 int weft_prlock_new(weft_prlock **out)
 {
     if (!out)
@@ -288,6 +306,11 @@ int weft_prlock_release(weft_prlock *rlock)
 bool weft_prlock_is_owned(const weft_prlock *rlock)
 {
     return rlock && pmutex_owned(&rlock->pm);
+}
+
+bool weft_prlock_locked(const weft_prlock *rlock)
+{
+    return rlock && pmutex_locked(&rlock->pm);
 }
 
 unsigned weft_prlock_count(const weft_prlock *rlock)
@@ -531,6 +554,11 @@ int weft_pcond_acquire(weft_pcond *cond, double timeout)
 int weft_pcond_release(weft_pcond *cond)
 {
     return cond ? pmutex_release(cond->lock) : WEFT_EINVAL;
+}
+
+bool weft_pcond_locked(const weft_pcond *cond)
+{
+    return cond && pmutex_locked(cond->lock);
 }
 
 static int pcond_wait_until(weft_pcond *c, int64_t deadline)

@@ -56,9 +56,8 @@ MUTATING_VALUE_CALLS = {
     'weft_future_ref': 'takes a reference',
     'weft_thread_ref': 'takes a reference',
     'weft_handle_ref': 'takes a reference',
-    'weft_future_cancel': 'cancels',
-    'weft_handle_cancel': 'cancels',
-    'weft_timer_cancel': 'cancels',
+    'weft_task_cancel_msg': 'cancels',
+    'weft_task_group_cancel': 'cancels',
     'weft_shm_buf': None,  # const already; listed to document that it is a view
 }
 
@@ -120,7 +119,10 @@ def check_header(path, breaches):
             breach(decl, f'_{verb} returns void (Lifetime)')
         if verb == 'close' and ret != 'int':
             breach(decl, '_close returns int (Lifetime)')
-        if verb == 'cancel' and ret != 'bool' and name not in NOT_CANCELS:
+        # A cancel (weft_<object>_cancel, or a form of it such as
+        # weft_task_cancel_msg) returns bool and changes its object.
+        cancels = 'cancel' in words[2:] and name not in NOT_CANCELS
+        if cancels and ret != 'bool':
             breach(decl, 'cancel returns bool (Cancel)')
         if ret == 'int' and name.endswith('_pid'):
             breach(decl, 'a pid is a pid_t (Getters)')
@@ -138,7 +140,7 @@ def check_header(path, breaches):
         # Results: nothing but int, void, bool and values; codes are ints.
         # Getters: a value from an object takes a const pointer.
         if ps and ret not in ('int', 'void') and VALUE_TYPES.match(ret) and \
-                name not in MUTATING_VALUE_CALLS:
+                name not in MUTATING_VALUE_CALLS and not cancels:
             first = ps[0]
             if re.match(r'weft_\w+\s*\*', first) and not first.startswith('const'):
                 breach(decl, 'a getter takes a const pointer (Getters)')

@@ -45,6 +45,8 @@ enum {
     CRASH_LIST_SET,
     CRASH_LIST_POP,
     CRASH_LIST_POP_LAST,
+    CRASH_LIST_INSERT,
+    CRASH_LIST_CLEAR,
 };
 
 static weft_process *spawn(weft_process_fn fn, void *arg)
@@ -474,6 +476,12 @@ static int crasher(void *arg)
     case CRASH_LIST_POP_LAST:
         weft_plist_pop_alloc(sh->l, -1, &(void *){NULL}, NULL);
         break;
+    case CRASH_LIST_INSERT:
+        weft_plist_insert(sh->l, 1, S("inserted"));
+        break;
+    case CRASH_LIST_CLEAR:
+        weft_plist_clear(sh->l);
+        break;
     }
     return 10;
 }
@@ -541,7 +549,7 @@ METHOD_TEST(plist_crash_each_step)
 {
     /* 64 items, 20 chunks. */
     struct shared *sh = shared_new(64, 20 * WEFT_PDICT_CHUNK);
-    for (int crash = CRASH_LIST_APPEND; crash <= CRASH_LIST_POP_LAST; crash++) {
+    for (int crash = CRASH_LIST_APPEND; crash <= CRASH_LIST_CLEAR; crash++) {
         base_state(sh);
         WT_OK(weft_plist_append(sh->l, S("x0")));
         WT_OK(weft_plist_append(sh->l, S("x1")));
@@ -573,6 +581,15 @@ METHOD_TEST(plist_crash_each_step)
             ck_assert_uint_eq(weft_plist_len(sh->l), 2);
             expect_item(sh->l, 1, "x1");
             ck_assert_int_eq(list_room(sh->l), 18);
+            break;
+        case CRASH_LIST_INSERT: /* not flipped in: not there, its chunk back */
+            ck_assert_uint_eq(weft_plist_len(sh->l), 3);
+            expect_item(sh->l, 1, "x1");
+            ck_assert_int_eq(list_room(sh->l), 17);
+            break;
+        case CRASH_LIST_CLEAR: /* published: empty, every chunk back */
+            ck_assert_uint_eq(weft_plist_len(sh->l), 0);
+            ck_assert_int_eq(list_room(sh->l), 20);
             break;
         }
     }
@@ -609,6 +626,77 @@ METHOD_TEST(pdict_plist_killed_holder)
     ck_assert_uint_eq(weft_plist_len(sh->l), 2);
     shared_free(sh);
 }
+
+/* d.pop(k): the value and the entry's removal in one call; a buffer too
+ * small leaves the entry, as a get's would. */
+START_TEST(pdict_pop)
+{
+    weft_pdict *d;
+    WT_OK(weft_pdict_new(&d, 8, 1000));
+    WT_OK(weft_pdict_set(d, S("a"), S("alpha")));
+    WT_OK(weft_pdict_set(d, S("b"), S("beta")));
+    char buf[16];
+    size_t n = 0;
+    WT_ERR(weft_pdict_pop(d, S("a"), buf, 2, &n), WEFT_EMSGSIZE);
+    ck_assert_uint_eq(n, 5);
+    expect_value(d, "a", "alpha");
+    WT_OK(weft_pdict_pop(d, S("a"), buf, sizeof buf, &n));
+    ck_assert_uint_eq(n, 5);
+    ck_assert_int_eq(memcmp(buf, "alpha", 5), 0);
+    ck_assert(!weft_pdict_contains(d, S("a")));
+    WT_ERR(weft_pdict_pop(d, S("a"), buf, sizeof buf, &n), WEFT_ENOENT);
+    void *v = NULL;
+    WT_OK(weft_pdict_pop_alloc(d, S("b"), &v, &n));
+    ck_assert_str_eq(v, "beta");
+    free(v);
+    ck_assert_uint_eq(weft_pdict_len(d), 0);
+    WT_ERR(weft_pdict_pop_alloc(d, S("b"), &v, &n), WEFT_ENOENT);
+    /* The storage came back: the dict holds as much as when new. */
+    int fit = 0;
+    while (weft_pdict_set(d, &fit, sizeof fit, S("v")) == 0)
+        fit++;
+    ck_assert_int_eq(fit, 8);
+    weft_pdict_free(d);
+}
+END_TEST
+
+static void expect_list(weft_plist *l, const char *const *want, size_t n)
+{
+    ck_assert_uint_eq(weft_plist_len(l), n);
+    for (size_t i = 0; i < n; i++)
+        expect_item(l, (ptrdiff_t)i, want[i]);
+}
+
+/* l.insert(i, x) as Python's: negative from the end, past either end at
+ * that end; l.clear() empties it and gives every chunk back. */
+START_TEST(plist_insert_clear)
+{
+    weft_plist *l;
+    WT_OK(weft_plist_new(&l, 6, 6 * WEFT_PDICT_CHUNK));
+    WT_OK(weft_plist_insert(l, 0, S("b")));        /* empty list */
+    WT_OK(weft_plist_insert(l, 0, S("a")));        /* front */
+    WT_OK(weft_plist_insert(l, 99, S("d")));       /* past the end: appends */
+    WT_OK(weft_plist_insert(l, -1, S("c")));       /* before the last */
+    WT_OK(weft_plist_insert(l, -99, S("0")));      /* before the start: front */
+    expect_list(l, (const char *const[]){"0", "a", "b", "c", "d"}, 5);
+    WT_OK(weft_plist_insert(l, 5, S("e")));        /* at len: appends */
+    expect_list(l, (const char *const[]){"0", "a", "b", "c", "d", "e"}, 6);
+    WT_ERR(weft_plist_insert(l, 0, S("full")), WEFT_EFULL);
+    ck_assert_uint_eq(weft_plist_len(l), 6);
+    WT_OK(weft_plist_clear(l));
+    ck_assert_uint_eq(weft_plist_len(l), 0);
+    WT_OK(weft_plist_clear(l)); /* an empty list too */
+    /* Every chunk is free again: six one-chunk items fit. */
+    for (int i = 0; i < 6; i++)
+        WT_OK(weft_plist_append(l, S("again")));
+    WT_ERR(weft_plist_insert(NULL, 0, S("a")), WEFT_EINVAL);
+    WT_ERR(weft_plist_insert(l, 0, NULL, 1), WEFT_EINVAL);
+    WT_ERR(weft_plist_clear(NULL), WEFT_EINVAL);
+    WT_ERR(weft_pdict_pop(NULL, S("a"), (char[4]){0}, 4, &(size_t){0}), WEFT_EINVAL);
+    WT_ERR(weft_pdict_pop_alloc(NULL, S("a"), &(void *){NULL}, NULL), WEFT_EINVAL);
+    weft_plist_free(l);
+}
+END_TEST
 
 START_TEST(pdict_plist_bad_input)
 {
@@ -675,4 +763,4 @@ END_TEST
 
 WT_MAIN("shm_dict", 60, pdict_operations, pdict_capacity, pdict_plist_many_processes,
         plist_operations, pdict_crash_each_step, plist_crash_each_step,
-        pdict_plist_killed_holder, pdict_plist_bad_input)
+        pdict_plist_killed_holder, pdict_pop, plist_insert_clear, pdict_plist_bad_input)

@@ -262,6 +262,45 @@ METHOD_TEST(plock_robust_killed_holder)
     ctx_free(c);
 }
 
+/* locked() (Python 3.14's Lock/RLock/Condition.locked()): whoever holds it,
+ * in any process; a holder that died no longer counts. */
+METHOD_TEST(plock_locked)
+{
+    struct ctx *c = ctx_new();
+    ck_assert(!weft_plock_locked(c->lock));
+    WT_OK(weft_plock_acquire(c->lock, WEFT_FOREVER));
+    ck_assert(weft_plock_locked(c->lock));
+    WT_OK(weft_plock_release(c->lock));
+    ck_assert(!weft_plock_locked(c->lock));
+    weft_process *holder = spawn(hold_and_die, c);
+    WT_OK(weft_pevent_wait(c->held, WEFT_FOREVER));
+    ck_assert(weft_plock_locked(c->lock));
+    ck_assert(!weft_plock_is_owned(c->lock));
+    WT_OK(weft_process_kill(holder));
+    ck_assert_int_eq(reap(holder), -SIGKILL);
+    ck_assert(!weft_plock_locked(c->lock));
+    WT_ERR(weft_plock_acquire(c->lock, 0), WEFT_EOWNERDEAD);
+    ck_assert(weft_plock_locked(c->lock));
+    WT_OK(weft_plock_release(c->lock));
+
+    weft_prlock *r;
+    weft_pcond *cond;
+    WT_OK(weft_prlock_new(&r));
+    WT_OK(weft_pcond_new_rlock(&cond, r));
+    ck_assert(!weft_prlock_locked(r) && !weft_pcond_locked(cond));
+    WT_OK(weft_prlock_acquire(r, 0));
+    WT_OK(weft_prlock_acquire(r, 0));
+    ck_assert(weft_prlock_locked(r) && weft_pcond_locked(cond));
+    WT_OK(weft_prlock_release(r));
+    ck_assert(weft_prlock_locked(r)); /* still one level */
+    WT_OK(weft_prlock_release(r));
+    ck_assert(!weft_prlock_locked(r) && !weft_pcond_locked(cond));
+    ck_assert(!weft_plock_locked(NULL) && !weft_prlock_locked(NULL) && !weft_pcond_locked(NULL));
+    weft_pcond_free(cond);
+    weft_prlock_free(r);
+    ctx_free(c);
+}
+
 /* A holder that returns without releasing: the same as dying. */
 static int exit_holding(void *arg)
 {
@@ -841,7 +880,7 @@ START_TEST(pbarrier_bad_input)
 }
 END_TEST
 
-WT_MAIN("shm_sync", 60, plock_single_process, plock_excludes_processes, plock_counter,
+WT_MAIN("shm_sync", 60, plock_single_process, plock_locked, plock_excludes_processes, plock_counter,
         plock_robust_killed_holder, plock_robust_exited_holder, plock_robust_thread_exit, prlock_recursion_and_robust,
         psem_across_processes, psem_limits, pevent_across_processes, pcond_ping_pong,
         pcond_rules_and_timeouts, pcond_holder_dies, psync_bad_input, psync_child_free_is_noop,

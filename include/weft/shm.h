@@ -162,6 +162,9 @@ WEFT_API int weft_plock_acquire(weft_plock *lock, double timeout);
 WEFT_API int weft_plock_release(weft_plock *lock);
 /** Whether the calling thread holds it. */
 WEFT_API bool weft_plock_is_owned(const weft_plock *lock);
+/** Whether any thread of any process holds it now (a snapshot; Python
+ *  3.14's Lock.locked()). A holder that died no longer counts. */
+WEFT_API bool weft_plock_locked(const weft_plock *lock);
 
 /** A cross-process reentrant lock (multiprocessing.RLock), robust: the
  *  holding thread may acquire it again and must release it as many times.
@@ -174,6 +177,9 @@ WEFT_API int weft_prlock_acquire(weft_prlock *rlock, double timeout);
 /** WEFT_ENOTOWNER if the calling thread does not hold it. */
 WEFT_API int weft_prlock_release(weft_prlock *rlock);
 WEFT_API bool weft_prlock_is_owned(const weft_prlock *rlock);
+/** Whether any thread of any process holds it now (Python 3.14's
+ *  RLock.locked()). */
+WEFT_API bool weft_prlock_locked(const weft_prlock *rlock);
 /** The calling thread's depth (0 if it does not hold it). */
 WEFT_API unsigned weft_prlock_count(const weft_prlock *rlock);
 
@@ -234,6 +240,8 @@ WEFT_API void weft_pcond_free(weft_pcond *cond);
 /** Acquire/release the bound lock (`with cond:`), with the lock's results. */
 WEFT_API int weft_pcond_acquire(weft_pcond *cond, double timeout);
 WEFT_API int weft_pcond_release(weft_pcond *cond);
+/** Whether its lock is held now, by anyone (Python 3.14's Condition.locked()). */
+WEFT_API bool weft_pcond_locked(const weft_pcond *cond);
 /** 0 when woken (or spuriously), WEFT_ETIMEDOUT, WEFT_EOWNERDEAD, or
  *  WEFT_ENOTOWNER. */
 WEFT_API int weft_pcond_wait(weft_pcond *cond, double timeout);
@@ -396,10 +404,11 @@ WEFT_API int weft_array_set_f64(weft_array *a, size_t i, double x);
  *   d = Manager().dict()           weft_pdict_new(&d, max_entries, bytes)
  *   d[k] = v / d[k] / k in d       weft_pdict_set / _get (_get_alloc) / _contains
  *   del d[k] / len(d) / d.keys()   weft_pdict_delete / _len / weft_pdict_keys_new
- *   d.clear()                      weft_pdict_clear
+ *   d.pop(k) / d.clear()           weft_pdict_pop (_pop_alloc) / weft_pdict_clear
  *   l = Manager().list()           weft_plist_new(&l, max_items, bytes)
  *   l.append(x) / l[i] / l[i] = x  weft_plist_append / _get (_get_alloc) / _set
  *   l.pop(i) / len(l)              weft_plist_pop (_pop_alloc) / _len
+ *   l.insert(i, x) / l.clear()     weft_plist_insert / weft_plist_clear
  *   KeyError / IndexError          WEFT_ENOENT / WEFT_EINVAL
  *
  * Keys and values are byte strings (a pointer and a length; a length of 0
@@ -459,6 +468,13 @@ WEFT_API int weft_pdict_get(weft_pdict *d, const void *key, size_t klen, void *b
                             size_t *vlen);
 WEFT_API int weft_pdict_get_alloc(weft_pdict *d, const void *key, size_t klen, void **val,
                                   size_t *vlen);
+/** Remove the entry and give its value (Python's d.pop(k)), in one atomic
+ *  call: WEFT_ENOENT if absent; WEFT_EMSGSIZE if cap is too small (the
+ *  entry stays, as _get's). */
+WEFT_API int weft_pdict_pop(weft_pdict *d, const void *key, size_t klen, void *buf, size_t cap,
+                            size_t *vlen);
+WEFT_API int weft_pdict_pop_alloc(weft_pdict *d, const void *key, size_t klen, void **val,
+                                  size_t *vlen);
 /** WEFT_ENOENT if absent. */
 WEFT_API int weft_pdict_delete(weft_pdict *d, const void *key, size_t klen);
 /** False also for bad input. */
@@ -491,6 +507,12 @@ WEFT_API int weft_plist_get(weft_plist *l, ptrdiff_t i, void *buf, size_t cap, s
 WEFT_API int weft_plist_get_alloc(weft_plist *l, ptrdiff_t i, void **data, size_t *len);
 /** Replace item i. WEFT_EINVAL out of range, WEFT_EFULL. */
 WEFT_API int weft_plist_set(weft_plist *l, ptrdiff_t i, const void *data, size_t len);
+/** Insert before item i, as Python's insert: negative i counts from the
+ *  end, and an index past either end inserts at that end. Moves the later
+ *  items (O(n)). WEFT_EFULL (see Capacity). */
+WEFT_API int weft_plist_insert(weft_plist *l, ptrdiff_t i, const void *data, size_t len);
+/** Remove every item (Python 3.14's ListProxy.clear()). */
+WEFT_API int weft_plist_clear(weft_plist *l);
 /** Remove item i (-1: the last, Python's pop()) and give it: WEFT_EEMPTY
  *  if the list is empty, WEFT_EINVAL out of range. Removing from the middle
  *  moves the later items (O(n)), as Python's. */
