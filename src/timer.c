@@ -71,8 +71,10 @@ static void *timer_main(void *arg)
 int weft_timer_new(weft_timer **out, double interval, weft_timer_fn fn, void *arg,
                    const weft_thread_opts *opts)
 {
-    if (!out || !fn || !(interval >= 0))
+    if (!out || !fn || interval != interval)
         return WEFT_EINVAL;
+    if (interval < 0)
+        interval = 0; /* Python's Timer fires at once: its wait(-1) polls */
     weft_timer *t = calloc(1, sizeof *t);
     if (!t)
         return WEFT_ENOMEM;

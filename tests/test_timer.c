@@ -127,7 +127,6 @@ START_TEST(timer_options_and_errors)
     weft_timer *t;
     WT_ERR(weft_timer_new(NULL, 1, fire, &s, NULL), WEFT_EINVAL);
     WT_ERR(weft_timer_new(&t, 1, NULL, &s, NULL), WEFT_EINVAL);
-    WT_ERR(weft_timer_new(&t, -1, fire, &s, NULL), WEFT_EINVAL);
     WT_ERR(weft_timer_new(&t, 0.0 / 0.0, fire, &s, NULL), WEFT_EINVAL);
     weft_thread_opts bad = {.stack_size = 100};
     WT_ERR(weft_timer_new(&t, 1, fire, &s, &bad), WEFT_EINVAL);
@@ -170,7 +169,8 @@ static void free_myself(void *arg)
     weft_timer_free(sf->timer);
 }
 
-START_TEST(timer_free_from_own_function)
+START_TEST(timer_free_from_own_function,
+        timer_negative_interval_fires_at_once)
 {
     struct self_freeing sf = {0};
     WT_OK(weft_timer_new(&sf.timer, 0, free_myself, &sf, NULL));
@@ -183,6 +183,25 @@ START_TEST(timer_free_from_own_function)
 }
 END_TEST
 
+/* As Python's Timer, whose wait of a negative interval returns at once: a
+ * negative interval fires at once instead of failing. */
+START_TEST(timer_negative_interval_fires_at_once)
+{
+    double intervals[] = {-1, -1e300, WEFT_FOREVER};
+    for (int i = 0; i < 3; i++) {
+        struct shot s = {0};
+        weft_timer *t;
+        WT_OK(weft_timer_new(&t, intervals[i], fire, &s, NULL));
+        WT_OK(weft_timer_start(t));
+        WT_OK(weft_timer_join(t, WEFT_FOREVER));
+        ck_assert(weft_timer_fired(t));
+        ck_assert_int_eq(s.calls, 1);
+        weft_timer_free(t);
+    }
+}
+END_TEST
+
 WT_MAIN("timer", 30, timer_fires_once, timer_zero_interval, timer_cancel_prevents_firing,
         timer_cancel_before_start, timer_fired_after_return, timer_free,
-        timer_options_and_errors, timer_free_from_own_function)
+        timer_options_and_errors, timer_free_from_own_function,
+        timer_negative_interval_fires_at_once)

@@ -185,9 +185,11 @@ WEFT_API int weft_shutdown(double timeout);
 typedef struct weft_timer weft_timer;
 typedef void (*weft_timer_fn)(void *arg);
 
-/** A thread that runs fn(arg) after `interval` seconds (>= 0; NaN or
- *  negative is WEFT_EINVAL) unless cancelled first (threading.Timer). opts as
- *  for threads (NULL for defaults). While it waits, its thread's state reads
+/** A thread that runs fn(arg) after `interval` seconds unless cancelled
+ *  first (threading.Timer). A negative interval fires at once, as Python's
+ *  does (WEFT_FOREVER is a timeout, not an interval: it fires at once too;
+ *  +inf waits for a cancel); NaN is WEFT_EINVAL. opts as for threads (NULL
+ *  for defaults). While it waits, its thread's state reads
  *  WAITING on WEFT_WAIT_EVENT with the weft_timer as the object. */
 WEFT_API int weft_timer_new(weft_timer **out, double interval, weft_timer_fn fn, void *arg,
                             const weft_thread_opts *opts);
