@@ -34,7 +34,7 @@ static void stop(void *arg)
 static void *producer(void *arg)
 {
     /* Another thread: only the thread-safe call may touch the loop. */
-    CHECK(weft_loop_call_soon_threadsafe(arg, process_message, "event_from_thread"));
+    CHECK(weft_loop_call_soon_threadsafe(arg, process_message, "event_from_thread", NULL));
     return NULL;
 }
 

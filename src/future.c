@@ -796,6 +796,8 @@ int weft_future_set_result(weft_future *f, void *result)
 {
     if (!f)
         return WEFT_EINVAL;
+    if (f->owner && f->owner->sealed)
+        return WEFT_ESTATE;
     return finish(f, false, 0, result, NULL);
 }
 
@@ -815,6 +817,8 @@ static int fail(weft_future *f, bool pending_only, int code, const char *message
 
 int weft_future_set_error(weft_future *f, int code, const char *message)
 {
+    if (f && f->owner && f->owner->sealed)
+        return WEFT_ESTATE;
     return fail(f, false, code, message);
 }
 
@@ -823,10 +827,19 @@ int weft__future_fail_pending(weft_future *f, int code, const char *message)
     return fail(f, true, code, message);
 }
 
+static int set_running(weft_future *f);
+
 int weft_future_set_running_or_notify_cancel(weft_future *f)
 {
     if (!f)
         return WEFT_EINVAL;
+    if (f->owner && f->owner->sealed)
+        return WEFT_ESTATE;
+    return set_running(f);
+}
+
+static int set_running(weft_future *f)
+{
     uint32_t s = __atomic_load_n(&f->state, __ATOMIC_RELAXED);
     do {
         if ((s & STATE_MASK) == WEFT_FUTURE_CANCELLED)
@@ -848,6 +861,21 @@ bool weft_future_cancel(weft_future *f)
      * running task is not refused. */
     if (!is_final(s) && !(s & COMPLETING) && f->owner && f->owner->cancel)
         return f->owner->cancel(f, f->owner_ctx);
+    do {
+        if ((s & STATE_MASK) == WEFT_FUTURE_CANCELLED)
+            return true;
+        if ((s & STATE_MASK) != WEFT_FUTURE_PENDING || (s & COMPLETING))
+            return false;
+    } while (!__atomic_compare_exchange_n(&f->state, &s,
+                                          (s & ~STATE_MASK) | WEFT_FUTURE_CANCELLED, true,
+                                          __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+    notify(f, s);
+    return true;
+}
+
+bool weft__future_cancel_pending(weft_future *f)
+{
+    uint32_t s = __atomic_load_n(&f->state, __ATOMIC_RELAXED);
     do {
         if ((s & STATE_MASK) == WEFT_FUTURE_CANCELLED)
             return true;
@@ -884,7 +912,9 @@ bool weft_future_done(const weft_future *f)
 
 const char *weft_future_message(const weft_future *f)
 {
-    if (!f || (load_state(f) & STATE_MASK) != WEFT_FUTURE_FINISHED)
+    /* A cancelled task keeps its cancel message; other cancelled futures
+     * have none. */
+    if (!f || (load_state(f) & STATE_MASK) < WEFT_FUTURE_CANCELLED)
         return NULL;
     return f->message;
 }
@@ -1003,6 +1033,43 @@ int weft_future_add_done_callback(weft_future *f, weft_future_cb fn, void *arg)
     return 0;
 }
 
+int weft_future_remove_done_callback(weft_future *f, weft_future_cb fn, void *arg,
+                                     size_t *removed)
+{
+    if (removed)
+        *removed = 0;
+    if (!f || !fn)
+        return WEFT_EINVAL;
+    size_t n = 0;
+    /* Once the future is final its list has been taken by the completer
+     * (or never held anything): nothing is left to remove. */
+    if (!is_final(load_state(f))) {
+        weft__lock_take(&f->lock);
+        cb_node *prev = NULL;
+        for (cb_node *c = f->cbs, *next; c; c = next) {
+            next = c->next;
+            if (c->fn != fn || c->arg != arg) {
+                prev = c;
+                continue;
+            }
+            if (prev)
+                prev->next = next;
+            else
+                f->cbs = next;
+            if (c == &f->cb0)
+                f->cb0_used = false; /* free for the next callback added */
+            else
+                free(c);
+            n++;
+        }
+        f->cbs_last = prev;
+        weft_lock_release(&f->lock);
+    }
+    if (removed)
+        *removed = n;
+    return 0;
+}
+
 bool weft__future_hook_add(weft_future *f, weft__future_hook *h)
 {
     weft__lock_take(&f->lock);
@@ -1083,9 +1150,9 @@ int weft__future_run(weft_future *f, weft_task_fn fn, void *arg)
 
 int weft__future_run_ex(weft_future *f, weft_task_fn fn, void *arg, bool cancelled_ends_cancelled)
 {
-    if (!fn)
+    if (!f || !fn)
         return WEFT_EINVAL;
-    int rc = weft_future_set_running_or_notify_cancel(f);
+    int rc = set_running(f);
     if (rc == WEFT_ECANCELLED)
         return 0;
     if (rc)
@@ -1112,9 +1179,12 @@ int weft__future_run_ex(weft_future *f, weft_task_fn fn, void *arg, bool cancell
     if (rc == WEFT_ECANCELLED && cancelled_ends_cancelled) {
         /* A task that lets a cancellation through ends cancelled (asyncio's
          * Task does the same with a CancelledError). */
-        free(t.message);
-        if (claim(f, false))
+        if (claim(f, false)) {
+            f->message = t.message; /* the cancel message, as Python keeps it */
             publish(f, WEFT_FUTURE_CANCELLED);
+        } else {
+            free(t.message);
+        }
         return rc;
     }
     /* The future is RUNNING and ours to end, unless user code holding it

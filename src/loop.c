@@ -67,6 +67,19 @@ typedef struct heap_entry {
     weft__loop_timer *t;
 } heap_entry;
 
+/*
+ * Two kinds of handle share the type. A call_soon/call_later/call_at handle
+ * lives in the loop's arena and is touched on the loop's thread only: plain
+ * fields. A call_soon_threadsafe handle is made on any thread and may be
+ * cancelled from any thread while the loop runs it, so it has its own
+ * allocation, an atomic reference count (`refs`: the loop's until it ran or
+ * was dropped, plus the callers') and an atomic state word (`ts`): the
+ * loop sets TS_RAN (a CAS) before it calls fn unless TS_CANCELLED is
+ * there; a cancel sets TS_CANCELLED (a fetch_or) and stopped the call
+ * unless TS_RAN was there. Whichever comes first in the word's order wins.
+ */
+enum { TS_RAN = 1, TS_CANCELLED = 2 };
+
 struct weft_handle {
     weft__loop_item item;
     weft__loop_timer timer;
@@ -78,20 +91,15 @@ struct weft_handle {
     bool cancelled;
     bool ran;       /* its callback ran (or runs now) */
     bool timed;     /* call_later / call_at */
+    bool threadsafe; /* from call_soon_threadsafe: the fields below */
+    uint32_t ts;    /* TS_* bits, atomic */
+    uint32_t refs;  /* atomic */
 };
 
 typedef struct slab {
     struct slab *next;
     weft_handle h[SLAB_HANDLES];
 } slab;
-
-/* A call_soon_threadsafe record: allocated by the caller's thread, freed on
- * the loop's after it ran (or when the loop drops it). */
-typedef struct ts_call {
-    weft__loop_item item;
-    weft_callback fn;
-    void *arg;
-} ts_call;
 
 struct weft_loop {
     /* What other threads write: the hand-off queue's producer end, the gate,
@@ -156,7 +164,8 @@ static double ns_to_time(int64_t ns)
     return (double)ns / 1e9;
 }
 
-/* A loop time (seconds) to ns; saturates for huge values. */
+/* A loop time (seconds) to ns; saturates for huge values and infinities
+ * (+inf never comes, -inf is long past). */
 static int64_t time_to_ns(double when)
 {
     if (when >= 9.0e9)
@@ -164,6 +173,18 @@ static int64_t time_to_ns(double when)
     if (when <= -9.0e9)
         return INT64_MIN / 2;
     return (int64_t)(when * 1e9);
+}
+
+/* A delay from now (seconds, negative allowed: asyncio runs such a timer at
+ * once, in deadline order) to ns on the loop's clock, saturating. */
+static int64_t delay_to_ns(double delay)
+{
+    if (delay <= -9.0e9)
+        return INT64_MIN / 2;
+    if (delay >= 9.0e9)
+        return WEFT__NO_DEADLINE - 1;
+    int64_t now = weft__now_ns(), ns = (int64_t)(delay * 1e9);
+    return ns >= WEFT__NO_DEADLINE - 1 - now ? WEFT__NO_DEADLINE - 1 : now + ns;
 }
 
 /* ------------------------------------------------------- timer heap */
@@ -463,6 +484,7 @@ static int schedule(weft_loop *L, bool timed, int64_t when, weft_callback fn, vo
     h->cancelled = false;
     h->ran = false;
     h->timed = timed;
+    h->threadsafe = false;
     if (timed) {
         if (weft__loop_timer_start(L, &h->timer, when) != 0) {
             handle_recycle(L, h);
@@ -542,7 +564,7 @@ int weft_loop_call_at(weft_loop *loop, double when, weft_callback fn, void *arg,
     weft_loop *L = resolve(loop);
     if (!L || L->dead || foreign(L))
         return WEFT_ESTATE;
-    if (!fn || !isfinite(when))
+    if (!fn || isnan(when))
         return WEFT_EINVAL;
     return schedule(L, true, time_to_ns(when), fn, arg, out);
 }
@@ -553,46 +575,232 @@ int weft_loop_call_later(weft_loop *loop, double delay, weft_callback fn, void *
     weft_loop *L = resolve(loop);
     if (!L || L->dead || foreign(L))
         return WEFT_ESTATE;
-    if (!fn || !(delay >= 0) || !isfinite(delay))
+    if (!fn || isnan(delay))
         return WEFT_EINVAL;
-    int64_t when = delay >= 9.0e9 ? WEFT__NO_DEADLINE - 1 : weft__now_ns() + (int64_t)(delay * 1e9);
-    return schedule(L, true, when, fn, arg, out);
+    return schedule(L, true, delay_to_ns(delay), fn, arg, out);
+}
+
+/* Drop one reference to a call_soon_threadsafe handle: acq_rel, so that the
+ * last one's free comes after every other holder's use. */
+static void ts_release(weft_handle *h)
+{
+    if (__atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free(h);
 }
 
 static void ts_run(weft__loop_item *it)
 {
-    ts_call *c = CONTAINER_OF(it, ts_call, item);
-    c->fn(c->arg);
-    free(c);
+    weft_handle *h = CONTAINER_OF(it, weft_handle, item);
+    /* TS_RAN only if no cancel came first, so that a cancelled handle
+     * keeps answering true. */
+    uint32_t s = __atomic_load_n(&h->ts, __ATOMIC_ACQUIRE);
+    while (!(s & TS_CANCELLED)) {
+        if (__atomic_compare_exchange_n(&h->ts, &s, s | TS_RAN, true, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE)) {
+            h->fn(h->arg);
+            break;
+        }
+    }
+    ts_release(h);
 }
 
 static void ts_describe(weft__loop_item *it, char *buf, size_t len)
 {
-    ts_call *c = CONTAINER_OF(it, ts_call, item);
-    describe_fn("callback", c->fn, buf, len);
+    describe_fn("callback", CONTAINER_OF(it, weft_handle, item)->fn, buf, len);
 }
 
-int weft_loop_call_soon_threadsafe(weft_loop *loop, weft_callback fn, void *arg)
+int weft_loop_call_soon_threadsafe(weft_loop *loop, weft_callback fn, void *arg,
+                                   weft_handle **out)
 {
     weft_loop *L = resolve(loop);
     if (!L)
         return WEFT_ESTATE;
     if (!fn)
         return WEFT_EINVAL;
-    ts_call *c = malloc(sizeof *c);
-    if (!c)
+    /* Allocated by the caller's thread, freed by whoever drops the last
+     * reference: the loop after it ran it (or dropped it), or the caller. */
+    weft_handle *h = malloc(sizeof *h);
+    if (!h)
         return WEFT_ENOMEM;
-    *c = (ts_call){.item = {.run = ts_run, .describe = ts_describe}, .fn = fn, .arg = arg};
-    int rc = weft__loop_ready_threadsafe(L, &c->item);
-    if (rc != 0)
-        free(c);
-    return rc;
+    *h = (weft_handle){
+        .item = {.run = ts_run, .describe = ts_describe},
+        .timer = WEFT__TIMER_INIT(NULL),
+        .fn = fn,
+        .arg = arg,
+        .loop = L,
+        .threadsafe = true,
+        .refs = out ? 2 : 1,
+    };
+    /* The caller's reference is taken before the loop can see the handle:
+     * the loop may run it and drop its own at once. */
+    int rc = weft__loop_ready_threadsafe(L, &h->item);
+    if (rc != 0) {
+        free(h);
+        return rc;
+    }
+    if (out)
+        *out = h;
+    return 0;
 }
+
+/* ------------------------------------------- run_coroutine_threadsafe */
+
+/*
+ * asyncio.run_coroutine_threadsafe. The caller's thread gets `outer`, a
+ * plain future; the loop's thread starts the task and chains it to outer.
+ * As in Python, outer stays PENDING while the task runs, so the caller may
+ * cancel it at any time: it ends CANCELLED at once, and a hook on it passes
+ * the cancel on to the task (a task's cancel from another thread travels to
+ * its loop). When the task ends, its outcome is copied into outer, unless
+ * outer was cancelled (or set) first.
+ *
+ * The record has one owner at a time: the queued item, then (once the task
+ * is made) the task's done callback, which frees it. The hook on outer lives
+ * in the record, so the callback removes it before freeing: removal waits
+ * for a hook running in the canceller's thread (it holds outer's lock).
+ */
+typedef struct rct {
+    weft__loop_item item;
+    weft__future_hook hook; /* on outer, while the task runs */
+    weft_loop *loop;
+    weft_task_fn fn;
+    void *arg;
+    weft_future *outer;     /* a reference */
+    weft_future *task;      /* a reference, once made */
+} rct;
+
+static void rct_free(rct *r)
+{
+    weft_future_unref(r->outer);
+    weft_future_unref(r->task);
+    free(r);
+}
+
+/* Outer is done, in the thread that ended it, under its lock: a cancel goes
+ * on to the task (which takes no lock of outer's). */
+static void rct_outer_done(weft__future_hook *h, weft_future *outer)
+{
+    rct *r = CONTAINER_OF(h, rct, hook);
+    if (weft_future_cancelled(outer))
+        weft_future_cancel(r->task);
+}
+
+/* Python's _set_concurrent_future_state: outer goes RUNNING only now, and
+ * not at all if it was cancelled. A message that cannot be copied is left
+ * out rather than leave outer RUNNING for ever. */
+static void rct_settle(weft_future *outer, int code, void *result, const char *message)
+{
+    if (weft_future_set_running_or_notify_cancel(outer) != 0)
+        return;
+    if (code == 0)
+        weft_future_set_result(outer, result);
+    else if (weft_future_set_error(outer, code, message) == WEFT_ENOMEM)
+        weft_future_set_error(outer, code, NULL);
+}
+
+/* The task ended (on the loop's thread, no lock held). */
+static int rct_task_done(weft_future *task, void *arg)
+{
+    rct *r = arg;
+    weft__future_hook_remove(r->outer, &r->hook);
+    void *res = NULL;
+    int rc = weft_future_result(task, &res, 0); /* marks the outcome retrieved */
+    if (weft_future_cancelled(task))
+        weft_future_cancel(r->outer);
+    else
+        rct_settle(r->outer, rc, res, weft_future_message(task));
+    rct_free(r);
+    return 0;
+}
+
+static void rct_start(weft__loop_item *it)
+{
+    rct *r = CONTAINER_OF(it, rct, item);
+    if (weft_future_done(r->outer)) { /* cancelled before it started */
+        rct_free(r);
+        return;
+    }
+    int rc = weft_create_task(r->loop, r->fn, r->arg, NULL, &r->task);
+    if (rc != 0) {
+        r->task = NULL;
+        rct_settle(r->outer, rc, NULL, "run_coroutine_threadsafe: the task could not start");
+        rct_free(r);
+        return;
+    }
+    r->hook = (weft__future_hook){.fn = rct_outer_done};
+    bool hooked = weft__future_hook_add(r->outer, &r->hook);
+    if (!hooked && weft_future_cancelled(r->outer))
+        weft_future_cancel(r->task);
+    /* A task not yet started has no callback: the first one is stored in
+     * the future, so this cannot run out of memory; if it ever did, the
+     * task is cancelled and outer told why, rather than left pending. */
+    rc = weft_future_add_done_callback(r->task, rct_task_done, r);
+    if (rc != 0) {
+        weft__future_hook_remove(r->outer, &r->hook);
+        weft_future_cancel(r->task);
+        rct_settle(r->outer, rc, NULL, "run_coroutine_threadsafe: cannot chain the task");
+        rct_free(r);
+    }
+}
+
+static void rct_describe(weft__loop_item *it, char *buf, size_t len)
+{
+    (void)it;
+    snprintf(buf, len, "run_coroutine_threadsafe start");
+}
+
+/* The loop closed before the task could start: it never will. */
+static void rct_drop(weft__loop_item *it)
+{
+    rct *r = CONTAINER_OF(it, rct, item);
+    weft_future_cancel(r->outer);
+    rct_free(r);
+}
+
+int weft_run_coroutine_threadsafe(weft_loop *loop, weft_task_fn fn, void *arg,
+                                  weft_future **out)
+{
+    if (out)
+        *out = NULL;
+    weft_loop *L = resolve(loop);
+    if (!L)
+        return WEFT_ESTATE;
+    if (!fn || !out)
+        return WEFT_EINVAL;
+    rct *r = malloc(sizeof *r);
+    if (!r)
+        return WEFT_ENOMEM;
+    *r = (rct){
+        .item = {.run = rct_start, .describe = rct_describe, .drop = rct_drop},
+        .loop = L,
+        .fn = fn,
+        .arg = arg,
+    };
+    int rc = weft_future_new(&r->outer);
+    if (rc != 0) {
+        free(r);
+        return rc;
+    }
+    /* The caller's reference, taken before the loop can see the record. */
+    weft_future *f = weft_future_ref(r->outer);
+    rc = weft__loop_ready_threadsafe(L, &r->item);
+    if (rc != 0) {
+        weft_future_unref(f);
+        rct_free(r);
+        return rc;
+    }
+    *out = f;
+    return 0;
+}
+
+/* ------------------------------------------------------------ handles */
 
 bool weft_handle_cancel(weft_handle *h)
 {
     if (!h)
         return false;
+    if (h->threadsafe) /* any thread: its loop may be gone */
+        return !(__atomic_fetch_or(&h->ts, TS_CANCELLED, __ATOMIC_ACQ_REL) & TS_RAN);
     weft_loop *L = h->loop;
     if (!L->dead && foreign(L))
         return false; /* not allowed: the loop's thread only */
@@ -615,6 +823,8 @@ bool weft_handle_cancel(weft_handle *h)
 
 bool weft_handle_cancelled(const weft_handle *h)
 {
+    if (h && h->threadsafe)
+        return __atomic_load_n(&h->ts, __ATOMIC_ACQUIRE) & TS_CANCELLED;
     return h && h->cancelled;
 }
 
@@ -625,7 +835,10 @@ double weft_handle_when(const weft_handle *h)
 
 weft_handle *weft_handle_ref(weft_handle *h)
 {
-    if (h) {
+    if (h && h->threadsafe) {
+        /* Relaxed: a reference is taken only by one who holds one. */
+        __atomic_fetch_add(&h->refs, 1, __ATOMIC_RELAXED);
+    } else if (h) {
         h->users++;
         __atomic_fetch_add(&h->loop->handle_refs, 1, __ATOMIC_RELAXED);
     }
@@ -634,6 +847,10 @@ weft_handle *weft_handle_ref(weft_handle *h)
 
 void weft_handle_unref(weft_handle *h)
 {
+    if (h && h->threadsafe) {
+        ts_release(h);
+        return;
+    }
     if (!h || !h->users)
         return;
     weft_loop *L = h->loop;
@@ -730,7 +947,8 @@ static void run_item_debug(weft_loop *L, weft__loop_item *it)
         fn = h->cancelled ? NULL : h->fn;
         timed = h->timed;
     } else if (it->run == ts_run) {
-        fn = CONTAINER_OF(it, ts_call, item)->fn;
+        weft_handle *h = CONTAINER_OF(it, weft_handle, item);
+        fn = __atomic_load_n(&h->ts, __ATOMIC_RELAXED) & TS_CANCELLED ? NULL : h->fn;
     } else if (it->describe) {
         it->describe(it, name, sizeof name);
     } else {
@@ -928,6 +1146,11 @@ bool weft_loop_is_running(const weft_loop *L)
     return L && __atomic_load_n(&L->shared.running, __ATOMIC_ACQUIRE);
 }
 
+bool weft_loop_is_closed(const weft_loop *L)
+{
+    return L && L->dead;
+}
+
 weft_loop *weft_get_running_loop(void)
 {
     return running_loop;
@@ -988,7 +1211,7 @@ static void drop_item(weft_loop *L, weft__loop_item *it)
     if (it->drop) {
         it->drop(it);
     } else if (it->run == ts_run) {
-        free(CONTAINER_OF(it, ts_call, item));
+        ts_release(CONTAINER_OF(it, weft_handle, item));
     } else if (it->run == handle_run) {
         weft_handle *h = CONTAINER_OF(it, weft_handle, item);
         h->sched = false;

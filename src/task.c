@@ -457,7 +457,7 @@ static bool owner_cancel(weft_future *f, void *ctx)
     if (weft_future_done(f))
         return false;
     weft_future_ref(f);
-    if (weft_loop_call_soon_threadsafe(t->loop, cancel_cb, f)) {
+    if (weft_loop_call_soon_threadsafe(t->loop, cancel_cb, f, NULL)) {
         weft_future_unref(f);
         return false;
     }

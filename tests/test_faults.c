@@ -624,7 +624,7 @@ static void woken_cb(void *arg)
 static void *post_from_thread(void *arg)
 {
     loop_ctx *c = arg;
-    int rc = weft_loop_call_soon_threadsafe(c->loop, woken_cb, c);
+    int rc = weft_loop_call_soon_threadsafe(c->loop, woken_cb, c, NULL);
     if (rc) /* the callback will never run: end the future here */
         weft_future_set_error(c->woken, rc, NULL);
     return NULL;

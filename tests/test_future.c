@@ -459,6 +459,73 @@ START_TEST(callbacks_order_and_thread)
 }
 END_TEST
 
+static int cb_log_other(weft_future *f, void *arg)
+{
+    return cb_log_arg(f, (void *)((intptr_t)arg + 100));
+}
+
+START_TEST(remove_done_callback)
+{
+    /* asyncio's Future.remove_done_callback: every registration of the
+     * callback goes, the count is returned, the rest run in order
+     * (test_futures' test_remove_done_callback and the remove_first,
+     * remove_third cases). A C callback is fn with its arg. */
+    weft_future *f;
+    WT_OK(weft_future_new(&f));
+    memset(&cb_log, 0, sizeof cb_log);
+    size_t n = 99;
+    WT_OK(weft_future_remove_done_callback(f, cb_log_arg, (void *)1, &n));
+    ck_assert_uint_eq(n, 0); /* none yet */
+    WT_OK(weft_future_add_done_callback(f, cb_log_arg, (void *)1)); /* the embedded one */
+    WT_OK(weft_future_add_done_callback(f, cb_log_arg, (void *)2));
+    WT_OK(weft_future_add_done_callback(f, cb_log_other, (void *)1));
+    WT_OK(weft_future_add_done_callback(f, cb_log_arg, (void *)1));
+    WT_OK(weft_future_add_done_callback(f, cb_log_arg, (void *)3));
+    WT_OK(weft_future_add_done_callback(f, cb_log_arg, (void *)1)); /* the last one */
+    WT_OK(weft_future_remove_done_callback(f, cb_log_arg, (void *)1, &n));
+    ck_assert_uint_eq(n, 3); /* first, middle and last; same fn, other arg stays */
+    WT_OK(weft_future_remove_done_callback(f, cb_log_arg, (void *)1, &n));
+    ck_assert_uint_eq(n, 0);
+    WT_OK(weft_future_remove_done_callback(f, cb_log_arg, (void *)4, NULL));
+    /* The list is still whole: one added now goes last, into the freed
+     * embedded room. */
+    WT_OK(weft_future_add_done_callback(f, cb_log_arg, (void *)5));
+    WT_OK(weft_future_remove_done_callback(f, cb_log_arg, (void *)3, &n));
+    ck_assert_uint_eq(n, 1);
+    WT_OK(weft_future_add_done_callback(f, cb_log_arg, (void *)6));
+    ck_assert_int_eq(cb_log.n, 0);
+    WT_OK(weft_future_set_result(f, NULL));
+    int want[] = {2, 101, 5, 6};
+    ck_assert_int_eq(cb_log.n, 4);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(cb_log.order[i], want[i]);
+    /* Done: the callbacks ran, nothing is left to remove. */
+    WT_OK(weft_future_remove_done_callback(f, cb_log_arg, (void *)2, &n));
+    ck_assert_uint_eq(n, 0);
+    WT_ERR(weft_future_remove_done_callback(NULL, cb_log_arg, NULL, &n), WEFT_EINVAL);
+    ck_assert_uint_eq(n, 0);
+    WT_ERR(weft_future_remove_done_callback(f, NULL, NULL, NULL), WEFT_EINVAL);
+    weft_future_unref(f);
+
+    /* Removing every callback leaves a future whose completion runs none;
+     * one freed with callbacks removed leaks nothing. */
+    WT_OK(weft_future_new(&f));
+    WT_OK(weft_future_add_done_callback(f, cb_log_arg, (void *)7));
+    WT_OK(weft_future_add_done_callback(f, cb_log_arg, (void *)7));
+    WT_OK(weft_future_remove_done_callback(f, cb_log_arg, (void *)7, &n));
+    ck_assert_uint_eq(n, 2);
+    ck_assert(weft_future_cancel(f));
+    ck_assert_int_eq(cb_log.n, 4);
+    weft_future_unref(f);
+    WT_OK(weft_future_new(&f));
+    WT_OK(weft_future_add_done_callback(f, cb_log_arg, (void *)8));
+    WT_OK(weft_future_add_done_callback(f, cb_log_arg, (void *)9));
+    WT_OK(weft_future_remove_done_callback(f, cb_log_arg, (void *)8, &n));
+    weft_future_unref(f); /* never done: 9 is dropped unrun */
+    ck_assert_int_eq(cb_log.n, 4);
+}
+END_TEST
+
 static int cb_fail(weft_future *f, void *arg)
 {
     cb_log_arg(f, arg);
@@ -1062,4 +1129,4 @@ WT_MAIN("future", 30, future_states, future_set_on_pending, future_errors,
         callback_unrefs_future, callback_reenters, callbacks_dropped_if_never_done,
         race_callback_vs_completion, race_enders, refcount_stress, new2_reuse,
         cache_freed_at_thread_exit, cache_cross_thread, owned_errors, owned_room,
-        burst_past_small_slabs, trim_memory_after_burst, trim_memory_with_other_threads)
+        burst_past_small_slabs, trim_memory_after_burst, trim_memory_with_other_threads, remove_done_callback)

@@ -522,7 +522,7 @@ static void *ts_producer(void *arg)
     WT_OK(weft_barrier_wait(&a->s->start, NULL, WEFT_FOREVER));
     for (int i = 0; i < TS_CALLS; i++)
         WT_OK(weft_loop_call_soon_threadsafe(a->s->loop, ts_cb,
-                                             (void *)(intptr_t)(a->id * TS_CALLS + i)));
+                                             (void *)(intptr_t)(a->id * TS_CALLS + i), NULL));
     return NULL;
 }
 
@@ -628,7 +628,7 @@ START_TEST(free_pending)
     for (int i = 0; i < 100; i++) {
         WT_OK(weft_loop_call_soon(L, count_cb, &n, NULL));
         WT_OK(weft_loop_call_later(L, 10 + i, count_cb, &n, NULL));
-        WT_OK(weft_loop_call_soon_threadsafe(L, count_cb, &n));
+        WT_OK(weft_loop_call_soon_threadsafe(L, count_cb, &n, NULL));
     }
     WT_OK(weft_loop_call_soon(L, count_cb, &n, &held_soon));
     WT_OK(weft_loop_call_later(L, 5, count_cb, &n, &held_later));
@@ -976,7 +976,7 @@ START_TEST(bad_input)
     WT_ERR(weft_loop_call_soon(NULL, count_cb, &n, NULL), WEFT_ESTATE);
     WT_ERR(weft_loop_call_later(NULL, 1, count_cb, &n, NULL), WEFT_ESTATE);
     WT_ERR(weft_loop_call_at(NULL, 1, count_cb, &n, NULL), WEFT_ESTATE);
-    WT_ERR(weft_loop_call_soon_threadsafe(NULL, count_cb, &n), WEFT_ESTATE);
+    WT_ERR(weft_loop_call_soon_threadsafe(NULL, count_cb, &n, NULL), WEFT_ESTATE);
     WT_ERR(weft_loop_stop(NULL), WEFT_ESTATE);
     WT_ERR(weft_loop_run_forever(NULL), WEFT_EINVAL);
     WT_ERR(weft_loop_run_until_complete(NULL, NULL, NULL), WEFT_EINVAL);
@@ -987,13 +987,10 @@ START_TEST(bad_input)
     weft_handle *h = (weft_handle *)&n;
     WT_ERR(weft_loop_call_soon(L, NULL, &n, &h), WEFT_EINVAL);
     ck_assert_ptr_eq(h, (weft_handle *)&n); /* untouched */
-    WT_ERR(weft_loop_call_later(L, -1, count_cb, &n, NULL), WEFT_EINVAL);
     WT_ERR(weft_loop_call_later(L, NAN, count_cb, &n, NULL), WEFT_EINVAL);
-    WT_ERR(weft_loop_call_later(L, INFINITY, count_cb, &n, NULL), WEFT_EINVAL);
     WT_ERR(weft_loop_call_later(L, 1, NULL, &n, NULL), WEFT_EINVAL);
     WT_ERR(weft_loop_call_at(L, NAN, count_cb, &n, NULL), WEFT_EINVAL);
-    WT_ERR(weft_loop_call_at(L, -INFINITY, count_cb, &n, NULL), WEFT_EINVAL);
-    WT_ERR(weft_loop_call_soon_threadsafe(L, NULL, &n), WEFT_EINVAL);
+    WT_ERR(weft_loop_call_soon_threadsafe(L, NULL, &n, NULL), WEFT_EINVAL);
     WT_ERR(weft_loop_run_until_complete(L, NULL, NULL), WEFT_EINVAL);
     weft_loop_set_exception_handler(NULL, handler, NULL);
     weft_loop_call_exception_handler(L, NULL);
@@ -1027,7 +1024,7 @@ static void *foreign_calls(void *arg)
     f->rc_soon = weft_loop_call_soon(f->loop, count_cb, &sink, NULL);
     f->rc_cancel = weft_handle_cancel(f->h);
     ck_assert(weft_loop_is_running(f->loop));
-    f->rc_ts = weft_loop_call_soon_threadsafe(f->loop, stop_cb, f->loop);
+    f->rc_ts = weft_loop_call_soon_threadsafe(f->loop, stop_cb, f->loop, NULL);
     return NULL;
 }
 
@@ -1056,8 +1053,411 @@ START_TEST(wrong_thread_and_state)
 }
 END_TEST
 
+
+/* ------------------------------------------- past deadlines (issue 17) */
+
+START_TEST(call_later_negative_runs_at_once)
+{
+    /* asyncio: a negative delay or a past time is due at once; due timers
+     * join the iteration after the callbacks already ready, in deadline
+     * order (test_base_events' test_call_later_negative_delays). */
+    weft_loop *L = new_loop();
+    trace tr = {.loop = L};
+    tagged t[7];
+    for (int i = 0; i < 7; i++)
+        t[i] = (tagged){&tr, i};
+    double now = weft_loop_time(L);
+    weft_handle *h;
+    WT_OK(weft_loop_call_later(L, -1, record, &t[4], &h));
+    ck_assert(weft_handle_when(h) < now);
+    weft_handle_unref(h);
+    WT_OK(weft_loop_call_later(L, -2, record, &t[3], NULL));
+    WT_OK(weft_loop_call_at(L, now - 3, record, &t[2], NULL));
+    WT_OK(weft_loop_call_later(L, 0, record, &t[5], NULL));
+    WT_OK(weft_loop_call_later(L, -INFINITY, record, &t[1], NULL));
+    WT_OK(weft_loop_call_soon(L, record, &t[0], NULL));
+    WT_OK(weft_loop_call_at(L, -1e300, record, &t[6], &h)); /* saturates: earliest */
+    ck_assert(weft_handle_cancel(h));
+    weft_handle_unref(h);
+    /* Never due: accepted, as asyncio accepts math.inf. */
+    int never = 0;
+    WT_OK(weft_loop_call_later(L, INFINITY, count_cb, &never, NULL));
+    WT_OK(weft_loop_call_at(L, INFINITY, count_cb, &never, NULL));
+    WT_OK(weft_loop_call_later(L, 1e300, count_cb, &never, NULL));
+    one_iteration(L); /* everything due runs in this one iteration */
+    ck_assert_int_eq(tr.n, 6);
+    for (int i = 0; i < 6; i++)
+        ck_assert_int_eq(tr.tags[i], i);
+    ck_assert_int_eq(never, 0);
+    WT_ERR(weft_loop_call_later(L, NAN, count_cb, &never, NULL), WEFT_EINVAL);
+    WT_ERR(weft_loop_call_at(L, NAN, count_cb, &never, NULL), WEFT_EINVAL);
+    WT_OK(weft_loop_close(L));
+    weft_loop_free(L);
+}
+END_TEST
+
+/* -------------------------------------------------------- closed loop */
+
+static int never_coro(void *arg, void **result)
+{
+    ++*(int *)arg;
+    return 0;
+}
+
+START_TEST(closed_loop_refuses)
+{
+    /* asyncio: a closed loop raises RuntimeError for every scheduling call
+     * and for running; closing again is fine. */
+    weft_loop *L = new_loop();
+    ck_assert(!weft_loop_is_closed(L));
+    ck_assert(!weft_loop_is_closed(NULL));
+    WT_OK(weft_loop_close(L));
+    ck_assert(weft_loop_is_closed(L));
+    int n = 0;
+    weft_handle *h = NULL;
+    weft_future *f = (weft_future *)&n, *g;
+    WT_ERR(weft_loop_call_soon(L, count_cb, &n, &h), WEFT_ESTATE);
+    WT_ERR(weft_loop_call_later(L, 0, count_cb, &n, &h), WEFT_ESTATE);
+    WT_ERR(weft_loop_call_at(L, 0, count_cb, &n, &h), WEFT_ESTATE);
+    WT_ERR(weft_loop_call_soon_threadsafe(L, count_cb, &n, &h), WEFT_ESTATE);
+    ck_assert_ptr_null(h);
+    WT_ERR(weft_run_coroutine_threadsafe(L, never_coro, &n, &f), WEFT_ESTATE);
+    ck_assert_ptr_null(f);
+    WT_ERR(weft_loop_run_forever(L), WEFT_ESTATE);
+    WT_OK(weft_future_new(&g));
+    WT_ERR(weft_loop_run_until_complete(L, g, NULL), WEFT_ESTATE);
+    WT_OK(weft_future_set_result(g, NULL));
+    WT_ERR(weft_loop_run_until_complete(L, g, NULL), WEFT_ESTATE);
+    weft_future_unref(g);
+    WT_OK(weft_loop_close(L));
+    ck_assert(weft_loop_is_closed(L));
+    ck_assert_int_eq(n, 0);
+    weft_loop_free(L);
+}
+END_TEST
+
+/* ------------------------------- call_soon_threadsafe's handle (issue 17) */
+
+typedef struct ts_cancel {
+    weft_loop *loop;
+    weft_event in_cb, posted;
+    weft_handle *h, *ran;
+    int n;
+    bool cancel_rc;
+} ts_cancel;
+
+/* On the loop: holds the loop inside a callback until the other thread
+ * has posted and cancelled. */
+static void hold_loop(void *arg)
+{
+    ts_cancel *c = arg;
+    WT_OK(weft_event_set(&c->in_cb));
+    WT_OK(weft_event_wait(&c->posted, WEFT_FOREVER));
+}
+
+static void *post_and_cancel(void *arg)
+{
+    ts_cancel *c = arg;
+    WT_OK(weft_event_wait(&c->in_cb, WEFT_FOREVER));
+    ck_assert(weft_loop_is_running(c->loop));
+    WT_OK(weft_loop_call_soon_threadsafe(c->loop, count_cb, &c->n, &c->h));
+    c->cancel_rc = weft_handle_cancel(c->h); /* the loop runs: still allowed */
+    WT_OK(weft_loop_call_soon_threadsafe(c->loop, stop_cb, c->loop, &c->ran));
+    WT_OK(weft_event_set(&c->posted));
+    return NULL;
+}
+
+START_TEST(threadsafe_handle_cancel)
+{
+    ts_cancel c = {.loop = new_loop()};
+    WT_OK(weft_event_init(&c.in_cb));
+    WT_OK(weft_event_init(&c.posted));
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, post_and_cancel, &c), 0);
+    WT_OK(weft_loop_call_soon(c.loop, hold_loop, &c, NULL));
+    WT_OK(weft_loop_run_forever(c.loop));
+    pthread_join(t, NULL);
+    ck_assert(c.cancel_rc);
+    ck_assert(weft_handle_cancelled(c.h));
+    ck_assert(weft_handle_cancel(c.h)); /* again: still cancelled */
+    ck_assert_int_eq(c.n, 0);
+    ck_assert(weft_handle_when(c.h) == -1);
+    /* The one that ran: too late to cancel, but marked (as asyncio). */
+    ck_assert(!weft_handle_cancelled(c.ran));
+    ck_assert(!weft_handle_cancel(c.ran));
+    ck_assert(weft_handle_cancelled(c.ran));
+    ck_assert_ptr_eq(weft_handle_ref(c.ran), c.ran);
+    weft_handle_unref(c.ran);
+    weft_handle_unref(c.ran);
+
+    /* Posted and cancelled while the loop is not running. */
+    weft_handle *h;
+    WT_OK(weft_loop_call_soon_threadsafe(c.loop, count_cb, &c.n, &h));
+    ck_assert(weft_handle_cancel(h));
+    one_iteration(c.loop);
+    ck_assert_int_eq(c.n, 0);
+    weft_handle_unref(h);
+
+    /* A handle outlives its loop: dropped unrun at close, freed by its
+     * last reference afterwards. */
+    WT_OK(weft_loop_call_soon_threadsafe(c.loop, count_cb, &c.n, &h));
+    WT_OK(weft_loop_close(c.loop));
+    weft_loop_free(c.loop);
+    ck_assert(weft_handle_cancel(h));
+    weft_handle_unref(h);
+    ck_assert_int_eq(c.n, 0);
+    weft_handle_unref(c.h);
+}
+END_TEST
+
+#define RACE_CALLS 20000
+
+typedef struct ts_race {
+    weft_loop *loop;
+    weft_barrier start;
+    long ran, cancelled;
+} ts_race;
+
+static void race_count(void *arg)
+{
+    ++((ts_race *)arg)->ran;
+}
+
+static void race_release(void *arg)
+{
+    WT_OK(weft_barrier_wait(&((ts_race *)arg)->start, NULL, WEFT_FOREVER));
+}
+
+static void *race_poster(void *arg)
+{
+    ts_race *r = arg;
+    WT_OK(weft_barrier_wait(&r->start, NULL, WEFT_FOREVER));
+    for (int i = 0; i < RACE_CALLS; i++) {
+        weft_handle *h;
+        WT_OK(weft_loop_call_soon_threadsafe(r->loop, race_count, r, &h));
+        if (i % 3 == 0)
+            sched_yield(); /* now and then let the loop get there first */
+        r->cancelled += weft_handle_cancel(h);
+        weft_handle_unref(h);
+    }
+    WT_OK(weft_loop_call_soon_threadsafe(r->loop, stop_cb, r->loop, NULL));
+    return NULL;
+}
+
+START_TEST(threadsafe_cancel_race)
+{
+    /* Cancels racing the loop running the same handles: each call either
+     * ran or was cancelled, never both, never neither. */
+    ts_race r = {.loop = new_loop()};
+    WT_OK(weft_barrier_init(&r.start, 2, NULL, NULL));
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, race_poster, &r), 0);
+    WT_OK(weft_loop_call_soon(r.loop, race_release, &r, NULL));
+    WT_OK(weft_loop_run_forever(r.loop));
+    pthread_join(t, NULL);
+    ck_assert_int_eq(r.ran + r.cancelled, RACE_CALLS);
+    weft_barrier_destroy(&r.start);
+    WT_OK(weft_loop_close(r.loop));
+    weft_loop_free(r.loop);
+}
+END_TEST
+
+/* ------------------------------------ run_coroutine_threadsafe (issue 17) */
+
+typedef struct loop_thread {
+    weft_loop *loop;
+    weft_event up;
+    pthread_t th;
+} loop_thread;
+
+static void set_up(void *arg)
+{
+    WT_OK(weft_event_set(arg));
+}
+
+static void *run_loop_thread(void *arg)
+{
+    loop_thread *lt = arg;
+    WT_OK(weft_loop_call_soon(lt->loop, set_up, &lt->up, NULL));
+    WT_OK(weft_loop_run_forever(lt->loop));
+    return NULL;
+}
+
+/* A loop running on its own thread, up when this returns. */
+static void loop_thread_start(loop_thread *lt)
+{
+    lt->loop = new_loop();
+    WT_OK(weft_event_init(&lt->up));
+    ck_assert_int_eq(pthread_create(&lt->th, NULL, run_loop_thread, lt), 0);
+    WT_OK(weft_event_wait(&lt->up, WEFT_FOREVER));
+}
+
+static void loop_thread_stop(loop_thread *lt)
+{
+    WT_OK(weft_loop_stop(lt->loop));
+    pthread_join(lt->th, NULL);
+    WT_OK(weft_loop_close(lt->loop));
+    weft_loop_free(lt->loop);
+}
+
+typedef struct coro_arg {
+    weft_loop *expect_loop;
+    weft_event started, release, saw;
+    int rc_wait;
+    int runs;
+    int code;
+} coro_arg;
+
+static int answer_coro(void *arg, void **result)
+{
+    coro_arg *a = arg;
+    a->runs++;
+    ck_assert(weft_in_coroutine());
+    ck_assert_ptr_eq(weft_get_running_loop(), a->expect_loop);
+    WT_OK(weft_sleep(0)); /* a real suspension on its loop */
+    if (a->code) {
+        WT_OK(weft_task_set_message("no answer today"));
+        return a->code;
+    }
+    *result = (void *)(intptr_t)42;
+    return 0;
+}
+
+START_TEST(run_coroutine_threadsafe_result)
+{
+    loop_thread lt;
+    loop_thread_start(&lt);
+    coro_arg a = {.expect_loop = lt.loop};
+    weft_future *f;
+    WT_OK(weft_run_coroutine_threadsafe(lt.loop, answer_coro, &a, &f));
+    ck_assert(!weft_is_task(f)); /* a plain future, for this thread */
+    void *res = NULL;
+    WT_OK(weft_future_result(f, &res, WEFT_FOREVER));
+    ck_assert_ptr_eq(res, (void *)(intptr_t)42);
+    weft_future_unref(f);
+
+    /* A failure arrives with its code and message. */
+    a.code = WEFT_EAGAIN;
+    WT_OK(weft_run_coroutine_threadsafe(lt.loop, answer_coro, &a, &f));
+    WT_ERR(weft_future_result(f, &res, WEFT_FOREVER), WEFT_EAGAIN);
+    ck_assert_str_eq(weft_future_message(f), "no answer today");
+    ck_assert_int_eq(weft_future_get_state(f), WEFT_FUTURE_FINISHED);
+    weft_future_unref(f);
+    ck_assert_int_eq(a.runs, 2);
+    loop_thread_stop(&lt);
+}
+END_TEST
+
+static int waiting_coro(void *arg, void **result)
+{
+    coro_arg *a = arg;
+    a->runs++;
+    WT_OK(weft_event_set(&a->started));
+    a->rc_wait = weft_event_wait(&a->release, WEFT_FOREVER); /* suspends the task */
+    WT_OK(weft_event_set(&a->saw));
+    return a->rc_wait;
+}
+
+START_TEST(run_coroutine_threadsafe_cancel)
+{
+    /* Python: cancelling the concurrent future while the task runs cancels
+     * the future at once and the task on its loop. */
+    loop_thread lt;
+    loop_thread_start(&lt);
+    coro_arg a = {0};
+    WT_OK(weft_event_init(&a.started));
+    WT_OK(weft_event_init(&a.release));
+    WT_OK(weft_event_init(&a.saw));
+    weft_future *f;
+    WT_OK(weft_run_coroutine_threadsafe(lt.loop, waiting_coro, &a, &f));
+    WT_OK(weft_event_wait(&a.started, WEFT_FOREVER));
+    ck_assert(!weft_future_running(f)); /* PENDING while the task runs */
+    ck_assert(weft_future_cancel(f));
+    ck_assert(weft_future_cancelled(f));
+    WT_ERR(weft_future_result(f, NULL, 0), WEFT_ECANCELLED);
+    WT_OK(weft_event_wait(&a.saw, WEFT_FOREVER));
+    WT_ERR(a.rc_wait, WEFT_ECANCELLED);
+    weft_future_unref(f);
+    loop_thread_stop(&lt);
+}
+END_TEST
+
+START_TEST(run_coroutine_threadsafe_not_started)
+{
+    /* Cancelled before the loop got to it: the coroutine never runs. */
+    weft_loop *L = new_loop();
+    coro_arg a = {.expect_loop = L};
+    weft_future *f, *g;
+    WT_OK(weft_run_coroutine_threadsafe(L, answer_coro, &a, &f));
+    ck_assert(weft_future_cancel(f));
+    one_iteration(L);
+    one_iteration(L);
+    ck_assert_int_eq(a.runs, 0);
+    weft_future_unref(f);
+
+    /* Started by a loop that is run later, from this thread. */
+    WT_OK(weft_run_coroutine_threadsafe(L, answer_coro, &a, &f));
+    void *res = NULL;
+    WT_OK(weft_loop_run_until_complete(L, f, &res));
+    ck_assert_ptr_eq(res, (void *)(intptr_t)42);
+    weft_future_unref(f);
+
+    /* The loop closes before the task could start: the future is
+     * cancelled, not left pending for ever. */
+    WT_OK(weft_run_coroutine_threadsafe(L, answer_coro, &a, &g));
+    WT_OK(weft_loop_close(L));
+    ck_assert(weft_future_cancelled(g));
+    ck_assert_int_eq(a.runs, 1);
+    weft_future_unref(g);
+    weft_loop_free(L);
+}
+END_TEST
+
+typedef struct from_coro {
+    weft_loop *other;
+    coro_arg a;
+    int rc;
+    void *res;
+} from_coro;
+
+static int main_coro(void *arg, void **result)
+{
+    /* In a coroutine of one loop, waiting on a task of another: only this
+     * coroutine waits (its loop keeps running other tasks). */
+    from_coro *c = arg;
+    weft_future *f;
+    WT_OK(weft_run_coroutine_threadsafe(c->other, answer_coro, &c->a, &f));
+    c->rc = weft_future_result(f, &c->res, WEFT_FOREVER);
+    weft_future_unref(f);
+    return 0;
+}
+
+START_TEST(run_coroutine_threadsafe_from_coroutine)
+{
+    loop_thread lt;
+    loop_thread_start(&lt);
+    from_coro c = {.other = lt.loop, .a = {.expect_loop = lt.loop}};
+    WT_OK(weft_run(main_coro, &c, NULL));
+    WT_OK(c.rc);
+    ck_assert_ptr_eq(c.res, (void *)(intptr_t)42);
+    loop_thread_stop(&lt);
+
+    /* Bad input. */
+    weft_future *f = (weft_future *)&c;
+    WT_ERR(weft_run_coroutine_threadsafe(NULL, answer_coro, &c.a, &f), WEFT_ESTATE);
+    ck_assert_ptr_null(f);
+    weft_loop *L = new_loop();
+    WT_ERR(weft_run_coroutine_threadsafe(L, NULL, &c.a, &f), WEFT_EINVAL);
+    WT_ERR(weft_run_coroutine_threadsafe(L, answer_coro, &c.a, NULL), WEFT_EINVAL);
+    weft_loop_free(L);
+}
+END_TEST
+
 WT_MAIN("loop", 30, call_soon_fifo, call_later_order, call_at_time, cancel_and_refs,
         next_iteration, stop_other_thread, until_complete_pool, until_complete_thread,
         until_complete_stopped, nested_run, two_loops, threadsafe_stress, internal_items_timers,
         free_pending, exception_handler, debug_slow_callback, many_timers, io_pipe,
-        io_close_in_batch, bad_input, wrong_thread_and_state)
+        io_close_in_batch, bad_input, wrong_thread_and_state, call_later_negative_runs_at_once,
+        closed_loop_refuses, threadsafe_handle_cancel, threadsafe_cancel_race,
+        run_coroutine_threadsafe_result, run_coroutine_threadsafe_cancel,
+        run_coroutine_threadsafe_not_started, run_coroutine_threadsafe_from_coroutine)

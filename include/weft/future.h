@@ -26,6 +26,7 @@
  *   f.cancel() / cancelled()        weft_future_cancel / weft_future_cancelled
  *   f.running() / done()            weft_future_running / weft_future_done
  *   f.add_done_callback(fn)         weft_future_add_done_callback(f, fn, arg)
+ *   f.remove_done_callback(fn)      weft_future_remove_done_callback(f, fn, arg, &n)
  *   f.set_running_or_notify_cancel  weft_future_set_running_or_notify_cancel
  *   f.set_result / set_exception    weft_future_set_result / weft_future_set_error
  *   wait(fs, timeout, return_when)  weft_wait(fs, n, when, done, &ndone, timeout)
@@ -92,6 +93,13 @@ typedef int (*weft_future_cb)(weft_future *f, void *arg);
  *  runs). WEFT_EINVAL for a NULL future or fn. Callbacks of a future freed
  *  without ever being done are dropped unrun. */
 WEFT_API int weft_future_add_done_callback(weft_future *f, weft_future_cb fn, void *arg);
+/** asyncio's Future.remove_done_callback: remove every registration of fn
+ *  with this arg that has not run, and put how many in *removed (may be
+ *  NULL). 0, or WEFT_EINVAL for a NULL future or fn. Once the future is
+ *  done its callbacks have been taken to run (they run, or ran): nothing
+ *  is removed then. Any thread. */
+WEFT_API int weft_future_remove_done_callback(weft_future *f, weft_future_cb fn, void *arg,
+                                              size_t *removed);
 
 /** For code that runs the work itself: 0 and the future is RUNNING, or
  *  WEFT_ECANCELLED if it was cancelled (do not run the work), or WEFT_ESTATE

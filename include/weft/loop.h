@@ -33,11 +33,13 @@
  *   get_running_loop()              weft_get_running_loop()
  *   loop.call_soon(cb, arg)         weft_loop_call_soon(loop, cb, arg, &handle)
  *   loop.call_later / call_at       weft_loop_call_later / weft_loop_call_at
- *   loop.call_soon_threadsafe       weft_loop_call_soon_threadsafe
+ *   loop.call_soon_threadsafe       weft_loop_call_soon_threadsafe(loop, cb, arg, &handle)
+ *   run_coroutine_threadsafe(c, loop)   weft_run_coroutine_threadsafe(loop, fn, arg, &fut)
  *   handle.cancel()                 weft_handle_cancel(handle)
  *   loop.run_forever / stop         weft_loop_run_forever / weft_loop_stop
  *   loop.run_until_complete(fut)    weft_loop_run_until_complete(loop, fut)
  *   loop.time() / close()           weft_loop_time / weft_loop_close, then weft_loop_free
+ *   loop.is_closed()                weft_loop_is_closed
  *   loop.set_exception_handler      weft_loop_set_exception_handler
  *   loop.set_debug / PYTHONASYNCIODEBUG   weft_loop_set_debug / WEFT_DEBUG=1
  *   asyncio.create_task(coro, name) weft_create_task(NULL, fn, arg, name, &task)
@@ -45,14 +47,18 @@
  *   current_task() / all_tasks()    weft_current_task() / weft_all_tasks
  *   task.cancel(), uncancel(), cancelling()
  *                                   weft_future_cancel, weft_task_uncancel, weft_task_cancelling
+ *   task.cancel(msg)                weft_task_cancel_msg(task, msg)
  *   task.get_name() / set_name()    weft_task_name / weft_task_set_name
  *   asyncio.sleep(s)                weft_sleep(s)   (0 yields to the loop)
  *   gather(*aws, return_exceptions) weft_gather(fs, n, return_exceptions, &g)
  *   wait_for(aw, timeout)           weft_await(fut, &result, timeout)
  *   async with timeout(delay)       weft_timeout_enter / weft_timeout_exit
+ *   async with timeout_at(when)     weft_timeout_enter_at / weft_timeout_exit
+ *   cm.when(), reschedule(), expired()   weft_timeout_when / _reschedule / _expired
  *   shield(aw)                      weft_shield(fut, &outer)
  *   wait(aws, return_when) / as_completed   weft_wait / weft_as_completed_new (weft/future.h)
  *   TaskGroup                       weft_task_group_new / _create_task / _wait / _free
+ *   TaskGroup.cancel()              weft_task_group_cancel
  *   to_thread(fn, arg)              weft_to_thread(fn, arg, &result)
  *   loop.run_in_executor(ex, fn)    weft_run_in_executor(loop, ex, fn, arg, &fut)
  *   CancelledError / TimeoutError   WEFT_ECANCELLED / WEFT_ETIMEDOUT
@@ -116,29 +122,56 @@ WEFT_API double weft_loop_time(const weft_loop *loop);
  *  loop means the running loop (WEFT_ESTATE if none). */
 WEFT_API int weft_loop_call_soon(weft_loop *loop, weft_callback fn, void *arg,
                                  weft_handle **out);
-/** Run fn(arg) after `delay` seconds (>= 0, finite). */
+/** Run fn(arg) after `delay` seconds. As in asyncio, a delay of 0 or less
+ *  (a negative one included) runs it in the next iteration, after the
+ *  callbacks already ready, timers due together in deadline order; an
+ *  infinite delay never comes. NaN is WEFT_EINVAL. */
 WEFT_API int weft_loop_call_later(weft_loop *loop, double delay, weft_callback fn, void *arg,
                                   weft_handle **out);
-/** Run fn(arg) at loop time `when` (a weft_loop_time value). */
+/** Run fn(arg) at loop time `when` (a weft_loop_time value); a time already
+ *  past runs it in the next iteration, in deadline order, as call_later
+ *  with a negative delay. NaN is WEFT_EINVAL. */
 WEFT_API int weft_loop_call_at(weft_loop *loop, double when, weft_callback fn, void *arg,
                                weft_handle **out);
-/** Any thread: schedule fn(arg) and wake the loop. WEFT_ESTATE if the
- *  loop is being freed (fn never runs then); never after it was freed (see
- *  the threads rule at the top). */
-WEFT_API int weft_loop_call_soon_threadsafe(weft_loop *loop, weft_callback fn, void *arg);
+/** Any thread: schedule fn(arg), FIFO with the loop's other callbacks, and
+ *  wake the loop. If `out` is not NULL it gets a handle reference
+ *  (weft_handle_unref, from any thread), which weft_handle_cancel cancels
+ *  from any thread, the loop running or not: true if fn will not run,
+ *  false once it started. WEFT_ESTATE if the loop is closed or being freed
+ *  (fn never runs then, *out untouched); never after it was freed (see
+ *  the threads rule at the top). One malloc per call. */
+WEFT_API int weft_loop_call_soon_threadsafe(weft_loop *loop, weft_callback fn, void *arg,
+                                            weft_handle **out);
+
+/** asyncio.run_coroutine_threadsafe. Any thread: start fn(arg) as a task
+ *  on `loop` (NULL: the running loop) and get in *out a future the calling
+ *  thread can wait on (weft_future_result; in a coroutine of another loop
+ *  it suspends only that coroutine), one reference for the caller. The
+ *  task starts on the loop's thread at its next iteration; the future
+ *  stays PENDING until the task ends and then gets its outcome (result,
+ *  error code and message, or cancelled). As in Python, cancelling the
+ *  future works while the task runs: the future is CANCELLED at once and
+ *  the task is cancelled on its loop (an any-thread call on the loop: it
+ *  must not race with weft_loop_free). A loop closed before the task
+ *  started cancels the future. 0, WEFT_EINVAL (NULL fn or out),
+ *  WEFT_ESTATE (no running loop for NULL, a closed loop), WEFT_ENOMEM; on
+ *  failure *out is NULL. */
+WEFT_API int weft_run_coroutine_threadsafe(weft_loop *loop, weft_task_fn fn, void *arg,
+                                           weft_future **out);
 
 /** Cancel a handle that has not run: it never will. Whether it is
  *  cancelled: true now and on a second cancel, false once its callback
- *  ran (and for NULL). From the loop's thread, or while the loop is not
- *  running (from another thread while it runs: false, nothing done; use
- *  call_soon_threadsafe). */
+ *  ran (and for NULL). A call_soon_threadsafe handle: from any thread. The
+ *  others: from the loop's thread, or while the loop is not running (from
+ *  another thread while it runs: false, nothing done). */
 WEFT_API bool weft_handle_cancel(weft_handle *h);
 WEFT_API bool weft_handle_cancelled(const weft_handle *h);
 /** For a call_later/call_at handle: its loop time; otherwise -1. */
 WEFT_API double weft_handle_when(const weft_handle *h);
-/** Take another reference (on the loop's thread); returns h. */
+/** Take another reference (on the loop's thread; any thread for a
+ *  call_soon_threadsafe handle); returns h. */
 WEFT_API weft_handle *weft_handle_ref(weft_handle *h);
-/** Drop a reference. NULL is allowed. */
+/** Drop a reference (as ref, for the thread). NULL is allowed. */
 WEFT_API void weft_handle_unref(weft_handle *h);
 
 /** Run callbacks and coroutines until weft_loop_stop. 0, or WEFT_ESTATE if
@@ -154,6 +187,9 @@ WEFT_API int weft_loop_run_until_complete(weft_loop *loop, weft_future *f, void 
  *  asyncio). */
 WEFT_API int weft_loop_stop(weft_loop *loop);
 WEFT_API bool weft_loop_is_running(const weft_loop *loop);
+/** Python's loop.is_closed(): true once weft_loop_close has closed it
+ *  (false for NULL). */
+WEFT_API bool weft_loop_is_closed(const weft_loop *loop);
 
 /** What a loop reports to its exception handler. */
 typedef struct weft_loop_error {
@@ -192,7 +228,12 @@ typedef struct weft_task_opts {
  *  and give its future in *out (a reference for the caller; `out` may be
  *  NULL to let the task run unwatched). The coroutine starts at the loop's
  *  next iteration. Its future finishes with fn's result or error; it ends
- *  cancelled when fn returns WEFT_ECANCELLED after a cancel request.
+ *  cancelled when fn returns WEFT_ECANCELLED, and also when fn returns 0
+ *  while a cancel request is still undelivered (one that came after its
+ *  last wait: asyncio cancels a task whose coroutine returns right after
+ *  cancel()). Only fn ends it: weft_future_set_result, _set_error and
+ *  _set_running_or_notify_cancel on a task's future are WEFT_ESTATE
+ *  (asyncio's RuntimeError).
  *  0, WEFT_EINVAL, WEFT_ESTATE (no running loop for NULL, a freed loop) or
  *  WEFT_ENOMEM. */
 WEFT_API int weft_create_task(weft_loop *loop, weft_task_fn fn, void *arg, const char *name,
@@ -220,8 +261,20 @@ WEFT_API int weft_task_set_name(weft_future *task, const char *name);
  *  future that is not a task. */
 WEFT_API unsigned weft_task_cancelling(const weft_future *task);
 /** Withdraw one cancel request: 0 and the count left in *remaining (may be
- *  NULL), or WEFT_EINVAL for a future that is not a task. */
+ *  NULL), or WEFT_EINVAL for a future that is not a task. Withdrawing the
+ *  last one also drops a request not yet delivered, and its message. */
 WEFT_API int weft_task_uncancel(weft_future *task, unsigned *remaining);
+
+/** Python's task.cancel(msg): weft_future_cancel with a message (copied;
+ *  NULL for none), from any thread. A task that ends cancelled carries the
+ *  message of its last request that gave one (weft_future_message on the
+ *  task, as CancelledError(msg)); without one, the text its coroutine set
+ *  with weft_task_set_message, if any. A task that awaits another
+ *  (weft_await) and is cancelled passes its message on.
+ *  Whether the task is cancelled, as weft_future_cancel. A future that is
+ *  not a task is cancelled as weft_future_cancel does, without keeping
+ *  the message. */
+WEFT_API bool weft_task_cancel_msg(weft_future *task, const char *msg);
 
 /** Wait up to `timeout` for f (asyncio's await, and asyncio.wait_for with
  *  a timeout): its outcome as weft_future_result gives it. Inside a
@@ -229,7 +282,10 @@ WEFT_API int weft_task_uncancel(weft_future *task, unsigned *remaining);
  *  coroutine is cancelled, while f is not done, f is cancelled too (use
  *  weft_shield to protect it) and WEFT_ETIMEDOUT or WEFT_ECANCELLED is
  *  returned once a cancelled task f has finished its clean-up (a task that
- *  finished after all while being cancelled gives its own outcome). */
+ *  finished after all while being cancelled gives its own outcome). A task
+ *  awaiting its own future gets WEFT_EDEADLK at once, whatever the timeout
+ *  (asyncio's "Task cannot await on itself"); so does any wait of a task
+ *  on its own future (weft_future_result, weft_future_exception). */
 WEFT_API int weft_await(weft_future *f, void **result, double timeout);
 
 /** A future that finishes when every future of fs[0..n) is done. Without
@@ -252,20 +308,49 @@ WEFT_API int weft_shield(weft_future *f, weft_future **out);
  *      weft_timeout_enter(&t, 2.0);
  *      int rc = do_work();                // sees WEFT_ECANCELLED at the deadline
  *      rc = weft_timeout_exit(&t, rc);    // WEFT_ETIMEDOUT if it expired
- */
+ *
+ *  The calls are for the loop's thread. A scope is live from enter to
+ *  exit; a task that ends with scopes still live closes them (their timers
+ *  stop). Entering a live scope again is WEFT_ESTATE (asyncio: "has
+ *  already been entered"); storage whose scope has exited may be entered
+ *  anew (caller storage is reused in C, where asyncio makes a new object).
+ *  Scopes nest: when several expire at once, only the outermost turns the
+ *  cancellation into WEFT_ETIMEDOUT; the inner ones pass WEFT_ECANCELLED
+ *  on. A cancel request from elsewhere while the scope is live is never
+ *  turned into a timeout. */
 typedef struct weft_timeout {
     void *priv_[8]; /**< private */
 } weft_timeout;
 
 /** Enter in a task: expire `delay` seconds from now (WEFT_FOREVER: never,
- *  until rescheduled). WEFT_ESTATE outside a task. */
+ *  until rescheduled; 0: at the loop's next iteration). WEFT_ESTATE outside
+ *  a task, or for a scope that is live; WEFT_EINVAL for NaN or a negative
+ *  delay other than WEFT_FOREVER (asyncio takes one as "expired": pass 0);
+ *  WEFT_ENOMEM. */
 WEFT_API int weft_timeout_enter(weft_timeout *t, double delay);
-/** Move the deadline to loop time `when` (WEFT_FOREVER: none). */
+/** asyncio.timeout_at: enter, expiring at loop time `when` (a
+ *  weft_loop_time value; one already past expires at the loop's next
+ *  iteration; WEFT_FOREVER: never). As weft_timeout_enter otherwise. */
+WEFT_API int weft_timeout_enter_at(weft_timeout *t, double when);
+/** Move a live scope's deadline to loop time `when` (WEFT_FOREVER: none;
+ *  a time past expires it at the loop's next iteration), from the task or
+ *  from another task or callback of its loop. WEFT_ESTATE for a scope
+ *  never entered, exited or already expired; WEFT_EINVAL for NaN or a
+ *  negative `when` other than WEFT_FOREVER. */
 WEFT_API int weft_timeout_reschedule(weft_timeout *t, double when);
+/** The deadline in loop time (asyncio's when()), or WEFT_FOREVER for none
+ *  (Python's None) and for a scope never entered. Still readable after
+ *  exit. */
+WEFT_API double weft_timeout_when(const weft_timeout *t);
+/** Whether the deadline passed while the scope was live (also after
+ *  exit). */
 WEFT_API bool weft_timeout_expired(const weft_timeout *t);
 /** Leave the scope with the code the body ended with: returns
- *  WEFT_ETIMEDOUT if the scope expired and rc is WEFT_ECANCELLED from it,
- *  else rc. */
+ *  WEFT_ETIMEDOUT if the scope expired, rc is WEFT_ECANCELLED and no other
+ *  cancel request came since enter; else rc. The expiry's own cancel
+ *  request is withdrawn either way (weft_task_uncancel). WEFT_ESTATE, the
+ *  scope untouched, for a scope that is not live or that another task
+ *  entered. */
 WEFT_API int weft_timeout_exit(weft_timeout *t, int rc);
 
 /** Structured concurrency (asyncio.TaskGroup). */
@@ -280,8 +365,24 @@ WEFT_API int weft_task_group_create_task(weft_task_group *g, weft_task_fn fn, vo
 /** Await every child. When a child fails the others (and the waiting
  *  task, if it is still in the body) are cancelled. Returns 0, the first
  *  child failure's code (every failure is listed by weft_task_group_errors),
- *  or WEFT_ECANCELLED if the task itself was cancelled. */
+ *  or WEFT_ECANCELLED if the task itself was cancelled (a request other
+ *  than the group's own, made since weft_task_group_new) and no child
+ *  failed. When children failed and such a request stands too, the
+ *  failure's code is returned and the request stays pending, as Python
+ *  3.13's TaskGroup re-cancels its parent: the task's next wait returns
+ *  WEFT_ECANCELLED (or, if it returns 0 at once, it ends cancelled). The
+ *  group's own cancel request is withdrawn. A second call returns the
+ *  same code. WEFT_ESTATE from another task than the group's. */
 WEFT_API int weft_task_group_wait(weft_task_group *g);
+/** Python 3.15's TaskGroup.cancel(), on the loop's thread (the body, a
+ *  child or a callback): cancel the children not done and, if the group's
+ *  task is still in the body, the task too (its next wait returns
+ *  WEFT_ECANCELLED); weft_task_group_wait then returns 0, not
+ *  WEFT_ECANCELLED, unless a child failed or the task was also cancelled
+ *  from elsewhere. New children are refused (WEFT_ESTATE). Whether the
+ *  group is shutting down (cancelled, or after a child's failure); false
+ *  for NULL and for a group whose wait returned without either. */
+WEFT_API bool weft_task_group_cancel(weft_task_group *g);
 /** The failed children, in the order they failed (Python's
  *  ExceptionGroup.exceptions): their futures, borrowed from the group, in
  *  out[0..cap) (code and message through weft_future_exception and

@@ -85,9 +85,18 @@ typedef struct weft__future_owner {
      * over); it returns when f is done or it gives up, and the wait goes on
      * as usual. */
     void (*help)(weft_future *f, void *ctx, int64_t deadline);
+    /* Only the owner ends the future (a task's coroutine): the public
+     * set_result, set_error and set_running_or_notify_cancel refuse it
+     * with WEFT_ESTATE. */
+    bool sealed;
 } weft__future_owner;
 
 void weft__future_set_owner(weft_future *f, const weft__future_owner *owner, void *ctx);
+/* Cancel f if it is PENDING, without asking its owner: what an owner's
+ * cancel hook calls once it has made sure the work will never run (a
+ * process pool's task still queued). true if f is (now or already)
+ * cancelled; its waiters and done callbacks run in the caller. */
+bool weft__future_cancel_pending(weft_future *f);
 /* Room for an owner's record beside its future (a task's). */
 #define WEFT__FUTURE_ROOM 256
 /* A future with `refs` references (1 or 2) and WEFT__FUTURE_ROOM bytes of
