@@ -94,6 +94,7 @@ struct worker_slot {
      * the worker alone; the parent reads it once the worker is dead and
      * reaped (which orders it after the worker's last store). */
     uint64_t running;
+    int32_t init_code; /* the initializer's code, before W_INIT_FAILED */
 };
 
 struct pp_shared {
@@ -103,6 +104,7 @@ struct pp_shared {
     uint32_t collector_sleeps; /* write the eventfd after a result push */
     uint32_t helpers;         /* parent threads taking results themselves */
     uint32_t want_space;      /* the parent has overflow: eventfd after a pop */
+    uint64_t takes;           /* tasks taken by workers: their futures become RUNNING */
     int evfd;                 /* registered: the same number in every worker */
     uint32_t max_tasks;
     int32_t init_fn; /* index in fns, -1 none */
@@ -404,9 +406,12 @@ static size_t rec_size(size_t len)
     return (sizeof(weft__rec) + len + WEFT__REC_ALIGN - 1) & ~(size_t)(WEFT__REC_ALIGN - 1);
 }
 
-/* Push a record with payload a[0..alen) with the ring locked: 0, or
+/* Push a record with payload a[0..alen) with the ring locked: 0 and, when
+ * `at` is not NULL, the record's position (the count head reaches once the
+ * record is taken: it is still in the ring while head <= *at), or
  * WEFT_EFULL when it does not fit now. */
-static int ring_push_locked(struct ring *r, const weft__rec *h, const void *a, size_t alen)
+static int ring_push_locked(struct ring *r, const weft__rec *h, const void *a, size_t alen,
+                            uint64_t *at)
 {
     size_t need = rec_size(alen);
     uint64_t pos = r->tail & (r->cap - 1);
@@ -421,6 +426,8 @@ static int ring_push_locked(struct ring *r, const weft__rec *h, const void *a, s
         pos = 0;
     }
     weft__rec *dst = (weft__rec *)(r->data + pos);
+    if (at)
+        *at = r->tail + pad;
     *dst = *h;
     dst->size = (uint32_t)need;
     dst->len = (uint32_t)alen;
@@ -582,7 +589,7 @@ static void push_result(struct pp_shared *sh, const weft__rec *h, const void *a,
         alen = 0;
     }
     ring_lock(r);
-    while (ring_push_locked(r, h, a, alen) == WEFT_EFULL) {
+    while (ring_push_locked(r, h, a, alen, NULL) == WEFT_EFULL) {
         r->space_sleepers++;
         uint32_t s = r->space_seq;
         ring_unlock(r);
@@ -806,6 +813,7 @@ static int worker_main(void *argp)
             r = init(ia);
         weft_bytes_free(ia);
         if (r != 0) {
+            slot->init_code = r;
             __atomic_store_n(&slot->state, W_INIT_FAILED, __ATOMIC_RELEASE);
             free(fc);
             return 1;
@@ -868,7 +876,17 @@ static int worker_main(void *argp)
             uint64_t one = 1;
             (void)!write(sh->evfd, &one, sizeof one);
         }
-        __atomic_store_n(&slot->running, hd.id + 1, __ATOMIC_RELAXED);
+        /* The parent marks the task's future RUNNING once it sees this (see
+         * note_started): a thread helping sees `takes` move; a sleeping
+         * collector is woken. Dekker as in push_result: the count's
+         * read-modify-write orders the store before the reads. */
+        __atomic_store_n(&slot->running, hd.id + 1, __ATOMIC_RELEASE);
+        __atomic_fetch_add(&sh->takes, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&sh->helpers, __ATOMIC_SEQ_CST) == 0 &&
+            __atomic_exchange_n(&sh->collector_sleeps, 0, __ATOMIC_SEQ_CST)) {
+            uint64_t one = 1;
+            (void)!write(sh->evfd, &one, sizeof one);
+        }
         if (fit != 0) {
             weft__rec res = {.kind = hd.kind == WEFT__REC_CHUNK   ? WEFT__REC_CHUNK_RESULT
                                      : hd.kind == WEFT__REC_MULTI ? WEFT__REC_MULTI_RESULT
@@ -929,6 +947,7 @@ struct map_job {
     void *out;          /* fixed: out array; bytes map: weft_bytes *results[] */
     size_t out_size;    /* fixed items; 0 for a bytes map */
     unsigned char *ok;  /* bytes map: ok[i] set once item i succeeded */
+    size_t first_err;   /* the first item of the first chunk to fail, SIZE_MAX for none */
 };
 
 struct fslot {
@@ -941,6 +960,28 @@ struct fslot {
     uint32_t count;
     int32_t fn;          /* its function's index (for a dead worker's message) */
     uint64_t seq;        /* its task number: 1 for the pool's first task */
+    uint64_t pos;        /* AT_RING: the record's position (see ring_push_locked) */
+    int where;           /* where the task waits for a worker */
+};
+
+/* A task's record waits in the overflow list or in the task ring until a
+ * worker takes it out of the ring: until then its future is PENDING and
+ * can be cancelled (pool_cancel); once taken it is the worker's. */
+enum { AT_NONE, AT_RING, AT_OVERFLOW };
+
+/* A future's finish, put off until the pool's lock is let go: finishing
+ * runs the future's done callbacks, which may call the pool. code 0:
+ * cancelled (its task never started). */
+struct doomed {
+    weft_future *f;
+    int code;
+    char *msg;
+};
+
+/* What a pool's future keeps beside it (its owner context). */
+struct pp_fut {
+    struct pool *p;
+    uint64_t id; /* its slot's id while the slot holds it */
 };
 
 struct overflow {
@@ -952,6 +993,8 @@ struct overflow {
 
 typedef struct pool {
     weft_executor base;
+    struct doomed *doom; /* under mu: futures to finish once mu is let go */
+    size_t ndoom, doomcap;
     pthread_mutex_t mu;
     struct pp_shared *sh;
     unsigned n;
@@ -1046,6 +1089,7 @@ static void slot_release(pool *p, uint32_t i)
     s->large_fd = -1;
     s->f = NULL;
     s->job = NULL;
+    s->where = AT_NONE;
     s->gen++;
     s->next_free = p->free_head;
     p->free_head = i;
@@ -1057,9 +1101,10 @@ static void wake_worker(struct pp_shared *sh, int n)
     weft__futex_wake_shared(&sh->tasks.seq, n);
 }
 
-/* With mu held: put a record in the task ring, or in the overflow list
- * when the ring is full. The future becomes running once in the ring. */
-static int enqueue(pool *p, weft_future *f, const weft__rec *h, const void *a, size_t alen)
+/* With mu held: put slot i's record in the task ring, or in the overflow
+ * list when the ring is full. Its future stays PENDING until a worker
+ * takes it (note_started). */
+static int enqueue(pool *p, uint32_t i, const weft__rec *h, const void *a, size_t alen)
 {
     struct ring *r = &p->sh->tasks;
     if (rec_size(alen) > r->cap / 4)
@@ -1068,12 +1113,12 @@ static int enqueue(pool *p, weft_future *f, const weft__rec *h, const void *a, s
     bool wake = false;
     if (!p->ovf_head) { /* keep the order of submits */
         ring_lock(r);
-        rc = ring_push_locked(r, h, a, alen);
+        rc = ring_push_locked(r, h, a, alen, &p->slots[i].pos);
         wake = rc == 0 && r->sleepers > 0;
         ring_unlock(r);
     }
     if (rc == 0) {
-        weft_future_set_running_or_notify_cancel(f);
+        p->slots[i].where = AT_RING;
         if (wake)
             wake_worker(p->sh, 1);
         return 0;
@@ -1098,11 +1143,19 @@ static int enqueue(pool *p, weft_future *f, const weft__rec *h, const void *a, s
         (void)!write(p->sh->evfd, &one, sizeof one);
     }
     p->ovf_tail = o;
+    p->slots[i].where = AT_OVERFLOW;
     return 0;
 }
 
+/* With mu held: whether slot i holds the task whose id is `id`. */
+static bool slot_holds(const pool *p, uint32_t i, uint64_t id)
+{
+    return i < p->nslots && p->slots[i].f && slot_id(p, i) == id;
+}
+
 /* With mu held: move overflow into the ring while it fits. Items whose
- * future was cancelled meanwhile are dropped. */
+ * task was cancelled meanwhile (their slot let go: pool_cancel) are
+ * dropped. */
 static void flush_overflow(pool *p)
 {
     struct ring *r = &p->sh->tasks;
@@ -1110,19 +1163,14 @@ static void flush_overflow(pool *p)
     while (p->ovf_head) {
         struct overflow *o = p->ovf_head;
         uint32_t i = (uint32_t)o->h.id;
-        struct fslot *s = &p->slots[i];
-        bool cancelled = weft_future_cancelled(s->f);
-        if (!cancelled) {
+        if (slot_holds(p, i, o->h.id)) {
             ring_lock(r);
-            int rc = ring_push_locked(r, &o->h, o->data, o->len);
+            int rc = ring_push_locked(r, &o->h, o->data, o->len, &p->slots[i].pos);
             ring_unlock(r);
             if (rc != 0)
                 break;
+            p->slots[i].where = AT_RING;
             pushed++;
-            weft_future_set_running_or_notify_cancel(s->f);
-        } else {
-            weft_future_unref(s->f);
-            slot_release(p, i);
         }
         p->ovf_head = o->next;
         if (!p->ovf_head)
@@ -1133,6 +1181,142 @@ static void flush_overflow(pool *p)
         wake_worker(p->sh, pushed);
 }
 
+/* With mu held: mark RUNNING the futures whose records the workers have
+ * taken (each worker's slot names the task it runs). A future already
+ * done or running is left as it is. */
+static void note_started(pool *p)
+{
+    for (unsigned w = 0; w < p->n; w++) {
+        uint64_t running = __atomic_load_n(&p->sh->slots[w].running, __ATOMIC_ACQUIRE);
+        uint32_t k = (uint32_t)(running - 1);
+        if (running && slot_holds(p, k, running - 1))
+            weft_future_set_running_or_notify_cancel(p->slots[k].f);
+    }
+}
+
+/* With mu held: finish f once mu is let go (finish_doomed), with `code`
+ * and `msg`, or cancelled for code 0; the slot's reference goes with it.
+ * Without the memory to put it off, it is finished now. */
+static void doom(pool *p, weft_future *f, int code, const char *msg)
+{
+    if (p->ndoom == p->doomcap) {
+        size_t cap = p->doomcap ? p->doomcap * 2 : 16;
+        struct doomed *d = realloc(p->doom, cap * sizeof *d);
+        if (!d) {
+            if (code != 0 || !weft__future_cancel_pending(f))
+                weft_future_set_error(f, code ? code : WEFT_ECANCELLED, msg);
+            weft_future_unref(f);
+            return;
+        }
+        p->doom = d;
+        p->doomcap = cap;
+    }
+    p->doom[p->ndoom++] = (struct doomed){.f = f, .code = code, .msg = msg ? strdup(msg) : NULL};
+}
+
+/* Finish the futures doomed so far; mu is not held. */
+static void finish_doomed(pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    struct doomed *d = p->doom;
+    size_t n = p->ndoom;
+    p->doom = NULL;
+    p->ndoom = p->doomcap = 0;
+    pthread_mutex_unlock(&p->mu);
+    for (size_t k = 0; k < n; k++) {
+        if (d[k].code != 0 || !weft__future_cancel_pending(d[k].f))
+            weft_future_set_error(d[k].f, d[k].code ? d[k].code : WEFT_ECANCELLED, d[k].msg);
+        free(d[k].msg);
+        weft_future_unref(d[k].f);
+    }
+    free(d);
+}
+
+/* With mu held: a chunk of a map fails; the map's first failure is the
+ * first chunk the parent sees fail (multiprocessing.Pool.map's). */
+static void note_chunk_error(struct fslot *s)
+{
+    if (s->job && s->job->first_err == SIZE_MAX)
+        s->job->first_err = s->first;
+}
+
+/* With mu held: take back every task no worker has taken (the overflow
+ * and the records in the ring) and doom its future to CANCELLED. */
+static void cancel_queued(pool *p)
+{
+    while (p->ovf_head) {
+        struct overflow *o = p->ovf_head;
+        uint32_t i = (uint32_t)o->h.id;
+        p->ovf_head = o->next;
+        if (slot_holds(p, i, o->h.id)) {
+            doom(p, p->slots[i].f, 0, NULL);
+            slot_release(p, i);
+        }
+        free(o);
+    }
+    p->ovf_tail = NULL;
+    struct ring *r = &p->sh->tasks;
+    ring_lock(r);
+    weft__rec *h;
+    while ((h = ring_peek_locked(r))) {
+        uint32_t i = (uint32_t)h->id;
+        if (slot_holds(p, i, h->id)) {
+            doom(p, p->slots[i].f, 0, NULL);
+            slot_release(p, i);
+        }
+        ring_pop_locked(r, h);
+    }
+    ring_unlock(r);
+}
+
+/* The owner's cancel: weft_future_cancel on one of the pool's futures.
+ * A task no worker has taken is taken back - its overflow entry is
+ * dropped by flush_overflow once its slot is let go; its record in the
+ * ring becomes a pad, which workers skip - and its future ends CANCELLED.
+ * A worker takes a record and this call pads one under the task ring's
+ * lock, and a record is taken once head has passed its position: exactly
+ * one of them wins. A task a worker took is running and is not
+ * cancelled. */
+static bool pool_cancel(weft_future *f, void *ctx)
+{
+    struct pp_fut *pf = ctx;
+    pool *p = pf->p;
+    uint32_t i = (uint32_t)pf->id;
+    bool back = false;
+    pthread_mutex_lock(&p->mu);
+    if (slot_holds(p, i, pf->id) && p->slots[i].f == f) {
+        struct fslot *s = &p->slots[i];
+        if (s->where == AT_OVERFLOW) {
+            back = true;
+        } else if (s->where == AT_RING) {
+            struct ring *r = &p->sh->tasks;
+            ring_lock(r);
+            if (r->head <= s->pos) {
+                weft__rec *h = (weft__rec *)(r->data + (s->pos & (r->cap - 1)));
+                h->kind = WEFT__REC_PAD;
+                /* Pads at the head go now (the size is the record's):
+                 * a sleeping worker would not pass them, and the overflow
+                 * may be waiting for their room. */
+                ring_peek_locked(r);
+                back = true;
+            }
+            ring_unlock(r);
+            if (!back)
+                weft_future_set_running_or_notify_cancel(f);
+        }
+        if (back) {
+            slot_release(p, i);
+            flush_overflow(p);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (!back)
+        return weft_future_cancelled(f);
+    bool cancelled = weft__future_cancel_pending(f);
+    weft_future_unref(f); /* the slot's; the caller holds its own */
+    return cancelled;
+}
+
 /* The pool's side of its futures: the waiting thread helps (see file
  * comment), and each future keeps the pool's memory alive. */
 #define HELP_NS 50000
@@ -1140,9 +1324,22 @@ static void flush_overflow(pool *p)
 static void pool_unref(pool *p);
 static bool drain_results(pool *p);
 
+/* Mark what the workers took RUNNING, unless mu is busy: then the
+ * collector, woken, does it. */
+static void help_note_started(pool *p)
+{
+    if (pthread_mutex_trylock(&p->mu) == 0) {
+        note_started(p);
+        pthread_mutex_unlock(&p->mu);
+    } else if (p->sh->evfd >= 0) {
+        uint64_t one = 1;
+        (void)!write(p->sh->evfd, &one, sizeof one);
+    }
+}
+
 static void pool_help(weft_future *f, void *ctx, int64_t deadline)
 {
-    pool *p = ctx;
+    pool *p = ((struct pp_fut *)ctx)->p;
     struct pp_shared *sh = p->sh;
     if (!weft__can_spin())
         return; /* the spinner would hold up the worker it waits for */
@@ -1150,6 +1347,8 @@ static void pool_help(weft_future *f, void *ctx, int64_t deadline)
     if (until > deadline)
         until = deadline;
     __atomic_add_fetch(&sh->helpers, 1, __ATOMIC_SEQ_CST);
+    uint64_t takes = __atomic_load_n(&sh->takes, __ATOMIC_SEQ_CST);
+    help_note_started(p);
     for (unsigned i = 1; !weft_future_done(f); i++) {
         if (__atomic_load_n(&sh->results.tail, __ATOMIC_ACQUIRE) !=
                 __atomic_load_n(&sh->results.head, __ATOMIC_ACQUIRE) &&
@@ -1158,13 +1357,21 @@ static void pool_help(weft_future *f, void *ctx, int64_t deadline)
             pthread_mutex_unlock(&p->drain_mu);
             continue;
         }
+        uint64_t t = __atomic_load_n(&sh->takes, __ATOMIC_ACQUIRE);
+        if (t != takes) {
+            takes = t;
+            help_note_started(p);
+        }
         weft__cpu_relax();
         if (i % 64 == 0 && weft__now_ns() > until)
             break;
     }
     __atomic_sub_fetch(&sh->helpers, 1, __ATOMIC_SEQ_CST);
-    /* A worker that saw us here did not wake the collector: what it pushed
-     * must not wait in the ring until the next push. */
+    /* A worker that saw us here did not wake the collector: a task it
+     * took must be marked running, and what it pushed must not wait in
+     * the ring until the next push. */
+    if (__atomic_load_n(&sh->takes, __ATOMIC_SEQ_CST) != takes)
+        help_note_started(p);
     if (__atomic_load_n(&sh->results.tail, __ATOMIC_SEQ_CST) !=
         __atomic_load_n(&sh->results.head, __ATOMIC_SEQ_CST)) {
         /* Not a blocking lock: the holder may be this very thread (a done
@@ -1183,10 +1390,11 @@ static void pool_help(weft_future *f, void *ctx, int64_t deadline)
 
 static void pool_future_destroy(weft_future *f, void *ctx)
 {
-    pool_unref(ctx);
+    pool_unref(((struct pp_fut *)ctx)->p);
 }
 
 static const weft__future_owner pool_owner = {
+    .cancel = pool_cancel,
     .destroy = pool_future_destroy,
     .help = pool_help,
 };
@@ -1205,13 +1413,15 @@ int weft_process_pool_result(weft_future *f, weft_bytes **out, double timeout)
     return rc;
 }
 
-/* A new future for the pool (two references: the submitter's and the
- * slot's). */
-static int pool_future_new(pool *p, weft_future **out)
+/* With mu held: a new future for the task in slot i (two references: the
+ * submitter's and the slot's). */
+static int pool_future_new(pool *p, uint32_t i, weft_future **out)
 {
-    int rc = weft__future_new2(out);
+    void *room;
+    int rc = weft__future_new_owned(out, 2, &pool_owner, &room);
     if (rc == 0) {
-        weft__future_set_owner(*out, &pool_owner, p);
+        _Static_assert(sizeof(struct pp_fut) <= WEFT__FUTURE_ROOM, "a pool future's room");
+        *(struct pp_fut *)room = (struct pp_fut){.p = p, .id = slot_id(p, i)};
         __atomic_add_fetch(&p->refs, 1, __ATOMIC_RELAXED);
     }
     return rc;
@@ -1228,7 +1438,7 @@ static int submit_bytes(pool *p, weft_task_fn fn, const weft_bytes *b, weft_futu
     if (fi < 0) {
         rc = fi;
     } else if ((rc = slot_alloc(p, &i)) == 0) {
-        if ((rc = pool_future_new(p, &f)) == 0) {
+        if ((rc = pool_future_new(p, i, &f)) == 0) {
             weft__rec h = {.kind = WEFT__REC_TASK, .id = slot_id(p, i), .fn = fi,
                            .count = b != NULL};
             p->slots[i].f = f;
@@ -1241,9 +1451,9 @@ static int submit_bytes(pool *p, weft_task_fn fn, const weft_bytes *b, weft_futu
                 weft__large_ref ref = {.pid = getpid(), .fd = fd, .len = b->len};
                 h.count = WEFT__COUNT_LARGE;
                 p->slots[i].large_fd = fd;
-                rc = fd < 0 ? fd : enqueue(p, f, &h, &ref, sizeof ref);
+                rc = fd < 0 ? fd : enqueue(p, i, &h, &ref, sizeof ref);
             } else {
-                rc = enqueue(p, f, &h, b ? b->data : NULL, b ? b->len : 0);
+                rc = enqueue(p, i, &h, b ? b->data : NULL, b ? b->len : 0);
             }
             if (rc) {
                 slot_release(p, i);
@@ -1292,8 +1502,9 @@ int weft_process_pool_submit(weft_executor *ex, weft_task_fn fn, const weft_byte
     return submit_bytes(p, fn, arg, out);
 }
 
-/* With mu held: fail every future not yet done (a broken pool, or workers
- * gone at shutdown) and drop the overflow. */
+/* With mu held: doom every future not yet done to fail (a broken pool,
+ * workers gone at shutdown, terminate) and drop the overflow; the caller
+ * finishes them (finish_doomed) once mu is let go. */
 static void fail_all(pool *p, int code, const char *msg)
 {
     while (p->ovf_head) {
@@ -1306,9 +1517,8 @@ static void fail_all(pool *p, int code, const char *msg)
         weft_future *f = p->slots[i].f;
         if (!f)
             continue;
-        if (weft__future_fail_pending(f, code, msg) == WEFT_ESTATE)
-            weft_future_set_error(f, code, msg); /* running: fails too, unless done */
-        weft_future_unref(f);
+        note_chunk_error(&p->slots[i]);
+        doom(p, f, code, msg);
         slot_release(p, i);
     }
 }
@@ -1456,6 +1666,8 @@ static void complete(pool *p, const weft__rec *h, const unsigned char *data,
         code = WEFT_EBROKEN;
         msg = strdup("a process pool worker sent a malformed result");
     }
+    if (code != 0)
+        note_chunk_error(s);
     slot_release(p, i);
     pthread_mutex_unlock(&p->mu);
     if (code == 0)
@@ -1515,6 +1727,7 @@ static bool drain_results(pool *p)
             pthread_mutex_lock(&p->mu);
             break_pool(p, "a process pool worker wrote a corrupt result record");
             pthread_mutex_unlock(&p->mu);
+            finish_doomed(p);
             return true;
         }
         if (!h) {
@@ -1619,6 +1832,40 @@ static void describe_task(const pool *p, const struct fslot *s, char *buf, size_
         snprintf(buf + n, len - (size_t)n, " (%s)", name);
 }
 
+/* With mu held: whether tasks wait for a worker (in the overflow or the
+ * ring). */
+static bool work_queued(pool *p)
+{
+    if (p->ovf_head)
+        return true;
+    struct ring *r = &p->sh->tasks;
+    ring_lock(r);
+    bool any = ring_peek_locked(r) != NULL;
+    ring_unlock(r);
+    return any;
+}
+
+/* With mu held: the report of a failed initializer, as Python's "Exception
+ * in initializer": the pool, the worker, the function and its code. */
+static void describe_init(const pool *p, int code, pid_t pid, char *buf, size_t len)
+{
+    const char *name = NULL;
+    Dl_info info;
+    int32_t fi = p->sh->init_fn;
+    weft__fnptr fn = fi >= 0 && fi < MAX_FNS ? p->fnptrs[fi] : NULL;
+    if (fn && dladdr((void *)fn, &info) && info.dli_sname && info.dli_saddr == (void *)fn)
+        name = info.dli_sname;
+    char what[64];
+    if (code < 0)
+        snprintf(what, sizeof what, "%s (%s)", weft_err_name(code), weft_strerror(code));
+    else
+        snprintf(what, sizeof what, "%d, not a WEFT_E* code", code);
+    snprintf(buf, len,
+             "Exception in initializer: process pool %p, worker %d: the initializer %s "
+             "returned %s; the pool is broken",
+             (const void *)p, (int)pid, name ? name : "(unnamed)", what);
+}
+
 /* Worker i has exited: reap it and replace it if it retired. A worker
  * that died otherwise breaks the pool; the task it was running, if any,
  * fails with what killed it and which task it was. */
@@ -1653,28 +1900,40 @@ static void worker_exited(pool *p, unsigned i)
         /* Failed here, outside mu (its callbacks may call the pool). */
         describe_task(p, &p->slots[k], task, sizeof task);
         dead = p->slots[k].f;
+        note_chunk_error(&p->slots[k]);
         slot_release(p, k);
     }
+    char report[600] = "";
+    int init_code = 0;
     if (killed_by_us) {
         /* Killed by break_pool or terminate: nothing more to do. */
-    } else if (code == 0 && state == W_RETIRING && !p->stopped) {
+    } else if (code == 0 && state == W_RETIRING && (!p->stopped || work_queued(p))) {
+        /* Retired (max_tasks_per_child): replaced while there is work for
+         * it, shutdown or not, so that no queued task is dropped. */
         if (start_worker(p, i) != 0)
             break_pool(p, "a process pool worker could not be replaced");
     } else if (!(code == 0 && p->stopped && !dead)) {
-        if (state == W_INIT_FAILED)
+        if (state == W_INIT_FAILED) {
+            init_code = p->sh->slots[i].init_code;
+            describe_init(p, init_code, pid, report, sizeof report);
             snprintf(msg, sizeof msg, "a process pool worker's initializer failed (%s)", cause);
-        else
+        } else {
             snprintf(msg, sizeof msg,
                      "a process in the process pool was terminated abruptly: %s%s", cause,
                      task[0] ? task : " while idle");
+        }
         break_pool(p, msg);
     }
     pthread_mutex_unlock(&p->mu);
+    if (report[0])
+        weft_report_error("process pool initializer", init_code < 0 ? init_code : WEFT_EINVAL,
+                          report);
     if (dead) {
         snprintf(msg, sizeof msg, "%s%s", cause, task);
         weft_future_set_error(dead, WEFT_EBROKEN, msg);
         weft_future_unref(dead);
     }
+    finish_doomed(p);
 }
 
 static void *collector_main(void *arg)
@@ -1687,7 +1946,10 @@ static void *collector_main(void *arg)
         pthread_mutex_lock(&p->drain_mu);
         drain_results(p);
         pthread_mutex_unlock(&p->drain_mu);
+        /* Read before note_started: a take after it is seen below. */
+        uint64_t takes = __atomic_load_n(&sh->takes, __ATOMIC_SEQ_CST);
         pthread_mutex_lock(&p->mu);
+        note_started(p);
         flush_overflow(p);
         if (p->shutdown && !p->ovf_head && !p->stopped) {
             /* Everything submitted is in the ring: let the workers finish. */
@@ -1720,8 +1982,9 @@ static void *collector_main(void *arg)
             __atomic_store_n(&sh->want_space, 1, __ATOMIC_SEQ_CST);
         int timeout = -1;
         if (__atomic_load_n(&sh->results.tail, __ATOMIC_SEQ_CST) !=
-            __atomic_load_n(&sh->results.head, __ATOMIC_SEQ_CST))
-            timeout = 0; /* a result came in between: do not sleep */
+                __atomic_load_n(&sh->results.head, __ATOMIC_SEQ_CST) ||
+            __atomic_load_n(&sh->takes, __ATOMIC_SEQ_CST) != takes)
+            timeout = 0; /* a result came in, or a task was taken: do not sleep */
         if (want_space && __atomic_load_n(&sh->tasks.tail, __ATOMIC_SEQ_CST) -
                                   __atomic_load_n(&sh->tasks.head, __ATOMIC_SEQ_CST) <
                               sh->tasks.cap / 2)
@@ -1742,6 +2005,7 @@ static void *collector_main(void *arg)
     fail_all(p, p->broken ? WEFT_EBROKEN : WEFT_ESHUTDOWN,
              p->broken ? "the process pool is broken" : "the process pool's workers are gone");
     pthread_mutex_unlock(&p->mu);
+    finish_doomed(p);
     free(fds);
     free(who);
     weft_event_set(&p->done);
@@ -1754,34 +2018,10 @@ static int pool_shutdown(weft_executor *ex, bool cancel_futures, bool wait, int6
     struct pp_shared *sh = p->sh;
     pthread_mutex_lock(&p->mu);
     p->shutdown = true;
-    if (cancel_futures) {
-        /* Overflow first (never started), then what waits in the ring. */
-        while (p->ovf_head) {
-            struct overflow *o = p->ovf_head;
-            p->ovf_head = o->next;
-            uint32_t i = (uint32_t)o->h.id;
-            weft_future_cancel(p->slots[i].f);
-            weft_future_unref(p->slots[i].f);
-            slot_release(p, i);
-            free(o);
-        }
-        p->ovf_tail = NULL;
-        struct ring *r = &sh->tasks;
-        ring_lock(r);
-        weft__rec *h;
-        while ((h = ring_peek_locked(r))) {
-            uint32_t i = (uint32_t)h->id;
-            if (i < p->nslots && p->slots[i].f && slot_id(p, i) == h->id) {
-                /* Marked running when queued; it never ran: cancelled. */
-                weft_future_set_error(p->slots[i].f, WEFT_ECANCELLED, NULL);
-                weft_future_unref(p->slots[i].f);
-                slot_release(p, i);
-            }
-            ring_pop_locked(r, h);
-        }
-        ring_unlock(r);
-    }
+    if (cancel_futures)
+        cancel_queued(p); /* what runs goes on */
     pthread_mutex_unlock(&p->mu);
+    finish_doomed(p);
     /* The collector sets stop once the overflow is in the ring. */
     uint64_t one = 1;
     (void)!write(sh->evfd, &one, sizeof one);
@@ -1805,12 +2045,16 @@ int weft__procpool_terminate(weft_executor *ex)
     p->shutdown = true;
     if (!p->terminated && !p->broken) {
         p->terminated = true;
+        /* What no worker took is cancelled; what runs dies with its
+         * worker, and its future fails. */
+        cancel_queued(p);
         for (unsigned i = 0; i < p->n; i++)
             if (p->procs[i])
                 weft_process_kill(p->procs[i]);
-        fail_all(p, WEFT_ECANCELLED, "the pool was terminated");
+        fail_all(p, WEFT_ECANCELLED, "the pool was terminated while the task ran");
     }
     pthread_mutex_unlock(&p->mu);
+    finish_doomed(p);
     uint64_t one = 1;
     (void)!write(p->sh->evfd, &one, sizeof one);
     return 0;
@@ -2018,7 +2262,7 @@ static int chunk_enqueue(pool *p, struct map_job *job, const weft__rec *tmpl, si
     if (rc || (rc = slot_alloc(p, &i)) != 0)
         return rc;
     weft_future *f;
-    if ((rc = pool_future_new(p, &f)) != 0) {
+    if ((rc = pool_future_new(p, i, &f)) != 0) {
         p->slots[i].next_free = p->free_head;
         p->free_head = i;
         return rc;
@@ -2034,7 +2278,7 @@ static int chunk_enqueue(pool *p, struct map_job *job, const weft__rec *tmpl, si
     p->pending++;
     weft__rec h = *tmpl;
     h.id = slot_id(p, i);
-    if ((rc = enqueue(p, f, &h, payload, len)) != 0) {
+    if ((rc = enqueue(p, i, &h, payload, len)) != 0) {
         slot_release(p, i);
         weft_future_unref(f);
         weft_future_unref(f);
@@ -2044,25 +2288,41 @@ static int chunk_enqueue(pool *p, struct map_job *job, const weft__rec *tmpl, si
     return 0;
 }
 
-/* Wait for a map's chunks in input order, then detach the destination so
- * that a chunk finishing later writes nowhere, and let the futures go. */
-static int map_collect(pool *p, weft_future **fs, size_t submitted, struct map_job *job, int rc,
-                       int64_t deadline)
+static double time_left(int64_t deadline)
 {
+    if (deadline == WEFT__NO_DEADLINE)
+        return WEFT_FOREVER;
+    int64_t left = deadline - weft__now_ns();
+    return left > 0 ? (double)left / 1e9 : 0;
+}
+
+/* Wait for a map's chunks in input order, then detach the destination so
+ * that a chunk finishing later writes nowhere, and let the futures go.
+ * Executor.map (wait_all false) stops at the first chunk that fails.
+ * multiprocessing.Pool.map (wait_all) waits for every chunk, and its error
+ * is that of the first chunk the parent saw fail. On an error or a
+ * timeout the chunks no worker took are cancelled. */
+static int map_collect(pool *p, weft_future **fs, size_t submitted, size_t chunksize,
+                       struct map_job *job, int rc, int64_t deadline, bool wait_all)
+{
+    size_t failed = SIZE_MAX;
     for (size_t c = 0; c < submitted && rc == 0; c++) {
-        double t = WEFT_FOREVER;
-        if (deadline != WEFT__NO_DEADLINE) {
-            int64_t left = deadline - weft__now_ns();
-            t = left > 0 ? (double)left / 1e9 : 0;
-        }
-        rc = weft_future_exception(fs[c], t);
-        if (rc && rc != WEFT_ETIMEDOUT)
-            weft__set_last_message(weft_future_message(fs[c]));
+        int e = weft_future_exception(fs[c], time_left(deadline));
+        if (e == WEFT_ETIMEDOUT || (e && !wait_all))
+            rc = e;
+        if (e && e != WEFT_ETIMEDOUT && failed == SIZE_MAX)
+            failed = c;
     }
     pthread_mutex_lock(&p->mu);
+    if (wait_all && rc == 0 && failed != SIZE_MAX && job->first_err != SIZE_MAX)
+        failed = job->first_err / chunksize;
     job->out = NULL;
     job_unref(job);
     pthread_mutex_unlock(&p->mu);
+    if (rc != WEFT_ETIMEDOUT && failed != SIZE_MAX) {
+        rc = weft_future_exception(fs[failed], 0);
+        weft__set_last_message(weft_future_message(fs[failed]));
+    }
     for (size_t c = 0; c < submitted; c++) {
         if (rc)
             weft_future_cancel(fs[c]);
@@ -2073,7 +2333,8 @@ static int map_collect(pool *p, weft_future **fs, size_t submitted, struct map_j
 }
 
 static int map_fixed_run(pool *p, int fi, const void *in, size_t in_size, void *out,
-                         size_t out_size, size_t n, size_t chunksize, double timeout)
+                         size_t out_size, size_t n, size_t chunksize, double timeout,
+                         bool wait_all)
 {
     int64_t deadline = weft__deadline(timeout);
     size_t nchunks = n / chunksize + (n % chunksize != 0);
@@ -2084,7 +2345,7 @@ static int map_fixed_run(pool *p, int fi, const void *in, size_t in_size, void *
         free(job);
         return WEFT_ENOMEM;
     }
-    *job = (struct map_job){.refs = 1, .out = out, .out_size = out_size};
+    *job = (struct map_job){.refs = 1, .out = out, .out_size = out_size, .first_err = SIZE_MAX};
     int rc = 0;
     size_t submitted = 0;
     pthread_mutex_lock(&p->mu);
@@ -2099,7 +2360,7 @@ static int map_fixed_run(pool *p, int fi, const void *in, size_t in_size, void *
             break;
     }
     pthread_mutex_unlock(&p->mu);
-    return map_collect(p, fs, submitted, job, rc, deadline);
+    return map_collect(p, fs, submitted, chunksize, job, rc, deadline, wait_all);
 }
 
 /* The bytes map: chunks of up to chunksize items, each chunk within a
@@ -2133,7 +2394,7 @@ int weft__procpool_map_start(weft_executor *ex, weft_task_fn fn, const weft_byte
     struct map_job *job = run->job = malloc(sizeof *job);
     if (!run->fs || !run->first || !run->ok || !job)
         return WEFT_ENOMEM;
-    *job = (struct map_job){.refs = 1, .out = results, .ok = run->ok};
+    *job = (struct map_job){.refs = 1, .out = results, .ok = run->ok, .first_err = SIZE_MAX};
     pthread_mutex_lock(&p->mu);
     int fi = fn_index(p, (weft__fnptr)fn);
     pthread_mutex_unlock(&p->mu);
@@ -2199,6 +2460,28 @@ void weft__procpool_map_end(weft__map_run *run, bool cancel)
     memset(run, 0, sizeof *run);
 }
 
+size_t weft__procpool_map_first_failed(const weft__map_run *run)
+{
+    pool *p = run->pool;
+    struct map_job *job = run->job;
+    if (!p || !job || run->nchunks == 0)
+        return run->nchunks;
+    pthread_mutex_lock(&p->mu);
+    size_t item = job->first_err;
+    pthread_mutex_unlock(&p->mu);
+    if (item == SIZE_MAX)
+        return run->nchunks;
+    size_t lo = 0, hi = run->nchunks; /* the last chunk whose first item <= item */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (run->first[mid] <= item)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* A map over args checked already. */
 static int map_bytes(weft_executor *ex, weft_task_fn fn, const weft_bytes *const *args,
                      weft_bytes **results, size_t n, size_t chunksize, double timeout)
@@ -2253,6 +2536,14 @@ int weft_process_pool_map_fixed(weft_executor *ex, weft_item_fn fn, const void *
                                 size_t in_size, void *out, size_t out_size, size_t n,
                                 size_t chunksize, double timeout)
 {
+    return weft__procpool_map_fixed(ex, fn, in, in_size, out, out_size, n, chunksize, timeout,
+                                    false);
+}
+
+int weft__procpool_map_fixed(weft_executor *ex, weft_item_fn fn, const void *in, size_t in_size,
+                             void *out, size_t out_size, size_t n, size_t chunksize,
+                             double timeout, bool wait_all)
+{
     pool *p = as_pool(ex);
     if (!p || !fn || in_size == 0 || out_size == 0 || ((!in || !out) && n > 0) ||
         out_size > INT32_MAX || weft__timeout_valid(timeout) != 0)
@@ -2278,7 +2569,7 @@ int weft_process_pool_map_fixed(weft_executor *ex, weft_item_fn fn, const void *
     pthread_mutex_unlock(&p->mu);
     if (fi < 0)
         return fi;
-    return map_fixed_run(p, fi, in, in_size, out, out_size, n, chunksize, timeout);
+    return map_fixed_run(p, fi, in, in_size, out, out_size, n, chunksize, timeout, wait_all);
 }
 
 static const weft__executor_ops pool_ops = {
@@ -2330,7 +2621,7 @@ int weft__procpool_push_result(weft_executor *ex, const void *data, size_t n)
         memcpy(&h, data, n < sizeof h ? n : sizeof h);
     size_t alen = n > sizeof h ? n - sizeof h : 0;
     ring_lock(r);
-    int rc = ring_push_locked(r, &h, alen ? (const char *)data + sizeof h : NULL, alen);
+    int rc = ring_push_locked(r, &h, alen ? (const char *)data + sizeof h : NULL, alen, NULL);
     if (rc == 0) {
         /* The push wrote the size and length it knows; the caller's stand. */
         weft__rec *dst = (weft__rec *)(r->data + ((r->tail - rec_size(alen)) & (r->cap - 1)));

@@ -951,9 +951,250 @@ START_TEST(bad_input)
 }
 END_TEST
 
+/* A task that counts its runs in a shared value; its argument is the
+ * value's pointer, padded to the argument's length (to fill a ring). */
+static int count_run(void *arg, void **result)
+{
+    weft_bytes *in = arg;
+    weft_value *runs;
+    if (!in || in->len < sizeof runs)
+        return WEFT_EINVAL;
+    memcpy(&runs, in->data, sizeof runs);
+    return weft_value_add_i64(runs, 1, NULL);
+}
+
+static weft_future *submit_count(weft_executor *ex, weft_value *runs, size_t len)
+{
+    weft_bytes *arg;
+    WT_OK(weft_bytes_new(&arg, NULL, len));
+    memcpy(arg->data, &runs, sizeof runs);
+    weft_future *f = NULL;
+    WT_OK(weft_process_pool_submit(ex, count_run, arg, &f));
+    weft_bytes_free(arg);
+    return f;
+}
+
+static int64_t runs_of(weft_value *runs)
+{
+    int64_t n;
+    WT_OK(weft_value_get_i64(runs, &n));
+    return n;
+}
+
+/* Work no worker has taken is PENDING and can be cancelled, in the ring or
+ * in the overflow; a cancelled task never runs; a task a worker took is
+ * RUNNING and cannot be cancelled (concurrent.futures' cancel()). */
+START_TEST(queued_work_is_pending_and_cancellable)
+{
+    FOR_BOTH_METHODS {
+        struct blocker b = new_blocker();
+        weft_value *runs;
+        WT_OK(weft_value_new(&runs, WEFT_CTYPE_I64, NULL, false));
+        /* A ring of four records at this size: most of the queue overflows. */
+        weft_process_pool_opts o = {.ring_bytes = 4096};
+        weft_executor *ex = new_pool(1, &o);
+        weft_future *blocked = submit_blocker(ex, &b);
+        WT_OK(weft_pevent_wait(b.started, WEFT_FOREVER));
+        enum { Q = 12 };
+        weft_future *q[Q];
+        for (int i = 0; i < Q; i++)
+            q[i] = submit_count(ex, runs, 900);
+        for (int i = 0; i < Q; i++) {
+            ck_assert_int_eq(weft_future_get_state(q[i]), WEFT_FUTURE_PENDING);
+            ck_assert(!weft_future_running(q[i]));
+        }
+        /* The head of the ring, one in the overflow, the last. */
+        int cancel[] = {0, 7, Q - 1};
+        for (int k = 0; k < 3; k++) {
+            ck_assert(weft_future_cancel(q[cancel[k]]));
+            ck_assert(weft_future_cancelled(q[cancel[k]]));
+            ck_assert(weft_future_done(q[cancel[k]]));
+            WT_ERR(weft_future_exception(q[cancel[k]], 0), WEFT_ECANCELLED);
+            ck_assert(weft_future_cancel(q[cancel[k]])); /* cancelled already */
+        }
+        ck_assert(!weft_future_cancel(blocked));
+        ck_assert(weft_future_running(blocked));
+        ck_assert(!weft_future_cancelled(blocked));
+        WT_OK(weft_pevent_set(b.release));
+        WT_OK(weft_future_exception(blocked, WEFT_FOREVER));
+        for (int i = 0; i < Q; i++) {
+            if (i != 0 && i != 7 && i != Q - 1) {
+                WT_OK(weft_future_exception(q[i], WEFT_FOREVER));
+                ck_assert(!weft_future_cancel(q[i])); /* done */
+            }
+            weft_future_unref(q[i]);
+        }
+        WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
+        ck_assert_int_eq(runs_of(runs), Q - 3);
+        weft_future_unref(blocked);
+        weft_executor_free(ex);
+        weft_value_free(runs);
+        free_blocker(&b);
+    }
+}
+END_TEST
+
+/* shutdown(cancel_futures=True): what waits ends CANCELLED and never runs;
+ * what runs finishes with its result. */
+START_TEST(shutdown_cancel_futures_cancels_what_waits)
+{
+    struct blocker b = new_blocker();
+    weft_value *runs;
+    WT_OK(weft_value_new(&runs, WEFT_CTYPE_I64, NULL, false));
+    weft_process_pool_opts o = {.ring_bytes = 4096};
+    weft_executor *ex = new_pool(1, &o);
+    weft_future *blocked = submit_blocker(ex, &b), *q[10];
+    WT_OK(weft_pevent_wait(b.started, WEFT_FOREVER));
+    for (int i = 0; i < 10; i++)
+        q[i] = submit_count(ex, runs, 900);
+    WT_ERR(weft_executor_shutdown(ex, true, 0), WEFT_ETIMEDOUT);
+    for (int i = 0; i < 10; i++) {
+        ck_assert(weft_future_cancelled(q[i]));
+        WT_ERR(weft_future_exception(q[i], 0), WEFT_ECANCELLED);
+        weft_future_unref(q[i]);
+    }
+    ck_assert(weft_future_running(blocked));
+    WT_OK(weft_pevent_set(b.release));
+    WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
+    WT_OK(weft_future_exception(blocked, 0));
+    ck_assert_int_eq(runs_of(runs), 0);
+    weft_future_unref(blocked);
+    weft_executor_free(ex);
+    weft_value_free(runs);
+    free_blocker(&b);
+}
+END_TEST
+
+/* A map item: item 0 blocks until released, the others count their runs. */
+struct block_or_count {
+    struct blocker b;
+    weft_value *runs;
+    int block;
+};
+
+static int block_or_count(void *arg, void **result)
+{
+    weft_bytes *in = arg;
+    struct block_or_count c;
+    if (!in || in->len != sizeof c)
+        return WEFT_EINVAL;
+    memcpy(&c, in->data, sizeof c);
+    if (!c.block)
+        return weft_value_add_i64(c.runs, 1, NULL);
+    weft_pevent_set(c.b.started);
+    return weft_pevent_wait(c.b.release, WEFT_FOREVER);
+}
+
+/* A map that times out cancels its calls no worker has taken, as
+ * Executor.map cancels its remaining futures. */
+START_TEST(map_timeout_cancels_calls_not_started)
+{
+    struct blocker b = new_blocker();
+    weft_value *runs;
+    WT_OK(weft_value_new(&runs, WEFT_CTYPE_I64, NULL, false));
+    weft_executor *ex = new_pool(1, NULL);
+    enum { N = 10 };
+    weft_bytes *args[N], *res[N];
+    for (int i = 0; i < N; i++) {
+        struct block_or_count c = {.b = b, .runs = runs, .block = i == 0};
+        WT_OK(weft_bytes_new(&args[i], &c, sizeof c));
+    }
+    /* Item 0 holds the only worker: the time runs out. */
+    WT_ERR(weft_process_pool_map(ex, block_or_count, (const weft_bytes *const *)args, res, N, 1,
+                                 0.02),
+           WEFT_ETIMEDOUT);
+    WT_OK(weft_pevent_set(b.release));
+    WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
+    ck_assert_int_eq(runs_of(runs), 0);
+    /* The executor's map too. */
+    weft_executor_free(ex);
+    ex = new_pool(1, NULL);
+    WT_OK(weft_pevent_clear(b.release));
+    void *vargs[N], *vres[N];
+    for (int i = 0; i < N; i++)
+        vargs[i] = args[i];
+    WT_ERR(weft_executor_map(ex, block_or_count, vargs, vres, N, 1, 0.02), WEFT_ETIMEDOUT);
+    WT_OK(weft_pevent_set(b.release));
+    WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
+    ck_assert_int_eq(runs_of(runs), 0);
+    for (int i = 0; i < N; i++) {
+        weft_bytes_free(res[i]);
+        weft_bytes_free(vres[i]);
+        weft_bytes_free(args[i]);
+    }
+    weft_executor_free(ex);
+    weft_value_free(runs);
+    free_blocker(&b);
+}
+END_TEST
+
+/* max_tasks_per_child with shutdown(wait): every queued task runs, each in
+ * a fresh worker (ProcessPoolExecutor's early shutdown case). */
+START_TEST(max_tasks_per_child_never_drops_work)
+{
+    FOR_BOTH_METHODS {
+        weft_process_pool_opts o = {.max_tasks_per_child = 1};
+        weft_executor *ex = new_pool(3, &o);
+        enum { N = 12 };
+        weft_future *fs[N];
+        for (int i = 0; i < N; i++)
+            fs[i] = submit_int(ex, my_pid, 0);
+        WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
+        int pids[N];
+        for (int i = 0; i < N; i++)
+            pids[i] = result_int(fs[i]);
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < i; j++)
+                ck_assert_int_ne(pids[i], pids[j]);
+        ck_assert_uint_eq(weft_process_pool_workers_len(ex), 0);
+        weft_executor_free(ex);
+    }
+}
+END_TEST
+
+/* A failing initializer is reported ("Exception in initializer"), naming
+ * the pool and the error, and the pool breaks. */
+static int g_init_reports;
+static char g_init_report[600];
+
+static void init_report(const char *what, int code, const char *message, void *arg)
+{
+    if (strcmp(what, "process pool initializer") == 0 && code == WEFT_EINVAL && message) {
+        g_init_reports++;
+        snprintf(g_init_report, sizeof g_init_report, "%s", message);
+    }
+}
+
+START_TEST(failing_initializer_is_reported)
+{
+    weft_set_report_handler(init_report, NULL);
+    weft_process_pool_opts bad = {.initializer = failing_init};
+    weft_executor *ex = new_pool(1, &bad);
+    weft_future *f = NULL;
+    int rc = weft_process_pool_submit(ex, square, NULL, &f);
+    if (rc == 0) {
+        WT_ERR(weft_future_exception(f, WEFT_FOREVER), WEFT_EBROKEN);
+        weft_future_unref(f);
+    } else {
+        ck_assert_int_eq(rc, WEFT_EBROKEN);
+    }
+    WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
+    ck_assert_int_eq(g_init_reports, 1);
+    char pool[40];
+    snprintf(pool, sizeof pool, "process pool %p", (void *)ex);
+    ck_assert_msg(strstr(g_init_report, "Exception in initializer") &&
+                      strstr(g_init_report, pool) && strstr(g_init_report, "EINVAL"),
+                  "%s", g_init_report);
+    weft_executor_free(ex);
+    weft_set_report_handler(NULL, NULL);
+}
+END_TEST
+
 WT_MAIN("procpool", 60, submit_and_results, map_fixed_items, map_of_bytes_in_chunks, initializer_runs_in_each_worker,
         max_tasks_per_child_replaces_workers, killed_worker_breaks_the_pool,
         shutdown_waits_or_cancels, small_rings_overflow_and_limits, large_payloads,
         threads_submit_wait_and_map_at_once, generic_calls_refuse_what_is_not_bytes,
         results_that_are_not_bytes_fail_their_task, dead_worker_says_why, bytes_data_and_misuse,
-        bad_input)
+        bad_input, queued_work_is_pending_and_cancellable, shutdown_cancel_futures_cancels_what_waits,
+        map_timeout_cancels_calls_not_started, max_tasks_per_child_never_drops_work,
+        failing_initializer_is_reported)

@@ -121,8 +121,21 @@ int weft__procpool_map_start(weft_executor *ex, weft_task_fn fn, const weft_byte
  * let the futures go. */
 void weft__procpool_map_end(weft__map_run *run, bool cancel);
 
-/* Pool.terminate: refuse new work, kill the workers now and fail every
- * future not done with WEFT_ECANCELLED. WEFT_EINVAL for a thread pool. */
+/* The chunk whose failure the parent saw first (multiprocessing.Pool.map
+ * reports that one), or run->nchunks when none failed through a result
+ * (a start that failed part way). */
+size_t weft__procpool_map_first_failed(const weft__map_run *run);
+
+/* weft_process_pool_map_fixed; with wait_all, as multiprocessing.Pool.map:
+ * every chunk runs whatever fails, and the error is that of the first
+ * chunk the parent saw fail. */
+int weft__procpool_map_fixed(weft_executor *ex, weft_item_fn fn, const void *in, size_t in_size,
+                             void *out, size_t out_size, size_t n, size_t chunksize,
+                             double timeout, bool wait_all);
+
+/* Pool.terminate: refuse new work, cancel the tasks no worker has taken,
+ * kill the workers now and fail the futures of the tasks they ran with
+ * WEFT_ECANCELLED. WEFT_EINVAL for a thread pool. */
 int weft__procpool_terminate(weft_executor *ex);
 
 /* ------------------------------------------- a pool played by hand */
