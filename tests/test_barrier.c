@@ -10,6 +10,7 @@ START_TEST(barrier_errors)
 {
     weft_barrier b;
     WT_ERR(weft_barrier_init(&b, 0, NULL, NULL), WEFT_EINVAL);
+    WT_ERR(weft_barrier_init(&b, (unsigned)-1, NULL, NULL), WEFT_EINVAL); /* Python's -1 */
     WT_ERR(weft_barrier_init(NULL, 2, NULL, NULL), WEFT_EINVAL);
     WT_OK(weft_barrier_init(&b, 2, NULL, NULL));
     WT_ERR(weft_barrier_wait(NULL, NULL, WEFT_FOREVER), WEFT_EINVAL);
@@ -229,6 +230,32 @@ START_TEST(barrier_reset_with_waiters)
 }
 END_TEST
 
+/* Python's test_abort_and_reset: a barrier broken by an abort while
+ * parties wait, then reset once everyone has left it, passes a whole
+ * generation again (indices, action and all). */
+START_TEST(barrier_abort_then_reset_passes_again)
+{
+    weft_barrier b;
+    int runs = 0;
+    WT_OK(weft_barrier_init(&b, 3, count_action, &runs));
+    party p[2];
+    pthread_t t[2];
+    start_parties(&b, p, t, 2, WEFT_FOREVER);
+    WT_OK(weft_barrier_abort(&b));
+    join_all(p, t, 2, WEFT_EBROKEN);
+    WT_ERR(weft_barrier_wait(&b, NULL, 0), WEFT_EBROKEN);
+    ck_assert(weft_barrier_broken(&b));
+    ck_assert_int_eq(runs, 0);
+
+    WT_OK(weft_barrier_reset(&b));
+    ck_assert(!weft_barrier_broken(&b));
+    start_parties(&b, p, t, 2, WEFT_FOREVER);
+    expect_last_of_three(&b, p, t);
+    ck_assert_int_eq(runs, 1);
+    ck_assert(!weft_barrier_broken(&b));
+}
+END_TEST
+
 /* Many generations: each generation's indices are a permutation of
  * 0..parties-1 and its action runs exactly once, before anyone leaves. */
 enum { PARTIES = 4, GENS = 300 };
@@ -329,4 +356,4 @@ END_TEST
 WT_MAIN("barrier", 30, barrier_errors, barrier_single_party, barrier_indices_in_arrival_order,
         barrier_timeout_breaks, barrier_zero_timeout, barrier_action_failure,
         barrier_abort, barrier_reset_with_waiters, barrier_reuse_generations,
-        barrier_action_calls_barrier)
+        barrier_action_calls_barrier, barrier_abort_then_reset_passes_again)
