@@ -268,18 +268,39 @@ int weft_subprocess_returncode(const weft_subprocess *p, int *code)
     return 0;
 }
 
+/* Wait on the pidfd until it is readable (the child exited) or the
+ * deadline. Each wait watches a duplicate of it with an fdw of its own:
+ * readiness edges are consumed by the waiter they wake, so waiters sharing
+ * one fdw would leave all but one parked for an edge that never comes (a
+ * pidfd has one edge, the exit). The duplicate is made under the socket's
+ * user count, so a concurrent free cannot close the pidfd under it. */
+static int wait_pidfd(weft_socket *s, int64_t deadline)
+{
+    int rc = weft__socket_user_begin(s);
+    if (rc)
+        return rc;
+    int fd = fcntl(weft_socket_fd(s), F_DUPFD_CLOEXEC, 0);
+    int e = errno;
+    weft__socket_user_end(s);
+    if (fd < 0)
+        return weft__errno_code(e);
+    weft__fdw w;
+    weft__fdw_init(&w, fd);
+    rc = weft__fdw_wait(&w, WEFT__IO_READ, deadline);
+    /* On the loop's thread (a coroutine's wait) or never registered (a
+     * thread's): the close is done here. */
+    weft__fdw_close(&w);
+    close(fd);
+    return rc;
+}
+
 static int wait_exit(weft_subprocess *p, int64_t deadline)
 {
     double backoff = 0.001;
     while (!try_reap(p)) {
         int rc;
         if (p->exit_sock) {
-            weft_socket *s = p->exit_sock;
-            rc = weft__socket_user_begin(s);
-            if (!rc) {
-                rc = weft__fdw_wait(weft__socket_fdw(s), WEFT__IO_READ, deadline);
-                weft__socket_user_end(s);
-            }
+            rc = wait_pidfd(p->exit_sock, deadline);
         } else {
             /* No pidfd: look again after a while (suspending only the
              * coroutine, if in one). */

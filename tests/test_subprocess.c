@@ -409,7 +409,65 @@ START_TEST(free_exited_child)
 }
 END_TEST
 
+/* asyncio's test_subprocess_concurrent_wait: many waiters on one child
+ * (coroutines of its loop, and a plain thread) all get its code. */
+struct waiter {
+    weft_subprocess *p;
+    int code;
+    int rc;
+};
+
+static int wait_task(void *arg, void **result)
+{
+    struct waiter *w = arg;
+    w->rc = weft_subprocess_wait(w->p, &w->code, WEFT_FOREVER);
+    return 0;
+}
+
+static void *wait_thread(void *arg)
+{
+    struct waiter *w = arg;
+    w->rc = weft_subprocess_wait(w->p, &w->code, WEFT_FOREVER);
+    return NULL;
+}
+
+static int concurrent(void *arg, void **result)
+{
+    weft_subprocess *p;
+    WT_OK(weft_subprocess_shell(&p, "read line; exit 6", &pipes));
+    struct waiter w[4];
+    weft_future *t[3];
+    for (int i = 0; i < 4; i++)
+        w[i] = (struct waiter){.p = p, .code = -1, .rc = 1};
+    for (int i = 0; i < 3; i++)
+        WT_OK(weft_create_task(NULL, wait_task, &w[i], NULL, &t[i]));
+    weft_thread *th;
+    WT_OK(weft_thread_new(&th, wait_thread, &w[3], NULL));
+    WT_OK(weft_thread_start(th));
+    weft_sleep(0); /* the tasks start waiting */
+    WT_OK(weft_stream_write(weft_subprocess_stdin(p), "go\n", 3));
+    WT_OK(weft_subprocess_close_stdin(p, 10));
+    for (int i = 0; i < 3; i++) {
+        WT_OK(weft_await(t[i], NULL, WEFT_FOREVER));
+        weft_future_unref(t[i]);
+    }
+    WT_OK(weft_thread_join(th, WEFT_FOREVER));
+    weft_thread_unref(th);
+    for (int i = 0; i < 4; i++) {
+        WT_OK(w[i].rc);
+        ck_assert_int_eq(w[i].code, 6);
+    }
+    weft_subprocess_free(p);
+    return 0;
+}
+
+START_TEST(concurrent_waits)
+{
+    WT_OK(weft_run(concurrent, NULL, NULL));
+}
+END_TEST
+
 WT_MAIN("subprocess", 60, echo_through_cat, exit_codes_and_signals, cancelled_wait,
         communicate_large, communicate_timeout, modes_cwd_env, start_failures,
         two_process_pipeline, many_children_all_reaped, free_kills_running_child,
-        free_kills_child_in_coroutine, free_exited_child)
+        free_kills_child_in_coroutine, free_exited_child, concurrent_waits)
