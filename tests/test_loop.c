@@ -1453,6 +1453,181 @@ START_TEST(run_coroutine_threadsafe_from_coroutine)
 }
 END_TEST
 
+#define RCT_THREADS 3
+#define RCT_CALLS 300
+
+typedef struct rct_stress {
+    weft_loop *loop;
+    long started;   /* coroutines that ran (loop thread only) */
+    long results, cancelled;
+} rct_stress;
+
+static int echo_coro(void *arg, void **result)
+{
+    rct_stress *s = *(rct_stress **)arg;
+    s->started++;
+    WT_OK(weft_sleep(0));
+    *result = arg;
+    return 0;
+}
+
+typedef struct rct_slot {
+    rct_stress *s; /* first: what echo_coro reads */
+    long results, cancelled;
+} rct_slot;
+
+static void *rct_submitter(void *arg)
+{
+    rct_slot *slots = arg;
+    rct_stress *s = slots[0].s;
+    weft_future *fs[RCT_CALLS];
+    for (int i = 0; i < RCT_CALLS; i++) {
+        WT_OK(weft_run_coroutine_threadsafe(s->loop, echo_coro, &slots[i], &fs[i]));
+        if (i % 2)
+            (void)weft_future_cancel(fs[i]); /* may come before, during or after */
+    }
+    for (int i = 0; i < RCT_CALLS; i++) {
+        void *res = NULL;
+        int rc = weft_future_result(fs[i], &res, WEFT_FOREVER);
+        if (rc == 0) {
+            ck_assert_ptr_eq(res, &slots[i]);
+            slots[0].results++;
+        } else {
+            WT_ERR(rc, WEFT_ECANCELLED);
+            ck_assert(weft_future_cancelled(fs[i]));
+            slots[0].cancelled++;
+        }
+        weft_future_unref(fs[i]);
+    }
+    return NULL;
+}
+
+START_TEST(run_coroutine_threadsafe_stress)
+{
+    /* Submissions and cancels from several threads at once, racing the
+     * loop: every future ends exactly once, with its own result or
+     * cancelled, and nothing leaks (the sanitizers' runs). */
+    loop_thread lt;
+    loop_thread_start(&lt);
+    rct_stress s = {.loop = lt.loop};
+    static rct_slot slots[RCT_THREADS][RCT_CALLS];
+    pthread_t th[RCT_THREADS];
+    for (int t = 0; t < RCT_THREADS; t++) {
+        for (int i = 0; i < RCT_CALLS; i++)
+            slots[t][i] = (rct_slot){.s = &s};
+        ck_assert_int_eq(pthread_create(&th[t], NULL, rct_submitter, slots[t]), 0);
+    }
+    long results = 0, cancelled = 0;
+    for (int t = 0; t < RCT_THREADS; t++) {
+        pthread_join(th[t], NULL);
+        results += slots[t][0].results;
+        cancelled += slots[t][0].cancelled;
+    }
+    ck_assert_int_eq(results + cancelled, RCT_THREADS * RCT_CALLS);
+    ck_assert(results >= RCT_THREADS * RCT_CALLS / 2); /* the ones never cancelled */
+    loop_thread_stop(&lt);
+    ck_assert(s.started >= results);
+}
+END_TEST
+
+/* ------------------------------------------------ audit: loop semantics */
+
+typedef struct other_runner {
+    weft_loop *loop;
+    weft_future *f;
+    int rc_run, rc_until, rc_close;
+    weft_event done;
+} other_runner;
+
+static void *run_elsewhere(void *arg)
+{
+    other_runner *o = arg;
+    o->rc_run = weft_loop_run_forever(o->loop);
+    o->rc_until = weft_loop_run_until_complete(o->loop, o->f, NULL);
+    o->rc_close = weft_loop_close(o->loop);
+    WT_OK(weft_event_set(&o->done));
+    return NULL;
+}
+
+static void start_other_runner(void *arg)
+{
+    other_runner *o = arg;
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, run_elsewhere, o), 0);
+    /* The loop stays inside this callback until the other thread tried. */
+    WT_OK(weft_event_wait(&o->done, WEFT_FOREVER));
+    pthread_join(t, NULL);
+    WT_OK(weft_loop_stop(o->loop));
+}
+
+START_TEST(running_loop_refuses_other_thread)
+{
+    /* asyncio: 'This event loop is already running' and 'Cannot close a
+     * running event loop', from any thread. */
+    other_runner o = {.loop = new_loop()};
+    WT_OK(weft_event_init(&o.done));
+    WT_OK(weft_future_new(&o.f));
+    WT_OK(weft_loop_call_soon(o.loop, start_other_runner, &o, NULL));
+    WT_OK(weft_loop_run_forever(o.loop));
+    WT_ERR(o.rc_run, WEFT_ESTATE);
+    WT_ERR(o.rc_until, WEFT_ESTATE);
+    WT_ERR(o.rc_close, WEFT_ESTATE);
+    ck_assert(!weft_loop_is_closed(o.loop));
+    weft_future_unref(o.f);
+    WT_OK(weft_loop_close(o.loop));
+    weft_loop_free(o.loop);
+}
+END_TEST
+
+typedef struct same_thread {
+    weft_loop *loop;
+    trace tr;
+    tagged t[3];
+} same_thread;
+
+static void post_from_loop(void *arg)
+{
+    same_thread *st = arg;
+    /* call_soon_threadsafe from the loop's own thread (test_events'
+     * test_call_soon_threadsafe_same_thread): it runs, after what was
+     * already ready, in a later iteration. */
+    WT_OK(weft_loop_call_soon_threadsafe(st->loop, record, &st->t[2], NULL));
+    record(&st->t[0]);
+}
+
+START_TEST(threadsafe_same_thread)
+{
+    same_thread st = {.loop = new_loop()};
+    st.tr = (trace){.loop = st.loop, .stop_at = 3};
+    for (int i = 0; i < 3; i++)
+        st.t[i] = (tagged){&st.tr, i};
+    WT_OK(weft_loop_call_soon(st.loop, post_from_loop, &st, NULL));
+    WT_OK(weft_loop_call_soon(st.loop, record, &st.t[1], NULL));
+    WT_OK(weft_loop_run_forever(st.loop));
+    ck_assert_int_eq(st.tr.n, 3);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(st.tr.tags[i], i);
+    WT_OK(weft_loop_close(st.loop));
+    weft_loop_free(st.loop);
+}
+END_TEST
+
+START_TEST(stop_finishes_iteration)
+{
+    /* asyncio's stop(): the callbacks already ready in this iteration still
+     * run; what they schedule waits for the next run. */
+    weft_loop *L = new_loop();
+    int n = 0;
+    WT_OK(weft_loop_call_soon(L, stop_cb, L, NULL));
+    WT_OK(weft_loop_call_soon(L, count_cb, &n, NULL));
+    WT_OK(weft_loop_call_later(L, -1, count_cb, &n, NULL)); /* due now: same iteration */
+    WT_OK(weft_loop_run_forever(L));
+    ck_assert_int_eq(n, 2);
+    WT_OK(weft_loop_close(L));
+    weft_loop_free(L);
+}
+END_TEST
+
 WT_MAIN("loop", 30, call_soon_fifo, call_later_order, call_at_time, cancel_and_refs,
         next_iteration, stop_other_thread, until_complete_pool, until_complete_thread,
         until_complete_stopped, nested_run, two_loops, threadsafe_stress, internal_items_timers,
@@ -1460,4 +1635,6 @@ WT_MAIN("loop", 30, call_soon_fifo, call_later_order, call_at_time, cancel_and_r
         io_close_in_batch, bad_input, wrong_thread_and_state, call_later_negative_runs_at_once,
         closed_loop_refuses, threadsafe_handle_cancel, threadsafe_cancel_race,
         run_coroutine_threadsafe_result, run_coroutine_threadsafe_cancel,
-        run_coroutine_threadsafe_not_started, run_coroutine_threadsafe_from_coroutine)
+        run_coroutine_threadsafe_not_started, run_coroutine_threadsafe_from_coroutine,
+        run_coroutine_threadsafe_stress, running_loop_refuses_other_thread,
+        threadsafe_same_thread, stop_finishes_iteration)
