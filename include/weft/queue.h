@@ -64,7 +64,10 @@ WEFT_API int weft_lifo_queue_new(weft_queue **out, size_t maxsize);
 WEFT_API int weft_priority_queue_new(weft_queue **out, size_t maxsize, weft_compare_fn cmp,
                                      void *ctx);
 /** An unbounded FIFO without task tracking: the fastest path.
- *  weft_queue_task_done and weft_queue_join on it are WEFT_ESTATE. */
+ *  weft_queue_task_done and weft_queue_join on it are WEFT_ESTATE. Unlike
+ *  Python's SimpleQueue.put, which may be called from a signal handler or
+ *  a __del__ that interrupts another put, a put takes the queue's lock:
+ *  not from a signal handler (use a pipe or an eventfd there). */
 WEFT_API int weft_simple_queue_new(weft_queue **out);
 /** Free the queue. No thread may be using it. NULL is allowed. */
 WEFT_API void weft_queue_free(weft_queue *q);
