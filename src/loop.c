@@ -957,7 +957,8 @@ static void run_item_debug(weft_loop *L, weft__loop_item *it)
     int64_t t0 = weft__now_ns();
     it->run(it);
     double dt = (double)(weft__now_ns() - t0) / 1e9;
-    if (dt > L->slow) {
+    /* A cancelled handle ran nothing: no fn and no name to report. */
+    if (dt > L->slow && (fn || name[0])) {
         if (fn)
             describe_fn(timed ? "timer callback" : "callback", fn, name, sizeof name);
         weft__loop_warn(L, NULL, "Executing %s took %.3f seconds", name, dt);

@@ -1628,6 +1628,36 @@ START_TEST(stop_finishes_iteration)
 }
 END_TEST
 
+START_TEST(debug_threadsafe_and_cancelled)
+{
+    /* Debug mode names a slow call_soon_threadsafe callback as it names a
+     * call_soon one, and says nothing of handles that were cancelled (they
+     * ran nothing). Every step counts as slow here. */
+    weft_loop_opts o = {.debug = 1, .slow_callback_duration = 1e-9};
+    weft_loop *L;
+    WT_OK(weft_loop_new(&L, &o));
+    got_error g = {0};
+    weft_loop_set_exception_handler(L, handler, &g);
+    int n = 0;
+    weft_handle *h1, *h2;
+    WT_OK(weft_loop_call_soon_threadsafe(L, count_cb, &n, &h1));
+    ck_assert(weft_handle_cancel(h1));
+    WT_OK(weft_loop_call_soon(L, count_cb, &n, &h2));
+    ck_assert(weft_handle_cancel(h2));
+    one_iteration(L);
+    ck_assert_int_eq(g.n, 0);
+    WT_OK(weft_loop_call_soon_threadsafe(L, count_cb, &n, NULL));
+    one_iteration(L);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(g.n, 1);
+    ck_assert_msg(strncmp(g.message, "Executing callback ", 19) == 0, "%s", g.message);
+    weft_handle_unref(h1);
+    weft_handle_unref(h2);
+    WT_OK(weft_loop_close(L));
+    weft_loop_free(L);
+}
+END_TEST
+
 WT_MAIN("loop", 30, call_soon_fifo, call_later_order, call_at_time, cancel_and_refs,
         next_iteration, stop_other_thread, until_complete_pool, until_complete_thread,
         until_complete_stopped, nested_run, two_loops, threadsafe_stress, internal_items_timers,
@@ -1637,4 +1667,4 @@ WT_MAIN("loop", 30, call_soon_fifo, call_later_order, call_at_time, cancel_and_r
         run_coroutine_threadsafe_result, run_coroutine_threadsafe_cancel,
         run_coroutine_threadsafe_not_started, run_coroutine_threadsafe_from_coroutine,
         run_coroutine_threadsafe_stress, running_loop_refuses_other_thread,
-        threadsafe_same_thread, stop_finishes_iteration)
+        threadsafe_same_thread, stop_finishes_iteration, debug_threadsafe_and_cancelled)
