@@ -42,6 +42,7 @@ struct weft_stream {
     char *rbuf;
     size_t rcap, rpos, rlen;
     bool eof;             /* the peer ended the stream */
+    bool reading;         /* a read call is in progress (it may be suspended) */
 
     char *wbuf;
     size_t wcap, wpos, wlen;
@@ -169,6 +170,21 @@ static int make_room(weft_stream *st, size_t want)
     return 0;
 }
 
+/* Receive from the socket, waiting up to `timeout`. As asyncio's
+ * StreamReader, one reader waits at a time: a read that must wait while
+ * another coroutine's read is suspended waiting is WEFT_ESTATE (Python's
+ * RuntimeError), for the two would race for the same bytes, and the one
+ * readiness edge may wake only one of them. */
+static int recv_guarded(weft_stream *st, void *buf, size_t len, size_t *n, double timeout)
+{
+    if (st->reading)
+        return WEFT_ESTATE;
+    st->reading = true;
+    int rc = weft_socket_recv(st->sock, buf, len, n, timeout);
+    st->reading = false;
+    return rc;
+}
+
 /* Read what the socket has (waiting until `deadline` for something) into
  * the buffer's tail. 0 also when it was the end of the stream (st->eof). */
 static int fill(weft_stream *st, int64_t deadline)
@@ -179,8 +195,7 @@ static int fill(weft_stream *st, int64_t deadline)
     if (rc)
         return rc;
     size_t n = 0, room = st->rcap - st->rpos - st->rlen;
-    rc = weft_socket_recv(st->sock, st->rbuf + st->rpos + st->rlen, room, &n,
-                          weft__remaining(deadline));
+    rc = recv_guarded(st, st->rbuf + st->rpos + st->rlen, room, &n, weft__remaining(deadline));
     if (rc)
         return rc;
     if (n == 0)
@@ -220,7 +235,7 @@ int weft_stream_read(weft_stream *st, void *buf, size_t n, size_t *got, double t
     if (st->eof)
         return 0;
     /* Nothing buffered: straight into the caller's buffer. */
-    int rc = weft_socket_recv(st->sock, buf, n, got, timeout);
+    int rc = recv_guarded(st, buf, n, got, timeout);
     if (rc == 0 && *got == 0)
         st->eof = true;
     return rc;

@@ -1084,10 +1084,70 @@ START_TEST(read_zero_bytes)
 }
 END_TEST
 
+/* asyncio's StreamReader allows one waiting reader: a second read that
+ * would wait while the first waits is refused (RuntimeError there,
+ * WEFT_ESTATE here); one that finds bytes buffered is served. The first
+ * reader is not disturbed. */
+struct first_reader {
+    weft_stream *st;
+    char line[16];
+    size_t len;
+    int rc;
+    bool waiting;
+};
+
+static int first_reader_task(void *arg, void **result)
+{
+    struct first_reader *r = arg;
+    r->waiting = true;
+    r->rc = weft_stream_readline(r->st, r->line, sizeof r->line, &r->len, 5);
+    return 0;
+}
+
+static int two_readers(void *arg, void **result)
+{
+    weft_stream *a, *b;
+    stream_pair("127.0.0.1", &a, &b);
+    struct first_reader r = {.st = b, .rc = 1};
+    weft_future *t;
+    WT_OK(weft_create_task(NULL, first_reader_task, &r, NULL, &t));
+    while (!r.waiting)
+        weft_sleep(0);
+    char buf[8];
+    size_t n = 99;
+    WT_ERR(weft_stream_read(b, buf, sizeof buf, &n, 0), WEFT_ESTATE);
+    WT_ERR(weft_stream_readexactly(b, buf, 2, &n, 1), WEFT_ESTATE);
+    WT_ERR(weft_stream_readuntil(b, ";", 1, buf, sizeof buf, &n, 1), WEFT_ESTATE);
+    void *all = NULL;
+    WT_ERR(weft_stream_read_all(b, &all, &n, 100, 1), WEFT_ESTATE);
+    WT_OK(weft_stream_read(b, buf, 0, &n, 0)); /* read(0) never waits */
+    WT_OK(weft_stream_write(a, "line\n", 5));
+    WT_OK(weft_await(t, NULL, WEFT_FOREVER));
+    weft_future_unref(t);
+    WT_OK(r.rc);
+    ck_assert_uint_eq(r.len, 5);
+    ck_assert_int_eq(memcmp(r.line, "line\n", 5), 0);
+    /* With nobody waiting, reads work again. */
+    WT_OK(weft_stream_write(a, "xy", 2));
+    WT_OK(weft_stream_readexactly(b, buf, 2, &n, 5));
+    ck_assert_int_eq(memcmp(buf, "xy", 2), 0);
+    WT_OK(weft_stream_close(a, 5));
+    weft_stream_free(a);
+    WT_OK(weft_stream_close(b, 5));
+    weft_stream_free(b);
+    return 0;
+}
+
+START_TEST(one_waiting_reader)
+{
+    WT_OK(weft_run(two_readers, NULL, NULL));
+}
+END_TEST
+
 WT_MAIN("stream", 30, reading_v4_v6, separator_after_timeout, readline_after_scope_timeout,
         separator_at_eof_and_limit, eof_before_any_buffer, readexactly_impossible_size,
         reader_matches_model, read_all_over_max, drain_with_slow_reader, thread_stream,
         cancel_pending_read, peer_reset, server_many_clients, serve_forever_and_close,
         server_closed_before_it_ran,
         free_with_connections, emfile_pauses_accepting, reuse_port_two_loops,
-        server_on_two_sockets, bad_input, read_zero_bytes)
+        server_on_two_sockets, bad_input, read_zero_bytes, one_waiting_reader)

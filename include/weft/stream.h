@@ -11,7 +11,10 @@
  * Reading: the stream reads from its socket into its own buffer, at most
  * `limit` bytes ahead (64 KiB by default, asyncio's). A call that timed
  * out or was cancelled consumed nothing: what arrived stays buffered for
- * the next call.
+ * the next call. One reader at a time, as asyncio's StreamReader: a read
+ * that has to wait while another coroutine's read is waiting on the same
+ * stream returns WEFT_ESTATE (Python's RuntimeError "called while another
+ * coroutine is already waiting for incoming data").
  *
  * Writing: weft_stream_write never waits. It sends at once what the socket
  * takes and buffers the rest, which the stream's loop goes on sending in
