@@ -75,6 +75,11 @@ typedef struct task {
     bool resleep;              /* in park's re-sleep: only the wake ends it */
     bool freeing_cancelled;    /* cancelled by the loop's freeing */
     bool errored;              /* in the registry of failed tasks (below) */
+    bool shutdown_report;      /* cancelled by weft_run or loop close: an
+                                  error it ends with goes to the handler */
+    char *cancel_msg;          /* the last cancel request's message (heap) */
+    struct scope *scopes;      /* the innermost timeout scope entered */
+    weft__loop_timer scope_timer; /* the earliest deadline of those scopes */
     struct task *fprev, *fnext; /* that registry, under failed_lock */
     task_phase phase;
     char auto_name[26];      /* "Task-" and up to 20 digits */
@@ -123,6 +128,8 @@ static void deadline_fired(weft__loop_timer *tm)
 {
     interrupt(TASK_OF(tm, timer), WEFT_ETIMEDOUT);
 }
+
+static void scopes_fired(weft__loop_timer *tm);
 
 /* Deliver a pending cancel request at a suspension point: true if the
  * caller must return WEFT_ECANCELLED. */
@@ -218,6 +225,11 @@ static int task_sleep(weft__waiter *w, int64_t deadline)
         t->resleep = false;
         return 0;
     }
+    /* A task waiting for its own future would wait for ever: only its
+     * return ends that future (asyncio's "Task cannot await on itself").
+     * Waiters of a future park on its address (future.c). */
+    if (w->key == (const void *)t->future)
+        return end_early(t, w, WEFT_EDEADLK);
     if (take_cancel(t))
         return end_early(t, w, WEFT_ECANCELLED);
     if (deadline != WEFT__NO_DEADLINE && deadline <= weft__now_ns())
@@ -273,10 +285,36 @@ static const weft__parker task_parker = {task_sleep, task_wake, task_nap};
 
 /* --------------------------------------------------------------- life */
 
+/* The message of a task that ends cancelled: the last cancel request's, if
+ * it gave one (Python's CancelledError(msg)). Runs as the task. */
+static void cancel_text(task *t)
+{
+    if (t->cancel_msg)
+        weft_task_set_message("%s", t->cancel_msg);
+}
+
+/* The coroutine, as its future runs it. A cancel request that came while
+ * the coroutine ran and that no later suspension took ends the task
+ * cancelled even when the coroutine then returns a result (asyncio's task
+ * whose coroutine returns with _must_cancel set); an error it returns
+ * wins over the request, as an exception does in asyncio. */
+static int task_body(void *arg, void **result)
+{
+    task *t = arg;
+    int rc = t->fn(t->arg, result);
+    if (rc == 0 && t->must_cancel) {
+        t->must_cancel = false;
+        rc = WEFT_ECANCELLED;
+    }
+    if (rc == WEFT_ECANCELLED)
+        cancel_text(t);
+    return rc;
+}
+
 static void task_main(void *arg)
 {
     task *t = arg;
-    weft__future_run_ex(t->future, t->fn, t->arg, true);
+    weft__future_run_ex(t->future, task_body, t, true);
 }
 
 static void task_describe(weft__loop_item *it, char *buf, size_t len)
@@ -306,11 +344,28 @@ static void task_done(task *t)
 {
     t->phase = T_DONE;
     unlink_live(t);
+    /* Scopes left entered are dropped unread: their storage, a returned
+     * frame, may hold anything by now. */
+    t->scopes = NULL;
+    weft__loop_timer_stop(t->loop, &t->scope_timer);
     weft__coro_free(t->coro);
     t->coro = NULL;
     weft__loop_timer_stop(t->loop, &t->timer);
-    if (weft_future_get_state(t->future) == WEFT_FUTURE_FINISHED && weft__future_code(t->future))
+    if (weft_future_get_state(t->future) == WEFT_FUTURE_FINISHED && weft__future_code(t->future)) {
+        if (t->shutdown_report) {
+            /* asyncio.run's clean-up reports a task it cancelled that
+             * ended with an error instead; reading the code marks it
+             * retrieved, so it is not reported again when dropped. */
+            weft_loop_error e = {
+                .message = "unhandled error of a task cancelled at shutdown",
+                .code = weft_future_exception(t->future, 0),
+                .detail = weft_future_message(t->future),
+                .task = t->future,
+            };
+            weft_loop_call_exception_handler(t->loop, &e);
+        }
         note_failure(t);
+    }
     weft_future *f = t->future;
     t->future = NULL;
     weft_future_unref(f);
@@ -318,6 +373,7 @@ static void task_done(task *t)
 
 static int cancelled_fn(void *arg, void **result)
 {
+    cancel_text(arg);
     return WEFT_ECANCELLED;
 }
 
@@ -396,7 +452,7 @@ static void task_step(weft__loop_item *it)
         else if (!has_coro(t))
             early = nomem_fn;
         if (early) {
-            weft__future_run_ex(t->future, early, NULL, true);
+            weft__future_run_ex(t->future, early, t, true);
             task_done(t);
             return;
         }
@@ -439,29 +495,64 @@ static bool request_cancel(task *t)
     return true;
 }
 
+/* Loop thread: a cancel request with a message (heap, taken; NULL for
+ * none). The message is kept only when the request is: the last one given
+ * is the cancelled task's text. */
+static bool request_cancel_msg(task *t, char *msg)
+{
+    if (!request_cancel(t)) {
+        free(msg);
+        return false;
+    }
+    if (msg) {
+        free(t->cancel_msg);
+        t->cancel_msg = msg;
+    }
+    return true;
+}
+
+/* A request from another thread, on its way to the loop. */
+typedef struct cancel_req {
+    weft_future *f; /* a reference */
+    char *msg;
+} cancel_req;
+
 static void cancel_cb(void *arg)
 {
-    weft_future *f = arg;
-    task *t = task_of(f);
+    cancel_req *r = arg;
+    task *t = task_of(r->f);
     if (t && t->future)
-        request_cancel(t);
-    weft_future_unref(f);
+        request_cancel_msg(t, r->msg);
+    else
+        free(r->msg);
+    weft_future_unref(r->f);
+    free(r);
+}
+
+/* Any thread: cancel t, whose future is f, with msg (heap, taken). */
+static bool cancel_task(weft_future *f, task *t, char *msg)
+{
+    if (weft__loop_on_its_thread(t->loop) || !weft_loop_is_running(t->loop))
+        return request_cancel_msg(t, msg);
+    /* Another thread: the request travels to the loop. */
+    cancel_req *r = NULL;
+    if (weft_future_done(f) || !(r = malloc(sizeof *r))) {
+        free(msg);
+        return false;
+    }
+    *r = (cancel_req){weft_future_ref(f), msg};
+    if (weft_loop_call_soon_threadsafe(t->loop, cancel_cb, r, NULL)) {
+        weft_future_unref(f);
+        free(msg);
+        free(r);
+        return false;
+    }
+    return true;
 }
 
 static bool owner_cancel(weft_future *f, void *ctx)
 {
-    task *t = ctx;
-    if (weft__loop_on_its_thread(t->loop) || !weft_loop_is_running(t->loop))
-        return request_cancel(t);
-    /* Another thread: the request travels to the loop. */
-    if (weft_future_done(f))
-        return false;
-    weft_future_ref(f);
-    if (weft_loop_call_soon_threadsafe(t->loop, cancel_cb, f, NULL)) {
-        weft_future_unref(f);
-        return false;
-    }
-    return true;
+    return cancel_task(f, ctx, NULL);
 }
 
 /* ------------------------------------------- failures never retrieved */
@@ -498,6 +589,7 @@ static void owner_destroy(weft_future *f, void *ctx)
      * that never failed is in no registry and needs no lock. */
     if (!t->errored) {
         free(t->name);
+        free(t->cancel_msg);
         return;
     }
     pthread_mutex_lock(&failed_lock);
@@ -527,9 +619,16 @@ static void owner_destroy(weft_future *f, void *ctx)
     }
     pthread_mutex_unlock(&failed_lock);
     free(t->name);
+    free(t->cancel_msg);
 }
 
-static const weft__future_owner task_owner = {.cancel = owner_cancel, .destroy = owner_destroy};
+/* sealed: only the coroutine ends a task's future (set_result and
+ * set_error refuse, as asyncio's Task does). */
+static const weft__future_owner task_owner = {
+    .cancel = owner_cancel,
+    .destroy = owner_destroy,
+    .sealed = true,
+};
 
 /* ------------------------------------------------------------ the API */
 
@@ -569,6 +668,7 @@ int weft_create_task_opts(weft_loop *loop, weft_task_fn fn, void *arg, const wef
     *t = (task){
         .item = {.run = task_step, .describe = task_describe},
         .timer = WEFT__TIMER_INIT(deadline_fired),
+        .scope_timer = WEFT__TIMER_INIT(scopes_fired),
         .loop = loop,
         .future = f,
         .fn = fn,
@@ -668,24 +768,43 @@ int weft_task_uncancel(weft_future *f, unsigned *remaining)
     task *t = task_of(f);
     if (!t)
         return WEFT_EINVAL;
-    if (t->cancel_requests > 0 && --t->cancel_requests == 0)
+    if (t->cancel_requests > 0 && --t->cancel_requests == 0) {
         t->must_cancel = false;
+        free(t->cancel_msg); /* withdrawn with the last request */
+        t->cancel_msg = NULL;
+    }
     if (remaining)
         *remaining = (unsigned)t->cancel_requests;
     return 0;
+}
+
+bool weft_task_cancel_msg(weft_future *f, const char *msg)
+{
+    task *t = task_of(f);
+    if (!t)
+        return weft_future_cancel(f);
+    if (weft_future_done(f))
+        return weft_future_cancelled(f);
+    /* Without memory for the text the request still goes, without it. */
+    return cancel_task(f, t, msg ? strdup(msg) : NULL);
 }
 
 int weft_await(weft_future *f, void **result, double timeout)
 {
     if (!f || weft__timeout_valid(timeout))
         return WEFT_EINVAL;
+    if (running && f == running->future)
+        return WEFT_EDEADLK; /* it could only end once this wait did */
     int rc = weft_future_result(f, result, timeout);
     if ((rc != WEFT_ETIMEDOUT && rc != WEFT_ECANCELLED) || weft_future_done(f))
         return rc;
     /* Out of time (asyncio.wait_for), or cancelled ourselves while f was
-     * not done (asyncio's await): cancel f too, and let a task finish its
-     * clean-up first. */
-    weft_future_cancel(f);
+     * not done (asyncio's await): cancel f too, with our own cancel
+     * message, and let a task finish its clean-up first. */
+    if (rc == WEFT_ECANCELLED && running && running->cancel_msg)
+        weft_task_cancel_msg(f, running->cancel_msg);
+    else
+        weft_future_cancel(f);
     if (weft_is_task(f))
         weft__future_wait_uncancellable(f);
     if (rc == WEFT_ETIMEDOUT && weft_future_done(f) &&
@@ -726,6 +845,7 @@ int weft__tasks_finish(weft_loop *loop, bool report)
             }
             if (!t->freeing_cancelled || t->cancel_requests == 0) {
                 t->freeing_cancelled = true;
+                t->shutdown_report = true;
                 request_cancel(t);
             }
         }
@@ -753,28 +873,109 @@ int weft__tasks_loop_freeing(weft_loop *loop)
 
 /* ------------------------------------------------------ timeout scopes */
 
+/*
+ * A scope lives in the caller's storage, which nothing initialises before
+ * weft_timeout_enter: `self` pointing at the scope itself marks one that
+ * enter has set up, and no other field of a scope without it is read.
+ *
+ * A task chains the scopes it has entered and not left (innermost first,
+ * through `outer`), and one timer of its own, in its record, is armed for
+ * the earliest deadline among them: the loop never holds a pointer into a
+ * scope. So a scope that is still entered when its task ends (a bug: the
+ * frame holding it has returned) is dropped with the task, unread; its
+ * storage may be reused. A frame that returns with a scope entered while
+ * its task goes on breaks the chain, as freeing a lock's memory while it
+ * is held would: exit before returning.
+ *
+ * Everything here runs on the loop's thread.
+ */
 typedef struct scope {
-    task *t;
-    weft__loop_timer timer;
+    struct scope *self;     /* == the scope, once entered */
+    task *t;                /* the task that entered it */
+    struct scope *outer;    /* the next scope out on t's chain */
+    int64_t when;           /* the deadline, WEFT__NO_DEADLINE for none */
     int cancelling_at_enter;
-    bool expired;
+    bool live;              /* entered and not yet exited */
+    bool expired;           /* its deadline passed while it was live */
 } scope;
 
 _Static_assert(sizeof(scope) <= sizeof(weft_timeout), "weft_timeout too small");
 
-static void scope_fired(weft__loop_timer *tm)
+/* Arm t's scope timer for the earliest deadline of its live scopes not
+ * expired yet (none: stopped). */
+static int scopes_rearm(task *t)
 {
-    scope *s = (scope *)((char *)tm - offsetof(scope, timer));
-    s->expired = true;
-    request_cancel(s->t);
+    int64_t first = WEFT__NO_DEADLINE;
+    for (scope *s = t->scopes; s; s = s->outer)
+        if (!s->expired && s->when < first)
+            first = s->when;
+    if (first == WEFT__NO_DEADLINE) {
+        weft__loop_timer_stop(t->loop, &t->scope_timer);
+        return 0;
+    }
+    if (weft__loop_timer_pending(&t->scope_timer) && t->scope_timer.when == first)
+        return 0;
+    return weft__loop_timer_start(t->loop, &t->scope_timer, first);
 }
 
-static int scope_arm(scope *s, int64_t when)
+/* The earliest deadline passed: every scope due expires, each with a
+ * cancel request of its own (asyncio's handles, one per scope). */
+static void scopes_fired(weft__loop_timer *tm)
 {
-    weft__loop_timer_stop(s->t->loop, &s->timer);
-    if (when == WEFT__NO_DEADLINE)
+    task *t = TASK_OF(tm, scope_timer);
+    int64_t now = weft__now_ns();
+    for (scope *s = t->scopes; s; s = s->outer) {
+        if (!s->expired && s->when <= now) {
+            s->expired = true;
+            request_cancel(t);
+        }
+    }
+    /* Growing the heap is the only failure, and this timer's slot was
+     * just freed: a new start cannot fail here. */
+    (void)scopes_rearm(t);
+}
+
+/* Loop time `when` (seconds) as a deadline: WEFT_FOREVER is none; 1 on a
+ * NaN or another negative time. */
+static int when_to_ns(double when, int64_t *ns)
+{
+    if (when == WEFT_FOREVER) {
+        *ns = WEFT__NO_DEADLINE;
         return 0;
-    return weft__loop_timer_start(s->t->loop, &s->timer, when);
+    }
+    if (!(when >= 0))
+        return 1;
+    *ns = when >= 9.2e9 ? WEFT__NO_DEADLINE : (int64_t)(when * 1e9);
+    return 0;
+}
+
+static bool scope_live(const scope *s)
+{
+    return s->self == s && s->live;
+}
+
+static int scope_enter(weft_timeout *tmo, int64_t when)
+{
+    scope *s = (scope *)tmo;
+    if (scope_live(s))
+        return WEFT_ESTATE; /* entered already (asyncio: RuntimeError) */
+    task *t = running;
+    *s = (scope){
+        .self = s,
+        .t = t,
+        .outer = t->scopes,
+        .when = when,
+        .cancelling_at_enter = t->cancel_requests,
+        .live = true,
+    };
+    t->scopes = s;
+    /* A deadline already past expires at the loop's next iteration. */
+    int rc = scopes_rearm(t);
+    if (rc) {
+        t->scopes = s->outer;
+        s->live = false;
+    }
+    return rc;
 }
 
 int weft_timeout_enter(weft_timeout *tmo, double delay)
@@ -783,42 +984,72 @@ int weft_timeout_enter(weft_timeout *tmo, double delay)
         return WEFT_EINVAL;
     if (!running)
         return WEFT_ESTATE;
-    scope *s = (scope *)tmo;
-    *s = (scope){
-        .t = running,
-        .timer = WEFT__TIMER_INIT(scope_fired),
-        .cancelling_at_enter = running->cancel_requests,
-    };
-    return scope_arm(s, weft__deadline(delay));
+    return scope_enter(tmo, weft__deadline(delay));
+}
+
+int weft_timeout_enter_at(weft_timeout *tmo, double when)
+{
+    int64_t ns;
+    if (!tmo || when_to_ns(when, &ns))
+        return WEFT_EINVAL;
+    if (!running)
+        return WEFT_ESTATE;
+    return scope_enter(tmo, ns);
 }
 
 int weft_timeout_reschedule(weft_timeout *tmo, double when)
 {
     scope *s = (scope *)tmo;
-    if (!s || !s->t || (when != WEFT_FOREVER && !(when >= 0)))
+    int64_t ns;
+    if (!s || when_to_ns(when, &ns))
         return WEFT_EINVAL;
-    if (s->expired)
+    /* Never entered, exited, or expiring already (asyncio: RuntimeError). */
+    if (!scope_live(s) || s->expired || !weft__loop_on_its_thread(s->t->loop))
         return WEFT_ESTATE;
-    int64_t ns = when == WEFT_FOREVER || when >= 9.2e9 ? WEFT__NO_DEADLINE : (int64_t)(when * 1e9);
-    return scope_arm(s, ns);
+    int64_t old = s->when;
+    s->when = ns;
+    int rc = scopes_rearm(s->t);
+    if (rc)
+        s->when = old;
+    return rc;
+}
+
+double weft_timeout_when(const weft_timeout *tmo)
+{
+    const scope *s = (const scope *)tmo;
+    if (!s || s->self != s || s->when == WEFT__NO_DEADLINE)
+        return WEFT_FOREVER;
+    return (double)s->when / 1e9;
 }
 
 bool weft_timeout_expired(const weft_timeout *tmo)
 {
     const scope *s = (const scope *)tmo;
-    return s && s->expired;
+    return s && s->self == s && s->expired;
 }
 
 int weft_timeout_exit(weft_timeout *tmo, int rc)
 {
     scope *s = (scope *)tmo;
-    if (!s || !s->t)
-        return rc;
-    weft__loop_timer_stop(s->t->loop, &s->timer);
+    if (!s || !scope_live(s) || s->t != running)
+        return WEFT_ESTATE;
+    task *t = s->t;
+    /* Off the chain, wherever it is (an inner scope left entered is the
+     * caller's bug, not a reason to lose this one). */
+    for (scope **pp = &t->scopes; *pp; pp = &(*pp)->outer) {
+        if (*pp == s) {
+            *pp = s->outer;
+            break;
+        }
+    }
+    s->outer = NULL;
+    s->live = false;
+    (void)scopes_rearm(t); /* at most moves the timer later: no growth */
+    /* The expiry's request is withdrawn; only when no other request came
+     * since enter is the cancellation the scope's own, and a timeout. */
     unsigned left = 0;
-    if (s->expired && weft_task_uncancel(s->t->future, &left) == 0 &&
+    if (s->expired && weft_task_uncancel(t->future, &left) == 0 &&
         left <= (unsigned)s->cancelling_at_enter && rc == WEFT_ECANCELLED)
         rc = WEFT_ETIMEDOUT;
-    s->t = NULL;
     return rc;
 }

@@ -23,6 +23,7 @@ struct weft_task_group {
     bool exiting;              /* the parent is in weft_task_group_wait */
     bool finished;             /* wait returned */
     bool cancelled_parent;     /* the group asked the parent to cancel */
+    unsigned cancelling_at_new; /* the parent's cancel requests then */
     int result;                /* what wait returned */
     weft_event all_done;       /* set when the last child ends during wait */
 };
@@ -69,7 +70,17 @@ static int child_done(weft_future *child, void *arg)
          * misses it (the first failure always fits: errcap starts at 4). */
         if (g->nerrors < g->errcap)
             g->errors[g->nerrors++] = weft_future_ref(child);
-        if (!g->aborting) {
+        if (weft_future_done(g->parent)) {
+            /* A group freed without wait by a parent that has ended:
+             * nobody will read this failure (asyncio reports it too). */
+            weft_loop_error e = {
+                .message = "a task group's child failed after its parent task ended",
+                .code = weft_future_exception(child, 0),
+                .detail = weft_future_message(child),
+                .task = child,
+            };
+            weft_loop_call_exception_handler(weft_get_running_loop(), &e);
+        } else if (!g->aborting) {
             group_abort(g);
             /* The parent, still in the body, must stop too (asyncio). */
             if (!g->exiting && !weft_future_done(g->parent)) {
@@ -102,6 +113,7 @@ int weft_task_group_new(weft_task_group **out)
     g->errcap = 4;
     g->refs = 1;
     g->parent = weft_future_ref(parent);
+    g->cancelling_at_new = weft_task_cancelling(parent);
     weft_event_init(&g->all_done);
     *out = g;
     return 0;
@@ -139,6 +151,17 @@ int weft_task_group_create_task(weft_task_group *g, weft_task_fn fn, void *arg, 
     return 0;
 }
 
+/*
+ * Exit, as asyncio's TaskGroup.__aexit__ (3.13 and later). Cancel requests
+ * are counted on the parent (weft_task_cancelling): the group's own (a
+ * child failed while the body ran, or weft_task_group_cancel) is withdrawn
+ * here, and any other one that came since the group was made stands: it
+ * ends the group with WEFT_ECANCELLED, or, when children failed (whose
+ * code wins, as the ExceptionGroup does), it is re-armed, so that the
+ * parent's next wait, or its return, still sees it. A cancellation that
+ * reaches the parent while it waits here for the children, the group
+ * already aborting after a failure, is therefore never lost.
+ */
 int weft_task_group_wait(weft_task_group *g)
 {
     if (!g)
@@ -148,31 +171,55 @@ int weft_task_group_wait(weft_task_group *g)
     if (weft_current_task() != g->parent)
         return WEFT_ESTATE;
     g->exiting = true;
-    /* A body that was cancelled from outside (a request still standing
-     * that is not the group's own) ends the group: the children are
-     * cancelled too, as asyncio's __aexit__ does with a CancelledError. */
-    bool cancelled_from_outside =
-        weft_task_cancelling(g->parent) > (g->cancelled_parent ? 1u : 0u);
-    if (cancelled_from_outside)
+    /* A body that was cancelled from outside (a request that is not the
+     * group's own, made since the group was) ends the group: the children
+     * are cancelled too, as asyncio's __aexit__ does with a CancelledError. */
+    unsigned own = g->cancelled_parent ? 1u : 0u;
+    bool cancelled = weft_task_cancelling(g->parent) > g->cancelling_at_new + own;
+    if (cancelled)
         group_abort(g);
     while (g->active > 0) {
-        int rc = weft_event_wait(&g->all_done, WEFT_FOREVER);
-        if (rc == WEFT_ECANCELLED) {
-            /* Cancelled while waiting: the children are cancelled and
-             * still awaited. The group's own request is not "outside". */
-            if (!g->cancelled_parent)
-                cancelled_from_outside = true;
+        if (weft_event_wait(&g->all_done, WEFT_FOREVER) == WEFT_ECANCELLED) {
+            /* The group's own request, or one from outside: the counts
+             * below tell them apart. The children are cancelled and still
+             * awaited. */
+            cancelled = true;
             group_abort(g);
         }
     }
+    unsigned left = weft_task_cancelling(g->parent);
     if (g->cancelled_parent)
-        weft_task_uncancel(g->parent, NULL);
+        weft_task_uncancel(g->parent, &left);
     g->finished = true;
-    if (g->nerrors)
+    if (g->nerrors) {
         g->result = weft_future_exception(g->errors[0], 0);
-    else
-        g->result = cancelled_from_outside ? WEFT_ECANCELLED : 0;
+        if (left > 0) {
+            /* Withdrawn and made again: the count stays, and the request
+             * is pending once more. */
+            weft_task_uncancel(g->parent, NULL);
+            weft_future_cancel(g->parent);
+        }
+    } else {
+        g->result = cancelled && left > 0 ? WEFT_ECANCELLED : 0;
+    }
     return g->result;
+}
+
+bool weft_task_group_cancel(weft_task_group *g)
+{
+    if (!g)
+        return false;
+    if (g->finished || g->aborting)
+        return g->aborting;
+    group_abort(g);
+    /* The body stops at its next wait; wait withdraws this request, so the
+     * group ends without WEFT_ECANCELLED. A parent already in wait needs
+     * none. */
+    if (!g->exiting && !weft_future_done(g->parent)) {
+        g->cancelled_parent = true;
+        weft_future_cancel(g->parent);
+    }
+    return true;
 }
 
 int weft_task_group_errors(const weft_task_group *g, weft_future **out, size_t cap, size_t *n)
