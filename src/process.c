@@ -49,6 +49,8 @@ struct weft_process {
     int state;    /* P_*, under lock */
     bool closed;  /* weft_process_close ran: it may not start (under lock) */
     pid_t pid;    /* set at start, then constant */
+    pid_t owner;  /* the process that made the object: the only one that
+                     may start, wait for or signal its child */
     int pidfd;    /* -1 without pidfd support; closed when freed */
     int sock;     /* served: the exit code arrives here; -1 otherwise */
     int death_rd; /* fork without a pidfd: the read end of a pipe whose only
@@ -183,8 +185,19 @@ int weft_process_new(weft_process **out, weft_process_fn fn, void *arg,
     p->pidfd = -1;
     p->death_rd = -1;
     p->sentinel_err = WEFT_ESTATE;
+    p->owner = getpid();
     *out = p;
     return 0;
+}
+
+/* A copy of the object in another process (a fork child of its owner):
+ * the child is not that process's child, so it may not be waited for or
+ * signalled from there (Python: "can only join a child process"). Checked
+ * before the lock, which may have been held by a thread of the owner when
+ * it forked. */
+static bool foreign(const weft_process *p)
+{
+    return p->owner != getpid();
 }
 
 static int status_to_code(const siginfo_t *si)
@@ -339,6 +352,8 @@ int weft_process_start(weft_process *p)
 {
     if (!p)
         return WEFT_EINVAL;
+    if (foreign(p))
+        return WEFT_ESTATE;
     pthread_mutex_lock(&p->lock);
     if (p->state != P_NEW || p->closed) {
         pthread_mutex_unlock(&p->lock);
@@ -441,6 +456,8 @@ int weft_process_join(weft_process *p, double timeout)
 {
     if (!p || weft__timeout_valid(timeout))
         return WEFT_EINVAL;
+    if (foreign(p))
+        return WEFT_ESTATE;
     int64_t deadline = WEFT__NO_DEADLINE, backoff = INITIAL_BACKOFF_NS;
     bool have_deadline = false;
     for (;;) {
@@ -471,7 +488,7 @@ bool weft_process_is_alive(const weft_process *cp)
     /* Reaping a child that exited changes no state a caller can see: it
      * only learns what is already true. */
     weft_process *p = (weft_process *)cp;
-    if (!p)
+    if (!p || foreign(p))
         return false;
     pthread_mutex_lock(&p->lock);
     if (p->state == P_RUNNING)
@@ -486,6 +503,8 @@ int weft_process_exitcode(const weft_process *cp, int *code)
     weft_process *p = (weft_process *)cp; /* a reap only learns what is true */
     if (!p || !code)
         return WEFT_EINVAL;
+    if (foreign(p))
+        return WEFT_ESTATE;
     pthread_mutex_lock(&p->lock);
     if (p->state == P_RUNNING)
         try_reap_locked(p);
@@ -502,6 +521,8 @@ static int send_signal(weft_process *p, int sig)
 {
     if (!p)
         return WEFT_EINVAL;
+    if (foreign(p))
+        return WEFT_ESTATE;
     pthread_mutex_lock(&p->lock);
     int rc = 0;
     if (p->state == P_NEW || p->closed)
@@ -536,6 +557,8 @@ int weft_process_sentinel(const weft_process *cp, int *fd)
         *fd = -1;
     if (!p || !fd)
         return WEFT_EINVAL;
+    if (foreign(p))
+        return WEFT_ESTATE;
     pthread_mutex_lock(&p->lock);
     int rc = 0;
     if (p->state == P_NEW || p->closed)
@@ -620,6 +643,8 @@ int weft_process_close(weft_process *p)
 {
     if (!p)
         return WEFT_EINVAL;
+    if (foreign(p))
+        return WEFT_ESTATE;
     if (weft_process_is_alive(p))
         return WEFT_ESTATE;
     pthread_mutex_lock(&p->lock);
@@ -633,7 +658,7 @@ void weft_process_free(weft_process *p)
 {
     if (!p)
         return;
-    if (p->state != P_NEW && !p->closed)
+    if (p->state != P_NEW && !p->closed && !foreign(p))
         weft_process_join(p, WEFT_FOREVER);
     children_remove(p);
     release_fds(p);

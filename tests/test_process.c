@@ -785,6 +785,55 @@ START_TEST(process_terminate_lifecycle)
 }
 END_TEST
 
+
+static int use_parents_process(void *arg)
+{
+    weft_process *sibling = *(weft_process **)arg;
+    int code, fd;
+    if (weft_process_join(sibling, 0) != WEFT_ESTATE)
+        return 2;
+    if (weft_process_is_alive(sibling))
+        return 3;
+    if (weft_process_exitcode(sibling, &code) != WEFT_ESTATE)
+        return 4;
+    if (weft_process_kill(sibling) != WEFT_ESTATE)
+        return 5;
+    if (weft_process_sentinel(sibling, &fd) != WEFT_ESTATE)
+        return 6;
+    if (weft_process_close(sibling) != WEFT_ESTATE || weft_process_start(sibling) != WEFT_ESTATE)
+        return 7;
+    if (weft_process_pid(sibling) <= 0)
+        return 8;
+    return 0;
+}
+
+/* Python: "can only join a child process". A fork child that reaches its
+ * parent's process object (memory is shared by copy) may not wait for,
+ * reap or signal that child, which is its sibling: before, its join read
+ * the sibling as ended with code 255. */
+START_TEST(process_foreign_object)
+{
+    use_method();
+    if (served())
+        return; /* a forkserver child has no copy of the parent's memory */
+    int fds[2];
+    make_pipe(fds, true, false);
+    struct until_closed u = until_closed_of(fds);
+    weft_process_opts o = with_arg(sizeof u);
+    weft_process *sibling = start(block_until_closed, &u, &o);
+    ck_assert_int_eq(exit_of(use_parents_process, &sibling), 0);
+    ck_assert(weft_process_is_alive(sibling));
+    close(fds[1]);
+    WT_OK(weft_process_join(sibling, WEFT_FOREVER));
+    int code;
+    WT_OK(weft_process_exitcode(sibling, &code));
+    ck_assert_int_eq(code, 0);
+    WT_OK(weft_process_close(sibling));
+    weft_process_free(sibling);
+    close_pipe_end(fds[0]);
+}
+END_TEST
+
 #ifndef TEST_PROCESS_NO_MAIN
 WT_MAIN("process", 30, process_exit_codes, process_killed, process_terminated,
         process_join_timeout, process_join_without_pidfd, process_free_running, process_daemon_dies_with_parent,
@@ -793,5 +842,5 @@ WT_MAIN("process", 30, process_exit_codes, process_killed, process_terminated,
         process_active_children, process_free_leaves_active_children,
         process_child_has_no_children, process_sentinel, process_sentinel_without_pidfd,
         process_sentinel_then_is_alive, process_interrupted, process_closed_refuses,
-        process_terminate_lifecycle)
+        process_terminate_lifecycle, process_foreign_object)
 #endif

@@ -104,6 +104,12 @@
  * non-daemon weft threads it started (weft_shutdown), then exits, as
  * Python's child runs threading._shutdown; daemon threads end with it.
  *
+ * Another process's object: a fork child sees copies of its parent's
+ * process objects, whose children are not its own. There start, join,
+ * exitcode, terminate, kill, interrupt, sentinel and close are WEFT_ESTATE
+ * and is_alive is false (Python: "can only join a child process"); pid,
+ * name and daemon stay readable.
+ *
  * After close (unlike Python, where most attributes raise ValueError), the
  * pid, name, daemon flag and exit code stay readable and is_alive is
  * false; join, terminate, kill, interrupt and sentinel are WEFT_ESTATE, as
