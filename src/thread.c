@@ -388,8 +388,9 @@ int weft_thread_new(weft_thread **out, weft_thread_fn fn, void *arg,
     weft_thread *t = calloc(1, sizeof *t);
     if (!t)
         return WEFT_ENOMEM;
-    t->name = opts->name ? strdup(opts->name) : numbered_name("Thread");
-    t->named = opts->name != NULL;
+    /* Python's Thread(name="") gets a default name too. */
+    t->named = opts->name && opts->name[0];
+    t->name = t->named ? strdup(opts->name) : numbered_name("Thread");
     if (!t->name) {
         free(t);
         return WEFT_ENOMEM;

@@ -486,6 +486,26 @@ START_TEST(thread_os_name_keeps_whole_characters)
 }
 END_TEST
 
+/* Python's Thread(name="") is named as if no name were given. */
+START_TEST(thread_empty_name_is_default)
+{
+    weft_thread_opts o = {.name = ""};
+    weft_thread *a, *b;
+    WT_OK(weft_thread_new(&a, return_arg, NULL, &o));
+    WT_OK(weft_thread_new(&b, return_arg, NULL, NULL));
+    const char *na = weft_thread_name(a), *nb = weft_thread_name(b);
+    ck_assert_msg(strncmp(na, "Thread-", 7) == 0, "name '%s'", na);
+    ck_assert_int_eq(atoi(nb + 7), atoi(na + 7) + 1);
+    weft_thread_unref(a);
+    weft_thread_unref(b);
+    /* Renaming to "" later is taken as given, as Python's t.name = "". */
+    WT_OK(weft_thread_new(&a, return_arg, NULL, NULL));
+    WT_OK(weft_thread_set_name(a, ""));
+    ck_assert_str_eq(weft_thread_name(a), "");
+    weft_thread_unref(a);
+}
+END_TEST
+
 START_TEST(thread_current_and_main)
 {
     weft_thread *m = weft_main_thread();
@@ -995,4 +1015,5 @@ WT_MAIN("thread", 30, thread_basic, thread_errors, thread_join_self_deadlock,
         thread_enumerate, thread_daemon, thread_shutdown, thread_free_while_running,
         thread_pthread_exit, thread_stack_size, thread_exit_waits_for_non_daemon,
         thread_exit_leaves_daemons, thread_exit_with_main_joined, thread_fork,
-        thread_fork_from_thread, thread_os_name_keeps_whole_characters)
+        thread_fork_from_thread, thread_os_name_keeps_whole_characters,
+        thread_empty_name_is_default)

@@ -29,7 +29,11 @@
  * Exit: the first weft_thread_start registers weft_shutdown(WEFT_FOREVER)
  * with atexit, so exit() (and returning from main) waits for non-daemon
  * threads, and not for daemons, as Python does. Being an atexit handler it
- * runs after handlers registered later, not before all of them.
+ * runs after handlers registered later, not before all of them. A thread
+ * started after it (by an atexit handler that runs later) still starts,
+ * where Python refuses a start at interpreter shutdown: weft's executors
+ * start workers then to finish their queued work. Nothing joins such a
+ * thread but its starter.
  *
  * Fork: in the child only the forking thread exists. It becomes the main
  * thread; every other record reads FINISHED (joining it returns 0 at once)
@@ -86,7 +90,7 @@ typedef void *(*weft_thread_fn)(void *arg);
  *  name "Thread-N", daemon inherited from the creating thread (the main
  *  thread is not a daemon), the system's default stack size. */
 typedef struct weft_thread_opts {
-    const char *name;     /**< copied; NULL for "Thread-N" */
+    const char *name;     /**< copied; NULL or "" for "Thread-N" */
     int daemon;           /**< WEFT_DAEMON_INHERIT (0), WEFT_DAEMON_YES or WEFT_DAEMON_NO */
     size_t stack_size;    /**< bytes; 0 for the default; at least 16 KiB otherwise
                                (less is WEFT_EINVAL); rounded up to a whole
