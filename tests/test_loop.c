@@ -1453,6 +1453,33 @@ START_TEST(run_coroutine_threadsafe_from_coroutine)
 }
 END_TEST
 
+START_TEST(run_coroutine_threadsafe_loop_closed_while_running)
+{
+    /* The loop is closed while the task waits: close cancels the task (and
+     * reports it pending), and the waiting thread's future ends cancelled
+     * instead of waiting for ever (Python would leave it pending). */
+    weft_loop *L = new_loop();
+    got_error g = {0};
+    weft_loop_set_exception_handler(L, handler, &g);
+    coro_arg a = {0};
+    WT_OK(weft_event_init(&a.started));
+    WT_OK(weft_event_init(&a.release));
+    WT_OK(weft_event_init(&a.saw));
+    weft_future *f;
+    WT_OK(weft_run_coroutine_threadsafe(L, waiting_coro, &a, &f));
+    while (weft_event_wait(&a.started, 0) != 0)
+        one_iteration(L);
+    ck_assert(!weft_future_done(f));
+    WT_OK(weft_loop_close(L));
+    WT_ERR(a.rc_wait, WEFT_ECANCELLED);
+    ck_assert(weft_future_cancelled(f));
+    WT_ERR(weft_future_result(f, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
+    ck_assert_int_eq(g.n, 1); /* "Task was pending when its loop was freed" */
+    weft_future_unref(f);
+    weft_loop_free(L);
+}
+END_TEST
+
 #define RCT_THREADS 3
 #define RCT_CALLS 300
 
@@ -1666,5 +1693,6 @@ WT_MAIN("loop", 30, call_soon_fifo, call_later_order, call_at_time, cancel_and_r
         closed_loop_refuses, threadsafe_handle_cancel, threadsafe_cancel_race,
         run_coroutine_threadsafe_result, run_coroutine_threadsafe_cancel,
         run_coroutine_threadsafe_not_started, run_coroutine_threadsafe_from_coroutine,
-        run_coroutine_threadsafe_stress, running_loop_refuses_other_thread,
+        run_coroutine_threadsafe_stress, run_coroutine_threadsafe_loop_closed_while_running,
+        running_loop_refuses_other_thread,
         threadsafe_same_thread, stop_finishes_iteration, debug_threadsafe_and_cancelled)
