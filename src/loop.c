@@ -677,7 +677,9 @@ static void rct_free(rct *r)
 }
 
 /* Outer is done, in the thread that ended it, under its lock: a cancel goes
- * on to the task (which takes no lock of outer's). */
+ * on to the task. A task's cancel is a request, delivered at its next step
+ * on the loop; it never ends the task in the caller, so rct_task_done (which
+ * takes outer's lock to remove this hook) cannot run inside this hook. */
 static void rct_outer_done(weft__future_hook *h, weft_future *outer)
 {
     rct *r = CONTAINER_OF(h, rct, hook);
