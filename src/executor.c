@@ -9,7 +9,21 @@
  * whoever drops the last reference to it: the map call, or the done
  * callback of the last straggler. Results are copied to the caller's array
  * as each chunk is collected, in order.
+ *
+ * The exit registry: a list of the live executors, under one mutex, and an
+ * atexit handler that shuts each one down and waits for it, one at a time.
+ * The lock is never held across a shutdown: while the hook waits for an
+ * executor it marks it busy, and a weft_executor_free of that executor
+ * (from another thread, concurrently with exit) waits on the condition
+ * variable until the hook is done with it before destroying it. The hook
+ * walks the list from the head after each executor, since the list may
+ * have changed meanwhile; exit_done keeps it from visiting one twice.
+ * fork: the child gets the list of its parent's executors, whose workers
+ * it does not have; the child handler empties the list and bumps the
+ * generation, so that the parent's executors, if the child frees them, are
+ * recognised as not linked here.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +32,108 @@
 #include "internal/error.h"
 #include "internal/executor.h"
 #include "internal/future.h"
+
+/* ------------------------------------------------------ exit registry */
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reg_cv = PTHREAD_COND_INITIALIZER;
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+static weft_executor reg_head = {.exit_next = &reg_head, .exit_prev = &reg_head};
+static unsigned reg_gen = 1; /* under reg_mu */
+static bool reg_exiting;     /* under reg_mu: the exit hook has begun */
+
+static void reg_atfork_prepare(void)
+{
+    pthread_mutex_lock(&reg_mu);
+}
+
+static void reg_atfork_parent(void)
+{
+    pthread_mutex_unlock(&reg_mu);
+}
+
+static void reg_atfork_child(void)
+{
+    reg_head.exit_next = reg_head.exit_prev = &reg_head;
+    reg_gen++;
+    reg_exiting = false;
+    /* Threads of the parent may have waited on it; none exists here. */
+    pthread_cond_init(&reg_cv, NULL);
+    pthread_mutex_unlock(&reg_mu);
+}
+
+static void reg_exit_hook(void)
+{
+    weft__executors_exit();
+}
+
+static void reg_init(void)
+{
+    pthread_atfork(reg_atfork_prepare, reg_atfork_parent, reg_atfork_child);
+    atexit(reg_exit_hook);
+}
+
+static void exit_join(weft_executor *ex)
+{
+    if (ex->ops->exit_join)
+        ex->ops->exit_join(ex);
+    else
+        ex->ops->shutdown(ex, false, true, WEFT__NO_DEADLINE);
+}
+
+void weft__executor_register(weft_executor *ex)
+{
+    pthread_once(&reg_once, reg_init);
+    pthread_mutex_lock(&reg_mu);
+    ex->exit_gen = reg_gen;
+    ex->exit_busy = false;
+    ex->exit_done = reg_exiting;
+    ex->exit_next = &reg_head;
+    ex->exit_prev = reg_head.exit_prev;
+    reg_head.exit_prev->exit_next = ex;
+    reg_head.exit_prev = ex;
+    bool late = reg_exiting;
+    pthread_mutex_unlock(&reg_mu);
+    /* Made while the process exits: as Python's submit after interpreter
+     * shutdown, it takes no work. */
+    if (late)
+        ex->ops->shutdown(ex, false, false, 0);
+}
+
+void weft__executor_unregister(weft_executor *ex)
+{
+    pthread_mutex_lock(&reg_mu);
+    if (ex->exit_gen == reg_gen && ex->exit_next) {
+        while (ex->exit_busy)
+            pthread_cond_wait(&reg_cv, &reg_mu);
+        ex->exit_prev->exit_next = ex->exit_next;
+        ex->exit_next->exit_prev = ex->exit_prev;
+        ex->exit_next = ex->exit_prev = NULL;
+    }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+void weft__executors_exit(void)
+{
+    pthread_mutex_lock(&reg_mu);
+    reg_exiting = true;
+    for (;;) {
+        weft_executor *ex = reg_head.exit_next;
+        while (ex != &reg_head && ex->exit_done)
+            ex = ex->exit_next;
+        if (ex == &reg_head)
+            break;
+        ex->exit_done = ex->exit_busy = true;
+        pthread_mutex_unlock(&reg_mu);
+        exit_join(ex);
+        pthread_mutex_lock(&reg_mu);
+        ex->exit_busy = false;
+        pthread_cond_broadcast(&reg_cv);
+    }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+/* ------------------------------------------------------- the interface */
 
 int weft_executor_submit(weft_executor *ex, weft_task_fn fn, void *arg, weft_future **out)
 {
@@ -46,6 +162,7 @@ void weft_executor_free(weft_executor *ex)
                           "called from one of the executor's own workers; not freed");
         return;
     }
+    weft__executor_unregister(ex);
     ex->ops->destroy(ex);
 }
 

@@ -40,9 +40,19 @@
  * queue (cancel_futures, broken) or telling the workers to exit once it is
  * empty cannot miss one.
  *
- * Workers are weft threads named "<prefix>_<i>", daemon threads so that they
- * never hold up exit (weft_shutdown joins non-daemon threads only); pools
- * are shut down by their owner, the default pool at exit.
+ * Workers are weft threads named "<prefix>_<i>". They are daemon threads
+ * for weft_shutdown (which joins non-daemon threads), yet exit does wait
+ * for the work: every pool is on the executor registry (executor.c), whose
+ * exit hook shuts it down and joins its workers, as Python's
+ * threading._register_atexit joins ThreadPoolExecutor's. A worker that
+ * calls exit() is one the hook cannot join: it runs its own pool's queued
+ * tasks itself and joins the others (tp_exit_join).
+ *
+ * Idle count: a worker counts itself idle (nidle) once it finds no work,
+ * and also right after a task returns, before its future is finished, when
+ * no more work is visible and the pool may still grow: the caller woken by
+ * that future may submit at once, and must find the worker idle rather than
+ * start another thread (Python's test_idle_thread_reuse).
  */
 #include <pthread.h>
 #include <sched.h>
@@ -145,8 +155,9 @@ typedef struct pool {
     _Alignas(CACHELINE) weft_lock lock;
     unsigned nthreads;
     weft_thread **threads;
+    unsigned nalive; /* workers started and not yet returned (atomic) */
     int broken_code;
-    char broken_msg[128];
+    char broken_msg[256];
 } pool;
 
 static const weft__executor_ops thread_pool_ops;
@@ -380,14 +391,14 @@ static void gate_drain(pool *p)
         sched_yield();
 }
 
-static void pool_break(pool *p, int code)
+static void pool_break(pool *p, int code, const char *why)
 {
     weft__lock_take(&p->lock);
     if (!p->broken_code) {
         p->broken_code = code;
         snprintf(p->broken_msg, sizeof p->broken_msg,
-                 "a thread initializer failed (%s), the thread pool is not usable anymore",
-                 weft_err_name(code));
+                 "a thread initializer failed (%s: %s), the thread pool is not usable anymore",
+                 weft_err_name(code), why);
     }
     __atomic_fetch_or(&p->gate, GATE_BROKEN, __ATOMIC_SEQ_CST);
     weft_lock_release(&p->lock);
@@ -395,16 +406,76 @@ static void pool_break(pool *p, int code)
     drain_failing(p, WEFT_EBROKEN, p->broken_msg);
 }
 
+static int init_task(void *arg, void **result)
+{
+    pool *p = arg;
+    (void)result;
+    return p->initializer(p->initarg);
+}
+
+/* Run the initializer as a task, so that it may attach a message to its
+ * failure (weft_task_set_message). A failure is reported, naming the
+ * worker, its pool and the error, as Python logs "Exception in
+ * initializer", and breaks the pool. Returns its code. */
+static int run_initializer(pool *p)
+{
+    weft_future *f;
+    int rc;
+    const char *msg = NULL;
+    if (weft__future_new2(&f) == 0) {
+        rc = weft__future_run(f, init_task, p);
+        msg = weft_future_message(f);
+    } else {
+        f = NULL;
+        rc = p->initializer(p->initarg);
+        if (rc > 0)
+            rc = WEFT_EINVAL;
+    }
+    if (rc != 0) {
+        const char *why = msg ? msg : weft_strerror(rc);
+        char text[512];
+        snprintf(text, sizeof text, "in worker %s of thread pool %s: %s; the pool is broken",
+                 weft_thread_name(weft_current_thread()), p->prefix, why);
+        weft_report_error("thread pool initializer", rc, text);
+        pool_break(p, rc, why);
+    }
+    if (f) {
+        weft_future_unref(f);
+        weft_future_unref(f);
+    }
+    return rc;
+}
+
+/* What a worker runs a task through: the task, then, before the future is
+ * finished, the idle count (see the top). */
+typedef struct run_ctx {
+    pool *p;
+    const task *t;
+    bool *idle;
+} run_ctx;
+
+static int run_task(void *arg, void **result)
+{
+    run_ctx *c = arg;
+    int rc = c->t->fn(c->t->arg, result);
+    pool *p = c->p;
+    if (__atomic_load_n(&p->nthreads, __ATOMIC_RELAXED) < p->max_workers && !work_visible(p)) {
+        /* seq_cst RMW before the future's release: a submitter woken by
+         * the future sees it. */
+        __atomic_fetch_add(&p->nidle, 1, __ATOMIC_SEQ_CST);
+        *c->idle = true;
+    }
+    return rc;
+}
+
 static void *worker_main(void *arg)
 {
     pool *p = arg;
     tl_pool = p;
-    if (p->initializer) {
-        int rc = p->initializer(p->initarg);
-        if (rc != 0) {
-            pool_break(p, rc < 0 ? rc : WEFT_EBROKEN);
-            return NULL;
-        }
+    if (p->initializer && run_initializer(p) != 0) {
+        tl_pool = NULL;
+        __atomic_fetch_sub(&p->nalive, 1, __ATOMIC_RELEASE);
+        return NULL;
     }
     bool idle = false; /* counted in nidle */
     task t;
@@ -415,7 +486,8 @@ static void *worker_main(void *arg)
                 __atomic_fetch_sub(&p->nidle, 1, __ATOMIC_SEQ_CST);
                 idle = false;
             }
-            weft__future_run(t.fut, t.fn, t.arg);
+            run_ctx rc = {p, &t, &idle};
+            weft__future_run(t.fut, run_task, &rc);
             weft_future_unref(t.fut);
             continue;
         }
@@ -469,7 +541,10 @@ static void *worker_main(void *arg)
         if (weft__park(&p->nsleep, &spec, WEFT__NO_DEADLINE, NULL) != 0)
             __atomic_fetch_sub(&p->nsleep, 1, __ATOMIC_SEQ_CST);
     }
+    if (idle)
+        __atomic_fetch_sub(&p->nidle, 1, __ATOMIC_SEQ_CST);
     tl_pool = NULL;
+    __atomic_fetch_sub(&p->nalive, 1, __ATOMIC_RELEASE);
     return NULL;
 }
 
@@ -480,13 +555,27 @@ static int spawn(pool *p)
     weft__lock_take(&p->lock);
     unsigned n = p->nthreads;
     if (n < p->max_workers) {
-        char name[160];
-        snprintf(name, sizeof name, "%s_%u", p->prefix, n);
+        /* The whole prefix, however long, and the worker's number. */
+        size_t len = strlen(p->prefix) + 16;
+        char *name = malloc(len);
+        if (!name) {
+            weft_lock_release(&p->lock);
+            return WEFT_ENOMEM;
+        }
+        snprintf(name, len, "%s_%u", p->prefix, n);
         weft_thread_opts o = {.name = name, .daemon = WEFT_DAEMON_YES};
         weft_thread *t;
         rc = weft_thread_new(&t, worker_main, p, &o);
-        if (rc == 0 && (rc = weft_thread_start(t)) != 0)
-            weft_thread_unref(t);
+        free(name);
+        if (rc == 0) {
+            /* Counted before it starts: it may return at once (its
+             * initializer failed). */
+            __atomic_fetch_add(&p->nalive, 1, __ATOMIC_RELAXED);
+            if ((rc = weft_thread_start(t)) != 0) {
+                __atomic_fetch_sub(&p->nalive, 1, __ATOMIC_RELAXED);
+                weft_thread_unref(t);
+            }
+        }
         if (rc == 0) {
             p->threads[n] = t;
             __atomic_store_n(&p->nthreads, n + 1, __ATOMIC_RELEASE);
@@ -573,6 +662,30 @@ static int tp_shutdown(weft_executor *ex, bool cancel_futures, bool wait, int64_
     return 0;
 }
 
+/* The exit hook's join. From one of the pool's own workers (it called
+ * exit() inside a task) the worker cannot wait for itself: the pool is shut
+ * down, this thread runs what is still queued, and the other workers are
+ * joined. */
+static void tp_exit_join(weft_executor *ex)
+{
+    pool *p = (pool *)ex;
+    if (tl_pool != p) {
+        tp_shutdown(ex, false, true, WEFT__NO_DEADLINE);
+        return;
+    }
+    tp_shutdown(ex, false, false, 0);
+    task t;
+    while (take(p, &t)) {
+        weft__future_run(t.fut, t.fn, t.arg);
+        weft_future_unref(t.fut);
+    }
+    weft_thread *self = weft_current_thread();
+    unsigned n = __atomic_load_n(&p->nthreads, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < n; i++)
+        if (p->threads[i] != self)
+            weft_thread_join(p->threads[i], WEFT_FOREVER);
+}
+
 static void tp_destroy(weft_executor *ex)
 {
     pool *p = (pool *)ex;
@@ -602,6 +715,7 @@ static const weft__executor_ops thread_pool_ops = {
     .submit = tp_submit,
     .shutdown = tp_shutdown,
     .destroy = tp_destroy,
+    .exit_join = tp_exit_join,
 };
 
 /* ------------------------------------------------------------ creation */
@@ -623,7 +737,9 @@ int weft_thread_pool_new(weft_executor **out, const weft_thread_pool_opts *opts)
     p->max_workers = opts->max_workers ? opts->max_workers : (cpus + 4 < 32 ? cpus + 4 : 32);
     p->initializer = opts->initializer;
     p->initarg = opts->initarg;
-    if (opts->thread_name_prefix) {
+    /* An empty prefix is no prefix, as Python's `thread_name_prefix or
+     * default`. */
+    if (opts->thread_name_prefix && opts->thread_name_prefix[0]) {
         p->prefix = strdup(opts->thread_name_prefix);
     } else {
         char buf[48];
@@ -645,6 +761,7 @@ int weft_thread_pool_new(weft_executor **out, const weft_thread_pool_opts *opts)
     p->mask = WEFT_POOL_RING - 1;
     for (size_t i = 0; i < WEFT_POOL_RING; i++)
         p->ring[i].seq = i;
+    weft__executor_register(&p->base);
     *out = &p->base;
     return 0;
 }
@@ -653,7 +770,7 @@ unsigned weft_thread_pool_workers_len(const weft_executor *ex)
 {
     if (!ex || ex->ops != &thread_pool_ops)
         return 0;
-    return __atomic_load_n(&((const pool *)ex)->nthreads, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&((const pool *)ex)->nalive, __ATOMIC_ACQUIRE);
 }
 
 /* ------------------------------------------------------ default executor */
@@ -661,25 +778,15 @@ unsigned weft_thread_pool_workers_len(const weft_executor *ex)
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 static weft_executor *default_ex;
 
-/* At exit, as Python's threading._register_atexit: stop taking work and
- * wait for what was submitted. The pool is not freed: another exit handler
- * may still hold the pointer (its submits get WEFT_ESHUTDOWN). From one of
- * the pool's own workers (exit() inside a task) the wait is refused
- * (WEFT_EDEADLK) instead of deadlocking. */
-static void default_at_exit(void)
-{
-    weft_executor *ex = __atomic_load_n(&default_ex, __ATOMIC_ACQUIRE);
-    if (ex)
-        thread_pool_ops.shutdown(ex, false, true, WEFT__NO_DEADLINE);
-}
-
+/* The default pool is on the exit registry like every pool: exit shuts it
+ * down and waits for what was submitted. It is never freed: another exit
+ * handler may still hold the pointer (its submits get WEFT_ESHUTDOWN). */
 static void default_init(void)
 {
     weft_executor *ex;
     if (weft_thread_pool_new(&ex, NULL) != 0)
         return;
     __atomic_store_n(&default_ex, ex, __ATOMIC_RELEASE);
-    atexit(default_at_exit);
 }
 
 weft_executor *weft_default_executor(void)

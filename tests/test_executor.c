@@ -297,6 +297,64 @@ START_TEST(map_timeout)
 }
 END_TEST
 
+static int quick_but_hold_two(void *arg, void **result)
+{
+    if ((uintptr_t)arg == 2)
+        weft_event_wait(&hold_ev, WEFT_FOREVER);
+    *result = (void *)((uintptr_t)arg + 1);
+    return 0;
+}
+
+START_TEST(map_timeout_keeps_earlier_results)
+{
+    /* Python's map(timeout) yields the results that came in time before
+     * it raises TimeoutError: items 0 and 1 are done, item 2 is held past
+     * the map's time. */
+    weft_executor *ex = pool_of(1);
+    void *args[4] = {(void *)0, (void *)1, (void *)2, (void *)3};
+    void *res[4] = {0};
+    weft_event_init(&hold_ev);
+    WT_ERR(weft_executor_map(ex, quick_but_hold_two, args, res, 4, 1, 1.0), WEFT_ETIMEDOUT);
+    ck_assert_ptr_eq(res[0], (void *)1);
+    ck_assert_ptr_eq(res[1], (void *)2);
+    weft_event_set(&hold_ev);
+    weft_executor_free(ex);
+}
+END_TEST
+
+static weft_event busy_ev;
+
+static int hold_busy(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    weft_event_wait(&busy_ev, WEFT_FOREVER);
+    return 0;
+}
+
+START_TEST(map_timeout_on_busy_pool_runs_nothing)
+{
+    /* Python's test_executor_map_current_future_cancel: the only worker is
+     * busy, a map with timeout 0 times out, and none of its items ever
+     * runs (each is cancelled while still queued). */
+    weft_executor *ex = pool_of(1);
+    weft_event_init(&busy_ev);
+    weft_event_init(&hold_ev);
+    weft_future *busy;
+    WT_OK(weft_executor_submit(ex, hold_busy, NULL, &busy));
+    while (!weft_future_running(busy))
+        sched_yield();
+    void *args[2] = {0}, *res[2];
+    WT_ERR(weft_executor_map(ex, hold_all, args, res, 2, 1, 0), WEFT_ETIMEDOUT);
+    weft_event_set(&busy_ev);
+    weft_event_set(&hold_ev);
+    WT_OK(weft_future_result(busy, NULL, WEFT_FOREVER));
+    weft_future_unref(busy);
+    weft_executor_free(ex);
+    ck_assert_int_eq(__atomic_load_n(&ran, __ATOMIC_SEQ_CST), 0);
+}
+END_TEST
+
 START_TEST(map_after_shutdown)
 {
     weft_executor *ex = pool_of(1);
@@ -328,5 +386,6 @@ END_TEST
 
 WT_MAIN("executor", 30, submit_result, submit_error_and_message, many_tasks, bad_arguments,
         map_empty, map_order_out_of_order, map_chunksize, map_first_error_in_order,
-        map_first_error_in_chunk, map_error_cancels_rest, map_timeout, map_after_shutdown,
-        map_large)
+        map_first_error_in_chunk, map_error_cancels_rest, map_timeout,
+        map_timeout_keeps_earlier_results, map_timeout_on_busy_pool_runs_nothing,
+        map_after_shutdown, map_large)

@@ -4,6 +4,7 @@
  * submit after shutdown, the default executor, and a conservation stress
  * test (every one of 1,000,000 tasks runs exactly once).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -178,6 +179,37 @@ START_TEST(thread_names)
 }
 END_TEST
 
+START_TEST(thread_name_prefix_empty_or_long)
+{
+    /* Python's `thread_name_prefix or default`: "" names the workers as no
+     * prefix does. A long prefix is kept whole, worker number included. */
+    weft_thread_pool_opts o = {.max_workers = 1, .thread_name_prefix = ""};
+    weft_executor *ex;
+    WT_OK(weft_thread_pool_new(&ex, &o));
+    weft_future *f;
+    weft_thread *t;
+    WT_OK(weft_executor_submit(ex, whoami, NULL, &f));
+    WT_OK(weft_future_result(f, (void **)&t, WEFT_FOREVER));
+    ck_assert_msg(strncmp(weft_thread_name(t), "ThreadPoolExecutor-", 19) == 0, "name %s",
+                  weft_thread_name(t));
+    weft_future_unref(f);
+    weft_executor_free(ex);
+
+    char prefix[400];
+    memset(prefix, 'p', sizeof prefix - 1);
+    prefix[sizeof prefix - 1] = 0;
+    o.thread_name_prefix = prefix;
+    WT_OK(weft_thread_pool_new(&ex, &o));
+    WT_OK(weft_executor_submit(ex, whoami, NULL, &f));
+    WT_OK(weft_future_result(f, (void **)&t, WEFT_FOREVER));
+    const char *name = weft_thread_name(t);
+    ck_assert_uint_eq(strlen(name), sizeof prefix - 1 + 2);
+    ck_assert_str_eq(name + sizeof prefix - 1, "_0");
+    weft_future_unref(f);
+    weft_executor_free(ex);
+}
+END_TEST
+
 /* ------------------------------------------------------ initializer */
 
 static unsigned inits;
@@ -251,7 +283,155 @@ START_TEST(initializer_failure_breaks_pool)
 }
 END_TEST
 
+static int report_count, report_code;
+static char report_what[64], report_text[512];
+
+static void capture_report(const char *what, int code, const char *message, void *arg)
+{
+    (void)arg;
+    __atomic_fetch_add(&report_count, 1, __ATOMIC_SEQ_CST);
+    report_code = code;
+    snprintf(report_what, sizeof report_what, "%s", what);
+    snprintf(report_text, sizeof report_text, "%s", message ? message : "");
+}
+
+static int init_with_message(void *arg)
+{
+    weft_task_set_message("no database at %s", (const char *)arg);
+    return WEFT_EPERM;
+}
+
+START_TEST(initializer_failure_reported)
+{
+    /* As Python logs "Exception in initializer": the failure goes to the
+     * report handler, naming the worker's pool, the code and the
+     * initializer's own message; the pool still breaks. */
+    weft_set_report_handler(capture_report, NULL);
+    weft_thread_pool_opts o = {.max_workers = 1, .thread_name_prefix = "dbpool",
+                               .initializer = init_with_message, .initarg = "/tmp/db"};
+    weft_executor *ex;
+    WT_OK(weft_thread_pool_new(&ex, &o));
+    weft_future *f;
+    WT_OK(weft_executor_submit(ex, nop, NULL, &f));
+    WT_ERR(weft_future_result(f, NULL, WEFT_FOREVER), WEFT_EBROKEN);
+    const char *m = weft_future_message(f);
+    ck_assert_msg(m && strstr(m, "initializer") && strstr(m, "no database at /tmp/db"),
+                  "message: %s", m ? m : "(null)");
+    weft_future_unref(f);
+    WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
+    weft_set_report_handler(NULL, NULL);
+    ck_assert_int_eq(report_count, 1);
+    ck_assert_int_eq(report_code, WEFT_EPERM);
+    ck_assert_msg(strstr(report_what, "initializer") != NULL, "what: %s", report_what);
+    ck_assert_msg(strstr(report_text, "dbpool") != NULL, "text: %s", report_text);
+    ck_assert_msg(strstr(report_text, "no database at /tmp/db") != NULL, "text: %s", report_text);
+    WT_ERR(weft_executor_submit(ex, nop, NULL, &f), WEFT_EBROKEN);
+    weft_executor_free(ex);
+}
+END_TEST
+
+/* ------------------------------------------------------ workers' count */
+
+START_TEST(idle_worker_reused)
+{
+    /* Python's test_idle_thread_reuse: tasks submitted and waited for one
+     * at a time keep a single worker, though the pool could start more:
+     * the worker counts itself idle before it wakes the waiting caller. */
+    weft_executor *ex = pool_of(8);
+    for (int i = 0; i < 500; i++) {
+        weft_future *f;
+        WT_OK(weft_executor_submit(ex, nop, NULL, &f));
+        WT_OK(weft_future_result(f, NULL, WEFT_FOREVER));
+        weft_future_unref(f);
+        ck_assert_msg(weft_thread_pool_workers_len(ex) == 1, "round %d: %u workers", i,
+                      weft_thread_pool_workers_len(ex));
+    }
+    weft_executor_free(ex);
+}
+END_TEST
+
+START_TEST(workers_len_counts_live_workers)
+{
+    /* Workers alive now: the started ones until they exit, none after a
+     * waiting shutdown (Python joins them: none is alive after). */
+    weft_executor *ex = pool_of(2);
+    weft_event_init(&gate_ev);
+    weft_future *a, *b;
+    WT_OK(weft_executor_submit(ex, held, NULL, &a));
+    WT_OK(weft_executor_submit(ex, held, NULL, &b));
+    wait_started(2);
+    ck_assert_uint_eq(weft_thread_pool_workers_len(ex), 2);
+    weft_event_set(&gate_ev);
+    WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
+    ck_assert_uint_eq(weft_thread_pool_workers_len(ex), 0);
+    weft_future_unref(a);
+    weft_future_unref(b);
+    weft_executor_free(ex);
+
+    /* A worker whose initializer failed has exited. */
+    weft_set_report_handler(capture_report, NULL);
+    weft_thread_pool_opts o = {.max_workers = 1, .initializer = init_with_message,
+                               .initarg = "x"};
+    WT_OK(weft_thread_pool_new(&ex, &o));
+    weft_future *f;
+    WT_OK(weft_executor_submit(ex, nop, NULL, &f));
+    WT_ERR(weft_future_result(f, NULL, WEFT_FOREVER), WEFT_EBROKEN);
+    weft_future_unref(f);
+    WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
+    ck_assert_uint_eq(weft_thread_pool_workers_len(ex), 0);
+    weft_executor_free(ex);
+    weft_set_report_handler(NULL, NULL);
+}
+END_TEST
+
 /* --------------------------------------------------------- shutdown */
+
+START_TEST(second_shutdown_cancels_queued)
+{
+    /* As Python's shutdown(cancel_futures=True) after a shutdown without
+     * it: what is still queued is cancelled, what runs finishes. */
+    weft_executor *ex = pool_of(1);
+    weft_event_init(&gate_ev);
+    weft_future *a, *q[3];
+    WT_OK(weft_executor_submit(ex, held, NULL, &a));
+    wait_started(1);
+    for (int i = 0; i < 3; i++)
+        WT_OK(weft_executor_submit(ex, nop, NULL, &q[i]));
+    WT_ERR(weft_executor_shutdown(ex, false, 0), WEFT_ETIMEDOUT);
+    WT_ERR(weft_executor_shutdown(ex, true, 0), WEFT_ETIMEDOUT);
+    for (int i = 0; i < 3; i++)
+        ck_assert(weft_future_cancelled(q[i]));
+    weft_event_set(&gate_ev);
+    WT_OK(weft_executor_shutdown(ex, true, WEFT_FOREVER));
+    WT_OK(weft_future_result(a, NULL, 0));
+    weft_future_unref(a);
+    for (int i = 0; i < 3; i++)
+        weft_future_unref(q[i]);
+    weft_executor_free(ex);
+}
+END_TEST
+
+START_TEST(shutdown_after_cancelled_submit)
+{
+    /* Python's gh-94440: a task submitted and cancelled at once, right
+     * before shutdown(wait), does not hang the shutdown. */
+    weft_executor *ex = pool_of(1);
+    for (int i = 0; i < 50; i++) {
+        weft_future *f;
+        WT_OK(weft_executor_submit(ex, nop, NULL, &f));
+        WT_OK(weft_future_result(f, NULL, WEFT_FOREVER));
+        weft_future_unref(f);
+    }
+    weft_future *g;
+    WT_OK(weft_executor_submit(ex, nop, NULL, &g));
+    weft_future_cancel(g);
+    WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
+    ck_assert(weft_future_done(g));
+    weft_future_unref(g);
+    weft_executor_free(ex);
+}
+END_TEST
+
 
 START_TEST(shutdown_cancel_futures)
 {
@@ -576,4 +756,6 @@ WT_MAIN("thread_pool", 60, workers_on_demand_and_reused, workers_capped, default
         shutdown_cancel_futures, shutdown_runs_queued, shutdown_before_any_work,
         shutdown_wait_from_worker, cancel_queued_future, default_executor,
         million_tasks_four_workers, many_submitters, future_records_cross_threads,
-        shutdown_timeout)
+        shutdown_timeout, initializer_failure_reported, idle_worker_reused,
+        workers_len_counts_live_workers, shutdown_after_cancelled_submit,
+        thread_name_prefix_empty_or_long, second_shutdown_cancels_queued)

@@ -2,8 +2,8 @@
  * weft/executor.h - executors (concurrent.futures.Executor) and the thread
  * pool (ThreadPoolExecutor).
  *
- * One interface, several backends: the thread pool now, the process pool
- * later. A task is `int fn(void *arg, void **result)`: it returns 0 and sets
+ * One interface, several backends: the thread pool here, the process pool
+ * in weft/procpool.h. A task is `int fn(void *arg, void **result)`: it returns 0 and sets
  * *result, or returns a negative error code (and may attach a message with
  * weft_task_set_message). Submitting gives a future (weft/future.h).
  *
@@ -17,6 +17,23 @@
  *   with ThreadPoolExecutor() as ex:   ... weft_executor_free(ex)   (shutdown(wait) + free)
  *   BrokenThreadPool                WEFT_EBROKEN
  *   RuntimeError after shutdown     WEFT_ESHUTDOWN
+ *
+ * Exit. As Python joins its executors at interpreter exit, a program that
+ * returns from main (or calls exit()) with work submitted to a thread pool
+ * or a process pool it created still runs that work first, even after a
+ * shutdown without wait: an atexit handler, registered when the process
+ * makes its first executor, shuts down (without cancel_futures) and waits
+ * for every executor not freed yet, the default one included. From then
+ * on submits get WEFT_ESHUTDOWN, to those pools and to any pool made
+ * later. Being an atexit handler, it runs in atexit's order: handlers
+ * registered before the first executor was made run after it (their
+ * submits are refused, as those of Python's atexit callbacks are), those
+ * registered later run before it (their work still runs). The workers are
+ * daemon threads, which weft_shutdown does not join: this handler waits
+ * for them instead. A worker that calls exit() runs its own pool's queued
+ * tasks itself before the process ends (it cannot wait for itself). A
+ * forked child joins only the executors it made itself, never its
+ * parent's.
  */
 #ifndef WEFT_EXECUTOR_H
 #define WEFT_EXECUTOR_H
@@ -78,22 +95,36 @@ WEFT_API void weft_executor_free(weft_executor *ex);
 
 /** Thread pool options; all-zero (or NULL) means Python's defaults. */
 typedef struct weft_thread_pool_opts {
-    unsigned max_workers;            /**< 0: min(32, cpu count + 4) */
-    const char *thread_name_prefix;  /**< NULL: "ThreadPoolExecutor-N" */
+    /** 0: min(32, cpu count + 4) (Python's default, which it asks for with
+     *  None: its ValueError for 0 has no C twin); more than 4096 is
+     *  WEFT_EINVAL. */
+    unsigned max_workers;
+    /** Workers are named "<prefix>_<i>"; NULL or "": "ThreadPoolExecutor-N"
+     *  (N counts the pools made), as Python. Copied. */
+    const char *thread_name_prefix;
     /** Run once in each worker before its first task; non-zero breaks the
-     *  pool: pending futures fail with WEFT_EBROKEN, submits are refused. */
+     *  pool: pending futures fail with WEFT_EBROKEN, submits are refused.
+     *  The failure is reported (weft_report_error, "thread pool
+     *  initializer"), naming the worker, its pool and the error, as Python
+     *  logs "Exception in initializer"; the initializer may attach its own
+     *  text with weft_task_set_message. */
     int (*initializer)(void *initarg);
     void *initarg;
 } weft_thread_pool_opts;
 
-/** A pool of up to max_workers threads, started on demand and reused while
- *  idle. WEFT_EINVAL for bad options. */
+/** A pool of up to max_workers threads, started on demand: a submit starts
+ *  one only when no worker is idle, and a worker counts itself idle before
+ *  it finishes a future, so tasks submitted and waited for one at a time
+ *  keep one worker. WEFT_EINVAL for bad options. */
 WEFT_API int weft_thread_pool_new(weft_executor **out, const weft_thread_pool_opts *opts);
-/** The shared default thread pool (created on first use, shut down at
- *  exit): what to_thread and run_in_executor(NULL) use. Borrowed; do not
- *  free. NULL only if it could not be created. */
+/** The shared default thread pool (created on first use, shut down and
+ *  waited for at exit like every pool): what to_thread and
+ *  run_in_executor(NULL) use. Borrowed; do not free. NULL only if it could
+ *  not be created. */
 WEFT_API weft_executor *weft_default_executor(void);
-/** Workers currently started (for tests and introspection). */
+/** Workers alive now: started and not yet exited (0 once a waiting
+ *  shutdown returned; a worker whose initializer failed has exited). 0 for
+ *  NULL or an executor that is not a thread pool. */
 WEFT_API unsigned weft_thread_pool_workers_len(const weft_executor *ex);
 
 #ifdef __cplusplus
