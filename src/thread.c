@@ -168,15 +168,9 @@ static char *numbered_name(const char *prefix)
 static void os_set_name(weft_thread *t, pthread_t pt)
 {
     char buf[OS_NAME_MAX + 1];
+    /* The first 15 bytes, even inside a UTF-8 character, as Python 3.14's
+     * Thread does (its test_set_name pins the byte cut). */
     size_t len = strnlen(t->name, OS_NAME_MAX);
-    /* Cut before a UTF-8 character the limit splits, not inside it: the
-     * kernel keeps bytes, and tools reading the name expect text. */
-    if (t->name[len] != '\0') {
-        size_t keep = len;
-        while (keep > 0 && len - keep < 3 && ((unsigned char)t->name[keep] & 0xc0) == 0x80)
-            keep--;
-        len = keep;
-    }
     memcpy(buf, t->name, len);
     buf[len] = '\0';
     pthread_setname_np(pt, buf);
