@@ -892,7 +892,14 @@ bool weft__future_cancel_pending(weft_future *f)
 
 weft_future_state weft_future_get_state(const weft_future *f)
 {
-    return f ? (weft_future_state)(load_state(f) & STATE_MASK) : WEFT_FUTURE_PENDING;
+    if (!f)
+        return WEFT_FUTURE_PENDING;
+    uint32_t s = load_state(f);
+    if ((s & STATE_MASK) == WEFT_FUTURE_PENDING && f->owner && f->owner->refresh) {
+        f->owner->refresh(f, f->owner_ctx);
+        s = load_state(f);
+    }
+    return (weft_future_state)(s & STATE_MASK);
 }
 
 bool weft_future_cancelled(const weft_future *f)

@@ -141,14 +141,217 @@ int weft_pool_apply_async(weft_pool *pool, weft_task_fn fn, const weft_bytes *ar
     return 0;
 }
 
+/* ----------------------------------------------------- map, map_async */
+
+/*
+ * A map in flight (map, starmap and their _async twins): each chunk's
+ * future has a done callback that counts it; the callback that sees the
+ * last chunk done ends the map: stops the results' writing, runs the
+ * user's callback, then completes the AsyncResult's future. The first
+ * chunk whose callback sees it failed is the map's failure (the order
+ * the pool completes the chunks in, which is the order their results
+ * reached it). References: the starter's (until its call returns) and one
+ * per chunk whose callback has not run; the last one ends the run.
+ */
+struct amap;
+
+struct amap_chunk {
+    struct amap *m;
+    size_t c;
+};
+
+struct amap {
+    weft__map_run run;
+    weft_future *f;      /* the AsyncResult; RUNNING from the start */
+    weft_bytes **results;
+    size_t n;
+    size_t left;         /* chunks whose callback has not run (atomic) */
+    size_t first_failed; /* SIZE_MAX, then the first chunk to fail (atomic) */
+    unsigned refs;       /* atomic */
+    weft_pool_map_callback cb;
+    weft_pool_error_callback ecb;
+    void *cbarg;
+    struct amap_chunk *chunks;
+};
+
+static void amap_unref(struct amap *m)
+{
+    if (__atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    weft__procpool_map_end(&m->run, false);
+    weft_future_unref(m->f);
+    free(m->chunks);
+    free(m);
+}
+
+static void amap_finish(struct amap *m)
+{
+    weft__procpool_map_detach(&m->run); /* the results are complete */
+    size_t c = __atomic_load_n(&m->first_failed, __ATOMIC_ACQUIRE);
+    if (c == SIZE_MAX) {
+        if (m->cb)
+            m->cb(m->results, m->n, m->cbarg);
+        weft_future_set_result(m->f, m->results);
+        return;
+    }
+    int code = weft_future_exception(m->run.fs[c], 0);
+    const char *msg = weft_future_message(m->run.fs[c]);
+    if (m->ecb)
+        m->ecb(code, msg, m->cbarg);
+    weft_future_set_error(m->f, code, msg);
+}
+
+static int amap_chunk_done(weft_future *f, void *arg)
+{
+    struct amap_chunk *k = arg;
+    struct amap *m = k->m;
+    if (weft_future_exception(f, 0) != 0) {
+        size_t none = SIZE_MAX;
+        __atomic_compare_exchange_n(&m->first_failed, &none, k->c, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE);
+    }
+    if (__atomic_sub_fetch(&m->left, 1, __ATOMIC_ACQ_REL) == 0)
+        amap_finish(m);
+    amap_unref(m);
+    return 0;
+}
+
+/* Start a map (fn a weft_task_fn) or a starmap (sfn, nargs); on success
+ * *out holds the starter's reference. On failure nothing that writes to
+ * results is left and results[0..n) are NULL. */
+static int amap_start(weft_pool *pool, weft_task_fn fn, weft_star_fn sfn, size_t nargs,
+                      const weft_bytes *const *args, weft_bytes **results, size_t n,
+                      size_t chunksize, weft_pool_map_callback cb, weft_pool_error_callback ecb,
+                      void *cbarg, struct amap **out)
+{
+    if (__atomic_load_n(&pool->state, __ATOMIC_ACQUIRE) != POOL_RUN)
+        return WEFT_ESHUTDOWN;
+    struct amap *m = calloc(1, sizeof *m);
+    if (!m)
+        return WEFT_ENOMEM;
+    if (n)
+        memset(results, 0, n * sizeof *results);
+    int r = sfn ? weft__procpool_starmap_start(pool->ex, sfn, args, nargs, results, n, chunksize,
+                                               &m->run)
+                : weft__procpool_map_start(pool->ex, fn, args, results, n, chunksize, &m->run);
+    size_t nc = m->run.nchunks;
+    if (r == 0 && (r = weft_future_new(&m->f)) == 0) {
+        weft_future_set_running_or_notify_cancel(m->f);
+        if (!(m->chunks = malloc((nc ? nc : 1) * sizeof *m->chunks)))
+            r = WEFT_ENOMEM;
+    }
+    if (r) {
+        weft__procpool_map_end(&m->run, true);
+        for (size_t i = 0; i < n; i++) {
+            weft_bytes_free(results[i]);
+            results[i] = NULL;
+        }
+        weft_future_unref(m->f);
+        free(m->chunks);
+        free(m);
+        return r;
+    }
+    *m = (struct amap){.run = m->run, .f = m->f, .results = results, .n = n, .left = nc,
+                       .first_failed = SIZE_MAX, .refs = (unsigned)nc + 1, .cb = cb,
+                       .ecb = ecb, .cbarg = cbarg, .chunks = m->chunks};
+    if (nc == 0) {
+        amap_finish(m); /* n == 0: done at once */
+    } else {
+        for (size_t c = 0; c < nc; c++) {
+            m->chunks[c] = (struct amap_chunk){.m = m, .c = c};
+            /* A chunk's future has no other callback: its first lives in
+             * the future, needs no memory and cannot fail (it runs at once
+             * if the chunk is done already). */
+            weft_future_add_done_callback(m->run.fs[c], amap_chunk_done, &m->chunks[c]);
+        }
+    }
+    *out = m;
+    return 0;
+}
+
+/* Wait for a started map; on a timeout the calls not started are
+ * cancelled and nothing more is written to the results. */
+static int amap_wait(struct amap *m, double timeout)
+{
+    int r = weft_future_exception(m->f, timeout);
+    if (r == WEFT_ETIMEDOUT) {
+        weft__procpool_map_detach(&m->run);
+        for (size_t c = 0; c < m->run.nchunks; c++)
+            weft_future_cancel(m->run.fs[c]);
+    } else if (r) {
+        weft__set_last_message(weft_future_message(m->f));
+    }
+    amap_unref(m);
+    return r;
+}
+
+static int map_args_ok(weft_pool *pool, bool fn, const weft_bytes *const *args, size_t nargs,
+                       weft_bytes **results, size_t n)
+{
+    weft__set_last_message(NULL);
+    return pool && fn && (!n || (results && (!nargs || args))) ? 0 : WEFT_EINVAL;
+}
+
 int weft_pool_map(weft_pool *pool, weft_task_fn fn, const weft_bytes *const *args,
                   weft_bytes **results, size_t n, size_t chunksize, double timeout)
 {
-    if (!pool)
+    struct amap *m;
+    int r = map_args_ok(pool, fn, args, 1, results, n);
+    if (r || (r = weft__timeout_valid(timeout)) != 0)
         return WEFT_EINVAL;
-    if (__atomic_load_n(&pool->state, __ATOMIC_ACQUIRE) != POOL_RUN)
-        return WEFT_ESHUTDOWN;
-    return weft_process_pool_map(pool->ex, fn, args, results, n, chunksize, timeout);
+    if ((r = amap_start(pool, fn, NULL, 1, args, results, n, chunksize, NULL, NULL, NULL, &m)))
+        return r;
+    return amap_wait(m, timeout);
+}
+
+int weft_pool_map_async(weft_pool *pool, weft_task_fn fn, const weft_bytes *const *args,
+                        weft_bytes **results, size_t n, size_t chunksize,
+                        weft_pool_map_callback cb, weft_pool_error_callback ecb, void *cbarg,
+                        weft_future **out)
+{
+    struct amap *m;
+    if (out)
+        *out = NULL;
+    int r = map_args_ok(pool, fn, args, 1, results, n);
+    if (r || (r = amap_start(pool, fn, NULL, 1, args, results, n, chunksize, cb, ecb, cbarg,
+                             &m)))
+        return r;
+    if (out)
+        *out = weft_future_ref(m->f);
+    amap_unref(m);
+    return 0;
+}
+
+int weft_pool_starmap(weft_pool *pool, weft_star_fn fn, const weft_bytes *const *args,
+                      size_t nargs, weft_bytes **results, size_t n, size_t chunksize,
+                      double timeout)
+{
+    struct amap *m;
+    int r = map_args_ok(pool, fn, args, nargs, results, n);
+    if (r || (r = weft__timeout_valid(timeout)) != 0)
+        return WEFT_EINVAL;
+    if ((r = amap_start(pool, NULL, fn, nargs, args, results, n, chunksize, NULL, NULL, NULL,
+                        &m)))
+        return r;
+    return amap_wait(m, timeout);
+}
+
+int weft_pool_starmap_async(weft_pool *pool, weft_star_fn fn, const weft_bytes *const *args,
+                            size_t nargs, weft_bytes **results, size_t n, size_t chunksize,
+                            weft_pool_map_callback cb, weft_pool_error_callback ecb, void *cbarg,
+                            weft_future **out)
+{
+    struct amap *m;
+    if (out)
+        *out = NULL;
+    int r = map_args_ok(pool, fn, args, nargs, results, n);
+    if (r || (r = amap_start(pool, NULL, fn, nargs, args, results, n, chunksize, cb, ecb, cbarg,
+                             &m)))
+        return r;
+    if (out)
+        *out = weft_future_ref(m->f);
+    amap_unref(m);
+    return 0;
 }
 
 int weft_pool_map_fixed(weft_pool *pool, weft_item_fn fn, const void *in, size_t in_size,
@@ -158,8 +361,8 @@ int weft_pool_map_fixed(weft_pool *pool, weft_item_fn fn, const void *in, size_t
         return WEFT_EINVAL;
     if (__atomic_load_n(&pool->state, __ATOMIC_ACQUIRE) != POOL_RUN)
         return WEFT_ESHUTDOWN;
-    return weft_process_pool_map_fixed(pool->ex, fn, in, in_size, out, out_size, n, chunksize,
-                                       timeout);
+    return weft__procpool_map_fixed(pool->ex, fn, in, in_size, out, out_size, n, chunksize,
+                                    timeout, true);
 }
 
 /* ---------------------------------------------------------------- imap */

@@ -795,6 +795,71 @@ static void run_multi(struct pp_shared *sh, const weft__rec *h, weft_task_fn fn,
     push_result(sh, &res, out->p, used);
 }
 
+/* This process's pool and function cache when it is a worker (a worker is
+ * a process of its own): what a starmap call resolves its function by. */
+static struct pp_shared *g_worker_sh;
+static struct fn_cache *g_worker_fc;
+
+/* A starmap call's item (packed by weft__procpool_starmap_start): a
+ * header, then each argument laid out as a weft_bytes after room for its
+ * head (a u64 length, WEFT__NO_ITEM for NULL, and the bytes padded to 8),
+ * so that the arguments are handed to the function where they lie. */
+struct star_head {
+    uint32_t magic;
+    int32_t fn; /* the user's function's index in the pool's table */
+    uint64_t nargs;
+};
+
+#define STAR_MAGIC 0x57535452u
+#define STAR_ARG_ROOM(len) (sizeof(bytes_head) + sizeof(weft_bytes) + PAD8(len))
+
+/* The task a starmap's items run as: unpack the call's arguments and call
+ * the user's function with them. */
+static int star_call(void *arg, void **result)
+{
+    weft_bytes *in = arg;
+    struct star_head h;
+    if (!in || in->len < sizeof h || !g_worker_sh)
+        return WEFT_EINVAL;
+    memcpy(&h, in->data, sizeof h);
+    weft_star_fn fn = (weft_star_fn)resolve_fn(g_worker_sh, g_worker_fc, h.fn);
+    if (h.magic != STAR_MAGIC || h.nargs > (in->len - sizeof h) / STAR_ARG_ROOM(0))
+        return WEFT_EINVAL;
+    if (!fn)
+        return WEFT_ENOTSUP;
+    const weft_bytes *small[16];
+    const weft_bytes **argv = h.nargs <= 16 ? small : malloc(h.nargs * sizeof *argv);
+    if (!argv)
+        return WEFT_ENOMEM;
+    size_t off = sizeof h;
+    for (uint64_t k = 0; k < h.nargs; k++) {
+        size_t room = in->len - off;
+        if (room < STAR_ARG_ROOM(0)) {
+            if (argv != small)
+                free(argv);
+            return WEFT_EINVAL;
+        }
+        weft_bytes *b = (weft_bytes *)(in->data + off + sizeof(bytes_head));
+        uint64_t len = b->len;
+        if (len == WEFT__NO_ITEM) {
+            argv[k] = NULL;
+            len = 0;
+        } else if (len > room || STAR_ARG_ROOM(len) > room) {
+            if (argv != small)
+                free(argv);
+            return WEFT_EINVAL;
+        } else {
+            mark_bytes(b, BYTES_BORROWED, len);
+            argv[k] = b;
+        }
+        off += STAR_ARG_ROOM(len);
+    }
+    int rc = fn(argv, (size_t)h.nargs, result);
+    if (argv != small)
+        free(argv);
+    return rc;
+}
+
 static int worker_main(void *argp)
 {
     struct worker_arg *wa = argp;
@@ -804,6 +869,8 @@ static int worker_main(void *argp)
     struct wbuf in = {0}, out = {0}, item = {0};
     if (!fc)
         return 1;
+    g_worker_sh = sh;
+    g_worker_fc = fc;
     if (sh->init_fn >= 0) {
         int (*init)(const weft_bytes *) =
             (int (*)(const weft_bytes *))resolve_fn(sh, fc, sh->init_fn);
@@ -1393,10 +1460,28 @@ static void pool_future_destroy(weft_future *f, void *ctx)
     pool_unref(((struct pp_fut *)ctx)->p);
 }
 
+/* A PENDING future's state is read: a worker may have taken its task and
+ * not yet be seen to (note_started runs when the parent's threads wake).
+ * A worker names the task it runs in its slot before it runs it, so a
+ * task seen to have started is seen RUNNING. No lock: the slots live as
+ * long as the pool, which the future keeps. */
+static void pool_refresh(const weft_future *f, void *ctx)
+{
+    struct pp_fut *pf = ctx;
+    pool *p = pf->p;
+    for (unsigned w = 0; w < p->n; w++) {
+        if (__atomic_load_n(&p->sh->slots[w].running, __ATOMIC_ACQUIRE) == pf->id + 1) {
+            weft_future_set_running_or_notify_cancel((weft_future *)f);
+            return;
+        }
+    }
+}
+
 static const weft__future_owner pool_owner = {
     .cancel = pool_cancel,
     .destroy = pool_future_destroy,
     .help = pool_help,
+    .refresh = pool_refresh,
 };
 
 int weft_process_pool_result(weft_future *f, weft_bytes **out, double timeout)
@@ -2216,7 +2301,10 @@ fail:
 
 int weft_process_pool_new(weft_executor **out, const weft_process_pool_opts *opts)
 {
-    return pool_new(out, opts, false);
+    int rc = pool_new(out, opts, false);
+    if (rc == 0)
+        weft__executor_register(*out); /* exit waits for its work */
+    return rc;
 }
 
 unsigned weft_process_pool_workers_len(const weft_executor *ex)
@@ -2385,7 +2473,8 @@ int weft__procpool_map_start(weft_executor *ex, weft_task_fn fn, const weft_byte
         chunksize = 1;
     if (chunksize > UINT32_MAX)
         chunksize = UINT32_MAX;
-    memset(results, 0, n * sizeof *results);
+    if (n)
+        memset(results, 0, n * sizeof *results);
     size_t limit = p->sh->tasks.cap / 4 - sizeof(weft__rec) - WEFT__REC_ALIGN;
     run->pool = p;
     run->fs = calloc(n + 1, sizeof *run->fs); /* at most one chunk per item */
@@ -2434,6 +2523,81 @@ int weft__procpool_map_start(weft_executor *ex, weft_task_fn fn, const weft_byte
         }
     }
     free(pack.p);
+    return rc;
+}
+
+void weft__procpool_map_detach(weft__map_run *run)
+{
+    pool *p = run->pool;
+    if (p && run->job) {
+        pthread_mutex_lock(&p->mu);
+        ((struct map_job *)run->job)->out = NULL;
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+int weft__procpool_starmap_start(weft_executor *ex, weft_star_fn fn,
+                                 const weft_bytes *const *args, size_t nargs,
+                                 weft_bytes **results, size_t n, size_t chunksize,
+                                 weft__map_run *run)
+{
+    memset(run, 0, sizeof *run);
+    pool *p = as_pool(ex);
+    if (!p || !fn || (n && (!results || (nargs && !args))) || nargs > UINT32_MAX ||
+        (nargs && n > SIZE_MAX / nargs))
+        return WEFT_EINVAL;
+    for (size_t i = 0; i < n * nargs; i++) {
+        if (args[i] && !bytes_kind_direct(args[i])) {
+            char what[96];
+            snprintf(what, sizeof what, "args[%zu] (call %zu's argument %zu)", i, i / nargs,
+                     i % nargs);
+            bad_arg_message("the process pool's starmap", what);
+            return WEFT_EINVAL;
+        }
+    }
+    pthread_mutex_lock(&p->mu);
+    int fi = fn_index(p, (weft__fnptr)fn);
+    pthread_mutex_unlock(&p->mu);
+    if (fi < 0)
+        return fi;
+    /* Each call packed into one weft_bytes (struct star_head), which the
+     * map copies at once. */
+    weft_bytes **packed = calloc(n ? n : 1, sizeof *packed);
+    if (!packed)
+        return WEFT_ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t len = sizeof(struct star_head);
+        for (size_t k = 0; k < nargs; k++) {
+            const weft_bytes *b = args[i * nargs + k];
+            size_t room = STAR_ARG_ROOM(b ? b->len : 0);
+            if (room > SIZE_MAX - len) {
+                rc = WEFT_EMSGSIZE;
+                break;
+            }
+            len += room;
+        }
+        if (rc || (rc = weft_bytes_new(&packed[i], NULL, len)) != 0)
+            break;
+        unsigned char *d = packed[i]->data;
+        struct star_head h = {.magic = STAR_MAGIC, .fn = fi, .nargs = nargs};
+        memcpy(d, &h, sizeof h);
+        size_t off = sizeof h;
+        for (size_t k = 0; k < nargs; k++) {
+            const weft_bytes *b = args[i * nargs + k];
+            uint64_t blen = b ? b->len : WEFT__NO_ITEM;
+            memcpy(d + off + sizeof(bytes_head), &blen, sizeof blen);
+            if (b && b->len)
+                memcpy(d + off + sizeof(bytes_head) + sizeof(weft_bytes), b->data, b->len);
+            off += STAR_ARG_ROOM(b ? b->len : 0);
+        }
+    }
+    if (rc == 0)
+        rc = weft__procpool_map_start(ex, star_call, (const weft_bytes *const *)packed, results,
+                                      n, chunksize, run);
+    for (size_t i = 0; i < n; i++)
+        weft_bytes_free(packed[i]);
+    free(packed);
     return rc;
 }
 

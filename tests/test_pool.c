@@ -31,6 +31,13 @@ static int square_item(const void *in, void *out)
     return 0;
 }
 
+static int fail_if_negative(const void *in, void *out)
+{
+    if (*(const int *)in < 0)
+        return WEFT_EOVERFLOW;
+    return square_item(in, out);
+}
+
 /* Blocks until the test sets the shared event it gets (made before the
  * pool, so the workers have it under either start method). */
 static int block(void *arg, void **result)
@@ -411,5 +418,359 @@ START_TEST(bad_input)
 }
 END_TEST
 
+/* Map items whose failures come in another order than their indexes:
+ * the item that waits for `go` fails with EOVERFLOW once released, the
+ * one that fails at once with EMSGSIZE, and the one that sets `go` only
+ * after it. With two workers, one holds the waiting item and the other
+ * runs the rest in order, so EMSGSIZE reaches the parent first. */
+enum { ROLE_OK, ROLE_WAIT_THEN_FAIL, ROLE_FAIL, ROLE_SET_GO };
+
+struct role {
+    int role;
+    int v;
+    weft_pevent *go;
+};
+
+static int by_role(void *arg, void **result)
+{
+    weft_bytes *in = arg;
+    struct role r;
+    if (!in || in->len != sizeof r)
+        return WEFT_EINVAL;
+    memcpy(&r, in->data, sizeof r);
+    switch (r.role) {
+    case ROLE_WAIT_THEN_FAIL:
+        weft_pevent_wait(r.go, WEFT_FOREVER);
+        weft_task_set_message("late failure");
+        return WEFT_EOVERFLOW;
+    case ROLE_FAIL:
+        weft_task_set_message("early failure");
+        return WEFT_EMSGSIZE;
+    case ROLE_SET_GO:
+        weft_pevent_set(r.go);
+        break;
+    }
+    int sq = r.v * r.v;
+    return weft_bytes_new((weft_bytes **)result, &sq, sizeof sq);
+}
+
+static void role_args(weft_bytes **args, int n, weft_pevent *go)
+{
+    for (int i = 0; i < n; i++) {
+        struct role r = {.role = i == 0 ? ROLE_WAIT_THEN_FAIL
+                                 : i == 3 ? ROLE_FAIL
+                                 : i == 5 ? ROLE_SET_GO
+                                          : ROLE_OK,
+                         .v = i, .go = go};
+        WT_OK(weft_bytes_new(&args[i], &r, sizeof r));
+    }
+}
+
+/* Pool.map is not fail-fast: every call runs, every success has its
+ * result, and the error is the first failure to arrive (Python's
+ * MapResult keeps the first failure it is given), not the first by
+ * index. */
+START_TEST(map_waits_for_every_call)
+{
+    weft_pevent *go;
+    WT_OK(weft_pevent_new(&go));
+    weft_pool *p = new_pool(2);
+    enum { N = 12 };
+    weft_bytes *args[N], *res[N];
+    role_args(args, N, go);
+    WT_ERR(weft_pool_map(p, by_role, (const weft_bytes *const *)args, res, N, 1, WEFT_FOREVER),
+           WEFT_EMSGSIZE);
+    ck_assert_str_eq(weft_last_message(), "early failure");
+    for (int i = 0; i < N; i++) {
+        if (i == 0 || i == 3) {
+            ck_assert_ptr_null(res[i]);
+        } else {
+            ck_assert_int_eq(bytes_int(res[i]), i * i);
+            weft_bytes_free(res[i]);
+        }
+    }
+    /* The fixed-size map too: every item after the failing one is written. */
+    enum { M = 400 };
+    int in[M], out[M];
+    for (int i = 0; i < M; i++) {
+        in[i] = i;
+        out[i] = -1;
+    }
+    in[7] = -7;
+    WT_ERR(weft_pool_map_fixed(p, fail_if_negative, in, sizeof *in, out, sizeof *out, M, 10,
+                               WEFT_FOREVER),
+           WEFT_EOVERFLOW);
+    for (int i = 10; i < M; i++)
+        ck_assert_int_eq(out[i], i * i);
+    for (int i = 0; i < N; i++)
+        weft_bytes_free(args[i]);
+    weft_pool_free(p);
+    weft_pevent_free(go);
+}
+END_TEST
+
+struct async_seen {
+    int ok, failed, code;
+    size_t n;
+    weft_bytes *const *results;
+    char msg[64];
+};
+
+static void on_map(weft_bytes *const *results, size_t n, void *arg)
+{
+    struct async_seen *s = arg;
+    s->ok++;
+    s->n = n;
+    s->results = results;
+}
+
+static void on_map_error(int code, const char *msg, void *arg)
+{
+    struct async_seen *s = arg;
+    s->failed++;
+    s->code = code;
+    snprintf(s->msg, sizeof s->msg, "%s", msg ? msg : "");
+}
+
+/* map_async: an AsyncResult whose callback has run by the time it is
+ * ready (get, wait, ready, successful), whose result is the results
+ * array, that cannot be cancelled, and whose error is the map's. */
+START_TEST(map_async_callbacks_before_ready)
+{
+    weft_pool *p = new_pool(2);
+    enum { N = 40 };
+    weft_bytes *args[N], *res[N];
+    for (int i = 0; i < N; i++)
+        args[i] = int_bytes(i == 13 ? 12 : i);
+    struct async_seen seen = {0};
+    weft_future *f;
+    WT_OK(weft_pool_map_async(p, square, (const weft_bytes *const *)args, res, N, 3, on_map,
+                              on_map_error, &seen, &f));
+    ck_assert(!weft_future_cancel(f));
+    void *r = NULL;
+    WT_OK(weft_future_result(f, &r, WEFT_FOREVER)); /* get() */
+    ck_assert_ptr_eq(r, res);
+    ck_assert_int_eq(seen.ok, 1); /* ran before get() returned */
+    ck_assert_int_eq(seen.failed, 0);
+    ck_assert_uint_eq(seen.n, N);
+    ck_assert_ptr_eq(seen.results, res);
+    ck_assert(weft_future_done(f));                 /* ready() */
+    WT_OK(weft_future_exception(f, 0));             /* successful() */
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(bytes_int(res[i]), i == 13 ? 144 : i * i);
+        weft_bytes_free(res[i]);
+    }
+    weft_future_unref(f);
+    /* A failing map: the error callback, then the error. */
+    weft_bytes_free(args[13]);
+    args[13] = int_bytes(13);
+    seen = (struct async_seen){0};
+    WT_OK(weft_pool_map_async(p, square, (const weft_bytes *const *)args, res, N, 3, on_map,
+                              on_map_error, &seen, &f));
+    WT_ERR(weft_future_exception(f, WEFT_FOREVER), WEFT_EOVERFLOW);
+    ck_assert_int_eq(seen.failed, 1);
+    ck_assert_int_eq(seen.ok, 0);
+    ck_assert_int_eq(seen.code, WEFT_EOVERFLOW);
+    ck_assert_str_eq(seen.msg, "unlucky 13");
+    ck_assert_str_eq(weft_future_message(f), "unlucky 13");
+    for (int i = 0; i < N; i++)
+        weft_bytes_free(res[i]);
+    weft_future_unref(f);
+    /* An empty map is ready at once; no future asked for is fine. */
+    WT_OK(weft_pool_map_async(p, square, NULL, NULL, 0, 0, on_map, NULL, &seen, &f));
+    WT_OK(weft_future_exception(f, 0));
+    weft_future_unref(f);
+    for (int i = 0; i < N; i++)
+        weft_bytes_free(args[i]);
+    weft_pool_free(p);
+}
+END_TEST
+
+/* A starmap task: base ** exponent from two ints, or the count of NULL
+ * arguments when there is one. */
+static int power(const weft_bytes *const *args, size_t nargs, void **result)
+{
+    if (nargs != 2)
+        return WEFT_EINVAL;
+    int v;
+    if (!args[0] || !args[1]) {
+        v = -((args[0] == NULL) + (args[1] == NULL));
+    } else if (args[0]->len != sizeof(int) || args[1]->len != sizeof(int)) {
+        return WEFT_EINVAL;
+    } else {
+        int b, e;
+        memcpy(&b, args[0]->data, sizeof b);
+        memcpy(&e, args[1]->data, sizeof e);
+        if (e < 0) {
+            weft_task_set_message("negative exponent %d", e);
+            return WEFT_ENOSPC;
+        }
+        v = 1;
+        while (e-- > 0)
+            v *= b;
+    }
+    return weft_bytes_new((weft_bytes **)result, &v, sizeof v);
+}
+
+/* starmap(pow, [(2, 5), (3, 2), ...]): each call gets its tuple's
+ * arguments, NULLs included; failures and the async twin as map's. */
+START_TEST(starmap_calls_with_each_tuple)
+{
+    weft_pool *p = new_pool(2);
+    enum { N = 20 };
+    const weft_bytes *args[2 * N];
+    weft_bytes *res[N];
+    for (int i = 0; i < N; i++) {
+        args[2 * i] = int_bytes(i % 5);
+        args[2 * i + 1] = int_bytes(i % 4);
+    }
+    for (size_t cs = 0; cs < 8; cs += 7) {
+        WT_OK(weft_pool_starmap(p, power, args, 2, res, N, cs, WEFT_FOREVER));
+        for (int i = 0; i < N; i++) {
+            int want = 1;
+            for (int e = 0; e < i % 4; e++)
+                want *= i % 5;
+            ck_assert_int_eq(bytes_int(res[i]), want);
+            weft_bytes_free(res[i]);
+        }
+    }
+    /* NULL arguments reach the task as NULL. */
+    const weft_bytes *holes[4] = {NULL, args[1], NULL, NULL};
+    WT_OK(weft_pool_starmap(p, power, holes, 2, res, 2, 1, WEFT_FOREVER));
+    ck_assert_int_eq(bytes_int(res[0]), -1);
+    ck_assert_int_eq(bytes_int(res[1]), -2);
+    weft_bytes_free(res[0]);
+    weft_bytes_free(res[1]);
+    /* A failure, with its message; the async twin. */
+    weft_bytes *neg = int_bytes(-1);
+    const weft_bytes *bad[4] = {args[0], args[1], args[2], neg};
+    WT_ERR(weft_pool_starmap(p, power, bad, 2, res, 2, 1, WEFT_FOREVER), WEFT_ENOSPC);
+    ck_assert_str_eq(weft_last_message(), "negative exponent -1");
+    ck_assert_int_eq(bytes_int(res[0]), 1);
+    ck_assert_ptr_null(res[1]);
+    weft_bytes_free(res[0]);
+    struct async_seen seen = {0};
+    weft_future *f;
+    WT_OK(weft_pool_starmap_async(p, power, args, 2, res, N, 3, on_map, on_map_error, &seen, &f));
+    WT_OK(weft_future_exception(f, WEFT_FOREVER));
+    ck_assert_int_eq(seen.ok, 1);
+    for (int i = 0; i < N; i++)
+        weft_bytes_free(res[i]);
+    weft_future_unref(f);
+    /* Arguments that are not weft_bytes are refused before anything runs. */
+    int junk[8] = {0};
+    const weft_bytes *wrong[2] = {args[0], (const weft_bytes *)&junk[2]};
+    WT_ERR(weft_pool_starmap(p, power, wrong, 2, res, 1, 1, WEFT_FOREVER), WEFT_EINVAL);
+    ck_assert_ptr_nonnull(strstr(weft_last_message(), "argument 1"));
+    WT_ERR(weft_pool_starmap(p, power, NULL, 2, res, 1, 1, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_pool_starmap(p, NULL, args, 2, res, 1, 1, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_pool_starmap(p, power, args, 2, NULL, 1, 1, WEFT_FOREVER), WEFT_EINVAL);
+    WT_ERR(weft_pool_starmap(p, power, args, 2, res, 1, 1, -3), WEFT_EINVAL);
+    WT_ERR(weft_pool_starmap_async(p, power, NULL, 2, res, 1, 1, NULL, NULL, NULL, NULL),
+           WEFT_EINVAL);
+    WT_ERR(weft_pool_map_async(NULL, square, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL),
+           WEFT_EINVAL);
+    weft_bytes_free(neg);
+    for (int i = 0; i < 2 * N; i++)
+        weft_bytes_free((weft_bytes *)args[i]);
+    WT_OK(weft_pool_close(p));
+    WT_ERR(weft_pool_starmap(p, power, args, 2, res, 0, 1, WEFT_FOREVER), WEFT_ESHUTDOWN);
+    WT_ERR(weft_pool_map_async(p, square, NULL, res, 0, 0, NULL, NULL, NULL, NULL),
+           WEFT_ESHUTDOWN);
+    WT_OK(weft_pool_join(p, WEFT_FOREVER));
+    weft_pool_free(p);
+}
+END_TEST
+
+static int my_pid(void *arg, void **result)
+{
+    int pid = getpid();
+    return weft_bytes_new((weft_bytes **)result, &pid, sizeof pid);
+}
+
+/* maxtasksperchild with close() and join(): every task queued runs, each
+ * in a fresh worker (_TestPoolWorkerLifetime's early close). */
+START_TEST(close_join_with_maxtasksperchild_runs_everything)
+{
+    weft_process_pool_opts o = {.max_workers = 1, .max_tasks_per_child = 1};
+    weft_pool *p = NULL;
+    WT_OK(weft_pool_new(&p, &o));
+    enum { N = 6 };
+    weft_future *fs[N];
+    for (int i = 0; i < N; i++)
+        WT_OK(weft_pool_apply_async(p, my_pid, NULL, NULL, NULL, NULL, &fs[i]));
+    WT_OK(weft_pool_close(p));
+    WT_OK(weft_pool_join(p, WEFT_FOREVER));
+    int pids[N];
+    for (int i = 0; i < N; i++) {
+        weft_bytes *r;
+        WT_OK(weft_process_pool_result(fs[i], &r, 0));
+        pids[i] = bytes_int(r);
+        weft_bytes_free(r);
+        weft_future_unref(fs[i]);
+        for (int j = 0; j < i; j++)
+            ck_assert_int_ne(pids[i], pids[j]);
+    }
+    weft_pool_free(p);
+}
+END_TEST
+
+/* Sets the first shared event it gets, then waits for the second. */
+static int tell_and_block(void *arg, void **result)
+{
+    weft_bytes *in = arg;
+    weft_pevent *ev[2];
+    if (!in || in->len != sizeof ev)
+        return WEFT_EINVAL;
+    memcpy(ev, in->data, sizeof ev);
+    weft_pevent_set(ev[0]);
+    return weft_pevent_wait(ev[1], WEFT_FOREVER);
+}
+
+/* terminate(): what no worker took ends CANCELLED and never runs; the task
+ * a worker ran fails with WEFT_ECANCELLED (not cancelled: it had started);
+ * a map_async in flight ends too. */
+START_TEST(terminate_cancels_what_waits)
+{
+    weft_pevent *evs[2];
+    WT_OK(weft_pevent_new(&evs[0]));
+    WT_OK(weft_pevent_new(&evs[1]));
+    weft_pool *p = new_pool(1);
+    weft_bytes *ev;
+    WT_OK(weft_bytes_new(&ev, evs, sizeof evs));
+    weft_future *running, *queued[5], *mapped;
+    WT_OK(weft_pool_apply_async(p, tell_and_block, ev, NULL, NULL, NULL, &running));
+    WT_OK(weft_pevent_wait(evs[0], WEFT_FOREVER));
+    for (int i = 0; i < 5; i++)
+        WT_OK(weft_pool_apply_async(p, square, NULL, NULL, NULL, NULL, &queued[i]));
+    weft_bytes *args[3] = {int_bytes(1), int_bytes(2), int_bytes(3)}, *res[3];
+    WT_OK(weft_pool_map_async(p, square, (const weft_bytes *const *)args, res, 3, 1, NULL, NULL,
+                              NULL, &mapped));
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(weft_future_get_state(queued[i]), WEFT_FUTURE_PENDING);
+    WT_OK(weft_pool_terminate(p));
+    for (int i = 0; i < 5; i++) {
+        ck_assert(weft_future_cancelled(queued[i]));
+        weft_future_unref(queued[i]);
+    }
+    WT_ERR(weft_future_exception(running, WEFT_FOREVER), WEFT_ECANCELLED);
+    ck_assert(!weft_future_cancelled(running));
+    WT_ERR(weft_future_exception(mapped, WEFT_FOREVER), WEFT_ECANCELLED);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_ptr_null(res[i]);
+        weft_bytes_free(args[i]);
+    }
+    weft_future_unref(mapped);
+    weft_future_unref(running);
+    WT_OK(weft_pool_join(p, WEFT_FOREVER));
+    weft_bytes_free(ev);
+    weft_pool_free(p);
+    weft_pevent_free(evs[0]);
+    weft_pevent_free(evs[1]);
+}
+END_TEST
+
 WT_MAIN("pool", 60, apply_and_map, apply_async_callbacks, imap_ordered_and_unordered,
-        terminate_and_timeouts, not_bytes_and_dead_workers, bad_input)
+        terminate_and_timeouts, not_bytes_and_dead_workers, bad_input, map_waits_for_every_call,
+        map_async_callbacks_before_ready, starmap_calls_with_each_tuple,
+        close_join_with_maxtasksperchild_runs_everything, terminate_cancels_what_waits)

@@ -150,6 +150,13 @@ WEFT_API int weft_process_pool_map(weft_executor *ex, weft_task_fn fn,
  *  one output; 0 or a negative error code. */
 typedef int (*weft_item_fn)(const void *in, void *out);
 
+/** A starmap task, Python's fn(*args): args[0..nargs) are the call's
+ *  arguments, each the worker's copy of a weft_bytes (the pool's: read it,
+ *  change it, never free or return it) or NULL. It reports its result as a
+ *  weft_task_fn does: *result a weft_bytes it made with weft_bytes_new, or
+ *  left NULL. */
+typedef int (*weft_star_fn)(const weft_bytes *const *args, size_t nargs, void **result);
+
 /** Run fn over n fixed-size inputs (in, in_size bytes each) into n outputs
  *  (out, out_size bytes each), in chunks of `chunksize` items per task (0:
  *  n / (4 x workers), at least 1, as Pool.map; a chunk bigger than a
@@ -177,8 +184,14 @@ WEFT_API int weft_process_pool_map_fixed(weft_executor *ex, weft_item_fn fn, con
  *   pool.map(fn, args, chunksize)  weft_pool_map(pool, fn, args, results, n, chunksize, timeout)
  *   pool.map(square, ints)         weft_pool_map_fixed(pool, square, in, sizeof *in, out,
  *                                                      sizeof *out, n, 0, timeout)
- *   pool.starmap(fn, tuples)       weft_pool_map: in C each call's arguments are packed
- *                                  into its one weft_bytes, so starmap is map
+ *   pool.map_async(fn, args, chunksize, callback, error_callback)
+ *                                  weft_pool_map_async(pool, fn, args, results, n, chunksize,
+ *                                                      cb, ecb, cbarg, &f)
+ *   pool.starmap(fn, tuples)       weft_pool_starmap(pool, fn, args, nargs, results, n,
+ *                                                    chunksize, timeout): tuples of nargs
+ *                                  weft_bytes, flat in args
+ *   pool.starmap_async(...)        weft_pool_starmap_async(pool, fn, args, nargs, results, n,
+ *                                                          chunksize, cb, ecb, cbarg, &f)
  *   pool.imap / imap_unordered     weft_pool_imap(pool, fn, args, n, chunksize, ordered, &it)
  *                                  + weft_pool_iter_next(it, &result, &index, timeout)
  *   pool.close() / terminate() / join()
@@ -188,6 +201,21 @@ WEFT_API int weft_process_pool_map_fixed(weft_executor *ex, weft_item_fn fn, con
  * Arguments are weft_bytes (or NULL), results weft_bytes the caller owns
  * (weft_bytes_free), as for weft_process_pool_submit and _map. After
  * close or terminate, new work is refused with WEFT_ESHUTDOWN.
+ *
+ * Pool.map and starmap are not fail-fast, as Python's: they return once
+ * every call has run, with the error of the first chunk of calls to fail
+ * (first as the pool sees the results arrive, as Python's MapResult keeps
+ * the first failure it is given; within a chunk the calls run in order
+ * and the chunk stops at its first failure). Every call that succeeded
+ * has its result set, failure or not. A timeout (Python's map has none;
+ * map_async(...).get(timeout) does) returns WEFT_ETIMEDOUT, cancels the
+ * calls no worker has taken, and leaves no result to come later.
+ *
+ * A queued task (not yet taken by a worker) is PENDING and can be
+ * cancelled (weft_future_cancel); a worker's take makes it RUNNING.
+ * Terminate cancels the tasks no worker took (they end CANCELLED) and
+ * kills the workers: the futures of the tasks they ran fail with
+ * WEFT_ECANCELLED. Python leaves such results unset for ever.
  */
 typedef struct weft_pool weft_pool;
 typedef struct weft_pool_iter weft_pool_iter;
@@ -216,11 +244,54 @@ WEFT_API int weft_pool_apply(weft_pool *pool, weft_task_fn fn, const weft_bytes 
 WEFT_API int weft_pool_apply_async(weft_pool *pool, weft_task_fn fn, const weft_bytes *arg,
                                    weft_pool_callback cb, weft_pool_error_callback ecb,
                                    void *cbarg, weft_future **out);
-/** weft_process_pool_map on the pool's executor (results in input
- *  order, the caller's to free). */
+/** Pool.map: fn over args[0..n) (copied at once), `chunksize` calls to a
+ *  task (0: 1), results in results[0..n) in input order (each a new
+ *  weft_bytes the caller frees, or NULL). Waits for every call: 0, the
+ *  error of the first chunk to fail (its message in weft_last_message;
+ *  the results of the calls that succeeded are set all the same), or
+ *  WEFT_ETIMEDOUT (the calls not started are cancelled). WEFT_EINVAL for
+ *  NULL arrays with n > 0 or an argument that is not a live weft_bytes
+ *  (nothing runs), WEFT_ESHUTDOWN after close or terminate. */
 WEFT_API int weft_pool_map(weft_pool *pool, weft_task_fn fn, const weft_bytes *const *args,
                            weft_bytes **results, size_t n, size_t chunksize, double timeout);
-/** weft_process_pool_map_fixed on the pool's executor. */
+
+/** map_async's and starmap_async's callback: every call succeeded;
+ *  results[0..n) is the caller's array, filled (the caller frees it). */
+typedef void (*weft_pool_map_callback)(weft_bytes *const *results, size_t n, void *arg);
+
+/** Pool.map_async: weft_pool_map without waiting. On success *out (if not
+ *  NULL) is the AsyncResult, a future that is done once every call has
+ *  run: its result is `results` (weft_future_result), its error the
+ *  first chunk's to fail, with its message. cb (all succeeded) or ecb
+ *  runs with cbarg in the pool's result thread before the future is
+ *  done, as Python's callbacks run before get() returns. `results` must
+ *  stay valid until then: the calls write into it as they finish. The
+ *  future cannot be cancelled (it is RUNNING from the start, as an
+ *  AsyncResult has no cancel); weft_pool_terminate ends it. On failure
+ *  nothing is left running that writes to results, and every results[i]
+ *  is NULL. */
+WEFT_API int weft_pool_map_async(weft_pool *pool, weft_task_fn fn, const weft_bytes *const *args,
+                                 weft_bytes **results, size_t n, size_t chunksize,
+                                 weft_pool_map_callback cb, weft_pool_error_callback ecb,
+                                 void *cbarg, weft_future **out);
+
+/** Pool.starmap: n calls fn(*args), call i's arguments the nargs
+ *  weft_bytes (or NULLs) args[i * nargs .. (i + 1) * nargs): Python's
+ *  list of n tuples, flat. Results, errors, chunks and timeout as
+ *  weft_pool_map's. WEFT_EINVAL also for NULL args with n x nargs > 0. */
+WEFT_API int weft_pool_starmap(weft_pool *pool, weft_star_fn fn, const weft_bytes *const *args,
+                               size_t nargs, weft_bytes **results, size_t n, size_t chunksize,
+                               double timeout);
+/** Pool.starmap_async: weft_pool_starmap without waiting, as
+ *  weft_pool_map_async. */
+WEFT_API int weft_pool_starmap_async(weft_pool *pool, weft_star_fn fn,
+                                     const weft_bytes *const *args, size_t nargs,
+                                     weft_bytes **results, size_t n, size_t chunksize,
+                                     weft_pool_map_callback cb, weft_pool_error_callback ecb,
+                                     void *cbarg, weft_future **out);
+/** weft_process_pool_map_fixed on the pool's executor, but not fail-fast,
+ *  as weft_pool_map: every chunk runs, and the error is the first chunk's
+ *  to fail. */
 WEFT_API int weft_pool_map_fixed(weft_pool *pool, weft_item_fn fn, const void *in,
                                  size_t in_size, void *out, size_t out_size, size_t n,
                                  size_t chunksize, double timeout);

@@ -89,6 +89,11 @@ typedef struct weft__future_owner {
      * set_result, set_error and set_running_or_notify_cancel refuse it
      * with WEFT_ESTATE. */
     bool sealed;
+    /* Optional: weft_future_get_state (and so running and cancelled) on a
+     * PENDING future calls refresh(f, ctx) first, so that an owner that
+     * learns of a start lazily (a process pool whose worker took the task)
+     * can mark it RUNNING before the state is read. */
+    void (*refresh)(const weft_future *f, void *ctx);
 } weft__future_owner;
 
 void weft__future_set_owner(weft_future *f, const weft__future_owner *owner, void *ctx);

@@ -120,6 +120,18 @@ int weft__procpool_map_start(weft_executor *ex, weft_task_fn fn, const weft_byte
 /* Stop writing results, cancel the chunks not started when `cancel`, and
  * let the futures go. */
 void weft__procpool_map_end(weft__map_run *run, bool cancel);
+/* Stop writing results now (a chunk that completes later writes nowhere);
+ * the run goes on and must still be ended. */
+void weft__procpool_map_detach(weft__map_run *run);
+
+/* Pool.starmap's start: call i is fn(args[i * nargs .. (i + 1) * nargs)),
+ * each argument a weft_bytes made by weft_bytes_new or NULL (checked
+ * first, as weft__procpool_map_start's), packed into one item per call.
+ * Otherwise as weft__procpool_map_start. */
+int weft__procpool_starmap_start(weft_executor *ex, weft_star_fn fn,
+                                 const weft_bytes *const *args, size_t nargs,
+                                 weft_bytes **results, size_t n, size_t chunksize,
+                                 weft__map_run *run);
 
 /* The chunk whose failure the parent saw first (multiprocessing.Pool.map
  * reports that one), or run->nchunks when none failed through a result
