@@ -24,8 +24,10 @@
  *
  * Ownership: tasks are futures (weft/future.h): weft_create_task gives the
  * caller a reference to drop with weft_future_unref; the loop keeps its own
- * until the coroutine returns. Handles from call_soon/call_later are
- * reference-counted the same way.
+ * until the coroutine returns. Handles from call_soon, call_later, call_at
+ * and call_soon_threadsafe are reference-counted the same way. There are
+ * no contextvars in C (Python's context= argument and 3.12's
+ * Handle.get_context): a callback's state travels in its arg.
  *
  * Python to weft:
  *   asyncio.run(main())             weft_run(main, arg, &result)
