@@ -252,6 +252,57 @@ START_TEST(semaphore_never_exceeds_count)
 }
 END_TEST
 
+/* Python's test_BoundedSemaphore_limit: for each bound n, n threads take
+ * the n permits and n other threads give them back, all at once; every
+ * release succeeds (none is refused by a race with another), and one more
+ * is WEFT_EOVERFLOW. */
+typedef struct sem_crowd {
+    weft_semaphore *sem;
+    weft_barrier *start;
+    bool release;
+    int rc;
+} sem_crowd;
+
+static void *crowd_member(void *arg)
+{
+    sem_crowd *c = arg;
+    weft_barrier_wait(c->start, NULL, WEFT_FOREVER);
+    c->rc = c->release ? weft_semaphore_release(c->sem) : weft_semaphore_acquire(c->sem, 0);
+    return NULL;
+}
+
+static void crowd(weft_semaphore *sem, int n, bool release)
+{
+    weft_barrier start;
+    WT_OK(weft_barrier_init(&start, (unsigned)n, NULL, NULL));
+    sem_crowd c[9];
+    pthread_t t[9];
+    for (int i = 0; i < n; i++) {
+        c[i] = (sem_crowd){sem, &start, release, 1};
+        ck_assert_int_eq(pthread_create(&t[i], NULL, crowd_member, &c[i]), 0);
+    }
+    for (int i = 0; i < n; i++) {
+        pthread_join(t[i], NULL);
+        WT_OK(c[i].rc);
+    }
+}
+
+START_TEST(bounded_semaphore_limit_under_concurrency)
+{
+    for (int limit = 1; limit <= 9; limit++) {
+        weft_semaphore sem;
+        WT_OK(weft_bounded_semaphore_init(&sem, (unsigned)limit));
+        crowd(&sem, limit, false);
+        ck_assert_uint_eq(weft_semaphore_value(&sem), 0);
+        crowd(&sem, limit, true);
+        ck_assert_uint_eq(weft_semaphore_value(&sem), (unsigned)limit);
+        WT_ERR(weft_semaphore_release(&sem), WEFT_EOVERFLOW);
+        ck_assert_uint_eq(weft_semaphore_value(&sem), (unsigned)limit);
+    }
+}
+END_TEST
+
 WT_MAIN("semaphore", 30, semaphore_basic, semaphore_errors, bounded_semaphore_over_release,
         semaphore_timeout_expires, semaphore_fifo_handoff, bounded_semaphore_with_waiters,
-        semaphore_timeout_among_waiters, semaphore_never_exceeds_count)
+        semaphore_timeout_among_waiters, semaphore_never_exceeds_count,
+        bounded_semaphore_limit_under_concurrency)
