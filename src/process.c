@@ -29,8 +29,11 @@
 
 #include "internal/clock.h"
 #include "internal/error.h"
+#include "internal/executor.h"
+#include "internal/fdwait.h"
 #include "internal/process.h"
 #include "internal/thread.h"
+#include "weft/loop.h"
 #include "weft/process.h"
 #include "weft/thread.h"
 
@@ -282,6 +285,7 @@ _Noreturn void weft__process_run_child(weft_process_fn fn, void *arg, const char
     g_self_daemon = daemon;
     g_parent_pid = parent;
     int r = fn(arg);
+    weft__executors_exit(); /* the pools this child made, as threading._shutdown */
     weft_shutdown(WEFT_FOREVER);
     fflush(NULL);
     _exit(r < 0 ? 1 : (r & 0xff));
@@ -413,8 +417,35 @@ int weft_process_start(weft_process *p)
 
 #define INITIAL_BACKOFF_NS 50000
 
+/* In a coroutine: suspend it (not its loop) until fd is readable. The loop
+ * watches a duplicate with an fdw of this call's own: a readiness edge
+ * wakes the waiters of one fdw, but the first one woken consumes it, and
+ * the exit is the only edge these fds ever get, so joiners must not share
+ * one. The duplicate is made under the lock, so a close (of a child that
+ * ended meanwhile) cannot pull fd from under it. 0 when it is readable (or
+ * worth a look), WEFT_ETIMEDOUT, WEFT_ECANCELLED, WEFT_ESTATE (closed). */
+static int wait_readable_coroutine(weft_process *p, int fd, int64_t deadline)
+{
+    pthread_mutex_lock(&p->lock);
+    int dup = p->closed ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    int e = errno;
+    bool closed = p->closed;
+    pthread_mutex_unlock(&p->lock);
+    if (closed)
+        return WEFT_ESTATE;
+    if (dup < 0)
+        return weft__errno_code(e);
+    weft__fdw w;
+    weft__fdw_init(&w, dup);
+    int rc = weft__fdw_wait(&w, WEFT__IO_READ, deadline);
+    weft__fdw_close(&w); /* on the loop's thread: done here */
+    close(dup);
+    return rc;
+}
+
 /* Wait until the child may have exited or the deadline passes, without the
- * lock. 0 if it should be checked now, WEFT_ETIMEDOUT. */
+ * lock: a thread sleeps, a coroutine is suspended. 0 if it should be
+ * checked now, WEFT_ETIMEDOUT, or in a coroutine WEFT_ECANCELLED. */
 static int wait_exit(weft_process *p, int64_t deadline, int64_t *backoff_ns)
 {
     int64_t now = weft__now_ns();
@@ -429,6 +460,13 @@ static int wait_exit(weft_process *p, int64_t deadline, int64_t *backoff_ns)
      * by pid after. */
     if (fd < 0 && p->death_rd >= 0 && *backoff_ns == INITIAL_BACKOFF_NS)
         fd = p->death_rd;
+    bool coroutine = weft_in_coroutine();
+    if (fd >= 0 && coroutine) {
+        int rc = wait_readable_coroutine(p, fd, deadline);
+        if (rc == 0 && fd == p->death_rd)
+            *backoff_ns = INITIAL_BACKOFF_NS + 1;
+        return rc;
+    }
     if (fd >= 0) {
         int ms = -1;
         if (deadline != WEFT__NO_DEADLINE) {
@@ -446,9 +484,11 @@ static int wait_exit(weft_process *p, int64_t deadline, int64_t *backoff_ns)
     int64_t ns = *backoff_ns;
     if (deadline != WEFT__NO_DEADLINE && deadline - now < ns)
         ns = deadline - now;
+    *backoff_ns = *backoff_ns * 2 > 10000000 ? 10000000 : *backoff_ns * 2;
+    if (coroutine)
+        return weft_sleep((double)ns / 1e9); /* 0 or WEFT_ECANCELLED */
     struct timespec ts = weft__ns_to_timespec(ns);
     nanosleep(&ts, NULL);
-    *backoff_ns = *backoff_ns * 2 > 10000000 ? 10000000 : *backoff_ns * 2;
     return 0;
 }
 

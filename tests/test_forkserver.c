@@ -522,4 +522,5 @@ WT_MAIN("forkserver", 60, process_exit_codes, process_killed, process_terminated
         process_active_children, process_free_leaves_active_children,
         process_child_has_no_children, process_sentinel, process_sentinel_without_pidfd,
         process_sentinel_then_is_alive, process_interrupted, process_closed_refuses,
-        process_terminate_lifecycle, process_foreign_object)
+        process_terminate_lifecycle, process_foreign_object, process_join_in_coroutine,
+        process_join_in_coroutine_without_pidfd)

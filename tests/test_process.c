@@ -834,6 +834,86 @@ START_TEST(process_foreign_object)
 }
 END_TEST
 
+
+struct coro_join {
+    weft_process *p;
+    int rc;
+    bool started;
+};
+
+static int join_task(void *arg, void **result)
+{
+    struct coro_join *j = arg;
+    j->started = true;
+    j->rc = weft_process_join(j->p, WEFT_FOREVER);
+    return j->rc;
+}
+
+struct coro_join_args {
+    weft_process *p;
+    int release; /* write end: closing it lets the child end */
+};
+
+/* The joining task is suspended, not its loop: this coroutine still runs,
+ * cancels one joiner, and lets the child end, which the other sees. */
+static int join_in_coroutine(void *arg, void **result)
+{
+    struct coro_join_args *a = arg;
+    struct coro_join j1 = {.p = a->p, .rc = 1}, j2 = {.p = a->p, .rc = 1};
+    weft_future *t1, *t2;
+    WT_OK(weft_create_task(NULL, join_task, &j1, NULL, &t1));
+    WT_OK(weft_create_task(NULL, join_task, &j2, NULL, &t2));
+    while (!j1.started || !j2.started)
+        weft_sleep(0);
+    weft_sleep(0);
+    ck_assert(!weft_future_done(t1));
+    ck_assert(weft_process_is_alive(a->p));
+    ck_assert(weft_future_cancel(t2));
+    WT_ERR(weft_await(t2, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
+    ck_assert_int_eq(j2.rc, WEFT_ECANCELLED);
+    ck_assert(weft_process_is_alive(a->p)); /* a cancelled join leaves it running */
+    WT_ERR(weft_process_join(a->p, 0.01), WEFT_ETIMEDOUT);
+    close(a->release);
+    WT_OK(weft_await(t1, NULL, WEFT_FOREVER));
+    WT_OK(j1.rc);
+    weft_future_unref(t1);
+    weft_future_unref(t2);
+    return 0;
+}
+
+static void join_in_coroutine_test(void)
+{
+    use_method();
+    int fds[2];
+    make_pipe(fds, true, false);
+    struct until_closed u = until_closed_of(fds);
+    weft_process_opts o = with_arg(sizeof u);
+    weft_process *p = start(block_until_closed, &u, &o);
+    struct coro_join_args a = {.p = p, .release = fds[1]};
+    WT_OK(weft_run(join_in_coroutine, &a, NULL));
+    int code;
+    WT_OK(weft_process_exitcode(p, &code));
+    ck_assert_int_eq(code, 0);
+    WT_OK(weft_process_close(p));
+    weft_process_free(p);
+    close_pipe_end(fds[0]);
+}
+
+/* weft_process_join inside a coroutine suspends only that coroutine. */
+START_TEST(process_join_in_coroutine)
+{
+    join_in_coroutine_test();
+}
+END_TEST
+
+/* The same where the kernel has no pidfd_open (fork: the death pipe). */
+START_TEST(process_join_in_coroutine_without_pidfd)
+{
+    weft__process_no_pidfd = true;
+    join_in_coroutine_test();
+}
+END_TEST
+
 #ifndef TEST_PROCESS_NO_MAIN
 WT_MAIN("process", 30, process_exit_codes, process_killed, process_terminated,
         process_join_timeout, process_join_without_pidfd, process_free_running, process_daemon_dies_with_parent,
@@ -842,5 +922,6 @@ WT_MAIN("process", 30, process_exit_codes, process_killed, process_terminated,
         process_active_children, process_free_leaves_active_children,
         process_child_has_no_children, process_sentinel, process_sentinel_without_pidfd,
         process_sentinel_then_is_alive, process_interrupted, process_closed_refuses,
-        process_terminate_lifecycle, process_foreign_object)
+        process_terminate_lifecycle, process_foreign_object, process_join_in_coroutine,
+        process_join_in_coroutine_without_pidfd)
 #endif

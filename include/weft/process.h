@@ -190,7 +190,10 @@ WEFT_API void weft_process_free(weft_process *p);
 WEFT_API int weft_process_start(weft_process *p);
 /** Wait for the child to exit: 0, WEFT_ETIMEDOUT, WEFT_ESTATE if never
  *  started or closed, WEFT_EINVAL for a bad timeout (Python takes a
- *  negative one as 0; the grammar refuses it). Joining a finished child returns
+ *  negative one as 0; the grammar refuses it). Inside a coroutine it
+ *  suspends only the coroutine (its loop watches the sentinel), and the
+ *  coroutine's cancellation ends it with WEFT_ECANCELLED, the child left
+ *  running. Joining a finished child returns
  *  0 at once; many threads may join the same process. */
 WEFT_API int weft_process_join(weft_process *p, double timeout);
 /** True from start until the child has exited (checked now, without
