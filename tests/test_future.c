@@ -728,6 +728,67 @@ START_TEST(race_callback_vs_completion)
 }
 END_TEST
 
+typedef struct remove_race {
+    weft_barrier *bar;
+    weft_future *f;
+    int ran;          /* the callback's runs, this round */
+    size_t removed;   /* what remove said, this round */
+} remove_race;
+
+static void *race_remover(void *arg)
+{
+    remove_race *r = arg;
+    for (int i = 0; i < RACE_ROUNDS; i++) {
+        weft_barrier_wait(r->bar, NULL, WEFT_FOREVER);
+        weft_future *f = __atomic_load_n(&r->f, __ATOMIC_ACQUIRE);
+        WT_OK(weft_future_remove_done_callback(f, cb_count, &r->ran, &r->removed));
+        weft_barrier_wait(r->bar, NULL, WEFT_FOREVER);
+    }
+    return NULL;
+}
+
+static void *race_remove_completer(void *arg)
+{
+    remove_race *r = arg;
+    for (int i = 0; i < RACE_ROUNDS; i++) {
+        weft_barrier_wait(r->bar, NULL, WEFT_FOREVER);
+        weft_future *f = __atomic_load_n(&r->f, __ATOMIC_ACQUIRE);
+        WT_OK(weft_future_set_result(f, NULL));
+        weft_barrier_wait(r->bar, NULL, WEFT_FOREVER);
+    }
+    return NULL;
+}
+
+START_TEST(race_remove_vs_completion)
+{
+    /* A remove racing the completion: either it removed the callback (and
+     * it never runs) or it found nothing (and the callback ran), every
+     * round; never both, never neither. */
+    weft_barrier bar;
+    WT_OK(weft_barrier_init(&bar, 3, NULL, NULL));
+    remove_race r = {.bar = &bar};
+    pthread_t a, c;
+    ck_assert_int_eq(pthread_create(&a, NULL, race_remover, &r), 0);
+    ck_assert_int_eq(pthread_create(&c, NULL, race_remove_completer, &r), 0);
+    for (int i = 0; i < RACE_ROUNDS; i++) {
+        weft_future *f;
+        WT_OK(weft_future_new(&f));
+        r.ran = 0;
+        r.removed = 99;
+        WT_OK(weft_future_add_done_callback(f, cb_count, &r.ran));
+        __atomic_store_n(&r.f, f, __ATOMIC_RELEASE);
+        weft_barrier_wait(&bar, NULL, WEFT_FOREVER);
+        weft_barrier_wait(&bar, NULL, WEFT_FOREVER);
+        ck_assert_msg((r.removed == 1 && r.ran == 0) || (r.removed == 0 && r.ran == 1),
+                      "round %d: removed %zu, ran %d", i, r.removed, r.ran);
+        weft_future_unref(f);
+    }
+    pthread_join(a, NULL);
+    pthread_join(c, NULL);
+    weft_barrier_destroy(&bar);
+}
+END_TEST
+
 typedef struct ender {
     race *r;
     int kind;
@@ -1129,4 +1190,5 @@ WT_MAIN("future", 30, future_states, future_set_on_pending, future_errors,
         callback_unrefs_future, callback_reenters, callbacks_dropped_if_never_done,
         race_callback_vs_completion, race_enders, refcount_stress, new2_reuse,
         cache_freed_at_thread_exit, cache_cross_thread, owned_errors, owned_room,
-        burst_past_small_slabs, trim_memory_after_burst, trim_memory_with_other_threads, remove_done_callback)
+        burst_past_small_slabs, trim_memory_after_burst, trim_memory_with_other_threads,
+        remove_done_callback, race_remove_vs_completion)
