@@ -11,18 +11,42 @@
 #include "internal/error.h"
 #include "internal/future.h"
 #include "internal/loop.h"
+#include "internal/task.h"
 #include "weft/loop.h"
 
 /* --------------------------------------------------------------- gather */
 
+/*
+ * The outer future is owned (weft/internal/future.h): its cancel is
+ * asyncio's _GatheringFuture.cancel, a request passed to the children,
+ * and the outer ends only through them. Without return_exceptions the
+ * first child that fails or ends cancelled ends it; with it, the last
+ * child does, and a cancel request then ends it with WEFT_ECANCELLED
+ * whatever the children's outcomes (asyncio's gather propagates its
+ * cancellation regardless of return_exceptions). Either way the outer is
+ * FINISHED with WEFT_ECANCELLED, not CANCELLED, as asyncio's outer gets a
+ * CancelledError as its exception.
+ *
+ * Lifetime: g is shared by the n children's callbacks and the outer's
+ * record (its destroy hook), so refs starts at n + 1. g holds a reference
+ * to the outer until the last child is done.
+ */
 typedef struct gather {
-    weft_future *outer;
+    weft_future *outer;      /* a reference until the last child is done */
     size_t n;
     size_t left;             /* children not done (atomic) */
-    unsigned refs;           /* callbacks still to run: n + 1 (atomic) */
+    unsigned refs;           /* see above (atomic) */
+    int cancel_requested;    /* the outer's cancel asked for it (atomic) */
     bool return_exceptions;
     weft_future *children[]; /* references */
 } gather;
+
+static const weft__future_owner gather_owner;
+
+static gather *gather_of(void *room)
+{
+    return *(gather **)room;
+}
 
 static void gather_unref(gather *g)
 {
@@ -30,8 +54,21 @@ static void gather_unref(gather *g)
         return;
     for (size_t i = 0; i < g->n; i++)
         weft_future_unref(g->children[i]);
-    weft_future_unref(g->outer);
     free(g);
+}
+
+/* One child less to wait for; the last one ends the outer. */
+static void gather_child_gone(gather *g)
+{
+    if (__atomic_sub_fetch(&g->left, 1, __ATOMIC_ACQ_REL))
+        return;
+    weft_future *outer = g->outer;
+    g->outer = NULL;
+    if (__atomic_load_n(&g->cancel_requested, __ATOMIC_ACQUIRE))
+        weft_future_set_error(outer, WEFT_ECANCELLED, "the gather was cancelled");
+    else
+        weft_future_set_result(outer, NULL);
+    weft_future_unref(outer);
 }
 
 static int gather_child_done(weft_future *child, void *arg)
@@ -39,30 +76,52 @@ static int gather_child_done(weft_future *child, void *arg)
     gather *g = arg;
     /* Reading the outcome marks a failed task's error retrieved: the
      * gather reports it (or its caller reads the children). */
-    int code = weft_future_cancelled(child) ? 0 : weft_future_exception(child, 0);
+    bool cancelled = weft_future_cancelled(child);
+    int code = cancelled ? 0 : weft_future_exception(child, 0);
     if (!g->return_exceptions) {
         /* The first failure (or cancellation) ends the gather; the other
          * children go on, as asyncio's. A later one finds it done. */
-        if (weft_future_cancelled(child))
-            weft_future_set_error(g->outer, WEFT_ECANCELLED, "a gathered future was cancelled");
+        const char *msg = weft_future_message(child);
+        if (cancelled)
+            weft_future_set_error(g->outer, WEFT_ECANCELLED,
+                                  msg ? msg : "a gathered future was cancelled");
         else if (code)
-            weft_future_set_error(g->outer, code, weft_future_message(child));
+            weft_future_set_error(g->outer, code, msg);
     }
-    if (__atomic_sub_fetch(&g->left, 1, __ATOMIC_ACQ_REL) == 0)
-        weft_future_set_result(g->outer, NULL);
+    gather_child_gone(g);
     gather_unref(g);
     return 0;
 }
 
-/* The outer future ended: if by cancellation, the children are cancelled. */
-static int gather_outer_done(weft_future *outer, void *arg)
+/* Any thread, the outer not done: cancel the children not done. True if
+ * one of them took it; false when they are all done already (the outer
+ * then gets their outcome, asyncio's test_cancel_gather_1). */
+static bool gather_cancel(weft_future *outer, void *room)
 {
-    gather *g = arg;
-    if (weft_future_cancelled(outer))
-        for (size_t i = 0; i < g->n; i++)
-            weft_future_cancel(g->children[i]);
-    gather_unref(g);
-    return 0;
+    gather *g = gather_of(room);
+    /* Set first: a child cancelled here may end at once, in this call,
+     * and its callback must see the request. */
+    __atomic_store_n(&g->cancel_requested, 1, __ATOMIC_RELEASE);
+    bool any = false;
+    for (size_t i = 0; i < g->n; i++)
+        if (!weft_future_done(g->children[i]) && weft_future_cancel(g->children[i]))
+            any = true;
+    if (!any)
+        __atomic_store_n(&g->cancel_requested, 0, __ATOMIC_RELEASE);
+    return any;
+}
+
+static void gather_destroy(weft_future *outer, void *room)
+{
+    gather_unref(gather_of(room));
+}
+
+static const weft__future_owner gather_owner = {.cancel = gather_cancel,
+                                                .destroy = gather_destroy};
+
+bool weft__is_gather(const weft_future *f)
+{
+    return weft__future_owner_ctx(f, &gather_owner) != NULL;
 }
 
 int weft_gather(weft_future *const *fs, size_t n, bool return_exceptions, weft_future **out)
@@ -73,30 +132,34 @@ int weft_gather(weft_future *const *fs, size_t n, bool return_exceptions, weft_f
         if (!fs[i])
             return WEFT_EINVAL;
     weft_future *outer;
-    int rc = weft_future_new(&outer);
-    if (rc)
-        return rc;
     if (n == 0) {
+        int rc = weft_future_new(&outer);
+        if (rc)
+            return rc;
         weft_future_set_result(outer, NULL);
         *out = outer;
         return 0;
     }
     gather *g = malloc(sizeof *g + n * sizeof g->children[0]);
-    if (!g) {
-        weft_future_unref(outer);
+    if (!g)
+        return WEFT_ENOMEM;
+    void *room;
+    /* Two references: the caller's and g's. */
+    if (weft__future_new_owned(&outer, 2, &gather_owner, &room)) {
+        free(g);
         return WEFT_ENOMEM;
     }
-    *g = (gather){.outer = weft_future_ref(outer), .n = n, .left = n, .refs = (unsigned)n + 1,
+    *(gather **)room = g;
+    *g = (gather){.outer = outer, .n = n, .left = n, .refs = (unsigned)n + 1,
                   .return_exceptions = return_exceptions};
     for (size_t i = 0; i < n; i++)
         g->children[i] = weft_future_ref(fs[i]);
-    /* A new future's first callback node is embedded: this cannot fail. */
-    weft_future_add_done_callback(outer, gather_outer_done, g);
     for (size_t i = 0; i < n; i++) {
         if (weft_future_add_done_callback(fs[i], gather_child_done, g)) {
             /* Out of memory for this child's callback node: the gather
-             * cannot watch it, so it fails now; `left` never reaches 0. */
+             * cannot watch it, so it fails now and counts it gone. */
             weft_future_set_error(outer, WEFT_ENOMEM, "no memory to watch a gathered future");
+            gather_child_gone(g);
             gather_unref(g);
         }
     }

@@ -47,6 +47,7 @@
 #include "internal/loop.h"
 #include "internal/park.h"
 #include "internal/solo.h"
+#include "internal/task.h"
 #include "internal/tls.h"
 #include "weft/loop.h"
 #include "weft/sync.h"
@@ -805,13 +806,16 @@ int weft_await(weft_future *f, void **result, double timeout)
         weft_task_cancel_msg(f, running->cancel_msg);
     else
         weft_future_cancel(f);
-    if (weft_is_task(f))
+    /* A task's or a gather's cancel is a request: wait for its end. */
+    if (weft_is_task(f) || weft__is_gather(f))
         weft__future_wait_uncancellable(f);
     if (rc == WEFT_ETIMEDOUT && weft_future_done(f) &&
         weft_future_get_state(f) == WEFT_FUTURE_FINISHED) {
         /* It finished after all while being cancelled: its outcome wins,
-         * as in asyncio. */
-        return weft_future_result(f, result, 0);
+         * as in asyncio; a cancellation it ended with (a gather's) is
+         * still the timeout. */
+        int out = weft_future_result(f, result, 0);
+        return out == WEFT_ECANCELLED ? WEFT_ETIMEDOUT : out;
     }
     return rc;
 }

@@ -395,6 +395,186 @@ START_TEST(wait_for_zero_timeout)
 }
 END_TEST
 
+static int returns_42_when_cancelled(void *arg, void **result)
+{
+    int rc = weft_sleep(10);
+    ck_assert_int_eq(rc, WEFT_ECANCELLED);
+    *result = (void *)42;
+    return 0; /* the cancellation is suppressed */
+}
+
+static int fails_in_clean_up(void *arg, void **result)
+{
+    int rc = weft_sleep(10);
+    ck_assert_int_eq(rc, WEFT_ECANCELLED);
+    WT_OK(weft_sleep(0.001));
+    return WEFT_EPERM;
+}
+
+static int wait_for_outcomes(void *arg, void **result)
+{
+    /* test_wait_for_cancel_suppressed: the task's own result wins. */
+    weft_future *t;
+    WT_OK(weft_create_task(NULL, returns_42_when_cancelled, NULL, NULL, &t));
+    void *r = NULL;
+    WT_OK(weft_await(t, &r, 0.01));
+    ck_assert_ptr_eq(r, (void *)42);
+    weft_future_unref(t);
+    /* test_wait_for_reraises_exception_during_cancellation. */
+    WT_OK(weft_create_task(NULL, fails_in_clean_up, NULL, NULL, &t));
+    WT_ERR(weft_await(t, NULL, 0.01), WEFT_EPERM);
+    weft_future_unref(t);
+    /* test_wait_for_waits_for_task_cancellation_w_timeout_0: a started
+     * task, timeout 0: cancelled and its clean-up awaited. */
+    WT_OK(weft_create_task(NULL, fails_in_clean_up, NULL, NULL, &t));
+    WT_OK(weft_sleep(0));
+    WT_ERR(weft_await(t, NULL, 0), WEFT_EPERM);
+    ck_assert(weft_future_done(t));
+    weft_future_unref(t);
+    return 0;
+}
+
+START_TEST(wait_for_gives_the_outcome_of_the_clean_up)
+{
+    WT_OK(weft_run(wait_for_outcomes, NULL, NULL));
+}
+END_TEST
+
+static int blocked_forever(void *arg, void **result)
+{
+    weft_future *f;
+    WT_OK(weft_future_new(&f));
+    int rc = weft_await(f, NULL, WEFT_FOREVER); /* never set */
+    ck_assert(weft_future_cancelled(f));
+    weft_future_unref(f);
+    return rc;
+}
+
+static int awaits_with(void *arg, void **result)
+{
+    weft_future **pair = arg;
+    return weft_await(pair[0], NULL, *(double *)pair[1]);
+}
+
+static int cancel_wait_for(void *arg, void **result)
+{
+    double timeouts[] = {WEFT_FOREVER, 60};
+    for (int i = 0; i < 2; i++) {
+        weft_future *t, *w;
+        WT_OK(weft_create_task(NULL, blocked_forever, NULL, NULL, &t));
+        void *pair[2] = {t, &timeouts[i]};
+        WT_OK(weft_create_task(NULL, awaits_with, pair, NULL, &w));
+        WT_OK(weft_sleep(0));
+        ck_assert(weft_future_cancel(w));
+        WT_ERR(weft_await(w, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
+        /* Python issue #23219: cancelling the wait cancels the task. */
+        ck_assert(weft_future_cancelled(t));
+        weft_future_unref(t);
+        weft_future_unref(w);
+    }
+    return 0;
+}
+
+/* test_cancel_wait_for, test_cancel_blocking_wait_for. */
+START_TEST(cancelling_wait_for_cancels_the_awaited_task)
+{
+    WT_OK(weft_run(cancel_wait_for, NULL, NULL));
+}
+END_TEST
+
+/* ------------------------------------------------------------- gather */
+
+static int cleaned;
+
+static int slow_child(void *arg, void **result)
+{
+    int rc = weft_sleep(10);
+    if (rc != WEFT_ECANCELLED)
+        return rc;
+    WT_OK(weft_sleep(0.005)); /* clean-up takes a while */
+    cleaned++;
+    return rc;
+}
+
+static int awaits_gather(void *arg, void **result)
+{
+    return weft_await(arg, NULL, WEFT_FOREVER);
+}
+
+static int gather_cancel_waits(void *arg, void **result)
+{
+    for (int rex = 0; rex < 2; rex++) {
+        weft_future *fs[3];
+        for (int i = 0; i < 3; i++)
+            WT_OK(weft_create_task(NULL, slow_child, NULL, NULL, &fs[i]));
+        weft_future *g, *p;
+        WT_OK(weft_gather(fs, 3, rex, &g));
+        WT_OK(weft_create_task(NULL, awaits_gather, g, NULL, &p));
+        WT_OK(weft_sleep(0));
+        cleaned = 0;
+        ck_assert(weft_future_cancel(p));
+        WT_ERR(weft_await(p, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
+        /* The awaiting task ended only once the gather did: with
+         * return_exceptions after every child's clean-up, without it
+         * after the first. */
+        ck_assert(weft_future_done(g));
+        ck_assert_int_ge(cleaned, rex ? 3 : 1);
+        WT_ERR(weft_future_result(g, NULL, 0), WEFT_ECANCELLED);
+        for (int i = 0; i < 3; i++) {
+            WT_ERR(weft_await(fs[i], NULL, WEFT_FOREVER), WEFT_ECANCELLED);
+            weft_future_unref(fs[i]);
+        }
+        weft_future_unref(g);
+        weft_future_unref(p);
+    }
+    return 0;
+}
+
+/* asyncio's gather: a cancellation is a request to the children, and the
+ * gather ends through them (test_cancel_gather_2, issue 32684). */
+START_TEST(gather_cancel_ends_through_the_children)
+{
+    WT_OK(weft_run(gather_cancel_waits, NULL, NULL));
+}
+END_TEST
+
+static int gather_wait_for(void *arg, void **result)
+{
+    weft_future *fs[2];
+    for (int i = 0; i < 2; i++)
+        WT_OK(weft_create_task(NULL, slow_child, NULL, NULL, &fs[i]));
+    weft_future *g;
+    WT_OK(weft_gather(fs, 2, true, &g));
+    cleaned = 0;
+    WT_ERR(weft_await(g, NULL, 0.01), WEFT_ETIMEDOUT);
+    ck_assert_int_eq(cleaned, 2);
+    for (int i = 0; i < 2; i++) {
+        ck_assert(weft_future_cancelled(fs[i]));
+        weft_future_unref(fs[i]);
+    }
+    weft_future_unref(g);
+    /* Children all done: a cancel is refused and the results stand
+     * (test_cancel_gather_1). */
+    WT_OK(weft_create_task(NULL, return_arg, (void *)1, NULL, &fs[0]));
+    WT_OK(weft_create_task(NULL, return_arg, (void *)2, NULL, &fs[1]));
+    WT_OK(weft_gather(fs, 2, false, &g));
+    WT_OK(weft_await(g, NULL, WEFT_FOREVER));
+    ck_assert(!weft_future_cancel(g));
+    WT_OK(weft_future_result(g, NULL, 0));
+    for (int i = 0; i < 2; i++)
+        weft_future_unref(fs[i]);
+    weft_future_unref(g);
+    return 0;
+}
+
+/* wait_for(gather(...), t): the children are cancelled and awaited, and
+ * the wait is a timeout. */
+START_TEST(wait_for_a_gather)
+{
+    WT_OK(weft_run(gather_wait_for, NULL, NULL));
+}
+END_TEST
+
 /* ------------------------------------------------------- timeout scopes */
 
 static double now(void)
@@ -912,7 +1092,9 @@ WT_MAIN("task_semantics", 60, task_awaiting_itself_fails_at_once, wait_for_on_it
         self_cancel_then_error_ends_with_the_error, uncancel_withdraws_the_pending_request,
         self_cancel_reaches_the_next_wait, cancel_message_is_read_from_the_task,
         cancel_message_passes_to_the_awaited_task, cancel_message_from_another_thread,
-        wait_for_zero_timeout, timeout_when_and_timeout_at, timeout_scope_states,
+        wait_for_zero_timeout, wait_for_gives_the_outcome_of_the_clean_up,
+        cancelling_wait_for_cancels_the_awaited_task, gather_cancel_ends_through_the_children,
+        wait_for_a_gather, timeout_when_and_timeout_at, timeout_scope_states,
         timeout_zero_expires_at_the_next_yield, nested_scopes_expiring_together,
         foreign_cancel_is_not_a_timeout, timeout_after_a_caught_cancellation,
         reschedule_from_another_task, scope_left_open_by_a_finished_task,

@@ -291,10 +291,17 @@ WEFT_API bool weft_task_cancel_msg(weft_future *task, const char *msg);
 WEFT_API int weft_await(weft_future *f, void **result, double timeout);
 
 /** A future that finishes when every future of fs[0..n) is done. Without
- *  return_exceptions it fails with the first error (the others go on);
- *  with it, it succeeds once all are done and each child tells its own
- *  outcome. Cancelling the gather future cancels the children. Read the
- *  results from the children, in order. n may be 0 (done at once). */
+ *  return_exceptions it fails with the first error, or with WEFT_ECANCELLED
+ *  when a child ends cancelled (the others go on); with it, it succeeds
+ *  once all are done and each child tells its own outcome. Read the
+ *  results from the children, in order. n may be 0 (done at once).
+ *  Cancelling the gather future is asyncio's: a request passed to the
+ *  children not done (true if one took it; false once they are all done),
+ *  and the gather ends through them: without return_exceptions when the
+ *  first ends cancelled, with it when the last ends; either way it then
+ *  fails with WEFT_ECANCELLED (asyncio's CancelledError as the exception:
+ *  weft_future_cancelled stays false). weft_await on a gather it cancels
+ *  (its own cancellation, a timeout) waits for that end. */
 WEFT_API int weft_gather(weft_future *const *fs, size_t n, bool return_exceptions,
                          weft_future **out);
 

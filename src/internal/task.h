@@ -1,0 +1,14 @@
+/* What the task module (task.c) and the asyncio toolbox (aio.c) share. */
+#ifndef WEFT_INTERNAL_TASK_H
+#define WEFT_INTERNAL_TASK_H
+
+#include <stdbool.h>
+
+#include "weft/future.h"
+
+/* True if f is a weft_gather future: its cancel is a request to its
+ * children, and it ends only once they let it (as a task's does), so
+ * whoever cancels it and must see it end waits for it. */
+bool weft__is_gather(const weft_future *f);
+
+#endif
