@@ -57,17 +57,21 @@ static void gather_unref(gather *g)
     free(g);
 }
 
-/* One child less to wait for; the last one ends the outer. */
-static void gather_child_gone(gather *g)
+/* One child less to wait for (`child` is done, or NULL: one the gather
+ * could not watch); the last one ends the outer. */
+static void gather_child_gone(gather *g, weft_future *child)
 {
     if (__atomic_sub_fetch(&g->left, 1, __ATOMIC_ACQ_REL))
         return;
     weft_future *outer = g->outer;
     g->outer = NULL;
-    if (__atomic_load_n(&g->cancel_requested, __ATOMIC_ACQUIRE))
-        weft_future_set_error(outer, WEFT_ECANCELLED, "the gather was cancelled");
-    else
+    if (__atomic_load_n(&g->cancel_requested, __ATOMIC_ACQUIRE)) {
+        /* The last child's cancel message, as asyncio's CancelledError. */
+        const char *msg = child && weft_future_cancelled(child) ? weft_future_message(child) : NULL;
+        weft_future_set_error(outer, WEFT_ECANCELLED, msg ? msg : "the gather was cancelled");
+    } else {
         weft_future_set_result(outer, NULL);
+    }
     weft_future_unref(outer);
 }
 
@@ -88,27 +92,40 @@ static int gather_child_done(weft_future *child, void *arg)
         else if (code)
             weft_future_set_error(g->outer, code, msg);
     }
-    gather_child_gone(g);
+    gather_child_gone(g, child);
     gather_unref(g);
     return 0;
 }
 
-/* Any thread, the outer not done: cancel the children not done. True if
- * one of them took it; false when they are all done already (the outer
- * then gets their outcome, asyncio's test_cancel_gather_1). */
-static bool gather_cancel(weft_future *outer, void *room)
+/* Any thread, the outer not done: cancel the children not done, with
+ * msg (NULL: none). True if one of them took it; false when they are all
+ * done already (the outer then gets their outcome, asyncio's
+ * test_cancel_gather_1). */
+static bool gather_cancel_children(gather *g, const char *msg)
 {
-    gather *g = gather_of(room);
     /* Set first: a child cancelled here may end at once, in this call,
      * and its callback must see the request. */
     __atomic_store_n(&g->cancel_requested, 1, __ATOMIC_RELEASE);
     bool any = false;
     for (size_t i = 0; i < g->n; i++)
-        if (!weft_future_done(g->children[i]) && weft_future_cancel(g->children[i]))
+        if (!weft_future_done(g->children[i]) && weft_task_cancel_msg(g->children[i], msg))
             any = true;
     if (!any)
         __atomic_store_n(&g->cancel_requested, 0, __ATOMIC_RELEASE);
     return any;
+}
+
+static bool gather_cancel(weft_future *outer, void *room)
+{
+    return gather_cancel_children(gather_of(room), NULL);
+}
+
+bool weft__gather_cancel_msg(weft_future *f, const char *msg)
+{
+    void *room = weft__future_owner_ctx(f, &gather_owner);
+    if (!room || weft_future_done(f))
+        return false;
+    return gather_cancel_children(gather_of(room), msg);
 }
 
 static void gather_destroy(weft_future *outer, void *room)
@@ -159,7 +176,7 @@ int weft_gather(weft_future *const *fs, size_t n, bool return_exceptions, weft_f
             /* Out of memory for this child's callback node: the gather
              * cannot watch it, so it fails now and counts it gone. */
             weft_future_set_error(outer, WEFT_ENOMEM, "no memory to watch a gathered future");
-            gather_child_gone(g);
+            gather_child_gone(g, NULL);
             gather_unref(g);
         }
     }

@@ -783,7 +783,7 @@ bool weft_task_cancel_msg(weft_future *f, const char *msg)
 {
     task *t = task_of(f);
     if (!t)
-        return weft_future_cancel(f);
+        return weft__is_gather(f) ? weft__gather_cancel_msg(f, msg) : weft_future_cancel(f);
     if (weft_future_done(f))
         return weft_future_cancelled(f);
     /* Without memory for the text the request still goes, without it. */

@@ -567,6 +567,36 @@ static int gather_wait_for(void *arg, void **result)
     return 0;
 }
 
+static int gather_cancel_message(void *arg, void **result)
+{
+    for (int rex = 0; rex < 2; rex++) {
+        weft_future *fs[2];
+        for (int i = 0; i < 2; i++)
+            WT_OK(weft_create_task(NULL, sleeper_lets_cancel_through, NULL, NULL, &fs[i]));
+        weft_future *g;
+        WT_OK(weft_gather(fs, 2, rex, &g));
+        WT_OK(weft_sleep(0));
+        ck_assert(weft_task_cancel_msg(g, "stop it"));
+        WT_ERR(weft_await(g, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
+        ck_assert_str_eq(weft_future_message(g), "stop it");
+        for (int i = 0; i < 2; i++) {
+            WT_ERR(weft_await(fs[i], NULL, WEFT_FOREVER), WEFT_ECANCELLED);
+            ck_assert_str_eq(weft_future_message(fs[i]), "stop it");
+            weft_future_unref(fs[i]);
+        }
+        ck_assert(!weft_task_cancel_msg(g, "again")); /* done */
+        weft_future_unref(g);
+    }
+    return 0;
+}
+
+/* gather.cancel(msg) cancels the children with msg (test_cancel_gather_2). */
+START_TEST(gather_cancel_message_reaches_the_children)
+{
+    WT_OK(weft_run(gather_cancel_message, NULL, NULL));
+}
+END_TEST
+
 /* wait_for(gather(...), t): the children are cancelled and awaited, and
  * the wait is a timeout. */
 START_TEST(wait_for_a_gather)
@@ -1094,7 +1124,8 @@ WT_MAIN("task_semantics", 60, task_awaiting_itself_fails_at_once, wait_for_on_it
         cancel_message_passes_to_the_awaited_task, cancel_message_from_another_thread,
         wait_for_zero_timeout, wait_for_gives_the_outcome_of_the_clean_up,
         cancelling_wait_for_cancels_the_awaited_task, gather_cancel_ends_through_the_children,
-        wait_for_a_gather, timeout_when_and_timeout_at, timeout_scope_states,
+        wait_for_a_gather, gather_cancel_message_reaches_the_children,
+        timeout_when_and_timeout_at, timeout_scope_states,
         timeout_zero_expires_at_the_next_yield, nested_scopes_expiring_together,
         foreign_cancel_is_not_a_timeout, timeout_after_a_caught_cancellation,
         reschedule_from_another_task, scope_left_open_by_a_finished_task,

@@ -273,9 +273,10 @@ WEFT_API int weft_task_uncancel(weft_future *task, unsigned *remaining);
  *  task, as CancelledError(msg)); without one, the text its coroutine set
  *  with weft_task_set_message, if any. A task that awaits another
  *  (weft_await) and is cancelled passes its message on.
- *  Whether the task is cancelled, as weft_future_cancel. A future that is
- *  not a task is cancelled as weft_future_cancel does, without keeping
- *  the message. */
+ *  Whether the task is cancelled, as weft_future_cancel. A gather passes
+ *  the message to its children (its own text is then the last cancelled
+ *  child's). Another future that is not a task is cancelled as
+ *  weft_future_cancel does, without keeping the message. */
 WEFT_API bool weft_task_cancel_msg(weft_future *task, const char *msg);
 
 /** Wait up to `timeout` for f (asyncio's await, and asyncio.wait_for with

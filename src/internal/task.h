@@ -10,5 +10,7 @@
  * children, and it ends only once they let it (as a task's does), so
  * whoever cancels it and must see it end waits for it. */
 bool weft__is_gather(const weft_future *f);
+/* weft_task_cancel_msg for a gather: its children are cancelled with msg. */
+bool weft__gather_cancel_msg(weft_future *f, const char *msg);
 
 #endif
