@@ -187,6 +187,27 @@ END_TEST
 
 /* ---- bounds and blocking ---- */
 
+/* Python's Queue(maxsize=-1) (any maxsize <= 0) is unbounded: the same
+ * value in a size_t is SIZE_MAX, which no queue reaches, for every kind. */
+START_TEST(negative_maxsize_is_unbounded)
+{
+    weft_queue *q[3];
+    WT_OK(weft_queue_new(&q[0], (size_t)-1));
+    WT_OK(weft_lifo_queue_new(&q[1], (size_t)-1));
+    WT_OK(weft_queue_new(&q[2], 0));
+    for (int k = 0; k < 3; k++) {
+        for (uintptr_t i = 0; i < 1000; i++)
+            WT_OK(weft_queue_put(q[k], ITEM(i), 0));
+        ck_assert(!weft_queue_full(q[k]));
+        ck_assert_uint_eq(weft_queue_qsize(q[k]), 1000);
+        void *x;
+        for (int i = 0; i < 1000; i++)
+            WT_OK(weft_queue_get(q[k], &x, 0));
+        weft_queue_free(q[k]);
+    }
+}
+END_TEST
+
 START_TEST(bounded_full_and_timeouts)
 {
     weft_queue *q;
@@ -765,4 +786,5 @@ WT_MAIN("queue", 10, fifo_order_and_growth, lifo_order, priority_order_and_ties,
         timed_out_getter_not_handed, each_get_wakes_a_putter, task_done_and_join,
         join_completes_after_last_task_done, join_timeout_parked, shutdown_wakes_getters,
         shutdown_wakes_putters, shutdown_drains, shutdown_immediate_drops,
-        shutdown_immediate_wakes_joiner, simple_queue, errors, seed_producer_consumers)
+        shutdown_immediate_wakes_joiner, simple_queue, errors, seed_producer_consumers,
+        negative_maxsize_is_unbounded)
