@@ -32,8 +32,8 @@
  * runs after handlers registered later, not before all of them. A thread
  * started after it (by an atexit handler that runs later) still starts,
  * where Python refuses a start at interpreter shutdown: weft's executors
- * start workers then to finish their queued work. Nothing joins such a
- * thread but its starter.
+ * finish their queued work during exit, and that work may start threads.
+ * Nothing joins such a thread but its starter.
  *
  * Fork: in the child only the forking thread exists. It becomes the main
  * thread; every other record reads FINISHED (joining it returns 0 at once)
