@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "internal/error.h"
+#include "internal/future.h"
 #include "internal/clock.h"
 #include "internal/procpool.h"
 #include "weft/procpool.h"
@@ -81,11 +82,14 @@ int weft_pool_apply(weft_pool *pool, weft_task_fn fn, const weft_bytes *arg,
     return r;
 }
 
+/* An apply_async in flight. The caller's future (the AsyncResult, when
+ * asked for) is not the task's: it completes after the callbacks ran, as
+ * Python's AsyncResult is ready only once its callback returned. */
 struct async_ctx {
     weft_pool_callback cb;
     weft_pool_error_callback ecb;
     void *arg;
-    bool keep_result; /* the caller holds the future and reads the result */
+    weft_future *outer; /* the caller's future (a reference of ours), or NULL */
 };
 
 static int async_done(weft_future *f, void *arg)
@@ -97,13 +101,22 @@ static int async_done(weft_future *f, void *arg)
         weft_process_pool_result(f, &res, 0);
         if (c->cb)
             c->cb(res, c->arg);
-        if (!c->keep_result)
+        if (c->outer)
+            weft_future_set_result(c->outer, res); /* the reader's to free */
+        else
             weft_bytes_free(res);
-    } else if (c->ecb) {
-        c->ecb(code, weft_future_message(f), c->arg);
+    } else {
+        const char *msg = weft_future_message(f);
+        if (c->ecb)
+            c->ecb(code, msg, c->arg);
+        /* A task cancelled before it started (terminate) leaves its
+         * AsyncResult cancelled too. */
+        if (c->outer &&
+            !(weft_future_cancelled(f) && weft__future_cancel_pending(c->outer)))
+            weft_future_set_error(c->outer, code, msg);
     }
-    if (!c->keep_result)
-        weft_future_unref(f); /* the reference submit gave us */
+    weft_future_unref(c->outer);
+    weft_future_unref(f); /* the reference submit gave us */
     free(c);
     return 0;
 }
@@ -112,32 +125,27 @@ int weft_pool_apply_async(weft_pool *pool, weft_task_fn fn, const weft_bytes *ar
                           weft_pool_callback cb, weft_pool_error_callback ecb, void *cbarg,
                           weft_future **out)
 {
+    if (out)
+        *out = NULL;
     if (!pool || !fn)
         return WEFT_EINVAL;
     struct async_ctx *c = malloc(sizeof *c);
     if (!c)
         return WEFT_ENOMEM;
-    *c = (struct async_ctx){.cb = cb, .ecb = ecb, .arg = cbarg, .keep_result = out != NULL};
+    *c = (struct async_ctx){.cb = cb, .ecb = ecb, .arg = cbarg};
+    int r = out ? weft__procpool_future_new(pool->ex, &c->outer) : 0;
     weft_future *f;
-    int r = submit(pool, fn, arg, &f);
+    if (r == 0 && (r = submit(pool, fn, arg, &f)) != 0)
+        weft_future_unref(c->outer);
     if (r) {
         free(c);
         return r;
     }
-    /* The future's first callback lives in the future: no allocation, so
-     * this cannot fail; and it may run at once if the task is done. */
     if (out)
-        *out = weft_future_ref(f);
-    r = weft_future_add_done_callback(f, async_done, c);
-    if (out)
-        weft_future_unref(f); /* the caller's reference is *out */
-    if (r) {
-        free(c);
-        if (out)
-            weft_future_unref(*out);
-        weft_future_unref(f);
-        return r;
-    }
+        *out = weft_future_ref(c->outer);
+    /* The future's first callback lives in the future: it needs no memory
+     * and cannot fail; it runs at once if the task is done already. */
+    weft_future_add_done_callback(f, async_done, c);
     return 0;
 }
 

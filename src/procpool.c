@@ -1049,6 +1049,7 @@ struct doomed {
 struct pp_fut {
     struct pool *p;
     uint64_t id; /* its slot's id while the slot holds it */
+    bool outer;  /* no task of its own (weft__procpool_future_new) */
 };
 
 struct overflow {
@@ -1350,6 +1351,8 @@ static bool pool_cancel(weft_future *f, void *ctx)
     pool *p = pf->p;
     uint32_t i = (uint32_t)pf->id;
     bool back = false;
+    if (pf->outer)
+        return weft_future_cancelled(f); /* only its maker ends it */
     pthread_mutex_lock(&p->mu);
     if (slot_holds(p, i, pf->id) && p->slots[i].f == f) {
         struct fslot *s = &p->slots[i];
@@ -1469,6 +1472,8 @@ static void pool_refresh(const weft_future *f, void *ctx)
 {
     struct pp_fut *pf = ctx;
     pool *p = pf->p;
+    if (pf->outer)
+        return;
     for (unsigned w = 0; w < p->n; w++) {
         if (__atomic_load_n(&p->sh->slots[w].running, __ATOMIC_ACQUIRE) == pf->id + 1) {
             weft_future_set_running_or_notify_cancel((weft_future *)f);
@@ -1507,6 +1512,20 @@ static int pool_future_new(pool *p, uint32_t i, weft_future **out)
     if (rc == 0) {
         _Static_assert(sizeof(struct pp_fut) <= WEFT__FUTURE_ROOM, "a pool future's room");
         *(struct pp_fut *)room = (struct pp_fut){.p = p, .id = slot_id(p, i)};
+        __atomic_add_fetch(&p->refs, 1, __ATOMIC_RELAXED);
+    }
+    return rc;
+}
+
+int weft__procpool_future_new(weft_executor *ex, weft_future **out)
+{
+    pool *p = as_pool(ex);
+    if (!p || !out)
+        return WEFT_EINVAL;
+    void *room;
+    int rc = weft__future_new_owned(out, 1, &pool_owner, &room);
+    if (rc == 0) {
+        *(struct pp_fut *)room = (struct pp_fut){.p = p, .outer = true};
         __atomic_add_fetch(&p->refs, 1, __ATOMIC_RELAXED);
     }
     return rc;
@@ -2121,7 +2140,11 @@ static int pool_shutdown(weft_executor *ex, bool cancel_futures, bool wait, int6
     return r == WEFT_ETIMEDOUT ? r : 0;
 }
 
-int weft__procpool_terminate(weft_executor *ex)
+/* Stop the pool now: refuse new work, cancel what no worker took, end
+ * every worker (SIGKILL, or SIGTERM with `term`), and fail the futures of
+ * the tasks they ran with `code` and `msg`. Nothing for a broken pool or
+ * a second time. */
+static int force_shutdown(weft_executor *ex, bool term, int code, const char *msg)
 {
     pool *p = as_pool(ex);
     if (!p)
@@ -2130,19 +2153,37 @@ int weft__procpool_terminate(weft_executor *ex)
     p->shutdown = true;
     if (!p->terminated && !p->broken) {
         p->terminated = true;
-        /* What no worker took is cancelled; what runs dies with its
-         * worker, and its future fails. */
         cancel_queued(p);
-        for (unsigned i = 0; i < p->n; i++)
-            if (p->procs[i])
+        for (unsigned i = 0; i < p->n; i++) {
+            if (p->procs[i] && (!term || weft_process_terminate(p->procs[i]) != 0))
                 weft_process_kill(p->procs[i]);
-        fail_all(p, WEFT_ECANCELLED, "the pool was terminated while the task ran");
+        }
+        fail_all(p, code, msg);
     }
     pthread_mutex_unlock(&p->mu);
     finish_doomed(p);
     uint64_t one = 1;
     (void)!write(p->sh->evfd, &one, sizeof one);
     return 0;
+}
+
+int weft_process_pool_terminate_workers(weft_executor *ex)
+{
+    return force_shutdown(ex, true, WEFT_EBROKEN,
+                          "the process pool was forcefully shut down (terminate_workers) while "
+                          "the task ran");
+}
+
+int weft_process_pool_kill_workers(weft_executor *ex)
+{
+    return force_shutdown(ex, false, WEFT_EBROKEN,
+                          "the process pool was forcefully shut down (kill_workers) while the "
+                          "task ran");
+}
+
+int weft__procpool_terminate(weft_executor *ex)
+{
+    return force_shutdown(ex, false, WEFT_ECANCELLED, "the pool was terminated while the task ran");
 }
 
 /* Stop the collector and the workers and close the pool's fds. Memory

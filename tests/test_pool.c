@@ -770,7 +770,86 @@ START_TEST(terminate_cancels_what_waits)
 }
 END_TEST
 
+/* Waits for the first shared event it gets, at most 50 ms, then returns
+ * its int: long enough that the waiting thread stops helping and the
+ * pool's own thread completes the task. */
+struct slow_arg {
+    weft_pevent *never;
+    int v;
+};
+
+static int slow_echo(void *arg, void **result)
+{
+    weft_bytes *in = arg;
+    struct slow_arg a;
+    if (!in || in->len != sizeof a)
+        return WEFT_EINVAL;
+    memcpy(&a, in->data, sizeof a);
+    weft_pevent_wait(a.never, 0.05);
+    if (a.v < 0) {
+        weft_task_set_message("negative");
+        return WEFT_EOVERFLOW;
+    }
+    return weft_bytes_new((weft_bytes **)result, &a.v, sizeof a.v);
+}
+
+struct cb_seen {
+    weft_event late; /* never set: the callbacks linger on it */
+    int ok, failed;
+};
+
+static void slow_cb(const weft_bytes *result, void *arg)
+{
+    struct cb_seen *s = arg;
+    weft_event_wait(&s->late, 0.2);
+    __atomic_store_n(&s->ok, bytes_int(result), __ATOMIC_RELEASE);
+}
+
+static void slow_ecb(int code, const char *message, void *arg)
+{
+    struct cb_seen *s = arg;
+    weft_event_wait(&s->late, 0.2);
+    __atomic_store_n(&s->failed, code, __ATOMIC_RELEASE);
+}
+
+/* apply_async's AsyncResult is ready only once its callback (or error
+ * callback) has returned, as Python's: get() never comes first. */
+START_TEST(apply_async_callback_runs_before_ready)
+{
+    weft_pevent *never;
+    WT_OK(weft_pevent_new(&never));
+    weft_pool *p = new_pool(1);
+    struct cb_seen seen = {0};
+    WT_OK(weft_event_init(&seen.late));
+    for (int v = 7; v >= -7; v -= 14) {
+        struct slow_arg a = {.never = never, .v = v};
+        weft_bytes *arg;
+        WT_OK(weft_bytes_new(&arg, &a, sizeof a));
+        weft_future *f;
+        WT_OK(weft_pool_apply_async(p, slow_echo, arg, slow_cb, slow_ecb, &seen, &f));
+        weft_bytes_free(arg);
+        ck_assert(!weft_future_cancel(f)); /* an AsyncResult has no cancel */
+        weft_bytes *r = NULL;
+        if (v > 0) {
+            WT_OK(weft_process_pool_result(f, &r, WEFT_FOREVER));
+            ck_assert_int_eq(__atomic_load_n(&seen.ok, __ATOMIC_ACQUIRE), 7);
+            ck_assert_int_eq(bytes_int(r), 7);
+            weft_bytes_free(r);
+        } else {
+            WT_ERR(weft_process_pool_result(f, &r, WEFT_FOREVER), WEFT_EOVERFLOW);
+            ck_assert_int_eq(__atomic_load_n(&seen.failed, __ATOMIC_ACQUIRE), WEFT_EOVERFLOW);
+            ck_assert_str_eq(weft_future_message(f), "negative");
+        }
+        weft_future_unref(f);
+    }
+    weft_pool_free(p);
+    weft_event_destroy(&seen.late);
+    weft_pevent_free(never);
+}
+END_TEST
+
 WT_MAIN("pool", 60, apply_and_map, apply_async_callbacks, imap_ordered_and_unordered,
         terminate_and_timeouts, not_bytes_and_dead_workers, bad_input, map_waits_for_every_call,
         map_async_callbacks_before_ready, starmap_calls_with_each_tuple,
-        close_join_with_maxtasksperchild_runs_everything, terminate_cancels_what_waits)
+        close_join_with_maxtasksperchild_runs_everything, terminate_cancels_what_waits,
+        apply_async_callback_runs_before_ready)

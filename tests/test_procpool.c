@@ -1190,6 +1190,91 @@ START_TEST(failing_initializer_is_reported)
 }
 END_TEST
 
+/* terminate_workers() and kill_workers() (3.14): what waits is cancelled,
+ * the task that ran fails (the pool was forcefully shut down), submits are
+ * refused, and shutdown then returns. */
+START_TEST(terminate_and_kill_workers)
+{
+    for (int kill_them = 0; kill_them < 2; kill_them++) {
+        struct blocker b = new_blocker();
+        weft_executor *ex = new_pool(1, NULL);
+        weft_future *blocked = submit_blocker(ex, &b), *q[3];
+        WT_OK(weft_pevent_wait(b.started, WEFT_FOREVER));
+        for (int i = 0; i < 3; i++)
+            q[i] = submit_int(ex, square, i);
+        WT_OK(kill_them ? weft_process_pool_kill_workers(ex)
+                        : weft_process_pool_terminate_workers(ex));
+        for (int i = 0; i < 3; i++) {
+            ck_assert(weft_future_cancelled(q[i]));
+            weft_future_unref(q[i]);
+        }
+        WT_ERR(weft_future_exception(blocked, WEFT_FOREVER), WEFT_EBROKEN);
+        ck_assert_ptr_nonnull(strstr(weft_future_message(blocked), "forcefully shut down"));
+        weft_future *f = NULL;
+        WT_ERR(weft_process_pool_submit(ex, square, NULL, &f), WEFT_ESHUTDOWN);
+        WT_OK(weft_process_pool_terminate_workers(ex)); /* a second time: nothing */
+        WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
+        ck_assert_uint_eq(weft_process_pool_workers_len(ex), 0);
+        weft_future_unref(blocked);
+        weft_executor_free(ex);
+        free_blocker(&b);
+    }
+    weft_executor *tp;
+    WT_OK(weft_thread_pool_new(&tp, NULL));
+    WT_ERR(weft_process_pool_terminate_workers(tp), WEFT_EINVAL);
+    WT_ERR(weft_process_pool_kill_workers(NULL), WEFT_EINVAL);
+    weft_executor_free(tp);
+}
+END_TEST
+
+/* A task submitted and cancelled at once, then shutdown(wait): no hang,
+ * whether the cancel came first or a worker did (gh-94440). */
+START_TEST(cancel_then_shutdown_does_not_hang)
+{
+    FOR_BOTH_METHODS {
+        weft_executor *ex = new_pool(1, NULL);
+        ck_assert_int_eq(result_int(submit_int(ex, square, 3)), 9);
+        weft_future *f = submit_int(ex, square, 4);
+        if (weft_future_cancel(f))
+            WT_ERR(weft_future_exception(f, 0), WEFT_ECANCELLED);
+        WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
+        ck_assert(weft_future_done(f));
+        weft_future_unref(f);
+        weft_executor_free(ex);
+    }
+}
+END_TEST
+
+/* max_tasks_per_child = 1 and shutdown(wait=False) while the first task
+ * runs: the worker that retires after it is replaced, and the queued
+ * tasks run (gh-119592). */
+START_TEST(max_tasks_per_child_after_shutdown_without_wait)
+{
+    struct blocker b = new_blocker();
+    weft_value *runs;
+    WT_OK(weft_value_new(&runs, WEFT_CTYPE_I64, NULL, false));
+    weft_process_pool_opts o = {.max_tasks_per_child = 1};
+    weft_executor *ex = new_pool(1, &o);
+    weft_future *first = submit_blocker(ex, &b), *rest[2];
+    for (int i = 0; i < 2; i++)
+        rest[i] = submit_count(ex, runs, 16);
+    WT_OK(weft_pevent_wait(b.started, WEFT_FOREVER));
+    WT_ERR(weft_executor_shutdown(ex, false, 0), WEFT_ETIMEDOUT);
+    WT_OK(weft_pevent_set(b.release));
+    WT_OK(weft_future_exception(first, WEFT_FOREVER));
+    for (int i = 0; i < 2; i++) {
+        WT_OK(weft_future_exception(rest[i], WEFT_FOREVER));
+        weft_future_unref(rest[i]);
+    }
+    WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
+    ck_assert_int_eq(runs_of(runs), 2);
+    weft_future_unref(first);
+    weft_executor_free(ex);
+    weft_value_free(runs);
+    free_blocker(&b);
+}
+END_TEST
+
 WT_MAIN("procpool", 60, submit_and_results, map_fixed_items, map_of_bytes_in_chunks, initializer_runs_in_each_worker,
         max_tasks_per_child_replaces_workers, killed_worker_breaks_the_pool,
         shutdown_waits_or_cancels, small_rings_overflow_and_limits, large_payloads,
@@ -1197,4 +1282,5 @@ WT_MAIN("procpool", 60, submit_and_results, map_fixed_items, map_of_bytes_in_chu
         results_that_are_not_bytes_fail_their_task, dead_worker_says_why, bytes_data_and_misuse,
         bad_input, queued_work_is_pending_and_cancellable, shutdown_cancel_futures_cancels_what_waits,
         map_timeout_cancels_calls_not_started, max_tasks_per_child_never_drops_work,
-        failing_initializer_is_reported)
+        failing_initializer_is_reported, terminate_and_kill_workers,
+        cancel_then_shutdown_does_not_hang, max_tasks_per_child_after_shutdown_without_wait)

@@ -63,6 +63,10 @@
  *   Pool.map(square, ints)         weft_process_pool_map_fixed(ex, square, in, sizeof *in,
  *                                                              out, sizeof *out, n, 0, timeout)
  *   ex.shutdown(wait, cancel_futures)  weft_executor_shutdown(ex, cancel, wait ? WEFT_FOREVER : 0)
+ *   ex.terminate_workers() / kill_workers()  (3.14)
+ *                                  weft_process_pool_terminate_workers(ex) / _kill_workers(ex)
+ *   future.cancel()                weft_future_cancel(f): true while no worker has taken the
+ *                                  task (it never runs then), false once one has (RUNNING)
  *   BrokenProcessPool              WEFT_EBROKEN
  *
  * Broken: a worker that dies other than by retiring (max_tasks_per_child)
@@ -320,6 +324,17 @@ WEFT_API int weft_pool_join(weft_pool *pool, double timeout);
 /** terminate (as Python's context manager does), join and free. NULL
  *  allowed. */
 WEFT_API void weft_pool_free(weft_pool *pool);
+
+/** ProcessPoolExecutor.terminate_workers() (3.14): shut the pool down now.
+ *  The tasks no worker has taken are cancelled, every worker is sent
+ *  SIGTERM, and the futures of the tasks they ran fail with WEFT_EBROKEN
+ *  ("...forcefully shut down"). Submits are refused with WEFT_ESHUTDOWN
+ *  afterwards; weft_executor_shutdown then waits for the workers' exit.
+ *  0 (also for a broken pool, or a second time), or WEFT_EINVAL for a
+ *  thread pool. */
+WEFT_API int weft_process_pool_terminate_workers(weft_executor *ex);
+/** ProcessPoolExecutor.kill_workers() (3.14): the same with SIGKILL. */
+WEFT_API int weft_process_pool_kill_workers(weft_executor *ex);
 
 /** Worker processes currently running (for tests and introspection). */
 WEFT_API unsigned weft_process_pool_workers_len(const weft_executor *ex);

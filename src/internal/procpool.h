@@ -145,6 +145,12 @@ int weft__procpool_map_fixed(weft_executor *ex, weft_item_fn fn, const void *in,
                              void *out, size_t out_size, size_t n, size_t chunksize,
                              double timeout, bool wait_all);
 
+/* A future of the pool's that no task backs, for pool.c's AsyncResult
+ * (completed by its maker after the callbacks ran): one reference; it
+ * cannot be cancelled; a thread waiting on it helps take the pool's
+ * results. weft_process_pool_result reads it. */
+int weft__procpool_future_new(weft_executor *ex, weft_future **out);
+
 /* Pool.terminate: refuse new work, cancel the tasks no worker has taken,
  * kill the workers now and fail the futures of the tasks they ran with
  * WEFT_ECANCELLED. WEFT_EINVAL for a thread pool. */
