@@ -417,7 +417,7 @@ static int comm_body(comm *c)
 static int comm_coroutine(void *arg, void **result)
 {
     comm *c = arg;
-    weft_timeout t;
+    weft_timeout t = {0}; /* zeroed: enter reads it to refuse a live scope */
     int rc = weft_timeout_enter(&t, c->timeout);
     if (rc)
         return rc;

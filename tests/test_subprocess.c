@@ -467,7 +467,77 @@ START_TEST(concurrent_waits)
 }
 END_TEST
 
+/* asyncio's test_stdin_broken_pipe: writing more than a pipe holds to a
+ * child that exits without reading fails with the pipe's error (Python's
+ * BrokenPipeError or ConnectionResetError), never SIGPIPE or a hang; and
+ * test_communicate_ignore_broken_pipe: communicate does not fail for it. */
+static int broken_stdin(void *arg, void **result)
+{
+    size_t len = 4u << 20;
+    char *data = malloc(len);
+    ck_assert_ptr_nonnull(data);
+    memset(data, 'x', len);
+    weft_subprocess *p;
+    WT_OK(weft_subprocess_shell(&p, "exit 1", &(weft_subprocess_opts){
+        .stdin_mode = WEFT_SUBPROCESS_PIPE}));
+    int code;
+    WT_OK(weft_subprocess_wait(p, &code, 10)); /* gone before we write */
+    ck_assert_int_eq(code, 1);
+    int rc = weft_stream_write(weft_subprocess_stdin(p), data, len);
+    if (rc == 0)
+        rc = weft_stream_drain(weft_subprocess_stdin(p), 10);
+    ck_assert_msg(rc == WEFT_EPIPE || rc == WEFT_ECONNRESET, "write/drain returned %d (%s)",
+                  rc, weft_err_name(rc));
+    weft_subprocess_free(p);
+
+    WT_OK(weft_subprocess_shell(&p, "exit 1", &(weft_subprocess_opts){
+        .stdin_mode = WEFT_SUBPROCESS_PIPE, .stdout_mode = WEFT_SUBPROCESS_PIPE}));
+    void *out = NULL;
+    size_t outlen = 99;
+    WT_OK(weft_subprocess_communicate(p, data, len, &out, &outlen, NULL, NULL, 10));
+    ck_assert_uint_eq(outlen, 0);
+    free(out);
+    WT_OK(weft_subprocess_returncode(p, &code));
+    ck_assert_int_eq(code, 1);
+    weft_subprocess_free(p);
+    free(data);
+    return 0;
+}
+
+START_TEST(stdin_broken_pipe)
+{
+    WT_OK(weft_run(broken_stdin, NULL, NULL));
+}
+END_TEST
+
+/* A second communicate after the child ended: its pipes are at their end,
+ * so it returns at once with nothing more read and the same code. */
+static int communicate_twice(void *arg, void **result)
+{
+    weft_subprocess *p;
+    WT_OK(weft_subprocess_shell(&p, "echo hi", &pipes));
+    void *out = NULL;
+    size_t outlen = 0;
+    WT_OK(weft_subprocess_communicate(p, NULL, 0, &out, &outlen, NULL, NULL, 10));
+    ck_assert_uint_eq(outlen, 3);
+    free(out);
+    out = NULL;
+    WT_OK(weft_subprocess_communicate(p, NULL, 0, &out, &outlen, NULL, NULL, 10));
+    ck_assert_uint_eq(outlen, 0);
+    free(out);
+    WT_ERR(weft_subprocess_communicate(p, "x", 1, NULL, NULL, NULL, NULL, 10), WEFT_EINVAL);
+    weft_subprocess_free(p);
+    return 0;
+}
+
+START_TEST(communicate_after_exit)
+{
+    WT_OK(weft_run(communicate_twice, NULL, NULL));
+}
+END_TEST
+
 WT_MAIN("subprocess", 60, echo_through_cat, exit_codes_and_signals, cancelled_wait,
         communicate_large, communicate_timeout, modes_cwd_env, start_failures,
         two_process_pipeline, many_children_all_reaped, free_kills_running_child,
-        free_kills_child_in_coroutine, free_exited_child, concurrent_waits)
+        free_kills_child_in_coroutine, free_exited_child, concurrent_waits,
+        stdin_broken_pipe, communicate_after_exit)
