@@ -135,8 +135,16 @@ static int spawn(weft_subprocess *p, const char *const *argv, const weft_subproc
         rc = -posix_spawnattr_setsigmask(&attr, &none);
     if (!rc)
         rc = -posix_spawnattr_setsigdefault(&attr, &defaults);
+    short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    if (o->start_new_session)
+        flags |= POSIX_SPAWN_SETSID;
+    if (o->new_process_group) {
+        flags |= POSIX_SPAWN_SETPGROUP;
+        if (!rc)
+            rc = -posix_spawnattr_setpgroup(&attr, 0); /* its own pid */
+    }
     if (!rc)
-        rc = -posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        rc = -posix_spawnattr_setflags(&attr, flags);
     if (!rc)
         rc = -posix_spawnp(&p->pid, argv[0], &fa, &attr, (char *const *)argv,
                            o->env ? o->env : environ);
@@ -152,7 +160,8 @@ int weft_subprocess_exec(weft_subprocess **out, const char *const *argv,
         *out = NULL;
     weft_subprocess_opts o = opts ? *opts : (weft_subprocess_opts){0};
     if (!out || !argv || !argv[0] || !*argv[0] || !mode_ok(o.stdin_mode, false) ||
-        !mode_ok(o.stdout_mode, false) || !mode_ok(o.stderr_mode, true))
+        !mode_ok(o.stdout_mode, false) || !mode_ok(o.stderr_mode, true) ||
+        (o.start_new_session && o.new_process_group))
         return WEFT_EINVAL;
     weft_subprocess *p = calloc(1, sizeof *p);
     if (!p)

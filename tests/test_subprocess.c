@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -536,8 +537,48 @@ START_TEST(communicate_after_exit)
 }
 END_TEST
 
+/* asyncio's test_start_new_session, and process_group=0: the child's
+ * process group and session, read from /proc by the child's shell. */
+static void group_and_session(const weft_subprocess_opts *o, pid_t *pid, long *pgrp, long *sid)
+{
+    weft_subprocess_opts oo = *o;
+    oo.stdout_mode = WEFT_SUBPROCESS_PIPE;
+    weft_subprocess *p;
+    WT_OK(weft_subprocess_shell(&p, "read -r pid comm state ppid pgrp sid rest < /proc/$$/stat; "
+                                    "echo $pgrp $sid", &oo));
+    *pid = weft_subprocess_pid(p);
+    void *out = NULL;
+    size_t len = 0;
+    WT_OK(weft_subprocess_communicate(p, NULL, 0, &out, &len, NULL, NULL, 10));
+    ck_assert_int_eq(sscanf(out, "%ld %ld", pgrp, sid), 2);
+    free(out);
+    weft_subprocess_free(p);
+}
+
+START_TEST(new_session_and_group)
+{
+    pid_t pid;
+    long pgrp, sid;
+    group_and_session(&(weft_subprocess_opts){0}, &pid, &pgrp, &sid);
+    ck_assert_int_eq(pgrp, getpgrp());
+    ck_assert_int_eq(sid, getsid(0));
+    group_and_session(&(weft_subprocess_opts){.start_new_session = true}, &pid, &pgrp, &sid);
+    ck_assert_int_eq(sid, pid);
+    ck_assert_int_eq(pgrp, pid);
+    group_and_session(&(weft_subprocess_opts){.new_process_group = true}, &pid, &pgrp, &sid);
+    ck_assert_int_eq(pgrp, pid);
+    ck_assert_int_eq(sid, getsid(0));
+    weft_subprocess *p = NULL;
+    const char *argv[] = {"true", NULL};
+    WT_ERR(weft_subprocess_exec(&p, argv, &(weft_subprocess_opts){.start_new_session = true,
+                                                                 .new_process_group = true}),
+           WEFT_EINVAL);
+    ck_assert_ptr_null(p);
+}
+END_TEST
+
 WT_MAIN("subprocess", 60, echo_through_cat, exit_codes_and_signals, cancelled_wait,
         communicate_large, communicate_timeout, modes_cwd_env, start_failures,
         two_process_pipeline, many_children_all_reaped, free_kills_running_child,
         free_kills_child_in_coroutine, free_exited_child, concurrent_waits,
-        stdin_broken_pipe, communicate_after_exit)
+        stdin_broken_pipe, communicate_after_exit, new_session_and_group)

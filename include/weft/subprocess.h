@@ -28,10 +28,17 @@
  *   p.returncode                    weft_subprocess_returncode(p, &code)  (WEFT_ESTATE while running)
  *   p.pid                           weft_subprocess_pid(p)
  *   p.send_signal / terminate / kill   weft_subprocess_send_signal / _terminate / _kill
+ *   start_new_session=True / process_group=0
+ *                                   opts.start_new_session / opts.new_process_group
+ *
+ * Not mapped: text mode and encodings (bytes only), user=/group=/umask=,
+ * pass_fds= (only fds 0, 1 and 2 reach the child) and a process_group
+ * other than the child's own.
  */
 #ifndef WEFT_SUBPROCESS_H
 #define WEFT_SUBPROCESS_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "weft/common.h"
@@ -56,6 +63,13 @@ typedef struct weft_subprocess_opts {
     const char *cwd;          /**< NULL: the parent's */
     char *const *env;         /**< NULL-terminated "NAME=value" list; NULL: the parent's */
     weft_stream_opts stream;  /**< for the pipes' streams */
+    bool start_new_session;   /**< Python's start_new_session=True: the child
+                                   calls setsid() (a new session and process
+                                   group, no controlling terminal) */
+    bool new_process_group;   /**< Python's process_group=0: the child leads
+                                   a new process group (its pid), in the
+                                   parent's session; not with start_new_session
+                                   (WEFT_EINVAL) */
 } weft_subprocess_opts;
 
 typedef struct weft_subprocess weft_subprocess;
