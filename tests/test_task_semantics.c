@@ -1077,6 +1077,229 @@ START_TEST(task_group_cancel_keeps_an_outer_timeout)
 }
 END_TEST
 
+static int child_cancelled_alone(void *arg, void **result)
+{
+    weft_task_group *g;
+    WT_OK(weft_task_group_new(&g));
+    weft_future *t1, *t2;
+    WT_OK(weft_task_group_create_task(g, sleep_forever, NULL, NULL, &t1));
+    WT_OK(weft_sleep(0));
+    ck_assert(weft_future_cancel(t1)); /* one child, explicitly */
+    WT_OK(weft_task_group_create_task(g, return_arg, (void *)11, "yolo", &t2));
+    ck_assert_str_eq(weft_task_name(t2), "yolo");
+    WT_OK(weft_task_group_wait(g)); /* everything else goes on */
+    ck_assert(weft_future_cancelled(t1));
+    void *r = NULL;
+    WT_OK(weft_future_result(t2, &r, 0));
+    ck_assert_ptr_eq(r, (void *)11);
+    size_t n = 9;
+    WT_OK(weft_task_group_errors(g, NULL, 0, &n));
+    ck_assert_uint_eq(n, 0);
+    weft_future_unref(t1);
+    weft_future_unref(t2);
+    weft_task_group_free(g);
+    ck_assert_uint_eq(weft_task_cancelling(weft_current_task()), 0);
+    return 0;
+}
+
+/* test_taskgroup_03, test_taskgroup_task_name. */
+START_TEST(group_child_cancelled_alone_is_no_failure)
+{
+    WT_OK(weft_run(child_cancelled_alone, NULL, NULL));
+}
+END_TEST
+
+typedef struct hydra {
+    weft_task_group *g;
+    int *born;
+} hydra;
+
+static int hydra_fn(void *arg, void **result)
+{
+    hydra *h = arg;
+    (*h->born)++;
+    int rc = weft_sleep(0.001);
+    if (rc)
+        return rc; /* cancelled: the group is shutting down */
+    /* Heads grow from inside the group while its task waits. A head whose
+     * sleep ended just as the group began shutting down finds it closed
+     * (its cancellation waits for its next wait) and stops there. */
+    for (int i = 0; i < 2 && *h->born < 10; i++) {
+        rc = weft_task_group_create_task(h->g, hydra_fn, h, NULL, NULL);
+        if (rc)
+            return rc == WEFT_ESTATE ? 0 : rc;
+    }
+    return 0;
+}
+
+static int hercules(void *arg, void **result)
+{
+    hydra *h = arg;
+    while (*h->born < 10)
+        WT_OK(weft_sleep(0.001));
+    weft_task_set_message("cut");
+    return WEFT_EPERM;
+}
+
+static int grows_then_fails(void *arg, void **result)
+{
+    int born = 0;
+    weft_task_group *g;
+    WT_OK(weft_task_group_new(&g));
+    hydra h = {g, &born};
+    WT_OK(weft_task_group_create_task(g, hydra_fn, &h, NULL, NULL));
+    WT_OK(weft_task_group_create_task(g, hercules, &h, NULL, NULL));
+    WT_ERR(weft_task_group_wait(g), WEFT_EPERM);
+    ck_assert_int_ge(born, 10);
+    weft_future *e[4];
+    size_t n;
+    WT_OK(weft_task_group_errors(g, e, 4, &n));
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(weft_future_message(e[0]), "cut");
+    /* Finished: no new child. */
+    WT_ERR(weft_task_group_create_task(g, return_arg, NULL, NULL, NULL), WEFT_ESTATE);
+    WT_ERR(weft_task_group_wait(g), WEFT_EPERM); /* the same answer again */
+    weft_task_group_free(g);
+    return 0;
+}
+
+/* test_taskgroup_24, test_taskgroup_25: children add children. */
+START_TEST(group_children_add_children)
+{
+    WT_OK(weft_run(grows_then_fails, NULL, NULL));
+}
+END_TEST
+
+static int cleans_up_children(void *arg, void **result)
+{
+    int *n = arg;
+    int rc = weft_sleep(5);
+    if (rc == WEFT_ECANCELLED)
+        (*n)++;
+    return rc;
+}
+
+static int runner(void *arg, void **result)
+{
+    weft_task_group *g;
+    WT_OK(weft_task_group_new(&g));
+    for (int i = 0; i < 5; i++)
+        WT_OK(weft_task_group_create_task(g, cleans_up_children, arg, NULL, NULL));
+    int rc = weft_task_group_wait(g);
+    weft_task_group_free(g);
+    return rc;
+}
+
+static int group_runner_cancelled(void *arg, void **result)
+{
+    int n = 0;
+    weft_future *r;
+    WT_OK(weft_create_task(NULL, runner, &n, NULL, &r));
+    WT_OK(weft_sleep(0.01));
+    ck_assert(!weft_future_done(r));
+    ck_assert(weft_task_cancel_msg(r, "test"));
+    WT_ERR(weft_await(r, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
+    ck_assert_str_eq(weft_future_message(r), "test");
+    ck_assert_int_eq(n, 5);
+    weft_future_unref(r);
+    return 0;
+}
+
+/* test_cancellation: a task cancelled in the group's wait cancels the
+ * children, and ends cancelled with its message. */
+START_TEST(group_task_cancelled_while_waiting)
+{
+    WT_OK(weft_run(group_runner_cancelled, NULL, NULL));
+}
+END_TEST
+
+static int body_fails_cancel_and_wait(void *arg, void **result)
+{
+    int n = 0;
+    weft_task_group *g;
+    WT_OK(weft_task_group_new(&g));
+    for (int i = 0; i < 3; i++)
+        WT_OK(weft_task_group_create_task(g, cleans_up_children, &n, NULL, NULL));
+    WT_OK(weft_sleep(0));
+    int body_rc = WEFT_EIO; /* the body fails: asyncio's __aexit__ with an error */
+    ck_assert(weft_task_group_cancel(g));
+    WT_OK(weft_task_group_wait(g));
+    ck_assert_int_eq(n, 3); /* every child cleaned up before we go on */
+    weft_task_group_free(g);
+    return body_rc;
+}
+
+/* test_taskgroup_09/10: a body that fails cancels the children and awaits
+ * them (weft_task_group_cancel, then wait). */
+START_TEST(group_body_failure_cancels_and_awaits_children)
+{
+    WT_ERR(weft_run(body_fails_cancel_and_wait, NULL, NULL), WEFT_EIO);
+}
+END_TEST
+
+/* ------------------------------------------------------------- shield */
+
+static int shield_cases(void *arg, void **result)
+{
+    /* The inner cancelled: the outer is cancelled. */
+    weft_future *inner, *outer;
+    WT_OK(weft_create_task(NULL, sleep_forever, NULL, NULL, &inner));
+    WT_OK(weft_shield(inner, &outer));
+    WT_OK(weft_sleep(0));
+    ck_assert(weft_future_cancel(inner));
+    WT_ERR(weft_await(outer, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
+    ck_assert(weft_future_cancelled(outer));
+    weft_future_unref(outer);
+    weft_future_unref(inner);
+    /* A task awaiting a shield is cancelled: the inner goes on. */
+    WT_OK(weft_create_task(NULL, returns_42_when_cancelled, NULL, NULL, &inner));
+    WT_OK(weft_shield(inner, &outer));
+    weft_future *waiter;
+    WT_OK(weft_create_task(NULL, awaits_gather, outer, NULL, &waiter));
+    WT_OK(weft_sleep(0));
+    ck_assert(weft_future_cancel(waiter));
+    WT_ERR(weft_await(waiter, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
+    ck_assert(weft_future_cancelled(outer));
+    ck_assert(!weft_future_done(inner));
+    ck_assert(weft_future_cancel(inner));
+    void *r = NULL;
+    WT_OK(weft_await(inner, &r, WEFT_FOREVER));
+    ck_assert_ptr_eq(r, (void *)42);
+    weft_future_unref(waiter);
+    weft_future_unref(outer);
+    weft_future_unref(inner);
+    /* gather(shield(a), shield(b)) cancelled: a and b go on. */
+    weft_future *a, *b, *sa, *sb, *g;
+    WT_OK(weft_create_task(NULL, returns_42_when_cancelled, NULL, NULL, &a));
+    WT_OK(weft_create_task(NULL, returns_42_when_cancelled, NULL, NULL, &b));
+    WT_OK(weft_shield(a, &sa));
+    WT_OK(weft_shield(b, &sb));
+    weft_future *fs[2] = {sa, sb};
+    WT_OK(weft_gather(fs, 2, false, &g));
+    WT_OK(weft_sleep(0));
+    ck_assert(weft_future_cancel(g));
+    WT_ERR(weft_await(g, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
+    ck_assert(!weft_future_done(a));
+    ck_assert(!weft_future_done(b));
+    weft_future_cancel(a);
+    weft_future_cancel(b);
+    WT_OK(weft_await(a, NULL, WEFT_FOREVER));
+    WT_OK(weft_await(b, NULL, WEFT_FOREVER));
+    weft_future_unref(g);
+    weft_future_unref(sa);
+    weft_future_unref(sb);
+    weft_future_unref(a);
+    weft_future_unref(b);
+    return 0;
+}
+
+/* test_shield_cancel_inner, test_shield_effect, test_gather_shield. */
+START_TEST(shield_cases_from_asyncio)
+{
+    WT_OK(weft_run(shield_cases, NULL, NULL));
+}
+END_TEST
+
 /* ------------------------------------------------- weft_run clean-up */
 
 static weft_future *leftover;
@@ -1132,4 +1355,7 @@ WT_MAIN("task_semantics", 60, task_awaiting_itself_fails_at_once, wait_for_on_it
         group_keeps_an_outside_cancel_during_error_handling,
         group_keeps_an_outside_cancel_after_its_own, group_error_leaves_the_parent_uncancelled,
         task_group_cancel, task_group_cancel_keeps_an_outer_timeout,
+        group_child_cancelled_alone_is_no_failure, group_children_add_children,
+        group_task_cancelled_while_waiting, group_body_failure_cancels_and_awaits_children,
+        shield_cases_from_asyncio,
         run_reports_errors_of_leftover_tasks)
