@@ -488,6 +488,34 @@ START_TEST(thread_os_name_first_15_bytes)
 }
 END_TEST
 
+/* Python 3.14's test_change_name: a running thread that renames itself
+ * changes its OS name at once. */
+struct two_names {
+    char before[32], after[32];
+};
+
+static void *rename_myself(void *arg)
+{
+    struct two_names *n = arg;
+    pthread_getname_np(pthread_self(), n->before, sizeof n->before);
+    WT_OK(weft_thread_set_name(weft_current_thread(), "new name"));
+    pthread_getname_np(pthread_self(), n->after, sizeof n->after);
+    return NULL;
+}
+
+START_TEST(thread_renames_itself)
+{
+    struct two_names n;
+    weft_thread_opts o = {.name = "name"};
+    weft_thread *t = start(rename_myself, &n, &o);
+    WT_OK(weft_thread_join(t, WEFT_FOREVER));
+    ck_assert_str_eq(n.before, "name");
+    ck_assert_str_eq(n.after, "new name");
+    ck_assert_str_eq(weft_thread_name(t), "new name");
+    weft_thread_unref(t);
+}
+END_TEST
+
 /* Python's Thread(name="") is named as if no name were given. */
 START_TEST(thread_empty_name_is_default)
 {
@@ -1018,4 +1046,4 @@ WT_MAIN("thread", 30, thread_basic, thread_errors, thread_join_self_deadlock,
         thread_pthread_exit, thread_stack_size, thread_exit_waits_for_non_daemon,
         thread_exit_leaves_daemons, thread_exit_with_main_joined, thread_fork,
         thread_fork_from_thread, thread_os_name_first_15_bytes,
-        thread_empty_name_is_default)
+        thread_empty_name_is_default, thread_renames_itself)
