@@ -256,7 +256,7 @@ static int run_call(call *c, enum how how)
     if (how == HOW_SCOPE) {
         /* An expired scope cancels the call at its first wait, and exit
          * turns that cancellation into a time-out. */
-        weft_timeout t;
+        weft_timeout t = {0};
         int rc = weft_timeout_enter(&t, 0);
         if (rc)
             return rc;

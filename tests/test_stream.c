@@ -326,7 +326,7 @@ static int line_after_scope(void *arg, void **result)
     char buf[64];
     size_t n;
     put(w, "Host: x\npart");
-    weft_timeout t;
+    weft_timeout t = {0};
     WT_OK(weft_timeout_enter(&t, 0.01));
     int rc = weft_stream_readuntil(st, "\r\n\r\n", 4, buf, sizeof buf, &n, WEFT_FOREVER);
     WT_ERR(weft_timeout_exit(&t, rc), WEFT_ETIMEDOUT);
@@ -1144,10 +1144,71 @@ START_TEST(one_waiting_reader)
 }
 END_TEST
 
+/* Several coroutines in drain at once (allowed since Python 3.10): all of
+ * them return once the reader catches up. */
+struct drainer {
+    weft_stream *st;
+    int rc;
+    bool entered;
+};
+
+static int drain_task(void *arg, void **result)
+{
+    struct drainer *d = arg;
+    d->entered = true;
+    d->rc = weft_stream_drain(d->st, 10);
+    return d->rc;
+}
+
+static int many_drains(void *arg, void **result)
+{
+    weft_stream *a, *b;
+    stream_pair("127.0.0.1", &a, &b);
+    int sz = 16384;
+    setsockopt(weft_socket_fd(weft_stream_socket(a)), SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    static char data[1 << 20];
+    memset(data, 'd', sizeof data);
+    WT_OK(weft_stream_write(a, data, sizeof data));
+    WT_ERR(weft_stream_drain(a, 0), WEFT_ETIMEDOUT); /* over high water */
+    struct drainer d[3];
+    weft_future *t[3];
+    for (int i = 0; i < 3; i++) {
+        d[i] = (struct drainer){.st = a, .rc = 1};
+        WT_OK(weft_create_task(NULL, drain_task, &d[i], NULL, &t[i]));
+    }
+    while (!d[0].entered || !d[1].entered || !d[2].entered)
+        weft_sleep(0);
+    /* Read it all; the drainers wake as the queue falls under low water. */
+    static char buf[65536]; /* bigger than a coroutine stack */
+    size_t n, got = 0;
+    while (got < sizeof data) {
+        WT_OK(weft_stream_read(b, buf, sizeof buf, &n, 10));
+        ck_assert_uint_gt(n, 0);
+        got += n;
+    }
+    for (int i = 0; i < 3; i++) {
+        WT_OK(weft_await(t[i], NULL, WEFT_FOREVER));
+        WT_OK(d[i].rc);
+        weft_future_unref(t[i]);
+    }
+    WT_OK(weft_stream_close(a, 5));
+    weft_stream_free(a);
+    WT_OK(weft_stream_close(b, 5));
+    weft_stream_free(b);
+    return 0;
+}
+
+START_TEST(concurrent_drains)
+{
+    WT_OK(weft_run(many_drains, NULL, NULL));
+}
+END_TEST
+
 WT_MAIN("stream", 30, reading_v4_v6, separator_after_timeout, readline_after_scope_timeout,
         separator_at_eof_and_limit, eof_before_any_buffer, readexactly_impossible_size,
         reader_matches_model, read_all_over_max, drain_with_slow_reader, thread_stream,
         cancel_pending_read, peer_reset, server_many_clients, serve_forever_and_close,
         server_closed_before_it_ran,
         free_with_connections, emfile_pauses_accepting, reuse_port_two_loops,
-        server_on_two_sockets, bad_input, read_zero_bytes, one_waiting_reader)
+        server_on_two_sockets, bad_input, read_zero_bytes, one_waiting_reader,
+        concurrent_drains)
