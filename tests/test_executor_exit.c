@@ -432,8 +432,89 @@ START_TEST(free_while_exit_joins_the_pool)
 }
 END_TEST
 
+/* -------------------------------------------------------- process pool */
+
+static int proc_say(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    say("P");
+    return 0;
+}
+
+static void procpool_body(void)
+{
+    weft_process_pool_opts o = {.max_workers = 1, .start_method = WEFT_START_FORK};
+    weft_executor *ex;
+    if (weft_process_pool_new(&ex, &o) != 0)
+        _exit(97);
+    for (int i = 0; i < 3; i++) {
+        weft_future *f;
+        if (weft_process_pool_submit(ex, proc_say, NULL, &f) != 0)
+            _exit(96);
+        weft_future_unref(f);
+    }
+    exit(0);
+}
+
+START_TEST(exit_runs_process_pool_work)
+{
+    char buf[64];
+    ck_assert_int_eq(run_child(procpool_body, buf, sizeof buf), 0);
+    ck_assert_str_eq(buf, "PPP");
+}
+END_TEST
+
+/* ------------------------------------------------ a weft child process */
+
+static weft_thread *child_main_thread;
+
+/* Returns once the child's main thread waits for this worker: the
+ * child's function has returned and its exit joins the pool. */
+static int wait_for_join(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    wt_wait_for_state(child_main_thread, WEFT_THREAD_WAITING, WEFT_WAIT_JOIN, NULL);
+    say("C");
+    return 0;
+}
+
+static int child_with_pool(void *arg)
+{
+    (void)arg;
+    child_main_thread = weft_current_thread();
+    weft_executor *ex = pool_of(1);
+    submit_or_die(ex, wait_for_join, NULL);
+    submit_or_die(ex, say_task, "D");
+    return 0; /* the pool is neither shut down nor freed */
+}
+
+static void weft_child_body(void)
+{
+    weft_process_opts o = {.start_method = WEFT_START_FORK};
+    weft_process *p;
+    if (weft_process_new(&p, child_with_pool, NULL, &o) != 0 || weft_process_start(p) != 0 ||
+        weft_process_join(p, WEFT_FOREVER) != 0)
+        _exit(92);
+    int code = -1;
+    weft_process_exitcode(p, &code);
+    exit(code);
+}
+
+START_TEST(weft_child_process_joins_its_pools)
+{
+    /* As Python's child runs threading._shutdown once its target returns:
+     * a weft child process waits for the work of the pools it made. */
+    char buf[64];
+    ck_assert_int_eq(run_child(weft_child_body, buf, sizeof buf), 0);
+    ck_assert_str_eq(buf, "CD");
+}
+END_TEST
+
 WT_MAIN("executor_exit", 60, exit_runs_submitted_work, exit_after_shutdown_nowait_runs_work,
         exit_after_cancel_futures_finishes_running_work, exit_runs_default_executor_work,
         submit_after_exit_shutdown_refused, pool_made_after_exit_shutdown_refuses_work,
         exit_from_worker_runs_its_pools_queue, forked_child_does_not_join_parents_pool,
-        free_while_exit_joins_the_pool)
+        free_while_exit_joins_the_pool, exit_runs_process_pool_work,
+        weft_child_process_joins_its_pools)
