@@ -10,14 +10,20 @@
  * nobody needs to look at the barrier again, so the next generation can
  * start at once.
  *
- * Timeouts: a waiter whose deadline passes has left the queue; it then takes
- * the barrier lock and, if its generation is still the current one and not
- * yet broken, breaks it. If the last party got the lock first, its unpark
- * finds fewer waiters than parties - 1 and breaks the generation itself
- * (after the action ran): the timeout wins the race. Either way a
- * generation in which anyone timed out never passes, so a timed-out waiter
- * that finds the generation changed knows a reset ended it: it reports
- * WEFT_EBROKEN in every case, as Python does.
+ * Timeouts: as in Python, whoever takes the barrier lock first decides. A
+ * waiter whose deadline passes has left the queue; it then takes the lock
+ * and, if its generation is still the current one and not yet broken,
+ * breaks it. If the last party got the lock first, the generation passes
+ * (its action ran with the lock held, so nobody could break it meanwhile):
+ * its unpark finds fewer waiters than parties - 1, and the missing ones are
+ * latecomers still on their way to the lock. It leaves them a note, late_
+ * of them for generation late_gen_, and each latecomer that finds the note
+ * for its generation passes too. Until the last latecomer has read it, a
+ * new arrival waits (parked on &b->late_, the lock released as for a
+ * generation), as Python's Barrier lets no one in while the last
+ * generation drains: so the note is never overwritten while it is needed,
+ * and a generation that changed without a note for it was ended by a
+ * reset.
  *
  * count_ and broken_ are written under the lock but read by the snapshot
  * getters without it, hence the relaxed atomics.
@@ -76,6 +82,8 @@ int weft_barrier_init(weft_barrier *b, unsigned parties, weft_barrier_action act
     b->action_ = action;
     b->action_arg_ = action_arg;
     b->acting_ = 0;
+    b->late_ = 0;
+    b->late_gen_ = 0;
     return 0;
 }
 
@@ -98,18 +106,6 @@ static void barrier_break(weft_barrier *b)
     weft__unpark(barrier_key(b), SIZE_MAX, token_cb, (void *)(uintptr_t)TOKEN_BROKEN);
 }
 
-typedef struct pass_ctx {
-    unsigned expected;
-} pass_ctx;
-
-/* Bucket locked. All waiters present: they pass. Fewer: some timed out and
- * are on their way to break the generation; it breaks now instead. */
-static uintptr_t pass_cb(void *ctx, weft__unpark_result r)
-{
-    pass_ctx *p = ctx;
-    return r.unparked == p->expected ? TOKEN_PASSED : TOKEN_BROKEN;
-}
-
 /* Lock held, the last party: run the action, then release everyone. */
 static int barrier_pass(weft_barrier *b)
 {
@@ -123,12 +119,11 @@ static int barrier_pass(weft_barrier *b)
         barrier_break(b);
         return rc < 0 ? rc : WEFT_EBROKEN; /* no positive code reaches a caller */
     }
-    pass_ctx p = {b->parties_ - 1};
-    size_t woken = weft__unpark(barrier_key(b), SIZE_MAX, pass_cb, &p);
-    if (woken != p.expected) {
-        barrier_set_broken(b, true);
-        barrier_set_count(b, 0);
-        return WEFT_EBROKEN;
+    size_t woken = weft__unpark(barrier_key(b), SIZE_MAX, token_cb,
+                                (void *)(uintptr_t)TOKEN_PASSED);
+    if (woken < b->parties_ - 1) {
+        b->late_ = b->parties_ - 1 - (unsigned)woken;
+        b->late_gen_ = b->generation_;
     }
     b->generation_++;
     barrier_set_count(b, 0);
@@ -144,6 +139,43 @@ static bool in_action(const weft_barrier *b)
 static void barrier_unlock_cb(void *ctx)
 {
     barrier_unlock(ctx);
+}
+
+/* Lock held: wait, the lock released, until every latecomer of the last
+ * generation has read its note. Not a cancellation point, as the lock. */
+static void barrier_wait_drained(weft_barrier *b)
+{
+    weft__park_spec spec = {
+        .before_sleep = barrier_unlock_cb,
+        .ctx = b,
+        .why = WEFT_WAIT_BARRIER,
+        .what = b,
+    };
+    while (b->late_ > 0) {
+        weft__cancel_mask();
+        weft__park(&b->late_, &spec, WEFT__NO_DEADLINE, NULL);
+        weft__cancel_unmask();
+        barrier_lock(b);
+    }
+}
+
+/* Lock held, the waiter's deadline passed (or its coroutine was cancelled)
+ * after it left the queue of generation gen: 0 if that generation passed
+ * with it as a latecomer, else WEFT_EBROKEN (breaking the generation if it
+ * is still the current one). */
+static int barrier_late(weft_barrier *b, uint64_t gen)
+{
+    if (b->generation_ == gen) {
+        if (!b->broken_)
+            barrier_break(b);
+        return WEFT_EBROKEN;
+    }
+    if (b->late_ > 0 && b->late_gen_ == gen) {
+        if (--b->late_ == 0)
+            weft__unpark(&b->late_, SIZE_MAX, NULL, NULL);
+        return 0;
+    }
+    return WEFT_EBROKEN; /* a reset ended it */
 }
 
 /* Lock held, not the last party: wait for the generation to end. */
@@ -167,10 +199,9 @@ static int barrier_await(weft_barrier *b, double timeout)
     if (rc == 0)
         return token == TOKEN_PASSED ? 0 : WEFT_EBROKEN;
     barrier_lock(b);
-    if (b->generation_ == gen && !b->broken_)
-        barrier_break(b);
+    int late = barrier_late(b, gen);
     barrier_unlock(b);
-    return rc == WEFT_ETIMEDOUT ? WEFT_EBROKEN : rc;
+    return rc == WEFT_ETIMEDOUT ? late : rc;
 }
 
 int weft_barrier_wait(weft_barrier *b, unsigned *index, double timeout)
@@ -182,6 +213,7 @@ int weft_barrier_wait(weft_barrier *b, unsigned *index, double timeout)
     if (in_action(b))
         return WEFT_EDEADLK;
     barrier_lock(b);
+    barrier_wait_drained(b);
     if (b->broken_) {
         barrier_unlock(b);
         return WEFT_EBROKEN;

@@ -230,6 +230,63 @@ START_TEST(barrier_reset_with_waiters)
 }
 END_TEST
 
+/* Python decides a barrier's timeout race by who takes the barrier's lock
+ * first. A party whose deadline passes after the last party arrived (here,
+ * while the action runs) passes with the others: the generation is not
+ * broken. The action holds the barrier's lock and waits until the timed-out
+ * party is queued on it (bit 1 of the lock's word). If the deadline passed
+ * before the last party could take the lock, the timed-out party broke the
+ * barrier first (as in Python): reset and try again with a longer one. */
+typedef struct late_party {
+    weft_barrier *b;
+    bool wait_for_late, ran;
+} late_party;
+
+static int wait_for_late_party(void *arg)
+{
+    late_party *lp = arg;
+    lp->ran = true;
+    while (lp->wait_for_late && !(__atomic_load_n(&lp->b->lock_.word_, __ATOMIC_ACQUIRE) & 2u))
+        sched_yield();
+    return 0;
+}
+
+START_TEST(barrier_timeout_during_action_passes)
+{
+    weft_barrier b;
+    late_party lp = {.b = &b, .wait_for_late = true};
+    WT_OK(weft_barrier_init(&b, 2, wait_for_late_party, &lp));
+    party p[1];
+    pthread_t t[1];
+    for (double timeout = 0.02;; timeout *= 2) {
+        ck_assert(timeout < 10);
+        lp.ran = false;
+        start_parties(&b, p, t, 1, timeout);
+        unsigned idx;
+        int rc = weft_barrier_wait(&b, &idx, WEFT_FOREVER);
+        if (!lp.ran) {
+            WT_ERR(rc, WEFT_EBROKEN); /* the timed-out party came first */
+            join_all(p, t, 1, WEFT_EBROKEN);
+            WT_OK(weft_barrier_reset(&b));
+            continue;
+        }
+        WT_OK(rc);
+        ck_assert_uint_eq(idx, 1);
+        join_all(p, t, 1, 0);
+        ck_assert_uint_eq(p[0].index, 0);
+        break;
+    }
+    ck_assert(!weft_barrier_broken(&b));
+    /* The next generation passes as usual. */
+    lp.wait_for_late = false;
+    start_parties(&b, p, t, 1, WEFT_FOREVER);
+    unsigned idx;
+    WT_OK(weft_barrier_wait(&b, &idx, WEFT_FOREVER));
+    ck_assert_uint_eq(idx, 1);
+    join_all(p, t, 1, 0);
+}
+END_TEST
+
 /* Python's test_abort_and_reset: a barrier broken by an abort while
  * parties wait, then reset once everyone has left it, passes a whole
  * generation again (indices, action and all). */
@@ -356,4 +413,5 @@ END_TEST
 WT_MAIN("barrier", 30, barrier_errors, barrier_single_party, barrier_indices_in_arrival_order,
         barrier_timeout_breaks, barrier_zero_timeout, barrier_action_failure,
         barrier_abort, barrier_reset_with_waiters, barrier_reuse_generations,
-        barrier_action_calls_barrier, barrier_abort_then_reset_passes_again)
+        barrier_action_calls_barrier, barrier_abort_then_reset_passes_again,
+        barrier_timeout_during_action_passes)

@@ -219,9 +219,10 @@ typedef int (*weft_barrier_action)(void *arg);
  * a reset while threads wait breaks the barrier for every waiter
  * (WEFT_EBROKEN; the one that timed out gets WEFT_EBROKEN too, as in
  * Python). A timeout of 0 by a party that is not the last therefore breaks
- * it at once. If a deadline passes just as the last party arrives, the
- * timeout wins: the generation breaks (even if the action already ran). A
- * broken barrier stays broken until reset. Waiters are released all at
+ * it at once. As in Python, a deadline that passes once the last party has
+ * arrived (while the action runs, say) breaks nothing: that party passes
+ * with the others. A new generation starts only once every party of the
+ * last one has left. A broken barrier stays broken until reset. Waiters are released all at
  * once, in no particular order. Python's Barrier(timeout=t), a default for
  * every wait, has no twin: C has no default arguments, so each wait takes
  * its own timeout.
@@ -235,6 +236,8 @@ typedef struct weft_barrier {
     weft_barrier_action action_;  /* private */
     void *action_arg_;            /* private */
     uintptr_t acting_;            /* private: who runs the action, 0 if none */
+    unsigned late_;               /* private: latecomers of generation late_gen_ */
+    uint64_t late_gen_;           /* private */
 } weft_barrier;
 
 /** parties must be >= 1. action may be NULL. */
