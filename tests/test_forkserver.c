@@ -523,4 +523,4 @@ WT_MAIN("forkserver", 60, process_exit_codes, process_killed, process_terminated
         process_child_has_no_children, process_sentinel, process_sentinel_without_pidfd,
         process_sentinel_then_is_alive, process_interrupted, process_closed_refuses,
         process_terminate_lifecycle, process_foreign_object, process_join_in_coroutine,
-        process_join_in_coroutine_without_pidfd)
+        process_join_in_coroutine_without_pidfd, process_active_children_concurrent)

@@ -914,6 +914,61 @@ START_TEST(process_join_in_coroutine_without_pidfd)
 }
 END_TEST
 
+
+struct churn {
+    int rounds;
+    int failures;
+};
+
+static void *churn_thread(void *arg)
+{
+    struct churn *c = arg;
+    for (int i = 0; i < c->rounds; i++) {
+        weft_process *p;
+        weft_process_opts o = {.daemon = WEFT_DAEMON_NO};
+        if (weft_process_new(&p, return_arg, (void *)(intptr_t)(i & 7), &o) ||
+            weft_process_start(p)) {
+            c->failures++;
+            continue;
+        }
+        int code = -1;
+        if (weft_process_join(p, WEFT_FOREVER) || weft_process_exitcode(p, &code) ||
+            code != (i & 7))
+            c->failures++;
+        if (i & 1)
+            weft_process_close(p);
+        weft_process_free(p);
+    }
+    return NULL;
+}
+
+/* active_children while other threads start, join and free processes:
+ * never more listed than can be alive, none left at the end. */
+START_TEST(process_active_children_concurrent)
+{
+    use_method();
+    struct churn c[2] = {{.rounds = 25}, {.rounds = 25}};
+    weft_thread *t[2];
+    for (int i = 0; i < 2; i++) {
+        WT_OK(weft_thread_new(&t[i], churn_thread, &c[i], NULL));
+        WT_OK(weft_thread_start(t[i]));
+    }
+    size_t n;
+    while (weft_thread_is_alive(t[0]) || weft_thread_is_alive(t[1])) {
+        weft_process *out[4];
+        WT_OK(weft_active_children(out, 4, &n));
+        ck_assert_uint_le(n, 2);
+    }
+    for (int i = 0; i < 2; i++) {
+        WT_OK(weft_thread_join(t[i], WEFT_FOREVER));
+        weft_thread_unref(t[i]);
+        ck_assert_int_eq(c[i].failures, 0);
+    }
+    WT_OK(weft_active_children(NULL, 0, &n));
+    ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
 #ifndef TEST_PROCESS_NO_MAIN
 WT_MAIN("process", 30, process_exit_codes, process_killed, process_terminated,
         process_join_timeout, process_join_without_pidfd, process_free_running, process_daemon_dies_with_parent,
@@ -923,5 +978,5 @@ WT_MAIN("process", 30, process_exit_codes, process_killed, process_terminated,
         process_child_has_no_children, process_sentinel, process_sentinel_without_pidfd,
         process_sentinel_then_is_alive, process_interrupted, process_closed_refuses,
         process_terminate_lifecycle, process_foreign_object, process_join_in_coroutine,
-        process_join_in_coroutine_without_pidfd)
+        process_join_in_coroutine_without_pidfd, process_active_children_concurrent)
 #endif
