@@ -794,6 +794,31 @@ START_TEST(timeout_after_a_caught_cancellation)
 }
 END_TEST
 
+static int foreign_error(void *arg, void **result)
+{
+    weft_timeout cm;
+    /* An error of the body's own (not expired): passed through. */
+    WT_OK(weft_timeout_enter(&cm, 10));
+    WT_ERR(weft_timeout_exit(&cm, WEFT_EPERM), WEFT_EPERM);
+    ck_assert(!weft_timeout_expired(&cm));
+    /* Expired, and the clean-up fails with another error: that error,
+     * and the expiry's request is withdrawn all the same. */
+    WT_OK(weft_timeout_enter(&cm, 0.001));
+    WT_ERR(weft_sleep(1), WEFT_ECANCELLED);
+    WT_ERR(weft_timeout_exit(&cm, WEFT_EPERM), WEFT_EPERM);
+    ck_assert(weft_timeout_expired(&cm));
+    ck_assert_uint_eq(weft_task_cancelling(weft_current_task()), 0);
+    WT_OK(weft_sleep(0));
+    return 0;
+}
+
+/* test_foreign_exception_passed, test_foreign_exception_on_timeout. */
+START_TEST(timeout_passes_other_errors_through)
+{
+    WT_OK(weft_run(foreign_error, NULL, NULL));
+}
+END_TEST
+
 typedef struct resched {
     weft_future *entered; /* gets the scope as its result */
 } resched;
@@ -1237,6 +1262,47 @@ START_TEST(group_body_failure_cancels_and_awaits_children)
 }
 END_TEST
 
+static int fails_on_cancel(void *arg, void **result)
+{
+    int rc = weft_sleep(INFINITY);
+    ck_assert_int_eq(rc, WEFT_ECANCELLED);
+    WT_OK(weft_sleep(0.001)); /* its parent ends meanwhile */
+    weft_task_set_message("late failure");
+    return WEFT_EIO;
+}
+
+static int frees_group_and_returns(void *arg, void **result)
+{
+    weft_task_group *g;
+    WT_OK(weft_task_group_new(&g));
+    WT_OK(weft_task_group_create_task(g, fails_on_cancel, NULL, NULL, NULL));
+    WT_OK(weft_sleep(0));
+    weft_task_group_free(g); /* no wait: the child is cancelled, not awaited */
+    return 0;
+}
+
+static int orphan_failure(void *arg, void **result)
+{
+    weft_loop_set_exception_handler(weft_get_running_loop(), count_handler, NULL);
+    weft_future *p;
+    WT_OK(weft_create_task(NULL, frees_group_and_returns, NULL, NULL, &p));
+    WT_OK(weft_await(p, NULL, WEFT_FOREVER));
+    WT_OK(weft_sleep(0.02)); /* the child fails after its parent ended */
+    weft_future_unref(p);
+    ck_assert_int_eq(handler_calls, 1);
+    ck_assert_int_eq(handler_code, WEFT_EIO);
+    ck_assert_str_eq(handler_detail, "late failure");
+    return 0;
+}
+
+/* asyncio's TaskGroup reports a child that errs after its parent task
+ * completed, rather than lose the error. */
+START_TEST(group_child_failing_after_its_parent_is_reported)
+{
+    WT_OK(weft_run(orphan_failure, NULL, NULL));
+}
+END_TEST
+
 /* ------------------------------------------------------------- shield */
 
 static int shield_cases(void *arg, void **result)
@@ -1351,11 +1417,11 @@ WT_MAIN("task_semantics", 60, task_awaiting_itself_fails_at_once, wait_for_on_it
         timeout_when_and_timeout_at, timeout_scope_states,
         timeout_zero_expires_at_the_next_yield, nested_scopes_expiring_together,
         foreign_cancel_is_not_a_timeout, timeout_after_a_caught_cancellation,
-        reschedule_from_another_task, scope_left_open_by_a_finished_task,
+        timeout_passes_other_errors_through, reschedule_from_another_task, scope_left_open_by_a_finished_task,
         group_keeps_an_outside_cancel_during_error_handling,
         group_keeps_an_outside_cancel_after_its_own, group_error_leaves_the_parent_uncancelled,
         task_group_cancel, task_group_cancel_keeps_an_outer_timeout,
         group_child_cancelled_alone_is_no_failure, group_children_add_children,
         group_task_cancelled_while_waiting, group_body_failure_cancels_and_awaits_children,
-        shield_cases_from_asyncio,
+        group_child_failing_after_its_parent_is_reported, shield_cases_from_asyncio,
         run_reports_errors_of_leftover_tasks)
