@@ -1406,6 +1406,29 @@ START_TEST(run_reports_errors_of_leftover_tasks)
 }
 END_TEST
 
+/* So does a loop's close, after its report of the task left pending. */
+START_TEST(loop_close_reports_errors_of_the_tasks_it_cancels)
+{
+    weft_loop *loop;
+    WT_OK(weft_loop_new(&loop, NULL));
+    weft_loop_set_exception_handler(loop, count_handler, NULL);
+    weft_future *t, *h;
+    WT_OK(weft_create_task(loop, fails_when_cancelled, NULL, NULL, &t));
+    WT_OK(weft_create_task(loop, return_arg, NULL, NULL, &h));
+    WT_OK(weft_loop_run_until_complete(loop, h, NULL)); /* t starts and sleeps */
+    ck_assert_int_eq(handler_calls, 0);
+    WT_OK(weft_loop_close(loop));
+    ck_assert_int_eq(handler_calls, 2); /* pending, then its error */
+    ck_assert_int_eq(handler_code, WEFT_EIO);
+    ck_assert_str_eq(handler_detail, "clean-up failed");
+    WT_ERR(weft_future_exception(t, 0), WEFT_EIO);
+    weft_future_unref(t);
+    weft_future_unref(h);
+    weft_loop_free(loop);
+    ck_assert_int_eq(handler_calls, 2);
+}
+END_TEST
+
 WT_MAIN("task_semantics", 60, task_awaiting_itself_fails_at_once, wait_for_on_itself_returns,
         set_result_on_a_task_is_refused, self_cancel_then_return_ends_cancelled,
         self_cancel_then_error_ends_with_the_error, uncancel_withdraws_the_pending_request,
@@ -1424,4 +1447,4 @@ WT_MAIN("task_semantics", 60, task_awaiting_itself_fails_at_once, wait_for_on_it
         group_child_cancelled_alone_is_no_failure, group_children_add_children,
         group_task_cancelled_while_waiting, group_body_failure_cancels_and_awaits_children,
         group_child_failing_after_its_parent_is_reported, shield_cases_from_asyncio,
-        run_reports_errors_of_leftover_tasks)
+        run_reports_errors_of_leftover_tasks, loop_close_reports_errors_of_the_tasks_it_cancels)
