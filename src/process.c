@@ -130,6 +130,7 @@ static void children_remove(weft_process *p)
     }
     pthread_mutex_unlock(&g_children_lock);
 }
+
 static int g_method; /* weft_set_start_method's; WEFT_START_DEFAULT at first */
 /* In a child started by weft: its own name, its daemon flag and its parent. */
 static const char *g_self_name;

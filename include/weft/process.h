@@ -245,7 +245,10 @@ WEFT_API const char *weft_current_process_name(void);
 /** The pid of the process that started this one with weft, or 0 in a
  *  process weft did not start (Python's parent_process() is None there). */
 WEFT_API pid_t weft_parent_pid(void);
-/** CPUs this process may run on (its affinity mask), at least 1. */
+/** CPUs this process may run on (its affinity mask), at least 1: Python
+ *  3.13's os.process_cpu_count(). Python's multiprocessing.cpu_count()
+ *  counts every CPU of the machine, which oversizes a pool confined by an
+ *  affinity mask or a container's cpuset. */
 WEFT_API unsigned weft_cpu_count(void);
 
 #ifdef __cplusplus
