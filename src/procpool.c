@@ -28,8 +28,10 @@
  * Parent side: a submit finds a slot for its future in a table (ids carry
  * a generation, so a stale result is recognised), and pushes the record; a
  * full task ring sends it to an overflow list the collector drains as the
- * workers make room. The future is marked running when its record enters
- * the ring: from then on it cannot be cancelled, as Python's call queue.
+ * workers make room. The future stays PENDING, and can be cancelled, until
+ * a worker takes its record out of the ring (pool_cancel): the worker then
+ * names the task in its slot, and a read of the future's state, or the
+ * collector, marks it RUNNING (pool_refresh, note_started).
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -104,7 +106,6 @@ struct pp_shared {
     uint32_t collector_sleeps; /* write the eventfd after a result push */
     uint32_t helpers;         /* parent threads taking results themselves */
     uint32_t want_space;      /* the parent has overflow: eventfd after a pop */
-    uint64_t takes;           /* tasks taken by workers: their futures become RUNNING */
     int evfd;                 /* registered: the same number in every worker */
     uint32_t max_tasks;
     int32_t init_fn; /* index in fns, -1 none */
@@ -943,17 +944,9 @@ static int worker_main(void *argp)
             uint64_t one = 1;
             (void)!write(sh->evfd, &one, sizeof one);
         }
-        /* The parent marks the task's future RUNNING once it sees this (see
-         * note_started): a thread helping sees `takes` move; a sleeping
-         * collector is woken. Dekker as in push_result: the count's
-         * read-modify-write orders the store before the reads. */
+        /* Before the task runs: from here on a read of its future's state
+         * in the parent sees it RUNNING (pool_refresh). */
         __atomic_store_n(&slot->running, hd.id + 1, __ATOMIC_RELEASE);
-        __atomic_fetch_add(&sh->takes, 1, __ATOMIC_SEQ_CST);
-        if (__atomic_load_n(&sh->helpers, __ATOMIC_SEQ_CST) == 0 &&
-            __atomic_exchange_n(&sh->collector_sleeps, 0, __ATOMIC_SEQ_CST)) {
-            uint64_t one = 1;
-            (void)!write(sh->evfd, &one, sizeof one);
-        }
         if (fit != 0) {
             weft__rec res = {.kind = hd.kind == WEFT__REC_CHUNK   ? WEFT__REC_CHUNK_RESULT
                                      : hd.kind == WEFT__REC_MULTI ? WEFT__REC_MULTI_RESULT
@@ -1251,7 +1244,9 @@ static void flush_overflow(pool *p)
 
 /* With mu held: mark RUNNING the futures whose records the workers have
  * taken (each worker's slot names the task it runs). A future already
- * done or running is left as it is. */
+ * done or running is left as it is. A read of a PENDING future's state
+ * does the same for that future (pool_refresh), so this only saves reads
+ * the work. */
 static void note_started(pool *p)
 {
     for (unsigned w = 0; w < p->n; w++) {
@@ -1394,19 +1389,6 @@ static bool pool_cancel(weft_future *f, void *ctx)
 static void pool_unref(pool *p);
 static bool drain_results(pool *p);
 
-/* Mark what the workers took RUNNING, unless mu is busy: then the
- * collector, woken, does it. */
-static void help_note_started(pool *p)
-{
-    if (pthread_mutex_trylock(&p->mu) == 0) {
-        note_started(p);
-        pthread_mutex_unlock(&p->mu);
-    } else if (p->sh->evfd >= 0) {
-        uint64_t one = 1;
-        (void)!write(p->sh->evfd, &one, sizeof one);
-    }
-}
-
 static void pool_help(weft_future *f, void *ctx, int64_t deadline)
 {
     pool *p = ((struct pp_fut *)ctx)->p;
@@ -1417,8 +1399,6 @@ static void pool_help(weft_future *f, void *ctx, int64_t deadline)
     if (until > deadline)
         until = deadline;
     __atomic_add_fetch(&sh->helpers, 1, __ATOMIC_SEQ_CST);
-    uint64_t takes = __atomic_load_n(&sh->takes, __ATOMIC_SEQ_CST);
-    help_note_started(p);
     for (unsigned i = 1; !weft_future_done(f); i++) {
         if (__atomic_load_n(&sh->results.tail, __ATOMIC_ACQUIRE) !=
                 __atomic_load_n(&sh->results.head, __ATOMIC_ACQUIRE) &&
@@ -1427,21 +1407,13 @@ static void pool_help(weft_future *f, void *ctx, int64_t deadline)
             pthread_mutex_unlock(&p->drain_mu);
             continue;
         }
-        uint64_t t = __atomic_load_n(&sh->takes, __ATOMIC_ACQUIRE);
-        if (t != takes) {
-            takes = t;
-            help_note_started(p);
-        }
         weft__cpu_relax();
         if (i % 64 == 0 && weft__now_ns() > until)
             break;
     }
     __atomic_sub_fetch(&sh->helpers, 1, __ATOMIC_SEQ_CST);
-    /* A worker that saw us here did not wake the collector: a task it
-     * took must be marked running, and what it pushed must not wait in
-     * the ring until the next push. */
-    if (__atomic_load_n(&sh->takes, __ATOMIC_SEQ_CST) != takes)
-        help_note_started(p);
+    /* A worker that saw us here did not wake the collector: what it
+     * pushed must not wait in the ring until the next push. */
     if (__atomic_load_n(&sh->results.tail, __ATOMIC_SEQ_CST) !=
         __atomic_load_n(&sh->results.head, __ATOMIC_SEQ_CST)) {
         /* Not a blocking lock: the holder may be this very thread (a done
@@ -2050,8 +2022,6 @@ static void *collector_main(void *arg)
         pthread_mutex_lock(&p->drain_mu);
         drain_results(p);
         pthread_mutex_unlock(&p->drain_mu);
-        /* Read before note_started: a take after it is seen below. */
-        uint64_t takes = __atomic_load_n(&sh->takes, __ATOMIC_SEQ_CST);
         pthread_mutex_lock(&p->mu);
         note_started(p);
         flush_overflow(p);
@@ -2086,9 +2056,8 @@ static void *collector_main(void *arg)
             __atomic_store_n(&sh->want_space, 1, __ATOMIC_SEQ_CST);
         int timeout = -1;
         if (__atomic_load_n(&sh->results.tail, __ATOMIC_SEQ_CST) !=
-                __atomic_load_n(&sh->results.head, __ATOMIC_SEQ_CST) ||
-            __atomic_load_n(&sh->takes, __ATOMIC_SEQ_CST) != takes)
-            timeout = 0; /* a result came in, or a task was taken: do not sleep */
+            __atomic_load_n(&sh->results.head, __ATOMIC_SEQ_CST))
+            timeout = 0; /* a result came in between: do not sleep */
         if (want_space && __atomic_load_n(&sh->tasks.tail, __ATOMIC_SEQ_CST) -
                                   __atomic_load_n(&sh->tasks.head, __ATOMIC_SEQ_CST) <
                               sh->tasks.cap / 2)

@@ -244,7 +244,10 @@ WEFT_API int weft_pool_apply(weft_pool *pool, weft_task_fn fn, const weft_bytes 
 /** fn(arg) in a worker, without waiting. On success, cb (or ecb on
  *  failure; either may be NULL) runs with cbarg once it is done; with out
  *  non-NULL, *out is its future (the AsyncResult: the caller unrefs it and
- *  frees its result). */
+ *  frees its result, read with weft_process_pool_result). The future is
+ *  done only once cb or ecb has returned, as Python's AsyncResult is ready
+ *  after its callback; it cannot be cancelled (an AsyncResult has no
+ *  cancel); terminate before the task started leaves it cancelled. */
 WEFT_API int weft_pool_apply_async(weft_pool *pool, weft_task_fn fn, const weft_bytes *arg,
                                    weft_pool_callback cb, weft_pool_error_callback ecb,
                                    void *cbarg, weft_future **out);
@@ -315,7 +318,9 @@ WEFT_API int weft_pool_iter_next(weft_pool_iter *it, weft_bytes **result, size_t
 WEFT_API void weft_pool_iter_free(weft_pool_iter *it);
 /** No more work; the workers exit once what was submitted is done. */
 WEFT_API int weft_pool_close(weft_pool *pool);
-/** Stop now: work not started is cancelled, the workers are killed. */
+/** Stop now: the tasks no worker has taken are cancelled (their futures
+ *  end CANCELLED), the workers are killed, and the futures of the tasks
+ *  they ran fail with WEFT_ECANCELLED (Python leaves those unset). */
 WEFT_API int weft_pool_terminate(weft_pool *pool);
 /** Wait for the workers to exit after close or terminate: 0,
  *  WEFT_ETIMEDOUT, WEFT_ESTATE if neither was called (as Python's
