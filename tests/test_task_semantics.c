@@ -357,6 +357,77 @@ START_TEST(cancel_message_from_another_thread)
 }
 END_TEST
 
+static int proof;
+
+static int inner_awaits_waiter(void *arg, void **result)
+{
+    int rc = weft_await(arg, NULL, WEFT_FOREVER);
+    if (rc == WEFT_ECANCELLED)
+        proof += 1;
+    return rc;
+}
+
+static int outer_catches(void *arg, void **result)
+{
+    weft_future *inner;
+    WT_OK(weft_create_task(NULL, inner_awaits_waiter, arg, NULL, &inner));
+    int rc = weft_await(inner, NULL, WEFT_FOREVER);
+    weft_future_unref(inner);
+    if (rc == WEFT_ECANCELLED)
+        proof += 100; /* caught: the task goes on and returns */
+    return 0;
+}
+
+static int outer_waits(void *arg, void **result)
+{
+    weft_future *inner;
+    WT_OK(weft_create_task(NULL, inner_awaits_waiter, arg, NULL, &inner));
+    bool done;
+    int rc = weft_wait(&inner, 1, WEFT_ALL_COMPLETED, &done, NULL, WEFT_FOREVER);
+    weft_future_unref(inner);
+    return rc;
+}
+
+static int cancel_chains(void *arg, void **result)
+{
+    /* Cancelling outer cancels inner, which cancels the future it awaits. */
+    weft_future *waiter, *outer;
+    WT_OK(weft_future_new(&waiter));
+    proof = 0;
+    WT_OK(weft_create_task(NULL, outer_catches, waiter, NULL, &outer));
+    WT_OK(weft_sleep(0));
+    WT_OK(weft_sleep(0));
+    ck_assert(weft_future_cancel(outer));
+    WT_OK(weft_await(outer, NULL, WEFT_FOREVER));
+    ck_assert_int_eq(proof, 101);
+    ck_assert(weft_future_cancelled(waiter));
+    weft_future_unref(outer);
+    weft_future_unref(waiter);
+    /* weft_wait does not pass the cancellation on: inner goes on. */
+    WT_OK(weft_future_new(&waiter));
+    proof = 0;
+    WT_OK(weft_create_task(NULL, outer_waits, waiter, NULL, &outer));
+    WT_OK(weft_sleep(0));
+    WT_OK(weft_sleep(0));
+    ck_assert(weft_future_cancel(outer));
+    WT_ERR(weft_await(outer, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
+    ck_assert(!weft_future_done(waiter));
+    WT_OK(weft_future_set_result(waiter, NULL));
+    WT_OK(weft_sleep(0));
+    WT_OK(weft_sleep(0));
+    ck_assert_int_eq(proof, 0); /* inner saw its future done, not a cancel */
+    weft_future_unref(outer);
+    weft_future_unref(waiter);
+    return 0;
+}
+
+/* test_yield_future_passes_cancel, test_yield_wait_does_not_shield_cancel. */
+START_TEST(cancel_passes_down_awaits_not_waits)
+{
+    WT_OK(weft_run(cancel_chains, NULL, NULL));
+}
+END_TEST
+
 /* ---------------------------------------------------------- wait_for */
 
 static bool ran;
@@ -1434,7 +1505,7 @@ WT_MAIN("task_semantics", 60, task_awaiting_itself_fails_at_once, wait_for_on_it
         self_cancel_then_error_ends_with_the_error, uncancel_withdraws_the_pending_request,
         self_cancel_reaches_the_next_wait, cancel_message_is_read_from_the_task,
         cancel_message_passes_to_the_awaited_task, cancel_message_from_another_thread,
-        wait_for_zero_timeout, wait_for_gives_the_outcome_of_the_clean_up,
+        cancel_passes_down_awaits_not_waits, wait_for_zero_timeout, wait_for_gives_the_outcome_of_the_clean_up,
         cancelling_wait_for_cancels_the_awaited_task, gather_cancel_ends_through_the_children,
         wait_for_a_gather, gather_cancel_message_reaches_the_children,
         timeout_when_and_timeout_at, timeout_scope_states,
