@@ -153,6 +153,13 @@ void weft_executor_free(weft_executor *ex)
 {
     if (!ex)
         return;
+    if (ex->borrowed) {
+        /* Others may hold it (to_thread, run_in_executor); it lives until
+         * the process ends. */
+        weft_report_error("weft_executor_free", WEFT_EINVAL,
+                          "the default executor is borrowed and never freed; left as it was");
+        return;
+    }
     int rc = ex->ops->shutdown(ex, false, true, WEFT__NO_DEADLINE);
     if (rc == WEFT_EDEADLK) {
         /* From one of the pool's own workers: freeing would pull the pool

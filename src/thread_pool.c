@@ -786,6 +786,7 @@ static void default_init(void)
     weft_executor *ex;
     if (weft_thread_pool_new(&ex, NULL) != 0)
         return;
+    ex->borrowed = true;
     __atomic_store_n(&default_ex, ex, __ATOMIC_RELEASE);
 }
 

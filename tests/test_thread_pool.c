@@ -558,6 +558,26 @@ START_TEST(default_executor)
 }
 END_TEST
 
+START_TEST(default_executor_free_refused)
+{
+    /* The default executor is borrowed: freeing it is a misuse that is
+     * reported, and the pool goes on working for everyone else. */
+    weft_executor *ex = weft_default_executor();
+    ck_assert_ptr_nonnull(ex);
+    weft_set_report_handler(capture_report, NULL);
+    weft_executor_free(ex);
+    weft_set_report_handler(NULL, NULL);
+    ck_assert_int_eq(report_count, 1);
+    ck_assert_int_eq(report_code, WEFT_EINVAL);
+    ck_assert_str_eq(report_what, "weft_executor_free");
+    ck_assert_ptr_eq(weft_default_executor(), ex);
+    weft_future *f;
+    WT_OK(weft_executor_submit(ex, nop, NULL, &f));
+    WT_OK(weft_future_result(f, NULL, WEFT_FOREVER));
+    weft_future_unref(f);
+}
+END_TEST
+
 /* -------------------------------------------------------- conservation */
 
 static unsigned char *hits;
@@ -758,4 +778,5 @@ WT_MAIN("thread_pool", 60, workers_on_demand_and_reused, workers_capped, default
         million_tasks_four_workers, many_submitters, future_records_cross_threads,
         shutdown_timeout, initializer_failure_reported, idle_worker_reused,
         workers_len_counts_live_workers, shutdown_after_cancelled_submit,
-        thread_name_prefix_empty_or_long, second_shutdown_cancels_queued)
+        thread_name_prefix_empty_or_long, second_shutdown_cancels_queued,
+        default_executor_free_refused)

@@ -85,7 +85,8 @@ WEFT_API int weft_executor_map(weft_executor *ex, weft_task_fn fn, void *const *
  *  workers the wait would never end: everything but the wait is done and
  *  WEFT_EDEADLK is returned. */
 WEFT_API int weft_executor_shutdown(weft_executor *ex, bool cancel_futures, double timeout);
-/** shutdown(wait=true, cancel_futures=false), then free. NULL is allowed.
+/** shutdown(wait=true, cancel_futures=false), then free. NULL is allowed;
+ *  the default executor is refused (reported, left as it was).
  *  Must not be called from one of the executor's own workers: there it
  *  only shuts down without waiting, reports the misuse (weft_report_error)
  *  and leaves the executor allocated rather than free it under the worker. */
@@ -119,8 +120,9 @@ typedef struct weft_thread_pool_opts {
 WEFT_API int weft_thread_pool_new(weft_executor **out, const weft_thread_pool_opts *opts);
 /** The shared default thread pool (created on first use, shut down and
  *  waited for at exit like every pool): what to_thread and
- *  run_in_executor(NULL) use. Borrowed; do not free. NULL only if it could
- *  not be created. */
+ *  run_in_executor(NULL) use. Borrowed: weft_executor_free on it reports
+ *  the misuse (weft_report_error) and leaves it as it was. NULL only if it
+ *  could not be created. */
 WEFT_API weft_executor *weft_default_executor(void);
 /** Workers alive now: started and not yet exited (0 once a waiting
  *  shutdown returned; a worker whose initializer failed has exited). 0 for

@@ -37,6 +37,7 @@ struct weft_executor {
     unsigned exit_gen; /* the registry's generation it was linked in; 0: never */
     bool exit_busy;    /* the exit hook is shutting it down now */
     bool exit_done;    /* the exit hook has shut it down (or will not) */
+    bool borrowed;     /* weft's own (the default executor): never freed */
 };
 
 /* Put a new executor (every field zeroed but ops) on the registry, before
