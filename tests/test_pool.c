@@ -641,6 +641,8 @@ START_TEST(starmap_calls_with_each_tuple)
     ck_assert_int_eq(bytes_int(res[1]), -2);
     weft_bytes_free(res[0]);
     weft_bytes_free(res[1]);
+    /* No calls: done at once. */
+    WT_OK(weft_pool_starmap(p, power, NULL, 2, NULL, 0, 0, WEFT_FOREVER));
     /* A failure, with its message; the async twin. */
     weft_bytes *neg = int_bytes(-1);
     const weft_bytes *bad[4] = {args[0], args[1], args[2], neg};
@@ -848,8 +850,71 @@ START_TEST(apply_async_callback_runs_before_ready)
 }
 END_TEST
 
+/* A map item: item 0 holds the worker until released, the others count
+ * their runs. */
+struct hold_or_count {
+    weft_pevent *release;
+    weft_value *runs;
+    int hold;
+};
+
+static int hold_or_count(void *arg, void **result)
+{
+    weft_bytes *in = arg;
+    struct hold_or_count h;
+    if (!in || in->len != sizeof h)
+        return WEFT_EINVAL;
+    memcpy(&h, in->data, sizeof h);
+    if (h.hold)
+        weft_pevent_wait(h.release, WEFT_FOREVER);
+    else
+        weft_value_add_i64(h.runs, 1, NULL);
+    int one = 1;
+    return weft_bytes_new((weft_bytes **)result, &one, sizeof one);
+}
+
+/* Pool.map with a timeout that runs out: the calls no worker took are
+ * cancelled (never run), and nothing is written to the results once the
+ * call has returned (the array is freed at once: ASan would see it). */
+START_TEST(map_timeout_cancels_and_writes_nothing_later)
+{
+    weft_pevent *release;
+    weft_value *runs;
+    WT_OK(weft_pevent_new(&release));
+    WT_OK(weft_value_new(&runs, WEFT_CTYPE_I64, NULL, false));
+    weft_pool *p = new_pool(1);
+    enum { N = 8 };
+    weft_bytes *args[N];
+    for (int i = 0; i < N; i++) {
+        struct hold_or_count h = {.release = release, .runs = runs, .hold = i == 0};
+        WT_OK(weft_bytes_new(&args[i], &h, sizeof h));
+    }
+    for (int round = 0; round < 2; round++) {
+        weft_bytes **res = malloc(N * sizeof *res);
+        WT_ERR(weft_pool_map(p, hold_or_count, (const weft_bytes *const *)args, res, N, 1, 0.02),
+               WEFT_ETIMEDOUT);
+        for (int i = 0; i < N; i++)
+            ck_assert_ptr_null(res[i]);
+        free(res);
+        WT_OK(weft_pevent_set(release)); /* item 0 finishes, into nothing */
+        weft_bytes *r;
+        WT_OK(weft_pool_apply(p, hold_or_count, args[1], &r, WEFT_FOREVER)); /* after it */
+        weft_bytes_free(r);
+        WT_OK(weft_pevent_clear(release));
+    }
+    int64_t n;
+    WT_OK(weft_value_get_i64(runs, &n));
+    ck_assert_int_eq(n, 2); /* the two applies, no map item */
+    for (int i = 0; i < N; i++)
+        weft_bytes_free(args[i]);
+    weft_pool_free(p);
+    weft_value_free(runs);
+    weft_pevent_free(release);
+}
+END_TEST
+
 WT_MAIN("pool", 60, apply_and_map, apply_async_callbacks, imap_ordered_and_unordered,
         terminate_and_timeouts, not_bytes_and_dead_workers, bad_input, map_waits_for_every_call,
         map_async_callbacks_before_ready, starmap_calls_with_each_tuple,
         close_join_with_maxtasksperchild_runs_everything, terminate_cancels_what_waits,
-        apply_async_callback_runs_before_ready)
+        apply_async_callback_runs_before_ready, map_timeout_cancels_and_writes_nothing_later)
