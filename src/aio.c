@@ -5,6 +5,7 @@
  * thread completes the child (the loop's, or a pool worker's), so the
  * shared state is atomic or guarded by the futures themselves.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +36,7 @@ typedef struct gather {
     weft_future *outer;      /* a reference until the last child is done */
     size_t n;
     size_t left;             /* children not done (atomic) */
-    unsigned refs;           /* see above (atomic) */
+    size_t refs;             /* see above (atomic) */
     int cancel_requested;    /* the outer's cancel asked for it (atomic) */
     bool return_exceptions;
     weft_future *children[]; /* references */
@@ -145,6 +146,8 @@ int weft_gather(weft_future *const *fs, size_t n, bool return_exceptions, weft_f
 {
     if (!out || (n && !fs))
         return WEFT_EINVAL;
+    if (n > (SIZE_MAX - sizeof(gather)) / sizeof(weft_future *))
+        return WEFT_ENOMEM; /* more than memory can hold: the size would wrap */
     for (size_t i = 0; i < n; i++)
         if (!fs[i])
             return WEFT_EINVAL;
@@ -167,7 +170,7 @@ int weft_gather(weft_future *const *fs, size_t n, bool return_exceptions, weft_f
         return WEFT_ENOMEM;
     }
     *(gather **)room = g;
-    *g = (gather){.outer = outer, .n = n, .left = n, .refs = (unsigned)n + 1,
+    *g = (gather){.outer = outer, .n = n, .left = n, .refs = n + 1,
                   .return_exceptions = return_exceptions};
     for (size_t i = 0; i < n; i++)
         g->children[i] = weft_future_ref(fs[i]);

@@ -661,6 +661,19 @@ static int gather_cancel_message(void *arg, void **result)
     return 0;
 }
 
+/* A count no memory can hold is refused before the array is read. */
+START_TEST(gather_refuses_an_impossible_count)
+{
+    weft_future *one = NULL, *g = (weft_future *)1;
+    WT_OK(weft_future_new(&one));
+    WT_ERR(weft_gather(&one, SIZE_MAX, false, &g), WEFT_ENOMEM);
+    WT_ERR(weft_gather(&one, SIZE_MAX / sizeof(void *), true, &g), WEFT_ENOMEM);
+    WT_ERR(weft_gather(NULL, 2, false, &g), WEFT_EINVAL);
+    WT_ERR(weft_gather(&one, 1, false, NULL), WEFT_EINVAL);
+    weft_future_unref(one);
+}
+END_TEST
+
 /* gather.cancel(msg) cancels the children with msg (test_cancel_gather_2). */
 START_TEST(gather_cancel_message_reaches_the_children)
 {
@@ -1508,6 +1521,7 @@ WT_MAIN("task_semantics", 60, task_awaiting_itself_fails_at_once, wait_for_on_it
         cancel_passes_down_awaits_not_waits, wait_for_zero_timeout, wait_for_gives_the_outcome_of_the_clean_up,
         cancelling_wait_for_cancels_the_awaited_task, gather_cancel_ends_through_the_children,
         wait_for_a_gather, gather_cancel_message_reaches_the_children,
+        gather_refuses_an_impossible_count,
         timeout_when_and_timeout_at, timeout_scope_states,
         timeout_zero_expires_at_the_next_yield, nested_scopes_expiring_together,
         foreign_cancel_is_not_a_timeout, timeout_after_a_caught_cancellation,
