@@ -222,8 +222,8 @@ typedef int (*weft_barrier_action)(void *arg);
  * it at once. As in Python, a deadline that passes once the last party has
  * arrived (while the action runs, say) breaks nothing: that party passes
  * with the others. A new generation starts only once every party of the
- * last one has left. A broken barrier stays broken until reset. Waiters are released all at
- * once, in no particular order. Python's Barrier(timeout=t), a default for
+ * last one has left. A broken barrier stays broken until reset. Waiters
+ * are released all at once, in no particular order. Python's Barrier(timeout=t), a default for
  * every wait, has no twin: C has no default arguments, so each wait takes
  * its own timeout.
  */
