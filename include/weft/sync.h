@@ -223,9 +223,9 @@ typedef int (*weft_barrier_action)(void *arg);
  * arrived (while the action runs, say) breaks nothing: that party passes
  * with the others. A new generation starts only once every party of the
  * last one has left. A broken barrier stays broken until reset. Waiters
- * are released all at once, in no particular order. Python's Barrier(timeout=t), a default for
- * every wait, has no twin: C has no default arguments, so each wait takes
- * its own timeout.
+ * are released all at once, in no particular order. Python's
+ * Barrier(timeout=t), a default for every wait, has no twin: C has no
+ * default arguments, so each wait takes its own timeout.
  */
 typedef struct weft_barrier {
     weft_lock lock_;              /* private */
