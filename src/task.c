@@ -796,6 +796,12 @@ int weft_await(weft_future *f, void **result, double timeout)
         return WEFT_EINVAL;
     if (running && f == running->future)
         return WEFT_EDEADLK; /* it could only end once this wait did */
+    /* A callback of the loop (not a coroutine) that would block the loop's
+     * thread on a task of that loop: the task could never run. */
+    task *ft = task_of(f);
+    if (!running && ft && timeout != 0 && !weft_future_done(f) && ft->future &&
+        weft__loop_on_its_thread(ft->loop))
+        return WEFT_EDEADLK;
     int rc = weft_future_result(f, result, timeout);
     if ((rc != WEFT_ETIMEDOUT && rc != WEFT_ECANCELLED) || weft_future_done(f))
         return rc;

@@ -46,6 +46,11 @@ static void count_reports(const char *what, int code, const char *message, void 
     reports++;
 }
 
+static int sleeper_signals_nothing(void *arg, void **result)
+{
+    return weft_sleep(10);
+}
+
 /* -------------------------------------------------- awaiting oneself */
 
 static int await_self(void *arg, void **result)
@@ -85,6 +90,34 @@ static int wait_for_self(void *arg, void **result)
 START_TEST(wait_for_on_itself_returns)
 {
     WT_OK(weft_run(wait_for_self, NULL, NULL));
+}
+END_TEST
+
+static int callback_rc = 1;
+
+static void await_in_callback(void *arg)
+{
+    callback_rc = weft_await(arg, NULL, WEFT_FOREVER);
+}
+
+static int callback_awaits(void *arg, void **result)
+{
+    weft_future *t;
+    WT_OK(weft_create_task(NULL, sleeper_signals_nothing, NULL, NULL, &t));
+    WT_OK(weft_loop_call_soon(NULL, await_in_callback, t, NULL));
+    WT_OK(weft_sleep(0.001));
+    ck_assert_int_eq(callback_rc, WEFT_EDEADLK);
+    WT_ERR(weft_await(t, NULL, 0), WEFT_ETIMEDOUT); /* a poll is fine */
+    ck_assert(weft_future_cancel(t));
+    WT_ERR(weft_await(t, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
+    weft_future_unref(t);
+    return 0;
+}
+
+/* A loop's callback cannot block the loop on one of its own tasks. */
+START_TEST(callback_awaiting_a_task_of_its_loop_fails)
+{
+    WT_OK(weft_run(callback_awaits, NULL, NULL));
 }
 END_TEST
 
@@ -1514,6 +1547,7 @@ START_TEST(loop_close_reports_errors_of_the_tasks_it_cancels)
 END_TEST
 
 WT_MAIN("task_semantics", 60, task_awaiting_itself_fails_at_once, wait_for_on_itself_returns,
+        callback_awaiting_a_task_of_its_loop_fails,
         set_result_on_a_task_is_refused, self_cancel_then_return_ends_cancelled,
         self_cancel_then_error_ends_with_the_error, uncancel_withdraws_the_pending_request,
         self_cancel_reaches_the_next_wait, cancel_message_is_read_from_the_task,

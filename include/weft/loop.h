@@ -288,7 +288,10 @@ WEFT_API bool weft_task_cancel_msg(weft_future *task, const char *msg);
  *  finished after all while being cancelled gives its own outcome). A task
  *  awaiting its own future gets WEFT_EDEADLK at once, whatever the timeout
  *  (asyncio's "Task cannot await on itself"); so does any wait of a task
- *  on its own future (weft_future_result, weft_future_exception). */
+ *  on its own future (weft_future_result, weft_future_exception), and a
+ *  callback of a loop (not a coroutine) awaiting a pending task of that
+ *  loop with a timeout other than 0: the task could not run while the
+ *  loop's thread waits. */
 WEFT_API int weft_await(weft_future *f, void **result, double timeout);
 
 /** A future that finishes when every future of fs[0..n) is done. Without
