@@ -10,7 +10,12 @@
  *
  * Everything here runs on the loop's thread except the coroutine parker's
  * wake (any thread: it is how a thread-pool result or a thread releasing a
- * lock resumes a task) and the cancel hook (any thread: it forwards).
+ * lock resumes a task) and the cancel hooks (weft_future_cancel,
+ * weft_task_cancel_msg: any thread, they forward).
+ *
+ * Only the coroutine ends its task's future: the owner is sealed, so the
+ * public set_result and set_error refuse it, and a cancel is a request the
+ * coroutine answers at a wait, or at its return (see task_body).
  *
  * The parker protocol. A task waits on one park waiter record w (on the
  * coroutine's stack); w->woken is its word:
@@ -837,7 +842,8 @@ int weft__tasks_finish(weft_loop *loop, bool report)
         return WEFT_ESTATE;
     /* Pending tasks are cancelled and run until they end (asyncio.run's
      * clean-up). A task is cancelled once; only one that withdrew the
-     * request (uncancel) is cancelled again. */
+     * request (uncancel) is cancelled again. One that ends with an error
+     * rather than cancelled is reported as it ends (task_done). */
     while (l->count) {
         weft_future *probe = NULL;
         for (task *t = l->head; t; t = t->next) {
