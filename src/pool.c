@@ -101,9 +101,9 @@ static int async_done(weft_future *f, void *arg)
         weft_process_pool_result(f, &res, 0);
         if (c->cb)
             c->cb(res, c->arg);
-        if (c->outer)
-            weft_future_set_result(c->outer, res); /* the reader's to free */
-        else
+        /* The reader's to free; nobody's if the caller ended the future
+         * itself (a misuse). */
+        if (!c->outer || weft_future_set_result(c->outer, res) != 0)
             weft_bytes_free(res);
     } else {
         const char *msg = weft_future_message(f);

@@ -1378,6 +1378,11 @@ static bool pool_cancel(weft_future *f, void *ctx)
     if (!back)
         return weft_future_cancelled(f);
     bool cancelled = weft__future_cancel_pending(f);
+    if (!cancelled) {
+        /* Made RUNNING by its holder (set_running_or_notify_cancel, a
+         * misuse): its task will not run, so it must end all the same. */
+        weft_future_set_error(f, WEFT_ECANCELLED, "the task was taken back before it started");
+    }
     weft_future_unref(f); /* the slot's; the caller holds its own */
     return cancelled;
 }
@@ -1746,9 +1751,11 @@ static void complete(pool *p, const weft__rec *h, const unsigned char *data,
         note_chunk_error(s);
     slot_release(p, i);
     pthread_mutex_unlock(&p->mu);
-    if (code == 0)
-        weft_future_set_result(f, result);
-    else
+    /* Refused only when the caller ended the future itself (a misuse):
+     * then the result is nobody's. */
+    if (code == 0 && weft_future_set_result(f, result) != 0)
+        weft_bytes_free(result);
+    else if (code != 0)
         weft_future_set_error(f, code, msg);
     free(msg);
     weft_future_unref(f);

@@ -1275,6 +1275,34 @@ START_TEST(max_tasks_per_child_after_shutdown_without_wait)
 }
 END_TEST
 
+/* A holder that ends a pool's future itself (set_result while queued, or
+ * set_running_or_notify_cancel and then cancel): no hang, no leak, and the
+ * pool goes on. */
+START_TEST(futures_ended_by_their_holder)
+{
+    struct blocker b = new_blocker();
+    weft_executor *ex = new_pool(1, NULL);
+    weft_future *blocked = submit_blocker(ex, &b);
+    WT_OK(weft_pevent_wait(b.started, WEFT_FOREVER));
+    weft_future *early = submit_int(ex, square, 5), *running = submit_int(ex, square, 6);
+    WT_OK(weft_future_set_result(early, NULL));
+    WT_OK(weft_future_set_running_or_notify_cancel(running));
+    ck_assert(!weft_future_cancel(running));
+    WT_ERR(weft_future_exception(running, WEFT_FOREVER), WEFT_ECANCELLED);
+    WT_OK(weft_pevent_set(b.release));
+    WT_OK(weft_future_exception(blocked, WEFT_FOREVER));
+    ck_assert_int_eq(result_int(submit_int(ex, square, 7)), 49); /* early's ran before */
+    void *r = (void *)1;
+    WT_OK(weft_future_result(early, &r, 0));
+    ck_assert_ptr_null(r);
+    weft_future_unref(early);
+    weft_future_unref(running);
+    weft_future_unref(blocked);
+    weft_executor_free(ex);
+    free_blocker(&b);
+}
+END_TEST
+
 WT_MAIN("procpool", 60, submit_and_results, map_fixed_items, map_of_bytes_in_chunks, initializer_runs_in_each_worker,
         max_tasks_per_child_replaces_workers, killed_worker_breaks_the_pool,
         shutdown_waits_or_cancels, small_rings_overflow_and_limits, large_payloads,
@@ -1283,4 +1311,5 @@ WT_MAIN("procpool", 60, submit_and_results, map_fixed_items, map_of_bytes_in_chu
         bad_input, queued_work_is_pending_and_cancellable, shutdown_cancel_futures_cancels_what_waits,
         map_timeout_cancels_calls_not_started, max_tasks_per_child_never_drops_work,
         failing_initializer_is_reported, terminate_and_kill_workers,
-        cancel_then_shutdown_does_not_hang, max_tasks_per_child_after_shutdown_without_wait)
+        cancel_then_shutdown_does_not_hang, max_tasks_per_child_after_shutdown_without_wait,
+        futures_ended_by_their_holder)

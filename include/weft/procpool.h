@@ -204,7 +204,9 @@ WEFT_API int weft_process_pool_map_fixed(weft_executor *ex, weft_item_fn fn, con
  *
  * Arguments are weft_bytes (or NULL), results weft_bytes the caller owns
  * (weft_bytes_free), as for weft_process_pool_submit and _map. After
- * close or terminate, new work is refused with WEFT_ESHUTDOWN.
+ * close or terminate, new work is refused with WEFT_ESHUTDOWN. Zero
+ * processes or maxtasksperchild in the options mean Python's defaults
+ * (the CPU count, never), where Python's Pool raises ValueError for 0.
  *
  * Pool.map and starmap are not fail-fast, as Python's: they return once
  * every call has run, with the error of the first chunk of calls to fail
