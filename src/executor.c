@@ -115,14 +115,24 @@ void weft__executor_unregister(weft_executor *ex)
 
 void weft__executors_exit(void)
 {
+    /* Called by one of a pool's own workers (exit() inside a task): that
+     * pool first, so that its queued tasks, which this thread runs, are
+     * done before the other pools, whose work may wait for them, are
+     * joined. */
+    weft_executor *mine = weft__thread_pool_of_caller();
     pthread_mutex_lock(&reg_mu);
     reg_exiting = true;
     for (;;) {
-        weft_executor *ex = reg_head.exit_next;
-        while (ex != &reg_head && ex->exit_done)
-            ex = ex->exit_next;
-        if (ex == &reg_head)
-            break;
+        weft_executor *ex;
+        if (mine && mine->exit_gen == reg_gen && mine->exit_next && !mine->exit_done) {
+            ex = mine;
+        } else {
+            ex = reg_head.exit_next;
+            while (ex != &reg_head && ex->exit_done)
+                ex = ex->exit_next;
+            if (ex == &reg_head)
+                break;
+        }
         ex->exit_done = ex->exit_busy = true;
         pthread_mutex_unlock(&reg_mu);
         exit_join(ex);

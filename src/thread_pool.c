@@ -766,6 +766,11 @@ int weft_thread_pool_new(weft_executor **out, const weft_thread_pool_opts *opts)
     return 0;
 }
 
+weft_executor *weft__thread_pool_of_caller(void)
+{
+    return tl_pool ? &tl_pool->base : NULL;
+}
+
 unsigned weft_thread_pool_workers_len(const weft_executor *ex)
 {
     if (!ex || ex->ops != &thread_pool_ops)

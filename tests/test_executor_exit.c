@@ -298,6 +298,44 @@ START_TEST(exit_from_worker_runs_its_pools_queue)
 }
 END_TEST
 
+static weft_future *p_queued;
+
+static int wait_for_p(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    weft_future_result(p_queued, NULL, WEFT_FOREVER);
+    say("Q");
+    return 0;
+}
+
+static void worker_exit_order_body(void)
+{
+    weft_event_init(&go_ev);
+    weft_executor *q = pool_of(1); /* made first: first on the registry */
+    weft_executor *p = pool_of(1);
+    submit_or_die(p, exit_in_task, NULL);
+    if (weft_executor_submit(p, say_task, "P", &p_queued) != 0)
+        _exit(96);
+    submit_or_die(q, wait_for_p, NULL);
+    weft_event_set(&go_ev);
+    weft_event never;
+    weft_event_init(&never);
+    weft_event_wait(&never, WEFT_FOREVER);
+    _exit(94);
+}
+
+START_TEST(exit_from_worker_serves_its_pool_first)
+{
+    /* Pool Q's task waits for a task queued on pool P, whose only worker
+     * calls exit(): the exit runs P's queue before it waits for Q, which
+     * would otherwise wait for ever. */
+    char buf[64];
+    ck_assert_int_eq(run_child(worker_exit_order_body, buf, sizeof buf), 3);
+    ck_assert_str_eq(buf, "PQ");
+}
+END_TEST
+
 /* --------------------------------------------------------------- fork */
 
 static int fork_and_exit(void *arg, void **result)
@@ -515,6 +553,7 @@ END_TEST
 WT_MAIN("executor_exit", 60, exit_runs_submitted_work, exit_after_shutdown_nowait_runs_work,
         exit_after_cancel_futures_finishes_running_work, exit_runs_default_executor_work,
         submit_after_exit_shutdown_refused, pool_made_after_exit_shutdown_refuses_work,
-        exit_from_worker_runs_its_pools_queue, forked_child_does_not_join_parents_pool,
+        exit_from_worker_runs_its_pools_queue, exit_from_worker_serves_its_pool_first,
+        forked_child_does_not_join_parents_pool,
         free_while_exit_joins_the_pool, exit_runs_process_pool_work,
         weft_child_process_joins_its_pools)

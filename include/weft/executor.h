@@ -31,9 +31,11 @@
  * registered later run before it (their work still runs). The workers are
  * daemon threads, which weft_shutdown does not join: this handler waits
  * for them instead. A worker that calls exit() runs its own pool's queued
- * tasks itself before the process ends (it cannot wait for itself). A
- * forked child joins only the executors it made itself, never its
- * parent's.
+ * tasks itself (it cannot wait for itself), before it joins the other
+ * pools, whose work may wait for those tasks. A second exit() while one is
+ * under way is undefined in C, and weft does not make it work. A forked
+ * child joins only the executors it made itself, never its parent's; a
+ * weft child process joins them when its function returns.
  */
 #ifndef WEFT_EXECUTOR_H
 #define WEFT_EXECUTOR_H

@@ -58,4 +58,7 @@ void weft__executor_unregister(weft_executor *ex);
  * shut down and wait for every executor on the registry. */
 void weft__executors_exit(void);
 
+/* The thread pool whose worker the calling thread is, or NULL. */
+weft_executor *weft__thread_pool_of_caller(void);
+
 #endif
