@@ -285,7 +285,10 @@ WEFT_API bool weft_task_cancel_msg(weft_future *task, const char *msg);
  *  coroutine is cancelled, while f is not done, f is cancelled too (use
  *  weft_shield to protect it) and WEFT_ETIMEDOUT or WEFT_ECANCELLED is
  *  returned once a cancelled task f has finished its clean-up (a task that
- *  finished after all while being cancelled gives its own outcome). A task
+ *  finished after all while being cancelled gives its own outcome). A
+ *  cancel request that reaches the waiting task during that clean-up is
+ *  kept for its next wait, not passed on to f as asyncio passes each one
+ *  (f's clean-up may hold what the caller's stack lends it). A task
  *  awaiting its own future gets WEFT_EDEADLK at once, whatever the timeout
  *  (asyncio's "Task cannot await on itself"); so does any wait of a task
  *  on its own future (weft_future_result, weft_future_exception), and a
