@@ -586,6 +586,49 @@ START_TEST(cancelling_wait_for_cancels_the_awaited_task)
 }
 END_TEST
 
+static weft_event cleanup_started;
+
+static int slow_uninterrupted_clean_up(void *arg, void **result)
+{
+    int rc = weft_sleep(10);
+    ck_assert_int_eq(rc, WEFT_ECANCELLED);
+    WT_OK(weft_event_set(&cleanup_started));
+    WT_OK(weft_sleep(0.02)); /* not cut short by the waiter's next cancel */
+    return rc;
+}
+
+static int waits_for_stubborn(void *arg, void **result)
+{
+    weft_future *inner;
+    WT_OK(weft_create_task(NULL, slow_uninterrupted_clean_up, NULL, NULL, &inner));
+    WT_ERR(weft_await(inner, NULL, 0.005), WEFT_ETIMEDOUT);
+    ck_assert(weft_future_cancelled(inner));
+    weft_future_unref(inner);
+    /* The request that came during the clean-up is this task's now. */
+    WT_ERR(weft_sleep(0), WEFT_ECANCELLED);
+    return WEFT_ECANCELLED;
+}
+
+static int cancel_during_clean_up(void *arg, void **result)
+{
+    weft_future *w;
+    WT_OK(weft_create_task(NULL, waits_for_stubborn, NULL, NULL, &w));
+    WT_OK(weft_event_wait(&cleanup_started, WEFT_FOREVER));
+    ck_assert(weft_future_cancel(w));
+    WT_ERR(weft_await(w, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
+    weft_future_unref(w);
+    return 0;
+}
+
+/* weft's difference from asyncio: kept, not passed on. */
+START_TEST(cancel_during_awaited_clean_up_is_kept_for_the_next_wait)
+{
+    weft_event_init(&cleanup_started);
+    WT_OK(weft_run(cancel_during_clean_up, NULL, NULL));
+    weft_event_destroy(&cleanup_started);
+}
+END_TEST
+
 /* ------------------------------------------------------------- gather */
 
 static int cleaned;
@@ -1553,7 +1596,8 @@ WT_MAIN("task_semantics", 60, task_awaiting_itself_fails_at_once, wait_for_on_it
         self_cancel_reaches_the_next_wait, cancel_message_is_read_from_the_task,
         cancel_message_passes_to_the_awaited_task, cancel_message_from_another_thread,
         cancel_passes_down_awaits_not_waits, wait_for_zero_timeout, wait_for_gives_the_outcome_of_the_clean_up,
-        cancelling_wait_for_cancels_the_awaited_task, gather_cancel_ends_through_the_children,
+        cancelling_wait_for_cancels_the_awaited_task,
+        cancel_during_awaited_clean_up_is_kept_for_the_next_wait, gather_cancel_ends_through_the_children,
         wait_for_a_gather, gather_cancel_message_reaches_the_children,
         gather_refuses_an_impossible_count,
         timeout_when_and_timeout_at, timeout_scope_states,
