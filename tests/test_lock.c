@@ -225,6 +225,36 @@ START_TEST(lock_no_starvation)
 }
 END_TEST
 
+/* Python's test_thread_leak: threads weft did not start, contending for a
+ * lock (and so parking on it), leave no thread record behind. */
+static weft_lock leak_lock = WEFT_LOCK_INIT;
+
+static void *take_and_give(void *arg)
+{
+    WT_OK(weft_lock_acquire(&leak_lock, WEFT_FOREVER));
+    WT_OK(weft_lock_release(&leak_lock));
+    return NULL;
+}
+
+START_TEST(lock_from_foreign_threads_leaves_no_records)
+{
+    size_t before = weft_active_count();
+    WT_OK(weft_lock_acquire(&leak_lock, WEFT_FOREVER));
+    pthread_t t[15];
+    for (int i = 0; i < 15; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, take_and_give, NULL), 0);
+    /* Let some of them park before the lock is free. */
+    while (!(__atomic_load_n(&leak_lock.word_, __ATOMIC_ACQUIRE) & 2u))
+        sched_yield();
+    WT_OK(weft_lock_release(&leak_lock));
+    for (int i = 0; i < 15; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_uint_eq(weft_active_count(), before);
+    ck_assert(!weft_lock_locked(&leak_lock));
+}
+END_TEST
+
 WT_MAIN("lock", 30, lock_basic, lock_held_when_second_thread_starts, lock_errors,
         lock_timeout_expires, lock_release_by_other_thread, lock_counter_seed,
-        lock_stress_exclusion, lock_no_starvation)
+        lock_stress_exclusion, lock_no_starvation,
+        lock_from_foreign_threads_leaves_no_records)
