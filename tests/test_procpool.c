@@ -1303,6 +1303,46 @@ START_TEST(futures_ended_by_their_holder)
 }
 END_TEST
 
+/* Cancels racing the workers' takes: every future ends exactly one way,
+ * cancelled (its task never ran) or done (it ran once), and the runs
+ * counted in the workers match the futures not cancelled. */
+START_TEST(cancel_races_take_conservation)
+{
+    weft_value *runs;
+    WT_OK(weft_value_new(&runs, WEFT_CTYPE_I64, NULL, false));
+    weft_process_pool_opts o = {.ring_bytes = 8192}; /* the overflow is used too */
+    weft_executor *ex = new_pool(2, &o);
+    enum { N = 600 };
+    weft_future **fs = malloc(N * sizeof *fs);
+    bool *said = calloc(N, sizeof *said); /* cancel() returned true */
+    for (int i = 0; i < N; i++) {
+        fs[i] = submit_count(ex, runs, 200);
+        if (i % 2 == 0)
+            said[i] = weft_future_cancel(fs[i]);
+        if (i % 7 == 3) /* later: queued, or taken meanwhile */
+            said[i - 3] = weft_future_cancel(fs[i - 3]) || said[i - 3];
+    }
+    int64_t done = 0;
+    for (int i = 0; i < N; i++) {
+        int rc = weft_future_exception(fs[i], WEFT_FOREVER);
+        ck_assert_int_eq(weft_future_cancelled(fs[i]), said[i]);
+        if (said[i]) {
+            ck_assert_int_eq(rc, WEFT_ECANCELLED);
+        } else {
+            WT_OK(rc);
+            done++;
+        }
+        weft_future_unref(fs[i]);
+    }
+    WT_OK(weft_executor_shutdown(ex, false, WEFT_FOREVER));
+    ck_assert_int_eq(runs_of(runs), done);
+    free(said);
+    free(fs);
+    weft_executor_free(ex);
+    weft_value_free(runs);
+}
+END_TEST
+
 WT_MAIN("procpool", 60, submit_and_results, map_fixed_items, map_of_bytes_in_chunks, initializer_runs_in_each_worker,
         max_tasks_per_child_replaces_workers, killed_worker_breaks_the_pool,
         shutdown_waits_or_cancels, small_rings_overflow_and_limits, large_payloads,
@@ -1312,4 +1352,4 @@ WT_MAIN("procpool", 60, submit_and_results, map_fixed_items, map_of_bytes_in_chu
         map_timeout_cancels_calls_not_started, max_tasks_per_child_never_drops_work,
         failing_initializer_is_reported, terminate_and_kill_workers,
         cancel_then_shutdown_does_not_hang, max_tasks_per_child_after_shutdown_without_wait,
-        futures_ended_by_their_holder)
+        futures_ended_by_their_holder, cancel_races_take_conservation)
