@@ -14,10 +14,12 @@
 #include "internal/clock.h"
 #include "internal/procpool.h"
 #include "weft/procpool.h"
+#include "weft/process.h"
 
 struct weft_pool {
     weft_executor *ex;
     int state; /* under the executor's own locking: set by one caller only */
+    unsigned processes;
 };
 
 enum { POOL_RUN, POOL_CLOSED, POOL_TERMINATED };
@@ -34,6 +36,7 @@ int weft_pool_new(weft_pool **out, const weft_process_pool_opts *opts)
         free(p);
         return r;
     }
+    p->processes = opts && opts->max_workers ? opts->max_workers : weft_cpu_count();
     *out = p;
     return 0;
 }
@@ -234,6 +237,11 @@ static int amap_start(weft_pool *pool, weft_task_fn fn, weft_star_fn sfn, size_t
 {
     if (__atomic_load_n(&pool->state, __ATOMIC_ACQUIRE) != POOL_RUN)
         return WEFT_ESHUTDOWN;
+    if (chunksize == 0) {
+        /* Python's Pool default: about four chunks per process. */
+        size_t per = 4 * (size_t)(pool->processes ? pool->processes : 1);
+        chunksize = n / per + (n % per != 0);
+    }
     struct amap *m = calloc(1, sizeof *m);
     if (!m)
         return WEFT_ENOMEM;

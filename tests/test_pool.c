@@ -913,8 +913,34 @@ START_TEST(map_timeout_cancels_and_writes_nothing_later)
 }
 END_TEST
 
+/* chunksize 0 is Python's Pool default, n / (4 x processes) rounded up:
+ * 40 calls on 2 processes go 5 to a task, so the call after 13 (which
+ * fails) in 13's chunk never runs, and the other chunks all do. */
+START_TEST(map_default_chunksize_is_pythons)
+{
+    weft_pool *p = new_pool(2);
+    enum { N = 40 };
+    weft_bytes *args[N], *res[N];
+    for (int i = 0; i < N; i++)
+        args[i] = int_bytes(i);
+    WT_ERR(weft_pool_map(p, square, (const weft_bytes *const *)args, res, N, 0, WEFT_FOREVER),
+           WEFT_EOVERFLOW);
+    for (int i = 0; i < N; i++) {
+        if (i == 13 || i == 14) {
+            ck_assert_ptr_null(res[i]);
+        } else {
+            ck_assert_int_eq(bytes_int(res[i]), i * i);
+            weft_bytes_free(res[i]);
+        }
+        weft_bytes_free(args[i]);
+    }
+    weft_pool_free(p);
+}
+END_TEST
+
 WT_MAIN("pool", 60, apply_and_map, apply_async_callbacks, imap_ordered_and_unordered,
         terminate_and_timeouts, not_bytes_and_dead_workers, bad_input, map_waits_for_every_call,
         map_async_callbacks_before_ready, starmap_calls_with_each_tuple,
         close_join_with_maxtasksperchild_runs_everything, terminate_cancels_what_waits,
-        apply_async_callback_runs_before_ready, map_timeout_cancels_and_writes_nothing_later)
+        apply_async_callback_runs_before_ready, map_timeout_cancels_and_writes_nothing_later,
+        map_default_chunksize_is_pythons)

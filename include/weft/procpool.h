@@ -254,7 +254,7 @@ WEFT_API int weft_pool_apply_async(weft_pool *pool, weft_task_fn fn, const weft_
                                    weft_pool_callback cb, weft_pool_error_callback ecb,
                                    void *cbarg, weft_future **out);
 /** Pool.map: fn over args[0..n) (copied at once), `chunksize` calls to a
- *  task (0: 1), results in results[0..n) in input order (each a new
+ *  task (0: Python's default, n / (4 x processes) rounded up), results in results[0..n) in input order (each a new
  *  weft_bytes the caller frees, or NULL). Waits for every call: 0, the
  *  error of the first chunk to fail (its message in weft_last_message;
  *  the results of the calls that succeeded are set all the same), or
