@@ -92,9 +92,12 @@ struct worker_slot {
     uint32_t state;
     uint32_t ack; /* futex word: the parent has opened the worker's large result */
     /* The id + 1 of the task record the worker took and has not answered
-     * yet, 0 for none: the task a worker that dies was running. Written by
-     * the worker alone; the parent reads it once the worker is dead and
-     * reaped (which orders it after the worker's last store). */
+     * yet, 0 for none: the task a worker that dies was running, and the
+     * task whose future reads RUNNING (pool_refresh, note_started).
+     * Written by the worker alone, before it runs the task (release); the
+     * parent reads it at any time for the state, and once the worker is
+     * dead and reaped for its last task (the reap orders it after the
+     * worker's last store). */
     uint64_t running;
     int32_t init_code; /* the initializer's code, before W_INIT_FAILED */
 };
