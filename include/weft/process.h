@@ -80,8 +80,9 @@
  *
  * Reaping (fork): weft waits for each child it started exactly once, by its
  * pid (never waitpid(-1), so it does not steal other code's children), using a
- * pidfd where the kernel has pidfd_open (Linux 5.3) and a polling wait with
- * short growing sleeps otherwise. A program that sets SIGCHLD to SIG_IGN or
+ * pidfd where the kernel has pidfd_open (Linux 5.3), and otherwise a pipe
+ * whose only write end the child holds (it ends with the child) followed by
+ * a polling wait with short growing sleeps. A program that sets SIGCHLD to SIG_IGN or
  * reaps weft's children itself makes their exit codes unknown: they read
  * as 255. A forkserver child is the server's child: the server reaps it
  * and sends its exit code to the parent, whose SIGCHLD handling does not
