@@ -389,6 +389,11 @@ int weft_conn_poll(weft_conn *c, double timeout)
     }
 }
 
+int weft_conn_fileno(const weft_conn *c)
+{
+    return c ? c->fd : -1;
+}
+
 int weft_conn_close(weft_conn *c)
 {
     if (!c)

@@ -7,6 +7,7 @@
  * arguments live in handle memory so they reach children under every start
  * method. Nothing here waits by sleeping. */
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -375,6 +376,31 @@ START_TEST(pipe_send_timeout)
 }
 END_TEST
 
+/* Python's fileno(): an fd to poll beside others (multiprocessing's
+ * connection.wait), readable once a message is there; -1 once closed. */
+START_TEST(pipe_fileno)
+{
+    weft_conn *a, *b;
+    WT_OK(weft_pipe(&a, &b, false));
+    int fd = weft_conn_fileno(a);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_ne(fd, weft_conn_fileno(b));
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    ck_assert_int_eq(poll(&pfd, 1, 0), 0);
+    WT_OK(weft_conn_send_bytes(b, "m", 1, 0));
+    ck_assert_int_eq(poll(&pfd, 1, -1), 1);
+    char buf[4];
+    size_t len;
+    WT_OK(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 0));
+    ck_assert_int_eq(poll(&pfd, 1, 0), 0);
+    WT_OK(weft_conn_close(a));
+    ck_assert_int_eq(weft_conn_fileno(a), -1);
+    ck_assert_int_eq(weft_conn_fileno(NULL), -1);
+    weft_conn_free(a);
+    weft_conn_free(b);
+}
+END_TEST
+
 START_TEST(pipe_bad_input)
 {
     weft_conn *a, *b;
@@ -420,4 +446,4 @@ WT_MAIN("pipe", 60, pipe_roundtrip_fork, pipe_roundtrip_forkserver, pipe_oneway_
         pipe_oneway_forkserver, pipe_msgsize, pipe_poll_timeout,
         pipe_eof_when_closed_everywhere_fork, pipe_eof_when_closed_everywhere_forkserver,
         pipe_epipe_fork, pipe_epipe_forkserver, pipe_large_messages_fork,
-        pipe_large_messages_forkserver, pipe_send_timeout, pipe_bad_input)
+        pipe_large_messages_forkserver, pipe_send_timeout, pipe_bad_input, pipe_fileno)

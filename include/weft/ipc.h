@@ -9,6 +9,7 @@
  *   c.recv_bytes(maxlength)         weft_conn_recv_bytes_alloc(c, &buf, &len, maxlen, timeout)
  *   c.recv_bytes_into(buf)          weft_conn_recv_bytes(c, buf, cap, &len, timeout)
  *   c.poll(timeout)                 weft_conn_poll(c, timeout): 0 for True, WEFT_ETIMEDOUT for False
+ *   c.fileno()                      weft_conn_fileno(c)
  *   c.close()                       weft_conn_close(c), then weft_conn_free(c)
  *   EOFError                        WEFT_EEOF
  *   BrokenPipeError                 WEFT_EPIPE
@@ -147,6 +148,14 @@ WEFT_API int weft_conn_recv_bytes_alloc(weft_conn *c, void **buf, size_t *len, s
  * 0, is WEFT_EINVAL).
  */
 WEFT_API int weft_conn_poll(weft_conn *c, double timeout);
+
+/** Python's fileno(): this process's descriptor of the end, for poll(2) or
+ *  epoll beside other fds (a process's sentinel, say: Python's
+ *  multiprocessing.connection.wait). Readable means a receive may go on; a
+ *  message whose length a receive already read (WEFT_EMSGSIZE) is not
+ *  seen there, weft_conn_poll is exact. Do not read, write or close it.
+ *  -1 once closed in this process, and for NULL. */
+WEFT_API int weft_conn_fileno(const weft_conn *c);
 
 /** Close this process's copy of the end (Python's close()). Later calls on
  *  it in this process are WEFT_ESTATE; other processes' copies stay open.
