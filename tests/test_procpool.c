@@ -1343,6 +1343,37 @@ START_TEST(cancel_races_take_conservation)
 }
 END_TEST
 
+static int count_cb(weft_future *f, void *arg)
+{
+    __atomic_add_fetch((int *)arg, weft_future_cancelled(f) ? 100 : 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* A queued task's done callbacks run when it is cancelled, in the thread
+ * that cancels, and see it cancelled (Future.add_done_callback). */
+START_TEST(cancel_runs_done_callbacks)
+{
+    struct blocker b = new_blocker();
+    weft_executor *ex = new_pool(1, NULL);
+    weft_future *blocked = submit_blocker(ex, &b);
+    WT_OK(weft_pevent_wait(b.started, WEFT_FOREVER));
+    weft_future *q = submit_int(ex, square, 3);
+    int calls = 0;
+    WT_OK(weft_future_add_done_callback(q, count_cb, &calls));
+    WT_OK(weft_future_add_done_callback(q, count_cb, &calls));
+    ck_assert(weft_future_cancel(q));
+    ck_assert_int_eq(__atomic_load_n(&calls, __ATOMIC_RELAXED), 200);
+    WT_OK(weft_future_add_done_callback(q, count_cb, &calls)); /* done: runs at once */
+    ck_assert_int_eq(__atomic_load_n(&calls, __ATOMIC_RELAXED), 300);
+    WT_OK(weft_pevent_set(b.release));
+    WT_OK(weft_future_exception(blocked, WEFT_FOREVER));
+    weft_future_unref(q);
+    weft_future_unref(blocked);
+    weft_executor_free(ex);
+    free_blocker(&b);
+}
+END_TEST
+
 WT_MAIN("procpool", 60, submit_and_results, map_fixed_items, map_of_bytes_in_chunks, initializer_runs_in_each_worker,
         max_tasks_per_child_replaces_workers, killed_worker_breaks_the_pool,
         shutdown_waits_or_cancels, small_rings_overflow_and_limits, large_payloads,
@@ -1352,4 +1383,5 @@ WT_MAIN("procpool", 60, submit_and_results, map_fixed_items, map_of_bytes_in_chu
         map_timeout_cancels_calls_not_started, max_tasks_per_child_never_drops_work,
         failing_initializer_is_reported, terminate_and_kill_workers,
         cancel_then_shutdown_does_not_hang, max_tasks_per_child_after_shutdown_without_wait,
-        futures_ended_by_their_holder, cancel_races_take_conservation)
+        futures_ended_by_their_holder, cancel_races_take_conservation,
+        cancel_runs_done_callbacks)
