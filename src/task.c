@@ -893,6 +893,8 @@ int weft__tasks_loop_freeing(weft_loop *loop)
  * A scope lives in the caller's storage, which nothing initialises before
  * weft_timeout_enter: `self` pointing at the scope itself marks one that
  * enter has set up, and no other field of a scope without it is read.
+ * Enter reads nothing at all (the storage may be uninitialised); the calls
+ * after it read `self`, which a zeroed scope never entered does not match.
  *
  * A task chains the scopes it has entered and not left (innermost first,
  * through `outer`), and one timer of its own, in its record, is armed for
@@ -970,12 +972,16 @@ static bool scope_live(const scope *s)
     return s->self == s && s->live;
 }
 
+/* Enter reads nothing of the storage: `weft_timeout t;` holds garbage, or
+ * a dead scope's bytes where a pooled stack ran another task. A scope is
+ * live in this task exactly when it is on the task's chain. */
 static int scope_enter(weft_timeout *tmo, int64_t when)
 {
     scope *s = (scope *)tmo;
-    if (scope_live(s))
-        return WEFT_ESTATE; /* entered already (asyncio: RuntimeError) */
     task *t = running;
+    for (scope *on = t->scopes; on; on = on->outer)
+        if (on == s)
+            return WEFT_ESTATE; /* entered already (asyncio: RuntimeError) */
     *s = (scope){
         .self = s,
         .t = t,

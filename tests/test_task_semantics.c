@@ -857,6 +857,31 @@ static int timeout_states(void *arg, void **result)
     return 0;
 }
 
+/* Enter reads nothing of its storage: bytes left there by a scope that
+ * was live when its task ended (a pooled stack gives the same address to
+ * the next task) or plain garbage do not make it refuse. */
+static int timeout_stale_storage(void *arg, void **result)
+{
+    weft_timeout cm, copy;
+    WT_OK(weft_timeout_enter(&cm, 10));
+    memcpy(&copy, &cm, sizeof cm); /* a live scope's bytes, at this address */
+    WT_OK(weft_timeout_exit(&cm, 0));
+    memcpy(&cm, &copy, sizeof cm);
+    WT_OK(weft_timeout_enter(&cm, 10));
+    WT_OK(weft_timeout_exit(&cm, 0));
+    memset(&cm, 0xa5, sizeof cm);
+    WT_OK(weft_timeout_enter(&cm, 10));
+    WT_ERR(weft_timeout_enter(&cm, 10), WEFT_ESTATE);
+    WT_OK(weft_timeout_exit(&cm, 0));
+    return 0;
+}
+
+START_TEST(timeout_enter_reads_no_storage)
+{
+    WT_OK(weft_run(timeout_stale_storage, NULL, NULL));
+}
+END_TEST
+
 /* test_timeout_already_entered, _finished, _not_entered. */
 START_TEST(timeout_scope_states)
 {
@@ -1600,7 +1625,7 @@ WT_MAIN("task_semantics", 60, task_awaiting_itself_fails_at_once, wait_for_on_it
         cancel_during_awaited_clean_up_is_kept_for_the_next_wait, gather_cancel_ends_through_the_children,
         wait_for_a_gather, gather_cancel_message_reaches_the_children,
         gather_refuses_an_impossible_count,
-        timeout_when_and_timeout_at, timeout_scope_states,
+        timeout_when_and_timeout_at, timeout_scope_states, timeout_enter_reads_no_storage,
         timeout_zero_expires_at_the_next_yield, nested_scopes_expiring_together,
         foreign_cancel_is_not_a_timeout, timeout_after_a_caught_cancellation,
         timeout_passes_other_errors_through, reschedule_from_another_task, scope_left_open_by_a_finished_task,
