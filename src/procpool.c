@@ -2095,6 +2095,19 @@ static void *collector_main(void *arg)
     return NULL;
 }
 
+/* Join the collector once it has finished (`done` is set), whoever asks
+ * first: a waiting shutdown (at exit the pool may never be freed, and an
+ * unjoined thread is a leak) or the teardown. Not from the collector
+ * itself, which runs done callbacks that may shut the pool down. */
+static void join_collector(pool *p)
+{
+    if (!__atomic_load_n(&p->collector_started, __ATOMIC_ACQUIRE) ||
+        pthread_equal(pthread_self(), p->collector))
+        return;
+    if (__atomic_exchange_n(&p->collector_started, false, __ATOMIC_ACQ_REL))
+        pthread_join(p->collector, NULL);
+}
+
 static int pool_shutdown(weft_executor *ex, bool cancel_futures, bool wait, int64_t deadline)
 {
     pool *p = (pool *)ex;
@@ -2116,7 +2129,10 @@ static int pool_shutdown(weft_executor *ex, bool cancel_futures, bool wait, int6
         timeout = left > 0 ? (double)left / 1e9 : 0;
     }
     int r = weft_event_wait(&p->done, timeout);
-    return r == WEFT_ETIMEDOUT ? r : 0;
+    if (r == WEFT_ETIMEDOUT)
+        return r;
+    join_collector(p);
+    return 0;
 }
 
 /* Stop the pool now: refuse new work, cancel what no worker took, end
@@ -2169,8 +2185,7 @@ int weft__procpool_terminate(weft_executor *ex)
  * stays until the last reference goes (pool_unref). */
 static void pool_teardown(pool *p)
 {
-    if (p->collector_started)
-        pthread_join(p->collector, NULL);
+    join_collector(p);
     for (unsigned i = 0; i < p->n; i++) {
         if (p->procs && p->procs[i]) {
             weft_process_kill(p->procs[i]);
