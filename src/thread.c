@@ -849,3 +849,19 @@ bool weft__can_spin(void)
     }
     return k == 2;
 }
+
+/* The wait slot's kinds (weft/thread.h), by name. */
+const char *weft_wait_kind_name(weft_wait_kind kind)
+{
+    static const char *const names[] = {
+        [WEFT_WAIT_NONE] = "none",           [WEFT_WAIT_LOCK] = "lock",
+        [WEFT_WAIT_RLOCK] = "rlock",         [WEFT_WAIT_CONDITION] = "condition",
+        [WEFT_WAIT_SEMAPHORE] = "semaphore", [WEFT_WAIT_EVENT] = "event",
+        [WEFT_WAIT_BARRIER] = "barrier",     [WEFT_WAIT_JOIN] = "join",
+        [WEFT_WAIT_SLEEP] = "sleep",         [WEFT_WAIT_OTHER] = "other",
+        [WEFT_WAIT_QUEUE] = "queue",         [WEFT_WAIT_FUTURE] = "future",
+    };
+    if ((unsigned)kind < sizeof names / sizeof names[0] && names[kind])
+        return names[kind];
+    return "unknown";
+}
