@@ -444,6 +444,13 @@ static void handle_run(weft__loop_item *it);
 static void handle_fire(weft__loop_timer *t);
 static void handle_describe(weft__loop_item *it, char *buf, size_t len);
 
+/* A handle on the ready list of a loop that closes: no longer scheduled
+ * (its memory is the loop's arena, freed with it). */
+static void handle_drop(weft__loop_item *it)
+{
+    CONTAINER_OF(it, weft_handle, item)->sched = false;
+}
+
 static weft_handle *handle_alloc(weft_loop *L)
 {
     weft_handle *h = L->free_handles;
@@ -474,7 +481,7 @@ static int schedule(weft_loop *L, bool timed, int64_t when, weft_callback fn, vo
     weft_handle *h = handle_alloc(L);
     if (!h)
         return WEFT_ENOMEM;
-    h->item = (weft__loop_item){.run = handle_run, .describe = handle_describe};
+    h->item = (weft__loop_item){.run = handle_run, .describe = handle_describe, .drop = handle_drop};
     h->timer = (weft__loop_timer)WEFT__TIMER_INIT(handle_fire);
     h->fn = fn;
     h->arg = arg;
@@ -604,6 +611,12 @@ static void ts_run(weft__loop_item *it)
     ts_release(h);
 }
 
+/* Dropped unrun by a loop that closes: the loop's reference goes. */
+static void ts_drop(weft__loop_item *it)
+{
+    ts_release(CONTAINER_OF(it, weft_handle, item));
+}
+
 static void ts_describe(weft__loop_item *it, char *buf, size_t len)
 {
     describe_fn("callback", CONTAINER_OF(it, weft_handle, item)->fn, buf, len);
@@ -623,7 +636,7 @@ int weft_loop_call_soon_threadsafe(weft_loop *loop, weft_callback fn, void *arg,
     if (!h)
         return WEFT_ENOMEM;
     *h = (weft_handle){
-        .item = {.run = ts_run, .describe = ts_describe},
+        .item = {.run = ts_run, .describe = ts_describe, .drop = ts_drop},
         .timer = WEFT__TIMER_INIT(NULL),
         .fn = fn,
         .arg = arg,
@@ -1206,19 +1219,13 @@ int weft_loop_new(weft_loop **out, const weft_loop_opts *opts)
     return 0;
 }
 
-/* Drop an item without running it: the loop's own records are released,
- * anything else (a task's) simply stays unqueued. */
+/* Drop an item without running it: its own hook releases what it holds;
+ * one without a hook (a task's) simply stays unqueued. */
 static void drop_item(weft_loop *L, weft__loop_item *it)
 {
     it->next = NULL;
-    if (it->drop) {
+    if (it->drop)
         it->drop(it);
-    } else if (it->run == ts_run) {
-        ts_release(CONTAINER_OF(it, weft_handle, item));
-    } else if (it->run == handle_run) {
-        weft_handle *h = CONTAINER_OF(it, weft_handle, item);
-        h->sched = false;
-    }
 }
 
 static void free_memory(weft_loop *L)
