@@ -157,6 +157,9 @@ static _Thread_local weft_loop *running_loop WEFT__TLS_IE;
 
 static void free_memory(weft_loop *L);
 
+/* The task module's hooks (internal/loop.h), once it has made a task. */
+static const weft__loop_task_hooks *task_hooks;
+
 /* ------------------------------------------------------------ time */
 
 static double ns_to_time(int64_t ns)
@@ -656,158 +659,6 @@ int weft_loop_call_soon_threadsafe(weft_loop *loop, weft_callback fn, void *arg,
     return 0;
 }
 
-/* ------------------------------------------- run_coroutine_threadsafe */
-
-/*
- * asyncio.run_coroutine_threadsafe. The caller's thread gets `outer`, a
- * plain future; the loop's thread starts the task and chains it to outer.
- * As in Python, outer stays PENDING while the task runs, so the caller may
- * cancel it at any time: it ends CANCELLED at once, and a hook on it passes
- * the cancel on to the task (a task's cancel from another thread travels to
- * its loop). When the task ends, its outcome is copied into outer, unless
- * outer was cancelled (or set) first.
- *
- * The record has one owner at a time: the queued item, then (once the task
- * is made) the task's done callback, which frees it. The hook on outer lives
- * in the record, so the callback removes it before freeing: removal waits
- * for a hook running in the canceller's thread (it holds outer's lock).
- */
-typedef struct rct {
-    weft__loop_item item;
-    weft__future_hook hook; /* on outer, while the task runs */
-    weft_loop *loop;
-    weft_task_fn fn;
-    void *arg;
-    weft_future *outer;     /* a reference */
-    weft_future *task;      /* a reference, once made */
-} rct;
-
-static void rct_free(rct *r)
-{
-    weft_future_unref(r->outer);
-    weft_future_unref(r->task);
-    free(r);
-}
-
-/* Outer is done, in the thread that ended it, under its lock: a cancel goes
- * on to the task. A task's cancel is a request, delivered at its next step
- * on the loop; it never ends the task in the caller, so rct_task_done (which
- * takes outer's lock to remove this hook) cannot run inside this hook. */
-static void rct_outer_done(weft__future_hook *h, weft_future *outer)
-{
-    rct *r = CONTAINER_OF(h, rct, hook);
-    if (weft_future_cancelled(outer))
-        weft_future_cancel(r->task);
-}
-
-/* Python's _set_concurrent_future_state: outer goes RUNNING only now, and
- * not at all if it was cancelled. A message that cannot be copied is left
- * out rather than leave outer RUNNING for ever. */
-static void rct_settle(weft_future *outer, int code, void *result, const char *message)
-{
-    if (weft_future_set_running_or_notify_cancel(outer) != 0)
-        return;
-    if (code == 0)
-        weft_future_set_result(outer, result);
-    else if (weft_future_set_error(outer, code, message) == WEFT_ENOMEM)
-        weft_future_set_error(outer, code, NULL);
-}
-
-/* The task ended (on the loop's thread, no lock held). */
-static int rct_task_done(weft_future *task, void *arg)
-{
-    rct *r = arg;
-    weft__future_hook_remove(r->outer, &r->hook);
-    void *res = NULL;
-    int rc = weft_future_result(task, &res, 0); /* marks the outcome retrieved */
-    if (weft_future_cancelled(task))
-        weft_future_cancel(r->outer);
-    else
-        rct_settle(r->outer, rc, res, weft_future_message(task));
-    rct_free(r);
-    return 0;
-}
-
-static void rct_start(weft__loop_item *it)
-{
-    rct *r = CONTAINER_OF(it, rct, item);
-    if (weft_future_done(r->outer)) { /* cancelled before it started */
-        rct_free(r);
-        return;
-    }
-    int rc = weft_create_task(r->loop, r->fn, r->arg, NULL, &r->task);
-    if (rc != 0) {
-        r->task = NULL;
-        rct_settle(r->outer, rc, NULL, "run_coroutine_threadsafe: the task could not start");
-        rct_free(r);
-        return;
-    }
-    r->hook = (weft__future_hook){.fn = rct_outer_done};
-    bool hooked = weft__future_hook_add(r->outer, &r->hook);
-    if (!hooked && weft_future_cancelled(r->outer))
-        weft_future_cancel(r->task);
-    /* A task not yet started has no callback: the first one is stored in
-     * the future, so this cannot run out of memory; if it ever did, the
-     * task is cancelled and outer told why, rather than left pending. */
-    rc = weft_future_add_done_callback(r->task, rct_task_done, r);
-    if (rc != 0) {
-        weft__future_hook_remove(r->outer, &r->hook);
-        weft_future_cancel(r->task);
-        rct_settle(r->outer, rc, NULL, "run_coroutine_threadsafe: cannot chain the task");
-        rct_free(r);
-    }
-}
-
-static void rct_describe(weft__loop_item *it, char *buf, size_t len)
-{
-    (void)it;
-    snprintf(buf, len, "run_coroutine_threadsafe start");
-}
-
-/* The loop closed before the task could start: it never will. */
-static void rct_drop(weft__loop_item *it)
-{
-    rct *r = CONTAINER_OF(it, rct, item);
-    weft_future_cancel(r->outer);
-    rct_free(r);
-}
-
-int weft_run_coroutine_threadsafe(weft_loop *loop, weft_task_fn fn, void *arg,
-                                  weft_future **out)
-{
-    if (out)
-        *out = NULL;
-    weft_loop *L = resolve(loop);
-    if (!L)
-        return WEFT_ESTATE;
-    if (!fn || !out)
-        return WEFT_EINVAL;
-    rct *r = malloc(sizeof *r);
-    if (!r)
-        return WEFT_ENOMEM;
-    *r = (rct){
-        .item = {.run = rct_start, .describe = rct_describe, .drop = rct_drop},
-        .loop = L,
-        .fn = fn,
-        .arg = arg,
-    };
-    int rc = weft_future_new(&r->outer);
-    if (rc != 0) {
-        free(r);
-        return rc;
-    }
-    /* The caller's reference, taken before the loop can see the record. */
-    weft_future *f = weft_future_ref(r->outer);
-    rc = weft__loop_ready_threadsafe(L, &r->item);
-    if (rc != 0) {
-        weft_future_unref(f);
-        rct_free(r);
-        return rc;
-    }
-    *out = f;
-    return 0;
-}
-
 /* ------------------------------------------------------------ handles */
 
 bool weft_handle_cancel(weft_handle *h)
@@ -1245,7 +1096,8 @@ int weft_loop_close(weft_loop *L)
         return 0;
     if (__atomic_load_n(&L->shared.running, __ATOMIC_ACQUIRE))
         return WEFT_ESTATE;
-    int rc = weft__tasks_loop_freeing(L);
+    const weft__loop_task_hooks *th = __atomic_load_n(&task_hooks, __ATOMIC_ACQUIRE);
+    int rc = th ? th->closing(L) : 0;
     if (rc)
         return rc;
 
@@ -1319,7 +1171,8 @@ void weft_loop_call_exception_handler(weft_loop *L, const weft_loop_error *err)
         return;
     }
     const char *what = err->message ? err->message : "unhandled error in event loop";
-    const char *name = err->task ? weft_task_name(err->task) : NULL;
+    const weft__loop_task_hooks *th = __atomic_load_n(&task_hooks, __ATOMIC_ACQUIRE);
+    const char *name = err->task && th ? th->name(err->task) : NULL;
     if (!name) {
         weft_report_error(what, err->code, err->detail);
         return;
@@ -1359,6 +1212,11 @@ bool weft__loop_debug(const weft_loop *L)
 double weft__loop_slow_duration(const weft_loop *L)
 {
     return L->slow;
+}
+
+void weft__loop_set_task_hooks(const weft__loop_task_hooks *hooks)
+{
+    __atomic_store_n(&task_hooks, hooks, __ATOMIC_RELEASE);
 }
 
 weft__loop_tasks *weft__loop_task_list(weft_loop *L)

@@ -643,6 +643,24 @@ static weft_loop *loop_or_running(weft_loop *loop)
     return loop ? loop : weft__loop_running();
 }
 
+/* The loop calls up through these (internal/loop.h). Registered before the
+ * first task exists, so any loop holding a task finds them; a relaxed read
+ * after that, the store happening once per process (and again in a fork
+ * child, harmlessly). */
+static const weft__loop_task_hooks loop_hooks = {
+    .closing = weft__tasks_loop_freeing,
+    .name = weft_task_name,
+};
+
+static void register_hooks(void)
+{
+    static bool done;
+    if (!__atomic_load_n(&done, __ATOMIC_RELAXED)) {
+        weft__loop_set_task_hooks(&loop_hooks);
+        __atomic_store_n(&done, true, __ATOMIC_RELAXED);
+    }
+}
+
 int weft_create_task_opts(weft_loop *loop, weft_task_fn fn, void *arg, const weft_task_opts *opts,
                           weft_future **out)
 {
@@ -682,6 +700,7 @@ int weft_create_task_opts(weft_loop *loop, weft_task_fn fn, void *arg, const wef
         .name = name,
         .stack_size = stack,
     };
+    register_hooks();
     weft__loop_tasks *l = weft__loop_task_list(loop);
     /* asyncio's automatic name, without snprintf (a tenth of a task's
      * creation otherwise). */

@@ -130,9 +130,7 @@ weft_loop *weft__loop_running(void);
 bool weft__loop_on_its_thread(const weft_loop *loop);
 
 /* Per-loop storage owned by the task module: the list of live tasks and the
- * task counter. The loop zero-fills it, never reads it, and calls
- * weft__tasks_loop_freeing (task.c) from weft_loop_free before tearing
- * itself down, while its timers and queues still work. */
+ * task counter. The loop zero-fills it and never reads it. */
 typedef struct weft__loop_tasks {
     void *head;          /* task.c's list of live tasks */
     size_t count;
@@ -140,8 +138,22 @@ typedef struct weft__loop_tasks {
 } weft__loop_tasks;
 
 weft__loop_tasks *weft__loop_task_list(weft_loop *loop);
-/* 0, or WEFT_ESTATE when the loop has live tasks but cannot run them (this
- * thread runs another loop): then weft_loop_free fails with it. */
+
+/* What the loop asks of the module above it that makes tasks (task.c): the
+ * loop knows items, not tasks, and never calls up. task.c registers these
+ * before it makes its first task, so a loop that holds a task finds them.
+ *   closing  from weft_loop_close, before the loop tears itself down while
+ *            its timers and queues still work: end the loop's tasks. 0, or
+ *            WEFT_ESTATE when the loop has live tasks but cannot run them
+ *            (this thread runs another loop): then the close fails with it.
+ *   name     a task's name, for the default exception handler's report. */
+typedef struct weft__loop_task_hooks {
+    int (*closing)(weft_loop *loop);
+    const char *(*name)(const weft_future *task);
+} weft__loop_task_hooks;
+
+void weft__loop_set_task_hooks(const weft__loop_task_hooks *hooks);
+/* 0, or WEFT_ESTATE (see closing above). */
 int weft__tasks_loop_freeing(weft_loop *loop);
 /* Cancel the loop's pending tasks and run the loop until they have ended;
  * with report, each is reported as pending (loop freeing); without, it is
