@@ -861,16 +861,7 @@ bool weft_future_cancel(weft_future *f)
      * running task is not refused. */
     if (!is_final(s) && !(s & COMPLETING) && f->owner && f->owner->cancel)
         return f->owner->cancel(f, f->owner_ctx);
-    do {
-        if ((s & STATE_MASK) == WEFT_FUTURE_CANCELLED)
-            return true;
-        if ((s & STATE_MASK) != WEFT_FUTURE_PENDING || (s & COMPLETING))
-            return false;
-    } while (!__atomic_compare_exchange_n(&f->state, &s,
-                                          (s & ~STATE_MASK) | WEFT_FUTURE_CANCELLED, true,
-                                          __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-    notify(f, s);
-    return true;
+    return weft__future_cancel_pending(f);
 }
 
 bool weft__future_cancel_pending(weft_future *f)
