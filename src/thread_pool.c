@@ -609,9 +609,14 @@ static int tp_submit(weft_executor *ex, weft_task_fn fn, void *arg, weft_future 
      * take the task. Counting queued tasks (ours included) against idle
      * workers, not just "is anyone idle", keeps a worker that is idle now
      * but about to take an earlier task from counting for this one too.
-     * Once max_workers run, this costs one load of a read-mostly line. */
+     * Once max_workers run, this costs one load of a read-mostly line.
+     * nidle is read before the queue: a worker takes a task before it
+     * leaves nidle, so reading nidle after it left would pair an idle count
+     * without it with a queue that still held its task, and start a worker
+     * nobody needs. */
     if (__atomic_load_n(&p->nthreads, __ATOMIC_ACQUIRE) < p->max_workers) {
-        if (queued_count(p) > __atomic_load_n(&p->nidle, __ATOMIC_SEQ_CST)) {
+        unsigned idle = __atomic_load_n(&p->nidle, __ATOMIC_SEQ_CST);
+        if (queued_count(p) > idle) {
             int src = spawn(p);
             /* No worker at all to run it: refuse the task. The queued
              * record stays; the worker that pops it some day finds the
