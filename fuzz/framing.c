@@ -40,7 +40,7 @@
  * driver kills a thread (a robust lock's owner dying is the same event for
  * a thread as for a process) inside a put's commit, inside a get after its
  * copy, inside a get's commit, inside task_done's commit, and inside the
- * repair of an earlier death's commit, through the hook src/pqueue.c gives
+ * repair of an earlier death's commit, through the hook src/process/pqueue.c gives
  * tests. A putter dying before its commit leaves bytes beyond the head,
  * where the ring already holds the stale bytes of earlier items (which the
  * driver's puts and gets leave there) and which no reader reads. The model
@@ -65,7 +65,7 @@
 #include "fuzz.h"
 #include "weft.h"
 
-/* In src/pqueue.c (see tests/test_pqueue.c): called with the queue's lock
+/* In src/process/pqueue.c (see tests/test_pqueue.c): called with the queue's lock
  * held inside a get after its copy (1), inside a commit once its journal
  * is written (2). */
 extern void (*weft__pqueue_hook)(int where);

@@ -5,7 +5,7 @@
 #include "internal/park.h"
 #include "wt.h"
 
-#define PARKED 2u /* src/event.c: waiters may be parked */
+#define PARKED 2u /* src/sync/event.c: waiters may be parked */
 
 START_TEST(event_basic)
 {

@@ -1367,7 +1367,7 @@ static void open_fds(fd_set_ *s)
 }
 
 /* Name the descriptors open in `after` and not in `before`, but for
- * weft's shared-memory chunks: src/share.c keeps each one open for the
+ * weft's shared-memory chunks: src/process/share.c keeps each one open for the
  * life of the process (a child started later is handed them), and how
  * many a run makes depends on where it failed. */
 static int report_new_fds(const fd_set_ *before, const fd_set_ *after, char *out, size_t cap)

@@ -55,7 +55,7 @@ static int by_value(const void *a, const void *b, void *ctx)
     return (x > y) - (x < y);
 }
 
-/* Fill to the initial capacity (16 slots, src/queue.c) so the next put
+/* Fill to the initial capacity (16 slots, src/queue/queue.c) so the next put
  * grows the storage; make that growth fail; the queue must be as before. */
 static void check_growth_failure(weft_queue *q, int kind)
 {
@@ -264,7 +264,7 @@ START_TEST(future_huge_slab)
 {
 #ifndef __SANITIZE_ADDRESS__
     /* Past its first 4 MiB of small slabs a record class takes 2 MiB slabs
-     * from mmap (src/future.c); under ASan it keeps no slabs at all. Hold
+     * from mmap (src/futures/future.c); under ASan it keeps no slabs at all. Hold
      * 128 Ki plain records (8 MiB or more), the next mmap set to fail:
      * the allocation that needs it returns WEFT_ENOMEM, and the next one,
      * once mmap works again, gets a record. */

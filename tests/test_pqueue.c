@@ -16,7 +16,7 @@
 #include "wt.h"
 #include "wt_process.h"
 
-/* In src/pqueue.c: called with the queue's lock held, inside a get after
+/* In src/process/pqueue.c: called with the queue's lock held, inside a get after
  * the copy and before the commit (1), inside a commit once its journal is
  * written and before it is applied (2). */
 extern void (*weft__pqueue_hook)(int where);

@@ -5,7 +5,7 @@
 #include "internal/park.h"
 #include "wt.h"
 
-#define PARKED 1u /* src/semaphore.c: waiters may be parked */
+#define PARKED 1u /* src/sync/semaphore.c: waiters may be parked */
 
 START_TEST(semaphore_basic)
 {

@@ -579,7 +579,7 @@ START_TEST(default_executor_free_refused)
 END_TEST
 
 /* Pools made and freed on several threads at once: each is put on and
- * taken off the exit registry (src/executor.c) under its lock; no pool is
+ * taken off the exit registry (src/futures/executor.c) under its lock; no pool is
  * lost or freed twice (ASan, TSan), and each runs its work. */
 static weft_barrier churn_bar;
 
@@ -724,7 +724,7 @@ START_TEST(many_submitters)
 }
 END_TEST
 
-/* Future records are pooled (src/future.c): they are made on one thread
+/* Future records are pooled (src/futures/future.c): they are made on one thread
  * and freed on another, in bursts larger than a thread's cache, by threads
  * that then exit with records still cached. No live future may share its
  * record with another, and each keeps its own outcome. */

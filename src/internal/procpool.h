@@ -16,7 +16,7 @@
 
 /* ------------------------------------------------------------ records */
 
-/* A ring (src/procpool.c) holds records: a header, its payload, padding to
+/* A ring (src/procpool/procpool.c) holds records: a header, its payload, padding to
  * WEFT__REC_ALIGN. A record that would straddle the ring's end is preceded
  * by a pad record (WEFT__REC_PAD) that fills the ring to its end. Tasks
  * (the parent writes, a worker reads):
@@ -70,7 +70,7 @@ typedef struct weft__rec {
 } weft__rec;
 
 /* Every weft_bytes weft makes or hands to a task sits right after a head
- * (src/procpool.c): `cap`, the bytes' room (len may be lowered, never
+ * (src/procpool/procpool.c): `cap`, the bytes' room (len may be lowered, never
  * raised past it), and `magic`, which says whose the memory is, XORed
  * with the weft_bytes's own address (so that a copy of a head elsewhere
  * does not pass). */

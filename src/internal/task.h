@@ -1,4 +1,4 @@
-/* What the task module (task.c) and the asyncio toolbox (aio.c) share. */
+/* What the task module (task.c) and the calls built on tasks (gather.c, run.c) share. */
 #ifndef WEFT_INTERNAL_TASK_H
 #define WEFT_INTERNAL_TASK_H
 
