@@ -29,7 +29,6 @@
  * modification order) or sees the state final and runs its callback itself.
  * Hence every callback runs exactly once.
  */
-#include <assert.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,6 +36,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "internal/check.h"
 #include "internal/clock.h"
 #include "internal/future.h"
 #include "internal/park.h"
@@ -629,7 +629,7 @@ static void future_destroy(weft_future *f)
     /* Hooks are removed by their owners (wait, as_completed) before they
      * drop their references. Callbacks of a future that never ended are
      * dropped without running. */
-    assert(!f->hooks);
+    WEFT_ASSERT(!f->hooks);
     if (f->owner && f->owner->destroy)
         f->owner->destroy(f, f->owner_ctx);
     free(f->message);

@@ -35,6 +35,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "internal/check.h"
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "internal/fdwait.h"
@@ -57,8 +58,6 @@ struct weft_socket {
     bool is_socket;           /* else a pipe or other fd: read/write */
     weft__loop_item close_item;
 };
-
-#define CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
 /* ------------------------------------------------------------ life */
 

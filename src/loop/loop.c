@@ -41,6 +41,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "internal/check.h"
 #include "internal/clock.h"
 #include "internal/coro.h"
 #include "internal/future.h"
@@ -48,8 +49,6 @@
 #include "internal/park.h"
 #include "internal/tls.h"
 #include "platform/poll.h"
-
-#define CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
 /* Events taken from the poller per iteration; more wait for the next one. */
 #define MAX_EVENTS 64

@@ -9,13 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "internal/check.h"
 #include "internal/error.h"
 #include "internal/future.h"
 #include "internal/loop.h"
 #include "internal/task.h"
 #include "weft/loop.h"
-
-#define CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
 /* ------------------------------------------------------ threads, run */
 
