@@ -1,6 +1,7 @@
 /*
  * The forkserver start method: the server, the parent's side of a start,
- * and the child's side. See weft/process.h for the contract.
+ * and the child's set-up. A backend below process.c, which calls it
+ * through internal/forkserver.h. See weft/process.h for the contract.
  *
  * The server is this very program re-executed (/proc/self/exe) with an
  * environment marker that names its control socket. weft's constructor
@@ -10,20 +11,12 @@
  * hold, so a child forked from it inherits no held lock: that is the point
  * of the method.
  *
- * One start:
- *   parent -> server (control socket, SOCK_SEQPACKET): a request, with one
- *       end of a fresh socketpair (the child socket) in SCM_RIGHTS;
- *   server: forks; the child keeps the child socket and closes every other
- *       fd it got from the server. The server keeps a copy of the child
- *       socket until it has reaped the child;
- *   parent -> child (child socket, a stream): the header (the function as
- *       object + offset, name, daemon, parent pid), the arg bytes, the
- *       parent's current fds 0, 1 and 2, and weft__share_send's transfer;
- *   child -> parent: an ack (0 and its pid, with a pidfd of itself in
- *       SCM_RIGHTS; or an error code), then the child runs fn;
- *   server -> parent (same socket, through its copy): the exit code, once
- *       it has reaped the child. The parent reads it there, so no reader
- *       thread and no table of children is needed in the parent.
+ * One start goes as internal/forkserver_wire.h describes: the parent hands
+ * the server one end of a fresh socket pair, the server forks a child that
+ * keeps it, the parent sends the child what to run on it and the child
+ * acks, and the server sends the exit code there once it has reaped the
+ * child. The server's child then enters weft__child_run (child.c), as a
+ * fork child does; nothing here calls back into process.c.
  *
  * A child that fails before it runs fn (a function it cannot resolve, no
  * memory, an address of the handle heap already taken) acks the error,
@@ -57,37 +50,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "internal/check.h"
+#include "internal/child.h"
 #include "internal/fnref.h"
-#include "internal/process.h"
+#include "internal/forkserver.h"
+#include "internal/forkserver_wire.h"
 #include "internal/share.h"
 #include "weft/common.h"
 #include "weft/process.h"
 
 #define MARKER "WEFT_FORKSERVER"
 #define CTL_FD 3 /* the control socket's number in the server */
-#define HEADER_MAGIC 0x5745465446534844ull /* "WEFTFSHD" */
-#define NAME_MAX_LEN 4096
-
-/* Requests on the control socket. */
-struct fs_request {
-    uint32_t daemon;
-};
-
-/* fn goes as a function reference (internal/fnref.h): the object that
- * contains it and the offset in it, since the server's layout is not ours
- * (ASLR). The program's own functions always resolve there; a library's
- * resolve if the server loaded it too (the program's dependencies do, one
- * it dlopen'ed does not). */
-struct fs_header {
-    uint64_t magic;
-    weft__fnref fn;
-    uint64_t arg_size;
-    uint64_t arg_value; /* the pointer value, when arg_size is 0 */
-    uint32_t name_len;
-    int32_t parent_pid;
-    uint32_t daemon;
-    uint32_t layout_taken; /* tests: the child reports LAYOUT_TAKEN */
-};
 
 /* Tests: the next start's first child says its shared memory could not be
  * placed (as when the server's layout is in the way). */
@@ -239,16 +212,10 @@ static void close_all_but(int keep)
     }
 }
 
-/* A child's ack: weft's shared memory could not be placed at the parent's
- * addresses, because the server's own mappings (its libraries, heap and
- * stacks, laid out at random by the kernel) are there. Every child of that
- * server would fail the same way: the parent retires the server and
- * starts a fresh one, laid out differently. */
-#define LAYOUT_TAKEN (-4090)
-
 static _Noreturn void child_fail(int sock, int rc)
 {
-    struct weft__fs_msg m = {.kind = WEFT__FS_MSG_ACK, .value = rc, .pid = (int32_t)getpid()};
+    struct weft__forkserver_msg m = {.kind = WEFT__FORKSERVER_ACK, .value = rc,
+                                     .pid = (int32_t)getpid()};
     write_all(sock, &m, sizeof m);
     /* The parent may be blocked writing the rest to us: SHUT_RD makes its
      * writes fail now, although the server still holds this socket. */
@@ -301,15 +268,15 @@ static _Noreturn void child_main(int sock, bool daemon, pid_t server)
     }
     close_all_but(sock);
 
-    struct fs_header h;
+    struct weft__forkserver_header h;
     int rc = read_all(sock, &h, sizeof h);
     if (rc)
         child_fail(sock, rc);
-    if (h.magic != HEADER_MAGIC || h.name_len >= NAME_MAX_LEN)
+    if (h.magic != WEFT__FORKSERVER_MAGIC || h.name_len >= WEFT__FORKSERVER_NAME_MAX)
         child_fail(sock, WEFT_EINVAL);
     if (h.layout_taken)
-        child_fail(sock, LAYOUT_TAKEN);
-    char name[NAME_MAX_LEN];
+        child_fail(sock, WEFT__FORKSERVER_LAYOUT_TAKEN);
+    char name[WEFT__FORKSERVER_NAME_MAX];
     weft_process_fn fn = (weft_process_fn)weft__fnref_resolve(&h.fn);
     if (!fn)
         child_fail(sock, WEFT_ENOTSUP);
@@ -332,20 +299,21 @@ static _Noreturn void child_main(int sock, bool daemon, pid_t server)
         child_fail(sock, rc);
     rc = weft__share_recv(&sock);
     if (rc)
-        child_fail(sock, rc == WEFT_EAGAIN ? LAYOUT_TAKEN : rc);
+        child_fail(sock, rc == WEFT_EAGAIN ? WEFT__FORKSERVER_LAYOUT_TAKEN : rc);
     /* Our own pidfd, for the parent's signals: it names this process for
      * as long as the parent keeps it, whoever reaps us and whatever pid
      * the kernel hands out later (no race with pid reuse at all). */
     int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
     if (pidfd < 0)
         child_fail(sock, WEFT_ENOTSUP);
-    struct weft__fs_msg m = {.kind = WEFT__FS_MSG_ACK, .value = 0, .pid = (int32_t)getpid()};
+    struct weft__forkserver_msg m = {.kind = WEFT__FORKSERVER_ACK, .value = 0,
+                                     .pid = (int32_t)getpid()};
     rc = send_with_fds(sock, &m, sizeof m, &pidfd, 1);
     close(pidfd);
     close(sock);
     if (rc)
         _exit(1); /* the parent is gone, or will report the start failed */
-    weft__process_run_child(fn, arg, name, daemon, (pid_t)h.parent_pid);
+    weft__child_run(fn, arg, name, daemon, (pid_t)h.parent_pid);
 }
 
 /* ----------------------------------------------------------- the server */
@@ -371,8 +339,9 @@ static void server_reap(void)
         for (size_t i = 0; i < g_nkids; i++) {
             if (g_kids[i].pid != pid)
                 continue;
-            struct weft__fs_msg m = {.kind = WEFT__FS_MSG_EXIT, .pid = pid,
-                               .value = WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st)};
+            struct weft__forkserver_msg m = {
+                .kind = WEFT__FORKSERVER_EXIT, .pid = pid,
+                .value = WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st)};
             /* Non-blocking: a parent that stopped reading (it closed the
              * process, or was killed) must not stall the server. The
              * message is small and the socket otherwise idle, so it fits. */
@@ -384,13 +353,13 @@ static void server_reap(void)
     }
 }
 
-static void server_start_one(const struct fs_request *req, int sock, pid_t self)
+static void server_start_one(const struct weft__forkserver_request *req, int sock, pid_t self)
 {
     if (g_nkids == g_capkids) {
         size_t cap = g_capkids ? 2 * g_capkids : 16;
         struct kid *k = realloc(g_kids, cap * sizeof *k);
         if (!k) {
-            struct weft__fs_msg m = {.kind = WEFT__FS_MSG_ACK, .value = WEFT_ENOMEM};
+            struct weft__forkserver_msg m = {.kind = WEFT__FORKSERVER_ACK, .value = WEFT_ENOMEM};
             write_all(sock, &m, sizeof m);
             shutdown(sock, SHUT_RD);
             close(sock);
@@ -399,11 +368,12 @@ static void server_start_one(const struct fs_request *req, int sock, pid_t self)
         g_kids = k;
         g_capkids = cap;
     }
+    WEFT_ASSERT(g_nkids < g_capkids);
     pid_t pid = fork();
     if (pid == 0)
         child_main(sock, req->daemon != 0, self);
     if (pid < 0) {
-        struct weft__fs_msg m = {.kind = WEFT__FS_MSG_ACK, .value = err_code(errno)};
+        struct weft__forkserver_msg m = {.kind = WEFT__FORKSERVER_ACK, .value = err_code(errno)};
         write_all(sock, &m, sizeof m);
         shutdown(sock, SHUT_RD);
         close(sock);
@@ -437,7 +407,7 @@ static _Noreturn void server_main(int ctl)
         }
         if (!pf[0].revents)
             continue;
-        struct fs_request req;
+        struct weft__forkserver_request req;
         int fd = -1;
         int n = recv_with_fds(ctl, &req, sizeof req, &fd, 1);
         if (n == 1) {
@@ -492,7 +462,7 @@ pid_t weft__forkserver_pid(void)
     return pid;
 }
 
-bool weft__fs_supported(void)
+bool weft__forkserver_supported(void)
 {
     static int cached; /* 0 unknown, 1 yes, 2 no */
     int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
@@ -506,10 +476,11 @@ bool weft__fs_supported(void)
     return c == 1;
 }
 
-/* Servers retired because their layout was in the way (LAYOUT_TAKEN): their
- * control sockets stay open, so that they go on relaying the exits of the
- * children they started and keep their daemons alive, until this process
- * exits (or forks: a fork child closes them, as it does g_ctl). */
+/* Servers retired because their layout was in the way (a child acked
+ * WEFT__FORKSERVER_LAYOUT_TAKEN): their control sockets stay open, so that
+ * they go on relaying the exits of the children they started and keep
+ * their daemons alive, until this process exits (or forks: a fork child
+ * closes them, as it does g_ctl). */
 static int g_retired[8];
 static int g_nretired;
 
@@ -554,6 +525,7 @@ static void server_forget_locked(void)
 /* Start the server, with g_lock held. */
 static int server_spawn_locked(void)
 {
+    WEFT_ASSERT(g_ctl < 0); /* the old server was forgotten first */
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
         return err_code(errno);
@@ -639,7 +611,7 @@ static int server_request(bool daemon, int child_end)
      * constructor never ran. */
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, register_atfork);
-    struct fs_request req = {.daemon = daemon};
+    struct weft__forkserver_request req = {.daemon = daemon};
     pthread_mutex_lock(&g_lock);
     int rc = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -672,10 +644,11 @@ static int send_stdio(int sock)
 }
 
 /* One attempt: a new child of the server, handed everything it needs. */
-static int start_once(const struct weft__fs_spec *spec, const struct fs_header *hp,
-                      size_t name_len, struct weft__fs_child *out)
+static int start_once(const struct weft__forkserver_spec *spec,
+                      const struct weft__forkserver_header *hp, size_t name_len,
+                      struct weft__forkserver_child *out)
 {
-    const struct fs_header h = *hp;
+    const struct weft__forkserver_header h = *hp;
     int rc;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
@@ -698,17 +671,17 @@ static int start_once(const struct weft__fs_spec *spec, const struct fs_header *
     if (!wr)
         wr = weft__share_send(sv[0]);
 
-    struct weft__fs_msg m;
+    struct weft__forkserver_msg m;
     int pidfd = -1;
     int got = recv_with_fds(sv[0], &m, sizeof m, &pidfd, 1);
-    if (got < 0 || m.kind != WEFT__FS_MSG_ACK) {
+    if (got < 0 || m.kind != WEFT__FORKSERVER_ACK) {
         /* EOF, or the exit code of a child that died before it acked. */
         rc = wr == WEFT_ENOMEM ? wr : WEFT_EAGAIN;
     } else if (m.value != 0) {
         /* The documented refusals; anything else of the child's set-up
          * (its end of the hand-over failed) is a passing one. */
         rc = m.value == WEFT_ENOMEM || m.value == WEFT_ENOTSUP ? m.value : WEFT_EAGAIN;
-        if (m.value == LAYOUT_TAKEN)
+        if (m.value == WEFT__FORKSERVER_LAYOUT_TAKEN)
             server_retire();
     } else if (got != 1) {
         rc = WEFT_EAGAIN;
@@ -726,16 +699,18 @@ static int start_once(const struct weft__fs_spec *spec, const struct fs_header *
     return rc;
 }
 
-int weft__fs_start(const struct weft__fs_spec *spec, struct weft__fs_child *out)
+int weft__forkserver_start(const struct weft__forkserver_spec *spec,
+                           struct weft__forkserver_child *out)
 {
-    if (!weft__fs_supported())
+    if (!weft__forkserver_supported())
         return WEFT_ENOTSUP;
-    struct fs_header h = {.magic = HEADER_MAGIC, .parent_pid = (int32_t)getpid(),
-                          .daemon = spec->daemon, .arg_size = spec->arg_size,
-                          .arg_value = spec->arg_size ? 0 : (uint64_t)(uintptr_t)spec->arg};
+    struct weft__forkserver_header h = {
+        .magic = WEFT__FORKSERVER_MAGIC, .parent_pid = (int32_t)getpid(),
+        .daemon = spec->daemon, .arg_size = spec->arg_size,
+        .arg_value = spec->arg_size ? 0 : (uint64_t)(uintptr_t)spec->arg};
     int rc = weft__fnref_make(&h.fn, (weft__fnptr)spec->fn);
     size_t name_len = strlen(spec->name);
-    if (rc == 0 && name_len >= NAME_MAX_LEN)
+    if (rc == 0 && name_len >= WEFT__FORKSERVER_NAME_MAX)
         rc = WEFT_EINVAL;
     if (rc)
         return rc;
@@ -746,8 +721,7 @@ int weft__fs_start(const struct weft__fs_spec *spec, struct weft__fs_child *out)
     /* A child that died or gave up before it acked is a passing failure
      * (WEFT_EAGAIN): the child never ran fn, so a fresh one is started,
      * twice at most - from a fresh server when the old one's layout was
-     * in the way (LAYOUT_TAKEN, the cause seen: about one server in a few
-     * thousand, more often under the sanitizers). */
+     * in the way (WEFT__FORKSERVER_LAYOUT_TAKEN). */
     for (int attempt = 0;; attempt++) {
         h.layout_taken = weft__forkserver_layout_taken > 0;
         if (weft__forkserver_layout_taken > 0)

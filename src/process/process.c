@@ -1,7 +1,8 @@
 /*
  * Processes: the object, the fork start method, and the parent's side of
- * the forkserver method's status (forkserver.c starts those children). See
- * weft/process.h for the contract.
+ * the forkserver method's status (the forkserver backend, forkserver.c,
+ * starts those children). A child of either method enters
+ * weft__child_run (child.c). See weft/process.h for the contract.
  *
  * State is guarded by the object's mutex. A fork child's pid stays
  * reserved until weft reaps it (a zombie keeps it), and reaping happens
@@ -27,10 +28,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "internal/check.h"
+#include "internal/child.h"
 #include "internal/clock.h"
 #include "internal/error.h"
-#include "internal/executor.h"
 #include "internal/fdwait.h"
+#include "internal/forkserver.h"
+#include "internal/forkserver_wire.h"
 #include "internal/process.h"
 #include "internal/thread.h"
 #include "weft/loop.h"
@@ -132,10 +136,6 @@ static void children_remove(weft_process *p)
 }
 
 static int g_method; /* weft_set_start_method's; WEFT_START_DEFAULT at first */
-/* In a child started by weft: its own name, its daemon flag and its parent. */
-static const char *g_self_name;
-static bool g_self_daemon;
-static pid_t g_parent_pid;
 
 int weft_process_new(weft_process **out, weft_process_fn fn, void *arg,
                      const weft_process_opts *opts)
@@ -184,7 +184,7 @@ int weft_process_new(weft_process **out, weft_process_fn fn, void *arg,
     p->arg_size = arg_size;
     p->method = method;
     p->sock = -1;
-    p->daemon = daemon == WEFT_DAEMON_INHERIT ? g_self_daemon : daemon == WEFT_DAEMON_YES;
+    p->daemon = daemon == WEFT_DAEMON_INHERIT ? weft__child_daemon() : daemon == WEFT_DAEMON_YES;
     p->state = P_NEW;
     p->pidfd = -1;
     p->death_rd = -1;
@@ -223,15 +223,16 @@ static bool pidfd_exited(int pidfd)
  * once its pidfd says it exited, and its code reads 255 as with fork. */
 static void try_status_served_locked(weft_process *p)
 {
+    WEFT_ASSERT(p->sock >= 0 && p->pidfd >= 0);
     if (!p->sock_eof) {
-        struct weft__fs_msg m;
+        struct weft__forkserver_msg m;
         ssize_t n;
         do
             n = recv(p->sock, &m, sizeof m, MSG_DONTWAIT | MSG_WAITALL);
         while (n < 0 && errno == EINTR);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
-        if (n == (ssize_t)sizeof m && m.kind == WEFT__FS_MSG_EXIT) {
+        if (n == (ssize_t)sizeof m && m.kind == WEFT__FORKSERVER_EXIT) {
             p->exitcode = m.value;
             p->state = P_DONE;
             /* The socket is the sentinel: with the message read, it must
@@ -251,6 +252,7 @@ static void try_status_served_locked(weft_process *p)
  * held and p->state == P_RUNNING. */
 static void try_reap_locked(weft_process *p)
 {
+    WEFT_ASSERT(p->state == P_RUNNING);
     if (p->served) {
         try_status_served_locked(p);
         return;
@@ -274,24 +276,6 @@ static void try_reap_locked(weft_process *p)
     p->state = P_DONE;
 }
 
-/* The child's life once it is set up, under either method: it takes its
- * identity, runs fn, waits for the non-daemon threads fn left running (as
- * Python's child runs threading._shutdown after its target returns; the
- * atexit handler that does it in the main process does not run here), and
- * exits with fn's status. */
-_Noreturn void weft__process_run_child(weft_process_fn fn, void *arg, const char *name,
-                                       bool daemon, pid_t parent)
-{
-    g_self_name = name;
-    g_self_daemon = daemon;
-    g_parent_pid = parent;
-    int r = fn(arg);
-    weft__executors_exit(); /* the pools this child made, as threading._shutdown */
-    weft_shutdown(WEFT_FOREVER);
-    fflush(NULL);
-    _exit(r < 0 ? 1 : (r & 0xff));
-}
-
 static _Noreturn void child_main(weft_process *p, pid_t parent, int death_rd)
 {
     /* The write end of the death pipe (if any) stays open, held by us only,
@@ -305,7 +289,7 @@ static _Noreturn void child_main(weft_process *p, pid_t parent, int death_rd)
         if (getppid() != parent)
             raise(SIGKILL);
     }
-    weft__process_run_child(p->fn, p->arg, p->name, p->daemon, parent);
+    weft__child_run(p->fn, p->arg, p->name, p->daemon, parent);
 }
 
 static int resolve_method(int m)
@@ -313,7 +297,7 @@ static int resolve_method(int m)
     if (m == WEFT_START_DEFAULT)
         m = __atomic_load_n(&g_method, __ATOMIC_RELAXED);
     if (m == WEFT_START_DEFAULT)
-        m = weft__fs_supported() ? WEFT_START_FORKSERVER : WEFT_START_FORK;
+        m = weft__forkserver_supported() ? WEFT_START_FORKSERVER : WEFT_START_FORK;
     return m;
 }
 
@@ -334,17 +318,19 @@ enum weft_start_method weft_get_start_method(void)
  * pidfd_open and the tests did not turn it off). */
 static bool pidfd_usable(void)
 {
-    return !weft__process_no_pidfd && weft__fs_supported();
+    return !weft__process_no_pidfd && weft__forkserver_supported();
 }
 
 static int start_served(weft_process *p)
 {
-    struct weft__fs_spec spec = {.fn = p->fn, .arg = p->arg, .arg_size = p->arg_size,
-                                 .name = p->name, .daemon = p->daemon};
-    struct weft__fs_child c;
-    int rc = weft__fs_start(&spec, &c);
+    WEFT_ASSERT(p->state == P_NEW);
+    struct weft__forkserver_spec spec = {.fn = p->fn, .arg = p->arg, .arg_size = p->arg_size,
+                                         .name = p->name, .daemon = p->daemon};
+    struct weft__forkserver_child c;
+    int rc = weft__forkserver_start(&spec, &c);
     if (rc)
         return rc;
+    WEFT_ASSERT(c.sock >= 0 && c.pidfd >= 0);
     p->served = true;
     p->sock = c.sock;
     p->pidfd = c.pidfd;
@@ -708,16 +694,6 @@ void weft_process_free(weft_process *p)
         free(p->arg);
     free(p->name);
     free(p);
-}
-
-const char *weft_current_process_name(void)
-{
-    return g_self_name ? g_self_name : "MainProcess";
-}
-
-pid_t weft_parent_pid(void)
-{
-    return g_parent_pid;
 }
 
 unsigned weft_cpu_count(void)
