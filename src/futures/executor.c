@@ -42,6 +42,19 @@ static weft_executor reg_head = {.exit_next = &reg_head, .exit_prev = &reg_head}
 static unsigned reg_gen = 1; /* under reg_mu */
 static bool reg_exiting;     /* under reg_mu: the exit hook has begun */
 
+/* The executor whose worker the calling thread is, if any. */
+static _Thread_local weft_executor *tl_worker_of;
+
+void weft__executor_worker_enter(weft_executor *ex)
+{
+    tl_worker_of = ex;
+}
+
+weft_executor *weft__executor_of_worker(void)
+{
+    return tl_worker_of;
+}
+
 static void reg_atfork_prepare(void)
 {
     pthread_mutex_lock(&reg_mu);
@@ -119,7 +132,7 @@ void weft__executors_exit(void)
      * pool first, so that its queued tasks, which this thread runs, are
      * done before the other pools, whose work may wait for them, are
      * joined. */
-    weft_executor *mine = weft__thread_pool_of_caller();
+    weft_executor *mine = weft__executor_of_worker();
     pthread_mutex_lock(&reg_mu);
     reg_exiting = true;
     for (;;) {

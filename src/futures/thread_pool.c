@@ -162,9 +162,6 @@ typedef struct pool {
 
 static const weft__executor_ops thread_pool_ops;
 
-/* The pool whose worker the calling thread is, if any. */
-static _Thread_local pool *tl_pool;
-
 static unsigned pool_counter;
 
 /* ------------------------------------------------------------ the ring */
@@ -471,9 +468,9 @@ static int run_task(void *arg, void **result)
 static void *worker_main(void *arg)
 {
     pool *p = arg;
-    tl_pool = p;
+    weft__executor_worker_enter(&p->base);
     if (p->initializer && run_initializer(p) != 0) {
-        tl_pool = NULL;
+        weft__executor_worker_enter(NULL);
         __atomic_fetch_sub(&p->nalive, 1, __ATOMIC_RELEASE);
         return NULL;
     }
@@ -543,7 +540,7 @@ static void *worker_main(void *arg)
     }
     if (idle)
         __atomic_fetch_sub(&p->nidle, 1, __ATOMIC_SEQ_CST);
-    tl_pool = NULL;
+    weft__executor_worker_enter(NULL);
     __atomic_fetch_sub(&p->nalive, 1, __ATOMIC_RELEASE);
     return NULL;
 }
@@ -654,7 +651,7 @@ static int tp_shutdown(weft_executor *ex, bool cancel_futures, bool wait, int64_
     weft__unpark(&p->nsleep, SIZE_MAX, unpark_cb, p);
     if (!wait)
         return 0;
-    if (tl_pool == p)
+    if (weft__executor_of_worker() == ex)
         return WEFT_EDEADLK;
     /* No worker can be added now (submits are refused), so the array is
      * stable; many threads may join the same worker. */
@@ -674,7 +671,7 @@ static int tp_shutdown(weft_executor *ex, bool cancel_futures, bool wait, int64_
 static void tp_exit_join(weft_executor *ex)
 {
     pool *p = (pool *)ex;
-    if (tl_pool != p) {
+    if (weft__executor_of_worker() != ex) {
         tp_shutdown(ex, false, true, WEFT__NO_DEADLINE);
         return;
     }
@@ -769,11 +766,6 @@ int weft_thread_pool_new(weft_executor **out, const weft_thread_pool_opts *opts)
     weft__executor_register(&p->base);
     *out = &p->base;
     return 0;
-}
-
-weft_executor *weft__thread_pool_of_caller(void)
-{
-    return tl_pool ? &tl_pool->base : NULL;
 }
 
 unsigned weft_thread_pool_workers_len(const weft_executor *ex)

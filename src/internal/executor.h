@@ -58,7 +58,11 @@ void weft__executor_unregister(weft_executor *ex);
  * shut down and wait for every executor on the registry. */
 void weft__executors_exit(void);
 
-/* The thread pool whose worker the calling thread is, or NULL. */
-weft_executor *weft__thread_pool_of_caller(void);
+/* A backend's worker thread says whose worker it is while it runs
+ * (enter(ex) first, enter(NULL) last); of_worker returns that executor, or
+ * NULL on any other thread. The exit hook shuts the caller's own executor
+ * down first, and a backend refuses to wait for its own workers from one. */
+void weft__executor_worker_enter(weft_executor *ex);
+weft_executor *weft__executor_of_worker(void);
 
 #endif

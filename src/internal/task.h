@@ -4,13 +4,20 @@
 
 #include <stdbool.h>
 
+#include "internal/future.h"
 #include "weft/future.h"
 
-/* True if f is a weft_gather future: its cancel is a request to its
- * children, and it ends only once they let it (as a task's does), so
- * whoever cancels it and must see it end waits for it. */
-bool weft__is_gather(const weft_future *f);
-/* weft_task_cancel_msg for a gather: its children are cancelled with msg. */
-bool weft__gather_cancel_msg(weft_future *f, const char *msg);
+/* A kind of future built above tasks whose cancel is a request, as a
+ * task's is (a gather's: the request goes to its children, and the future
+ * ends only once they let it). Its module registers it once, before it
+ * makes the first such future; weft_task_cancel_msg passes the message to
+ * cancel_msg, and weft_await, having cancelled one, waits for its end. Only
+ * one kind is registered (there is one such module); ctx is what
+ * weft__future_owner_ctx gives for that owner. */
+typedef struct weft__cancel_request {
+    const weft__future_owner *owner;
+    bool (*cancel_msg)(weft_future *f, void *ctx, const char *msg);
+} weft__cancel_request;
+void weft__task_set_cancel_request(const weft__cancel_request *kind);
 
 #endif

@@ -120,10 +120,9 @@ static bool gather_cancel(weft_future *outer, void *room)
     return gather_cancel_children(gather_of(room), NULL);
 }
 
-bool weft__gather_cancel_msg(weft_future *f, const char *msg)
+static bool gather_cancel_msg(weft_future *f, void *room, const char *msg)
 {
-    void *room = weft__future_owner_ctx(f, &gather_owner);
-    if (!room || weft_future_done(f))
+    if (weft_future_done(f))
         return false;
     return gather_cancel_children(gather_of(room), msg);
 }
@@ -136,10 +135,9 @@ static void gather_destroy(weft_future *outer, void *room)
 static const weft__future_owner gather_owner = {.cancel = gather_cancel,
                                                 .destroy = gather_destroy};
 
-bool weft__is_gather(const weft_future *f)
-{
-    return weft__future_owner_ctx(f, &gather_owner) != NULL;
-}
+/* Tasks treat a gather's cancel as a request, as their own (task.c). */
+static const weft__cancel_request gather_request = {.owner = &gather_owner,
+                                                    .cancel_msg = gather_cancel_msg};
 
 int weft_gather(weft_future *const *fs, size_t n, bool return_exceptions, weft_future **out)
 {
@@ -162,6 +160,7 @@ int weft_gather(weft_future *const *fs, size_t n, bool return_exceptions, weft_f
     gather *g = malloc(sizeof *g + n * sizeof g->children[0]);
     if (!g)
         return WEFT_ENOMEM;
+    weft__task_set_cancel_request(&gather_request);
     void *room;
     /* Two references: the caller's and g's. */
     if (weft__future_new_owned(&outer, 2, &gather_owner, &room)) {

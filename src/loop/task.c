@@ -652,6 +652,25 @@ static const weft__loop_task_hooks loop_hooks = {
     .name = weft_task_name,
 };
 
+/* The one kind of future above tasks whose cancel is a request
+ * (internal/task.h): stored before the first such future exists (and again,
+ * the same value, before each later one). */
+static const weft__cancel_request *cancel_request;
+
+void weft__task_set_cancel_request(const weft__cancel_request *kind)
+{
+    __atomic_store_n(&cancel_request, kind, __ATOMIC_RELEASE);
+}
+
+/* f's kind if it is of the registered one (its owner context in *ctx). */
+static const weft__cancel_request *cancel_request_of(const weft_future *f, void **ctx)
+{
+    const weft__cancel_request *k = __atomic_load_n(&cancel_request, __ATOMIC_ACQUIRE);
+    if (!k || !(*ctx = weft__future_owner_ctx(f, k->owner)))
+        return NULL;
+    return k;
+}
+
 static void register_hooks(void)
 {
     static bool done;
@@ -806,8 +825,11 @@ int weft_task_uncancel(weft_future *f, unsigned *remaining)
 bool weft_task_cancel_msg(weft_future *f, const char *msg)
 {
     task *t = task_of(f);
-    if (!t)
-        return weft__is_gather(f) ? weft__gather_cancel_msg(f, msg) : weft_future_cancel(f);
+    if (!t) {
+        void *ctx;
+        const weft__cancel_request *k = cancel_request_of(f, &ctx);
+        return k ? k->cancel_msg(f, ctx, msg) : weft_future_cancel(f);
+    }
     if (weft_future_done(f))
         return weft_future_cancelled(f);
     /* Without memory for the text the request still goes, without it. */
@@ -837,7 +859,8 @@ int weft_await(weft_future *f, void **result, double timeout)
     else
         weft_future_cancel(f);
     /* A task's or a gather's cancel is a request: wait for its end. */
-    if (weft_is_task(f) || weft__is_gather(f))
+    void *ctx;
+    if (weft_is_task(f) || cancel_request_of(f, &ctx))
         weft__future_wait_uncancellable(f);
     if (rc == WEFT_ETIMEDOUT && weft_future_done(f) &&
         weft_future_get_state(f) == WEFT_FUTURE_FINISHED) {
