@@ -84,8 +84,7 @@ typedef struct task {
     bool shutdown_report;      /* cancelled by weft_run or loop close: an
                                   error it ends with goes to the handler */
     char *cancel_msg;          /* the last cancel request's message (heap) */
-    struct scope *scopes;      /* the innermost timeout scope entered */
-    weft__loop_timer scope_timer; /* the earliest deadline of those scopes */
+    weft__task_scopes scopes;  /* its timeout scopes (timeout.c) */
     struct task *fprev, *fnext; /* that registry, under failed_lock */
     task_phase phase;
     char auto_name[26];      /* "Task-" and up to 20 digits */
@@ -135,7 +134,6 @@ static void deadline_fired(weft__loop_timer *tm)
     interrupt(TASK_OF(tm, timer), WEFT_ETIMEDOUT);
 }
 
-static void scopes_fired(weft__loop_timer *tm);
 
 /* Deliver a pending cancel request at a suspension point: true if the
  * caller must return WEFT_ECANCELLED. */
@@ -352,8 +350,8 @@ static void task_done(task *t)
     unlink_live(t);
     /* Scopes left entered are dropped unread: their storage, a returned
      * frame, may hold anything by now. */
-    t->scopes = NULL;
-    weft__loop_timer_stop(t->loop, &t->scope_timer);
+    t->scopes.innermost = NULL;
+    weft__loop_timer_stop(t->loop, &t->scopes.timer);
     weft__coro_free(t->coro);
     t->coro = NULL;
     weft__loop_timer_stop(t->loop, &t->timer);
@@ -711,7 +709,7 @@ int weft_create_task_opts(weft_loop *loop, weft_task_fn fn, void *arg, const wef
     *t = (task){
         .item = {.run = task_step, .describe = task_describe},
         .timer = WEFT__TIMER_INIT(deadline_fired),
-        .scope_timer = WEFT__TIMER_INIT(scopes_fired),
+        .scopes = {.timer = WEFT__TIMER_INIT(NULL)},
         .loop = loop,
         .future = f,
         .fn = fn,
@@ -931,189 +929,14 @@ int weft__tasks_loop_freeing(weft_loop *loop)
 
 /* ------------------------------------------------------ timeout scopes */
 
-/*
- * A scope lives in the caller's storage, which nothing initialises before
- * weft_timeout_enter: `self` pointing at the scope itself marks one that
- * enter has set up, and no other field of a scope without it is read.
- * Enter reads nothing at all (the storage may be uninitialised); the calls
- * after it read `self`, which a zeroed scope never entered does not match.
- *
- * A task chains the scopes it has entered and not left (innermost first,
- * through `outer`), and one timer of its own, in its record, is armed for
- * the earliest deadline among them: the loop never holds a pointer into a
- * scope. So a scope that is still entered when its task ends (a bug: the
- * frame holding it has returned) is dropped with the task, unread; its
- * storage may be reused. A frame that returns with a scope entered while
- * its task goes on breaks the chain, as freeing a lock's memory while it
- * is held would: exit before returning.
- *
- * Everything here runs on the loop's thread.
- */
-typedef struct scope {
-    struct scope *self;     /* == the scope, once entered */
-    task *t;                /* the task that entered it */
-    struct scope *outer;    /* the next scope out on t's chain */
-    int64_t when;           /* the deadline, WEFT__NO_DEADLINE for none */
-    int cancelling_at_enter;
-    bool live;              /* entered and not yet exited */
-    bool expired;           /* its deadline passed while it was live */
-} scope;
-
-_Static_assert(sizeof(scope) <= sizeof(weft_timeout), "weft_timeout too small");
-
-/* Arm t's scope timer for the earliest deadline of its live scopes not
- * expired yet (none: stopped). */
-static int scopes_rearm(task *t)
+weft__task_scopes *weft__task_running_scopes(void)
 {
-    int64_t first = WEFT__NO_DEADLINE;
-    for (scope *s = t->scopes; s; s = s->outer)
-        if (!s->expired && s->when < first)
-            first = s->when;
-    if (first == WEFT__NO_DEADLINE) {
-        weft__loop_timer_stop(t->loop, &t->scope_timer);
-        return 0;
-    }
-    if (weft__loop_timer_pending(&t->scope_timer) && t->scope_timer.when == first)
-        return 0;
-    return weft__loop_timer_start(t->loop, &t->scope_timer, first);
+    return running ? &running->scopes : NULL;
 }
 
-/* The earliest deadline passed: every scope due expires, each with a
- * cancel request of its own (asyncio's handles, one per scope). */
-static void scopes_fired(weft__loop_timer *tm)
+weft_future *weft__task_of_scopes(weft__task_scopes *sc, weft_loop **loop)
 {
-    task *t = TASK_OF(tm, scope_timer);
-    int64_t now = weft__now_ns();
-    for (scope *s = t->scopes; s; s = s->outer) {
-        if (!s->expired && s->when <= now) {
-            s->expired = true;
-            request_cancel(t);
-        }
-    }
-    /* Growing the heap is the only failure, and this timer's slot was
-     * just freed: a new start cannot fail here. */
-    (void)scopes_rearm(t);
-}
-
-/* Loop time `when` (seconds) as a deadline: WEFT_FOREVER is none; 1 on a
- * NaN or another negative time. */
-static int when_to_ns(double when, int64_t *ns)
-{
-    if (when == WEFT_FOREVER) {
-        *ns = WEFT__NO_DEADLINE;
-        return 0;
-    }
-    if (!(when >= 0))
-        return 1;
-    *ns = when >= 9.2e9 ? WEFT__NO_DEADLINE : (int64_t)(when * 1e9);
-    return 0;
-}
-
-static bool scope_live(const scope *s)
-{
-    return s->self == s && s->live;
-}
-
-/* Enter reads nothing of the storage: `weft_timeout t;` holds garbage, or
- * a dead scope's bytes where a pooled stack ran another task. A scope is
- * live in this task exactly when it is on the task's chain. */
-static int scope_enter(weft_timeout *tmo, int64_t when)
-{
-    scope *s = (scope *)tmo;
-    task *t = running;
-    for (scope *on = t->scopes; on; on = on->outer)
-        if (on == s)
-            return WEFT_ESTATE; /* entered already (asyncio: RuntimeError) */
-    *s = (scope){
-        .self = s,
-        .t = t,
-        .outer = t->scopes,
-        .when = when,
-        .cancelling_at_enter = t->cancel_requests,
-        .live = true,
-    };
-    t->scopes = s;
-    /* A deadline already past expires at the loop's next iteration. */
-    int rc = scopes_rearm(t);
-    if (rc) {
-        t->scopes = s->outer;
-        s->live = false;
-    }
-    return rc;
-}
-
-int weft_timeout_enter(weft_timeout *tmo, double delay)
-{
-    if (!tmo || weft__timeout_valid(delay))
-        return WEFT_EINVAL;
-    if (!running)
-        return WEFT_ESTATE;
-    return scope_enter(tmo, weft__deadline(delay));
-}
-
-int weft_timeout_enter_at(weft_timeout *tmo, double when)
-{
-    int64_t ns;
-    if (!tmo || when_to_ns(when, &ns))
-        return WEFT_EINVAL;
-    if (!running)
-        return WEFT_ESTATE;
-    return scope_enter(tmo, ns);
-}
-
-int weft_timeout_reschedule(weft_timeout *tmo, double when)
-{
-    scope *s = (scope *)tmo;
-    int64_t ns;
-    if (!s || when_to_ns(when, &ns))
-        return WEFT_EINVAL;
-    /* Never entered, exited, or expiring already (asyncio: RuntimeError). */
-    if (!scope_live(s) || s->expired || !weft__loop_on_its_thread(s->t->loop))
-        return WEFT_ESTATE;
-    int64_t old = s->when;
-    s->when = ns;
-    int rc = scopes_rearm(s->t);
-    if (rc)
-        s->when = old;
-    return rc;
-}
-
-double weft_timeout_when(const weft_timeout *tmo)
-{
-    const scope *s = (const scope *)tmo;
-    if (!s || s->self != s || s->when == WEFT__NO_DEADLINE)
-        return WEFT_FOREVER;
-    return (double)s->when / 1e9;
-}
-
-bool weft_timeout_expired(const weft_timeout *tmo)
-{
-    const scope *s = (const scope *)tmo;
-    return s && s->self == s && s->expired;
-}
-
-int weft_timeout_exit(weft_timeout *tmo, int rc)
-{
-    scope *s = (scope *)tmo;
-    if (!s || !scope_live(s) || s->t != running)
-        return WEFT_ESTATE;
-    task *t = s->t;
-    /* Off the chain, wherever it is (an inner scope left entered is the
-     * caller's bug, not a reason to lose this one). */
-    for (scope **pp = &t->scopes; *pp; pp = &(*pp)->outer) {
-        if (*pp == s) {
-            *pp = s->outer;
-            break;
-        }
-    }
-    s->outer = NULL;
-    s->live = false;
-    (void)scopes_rearm(t); /* at most moves the timer later: no growth */
-    /* The expiry's request is withdrawn; only when no other request came
-     * since enter is the cancellation the scope's own, and a timeout. */
-    unsigned left = 0;
-    if (s->expired && weft_task_uncancel(t->future, &left) == 0 &&
-        left <= (unsigned)s->cancelling_at_enter && rc == WEFT_ECANCELLED)
-        rc = WEFT_ETIMEDOUT;
-    return rc;
+    task *t = TASK_OF(sc, scopes);
+    *loop = t->loop;
+    return t->future;
 }
