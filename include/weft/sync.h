@@ -5,8 +5,8 @@
  * All are caller-allocated: embed them in your own structs, initialise with
  * the static initializer or _init, and _destroy when done (destroying an
  * object that threads still wait on is undefined, as with pthreads). None
- * holds a resource today, so _destroy does nothing, but call it: a later
- * version may need it, as pthread_mutex_destroy may.
+ * holds a resource, so _destroy frees nothing; calling it is still part of
+ * the contract, as pthread_mutex_destroy's is.
  *
  * Every acquire and wait takes its timeout last (the grammar of
  * weft/common.h): WEFT_FOREVER waits without end, 0 polls, a positive value

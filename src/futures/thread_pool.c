@@ -17,10 +17,10 @@
  *     `nsleep` word. Only max_spin workers spin at once (half of those the
  *     CPUs can run at a time, at least one); the others park at once. A
  *     spinner is runnable all the time, and more of them than free CPUs
- *     take the submitter's CPU: with one submitter and two workers on two
- *     cores, letting both workers spin made tiny tasks about 1.6x slower. A submit pays for an unpark (a bucket lock and a futex
- *     wake) only when `nsleep` is non-zero: while the workers are busy a
- *     submit makes no system call.
+ *     take the submitter's CPU, slowing the very submits they wait for.
+ *     A submit pays for an unpark (a bucket lock and a futex wake) only
+ *     when `nsleep` is non-zero: while the workers are busy a submit makes
+ *     no system call.
  *
  * Lost wake-ups (the Dekker pattern): a worker increments nsleep (seq_cst
  * RMW) and then looks for work (seq_cst loads of enq_pos, deq_pos and
@@ -85,8 +85,7 @@
  * sched_yield. Yielding matters when the pool is as large as the machine: a
  * submitter feeding two workers on two cores shares a core with one of
  * them, and a worker that pause-spins there takes the submitter's CPU for
- * its whole time slice. Pause-spinning idle workers cost the tiny-task
- * benchmark 2-3x (about 300 ns a task instead of about 110 ns). With
+ * its whole time slice, which multiplies the time of tiny tasks. With
  * nothing else to run, sched_yield returns at once, so the whole wait is
  * some tens of microseconds before parking.
  */

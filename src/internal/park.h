@@ -4,7 +4,7 @@
  * A waiter parks on a key (the address of the object it waits for: a lock, a
  * condition, a thread's join word) and sleeps until another thread unparks
  * that key, or until its deadline. The waiter record lives on the waiter's
- * own stack (or, later, its coroutine's stack): parking never allocates.
+ * own stack (a thread's or a coroutine's): parking never allocates.
  *
  * Waiters are queued in FIFO order per key in a fixed table of buckets hashed
  * by key, each bucket with its own small lock (the design of WebKit's
@@ -33,8 +33,8 @@
  *
  * Threads and coroutines: how a waiter sleeps and how it is woken is a pair
  * of functions (weft__parker) chosen per thread of execution. A plain thread
- * sleeps on a futex; a coroutine (later) will yield to its event loop and be
- * woken by a call scheduled onto that loop. Primitives never see which: they
+ * sleeps on a futex; a coroutine yields to its event loop and is woken by
+ * being made ready on that loop. Primitives never see which: they
  * call park/unpark only. A parker may end a wait early with its own code
  * (WEFT_ECANCELLED for a cancelled coroutine); park treats that like a
  * timeout (dequeue, timed_out callback) and returns the code.

@@ -2,8 +2,8 @@
  * Read-modify-writes that skip the bus lock while the process has one
  * thread.
  *
- * A locked instruction costs about 6 ns on some x86 machines, and a
- * coroutine hand-off through a queue did seven of them, on a lock and
+ * A locked instruction costs several nanoseconds on x86, and a coroutine
+ * hand-off through a queue makes several of them, on a lock and
  * counters that no other thread could touch: while the process has a
  * single thread nobody else can, so a load and a store do the same (glibc's
  * own mutexes skip the lock prefix the same way). glibc clears

@@ -46,7 +46,7 @@ struct weft_http_client {
     /* The concurrency limit, kept here rather than by libcurl: a transfer
      * waits for a slot before it joins the multi handle. libcurl can queue
      * transfers itself, but removing one from a long queue costs a walk of
-     * the queue (1,000 fetches at once spent 20% of their time there). */
+     * the queue, quadratic over a burst of fetches. */
     weft_semaphore slots;
     weft__loop_timer timer;
     unsigned inflight;

@@ -29,11 +29,9 @@
  * from the holder, and a waiter that pounces on every release makes the line
  * cross cores on every critical section. Looking rarely lets the running
  * holder release and re-take the lock many times in a row from its own cache,
- * which is where the throughput under contention comes from: measured with
- * bench/ lock_contended (2 threads hammering one lock), one pause per look
- * ran about 1.3x slower than pthread_mutex, this backoff about 0.5x. The
- * price is latency: a waiter may look up to SPIN_PAUSES_MAX pauses (about
- * 1 us on current x86) after a release. Starvation stays bounded: a waiter
+ * which is where the throughput under contention comes from (the bench's
+ * lock_contended row). The price is latency: a waiter may look up to
+ * SPIN_PAUSES_MAX pauses after a release. Starvation stays bounded: a waiter
  * that spins in vain parks, and parked waiters get direct hand-off (see
  * lock_unpark_cb).
  *
@@ -41,8 +39,8 @@
  * waiter cannot tell a running holder from a preempted one: when a wake-up
  * preempts the holder on the waiter's own CPU (a condition's notify does
  * that), every spin is pure loss until the waiter parks and lets the holder
- * run. With 1,400 pauses cond_pingpong was 3-4x slower than pthread in that
- * regime; the contended throughput is the same with 150.
+ * run (the bench's cond_pingpong row). A short spin gives the contended
+ * throughput of a long one.
  */
 #define SPIN_ROUNDS 6
 #define SPIN_PAUSES_FIRST 8
