@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <poll.h>
 
+#include "internal/check.h"
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "internal/fdwait.h"
@@ -26,6 +27,8 @@ static unsigned index_of(unsigned dir)
 static void fdw_ready(weft__loop_io *io, unsigned events)
 {
     weft__fdw *w = (weft__fdw *)io;
+    /* The io-to-loop binding: only its own loop's dispatch reports edges. */
+    WEFT_ASSERT(io->loop && weft__loop_on_its_thread(io->loop));
     w->ready |= events;
     if (w->on_ready)
         w->on_ready(w, events);
@@ -72,6 +75,7 @@ static int wait_coroutine(weft__fdw *w, unsigned dir, int64_t deadline)
     int rc = attach(w, weft__loop_running());
     if (rc)
         return rc;
+    WEFT_ASSERT(w->io.loop == weft__loop_running());
     for (;;) {
         if (w->closed)
             return -EBADF;
@@ -88,6 +92,7 @@ static int wait_coroutine(weft__fdw *w, unsigned dir, int64_t deadline)
         uintptr_t token = 0;
         w->nparked[index_of(dir)]++;
         rc = weft__park(key_of(w, dir), &spec, deadline, &token);
+        WEFT_ASSERT(w->nparked[index_of(dir)] > 0);
         w->nparked[index_of(dir)]--;
         if (rc == WEFT_EAGAIN)
             continue; /* validate saw an edge or the close */

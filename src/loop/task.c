@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/check.h"
 #include "internal/clock.h"
 #include "internal/coro.h"
 #include "internal/fmt.h"
@@ -167,6 +168,7 @@ static void suspend(void)
         return;
     }
     task *u = TASK_OF(it, item);
+    WEFT_ASSERT(u->phase != T_DONE); /* transfer_ok let through no ended task */
     warm_successors(u);
     u->phase = T_STARTED;
     t->task_ctx = weft__future_task_ctx_swap(u->task_ctx);
@@ -346,6 +348,7 @@ static void note_failure(task *t);
  * task needs, then the loop's reference, which may free t itself. */
 static void task_done(task *t)
 {
+    WEFT_ASSERT(t->phase == T_STARTED); /* a task ends once, after its first step */
     t->phase = T_DONE;
     unlink_live(t);
     /* Scopes left entered are dropped unread: their storage, a returned
@@ -446,6 +449,7 @@ static bool transfer_ok(weft__loop_item *it, void *self)
 static void task_step(weft__loop_item *it)
 {
     task *t = TASK_OF(it, item);
+    WEFT_ASSERT(t->phase != T_DONE); /* an ended task is never made ready */
     warm_successors(t);
     if (t->phase == T_NEW) {
         t->phase = T_STARTED;

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "internal/check.h"
 #include "internal/clock.h"
 #include "internal/park.h"
 #include "internal/solo.h"
@@ -90,6 +91,7 @@ static void bucket_unlink(bucket *b, weft__waiter *prev, weft__waiter *w)
         b->head = w->next;
     if (b->tail == w)
         b->tail = prev;
+    WEFT_ASSERT(w->queued);
     w->next = NULL;
     w->queued = false;
 }
@@ -200,6 +202,8 @@ int weft__park(const void *key, const weft__park_spec *spec, int64_t deadline,
         while (w.parker->sleep(&w, WEFT__NO_DEADLINE) != 0)
             ;
     }
+    /* Woken: the unparker took the record off the queue before the wake. */
+    WEFT_ASSERT(!w.queued);
     if (slot)
         weft__wait_slot_leave();
     if (unpark_token)
