@@ -1,6 +1,7 @@
 /* weft_pipe: messages both ways between processes, one-way pipes, size
  * limits, poll, EOF when the other end is closed everywhere, EPIPE without
- * SIGPIPE, multi-MiB messages, a send cut by its timeout, bad input.
+ * SIGPIPE, multi-MiB messages, a send cut by its timeout, bad input, and
+ * coroutines that wait on a pipe while their loop runs other tasks.
  *
  * Children report through their exit status (0: every check passed, else
  * the number of the failed step) and through the pipes themselves; their
@@ -442,8 +443,147 @@ START_TEST(pipe_bad_input)
 }
 END_TEST
 
+/* ---------------------------------------------------------- coroutines */
+
+/* A coroutine that waits on a pipe suspends itself, not its loop: another
+ * task of the same loop runs meanwhile. Had a wait blocked the thread, the
+ * task that would end it could never run and the test would time out. */
+struct co_pipe {
+    weft_conn *a, *b;
+    bool entered;
+    char got[32];
+    size_t len;
+    unsigned char *big_in, *big_out;
+    size_t big;
+};
+
+static int co_recv(void *arg, void **result)
+{
+    struct co_pipe *cp = arg;
+    /* Flag and wait in the same step: once the main task sees the flag
+     * after a yield, this task is suspended in the receive. */
+    __atomic_store_n(&cp->entered, true, __ATOMIC_RELEASE);
+    return weft_conn_recv_bytes(cp->a, cp->got, sizeof cp->got, &cp->len, WEFT_FOREVER);
+}
+
+static int co_poll(void *arg, void **result)
+{
+    struct co_pipe *cp = arg;
+    __atomic_store_n(&cp->entered, true, __ATOMIC_RELEASE);
+    return weft_conn_poll(cp->a, WEFT_FOREVER);
+}
+
+/* Start fn as a task of this loop and yield until it waits. */
+static weft_future *start_waiting(weft_task_fn fn, struct co_pipe *cp)
+{
+    weft_future *t;
+    cp->entered = false;
+    WT_OK(weft_create_task(NULL, fn, cp, NULL, &t));
+    while (!__atomic_load_n(&cp->entered, __ATOMIC_ACQUIRE))
+        weft_sleep(0);
+    return t;
+}
+
+static int co_main(void *arg, void **result)
+{
+    struct co_pipe *cp = arg;
+    /* A receive waits while this task runs and sends. */
+    weft_future *t = start_waiting(co_recv, cp);
+    ck_assert(!weft_future_done(t));
+    WT_OK(weft_conn_send_bytes(cp->b, "hello", 5, WEFT_FOREVER));
+    WT_OK(weft_await(t, NULL, WEFT_FOREVER));
+    weft_future_unref(t);
+    ck_assert_uint_eq(cp->len, 5);
+    ck_assert(memcmp(cp->got, "hello", 5) == 0);
+    /* So does a poll. */
+    t = start_waiting(co_poll, cp);
+    ck_assert(!weft_future_done(t));
+    WT_OK(weft_conn_send_bytes(cp->b, "again", 5, WEFT_FOREVER));
+    WT_OK(weft_await(t, NULL, WEFT_FOREVER));
+    weft_future_unref(t);
+    char buf[8];
+    size_t len;
+    WT_OK(weft_conn_recv_bytes(cp->a, buf, sizeof buf, &len, 0));
+    ck_assert_uint_eq(len, 5);
+    /* A cancelled receive consumed nothing: the next message is whole. */
+    t = start_waiting(co_recv, cp);
+    ck_assert(weft_future_cancel(t));
+    WT_ERR(weft_await(t, NULL, WEFT_FOREVER), WEFT_ECANCELLED);
+    weft_future_unref(t);
+    WT_OK(weft_conn_send_bytes(cp->b, "after", 5, WEFT_FOREVER));
+    WT_OK(weft_conn_recv_bytes(cp->a, buf, sizeof buf, &len, WEFT_FOREVER));
+    ck_assert_uint_eq(len, 5);
+    ck_assert(memcmp(buf, "after", 5) == 0);
+    /* With a timeout, a coroutine's wait ends by it and leaves the end
+     * usable. */
+    WT_ERR(weft_conn_recv_bytes(cp->a, buf, sizeof buf, &len, 0.02), WEFT_ETIMEDOUT);
+    WT_ERR(weft_conn_poll(cp->a, 0.02), WEFT_ETIMEDOUT);
+    return 0;
+}
+
+START_TEST(pipe_coroutine_wait_lets_loop_run)
+{
+    struct co_pipe cp = {0};
+    WT_OK(weft_pipe(&cp.a, &cp.b, true));
+    WT_OK(weft_run(co_main, &cp, NULL));
+    weft_conn_free(cp.a);
+    weft_conn_free(cp.b);
+}
+END_TEST
+
+static int co_send_big(void *arg, void **result)
+{
+    struct co_pipe *cp = arg;
+    return weft_conn_send_bytes(cp->b, cp->big_out, cp->big, WEFT_FOREVER);
+}
+
+static int co_recv_big(void *arg, void **result)
+{
+    struct co_pipe *cp = arg;
+    size_t len;
+    int rc = weft_conn_recv_bytes(cp->a, cp->big_in, cp->big, &len, WEFT_FOREVER);
+    return rc ? rc : len == cp->big ? 0 : WEFT_EBROKEN;
+}
+
+/* A message many times the socket's buffers, sent and received by two
+ * tasks of one loop: the sender waits for room and the receiver for the
+ * rest of a begun message, each suspended while the other runs. */
+static int co_big_main(void *arg, void **result)
+{
+    struct co_pipe *cp = arg;
+    weft_future *s, *r;
+    WT_OK(weft_create_task(NULL, co_send_big, cp, "sender", &s));
+    WT_OK(weft_create_task(NULL, co_recv_big, cp, "receiver", &r));
+    WT_OK(weft_await(s, NULL, WEFT_FOREVER));
+    WT_OK(weft_await(r, NULL, WEFT_FOREVER));
+    weft_future_unref(s);
+    weft_future_unref(r);
+    return 0;
+}
+
+START_TEST(pipe_coroutine_large_message)
+{
+    struct co_pipe cp = {0};
+    cp.big = (size_t)8 << 20;
+    cp.big_in = malloc(cp.big);
+    cp.big_out = malloc(cp.big);
+    ck_assert_ptr_nonnull(cp.big_in);
+    ck_assert_ptr_nonnull(cp.big_out);
+    for (size_t i = 0; i < cp.big; i++)
+        cp.big_out[i] = (unsigned char)(i * 131 + 7);
+    WT_OK(weft_pipe(&cp.a, &cp.b, true));
+    WT_OK(weft_run(co_big_main, &cp, NULL));
+    ck_assert(memcmp(cp.big_in, cp.big_out, cp.big) == 0);
+    weft_conn_free(cp.a);
+    weft_conn_free(cp.b);
+    free(cp.big_in);
+    free(cp.big_out);
+}
+END_TEST
+
 WT_MAIN("pipe", 60, pipe_roundtrip_fork, pipe_roundtrip_forkserver, pipe_oneway_fork,
         pipe_oneway_forkserver, pipe_msgsize, pipe_poll_timeout,
         pipe_eof_when_closed_everywhere_fork, pipe_eof_when_closed_everywhere_forkserver,
         pipe_epipe_fork, pipe_epipe_forkserver, pipe_large_messages_fork,
-        pipe_large_messages_forkserver, pipe_send_timeout, pipe_bad_input, pipe_fileno)
+        pipe_large_messages_forkserver, pipe_send_timeout, pipe_bad_input, pipe_fileno,
+        pipe_coroutine_wait_lets_loop_run, pipe_coroutine_large_message)

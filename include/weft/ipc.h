@@ -40,10 +40,16 @@
  * WEFT_FOREVER waits without end, 0 polls (one attempt, no wait); an
  * invalid one (NaN, negative) is WEFT_EINVAL, like any NULL argument.
  *
- * Coroutines: these calls wait for other processes, which cannot wake a
- * weft event loop; inside a coroutine (weft/loop.h) they block the loop's
- * whole thread, as a blocking call would. Call them through weft_to_thread
- * from a coroutine, or give them timeout 0.
+ * Coroutines (weft/loop.h): a Pipe end is a file descriptor and waits as a
+ * socket does: a send, receive or poll that must wait suspends only its
+ * coroutine, and the loop runs its other tasks meanwhile. Cancelling the
+ * task ends a wait for a message to start (WEFT_ECANCELLED; nothing was
+ * sent or consumed); a message already begun is sent or received to its
+ * end first, the cancellation held until the task's next wait. A process
+ * queue waits on words in shared memory, which no loop can watch: inside
+ * a coroutine its calls block the loop's whole thread (for its lock, even
+ * with timeout 0, and for the queue's state with any other timeout); call
+ * them through weft_to_thread, or give them timeout 0.
  *
  * Threads: a weft_pqueue may be used by any number of threads of any number
  * of processes at once. A weft_conn is like Python's Connection: one thread

@@ -13,6 +13,14 @@
  * it starts, under either start method (weft/process.h): pass its pointer
  * to a child, as Python passes these objects in a Process's args.
  *
+ * Coroutines (weft/loop.h): every wait here is on words in shared memory,
+ * which no loop can watch, so inside a coroutine it blocks the loop's
+ * whole thread: an acquire, a wait or a barrier that must wait, and the
+ * short waits for the internal locks of Value, Array, the dict and the
+ * list. A segment (weft_shm) never waits. From a coroutine, poll (timeout
+ * 0) or run the wait through weft_to_thread; a Pipe (weft/ipc.h) is the
+ * cross-process channel a coroutine can wait on without blocking its loop.
+ *
  * SharedMemory, Python to weft:
  *   SharedMemory(create=True, size=n)       weft_shm_create(&s, NULL, n)
  *   SharedMemory(name=nm, create=True, ...)  weft_shm_create(&s, nm, n)
@@ -125,8 +133,8 @@ WEFT_API void weft_shm_free(weft_shm *shm);
  *
  * Cost: an uncontended acquire or release makes no system call (a
  * compare-and-swap on a shared word); a contended one sleeps on a shared
- * futex. Waits block the calling thread: inside a coroutine they block the
- * whole loop thread, so run them in weft_to_thread from coroutines.
+ * futex. Waits block the calling thread, inside a coroutine too (see
+ * Coroutines at the top).
  *
  * Timeouts as everywhere in weft: WEFT_FOREVER waits without end, 0 polls
  * (WEFT_ETIMEDOUT if it cannot have it at once), NaN or negative is
@@ -441,7 +449,7 @@ WEFT_API int weft_array_set_f64(weft_array *a, size_t i, double x);
  * with every child weft starts, whatever the start method; pass the
  * pointer. _free in the creating process releases it, elsewhere nothing.
  * Calls block the thread on the lock (briefly; inside a coroutine that
- * blocks the loop thread).
+ * blocks the loop thread: see Coroutines at the top).
  *
  * Reading into a buffer: _get and _pop copy the value into buf (cap bytes)
  * and store its length in *len; if it does not fit they copy nothing, set

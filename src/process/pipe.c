@@ -17,13 +17,25 @@
  * closed (or its process has exited), which is Python's per-process
  * semantics for free.
  *
- * The fds are blocking and close-on-exec. A call without a deadline makes
- * plain blocking calls (a round trip is then one sendmsg and two recvs a
- * side: the header, then the bytes); a call with a deadline passes
- * MSG_DONTWAIT and waits in ppoll for the time left. (O_NONBLOCK is not
- * used for that: it sits on the socket, shared by every process's copy.)
- * Sends use MSG_NOSIGNAL so that a closed peer is WEFT_EPIPE, not a
- * SIGPIPE that kills the process.
+ * The fds are blocking and close-on-exec. In a thread, a call without a
+ * deadline makes plain blocking calls (a round trip is then one sendmsg
+ * and two recvs a side: the header, then the bytes); a call with a
+ * deadline passes MSG_DONTWAIT and waits in ppoll for the time left.
+ * (O_NONBLOCK is not used for that: it sits on the socket, shared by every
+ * process's copy.) Sends use MSG_NOSIGNAL so that a closed peer is
+ * WEFT_EPIPE, not a SIGPIPE that kills the process.
+ *
+ * Coroutines: every call passes MSG_DONTWAIT and waits through fdwait
+ * (internal/fdwait.h), so a coroutine that waits for a pipe suspends
+ * itself, not its loop. Each wait registers a duplicate of the fd with the
+ * loop and drops it after (the registration reports the readiness the fd
+ * has then, so an edge that came after the EAGAIN is not lost): an end
+ * stays free of any loop between calls, a sender and a receiver of one
+ * duplex end may wait at once, and a child's copy of the struct names no
+ * loop of its parent's. Cancellation is as the timeout: it ends a wait for
+ * a message to start (WEFT_ECANCELLED, nothing sent or consumed); once a
+ * message has begun, the call masks it and goes on to the message's end,
+ * so a cancelled task never cuts a message.
  *
  * The struct lives in handle memory (internal/share.h), so a child gets its
  * own copy with the fd numbers, whatever the start method; the fds are
@@ -33,6 +45,7 @@
  * header, then exactly its bytes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -44,10 +57,12 @@
 #include <unistd.h>
 
 #include "internal/clock.h"
+#include "internal/fdwait.h"
 #include "internal/park.h"
 #include "internal/share.h"
 #include "internal/thread.h"
 #include "weft/ipc.h"
+#include "weft/loop.h"
 
 struct weft_conn {
     int fd;            /* -1 once closed in this process */
@@ -122,10 +137,37 @@ int weft_pipe(weft_conn **a, weft_conn **b, bool duplex)
     return 0;
 }
 
+/* In a coroutine: wait through the loop on a duplicate of fd (see
+ * Coroutines above). 0, WEFT_ETIMEDOUT, WEFT_ECANCELLED, or 1 when the
+ * loop cannot watch it (no fd left for the duplicate, the poller's error):
+ * the caller then waits as a thread does. */
+static int wait_fd_coroutine(int fd, short events, int64_t deadline)
+{
+    if (deadline != WEFT__NO_DEADLINE && weft__now_ns() >= deadline)
+        return WEFT_ETIMEDOUT; /* a poll: the caller's try was the look */
+    int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup_fd < 0)
+        return 1;
+    weft__fdw w;
+    weft__fdw_init(&w, dup_fd);
+    int rc = weft__fdw_wait(&w, events == POLLIN ? WEFT__IO_READ : WEFT__IO_WRITE, deadline);
+    weft__fdw_close(&w); /* on the loop's thread: the registration goes now */
+    close(dup_fd);
+    if (rc == 0 || rc == WEFT_ETIMEDOUT || rc == WEFT_ECANCELLED)
+        return rc;
+    return 1;
+}
+
 /* Wait until fd is ready for `events` or the deadline passes: 0 (ready, or
- * worth another try: EINTR is a spurious return) or WEFT_ETIMEDOUT. */
+ * worth another try: EINTR is a spurious return), WEFT_ETIMEDOUT, or in a
+ * coroutine WEFT_ECANCELLED. */
 static int wait_fd(int fd, short events, int64_t deadline)
 {
+    if (weft_in_coroutine()) {
+        int rc = wait_fd_coroutine(fd, events, deadline);
+        if (rc <= 0)
+            return rc;
+    }
     struct timespec ts, *tsp = NULL;
     if (deadline != WEFT__NO_DEADLINE) {
         int64_t left = deadline - weft__now_ns();
@@ -151,7 +193,31 @@ static int break_send(weft_conn *c)
     return WEFT_EBROKEN;
 }
 
+/* Once a message has begun, a coroutine's cancellation waits for its end
+ * (see Coroutines above): the first bytes mask it, the call's end unmasks
+ * (both no-ops in a thread). */
+static void message_begun(bool *masked)
+{
+    if (!*masked) {
+        weft__cancel_mask();
+        *masked = true;
+    }
+}
+
+static int send_message(weft_conn *c, const void *buf, size_t len, double timeout,
+                        bool *masked);
+
 int weft_conn_send_bytes(weft_conn *c, const void *buf, size_t len, double timeout)
+{
+    bool masked = false;
+    int rc = send_message(c, buf, len, timeout, &masked);
+    if (masked)
+        weft__cancel_unmask();
+    return rc;
+}
+
+static int send_message(weft_conn *c, const void *buf, size_t len, double timeout,
+                        bool *masked)
 {
     if (!c || (!buf && len) || weft__timeout_valid(timeout))
         return WEFT_EINVAL;
@@ -169,9 +235,10 @@ int weft_conn_send_bytes(weft_conn *c, const void *buf, size_t len, double timeo
     size_t total = sizeof hdr + len, done = 0;
     int64_t deadline = WEFT__NO_DEADLINE;
     bool have_deadline = timeout == WEFT_FOREVER;
-    /* Without a deadline the kernel blocks until the whole message is
-     * sent (a signal may cut that short: the loop goes on). */
-    int flags = MSG_NOSIGNAL | (have_deadline ? 0 : MSG_DONTWAIT);
+    /* Without a deadline, in a thread, the kernel blocks until the whole
+     * message is sent (a signal may cut that short: the loop goes on). */
+    bool blocking = have_deadline && !weft_in_coroutine();
+    int flags = MSG_NOSIGNAL | (blocking ? 0 : MSG_DONTWAIT);
     for (;;) {
         /* Skip what was sent already: the header first, then the bytes. */
         struct iovec part[2];
@@ -191,6 +258,7 @@ int weft_conn_send_bytes(weft_conn *c, const void *buf, size_t len, double timeo
             done += (size_t)w;
             if (done == total)
                 return 0;
+            message_begun(masked);
             continue;
         }
         if (w < 0 && errno == EINTR)
@@ -207,17 +275,25 @@ int weft_conn_send_bytes(weft_conn *c, const void *buf, size_t len, double timeo
             deadline = weft__deadline(timeout);
             have_deadline = true;
         }
-        if (wait_fd(c->fd, POLLOUT, deadline) == WEFT_ETIMEDOUT)
+        int rc = wait_fd(c->fd, POLLOUT, deadline);
+        if (rc == WEFT_ETIMEDOUT)
             return done == 0 ? WEFT_ETIMEDOUT : break_send(c);
+        if (rc) /* cancelled, before the message began (masked after) */
+            return rc;
     }
 }
 
 /* Read exactly n bytes of a message already begun: without a deadline (see
- * weft/ipc.h), EOF here is a cut message. */
+ * weft/ipc.h), EOF here is a cut message. A coroutine waits through its
+ * loop, its cancellation masked. */
 static int read_rest(weft_conn *c, char *p, size_t n)
 {
+    bool coroutine = weft_in_coroutine();
+    if (coroutine)
+        weft__cancel_mask();
+    int rc = 0;
     while (n > 0) {
-        ssize_t r = recv(c->fd, p, n, MSG_WAITALL);
+        ssize_t r = recv(c->fd, p, n, coroutine ? MSG_DONTWAIT : MSG_WAITALL);
         if (r > 0) {
             p += r;
             n -= (size_t)r;
@@ -225,10 +301,17 @@ static int read_rest(weft_conn *c, char *p, size_t n)
         }
         if (r < 0 && errno == EINTR)
             continue;
+        if (r < 0 && errno == EAGAIN && coroutine) {
+            wait_fd(c->fd, POLLIN, WEFT__NO_DEADLINE);
+            continue;
+        }
         c->recv_broken = true;
-        return WEFT_EBROKEN;
+        rc = WEFT_EBROKEN;
+        break;
     }
-    return 0;
+    if (coroutine)
+        weft__cancel_unmask();
+    return rc;
 }
 
 static int recv_check(weft_conn *c, double timeout)
@@ -277,7 +360,7 @@ static int read_header(weft_conn *c, double timeout)
     ssize_t r;
     int64_t deadline = WEFT__NO_DEADLINE;
     bool have_deadline = timeout == WEFT_FOREVER;
-    int flags = have_deadline ? MSG_WAITALL : MSG_DONTWAIT;
+    int flags = have_deadline && !weft_in_coroutine() ? MSG_WAITALL : MSG_DONTWAIT;
     if (timeout != 0) {
         int64_t d = weft__deadline(timeout);
         if (spin_for_data(c, &hdr, &r, d))
@@ -304,8 +387,9 @@ static int read_header(weft_conn *c, double timeout)
             deadline = weft__deadline(timeout);
             have_deadline = true;
         }
-        if (wait_fd(c->fd, POLLIN, deadline) == WEFT_ETIMEDOUT)
-            return WEFT_ETIMEDOUT;
+        int rc = wait_fd(c->fd, POLLIN, deadline);
+        if (rc) /* WEFT_ETIMEDOUT, WEFT_ECANCELLED: nothing consumed */
+            return rc;
     }
     if ((size_t)r < sizeof hdr) {
         int rc = read_rest(c, (char *)&hdr + r, sizeof hdr - (size_t)r);
@@ -384,8 +468,9 @@ int weft_conn_poll(weft_conn *c, double timeout)
         struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
         if (poll(&pfd, 1, 0) > 0)
             return 0;
-        if (wait_fd(c->fd, POLLIN, deadline) == WEFT_ETIMEDOUT)
-            return WEFT_ETIMEDOUT;
+        rc = wait_fd(c->fd, POLLIN, deadline);
+        if (rc) /* WEFT_ETIMEDOUT, WEFT_ECANCELLED */
+            return rc;
     }
 }
 
