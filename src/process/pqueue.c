@@ -2,31 +2,27 @@
  * Process queues (multiprocessing.Queue and JoinableQueue): byte messages
  * in a ring of shared memory. See weft/ipc.h for the contract.
  *
- * Layout: one shared block holds the state, the lock, the futex words and
+ * Layout: one shared block holds the state, the lock, the wait words and
  * the ring; the handle (process-private, in handle memory so that every
  * child has a copy at the same address) holds the pointer to it and this
- * process's "closed" flag. Items are records in the ring: an 8-byte length,
- * then the bytes, padded to 8. head and tail are byte offsets that only
- * grow (64 bits do not wrap); a record starts at offset % cap, and because
- * cap and every record are multiples of 8 a length never straddles the
- * ring's end (the bytes may, and are copied in two pieces).
+ * process's "closed" flag. Items are records in the ring, framed as every
+ * byte ring (xring, internal/xwait.h): an 8-byte length, then the bytes,
+ * padded to 8, at byte offsets that only grow (head: the next record
+ * written, tail: the oldest).
  *
- * Lock: a robust, process-shared pthread mutex. Uncontended it is a
- * compare-and-swap in user space, like a weft_lock. If its holder dies,
- * the next locker gets EOWNERDEAD and repairs the state (below) before
- * marking it consistent, so a killed process never wedges the queue.
+ * Lock: a robust process-shared lock (xlock, internal/xwait.h).
+ * Uncontended it is a compare-and-swap in user space, like a weft_lock. If
+ * its holder dies, the next locker is told and repairs the state (below)
+ * before its own operation, so a killed process never wedges the queue.
  *
- * Waiting: three futex words (items came, space came, all tasks done),
- * shared (not FUTEX_PRIVATE: the waiters are in other processes). A waiter
- * reads the word's value and counts itself under the lock, then sleeps on
- * the word outside it; whoever changes the state bumps the word under the
- * lock and wakes after unlocking only if someone counted themselves, so an
- * uncontended put or get makes no system call. A bump between a waiter's
- * unlock and its sleep makes the sleep return at once: no lost wake-up.
- * A process killed while sleeping leaves its count behind; that only costs
- * later wake calls that find nobody (the kernel forgets a dead sleeper).
- * pthread condition variables are not used: glibc's keep per-waiter group
- * state that a waiter killed mid-wait can leave wrong for the others.
+ * Waiting: three shared wait words (xword: items came, space came, all
+ * tasks done). A waiter counts itself and reads the word under the lock,
+ * then sleeps on the word outside it; whoever changes the state bumps the
+ * word under the lock only if someone is counted, and wakes after
+ * unlocking, so an uncontended put or get makes no system call (xword's
+ * "Under a lock"). pthread condition variables are not used: glibc's keep
+ * per-waiter group state that a waiter killed mid-wait can leave wrong for
+ * the others.
  *
  * Crash consistency: the state a get or put changes (head, tail, items,
  * unfinished tasks) is published by one commit: the new values are written
@@ -40,24 +36,16 @@
  * SIGKILL stops it between two instructions and every store it made before
  * is in memory, so compiler barriers (signal fences) are enough.
  */
-#include <errno.h>
 #include <limits.h>
-#include <linux/futex.h>
-#include <pthread.h>
 #include <stdalign.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "internal/clock.h"
 #include "internal/share.h"
-#include "platform/futex.h"
+#include "internal/xwait.h"
 #include "weft/ipc.h"
 
-#define REC_HDR 8
 #define MAX_CAPACITY ((size_t)1 << 40)
 
 struct pq_state {
@@ -66,15 +54,14 @@ struct pq_state {
     uint64_t unfinished;  /* JoinableQueue: put minus task_done */
 };
 
-/* The futex word a kind of waiter sleeps on, and how many sleep there. Each
- * on its own cache line: putters and getters bump different ones. */
+/* The word a kind of waiter sleeps on, each on its own cache line:
+ * putters and getters bump different ones. */
 struct pq_wait {
-    alignas(64) uint32_t seq;
-    uint32_t waiters; /* sleepers join under the lock, leave without it */
+    alignas(64) weft__xword w;
 };
 
 struct pq_shared {
-    pthread_mutex_t lock;
+    weft__xlock lock;
     uint64_t cap;     /* ring bytes, a multiple of 64 */
     uint64_t maxsize; /* items, 0 for no limit */
     bool joinable;
@@ -97,11 +84,6 @@ void (*weft__pqueue_hook)(int where);
 enum { WEFT__PQ_HOOK_COPIED = 1, WEFT__PQ_HOOK_JOURNAL = 2 };
 
 #define BARRIER() __atomic_signal_fence(__ATOMIC_SEQ_CST)
-
-static uint64_t rec_size(uint64_t len)
-{
-    return REC_HDR + ((len + 7) & ~(uint64_t)7);
-}
 
 /* Write st as the queue's state: see Crash consistency above. */
 static void commit(struct pq_shared *s, struct pq_state st)
@@ -127,7 +109,6 @@ static void repair(struct pq_shared *s)
 {
     if (s->journal)
         commit(s, s->next);
-    pthread_mutex_consistent(&s->lock);
 }
 
 /* Deadlines here: WEFT__NO_DEADLINE waits without end, 0 polls (timeout 0:
@@ -147,57 +128,34 @@ static bool passed(int64_t deadline)
  * 0) refuses to do: a poll takes it as a wait without end does, and fails
  * only on the queue's own state (as the in-process queue's try_put). A
  * positive timeout bounds this wait too, which matters only for a holder
- * that is stopped (SIGSTOP, a debugger). pthread_mutex_timedlock takes a
- * CLOCK_REALTIME time, so it is given slices of at most 50 ms and the
- * monotonic deadline is checked between them: a clock step cannot stretch
- * the wait by more than a slice. (pthread_mutex_clocklock would avoid that
- * but ThreadSanitizer does not know it.) */
+ * that is stopped (SIGSTOP, a debugger). A holder that died is repaired
+ * here (xlock's policy: the repair is a redo, so a repairer that dies too
+ * is repaired in turn by the next locker). */
 static int lock_by(struct pq_shared *s, int64_t deadline)
 {
-    int r;
-    if (deadline == WEFT__NO_DEADLINE || deadline == 0) {
-        r = pthread_mutex_lock(&s->lock);
-    } else {
-        r = pthread_mutex_trylock(&s->lock);
-        while (r == EBUSY || r == ETIMEDOUT) {
-            if (passed(deadline))
-                return WEFT_ETIMEDOUT;
-            int64_t slice = deadline - weft__now_ns();
-            if (slice > 50000000)
-                slice = 50000000;
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            int64_t at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + (slice > 0 ? slice : 0);
-            ts = weft__ns_to_timespec(at);
-            r = pthread_mutex_timedlock(&s->lock, &ts);
-        }
-    }
-    if (r == EOWNERDEAD) {
+    int rc = weft__xlock_lock(&s->lock, deadline == 0 ? WEFT__NO_DEADLINE : deadline);
+    if (rc == WEFT_EOWNERDEAD)
         repair(s);
-    } else if (r != 0) {
-        /* ENOTRECOVERABLE cannot happen (every EOWNERDEAD is repaired);
-         * anything else means the shared block is corrupt. */
-        fprintf(stderr, "weft: process queue lock failed (%d)\n", r);
-        abort();
-    }
+    else if (rc)
+        return rc; /* WEFT_ETIMEDOUT: a plain lock has no other outcome */
     return 0;
 }
 
 static void pq_unlock(struct pq_shared *s)
 {
-    pthread_mutex_unlock(&s->lock);
+    weft__xlock_unlock(&s->lock);
 }
 
-/* Bump a futex word under the lock; true if someone must be woken after
- * the unlock. The count is atomic because sleepers leave without the lock
- * (a stale count costs a wake call, never a lost wake-up: sleepers join
- * under the lock). */
+/* Under the lock: tell w's sleepers, if any; whether to wake them once the
+ * lock is released. */
 static bool signal_locked(struct pq_wait *w)
 {
-    if (!__atomic_load_n(&w->waiters, __ATOMIC_RELAXED))
-        return false;
-    __atomic_store_n(&w->seq, w->seq + 1, __ATOMIC_RELAXED);
-    return true;
+    return weft__xword_signal_locked(&w->w);
+}
+
+static void wake(struct pq_wait *w, int n)
+{
+    weft__xword_wake(&w->w, n);
 }
 
 /* Called with the lock held when the caller must wait: sleep on w until it
@@ -209,11 +167,9 @@ static int wait_locked(struct pq_shared *s, struct pq_wait *w, int64_t deadline)
         pq_unlock(s);
         return WEFT_ETIMEDOUT;
     }
-    uint32_t seq = w->seq;
-    __atomic_fetch_add(&w->waiters, 1, __ATOMIC_RELAXED);
+    uint32_t seen = weft__xword_enter(&w->w);
     pq_unlock(s);
-    weft__futex_wait_shared(&w->seq, seq, deadline);
-    __atomic_fetch_sub(&w->waiters, 1, __ATOMIC_RELAXED);
+    weft__xword_sleep(&w->w, seen, deadline);
     return lock_by(s, deadline);
 }
 
@@ -233,13 +189,7 @@ int weft_pqueue_new(weft_pqueue **out, const weft_pqueue_opts *opts)
         weft__handle_free(q);
         return WEFT_ENOMEM;
     }
-    pthread_mutexattr_t ma;
-    pthread_mutexattr_init(&ma);
-    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
-    int r = pthread_mutex_init(&s->lock, &ma);
-    pthread_mutexattr_destroy(&ma);
-    if (r != 0) {
+    if (weft__xlock_init(&s->lock, WEFT__XLOCK_PLAIN) != 0) {
         weft__shared_free(s);
         weft__handle_free(q);
         return WEFT_ENOMEM;
@@ -258,18 +208,11 @@ void weft_pqueue_free(weft_pqueue *q)
         return;
     /* Only the creator frees the ring (and the lock in it); a child's
      * shared_free would do nothing anyway, but the lock must not be
-     * destroyed under the others either. */
+     * destroyed under the others either. The others are done with the
+     * queue, so nobody live holds the lock (a dead holder's is taken over
+     * by the destroy). */
     if (weft__shared_owned(q->s)) {
-        /* A process that died holding the lock left it locked (its owner
-         * dead) until someone takes it, and destroying a locked mutex is
-         * undefined: take it first. The others are done with the queue,
-         * so nobody live holds it; its state needs no repair. */
-        int r = pthread_mutex_trylock(&q->s->lock);
-        if (r == EOWNERDEAD)
-            pthread_mutex_consistent(&q->s->lock);
-        if (r == 0 || r == EOWNERDEAD)
-            pthread_mutex_unlock(&q->s->lock);
-        pthread_mutex_destroy(&q->s->lock);
+        weft__xlock_destroy(&q->s->lock);
         weft__shared_free(q->s);
     }
     weft__handle_free(q);
@@ -283,20 +226,6 @@ int weft_pqueue_close(weft_pqueue *q)
     return 0;
 }
 
-static void ring_write(struct pq_shared *s, uint64_t off, const void *src, size_t n)
-{
-    size_t at = (size_t)(off % s->cap), first = s->cap - at < n ? s->cap - at : n;
-    memcpy(s->ring + at, src, first);
-    memcpy(s->ring, (const char *)src + first, n - first);
-}
-
-static void ring_read(const struct pq_shared *s, uint64_t off, void *dst, size_t n)
-{
-    size_t at = (size_t)(off % s->cap), first = s->cap - at < n ? s->cap - at : n;
-    memcpy(dst, s->ring + at, first);
-    memcpy((char *)dst + first, s->ring, n - first);
-}
-
 /* Returns WEFT_ETIMEDOUT when the wait ends without success. */
 static int put_impl(weft_pqueue *q, const void *buf, size_t len, double timeout)
 {
@@ -305,9 +234,9 @@ static int put_impl(weft_pqueue *q, const void *buf, size_t len, double timeout)
     if (q->closed)
         return WEFT_ESTATE;
     struct pq_shared *s = q->s;
-    if (len > s->cap - REC_HDR)
+    if (len > s->cap - WEFT__XRING_HDR)
         return WEFT_EMSGSIZE;
-    uint64_t need = rec_size(len);
+    uint64_t need = weft__xring_record_size(len);
     int64_t deadline = deadline_of(timeout);
     int rc = lock_by(s, deadline);
     for (;;) {
@@ -319,21 +248,17 @@ static int put_impl(weft_pqueue *q, const void *buf, size_t len, double timeout)
         rc = wait_locked(s, &s->got_space, deadline);
     }
     struct pq_state st = s->cur;
-    uint64_t hdr = len;
     /* The record is written beyond head, where nobody reads until the
      * commit: a putter killed here leaves no trace. */
-    ring_write(s, st.head, &hdr, REC_HDR);
-    if (len)
-        ring_write(s, st.head + REC_HDR, buf, len);
-    st.head += need;
+    st.head = weft__xring_put(s->ring, s->cap, st.head, buf, len);
     st.items++;
     if (s->joinable)
         st.unfinished++;
     commit(s, st);
-    bool wake = signal_locked(&s->got_items);
+    bool woke = signal_locked(&s->got_items);
     pq_unlock(s);
-    if (wake)
-        weft__futex_wake_shared(&s->got_items.seq, 1);
+    if (woke)
+        wake(&s->got_items, 1);
     return 0;
 }
 
@@ -362,8 +287,7 @@ static int get_impl(weft_pqueue *q, void *buf, size_t cap, void **out, size_t *l
         rc = wait_locked(s, &s->got_items, deadline);
     }
     struct pq_state st = s->cur;
-    uint64_t n;
-    ring_read(s, st.tail, &n, REC_HDR);
+    uint64_t n = weft__xring_len(s->ring, s->cap, st.tail);
     void *dst = buf;
     if (out) {
         dst = malloc(n ? n : 1);
@@ -376,17 +300,15 @@ static int get_impl(weft_pqueue *q, void *buf, size_t cap, void **out, size_t *l
     if (rc) {
         /* The item stays; this getter may have taken the wake-up meant for
          * one that can take it. */
-        bool wake = signal_locked(&s->got_items);
+        bool woke = signal_locked(&s->got_items);
         pq_unlock(s);
-        if (wake)
-            weft__futex_wake_shared(&s->got_items.seq, 1);
+        if (woke)
+            wake(&s->got_items, 1);
         return rc;
     }
-    if (n)
-        ring_read(s, st.tail + REC_HDR, dst, (size_t)n);
+    st.tail = weft__xring_get(s->ring, s->cap, st.tail, dst, n);
     if (weft__pqueue_hook)
         weft__pqueue_hook(WEFT__PQ_HOOK_COPIED);
-    st.tail += rec_size(n);
     st.items--;
     commit(s, st);
     bool wake_more = st.items > 0 && signal_locked(&s->got_items);
@@ -396,9 +318,9 @@ static int get_impl(weft_pqueue *q, void *buf, size_t cap, void **out, size_t *l
      * one a single woken putter holds. A getter is woken for each item
      * left, in case a put's single wake-up went to one that has gone. */
     if (wake_put)
-        weft__futex_wake_shared(&s->got_space.seq, INT_MAX);
+        wake(&s->got_space, INT_MAX);
     if (wake_more)
-        weft__futex_wake_shared(&s->got_items.seq, 1);
+        wake(&s->got_items, 1);
     if (out)
         *out = dst;
     *len = (size_t)n;
@@ -440,7 +362,7 @@ bool weft_pqueue_full(const weft_pqueue *q)
 
 size_t weft_pqueue_max_item(const weft_pqueue *q)
 {
-    return q ? (size_t)(q->s->cap - REC_HDR) : 0;
+    return q ? (size_t)(q->s->cap - WEFT__XRING_HDR) : 0;
 }
 
 int weft_pqueue_task_done(weft_pqueue *q)
@@ -458,10 +380,10 @@ int weft_pqueue_task_done(weft_pqueue *q)
     }
     st.unfinished--;
     commit(s, st);
-    bool wake = st.unfinished == 0 && signal_locked(&s->all_done);
+    bool woke = st.unfinished == 0 && signal_locked(&s->all_done);
     pq_unlock(s);
-    if (wake)
-        weft__futex_wake_shared(&s->all_done.seq, INT_MAX);
+    if (woke)
+        wake(&s->all_done, INT_MAX);
     return 0;
 }
 

@@ -6,13 +6,9 @@
  * per-process part, so the same pointer is the same object in every child,
  * with either start method.
  *
- * Locks are glibc robust, process-shared pthread mutexes. Robustness needs
- * the kernel's help, and this is the one way to get it: a thread's robust
- * list (registered by glibc at thread start) names every robust mutex it
- * holds, and when the thread dies the kernel marks each of their futex
- * words OWNER_DIED and wakes a waiter, which then gets EOWNERDEAD. The fast
- * paths are a compare-and-swap on the mutex word with no system call (glibc
- * keeps the robust list in user memory).
+ * Locks are robust process-shared locks (xlock, internal/xwait.h), whose
+ * owner-died policy gives this file WEFT_EOWNERDEAD to pass on to the
+ * user: the lock's data is theirs to repair.
  *
  * Beside the mutex, a lock keeps its owner's thread id and its depth, both
  * written only by the holder while it holds the mutex: they answer
@@ -23,27 +19,19 @@
  * overwrites it; only a new thread that was given the dead one's recycled id
  * could misread it, and then its release still fails cleanly in pthread.
  *
- * Semaphores, Events, Conditions and Barriers wait on futex words in shared memory,
- * waited on with shared (not private) futexes so that a wake-up in one
- * process reaches sleepers in another.
+ * Semaphores, Events, Conditions and Barriers wait on shared wait words
+ * (xword, internal/xwait.h), whose protocol is the proof that no wake-up
+ * is lost.
  */
-#include <errno.h>
 #include <limits.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
-#ifdef WEFT_SANITIZE_THREAD
-#include <sanitizer/tsan_interface.h>
-#endif
-
 #include "internal/clock.h"
-#include "internal/error.h"
 #include "internal/share.h"
-#include "platform/futex.h"
+#include "internal/xwait.h"
 #include "weft/shm.h"
 
 /* ----------------------------------------------------------- thread ids */
@@ -76,7 +64,7 @@ static int32_t my_tid(void)
 
 /* The shared core of weft_plock and weft_prlock. */
 typedef struct pmutex {
-    pthread_mutex_t m;
+    weft__xlock lock;
     int32_t owner;   /* holder's tid, 0 when free; written by the holder */
     uint32_t count;  /* holder's depth; written by the holder */
     bool recursive;
@@ -95,17 +83,9 @@ static pmutex *pmutex_new(bool recursive)
     pmutex *pm = weft__shared_alloc(sizeof *pm);
     if (!pm)
         return NULL;
-    pthread_mutexattr_t a;
-    pthread_mutexattr_init(&a);
-    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-    /* ERRORCHECK makes a plain lock's relock by its holder EDEADLK rather
-     * than a deadlock, and an unlock by a non-holder EPERM. */
-    pthread_mutexattr_settype(&a, recursive ? PTHREAD_MUTEX_RECURSIVE
-                                            : PTHREAD_MUTEX_ERRORCHECK);
-    int r = pthread_mutex_init(&pm->m, &a);
-    pthread_mutexattr_destroy(&a);
-    if (r) {
+    /* ERRORCHECK makes a plain lock's relock by its holder WEFT_EDEADLK
+     * rather than a deadlock, and an unlock by a non-holder an error. */
+    if (weft__xlock_init(&pm->lock, recursive ? WEFT__XLOCK_RECURSIVE : WEFT__XLOCK_ERRORCHECK)) {
         weft__shared_free(pm);
         return NULL;
     }
@@ -116,52 +96,17 @@ static pmutex *pmutex_new(bool recursive)
 static void pmutex_free(pmutex *pm)
 {
     if (pm && weft__shared_owned(pm)) {
-        pthread_mutex_destroy(&pm->m);
+        weft__xlock_destroy(&pm->lock);
         weft__shared_free(pm);
     }
-}
-
-/* pthread_mutex_lock until an absolute monotonic deadline. */
-static int mutex_lock_until(pthread_mutex_t *m, int64_t deadline)
-{
-    if (deadline == WEFT__NO_DEADLINE)
-        return pthread_mutex_lock(m);
-#ifndef WEFT_SANITIZE_THREAD
-    struct timespec ts = weft__ns_to_timespec(deadline);
-    return pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
-#else
-    /* TSan intercepts pthread_mutex_timedlock but not clocklock (a lock
-     * it does not see would make every access under it a "race"). The
-     * realtime deadline is recomputed from the monotonic one after each
-     * timeout, so a clock step forward cannot end the wait early. */
-    for (;;) {
-        int64_t left = deadline - weft__now_ns();
-        if (left <= 0) {
-            int r = pthread_mutex_trylock(m);
-            return r == EBUSY ? ETIMEDOUT : r;
-        }
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        struct timespec ts = weft__ns_to_timespec((int64_t)now.tv_sec * 1000000000 +
-                                                  now.tv_nsec + left);
-        int r = pthread_mutex_timedlock(m, &ts);
-        /* Its interceptor counts only a plain 0 as locked. */
-        if (r == EOWNERDEAD) {
-            __tsan_mutex_pre_lock(m, __tsan_mutex_try_lock);
-            __tsan_mutex_post_lock(m, __tsan_mutex_try_lock, 0);
-        }
-        if (r != ETIMEDOUT)
-            return r;
-    }
-#endif
 }
 
 /* Take the mutex: `poll` tries once (EBUSY), else waits until `deadline`. */
 static int pmutex_acquire(pmutex *pm, bool poll, int64_t deadline)
 {
-    int r = poll ? pthread_mutex_trylock(&pm->m) : mutex_lock_until(&pm->m, deadline);
+    int rc = poll ? weft__xlock_trylock(&pm->lock) : weft__xlock_lock(&pm->lock, deadline);
     int32_t me = my_tid();
-    switch (r) {
+    switch (rc) {
     case 0:
         if (pm->recursive && __atomic_load_n(&pm->owner, __ATOMIC_RELAXED) == me) {
             pm->count++;
@@ -170,29 +115,16 @@ static int pmutex_acquire(pmutex *pm, bool poll, int64_t deadline)
         __atomic_store_n(&pm->owner, me, __ATOMIC_RELAXED);
         __atomic_store_n(&pm->count, 1, __ATOMIC_RELAXED);
         return 0;
-    case EOWNERDEAD:
-        /* The holder died: we hold the mutex now, marked inconsistent.
-         * Marking it consistent at once keeps it usable; the caller is told
-         * through WEFT_EOWNERDEAD instead. Should we die before this line,
-         * the kernel marks it again for the next acquirer. */
-        pthread_mutex_consistent(&pm->m);
+    case WEFT_EOWNERDEAD:
+        /* The holder died: we hold it now (consistent again), and the
+         * caller is told. */
         __atomic_store_n(&pm->owner, me, __ATOMIC_RELAXED);
         __atomic_store_n(&pm->count, 1, __ATOMIC_RELAXED);
         return WEFT_EOWNERDEAD;
-    case EBUSY:
-        return WEFT_EBUSY;
-    case EDEADLK: /* a poll of our own lock: taken, like any other */
-        if (poll)
-            return WEFT_EBUSY;
-        return WEFT_EDEADLK;
-    case ETIMEDOUT:
-        return WEFT_ETIMEDOUT;
-    case EAGAIN: /* a recursive mutex's depth is full */
-        return WEFT_EOVERFLOW;
-    case ENOTRECOVERABLE: /* cannot happen: we never unlock it inconsistent */
-        return WEFT_EBROKEN;
-    default:
-        return weft__errno_code(r);
+    case WEFT_EDEADLK: /* a poll of our own lock: taken, like any other */
+        return poll ? WEFT_EBUSY : WEFT_EDEADLK;
+    default: /* WEFT_EBUSY, WEFT_ETIMEDOUT, WEFT_EOVERFLOW (a full depth) */
+        return rc;
     }
 }
 
@@ -201,17 +133,12 @@ static bool pmutex_owned(const pmutex *pm)
     return __atomic_load_n(&pm->owner, __ATOMIC_RELAXED) == my_tid();
 }
 
-/* Held by a live thread now. glibc's robust mutex word is the holder's
- * tid (low 30 bits), which the kernel clears when the holder dies, so a
- * dead holder does not count; elsewhere `owner` answers, which still names
- * a dead holder until the next acquire. */
+/* Held by a live thread now, as the lock tells; where it cannot, `owner`
+ * answers, which still names a dead holder until the next acquire. */
 static bool pmutex_locked(const pmutex *pm)
 {
-#ifdef __GLIBC__
-    return (__atomic_load_n(&pm->m.__data.__lock, __ATOMIC_RELAXED) & 0x3fffffff) != 0;
-#else
-    return __atomic_load_n(&pm->owner, __ATOMIC_RELAXED) != 0;
-#endif
+    int held = weft__xlock_held(&pm->lock);
+    return held >= 0 ? held : __atomic_load_n(&pm->owner, __ATOMIC_RELAXED) != 0;
 }
 
 static int pmutex_release(pmutex *pm)
@@ -222,7 +149,7 @@ static int pmutex_release(pmutex *pm)
     if (c == 1)
         __atomic_store_n(&pm->owner, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&pm->count, c - 1, __ATOMIC_RELAXED);
-    if (pthread_mutex_unlock(&pm->m) != 0) {
+    if (weft__xlock_unlock(&pm->lock) != 0) {
         /* A recycled tid misread as ours (see the top): not ours after all. */
         __atomic_store_n(&pm->count, c, __ATOMIC_RELAXED);
         return WEFT_ENOTOWNER;
@@ -321,17 +248,12 @@ unsigned weft_prlock_count(const weft_prlock *rlock)
 /* ------------------------------------------------------------ semaphore */
 
 /*
- * value is the count of permits; waiters counts processes' threads that
- * are about to sleep or sleep on it. A waiter announces itself in waiters
- * before it sleeps on value == 0, and a releaser raises value before it
- * reads waiters, both sequentially consistent: either the releaser sees the
- * waiter and wakes it, or the waiter's futex_wait sees the raised value and
- * does not sleep. A waiter killed while asleep leaves waiters one too high,
- * which costs later releases a needless wake call, nothing more.
+ * The wait word is the count of permits itself: a waiter enters, and
+ * sleeps while it reads 0; a releaser raises it (sequentially consistent)
+ * and wakes whoever is counted.
  */
 struct weft_psem {
-    uint32_t value;
-    uint32_t waiters;
+    weft__xword value;
     uint32_t bound; /* 0 unbounded, else the maximum value */
 };
 
@@ -342,7 +264,7 @@ static int psem_new(weft_psem **out, unsigned value, bool bounded)
     weft_psem *s = weft__shared_alloc(sizeof *s);
     if (!s)
         return WEFT_ENOMEM;
-    s->value = value;
+    s->value.word = value;
     s->bound = bounded ? value : 0;
     *out = s;
     return 0;
@@ -366,9 +288,9 @@ void weft_psem_free(weft_psem *sem)
 
 static bool psem_take(weft_psem *s)
 {
-    uint32_t v = __atomic_load_n(&s->value, __ATOMIC_RELAXED);
+    uint32_t v = __atomic_load_n(&s->value.word, __ATOMIC_RELAXED);
     while (v > 0)
-        if (__atomic_compare_exchange_n(&s->value, &v, v - 1, true, __ATOMIC_ACQUIRE,
+        if (__atomic_compare_exchange_n(&s->value.word, &v, v - 1, true, __ATOMIC_ACQUIRE,
                                         __ATOMIC_RELAXED))
             return true;
     return false;
@@ -379,10 +301,11 @@ static int psem_acquire_until(weft_psem *s, int64_t deadline)
     for (;;) {
         if (psem_take(s))
             return 0;
-        __atomic_fetch_add(&s->waiters, 1, __ATOMIC_SEQ_CST);
-        int rc = weft__futex_wait_shared(&s->value, 0, deadline);
-        __atomic_fetch_sub(&s->waiters, 1, __ATOMIC_RELAXED);
-        if (rc == WEFT_ETIMEDOUT)
+        if (weft__xword_enter(&s->value) != 0) {
+            weft__xword_leave(&s->value); /* a permit came: take it */
+            continue;
+        }
+        if (weft__xword_sleep(&s->value, 0, deadline) == WEFT_ETIMEDOUT)
             return psem_take(s) ? 0 : WEFT_ETIMEDOUT;
     }
 }
@@ -403,14 +326,13 @@ int weft_psem_release_n(weft_psem *sem, unsigned n)
     if (!sem || n == 0)
         return WEFT_EINVAL;
     uint32_t max = sem->bound ? sem->bound : WEFT_SEMAPHORE_MAX;
-    uint32_t v = __atomic_load_n(&sem->value, __ATOMIC_RELAXED);
+    uint32_t v = __atomic_load_n(&sem->value.word, __ATOMIC_RELAXED);
     do {
         if (n > max || v > max - n)
             return WEFT_EOVERFLOW;
-    } while (!__atomic_compare_exchange_n(&sem->value, &v, v + n, true, __ATOMIC_SEQ_CST,
+    } while (!__atomic_compare_exchange_n(&sem->value.word, &v, v + n, true, __ATOMIC_SEQ_CST,
                                           __ATOMIC_RELAXED));
-    if (__atomic_load_n(&sem->waiters, __ATOMIC_SEQ_CST))
-        weft__futex_wake_shared(&sem->value, n > INT_MAX ? INT_MAX : (int)n);
+    weft__xword_wake(&sem->value, n > INT_MAX ? INT_MAX : (int)n);
     return 0;
 }
 
@@ -421,15 +343,14 @@ int weft_psem_release(weft_psem *sem)
 
 unsigned weft_psem_value(const weft_psem *sem)
 {
-    return sem ? __atomic_load_n(&sem->value, __ATOMIC_RELAXED) : 0;
+    return sem ? __atomic_load_n(&sem->value.word, __ATOMIC_RELAXED) : 0;
 }
 
 /* ---------------------------------------------------------------- event */
 
-/* flag and waiters as the semaphore's value and waiters. */
+/* The wait word is the flag itself, as the semaphore's value. */
 struct weft_pevent {
-    uint32_t flag;
-    uint32_t waiters;
+    weft__xword flag;
 };
 
 int weft_pevent_new(weft_pevent **out)
@@ -453,9 +374,8 @@ int weft_pevent_set(weft_pevent *ev)
 {
     if (!ev)
         return WEFT_EINVAL;
-    __atomic_store_n(&ev->flag, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&ev->waiters, __ATOMIC_SEQ_CST))
-        weft__futex_wake_shared(&ev->flag, INT_MAX);
+    __atomic_store_n(&ev->flag.word, 1, __ATOMIC_SEQ_CST);
+    weft__xword_wake(&ev->flag, INT_MAX);
     return 0;
 }
 
@@ -463,29 +383,31 @@ int weft_pevent_clear(weft_pevent *ev)
 {
     if (!ev)
         return WEFT_EINVAL;
-    __atomic_store_n(&ev->flag, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&ev->flag.word, 0, __ATOMIC_RELAXED);
     return 0;
 }
 
 bool weft_pevent_is_set(const weft_pevent *ev)
 {
-    return ev && __atomic_load_n(&ev->flag, __ATOMIC_ACQUIRE);
+    return ev && __atomic_load_n(&ev->flag.word, __ATOMIC_ACQUIRE);
 }
 
 int weft_pevent_wait(weft_pevent *ev, double timeout)
 {
     if (!ev || weft__timeout_valid(timeout))
         return WEFT_EINVAL;
-    if (__atomic_load_n(&ev->flag, __ATOMIC_ACQUIRE))
+    if (__atomic_load_n(&ev->flag.word, __ATOMIC_ACQUIRE))
         return 0;
     if (timeout == 0)
         return WEFT_ETIMEDOUT;
     int64_t deadline = weft__deadline(timeout);
     for (;;) {
-        __atomic_fetch_add(&ev->waiters, 1, __ATOMIC_SEQ_CST);
-        int rc = weft__futex_wait_shared(&ev->flag, 0, deadline);
-        __atomic_fetch_sub(&ev->waiters, 1, __ATOMIC_RELAXED);
-        if (__atomic_load_n(&ev->flag, __ATOMIC_ACQUIRE))
+        if (weft__xword_enter(&ev->flag)) {
+            weft__xword_leave(&ev->flag);
+            return 0;
+        }
+        int rc = weft__xword_sleep(&ev->flag, 0, deadline);
+        if (__atomic_load_n(&ev->flag.word, __ATOMIC_ACQUIRE))
             return 0;
         if (rc == WEFT_ETIMEDOUT)
             return WEFT_ETIMEDOUT;
@@ -495,17 +417,16 @@ int weft_pevent_wait(weft_pevent *ev, double timeout)
 /* ------------------------------------------------------------ condition */
 
 /*
- * A sequence word: wait reads it under the lock, releases the lock and
- * sleeps while it is unchanged; notify (under the lock) bumps it and wakes
- * sleepers. A notify between the waiter's release and its sleep changed
- * the word, so the sleep returns at once: no wake-up is lost. A wake-up can
- * however reach a waiter that came after the notify, which is why wake-ups
- * may be spurious. Nothing records who waits, so a waiter that dies leaves
- * no trace.
+ * A sequence word (xword "Under a lock"): wait enters under the lock,
+ * releases the lock and sleeps while the word is unchanged; notify (under
+ * the lock) bumps it if anyone is counted and wakes them. A notify between
+ * the waiter's release and its sleep changed the word, so the sleep
+ * returns at once: no wake-up is lost. A wake-up can however reach a
+ * waiter that came after the notify, which is why wake-ups may be
+ * spurious.
  */
 struct weft_pcond {
-    uint32_t seq;
-    uint32_t waiters; /* under the lock; lets notify skip the wake call */
+    weft__xword seq;
     pmutex *lock;
     pmutex *own; /* the private RLock, or NULL */
 };
@@ -566,24 +487,20 @@ static int pcond_wait_until(weft_pcond *c, int64_t deadline)
     pmutex *pm = c->lock;
     if (!pmutex_owned(pm))
         return WEFT_ENOTOWNER;
-    uint32_t seq = __atomic_load_n(&c->seq, __ATOMIC_RELAXED);
+    uint32_t seen = weft__xword_enter(&c->seq);
     uint32_t depth = pm->count;
-    c->waiters++;
     /* Release every level: the owner fields first, as pmutex_release. */
     __atomic_store_n(&pm->owner, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&pm->count, 0, __ATOMIC_RELAXED);
     for (uint32_t i = 0; i < depth; i++)
-        pthread_mutex_unlock(&pm->m);
-    int rc = weft__futex_wait_shared(&c->seq, seq, deadline);
+        weft__xlock_unlock(&pm->lock);
+    int rc = weft__xword_sleep(&c->seq, seen, deadline);
     int lrc = pmutex_acquire(pm, false, WEFT__NO_DEADLINE);
     /* Restore the depth: the first level was taken above (and set count to
      * 1), the others are immediate since we hold it. */
     for (uint32_t i = 1; i < depth; i++)
-        pthread_mutex_lock(&pm->m);
+        weft__xlock_lock(&pm->lock, WEFT__NO_DEADLINE);
     __atomic_store_n(&pm->count, depth, __ATOMIC_RELAXED);
-    /* A waiter that died asleep never comes back to this line: waiters then
-     * stays too high, which only costs notify needless wake calls. */
-    c->waiters--;
     return lrc == WEFT_EOWNERDEAD ? lrc : rc;
 }
 
@@ -620,10 +537,8 @@ int weft_pcond_notify(weft_pcond *cond, unsigned n)
         return WEFT_EINVAL;
     if (!pmutex_owned(cond->lock))
         return WEFT_ENOTOWNER;
-    if (n == 0 || cond->waiters == 0)
-        return 0;
-    __atomic_fetch_add(&cond->seq, 1, __ATOMIC_RELAXED);
-    weft__futex_wake_shared(&cond->seq, n > INT_MAX ? INT_MAX : (int)n);
+    if (n > 0 && weft__xword_signal_locked(&cond->seq))
+        weft__xword_wake(&cond->seq, n > INT_MAX ? INT_MAX : (int)n);
     return 0;
 }
 
@@ -637,7 +552,8 @@ int weft_pcond_notify_all(weft_pcond *cond)
 /*
  * count, gen, broken and hist change only under the robust lock; waiters
  * read gen and broken without it, and sleep on seq, which every event that
- * may end a wait bumps (a generation released, a break, a reset). A waiter
+ * may end a wait bumps (a generation released, a break, a reset): xword's
+ * protocol without a lock, the state published before the bump. A waiter
  * of generation g is done when gen moved on (released, or ended by a
  * reset: bit g % 32 of hist says which) or when broken is set while gen is
  * still g. hist keeps the outcome of the last 32 generations, so a waiter
@@ -646,7 +562,7 @@ int weft_pcond_notify_all(weft_pcond *cond)
  */
 struct weft_pbarrier {
     pmutex *lock;
-    uint32_t seq;
+    weft__xword seq;
     uint32_t parties;
     uint32_t count;  /* arrived in this generation */
     uint32_t gen;
@@ -681,8 +597,7 @@ void weft_pbarrier_free(weft_pbarrier *b)
 
 static void pbarrier_wake(weft_pbarrier *b)
 {
-    __atomic_fetch_add(&b->seq, 1, __ATOMIC_RELEASE);
-    weft__futex_wake_shared(&b->seq, INT_MAX);
+    weft__xword_signal(&b->seq, INT_MAX);
 }
 
 /* Take the internal lock. A holder that died there may have left the
@@ -725,12 +640,16 @@ static int pbarrier_wait(weft_pbarrier *b, double timeout)
     }
     pmutex_release(b->lock);
     for (;;) {
-        uint32_t s = __atomic_load_n(&b->seq, __ATOMIC_ACQUIRE);
-        if (__atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) != g)
+        uint32_t s = weft__xword_enter(&b->seq);
+        if (__atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) != g) {
+            weft__xword_leave(&b->seq);
             return pbarrier_outcome(b, g, idx);
-        if (__atomic_load_n(&b->broken, __ATOMIC_ACQUIRE))
+        }
+        if (__atomic_load_n(&b->broken, __ATOMIC_ACQUIRE)) {
+            weft__xword_leave(&b->seq);
             return WEFT_EBROKEN;
-        if (weft__futex_wait_shared(&b->seq, s, deadline) == -ETIMEDOUT) {
+        }
+        if (weft__xword_sleep(&b->seq, s, deadline) == WEFT_ETIMEDOUT) {
             /* Our time is up: unless the generation ended meanwhile, we
              * break it for everyone, as Python does. */
             pbarrier_lock(b);
