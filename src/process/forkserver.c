@@ -56,6 +56,7 @@
 #include "internal/forkserver.h"
 #include "internal/forkserver_wire.h"
 #include "internal/share.h"
+#include "internal/sockmsg.h"
 #include "weft/common.h"
 #include "weft/process.h"
 
@@ -87,116 +88,6 @@ static int err_code(int e)
     }
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return err_code(errno);
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int read_all(int fd, void *buf, size_t len)
-{
-    char *p = buf;
-    while (len > 0) {
-        ssize_t n = recv(fd, p, len, 0);
-        if (n == 0)
-            return WEFT_EEOF;
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return err_code(errno);
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* One message of `len` bytes with up to 3 fds attached. */
-static int send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds)
-{
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * 3)];
-        struct cmsghdr align;
-    } u;
-    memset(&u, 0, sizeof u);
-    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (nfds > 0) {
-        msg.msg_control = u.buf;
-        msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-        memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
-    }
-    ssize_t r;
-    do
-        r = sendmsg(sock, &msg, MSG_NOSIGNAL);
-    while (r < 0 && errno == EINTR);
-    if (r < 0)
-        return err_code(errno);
-    return (size_t)r == len ? 0 : WEFT_EPIPE;
-}
-
-/* Receive exactly `len` bytes (a stream may split them) and up to `max`
- * fds, close-on-exec, into fds (-1 where none came). Extra fds are closed.
- * Returns the number of fds or a negative code (fds closed then). */
-static int recv_with_fds(int sock, void *buf, size_t len, int *fds, int max)
-{
-    for (int i = 0; i < max; i++)
-        fds[i] = -1;
-    int got = 0;
-    char *p = buf;
-    while (len > 0) {
-        union {
-            char buf[CMSG_SPACE(sizeof(int) * 4)];
-            struct cmsghdr align;
-        } u;
-        struct iovec iov = {.iov_base = p, .iov_len = len};
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                             .msg_controllen = sizeof u.buf};
-        ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-        if (n < 0 && errno == EINTR)
-            continue;
-        for (struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL; cm;
-             cm = CMSG_NXTHDR(&msg, cm)) {
-            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-                continue;
-            int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-            for (int i = 0; i < k; i++) {
-                int fd;
-                memcpy(&fd, CMSG_DATA(cm) + sizeof(int) * (size_t)i, sizeof fd);
-                if (got < max)
-                    fds[got++] = fd;
-                else
-                    close(fd);
-            }
-        }
-        if (n <= 0) {
-            int rc = n == 0 ? WEFT_EEOF : err_code(errno);
-            for (int i = 0; i < got; i++) {
-                close(fds[i]);
-                fds[i] = -1;
-            }
-            return rc;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return got;
-}
-
 /* ------------------------------------------------------------ the child */
 
 static void close_all_but(int keep)
@@ -216,7 +107,7 @@ static _Noreturn void child_fail(int sock, int rc)
 {
     struct weft__forkserver_msg m = {.kind = WEFT__FORKSERVER_ACK, .value = rc,
                                      .pid = (int32_t)getpid()};
-    write_all(sock, &m, sizeof m);
+    weft__sock_send_all(sock, &m, sizeof m, err_code);
     /* The parent may be blocked writing the rest to us: SHUT_RD makes its
      * writes fail now, although the server still holds this socket. */
     shutdown(sock, SHUT_RD);
@@ -229,7 +120,7 @@ static int child_stdio(int sock)
 {
     unsigned char mask;
     int fds[3];
-    int n = recv_with_fds(sock, &mask, 1, fds, 3);
+    int n = weft__sock_recv_fds(sock, &mask, 1, fds, 3, err_code);
     if (n < 0)
         return n;
     int k = 0, rc = 0;
@@ -269,7 +160,7 @@ static _Noreturn void child_main(int sock, bool daemon, pid_t server)
     close_all_but(sock);
 
     struct weft__forkserver_header h;
-    int rc = read_all(sock, &h, sizeof h);
+    int rc = weft__sock_recv_all(sock, &h, sizeof h, err_code);
     if (rc)
         child_fail(sock, rc);
     if (h.magic != WEFT__FORKSERVER_MAGIC || h.name_len >= WEFT__FORKSERVER_NAME_MAX)
@@ -280,7 +171,7 @@ static _Noreturn void child_main(int sock, bool daemon, pid_t server)
     weft_process_fn fn = (weft_process_fn)weft__fnref_resolve(&h.fn);
     if (!fn)
         child_fail(sock, WEFT_ENOTSUP);
-    rc = read_all(sock, name, h.name_len);
+    rc = weft__sock_recv_all(sock, name, h.name_len, err_code);
     if (rc)
         child_fail(sock, rc);
     name[h.name_len] = 0;
@@ -290,7 +181,7 @@ static _Noreturn void child_main(int sock, bool daemon, pid_t server)
         arg = malloc((size_t)h.arg_size);
         if (!arg)
             child_fail(sock, WEFT_ENOMEM);
-        rc = read_all(sock, arg, (size_t)h.arg_size);
+        rc = weft__sock_recv_all(sock, arg, (size_t)h.arg_size, err_code);
         if (rc)
             child_fail(sock, rc);
     }
@@ -308,7 +199,7 @@ static _Noreturn void child_main(int sock, bool daemon, pid_t server)
         child_fail(sock, WEFT_ENOTSUP);
     struct weft__forkserver_msg m = {.kind = WEFT__FORKSERVER_ACK, .value = 0,
                                      .pid = (int32_t)getpid()};
-    rc = send_with_fds(sock, &m, sizeof m, &pidfd, 1);
+    rc = weft__sock_send_fds(sock, &m, sizeof m, &pidfd, 1, err_code);
     close(pidfd);
     close(sock);
     if (rc)
@@ -360,7 +251,7 @@ static void server_start_one(const struct weft__forkserver_request *req, int soc
         struct kid *k = realloc(g_kids, cap * sizeof *k);
         if (!k) {
             struct weft__forkserver_msg m = {.kind = WEFT__FORKSERVER_ACK, .value = WEFT_ENOMEM};
-            write_all(sock, &m, sizeof m);
+            weft__sock_send_all(sock, &m, sizeof m, err_code);
             shutdown(sock, SHUT_RD);
             close(sock);
             return;
@@ -374,7 +265,7 @@ static void server_start_one(const struct weft__forkserver_request *req, int soc
         child_main(sock, req->daemon != 0, self);
     if (pid < 0) {
         struct weft__forkserver_msg m = {.kind = WEFT__FORKSERVER_ACK, .value = err_code(errno)};
-        write_all(sock, &m, sizeof m);
+        weft__sock_send_all(sock, &m, sizeof m, err_code);
         shutdown(sock, SHUT_RD);
         close(sock);
         return;
@@ -393,7 +284,7 @@ static _Noreturn void server_main(int ctl)
     sigaddset(&chld, SIGCHLD);
     sigprocmask(SIG_BLOCK, &chld, NULL);
     int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (sfd < 0 || write_all(ctl, "r", 1) != 0)
+    if (sfd < 0 || weft__sock_send_all(ctl, "r", 1, err_code) != 0)
         _exit(1);
     for (;;) {
         struct pollfd pf[2] = {{.fd = ctl, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
@@ -409,7 +300,7 @@ static _Noreturn void server_main(int ctl)
             continue;
         struct weft__forkserver_request req;
         int fd = -1;
-        int n = recv_with_fds(ctl, &req, sizeof req, &fd, 1);
+        int n = weft__sock_recv_fds(ctl, &req, sizeof req, &fd, 1, err_code);
         if (n == 1) {
             server_start_one(&req, fd, self);
             continue;
@@ -589,7 +480,7 @@ static int server_spawn_locked(void)
     /* The server says it is up: a failed exec shows as EOF here, not as
      * a start that fails later for no visible reason. */
     char c;
-    if (read_all(sv[0], &c, 1) != 0) {
+    if (weft__sock_recv_all(sv[0], &c, 1, err_code) != 0) {
         close(sv[0]);
         waitpid(g_server, NULL, 0);
         g_server = 0;
@@ -621,7 +512,7 @@ static int server_request(bool daemon, int child_end)
             if (rc)
                 break;
         }
-        rc = send_with_fds(g_ctl, &req, sizeof req, &child_end, 1);
+        rc = weft__sock_send_fds(g_ctl, &req, sizeof req, &child_end, 1, err_code);
         if (rc != WEFT_EPIPE)
             break;
         server_forget_locked();
@@ -640,7 +531,7 @@ static int send_stdio(int sock)
             fds[n++] = i;
         }
     }
-    return send_with_fds(sock, &mask, 1, fds, n);
+    return weft__sock_send_fds(sock, &mask, 1, fds, n, err_code);
 }
 
 /* One attempt: a new child of the server, handed everything it needs. */
@@ -661,11 +552,11 @@ static int start_once(const struct weft__forkserver_spec *spec,
     }
     /* From here on the child's ack decides: a write that fails means the
      * child (or the server) gave up, and the ack says why. */
-    int wr = write_all(sv[0], &h, sizeof h);
+    int wr = weft__sock_send_all(sv[0], &h, sizeof h, err_code);
     if (!wr)
-        wr = write_all(sv[0], spec->name, name_len);
+        wr = weft__sock_send_all(sv[0], spec->name, name_len, err_code);
     if (!wr && spec->arg_size)
-        wr = write_all(sv[0], spec->arg, spec->arg_size);
+        wr = weft__sock_send_all(sv[0], spec->arg, spec->arg_size, err_code);
     if (!wr)
         wr = send_stdio(sv[0]);
     if (!wr)
@@ -673,7 +564,7 @@ static int start_once(const struct weft__forkserver_spec *spec,
 
     struct weft__forkserver_msg m;
     int pidfd = -1;
-    int got = recv_with_fds(sv[0], &m, sizeof m, &pidfd, 1);
+    int got = weft__sock_recv_fds(sv[0], &m, sizeof m, &pidfd, 1, err_code);
     if (got < 0 || m.kind != WEFT__FORKSERVER_ACK) {
         /* EOF, or the exit code of a child that died before it acked. */
         rc = wr == WEFT_ENOMEM ? wr : WEFT_EAGAIN;

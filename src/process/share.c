@@ -32,6 +32,7 @@
 
 #include "internal/error.h"
 #include "internal/share.h"
+#include "internal/sockmsg.h"
 #include "weft/common.h"
 
 #define HEAP_RESERVE ((size_t)256 << 20)
@@ -45,7 +46,6 @@
 #define CHUNK_SIZE ((size_t)1 << 20)
 
 #define WIRE_MAGIC 0x5745465453484152ull /* "WEFTSHAR" */
-#define FDS_PER_MSG 250                  /* under the kernel's SCM_MAX_FD */
 
 /* The header of a handle block, 16 bytes so the payload stays aligned. */
 struct hblock {
@@ -402,99 +402,36 @@ struct wire_header {
     uint32_t nfds;
 };
 
-static int write_all(int sock, const void *buf, size_t len)
+/* The hand-over's own reading of a failed send or receive. */
+static int share_code(int e)
 {
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = send(sock, p, len, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno == EPIPE || errno == ECONNRESET ? WEFT_EPIPE : weft__errno_code(errno);
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int read_all(int sock, void *buf, size_t len)
-{
-    char *p = buf;
-    while (len > 0) {
-        ssize_t n = recv(sock, p, len, 0);
-        if (n == 0)
-            return WEFT_EEOF;
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return weft__errno_code(errno);
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    return e == EPIPE || e == ECONNRESET ? WEFT_EPIPE : weft__errno_code(e);
 }
 
 /* One byte of data carries each batch of fds. */
 static int send_fds(int sock, const int *fds, int n)
 {
-    for (int off = 0; off < n; off += FDS_PER_MSG) {
-        int k = n - off < FDS_PER_MSG ? n - off : FDS_PER_MSG;
-        union {
-            char buf[CMSG_SPACE(sizeof(int) * FDS_PER_MSG)];
-            struct cmsghdr align;
-        } u;
-        memset(&u, 0, sizeof u);
-        char byte = 'f';
-        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                             .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)k)};
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)k);
-        memcpy(CMSG_DATA(cm), fds + off, sizeof(int) * (size_t)k);
-        ssize_t r;
-        do
-            r = sendmsg(sock, &msg, MSG_NOSIGNAL);
-        while (r < 0 && errno == EINTR);
-        if (r < 0)
-            return errno == EPIPE || errno == ECONNRESET ? WEFT_EPIPE : weft__errno_code(errno);
+    for (int off = 0; off < n; off += WEFT__SOCK_FDS_MAX) {
+        int k = n - off < WEFT__SOCK_FDS_MAX ? n - off : WEFT__SOCK_FDS_MAX;
+        int rc = weft__sock_send_fds(sock, "f", 1, fds + off, k, share_code);
+        if (rc)
+            return rc;
     }
     return 0;
 }
 
-/* Receive n fds; on failure every fd received so far is closed. */
+/* Receive n fds, in the batches send_fds sent; on failure every fd
+ * received so far is closed. */
 static int recv_fds(int sock, int *fds, int n)
 {
     int got = 0;
     while (got < n) {
-        int want = n - got < FDS_PER_MSG ? n - got : FDS_PER_MSG;
-        union {
-            char buf[CMSG_SPACE(sizeof(int) * FDS_PER_MSG)];
-            struct cmsghdr align;
-        } u;
+        int want = n - got < WEFT__SOCK_FDS_MAX ? n - got : WEFT__SOCK_FDS_MAX;
         char byte;
-        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                             .msg_controllen = sizeof u.buf};
-        ssize_t r;
-        do
-            r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-        while (r < 0 && errno == EINTR);
-        int err = r < 0 ? weft__errno_code(errno) : r == 0 ? WEFT_EEOF : 0;
-        struct cmsghdr *cm = err ? NULL : CMSG_FIRSTHDR(&msg);
-        int k = 0;
-        if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-            k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        int k = weft__sock_recv_fds(sock, &byte, 1, fds + got, want, share_code);
+        int err = k < 0 ? k : k != want ? WEFT_EINVAL : 0;
         if (k > 0)
-            memcpy(fds + got, CMSG_DATA(cm), sizeof(int) * (size_t)(k > want ? want : k));
-        for (int j = want; j < k; j++) /* more than promised: drop the extra */
-            close(((int *)CMSG_DATA(cm))[j]);
-        got += k > want ? want : k;
-        if (!err && (k != want || (msg.msg_flags & MSG_CTRUNC)))
-            err = WEFT_EINVAL;
+            got += k;
         if (err) {
             for (int j = 0; j < got; j++)
                 close(fds[j]);
@@ -517,9 +454,9 @@ int weft__share_send(int sock)
         hd.nchunks = (uint32_t)h->nchunks;
         hd.nfds = (uint32_t)h->nfds;
     }
-    int r = write_all(sock, &hd, sizeof hd);
+    int r = weft__sock_send_all(sock, &hd, sizeof hd, share_code);
     if (r == 0 && h)
-        r = write_all(sock, h->base, h->top);
+        r = weft__sock_send_all(sock, h->base, h->top, share_code);
     int *fds = NULL;
     if (r == 0 && h && h->nchunks > 0) {
         fds = malloc(sizeof(int) * (size_t)h->nchunks);
@@ -561,7 +498,7 @@ int weft__share_recv(int *sockp)
     if (have_heap)
         return WEFT_ESTATE; /* this process has a heap of its own already */
     struct wire_header hd;
-    int r = read_all(sock, &hd, sizeof hd);
+    int r = weft__sock_recv_all(sock, &hd, sizeof hd, share_code);
     if (r)
         return r;
     if (hd.magic != WIRE_MAGIC || hd.committed > HEAP_RESERVE || hd.top > hd.committed)
@@ -585,7 +522,7 @@ int weft__share_recv(int *sockp)
     r = WEFT_ENOMEM;
     if (mprotect(base, hd.committed, PROT_READ | PROT_WRITE) != 0)
         goto fail;
-    r = read_all(sock, base, hd.top);
+    r = weft__sock_recv_all(sock, base, hd.top, share_code);
     if (r)
         goto fail;
     struct heap_state *h = (struct heap_state *)base;
