@@ -24,7 +24,7 @@
  *   r.status / r.headers["X"] / r.url
  *                                   r->status / weft_http_response_header(r, "X") / r->url
  *   ClientTimeout(total=t, connect=c)   the fetch's timeout / request.connect_timeout
- *   allow_redirects, max_redirects  request.follow_redirects, request.max_redirects
+ *   allow_redirects, max_redirects  request.follow_redirects, the client's opts.max_redirects
  *   asyncio.gather(*(fetch(u) for u in urls))   a task per URL, weft_gather
  *   aiohttp.ClientError             a negative code (below), its text from weft_last_message()
  */
