@@ -29,30 +29,20 @@
  * modification order) or sees the state final and runs its callback itself.
  * Hence every callback runs exactly once.
  */
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "internal/check.h"
 #include "internal/clock.h"
 #include "internal/future.h"
 #include "internal/park.h"
+#include "internal/records.h"
 #include "internal/solo.h"
 #include "internal/sync.h"
 #include "internal/tls.h"
 #include "weft/sync.h"
-
-#if defined(WEFT_SANITIZE_ADDRESS)
-#include <sanitizer/asan_interface.h>
-#define POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
-#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
-#else
-#define POISON(p, n) ((void)(p), (void)(n))
-#define UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
 
 #define STATE_MASK 3u
 #define COMPLETING 4u
@@ -82,17 +72,10 @@ struct weft_future {
     cb_node cb0;           /* room for the first callback: no malloc */
     bool cb0_used;
     uint8_t retrieved;       /* the outcome was read (atomic, relaxed) */
-    bool pooled;             /* the record lives in a slab (the allocator's) */
-    uint8_t cls;             /* the allocator's record class */
-    /* Last: they stay unpoisoned while the record is free (below). */
-    weft_future *cache_next; /* the next free record of a chain */
-    weft_future *batch_next; /* in the depot: the next chain */
-    unsigned batch_len;      /* in the depot: the length of the chain it heads */
+    bool owned;              /* the record has room for an owner (its kind) */
+    /* Last: the record allocator's; readable while the record is free. */
+    weft__record_link link;
 };
-
-/* Under ASan a free record is poisoned up to its links; they stay readable
- * so that LeakSanitizer follows the chains from the caches and the depot. */
-#define POISON_SIZE offsetof(weft_future, cache_next)
 
 static bool is_final(uint32_t s)
 {
@@ -104,66 +87,19 @@ static uint32_t load_state(const weft_future *f)
     return __atomic_load_n(&f->state, __ATOMIC_ACQUIRE);
 }
 
-/* ------------------------------------------------------ the allocator */
+/* ------------------------------------------------------------ records */
 
 /*
- * Future records come from slabs that are kept, not from malloc per
- * future: an executor makes a future per task, and a burst of a million
- * tasks would otherwise malloc a million records, free them, have the heap
- * trimmed, and fault the same memory in again on the next burst (that was
- * about half the cost of a tiny task).
- *
- *   - Records come in two classes: a plain future, and an owned one, with
- *     WEFT__FUTURE_ROOM bytes after it for its owner's record (a task
- *     lives beside its future: one allocation, and the lines a step
- *     touches next to each other). Each class has its own caches, depot
- *     and slabs.
- *   - Each thread keeps a cache of free records per class (a LIFO chain,
- *     so the record freed last, still in the cache, is the next one handed
- *     out). Allocating and freeing on the same thread touch nothing shared.
- *   - A cache that grows past CACHE_MAX hands a chain of CACHE_BATCH
- *     records to its class's depot, a global stack of chains under the
- *     class's lock; an empty cache takes a chain from there, or carves one
- *     from the current slab. So records freed on other threads than the
- *     one that made them (an executor's workers, a waiter) flow back in
- *     batches, one lock round trip per CACHE_BATCH records.
- *   - Slabs are allocated as needed and never given back, up to the
- *     class's bound (WEFT_FUTURE_RETAIN, WEFT_FUTURE_OWNED_RETAIN): the
- *     memory a burst needed stays mapped for the next one, but no more
- *     than that. Past it, records are malloc'ed one by one (`pooled`
- *     false) and freed when released, unless the thread's cache has room
- *     for them.
- *   - The first slabs are small (SLAB_RECORDS records, from malloc). Once
- *     a class holds HUGE_AFTER bytes of them it is in a burst, and its
- *     next slabs are 2 MiB, aligned and advised as transparent huge pages:
- *     a million tasks spread over 4 KiB pages cost a TLB miss (a page walk,
- *     doubled under virtualisation) per record per pass; on huge pages
- *     their records fit the TLB. A program that makes a few futures never
- *     pays a huge page.
- *   - A thread's caches go to the depots when the thread exits (a pthread
- *     key destructor); a record released after that (another key's
- *     destructor dropping a future) goes to its depot on its own.
- *
- * Under ASan a free record is poisoned, so a use after the last unref is
- * still reported.
+ * Future records come from the record allocator (internal/records.h), in
+ * two kinds: a plain future, and an owned one, with WEFT__FUTURE_ROOM bytes
+ * after it for its owner's record (a task lives beside its future: one
+ * allocation, and the lines a step touches next to each other). Each bound
+ * is the memory a burst may keep for the next one.
  */
-#define LINE_UP(n) (((n) + 63) & ~(size_t)63)
 /* A plain record's bytes; an owned record's room starts there. */
-#define RECORD_SIZE LINE_UP(sizeof(weft_future))
-#define SLAB_RECORDS 512u
-#define HUGE_SIZE ((size_t)2 << 20)
-#define HUGE_AFTER ((size_t)4 << 20)
-#define CACHE_MAX 512u
-#define CACHE_BATCH 256u
+#define RECORD_SIZE WEFT__RECORD_SLOT(sizeof(weft_future))
 #ifndef WEFT_FUTURE_RETAIN
-#if defined(WEFT_SANITIZE_ADDRESS)
-/* Under ASan every record is malloc'ed on its own (the thread caches still
- * recycle them): LeakSanitizer then reports a future nobody unref'ed,
- * which a retained slab would hide. */
-#define WEFT_FUTURE_RETAIN 0
-#else
 #define WEFT_FUTURE_RETAIN ((size_t)128 << 20)
-#endif
 #endif
 /* An owned record is three times a plain one's size; four times the plain
  * bound holds a million tasks' records (384 MiB), and some. */
@@ -171,436 +107,47 @@ static uint32_t load_state(const weft_future *f)
 #define WEFT_FUTURE_OWNED_RETAIN (WEFT_FUTURE_RETAIN * 4)
 #endif
 
-enum { CLS_PLAIN, CLS_OWNED, NCLS };
-enum { CACHE_NEW = 0, CACHE_LIVE, CACHE_DEAD };
-
-typedef struct future_cache {
-    weft_future *head;
-    unsigned n;
-} future_cache;
-
-/* A slab: this header, then records on 64-byte lines. The list of slabs
- * keeps them reachable; only weft__future_trim frees one, when every
- * record in it is free and in the depot. */
-typedef struct slab {
-    struct slab *next;
-    size_t size;          /* the slab's bytes, header included */
-    bool huge;            /* mmap'ed (huge_slab), else malloc'ed */
-} slab;
-
-typedef struct rclass {
-    size_t slot;          /* a record's bytes, whole lines */
-    size_t retain;        /* the bound on slab_bytes */
-    weft_lock lock;       /* the rest */
-    weft_future *depot;   /* chains, linked by their heads' batch_next */
-    slab *slabs;          /* every slab, newest first */
-    char *carve_next;     /* the current slab's first unused record */
-    unsigned carve_left;  /* records left in it */
-    size_t slab_bytes;    /* all slabs' sizes */
-} rclass;
-
-static rclass classes[NCLS] = {
-    [CLS_PLAIN] = {.slot = RECORD_SIZE,
-                   .retain = WEFT_FUTURE_RETAIN,
-                   .lock = WEFT_LOCK_INIT},
-    [CLS_OWNED] = {.slot = RECORD_SIZE + WEFT__FUTURE_ROOM,
-                   .retain = WEFT_FUTURE_OWNED_RETAIN,
-                   .lock = WEFT_LOCK_INIT},
+static weft__record_store plain_store = WEFT__RECORD_STORE_INIT;
+static weft__record_store owned_store = WEFT__RECORD_STORE_INIT;
+static const weft__records kinds[2] = {
+    [false] = {.slot = RECORD_SIZE,
+               .link_off = offsetof(weft_future, link),
+               .retain = WEFT_FUTURE_RETAIN,
+               .store = &plain_store},
+    [true] = {.slot = RECORD_SIZE + WEFT__FUTURE_ROOM,
+              .link_off = offsetof(weft_future, link),
+              .retain = WEFT_FUTURE_OWNED_RETAIN,
+              .store = &owned_store},
 };
-
-static _Thread_local future_cache cache[NCLS] WEFT__TLS_IE;
-static _Thread_local int cache_status WEFT__TLS_IE;
-static pthread_key_t cache_key;
-static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
-static bool cache_key_ok;
-
-/* 2 MiB on a 2 MiB boundary, advised as a huge page (a hint: without
- * transparent huge pages it is 512 small ones), or NULL. */
-static slab *huge_slab(void)
-{
-    char *m = mmap(NULL, 2 * HUGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
-    if (m == MAP_FAILED)
-        return NULL;
-    char *a = (char *)(((uintptr_t)m + HUGE_SIZE - 1) & ~(uintptr_t)(HUGE_SIZE - 1));
-    if (a > m)
-        munmap(m, (size_t)(a - m));
-    munmap(a + HUGE_SIZE, (size_t)(m + HUGE_SIZE - a));
-#ifdef MADV_HUGEPAGE
-    madvise(a, HUGE_SIZE, MADV_HUGEPAGE);
-#endif
-    return (slab *)a;
-}
-
-static char *slab_first(const slab *sl)
-{
-    return (char *)(((uintptr_t)(sl + 1) + 63) & ~(uintptr_t)63);
-}
-
-static unsigned slab_records(const rclass *c, const slab *sl)
-{
-    return (unsigned)(((uintptr_t)sl + sl->size - (uintptr_t)slab_first(sl)) / c->slot);
-}
-
-/* Link up to n records from the class's current slab into a chain for the
- * caller's cache: its length in *got. NULL with *got 0 when the bound is
- * reached, NULL with *got 1 when memory ran out. c->lock held. */
-static weft_future *carve_locked(rclass *c, int cls, unsigned n, unsigned *got)
-{
-    *got = 0;
-    if (c->carve_left == 0) {
-        bool huge = c->slab_bytes >= HUGE_AFTER;
-        size_t size = huge ? HUGE_SIZE : sizeof(slab) + 64 + (size_t)SLAB_RECORDS * c->slot;
-        if (c->slab_bytes + size > c->retain)
-            return NULL;
-        slab *sl = huge ? huge_slab() : malloc(size);
-        if (!sl) {
-            *got = 1;
-            return NULL;
-        }
-        sl->next = c->slabs;
-        sl->size = size;
-        sl->huge = huge;
-        c->slabs = sl;
-        c->slab_bytes += size;
-        c->carve_next = slab_first(sl);
-        c->carve_left = slab_records(c, sl);
-    }
-    if (n > c->carve_left)
-        n = c->carve_left;
-    weft_future *head = NULL;
-    for (unsigned i = 0; i < n; i++) {
-        /* From the top down, so that the chain hands records out in
-         * address order. */
-        weft_future *f = (weft_future *)(c->carve_next + (size_t)(n - 1 - i) * c->slot);
-        f->pooled = true;
-        f->cls = (uint8_t)cls;
-        f->cache_next = head;
-        POISON(f, POISON_SIZE);
-        head = f;
-    }
-    c->carve_next += (size_t)n * c->slot;
-    c->carve_left -= n;
-    *got = n;
-    return head;
-}
-
-/* Fill the class's empty cache: a chain from the depot, or new records
- * from a slab. 1 if filled, 0 if the bound is reached, WEFT_ENOMEM if
- * memory ran out. */
-static int cache_refill(int cls)
-{
-    rclass *c = &classes[cls];
-    unsigned n = 0;
-    weft__lock_take(&c->lock);
-    weft_future *head = c->depot;
-    if (head) {
-        /* The length is kept in the head: counting would walk the chain,
-         * a cache miss per record when it was spilled long ago. */
-        c->depot = head->batch_next;
-        n = head->batch_len;
-    } else {
-        head = carve_locked(c, cls, CACHE_BATCH, &n);
-    }
-    weft_lock_release(&c->lock);
-    if (!head)
-        return n ? WEFT_ENOMEM : 0;
-    cache[cls].head = head;
-    cache[cls].n = n;
-    return 1;
-}
-
-/* Hand the chain head..tail, of n records of class cls, to its depot. */
-static void depot_put(int cls, weft_future *head, weft_future *tail, unsigned n)
-{
-    rclass *c = &classes[cls];
-    tail->cache_next = NULL;
-    head->batch_len = n;
-    weft__lock_take(&c->lock);
-    head->batch_next = c->depot;
-    c->depot = head;
-    weft_lock_release(&c->lock);
-}
-
-/* Hand every record of the calling thread's caches to the depots. */
-static void cache_spill(void)
-{
-    for (int cls = 0; cls < NCLS; cls++) {
-        future_cache *c = &cache[cls];
-        if (c->head) {
-            weft_future *tail = c->head;
-            unsigned n = 1;
-            for (; tail->cache_next; n++)
-                tail = tail->cache_next;
-            depot_put(cls, c->head, tail, n);
-        }
-        c->head = NULL;
-        c->n = 0;
-    }
-}
-
-static void cache_destroy(void *unused)
-{
-    cache_spill();
-    cache_status = CACHE_DEAD;
-}
-
-/* ------------------------------------------------------------- trimming */
-
-typedef struct slab_tally {
-    slab *sl;
-    unsigned free;        /* its records in the depot, or never carved */
-} slab_tally;
-
-static int by_address(const void *a, const void *b)
-{
-    uintptr_t x = (uintptr_t)((const slab_tally *)a)->sl;
-    uintptr_t y = (uintptr_t)((const slab_tally *)b)->sl;
-    return (x > y) - (x < y);
-}
-
-/* The tally of the slab holding record r (t sorted by address). */
-static slab_tally *tally_of(slab_tally *t, size_t n, const void *r)
-{
-    size_t lo = 0, hi = n;
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if ((uintptr_t)t[mid].sl <= (uintptr_t)r)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return &t[lo];
-}
-
-/*
- * Free the class's slabs that hold no live record: every record of theirs
- * is in the depot (or was never carved). A record in some thread's cache
- * counts as live, so it keeps its slab. The depot is then rebuilt from the
- * records that stay, in chains of CACHE_BATCH. Returns the bytes freed.
- * The walk touches every free record once: a call on request, not a path
- * anything hot takes.
- */
-static size_t class_trim(rclass *c)
-{
-    size_t n = 0, freed = 0;
-    weft__lock_take(&c->lock);
-    for (slab *sl = c->slabs; sl; sl = sl->next)
-        n++;
-    slab_tally *t = n ? malloc(n * sizeof *t) : NULL;
-    if (!t) {
-        weft_lock_release(&c->lock);
-        return 0;
-    }
-    size_t i = 0;
-    for (slab *sl = c->slabs; sl; sl = sl->next)
-        t[i++] = (slab_tally){sl, 0};
-    /* The newest slab is the one being carved: its rest is free too. */
-    if (c->carve_left)
-        t[0].free = c->carve_left;
-    qsort(t, n, sizeof *t, by_address);
-    for (weft_future *h = c->depot; h; h = h->batch_next)
-        for (weft_future *f = h; f; f = f->cache_next)
-            tally_of(t, n, f)->free++;
-
-    /* Rebuild the depot without the records of the slabs that go. */
-    weft_future *chains = NULL, *head = NULL, *tail = NULL;
-    unsigned len = 0;
-    for (weft_future *h = c->depot, *hn; h; h = hn) {
-        hn = h->batch_next;
-        for (weft_future *f = h, *fn; f; f = fn) {
-            fn = f->cache_next;
-            slab_tally *st = tally_of(t, n, f);
-            if (st->free == slab_records(c, st->sl))
-                continue;
-            f->cache_next = NULL;
-            if (!head)
-                head = f;
-            else
-                tail->cache_next = f;
-            tail = f;
-            if (++len == CACHE_BATCH) {
-                head->batch_len = len;
-                head->batch_next = chains;
-                chains = head;
-                head = NULL;
-                len = 0;
-            }
-        }
-    }
-    if (head) {
-        head->batch_len = len;
-        head->batch_next = chains;
-        chains = head;
-    }
-    c->depot = chains;
-
-    /* Unlink the slabs that go; they are freed below, off the lock. */
-    slab *gone = NULL;
-    for (slab **pp = &c->slabs; *pp;) {
-        slab *sl = *pp;
-        slab_tally *st = tally_of(t, n, slab_first(sl));
-        if (st->free == slab_records(c, sl)) {
-            if (sl == c->slabs && c->carve_left) {
-                c->carve_left = 0;
-                c->carve_next = NULL;
-            }
-            *pp = sl->next;
-            c->slab_bytes -= sl->size;
-            sl->next = gone;
-            gone = sl;
-        } else {
-            pp = &sl->next;
-        }
-    }
-    weft_lock_release(&c->lock);
-    free(t);
-    while (gone) {
-        slab *sl = gone;
-        gone = sl->next;
-        freed += sl->size;
-        if (sl->huge)
-            munmap(sl, HUGE_SIZE);
-        else
-            free(sl);
-    }
-    return freed;
-}
-
-size_t weft__future_trim(void)
-{
-    if (cache_status == CACHE_LIVE)
-        cache_spill(); /* this thread's cached records may free a slab */
-    size_t freed = 0;
-    for (int cls = 0; cls < NCLS; cls++)
-        freed += class_trim(&classes[cls]);
-    return freed;
-}
-
-/* The depots' locks are held across fork, so that a child never inherits
- * one locked by a thread that does not exist there. */
-static void depot_fork_prepare(void)
-{
-    for (int cls = 0; cls < NCLS; cls++)
-        weft__lock_take(&classes[cls].lock);
-}
-
-static void depot_fork_parent(void)
-{
-    for (int cls = NCLS - 1; cls >= 0; cls--)
-        weft_lock_release(&classes[cls].lock);
-}
-
-static void depot_fork_child(void)
-{
-    for (int cls = 0; cls < NCLS; cls++)
-        classes[cls].lock = (weft_lock)WEFT_LOCK_INIT;
-}
-
-static void cache_key_init(void)
-{
-    cache_key_ok = pthread_key_create(&cache_key, cache_destroy) == 0;
-    pthread_atfork(depot_fork_prepare, depot_fork_parent, depot_fork_child);
-}
-
-/* Whether the calling thread's caches may hold records: only once the key
- * whose destructor empties them at thread exit is set. */
-static bool cache_live(void)
-{
-    if (cache_status == CACHE_NEW) {
-        pthread_once(&cache_once, cache_key_init);
-        /* The key's value only has to be non-NULL for the destructor to
-         * run; the caches' own address is the natural choice. */
-        bool ok = cache_key_ok && pthread_setspecific(cache_key, cache) == 0;
-        cache_status = ok ? CACHE_LIVE : CACHE_DEAD;
-    }
-    return cache_status == CACHE_LIVE;
-}
-
-static weft_future *future_alloc(int cls)
-{
-    future_cache *c = &cache[cls];
-    weft_future *f = c->head;
-    int rc = 0;
-    if (!f && cache_live() && (rc = cache_refill(cls)) > 0)
-        f = c->head;
-    if (!f) {
-        if (rc < 0)
-            return NULL;
-        /* Past the bound, or a thread whose cache is gone: one record on
-         * its own, freed when released. */
-        f = malloc(classes[cls].slot);
-        if (f) {
-            f->pooled = false;
-            f->cls = (uint8_t)cls;
-        }
-        return f;
-    }
-    UNPOISON(f, POISON_SIZE);
-    c->head = f->cache_next;
-    c->n--;
-    /* The next one's line, while the caller fills this one: in a burst the
-     * chain is long out of the cache, and each record holds the next link. */
-    if (c->head)
-        __builtin_prefetch(c->head, 1, 3);
-    return f;
-}
-
-static void future_release(weft_future *f)
-{
-    if (!f->pooled) {
-        free(f);
-        return;
-    }
-    int cls = f->cls;
-    POISON(f, POISON_SIZE);
-    if (cache_status != CACHE_LIVE && !cache_live()) {
-        depot_put(cls, f, f, 1);
-        return;
-    }
-    future_cache *c = &cache[cls];
-    if (c->n >= CACHE_MAX) {
-        /* Spill the CACHE_BATCH records at the top of the cache (their
-         * links are readable while poisoned); the one freed now stays. */
-        weft_future *head = c->head, *tail = head;
-        for (unsigned i = 1; i < CACHE_BATCH; i++)
-            tail = tail->cache_next;
-        c->head = tail->cache_next;
-        c->n -= CACHE_BATCH;
-        depot_put(cls, head, tail, CACHE_BATCH);
-    }
-    f->cache_next = c->head;
-    c->head = f;
-    c->n++;
-}
+static _Thread_local weft__record_cache caches[2] WEFT__TLS_IE;
 
 /* ------------------------------------------------- life and reference */
 
-static int future_make(weft_future **out, uint32_t refs, int cls)
+static int future_make(weft_future **out, uint32_t refs, bool owned)
 {
     if (!out)
         return WEFT_EINVAL;
-    weft_future *f = future_alloc(cls);
+    weft_future *f = weft__records_take(&kinds[owned], &caches[owned]);
     if (!f)
         return WEFT_ENOMEM;
     /* Plain stores: nobody else sees f until the caller publishes it. */
     *f = (weft_future){.state = WEFT_FUTURE_PENDING,
                        .refs = refs,
                        .lock = WEFT_LOCK_INIT,
-                       .pooled = f->pooled,
-                       .cls = f->cls};
+                       .owned = owned,
+                       .link = f->link};
     *out = f;
     return 0;
 }
 
 int weft_future_new(weft_future **out)
 {
-    return future_make(out, 1, CLS_PLAIN);
+    return future_make(out, 1, false);
 }
 
 int weft__future_new2(weft_future **out)
 {
-    return future_make(out, 2, CLS_PLAIN);
+    return future_make(out, 2, false);
 }
 
 int weft__future_new_owned(weft_future **out, uint32_t refs, const weft__future_owner *owner,
@@ -608,7 +155,7 @@ int weft__future_new_owned(weft_future **out, uint32_t refs, const weft__future_
 {
     if (!room || !owner || refs < 1 || refs > 2)
         return WEFT_EINVAL;
-    int rc = future_make(out, refs, CLS_OWNED);
+    int rc = future_make(out, refs, true);
     if (rc)
         return rc;
     (*out)->owner = owner;
@@ -638,7 +185,7 @@ static void future_destroy(weft_future *f)
         if (n != &f->cb0)
             free(n);
     }
-    future_release(f);
+    weft__records_give(&kinds[f->owned], &caches[f->owned], f);
 }
 
 void weft_future_unref(weft_future *f)

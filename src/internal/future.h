@@ -24,13 +24,8 @@ int weft__future_fail_pending(weft_future *f, int code, const char *message);
 
 /* Fast allocation for executors: a future with two references (the
  * submitter's and the executor's). Records come from a per-thread cache,
- * refilled in batches from retained slabs (see future.c's allocator). */
+ * refilled in batches from retained slabs (internal/records.h). */
 int weft__future_new2(weft_future **out);
-
-/* weft_trim_memory: free the record slabs that hold no live record (the
- * calling thread's cached records first go back to the depots; other
- * threads' caches keep their slabs). Returns the bytes freed. */
-size_t weft__future_trim(void);
 
 /*
  * Completion hooks: what weft_wait and as_completed register on a future.
