@@ -504,6 +504,40 @@ START_TEST(coro_stack_overflow_aborts)
 }
 END_TEST
 
+/* A task's overflow names the task, by the name it has when it overflows
+ * (it renames itself after its coroutine exists). */
+static int overflow_task(void *arg, void **result)
+{
+    (void)arg;
+    if (weft_task_set_name(weft_current_task(), "deep-recursion") != 0)
+        _exit(5);
+    *result = (void *)(intptr_t)overflow(0);
+    return 0;
+}
+
+static void child_task_overflow(void)
+{
+    weft_loop *loop;
+    weft_future *f;
+    weft_task_opts o = {.name = "first-name", .stack_size = WEFT__CORO_STACK_MIN};
+    if (weft_loop_new(&loop, NULL) != 0 ||
+        weft_create_task_opts(loop, overflow_task, NULL, &o, &f) != 0)
+        _exit(3);
+    weft_loop_run_until_complete(loop, f, NULL);
+    _exit(4); /* not reached */
+}
+
+START_TEST(coro_overflow_names_task)
+{
+    char out[4096];
+    int st = in_child(child_task_overflow, out, sizeof out);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x, stderr: %s", st, out);
+    ck_assert_msg(strstr(out, "weft: coroutine stack overflow in task 'deep-recursion' (stack of "
+                              "16384 bytes at 0x"),
+                  "stderr: %s", out);
+}
+END_TEST
+
 /* A frame larger than a page that writes only its low end (code built
  * without -fstack-clash-protection does not touch the pages in between)
  * faults anywhere in the guard, down to its lowest byte, below which lies
@@ -1298,7 +1332,7 @@ END_TEST
 
 WT_MAIN("coro", 60, coro_basic, coro_data_flow, coro_transfer, coro_round_robin, coro_nested,
         coro_callee_saved, coro_fp_control_private, coro_deep_recursion, coro_stack_overflow_aborts,
-        coro_overflow_anywhere_in_guard, coro_segv_chains, coro_segv_chains_to_app_handler,
+        coro_overflow_names_task, coro_overflow_anywhere_in_guard, coro_segv_chains, coro_segv_chains_to_app_handler,
         coro_segv_chain_resethand, coro_segv_ignored_kill, coro_free_unstarted_and_suspended,
         coro_hundred_thousand, coro_stack_reuse, coro_cold_slabs, coro_idle_slabs_decay,
         coro_idle_loop_trims, coro_stacks_in_address_order, coro_stack_freed_after_thread_cache,

@@ -62,6 +62,7 @@ struct weft__coro {
     char *base;           /* usable stack: [base, base + size); its guard below */
     size_t size;
     char *guard;          /* lowest byte of the guard: [guard, base) faults */
+    const char *name;     /* its task's name for the overflow report, or NULL */
     int state;
 #ifdef WEFT_SANITIZE_ADDRESS
     void *fake;           /* ASan's fake stack of this coroutine while suspended */
@@ -373,8 +374,18 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
     /* The whole guard, not only its top page: a large frame that does not
      * probe its pages may fault anywhere in it. */
     if (co && a >= (uintptr_t)co->guard && a < (uintptr_t)co->base) {
-        char msg[128];
-        size_t n = put(msg, "weft: coroutine stack overflow (stack of ");
+        char msg[256];
+        size_t n = put(msg, "weft: coroutine stack overflow ");
+        const char *name = co->name;
+        if (name) {
+            /* A name longer than the room is cut: the report must fit. */
+            size_t len = strnlen(name, 120);
+            n += put(msg + n, "in task '");
+            memcpy(msg + n, name, len);
+            n += len;
+            n += put(msg + n, "' ");
+        }
+        n += put(msg + n, "(stack of ");
         n += weft__fmt_dec(msg + n, co->size);
         n += put(msg + n, " bytes at ");
         n += weft__fmt_hex(msg + n, (uintptr_t)co->base);
@@ -496,6 +507,7 @@ int weft__coro_new(weft__coro **out, size_t stack_size, weft__coro_fn fn, void *
     co->base = base;
     co->size = stack_size;
     co->guard = base - weft__stack_guard();
+    co->name = NULL;
     co->state = CO_NEW;
 #ifdef WEFT_SANITIZE_ADDRESS
     co->fake = NULL;
@@ -640,6 +652,11 @@ void weft__coro_free(weft__coro *co)
 #endif
     co->state = -1;
     weft__stack_free(co->base, co->size);
+}
+
+void weft__coro_set_name(weft__coro *co, const char *name)
+{
+    co->name = name;
 }
 
 size_t weft__coro_stack_size(const weft__coro *co)

@@ -89,6 +89,11 @@ weft__coro *weft__coro_current(void);
  * NULL is ignored. Never from inside co. Its stack goes back to the pool. */
 void weft__coro_free(weft__coro *co);
 
+/* What a stack overflow of co reports it as: the name of the task it runs
+ * ("in task 'name'"). The string is the caller's, and must stay valid
+ * until the next call or until co is freed; NULL for none. */
+void weft__coro_set_name(weft__coro *co, const char *name);
+
 /* The usable stack size of co in bytes (after rounding). */
 size_t weft__coro_stack_size(const weft__coro *co);
 

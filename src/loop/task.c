@@ -427,7 +427,12 @@ static void warm_successors(task *t)
  * its stack (the task's step then ends it with WEFT_ENOMEM). */
 static bool has_coro(task *t)
 {
-    return t->coro || weft__coro_new(&t->coro, t->stack_size, task_main, t) == 0;
+    if (t->coro)
+        return true;
+    if (weft__coro_new(&t->coro, t->stack_size, task_main, t) != 0)
+        return false;
+    weft__coro_set_name(t->coro, t->name ? t->name : t->auto_name);
+    return true;
 }
 
 /* weft__loop_take_next's test: a task of this loop other than the one
@@ -796,6 +801,8 @@ int weft_task_set_name(weft_future *f, const char *name)
     char *n = strdup(name);
     if (!n)
         return WEFT_ENOMEM;
+    if (t->coro)
+        weft__coro_set_name(t->coro, n);
     free(t->name);
     t->name = n;
     return 0;
