@@ -3,20 +3,31 @@
  *
  *   weft            the tour (what `make run` runs)
  *   weft tour [--quick] [--json FILE] [--csv FILE] [--plot FILE.svg|FILE.png]
- *                   the seeds' scenarios with every model, measured here,
- *                   and the "when to use what" table (tour.c, tour_report.c)
- *   weft bench [NAME...]   the benchmarks of `make bench` and their peers
+ *                   I/O-bound, CPU-bound and mixed work run with every model,
+ *                   measured here, and the "when to use what" table they
+ *                   make (tour.c, tour_report.c)
+ *   weft bench [NAME...] [--quick] [--out FILE]
+ *                   the benchmarks of `make bench` and their peers
  *   weft demo       threads and locks at work, explained as they run
  *   weft info       version, how this build was made, CPUs, pool sizes
- *   weft help       the commands
+ *   weft help [COMMAND]   the commands, or one command's options
+ *   weft --version
  *
- * An unknown command prints the usage on stderr and exits with status 2,
- * as command-line tools conventionally do for usage errors.
+ * Every command takes --help. Options are parsed by getopt_long, so a
+ * value follows its option as "--json FILE" or "--json=FILE". A usage
+ * error (an unknown command or option, a missing value, a chart format
+ * the tour cannot draw, an output path that cannot be written) prints a
+ * message and the usage on stderr and exits with status 2, as command-line
+ * tools conventionally do, before any work starts.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <weft.h>
@@ -34,10 +45,116 @@
 #define WEFT_CORO_SWITCH_NAME "unknown"
 #endif
 
+/* ---------------------------------------------------------- commands */
+
+/* A command: its name, its synopsis (after "usage: weft NAME"), the line
+ * the command list shows, and the text its --help prints after the
+ * synopsis. run gets the command's arguments with argv[0] "weft NAME", so
+ * that getopt_long's messages name the command. */
+typedef struct command {
+    const char *name;
+    const char *synopsis;
+    const char *summary;
+    const char *help;
+    int (*run)(const struct command *cmd, int argc, char **argv);
+} command;
+
+static void usage(FILE *to);
+
+/* The usage of one command (on stderr after a usage error, on stdout for
+ * --help, where the text that explains it follows). */
+static void command_usage(FILE *to, const command *cmd, bool full)
+{
+    fprintf(to, "usage: weft %s%s%s\n", cmd->name, *cmd->synopsis ? " " : "", cmd->synopsis);
+    if (full)
+        fprintf(to, "\n%s", cmd->help);
+    else
+        fprintf(to, "'weft %s --help' says more.\n", cmd->name);
+}
+
+/* A usage error: what was wrong (getopt_long may have said it already)
+ * and the command's usage on stderr; the exit status is 2. */
+static int usage_error(const command *cmd, const char *what)
+{
+    if (what)
+        fprintf(stderr, "weft %s: %s\n", cmd->name, what);
+    command_usage(stderr, cmd, false);
+    return 2;
+}
+
+/* Parse the options of a command that has none but --help: 1 when it
+ * printed its help, 2 after a usage error, 0 to go on. */
+static int no_options(const command *cmd, int argc, char **argv)
+{
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c != 'h')
+            return usage_error(cmd, NULL);
+        command_usage(stdout, cmd, true);
+        return 1;
+    }
+    if (optind < argc) {
+        char what[128];
+        snprintf(what, sizeof what, "unexpected argument '%.80s'", argv[optind]);
+        return usage_error(cmd, what);
+    }
+    return 0;
+}
+
+/* An option's value that is itself an option ("--json --quick": the file
+ * name was forgotten) is a missing value, not a file named "--quick". A
+ * lone "-" is a value: stdout. */
+static bool value_missing(const char *value)
+{
+    return value[0] == '-' && value[1] != 0;
+}
+
+/* Whether the program can write PATH ("-" is stdout): an existing file is
+ * opened for writing, without truncating it; a new one needs its directory
+ * writable. Checked before the work starts, so that a typo in a path does
+ * not cost a whole tour. Returns 0, or prints why not and returns 2. */
+static int check_writable(const command *cmd, const char *option, const char *path)
+{
+    if (!strcmp(path, "-"))
+        return 0;
+    int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
+    int err = errno;
+    if (err == ENOENT) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+            snprintf(dir, sizeof dir, ".");
+        else
+            slash[slash == dir] = 0; /* "/x" -> "/", "a/b/x" -> "a/b" */
+        struct stat st;
+        if (stat(dir, &st) != 0)
+            err = errno;
+        else if (!S_ISDIR(st.st_mode))
+            err = ENOTDIR;
+        else
+            err = access(dir, W_OK | X_OK) == 0 ? 0 : errno;
+        if (!err)
+            return 0;
+    }
+    fprintf(stderr, "weft %s: %s %s: cannot write there: %s\n", cmd->name, option, path,
+            strerror(err));
+    return 2;
+}
+
 /* ------------------------------------------------------------- info */
 
-static int cmd_info(void)
+static int cmd_info(const command *cmd, int argc, char **argv)
 {
+    int rc = no_options(cmd, argc, argv);
+    if (rc)
+        return rc == 1 ? EXIT_SUCCESS : rc;
     const char *san = WEFT_BUILD_SANITIZE;
     printf("weft %s\n", WEFT_VERSION_STRING);
     printf("build type: %s\n", WEFT_BUILD_TYPE);
@@ -68,33 +185,85 @@ static int cmd_info(void)
     return EXIT_SUCCESS;
 }
 
+
 /* ------------------------------------------------------------- tour */
 
-static int cmd_tour(int argc, char **argv)
+/* Take an option's value into *to, or say why it is missing (2). */
+static int take_value(const command *cmd, const char *option, const char **to)
 {
+    if (!*optarg || value_missing(optarg)) {
+        char what[160];
+        snprintf(what, sizeof what, "%s needs a value%s%.80s%s", option,
+                 *optarg ? " (got the option '" : "", optarg, *optarg ? "')" : "");
+        return usage_error(cmd, what);
+    }
+    *to = optarg;
+    return 0;
+}
+
+static int cmd_tour(const command *cmd, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"quick", no_argument, NULL, 'q'},    {"json", required_argument, NULL, 'j'},
+        {"csv", required_argument, NULL, 'c'}, {"plot", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},     {0},
+    };
     bool quick = false;
     const char *json = NULL, *csv = NULL, *plot = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--quick")) {
+    int c, rc = 0;
+    optind = 1;
+    while (!rc && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'q':
             quick = true;
-        } else if (i + 1 < argc && !strcmp(argv[i], "--json")) {
-            json = argv[++i];
-        } else if (i + 1 < argc && !strcmp(argv[i], "--csv")) {
-            csv = argv[++i];
-        } else if (i + 1 < argc && !strcmp(argv[i], "--plot")) {
-            plot = argv[++i];
-        } else {
-            fprintf(stderr, "weft tour: unknown option '%s'\n", argv[i]);
-            return 2;
+            break;
+        case 'j':
+            rc = take_value(cmd, "--json", &json);
+            break;
+        case 'c':
+            rc = take_value(cmd, "--csv", &csv);
+            break;
+        case 'p':
+            rc = take_value(cmd, "--plot", &plot);
+            break;
+        case 'h':
+            command_usage(stdout, cmd, true);
+            return EXIT_SUCCESS;
+        default:
+            return usage_error(cmd, NULL);
         }
     }
-    size_t plen = plot ? strlen(plot) : 0;
-    bool png = plot && plen > 4 && !strcmp(plot + plen - 4, ".png");
+    if (rc)
+        return rc;
+    if (optind < argc) {
+        char what[128];
+        snprintf(what, sizeof what, "unexpected argument '%.80s'", argv[optind]);
+        return usage_error(cmd, what);
+    }
+    /* The chart's format is its file's extension. */
+    bool png = false;
+    if (plot) {
+        const char *base = strrchr(plot, '/') ? strrchr(plot, '/') + 1 : plot;
+        const char *ext = strrchr(base, '.');
+        png = ext && !strcmp(ext, ".png");
+        if (!png && !(ext && !strcmp(ext, ".svg"))) {
+            char what[200];
+            snprintf(what, sizeof what,
+                     "--plot %.80s: the chart is drawn as SVG or PNG: name it FILE.svg or FILE.png",
+                     plot);
+            return usage_error(cmd, what);
+        }
+    }
     if (png && !report_png_possible()) {
         fprintf(stderr, "weft tour: a PNG chart needs gnuplot (apt-get install gnuplot-nox); "
                         "--plot FILE.svg needs nothing\n");
         return 2;
     }
+    if ((json && (rc = check_writable(cmd, "--json", json))) ||
+        (csv && (rc = check_writable(cmd, "--csv", csv))) ||
+        (plot && (rc = check_writable(cmd, "--plot", plot))))
+        return rc;
+
     /* With JSON or CSV on stdout, the table and progress go to stderr. */
     bool data_on_stdout = (json && !strcmp(json, "-")) || (csv && !strcmp(csv, "-"));
     int saved = -1;
@@ -103,12 +272,12 @@ static int cmd_tour(int argc, char **argv)
         saved = dup(STDOUT_FILENO);
         dup2(STDERR_FILENO, STDOUT_FILENO);
     }
-    printf("weft %s tour: the seeds' scenarios with every model (%s)\n", WEFT_VERSION_STRING,
-           quick ? "quick" : "under a minute");
+    printf("weft %s tour: I/O-bound, CPU-bound and mixed work with every model (%s)\n",
+           WEFT_VERSION_STRING, quick ? "quick" : "under a minute");
     fflush(stdout);
     scenario *s;
     int n;
-    int rc = tour_run(&s, &n, quick);
+    rc = tour_run(&s, &n, quick);
     if (!rc)
         report_table(stdout, s, n, quick);
     fflush(stdout);
@@ -135,10 +304,40 @@ static int cmd_tour(int argc, char **argv)
 
 /* ------------------------------------------------------------ bench */
 
-/* The benchmark program is built next to this one in the build tree
- * (bench/weft-bench beside tools/weft/weft). */
-static int cmd_bench(int argc, char **argv)
+/* The benchmark program is built next to this one in a build tree
+ * (bench/weft-bench beside tools/weft/weft) and is not installed: it
+ * starts its peers by their paths in the build tree. Elsewhere the
+ * command says where the benchmarks run. */
+static int cmd_bench(const command *cmd, int argc, char **argv)
 {
+    static const struct option opts[] = {
+        {"quick", no_argument, NULL, 'q'},
+        {"out", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    bool quick = false;
+    const char *out = NULL;
+    int c, rc = 0;
+    optind = 1;
+    while (!rc && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'q':
+            quick = true;
+            break;
+        case 'o':
+            rc = take_value(cmd, "--out", &out);
+            break;
+        case 'h':
+            command_usage(stdout, cmd, true);
+            return EXIT_SUCCESS;
+        default:
+            return usage_error(cmd, NULL);
+        }
+    }
+    if (rc || (out && (rc = check_writable(cmd, "--out", out))))
+        return rc;
+
     char self[PATH_MAX], path[PATH_MAX + 32];
     ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
     if (len <= 0) {
@@ -151,57 +350,178 @@ static int cmd_bench(int argc, char **argv)
         *slash = 0;
     snprintf(path, sizeof path, "%s/../../bench/weft-bench", self);
     if (access(path, X_OK) != 0) {
-        fprintf(stderr,
-                "weft bench: %s is not built (configure with -DWEFT_BENCH=ON, or run make bench)\n",
-                path);
+        snprintf(path, sizeof path, "%s/../../CMakeCache.txt", self);
+        if (access(path, R_OK) == 0)
+            fprintf(stderr, "weft bench: this build has no benchmarks (it was configured with "
+                            "-DWEFT_BENCH=OFF). Run `make bench` in weft's source directory, "
+                            "or configure a build with -DWEFT_BENCH=ON.\n");
+        else
+            fprintf(stderr, "weft bench: the benchmarks are not installed with weft: they run "
+                            "from its source directory, where `make bench` builds and runs them "
+                            "and writes bench/results/latest.md.\n");
         return EXIT_FAILURE;
     }
-    char **args = calloc((size_t)argc + 2, sizeof *args);
+    /* weft-bench [NAME...] [--quick] [--out FILE]; getopt_long has moved
+     * the names to the end of argv. */
+    char **args = calloc((size_t)argc + 4, sizeof *args);
     if (!args)
         return EXIT_FAILURE;
-    args[0] = path;
-    for (int i = 0; i < argc; i++)
-        args[i + 1] = argv[i];
+    int k = 0;
+    args[k++] = path;
+    for (int i = optind; i < argc; i++)
+        args[k++] = argv[i];
+    if (quick)
+        args[k++] = "--quick";
+    if (out) {
+        args[k++] = "--out";
+        args[k++] = (char *)out;
+    }
     execv(path, args);
     perror("weft bench: exec");
     free(args);
     return EXIT_FAILURE;
 }
 
+/* ------------------------------------------------------ demo, help */
+
+static int cmd_demo_options(const command *cmd, int argc, char **argv)
+{
+    int rc = no_options(cmd, argc, argv);
+    return rc ? (rc == 1 ? EXIT_SUCCESS : rc) : cmd_demo();
+}
+
+static const command *find_command(const char *name);
+
+static int cmd_help(const command *cmd, int argc, char **argv)
+{
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c != 'h')
+            return usage_error(cmd, NULL);
+        command_usage(stdout, cmd, true);
+        return EXIT_SUCCESS;
+    }
+    if (optind == argc) {
+        usage(stdout);
+        return EXIT_SUCCESS;
+    }
+    const command *of = find_command(argv[optind]);
+    if (!of || optind + 1 < argc) {
+        char what[128];
+        snprintf(what, sizeof what, "%s '%.80s'", of ? "unexpected argument" : "no command named",
+                 argv[of ? optind + 1 : optind]);
+        return usage_error(cmd, what);
+    }
+    command_usage(stdout, of, true);
+    return EXIT_SUCCESS;
+}
+
 /* ------------------------------------------------------------- main */
+
+static const command commands[] = {
+    {"tour", "[--quick] [--json FILE|-] [--csv FILE|-] [--plot FILE.svg|FILE.png]",
+     "I/O-bound, CPU-bound and mixed work with every model, measured here (the default)",
+     "Runs I/O-bound, CPU-bound and mixed work with serial code, threads, processes\n"
+     "and coroutines on this machine, then prints the \"when to use what\" table that\n"
+     "the measurements make. `weft` without a command runs the full tour.\n"
+     "\n"
+     "options:\n"
+     "  --quick        smaller sizes: a few seconds in all\n"
+     "  --json FILE    write every measurement as JSON (- for stdout)\n"
+     "  --csv FILE     write them as CSV, a line per run (- for stdout)\n"
+     "  --plot FILE    draw the speed-ups as a chart: FILE.svg, or FILE.png\n"
+     "                 (PNG needs gnuplot)\n"
+     "  -h, --help     this text\n"
+     "\n"
+     "A value follows its option as `--json FILE` or `--json=FILE`. The output\n"
+     "files are checked before the tour starts. With JSON or CSV on stdout, the\n"
+     "table and the progress go to stderr.\n",
+     cmd_tour},
+    {"bench", "[NAME...] [--quick] [--out FILE]", "the benchmarks and their peers",
+     "Runs weft's benchmarks (all of them, or those named) beside their peers and\n"
+     "prints the results as Markdown.\n"
+     "\n"
+     "options:\n"
+     "  --quick        smaller sizes and fewer runs\n"
+     "  --out FILE     write the results to FILE instead of stdout\n"
+     "  -h, --help     this text\n"
+     "\n"
+     "The benchmarks run from weft's source directory and are not installed:\n"
+     "there, `make bench` builds them, runs them and writes bench/results/latest.md;\n"
+     "a build configured with -DWEFT_BENCH=ON has them too, and `weft bench` in\n"
+     "that build runs them.\n",
+     cmd_bench},
+    {"demo", "", "threads and locks at work",
+     "Starts threads that share a counter under a lock, and shows each thread's\n"
+     "state as it is created, runs, waits on a lock and an event, and is joined.\n"
+     "\n"
+     "options:\n"
+     "  -h, --help     this text\n",
+     cmd_demo_options},
+    {"info", "", "version, build options, CPUs, pool sizes",
+     "Prints weft's version, how this program was built (build type, sanitizer,\n"
+     "compiler, context switch, HTTP), the usable CPUs and the pools' default sizes.\n"
+     "\n"
+     "options:\n"
+     "  -h, --help     this text\n",
+     cmd_info},
+    {"help", "[COMMAND]", "this text, or a command's options",
+     "Lists the commands, or shows one command's options (as `weft COMMAND --help`).\n"
+     "\n"
+     "options:\n"
+     "  -h, --help     this text\n",
+     cmd_help},
+};
+
+static const command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
 
 static void usage(FILE *to)
 {
-    fprintf(to, "usage: weft [command]\n"
+    fprintf(to, "usage: weft [COMMAND] [OPTIONS]\n"
                 "\n"
-                "commands:\n"
-                "  tour    the seeds' scenarios with every model, measured here (the default)\n"
-                "          [--quick] [--json FILE|-] [--csv FILE|-] [--plot FILE.svg|.png]\n"
-                "  bench   the benchmarks and their peers [NAME...]\n"
-                "  demo    threads and locks at work\n"
-                "  info    version, build options, CPUs, pool sizes\n"
-                "  help    this text\n");
+                "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        fprintf(to, "  %-7s %s\n", commands[i].name, commands[i].summary);
+        if (*commands[i].synopsis)
+            fprintf(to, "          %s\n", commands[i].synopsis);
+    }
+    fprintf(to, "\n`weft COMMAND --help` shows a command's options; `weft --version` the version.\n");
 }
 
 int main(int argc, char **argv)
 {
-    const char *cmd = argc > 1 ? argv[1] : "tour";
-
-    if (!strcmp(cmd, "tour"))
-        return cmd_tour(argc > 1 ? argc - 2 : 0, argv + 2);
-    if (!strcmp(cmd, "bench"))
-        return cmd_bench(argc - 2, argv + 2);
-    if (!strcmp(cmd, "demo"))
-        return cmd_demo();
-    if (!strcmp(cmd, "info"))
-        return cmd_info();
-    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+    const char *name = argc > 1 ? argv[1] : "tour";
+    if (!strcmp(name, "--version")) {
+        printf("weft %s\n", WEFT_VERSION_STRING);
+        return EXIT_SUCCESS;
+    }
+    if (!strcmp(name, "--help") || !strcmp(name, "-h")) {
         usage(stdout);
         return EXIT_SUCCESS;
     }
-    fprintf(stderr, "weft: unknown command '%s'\n", cmd);
-    usage(stderr);
-    return 2;
+    const command *cmd = find_command(name);
+    if (!cmd) {
+        fprintf(stderr, "weft: unknown %s '%s'\n", name[0] == '-' ? "option" : "command", name);
+        usage(stderr);
+        return 2;
+    }
+    /* The command sees "weft NAME" as its argv[0], which getopt_long's
+     * messages print. */
+    char label[32];
+    snprintf(label, sizeof label, "weft %s", cmd->name);
+    char *none[] = {label, NULL};
+    if (argc < 2)
+        return cmd->run(cmd, 1, none);
+    argv[1] = label;
+    return cmd->run(cmd, argc - 1, argv + 1);
 }
 
 /* What the tests check (tests/examples.cmake runs each command through
@@ -218,7 +538,7 @@ int main(int argc, char **argv)
  * expect-demo: ^   the RLock was held 2 deep inside record_pass$
  * expect-demo: ^demo done$
  *
- * expect-tour: ^weft [0-9.]+ tour: the seeds' scenarios with every model \(quick\)$
+ * expect-tour: ^weft [0-9.]+ tour: I/O-bound, CPU-bound and mixed work with every model \(quick\)$
  * expect-tour: ^io-sleep: serial [0-9.]+ s
  * expect-tour: ^io-sleep: coroutines [0-9.]+ s
  * expect-tour: ^cpu-sum: threads [0-9.]+ s

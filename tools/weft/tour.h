@@ -1,6 +1,7 @@
 /*
- * The tour: the seeds' scenarios run with every model weft has, measured
- * on this machine, and the "when to use what" table they make.
+ * The tour: I/O-bound, CPU-bound and mixed scenarios run with every model
+ * weft has, measured on this machine, and the "when to use what" table
+ * they make.
  *
  *   tour.c         the scenarios, the models, running and measuring them
  *   progress.c     the progress line while it runs

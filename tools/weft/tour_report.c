@@ -50,8 +50,8 @@ void report_table(FILE *f, const scenario *s, int n, bool quick)
         fprintf(f, "  advice: %s\n", s[i].advice);
         if (s[i].kind == KIND_CPU && s[i].res[MODEL_THREADS].ok)
             fprintf(f,
-                    "  unlike Python: its GIL keeps CPU-bound threads near 1x (the seeds' \"this "
-                    "won't run faster with threads\"); C threads ran %.1fx faster than serial here.\n",
+                    "  unlike Python: its GIL keeps CPU-bound threads near 1x; C threads ran "
+                    "%.1fx faster than serial here.\n",
                     speedup(&s[i], MODEL_THREADS));
     }
     fprintf(f, "\nprocesses: a pool of 4 (fork); threads: a pool of 32; coroutines: one loop, "
