@@ -35,7 +35,7 @@ int fz_stream(const uint8_t *data, size_t size);
  * message the bytes framed or a documented error, and stays so after. */
 int fz_framing(const uint8_t *data, size_t size);
 
-/* The process pool's records (src/procpool/procpool.c) against a worker that may be
+/* The process pool's records (src/procpool/) against a worker that may be
  * buggy: the parent's real side with no worker process (the seam of
  * internal/procpool.h), whose task records the driver takes and checks
  * (tasks, bytes maps, fixed-size maps, large arguments in memfds) and

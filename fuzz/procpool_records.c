@@ -2,7 +2,7 @@
  * The process pool's records against a worker that may be buggy
  * (fz_procpool_records, fuzz/fuzz.h).
  *
- * The parent's side of a process pool is the real one (src/procpool/procpool.c):
+ * The parent's side of a process pool is the real one (src/procpool/):
  * its submits, its bytes maps and fixed-size maps, its slots and futures,
  * its overflow, its rings, its decoding of results, its large payloads in
  * memfds. The worker is the driver, through the seam of

@@ -16,10 +16,10 @@
 
 /* ------------------------------------------------------------ records */
 
-/* A ring (src/procpool/procpool.c) holds records: a header, its payload, padding to
- * WEFT__REC_ALIGN. A record that would straddle the ring's end is preceded
- * by a pad record (WEFT__REC_PAD) that fills the ring to its end. Tasks
- * (the parent writes, a worker reads):
+/* A ring (src/procpool/ring.c) holds records: a header, its payload,
+ * padding to WEFT__REC_ALIGN. A record that would straddle the ring's end
+ * is preceded by a pad record (WEFT__REC_PAD) that fills the ring to its
+ * end. Tasks (the parent writes, a worker reads):
  *   WEFT__REC_TASK    fn(arg): count 0 for no argument, 1 with the argument
  *                     as the payload, WEFT__COUNT_LARGE with a
  *                     weft__large_ref to it as the payload.
@@ -70,7 +70,7 @@ typedef struct weft__rec {
 } weft__rec;
 
 /* Every weft_bytes weft makes or hands to a task sits right after a head
- * (src/procpool/procpool.c): `cap`, the bytes' room (len may be lowered, never
+ * (src/procpool/bytes.c): `cap`, the bytes' room (len may be lowered, never
  * raised past it), and `magic`, which says whose the memory is, XORed
  * with the weft_bytes's own address (so that a copy of a head elsewhere
  * does not pass). */
@@ -103,8 +103,8 @@ typedef struct weft__map_run {
     size_t *first;
     unsigned char *ok; /* ok[i] is set once item i succeeded */
     size_t nchunks;
-    void *job;  /* procpool.c's */
-    void *pool; /* procpool.c's */
+    void *job;  /* map.c's weft__map_job */
+    void *pool; /* the pool's weft__procpool */
 } weft__map_run;
 
 /* Submit fn over args[0..n) in chunks of up to `chunksize` items (0: 1).
