@@ -330,6 +330,13 @@ START_TEST(plock_robust_thread_exit)
     ck_assert_int_eq(thread_rc(thread(thread_exit_holding, c)), 0);
     WT_ERR(weft_plock_acquire(c->lock, WEFT_FOREVER), WEFT_EOWNERDEAD);
     WT_OK(weft_plock_release(c->lock));
+    /* A timed acquire takes it over the same way. */
+    ck_assert_int_eq(thread_rc(thread(thread_exit_holding, c)), 0);
+    WT_ERR(weft_plock_acquire(c->lock, 10), WEFT_EOWNERDEAD);
+    WT_OK(weft_plock_release(c->lock));
+    /* And a lock left held by a dead thread can still be freed: the free
+     * takes it over first (ctx_free frees it without acquiring it). */
+    ck_assert_int_eq(thread_rc(thread(thread_exit_holding, c)), 0);
     ctx_free(c);
 }
 END_TEST
