@@ -3,6 +3,9 @@
 # and check that a program outside the tree can use it, the two ways users
 # will: pkg-config, and CMake's find_package(weft) with weft::weft (and
 # weft::weft_static). Each consumer is built, run, and must print its line.
+# Then README.md's "Build your first program" is followed as written
+# (test_first_program.sh), and the installed weft program is asked its
+# version and for the benchmarks, which are not installed.
 set -eu
 
 build=$(cd "$1" && pwd)
@@ -109,3 +112,15 @@ cmake --build "$tmp/app/build" >"$tmp/build.log" 2>&1 ||
     { cat "$tmp/build.log"; fail "building the CMake consumer failed"; }
 expect "find_package weft::weft" "$tmp/app/build/x"
 expect "find_package weft::weft_static" "$tmp/app/build/x_static"
+
+# 4. README.md's "Build your first program", step by step.
+sh "$(dirname "$0")/test_first_program.sh" "$prefix" "$(dirname "$0")/../README.md"
+
+# The installed weft program: its version, and `weft bench`, whose
+# benchmarks are not installed, says how to run them.
+[ "$("$prefix/bin/weft" --version)" = "weft $version" ] || fail "weft --version from the prefix"
+rc=0
+"$prefix/bin/weft" bench >"$tmp/bench.out" 2>&1 || rc=$?
+[ "$rc" -ne 0 ] && grep -q 'make bench' "$tmp/bench.out" ||
+    fail "weft bench from the prefix: status $rc, said: $(cat "$tmp/bench.out")"
+echo "installed weft: --version ok; bench says: $(cat "$tmp/bench.out")"
