@@ -7,6 +7,8 @@
 #   make fuzz     run each libFuzzer harness for FUZZ_TIME seconds (clang)
 #   make fuzz-merge  add the inputs `make fuzz` found that widen coverage to fuzz/corpus
 #   make install  install (PREFIX=/usr/local by default)
+#   make docs     the API reference from the headers' comments (doxygen):
+#                 build/docs/html/index.html and man pages in build/docs/man
 
 BUILD   ?= build
 MAKEFLAGS += --no-print-directory
@@ -17,11 +19,11 @@ CMAKE_GEN = cmake -S . -DCMAKE_INSTALL_PREFIX=$(PREFIX)
 MODES   ?= plain asan tsan
 FUZZ_TIME ?= 60
 
-.PHONY: all build run test bench fuzz fuzz-build fuzz-merge install clean deps-build deps-test deps-bench deps-fuzz $(addprefix test-,plain asan tsan)
+.PHONY: all build run test bench fuzz fuzz-build fuzz-merge install docs clean deps-build deps-test deps-bench deps-fuzz deps-docs $(addprefix test-,plain asan tsan)
 
 all: build
 
-deps-build deps-test deps-bench deps-fuzz: deps-%:
+deps-build deps-test deps-bench deps-fuzz deps-docs: deps-%:
 	@sh scripts/deps.sh $*
 
 build: deps-build
@@ -62,6 +64,13 @@ fuzz-merge: fuzz-build
 
 install: build
 	@cmake --install $(BUILD)/release
+
+# Warnings are printed; the test suite's check_docs fails on them.
+docs: deps-docs
+	@rm -rf $(BUILD)/docs && mkdir -p $(BUILD)/docs
+	@WEFT_DOCS_DIR=$(BUILD)/docs doxygen docs/Doxyfile
+	@if [ -s $(BUILD)/docs/warnings.log ]; then cat $(BUILD)/docs/warnings.log >&2; fi
+	@echo "API reference: $(BUILD)/docs/html/index.html; man pages: man -M $(BUILD)/docs/man weft_lock_acquire"
 
 clean:
 	rm -rf $(BUILD)

@@ -1,5 +1,7 @@
-/*
- * weft.h - Python's concurrency toolbox for C. Includes every module.
+/**
+ * Python's concurrency toolbox for C. Includes every module.
+ *
+ * @file
  */
 #ifndef WEFT_H
 #define WEFT_H

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Makes sure the Debian packages a make target needs are present.
-# Usage: scripts/deps.sh build|test|bench|fuzz
+# Usage: scripts/deps.sh build|test|bench|fuzz|docs
 # As root, missing packages are installed with apt-get; otherwise the exact
 # apt-get line is printed and the script fails.
 set -eu
@@ -26,6 +26,12 @@ test)
     # the grammar check is a Python script; the headers are compiled as C++.
     want_cmd python3 python3
     want_cmd g++ g++
+    # check_docs builds the API reference and fails on a doxygen warning
+    # (it is skipped where doxygen is missing).
+    want_cmd doxygen doxygen
+    ;;
+docs)
+    want_cmd doxygen doxygen
     ;;
 fuzz)
     # libFuzzer comes with clang's runtime libraries.

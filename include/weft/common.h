@@ -1,14 +1,14 @@
-/*
- * weft/common.h - what every weft module shares: the export macro, the
- * version, the error codes and their names, where a failure's text lives,
- * time (timeouts, the monotonic clock), and the grammar every header keeps.
+/**
+ * what every weft module shares: the export macro, the version, the error
+ * codes and their names, where a failure's text lives, time (timeouts, the
+ * monotonic clock), and the grammar every header keeps.
  *
  * THE GRAMMAR. A user who knows one header can predict the next. The rules
  * a script can judge are checked by tests/check_grammar.py (run by make
  * test) over every installed header.
  *
- * Names. weft_<object>_<verb> for an object's calls (weft_queue_put), with
- * Python's verb where Python has one; weft_<verb> for calls of no object
+ * Names. `weft_<object>_<verb>` for an object's calls (weft_queue_put), with
+ * Python's verb where Python has one; `weft_<verb>` for calls of no object
  * (weft_sleep, weft_gather); WEFT_ for macros and enum values. Nothing else
  * is exported.
  *
@@ -36,21 +36,23 @@
  * asyncio.timeout does).
  *
  * Lifetime.
- *   _init / _destroy   an object embedded in the caller's memory (lock,
- *                      event, ...), with a static initializer where one can
- *                      exist.
- *   _new / _free       an object weft allocates, with one owner.
- *   _ref / _unref      an object with shared owners (futures and tasks,
- *                      threads, loop handles): _new gives one reference.
- *   _close             Python's close(): the object stops doing its work (a
- *                      socket's descriptor is closed, a pool takes no more
- *                      work) but is not freed; a second close is 0. _free
- *                      closes what is still open.
+ *
+ *     _init / _destroy   an object embedded in the caller's memory (lock,
+ *                        event, ...), with a static initializer where one can
+ *                        exist.
+ *     _new / _free       an object weft allocates, with one owner.
+ *     _ref / _unref      an object with shared owners (futures and tasks,
+ *                        threads, loop handles): _new gives one reference.
+ *     _close             Python's close(): the object stops doing its work (a
+ *                        socket's descriptor is closed, a pool takes no more
+ *                        work) but is not freed; a second close is 0. _free
+ *                        closes what is still open.
+ *
  * _destroy, _free and _unref return void, accept NULL and never fail; a
  * misuse they cannot honour (freeing a running loop) is reported through
  * weft_report_error and the object is left as it was.
  *
- * Cancel. weft_<object>_cancel returns bool: whether the object is
+ * Cancel. `weft_<object>_cancel` returns bool: whether the object is
  * cancelled when the call returns (Python's Future.cancel()); false once
  * its work started or finished. A task is a future: weft_future_cancel.
  *
@@ -63,10 +65,10 @@
  *
  * Getters, sizes, lists. A getter takes a const pointer and returns the
  * value; it is named after Python's attribute (weft_thread_name,
- * weft_barrier_parties), or weft_<object>_get_<what> where <what> is
+ * weft_barrier_parties), or `weft_<object>_get_<what>` where `<what>` is
  * already a type's name (weft_thread_get_state). A count is Python's name
  * where Python has one (qsize, n_waiting, active_count), else
- * weft_<object>_<what>_len. A list is copied into the caller's array:
+ * `weft_<object>_<what>_len`. A list is copied into the caller's array:
  * (out, cap, &n) fills out[0..min(cap, n)) and sets n to how many there
  * are. A list of things of different sizes is a snapshot object instead
  * (weft_pdict_keys).
@@ -74,6 +76,8 @@
  * Options. A call with more than a few optional settings takes a pointer
  * to an options struct; NULL or all-zero means Python's defaults, so a
  * field can be added without breaking a caller.
+ *
+ * @file
  */
 #ifndef WEFT_COMMON_H
 #define WEFT_COMMON_H
@@ -97,7 +101,7 @@ extern "C" {
 #define WEFT_VERSION_MINOR 2
 #define WEFT_VERSION_PATCH 0
 #define WEFT_VERSION_STRING "0.2.0"
-/** The version as one number, 0xMMmmpp, for comparisons in #if. */
+/** The version as one number, 0xMMmmpp, for comparisons in `#if`. */
 #define WEFT_VERSION_HEX \
     ((WEFT_VERSION_MAJOR << 16) | (WEFT_VERSION_MINOR << 8) | WEFT_VERSION_PATCH)
 
@@ -187,7 +191,7 @@ WEFT_API const char *weft_last_message(void);
 
 /** Where weft reports failures nobody can return to a caller (a done
  *  callback's error, a worker's unexpected failure). The default prints one
- *  line to stderr: "weft: <what>: <code name> (<message or strerror>)".
+ *  line to stderr: `weft: <what>: <code name> (<message or strerror>)`.
  *  Pass NULL to restore it. The handler may be called from any thread, and
  *  from several at once; one replaced may still be called once by a report
  *  already under way. */

@@ -1,6 +1,6 @@
-/*
- * weft/executor.h - executors (concurrent.futures.Executor) and the thread
- * pool (ThreadPoolExecutor).
+/**
+ * executors (concurrent.futures.Executor) and the thread pool
+ * (ThreadPoolExecutor).
  *
  * One interface, several backends: the thread pool here, the process pool
  * in weft/procpool.h. A task is `int fn(void *arg, void **result)`: it returns 0 and sets
@@ -8,15 +8,16 @@
  * weft_task_set_message). Submitting gives a future (weft/future.h).
  *
  * Python to weft:
- *   ThreadPoolExecutor(max_workers, thread_name_prefix, initializer, initargs)
- *                                   weft_thread_pool_new(&ex, &opts)
- *   ex.submit(fn, arg)              weft_executor_submit(ex, fn, arg, &future)
- *   ex.map(fn, args, timeout, chunksize)
- *                                   weft_executor_map(ex, fn, args, results, n, chunksize, timeout)
- *   ex.shutdown(wait, cancel_futures)  weft_executor_shutdown(ex, cancel, wait ? WEFT_FOREVER : 0)
- *   with ThreadPoolExecutor() as ex:   ... weft_executor_free(ex)   (shutdown(wait) + free)
- *   BrokenThreadPool                WEFT_EBROKEN
- *   RuntimeError after shutdown     WEFT_ESHUTDOWN
+ *
+ *     ThreadPoolExecutor(max_workers, thread_name_prefix, initializer, initargs)
+ *                                     weft_thread_pool_new(&ex, &opts)
+ *     ex.submit(fn, arg)              weft_executor_submit(ex, fn, arg, &future)
+ *     ex.map(fn, args, timeout, chunksize)
+ *                                     weft_executor_map(ex, fn, args, results, n, chunksize, timeout)
+ *     ex.shutdown(wait, cancel_futures)  weft_executor_shutdown(ex, cancel, wait ? WEFT_FOREVER : 0)
+ *     with ThreadPoolExecutor() as ex:   ... weft_executor_free(ex)   (shutdown(wait) + free)
+ *     BrokenThreadPool                WEFT_EBROKEN
+ *     RuntimeError after shutdown     WEFT_ESHUTDOWN
  *
  * Exit. As Python joins its executors at interpreter exit, a program that
  * returns from main (or calls exit()) with work submitted to a thread pool
@@ -36,6 +37,8 @@
  * under way is undefined in C, and weft does not make it work. A forked
  * child joins only the executors it made itself, never its parent's; a
  * weft child process joins them when its function returns.
+ *
+ * @file
  */
 #ifndef WEFT_EXECUTOR_H
 #define WEFT_EXECUTOR_H

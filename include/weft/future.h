@@ -1,6 +1,5 @@
-/*
- * weft/future.h - futures (concurrent.futures.Future), wait and
- * as_completed.
+/**
+ * futures (concurrent.futures.Future), wait and as_completed.
  *
  * A future is the result of work that may not have finished: it ends exactly
  * once, with a result (a `void *`), with an error (a negative code and an
@@ -21,17 +20,20 @@
  * ambiguity since TimeoutError became the builtin).
  *
  * Python to weft:
- *   f.result(timeout)               weft_future_result(f, &res, timeout)
- *   f.exception(timeout)            weft_future_exception(f, timeout)  (+ weft_future_message)
- *   f.cancel() / cancelled()        weft_future_cancel / weft_future_cancelled
- *   f.running() / done()            weft_future_running / weft_future_done
- *   f.add_done_callback(fn)         weft_future_add_done_callback(f, fn, arg)
- *   f.remove_done_callback(fn)      weft_future_remove_done_callback(f, fn, arg, &n)
- *   f.set_running_or_notify_cancel  weft_future_set_running_or_notify_cancel
- *   f.set_result / set_exception    weft_future_set_result / weft_future_set_error
- *   wait(fs, timeout, return_when)  weft_wait(fs, n, when, done, &ndone, timeout)
- *   as_completed(fs, timeout)       weft_as_completed_new + _next
- *   CancelledError / InvalidStateError   WEFT_ECANCELLED / WEFT_ESTATE
+ *
+ *     f.result(timeout)               weft_future_result(f, &res, timeout)
+ *     f.exception(timeout)            weft_future_exception(f, timeout)  (+ weft_future_message)
+ *     f.cancel() / cancelled()        weft_future_cancel / weft_future_cancelled
+ *     f.running() / done()            weft_future_running / weft_future_done
+ *     f.add_done_callback(fn)         weft_future_add_done_callback(f, fn, arg)
+ *     f.remove_done_callback(fn)      weft_future_remove_done_callback(f, fn, arg, &n)
+ *     f.set_running_or_notify_cancel  weft_future_set_running_or_notify_cancel
+ *     f.set_result / set_exception    weft_future_set_result / weft_future_set_error
+ *     wait(fs, timeout, return_when)  weft_wait(fs, n, when, done, &ndone, timeout)
+ *     as_completed(fs, timeout)       weft_as_completed_new + _next
+ *     CancelledError / InvalidStateError   WEFT_ECANCELLED / WEFT_ESTATE
+ *
+ * @file
  */
 #ifndef WEFT_FUTURE_H
 #define WEFT_FUTURE_H

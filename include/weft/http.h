@@ -1,6 +1,6 @@
-/*
- * weft/http.h - fetching URLs on the event loop: the seeds' "web scraping
- * (many URLs): async + aiohttp", in C.
+/**
+ * fetching URLs on the event loop: Python's async web scraping of many URLs
+ * (asyncio with aiohttp), in C.
  *
  * An HTTP(S) client built on libcurl's multi-socket interface: libcurl's
  * sockets are watched by the loop and its timeouts are loop timers, so
@@ -16,17 +16,20 @@
  * with libcurl. Without it these functions exist and return WEFT_ENOTSUP.
  *
  * Python (aiohttp) to weft:
- *   async with ClientSession(connector=TCPConnector(limit=20)) as s:
- *                                   weft_http_client_new(&c, &(weft_http_client_opts){.max_connections = 20})
- *   async with s.get(url) as r: body = await r.read()
- *                                   weft_http_fetch(c, url, NULL, &r, WEFT_FOREVER); r->body, r->body_len
- *   s.post(url, data=b)             weft_http_fetch(c, url, &(weft_http_request){.method = "POST", .body = b, .body_len = n}, &r, WEFT_FOREVER)
- *   r.status / r.headers["X"] / r.url
- *                                   r->status / weft_http_response_header(r, "X") / r->url
- *   ClientTimeout(total=t, connect=c)   the fetch's timeout / request.connect_timeout
- *   allow_redirects, max_redirects  request.follow_redirects, the client's opts.max_redirects
- *   asyncio.gather(*(fetch(u) for u in urls))   a task per URL, weft_gather
- *   aiohttp.ClientError             a negative code (below), its text from weft_last_message()
+ *
+ *     async with ClientSession(connector=TCPConnector(limit=20)) as s:
+ *                                     weft_http_client_new(&c, &(weft_http_client_opts){.max_connections = 20})
+ *     async with s.get(url) as r: body = await r.read()
+ *                                     weft_http_fetch(c, url, NULL, &r, WEFT_FOREVER); r->body, r->body_len
+ *     s.post(url, data=b)             weft_http_fetch(c, url, &(weft_http_request){.method = "POST", .body = b, .body_len = n}, &r, WEFT_FOREVER)
+ *     r.status / r.headers["X"] / r.url
+ *                                     r->status / weft_http_response_header(r, "X") / r->url
+ *     ClientTimeout(total=t, connect=c)   the fetch's timeout / request.connect_timeout
+ *     allow_redirects, max_redirects  request.follow_redirects, the client's opts.max_redirects
+ *     asyncio.gather(*(fetch(u) for u in urls))   a task per URL, weft_gather
+ *     aiohttp.ClientError             a negative code (below), its text from weft_last_message()
+ *
+ * @file
  */
 #ifndef WEFT_HTTP_H
 #define WEFT_HTTP_H

@@ -1,5 +1,5 @@
-/*
- * weft/loop.h - coroutines on an event loop: Python's asyncio for C.
+/**
+ * coroutines on an event loop: Python's asyncio for C.
  *
  * A coroutine is an ordinary C function with the task signature of
  * weft/executor.h, `int fn(void *arg, void **result)`, run on its own small
@@ -30,40 +30,43 @@
  * Handle.get_context): a callback's state travels in its arg.
  *
  * Python to weft:
- *   asyncio.run(main())             weft_run(main, arg, &result)
- *   asyncio.new_event_loop()        weft_loop_new(&loop, NULL)
- *   get_running_loop()              weft_get_running_loop()
- *   loop.call_soon(cb, arg)         weft_loop_call_soon(loop, cb, arg, &handle)
- *   loop.call_later / call_at       weft_loop_call_later / weft_loop_call_at
- *   loop.call_soon_threadsafe       weft_loop_call_soon_threadsafe(loop, cb, arg, &handle)
- *   run_coroutine_threadsafe(c, loop)   weft_run_coroutine_threadsafe(loop, fn, arg, &fut)
- *   handle.cancel()                 weft_handle_cancel(handle)
- *   loop.run_forever / stop         weft_loop_run_forever / weft_loop_stop
- *   loop.run_until_complete(fut)    weft_loop_run_until_complete(loop, fut)
- *   loop.time() / close()           weft_loop_time / weft_loop_close, then weft_loop_free
- *   loop.is_closed()                weft_loop_is_closed
- *   loop.set_exception_handler      weft_loop_set_exception_handler
- *   loop.set_debug / PYTHONASYNCIODEBUG   weft_loop_set_debug / WEFT_DEBUG=1
- *   asyncio.create_task(coro, name) weft_create_task(NULL, fn, arg, name, &task)
- *   await fut                       weft_await(fut, &result, WEFT_FOREVER)
- *   current_task() / all_tasks()    weft_current_task() / weft_all_tasks
- *   task.cancel(), uncancel(), cancelling()
- *                                   weft_future_cancel, weft_task_uncancel, weft_task_cancelling
- *   task.cancel(msg)                weft_task_cancel_msg(task, msg)
- *   task.get_name() / set_name()    weft_task_name / weft_task_set_name
- *   asyncio.sleep(s)                weft_sleep(s)   (0 yields to the loop)
- *   gather(*aws, return_exceptions) weft_gather(fs, n, return_exceptions, &g)
- *   wait_for(aw, timeout)           weft_await(fut, &result, timeout)
- *   async with timeout(delay)       weft_timeout_enter / weft_timeout_exit
- *   async with timeout_at(when)     weft_timeout_enter_at / weft_timeout_exit
- *   cm.when(), reschedule(), expired()   weft_timeout_when / _reschedule / _expired
- *   shield(aw)                      weft_shield(fut, &outer)
- *   wait(aws, return_when) / as_completed   weft_wait / weft_as_completed_new (weft/future.h)
- *   TaskGroup                       weft_task_group_new / _create_task / _wait / _free
- *   TaskGroup.cancel()              weft_task_group_cancel
- *   to_thread(fn, arg)              weft_to_thread(fn, arg, &result)
- *   loop.run_in_executor(ex, fn)    weft_run_in_executor(loop, ex, fn, arg, &fut)
- *   CancelledError / TimeoutError   WEFT_ECANCELLED / WEFT_ETIMEDOUT
+ *
+ *     asyncio.run(main())             weft_run(main, arg, &result)
+ *     asyncio.new_event_loop()        weft_loop_new(&loop, NULL)
+ *     get_running_loop()              weft_get_running_loop()
+ *     loop.call_soon(cb, arg)         weft_loop_call_soon(loop, cb, arg, &handle)
+ *     loop.call_later / call_at       weft_loop_call_later / weft_loop_call_at
+ *     loop.call_soon_threadsafe       weft_loop_call_soon_threadsafe(loop, cb, arg, &handle)
+ *     run_coroutine_threadsafe(c, loop)   weft_run_coroutine_threadsafe(loop, fn, arg, &fut)
+ *     handle.cancel()                 weft_handle_cancel(handle)
+ *     loop.run_forever / stop         weft_loop_run_forever / weft_loop_stop
+ *     loop.run_until_complete(fut)    weft_loop_run_until_complete(loop, fut, &result)
+ *     loop.time() / close()           weft_loop_time / weft_loop_close, then weft_loop_free
+ *     loop.is_closed()                weft_loop_is_closed
+ *     loop.set_exception_handler      weft_loop_set_exception_handler
+ *     loop.set_debug / PYTHONASYNCIODEBUG   weft_loop_set_debug / WEFT_DEBUG=1
+ *     asyncio.create_task(coro, name) weft_create_task(NULL, fn, arg, name, &task)
+ *     await fut                       weft_await(fut, &result, WEFT_FOREVER)
+ *     current_task() / all_tasks()    weft_current_task() / weft_all_tasks
+ *     task.cancel(), uncancel(), cancelling()
+ *                                     weft_future_cancel, weft_task_uncancel, weft_task_cancelling
+ *     task.cancel(msg)                weft_task_cancel_msg(task, msg)
+ *     task.get_name() / set_name()    weft_task_name / weft_task_set_name
+ *     asyncio.sleep(s)                weft_sleep(s)   (0 yields to the loop)
+ *     gather(*aws, return_exceptions) weft_gather(fs, n, return_exceptions, &g)
+ *     wait_for(aw, timeout)           weft_await(fut, &result, timeout)
+ *     async with timeout(delay)       weft_timeout_enter / weft_timeout_exit
+ *     async with timeout_at(when)     weft_timeout_enter_at / weft_timeout_exit
+ *     cm.when(), reschedule(), expired()   weft_timeout_when / _reschedule / _expired
+ *     shield(aw)                      weft_shield(fut, &outer)
+ *     wait(aws, return_when) / as_completed   weft_wait / weft_as_completed_new (weft/future.h)
+ *     TaskGroup                       weft_task_group_new / _create_task / _wait / _free
+ *     TaskGroup.cancel()              weft_task_group_cancel
+ *     to_thread(fn, arg)              weft_to_thread(fn, arg, &result)
+ *     loop.run_in_executor(ex, fn)    weft_run_in_executor(loop, ex, fn, arg, &fut)
+ *     CancelledError / TimeoutError   WEFT_ECANCELLED / WEFT_ETIMEDOUT
+ *
+ * @file
  */
 #ifndef WEFT_LOOP_H
 #define WEFT_LOOP_H

@@ -1,6 +1,6 @@
-/*
- * weft/net.h - sockets for threads and coroutines: Python's socket module
- * and asyncio's loop.sock_* calls in one set of functions.
+/**
+ * sockets for threads and coroutines: Python's socket module and asyncio's
+ * loop.sock_* calls in one set of functions.
  *
  * A weft_socket is a non-blocking, close-on-exec socket. Every call that
  * can wait takes a timeout (seconds; WEFT_FOREVER; 0 tries once). Inside a
@@ -31,22 +31,25 @@
  * calls from other threads): its clean-up is handed to that loop.
  *
  * Python to weft:
- *   socket.socket(family, type)      weft_socket_new(&s, family, type)
- *   socket.socket(fileno=fd)         weft_socket_from_fd(&s, fd)
- *   s.bind / listen / fileno         weft_socket_bind / _listen / _fd
- *   s.connect, loop.sock_connect     weft_socket_connect(s, &addr, timeout)
- *   s.accept, loop.sock_accept       weft_socket_accept(s, &c, &peer, timeout)
- *   s.recv_into, loop.sock_recv_into weft_socket_recv(s, buf, len, &n, timeout)
- *   s.send / sendall                 weft_socket_send / weft_socket_sendall
- *   s.recvfrom_into / sendto         weft_socket_recvfrom / weft_socket_sendto
- *   s.shutdown / close               weft_socket_shutdown / weft_socket_close
- *   s.getsockname / getpeername      weft_socket_getsockname / _getpeername
- *   s.setsockopt / getsockopt        weft_socket_setsockopt / _getsockopt
- *   socket.create_connection         weft_create_connection(&s, host, port, timeout)
- *   socket.create_server             weft_create_server(&s, host, port, &opts)
- *   socket.getaddrinfo, loop.getaddrinfo
- *                                    weft_getaddrinfo(host, port, family, type, flags, &ai, timeout)
- *   socket.timeout / TimeoutError    WEFT_ETIMEDOUT
+ *
+ *     socket.socket(family, type)      weft_socket_new(&s, family, type)
+ *     socket.socket(fileno=fd)         weft_socket_from_fd(&s, fd)
+ *     s.bind / listen / fileno         weft_socket_bind / _listen / _fd
+ *     s.connect, loop.sock_connect     weft_socket_connect(s, &addr, timeout)
+ *     s.accept, loop.sock_accept       weft_socket_accept(s, &c, &peer, timeout)
+ *     s.recv_into, loop.sock_recv_into weft_socket_recv(s, buf, len, &n, timeout)
+ *     s.send / sendall                 weft_socket_send / weft_socket_sendall
+ *     s.recvfrom_into / sendto         weft_socket_recvfrom / weft_socket_sendto
+ *     s.shutdown / close               weft_socket_shutdown / weft_socket_close
+ *     s.getsockname / getpeername      weft_socket_getsockname / _getpeername
+ *     s.setsockopt / getsockopt        weft_socket_setsockopt / _getsockopt
+ *     socket.create_connection         weft_create_connection(&s, host, port, timeout)
+ *     socket.create_server             weft_create_server(&s, host, port, &opts)
+ *     socket.getaddrinfo, loop.getaddrinfo
+ *                                      weft_getaddrinfo(host, port, family, type, flags, &ai, timeout)
+ *     socket.timeout / TimeoutError    WEFT_ETIMEDOUT
+ *
+ * @file
  */
 #ifndef WEFT_NET_H
 #define WEFT_NET_H

@@ -1,22 +1,22 @@
-/*
- * weft/process.h - processes (multiprocessing.Process and the
- * multiprocessing module's functions), with the `forkserver` (default)
- * and `fork` start methods.
+/**
+ * processes (multiprocessing.Process and the multiprocessing module's
+ * functions), with the `forkserver` (default) and `fork` start methods.
  *
  * Python to weft:
- *   Process(target=f, args=(a,), name=n, daemon=d)  weft_process_new(&p, f, a, &opts)
- *   p.start() / p.join(timeout) / p.is_alive()      weft_process_start / _join / _is_alive
- *   p.exitcode / p.pid / p.name                     weft_process_exitcode / _pid / _name
- *   p.terminate() / p.kill() / p.close()            weft_process_terminate / _kill / _close
- *   p.interrupt()  (3.14: SIGINT)                   weft_process_interrupt
- *   p.sentinel                                      weft_process_sentinel(p, &fd)
- *   active_children()                               weft_active_children(out, cap, &n)
- *   current_process().name                          weft_current_process_name
- *   parent_process().pid                            weft_parent_pid
- *   cpu_count()                                     weft_cpu_count
  *
- *   set_start_method(m) / get_start_method()       weft_set_start_method / _get_start_method
- *   Process(args=(x,)): x pickled for the child     opts.arg_size: arg_size bytes at arg copied
+ *     Process(target=f, args=(a,), name=n, daemon=d)  weft_process_new(&p, f, a, &opts)
+ *     p.start() / p.join(timeout) / p.is_alive()      weft_process_start / _join / _is_alive
+ *     p.exitcode / p.pid / p.name                     weft_process_exitcode / _pid / _name
+ *     p.terminate() / p.kill() / p.close()            weft_process_terminate / _kill / _close
+ *     p.interrupt()  (3.14: SIGINT)                   weft_process_interrupt
+ *     p.sentinel                                      weft_process_sentinel(p, &fd)
+ *     active_children()                               weft_active_children(out, cap, &n)
+ *     current_process().name                          weft_current_process_name
+ *     parent_process().pid                            weft_parent_pid
+ *     cpu_count()                                     weft_cpu_count
+ *
+ *     set_start_method(m) / get_start_method()       weft_set_start_method / _get_start_method
+ *     Process(args=(x,)): x pickled for the child     opts.arg_size: arg_size bytes at arg copied
  *
  * Start methods (Python's, with the same default as Python 3.14):
  *
@@ -115,6 +115,8 @@
  * pid, name, daemon flag and exit code stay readable and is_alive is
  * false; join, terminate, kill, interrupt and sentinel are WEFT_ESTATE, as
  * Python's ValueError.
+ *
+ * @file
  */
 #ifndef WEFT_PROCESS_H
 #define WEFT_PROCESS_H

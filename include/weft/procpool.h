@@ -1,5 +1,5 @@
-/*
- * weft/procpool.h - the process pool (concurrent.futures.ProcessPoolExecutor).
+/**
+ * the process pool (concurrent.futures.ProcessPoolExecutor).
  *
  * A process pool is an executor (weft/executor.h) whose workers are
  * processes, started with a start method of weft/process.h. What crosses
@@ -53,21 +53,22 @@
  * quarter of the ring (WEFT_EMSGSIZE otherwise).
  *
  * Python to weft:
- *   ProcessPoolExecutor(max_workers, mp_context, initializer, initargs,
- *                       max_tasks_per_child)
- *                                  weft_process_pool_new(&ex, &opts)
- *   ex.submit(fn, arg)             weft_process_pool_submit(ex, fn, bytes, &future)
- *   future.result(timeout)         weft_process_pool_result(future, &bytes, timeout)
- *   ex.map(fn, args, chunksize=)   weft_process_pool_map(ex, fn, bytes_array, results, n,
- *                                                        chunksize, timeout)
- *   Pool.map(square, ints)         weft_process_pool_map_fixed(ex, square, in, sizeof *in,
- *                                                              out, sizeof *out, n, 0, timeout)
- *   ex.shutdown(wait, cancel_futures)  weft_executor_shutdown(ex, cancel, wait ? WEFT_FOREVER : 0)
- *   ex.terminate_workers() / kill_workers()  (3.14)
- *                                  weft_process_pool_terminate_workers(ex) / _kill_workers(ex)
- *   future.cancel()                weft_future_cancel(f): true while no worker has taken the
- *                                  task (it never runs then), false once one has (RUNNING)
- *   BrokenProcessPool              WEFT_EBROKEN
+ *
+ *     ProcessPoolExecutor(max_workers, mp_context, initializer, initargs,
+ *                         max_tasks_per_child)
+ *                                    weft_process_pool_new(&ex, &opts)
+ *     ex.submit(fn, arg)             weft_process_pool_submit(ex, fn, bytes, &future)
+ *     future.result(timeout)         weft_process_pool_result(future, &bytes, timeout)
+ *     ex.map(fn, args, chunksize=)   weft_process_pool_map(ex, fn, bytes_array, results, n,
+ *                                                          chunksize, timeout)
+ *     Pool.map(square, ints)         weft_process_pool_map_fixed(ex, square, in, sizeof *in,
+ *                                                                out, sizeof *out, n, 0, timeout)
+ *     ex.shutdown(wait, cancel_futures)  weft_executor_shutdown(ex, cancel, wait ? WEFT_FOREVER : 0)
+ *     ex.terminate_workers() / kill_workers()  (3.14)
+ *                                    weft_process_pool_terminate_workers(ex) / _kill_workers(ex)
+ *     future.cancel()                weft_future_cancel(f): true while no worker has taken the
+ *                                    task (it never runs then), false once one has (RUNNING)
+ *     BrokenProcessPool              WEFT_EBROKEN
  *
  * Broken: a worker that dies other than by retiring (max_tasks_per_child)
  * or by shutdown - a crash, a kill, an exit, a failing initializer - breaks
@@ -83,6 +84,8 @@
  * Ownership: the pool is the parent's; it cannot be passed to a child.
  * Waiting on a future inside a coroutine suspends only the task, as for any
  * future.
+ *
+ * @file
  */
 #ifndef WEFT_PROCPOOL_H
 #define WEFT_PROCPOOL_H

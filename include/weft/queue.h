@@ -1,6 +1,6 @@
-/*
- * weft/queue.h - blocking queues (Python's queue module): Queue (FIFO),
- * LifoQueue, PriorityQueue, and SimpleQueue.
+/**
+ * blocking queues (Python's queue module): Queue (FIFO), LifoQueue,
+ * PriorityQueue, and SimpleQueue.
  *
  * Items are `void *`. A queue never frees, copies or looks inside an item
  * (except a PriorityQueue's comparator): ownership passes from the putter to
@@ -28,17 +28,20 @@
  * wait.
  *
  * Python to weft:
- *   queue.Queue(maxsize)              weft_queue_new(&q, maxsize)
- *   queue.LifoQueue(maxsize)          weft_lifo_queue_new(&q, maxsize)
- *   queue.PriorityQueue(maxsize)      weft_priority_queue_new(&q, maxsize, cmp, ctx)
- *   queue.SimpleQueue()               weft_simple_queue_new(&q)
- *   q.put(x) / q.get()                weft_queue_put(q, x, WEFT_FOREVER) / weft_queue_get(q, &x, WEFT_FOREVER)
- *   q.put(x, timeout=t) / q.get(timeout=t)   weft_queue_put(q, x, t) / weft_queue_get(q, &x, t)
- *   q.put_nowait / q.get_nowait       weft_queue_put(q, x, 0) / weft_queue_get(q, &x, 0)
- *   queue.Full / queue.Empty          WEFT_ETIMEDOUT
- *   q.task_done() / q.join()          weft_queue_task_done / weft_queue_join
- *   q.shutdown(immediate)             weft_queue_shutdown(q, immediate, drop)
- *   queue.ShutDown                    WEFT_ESHUTDOWN
+ *
+ *     queue.Queue(maxsize)              weft_queue_new(&q, maxsize)
+ *     queue.LifoQueue(maxsize)          weft_lifo_queue_new(&q, maxsize)
+ *     queue.PriorityQueue(maxsize)      weft_priority_queue_new(&q, maxsize, cmp, ctx)
+ *     queue.SimpleQueue()               weft_simple_queue_new(&q)
+ *     q.put(x) / q.get()                weft_queue_put(q, x, WEFT_FOREVER) / weft_queue_get(q, &x, WEFT_FOREVER)
+ *     q.put(x, timeout=t) / q.get(timeout=t)   weft_queue_put(q, x, t) / weft_queue_get(q, &x, t)
+ *     q.put_nowait / q.get_nowait       weft_queue_put(q, x, 0) / weft_queue_get(q, &x, 0)
+ *     queue.Full / queue.Empty          WEFT_ETIMEDOUT
+ *     q.task_done() / q.join()          weft_queue_task_done / weft_queue_join
+ *     q.shutdown(immediate)             weft_queue_shutdown(q, immediate, drop)
+ *     queue.ShutDown                    WEFT_ESHUTDOWN
+ *
+ * @file
  */
 #ifndef WEFT_QUEUE_H
 #define WEFT_QUEUE_H

@@ -1,6 +1,6 @@
-/*
- * weft/stream.h - asyncio's streams for C: buffered reading and writing on
- * a connection, and servers that run a coroutine per connection.
+/**
+ * asyncio's streams for C: buffered reading and writing on a connection, and
+ * servers that run a coroutine per connection.
  *
  * Python's asyncio gives a (reader, writer) pair; weft gives one
  * weft_stream that is both: the read calls are the StreamReader's, the
@@ -25,26 +25,29 @@
  * peer) are reported by the next write, drain or close.
  *
  * Python to weft:
- *   asyncio.open_connection(host, port)   weft_open_connection(&st, host, port, NULL, timeout)
- *   asyncio.open_unix_connection(path)    weft_open_unix_connection(&st, path, NULL, timeout)
- *   reader.read(n) / read(-1)             weft_stream_read(st, buf, n, &got, timeout) /
- *                                         weft_stream_read_all(st, &buf, &len, max, timeout)
- *   reader.readexactly(n)                 weft_stream_readexactly(st, buf, n, &got, timeout)
- *   reader.readline()                     weft_stream_readline(st, buf, cap, &len, timeout)
- *   reader.readuntil(sep)                 weft_stream_readuntil(st, sep, seplen, buf, cap, &len, timeout)
- *   reader.at_eof()                       weft_stream_at_eof(st)
- *   IncompleteReadError                   WEFT_EEOF (the partial bytes are in buf, *got)
- *   LimitOverrunError                     WEFT_EMSGSIZE
- *   writer.write(data) / writelines       weft_stream_write(st, data, len)
- *   await writer.drain()                  weft_stream_drain(st, timeout)
- *   writer.write_eof() / can_write_eof()  weft_stream_write_eof(st) / weft_stream_can_write_eof(st)
- *   writer.close(); await wait_closed()   weft_stream_close(st, timeout), then weft_stream_free(st)
- *   writer.is_closing()                   weft_stream_is_closing(st)
- *   get_extra_info("peername"/"socket")   weft_stream_peername(st, &addr) / weft_stream_socket(st)
- *   asyncio.start_server(cb, host, port)  weft_server_start(&srv, cb, arg, host, port, &opts)
- *   server.serve_forever()                weft_server_serve_forever(srv)
- *   server.close(); await wait_closed()   weft_server_close(srv); weft_server_wait_closed(srv, timeout)
- *   server.sockets                        weft_server_sockets(srv, out, cap, &n)
+ *
+ *     asyncio.open_connection(host, port)   weft_open_connection(&st, host, port, NULL, timeout)
+ *     asyncio.open_unix_connection(path)    weft_open_unix_connection(&st, path, NULL, timeout)
+ *     reader.read(n) / read(-1)             weft_stream_read(st, buf, n, &got, timeout) /
+ *                                           weft_stream_read_all(st, &buf, &len, max, timeout)
+ *     reader.readexactly(n)                 weft_stream_readexactly(st, buf, n, &got, timeout)
+ *     reader.readline()                     weft_stream_readline(st, buf, cap, &len, timeout)
+ *     reader.readuntil(sep)                 weft_stream_readuntil(st, sep, seplen, buf, cap, &len, timeout)
+ *     reader.at_eof()                       weft_stream_at_eof(st)
+ *     IncompleteReadError                   WEFT_EEOF (the partial bytes are in buf, *got)
+ *     LimitOverrunError                     WEFT_EMSGSIZE
+ *     writer.write(data) / writelines       weft_stream_write(st, data, len)
+ *     await writer.drain()                  weft_stream_drain(st, timeout)
+ *     writer.write_eof() / can_write_eof()  weft_stream_write_eof(st) / weft_stream_can_write_eof(st)
+ *     writer.close(); await wait_closed()   weft_stream_close(st, timeout), then weft_stream_free(st)
+ *     writer.is_closing()                   weft_stream_is_closing(st)
+ *     get_extra_info("peername"/"socket")   weft_stream_peername(st, &addr) / weft_stream_socket(st)
+ *     asyncio.start_server(cb, host, port)  weft_server_start(&srv, cb, arg, host, port, &opts)
+ *     server.serve_forever()                weft_server_serve_forever(srv)
+ *     server.close(); await wait_closed()   weft_server_close(srv); weft_server_wait_closed(srv, timeout)
+ *     server.sockets                        weft_server_sockets(srv, out, cap, &n)
+ *
+ * @file
  */
 #ifndef WEFT_STREAM_H
 #define WEFT_STREAM_H

@@ -1,6 +1,6 @@
-/*
- * weft/subprocess.h - running programs: asyncio's create_subprocess_exec
- * and create_subprocess_shell for C.
+/**
+ * running programs: asyncio's create_subprocess_exec and
+ * create_subprocess_shell for C.
  *
  * A child's standard streams are inherited, connected to /dev/null, or
  * pipes that the parent reads and writes as weft_streams (weft/stream.h):
@@ -14,26 +14,29 @@
  * waitid(WNOHANG), backing off up to 50 ms between looks.
  *
  * Python to weft:
- *   p = await create_subprocess_exec(*argv, stdin=PIPE, stdout=PIPE)
- *                                   weft_subprocess_exec(&p, argv, &opts)
- *   await create_subprocess_shell(cmd)   weft_subprocess_shell(&p, cmd, &opts)
- *   subprocess.PIPE / DEVNULL / STDOUT    WEFT_SUBPROCESS_PIPE / _DEVNULL / _STDOUT
- *   p.stdin.write(b); await p.stdin.drain()
- *                                   weft_stream_write(weft_subprocess_stdin(p), b, n); ..._drain
- *   p.stdin.close()                 weft_subprocess_close_stdin(p, timeout)
- *   await p.stdout.readline()       weft_stream_readline(weft_subprocess_stdout(p), ...)
- *   await p.wait()  (asyncio.wait_for for a timeout)
- *                                   weft_subprocess_wait(p, &code, timeout)
- *   await p.communicate(input)      weft_subprocess_communicate(p, in, n, &out, &outlen, &err, &errlen, timeout)
- *   p.returncode                    weft_subprocess_returncode(p, &code)  (WEFT_ESTATE while running)
- *   p.pid                           weft_subprocess_pid(p)
- *   p.send_signal / terminate / kill   weft_subprocess_send_signal / _terminate / _kill
- *   start_new_session=True / process_group=0
- *                                   opts.start_new_session / opts.new_process_group
+ *
+ *     p = await create_subprocess_exec(*argv, stdin=PIPE, stdout=PIPE)
+ *                                     weft_subprocess_exec(&p, argv, &opts)
+ *     await create_subprocess_shell(cmd)   weft_subprocess_shell(&p, cmd, &opts)
+ *     subprocess.PIPE / DEVNULL / STDOUT    WEFT_SUBPROCESS_PIPE / _DEVNULL / _STDOUT
+ *     p.stdin.write(b); await p.stdin.drain()
+ *                                     weft_stream_write(weft_subprocess_stdin(p), b, n); ..._drain
+ *     p.stdin.close()                 weft_subprocess_close_stdin(p, timeout)
+ *     await p.stdout.readline()       weft_stream_readline(weft_subprocess_stdout(p), ...)
+ *     await p.wait()  (asyncio.wait_for for a timeout)
+ *                                     weft_subprocess_wait(p, &code, timeout)
+ *     await p.communicate(input)      weft_subprocess_communicate(p, in, n, &out, &outlen, &err, &errlen, timeout)
+ *     p.returncode                    weft_subprocess_returncode(p, &code)  (WEFT_ESTATE while running)
+ *     p.pid                           weft_subprocess_pid(p)
+ *     p.send_signal / terminate / kill   weft_subprocess_send_signal / _terminate / _kill
+ *     start_new_session=True / process_group=0
+ *                                     opts.start_new_session / opts.new_process_group
  *
  * Not mapped: text mode and encodings (bytes only), user=/group=/umask=,
  * pass_fds= (only fds 0, 1 and 2 reach the child) and a process_group
  * other than the child's own.
+ *
+ * @file
  */
 #ifndef WEFT_SUBPROCESS_H
 #define WEFT_SUBPROCESS_H

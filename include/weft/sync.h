@@ -1,6 +1,6 @@
-/*
- * weft/sync.h - Python's threading primitives: Lock, RLock, Condition,
- * Semaphore, BoundedSemaphore, Event, Barrier.
+/**
+ * Python's threading primitives: Lock, RLock, Condition, Semaphore,
+ * BoundedSemaphore, Event, Barrier.
  *
  * All are caller-allocated: embed them in your own structs, initialise with
  * the static initializer or _init, and _destroy when done (destroying an
@@ -17,14 +17,17 @@
  * WEFT_FOREVER) and NULL objects give WEFT_EINVAL.
  *
  * Python to weft:
- *   lock.acquire()                  weft_lock_acquire(&l, WEFT_FOREVER)
- *   lock.acquire(timeout=t)         weft_lock_acquire(&l, t)
- *   lock.acquire(blocking=False)    weft_lock_acquire(&l, 0)
- *   False from acquire              WEFT_ETIMEDOUT
- *   with lock: ...                  acquire ... release
- *   RuntimeError on bad release     WEFT_ENOTLOCKED / WEFT_ENOTOWNER
- *   ValueError (BoundedSemaphore)   WEFT_EOVERFLOW
- *   BrokenBarrierError              WEFT_EBROKEN
+ *
+ *     lock.acquire()                  weft_lock_acquire(&l, WEFT_FOREVER)
+ *     lock.acquire(timeout=t)         weft_lock_acquire(&l, t)
+ *     lock.acquire(blocking=False)    weft_lock_acquire(&l, 0)
+ *     False from acquire              WEFT_ETIMEDOUT
+ *     with lock: ...                  acquire ... release
+ *     RuntimeError on bad release     WEFT_ENOTLOCKED / WEFT_ENOTOWNER
+ *     ValueError (BoundedSemaphore)   WEFT_EOVERFLOW
+ *     BrokenBarrierError              WEFT_EBROKEN
+ *
+ * @file
  */
 #ifndef WEFT_SYNC_H
 #define WEFT_SYNC_H

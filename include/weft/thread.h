@@ -1,17 +1,18 @@
-/*
- * weft/thread.h - threads (threading.Thread and the threading module's
- * functions), Timer, and thread-local values (threading.local).
+/**
+ * threads (threading.Thread and the threading module's functions), Timer, and
+ * thread-local values (threading.local).
  *
  * Python to weft:
- *   Thread(target=f, args=(a,), name=n, daemon=d)   weft_thread_new(&t, f, a, &opts)
- *   t.start() / t.join(timeout) / t.is_alive()      weft_thread_start / _join / _is_alive
- *   t.name / t.ident / t.native_id / t.daemon       weft_thread_name / _ident / _native_id / _daemon
- *   current_thread() / main_thread()                weft_current_thread / weft_main_thread
- *   enumerate() / active_count()                    weft_enumerate / weft_active_count
- *   get_ident() / get_native_id()                   weft_get_ident / weft_get_native_id
- *   Timer(interval, f)                              weft_timer_new
- *   local()                                         weft_local_new
- *   (interpreter exit joining non-daemon threads)   weft_shutdown, also run at exit
+ *
+ *     Thread(target=f, args=(a,), name=n, daemon=d)   weft_thread_new(&t, f, a, &opts)
+ *     t.start() / t.join(timeout) / t.is_alive()      weft_thread_start / _join / _is_alive
+ *     t.name / t.ident / t.native_id / t.daemon       weft_thread_name / _ident / _native_id / _daemon
+ *     current_thread() / main_thread()                weft_current_thread / weft_main_thread
+ *     enumerate() / active_count()                    weft_enumerate / weft_active_count
+ *     get_ident() / get_native_id()                   weft_get_ident / weft_get_native_id
+ *     Timer(interval, f)                              weft_timer_new
+ *     local()                                         weft_local_new
+ *     (interpreter exit joining non-daemon threads)   weft_shutdown, also run at exit
  *
  * Ownership: weft_thread_new gives the caller one reference; weft_thread_unref
  * drops it. A running thread keeps itself alive, so freeing a thread handle
@@ -39,6 +40,8 @@
  * thread; every other record reads FINISHED (joining it returns 0 at once)
  * and weft's internal state is reset, so threads can be created and joined
  * in the child.
+ *
+ * @file
  */
 #ifndef WEFT_THREAD_H
 #define WEFT_THREAD_H
