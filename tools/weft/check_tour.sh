@@ -1,7 +1,8 @@
 #!/bin/sh
 # check_tour.sh WEFT: `weft tour --quick` writes JSON, CSV and an SVG chart;
 # each is checked: every scenario and model present, every run ok with
-# positive figures, serial's speed-up 1; the CSV has a line per run; the
+# positive figures, each model's median and range those of its runs,
+# serial's speed-up 1; the CSV has a line per run; the
 # SVG is well-formed XML with an <svg> root and a bar per run. Where
 # gnuplot is installed, --plot FILE.png writes a PNG; where it is not, it
 # says so and exits 2.
@@ -21,11 +22,19 @@ assert [s["name"] for s in t["scenarios"]] == names, [s["name"] for s in t["scen
 for s in t["scenarios"]:
     assert [r["model"] for r in s["results"]] == models, s
     for r in s["results"]:
-        assert r["ok"] and r["wall_s"] > 0 and r["cpu_s"] >= 0 and r["speedup"] > 0, (s["name"], r)
+        runs = r["runs"]
+        assert len(runs) == 5, (s["name"], r)
+        assert r["ok"] and r["speedup"] > 0, (s["name"], r)
+        for x in runs:
+            assert x["ok"] and x["wall_s"] > 0 and x["cpu_s"] >= 0, (s["name"], r)
+        walls = sorted(x["wall_s"] for x in runs)
+        close = lambda a, b: abs(a - b) <= 1e-5 * max(abs(a), abs(b), 1e-9)
+        assert close(r["median_s"], walls[len(walls) // 2]), (s["name"], r)
+        assert close(r["min_s"], walls[0]) and close(r["max_s"], walls[-1]), (s["name"], r)
     assert abs(s["results"][0]["speedup"] - 1) < 1e-9, s
     assert s["winner"] in models and s["advice"], s
 rows = open(d + "/t.csv").read().splitlines()
-assert rows[0].startswith("scenario,kind,model,") and len(rows) == 1 + 6 * 4, rows
+assert rows[0].startswith("scenario,kind,model,run,") and len(rows) == 1 + 6 * 4 * 5, rows
 svg = ET.parse(d + "/t.svg").getroot()
 assert svg.tag.endswith("svg"), svg.tag
 bars = [e for e in svg.iter() if e.tag.endswith("rect") and e.find("{http://www.w3.org/2000/svg}title") is not None]

@@ -539,11 +539,11 @@ int main(int argc, char **argv)
  * expect-demo: ^demo done$
  *
  * expect-tour: ^weft [0-9.]+ tour: I/O-bound, CPU-bound and mixed work with every model \(quick\)$
- * expect-tour: ^io-sleep: serial [0-9.]+ s
+ * expect-tour: ^io-sleep: serial [0-9.]+ s \(cpu [0-9.]+ s, run 1 of 5\)$
  * expect-tour: ^io-sleep: coroutines [0-9.]+ s
  * expect-tour: ^cpu-sum: threads [0-9.]+ s
- * expect-tour: ^mixed: coroutines [0-9.]+ s
- * expect-tour: ^When to use what, measured on this machine
+ * expect-tour: ^mixed: coroutines [0-9.]+ s \(cpu [0-9.]+ s, run 5 of 5\)$
+ * expect-tour: ^When to use what, measured on this machine \([0-9]+ CPUs, --quick sizes; 5 runs of each
  * expect-tour: ^  advice: I/O-bound waits
  * expect-tour: ^  unlike Python: its GIL keeps CPU-bound threads near 1x
  *

@@ -37,6 +37,12 @@ enum { SC_SLEEP, SC_HTTP, SC_FILES, SC_SUM, SC_HASH, SC_MIXED, NSCENARIOS };
 #define THREAD_WORKERS 32
 #define PROCESS_WORKERS 4
 
+/* Runs of each model in each scenario: enough for a median and a spread.
+ * The quick sizes are short, and noisier, so they take more runs. */
+#define FULL_RUNS 3
+#define QUICK_RUNS 5
+_Static_assert(QUICK_RUNS <= TOUR_MAX_RUNS && FULL_RUNS <= TOUR_MAX_RUNS, "runs fit");
+
 /* What one item does; plain data, copied to worker processes. */
 typedef struct item {
     int scenario;
@@ -433,6 +439,41 @@ static void measure(int model, const item *items, int n, uint64_t want_each, run
     free(results);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median_of(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+void model_summarise(model_result *m)
+{
+    double wall[TOUR_MAX_RUNS], cpu[TOUR_MAX_RUNS];
+    m->ok = m->nruns > 0;
+    m->error = NULL;
+    for (int i = 0; i < m->nruns; i++) {
+        const run_result *r = &m->runs[i];
+        if (!r->ok && !m->error)
+            m->error = r->error;
+        m->ok = m->ok && r->ok;
+        wall[i] = r->wall;
+        cpu[i] = r->cpu;
+    }
+    if (!m->ok) {
+        m->median = m->min = m->max = m->cpu_median = 0;
+        return;
+    }
+    m->median = median_of(wall, m->nruns);
+    m->min = wall[0];
+    m->max = wall[m->nruns - 1];
+    m->cpu_median = median_of(cpu, m->nruns);
+}
+
 static scenario scenarios[NSCENARIOS] = {
     [SC_SLEEP] = {"io-sleep", NULL, KIND_IO,
                   "I/O-bound waits: coroutines (one thread waits for all); threads work too, "
@@ -482,7 +523,8 @@ int tour_run(scenario **out, int *nout, bool quick)
         remove_files(dir, sz->files);
         return rc;
     }
-    progress_begin(NSCENARIOS, isatty(STDOUT_FILENO));
+    int nruns = quick ? QUICK_RUNS : FULL_RUNS;
+    progress_begin(NSCENARIOS, nruns, isatty(STDOUT_FILENO));
     for (int s = 0; s < NSCENARIOS; s++) {
         int n = 0;
         uint64_t want = 0;
@@ -509,11 +551,16 @@ int tour_run(scenario **out, int *nout, bool quick)
             it->work = s == SC_HASH ? sz->hash_chunk : s == SC_SUM ? sz->sum_terms : sz->mixed_terms;
             snprintf(it->dir, sizeof it->dir, "%s", dir);
         }
-        for (int m = 0; m < NMODELS; m++) {
-            progress_step(s, scenarios[s].name, m, NULL);
-            measure(m, items, n, want, &scenarios[s].res[m]);
-            progress_step(s, scenarios[s].name, m, &scenarios[s].res[m]);
-        }
+        for (int run = 0; run < nruns; run++)
+            for (int m = 0; m < NMODELS; m++) {
+                model_result *mr = &scenarios[s].res[m];
+                progress_step(s, scenarios[s].name, m, run, NULL);
+                measure(m, items, n, want, &mr->runs[run]);
+                mr->nruns = run + 1;
+                progress_step(s, scenarios[s].name, m, run, &mr->runs[run]);
+            }
+        for (int m = 0; m < NMODELS; m++)
+            model_summarise(&scenarios[s].res[m]);
         free(items);
     }
     progress_end();

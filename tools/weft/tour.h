@@ -17,7 +17,7 @@ enum { MODEL_SERIAL, MODEL_THREADS, MODEL_PROCESSES, MODEL_COROUTINES, NMODELS }
 
 typedef enum scenario_kind { KIND_IO, KIND_CPU, KIND_MIXED } scenario_kind;
 
-/* One measurement: a scenario run with one model. */
+/* One measurement: a scenario run once with one model. */
 typedef struct run_result {
     bool ok;
     double wall;   /* seconds */
@@ -25,24 +25,40 @@ typedef struct run_result {
     char error[96];
 } run_result;
 
+/* The runs of one model in one scenario, and what they add up to. */
+#define TOUR_MAX_RUNS 7
+typedef struct model_result {
+    int nruns;
+    run_result runs[TOUR_MAX_RUNS];
+    bool ok;              /* every run ok */
+    double median;        /* wall seconds, the median run */
+    double min, max;      /* wall seconds: the spread */
+    double cpu_median;    /* CPU seconds, the median */
+    const char *error;    /* the first failed run's error, or NULL */
+} model_result;
+
 typedef struct scenario {
     const char *name;      /* "io-sleep" */
     const char *title;     /* "100 tasks that each wait 100 ms" */
     scenario_kind kind;
     const char *advice;    /* one line: which model, and why */
-    run_result res[NMODELS];
+    model_result res[NMODELS];
 } scenario;
 
 extern const char *const model_names[NMODELS];
 
-/* Run every scenario with every model; quick scales the work down to a few
- * seconds in all. Fills each scenario's results. */
+/* Run every scenario with every model, several times (the rounds take the
+ * models in turn, so that a change in the machine's load reaches them
+ * all); quick scales the work down to a few seconds in all. Fills each
+ * scenario's results. */
 int tour_run(scenario **out, int *n, bool quick);
+/* Fill a model's median, spread and ok from its runs. */
+void model_summarise(model_result *m);
 
 /* The progress display: a line redrawn in place on a terminal, plain lines
  * otherwise. */
-void progress_begin(int nscenarios, bool tty);
-void progress_step(int sc, const char *name, int model, const run_result *r);
+void progress_begin(int nscenarios, int nruns, bool tty);
+void progress_step(int sc, const char *name, int model, int run, const run_result *r);
 void progress_end(void);
 
 /* The report. */
@@ -55,7 +71,7 @@ int report_svg(const char *path, const scenario *s, int n);
 bool report_png_possible(void);
 int report_png(const char *path, const scenario *s, int n);
 
-/* The model that won a scenario (the least wall time), or -1. */
+/* The model that won a scenario (the least median wall time), or -1. */
 int scenario_winner(const scenario *s);
 
 #endif

@@ -19,40 +19,92 @@ int scenario_winner(const scenario *s)
 {
     int best = -1;
     for (int m = 0; m < NMODELS; m++)
-        if (s->res[m].ok && (best < 0 || s->res[m].wall < s->res[best].wall))
+        if (s->res[m].ok && (best < 0 || s->res[m].median < s->res[best].median))
             best = m;
     return best;
 }
 
+/* Serial's median over this model's: above 1 the model was faster. */
 static double speedup(const scenario *s, int m)
 {
-    const run_result *base = &s->res[0], *r = &s->res[m];
-    return base->ok && r->ok && r->wall > 0 ? base->wall / r->wall : 0;
+    const model_result *base = &s->res[MODEL_SERIAL], *r = &s->res[m];
+    return base->ok && r->ok && r->median > 0 ? base->median / r->median : 0;
+}
+
+/* A ratio as a reader says it: "2.5x faster" or "2.5x slower" (never
+ * "0.4x faster"), with enough digits that no ratio reads as 0 or 1 when
+ * it is not. */
+static const char *fmt_ratio(char *buf, size_t len, double ratio)
+{
+    if (ratio <= 0)
+        return snprintf(buf, len, "-"), buf;
+    bool faster = ratio >= 1;
+    double r = faster ? ratio : 1 / ratio;
+    if (r < 1.005)
+        snprintf(buf, len, "the same");
+    else
+        snprintf(buf, len, r < 2 ? "%.2fx %s" : r < 10 ? "%.1fx %s" : "%.0fx %s", r,
+                 faster ? "faster" : "slower");
+    return buf;
+}
+
+/* Seconds in the unit that suits `scale`: s, ms or us. */
+static const char *unit_of(double scale, double *mult)
+{
+    if (scale >= 1)
+        return *mult = 1, "s";
+    if (scale >= 1e-3)
+        return *mult = 1e3, "ms";
+    return *mult = 1e6, "us";
+}
+
+/* "12.3 ms (11.9..14.0)": a model's median wall time and its spread. */
+static const char *fmt_spread(char *buf, size_t len, const model_result *r)
+{
+    double k;
+    const char *unit = unit_of(r->median, &k);
+    snprintf(buf, len, "%.3g %s (%.3g..%.3g)", r->median * k, unit, r->min * k, r->max * k);
+    return buf;
+}
+
+static const char *fmt_time(char *buf, size_t len, double v)
+{
+    double k;
+    const char *unit = unit_of(v, &k);
+    snprintf(buf, len, "%.3g %s", v * k, unit);
+    return buf;
 }
 
 void report_table(FILE *f, const scenario *s, int n, bool quick)
 {
-    fprintf(f, "\nWhen to use what, measured on this machine (%u CPUs%s)\n", weft_cpu_count(),
-            quick ? ", --quick sizes" : "");
+    fprintf(f, "\nWhen to use what, measured on this machine (%u CPUs%s; %d runs of each, "
+               "the median and the range)\n",
+            weft_cpu_count(), quick ? ", --quick sizes" : "", n ? s[0].res[0].nruns : 0);
     for (int i = 0; i < n; i++) {
         int win = scenario_winner(&s[i]);
         fprintf(f, "\n%s: %s\n", s[i].name, s[i].title);
-        fprintf(f, "  %-11s %10s %10s %9s\n", "model", "wall", "cpu", "speed-up");
+        fprintf(f, "  %-11s %-28s %10s  %s\n", "model", "wall: median (min..max)", "cpu",
+                "against serial");
         for (int m = 0; m < NMODELS; m++) {
-            const run_result *r = &s[i].res[m];
+            const model_result *r = &s[i].res[m];
             if (!r->ok) {
-                fprintf(f, "  %-11s failed: %s\n", model_names[m], r->error);
+                fprintf(f, "  %-11s failed: %s\n", model_names[m], r->error ? r->error : "?");
                 continue;
             }
-            fprintf(f, "  %-11s %8.3f s %8.3f s %8.1fx%s\n", model_names[m], r->wall, r->cpu,
-                    speedup(&s[i], m), m == win ? "  <- fastest" : "");
+            char spread[64], cpu[32], ratio[32];
+            fprintf(f, "  %-11s %-28s %10s  %s%s\n", model_names[m],
+                    fmt_spread(spread, sizeof spread, r), fmt_time(cpu, sizeof cpu, r->cpu_median),
+                    m == MODEL_SERIAL ? "(the base)" : fmt_ratio(ratio, sizeof ratio, speedup(&s[i], m)),
+                    m == win ? "  <- fastest" : "");
         }
         fprintf(f, "  advice: %s\n", s[i].advice);
-        if (s[i].kind == KIND_CPU && s[i].res[MODEL_THREADS].ok)
+        if (s[i].kind == KIND_CPU && s[i].res[MODEL_THREADS].ok) {
+            char ratio[32];
             fprintf(f,
                     "  unlike Python: its GIL keeps CPU-bound threads near 1x; C threads ran "
-                    "%.1fx faster than serial here.\n",
-                    speedup(&s[i], MODEL_THREADS));
+                    "%s than serial here.\n",
+                    fmt_ratio(ratio, sizeof ratio, speedup(&s[i], MODEL_THREADS)));
+        }
     }
     fprintf(f, "\nprocesses: a pool of 4 (fork); threads: a pool of 32; coroutines: one loop, "
                "CPU work and file reads through to_thread.\n");
@@ -107,16 +159,21 @@ int report_json(const char *path, const scenario *s, int n, bool quick)
         json_str(f, s[i].advice);
         fprintf(f, ", \"results\": [");
         for (int m = 0; m < NMODELS; m++) {
-            const run_result *r = &s[i].res[m];
-            fprintf(f, "%s\n    {\"model\": \"%s\", \"ok\": %s, \"wall_s\": %.6f, \"cpu_s\": %.6f, "
-                       "\"speedup\": %.4f",
-                    m ? "," : "", model_names[m], r->ok ? "true" : "false", r->wall, r->cpu,
-                    speedup(&s[i], m));
-            if (!r->ok) {
+            const model_result *r = &s[i].res[m];
+            fprintf(f, "%s\n    {\"model\": \"%s\", \"ok\": %s, \"median_s\": %.6g, "
+                       "\"min_s\": %.6g, \"max_s\": %.6g, \"cpu_median_s\": %.6g, "
+                       "\"speedup\": %.6g",
+                    m ? "," : "", model_names[m], r->ok ? "true" : "false", r->median, r->min,
+                    r->max, r->cpu_median, speedup(&s[i], m));
+            if (r->error) {
                 fprintf(f, ", \"error\": ");
                 json_str(f, r->error);
             }
-            fputc('}', f);
+            fprintf(f, ", \"runs\": [");
+            for (int k = 0; k < r->nruns; k++)
+                fprintf(f, "%s{\"ok\": %s, \"wall_s\": %.6g, \"cpu_s\": %.6g}", k ? ", " : "",
+                        r->runs[k].ok ? "true" : "false", r->runs[k].wall, r->runs[k].cpu);
+            fprintf(f, "]}");
         }
         fprintf(f, "]}");
     }
@@ -129,13 +186,18 @@ int report_csv(const char *path, const scenario *s, int n)
     FILE *f = open_out(path);
     if (!f)
         return WEFT_EACCES;
-    fprintf(f, "scenario,kind,model,ok,wall_s,cpu_s,speedup,fastest\n");
+    /* A line per run; each carries its model's median and spread and its
+     * scenario's verdict, so that one table holds everything. */
+    fprintf(f, "scenario,kind,model,run,ok,wall_s,cpu_s,median_s,min_s,max_s,speedup,winner\n");
     for (int i = 0; i < n; i++) {
         int win = scenario_winner(&s[i]);
         for (int m = 0; m < NMODELS; m++) {
-            const run_result *r = &s[i].res[m];
-            fprintf(f, "%s,%s,%s,%d,%.6f,%.6f,%.4f,%d\n", s[i].name, kind_names[s[i].kind],
-                    model_names[m], r->ok, r->wall, r->cpu, speedup(&s[i], m), m == win);
+            const model_result *r = &s[i].res[m];
+            for (int k = 0; k < r->nruns; k++)
+                fprintf(f, "%s,%s,%s,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%s\n", s[i].name,
+                        kind_names[s[i].kind], model_names[m], k + 1, r->runs[k].ok,
+                        r->runs[k].wall, r->runs[k].cpu, r->median, r->min, r->max,
+                        speedup(&s[i], m), win >= 0 ? model_names[win] : "");
         }
     }
     return close_out(f);
