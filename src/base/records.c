@@ -5,8 +5,9 @@
  * otherwise malloc a million records, free them, have the heap trimmed, and
  * fault the same memory in again on the next burst.
  *
- *   - Each kind of record (a size, and where its link is) has its own
- *     caches, depot and slabs.
+ *   - Each kind of record (a size, and where its tag is) has its own
+ *     caches, depot and slabs. A free record holds its links itself, over
+ *     its user's bytes: a record costs its own size and nothing more.
  *   - Each thread keeps a cache of free records per kind (a LIFO chain, so
  *     the record freed last, still in the cache, is the next one handed
  *     out). Taking and giving back on the same thread touch nothing shared.
@@ -20,7 +21,7 @@
  *   - Slabs are allocated as needed and never given back, up to the kind's
  *     bound (`retain`): the memory a burst needed stays mapped for the next
  *     one, but no more than that. Past it, records are malloc'ed one by one
- *     (`pooled` false) and freed when given back.
+ *     (their tag false) and freed when given back.
  *   - The first slabs are small (SLAB_RECORDS records, from malloc). Once a
  *     kind holds HUGE_AFTER bytes of them it is in a burst, and its next
  *     slabs are 2 MiB, aligned and advised as transparent huge pages: a
@@ -49,6 +50,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include "internal/check.h"
 #include "internal/records.h"
 
 #define SLAB_RECORDS 512u
@@ -146,8 +148,8 @@ static weft__record_link *carve_locked(const weft__records *kind, unsigned n, un
         /* From the top down, so that the chain hands records out in
          * address order. */
         char *rec = s->carve_next + (size_t)(n - 1 - i) * kind->slot;
-        weft__record_link *l = weft__records_link(kind, rec);
-        l->pooled = true;
+        weft__record_link *l = (weft__record_link *)rec;
+        *weft__records_tag(kind, rec) = true;
         l->next = head;
         weft__records_poison(kind, rec);
         head = l;
@@ -277,6 +279,8 @@ static bool cache_live(const weft__records *kind, weft__record_cache *c)
             bool ok = exit_key_ok && pthread_setspecific(exit_key, &live_caches) == 0;
             thread_state = ok ? WEFT__RECORD_CACHE_LIVE : WEFT__RECORD_CACHE_DEAD;
         }
+        WEFT_ASSERT(kind->slot % 8 == 0 && kind->tag_off >= sizeof(weft__record_link) &&
+                    kind->tag_off < kind->slot);
         if (thread_state == WEFT__RECORD_CACHE_LIVE) {
             store_list(kind);
             c->kind = kind;
@@ -299,14 +303,14 @@ void *weft__records_take_slow(const weft__records *kind, weft__record_cache *c)
      * own, freed when given back. */
     void *rec = malloc(kind->slot);
     if (rec)
-        weft__records_link(kind, rec)->pooled = false;
+        *weft__records_tag(kind, rec) = false;
     return rec;
 }
 
 void weft__records_give_slow(const weft__records *kind, weft__record_cache *c, void *rec)
 {
-    weft__record_link *l = weft__records_link(kind, rec);
-    if (!l->pooled) {
+    weft__record_link *l = rec;
+    if (!*weft__records_tag(kind, rec)) {
         free(rec);
         return;
     }
@@ -386,7 +390,7 @@ static size_t kind_trim(const weft__records *kind)
     if (s->carve_left)
         t[0].free = s->carve_left;
     qsort(t, n, sizeof *t, by_address);
-    /* A link lies inside its record, so inside its record's slab. */
+    /* A free record's link is the record. */
     for (weft__record_link *h = s->depot; h; h = h->batch_next)
         for (weft__record_link *l = h; l; l = l->next)
             tally_of(t, n, l)->free++;

@@ -73,8 +73,7 @@ struct weft_future {
     bool cb0_used;
     uint8_t retrieved;       /* the outcome was read (atomic, relaxed) */
     bool owned;              /* the record has room for an owner (its kind) */
-    /* Last: the record allocator's; readable while the record is free. */
-    weft__record_link link;
+    weft__record_tag tag;    /* the record allocator's */
 };
 
 static bool is_final(uint32_t s)
@@ -96,8 +95,9 @@ static uint32_t load_state(const weft_future *f)
  * allocation, and the lines a step touches next to each other). Each bound
  * is the memory a burst may keep for the next one.
  */
-/* A plain record's bytes; an owned record's room starts there. */
-#define RECORD_SIZE WEFT__RECORD_SLOT(sizeof(weft_future))
+/* A plain record's bytes, whole lines; an owned record's room starts
+ * there. */
+#define RECORD_SIZE ((sizeof(weft_future) + 63) & ~(size_t)63)
 #ifndef WEFT_FUTURE_RETAIN
 #define WEFT_FUTURE_RETAIN ((size_t)128 << 20)
 #endif
@@ -111,11 +111,11 @@ static weft__record_store plain_store = WEFT__RECORD_STORE_INIT;
 static weft__record_store owned_store = WEFT__RECORD_STORE_INIT;
 static const weft__records kinds[2] = {
     [false] = {.slot = RECORD_SIZE,
-               .link_off = offsetof(weft_future, link),
+               .tag_off = offsetof(weft_future, tag),
                .retain = WEFT_FUTURE_RETAIN,
                .store = &plain_store},
     [true] = {.slot = RECORD_SIZE + WEFT__FUTURE_ROOM,
-              .link_off = offsetof(weft_future, link),
+              .tag_off = offsetof(weft_future, tag),
               .retain = WEFT_FUTURE_OWNED_RETAIN,
               .store = &owned_store},
 };
@@ -135,7 +135,7 @@ static int future_make(weft_future **out, uint32_t refs, bool owned)
                        .refs = refs,
                        .lock = WEFT_LOCK_INIT,
                        .owned = owned,
-                       .link = f->link};
+                       .tag = f->tag};
     *out = f;
     return 0;
 }

@@ -7,8 +7,8 @@
  *
  *     static weft__record_store handle_store = WEFT__RECORD_STORE_INIT;
  *     static const weft__records handle_records = {
- *         .slot = WEFT__RECORD_SLOT(sizeof(weft_handle)),
- *         .link_off = offsetof(weft_handle, link),
+ *         .slot = sizeof(weft_handle),
+ *         .tag_off = offsetof(weft_handle, tag),
  *         .retain = ((size_t)128 << 20),
  *         .store = &handle_store,
  *     };
@@ -24,11 +24,11 @@
  * another thread goes into that thread's cache, and caches hand records
  * back and forth through the kind's depot in batches.
  *
- * The record's weft__record_link belongs to this module for the record's
+ * A record's weft__record_tag belongs to this module for the record's
  * whole life: its user never writes it (an initialiser that writes the
- * whole record copies it: `.link = r->link`). While the record is free its
- * other bytes are the module's too, and under ASan the bytes before the
- * link are poisoned.
+ * whole record copies it: `.tag = r->tag`). While the record is free all
+ * its bytes are the module's: its first ones hold a weft__record_link, and
+ * under ASan the others (but the tag) are poisoned.
  */
 #ifndef WEFT_INTERNAL_RECORDS_H
 #define WEFT_INTERNAL_RECORDS_H
@@ -43,12 +43,15 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
+/* Whether a record lives in a slab (else it was malloc'ed on its own). */
+typedef bool weft__record_tag;
+
+/* What a free record holds at its start: the chains it is on. */
 typedef struct weft__record_link weft__record_link;
 struct weft__record_link {
-    weft__record_link *next;       /* free: the next record of its chain */
+    weft__record_link *next;       /* the next record of its chain */
     weft__record_link *batch_next; /* a chain's head in the depot: the next chain */
     unsigned batch_len;            /* a chain's head in the depot: its length */
-    bool pooled;                   /* the record lives in a slab (else malloc'ed) */
 };
 
 /* A kind's shared state, under its lock (records.c); one per kind. */
@@ -70,12 +73,14 @@ struct weft__record_store {
 
 #define WEFT__RECORD_STORE_INIT {.lock = PTHREAD_MUTEX_INITIALIZER}
 
-/* A record's bytes in a slab: whole 64-byte lines. */
-#define WEFT__RECORD_SLOT(bytes) (((size_t)(bytes) + 63) & ~(size_t)63)
-
 typedef struct weft__records {
-    size_t slot;      /* a record's bytes: WEFT__RECORD_SLOT of its size */
-    size_t link_off;  /* where its weft__record_link is */
+    /* A record's bytes: a multiple of 8, at least a weft__record_link's.
+     * Records in a slab start on a 64-byte line and follow each other, so
+     * a multiple of 64 puts every record on its own lines. */
+    size_t slot;
+    /* Where its weft__record_tag is: past a weft__record_link's bytes,
+     * which a free record holds at its start. */
+    size_t tag_off;
     /* The bound on the kind's slabs: the memory a burst needed stays for
      * the next one, but no more than this; past it records are malloc'ed
      * one by one and freed when given back. Under ASan a kind keeps no
@@ -107,23 +112,22 @@ enum { WEFT__RECORD_CACHE_NEW = 0, WEFT__RECORD_CACHE_LIVE, WEFT__RECORD_CACHE_D
 void *weft__records_take_slow(const weft__records *kind, weft__record_cache *cache);
 void weft__records_give_slow(const weft__records *kind, weft__record_cache *cache, void *rec);
 
-static inline weft__record_link *weft__records_link(const weft__records *kind, void *rec)
+static inline weft__record_tag *weft__records_tag(const weft__records *kind, void *rec)
 {
-    return (weft__record_link *)((char *)rec + kind->link_off);
+    return (weft__record_tag *)((char *)rec + kind->tag_off);
 }
 
-static inline void *weft__records_of(const weft__records *kind, weft__record_link *l)
-{
-    return (char *)l - kind->link_off;
-}
-
-/* Under ASan a free record is poisoned up to its link; the link stays
- * readable so that LeakSanitizer follows the chains from the caches and
- * the depot. */
+/* Under ASan a free record is poisoned but for its link, so that
+ * LeakSanitizer follows the chains from the caches and the depot, and its
+ * tag's 8 bytes (ASan's granule), which give reads. */
 static inline void weft__records_poison(const weft__records *kind, void *rec)
 {
 #if defined(WEFT_SANITIZE_ADDRESS)
-    ASAN_POISON_MEMORY_REGION(rec, kind->link_off);
+    size_t link_end = sizeof(weft__record_link), tag = kind->tag_off & ~(size_t)7;
+    if (tag > link_end)
+        ASAN_POISON_MEMORY_REGION((char *)rec + link_end, tag - link_end);
+    if (tag + 8 < kind->slot)
+        ASAN_POISON_MEMORY_REGION((char *)rec + tag + 8, kind->slot - tag - 8);
 #else
     (void)kind, (void)rec;
 #endif
@@ -132,7 +136,7 @@ static inline void weft__records_poison(const weft__records *kind, void *rec)
 static inline void weft__records_unpoison(const weft__records *kind, void *rec)
 {
 #if defined(WEFT_SANITIZE_ADDRESS)
-    ASAN_UNPOISON_MEMORY_REGION(rec, kind->link_off);
+    ASAN_UNPOISON_MEMORY_REGION(rec, kind->slot);
 #else
     (void)kind, (void)rec;
 #endif
@@ -145,16 +149,15 @@ static inline void *weft__records_take(const weft__records *kind, weft__record_c
     weft__record_link *l = cache->head;
     if (__builtin_expect(!l, 0))
         return weft__records_take_slow(kind, cache);
-    void *rec = weft__records_of(kind, l);
-    weft__records_unpoison(kind, rec);
+    weft__records_unpoison(kind, l);
     cache->head = l->next;
     cache->n--;
     /* The next one's first line, while the caller fills this one: in a
      * burst the chain is long out of the cache, and each record holds the
      * next link. */
     if (cache->head)
-        __builtin_prefetch(weft__records_of(kind, cache->head), 1, 3);
-    return rec;
+        __builtin_prefetch(cache->head, 1, 3);
+    return l;
 }
 
 /* Give back a record of `kind` that weft__records_take returned, on any
@@ -162,13 +165,14 @@ static inline void *weft__records_take(const weft__records *kind, weft__record_c
 static inline void weft__records_give(const weft__records *kind, weft__record_cache *cache,
                                       void *rec)
 {
-    weft__record_link *l = weft__records_link(kind, rec);
-    if (__builtin_expect(!l->pooled || cache->state != WEFT__RECORD_CACHE_LIVE ||
+    if (__builtin_expect(!*weft__records_tag(kind, rec) ||
+                             cache->state != WEFT__RECORD_CACHE_LIVE ||
                              cache->n >= WEFT__RECORD_CACHE_MAX,
                          0)) {
         weft__records_give_slow(kind, cache, rec);
         return;
     }
+    weft__record_link *l = rec;
     weft__records_poison(kind, rec);
     l->next = cache->head;
     cache->head = l;

@@ -47,13 +47,12 @@
 #include "internal/future.h"
 #include "internal/loop.h"
 #include "internal/park.h"
+#include "internal/records.h"
 #include "internal/tls.h"
 #include "platform/poll.h"
 
 /* Events taken from the poller per iteration; more wait for the next one. */
 #define MAX_EVENTS 64
-/* Handles per slab of the handle arena. */
-#define SLAB_HANDLES 512
 /* Iterations that find a producer in flight (see mpsc_pop) before the loop
  * starts to yield its CPU to it. */
 #define INFLIGHT_SPINS 8
@@ -67,15 +66,18 @@ typedef struct heap_entry {
 } heap_entry;
 
 /*
- * Two kinds of handle share the type. A call_soon/call_later/call_at handle
- * lives in the loop's arena and is touched on the loop's thread only: plain
- * fields. A call_soon_threadsafe handle is made on any thread and may be
- * cancelled from any thread while the loop runs it, so it has its own
- * allocation, an atomic reference count (`refs`: the loop's until it ran or
- * was dropped, plus the callers') and an atomic state word (`ts`): the
- * loop sets TS_RAN (a CAS) before it calls fn unless TS_CANCELLED is
- * there; a cancel sets TS_CANCELLED (a fetch_or) and stopped the call
- * unless TS_RAN was there. Whichever comes first in the word's order wins.
+ * Two kinds of handle share the type, and both are records of the record
+ * allocator (internal/records.h), taken on the thread that makes the
+ * handle and given back on the thread that drops it last, which the
+ * allocator allows. A call_soon/call_later/call_at handle is touched on
+ * the loop's thread only: plain fields. A call_soon_threadsafe handle is
+ * made on any thread and may be cancelled from any thread while the loop
+ * runs it, so it has an atomic reference count (`refs`: the loop's until
+ * it ran or was dropped, plus the callers') and an atomic state word
+ * (`ts`): the loop sets TS_RAN (a CAS) before it calls fn unless
+ * TS_CANCELLED is there; a cancel sets TS_CANCELLED (a fetch_or) and
+ * stopped the call unless TS_RAN was there. Whichever comes first in the
+ * word's order wins.
  */
 enum { TS_RAN = 1, TS_CANCELLED = 2 };
 
@@ -93,12 +95,22 @@ struct weft_handle {
     bool threadsafe; /* from call_soon_threadsafe: the fields below */
     uint32_t ts;    /* TS_* bits, atomic */
     uint32_t refs;  /* atomic */
+    weft__record_tag tag; /* the record allocator's */
 };
 
-typedef struct slab {
-    struct slab *next;
-    weft_handle h[SLAB_HANDLES];
-} slab;
+/* A million pending call_later handles fit the bound (104 bytes each). */
+#ifndef WEFT_LOOP_HANDLE_RETAIN
+#define WEFT_LOOP_HANDLE_RETAIN ((size_t)128 << 20)
+#endif
+
+static weft__record_store handle_store = WEFT__RECORD_STORE_INIT;
+static const weft__records handle_records = {
+    .slot = sizeof(weft_handle),
+    .tag_off = offsetof(weft_handle, tag),
+    .retain = WEFT_LOOP_HANDLE_RETAIN,
+    .store = &handle_store,
+};
+static _Thread_local weft__record_cache handle_cache WEFT__TLS_IE;
 
 struct weft_loop {
     /* What other threads write: the hand-off queue's producer end, the gate,
@@ -136,12 +148,9 @@ struct weft_loop {
     unsigned inflight;          /* iterations in a row stalled on a producer in flight */
     unsigned skipped;           /* iterations taken over by weft__loop_take_next */
 
-    /* The handle arena: slabs, a bump pointer and a free list. The loop's
-     * memory outlives weft_loop_free while callers still hold handles:
-     * `handle_refs` counts those references plus one for the loop itself. */
-    slab *slabs;
-    unsigned slab_used;
-    weft_handle *free_handles;
+    /* The loop's memory outlives weft_loop_free while callers still hold
+     * handles (which point to it): `handle_refs` counts those references
+     * plus one for the loop itself. */
     uint32_t handle_refs;       /* atomic */
     bool dead;                  /* weft_loop_free ran */
 
@@ -153,8 +162,6 @@ struct weft_loop {
 };
 
 static _Thread_local weft_loop *running_loop WEFT__TLS_IE;
-
-static void free_memory(weft_loop *L);
 
 /* The task module's hooks (internal/loop.h), once it has made a task. */
 static const weft__loop_task_hooks *task_hooks;
@@ -446,41 +453,35 @@ static void handle_run(weft__loop_item *it);
 static void handle_fire(weft__loop_timer *t);
 static void handle_describe(weft__loop_item *it, char *buf, size_t len);
 
-/* A handle on the ready list of a loop that closes: no longer scheduled
- * (its memory is the loop's arena, freed with it). */
+static weft_handle *handle_alloc(void)
+{
+    return weft__records_take(&handle_records, &handle_cache);
+}
+
+static void handle_free(weft_handle *h)
+{
+    weft__records_give(&handle_records, &handle_cache, h);
+}
+
+/* The loop no longer holds h (it ran, was cancelled out of the heap, or
+ * its loop closed): freed unless a caller still holds it. */
+static void handle_unschedule(weft_handle *h)
+{
+    h->sched = false;
+    if (!h->users)
+        handle_free(h);
+}
+
+/* A handle on the ready list of a loop that closes. */
 static void handle_drop(weft__loop_item *it)
 {
-    CONTAINER_OF(it, weft_handle, item)->sched = false;
-}
-
-static weft_handle *handle_alloc(weft_loop *L)
-{
-    weft_handle *h = L->free_handles;
-    if (h) {
-        L->free_handles = (weft_handle *)h->item.next;
-        return h;
-    }
-    if (!L->slabs || L->slab_used == SLAB_HANDLES) {
-        slab *s = malloc(sizeof *s);
-        if (!s)
-            return NULL;
-        s->next = L->slabs;
-        L->slabs = s;
-        L->slab_used = 0;
-    }
-    return &L->slabs->h[L->slab_used++];
-}
-
-static void handle_recycle(weft_loop *L, weft_handle *h)
-{
-    h->item.next = (weft__loop_item *)L->free_handles;
-    L->free_handles = h;
+    handle_unschedule(CONTAINER_OF(it, weft_handle, item));
 }
 
 static int schedule(weft_loop *L, bool timed, int64_t when, weft_callback fn, void *arg,
                     weft_handle **out)
 {
-    weft_handle *h = handle_alloc(L);
+    weft_handle *h = handle_alloc();
     if (!h)
         return WEFT_ENOMEM;
     h->item = (weft__loop_item){.run = handle_run, .describe = handle_describe, .drop = handle_drop};
@@ -496,7 +497,7 @@ static int schedule(weft_loop *L, bool timed, int64_t when, weft_callback fn, vo
     h->threadsafe = false;
     if (timed) {
         if (weft__loop_timer_start(L, &h->timer, when) != 0) {
-            handle_recycle(L, h);
+            handle_free(h);
             return WEFT_ENOMEM;
         }
     } else {
@@ -524,9 +525,7 @@ static void handle_run(weft__loop_item *it)
         h->ran = true;
         h->fn(h->arg);
     }
-    h->sched = false;
-    if (!h->users)
-        handle_recycle(h->loop, h);
+    handle_unschedule(h);
 }
 
 static void describe_fn(const char *what, void (*fn)(void *), char *buf, size_t len)
@@ -594,7 +593,7 @@ int weft_loop_call_later(weft_loop *loop, double delay, weft_callback fn, void *
 static void ts_release(weft_handle *h)
 {
     if (__atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) == 0)
-        free(h);
+        handle_free(h);
 }
 
 static void ts_run(weft__loop_item *it)
@@ -632,9 +631,9 @@ int weft_loop_call_soon_threadsafe(weft_loop *loop, weft_callback fn, void *arg,
         return WEFT_ESTATE;
     if (!fn)
         return WEFT_EINVAL;
-    /* Allocated by the caller's thread, freed by whoever drops the last
+    /* Taken on the caller's thread, given back by whoever drops the last
      * reference: the loop after it ran it (or dropped it), or the caller. */
-    weft_handle *h = malloc(sizeof *h);
+    weft_handle *h = handle_alloc();
     if (!h)
         return WEFT_ENOMEM;
     *h = (weft_handle){
@@ -645,12 +644,13 @@ int weft_loop_call_soon_threadsafe(weft_loop *loop, weft_callback fn, void *arg,
         .loop = L,
         .threadsafe = true,
         .refs = out ? 2 : 1,
+        .tag = h->tag,
     };
     /* The caller's reference is taken before the loop can see the handle:
      * the loop may run it and drop its own at once. */
     int rc = weft__loop_ready_threadsafe(L, &h->item);
     if (rc != 0) {
-        free(h);
+        handle_free(h);
         return rc;
     }
     if (out)
@@ -679,9 +679,7 @@ bool weft_handle_cancel(weft_handle *h)
      * skipped when its turn comes. */
     if (!L->dead && h->timed && weft__loop_timer_pending(&h->timer)) {
         weft__loop_timer_stop(L, &h->timer);
-        h->sched = false;
-        if (!h->users)
-            handle_recycle(L, h);
+        handle_unschedule(h);
     }
     return stopped;
 }
@@ -720,15 +718,16 @@ void weft_handle_unref(weft_handle *h)
         return;
     weft_loop *L = h->loop;
     h->users--;
+    /* A closed loop holds none of its handles (sched is clear). */
+    if (!h->users && !h->sched)
+        handle_free(h);
     if (L->dead) {
         /* The loop was freed: its memory lives on for the handles callers
          * still hold; the last one takes it. */
         if (__atomic_sub_fetch(&L->handle_refs, 1, __ATOMIC_ACQ_REL) == 0)
-            free_memory(L);
+            free(L);
         return;
     }
-    if (!h->users && !h->sched)
-        handle_recycle(L, h);
     __atomic_fetch_sub(&L->handle_refs, 1, __ATOMIC_RELAXED);
 }
 
@@ -1078,14 +1077,6 @@ static void drop_item(weft_loop *L, weft__loop_item *it)
         it->drop(it);
 }
 
-static void free_memory(weft_loop *L)
-{
-    for (slab *s = L->slabs, *next; s; s = next) {
-        next = s->next;
-        free(s);
-    }
-    free(L);
-}
 
 int weft_loop_close(weft_loop *L)
 {
@@ -1116,7 +1107,7 @@ int weft_loop_close(weft_loop *L)
         weft__loop_timer *t = L->heap[i].t;
         t->slot = UINT32_MAX;
         if (t->fire == handle_fire)
-            CONTAINER_OF(t, weft_handle, timer)->sched = false;
+            handle_unschedule(CONTAINER_OF(t, weft_handle, timer));
     }
     L->heap_n = 0;
     if (L->heap_map)
@@ -1148,7 +1139,7 @@ void weft_loop_free(weft_loop *L)
         return;
     }
     if (__atomic_sub_fetch(&L->handle_refs, 1, __ATOMIC_ACQ_REL) == 0)
-        free_memory(L);
+        free(L);
 }
 
 /* ----------------------------------------------- errors and debugging */
