@@ -7,13 +7,20 @@
  * models only differ in how they run the list:
  *
  *   serial      one item after the other in this thread
- *   threads     weft's thread pool (32 workers), weft_executor_map
- *   processes   weft's process pool (4 workers, fork), weft_process_pool_map
+ *   threads     weft's thread pool, weft_executor_map
+ *   processes   weft's process pool (fork), weft_process_pool_map
  *   coroutines  a task per item on one loop (weft_run); CPU work and file
  *               reads leave the loop through weft_to_thread
  *
  * Waits are weft_sleep and sockets are weft_sockets, which suspend a
  * coroutine and block a thread: one item function serves every model.
+ *
+ * The pools are sized as the guide teaches (section 8): for work that
+ * waits, one worker per item in flight (the concurrency of the work), so
+ * every wait overlaps as it does for the coroutines; for work that does
+ * not wait, one worker per core, since more only add switching. Both
+ * pools get the same size, so that a scenario compares the models, not
+ * their sizes.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -34,8 +41,6 @@ const char *const model_names[NMODELS] = {"serial", "threads", "processes", "cor
 
 enum { SC_SLEEP, SC_HTTP, SC_FILES, SC_SUM, SC_HASH, SC_MIXED, NSCENARIOS };
 
-#define THREAD_WORKERS 32
-#define PROCESS_WORKERS 4
 
 /* Runs of each model in each scenario: enough for a median and a spread.
  * The quick sizes are short, and noisier, so they take more runs. */
@@ -214,8 +219,9 @@ static int run_item(void *arg, void **result)
 
 /* ------------------------------------------------------ the models */
 
-static int run_serial(weft_bytes **args, void **results, int n)
+static int run_serial(weft_bytes **args, void **results, int n, int workers)
 {
+    (void)workers;
     for (int i = 0; i < n; i++) {
         int rc = run_item(args[i], &results[i]);
         if (rc)
@@ -224,10 +230,10 @@ static int run_serial(weft_bytes **args, void **results, int n)
     return 0;
 }
 
-static int run_threads(weft_bytes **args, void **results, int n)
+static int run_threads(weft_bytes **args, void **results, int n, int workers)
 {
     weft_executor *ex;
-    int rc = weft_thread_pool_new(&ex, &(weft_thread_pool_opts){.max_workers = THREAD_WORKERS});
+    int rc = weft_thread_pool_new(&ex, &(weft_thread_pool_opts){.max_workers = (size_t)workers});
     if (rc)
         return rc;
     rc = weft_executor_map(ex, run_item, (void *const *)args, results, (size_t)n, 1, WEFT_FOREVER);
@@ -235,11 +241,11 @@ static int run_threads(weft_bytes **args, void **results, int n)
     return rc;
 }
 
-static int run_processes(weft_bytes **args, void **results, int n)
+static int run_processes(weft_bytes **args, void **results, int n, int workers)
 {
     /* fork, so that the workers are this process's children and their
      * CPU time shows in RUSAGE_CHILDREN once the pool is gone. */
-    weft_process_pool_opts o = {.max_workers = PROCESS_WORKERS, .start_method = WEFT_START_FORK};
+    weft_process_pool_opts o = {.max_workers = (size_t)workers, .start_method = WEFT_START_FORK};
     weft_executor *ex;
     int rc = weft_process_pool_new(&ex, &o);
     if (rc)
@@ -276,13 +282,15 @@ static int coro_main(void *arg, void **result)
     return rc;
 }
 
-static int run_coroutines(weft_bytes **args, void **results, int n)
+/* One loop; its CPU steps go to the default thread pool (to_thread). */
+static int run_coroutines(weft_bytes **args, void **results, int n, int workers)
 {
+    (void)workers;
     coro_run cr = {args, results, n};
     return weft_run(coro_main, &cr, NULL);
 }
 
-typedef int (*model_fn)(weft_bytes **args, void **results, int n);
+typedef int (*model_fn)(weft_bytes **args, void **results, int n, int workers);
 static const model_fn models[NMODELS] = {run_serial, run_threads, run_processes, run_coroutines};
 
 /* ------------------------------------------------ the local server */
@@ -405,7 +413,8 @@ static double cpu_seconds(void)
 }
 
 /* Run one scenario's items with one model and check every result. */
-static void measure(int model, const item *items, int n, uint64_t want_each, run_result *r)
+static void measure(int model, int workers, const item *items, int n, uint64_t want_each,
+                    run_result *r)
 {
     weft_bytes **args = calloc((size_t)n, sizeof *args);
     void **results = calloc((size_t)n, sizeof *results);
@@ -414,7 +423,7 @@ static void measure(int model, const item *items, int n, uint64_t want_each, run
         rc = weft_bytes_new(&args[i], &items[i], sizeof items[i]);
     double w0 = weft_monotonic(), c0 = cpu_seconds();
     if (!rc)
-        rc = models[model](args, results, n);
+        rc = models[model](args, results, n, workers);
     r->wall = weft_monotonic() - w0;
     r->cpu = cpu_seconds() - c0;
     for (int i = 0; i < n && !rc; i++) {
@@ -475,22 +484,22 @@ void model_summarise(model_result *m)
 }
 
 static scenario scenarios[NSCENARIOS] = {
-    [SC_SLEEP] = {"io-sleep", NULL, KIND_IO,
+    [SC_SLEEP] = {"io-sleep", NULL, KIND_IO, true,
                   "I/O-bound waits: coroutines (one thread waits for all); threads work too, "
                   "one thread per wait."},
-    [SC_HTTP] = {"io-http", NULL, KIND_IO,
+    [SC_HTTP] = {"io-http", NULL, KIND_IO, true,
                  "network requests: coroutines or a thread pool; the server's time per request "
                  "is what concurrency overlaps."},
-    [SC_FILES] = {"io-files", NULL, KIND_IO,
+    [SC_FILES] = {"io-files", NULL, KIND_IO, false,
                   "small files: serial or a thread pool; each read is too short for a "
                   "process or a coroutine hand-off to pay."},
-    [SC_SUM] = {"cpu-sum", NULL, KIND_CPU,
+    [SC_SUM] = {"cpu-sum", NULL, KIND_CPU, false,
                 "CPU-bound: threads, which use every core in C (no GIL); processes only add "
                 "start-up and copying."},
-    [SC_HASH] = {"cpu-hash", NULL, KIND_CPU,
+    [SC_HASH] = {"cpu-hash", NULL, KIND_CPU, false,
                  "CPU-bound in chunks: threads (or processes for isolation); coroutines need "
                  "to_thread for it anyway."},
-    [SC_MIXED] = {"mixed", NULL, KIND_MIXED,
+    [SC_MIXED] = {"mixed", NULL, KIND_MIXED, true,
                   "a CPU step and a wait per item: coroutines with to_thread, or a thread "
                   "pool; both overlap the waits and spread the CPU."},
 };
@@ -537,6 +546,9 @@ int tour_run(scenario **out, int *nout, bool quick)
         case SC_HASH: n = sz->hash_chunks; break;
         case SC_MIXED: n = sz->mixed_items; break;
         }
+        /* The pools' size: see the top of this file. */
+        scenarios[s].items = n;
+        scenarios[s].workers = scenarios[s].waits ? n : (int)weft_cpu_count();
         items = calloc((size_t)n, sizeof *items);
         if (!items) {
             rc = WEFT_ENOMEM;
@@ -555,7 +567,7 @@ int tour_run(scenario **out, int *nout, bool quick)
             for (int m = 0; m < NMODELS; m++) {
                 model_result *mr = &scenarios[s].res[m];
                 progress_step(s, scenarios[s].name, m, run, NULL);
-                measure(m, items, n, want, &mr->runs[run]);
+                measure(m, scenarios[s].workers, items, n, want, &mr->runs[run]);
                 mr->nruns = run + 1;
                 progress_step(s, scenarios[s].name, m, run, &mr->runs[run]);
             }

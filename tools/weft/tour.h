@@ -41,7 +41,10 @@ typedef struct scenario {
     const char *name;      /* "io-sleep" */
     const char *title;     /* "100 tasks that each wait 100 ms" */
     scenario_kind kind;
+    bool waits;            /* its items wait (a timer, a server) */
     const char *advice;    /* one line: which model, and why */
+    int items;             /* how many items it runs */
+    int workers;           /* the thread and process pools' size */
     model_result res[NMODELS];
 } scenario;
 

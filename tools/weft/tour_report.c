@@ -82,7 +82,8 @@ void report_table(FILE *f, const scenario *s, int n, bool quick)
             weft_cpu_count(), quick ? ", --quick sizes" : "", n ? s[0].res[0].nruns : 0);
     for (int i = 0; i < n; i++) {
         int win = scenario_winner(&s[i]);
-        fprintf(f, "\n%s: %s\n", s[i].name, s[i].title);
+        fprintf(f, "\n%s: %s; pools of %d (%s)\n", s[i].name, s[i].title, s[i].workers,
+                s[i].waits ? "one per item: they wait" : "one per core: no waits");
         fprintf(f, "  %-11s %-28s %10s  %s\n", "model", "wall: median (min..max)", "cpu",
                 "against serial");
         for (int m = 0; m < NMODELS; m++) {
@@ -106,8 +107,11 @@ void report_table(FILE *f, const scenario *s, int n, bool quick)
                     fmt_ratio(ratio, sizeof ratio, speedup(&s[i], MODEL_THREADS)));
         }
     }
-    fprintf(f, "\nprocesses: a pool of 4 (fork); threads: a pool of 32; coroutines: one loop, "
-               "CPU work and file reads through to_thread.\n");
+    fprintf(f, "\nThe pools' sizes follow the work: for items that wait, one worker per item "
+               "(the concurrency of the work); for items that do not, one per core (%u). "
+               "Processes start by fork; coroutines run on one loop, and hand CPU work and file "
+               "reads to the default thread pool (to_thread).\n",
+            weft_cpu_count());
 }
 
 /* A JSON string: the texts are ours, but escape what JSON requires. */
@@ -150,7 +154,9 @@ int report_json(const char *path, const scenario *s, int n, bool quick)
         json_str(f, s[i].name);
         fprintf(f, ", \"title\": ");
         json_str(f, s[i].title);
-        fprintf(f, ", \"kind\": \"%s\", \"winner\": ", kind_names[s[i].kind]);
+        fprintf(f, ", \"kind\": \"%s\", \"waits\": %s, \"items\": %d, \"workers\": %d, "
+                   "\"winner\": ",
+                kind_names[s[i].kind], s[i].waits ? "true" : "false", s[i].items, s[i].workers);
         if (win >= 0)
             json_str(f, model_names[win]);
         else
