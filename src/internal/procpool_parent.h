@@ -29,7 +29,7 @@
 #include "internal/procpool.h"
 #include "internal/procpool_ring.h"
 #include "internal/procpool_shared.h"
-#include "platform/futex.h"
+#include "internal/xwait.h"
 #include "weft/future.h"
 #include "weft/process.h"
 #include "weft/sync.h"
@@ -120,9 +120,10 @@ static inline bool weft__pp_slot_holds(const weft__procpool *p, uint32_t i, uint
     return i < p->nslots && p->slots[i].f && weft__pp_slot_id(p, i) == id;
 }
 
+/* Wake up to n workers asleep on the task ring (none: no system call). */
 static inline void weft__pp_wake_workers(weft__pp_shared *sh, int n)
 {
-    weft__futex_wake_shared(&sh->tasks.seq, n);
+    weft__xword_wake(&sh->tasks.items, n);
 }
 
 /* tasks.c: the table of tasks in flight; each with mu held. */

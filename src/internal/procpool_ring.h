@@ -7,13 +7,13 @@
 #ifndef WEFT_INTERNAL_PROCPOOL_RING_H
 #define WEFT_INTERNAL_PROCPOOL_RING_H
 
-#include <errno.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "internal/clock.h"
 #include "internal/procpool.h"
+#include "internal/xwait.h"
 #include "weft/procpool.h"
 
 #define WEFT__PAD8(n) (((n) + 7) & ~(size_t)7)
@@ -22,11 +22,12 @@
  * of two; head and tail count the bytes ever taken and ever written, so
  * tail - head is what the ring holds, never more than cap. */
 typedef struct weft__ring {
-    pthread_mutex_t lock;
-    uint32_t seq;      /* futex word: bumped by every push */
-    uint32_t sleepers; /* consumers asleep on seq */
-    uint32_t space_seq;      /* futex word: bumped by every pop */
-    uint32_t space_sleepers; /* producers asleep on space_seq */
+    weft__xlock lock;
+    /* Shared wait words (internal/xwait.h), their waiters entering under
+     * the lock: consumers wait on `items`, which a push bumps, producers
+     * on `space`, which a pop bumps. */
+    weft__xword items;
+    weft__xword space;
     uint64_t head, tail;
     uint64_t cap;
     char *data;
@@ -38,18 +39,28 @@ static inline size_t weft__rec_size(size_t len)
     return (sizeof(weft__rec) + len + WEFT__REC_ALIGN - 1) & ~(size_t)(WEFT__REC_ALIGN - 1);
 }
 
-/* A ring's lock is robust: a process killed holding it leaves the next
- * locker EOWNERDEAD, and the ring is consistent then (see ring.c). */
+/* A ring's lock is robust (xlock): a process killed holding it leaves
+ * the next locker told, and the ring is consistent then (see ring.c), so
+ * there is nothing to repair and the report is dropped. */
 static inline void weft__ring_lock(weft__ring *r)
 {
-    int e = pthread_mutex_lock(&r->lock);
-    if (e == EOWNERDEAD)
-        pthread_mutex_consistent(&r->lock);
+    (void)weft__xlock_lock(&r->lock, WEFT__NO_DEADLINE);
 }
 
 static inline void weft__ring_unlock(weft__ring *r)
 {
-    pthread_mutex_unlock(&r->lock);
+    weft__xlock_unlock(&r->lock);
+}
+
+/* With the ring locked and nothing to take (or no room): sleep on w (the
+ * ring's items or space) until a push or pop bumps it; the ring is locked
+ * again on return, and the caller looks again. */
+static inline void weft__ring_wait_locked(weft__ring *r, weft__xword *w)
+{
+    uint32_t seen = weft__xword_enter(w);
+    weft__ring_unlock(r);
+    weft__xword_sleep(w, seen, WEFT__NO_DEADLINE);
+    weft__ring_lock(r);
 }
 
 int weft__ring_init(weft__ring *r, size_t cap);

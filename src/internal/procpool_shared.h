@@ -8,8 +8,9 @@
  * worker's entry points.
  *
  * Wake-ups: a worker with nothing to do spins for a moment, then sleeps on
- * the task ring's futex word (a shared futex), counted in `sleepers` so
- * that a push makes no system call while every worker is busy. The
+ * the task ring's wait word (xword, internal/xwait.h), which counts its
+ * sleepers so that a push makes no system call while every worker is
+ * busy. The
  * parent's collector thread sleeps in poll() on an eventfd and the workers'
  * pidfds (a dead worker is seen at once); a worker writes the eventfd after
  * a push only when the collector said it sleeps and no parent thread is
@@ -41,7 +42,7 @@ enum { WEFT__W_FREE, WEFT__W_RUNNING, WEFT__W_RETIRING, WEFT__W_INIT_FAILED };
 typedef struct weft__worker_slot {
     int32_t pid;
     uint32_t state;
-    uint32_t ack; /* futex word: the parent has opened the worker's large result */
+    weft__xword ack; /* word 1: the parent has opened the worker's large result */
     /* The id + 1 of the task record the worker took and has not answered
      * yet, 0 for none: the task a worker that dies was running, and the
      * task whose future reads RUNNING (pool_refresh, weft__pp_note_started).

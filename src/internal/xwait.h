@@ -5,8 +5,8 @@
  * waiter records sit on the waiters' stacks and its buckets in this
  * process's memory, where another process cannot reach. The cross-process
  * objects (process queues, the shared Lock, RLock, Semaphore, Event,
- * Condition and Barrier) live whole in shared memory instead, and wait
- * through three things defined here once:
+ * Condition and Barrier, the process pool's rings) live whole in shared
+ * memory instead, and wait through three things defined here once:
  *
  *   - xlock, a robust process-shared lock, with one policy for a holder
  *     that died;
@@ -63,9 +63,10 @@
  *     outcome pthread does not document for these calls (a corrupt block).
  * Each object keeps its own contract on top: a process queue redoes its
  * journal and says nothing; a shared dict repairs its table and says
- * nothing; a Value takes a single element's lock over silently; a
- * shared Lock or RLock gives WEFT_EOWNERDEAD to its user, whose data it
- * guards.
+ * nothing; a Value takes a single element's lock over silently; the
+ * process pool's rings have nothing to repair (head and tail move only
+ * once a record is whole); a shared Lock or RLock gives WEFT_EOWNERDEAD
+ * to its user, whose data it guards.
  *
  * Deadlines are absolute CLOCK_MONOTONIC ns (WEFT__NO_DEADLINE: none).
  */
@@ -205,6 +206,11 @@ static inline bool weft__xword_signal_locked(weft__xword *w)
  * head (where nobody reads) and then publishes the new head, and reads a
  * record at tail before it publishes the new tail, so a process killed in
  * either copy leaves nothing half done.
+ *
+ * The process pool's rings carry records of their own (internal/
+ * procpool.h): a 32-byte header read in place under the lock, and a pad
+ * record where one would straddle the end, so that a record is never in
+ * two pieces; they share the lock and the wait words above.
  */
 #define WEFT__XRING_HDR 8
 #define WEFT__XRING_ALIGN 8

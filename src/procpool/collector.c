@@ -208,8 +208,8 @@ void *weft__pp_collector_main(void *arg)
             /* Everything submitted is in the ring: let the workers finish. */
             p->stopped = true;
             __atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
-            weft__ring_lock(&sh->tasks);
-            sh->tasks.seq++;
+            weft__ring_lock(&sh->tasks); /* workers look at stop under it */
+            weft__xword_signal_locked(&sh->tasks.items);
             weft__ring_unlock(&sh->tasks);
             weft__pp_wake_workers(sh, INT_MAX);
         }

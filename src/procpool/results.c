@@ -16,7 +16,6 @@
 
 #include "internal/check.h"
 #include "internal/procpool_parent.h"
-#include "platform/futex.h"
 #include "weft/future.h"
 #include "weft/procpool.h"
 
@@ -52,8 +51,8 @@ static int take_large(weft__procpool *p, const void *payload, size_t len, weft_b
         close(fd);
     if (ref.worker < p->n) {
         weft__worker_slot *slot = &p->sh->slots[ref.worker];
-        __atomic_store_n(&slot->ack, 1, __ATOMIC_RELEASE);
-        weft__futex_wake_shared(&slot->ack, 1);
+        __atomic_store_n(&slot->ack.word, 1, __ATOMIC_SEQ_CST);
+        weft__xword_wake(&slot->ack, 1);
     }
     return rc;
 }
@@ -191,9 +190,9 @@ bool weft__pp_drain_results(weft__procpool *p)
         weft__rec *h;
         if (weft__ring_peek_checked(r, &h) != 0) {
             __atomic_store_n(&r->head, r->tail, __ATOMIC_RELEASE); /* dropped */
-            r->space_seq++;
+            weft__xword_signal_locked(&r->space);
             weft__ring_unlock(r);
-            weft__futex_wake_shared(&r->space_seq, INT_MAX);
+            weft__xword_wake(&r->space, INT_MAX);
             pthread_mutex_lock(&p->mu);
             weft__pp_break_pool(p, "a process pool worker wrote a corrupt result record");
             pthread_mutex_unlock(&p->mu);
@@ -209,10 +208,8 @@ bool weft__pp_drain_results(weft__procpool *p)
         if (ok && hd.len)
             memcpy(buf->p, h + 1, hd.len);
         weft__ring_pop_locked(r, h);
-        bool wake = r->space_sleepers > 0;
         weft__ring_unlock(r);
-        if (wake)
-            weft__futex_wake_shared(&r->space_seq, INT_MAX);
+        weft__xword_wake(&r->space, INT_MAX);
         weft_bytes *large = NULL;
         if (!ok) {
             hd.status = WEFT_ENOMEM;

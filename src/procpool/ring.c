@@ -4,15 +4,14 @@
  * the buffers records are copied into.
  *
  * A ring is a power-of-two byte buffer with monotonic head and tail counts,
- * guarded by a robust process-shared mutex: a process killed inside it
- * leaves the next locker EOWNERDEAD, and since head and tail move only after
- * a record is fully written or fully copied out, the ring is consistent
- * then. Records are 32-byte aligned; one that would straddle the end is
+ * guarded by a robust process-shared lock (xlock, internal/xwait.h): a
+ * process killed inside it leaves the next locker told, and since head and
+ * tail move only after a record is fully written or fully copied out, the
+ * ring is consistent then. Records are 32-byte aligned; one that would straddle the end is
  * preceded by a pad record. The counts only grow, so tail - head, the
  * bytes in use, is never more than the ring holds.
  */
 
-#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,17 +45,11 @@ void weft__prefault(void *addr, size_t len, bool write)
 
 int weft__ring_init(weft__ring *r, size_t cap)
 {
-    pthread_mutexattr_t a;
-    pthread_mutexattr_init(&a);
-    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-    int e = pthread_mutex_init(&r->lock, &a);
-    pthread_mutexattr_destroy(&a);
-    if (e)
+    if (weft__xlock_init(&r->lock, WEFT__XLOCK_PLAIN) != 0)
         return WEFT_ENOMEM;
     r->data = weft__shared_alloc(cap);
     if (!r->data) {
-        pthread_mutex_destroy(&r->lock);
+        weft__xlock_destroy(&r->lock);
         return WEFT_ENOMEM;
     }
     r->cap = cap;
@@ -93,7 +86,7 @@ int weft__ring_push_locked(weft__ring *r, const weft__rec *h, const void *a, siz
     if (alen)
         memcpy(dst + 1, a, alen);
     __atomic_store_n(&r->tail, r->tail + pad + need, __ATOMIC_RELEASE);
-    r->seq++;
+    weft__xword_signal_locked(&r->items); /* the pusher wakes after unlocking */
     return 0;
 }
 
@@ -122,7 +115,7 @@ void weft__ring_pop_locked(weft__ring *r, weft__rec *h)
     WEFT_ASSERT(h == (weft__rec *)(r->data + (r->head & (r->cap - 1))) &&
                 h->size <= r->tail - r->head);
     __atomic_store_n(&r->head, r->head + h->size, __ATOMIC_RELEASE);
-    r->space_seq++;
+    weft__xword_signal_locked(&r->space); /* the popper wakes after unlocking */
 }
 
 /* Wait up to SPIN_NS for *pos to move away from `from`, without a system

@@ -19,7 +19,6 @@
 #include "internal/fnref.h"
 #include "internal/future.h"
 #include "internal/procpool_parent.h"
-#include "platform/futex.h"
 #include "weft/future.h"
 #include "weft/process.h"
 
@@ -106,17 +105,14 @@ int weft__pp_enqueue(weft__procpool *p, uint32_t i, const weft__rec *h, const vo
     if (weft__rec_size(alen) > r->cap / 4)
         return WEFT_EMSGSIZE;
     int rc = WEFT_EFULL;
-    bool wake = false;
     if (!p->ovf_head) { /* keep the order of submits */
         weft__ring_lock(r);
         rc = weft__ring_push_locked(r, h, a, alen, &p->slots[i].pos);
-        wake = rc == 0 && r->sleepers > 0;
         weft__ring_unlock(r);
     }
     if (rc == 0) {
         p->slots[i].where = WEFT__AT_RING;
-        if (wake)
-            weft__pp_wake_workers(p->sh, 1);
+        weft__pp_wake_workers(p->sh, 1);
         return 0;
     }
     weft__overflow *o = malloc(sizeof *o + alen);

@@ -18,7 +18,7 @@
 #include "internal/future.h"
 #include "internal/procpool_ring.h"
 #include "internal/procpool_shared.h"
-#include "platform/futex.h"
+#include "internal/xwait.h"
 #include "weft/future.h"
 #include "weft/procpool.h"
 
@@ -50,14 +50,8 @@ static void push_result(weft__pp_shared *sh, const weft__rec *h, const void *a, 
         alen = 0;
     }
     weft__ring_lock(r);
-    while (weft__ring_push_locked(r, h, a, alen, NULL) == WEFT_EFULL) {
-        r->space_sleepers++;
-        uint32_t s = r->space_seq;
-        weft__ring_unlock(r);
-        weft__futex_wait_shared(&r->space_seq, s, WEFT__NO_DEADLINE);
-        weft__ring_lock(r);
-        r->space_sleepers--;
-    }
+    while (weft__ring_push_locked(r, h, a, alen, NULL) == WEFT_EFULL)
+        weft__ring_wait_locked(r, &r->space);
     weft__ring_unlock(r);
     /* The tail store before the loads below (Dekker with the collector's
      * collector_sleeps and pool_help's helpers, each stored before their
@@ -85,11 +79,13 @@ static void push_large_result(weft__pp_shared *sh, unsigned index, weft__rec *re
     }
     weft__worker_slot *slot = &sh->slots[index];
     weft__large_ref ref = {.pid = getpid(), .fd = fd, .len = b->len, .worker = index};
-    __atomic_store_n(&slot->ack, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&slot->ack.word, 0, __ATOMIC_RELAXED);
     res->count = WEFT__COUNT_LARGE;
     push_result(sh, res, &ref, sizeof ref);
-    while (__atomic_load_n(&slot->ack, __ATOMIC_ACQUIRE) == 0)
-        weft__futex_wait_shared(&slot->ack, 0, WEFT__NO_DEADLINE);
+    /* xword's protocol without a lock: the word is the acknowledgement. */
+    while (!weft__xword_enter(&slot->ack))
+        weft__xword_sleep(&slot->ack, 0, WEFT__NO_DEADLINE);
+    weft__xword_leave(&slot->ack);
     close(fd);
 }
 
@@ -340,7 +336,7 @@ static int run_initializer(struct worker *w)
 }
 
 /* Take the next task record out of the task ring, waiting for one (a spin,
- * then the ring's futex word): false once the pool stops with the ring
+ * then the ring's wait word): false once the pool stops with the ring
  * empty. *hd gets its header, and its payload goes to w->in as a borrowed
  * weft_bytes; *copied is false when w->in could not grow to it (the task
  * then fails with WEFT_ENOMEM). From its return the record is this
@@ -367,12 +363,7 @@ static bool take_next(struct worker *w, weft__rec *hd, bool *copied)
             continue;
         }
         spun = false;
-        r->sleepers++;
-        uint32_t s = r->seq;
-        weft__ring_unlock(r);
-        weft__futex_wait_shared(&r->seq, s, WEFT__NO_DEADLINE);
-        weft__ring_lock(r);
-        r->sleepers--;
+        weft__ring_wait_locked(r, &r->items);
     }
     /* The parent writes the task ring, and only tasks in it. */
     WEFT_ASSERT(h->kind == WEFT__REC_TASK || h->kind == WEFT__REC_CHUNK ||
