@@ -32,7 +32,7 @@ for s in t["scenarios"]:
         assert close(r["median_s"], walls[len(walls) // 2]), (s["name"], r)
         assert close(r["min_s"], walls[0]) and close(r["max_s"], walls[-1]), (s["name"], r)
     assert abs(s["results"][0]["speedup"] - 1) < 1e-9, s
-    assert s["winner"] in models and s["advice"], s
+    assert s["winner"] in models and s["verdict"] and s["why"], s
 rows = open(d + "/t.csv").read().splitlines()
 assert rows[0].startswith("scenario,kind,model,run,") and len(rows) == 1 + 6 * 4 * 5, rows
 svg = ET.parse(d + "/t.svg").getroot()

@@ -544,8 +544,13 @@ int main(int argc, char **argv)
  * expect-tour: ^cpu-sum: threads [0-9.]+ s
  * expect-tour: ^mixed: coroutines [0-9.]+ s \(cpu [0-9.]+ s, run 5 of 5\)$
  * expect-tour: ^When to use what, measured on this machine \([0-9]+ CPUs, --quick sizes; 5 runs of each
- * expect-tour: ^  advice: I/O-bound waits
- * expect-tour: ^  unlike Python: its GIL keeps CPU-bound threads near 1x
+ * expect-tour: ^io-sleep: 20 tasks that each wait 20 ms; pools of 20 \(one per item: they wait\)$
+ * expect-tour: ^  verdict: (coroutines|threads)
+ * expect-tour: ^  why: the items wait
+ * expect-tour: ^cpu-sum: 4 x summing 1000000 integers; pools of [0-9]+ \(one per core: no waits\)$
+ * expect-tour: ^  verdict: [a-z]+
+ * expect-tour: ^  why: 
+ * expect-tour: ^The pools' sizes follow the work
  *
  * expect-info: ^weft [0-9]+\.[0-9]+\.[0-9]+$
  * expect-info: ^sanitizer: +(none|address|thread)

@@ -484,28 +484,40 @@ void model_summarise(model_result *m)
 }
 
 static scenario scenarios[NSCENARIOS] = {
-    [SC_SLEEP] = {"io-sleep", NULL, KIND_IO, true,
-                  "I/O-bound waits: coroutines (one thread waits for all); threads work too, "
-                  "one thread per wait."},
-    [SC_HTTP] = {"io-http", NULL, KIND_IO, true,
-                 "network requests: coroutines or a thread pool; the server's time per request "
-                 "is what concurrency overlaps."},
-    [SC_FILES] = {"io-files", NULL, KIND_IO, false,
-                  "small files: serial or a thread pool; each read is too short for a "
-                  "process or a coroutine hand-off to pay."},
-    [SC_SUM] = {"cpu-sum", NULL, KIND_CPU, false,
-                "CPU-bound: threads, which use every core in C (no GIL); processes only add "
-                "start-up and copying."},
-    [SC_HASH] = {"cpu-hash", NULL, KIND_CPU, false,
-                 "CPU-bound in chunks: threads (or processes for isolation); coroutines need "
-                 "to_thread for it anyway."},
-    [SC_MIXED] = {"mixed", NULL, KIND_MIXED, true,
-                  "a CPU step and a wait per item: coroutines with to_thread, or a thread "
-                  "pool; both overlap the waits and spread the CPU."},
+    [SC_SLEEP] = {.name = "io-sleep", .kind = KIND_IO, .waits = true},
+    [SC_HTTP] = {.name = "io-http", .kind = KIND_IO, .waits = true},
+    [SC_FILES] = {.name = "io-files", .kind = KIND_IO, .waits = false},
+    [SC_SUM] = {.name = "cpu-sum", .kind = KIND_CPU, .waits = false},
+    [SC_HASH] = {.name = "cpu-hash", .kind = KIND_CPU, .waits = false},
+    [SC_MIXED] = {.name = "mixed", .kind = KIND_MIXED, .waits = true},
 };
+
+static tour_machine_state machine;
+
+const tour_machine_state *tour_machine(void)
+{
+    return &machine;
+}
+
+/* The load average over the last minute (/proc/loadavg), or -1. It counts
+ * the threads running or ready to run: at the CPU count or over, every
+ * core already had a taker. */
+static void machine_sample(void)
+{
+    machine.cpus = weft_cpu_count();
+    machine.load1 = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &machine.load1) != 1)
+            machine.load1 = -1;
+        fclose(f);
+    }
+    machine.busy = machine.load1 >= machine.cpus;
+}
 
 int tour_run(scenario **out, int *nout, bool quick)
 {
+    machine_sample();
     const sizes *sz = quick ? &quick_sizes : &full;
     static char titles[NSCENARIOS][96];
     snprintf(titles[SC_SLEEP], sizeof titles[0], "%d tasks that each wait %.0f ms",
@@ -573,6 +585,7 @@ int tour_run(scenario **out, int *nout, bool quick)
             }
         for (int m = 0; m < NMODELS; m++)
             model_summarise(&scenarios[s].res[m]);
+        scenario_judge(&scenarios[s]);
         free(items);
     }
     progress_end();

@@ -5,7 +5,7 @@
  *
  *   tour.c         the scenarios, the models, running and measuring them
  *   progress.c     the progress line while it runs
- *   tour_report.c  the table and advice; JSON, CSV and the SVG chart
+ *   tour_report.c  the verdicts, the table; JSON, CSV and the SVG chart
  */
 #ifndef WEFT_TOOL_TOUR_H
 #define WEFT_TOOL_TOUR_H
@@ -37,15 +37,45 @@ typedef struct model_result {
     const char *error;    /* the first failed run's error, or NULL */
 } model_result;
 
+/* The verdict on a scenario, derived from its medians and ranges. The
+ * winner has the least median. Its lead over the runner-up is within
+ * noise when their ranges overlap or when the runner-up's median is less
+ * than TOUR_NOISE_MARGIN above the winner's; otherwise it is real. */
+#define TOUR_NOISE_MARGIN 0.10
+typedef struct verdict {
+    int winner;          /* the least median, or -1 */
+    int runner_up;       /* the next least, or -1 */
+    double margin;       /* the runner-up's median over the winner's (>= 1) */
+    bool overlap;        /* their ranges overlap */
+    bool within_noise;   /* overlap, or margin under 1 + TOUR_NOISE_MARGIN */
+    char says[400];      /* the verdict in words */
+    char why[400];       /* why the winner won, in words */
+    char note[NMODELS][240]; /* what a model's figure means, or "" */
+    bool spread_too_wide; /* the winner's or runner-up's max over TOUR_WIDE_SPREAD x its min */
+} verdict;
+
+/* A range whose max is more than this many times its min is too wide to
+ * call a verdict on. */
+#define TOUR_WIDE_SPREAD 2.0
+
+/* The machine the tour runs on: its CPUs and how busy it was. */
+typedef struct tour_machine_state {
+    unsigned cpus;
+    double load1;  /* the load average over the minute before the tour, or -1 */
+    bool busy;     /* load1 at least the CPU count: other programs wanted every core */
+} tour_machine_state;
+
+const tour_machine_state *tour_machine(void);
+
 typedef struct scenario {
     const char *name;      /* "io-sleep" */
     const char *title;     /* "100 tasks that each wait 100 ms" */
     scenario_kind kind;
     bool waits;            /* its items wait (a timer, a server) */
-    const char *advice;    /* one line: which model, and why */
     int items;             /* how many items it runs */
     int workers;           /* the thread and process pools' size */
     model_result res[NMODELS];
+    verdict verdict;
 } scenario;
 
 extern const char *const model_names[NMODELS];
@@ -76,5 +106,7 @@ int report_png(const char *path, const scenario *s, int n);
 
 /* The model that won a scenario (the least median wall time), or -1. */
 int scenario_winner(const scenario *s);
+/* Derive the scenario's verdict from its results. */
+void scenario_judge(scenario *s);
 
 #endif

@@ -1,7 +1,8 @@
 /*
- * The tour's report: the "when to use what" table with advice, and the
- * same figures as JSON, CSV and an SVG chart (written by hand: bars of the
- * speed-up over serial, on a log scale, grouped by scenario).
+ * The tour's report: each scenario's verdict, derived from its figures;
+ * the "when to use what" table that shows both; the same as JSON and CSV,
+ * and an SVG chart (written by hand: bars of the speed-up over serial, on
+ * a log scale, grouped by scenario).
  */
 #include <math.h>
 #include <stdio.h>
@@ -58,12 +59,21 @@ static const char *unit_of(double scale, double *mult)
     return *mult = 1e6, "us";
 }
 
+/* Three significant digits or so, never an exponent: 1060, 106, 10.6, 1.06. */
+static const char *fmt_num(char *buf, size_t len, double v)
+{
+    snprintf(buf, len, v >= 100 ? "%.0f" : v >= 10 ? "%.1f" : "%.2f", v);
+    return buf;
+}
+
 /* "12.3 ms (11.9..14.0)": a model's median wall time and its spread. */
 static const char *fmt_spread(char *buf, size_t len, const model_result *r)
 {
     double k;
     const char *unit = unit_of(r->median, &k);
-    snprintf(buf, len, "%.3g %s (%.3g..%.3g)", r->median * k, unit, r->min * k, r->max * k);
+    char a[24], b[24], c[24];
+    snprintf(buf, len, "%s %s (%s..%s)", fmt_num(a, sizeof a, r->median * k), unit,
+             fmt_num(b, sizeof b, r->min * k), fmt_num(c, sizeof c, r->max * k));
     return buf;
 }
 
@@ -71,15 +81,218 @@ static const char *fmt_time(char *buf, size_t len, double v)
 {
     double k;
     const char *unit = unit_of(v, &k);
-    snprintf(buf, len, "%.3g %s", v * k, unit);
+    char a[24];
+    snprintf(buf, len, "%s %s", fmt_num(a, sizeof a, v * k), unit);
     return buf;
 }
+
+/* ---------------------------------------------------------- verdict */
+
+/* Whether model a's lead over model b (a's median the lower) is within
+ * noise: the rule of TOUR_NOISE_MARGIN in tour.h. */
+static bool within_noise(const model_result *a, const model_result *b, bool *overlap,
+                         double *margin)
+{
+    *overlap = a->max >= b->min && b->max >= a->min;
+    *margin = a->median > 0 ? b->median / a->median : 1;
+    return *overlap || *margin < 1 + TOUR_NOISE_MARGIN;
+}
+
+/* An item shorter than this (seconds) costs less than a hand-off to a
+ * thread or a process and back: a few microseconds each way. */
+#define SHORT_ITEM 50e-6
+
+/* Why the winner won, in the words of a Python programmer. */
+static void explain_winner(const scenario *s, int w, char *buf, size_t len)
+{
+    unsigned cpus = weft_cpu_count();
+    char t[32];
+    bool overlap;
+    double margin;
+    /* Work without waits that gained nothing measurable over serial is
+     * explained as serial's win: spreading it did not pay. */
+    if (w != MODEL_SERIAL && !s->waits && s->res[MODEL_SERIAL].ok &&
+        within_noise(&s->res[w], &s->res[MODEL_SERIAL], &overlap, &margin))
+        w = MODEL_SERIAL;
+    switch (w) {
+    case MODEL_SERIAL: {
+        double each = s->res[MODEL_SERIAL].median / s->items;
+        if (each < SHORT_ITEM)
+            snprintf(buf, len,
+                     "each item takes about %s on its own (serial's median over %d items): less "
+                     "than handing it to a thread, a process or the loop costs, so spreading the "
+                     "items does not pay. In Python too, a pool does not pay for work this small.",
+                     fmt_time(t, sizeof t, each), s->items);
+        else
+            snprintf(buf, len,
+                     "the items take about %s each, and spreading them over the cores did not pay: "
+                     "the other models' start-up and hand-offs cost what the other cores gave%s.",
+                     fmt_time(t, sizeof t, each),
+                     tour_machine()->busy ? ", which other programs kept busy" : "");
+        break;
+    }
+    case MODEL_THREADS:
+        if (s->waits)
+            snprintf(buf, len,
+                     "the items wait, and the pool's %d threads wait at the same time, as a "
+                     "ThreadPoolExecutor's do; a waiting thread costs only its stack%s.",
+                     s->workers,
+                     s->kind == KIND_MIXED ? ", and the CPU steps run on every core (C has no GIL)"
+                                           : "");
+        else
+            snprintf(buf, len,
+                     "the work is CPU-bound, and C threads have no GIL: the pool's %d threads ran "
+                     "on the %u cores at once. Python's threads would not; Python needs processes "
+                     "for this.",
+                     s->workers, cpus);
+        break;
+    case MODEL_PROCESSES:
+        snprintf(buf, len,
+                 "each item is long enough to repay starting %d worker processes and copying its "
+                 "argument and result to and fro (pickling them, in Python)%s.",
+                 s->workers, s->waits ? "" : "; the processes ran on every core");
+        break;
+    case MODEL_COROUTINES:
+        if (s->waits)
+            snprintf(buf, len,
+                     "the items wait, and one loop waits for all %d at once, as asyncio does, "
+                     "with no thread per wait%s.",
+                     s->items,
+                     s->kind == KIND_MIXED ? "; the CPU steps go to threads through to_thread, "
+                                             "as with asyncio.to_thread"
+                                           : "");
+        else
+            snprintf(buf, len,
+                     "the loop hands each item to the default thread pool (to_thread), so the "
+                     "work ran on threads, on every core, as it does with the thread pool: "
+                     "what separates the two here is their pools' sizes and noise.");
+        break;
+    default:
+        snprintf(buf, len, "?");
+    }
+}
+
+/* What a model's figure means, where it says something: the cost that
+ * made it slower than serial, or C threads' lead on CPU-bound work. */
+static void explain_model(const scenario *s, int m, char *buf, size_t len)
+{
+    const model_result *base = &s->res[MODEL_SERIAL], *r = &s->res[m];
+    buf[0] = 0;
+    if (m == MODEL_SERIAL || !r->ok || !base->ok)
+        return;
+    bool overlap;
+    double margin;
+    bool faster = r->median < base->median;
+    if (faster ? within_noise(r, base, &overlap, &margin) : within_noise(base, r, &overlap, &margin))
+        return;
+    char ratio[32];
+    fmt_ratio(ratio, sizeof ratio, speedup(s, m));
+    if (faster) {
+        if (m == MODEL_THREADS && s->kind == KIND_CPU)
+            snprintf(buf, len,
+                     "threads ran %s than serial: CPU-bound C threads share the cores, with no "
+                     "GIL to take turns on (Python's threads would not gain here).",
+                     ratio);
+        return;
+    }
+    switch (m) {
+    case MODEL_THREADS:
+        snprintf(buf, len,
+                 "threads ran %s than serial: each item is too short to repay handing it to a "
+                 "pool thread and taking its result back.",
+                 ratio);
+        break;
+    case MODEL_PROCESSES:
+        snprintf(buf, len,
+                 "processes ran %s than serial: starting %d worker processes and copying every "
+                 "item's argument and result (pickling, in Python) cost more than they saved.",
+                 ratio, s->workers);
+        break;
+    case MODEL_COROUTINES:
+        snprintf(buf, len,
+                 "coroutines ran %s than serial: each item goes to a thread and back through "
+                 "to_thread, which costs more than the item itself.",
+                 ratio);
+        break;
+    }
+}
+
+void scenario_judge(scenario *s)
+{
+    verdict *v = &s->verdict;
+    memset(v, 0, sizeof *v);
+    v->winner = scenario_winner(s);
+    v->runner_up = -1;
+    for (int m = 0; m < NMODELS; m++)
+        if (m != v->winner && s->res[m].ok &&
+            (v->runner_up < 0 || s->res[m].median < s->res[v->runner_up].median))
+            v->runner_up = m;
+    for (int m = 0; m < NMODELS; m++)
+        explain_model(s, m, v->note[m], sizeof v->note[m]);
+    int w = v->winner, r = v->runner_up;
+    if (w < 0) {
+        snprintf(v->says, sizeof v->says, "no model ran without an error");
+        return;
+    }
+    explain_winner(s, w, v->why, sizeof v->why);
+    if (r < 0) {
+        snprintf(v->says, sizeof v->says, "%s, the only model that ran without an error",
+                 model_names[w]);
+        return;
+    }
+    v->within_noise = within_noise(&s->res[w], &s->res[r], &v->overlap, &v->margin);
+    const model_result *wide = NULL;
+    for (int k = 0; k < 2 && !wide; k++) {
+        const model_result *mr = &s->res[k ? r : w];
+        if (mr->max > TOUR_WIDE_SPREAD * mr->min)
+            wide = mr;
+    }
+    v->spread_too_wide = wide != NULL;
+    char ratio[32];
+    fmt_ratio(ratio, sizeof ratio, v->margin);
+    if (!v->within_noise)
+        snprintf(v->says, sizeof v->says,
+                 "%s, %s than %s, the next best: a real difference (their ranges do not overlap, "
+                 "and the medians are %.0f%% apart, not under the %.0f%% the tour counts as "
+                 "noise).",
+                 model_names[w], ratio, model_names[r], (v->margin - 1) * 100,
+                 TOUR_NOISE_MARGIN * 100);
+    else if (v->overlap)
+        snprintf(v->says, sizeof v->says,
+                 "%s and %s, within noise: %s has the lower median, by %.*f%%, but their ranges "
+                 "overlap.",
+                 model_names[w], model_names[r], model_names[w], v->margin < 1.1 ? 1 : 0,
+                 (v->margin - 1) * 100);
+    else
+        snprintf(v->says, sizeof v->says,
+                 "%s and %s, within noise: their medians are %.0f%% apart, under the %.0f%% the "
+                 "tour counts as noise.",
+                 model_names[w], model_names[r], (v->margin - 1) * 100, TOUR_NOISE_MARGIN * 100);
+    if (wide) {
+        size_t used = strlen(v->says);
+        char a[32], b[32];
+        snprintf(v->says + used, sizeof v->says - used,
+                 " The runs of %s spread from %s to %s, more than %gx: too wide to call; run "
+                 "the tour again when the machine is quieter.",
+                 model_names[wide == &s->res[w] ? w : r], fmt_time(a, sizeof a, wide->min),
+                 fmt_time(b, sizeof b, wide->max), TOUR_WIDE_SPREAD);
+    }
+}
+
+/* ------------------------------------------------------------ table */
 
 void report_table(FILE *f, const scenario *s, int n, bool quick)
 {
     fprintf(f, "\nWhen to use what, measured on this machine (%u CPUs%s; %d runs of each, "
                "the median and the range)\n",
             weft_cpu_count(), quick ? ", --quick sizes" : "", n ? s[0].res[0].nruns : 0);
+    const tour_machine_state *mach = tour_machine();
+    if (mach->busy)
+        fprintf(f,
+                "The machine was busy: a load average of %.2f on %u CPUs in the minute before the "
+                "tour. Other programs took CPU time, so work spread over the cores gained less "
+                "than it would on a quiet machine, and the runs spread wider.\n",
+                mach->load1, mach->cpus);
     for (int i = 0; i < n; i++) {
         int win = scenario_winner(&s[i]);
         fprintf(f, "\n%s: %s; pools of %d (%s)\n", s[i].name, s[i].title, s[i].workers,
@@ -92,20 +305,19 @@ void report_table(FILE *f, const scenario *s, int n, bool quick)
                 fprintf(f, "  %-11s failed: %s\n", model_names[m], r->error ? r->error : "?");
                 continue;
             }
-            char spread[64], cpu[32], ratio[32];
+            char spread[96], cpu[32], ratio[32];
             fprintf(f, "  %-11s %-28s %10s  %s%s\n", model_names[m],
                     fmt_spread(spread, sizeof spread, r), fmt_time(cpu, sizeof cpu, r->cpu_median),
                     m == MODEL_SERIAL ? "(the base)" : fmt_ratio(ratio, sizeof ratio, speedup(&s[i], m)),
                     m == win ? "  <- fastest" : "");
         }
-        fprintf(f, "  advice: %s\n", s[i].advice);
-        if (s[i].kind == KIND_CPU && s[i].res[MODEL_THREADS].ok) {
-            char ratio[32];
-            fprintf(f,
-                    "  unlike Python: its GIL keeps CPU-bound threads near 1x; C threads ran "
-                    "%s than serial here.\n",
-                    fmt_ratio(ratio, sizeof ratio, speedup(&s[i], MODEL_THREADS)));
-        }
+        const verdict *v = &s[i].verdict;
+        fprintf(f, "  verdict: %s\n", v->says);
+        if (v->why[0])
+            fprintf(f, "  why: %s\n", v->why);
+        for (int m = 0; m < NMODELS; m++)
+            if (v->note[m][0])
+                fprintf(f, "  note: %s\n", v->note[m]);
     }
     fprintf(f, "\nThe pools' sizes follow the work: for items that wait, one worker per item "
                "(the concurrency of the work); for items that do not, one per core (%u). "
@@ -146,8 +358,16 @@ int report_json(const char *path, const scenario *s, int n, bool quick)
     FILE *f = open_out(path);
     if (!f)
         return WEFT_EACCES;
-    fprintf(f, "{\"weft\": \"%s\", \"cpus\": %u, \"quick\": %s, \"scenarios\": [", WEFT_VERSION_STRING,
-            weft_cpu_count(), quick ? "true" : "false");
+    const tour_machine_state *mach = tour_machine();
+    fprintf(f, "{\"weft\": \"%s\", \"cpus\": %u, \"load1\": %.2f, \"busy\": %s, "
+               "\"busy_rule\": \"the load average over the minute before the tour is at least the CPU "
+               "count\", \"wide_spread\": %g, ",
+            WEFT_VERSION_STRING, mach->cpus, mach->load1, mach->busy ? "true" : "false",
+            TOUR_WIDE_SPREAD);
+    fprintf(f, "\"quick\": %s, \"noise_margin\": %g, "
+               "\"noise_rule\": \"within noise: the winner's and the runner-up's ranges overlap, or "
+               "the runner-up's median is less than %.0f%% above the winner's\", \"scenarios\": [",
+            quick ? "true" : "false", TOUR_NOISE_MARGIN, TOUR_NOISE_MARGIN * 100);
     for (int i = 0; i < n; i++) {
         int win = scenario_winner(&s[i]);
         fprintf(f, "%s\n  {\"name\": ", i ? "," : "");
@@ -161,8 +381,26 @@ int report_json(const char *path, const scenario *s, int n, bool quick)
             json_str(f, model_names[win]);
         else
             fprintf(f, "null");
-        fprintf(f, ", \"advice\": ");
-        json_str(f, s[i].advice);
+        const verdict *v = &s[i].verdict;
+        fprintf(f, ", \"runner_up\": ");
+        if (v->runner_up >= 0)
+            json_str(f, model_names[v->runner_up]);
+        else
+            fprintf(f, "null");
+        fprintf(f, ", \"margin\": %.6g, \"ranges_overlap\": %s, \"within_noise\": %s, "
+                   "\"spread_too_wide\": %s, \"verdict\": ",
+                v->margin, v->overlap ? "true" : "false", v->within_noise ? "true" : "false",
+                v->spread_too_wide ? "true" : "false");
+        json_str(f, v->says);
+        fprintf(f, ", \"why\": ");
+        json_str(f, v->why);
+        fprintf(f, ", \"notes\": [");
+        for (int m = 0, k = 0; m < NMODELS; m++)
+            if (v->note[m][0]) {
+                fprintf(f, "%s", k++ ? ", " : "");
+                json_str(f, v->note[m]);
+            }
+        fprintf(f, "]");
         fprintf(f, ", \"results\": [");
         for (int m = 0; m < NMODELS; m++) {
             const model_result *r = &s[i].res[m];
@@ -194,16 +432,17 @@ int report_csv(const char *path, const scenario *s, int n)
         return WEFT_EACCES;
     /* A line per run; each carries its model's median and spread and its
      * scenario's verdict, so that one table holds everything. */
-    fprintf(f, "scenario,kind,model,run,ok,wall_s,cpu_s,median_s,min_s,max_s,speedup,winner\n");
+    fprintf(f, "scenario,kind,model,run,ok,wall_s,cpu_s,median_s,min_s,max_s,speedup,winner,within_noise\n");
     for (int i = 0; i < n; i++) {
         int win = scenario_winner(&s[i]);
         for (int m = 0; m < NMODELS; m++) {
             const model_result *r = &s[i].res[m];
             for (int k = 0; k < r->nruns; k++)
-                fprintf(f, "%s,%s,%s,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%s\n", s[i].name,
+                fprintf(f, "%s,%s,%s,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%d\n", s[i].name,
                         kind_names[s[i].kind], model_names[m], k + 1, r->runs[k].ok,
                         r->runs[k].wall, r->runs[k].cpu, r->median, r->min, r->max,
-                        speedup(&s[i], m), win >= 0 ? model_names[win] : "");
+                        speedup(&s[i], m), win >= 0 ? model_names[win] : "",
+                        s[i].verdict.within_noise);
         }
     }
     return close_out(f);
