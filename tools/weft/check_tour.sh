@@ -2,7 +2,10 @@
 # check_tour.sh WEFT: `weft tour --quick` writes JSON, CSV and an SVG chart;
 # each is checked: every scenario and model present, every run ok with
 # positive figures, each model's median and range those of its runs,
-# serial's speed-up 1; the CSV has a line per run; the
+# serial's speed-up 1; each verdict (winner, runner-up, within noise or
+# real, a spread too wide to call, a busy machine) recomputed from the
+# runs by the rules the JSON states; no ratio printed as a fraction or
+# 0.0x; the CSV has a line per run; the
 # SVG is well-formed XML with an <svg> root and a bar per run. Where
 # gnuplot is installed, --plot FILE.png writes a PNG; where it is not, it
 # says so and exits 2.
@@ -33,6 +36,50 @@ for s in t["scenarios"]:
         assert close(r["min_s"], walls[0]) and close(r["max_s"], walls[-1]), (s["name"], r)
     assert abs(s["results"][0]["speedup"] - 1) < 1e-9, s
     assert s["winner"] in models and s["verdict"] and s["why"], s
+
+# The verdicts follow from the runs: recompute each scenario's winner,
+# runner-up, margin and "within noise" call from its runs alone, by the
+# rules the JSON states, and compare.
+import re
+assert t["busy"] == (t["load1"] >= t["cpus"]), t
+def median(v):
+    v = sorted(v)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+for s in t["scenarios"]:
+    stats = {}
+    for r in s["results"]:
+        if all(x["ok"] for x in r["runs"]):
+            w = [x["wall_s"] for x in r["runs"]]
+            stats[r["model"]] = (median(w), min(w), max(w))
+    order = sorted(stats, key=lambda m: (stats[m][0], models.index(m)))
+    win, ru = order[0], order[1]
+    (mw, lw, hw), (mr, lr, hr) = stats[win], stats[ru]
+    overlap = hw >= lr and hr >= lw
+    margin = mr / mw
+    noise = overlap or margin < 1 + t["noise_margin"]
+    wide = any(stats[m][2] > t["wide_spread"] * stats[m][1] for m in (win, ru))
+    got = (s["winner"], s["runner_up"], s["ranges_overlap"], s["within_noise"], s["spread_too_wide"])
+    want = (win, ru, overlap, noise, wide)
+    assert got == want, (s["name"], "json says", got, "the runs say", want)
+    assert abs(s["margin"] - margin) <= 1e-4 * margin, (s["name"], s["margin"], margin)
+    text = s["verdict"]
+    assert text.startswith(win), (s["name"], text)
+    assert ("within noise" in text) == noise and ("a real difference" in text) == (not noise), (s["name"], text)
+    assert ("too wide to call" in text) == wide, (s["name"], text)
+    # A note saying a model ran slower (faster) than serial agrees with
+    # the medians.
+    for note in s["notes"]:
+        m = re.match(r"(\w+) ran [0-9.]+x (slower|faster) than serial", note)
+        assert m and m.group(1) in stats, (s["name"], note)
+        slower = stats[m.group(1)][0] > stats["serial"][0]
+        assert slower == (m.group(2) == "slower"), (s["name"], note)
+    # Ratios read as "2.5x slower", never as a fraction or 0.0x.
+    for line in [text, s["why"]] + s["notes"]:
+        assert not re.search(r"(?<![0-9.])0(\.[0-9]*)?x", line), (s["name"], line)
+out = open(d + "/out").read()
+assert out.count("\n  verdict: ") == 6, out
+assert not re.search(r"(?<![0-9.])0(\.[0-9]*)?x", out), out
 rows = open(d + "/t.csv").read().splitlines()
 assert rows[0].startswith("scenario,kind,model,run,") and len(rows) == 1 + 6 * 4 * 5, rows
 svg = ET.parse(d + "/t.svg").getroot()
