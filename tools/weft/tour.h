@@ -93,6 +93,8 @@ void model_summarise(model_result *m);
 void progress_begin(int nscenarios, int nruns, bool tty);
 void progress_step(int sc, const char *name, int model, int run, const run_result *r);
 void progress_end(void);
+/* The terminal's width in columns when stdout is a terminal, else 0. */
+int terminal_width(void);
 
 /* The report. */
 void report_table(FILE *f, const scenario *s, int n, bool quick);

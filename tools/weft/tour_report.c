@@ -281,22 +281,66 @@ void scenario_judge(scenario *s)
 
 /* ------------------------------------------------------------ table */
 
+/* `lead` then `text`, wrapped at word boundaries to `width` columns, the
+ * lines after the first indented by `hang`; width 0 (not a terminal):
+ * one line, whole, for whatever reads it. */
+static void print_wrapped(FILE *f, int width, const char *lead, int hang, const char *text)
+{
+    fputs(lead, f);
+    if (width <= 0) {
+        fprintf(f, "%s\n", text);
+        return;
+    }
+    const char *last_line = strrchr(lead, '\n');
+    int col = (int)strlen(last_line ? last_line + 1 : lead);
+    bool line_empty = true;
+    for (const char *p = text; *p;) {
+        while (*p == ' ')
+            p++;
+        const char *end = p;
+        while (*end && *end != ' ')
+            end++;
+        int len = (int)(end - p);
+        if (!len)
+            break;
+        if (!line_empty && col + 1 + len > width) {
+            fprintf(f, "\n%*s", hang, "");
+            col = hang;
+            line_empty = true;
+        }
+        if (!line_empty)
+            fputc(' ', f), col++;
+        fwrite(p, 1, (size_t)len, f);
+        col += len;
+        line_empty = false;
+        p = end;
+    }
+    fputc('\n', f);
+}
+
 void report_table(FILE *f, const scenario *s, int n, bool quick)
 {
-    fprintf(f, "\nWhen to use what, measured on this machine (%u CPUs%s; %d runs of each, "
-               "the median and the range)\n",
-            weft_cpu_count(), quick ? ", --quick sizes" : "", n ? s[0].res[0].nruns : 0);
+    int width = f == stdout ? terminal_width() : 0;
+    char text[400];
+    snprintf(text, sizeof text,
+             "When to use what, measured on this machine (%u CPUs%s; %d runs of each, the median "
+             "and the range)",
+             weft_cpu_count(), quick ? ", --quick sizes" : "", n ? s[0].res[0].nruns : 0);
+    print_wrapped(f, width, "\n", 0, text);
     const tour_machine_state *mach = tour_machine();
-    if (mach->busy)
-        fprintf(f,
-                "The machine was busy: a load average of %.2f on %u CPUs in the minute before the "
-                "tour. Other programs took CPU time, so work spread over the cores gained less "
-                "than it would on a quiet machine, and the runs spread wider.\n",
-                mach->load1, mach->cpus);
+    if (mach->busy) {
+        snprintf(text, sizeof text,
+                 "The machine was busy: a load average of %.2f on %u CPUs in the minute before "
+                 "the tour. Other programs took CPU time, so work spread over the cores gained "
+                 "less than it would on a quiet machine, and the runs spread wider.",
+                 mach->load1, mach->cpus);
+        print_wrapped(f, width, "", 0, text);
+    }
     for (int i = 0; i < n; i++) {
         int win = scenario_winner(&s[i]);
-        fprintf(f, "\n%s: %s; pools of %d (%s)\n", s[i].name, s[i].title, s[i].workers,
-                s[i].waits ? "one per item: they wait" : "one per core: no waits");
+        snprintf(text, sizeof text, "%s: %s; pools of %d (%s)", s[i].name, s[i].title,
+                 s[i].workers, s[i].waits ? "one per item: they wait" : "one per core: no waits");
+        print_wrapped(f, width, "\n", 2, text);
         fprintf(f, "  %-11s %-28s %10s  %s\n", "model", "wall: median (min..max)", "cpu",
                 "against serial");
         for (int m = 0; m < NMODELS; m++) {
@@ -312,18 +356,21 @@ void report_table(FILE *f, const scenario *s, int n, bool quick)
                     m == win ? "  <- fastest" : "");
         }
         const verdict *v = &s[i].verdict;
-        fprintf(f, "  verdict: %s\n", v->says);
+        print_wrapped(f, width, "  verdict: ", 4, v->says);
         if (v->why[0])
-            fprintf(f, "  why: %s\n", v->why);
+            print_wrapped(f, width, "  why: ", 4, v->why);
         for (int m = 0; m < NMODELS; m++)
             if (v->note[m][0])
-                fprintf(f, "  note: %s\n", v->note[m]);
+                print_wrapped(f, width, "  note: ", 4, v->note[m]);
     }
-    fprintf(f, "\nThe pools' sizes follow the work: for items that wait, one worker per item "
-               "(the concurrency of the work); for items that do not, one per core (%u). "
-               "Processes start by fork; coroutines run on one loop, and hand CPU work and file "
-               "reads to the default thread pool (to_thread).\n",
-            weft_cpu_count());
+    char foot[400];
+    snprintf(foot, sizeof foot,
+             "The pools' sizes follow the work: for items that wait, one worker per item (the "
+             "concurrency of the work); for items that do not, one per core (%u). Processes start "
+             "by fork; coroutines run on one loop, and hand CPU work and file reads to the default "
+             "thread pool (to_thread).",
+             weft_cpu_count());
+    print_wrapped(f, width, "\n", 0, foot);
 }
 
 /* A JSON string: the texts are ours, but escape what JSON requires. */
