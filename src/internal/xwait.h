@@ -192,20 +192,20 @@ static inline bool weft__xword_signal_locked(weft__xword *w)
 
 /*
  * The framing of a byte ring of records in shared memory, `cap` bytes (a
- * multiple of WEFT__XRING_ALIGN). The ring's owner keeps head and tail:
- * byte counts that only grow (64 bits do not wrap), the oldest record at
- * tail % cap and the next one written at head % cap, so head - tail bytes
- * are in use. A record is an 8-byte native length, then its bytes, padded
- * to WEFT__XRING_ALIGN. Because cap and every record are multiples of the
- * alignment, a length never straddles the ring's end; a record's bytes
- * may, and are copied in two pieces. So every record takes exactly
- * weft__xring_record_size of its length, wherever it falls, and the
- * largest one fits an empty ring: cap - WEFT__XRING_HDR bytes.
+ * multiple of WEFT__XRING_ALIGN). The ring's owner keeps two byte counts
+ * that only grow (64 bits do not wrap): where the next record is written
+ * and where the oldest is read, each at its count % cap; their difference
+ * is the bytes in use. A record is an 8-byte native length, then its
+ * bytes, padded to WEFT__XRING_ALIGN. Because cap and every record are
+ * multiples of the alignment, a length never straddles the ring's end; a
+ * record's bytes may, and are copied in two pieces. So every record takes
+ * exactly weft__xring_record_size of its length, wherever it falls, and
+ * the largest one fits an empty ring: cap - WEFT__XRING_HDR bytes.
  *
  * The ring's owner decides when a record is visible: it writes it beyond
- * head (where nobody reads) and then publishes the new head, and reads a
- * record at tail before it publishes the new tail, so a process killed in
- * either copy leaves nothing half done.
+ * the write count (where nobody reads) and then publishes the new count,
+ * and copies a record out before it publishes the new read count, so a
+ * process killed in either copy leaves nothing half done.
  *
  * The process pool's rings carry records of their own (internal/
  * procpool.h): a 32-byte header read in place under the lock, and a pad
@@ -220,17 +220,18 @@ static inline uint64_t weft__xring_record_size(uint64_t len)
     return WEFT__XRING_HDR + ((len + WEFT__XRING_ALIGN - 1) & ~(uint64_t)(WEFT__XRING_ALIGN - 1));
 }
 
-/* Write a record of `len` bytes at `head`; the head after it. The caller
- * made sure it fits: cap - (head - tail) >= weft__xring_record_size(len). */
-uint64_t weft__xring_put(unsigned char *ring, uint64_t cap, uint64_t head, const void *buf,
+/* Write a record of `len` bytes at write count `at`; the count after it.
+ * The caller made sure it fits: cap minus the bytes in use is at least
+ * weft__xring_record_size(len). */
+uint64_t weft__xring_put(unsigned char *ring, uint64_t cap, uint64_t at, const void *buf,
                          uint64_t len);
 
-/* The length of the record at `tail` (the ring is not empty). */
-uint64_t weft__xring_len(const unsigned char *ring, uint64_t cap, uint64_t tail);
+/* The length of the record at read count `at` (the ring is not empty). */
+uint64_t weft__xring_len(const unsigned char *ring, uint64_t cap, uint64_t at);
 
-/* Copy the bytes of the record at `tail` (its length: weft__xring_len) to
- * dst; the tail after it. */
-uint64_t weft__xring_get(const unsigned char *ring, uint64_t cap, uint64_t tail, void *dst,
+/* Copy the bytes of the record at read count `at` (its length:
+ * weft__xring_len) to dst; the read count after it. */
+uint64_t weft__xring_get(const unsigned char *ring, uint64_t cap, uint64_t at, void *dst,
                          uint64_t len);
 
 #endif

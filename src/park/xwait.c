@@ -181,27 +181,27 @@ static void ring_read(const unsigned char *ring, uint64_t cap, uint64_t off, voi
     memcpy((char *)dst + first, ring, (size_t)(n - first));
 }
 
-uint64_t weft__xring_put(unsigned char *ring, uint64_t cap, uint64_t head, const void *buf,
+uint64_t weft__xring_put(unsigned char *ring, uint64_t cap, uint64_t at, const void *buf,
                          uint64_t len)
 {
     uint64_t hdr = len;
-    ring_write(ring, cap, head, &hdr, WEFT__XRING_HDR);
+    ring_write(ring, cap, at, &hdr, WEFT__XRING_HDR);
     if (len)
-        ring_write(ring, cap, head + WEFT__XRING_HDR, buf, len);
-    return head + weft__xring_record_size(len);
+        ring_write(ring, cap, at + WEFT__XRING_HDR, buf, len);
+    return at + weft__xring_record_size(len);
 }
 
-uint64_t weft__xring_len(const unsigned char *ring, uint64_t cap, uint64_t tail)
+uint64_t weft__xring_len(const unsigned char *ring, uint64_t cap, uint64_t at)
 {
     uint64_t len;
-    ring_read(ring, cap, tail, &len, WEFT__XRING_HDR);
+    ring_read(ring, cap, at, &len, WEFT__XRING_HDR);
     return len;
 }
 
-uint64_t weft__xring_get(const unsigned char *ring, uint64_t cap, uint64_t tail, void *dst,
+uint64_t weft__xring_get(const unsigned char *ring, uint64_t cap, uint64_t at, void *dst,
                          uint64_t len)
 {
     if (len)
-        ring_read(ring, cap, tail + WEFT__XRING_HDR, dst, len);
-    return tail + weft__xring_record_size(len);
+        ring_read(ring, cap, at + WEFT__XRING_HDR, dst, len);
+    return at + weft__xring_record_size(len);
 }

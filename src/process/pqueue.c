@@ -41,6 +41,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "internal/check.h"
 #include "internal/clock.h"
 #include "internal/share.h"
 #include "internal/xwait.h"
@@ -248,6 +249,7 @@ static int put_impl(weft_pqueue *q, const void *buf, size_t len, double timeout)
         rc = wait_locked(s, &s->got_space, deadline);
     }
     struct pq_state st = s->cur;
+    WEFT_ASSERT(st.head - st.tail + need <= s->cap);
     /* The record is written beyond head, where nobody reads until the
      * commit: a putter killed here leaves no trace. */
     st.head = weft__xring_put(s->ring, s->cap, st.head, buf, len);
@@ -288,6 +290,8 @@ static int get_impl(weft_pqueue *q, void *buf, size_t cap, void **out, size_t *l
     }
     struct pq_state st = s->cur;
     uint64_t n = weft__xring_len(s->ring, s->cap, st.tail);
+    /* Only a committed put wrote the length at tail. */
+    WEFT_ASSERT(weft__xring_record_size(n) <= st.head - st.tail);
     void *dst = buf;
     if (out) {
         dst = malloc(n ? n : 1);
