@@ -177,7 +177,7 @@ struct amap {
     weft_bytes **results;
     size_t n;
     size_t left;         /* chunks whose callback has not run (atomic) */
-    size_t first_failed; /* SIZE_MAX, then the first chunk to fail (atomic) */
+    size_t first_failed; /* SIZE_MAX, then the first chunk whose callback saw it fail (atomic) */
     unsigned refs;       /* atomic */
     weft_pool_map_callback cb;
     weft_pool_error_callback ecb;
@@ -199,6 +199,17 @@ static void amap_finish(struct amap *m)
 {
     weft__procpool_map_detach(&m->run); /* the results are complete */
     size_t c = __atomic_load_n(&m->first_failed, __ATOMIC_ACQUIRE);
+    if (c != SIZE_MAX) {
+        /* The failure that arrived first is the one the pool noted as it
+         * took the results, in the order the workers sent them. The
+         * callbacks' order is not that: a chunk done before its callback
+         * was added runs it then, in index order. A chunk that failed with
+         * no result of its own (cancelled, the pool broken) has no note:
+         * the callbacks' first stands. */
+        size_t seen = weft__procpool_map_first_failed(&m->run);
+        if (seen < m->run.nchunks && weft_future_exception(m->run.fs[seen], 0) != 0)
+            c = seen;
+    }
     if (c == SIZE_MAX) {
         if (m->cb)
             m->cb(m->results, m->n, m->cbarg);
