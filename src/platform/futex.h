@@ -1,9 +1,9 @@
 /*
  * Linux futex: the only way a weft thread sleeps. Everything above this file
- * goes through park (src/internal/park.h); only park and the park bucket
- * locks call the private pair, and only the cross-process objects (whose
- * waiters may be in other processes, where park cannot reach) the shared
- * pair.
+ * goes through park (src/internal/park.h) or, across processes, through
+ * xwait (src/internal/xwait.h): only park and its bucket locks call the
+ * private pair, and only xwait (whose waiters may be in other processes,
+ * where park cannot reach) the shared pair.
  */
 #ifndef WEFT_PLATFORM_FUTEX_H
 #define WEFT_PLATFORM_FUTEX_H
@@ -45,8 +45,8 @@ static inline void weft__futex_wake(uint32_t *word, int count)
 
 /* The same for a word that other processes share (a MAP_SHARED mapping):
  * no FUTEX_PRIVATE_FLAG, so that the kernel keys the wait by the page, not
- * by this process's address. Used by the cross-process objects (process
- * queues, shared locks and events, the process pool's rings). */
+ * by this process's address. Used by xwait alone, on behalf of every
+ * cross-process object. */
 static inline int weft__futex_wait_shared(uint32_t *word, uint32_t expected, int64_t deadline)
 {
     struct timespec ts, *tsp = NULL;
