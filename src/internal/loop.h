@@ -1,8 +1,9 @@
 /*
- * What the task module (task.c) and, later, async I/O need from the event
- * loop (loop.c) beyond the public API: intrusive ready items, intrusive
- * timers and fd watchers, so that resuming a coroutine, arming its timeout
- * or waiting for a socket never allocates.
+ * What the task module (task.c) and async I/O need from the event loop
+ * (src/loop/loop.c, timers.c, inbox.c, watchers.c) beyond the public API:
+ * intrusive ready items, intrusive timers and fd watchers, so that
+ * resuming a coroutine, arming its timeout or waiting for a socket never
+ * allocates.
  *
  * Threads: everything here is for the loop's own thread (or before the loop
  * first runs), except weft__loop_ready_threadsafe.

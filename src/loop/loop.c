@@ -22,7 +22,7 @@
  * with weft_loop_free (loop.h): the owner makes sure every other thread is
  * done calling them (joined, told to stop, or holding something the owner
  * waits for) before it frees the loop. A call that overlaps free is a
- * use-after-free, whatever its outcome: the gate (see gate_enter) lives in
+ * use-after-free, whatever its outcome: the gate (inbox.c) lives in
  * the loop's own memory, so a call that reaches it after free has returned
  * touches freed memory. The gate is only a best-effort check: free waits
  * for the calls already inside it, and one that finds it closed returns
@@ -31,6 +31,10 @@
  * Fork: a loop is not usable in a forked child (its epoll instance is
  * shared with the parent, and its thread is gone). A child must neither run
  * nor free the parent's loops; it may make new ones.
+ *
+ * This file is the loop proper and its handles; the timer heap, the
+ * cross-thread side and the fd watchers are files of their own
+ * (internal/loop_state.h lists them).
  */
 #include <dlfcn.h>
 #include <math.h>
@@ -39,31 +43,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "internal/check.h"
 #include "internal/clock.h"
 #include "internal/coro.h"
 #include "internal/future.h"
 #include "internal/loop.h"
+#include "internal/loop_state.h"
 #include "internal/park.h"
 #include "internal/records.h"
 #include "internal/tls.h"
 #include "platform/poll.h"
 
-/* Events taken from the poller per iteration; more wait for the next one. */
-#define MAX_EVENTS 64
-/* Iterations that find a producer in flight (see mpsc_pop) before the loop
+/* Iterations that find a producer in flight (see inbox.c) before the loop
  * starts to yield its CPU to it. */
 #define INFLIGHT_SPINS 8
-
-enum { STOP_USER = 1, STOP_FUTURE = 2 };
-enum { POLL_BUSY = 0, POLL_WAITING = 1, POLL_WOKEN = 2 };
-
-typedef struct heap_entry {
-    int64_t when;
-    weft__loop_timer *t;
-} heap_entry;
 
 /*
  * Two kinds of handle share the type, and both are records of the record
@@ -112,55 +106,6 @@ static const weft__records handle_records = {
 };
 static _Thread_local weft__record_cache handle_cache WEFT__TLS_IE;
 
-struct weft_loop {
-    /* What other threads write: the hand-off queue's producer end, the gate,
-     * the stop requests and the poll handshake word, on their own line so
-     * that the loop's private fields do not bounce with them. */
-    struct {
-        weft__loop_item *push;  /* Vyukov MPSC: producers exchange it */
-        uint32_t gate;          /* bit 0 closed (free started), + 2 per call in flight */
-        uint32_t stop;          /* STOP_* bits */
-        uint32_t polling;       /* POLL_*: see wake_if_waiting */
-        uint32_t running;       /* 1 while run_forever / run_until_complete runs */
-    } __attribute__((aligned(64))) shared;
-
-    /* Loop thread only from here on. */
-    weft__loop_item *pop __attribute__((aligned(64))); /* MPSC consumer end */
-    weft__loop_item stub;
-    weft__loop_item *ready_head, *ready_tail;
-    weft__loop_item *upcoming;  /* the batch's item after the running one */
-
-    /* The timer heap: a 4-ary min-heap of {when, timer} in an mmap'ed
-     * array grown with mremap (no copy, and only touched pages cost). The
-     * array starts 3 entries into the mapping so that the 4 children of
-     * every node (4i+1 .. 4i+4) share one 64-byte line. */
-    heap_entry *heap;
-    uint32_t heap_n, heap_cap;
-    void *heap_map;
-    size_t heap_map_bytes;
-    uint32_t timer_seq;
-
-    weft__poller poller;
-    weft__poll_event events[MAX_EVENTS];
-    int nevents, event_pos;     /* the batch being dispatched */
-    unsigned nwatch;            /* fds in the poller (a hint: 0 skips empty polls) */
-    weft__loop_io *watchers;    /* every registered io (io_set to io_close) */
-    unsigned inflight;          /* iterations in a row stalled on a producer in flight */
-    unsigned skipped;           /* iterations taken over by weft__loop_take_next */
-
-    /* The loop's memory outlives weft_loop_free while callers still hold
-     * handles (which point to it): `handle_refs` counts those references
-     * plus one for the loop itself. */
-    uint32_t handle_refs;       /* atomic */
-    bool dead;                  /* weft_loop_free ran */
-
-    bool debug;
-    double slow;
-    weft_exception_handler handler;
-    void *handler_arg;
-    weft__loop_tasks tasks;
-};
-
 static _Thread_local weft_loop *running_loop WEFT__TLS_IE;
 
 /* The task module's hooks (internal/loop.h), once it has made a task. */
@@ -196,138 +141,6 @@ static int64_t delay_to_ns(double delay)
     return ns >= WEFT__NO_DEADLINE - 1 - now ? WEFT__NO_DEADLINE - 1 : now + ns;
 }
 
-/* ------------------------------------------------------- timer heap */
-
-/* Equal deadlines fire in start order: the start sequence breaks ties. It
- * is 32 bits and compared by difference, which is right for any two timers
- * started fewer than 2^31 starts apart. Only ties read the timer itself. */
-static inline bool entry_less(const heap_entry *a, const heap_entry *b)
-{
-    if (a->when != b->when)
-        return a->when < b->when;
-    return (int32_t)(a->t->seq - b->t->seq) < 0;
-}
-
-static inline void heap_place(weft_loop *L, uint32_t i, heap_entry e)
-{
-    L->heap[i] = e;
-    e.t->slot = i;
-}
-
-static void sift_up(weft_loop *L, uint32_t i, heap_entry e)
-{
-    while (i > 0) {
-        uint32_t parent = (i - 1) / 4;
-        if (!entry_less(&e, &L->heap[parent]))
-            break;
-        heap_place(L, i, L->heap[parent]);
-        i = parent;
-    }
-    heap_place(L, i, e);
-}
-
-static void sift_down(weft_loop *L, uint32_t i, heap_entry e)
-{
-    uint32_t n = L->heap_n;
-    for (;;) {
-        uint32_t c = 4 * i + 1;
-        if (c >= n)
-            break;
-        /* The grandchildren (4c+1 .. 4c+16) are four adjacent lines: fetch
-         * them while these four are compared, which halves the chain of
-         * cache misses down a heap too big for the cache. */
-        uint32_t g = 4 * c + 1;
-        if (g < n) {
-            const char *p = (const char *)&L->heap[g];
-            __builtin_prefetch(p);
-            __builtin_prefetch(p + 64);
-            __builtin_prefetch(p + 128);
-            __builtin_prefetch(p + 192);
-        }
-        uint32_t best = c, end = c + 4 < n ? c + 4 : n;
-        for (uint32_t k = c + 1; k < end; k++)
-            if (entry_less(&L->heap[k], &L->heap[best]))
-                best = k;
-        if (!entry_less(&L->heap[best], &e))
-            break;
-        heap_place(L, i, L->heap[best]);
-        i = best;
-    }
-    heap_place(L, i, e);
-}
-
-#define HEAP_SKIP 3 /* entries before heap[0] in the mapping (see struct) */
-#define HEAP_MIN_MAP 4096
-
-static int heap_resize(weft_loop *L, size_t bytes)
-{
-    void *m;
-    if (!L->heap_map)
-        m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    else
-        m = mremap(L->heap_map, L->heap_map_bytes, bytes, MREMAP_MAYMOVE);
-    if (m == MAP_FAILED)
-        return WEFT_ENOMEM;
-    L->heap_map = m;
-    L->heap_map_bytes = bytes;
-    L->heap = (heap_entry *)m + HEAP_SKIP;
-    size_t cap = bytes / sizeof(heap_entry) - HEAP_SKIP;
-    L->heap_cap = cap > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)cap;
-    return 0;
-}
-
-static void heap_push(weft_loop *L, weft__loop_timer *t)
-{
-    heap_entry e = {t->when, t};
-    sift_up(L, L->heap_n++, e);
-}
-
-static void heap_remove(weft_loop *L, uint32_t i)
-{
-    uint32_t last = --L->heap_n;
-    L->heap[i].t->slot = UINT32_MAX;
-    if (i != last) {
-        heap_entry e = L->heap[last];
-        if (i > 0 && entry_less(&e, &L->heap[(i - 1) / 4]))
-            sift_up(L, i, e);
-        else
-            sift_down(L, i, e);
-    }
-    /* Give memory back once a big heap has drained to a quarter: halving
-     * then leaves room to grow again without an immediate mremap. */
-    if (L->heap_map_bytes > 16 * HEAP_MIN_MAP &&
-        (size_t)L->heap_n * sizeof(heap_entry) * 4 < L->heap_map_bytes)
-        heap_resize(L, L->heap_map_bytes / 2);
-}
-
-int weft__loop_timer_start(weft_loop *L, weft__loop_timer *t, int64_t when)
-{
-    t->when = when;
-    t->seq = L->timer_seq++;
-    if (weft__loop_timer_pending(t)) {
-        uint32_t i = t->slot;
-        heap_entry e = {when, t};
-        if (i > 0 && entry_less(&e, &L->heap[(i - 1) / 4]))
-            sift_up(L, i, e);
-        else
-            sift_down(L, i, e);
-        return 0;
-    }
-    if (L->heap_n >= L->heap_cap) {
-        size_t bytes = L->heap_map ? L->heap_map_bytes * 2 : HEAP_MIN_MAP;
-        if (L->heap_n >= UINT32_MAX - 2 || heap_resize(L, bytes) != 0)
-            return WEFT_ENOMEM;
-    }
-    heap_push(L, t);
-    return 0;
-}
-
-void weft__loop_timer_stop(weft_loop *L, weft__loop_timer *t)
-{
-    if (weft__loop_timer_pending(t))
-        heap_remove(L, t->slot);
-}
-
 /* ------------------------------------------------------ ready queue */
 
 void weft__loop_ready(weft_loop *L, weft__loop_item *it)
@@ -338,113 +151,6 @@ void weft__loop_ready(weft_loop *L, weft__loop_item *it)
     else
         L->ready_head = it;
     L->ready_tail = it;
-}
-
-/*
- * The hand-off queue is Dmitry Vyukov's intrusive MPSC queue. A producer
- * clears its item's link, exchanges the producer end (`push`) for its item
- * and then links the previous end to it. Between the exchange and the link
- * the queue is briefly "in flight": the consumer sees push != pop but cannot
- * take the item yet, so it polls with a zero timeout until the link lands
- * (a few instructions on the producer's side). A producer preempted in
- * between keeps the queue in flight for a whole timeslice; after
- * INFLIGHT_SPINS empty turns the loop yields its CPU at each turn (see
- * run_once), or it would spin against a producer that may be waiting for
- * that very CPU. The link is a release store
- * and the consumer reads links with acquire, so an item's contents written
- * before it was pushed are visible to the loop that runs it.
- *
- * The queue is empty exactly when push == pop after the consumer has taken
- * everything it can (the stub is pushed back whenever the last item is
- * taken, so there is always a node to link to).
- */
-static void mpsc_push(weft_loop *L, weft__loop_item *it)
-{
-    __atomic_store_n(&it->next, NULL, __ATOMIC_RELAXED);
-    /* seq_cst: one half of the handshake with the poll (wake_if_waiting). */
-    weft__loop_item *prev = __atomic_exchange_n(&L->shared.push, it, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&prev->next, it, __ATOMIC_RELEASE);
-}
-
-static weft__loop_item *mpsc_pop(weft_loop *L)
-{
-    weft__loop_item *tail = L->pop;
-    weft__loop_item *next = __atomic_load_n(&tail->next, __ATOMIC_ACQUIRE);
-    if (tail == &L->stub) {
-        if (!next)
-            return NULL;
-        L->pop = tail = next;
-        next = __atomic_load_n(&tail->next, __ATOMIC_ACQUIRE);
-    }
-    if (next) {
-        L->pop = next;
-        return tail;
-    }
-    if (tail != __atomic_load_n(&L->shared.push, __ATOMIC_ACQUIRE))
-        return NULL; /* a producer is in flight behind `tail` */
-    mpsc_push(L, &L->stub);
-    next = __atomic_load_n(&tail->next, __ATOMIC_ACQUIRE);
-    if (next) {
-        L->pop = next;
-        return tail;
-    }
-    return NULL;
-}
-
-static bool mpsc_maybe_nonempty(weft_loop *L)
-{
-    return __atomic_load_n(&L->shared.push, __ATOMIC_SEQ_CST) != L->pop;
-}
-
-/*
- * The poll handshake. Before it blocks, the loop stores POLL_WAITING and
- * then looks at the hand-off queue and the stop bits (both seq_cst); a
- * producer publishes its item or stop bit (seq_cst) and then loads the
- * word (seq_cst). In the single total order of these four operations either
- * the loop's look comes after the producer's publication (the loop sees the
- * work and does not block) or the producer's load comes after the loop's
- * store (the producer sees POLL_WAITING and writes the eventfd): a wake-up
- * is never lost. The first producer to turn WAITING into WOKEN writes the
- * eventfd, the others see WOKEN and do nothing; a producer that finds the
- * loop busy (POLL_BUSY) does no syscall at all.
- */
-static void wake_if_waiting(weft_loop *L)
-{
-    if (__atomic_load_n(&L->shared.polling, __ATOMIC_SEQ_CST) == POLL_WAITING &&
-        __atomic_exchange_n(&L->shared.polling, POLL_WOKEN, __ATOMIC_SEQ_CST) == POLL_WAITING)
-        weft__poll_wake(&L->poller);
-}
-
-/*
- * The gate keeps free from tearing the loop down under a thread that is
- * inside one of the any-thread calls: such a call adds 2 on entry and takes
- * it off on exit; free sets bit 0 and then waits for the count to drain.
- * The acquire load in free pairs with the release on exit, so free sees
- * every item those calls pushed.
- */
-static bool gate_enter(weft_loop *L)
-{
-    uint32_t g = __atomic_fetch_add(&L->shared.gate, 2, __ATOMIC_ACQUIRE);
-    if (g & 1) {
-        __atomic_fetch_sub(&L->shared.gate, 2, __ATOMIC_RELEASE);
-        return false;
-    }
-    return true;
-}
-
-static void gate_leave(weft_loop *L)
-{
-    __atomic_fetch_sub(&L->shared.gate, 2, __ATOMIC_RELEASE);
-}
-
-int weft__loop_ready_threadsafe(weft_loop *L, weft__loop_item *it)
-{
-    if (!gate_enter(L))
-        return WEFT_ESTATE;
-    mpsc_push(L, it);
-    wake_if_waiting(L);
-    gate_leave(L);
-    return 0;
 }
 
 /* ------------------------------------------------------------ handles */
@@ -731,67 +437,6 @@ void weft_handle_unref(weft_handle *h)
     __atomic_fetch_sub(&L->handle_refs, 1, __ATOMIC_RELAXED);
 }
 
-/* ------------------------------------------------------ fd watchers */
-
-int weft__loop_io_set(weft_loop *L, weft__loop_io *io, unsigned events)
-{
-    if (io->loop && io->loop != L)
-        return WEFT_ESTATE;
-    unsigned bits = events & (WEFT__IO_READ | WEFT__IO_WRITE);
-    io->events = bits;
-    int rc;
-    if (bits == 0) {
-        /* Level-triggered epoll reports errors and hang-ups even for an
-         * empty event mask: an idle watcher on a dead socket would spin the
-         * loop. So "not watching" leaves the epoll set, and the next
-         * io_set adds it back. */
-        rc = weft__poll_del(&L->poller, io->fd);
-        if (rc == 0)
-            L->nwatch--;
-        return rc == -ENOENT ? 0 : rc;
-    }
-    unsigned pe = bits | ((events & WEFT__IO_EDGE) ? WEFT__POLL_EDGE : 0);
-    rc = weft__poll_mod(&L->poller, io->fd, pe, io);
-    if (rc == -ENOENT) {
-        rc = weft__poll_add(&L->poller, io->fd, pe, io);
-        if (rc == 0)
-            L->nwatch++;
-    }
-    if (rc == 0 && !io->loop) {
-        io->prev = NULL;
-        io->next = L->watchers;
-        if (L->watchers)
-            L->watchers->prev = io;
-        L->watchers = io;
-        __atomic_store_n(&io->loop, L, __ATOMIC_RELEASE);
-    }
-    if (rc)
-        io->events = 0;
-    return rc;
-}
-
-void weft__loop_io_close(weft_loop *L, weft__loop_io *io)
-{
-    if (io->loop != L)
-        return;
-    if (weft__poll_del(&L->poller, io->fd) == 0)
-        L->nwatch--;
-    io->events = 0;
-    if (io->prev)
-        io->prev->next = io->next;
-    else
-        L->watchers = io->next;
-    if (io->next)
-        io->next->prev = io->prev;
-    io->prev = io->next = NULL;
-    __atomic_store_n(&io->loop, NULL, __ATOMIC_RELEASE);
-    /* A watcher closed by another's ready() must not be reported from the
-     * batch being dispatched. */
-    for (int i = L->event_pos; i < L->nevents; i++)
-        if (L->events[i].data == io)
-            L->events[i].data = NULL;
-}
-
 bool weft__loop_is_running_any(const weft_loop *L)
 {
     return __atomic_load_n(&L->shared.running, __ATOMIC_ACQUIRE) != 0;
@@ -840,7 +485,8 @@ static inline __attribute__((always_inline)) void run_once(weft_loop *L)
         timeout = 0;
     } else {
         __atomic_store_n(&L->shared.polling, POLL_WAITING, __ATOMIC_SEQ_CST);
-        if (mpsc_maybe_nonempty(L) || __atomic_load_n(&L->shared.stop, __ATOMIC_SEQ_CST)) {
+        if (weft__loop_inbox_maybe_nonempty(L) ||
+            __atomic_load_n(&L->shared.stop, __ATOMIC_SEQ_CST)) {
             __atomic_store_n(&L->shared.polling, POLL_BUSY, __ATOMIC_RELAXED);
             timeout = 0;
             handoff = true;
@@ -876,24 +522,19 @@ static inline __attribute__((always_inline)) void run_once(weft_loop *L)
         L->nevents = L->event_pos = 0;
     }
 
-    if (L->heap_n) {
-        int64_t now = weft__now_ns();
-        while (L->heap_n && L->heap[0].when <= now) {
-            weft__loop_timer *t = L->heap[0].t;
-            heap_remove(L, 0);
-            t->fire(t);
-        }
-    }
+    if (L->heap_n)
+        weft__loop_timers_fire_due(L);
 
-    for (weft__loop_item *it; (it = mpsc_pop(L));)
-        weft__loop_ready(L, it);
+    if (!weft__loop_inbox_idle(L))
+        for (weft__loop_item *it; (it = weft__loop_inbox_pop(L));)
+            weft__loop_ready(L, it);
 
     /* Woken only by the hand-off queue, and nothing came out of it: a
      * producer is between its exchange and its link. It needs a few
      * instructions, unless it was preempted there; then spinning (without
      * even a poll when no fd is watched) only burns the CPU it may be
      * waiting for. */
-    if (handoff && !L->ready_head && mpsc_maybe_nonempty(L)) {
+    if (handoff && !L->ready_head && weft__loop_inbox_maybe_nonempty(L)) {
         if (++L->inflight > INFLIGHT_SPINS)
             sched_yield();
     } else {
@@ -968,7 +609,7 @@ static void until_done(weft__future_hook *h, weft_future *f)
 {
     weft_loop *L = CONTAINER_OF(h, until_hook, h)->loop;
     __atomic_fetch_or(&L->shared.stop, STOP_FUTURE, __ATOMIC_SEQ_CST);
-    wake_if_waiting(L);
+    weft__loop_wake(L);
 }
 
 int weft_loop_run_until_complete(weft_loop *L, weft_future *f, void **result)
@@ -998,12 +639,7 @@ int weft_loop_stop(weft_loop *loop)
     weft_loop *L = resolve(loop);
     if (!L)
         return WEFT_ESTATE;
-    if (!gate_enter(L))
-        return WEFT_ESTATE;
-    __atomic_fetch_or(&L->shared.stop, STOP_USER, __ATOMIC_SEQ_CST);
-    wake_if_waiting(L);
-    gate_leave(L);
-    return 0;
+    return weft__loop_request_stop(L);
 }
 
 bool weft_loop_is_running(const weft_loop *L)
@@ -1068,6 +704,13 @@ int weft_loop_new(weft_loop **out, const weft_loop_opts *opts)
     return 0;
 }
 
+/* A closing loop's pending timer: a handle's is no longer scheduled. */
+static void forget_timer(weft__loop_timer *t)
+{
+    if (t->fire == handle_fire)
+        handle_unschedule(CONTAINER_OF(t, weft_handle, timer));
+}
+
 /* Drop an item without running it: its own hook releases what it holds;
  * one without a hook (a task's) simply stays unqueued. */
 static void drop_item(weft_loop *L, weft__loop_item *it)
@@ -1092,37 +735,17 @@ int weft_loop_close(weft_loop *L)
         return rc;
 
     /* Close the gate and wait for the any-thread calls already inside. */
-    __atomic_fetch_or(&L->shared.gate, 1, __ATOMIC_ACQ_REL);
-    while (__atomic_load_n(&L->shared.gate, __ATOMIC_ACQUIRE) != 1)
-        sched_yield();
+    weft__loop_inbox_close(L);
 
-    for (weft__loop_item *it; (it = mpsc_pop(L));)
+    for (weft__loop_item *it; (it = weft__loop_inbox_pop(L));)
         drop_item(L, it);
     for (weft__loop_item *it = L->ready_head, *next; it; it = next) {
         next = it->next;
         drop_item(L, it);
     }
     L->ready_head = L->ready_tail = NULL;
-    for (uint32_t i = 0; i < L->heap_n; i++) {
-        weft__loop_timer *t = L->heap[i].t;
-        t->slot = UINT32_MAX;
-        if (t->fire == handle_fire)
-            handle_unschedule(CONTAINER_OF(t, weft_handle, timer));
-    }
-    L->heap_n = 0;
-    if (L->heap_map)
-        munmap(L->heap_map, L->heap_map_bytes);
-    L->heap_map = NULL;
-    L->heap = NULL;
-    /* Registered fds outlive the loop (their owners close them later):
-     * they are no longer anyone's. */
-    for (weft__loop_io *io = L->watchers, *next; io; io = next) {
-        next = io->next;
-        io->prev = io->next = NULL;
-        io->events = 0;
-        __atomic_store_n(&io->loop, NULL, __ATOMIC_RELEASE);
-    }
-    L->watchers = NULL;
+    weft__loop_timers_close(L, forget_timer);
+    weft__loop_watchers_close(L);
     weft__poll_close(&L->poller);
     L->dead = true;
     return 0;
@@ -1243,7 +866,8 @@ weft__loop_item *weft__loop_take_next(weft_loop *L, bool (*accept)(weft__loop_it
      * With fds or timers, only a sole ready item is taken, and they are
      * looked at again after SKIP_MAX such items at most. */
     it = L->ready_head;
-    if (!it || mpsc_maybe_nonempty(L) || __atomic_load_n(&L->shared.stop, __ATOMIC_ACQUIRE))
+    if (!it || weft__loop_inbox_maybe_nonempty(L) ||
+        __atomic_load_n(&L->shared.stop, __ATOMIC_ACQUIRE))
         return NULL;
     if ((L->nwatch || L->heap_n) && (it != L->ready_tail || L->skipped >= SKIP_MAX))
         return NULL;
