@@ -12,8 +12,9 @@
  *   coroutines  a task per item on one loop (weft_run); CPU work and file
  *               reads leave the loop through weft_to_thread
  *
- * Waits are weft_sleep and sockets are weft_sockets, which suspend a
- * coroutine and block a thread: one item function serves every model.
+ * Waits are weft_sleep and requests weft_http_fetch (or weft's sockets),
+ * which suspend a coroutine and block a thread: one item function serves
+ * every model.
  *
  * The pools are sized as the guide teaches (section 8): for work that
  * waits, one worker per item in flight (the concurrency of the work), so
@@ -128,8 +129,38 @@ static uint64_t read_file(const char *dir, int index)
     return sum;
 }
 
-/* One GET to the tour's server, over a new connection (HTTP/1.0: the
- * server closes after its answer). Returns the bytes received. */
+/* The HTTP scenario's client. Where weft was built with HTTP
+ * (WEFT_HAVE_HTTP) it is weft's own (weft/http.h), the client a user of
+ * weft fetches with: http_plain, made before the scenarios on the tour's
+ * thread where no loop runs, serves serial, the pool's threads (outside a
+ * loop a fetch only reads its client) and the process pool's workers
+ * (forked: each has its copy); http_loop is made by the coroutines' loop
+ * for its run, since a client's coroutines must run on its loop. Without
+ * HTTP an item sends its GET over weft's sockets, by hand, and the
+ * scenario's title says so. */
+#define HTTP_BODY "Hello, world!" /* what the tour's server answers */
+
+#if WEFT_HAVE_HTTP
+#define HTTP_CLIENT "weft's HTTP client"
+static weft_http_client *http_plain, *http_loop;
+
+/* The body's length when the server answered 200, else 0. */
+static int http_get(int port, int index, uint64_t *bytes)
+{
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/%d", port, index);
+    weft_http_response *r;
+    int rc = weft_http_fetch(weft_in_coroutine() ? http_loop : http_plain, url, NULL, &r, 10);
+    if (rc)
+        return rc;
+    *bytes = r->status == 200 ? r->body_len : 0;
+    weft_http_response_free(r);
+    return 0;
+}
+#else
+#define HTTP_CLIENT "a GET by hand over weft's sockets (this weft was built without HTTP)"
+/* One GET over a new connection (HTTP/1.0: the server closes after its
+ * answer). Returns the bytes received, the head's and the body's. */
 static int http_get(int port, int index, uint64_t *bytes)
 {
     weft_socket *s;
@@ -147,6 +178,7 @@ static int http_get(int port, int index, uint64_t *bytes)
     weft_socket_free(s);
     return rc;
 }
+#endif
 
 /* The CPU (or blocking) part of an item, shaped as a task so that a
  * coroutine can hand it to a thread. */
@@ -265,20 +297,33 @@ typedef struct coro_run {
 static int coro_main(void *arg, void **result)
 {
     coro_run *cr = arg;
+    int rc = 0, started = 0;
+#if WEFT_HAVE_HTTP
+    /* The HTTP scenario's items fetch with a client on this loop, which
+     * lets all of them have a connection at once, as the pools do. */
+    item first = {0};
+    if (cr->n && cr->args[0]->len == sizeof first)
+        memcpy(&first, cr->args[0]->data, sizeof first);
+    if (cr->n && first.scenario == SC_HTTP &&
+        (rc = weft_http_client_new(&http_loop, &(weft_http_client_opts){.max_connections = cr->n})))
+        return rc;
+#endif
     weft_future **fs = calloc((size_t)cr->n, sizeof *fs);
     if (!fs)
-        return WEFT_ENOMEM;
-    int rc = 0, started = 0;
-    for (; started < cr->n && !rc; started++)
-        rc = weft_create_task(NULL, run_item, cr->args[started], NULL, &fs[started]);
-    if (rc)
-        started--;
+        rc = WEFT_ENOMEM;
+    while (!rc && started < cr->n)
+        if ((rc = weft_create_task(NULL, run_item, cr->args[started], NULL, &fs[started])) == 0)
+            started++;
     for (int i = 0; i < started; i++) {
         int r = weft_await(fs[i], &cr->results[i], WEFT_FOREVER);
         rc = rc ? rc : r;
         weft_future_unref(fs[i]);
     }
     free(fs);
+#if WEFT_HAVE_HTTP
+    weft_http_client_free(http_loop);
+    http_loop = NULL;
+#endif
     return rc;
 }
 
@@ -312,7 +357,8 @@ static int serve_one(weft_stream *st, void *arg)
     /* The service time: what makes concurrency pay for I/O-bound work. */
     if ((rc = weft_sleep(server.delay)) != 0)
         return rc;
-    static const char resp[] = "HTTP/1.0 200 OK\r\nContent-Length: 13\r\n\r\nHello, world!";
+    static const char resp[] = "HTTP/1.0 200 OK\r\nContent-Length: 13\r\n\r\n" HTTP_BODY;
+    _Static_assert(sizeof HTTP_BODY - 1 == 13, "the length the head says");
     return weft_stream_write(st, resp, sizeof resp - 1);
 }
 
@@ -519,11 +565,11 @@ int tour_run(scenario **out, int *nout, bool quick)
 {
     machine_sample();
     const sizes *sz = quick ? &quick_sizes : &full;
-    static char titles[NSCENARIOS][96];
+    static char titles[NSCENARIOS][160];
     snprintf(titles[SC_SLEEP], sizeof titles[0], "%d tasks that each wait %.0f ms",
              sz->sleep_items, sz->sleep_wait * 1e3);
-    snprintf(titles[SC_HTTP], sizeof titles[0], "%d requests to a local HTTP server (%.0f ms each)",
-             sz->http_items, sz->http_delay * 1e3);
+    snprintf(titles[SC_HTTP], sizeof titles[0], "%d requests to a local HTTP server (%.0f ms each), "
+             "with " HTTP_CLIENT, sz->http_items, sz->http_delay * 1e3);
     snprintf(titles[SC_FILES], sizeof titles[0], "reading %d small files", sz->files);
     snprintf(titles[SC_SUM], sizeof titles[0], "%d x summing %llu integers", sz->sum_items,
              (unsigned long long)sz->sum_terms);
@@ -544,6 +590,13 @@ int tour_run(scenario **out, int *nout, bool quick)
         remove_files(dir, sz->files);
         return rc;
     }
+#if WEFT_HAVE_HTTP
+    if ((rc = weft_http_client_new(&http_plain, NULL)) != 0) {
+        server_stop();
+        remove_files(dir, sz->files);
+        return rc;
+    }
+#endif
     int nruns = quick ? QUICK_RUNS : FULL_RUNS;
     progress_begin(NSCENARIOS, nruns, isatty(STDOUT_FILENO));
     for (int s = 0; s < NSCENARIOS; s++) {
@@ -552,7 +605,7 @@ int tour_run(scenario **out, int *nout, bool quick)
         item *items = NULL;
         switch (s) {
         case SC_SLEEP: n = sz->sleep_items; want = 1; break;
-        case SC_HTTP: n = sz->http_items; break;
+        case SC_HTTP: n = sz->http_items; want = WEFT_HAVE_HTTP ? sizeof HTTP_BODY - 1 : 0; break;
         case SC_FILES: n = sz->files; break;
         case SC_SUM: n = sz->sum_items; break;
         case SC_HASH: n = sz->hash_chunks; break;
@@ -589,6 +642,10 @@ int tour_run(scenario **out, int *nout, bool quick)
         free(items);
     }
     progress_end();
+#if WEFT_HAVE_HTTP
+    weft_http_client_free(http_plain);
+    http_plain = NULL;
+#endif
     server_stop();
     remove_files(dir, sz->files);
     *out = scenarios;
