@@ -124,7 +124,13 @@ static weft__record_link *carve_locked(const weft__records *kind, unsigned n, un
     weft__record_store *s = kind->store;
     *got = 0;
     if (s->carve_left == 0) {
+#if defined(WEFT_SANITIZE_ADDRESS)
+        /* LeakSanitizer does not look into mmap'ed memory: a huge slab
+         * would hide the list of slabs behind it, which it then reports. */
+        bool huge = false;
+#else
         bool huge = s->slab_bytes >= HUGE_AFTER;
+#endif
         size_t size = huge ? HUGE_SIZE : sizeof(slab) + 64 + (size_t)SLAB_RECORDS * kind->slot;
         if (s->slab_bytes + size > RETAIN(kind))
             return NULL;
