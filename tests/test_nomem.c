@@ -264,7 +264,7 @@ START_TEST(future_huge_slab)
 {
 #ifndef __SANITIZE_ADDRESS__
     /* Past its first 4 MiB of small slabs a record class takes 2 MiB slabs
-     * from mmap (src/futures/future.c); under ASan it keeps no slabs at all. Hold
+     * from mmap (src/base/records.c); under ASan it keeps no slabs at all. Hold
      * 128 Ki plain records (8 MiB or more), the next mmap set to fail:
      * the allocation that needs it returns WEFT_ENOMEM, and the next one,
      * once mmap works again, gets a record. */

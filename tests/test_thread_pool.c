@@ -724,7 +724,7 @@ START_TEST(many_submitters)
 }
 END_TEST
 
-/* Future records are pooled (src/futures/future.c): they are made on one thread
+/* Future records are pooled (src/base/records.c): they are made on one thread
  * and freed on another, in bursts larger than a thread's cache, by threads
  * that then exit with records still cached. No live future may share its
  * record with another, and each keeps its own outcome. */

@@ -208,9 +208,10 @@ WEFT_API void weft_report_error(const char *what, int code, const char *message)
 WEFT_API double weft_monotonic(void);
 
 
-/** Give back the memory weft keeps for reuse after a burst of work. Future
- *  and task records come from slabs kept for the next burst, up to 128 MiB
- *  of futures and 512 MiB of tasks (their size for about a million each);
+/** Give back the memory weft keeps for reuse after a burst of work. Future,
+ *  task and loop handle records come from slabs kept for the next burst, up
+ *  to 128 MiB of futures, 512 MiB of tasks and 128 MiB of handles (their
+ *  size for about a million each);
  *  coroutine stacks idle for 10 s go back on their own. This frees now
  *  every record slab that holds no live record, and gives idle stacks back
  *  (lazily: the kernel takes those pages under memory pressure). Records
