@@ -1493,7 +1493,10 @@ static int echo_coro(void *arg, void **result)
 {
     rct_stress *s = *(rct_stress **)arg;
     s->started++;
-    WT_OK(weft_sleep(0));
+    int rc = weft_sleep(0);
+    if (rc == WEFT_ECANCELLED)
+        return rc; /* a cancel that came during the sleep: the task ends cancelled */
+    WT_OK(rc);
     *result = arg;
     return 0;
 }
