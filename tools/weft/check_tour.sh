@@ -6,9 +6,14 @@
 # real, a spread too wide to call, a busy machine) recomputed from the
 # runs by the rules the JSON states; no ratio printed as a fraction or
 # 0.0x; the CSV has a line per run; the
-# SVG is well-formed XML with an <svg> root and a bar per run. Where
-# gnuplot is installed, --plot FILE.png writes a PNG; where it is not, it
-# says so and exits 2.
+# SVG is well-formed XML with an <svg> root and a bar per run. Python's
+# columns (python3 is on PATH, since this check runs it): every model's
+# runs, medians and ranges, its fastest named in the "in Python" line, the
+# GIL named where its threads gained nothing on CPU-bound work; the CSV
+# carries its runs. Without Python ($WEFT_PYTHON names no program) the
+# tour says so and shows weft alone; a malformed report from Python is an
+# error that says so, not a crash. Where gnuplot is installed, --plot
+# FILE.png writes a PNG; where it is not, it says so and exits 2.
 set -eu
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/weft-tour.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -80,15 +85,56 @@ for s in t["scenarios"]:
 out = open(d + "/out").read()
 assert out.count("\n  verdict: ") == 6, out
 assert not re.search(r"(?<![0-9.])0(\.[0-9]*)?x", out), out
+# Python's columns, beside weft's.
+py = t["python"]
+pymodels = ["serial", "threads", "processes", "asyncio"]
+assert py["ran"] is True and py["version"] and py["models"] == pymodels, py
+assert out.count("\n  in Python: ") == 6, out
+for s in t["scenarios"]:
+    p = s["python"]
+    assert [r["model"] for r in p["results"]] == pymodels, (s["name"], p)
+    stats = {}
+    for r in p["results"]:
+        assert r["ok"] and len(r["runs"]) == 5, (s["name"], r)
+        w = [x["wall_s"] for x in r["runs"]]
+        assert all(x["ok"] and x["wall_s"] > 0 and x["cpu_s"] >= 0 for x in r["runs"]), (s["name"], r)
+        assert abs(r["median_s"] - median(w)) <= 1e-5 * median(w), (s["name"], r)
+        assert abs(r["min_s"] - min(w)) <= 1e-5 * min(w) and abs(r["max_s"] - max(w)) <= 1e-5 * max(w), (s["name"], r)
+        stats[r["model"]] = (median(w), min(w), max(w))
+    win = min(pymodels, key=lambda m: (stats[m][0], pymodels.index(m)))
+    assert p["winner"] == win and p["says"].startswith(win + " was the fastest"), (s["name"], p)
+    serial, threads = stats["serial"], stats["threads"]
+    noise = (threads[2] >= serial[1] and serial[2] >= threads[1]) or \
+        max(serial[0], threads[0]) / min(serial[0], threads[0]) < 1 + t["noise_margin"]
+    gil = s["kind"] == "cpu" and (threads[0] >= serial[0] or noise)
+    assert ("the GIL" in p["says"]) == gil, (s["name"], p["says"], stats)
+    assert not re.search(r"(?<![0-9.])0(\.[0-9]*)?x", p["says"]), (s["name"], p["says"])
 rows = open(d + "/t.csv").read().splitlines()
-assert rows[0].startswith("scenario,kind,model,run,") and len(rows) == 1 + 6 * 4 * 5, rows
+assert rows[0].startswith("scenario,kind,side,model,run,") and len(rows) == 1 + 2 * 6 * 4 * 5, len(rows)
+assert sum(1 for r in rows if r.split(",")[2] == "python") == 6 * 4 * 5, rows
 svg = ET.parse(d + "/t.svg").getroot()
 assert svg.tag.endswith("svg"), svg.tag
 bars = [e for e in svg.iter() if e.tag.endswith("rect") and e.find("{http://www.w3.org/2000/svg}title") is not None]
 assert len(bars) == 6 * 4, len(bars)
 print("check_tour: json, csv and svg ok:", ", ".join(
-    "%s %s" % (s["name"], s["winner"]) for s in t["scenarios"]))
+    "%s %s (Python: %s)" % (s["name"], s["winner"], s["python"]["winner"]) for s in t["scenarios"]))
 PY
+# Without Python, the tour says so and shows weft alone.
+WEFT_PYTHON="$tmp/none" "$1" tour --quick --json "$tmp/alone.json" >"$tmp/alone" 2>&1 ||
+    { cat "$tmp/alone"; echo "check_tour: the tour without Python failed" >&2; exit 1; }
+grep -q "^No Python columns: WEFT_PYTHON=.* is not a program" "$tmp/alone" &&
+    ! grep -q "in Python: " "$tmp/alone" &&
+    python3 -c "import json, sys; t = json.load(open(sys.argv[1])); sys.exit(t['python']['ran'] or t['scenarios'][0]['python'] is not None)" "$tmp/alone.json" ||
+    { cat "$tmp/alone"; echo "check_tour: without Python, the tour should say so and show weft alone" >&2; exit 1; }
+# A malformed report from Python: an error that says where, weft alone.
+printf '#!/bin/sh\necho '"'"'{"python": "3.99.0"}'"'"'\necho '"'"'{"scenario": "io-sleep", "model": 7}'"'"'\n' >"$tmp/bad"
+chmod +x "$tmp/bad"
+rc=0
+WEFT_PYTHON="$tmp/bad" "$1" tour --quick >"$tmp/bad.out" 2>&1 || rc=$?
+[ "$rc" -eq 1 ] && grep -q "malformed at line 2: expected a string" "$tmp/bad.out" &&
+    ! grep -q "in Python: " "$tmp/bad.out" ||
+    { cat "$tmp/bad.out"; echo "check_tour: a malformed Python report: exit $rc, expected 1 and a message" >&2; exit 1; }
+echo "check_tour: without Python and with a malformed report: said so, weft alone"
 if command -v gnuplot >/dev/null 2>&1; then
     "$1" tour --quick --plot "$tmp/t.png" >/dev/null 2>&1 || { echo "check_tour: --plot png failed" >&2; exit 1; }
     python3 -c "import sys; b = open(sys.argv[1], 'rb').read(8); sys.exit(b != b'\x89PNG\r\n\x1a\n')" "$tmp/t.png" ||

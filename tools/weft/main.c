@@ -273,7 +273,7 @@ static int cmd_tour(const command *cmd, int argc, char **argv)
         dup2(STDERR_FILENO, STDOUT_FILENO);
     }
     printf("weft %s tour: I/O-bound, CPU-bound and mixed work with every model (%s)\n",
-           WEFT_VERSION_STRING, quick ? "quick" : "under a minute");
+           WEFT_VERSION_STRING, quick ? "quick" : "a minute or two");
     fflush(stdout);
     scenario *s;
     int n;
@@ -299,6 +299,12 @@ static int cmd_tour(const command *cmd, int argc, char **argv)
         for (int m = 0; m < NMODELS; m++)
             if (!s[i].res[m].ok)
                 rc = rc ? rc : WEFT_EINVAL;
+    /* Python that was there but whose runs could not be read is an error
+     * (the table said so and showed weft alone); Python's absence is not. */
+    if (tour_python()->failed) {
+        fprintf(stderr, "weft tour: %s\n", tour_python()->why_not);
+        rc = rc ? rc : WEFT_EINVAL;
+    }
     return rc ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
@@ -426,6 +432,9 @@ static const command commands[] = {
      "Runs I/O-bound, CPU-bound and mixed work with serial code, threads, processes\n"
      "and coroutines on this machine, then prints the \"when to use what\" table that\n"
      "the measurements make. `weft` without a command runs the full tour.\n"
+     "Where python3 is installed ($WEFT_PYTHON chooses another), the same work\n"
+     "runs in Python too (tour.py, installed with weft), with threads, processes\n"
+     "and asyncio, and the table shows both.\n"
      "\n"
      "options:\n"
      "  --quick        smaller sizes: a few seconds in all\n"

@@ -24,12 +24,13 @@ enum { MAX_SCENARIOS = 16 };
 
 static int nscen, nruns;
 static bool tty;
+static bool python;             /* the runs going on are Python's */
 static int done[MAX_SCENARIOS]; /* runs measured, per scenario, all models */
 static double started;          /* weft_monotonic() at progress_begin */
 static struct {
-    int sc, model, run;         /* the run going on now; sc -1: none */
-    const char *name;
-} now = {-1, 0, 0, NULL};
+    int sc, run;                /* the run going on now; sc -1: none */
+    const char *name, *model;
+} now = {-1, 0, NULL, NULL};
 
 static weft_lock lock = WEFT_LOCK_INIT;
 static weft_event stop;
@@ -58,8 +59,9 @@ static void draw(void)
             line[k++] = m < marks ? '#' : s == now.sc && m == marks ? '>' : '.';
         line[k++] = ']';
     }
-    snprintf(line + k, sizeof line - k, " %.1f s  %s: %s, run %d of %d ...",
-             weft_monotonic() - started, now.name, model_names[now.model], now.run + 1, nruns);
+    snprintf(line + k, sizeof line - k, " %.1f s  %s%s: %s, run %d of %d ...",
+             weft_monotonic() - started, python ? "Python " : "", now.name, now.model,
+             now.run + 1, nruns);
     int width = terminal_width();
     if (width > 1 && strlen(line) >= (size_t)width)
         line[width - 1] = 0;
@@ -87,6 +89,7 @@ void progress_begin(int nscenarios, int runs, bool is_tty)
     for (int i = 0; i < MAX_SCENARIOS; i++)
         done[i] = 0;
     now.sc = -1;
+    python = false;
     started = weft_monotonic();
     if (!tty)
         return;
@@ -98,26 +101,41 @@ void progress_begin(int nscenarios, int runs, bool is_tty)
     }
 }
 
-void progress_step(int sc, const char *name, int model, int run, const run_result *r)
+/* A run about to start (r NULL) or measured, of weft's models or, once
+ * those are done, Python's. */
+static void step(bool py, int sc, const char *name, const char *model, int run,
+                 const run_result *r)
 {
     if (sc < 0 || sc >= nscen)
         return;
     weft_lock_acquire(&lock, WEFT_FOREVER);
+    python = py;
     now.sc = sc, now.name = name, now.model = model, now.run = run;
-    if (r)
+    if (r && !py)
         done[sc]++;
     if (tty)
         draw();
     weft_lock_release(&lock);
     if (tty || !r)
         return;
+    const char *lead = py ? "Python " : "";
     if (r->ok)
-        printf("%s: %s %.3f s (cpu %.3f s, run %d of %d)\n", name, model_names[model], r->wall,
+        printf("%s%s: %s %.3f s (cpu %.3f s, run %d of %d)\n", lead, name, model, r->wall,
                r->cpu, run + 1, nruns);
     else
-        printf("%s: %s failed: %s (run %d of %d)\n", name, model_names[model], r->error, run + 1,
+        printf("%s%s: %s failed: %s (run %d of %d)\n", lead, name, model, r->error, run + 1,
                nruns);
     fflush(stdout);
+}
+
+void progress_step(int sc, const char *name, int model, int run, const run_result *r)
+{
+    step(false, sc, name, model_names[model], run, r);
+}
+
+void progress_python(int sc, const char *name, int model, int run, const run_result *r)
+{
+    step(true, sc, name, python_model_names[model], run, r);
 }
 
 void progress_end(void)

@@ -605,7 +605,10 @@ int tour_run(scenario **out, int *nout, bool quick)
         item *items = NULL;
         switch (s) {
         case SC_SLEEP: n = sz->sleep_items; want = 1; break;
-        case SC_HTTP: n = sz->http_items; want = WEFT_HAVE_HTTP ? sizeof HTTP_BODY - 1 : 0; break;
+        case SC_HTTP:
+            n = sz->http_items;
+            want = WEFT_HAVE_HTTP ? sizeof HTTP_BODY - 1 : 0; /* the body's length */
+            break;
         case SC_FILES: n = sz->files; break;
         case SC_SUM: n = sz->sum_items; break;
         case SC_HASH: n = sz->hash_chunks; break;
@@ -614,6 +617,9 @@ int tour_run(scenario **out, int *nout, bool quick)
         /* The pools' size: see the top of this file. */
         scenarios[s].items = n;
         scenarios[s].workers = scenarios[s].waits ? n : (int)weft_cpu_count();
+        scenarios[s].wait = s == SC_SLEEP ? sz->sleep_wait : s == SC_MIXED ? sz->mixed_wait : 0;
+        scenarios[s].work = s == SC_HASH ? sz->hash_chunk : s == SC_SUM ? sz->sum_terms
+                          : s == SC_MIXED ? sz->mixed_terms : 0;
         items = calloc((size_t)n, sizeof *items);
         if (!items) {
             rc = WEFT_ENOMEM;
@@ -624,8 +630,8 @@ int tour_run(scenario **out, int *nout, bool quick)
             it->scenario = s;
             it->index = i;
             it->port = server.port;
-            it->wait = s == SC_SLEEP ? sz->sleep_wait : sz->mixed_wait;
-            it->work = s == SC_HASH ? sz->hash_chunk : s == SC_SUM ? sz->sum_terms : sz->mixed_terms;
+            it->wait = scenarios[s].wait;
+            it->work = scenarios[s].work;
             snprintf(it->dir, sizeof it->dir, "%s", dir);
         }
         for (int run = 0; run < nruns; run++)
@@ -641,6 +647,9 @@ int tour_run(scenario **out, int *nout, bool quick)
         scenario_judge(&scenarios[s]);
         free(items);
     }
+    /* Python's runs, while the server and the files are there. */
+    if (!rc)
+        rc = tour_python_run(scenarios, NSCENARIOS, nruns, server.port, dir);
     progress_end();
 #if WEFT_HAVE_HTTP
     weft_http_client_free(http_plain);

@@ -4,6 +4,7 @@
  * they make.
  *
  *   tour.c         the scenarios, the models, running and measuring them
+ *   tour_python.c  the same scenarios in Python (tour.py), beside weft's
  *   progress.c     the progress line while it runs
  *   tour_report.c  the verdicts, the table; JSON, CSV and the SVG chart
  */
@@ -74,11 +75,42 @@ typedef struct scenario {
     bool waits;            /* its items wait (a timer, a server) */
     int items;             /* how many items it runs */
     int workers;           /* the thread and process pools' size */
+    double wait;           /* seconds an item waits (io-sleep, mixed) */
+    unsigned long long work; /* terms an item sums, or bytes it hashes */
     model_result res[NMODELS];
+    model_result py[NMODELS]; /* Python's runs (tour_python()->ran), models as python_model_names */
     verdict verdict;
 } scenario;
 
 extern const char *const model_names[NMODELS];
+
+/* Python's models, in the order of weft's they stand beside: serial,
+ * ThreadPoolExecutor, ProcessPoolExecutor, asyncio. */
+extern const char *const python_model_names[NMODELS];
+
+/* Python's CPU items sum or hash this many times fewer terms or bytes:
+ * pure Python runs such loops some hundreds of times slower than C, and
+ * the ratios to serial are what compare. */
+#define TOUR_PYTHON_CPU_SCALE 20
+
+/* Whether the tour ran beside Python, and which. */
+typedef struct tour_python_state {
+    bool ran;             /* every scenario has its Python runs */
+    bool failed;          /* Python was there but its runs could not be read */
+    char version[32];     /* "3.11.7" */
+    char why_not[320];    /* why not, when !ran */
+    int cpu_scale;        /* TOUR_PYTHON_CPU_SCALE */
+} tour_python_state;
+
+const tour_python_state *tour_python(void);
+/* Run the scenarios in Python (tour.py) with the same items, pool sizes
+ * and runs; the HTTP items go to the tour's server on port, the files are
+ * in dir. Python's absence or a report it could not read is no error of
+ * the tour's: it is said in tour_python()->why_not. */
+int tour_python_run(scenario *s, int n, int nruns, int port, const char *dir);
+
+/* The program `name` on PATH into buf, or false. */
+bool tour_which(const char *name, char *buf, size_t len);
 
 /* Run every scenario with every model, several times (the rounds take the
  * models in turn, so that a change in the machine's load reaches them
@@ -92,6 +124,8 @@ void model_summarise(model_result *m);
  * otherwise. */
 void progress_begin(int nscenarios, int nruns, bool tty);
 void progress_step(int sc, const char *name, int model, int run, const run_result *r);
+/* A Python run measured (tour_python.c). */
+void progress_python(int sc, const char *name, int model, int run, const run_result *r);
 void progress_end(void);
 /* The terminal's width in columns when stdout is a terminal, else 0. */
 int terminal_width(void);

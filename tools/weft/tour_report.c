@@ -1,6 +1,8 @@
 /*
  * The tour's report: each scenario's verdict, derived from its figures;
- * the "when to use what" table that shows both; the same as JSON and CSV,
+ * the "when to use what" table that shows both, with Python's figures
+ * beside weft's where Python ran (and a sentence on what they say); the
+ * same as JSON and CSV,
  * and an SVG chart (written by hand: bars of the speed-up over serial, on
  * a log scale, grouped by scenario).
  */
@@ -16,20 +18,34 @@
 
 static const char *const kind_names[] = {"io", "cpu", "mixed"};
 
+static int fastest_of(const model_result *res);
+
 int scenario_winner(const scenario *s)
+{
+    return fastest_of(s->res);
+}
+
+/* Serial's median over this model's, among weft's results or Python's
+ * (res): above 1 the model was faster. */
+static double ratio_to_serial(const model_result *res, int m)
+{
+    const model_result *base = &res[MODEL_SERIAL], *r = &res[m];
+    return base->ok && r->ok && r->median > 0 ? base->median / r->median : 0;
+}
+
+static double speedup(const scenario *s, int m)
+{
+    return ratio_to_serial(s->res, m);
+}
+
+/* The least median among res, or -1. */
+static int fastest_of(const model_result *res)
 {
     int best = -1;
     for (int m = 0; m < NMODELS; m++)
-        if (s->res[m].ok && (best < 0 || s->res[m].median < s->res[best].median))
+        if (res[m].ok && (best < 0 || res[m].median < res[best].median))
             best = m;
     return best;
-}
-
-/* Serial's median over this model's: above 1 the model was faster. */
-static double speedup(const scenario *s, int m)
-{
-    const model_result *base = &s->res[MODEL_SERIAL], *r = &s->res[m];
-    return base->ok && r->ok && r->median > 0 ? base->median / r->median : 0;
 }
 
 /* A ratio as a reader says it: "2.5x faster" or "2.5x slower" (never
@@ -281,6 +297,47 @@ void scenario_judge(scenario *s)
 
 /* ------------------------------------------------------------ table */
 
+/* A model's ratio to its side's serial, "(the base)" for serial, with a
+ * star on its side's fastest. */
+static const char *marked(char *buf, size_t len, const model_result *res, int m, int fastest)
+{
+    char ratio[32];
+    const char *against = m == MODEL_SERIAL ? "(the base)"
+                                            : fmt_ratio(ratio, sizeof ratio, ratio_to_serial(res, m));
+    snprintf(buf, len, "%s%s", against, m == fastest ? " *" : "");
+    return buf;
+}
+
+/* What Python's columns say, in a sentence, or false when there are
+ * none: its fastest model and each model's ratio to Python's serial; on
+ * CPU-bound work where its threads gained nothing beyond noise, the GIL,
+ * which the figures have just shown. */
+static bool python_says(const scenario *s, char *buf, size_t len)
+{
+    int w = fastest_of(s->py);
+    if (!tour_python()->ran || w < 0)
+        return false;
+    char a[32], b[32], c[32], lead[96] = "";
+    if (w != MODEL_SERIAL)
+        snprintf(lead, sizeof lead, " (%s than Python's serial)",
+                 fmt_ratio(a, sizeof a, ratio_to_serial(s->py, w)));
+    size_t k = (size_t)snprintf(buf, len, "%s was the fastest%s; against Python's serial, threads "
+                                         "ran %s, processes %s, asyncio %s.",
+                                python_model_names[w], lead,
+                                fmt_ratio(a, sizeof a, ratio_to_serial(s->py, MODEL_THREADS)),
+                                fmt_ratio(b, sizeof b, ratio_to_serial(s->py, MODEL_PROCESSES)),
+                                fmt_ratio(c, sizeof c, ratio_to_serial(s->py, MODEL_COROUTINES)));
+    const model_result *t = &s->py[MODEL_THREADS], *base = &s->py[MODEL_SERIAL];
+    bool overlap;
+    double margin;
+    if (s->kind == KIND_CPU && k < len && t->ok && base->ok &&
+        (t->median >= base->median || within_noise(t, base, &overlap, &margin)))
+        snprintf(buf + k, len - k,
+                 " Python's threads gained nothing on this CPU-bound work: they take turns "
+                 "holding the GIL, so one runs at a time; weft's C threads have no GIL.");
+    return true;
+}
+
 /* `lead` then `text`, wrapped at word boundaries to `width` columns, the
  * lines after the first indented by `hang`; width 0 (not a terminal):
  * one line, whole, for whatever reads it. */
@@ -341,19 +398,40 @@ void report_table(FILE *f, const scenario *s, int n, bool quick)
         snprintf(text, sizeof text, "%s: %s; pools of %d (%s)", s[i].name, s[i].title,
                  s[i].workers, s[i].waits ? "one per item: they wait" : "one per core: no waits");
         print_wrapped(f, width, "\n", 2, text);
-        fprintf(f, "  %-11s %-28s %10s  %s\n", "model", "wall: median (min..max)", "cpu",
-                "against serial");
+        bool py = tour_python()->ran;
+        if (py)
+            fprintf(f, "  %-11s %-26s %9s  %-16s | %s\n", "model", "weft: median (min..max)",
+                    "cpu", "against serial", "Python: median (min..max)   against serial");
+        else
+            fprintf(f, "  %-11s %-26s %9s  %s\n", "model", "wall: median (min..max)", "cpu",
+                    "against serial");
+        int py_win = fastest_of(s[i].py);
         for (int m = 0; m < NMODELS; m++) {
             const model_result *r = &s[i].res[m];
-            if (!r->ok) {
-                fprintf(f, "  %-11s failed: %s\n", model_names[m], r->error ? r->error : "?");
+            char spread[96], cpu[32], ratio[40], weft_part[160];
+            if (!r->ok)
+                snprintf(weft_part, sizeof weft_part, "failed: %.60s", r->error ? r->error : "?");
+            else
+                snprintf(weft_part, sizeof weft_part, "%-26s %9s  %-16s",
+                         fmt_spread(spread, sizeof spread, r),
+                         fmt_time(cpu, sizeof cpu, r->cpu_median),
+                         marked(ratio, sizeof ratio, s[i].res, m, win));
+            if (!py) {
+                size_t end = strlen(weft_part);
+                while (end && weft_part[end - 1] == ' ')
+                    weft_part[--end] = 0;
+                fprintf(f, "  %-11s %s\n", model_names[m], weft_part);
                 continue;
             }
-            char spread[96], cpu[32], ratio[32];
-            fprintf(f, "  %-11s %-28s %10s  %s%s\n", model_names[m],
-                    fmt_spread(spread, sizeof spread, r), fmt_time(cpu, sizeof cpu, r->cpu_median),
-                    m == MODEL_SERIAL ? "(the base)" : fmt_ratio(ratio, sizeof ratio, speedup(&s[i], m)),
-                    m == win ? "  <- fastest" : "");
+            const model_result *p = &s[i].py[m];
+            char py_part[160];
+            if (!p->ok)
+                snprintf(py_part, sizeof py_part, "%s failed: %.60s", python_model_names[m],
+                         p->error ? p->error : "?");
+            else
+                snprintf(py_part, sizeof py_part, "%-26s  %s", fmt_spread(spread, sizeof spread, p),
+                         marked(ratio, sizeof ratio, s[i].py, m, py_win));
+            fprintf(f, "  %-11s %-55s| %s\n", model_names[m], weft_part, py_part);
         }
         const verdict *v = &s[i].verdict;
         print_wrapped(f, width, "  verdict: ", 4, v->says);
@@ -362,6 +440,8 @@ void report_table(FILE *f, const scenario *s, int n, bool quick)
         for (int m = 0; m < NMODELS; m++)
             if (v->note[m][0])
                 print_wrapped(f, width, "  note: ", 4, v->note[m]);
+        if (python_says(&s[i], text, sizeof text))
+            print_wrapped(f, width, "  in Python: ", 4, text);
     }
     char foot[400];
     snprintf(foot, sizeof foot,
@@ -371,6 +451,18 @@ void report_table(FILE *f, const scenario *s, int n, bool quick)
              "thread pool (to_thread).",
              weft_cpu_count());
     print_wrapped(f, width, "\n", 0, foot);
+    const tour_python_state *py = tour_python();
+    if (py->ran)
+        snprintf(foot, sizeof foot,
+                 "Python %s ran the same items with the same pools and runs: serial, "
+                 "ThreadPoolExecutor, ProcessPoolExecutor (fork) and asyncio (asyncio.to_thread "
+                 "for CPU work and files), its CPU items summing or hashing %dx fewer terms or "
+                 "bytes (pure Python is some hundreds of times slower at it): compare the ratios. "
+                 "* marks each side's fastest.",
+                 py->version, py->cpu_scale);
+    else
+        snprintf(foot, sizeof foot, "No Python columns: %s. * marks the fastest.", py->why_not);
+    print_wrapped(f, width, "", 0, foot);
 }
 
 /* A JSON string: the texts are ours, but escape what JSON requires. */
@@ -400,6 +492,31 @@ static int close_out(FILE *f)
     return fclose(f) == 0 ? 0 : WEFT_EACCES;
 }
 
+/* One side's results (weft's or Python's): each model's median, range,
+ * CPU median, speed-up over its side's serial and every run. */
+static void json_results(FILE *f, const model_result *res, const char *const *names)
+{
+    fprintf(f, "[");
+    for (int m = 0; m < NMODELS; m++) {
+        const model_result *r = &res[m];
+        fprintf(f, "%s\n    {\"model\": \"%s\", \"ok\": %s, \"median_s\": %.6g, "
+                   "\"min_s\": %.6g, \"max_s\": %.6g, \"cpu_median_s\": %.6g, "
+                   "\"speedup\": %.6g",
+                m ? "," : "", names[m], r->ok ? "true" : "false", r->median, r->min, r->max,
+                r->cpu_median, ratio_to_serial(res, m));
+        if (r->error) {
+            fprintf(f, ", \"error\": ");
+            json_str(f, r->error);
+        }
+        fprintf(f, ", \"runs\": [");
+        for (int k = 0; k < r->nruns; k++)
+            fprintf(f, "%s{\"ok\": %s, \"wall_s\": %.6g, \"cpu_s\": %.6g}", k ? ", " : "",
+                    r->runs[k].ok ? "true" : "false", r->runs[k].wall, r->runs[k].cpu);
+        fprintf(f, "]}");
+    }
+    fprintf(f, "]");
+}
+
 int report_json(const char *path, const scenario *s, int n, bool quick)
 {
     FILE *f = open_out(path);
@@ -413,8 +530,17 @@ int report_json(const char *path, const scenario *s, int n, bool quick)
             TOUR_WIDE_SPREAD);
     fprintf(f, "\"quick\": %s, \"noise_margin\": %g, "
                "\"noise_rule\": \"within noise: the winner's and the runner-up's ranges overlap, or "
-               "the runner-up's median is less than %.0f%% above the winner's\", \"scenarios\": [",
+               "the runner-up's median is less than %.0f%% above the winner's\", ",
             quick ? "true" : "false", TOUR_NOISE_MARGIN, TOUR_NOISE_MARGIN * 100);
+    const tour_python_state *py = tour_python();
+    fprintf(f, "\"python\": {\"ran\": %s, \"version\": ", py->ran ? "true" : "false");
+    json_str(f, py->version);
+    fprintf(f, ", \"why_not\": ");
+    json_str(f, py->ran ? "" : py->why_not);
+    fprintf(f, ", \"cpu_scale\": %d, \"models\": [", py->cpu_scale);
+    for (int m = 0; m < NMODELS; m++)
+        fprintf(f, "%s\"%s\"", m ? ", " : "", python_model_names[m]);
+    fprintf(f, "]}, \"scenarios\": [");
     for (int i = 0; i < n; i++) {
         int win = scenario_winner(&s[i]);
         fprintf(f, "%s\n  {\"name\": ", i ? "," : "");
@@ -448,25 +574,26 @@ int report_json(const char *path, const scenario *s, int n, bool quick)
                 json_str(f, v->note[m]);
             }
         fprintf(f, "]");
-        fprintf(f, ", \"results\": [");
-        for (int m = 0; m < NMODELS; m++) {
-            const model_result *r = &s[i].res[m];
-            fprintf(f, "%s\n    {\"model\": \"%s\", \"ok\": %s, \"median_s\": %.6g, "
-                       "\"min_s\": %.6g, \"max_s\": %.6g, \"cpu_median_s\": %.6g, "
-                       "\"speedup\": %.6g",
-                    m ? "," : "", model_names[m], r->ok ? "true" : "false", r->median, r->min,
-                    r->max, r->cpu_median, speedup(&s[i], m));
-            if (r->error) {
-                fprintf(f, ", \"error\": ");
-                json_str(f, r->error);
-            }
-            fprintf(f, ", \"runs\": [");
-            for (int k = 0; k < r->nruns; k++)
-                fprintf(f, "%s{\"ok\": %s, \"wall_s\": %.6g, \"cpu_s\": %.6g}", k ? ", " : "",
-                        r->runs[k].ok ? "true" : "false", r->runs[k].wall, r->runs[k].cpu);
-            fprintf(f, "]}");
+        fprintf(f, ", \"results\": ");
+        json_results(f, s[i].res, model_names);
+        fprintf(f, ", \"python\": ");
+        if (tour_python()->ran) {
+            int pw = fastest_of(s[i].py);
+            fprintf(f, "{\"winner\": ");
+            if (pw >= 0)
+                json_str(f, python_model_names[pw]);
+            else
+                fprintf(f, "null");
+            char says[600];
+            fprintf(f, ", \"says\": ");
+            json_str(f, python_says(&s[i], says, sizeof says) ? says : "");
+            fprintf(f, ", \"results\": ");
+            json_results(f, s[i].py, python_model_names);
+            fprintf(f, "}");
+        } else {
+            fprintf(f, "null");
         }
-        fprintf(f, "]}");
+        fprintf(f, "}");
     }
     fprintf(f, "\n]}\n");
     return close_out(f);
@@ -479,17 +606,23 @@ int report_csv(const char *path, const scenario *s, int n)
         return WEFT_EACCES;
     /* A line per run; each carries its model's median and spread and its
      * scenario's verdict, so that one table holds everything. */
-    fprintf(f, "scenario,kind,model,run,ok,wall_s,cpu_s,median_s,min_s,max_s,speedup,winner,within_noise\n");
+    fprintf(f, "scenario,kind,side,model,run,ok,wall_s,cpu_s,median_s,min_s,max_s,speedup,winner,"
+               "within_noise\n");
     for (int i = 0; i < n; i++) {
-        int win = scenario_winner(&s[i]);
-        for (int m = 0; m < NMODELS; m++) {
-            const model_result *r = &s[i].res[m];
-            for (int k = 0; k < r->nruns; k++)
-                fprintf(f, "%s,%s,%s,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%d\n", s[i].name,
-                        kind_names[s[i].kind], model_names[m], k + 1, r->runs[k].ok,
-                        r->runs[k].wall, r->runs[k].cpu, r->median, r->min, r->max,
-                        speedup(&s[i], m), win >= 0 ? model_names[win] : "",
-                        s[i].verdict.within_noise);
+        for (int side = 0; side < (tour_python()->ran ? 2 : 1); side++) {
+            /* Python's lines: its runs, its fastest; no verdict of noise. */
+            const model_result *res = side ? s[i].py : s[i].res;
+            const char *const *names = side ? python_model_names : model_names;
+            int win = fastest_of(res);
+            for (int m = 0; m < NMODELS; m++) {
+                const model_result *r = &res[m];
+                for (int k = 0; k < r->nruns; k++)
+                    fprintf(f, "%s,%s,%s,%s,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%s\n", s[i].name,
+                            kind_names[s[i].kind], side ? "python" : "weft", names[m], k + 1,
+                            r->runs[k].ok, r->runs[k].wall, r->runs[k].cpu, r->median, r->min,
+                            r->max, ratio_to_serial(res, m), win >= 0 ? names[win] : "",
+                            side ? "" : s[i].verdict.within_noise ? "1" : "0");
+            }
         }
     }
     return close_out(f);
@@ -567,20 +700,25 @@ int report_svg(const char *path, const scenario *s, int n)
 
 /* ------------------------------------------------------------ PNG */
 
+bool tour_which(const char *name, char *buf, size_t len)
+{
+    const char *path = getenv("PATH");
+    while (path && *path) {
+        const char *end = strchr(path, ':');
+        size_t dirlen = end ? (size_t)(end - path) : strlen(path);
+        snprintf(buf, len, "%.*s/%s", (int)dirlen, path, name);
+        if (dirlen && access(buf, X_OK) == 0)
+            return true;
+        path = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
 /* gnuplot on PATH, or NULL. */
 static const char *gnuplot_path(void)
 {
     static char buf[512];
-    const char *path = getenv("PATH");
-    while (path && *path) {
-        const char *end = strchr(path, ':');
-        size_t len = end ? (size_t)(end - path) : strlen(path);
-        snprintf(buf, sizeof buf, "%.*s/gnuplot", (int)len, path);
-        if (len && access(buf, X_OK) == 0)
-            return buf;
-        path = end ? end + 1 : NULL;
-    }
-    return NULL;
+    return tour_which("gnuplot", buf, sizeof buf) ? buf : NULL;
 }
 
 bool report_png_possible(void)
