@@ -26,6 +26,8 @@ test)
     # the grammar check is a Python script; the headers are compiled as C++.
     want_cmd python3 python3
     want_cmd g++ g++
+    # The tour's chart (SVG and PNG) is drawn by gnuplot; its test draws both.
+    want_cmd gnuplot gnuplot-nox
     # check_docs builds the API reference and fails on a doxygen warning
     # (it is skipped where doxygen is missing).
     want_cmd doxygen doxygen

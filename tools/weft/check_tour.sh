@@ -1,25 +1,29 @@
 #!/bin/sh
-# check_tour.sh WEFT: `weft tour --quick` writes JSON, CSV and an SVG chart;
+# check_tour.sh WEFT: `weft tour --quick` writes JSON, CSV and (with gnuplot) an SVG chart;
 # each is checked: every scenario and model present, every run ok with
 # positive figures, each model's median and range those of its runs,
 # serial's speed-up 1; each verdict (winner, runner-up, within noise or
 # real, a spread too wide to call, a busy machine) recomputed from the
 # runs by the rules the JSON states; no ratio printed as a fraction or
 # 0.0x; the CSV has a line per run; the
-# SVG is well-formed XML with an <svg> root and a bar per run. Python's
+# SVG (gnuplot's) is well-formed XML with an <svg> root and a labelled bar
+# per model and scenario. Python's
 # columns (python3 is on PATH, since this check runs it): every model's
 # runs, medians and ranges, its fastest named in the "in Python" line, the
 # GIL named where its threads gained nothing on CPU-bound work; the CSV
 # carries its runs. Without Python ($WEFT_PYTHON names no program) the
 # tour says so and shows weft alone; a malformed report from Python is an
 # error that says so, not a crash. Where gnuplot is installed, --plot
-# FILE.png writes a PNG; where it is not, it says so and exits 2.
+# FILE.png writes a PNG; where it is not, --plot (SVG or PNG) says so and
+# exits 2.
 set -eu
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/weft-tour.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
-"$1" tour --quick --json "$tmp/t.json" --csv "$tmp/t.csv" --plot "$tmp/t.svg" >"$tmp/out" 2>&1 ||
+plot=
+if command -v gnuplot >/dev/null 2>&1; then plot="--plot=$tmp/t.svg"; fi
+"$1" tour --quick --json "$tmp/t.json" --csv "$tmp/t.csv" $plot >"$tmp/out" 2>&1 ||
     { cat "$tmp/out"; echo "check_tour: weft tour failed" >&2; exit 1; }
-python3 - "$tmp" <<'PY'
+python3 - "$tmp" "$plot" <<'PY'
 import json, sys, xml.etree.ElementTree as ET
 d = sys.argv[1]
 t = json.load(open(d + "/t.json"))
@@ -112,11 +116,19 @@ for s in t["scenarios"]:
 rows = open(d + "/t.csv").read().splitlines()
 assert rows[0].startswith("scenario,kind,side,model,run,") and len(rows) == 1 + 2 * 6 * 4 * 5, len(rows)
 assert sum(1 for r in rows if r.split(",")[2] == "python") == 6 * 4 * 5, rows
-svg = ET.parse(d + "/t.svg").getroot()
-assert svg.tag.endswith("svg"), svg.tag
-bars = [e for e in svg.iter() if e.tag.endswith("rect") and e.find("{http://www.w3.org/2000/svg}title") is not None]
-assert len(bars) == 6 * 4, len(bars)
-print("check_tour: json, csv and svg ok:", ", ".join(
+# The chart (gnuplot's): a bar label per model and scenario, its ratio as
+# the table says it ("98x" for 98x faster, "2.5x slower"), the slower
+# ones where the JSON has a speed-up under 1.
+if sys.argv[2]:
+    svg = ET.parse(d + "/t.svg").getroot()
+    assert svg.tag.endswith("svg"), svg.tag
+    texts = ["".join(e.itertext()).strip() for e in svg.iter() if e.tag.endswith("text")]
+    labels = [x for x in texts if re.fullmatch(r"[0-9.]+x( slower)?|the same", x)]
+    assert len(labels) == 6 * 4, labels
+    slower = sum(1 for s in t["scenarios"] for r in s["results"] if r["speedup"] < 1 / 1.005)
+    assert sum(1 for x in labels if x.endswith("slower")) == slower, (labels, slower)
+    assert not any(re.match(r"0(\.[0-9]*)?x", x) for x in labels), labels
+print("check_tour: json, csv and chart ok:", ", ".join(
     "%s %s (Python: %s)" % (s["name"], s["winner"], s["python"]["winner"]) for s in t["scenarios"]))
 PY
 # Without Python, the tour says so and shows weft alone.
@@ -135,14 +147,17 @@ WEFT_PYTHON="$tmp/bad" "$1" tour --quick >"$tmp/bad.out" 2>&1 || rc=$?
     ! grep -q "in Python: " "$tmp/bad.out" ||
     { cat "$tmp/bad.out"; echo "check_tour: a malformed Python report: exit $rc, expected 1 and a message" >&2; exit 1; }
 echo "check_tour: without Python and with a malformed report: said so, weft alone"
-if command -v gnuplot >/dev/null 2>&1; then
-    "$1" tour --quick --plot "$tmp/t.png" >/dev/null 2>&1 || { echo "check_tour: --plot png failed" >&2; exit 1; }
+if [ -n "$plot" ]; then
+    WEFT_PYTHON="$tmp/none" "$1" tour --quick --plot "$tmp/t.png" >/dev/null 2>&1 || { echo "check_tour: --plot png failed" >&2; exit 1; }
     python3 -c "import sys; b = open(sys.argv[1], 'rb').read(8); sys.exit(b != b'\x89PNG\r\n\x1a\n')" "$tmp/t.png" ||
         { echo "check_tour: not a PNG" >&2; exit 1; }
-    echo "check_tour: png ok (gnuplot)"
+    echo "check_tour: svg and png ok (gnuplot)"
 else
-    rc=0
-    "$1" tour --quick --plot "$tmp/t.png" >/dev/null 2>&1 || rc=$?
-    [ "$rc" -eq 2 ] || { echo "check_tour: --plot png without gnuplot exited $rc, expected 2" >&2; exit 1; }
-    echo "check_tour: png needs gnuplot, which is not installed: refused as it should be"
+    for f in t.png t.svg; do
+        rc=0
+        "$1" tour --quick --plot "$tmp/$f" >"$tmp/plot.out" 2>&1 || rc=$?
+        [ "$rc" -eq 2 ] && grep -q "drawn by gnuplot, which is not installed" "$tmp/plot.out" ||
+            { echo "check_tour: --plot $f without gnuplot exited $rc, expected 2 and a message" >&2; exit 1; }
+    done
+    echo "check_tour: the chart needs gnuplot, which is not installed: refused as it should be"
 fi

@@ -254,15 +254,15 @@ static int cmd_tour(const command *cmd, int argc, char **argv)
             return usage_error(cmd, what);
         }
     }
-    if (png && !report_png_possible()) {
-        fprintf(stderr, "weft tour: a PNG chart needs gnuplot (apt-get install gnuplot-nox); "
-                        "--plot FILE.svg needs nothing\n");
-        return 2;
-    }
     if ((json && (rc = check_writable(cmd, "--json", json))) ||
         (csv && (rc = check_writable(cmd, "--csv", csv))) ||
         (plot && (rc = check_writable(cmd, "--plot", plot))))
         return rc;
+    if (plot && !report_chart_possible()) {
+        fprintf(stderr, "weft tour: the chart (SVG or PNG) is drawn by gnuplot, which is not "
+                        "installed (apt-get install gnuplot-nox)\n");
+        return 2;
+    }
 
     /* With JSON or CSV on stdout, the table and progress go to stderr. */
     bool data_on_stdout = (json && !strcmp(json, "-")) || (csv && !strcmp(csv, "-"));
@@ -293,7 +293,7 @@ static int cmd_tour(const command *cmd, int argc, char **argv)
         fprintf(stderr, "weft tour: cannot write %s\n", json);
     if (!rc && csv && (rc = report_csv(csv, s, n)) != 0)
         fprintf(stderr, "weft tour: cannot write %s\n", csv);
-    if (!rc && plot && (rc = png ? report_png(plot, s, n) : report_svg(plot, s, n)) != 0)
+    if (!rc && plot && (rc = report_chart(plot, s, n, png)) != 0)
         fprintf(stderr, "weft tour: cannot write %s\n", plot);
     for (int i = 0; i < n; i++)
         for (int m = 0; m < NMODELS; m++)
@@ -441,7 +441,7 @@ static const command commands[] = {
      "  --json FILE    write every measurement as JSON (- for stdout)\n"
      "  --csv FILE     write them as CSV, a line per run (- for stdout)\n"
      "  --plot FILE    draw the speed-ups as a chart: FILE.svg, or FILE.png\n"
-     "                 (PNG needs gnuplot)\n"
+     "                 (drawn by gnuplot)\n"
      "  -h, --help     this text\n"
      "\n"
      "A value follows its option as `--json FILE` or `--json=FILE`. The output\n"

@@ -6,7 +6,7 @@
  *   tour.c         the scenarios, the models, running and measuring them
  *   tour_python.c  the same scenarios in Python (tour.py), beside weft's
  *   progress.c     the progress line while it runs
- *   tour_report.c  the verdicts, the table; JSON, CSV and the SVG chart
+ *   tour_report.c  the verdicts, the table; JSON, CSV and the chart
  */
 #ifndef WEFT_TOOL_TOUR_H
 #define WEFT_TOOL_TOUR_H
@@ -134,11 +134,10 @@ int terminal_width(void);
 void report_table(FILE *f, const scenario *s, int n, bool quick);
 int report_json(const char *path, const scenario *s, int n, bool quick);
 int report_csv(const char *path, const scenario *s, int n);
-int report_svg(const char *path, const scenario *s, int n);
-/* The chart as PNG, drawn by gnuplot where it is installed
+/* The chart, as PNG (png) or SVG, drawn by gnuplot where it is installed
  * (WEFT_ENOTSUP otherwise). */
-bool report_png_possible(void);
-int report_png(const char *path, const scenario *s, int n);
+bool report_chart_possible(void);
+int report_chart(const char *path, const scenario *s, int n, bool png);
 
 /* The model that won a scenario (the least median wall time), or -1. */
 int scenario_winner(const scenario *s);

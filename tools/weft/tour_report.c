@@ -2,11 +2,8 @@
  * The tour's report: each scenario's verdict, derived from its figures;
  * the "when to use what" table that shows both, with Python's figures
  * beside weft's where Python ran (and a sentence on what they say); the
- * same as JSON and CSV,
- * and an SVG chart (written by hand: bars of the speed-up over serial, on
- * a log scale, grouped by scenario).
+ * same as JSON and CSV; the chart, SVG or PNG, drawn by gnuplot.
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -628,77 +625,7 @@ int report_csv(const char *path, const scenario *s, int n)
     return close_out(f);
 }
 
-/* ------------------------------------------------------------ SVG */
-
-#define W 900
-#define H 420
-#define LEFT 70
-#define RIGHT 20
-#define TOP 50
-#define BOTTOM 80
-
-static const char *const colours[NMODELS] = {"#8c8c8c", "#1f77b4", "#d62728", "#2ca02c"};
-
-/* Speed-ups from 0.1x to 1000x on a log scale. */
-static double y_of(double v)
-{
-    double lo = -1, hi = 3;
-    double l = log10(v < 0.1 ? 0.1 : v > 1000 ? 1000 : v);
-    return TOP + (H - TOP - BOTTOM) * (hi - l) / (hi - lo);
-}
-
-int report_svg(const char *path, const scenario *s, int n)
-{
-    FILE *f = open_out(path);
-    if (!f)
-        return WEFT_EACCES;
-    fprintf(f,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-            "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n"
-            "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-            "<text x=\"%d\" y=\"24\" font-size=\"16\">weft tour: speed-up over serial "
-            "(log scale), %u CPUs</text>\n",
-            W, H, W, H, LEFT, weft_cpu_count());
-    /* The axis and its ticks. */
-    for (double t = 0.1; t <= 1000; t *= 10) {
-        double y = y_of(t);
-        fprintf(f,
-                "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"%s\"/>\n"
-                "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%gx</text>\n",
-                LEFT, y, W - RIGHT, y, t == 1 ? "black" : "#dddddd", LEFT - 6, y + 4, t);
-    }
-    fprintf(f, "<text x=\"16\" y=\"%d\" transform=\"rotate(-90 16 %d)\" text-anchor=\"middle\">"
-               "speed-up over serial</text>\n",
-            (TOP + H - BOTTOM) / 2, (TOP + H - BOTTOM) / 2);
-    double group = (double)(W - LEFT - RIGHT) / (n ? n : 1), bar = group / (NMODELS + 1);
-    for (int i = 0; i < n; i++) {
-        double x0 = LEFT + group * i + bar / 2;
-        for (int m = 0; m < NMODELS; m++) {
-            double v = speedup(&s[i], m);
-            if (v <= 0)
-                continue;
-            double y = y_of(v), base = y_of(0.1);
-            fprintf(f,
-                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
-                    "<title>%s, %s: %.2fx</title></rect>\n",
-                    x0 + bar * m, y, bar * 0.9, base - y, colours[m], s[i].name, model_names[m], v);
-        }
-        fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
-                LEFT + group * i + group / 2, H - BOTTOM + 18, s[i].name);
-    }
-    /* The legend. */
-    for (int m = 0; m < NMODELS; m++) {
-        int x = LEFT + m * 150, y = H - 30;
-        fprintf(f,
-                "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"14\" fill=\"%s\"/>\n"
-                "<text x=\"%d\" y=\"%d\">%s</text>\n",
-                x, y - 11, colours[m], x + 20, y, model_names[m]);
-    }
-    fprintf(f, "</svg>\n");
-    return close_out(f);
-}
-
-/* ------------------------------------------------------------ PNG */
+/* ------------------------------------------------------------ chart */
 
 bool tour_which(const char *name, char *buf, size_t len)
 {
@@ -721,14 +648,21 @@ static const char *gnuplot_path(void)
     return tour_which("gnuplot", buf, sizeof buf) ? buf : NULL;
 }
 
-bool report_png_possible(void)
+bool report_chart_possible(void)
 {
     return gnuplot_path() != NULL;
 }
 
-/* The same chart as the SVG, drawn by gnuplot: a data file and a script
- * in a temporary directory, then one gnuplot run. */
-int report_png(const char *path, const scenario *s, int n)
+static const char *const colours[NMODELS] = {"#8c8c8c", "#1f77b4", "#d62728", "#2ca02c"};
+
+/* Bars of each model's speed-up over serial, grouped by scenario, on a
+ * log scale, each drawn from the 1x line (up: faster, down: slower) and
+ * labelled with its ratio as the table says it; the range follows the
+ * values, so that no bar is cut off, and a bar of nearly 1x still shows
+ * its label. One design for both formats: gnuplot's svg or pngcairo (png
+ * where cairo is missing) terminal, fed a data file (a block per model)
+ * and a script in a temporary directory. */
+int report_chart(const char *path, const scenario *s, int n, bool png)
 {
     const char *gp = gnuplot_path();
     if (!gp)
@@ -740,28 +674,61 @@ int report_png(const char *path, const scenario *s, int n)
     snprintf(script, sizeof script, "%s/tour.gp", dir);
     FILE *d = fopen(data, "w"), *g = fopen(script, "w");
     int rc = d && g ? 0 : WEFT_EACCES;
-    if (!rc) {
-        fprintf(d, "scenario");
-        for (int m = 0; m < NMODELS; m++)
-            fprintf(d, " %s", model_names[m]);
-        fputc('\n', d);
+    const double bar = 0.2; /* a bar's width, in scenarios */
+    double lo = 0.5, hi = 2;
+    for (int m = 0; !rc && m < NMODELS; m++) {
+        fprintf(d, "# %s\n", model_names[m]);
         for (int i = 0; i < n; i++) {
-            fprintf(d, "%s", s[i].name);
-            for (int m = 0; m < NMODELS; m++) {
-                double v = speedup(&s[i], m);
-                fprintf(d, " %.4f", v > 0 ? v : 0.1);
-            }
-            fputc('\n', d);
+            double v = speedup(&s[i], m);
+            if (v <= 0)
+                continue;
+            char ratio[32], label[40];
+            fmt_ratio(ratio, sizeof ratio, v);
+            if (m == MODEL_SERIAL)
+                snprintf(label, sizeof label, "1x");
+            else
+                snprintf(label, sizeof label, "%s", ratio);
+            /* The ratio in the label as the table has it, shortened for
+             * the bar: "98x faster" reads "98x", "2.5x slower" stays. */
+            char *faster = strstr(label, " faster");
+            if (faster)
+                *faster = 0;
+            double x = i + (m - (NMODELS - 1) / 2.0) * bar;
+            fprintf(d, "%g %g %g %g \"%s\"\n", x, v, v < 1 ? v : 1, v < 1 ? 1 : v, label);
+            lo = v / 40 < lo ? v / 40 : lo; /* room for a falling bar's label */
+            hi = v * 6 > hi ? v * 6 : hi;
         }
-        fprintf(g,
-                "set terminal pngcairo size 900,420 noenhanced\n"
-                "set output '%s'\n"
-                "set title 'weft tour: speed-up over serial (log scale), %u CPUs'\n"
-                "set style data histograms\nset style histogram clustered\n"
-                "set style fill solid\nset logscale y\nset yrange [0.1:1000]\n"
-                "set ylabel 'speed-up over serial'\nset key top right\n"
-                "plot for [c=2:%d] '%s' using c:xtic(1) title columnheader\n",
-                path, weft_cpu_count(), NMODELS + 1, data);
+        fprintf(d, "\n\n");
+    }
+    if (!rc) {
+        if (png)
+            fprintf(g, "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
+                       "  set terminal pngcairo size 960,480 noenhanced font 'sans,10'\n"
+                       "} else {\n  set terminal png size 960,480 noenhanced\n}\n");
+        else
+            fprintf(g, "set terminal svg size 960,480 noenhanced font 'sans,11' background '#ffffff'\n");
+        fprintf(g, "set output '%s'\n"
+                   "set title 'weft tour: speed-up over serial, %u CPUs (log scale; up from 1x: "
+                   "faster, down: slower)'\n"
+                   "set logscale y\nset yrange [%g:%g]\nset xrange [-0.6:%g]\n"
+                   "set ylabel 'speed-up over serial'\nset grid ytics lc rgb '#dddddd'\n"
+                   "set key outside bottom center horizontal\nset style fill solid 0.9 noborder\n"
+                   "set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#000000' front\n"
+                   "set xtics nomirror scale 0 (",
+                path, weft_cpu_count(), lo, hi, n - 0.4);
+        for (int i = 0; i < n; i++)
+            fprintf(g, "%s'%s' %d", i ? ", " : "", s[i].name, i);
+        fprintf(g, ")\nplot ");
+        for (int m = 0; m < NMODELS; m++)
+            fprintf(g, "'%s' index %d using 1:2:($1-%g):($1+%g):3:4 with boxxyerror "
+                       "lc rgb '%s' title '%s', ",
+                    data, m, bar / 2, bar / 2, colours[m], model_names[m]);
+        /* The labels: above a bar that rises, below one that falls. */
+        fprintf(g, "'%s' using 1:($2 >= 1 ? $4 * 1.15 : 1/0):5 with labels rotate by 90 left "
+                   "font ',8' notitle, "
+                   "'%s' using 1:($2 < 1 ? $3 / 1.15 : 1/0):5 with labels rotate by 90 right "
+                   "font ',8' notitle\n",
+                data, data);
     }
     if (d)
         fclose(d);
