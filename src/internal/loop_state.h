@@ -43,7 +43,7 @@ struct weft_loop {
 
     /* Loop thread only from here on. */
     weft__loop_item *pop __attribute__((aligned(64))); /* MPSC consumer end */
-    weft__loop_item stub;
+    weft__loop_item sentinel; /* the MPSC queue's permanent node (inbox.c) */
     weft__loop_item *ready_head, *ready_tail;
     weft__loop_item *upcoming;  /* the batch's item after the running one */
 
@@ -98,7 +98,7 @@ weft__loop_item *weft__loop_inbox_pop(weft_loop *loop);
  * call. */
 static inline bool weft__loop_inbox_idle(const weft_loop *L)
 {
-    return L->pop == &L->stub && !__atomic_load_n(&L->stub.next, __ATOMIC_ACQUIRE);
+    return L->pop == &L->sentinel && !__atomic_load_n(&L->sentinel.next, __ATOMIC_ACQUIRE);
 }
 
 /* Whether a producer pushed something the loop has not taken (or is in

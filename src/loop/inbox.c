@@ -23,8 +23,8 @@
  * pushed are visible to the loop that runs it.
  *
  * The queue is empty exactly when push == pop after the consumer has taken
- * everything it can (the stub is pushed back whenever the last item is
- * taken, so there is always a node to link to).
+ * everything it can (the sentinel node is pushed back whenever the last
+ * item is taken, so there is always a node to link to).
  */
 static void mpsc_push(weft_loop *L, weft__loop_item *it)
 {
@@ -40,7 +40,7 @@ weft__loop_item *weft__loop_inbox_pop(weft_loop *L)
 {
     weft__loop_item *tail = L->pop;
     weft__loop_item *next = __atomic_load_n(&tail->next, __ATOMIC_ACQUIRE);
-    if (tail == &L->stub) {
+    if (tail == &L->sentinel) {
         if (!next)
             return NULL;
         L->pop = tail = next;
@@ -52,7 +52,7 @@ weft__loop_item *weft__loop_inbox_pop(weft_loop *L)
     }
     if (tail != __atomic_load_n(&L->shared.push, __ATOMIC_ACQUIRE))
         return NULL; /* a producer is in flight behind `tail` */
-    mpsc_push(L, &L->stub);
+    mpsc_push(L, &L->sentinel);
     next = __atomic_load_n(&tail->next, __ATOMIC_ACQUIRE);
     if (next) {
         L->pop = next;

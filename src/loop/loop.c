@@ -691,7 +691,7 @@ int weft_loop_new(weft_loop **out, const weft_loop_opts *opts)
         free(L);
         return rc;
     }
-    L->shared.push = L->pop = &L->stub;
+    L->shared.push = L->pop = &L->sentinel;
     L->handle_refs = 1;
     L->slow = o.slow_callback_duration > 0 ? o.slow_callback_duration : 0.1;
     if (o.debug == 0) {

@@ -401,20 +401,32 @@ static int read_header(weft_conn *c, double timeout)
     return 0;
 }
 
-int weft_conn_recv_bytes(weft_conn *c, void *buf, size_t cap, size_t *len, double timeout)
+/* The next message's length, once its header is read: in *n, or
+ * WEFT_EMSGSIZE (its length in *len) when it is longer than limit, the
+ * message then staying next. */
+static int next_message(weft_conn *c, size_t limit, size_t *n, size_t *len, double timeout)
 {
-    if (!c || !len || (!buf && cap))
-        return WEFT_EINVAL;
     int rc = recv_check(c, timeout);
     if (!rc)
         rc = read_header(c, timeout);
     if (rc)
         return rc;
-    if (c->next_len > cap) {
+    if (c->next_len > limit) {
         *len = c->next_len > SIZE_MAX ? SIZE_MAX : (size_t)c->next_len;
         return WEFT_EMSGSIZE;
     }
-    size_t n = (size_t)c->next_len;
+    *n = (size_t)c->next_len;
+    return 0;
+}
+
+int weft_conn_recv_bytes(weft_conn *c, void *buf, size_t cap, size_t *len, double timeout)
+{
+    if (!c || !len || (!buf && cap))
+        return WEFT_EINVAL;
+    size_t n;
+    int rc = next_message(c, cap, &n, len, timeout);
+    if (rc)
+        return rc;
     c->have_len = false;
     rc = read_rest(c, buf, n);
     if (rc)
@@ -428,16 +440,10 @@ int weft_conn_recv_bytes_alloc(weft_conn *c, void **buf, size_t *len, size_t max
 {
     if (!c || !buf || !len)
         return WEFT_EINVAL;
-    int rc = recv_check(c, timeout);
-    if (!rc)
-        rc = read_header(c, timeout);
+    size_t n;
+    int rc = next_message(c, maxlen, &n, len, timeout);
     if (rc)
         return rc;
-    if (c->next_len > maxlen) {
-        *len = c->next_len > SIZE_MAX ? SIZE_MAX : (size_t)c->next_len;
-        return WEFT_EMSGSIZE;
-    }
-    size_t n = (size_t)c->next_len;
     char *p = malloc(n ? n : 1);
     if (!p)
         return WEFT_ENOMEM; /* the header stays read: the message stays next */
